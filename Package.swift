@@ -1,0 +1,58 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layering (a target imports only what its arrow lists):
+//   CZlib      -> system zlib
+//   PosJournal -> CZlib, swift-crypto, swift-log   (bytes, not money)
+//   PosLedger  -> swift-crypto                     (money, not files; pure)
+let package = Package(
+    name: "PosSync",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "PosJournal", targets: ["PosJournal"]),
+        .library(name: "PosLedger", targets: ["PosLedger"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CZlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .target(
+            name: "PosJournal",
+            dependencies: [
+                "CZlib",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "PosLedger",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .executableTarget(
+            name: "journal-bench",
+            dependencies: ["PosJournal", "CZlib"],
+            path: "tools/bench"
+        ),
+        .executableTarget(
+            name: "make-fixtures",
+            dependencies: ["PosJournal"],
+            path: "tools/make-fixtures"
+        ),
+        .testTarget(
+            name: "PosJournalTests",
+            dependencies: ["PosJournal", "CZlib"],
+            resources: []
+        ),
+        .testTarget(
+            name: "PosLedgerTests",
+            dependencies: ["PosLedger"]
+        ),
+    ]
+)

@@ -1,0 +1,2 @@
+// PosLedger: the domain. Pure values and functions, no I/O.
+enum PosLedgerModule {}
