@@ -1,0 +1,154 @@
+import Logging
+
+/// One segment as found when the journal was opened.
+public struct SegmentInfo: Sendable, Equatable {
+    public let name: String
+    public let header: SegmentHeader
+    /// Sequence number of its last record; `header.baseSequence - 1` when it holds none.
+    public let lastSequence: UInt64
+    public let frameCount: Int
+    public let bytes: UInt64
+}
+
+/// What opening did to the journal, for the caller to log or show.
+public struct RecoveryReport: Sendable, Equatable {
+    /// A torn tail that was cut: file, offset of the cut, bytes removed, why.
+    public struct Truncation: Sendable, Equatable {
+        public let file: String
+        public let offset: UInt64
+        public let bytesRemoved: UInt64
+        public let reason: String
+    }
+    public var truncation: Truncation?
+    /// Incomplete segment creations (`*.seg.tmp`) removed; they held no records.
+    public var removedTemporaryFiles: [String] = []
+}
+
+/// Open is recovery: every segment's header and every frame's checksums,
+/// chain and sequence numbers are checked. A torn tail of the last segment
+/// (an incomplete frame or zeros, with no valid frame after it) is cut and the
+/// cut fsynced; any other damage fails the open with its location.
+struct JournalScan {
+    var segments: [SegmentInfo] = []
+    var tail: SegmentWriter.Tail?
+    var report = RecoveryReport()
+
+    static func segmentNames(in directory: String, fs: any JournalFileSystem) throws(JournalError) -> [(base: UInt64, name: String)] {
+        try fs.listDirectory(directory).compactMap { name in SegmentName.base(of: name).map { ($0, name) } }.sorted { $0.base < $1.base }
+    }
+
+    static func run(directory: String, fs: any JournalFileSystem, configuration: JournalConfiguration,
+                    logger: Logger, repair: Bool) throws(JournalError) -> JournalScan {
+        var scan = JournalScan()
+        let names = try fs.listDirectory(directory)
+        for name in names where name.hasSuffix(SegmentName.temporarySuffix) {
+            if repair {
+                try fs.removeFile(directory + "/" + name)
+                scan.report.removedTemporaryFiles.append(name)
+                logger.notice("removed incomplete segment creation", metadata: ["journal.file": "\(directory)/\(name)"])
+            }
+        }
+        if repair && !scan.report.removedTemporaryFiles.isEmpty { try fs.syncDirectory(directory) }
+        let segments = try segmentNames(in: directory, fs: fs)
+        var previous: SegmentInfo? = nil
+        var previousChain: UInt32 = 0
+        for (index, (base, name)) in segments.enumerated() {
+            let path = directory + "/" + name
+            let isLast = index == segments.count - 1
+            let file = try fs.openFile(path, mode: isLast && repair ? .readWrite : .readOnly)
+            let cursor: SegmentCursor
+            do {
+                cursor = try SegmentCursor(file: file, path: path)
+            } catch {
+                try? file.close()
+                throw error
+            }
+            let h = cursor.header
+            guard h.baseSequence == base else {
+                cursor.close()
+                throw JournalError(.badFrameHeader, "segment header states base sequence \(h.baseSequence), its file name says \(base)", file: path, offset: 32)
+            }
+            if let previous {
+                guard h.journalID == previous.header.journalID else {
+                    cursor.close()
+                    throw JournalError(.journalMismatch, "segment belongs to journal \(h.journalID), expected \(previous.header.journalID)", file: path, offset: 16)
+                }
+                guard h.baseSequence == previous.lastSequence + 1 else {
+                    cursor.close()
+                    let expected = previous.lastSequence + 1
+                    let what = h.baseSequence > expected ? "records \(expected)...\(h.baseSequence - 1) are missing (a segment is missing or truncated)" : "it overlaps the previous segment"
+                    throw JournalError(.missingSegment, "segment starts at seq \(h.baseSequence), expected \(expected): \(what)", file: path, offset: 32)
+                }
+                guard h.chainSeed == previousChain else {
+                    cursor.close()
+                    throw JournalError(.chainBroken, "segment chain seed \(hex32(h.chainSeed)) does not match the last frame of \(previous.name) (\(hex32(previousChain)))", file: path, offset: 48)
+                }
+            }
+            if let key = configuration.key, h.keyID != 0, h.keyID != key.id {
+                cursor.close()
+                throw JournalError(.wrongKey, "segment is encrypted with key id \(h.keyID); the supplied key has id \(key.id)", file: path, offset: 44)
+            }
+            if configuration.key == nil && h.keyID != 0 && repair {
+                cursor.close()
+                throw JournalError(.missingKey, "segment is encrypted with key id \(h.keyID) and no key was supplied", file: path, offset: 44)
+            }
+            var size = cursor.fileSize
+            loop: while true {
+                switch try cursor.next() {
+                case .frame:
+                    continue
+                case .end:
+                    break loop
+                case .incomplete(let offset, let reason):
+                    try cutTail(cursor: cursor, file: file, at: offset, reason: reason, isLast: isLast, repair: repair, scan: &scan, logger: logger)
+                    size = offset
+                    break loop
+                case .damaged(let error):
+                    guard isLast, try cursor.validFrameHeaders(after: error.offset ?? 0).isEmpty else {
+                        cursor.close()
+                        throw error.withMessage(error.message + "; valid data follows, so this is damage, not a torn write: the journal is not opened (use salvage)")
+                    }
+                    try cutTail(cursor: cursor, file: file, at: error.offset!, reason: error.message, isLast: isLast, repair: repair, scan: &scan, logger: logger)
+                    size = error.offset!
+                    break loop
+                }
+            }
+            let info = SegmentInfo(name: name, header: h, lastSequence: cursor.nextSequence - 1, frameCount: cursor.frameCount, bytes: size)
+            scan.segments.append(info)
+            previous = info
+            previousChain = cursor.chain
+            if isLast && repair {
+                scan.tail = SegmentWriter.Tail(file: file, header: h, size: size, frameCount: cursor.frameCount, chain: cursor.chain, nextSequence: cursor.nextSequence)
+            } else {
+                cursor.close()
+            }
+        }
+        return scan
+    }
+
+    private static func cutTail(cursor: SegmentCursor, file: any JournalFileHandle, at offset: UInt64, reason: String, isLast: Bool,
+                                repair: Bool, scan: inout JournalScan, logger: Logger) throws(JournalError) {
+        guard isLast else {
+            cursor.close()
+            throw JournalError(.truncated, "segment is not the last, yet ends in an incomplete frame (\(reason)): it was truncated or damaged after it was sealed", file: cursor.path, offset: offset)
+        }
+        let removed = cursor.fileSize - offset
+        guard repair else { return }
+        try file.truncate(to: offset)
+        try file.sync()
+        let t = RecoveryReport.Truncation(file: cursor.path, offset: offset, bytesRemoved: removed, reason: reason)
+        scan.report.truncation = t
+        logger.warning("journal torn tail truncated", metadata: [
+            "journal.file": "\(cursor.path)", "journal.offset": "\(offset)",
+            "journal.bytes_removed": "\(removed)", "journal.reason": "\(reason)",
+        ])
+    }
+}
+
+extension JournalError {
+    func withMessage(_ m: String) -> JournalError {
+        var c = self
+        c.message = m
+        return c
+    }
+}

@@ -1,0 +1,111 @@
+/// Streams records from a sequence number across segments, holding one frame
+/// at a time. Every frame is checked (checksums, chain, sequence continuity)
+/// before its records are returned; a problem is thrown with its location,
+/// never skipped.
+public final class JournalReader {
+    public let directory: String
+    private let fs: any JournalFileSystem
+    private let decoder: FrameDecoder
+    /// Stop after this sequence number (nil: read to the end of the last segment).
+    public let limit: UInt64?
+    private var nextWanted: UInt64
+    private var cursor: SegmentCursor?
+    private var currentRecords: [[UInt8]] = []
+    private var currentFirst: UInt64 = 0
+    private var currentIndex = 0
+    private var expectedBase: UInt64? = nil
+    private var chain: UInt32? = nil
+
+    public init(directory: String, fileSystem: any JournalFileSystem = PosixFileSystem(),
+                dictionaries: [CompressionDictionary], key: JournalKey?,
+                from sequence: UInt64 = 1, through limit: UInt64? = nil) throws(JournalError) {
+        self.directory = directory
+        fs = fileSystem
+        decoder = FrameDecoder(dictionaries: dictionaries, key: key)
+        self.limit = limit
+        nextWanted = max(sequence, 1)
+        try openSegment(containing: nextWanted)
+    }
+
+    private func openSegment(containing sequence: UInt64) throws(JournalError) {
+        let names = try JournalScan.segmentNames(in: directory, fs: fs)
+        guard let first = names.first else {
+            throw JournalError(.notFound, "no segments in the journal directory", file: directory)
+        }
+        guard sequence >= first.base else {
+            throw JournalError(.notFound, "records before seq \(first.base) are no longer held (retired); asked for seq \(sequence)", file: directory)
+        }
+        let chosen = names.last { $0.base <= sequence }!
+        try open(chosen.name)
+    }
+
+    private func open(_ name: String) throws(JournalError) {
+        cursor?.close()
+        let path = directory + "/" + name
+        let c = try SegmentCursor(file: fs.openFile(path, mode: .readOnly), path: path)
+        if let expectedBase, c.header.baseSequence != expectedBase {
+            c.close()
+            throw JournalError(.missingSegment, "segment starts at seq \(c.header.baseSequence), expected \(expectedBase): records are missing", file: path, offset: 32)
+        }
+        if let chain, c.header.chainSeed != chain {
+            c.close()
+            throw JournalError(.chainBroken, "segment chain seed \(hex32(c.header.chainSeed)) does not match the previous segment's last frame (\(hex32(chain)))", file: path, offset: 48)
+        }
+        cursor = c
+    }
+
+    /// The next record, or nil at the end.
+    public func next() throws(JournalError) -> (sequence: UInt64, record: [UInt8])? {
+        while true {
+            if let limit, nextWanted > limit { return nil }
+            if currentIndex < currentRecords.count {
+                let seq = currentFirst + UInt64(currentIndex)
+                let record = currentRecords[currentIndex]
+                currentIndex += 1
+                if seq < nextWanted { continue }
+                nextWanted = seq + 1
+                return (seq, record)
+            }
+            guard let frame = try nextFrame() else { return nil }
+            guard frame.frame.header.lastSequence >= nextWanted else { continue }
+            currentRecords = try frame.frame.records(decoder: decoder, segment: frame.segment, file: frame.path)
+            currentFirst = frame.frame.header.firstSequence
+            currentIndex = 0
+        }
+    }
+
+    /// The next frame as stored (checked, not decoded), with its segment header
+    /// and file path, or nil at the end. Used to ship frames as they are on disk.
+    public func nextFrame() throws(JournalError) -> (frame: RawFrame, segment: SegmentHeader, path: String)? {
+        while let c = cursor {
+            if let limit, c.nextSequence > limit { return nil }
+            switch try c.next() {
+            case .frame(let f):
+                return (f, c.header, c.path)
+            case .end:
+                let names = try JournalScan.segmentNames(in: directory, fs: fs)
+                guard let nextSegment = names.first(where: { $0.base > c.header.baseSequence }) else {
+                    if let limit, c.nextSequence <= limit {
+                        throw JournalError(.truncated, "journal ends at seq \(c.nextSequence - 1), expected records through \(limit)", file: c.path, offset: c.offset)
+                    }
+                    return nil
+                }
+                expectedBase = c.nextSequence
+                chain = c.chain
+                try open(nextSegment.name)
+            case .incomplete(let offset, let reason):
+                throw JournalError(.truncated, "incomplete frame: \(reason)", file: c.path, offset: offset)
+            case .damaged(let error):
+                throw error
+            }
+        }
+        return nil
+    }
+
+    public func close() {
+        cursor?.close()
+        cursor = nil
+    }
+
+    deinit { cursor?.close() }
+}
