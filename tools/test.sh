@@ -24,3 +24,7 @@ tools/check-no-float.sh
 
 echo "== tests"
 swift test --skip-build
+
+echo "== benchmark smoke run (journal-bench --quick)"
+swift run --skip-build journal-bench --quick > .build/journal-bench-smoke.txt
+tail -n 3 .build/journal-bench-smoke.txt
