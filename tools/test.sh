@@ -22,9 +22,26 @@ swift build --build-tests
 echo "== money-path check: no floating point in PosLedger"
 tools/check-no-float.sh
 
-echo "== tests"
-swift test --skip-build
-
 echo "== benchmark smoke run (journal-bench --quick)"
 swift run --skip-build journal-bench --quick > .build/journal-bench-smoke.txt
 tail -n 3 .build/journal-bench-smoke.txt
+
+echo "== tests"
+set +e
+swift test --skip-build 2>&1 | tee .build/test-output.txt
+status=${PIPESTATUS[0]}
+set -e
+# One plain closing line for CI, from swift-testing's summary.
+summary=$(grep -E '^✔ Test run with|^✘ Test run with' .build/test-output.txt | tail -n 1)
+total=$(echo "$summary" | sed -nE 's/.*Test run with ([0-9]+) tests?.*/\1/p')
+failed=$(grep -cE '^✘ Test "[^"]*"( with [0-9]+ test cases?)? (failed|recorded)' .build/test-output.txt || true)
+if [ -z "$total" ]; then
+  echo "tests: no swift-testing summary found (exit $status)"
+  exit 1
+fi
+if [ "$status" -ne 0 ]; then
+  [ "$failed" -gt 0 ] || failed=1
+  echo "tests: $((total > failed ? total - failed : 0)) passed, $failed failed"
+  exit "$status"
+fi
+echo "tests: $total passed, 0 failed"
