@@ -1,0 +1,133 @@
+import Crypto
+
+// A QR payment code is a single-use bearer token: sensitive. The type that
+// holds one never reveals it through description, debugDescription, string
+// interpolation, dump/Mirror or an error message: all show it masked (first
+// 2 and last 4 digits). Only `revealedDigits()` returns it, for forwarding
+// to the acquirer; the journal encrypts every frame that stores it.
+
+public enum Wallet: UInt8, Hashable, Sendable, CaseIterable, CustomStringConvertible {
+    case wechatPay = 1
+    case alipay = 2
+
+    public var description: String {
+        switch self {
+        case .wechatPay: "wechat-pay"
+        case .alipay: "alipay"
+        }
+    }
+}
+
+public struct PaymentCode: Hashable, Sendable, CustomStringConvertible, CustomDebugStringConvertible,
+    CustomReflectable
+{
+    /// Decimal digits 0...9, Limits.paymentCodeDigitsMin...Max of them.
+    let digits: [UInt8]
+    public let wallet: Wallet
+
+    /// Recognises the wallet from the code's shape:
+    /// WeChat Pay — 18 digits starting 10...15; Alipay — 16...24 digits starting 25...30.
+    public init(_ text: String) throws(LedgerError) {
+        var digits: [UInt8] = []
+        for byte in text.utf8 {
+            guard byte >= 48, byte <= 57 else {
+                throw LedgerError(.invalidPaymentCode, "payment code must be decimal digits only",
+                                  field: "paymentCode")
+            }
+            guard digits.count < Limits.paymentCodeDigitsMax else {
+                throw LedgerError(.invalidPaymentCode,
+                                  "payment code longer than \(Limits.paymentCodeDigitsMax) digits",
+                                  field: "paymentCode")
+            }
+            digits.append(byte - 48)
+        }
+        try self.init(digits: digits)
+    }
+
+    init(digits: [UInt8]) throws(LedgerError) {
+        guard digits.count >= 2, digits.allSatisfy({ $0 <= 9 }) else {
+            throw LedgerError(.invalidPaymentCode, "payment code must be at least 2 decimal digits",
+                              field: "paymentCode")
+        }
+        let prefix = Int(digits[0]) * 10 + Int(digits[1])
+        switch (digits.count, prefix) {
+        case (18, 10...15):
+            wallet = .wechatPay
+        case (16...24, 25...30):
+            wallet = .alipay
+        default:
+            throw LedgerError(.unknownWallet,
+                              "payment code \(PaymentCode.mask(digits)) (\(digits.count) digits) matches no "
+                                  + "accepted wallet: WeChat Pay is 18 digits starting 10-15, Alipay is "
+                                  + "16-24 digits starting 25-30",
+                              field: "paymentCode")
+        }
+        self.digits = digits
+    }
+
+    /// The code in clear. Only for forwarding to the acquirer; never log it.
+    public func revealedDigits() -> String {
+        String(decoding: digits.map { $0 + 48 }, as: UTF8.self)
+    }
+
+    public var masked: String { PaymentCode.mask(digits) }
+    public var description: String { masked }
+    public var debugDescription: String { "PaymentCode(\(wallet), \(masked))" }
+    public var customMirror: Mirror {
+        Mirror(self, children: ["wallet": wallet, "masked": masked], displayStyle: .struct)
+    }
+
+    /// First 2 and last 4 digits, the rest as '*'.
+    static func mask(_ digits: [UInt8]) -> String {
+        var out = ""
+        for (i, d) in digits.enumerated() {
+            if i < 2 || i >= digits.count - 4 {
+                out.append(Character(Unicode.Scalar(d + 48)))
+            } else {
+                out.append("*")
+            }
+        }
+        return out
+    }
+
+    /// HMAC-SHA256(code digits as ASCII) under the merchant-wide key, first 16 bytes.
+    public func duplicateKey(merchantKey: MerchantKey) -> DuplicateKey {
+        let mac = HMAC<SHA256>.authenticationCode(for: digits.map { $0 + 48 }, using: merchantKey.key)
+        return DuplicateKey(bytes: Array(mac.prefix(Limits.duplicateKeyBytes)))!
+    }
+}
+
+/// The merchant-wide key issued at enrollment that keys duplicate detection.
+public struct MerchantKey: Sendable, CustomStringConvertible {
+    let keyBytes: [UInt8]
+    public init(bytes: [UInt8]) { keyBytes = bytes }
+    var key: SymmetricKey { SymmetricKey(data: keyBytes) }
+    public var description: String { "MerchantKey(redacted)" }
+}
+
+/// The duplicate-detection key of a payment code: 16 bytes, identical at
+/// every terminal of the merchant for the same code.
+public struct DuplicateKey: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// Bytes 0...7 and 8...15 as big-endian integers (so ordering is bytewise).
+    let high: UInt64
+    let low: UInt64
+
+    public init?(bytes: [UInt8]) {
+        guard bytes.count == Limits.duplicateKeyBytes else { return nil }
+        high = bytes[0..<8].reduce(0) { $0 << 8 | UInt64($1) }
+        low = bytes[8..<16].reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
+    public var bytes: [UInt8] {
+        (0..<8).map { UInt8(truncatingIfNeeded: high >> (56 - 8 * $0)) }
+            + (0..<8).map { UInt8(truncatingIfNeeded: low >> (56 - 8 * $0)) }
+    }
+
+    public var hex: String {
+        let alphabet = Array("0123456789abcdef")
+        return String(bytes.flatMap { [alphabet[Int($0 >> 4)], alphabet[Int($0 & 15)]] })
+    }
+
+    public var description: String { hex }
+    public static func < (l: DuplicateKey, r: DuplicateKey) -> Bool { (l.high, l.low) < (r.high, r.low) }
+}

@@ -1,2 +1,0 @@
-// PosLedger: the domain. Pure values and functions, no I/O.
-enum PosLedgerModule {}
