@@ -1,0 +1,68 @@
+/// Frames outside a journal file: the sync protocol ships journal frames as
+/// they are on disk, and sends its own batches in the same frame format
+/// (sync-protocol.md, "Sync protocol"). These are the public entry points.
+public enum Frames {
+    /// Parses and checks one whole frame (header checksum and fields, length,
+    /// payload checksum); does not decrypt or inflate.
+    public static func parse(_ bytes: [UInt8], file: String = "frame", offset: UInt64 = 0) throws(JournalError) -> FrameHeader {
+        guard bytes.count >= JournalLimits.frameHeaderBytes else {
+            throw JournalError(.truncated, "\(bytes.count) bytes, fewer than a \(JournalLimits.frameHeaderBytes)-byte frame header", file: file, offset: offset)
+        }
+        let decoded = bytes.withUnsafeBytes { FrameHeader.decode(UnsafeRawBufferPointer(rebasing: $0[0..<JournalLimits.frameHeaderBytes])) }
+        switch decoded {
+        case .invalid(let code, let message):
+            throw JournalError(code, message, file: file, offset: offset)
+        case .header(let h):
+            guard bytes.count == h.frameBytes else {
+                throw JournalError(.truncated, "frame seq \(h.firstSequence)...\(h.lastSequence) is \(bytes.count) bytes, its header states \(h.frameBytes)", file: file, offset: offset, sequence: h.firstSequence)
+            }
+            let ok = bytes.withUnsafeBytes { FrameDecoder.verifyPayload(h, UnsafeRawBufferPointer(rebasing: $0[JournalLimits.frameHeaderBytes...])) }
+            guard ok else {
+                throw JournalError(.payloadChecksum, "payload checksum mismatch in frame seq \(h.firstSequence)...\(h.lastSequence)", file: file, offset: offset, sequence: h.firstSequence)
+            }
+            return h
+        }
+    }
+
+    /// Parses, checks and decodes the records of one frame written under the
+    /// given dictionary and key ids.
+    public static func records(_ bytes: [UInt8], dictionaryID: UInt32, keyID: UInt32, decoder: FrameDecoder,
+                               file: String = "frame", offset: UInt64 = 0) throws(JournalError) -> (header: FrameHeader, records: [[UInt8]]) {
+        let header = try parse(bytes, file: file, offset: offset)
+        let segment = SegmentHeader(journalID: JournalID(bytes: [UInt8](repeating: 0, count: 16))!, baseSequence: max(header.firstSequence, 1),
+                                    dictionaryID: dictionaryID, keyID: keyID, chainSeed: 0)
+        let frame = RawFrame(header: header, offset: offset, bytes: bytes)
+        return (header, try frame.records(decoder: decoder, segment: segment, file: file))
+    }
+}
+
+/// Seals records into frames outside a journal (same format, same encryption).
+public final class FrameSealer {
+    private let encoder: FrameEncoder
+    public let dictionaryID: UInt32
+    public let keyID: UInt32
+
+    public init(dictionary: CompressionDictionary?, key: JournalKey?, compressionLevel: Int32 = 6) {
+        encoder = FrameEncoder(dictionary: dictionary, key: key, level: compressionLevel)
+        dictionaryID = dictionary?.id ?? 0
+        keyID = key?.id ?? 0
+    }
+
+    /// One frame holding `records` (1 ... frameRecordsMax, block within frameRecordBytesMax).
+    public func seal(_ records: [[UInt8]], firstSequence: UInt64, previousChecksum: UInt32 = 0) throws(JournalError) -> (bytes: [UInt8], header: FrameHeader) {
+        guard !records.isEmpty, records.count <= JournalLimits.frameRecordsMax else {
+            throw JournalError(.invalidArgument, "a frame holds 1...\(JournalLimits.frameRecordsMax) records, not \(records.count)")
+        }
+        var block = 0
+        for r in records {
+            guard r.count <= JournalLimits.recordBytesMax else {
+                throw JournalError(.recordTooLarge, "record of \(r.count) bytes; recordBytesMax is \(JournalLimits.recordBytesMax)")
+            }
+            block += FrameEncoder.blockBytes(of: r)
+        }
+        guard block <= JournalLimits.frameRecordBytesMax else {
+            throw JournalError(.invalidArgument, "records take \(block) bytes; frameRecordBytesMax is \(JournalLimits.frameRecordBytesMax)")
+        }
+        return encoder.encode(records[...], firstSequence: firstSequence, previousChecksum: previousChecksum)
+    }
+}
