@@ -1,0 +1,253 @@
+// The fold: the state of every sale and ticket as a deterministic function of
+// the SET of events known. Applying events in any order, any number of times,
+// gives an equal state; applying B to fold(A) equals fold(A ∪ B).
+//
+// Storage is canonical (per-entity event lists sorted by dot, dictionaries
+// keyed by id), and every derived value is recomputed from the inputs of the
+// entities an insertion touched, so incremental and full folds agree.
+
+public struct SaleView: Hashable, Sendable {
+    public let id: SaleId
+    public let status: SaleStatus
+    /// nil while the capture is unknown.
+    public let amount: Money?
+    public let wallet: Wallet?
+    public let duplicateKey: DuplicateKey?
+    /// Tickets whose request names this sale, sorted.
+    public let tickets: [TicketId]
+    /// Sum of completed refund tickets (minor units, sale currency).
+    public let refundedMinor: Int64
+}
+
+public struct TicketView: Hashable, Sendable {
+    public let id: TicketId
+    public let sale: SaleId
+    /// The status shown: own status with the cross-entity rules applied.
+    public let status: TicketStatus
+    /// The status from the ticket's own events alone.
+    public let ownStatus: TicketStatus
+    public let amount: Money
+    public let resolution: Resolution
+    public let reason: ReturnReason
+    public let requestHLC: HLCTimestamp
+    public let noteCount: Int
+}
+
+struct SaleGroup: Hashable, Sendable {
+    var capture: Event?
+    var outcomes: [Event] = []
+    var tickets: [TicketId] = []
+    // Derived, recomputed with the group.
+    var ownStatus: SaleStatus = .awaitingCapture
+    var voided = false
+}
+
+struct TicketGroup: Hashable, Sendable {
+    var request: Event?
+    var statusEvents: [Event] = []
+    var notes: [Dot: NoteText] = [:]
+}
+
+public struct LedgerState: Equatable, Sendable {
+    var saleGroups: [SaleId: SaleGroup] = [:]
+    var ticketGroups: [TicketId: TicketGroup] = [:]
+    var capturesByKey: [DuplicateKey: [SaleId]] = [:]
+    /// Events of record types this version does not know, kept for relaying.
+    public private(set) var unknownEvents: [Dot: Event] = [:]
+    /// Events refused by the authority rule, kept as evidence.
+    var unauthorized: [Dot: Event] = [:]
+
+    public internal(set) var sales: [SaleId: SaleView] = [:]
+    public internal(set) var tickets: [TicketId: TicketView] = [:]
+    var conflictsByScope: [ConflictScope: [ConflictRecord]] = [:]
+
+    public init() {}
+
+    /// Folds a set of events (duplicates allowed, any order).
+    public static func fold<S: Sequence>(_ events: S) -> LedgerState where S.Element == Event {
+        var state = LedgerState()
+        state.apply(events)
+        return state
+    }
+
+    /// All conflict records, sorted.
+    public var conflicts: [ConflictRecord] { conflictsByScope.values.flatMap { $0 }.sorted() }
+
+    /// Tickets with events but no known request (it has not arrived yet).
+    public var ticketsAwaitingRequest: [TicketId] {
+        ticketGroups.filter { $0.value.request == nil }.keys.sorted()
+    }
+
+    // MARK: - Applying events
+
+    /// Adds events and recomputes every entity they touch.
+    public mutating func apply<S: Sequence>(_ events: S) where S.Element == Event {
+        var dirtySales = Set<SaleId>()
+        var dirtyOrphanTickets = Set<TicketId>()
+        for e in events { ingest(e, &dirtySales, &dirtyOrphanTickets) }
+        recompute(dirtySales: dirtySales)
+        for t in dirtyOrphanTickets where ticketGroups[t]?.request == nil {
+            tickets[t] = nil
+            conflictsByScope[.ticket(t)] = nil
+        }
+    }
+
+    public mutating func apply(_ event: Event) { apply(CollectionOfOne(event)) }
+
+    private mutating func ingest(_ e: Event, _ dirtySales: inout Set<SaleId>, _ orphans: inout Set<TicketId>) {
+        guard let kind = e.body.kind else {
+            insertKeyed(\.unknownEvents, e)
+            return
+        }
+        guard kind.mayBeWritten(by: e.dot.replica) else {
+            insertKeyed(\.unauthorized, e)
+            addConflict(.event(e.dot), ConflictRecord(.unauthorizedWriter, rule: "authority", events: [e.dot],
+                                                      outcome: "ignored \(kind) written by \(e.dot.replica)"))
+            return
+        }
+        switch e.body {
+        case .saleCaptured:
+            let id = SaleId(e.dot)
+            var group = saleGroups[id] ?? SaleGroup()
+            let previous = group.capture
+            if let previous {
+                guard previous != e else { return }
+                group.capture = smallerEncoding(previous, e)
+                recordDotReuse(previous, e)
+            } else {
+                group.capture = e
+            }
+            saleGroups[id] = group
+            if case .saleCaptured(let old)? = previous?.body { removeFromKeyList(old.duplicateKey, id) }
+            if case .saleCaptured(let kept)? = group.capture?.body {
+                var list = capturesByKey[kept.duplicateKey] ?? []
+                insertSorted(&list, id)
+                capturesByKey[kept.duplicateKey] = list
+            }
+            dirtySales.insert(id)
+        case .saleConfirmed(let id), .saleDeclined(let id), .saleExpired(let id):
+            var group = saleGroups[id] ?? SaleGroup()
+            guard insertEvent(&group.outcomes, e) else { return }
+            saleGroups[id] = group
+            dirtySales.insert(id)
+        case .refundRequested:
+            let id = TicketId(e.dot)
+            var group = ticketGroups[id] ?? TicketGroup()
+            let previous = group.request
+            if let previous {
+                guard previous != e else { return }
+                group.request = smallerEncoding(previous, e)
+                recordDotReuse(previous, e)
+            } else {
+                group.request = e
+            }
+            ticketGroups[id] = group
+            // Only the sale named by the request kept (after a dot reuse) owns the ticket.
+            if case .refundRequested(let old)? = previous?.body, var sale = saleGroups[old.sale] {
+                sale.tickets.removeAll { $0 == id }
+                saleGroups[old.sale] = sale.isEmpty ? nil : sale
+                dirtySales.insert(old.sale)
+            }
+            guard case .refundRequested(let kept) = group.request!.body else { return }
+            var sale = saleGroups[kept.sale] ?? SaleGroup()
+            insertSorted(&sale.tickets, id)
+            saleGroups[kept.sale] = sale
+            dirtySales.insert(kept.sale)
+        case .noteAdded(let id, let note):
+            var group = ticketGroups[id] ?? TicketGroup()
+            if let existing = group.notes[e.dot] {
+                guard existing != note else { return }
+                // Same dot, different note: keep the smaller text, deterministically.
+                if note.text.utf8.lexicographicallyPrecedes(existing.text.utf8) { group.notes[e.dot] = note }
+                addConflict(.event(e.dot), ConflictRecord(.dotReused, rule: "smaller-encoding", events: [e.dot],
+                                                          outcome: "kept the note with the smaller text"))
+            } else {
+                group.notes[e.dot] = note
+            }
+            ticketGroups[id] = group
+            markTicket(id, &dirtySales, &orphans)
+        case .refundApproved(let id, _), .refundRejected(let id), .refundCancelled(let id),
+             .refundCompleted(let id), .refundEscalated(let id):
+            var group = ticketGroups[id] ?? TicketGroup()
+            guard insertEvent(&group.statusEvents, e) else { return }
+            ticketGroups[id] = group
+            markTicket(id, &dirtySales, &orphans)
+        case .unknown:
+            return
+        }
+    }
+
+    private func markTicket(_ id: TicketId, _ dirtySales: inout Set<SaleId>, _ orphans: inout Set<TicketId>) {
+        if case .refundRequested(let r)? = ticketGroups[id]?.request?.body {
+            dirtySales.insert(r.sale)
+        } else {
+            orphans.insert(id)
+        }
+    }
+
+    /// Inserts into a dot-sorted list; false when the identical event is already there.
+    private mutating func insertEvent(_ list: inout [Event], _ e: Event) -> Bool {
+        var low = 0, high = list.count
+        while low < high {
+            let mid = (low + high) / 2
+            if list[mid].dot < e.dot { low = mid + 1 } else { high = mid }
+        }
+        if low < list.count && list[low].dot == e.dot {
+            if list[low] == e { return false }
+            let existing = list[low]
+            list[low] = smallerEncoding(existing, e)
+            recordDotReuse(existing, e)
+            return true
+        }
+        list.insert(e, at: low)
+        return true
+    }
+
+    private mutating func insertKeyed(_ map: WritableKeyPath<LedgerState, [Dot: Event]>, _ e: Event) {
+        if let existing = self[keyPath: map][e.dot] {
+            guard existing != e else { return }
+            self[keyPath: map][e.dot] = smallerEncoding(existing, e)
+            recordDotReuse(existing, e)
+        } else {
+            self[keyPath: map][e.dot] = e
+        }
+    }
+
+    private mutating func recordDotReuse(_ a: Event, _ b: Event) {
+        addConflict(.event(a.dot), ConflictRecord(.dotReused, rule: "smaller-encoding", events: [a.dot],
+                                                  outcome: "kept the event with the smaller encoding"))
+    }
+
+    /// Adds a record to a scope that is not recomputed (event-level facts), as a sorted set.
+    private mutating func addConflict(_ scope: ConflictScope, _ record: ConflictRecord) {
+        var list = conflictsByScope[scope] ?? []
+        guard !list.contains(record) else { return }
+        list.append(record)
+        conflictsByScope[scope] = list.sorted()
+    }
+
+    private mutating func removeFromKeyList(_ key: DuplicateKey, _ id: SaleId) {
+        guard var list = capturesByKey[key] else { return }
+        list.removeAll { $0 == id }
+        capturesByKey[key] = list.isEmpty ? nil : list
+    }
+}
+
+extension SaleGroup {
+    var isEmpty: Bool { capture == nil && outcomes.isEmpty && tickets.isEmpty }
+}
+
+/// Of two different events with the same dot, the one whose encoding sorts first.
+func smallerEncoding(_ a: Event, _ b: Event) -> Event {
+    RecordCodec.encode(a).lexicographicallyPrecedes(RecordCodec.encode(b)) ? a : b
+}
+
+func insertSorted<T: Comparable>(_ list: inout [T], _ value: T) {
+    var low = 0, high = list.count
+    while low < high {
+        let mid = (low + high) / 2
+        if list[mid] < value { low = mid + 1 } else { high = mid }
+    }
+    if low < list.count && list[low] == value { return }
+    list.insert(value, at: low)
+}
