@@ -5,12 +5,14 @@ import PackageDescription
 //   CZlib      -> system zlib
 //   PosJournal -> CZlib, swift-crypto, swift-log   (bytes, not money)
 //   PosLedger  -> swift-crypto                     (money, not files; pure)
+//   PosSync    -> PosJournal, PosLedger            (replicas, central store, protocol)
 let package = Package(
     name: "PosSync",
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "PosJournal", targets: ["PosJournal"]),
         .library(name: "PosLedger", targets: ["PosLedger"]),
+        .library(name: "PosSync", targets: ["PosSync"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
@@ -35,6 +37,14 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        .target(
+            name: "PosSync",
+            dependencies: [
+                "PosJournal", "PosLedger",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "journal-bench",
             dependencies: ["PosJournal", "CZlib"],
@@ -49,6 +59,10 @@ let package = Package(
             name: "PosJournalTests",
             dependencies: ["PosJournal", "CZlib"],
             resources: []
+        ),
+        .testTarget(
+            name: "PosSyncTests",
+            dependencies: ["PosSync", "PosJournal", "PosLedger"]
         ),
         .testTarget(
             name: "PosLedgerTests",

@@ -1,0 +1,387 @@
+import Crypto
+import Foundation
+import Logging
+import PosJournal
+import PosLedger
+
+/// The embedded central store: one directory, no server.
+///
+///     central.json          identity (central id) and central's secret, mode 0600
+///     terminals/T.json      each enrolled terminal's enrollment (merchant, secret), mode 0600
+///     merchants/M.json      each merchant's duplicate-detection key, mode 0600
+///     journal/              central's journal: every accepted event, in acceptance order
+///
+/// Every accepted event is in the journal before it is acknowledged (the
+/// append returns after fsync). Everything else in memory (high-water marks,
+/// the folded state, conflict records) is rebuilt from the journal on open.
+public final class FileCentralStore: CentralStore, @unchecked Sendable {
+    public let directory: String
+    public let centralID: CentralID
+    private let secret: [UInt8]
+    private let lock = NSLock()
+    private let journal: Journal
+    private let logger: Logger
+
+    struct TerminalEntry {
+        let enrollment: Enrollment
+        let decoder: FrameDecoder
+        let sealer: FrameSealer
+        var acknowledged: UInt64 = 0
+        /// First 8 bytes of SHA-256 of each accepted event, by sequence number - 1.
+        var digests: [UInt64] = []
+        var rewroteHistory = false
+        var lastWallMillis: Int64? = nil
+        var clockSkewed = false
+    }
+    private var terminals: [ReplicaId: TerminalEntry] = [:]
+    private var merchantKeys: [String: [UInt8]] = [:]
+    /// Central's own events so far (its dots are (central, 1...)).
+    private var centralSequence: UInt64 = 0
+    private(set) var contexts = EntityContexts()
+    private var stateValue = LedgerState()
+    private var hlc = HybridLogicalClock()
+    /// Records per pull batch, at most, in bytes (tests lower it to force many batches).
+    public var pullBatchBytes: Int {
+        get { lock.withLock { pullBatchBytesValue } }
+        set { precondition(newValue > 0 && newValue <= SyncLimits.pullBatchBytesMax); lock.withLock { pullBatchBytesValue = newValue } }
+    }
+    private var pullBatchBytesValue = SyncLimits.pullBatchBytesMax
+
+    /// Creates a new central store in an empty or missing directory.
+    public static func create(directory: String, logger: Logger? = nil) throws(SyncError) -> FileCentralStore {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: directory + "/central.json") {
+            throw SyncError(.invalidArgument, "a central store already exists here", location: directory)
+        }
+        do {
+            try fm.createDirectory(atPath: directory + "/terminals", withIntermediateDirectories: true)
+            try fm.createDirectory(atPath: directory + "/merchants", withIntermediateDirectories: true)
+        } catch {
+            throw SyncError(.io, "cannot create the store: \(error)", location: directory)
+        }
+        let identity = CentralIdentity(central: CentralID.random(), secret: KeyDerivation.randomSecret())
+        try FileStore.writeAtomically(identity.encoded(), to: directory + "/central.json", mode: 0o600)
+        return try open(directory: directory, logger: logger)
+    }
+
+    /// Opens an existing store, rebuilding its state from its journal.
+    public static func open(directory: String, logger: Logger? = nil) throws(SyncError) -> FileCentralStore {
+        let identity = try CentralIdentity.decode(FileStore.read(directory + "/central.json"), path: directory + "/central.json")
+        return try FileCentralStore(directory: directory, identity: identity,
+                                    logger: logger ?? Logger(label: "possync.central", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
+    private init(directory: String, identity: CentralIdentity, logger: Logger) throws(SyncError) {
+        self.directory = directory
+        centralID = identity.central
+        secret = identity.secret
+        self.logger = logger
+        let config = JournalConfiguration(durability: .perRecord, dictionary: ledgerDictionary,
+                                          key: KeyDerivation.centralJournalKey(secret: identity.secret))
+        journal = try PosSync.journal { () throws(JournalError) in try Journal.open(directory: directory + "/journal", configuration: config, logger: logger) }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory + "/merchants")) ?? [] where name.hasSuffix(".json") {
+            let path = directory + "/merchants/" + name
+            guard let key = hexDecode(String(decoding: try FileStore.read(path), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)), key.count == 32 else {
+                throw SyncError(.malformed, "merchant key file: 64 hex digits expected", location: path)
+            }
+            merchantKeys[String(name.dropLast(5))] = key
+        }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory + "/terminals"))?.sorted() ?? [] where name.hasSuffix(".json") {
+            let e = try Enrollment.read(from: directory + "/terminals/" + name)
+            register(e)
+        }
+        try rebuild()
+    }
+
+    private func register(_ e: Enrollment) {
+        terminals[e.terminal] = TerminalEntry(
+            enrollment: e,
+            decoder: FrameDecoder(dictionaries: [ledgerDictionary], key: e.journalKey),
+            sealer: FrameSealer(dictionary: ledgerDictionary, key: e.journalKey))
+    }
+
+    /// Replays the journal: high-water marks, digests, central's own sequence, the fold.
+    private func rebuild() throws(SyncError) {
+        let reader = try PosSync.journal { () throws(JournalError) in try journal.reader(from: journal.firstSequence) }
+        var events: [Event] = []
+        while let (position, record) = try PosSync.journal({ () throws(JournalError) in try reader.next() }) {
+            let event: Event
+            do { event = try RecordCodec.decode(record) } catch {
+                throw SyncError(error, location: "\(directory)/journal position \(position)")
+            }
+            let origin = event.dot.replica
+            if origin.isCentral {
+                centralSequence = max(centralSequence, event.dot.seq)
+            } else if var t = terminals[origin] {
+                guard event.dot.seq == t.acknowledged + 1 else {
+                    throw SyncError(.sequenceGap, "journal position \(position) holds \(event.dot), expected seq \(t.acknowledged + 1) of \(origin)", location: directory + "/journal")
+                }
+                t.acknowledged = event.dot.seq
+                t.digests.append(Self.digest(record))
+                terminals[origin] = t
+            }
+            contexts.add(event)
+            events.append(event)
+            if let t = try? HLCTimestamp(rawValue: event.hlc.rawValue) { _ = try? hlc.receive(t, wallMillis: Int64(t.millis)) }
+            if events.count >= 4096 { stateValue.apply(events); events.removeAll(keepingCapacity: true) }
+        }
+        stateValue.apply(events)
+    }
+
+    static func digest(_ record: [UInt8]) -> UInt64 {
+        let d = SHA256.hash(data: record)
+        return d.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+    }
+
+    // MARK: - Enrollment and central's own events
+
+    /// Enrolls a terminal: issues its secret and returns its enrollment.
+    public func enroll(terminal: ReplicaId, merchant: String) throws(SyncError) -> Enrollment {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !terminal.isCentral else { throw SyncError(.invalidArgument, "replica 0 is central; a terminal needs a non-zero id") }
+        guard terminals[terminal] == nil else {
+            throw SyncError(.invalidArgument, "terminal \(terminal.rawValue) is already enrolled", location: directory + "/terminals")
+        }
+        guard !merchant.isEmpty, merchant.utf8.count <= 64,
+              merchant.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+            throw SyncError(.invalidArgument, "merchant id \"\(merchant)\": 1 to 64 of A-Z a-z 0-9 - _")
+        }
+        if merchantKeys[merchant] == nil {
+            let key = KeyDerivation.randomSecret()
+            try FileStore.writeAtomically(Array((hexEncode(key) + "\n").utf8), to: "\(directory)/merchants/\(merchant).json", mode: 0o600)
+            merchantKeys[merchant] = key
+        }
+        let e = Enrollment(central: centralID, terminal: terminal, merchant: merchant,
+                           secret: KeyDerivation.randomSecret(), merchantKey: merchantKeys[merchant]!)
+        try e.write(to: "\(directory)/terminals/\(terminal.rawValue).json")
+        register(e)
+        return e
+    }
+
+    /// Records an event central writes (decisions, sale outcomes, completions).
+    @discardableResult
+    public func record(_ body: EventBody, wallMillis: Int64) throws(SyncError) -> Event {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let kind = body.kind, kind.mayBeWritten(by: .central) else {
+            throw SyncError(.notAuthorized, "central may not write \(body.kind.map { "\($0)" } ?? "an unknown event")")
+        }
+        let dot = try! Dot(replica: .central, seq: centralSequence + 1)
+        let stamp: HLCTimestamp
+        do { stamp = try hlc.now(wallMillis: wallMillis) } catch { throw SyncError(error) }
+        let probe = Event(dot: dot, hlc: stamp, context: VersionVector(), body: body)
+        let context = EntityKey.of(probe).map { contexts.context($0) } ?? VersionVector()
+        let event = Event(dot: dot, hlc: stamp, context: context, body: body)
+        let record = RecordCodec.encode(event)
+        _ = try PosSync.journal { () throws(JournalError) in try journal.append(record) }
+        centralSequence += 1
+        contexts.add(event)
+        stateValue.apply(event)
+        return event
+    }
+
+    // MARK: - State
+
+    /// The folded state of every event central holds.
+    public var state: LedgerState { lock.withLock { stateValue } }
+
+    public func context(of key: EntityKey) -> VersionVector { lock.withLock { contexts.context(key) } }
+
+    /// Every held event of one merchant's entities, for comparing with a terminal.
+    public func acknowledged(_ terminal: ReplicaId) -> UInt64 { lock.withLock { terminals[terminal]?.acknowledged ?? 0 } }
+
+    public var enrolledTerminals: [Enrollment] { lock.withLock { terminals.values.map(\.enrollment).sorted { $0.terminal < $1.terminal } } }
+
+    /// Terminals that tried to rewrite accepted events, and those whose clock was off at their last sync.
+    public var flaggedTerminals: (rewroteHistory: [ReplicaId], clockSkewed: [ReplicaId]) {
+        lock.withLock {
+            (terminals.filter { $0.value.rewroteHistory }.keys.sorted(), terminals.filter { $0.value.clockSkewed }.keys.sorted())
+        }
+    }
+
+    public var head: UInt64 { journal.lastSequence }
+
+    // MARK: - Protocol
+
+    public func handle(_ request: SyncMessage) -> SyncMessage {
+        lock.lock()
+        defer { lock.unlock() }
+        do throws(SyncError) {
+            switch request {
+            case .hello(let m): return .welcome(try hello(m))
+            case .push(let m): return .ack(try push(m, source: "push"))
+            case .pull(let m): return .events(try pull(m))
+            default: throw SyncError(.malformed, "central does not take a \(request.typeByte)-type message")
+            }
+        } catch {
+            logger.warning("sync request refused", metadata: ["sync.error": "\(error)"])
+            return .refusal(.init(code: "\(error.code)", message: error.description))
+        }
+    }
+
+    private func entry(_ terminal: ReplicaId) throws(SyncError) -> TerminalEntry {
+        guard let t = terminals[terminal] else {
+            throw SyncError(.notEnrolled, "terminal \(terminal.rawValue) was never enrolled at central \(centralID)")
+        }
+        return t
+    }
+
+    private func hello(_ m: SyncMessage.Hello) throws(SyncError) -> SyncMessage.Welcome {
+        guard m.central == centralID else {
+            throw SyncError(.wrongCentral, "terminal \(m.terminal.rawValue) belongs to central \(m.central), this is \(centralID)")
+        }
+        var t = try entry(m.terminal)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        t.lastWallMillis = m.wallMillis
+        t.clockSkewed = abs(m.wallMillis - now) > SyncLimits.clockSkewMillisMax
+        terminals[m.terminal] = t
+        return .init(acknowledged: t.acknowledged, head: journal.lastSequence, clockSkewed: t.clockSkewed)
+    }
+
+    /// Checks every event of a push before applying any: all or nothing.
+    private func push(_ m: SyncMessage.Push, source: String) throws(SyncError) -> SyncMessage.Ack {
+        var t = try entry(m.terminal)
+        guard m.keyID == t.enrollment.journalKey.id else {
+            throw SyncError(.notAuthorized, "frames are sealed with key id \(m.keyID); terminal \(m.terminal.rawValue)'s key id is \(t.enrollment.journalKey.id)", location: source)
+        }
+        guard m.dictionaryID == ledgerDictionary.id else {
+            throw SyncError(.malformed, "frames use compression dictionary \(m.dictionaryID); this central knows \(ledgerDictionary.id)", location: source)
+        }
+        var fresh: [[UInt8]] = []
+        var freshEvents: [Event] = []
+        var duplicates = 0
+        var expected = t.acknowledged + 1
+        for (index, frame) in m.frames.enumerated() {
+            let location = "\(source) frame \(index)"
+            let decoded = try PosSync.journal { () throws(JournalError) in
+                try Frames.records(frame, dictionaryID: m.dictionaryID, keyID: m.keyID, decoder: t.decoder, file: location)
+            }
+            for (i, record) in decoded.records.enumerated() {
+                let seq = decoded.header.firstSequence + UInt64(i)
+                let event: Event
+                do { event = try RecordCodec.decode(record) } catch { throw SyncError(error, location: "\(location) record \(i) (seq \(seq))") }
+                guard event.dot.replica == m.terminal else {
+                    throw SyncError(.foreignReplica, "event \(event.dot) is under replica \(event.dot.replica.rawValue); terminal \(m.terminal.rawValue) may only push its own", location: "\(location) record \(i)")
+                }
+                guard event.dot.seq == seq else {
+                    throw SyncError(.malformed, "event \(event.dot) sits at journal seq \(seq): a terminal's dots are its journal sequence numbers", location: "\(location) record \(i)")
+                }
+                guard let kind = event.body.kind, kind.mayBeWritten(by: m.terminal) else {
+                    throw SyncError(.notAuthorized, "a terminal may not write \(event.body.kind.map { "\($0)" } ?? "an unknown event type") (event \(event.dot))", location: "\(location) record \(i)")
+                }
+                if seq <= t.acknowledged {
+                    if t.digests[Int(seq - 1)] != Self.digest(record) {
+                        t.rewroteHistory = true
+                        terminals[m.terminal] = t
+                        logger.error("terminal rewrote an acknowledged event", metadata: ["sync.terminal": "\(m.terminal.rawValue)", "sync.seq": "\(seq)"])
+                        throw SyncError(.rewrittenHistory, "event \(event.dot) differs from the one central accepted at that sequence number: refused, terminal flagged", location: "\(location) record \(i)")
+                    }
+                    duplicates += 1
+                } else if seq == expected {
+                    fresh.append(record)
+                    freshEvents.append(event)
+                    expected += 1
+                } else {
+                    throw SyncError(.sequenceGap, "terminal \(m.terminal.rawValue) events \(expected)...\(seq - 1) are missing before seq \(seq)", location: "\(location) record \(i)")
+                }
+            }
+        }
+        if !fresh.isEmpty {
+            _ = try PosSync.journal { () throws(JournalError) in try journal.append(contentsOf: fresh) }  // durable before the ack
+            for (record, event) in zip(fresh, freshEvents) {
+                t.digests.append(Self.digest(record))
+                contexts.add(event)
+                _ = try? hlc.receive(event.hlc, wallMillis: Int64(Date().timeIntervalSince1970 * 1000))
+            }
+            t.acknowledged = expected - 1
+            terminals[m.terminal] = t
+            stateValue.apply(freshEvents)
+        }
+        return .init(acknowledged: t.acknowledged, accepted: UInt32(fresh.count), duplicates: UInt32(duplicates))
+    }
+
+    /// The merchant owning an event's entity.
+    private func merchant(of event: Event) -> String? {
+        guard let key = EntityKey.of(event) else { return event.dot.replica.isCentral ? nil : terminals[event.dot.replica]?.enrollment.merchant }
+        var creator = key.creator
+        if creator.isCentral, case .ticket(let ticket) = key, let sale = contexts.ticketSale[ticket] { creator = sale.dot.replica }
+        return terminals[creator]?.enrollment.merchant
+    }
+
+    private func pull(_ m: SyncMessage.Pull) throws(SyncError) -> SyncMessage.Events {
+        let t = try entry(m.terminal)
+        let merchantID = t.enrollment.merchant
+        let head = journal.readableSequence
+        guard m.cursor < head else { return .init(frames: [], cursor: m.cursor, more: false) }
+        let reader = try PosSync.journal { () throws(JournalError) in try journal.reader(from: m.cursor + 1) }
+        var envelopes: [[UInt8]] = []
+        var bytes = 0
+        var cursor = m.cursor
+        while bytes < pullBatchBytesValue, envelopes.count < JournalLimits.frameRecordsMax,
+              let (position, record) = try PosSync.journal({ () throws(JournalError) in try reader.next() }) {
+            cursor = position
+            let event: Event
+            do { event = try RecordCodec.decode(record) } catch { throw SyncError(error, location: "\(directory)/journal position \(position)") }
+            if event.dot.replica == m.terminal || m.knowledge.covers(event.dot) { continue }
+            guard merchant(of: event) == merchantID else { continue }
+            let relayed: [UInt8]
+            if case .saleCaptured(let capture) = event.body, capture.paymentCode != nil {
+                // Other terminals never receive a payment code: relayed without it.
+                relayed = RecordCodec.encode(Event(dot: event.dot, hlc: event.hlc, context: event.context, body: .saleCaptured(capture.withoutPaymentCode())))
+            } else {
+                relayed = record
+            }
+            let envelope = InboundRecord.pulled(position: position, event: relayed).encoded()
+            bytes += envelope.count
+            envelopes.append(envelope)
+        }
+        reader.close()
+        var frames: [[UInt8]] = []
+        if !envelopes.isEmpty {
+            let sealed = try PosSync.journal { () throws(JournalError) in try t.sealer.seal(envelopes, firstSequence: 1) }
+            frames.append(sealed.bytes)
+        }
+        return .init(frames: frames, cursor: cursor, more: cursor < head)
+    }
+
+    // MARK: - Bundles
+
+    public func importBundle(_ bytes: [UInt8], name: String) throws(SyncError) -> BundleImportReport {
+        let bundle = try Bundle.decode(bytes, name: name)
+        guard bundle.central == centralID else {
+            throw SyncError(.wrongCentral, "bundle is for central \(bundle.central), this is \(centralID)", location: name)
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        var events = 0
+        for f in bundle.frames { events += Int((try? Frames.parse(f))?.recordCount ?? 0) }
+        let ack = try push(.init(terminal: bundle.terminal, dictionaryID: bundle.dictionaryID, keyID: bundle.keyID, frames: bundle.frames), source: name)
+        return .init(terminal: bundle.terminal, events: events, new: Int(ack.accepted), duplicates: Int(ack.duplicates), acknowledged: ack.acknowledged)
+    }
+
+    public func close() throws(SyncError) {
+        try PosSync.journal { () throws(JournalError) in try journal.close() }
+    }
+}
+
+/// central.json: the store's identity and secret.
+struct CentralIdentity {
+    var central: CentralID
+    var secret: [UInt8]
+    static let formatName = "possync-central-v1"
+
+    func encoded() -> [UInt8] {
+        Array("{\n  \"format\" : \"\(Self.formatName)\",\n  \"central\" : \"\(central.hex)\",\n  \"secret\" : \"\(hexEncode(secret))\"\n}\n".utf8)
+    }
+
+    static func decode(_ bytes: [UInt8], path: String) throws(SyncError) -> CentralIdentity {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
+            throw SyncError(.malformed, "not a central identity file (JSON object expected)", location: path)
+        }
+        guard object["format"] as? String == formatName else { throw SyncError(.versionUnsupported, "format \(object["format"] ?? "missing"), expected \(formatName)", location: path) }
+        guard let c = (object["central"] as? String).flatMap(CentralID.init(hex:)) else { throw SyncError(.malformed, "field central: 32 hex digits expected", location: path) }
+        guard let s = (object["secret"] as? String).flatMap(hexDecode), s.count == 32 else { throw SyncError(.malformed, "field secret: 64 hex digits expected", location: path) }
+        return CentralIdentity(central: c, secret: s)
+    }
+}

@@ -1,0 +1,312 @@
+import PosJournal
+import PosLedger
+
+/// The sync protocol version this build speaks.
+public let syncProtocolVersion: UInt8 = 1
+
+/// Named bounds of the sync protocol, each with its unit.
+public enum SyncLimits {
+    /// Largest encoded message, in bytes.
+    public static let messageBytesMax = 8 << 20
+    /// Frames a push batch carries, at most, in bytes (a backlog moves in batches of this size).
+    public static let pushBatchBytesMax = 1 << 20
+    /// Pulled records per batch, at most, in bytes before sealing.
+    public static let pullBatchBytesMax = 1 << 20
+    /// Frames in one message, at most.
+    public static let framesPerMessageMax = 4096
+    /// Central's identity: bytes.
+    public static let centralIDBytes = 16
+    /// A terminal whose wall clock differs from central's by more than this, in milliseconds, is flagged.
+    public static let clockSkewMillisMax: Int64 = 5 * 60 * 1000
+}
+
+/// Identity of one central store: 16 random bytes, in every enrollment and bundle.
+public struct CentralID: Hashable, Sendable, CustomStringConvertible {
+    public let bytes: [UInt8]
+    public init?(bytes: [UInt8]) {
+        guard bytes.count == SyncLimits.centralIDBytes else { return nil }
+        self.bytes = bytes
+    }
+    public init?(hex: String) {
+        guard let b = hexDecode(hex) else { return nil }
+        self.init(bytes: b)
+    }
+    public static func random() -> CentralID { CentralID(bytes: Array(KeyDerivation.randomSecret().prefix(16)))! }
+    public var hex: String { hexEncode(bytes) }
+    public var description: String { hex }
+}
+
+func hexEncode<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+    let digits = Array("0123456789abcdef".utf8)
+    var out: [UInt8] = []
+    for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 0xF)]) }
+    return String(decoding: out, as: UTF8.self)
+}
+
+func hexDecode(_ text: String) -> [UInt8]? {
+    let chars = Array(text.utf8)
+    guard chars.count % 2 == 0 else { return nil }
+    func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 48...57: c - 48
+        case 97...102: c - 87
+        case 65...70: c - 55
+        default: nil
+        }
+    }
+    var out: [UInt8] = []
+    out.reserveCapacity(chars.count / 2)
+    var i = 0
+    while i < chars.count {
+        guard let h = nibble(chars[i]), let l = nibble(chars[i + 1]) else { return nil }
+        out.append(h << 4 | l)
+        i += 2
+    }
+    return out
+}
+
+/// Every message of the protocol. On the wire: "PS", protocol version (u8),
+/// message type (u8), then the body (sync-protocol.md, "Sync protocol").
+public enum SyncMessage: Sendable, Equatable {
+    /// terminal -> central: who I am, what I have.
+    case hello(Hello)
+    /// central -> terminal: what central has of mine.
+    case welcome(Welcome)
+    /// terminal -> central: journal frames central lacks, as stored.
+    case push(Push)
+    /// central -> terminal: accepted and durable through `acknowledged`.
+    case ack(Ack)
+    /// terminal -> central: send me what I lack, after `cursor`.
+    case pull(Pull)
+    /// central -> terminal: events the terminal lacks, sealed under its key.
+    case events(Events)
+    /// either way: the request was refused.
+    case refusal(Refusal)
+
+    public struct Hello: Sendable, Equatable {
+        public var central: CentralID
+        public var terminal: ReplicaId
+        /// Highest sequence number held, per replica (own outbound and pulled).
+        public var knowledge: VersionVector
+        /// Central journal position through which the terminal has pulled.
+        public var pullCursor: UInt64
+        /// The terminal's wall clock, for skew detection.
+        public var wallMillis: Int64
+        public init(central: CentralID, terminal: ReplicaId, knowledge: VersionVector, pullCursor: UInt64, wallMillis: Int64) {
+            self.central = central; self.terminal = terminal; self.knowledge = knowledge; self.pullCursor = pullCursor; self.wallMillis = wallMillis
+        }
+    }
+    public struct Welcome: Sendable, Equatable {
+        /// Central's high-water mark for this terminal: every event through it is durable at central.
+        public var acknowledged: UInt64
+        /// Central journal's last position.
+        public var head: UInt64
+        /// The terminal's clock differs from central's by more than `SyncLimits.clockSkewMillisMax`.
+        public var clockSkewed: Bool
+        public init(acknowledged: UInt64, head: UInt64, clockSkewed: Bool) {
+            self.acknowledged = acknowledged; self.head = head; self.clockSkewed = clockSkewed
+        }
+    }
+    public struct Push: Sendable, Equatable {
+        public var terminal: ReplicaId
+        public var dictionaryID: UInt32
+        public var keyID: UInt32
+        /// Whole journal frames, as on disk, in sequence order.
+        public var frames: [[UInt8]]
+        public init(terminal: ReplicaId, dictionaryID: UInt32, keyID: UInt32, frames: [[UInt8]]) {
+            self.terminal = terminal; self.dictionaryID = dictionaryID; self.keyID = keyID; self.frames = frames
+        }
+    }
+    public struct Ack: Sendable, Equatable {
+        public var acknowledged: UInt64
+        public var accepted: UInt32
+        public var duplicates: UInt32
+        public init(acknowledged: UInt64, accepted: UInt32, duplicates: UInt32) {
+            self.acknowledged = acknowledged; self.accepted = accepted; self.duplicates = duplicates
+        }
+    }
+    public struct Pull: Sendable, Equatable {
+        public var terminal: ReplicaId
+        public var cursor: UInt64
+        public var knowledge: VersionVector
+        public init(terminal: ReplicaId, cursor: UInt64, knowledge: VersionVector) {
+            self.terminal = terminal; self.cursor = cursor; self.knowledge = knowledge
+        }
+    }
+    public struct Events: Sendable, Equatable {
+        /// Frames sealed under the terminal's key; each record is a pulled-event envelope.
+        public var frames: [[UInt8]]
+        /// Central journal position this batch reaches (the next pull's cursor).
+        public var cursor: UInt64
+        /// More remains after `cursor`.
+        public var more: Bool
+        public init(frames: [[UInt8]], cursor: UInt64, more: Bool) {
+            self.frames = frames; self.cursor = cursor; self.more = more
+        }
+    }
+    public struct Refusal: Sendable, Equatable {
+        public var code: String
+        public var message: String
+        public init(code: String, message: String) { self.code = code; self.message = message }
+    }
+
+    var typeByte: UInt8 {
+        switch self {
+        case .hello: 1
+        case .welcome: 2
+        case .push: 3
+        case .ack: 4
+        case .pull: 5
+        case .events: 6
+        case .refusal: 7
+        }
+    }
+
+    public func encoded() -> [UInt8] {
+        var w = ByteWriter(capacity: 256)
+        w.writeBytes(Array("PS".utf8))
+        w.writeByte(syncProtocolVersion)
+        w.writeByte(typeByte)
+        switch self {
+        case .hello(let m):
+            w.writeBytes(m.central.bytes)
+            w.writeVarint(UInt64(m.terminal.rawValue))
+            m.knowledge.encode(into: &w)
+            w.writeVarint(m.pullCursor)
+            w.writeUInt64LE(UInt64(bitPattern: m.wallMillis))
+        case .welcome(let m):
+            w.writeVarint(m.acknowledged)
+            w.writeVarint(m.head)
+            w.writeByte(m.clockSkewed ? 1 : 0)
+        case .push(let m):
+            w.writeVarint(UInt64(m.terminal.rawValue))
+            w.writeVarint(UInt64(m.dictionaryID))
+            w.writeVarint(UInt64(m.keyID))
+            Self.writeFrames(m.frames, into: &w)
+        case .ack(let m):
+            w.writeVarint(m.acknowledged)
+            w.writeVarint(UInt64(m.accepted))
+            w.writeVarint(UInt64(m.duplicates))
+        case .pull(let m):
+            w.writeVarint(UInt64(m.terminal.rawValue))
+            w.writeVarint(m.cursor)
+            m.knowledge.encode(into: &w)
+        case .events(let m):
+            w.writeVarint(m.cursor)
+            w.writeByte(m.more ? 1 : 0)
+            Self.writeFrames(m.frames, into: &w)
+        case .refusal(let m):
+            Self.writeString(m.code, into: &w)
+            Self.writeString(m.message, into: &w)
+        }
+        return w.bytes
+    }
+
+    static func writeFrames(_ frames: [[UInt8]], into w: inout ByteWriter) {
+        w.writeVarint(UInt64(frames.count))
+        for f in frames { w.writeVarint(UInt64(f.count)); w.writeBytes(f) }
+    }
+
+    static func writeString(_ s: String, into w: inout ByteWriter) {
+        let b = Array(s.utf8)
+        w.writeVarint(UInt64(b.count))
+        w.writeBytes(b)
+    }
+
+    /// Decodes one message; every error names the field and byte offset.
+    public static func decode(_ bytes: [UInt8]) throws(SyncError) -> SyncMessage {
+        guard bytes.count <= SyncLimits.messageBytesMax else {
+            throw SyncError(.tooLarge, "message of \(bytes.count) bytes; messageBytesMax is \(SyncLimits.messageBytesMax)")
+        }
+        var r = ByteReader(bytes)
+        do {
+            let magic = try r.readBytes(2, field: "magic")
+            guard Array(magic) == Array("PS".utf8) else {
+                throw SyncError(.malformed, "not a PosSync message (magic \(hexEncode(magic)))", location: "message offset 0")
+            }
+            let version = try r.readByte(field: "version")
+            guard version == syncProtocolVersion else {
+                throw SyncError(.versionUnsupported, "protocol version \(version); this build speaks \(syncProtocolVersion)", location: "message offset 2")
+            }
+            let type = try r.readByte(field: "type")
+            let message: SyncMessage
+            switch type {
+            case 1:
+                let central = CentralID(bytes: Array(try r.readBytes(16, field: "hello.central")))!
+                let terminal = try replica(&r, field: "hello.terminal")
+                let knowledge = try VersionVector.decode(from: &r, field: "hello.knowledge")
+                let cursor = try r.readVarint(field: "hello.pullCursor")
+                let wall = Int64(bitPattern: try r.readUInt64LE(field: "hello.wallMillis"))
+                message = .hello(Hello(central: central, terminal: terminal, knowledge: knowledge, pullCursor: cursor, wallMillis: wall))
+            case 2:
+                message = .welcome(Welcome(acknowledged: try r.readVarint(field: "welcome.acknowledged"),
+                                           head: try r.readVarint(field: "welcome.head"),
+                                           clockSkewed: try r.readByte(field: "welcome.clockSkewed") != 0))
+            case 3:
+                let terminal = try replica(&r, field: "push.terminal")
+                let dict = try u32(&r, field: "push.dictionaryID")
+                let key = try u32(&r, field: "push.keyID")
+                message = .push(Push(terminal: terminal, dictionaryID: dict, keyID: key, frames: try readFrames(&r, field: "push.frames")))
+            case 4:
+                message = .ack(Ack(acknowledged: try r.readVarint(field: "ack.acknowledged"),
+                                   accepted: try u32(&r, field: "ack.accepted"), duplicates: try u32(&r, field: "ack.duplicates")))
+            case 5:
+                let terminal = try replica(&r, field: "pull.terminal")
+                let cursor = try r.readVarint(field: "pull.cursor")
+                message = .pull(Pull(terminal: terminal, cursor: cursor, knowledge: try VersionVector.decode(from: &r, field: "pull.knowledge")))
+            case 6:
+                let cursor = try r.readVarint(field: "events.cursor")
+                let more = try r.readByte(field: "events.more") != 0
+                message = .events(Events(frames: try readFrames(&r, field: "events.frames"), cursor: cursor, more: more))
+            case 7:
+                message = .refusal(Refusal(code: try readString(&r, field: "refusal.code"), message: try readString(&r, field: "refusal.message")))
+            default:
+                throw SyncError(.malformed, "unknown message type \(type)", location: "message offset 3")
+            }
+            guard r.isAtEnd else {
+                throw SyncError(.malformed, "\(r.remaining) bytes follow the message", location: "message offset \(r.offset)")
+            }
+            return message
+        } catch let e as SyncError {
+            throw e
+        } catch let e as LedgerError {
+            throw SyncError(.malformed, "\(e)", location: "message")
+        } catch {
+            throw SyncError(.malformed, "\(error)", location: "message")
+        }
+    }
+
+    static func replica(_ r: inout ByteReader, field: String) throws -> ReplicaId {
+        let v = try r.readVarint(field: field)
+        guard v <= UInt64(UInt32.max) else { throw SyncError(.malformed, "\(field) \(v) is not a replica id", location: "message offset \(r.offset)") }
+        return try ReplicaId(UInt32(v))
+    }
+
+    static func u32(_ r: inout ByteReader, field: String) throws -> UInt32 {
+        let v = try r.readVarint(field: field)
+        guard v <= UInt64(UInt32.max) else { throw SyncError(.malformed, "\(field) \(v) exceeds 32 bits", location: "message offset \(r.offset)") }
+        return UInt32(v)
+    }
+
+    static func readFrames(_ r: inout ByteReader, field: String) throws -> [[UInt8]] {
+        let count = try r.readVarint(field: field)
+        guard count <= UInt64(SyncLimits.framesPerMessageMax) else {
+            throw SyncError(.tooLarge, "\(field): \(count) frames; framesPerMessageMax is \(SyncLimits.framesPerMessageMax)", location: "message offset \(r.offset)")
+        }
+        var frames: [[UInt8]] = []
+        for i in 0..<Int(count) {
+            let n = try r.readVarint(field: "\(field)[\(i)].length")
+            guard n <= UInt64(JournalLimits.frameStoredBytesMax + JournalLimits.frameHeaderBytes), n <= UInt64(r.remaining) else {
+                throw SyncError(.malformed, "\(field)[\(i)] claims \(n) bytes, \(r.remaining) remain", location: "message offset \(r.offset)")
+            }
+            frames.append(Array(try r.readBytes(Int(n), field: "\(field)[\(i)]")))
+        }
+        return frames
+    }
+
+    static func readString(_ r: inout ByteReader, field: String) throws -> String {
+        let n = try r.readVarint(field: field)
+        guard n <= 4096, n <= UInt64(r.remaining) else { throw SyncError(.malformed, "\(field) claims \(n) bytes", location: "message offset \(r.offset)") }
+        return String(decoding: try r.readBytes(Int(n), field: field), as: UTF8.self)
+    }
+}

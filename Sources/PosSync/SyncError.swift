@@ -1,0 +1,61 @@
+import PosJournal
+import PosLedger
+
+/// Every failure of the sync layer: a code, a message, and where (file or
+/// message, byte offset, terminal, sequence number).
+public struct SyncError: Error, Sendable, CustomStringConvertible, Equatable {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+        public var description: String { name }
+
+        public static let malformed = Code("malformed")
+        public static let tooLarge = Code("tooLarge")
+        public static let versionUnsupported = Code("versionUnsupported")
+        /// A message or bundle meant for another central store.
+        public static let wrongCentral = Code("wrongCentral")
+        public static let notEnrolled = Code("notEnrolled")
+        /// An event under another replica's id.
+        public static let foreignReplica = Code("foreignReplica")
+        /// An event type its writer may not write.
+        public static let notAuthorized = Code("notAuthorized")
+        /// Sequence numbers that skip some.
+        public static let sequenceGap = Code("sequenceGap")
+        /// A re-sent event that differs from the one already accepted.
+        public static let rewrittenHistory = Code("rewrittenHistory")
+        public static let checksum = Code("checksum")
+        public static let journal = Code("journal")
+        public static let ledger = Code("ledger")
+        public static let io = Code("io")
+        public static let invalidArgument = Code("invalidArgument")
+        public static let notFound = Code("notFound")
+    }
+
+    public var code: Code
+    public var message: String
+    public var location: String?
+
+    public init(_ code: Code, _ message: String, location: String? = nil) {
+        self.code = code
+        self.message = message
+        self.location = location
+    }
+
+    public init(_ error: JournalError) {
+        self.init(.journal, "\(error)")
+    }
+
+    public init(_ error: LedgerError, location: String? = nil) {
+        self.init(.ledger, "\(error)", location: location)
+    }
+
+    public var description: String {
+        (location.map { "\($0): " } ?? "") + "\(code): \(message)"
+    }
+}
+
+/// Runs journal code, turning its error into a SyncError.
+@inline(__always)
+func journal<T>(_ body: () throws(JournalError) -> T) throws(SyncError) -> T {
+    do { return try body() } catch { throw SyncError(error) }
+}

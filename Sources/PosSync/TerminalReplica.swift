@@ -1,0 +1,312 @@
+import Foundation
+import Logging
+import PosJournal
+import PosLedger
+
+/// A terminal's store: its own events (outbound journal), what it pulled from
+/// central (inbound journal), the folded state of both, and its sync cursors.
+/// Everything is restored from the two journals when it is reopened.
+///
+///     enrollment.json   the terminal's identity and secret (mode 0600)
+///     outbound/         journal of the terminal's own events; record n is the event with dot (terminal, n)
+///     inbound/          journal of inbound records (pulled events, acknowledgements, sync marks)
+public final class TerminalReplica: @unchecked Sendable {
+    public let directory: String
+    public let enrollment: Enrollment
+    private let outbound: Journal
+    private let inbound: Journal
+    private let lock = NSLock()
+    private let logger: Logger
+    private var stateValue = LedgerState()
+    private var contexts = EntityContexts()
+    private var hlc = HybridLogicalClock()
+    /// Highest sequence number held per replica (own and pulled).
+    private var knowledgeValue = VersionVector()
+    /// Central has durably accepted the terminal's events through this.
+    public private(set) var acknowledged: UInt64 = 0
+    /// Central journal position pulled through.
+    public private(set) var pullCursor: UInt64 = 0
+    public private(set) var lastSyncMillis: Int64? = nil
+
+    public var terminal: ReplicaId { enrollment.terminal }
+
+    /// Creates the store of a newly enrolled terminal.
+    public static func initialize(directory: String, enrollment: Enrollment, logger: Logger? = nil) throws(SyncError) -> TerminalReplica {
+        if FileManager.default.fileExists(atPath: directory + "/enrollment.json") {
+            throw SyncError(.invalidArgument, "a terminal store already exists here", location: directory)
+        }
+        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+            throw SyncError(.io, "cannot create the store: \(error)", location: directory)
+        }
+        try enrollment.write(to: directory + "/enrollment.json")
+        return try open(directory: directory, logger: logger)
+    }
+
+    public static func open(directory: String, logger: Logger? = nil) throws(SyncError) -> TerminalReplica {
+        let path = directory + "/enrollment.json"
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw SyncError(.notFound, "no terminal store here (enrollment.json missing)", location: directory)
+        }
+        return try TerminalReplica(directory: directory, enrollment: Enrollment.read(from: path),
+                                   logger: logger ?? Logger(label: "possync.terminal", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
+    private init(directory: String, enrollment: Enrollment, logger: Logger) throws(SyncError) {
+        self.directory = directory
+        self.enrollment = enrollment
+        self.logger = logger
+        let config = JournalConfiguration(durability: .perRecord, dictionary: ledgerDictionary, key: enrollment.journalKey)
+        outbound = try journal { () throws(JournalError) in try Journal.open(directory: directory + "/outbound", configuration: config, logger: logger) }
+        inbound = try journal { () throws(JournalError) in try Journal.open(directory: directory + "/inbound", configuration: config, logger: logger) }
+        try restore()
+    }
+
+    private func restore() throws(SyncError) {
+        var events: [Event] = []
+        let own = try journal { () throws(JournalError) in try outbound.reader(from: outbound.firstSequence) }
+        while let (seq, record) = try journal({ () throws(JournalError) in try own.next() }) {
+            let event: Event
+            do { event = try RecordCodec.decode(record) } catch { throw SyncError(error, location: "\(directory)/outbound seq \(seq)") }
+            guard event.dot == (try? Dot(replica: terminal, seq: seq)) else {
+                throw SyncError(.malformed, "outbound seq \(seq) holds event \(event.dot)", location: "\(directory)/outbound")
+            }
+            events.append(event)
+        }
+        let pulled = try journal { () throws(JournalError) in try inbound.reader(from: inbound.firstSequence) }
+        while let (seq, record) = try journal({ () throws(JournalError) in try pulled.next() }) {
+            switch try InboundRecord.decode(record, location: "\(directory)/inbound seq \(seq)") {
+            case .pulled(let position, let bytes):
+                do { events.append(try RecordCodec.decode(bytes)) } catch { throw SyncError(error, location: "\(directory)/inbound seq \(seq)") }
+                pullCursor = max(pullCursor, position)
+            case .acknowledged(let sequence):
+                acknowledged = max(acknowledged, sequence)
+            case .synced(let wallMillis):
+                lastSyncMillis = wallMillis
+            }
+        }
+        absorb(events)
+    }
+
+    private func absorb(_ events: [Event]) {
+        for e in events {
+            knowledgeValue.add(e.dot)
+            contexts.add(e)
+            _ = try? hlc.receive(e.hlc, wallMillis: Int64(e.hlc.millis))
+        }
+        stateValue.apply(events)
+    }
+
+    // MARK: - Reading
+
+    public var state: LedgerState { lock.withLock { stateValue } }
+    public var knowledge: VersionVector { lock.withLock { knowledgeValue } }
+    public var lastSequence: UInt64 { outbound.lastSequence }
+    public func context(of key: EntityKey) -> VersionVector { lock.withLock { contexts.context(key) } }
+
+    /// The terminal's own events central has not acknowledged yet.
+    public func unacknowledgedEvents() throws(SyncError) -> [Event] {
+        let from = lock.withLock { acknowledged } + 1
+        guard from <= outbound.lastSequence else { return [] }
+        let reader = try journal { () throws(JournalError) in try outbound.reader(from: from) }
+        var out: [Event] = []
+        while let (seq, record) = try journal({ () throws(JournalError) in try reader.next() }) {
+            do { out.append(try RecordCodec.decode(record)) } catch { throw SyncError(error, location: "\(directory)/outbound seq \(seq)") }
+        }
+        return out
+    }
+
+    // MARK: - Writing
+
+    /// Writes one of the terminal's own events: its dot is the next outbound
+    /// sequence number, its HLC from `wallMillis`, its context what this
+    /// terminal knows of the entity. Returns after the event is durable.
+    @discardableResult
+    public func record(_ body: EventBody, wallMillis: Int64) throws(SyncError) -> Event {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let kind = body.kind, kind.mayBeWritten(by: terminal) else {
+            throw SyncError(.notAuthorized, "a terminal may not write \(body.kind.map { "\($0)" } ?? "an unknown event")")
+        }
+        let seq = outbound.lastSequence + 1
+        let dot = try! Dot(replica: terminal, seq: seq)
+        let stamp: HLCTimestamp
+        do { stamp = try hlc.now(wallMillis: wallMillis) } catch { throw SyncError(error) }
+        let probe = Event(dot: dot, hlc: stamp, context: VersionVector(), body: body)
+        var context = EntityKey.of(probe).map { contexts.context($0) } ?? VersionVector()
+        if case .refundRequested(let r) = body { context.merge(contexts.context(.sale(r.sale))) }
+        let event = Event(dot: dot, hlc: stamp, context: context, body: body)
+        let written = try journal { () throws(JournalError) in try outbound.append(RecordCodec.encode(event)) }
+        precondition(written == seq, "outbound journal assigned seq \(written), expected \(seq): writes must be serialized")
+        absorb([event])
+        return event
+    }
+
+    // MARK: - Sync
+
+    public struct SyncReport: Sendable, Equatable, CustomStringConvertible {
+        public var pushed: Int = 0
+        public var pushBatches: Int = 0
+        public var duplicatesAtCentral: Int = 0
+        public var pulled: Int = 0
+        public var pullBatches: Int = 0
+        public var acknowledged: UInt64 = 0
+        public var clockSkewed = false
+        public var description: String {
+            "pushed \(pushed) events in \(pushBatches) batches (\(duplicatesAtCentral) central already had), acknowledged through seq \(acknowledged); pulled \(pulled) events in \(pullBatches) batches"
+                + (clockSkewed ? "; central says this terminal's clock is off" : "")
+        }
+    }
+
+    /// One sync session: handshake, push what central lacks, record its
+    /// acknowledgement, pull what this terminal lacks. Safe to interrupt at
+    /// any step and to repeat: a retry resumes from what both sides hold.
+    public func sync(via transport: any SyncTransport, wallMillis: Int64,
+                     pushBatchBytes: Int = SyncLimits.pushBatchBytesMax) throws(SyncError) -> SyncReport {
+        precondition(pushBatchBytes > 0 && pushBatchBytes <= SyncLimits.pushBatchBytesMax)
+        var report = SyncReport()
+        let hello = SyncMessage.Hello(central: enrollment.central, terminal: terminal, knowledge: knowledge, pullCursor: pullCursor, wallMillis: wallMillis)
+        guard case .welcome(let welcome) = try expect(transport.exchange(.hello(hello))) else {
+            throw SyncError(.malformed, "central answered hello with something other than welcome")
+        }
+        report.clockSkewed = welcome.clockSkewed
+        guard welcome.acknowledged <= outbound.lastSequence else {
+            throw SyncError(.sequenceGap, "central acknowledged seq \(welcome.acknowledged) but this terminal's journal ends at \(outbound.lastSequence): the terminal store is older than what it sent", location: directory)
+        }
+        try noteAcknowledged(welcome.acknowledged)
+        // Push: frames as stored, in bounded batches.
+        var from = welcome.acknowledged + 1
+        while from <= outbound.durableSequence {
+            let reader = try journal { () throws(JournalError) in try outbound.reader(from: from) }
+            var frames: [[UInt8]] = []
+            var bytes = 0
+            var dictionaryID: UInt32 = 0, keyID: UInt32 = 0
+            while bytes < pushBatchBytes, frames.count < SyncLimits.framesPerMessageMax,
+                  let f = try journal({ () throws(JournalError) in try reader.nextFrame() }) {
+                if frames.isEmpty { dictionaryID = f.segment.dictionaryID; keyID = f.segment.keyID }
+                else if f.segment.dictionaryID != dictionaryID || f.segment.keyID != keyID { break }
+                if f.frame.header.lastSequence < from { continue }
+                frames.append(f.frame.bytes)
+                bytes += f.frame.bytes.count
+            }
+            reader.close()
+            guard !frames.isEmpty else { break }
+            guard case .ack(let ack) = try expect(transport.exchange(.push(.init(terminal: terminal, dictionaryID: dictionaryID, keyID: keyID, frames: frames)))) else {
+                throw SyncError(.malformed, "central answered push with something other than ack")
+            }
+            report.pushBatches += 1
+            report.pushed += Int(ack.accepted)
+            report.duplicatesAtCentral += Int(ack.duplicates)
+            guard ack.acknowledged >= from else {
+                throw SyncError(.malformed, "central acknowledged through \(ack.acknowledged) after a push from seq \(from)")
+            }
+            try noteAcknowledged(ack.acknowledged)
+            from = ack.acknowledged + 1
+        }
+        report.acknowledged = acknowledged
+        // Pull: what this terminal lacks, in bounded batches.
+        var more = true
+        while more {
+            let request = SyncMessage.Pull(terminal: terminal, cursor: pullCursor, knowledge: knowledge)
+            guard case .events(let batch) = try expect(transport.exchange(.pull(request))) else {
+                throw SyncError(.malformed, "central answered pull with something other than events")
+            }
+            report.pullBatches += 1
+            report.pulled += try applyPulled(batch)
+            more = batch.more && batch.cursor > request.cursor
+        }
+        _ = try journal { () throws(JournalError) in try inbound.append(InboundRecord.synced(wallMillis: wallMillis).encoded()) }
+        lock.withLock { lastSyncMillis = wallMillis }
+        return report
+    }
+
+    private func expect(_ reply: SyncMessage) throws(SyncError) -> SyncMessage {
+        if case .refusal(let r) = reply { throw SyncError(.init(refusal: r.code), r.message, location: "central") }
+        return reply
+    }
+
+    private func noteAcknowledged(_ sequence: UInt64) throws(SyncError) {
+        guard sequence > lock.withLock({ acknowledged }) else { return }
+        _ = try journal { () throws(JournalError) in try inbound.append(InboundRecord.acknowledged(sequence: sequence).encoded()) }
+        lock.withLock { acknowledged = sequence }
+    }
+
+    /// Decrypts a pulled batch, stores it durably in the inbound journal, folds it.
+    private func applyPulled(_ batch: SyncMessage.Events) throws(SyncError) -> Int {
+        let decoder = FrameDecoder(dictionaries: [ledgerDictionary], key: enrollment.journalKey)
+        var records: [[UInt8]] = []
+        var events: [Event] = []
+        let known = knowledge
+        for (i, frame) in batch.frames.enumerated() {
+            let decoded = try journal { () throws(JournalError) in
+                try Frames.records(frame, dictionaryID: ledgerDictionary.id, keyID: enrollment.journalKey.id, decoder: decoder, file: "pulled frame \(i)")
+            }
+            for (j, record) in decoded.records.enumerated() {
+                guard case .pulled(_, let bytes) = try InboundRecord.decode(record, location: "pulled frame \(i) record \(j)") else {
+                    throw SyncError(.malformed, "pulled batch holds a record that is not an event", location: "pulled frame \(i) record \(j)")
+                }
+                let event: Event
+                do { event = try RecordCodec.decode(bytes) } catch { throw SyncError(error, location: "pulled frame \(i) record \(j)") }
+                if case .saleCaptured(let c) = event.body, c.paymentCode != nil {
+                    throw SyncError(.notAuthorized, "central relayed a payment code (event \(event.dot)): refused", location: "pulled frame \(i) record \(j)")
+                }
+                if event.dot.replica == terminal || known.covers(event.dot) { continue }
+                records.append(record)
+                events.append(event)
+            }
+        }
+        if !records.isEmpty {
+            _ = try journal { () throws(JournalError) in try inbound.append(contentsOf: records) }
+        }
+        lock.withLock {
+            pullCursor = max(pullCursor, batch.cursor)
+            absorb(events)
+        }
+        if records.isEmpty && batch.cursor > pullCursor { lock.withLock { pullCursor = batch.cursor } }
+        return events.count
+    }
+
+    // MARK: - Bundles
+
+    /// Writes every event central lacks (as far as this terminal knows) into a bundle file.
+    public func exportBundle(to path: String) throws(SyncError) -> (events: Int, first: UInt64, last: UInt64) {
+        let from = lock.withLock { acknowledged } + 1
+        var frames: [[UInt8]] = []
+        var dictionaryID = ledgerDictionary.id, keyID = enrollment.journalKey.id
+        var first: UInt64 = 0, last: UInt64 = 0
+        if from <= outbound.durableSequence {
+            let reader = try journal { () throws(JournalError) in try outbound.reader(from: from) }
+            while let f = try journal({ () throws(JournalError) in try reader.nextFrame() }) {
+                if f.frame.header.lastSequence < from { continue }
+                if frames.isEmpty { dictionaryID = f.segment.dictionaryID; keyID = f.segment.keyID; first = f.frame.header.firstSequence }
+                frames.append(f.frame.bytes)
+                last = f.frame.header.lastSequence
+            }
+        }
+        let bundle = Bundle(central: enrollment.central, terminal: terminal, dictionaryID: dictionaryID, keyID: keyID,
+                            firstSequence: first, lastSequence: last, frames: frames)
+        try FileStore.writeAtomically(bundle.encoded(), to: path, mode: 0o600)
+        return (frames.isEmpty ? 0 : Int(last - first + 1), first, last)
+    }
+
+    public func close() throws(SyncError) {
+        try journal { () throws(JournalError) in try outbound.close() }
+        try journal { () throws(JournalError) in try inbound.close() }
+    }
+}
+
+extension SyncError.Code {
+    /// The code central named in a refusal.
+    init(refusal name: String) {
+        switch name {
+        case "wrongCentral": self = .wrongCentral
+        case "notEnrolled": self = .notEnrolled
+        case "foreignReplica": self = .foreignReplica
+        case "notAuthorized": self = .notAuthorized
+        case "sequenceGap": self = .sequenceGap
+        case "rewrittenHistory": self = .rewrittenHistory
+        case "versionUnsupported": self = .versionUnsupported
+        case "tooLarge": self = .tooLarge
+        default: self = .malformed
+        }
+    }
+}

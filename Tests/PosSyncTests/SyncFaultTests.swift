@@ -1,0 +1,214 @@
+import Foundation
+import Testing
+@testable import PosJournal
+@testable import PosLedger
+@testable import PosSync
+
+@Suite("sync faults")
+struct SyncFaultTests {
+    /// Two terminals with a backlog big enough for several push and pull batches.
+    func backlog() throws -> World {
+        var rng = Rng(state: 3)
+        let w = try World(terminals: 2)
+        w.central.pullBatchBytes = 600
+        for i in 0..<2 {
+            for n in 0..<30 { _ = try w.capture(i, Int64(100 + n), code: wechatCode(&rng)) }
+        }
+        return w
+    }
+
+    func check(_ w: World, label: String) throws {
+        // Nothing lost, nothing duplicated: central holds each terminal's events once, in order.
+        for t in w.terminals {
+            #expect(w.central.acknowledged(t.terminal) == t.lastSequence, "\(label): terminal \(t.terminal)")
+        }
+        #expect(w.central.head == UInt64(w.terminals.reduce(0) { $0 + Int($1.lastSequence) }), "\(label): central journal holds each event once")
+        let reference = w.central.state.canonicalText
+        for t in w.terminals { #expect(t.state.canonicalText == reference, "\(label): terminal \(t.terminal) state") }
+    }
+
+    @Test("an interruption after any protocol step or partial batch is completed by a retry, nothing lost or duplicated",
+          arguments: [FaultyTransport.Fault.dropRequest, .dropReply])
+    func interruptions(fault: FaultyTransport.Fault) throws {
+        // Count the exchanges of an undisturbed run first.
+        let probe = try backlog()
+        final class Counter: SyncTransport {
+            let inner: InProcessTransport; var n = 0
+            init(_ c: any CentralStore) { inner = InProcessTransport(central: c) }
+            func exchange(_ r: SyncMessage) throws(SyncError) -> SyncMessage { n += 1; return try inner.exchange(r) }
+        }
+        let counter = Counter(probe.central)
+        _ = try probe.terminals[0].sync(via: counter, wallMillis: probe.tick(), pushBatchBytes: 400)
+        #expect(counter.n > 6, "the backlog must need several push and pull batches")
+        for failAt in 1...counter.n {
+            let w = try backlog()
+            try w.sync(1)  // the other terminal's events are there to pull
+            let faulty = FaultyTransport(central: w.central, failAt: failAt, fault: fault)
+            #expect(throws: SyncError.self) {
+                _ = try w.terminals[0].sync(via: faulty, wallMillis: w.tick(), pushBatchBytes: 400)
+            }
+            _ = try w.terminals[0].sync(via: InProcessTransport(central: w.central), wallMillis: w.tick(), pushBatchBytes: 400)
+            try w.sync(1)
+            try check(w, label: "\(fault) at exchange \(failAt)")
+        }
+    }
+
+    @Test("central crashing between its append and its ack loses nothing and duplicates nothing")
+    func centralCrashBeforeAck() throws {
+        let w = try backlog()
+        let faulty = FaultyTransport(central: w.central, failAt: 2, fault: .dropReply)  // the first push is applied, its ack lost
+        #expect(throws: SyncError.self) { _ = try w.terminals[0].sync(via: faulty, wallMillis: w.tick()) }
+        try w.reopenCentral()   // central restarts from its journal
+        #expect(w.central.acknowledged(w.terminals[0].terminal) == w.terminals[0].lastSequence)
+        let report = try w.sync(0)
+        #expect(report.pushed == 0)
+        try w.sync(1); try w.sync(0)
+        try check(w, label: "central crash")
+    }
+
+    @Test("a terminal crashing between receiving an ack and recording it loses nothing and duplicates nothing")
+    func terminalCrashBeforeRecordingAck() throws {
+        let w = try backlog()
+        let faulty = FaultyTransport(central: w.central, failAt: 2, fault: .dropReply)
+        #expect(throws: SyncError.self) { _ = try w.terminals[0].sync(via: faulty, wallMillis: w.tick()) }
+        #expect(w.terminals[0].acknowledged == 0)
+        try w.reopenTerminal(0)
+        let report = try w.sync(0)
+        #expect(report.pushed == 0)
+        #expect(w.terminals[0].acknowledged == w.terminals[0].lastSequence)
+        try w.sync(1); try w.sync(0)
+        try check(w, label: "terminal crash")
+    }
+}
+
+@Suite("sync bad input")
+struct SyncBadInputTests {
+    func snapshot(_ w: World) -> (UInt64, String) { (w.central.head, w.central.state.canonicalText) }
+
+    /// Pushes hand-made records sealed under terminal `i`'s key.
+    func push(_ w: World, as i: Int, records: [[UInt8]], firstSequence: UInt64) throws -> SyncMessage {
+        let t = w.terminals[i]
+        let sealer = FrameSealer(dictionary: ledgerDictionary, key: t.enrollment.journalKey)
+        let frame = try sealer.seal(records, firstSequence: firstSequence).bytes
+        return w.central.handle(.push(.init(terminal: t.terminal, dictionaryID: ledgerDictionary.id, keyID: t.enrollment.journalKey.id, frames: [frame])))
+    }
+
+    func event(_ w: World, replica: ReplicaId, seq: UInt64, minor: Int64, rng: inout Rng) throws -> [UInt8] {
+        let capture = try SaleCapture(amount: cny(minor), paymentCode: wechatCode(&rng), merchantKey: w.terminals[0].enrollment.ledgerMerchantKey)
+        return RecordCodec.encode(Event(dot: try Dot(replica: replica, seq: seq), hlc: HLCTimestamp(millis: UInt64(baseMillis), logical: 0), context: VersionVector(), body: .saleCaptured(capture)))
+    }
+
+    func refusal(_ m: SyncMessage) -> SyncMessage.Refusal? { if case .refusal(let r) = m { return r }; return nil }
+
+    @Test("an event under another terminal's id is refused and nothing applied")
+    func foreignReplica() throws {
+        var rng = Rng(state: 1)
+        let w = try World(terminals: 2)
+        let before = snapshot(w)
+        let r = try #require(refusal(try push(w, as: 0, records: [event(w, replica: w.terminals[1].terminal, seq: 1, minor: 100, rng: &rng)], firstSequence: 1)))
+        #expect(r.code == "foreignReplica")
+        #expect(r.message.contains("frame 0 record 0"))
+        #expect(snapshot(w) == before)
+    }
+
+    @Test("a sequence gap is refused naming the missing range, nothing applied")
+    func gap() throws {
+        var rng = Rng(state: 2)
+        let w = try World(terminals: 1)
+        let t = w.terminals[0].terminal
+        let before = snapshot(w)
+        let r = try #require(refusal(try push(w, as: 0, records: [event(w, replica: t, seq: 3, minor: 100, rng: &rng), event(w, replica: t, seq: 4, minor: 100, rng: &rng)], firstSequence: 3)))
+        #expect(r.code == "sequenceGap")
+        #expect(r.message.contains("1...2 are missing"))
+        #expect(snapshot(w) == before)
+    }
+
+    @Test("a rewritten event is refused, the terminal flagged, nothing applied")
+    func rewrite() throws {
+        var rng = Rng(state: 4)
+        let w = try World(terminals: 1)
+        _ = try w.capture(0, 500, code: wechatCode(&rng))
+        try w.sync(0)
+        let before = snapshot(w)
+        let t = w.terminals[0].terminal
+        let r = try #require(refusal(try push(w, as: 0, records: [event(w, replica: t, seq: 1, minor: 999, rng: &rng), event(w, replica: t, seq: 2, minor: 1, rng: &rng)], firstSequence: 1)))
+        #expect(r.code == "rewrittenHistory")
+        #expect(snapshot(w) == before)
+        #expect(w.central.flaggedTerminals.rewroteHistory == [t])
+    }
+
+    @Test("a terminal may not write central's events")
+    func authority() throws {
+        let w = try World(terminals: 1)
+        let t = w.terminals[0].terminal
+        let confirm = RecordCodec.encode(Event(dot: try Dot(replica: t, seq: 1), hlc: HLCTimestamp(millis: UInt64(baseMillis), logical: 0), context: VersionVector(),
+                                               body: .saleConfirmed(SaleId(try Dot(replica: t, seq: 1)))))
+        let r = try #require(refusal(try push(w, as: 0, records: [confirm], firstSequence: 1)))
+        #expect(r.code == "notAuthorized")
+        #expect(w.central.head == 0)
+        #expect(throws: SyncError.self) { try w.terminals[0].record(.saleConfirmed(SaleId(try Dot(replica: t, seq: 1))), wallMillis: baseMillis) }
+    }
+
+    @Test("bundles: applied idempotently; truncated or for another central refused with nothing applied")
+    func bundles() throws {
+        var rng = Rng(state: 5)
+        let w = try World(terminals: 1)
+        for n in 0..<5 { _ = try w.capture(0, Int64(100 + n), code: wechatCode(&rng)) }
+        let path = w.dir.path + "/b1.bundle"
+        let exported = try w.terminals[0].exportBundle(to: path)
+        #expect(exported.events == 5)
+        let bytes = Array(FileManager.default.contents(atPath: path)!)
+        // Truncated: refused before anything is read from it.
+        do { _ = try w.central.importBundle(Array(bytes.dropLast(10)), name: "b1.bundle"); Issue.record("truncated bundle accepted") } catch {
+            #expect(error.code == .checksum)
+            #expect(error.description.contains("b1.bundle"))
+        }
+        #expect(w.central.head == 0)
+        // Another central's bundle.
+        let other = try World(terminals: 1)
+        do { _ = try other.central.importBundle(bytes, name: "b1.bundle"); Issue.record("foreign bundle accepted") } catch {
+            #expect(error.code == .wrongCentral)
+        }
+        #expect(other.central.head == 0)
+        // Applied once; the same bundle again changes nothing.
+        let first = try w.central.importBundle(bytes, name: "b1.bundle")
+        #expect(first.new == 5 && first.duplicates == 0 && first.acknowledged == 5)
+        let again = try w.central.importBundle(bytes, name: "b1.bundle")
+        #expect(again.new == 0 && again.duplicates == 5)
+        // A newer bundle, then the older one again: nothing changes.
+        for n in 0..<3 { _ = try w.capture(0, Int64(200 + n), code: wechatCode(&rng)) }
+        let newer = try w.terminals[0].exportBundle(to: w.dir.path + "/b2.bundle")
+        #expect(newer.events == 8, "the terminal has no acknowledgement yet, so the bundle carries everything")
+        let second = try w.central.importBundle(Array(FileManager.default.contents(atPath: w.dir.path + "/b2.bundle")!), name: "b2.bundle")
+        #expect(second.new == 3)
+        let head = w.central.head
+        _ = try w.central.importBundle(bytes, name: "b1.bundle")
+        #expect(w.central.head == head)
+        // The terminal then learns the acknowledgement at its next sync and pushes nothing.
+        #expect(try w.sync(0).pushed == 0)
+        #expect(w.terminals[0].acknowledged == 8)
+    }
+
+    @Test("a hello for another central or from an unknown terminal is refused")
+    func handshakeRefusals() throws {
+        let w = try World(terminals: 1)
+        let other = try World(terminals: 1)
+        #expect(throws: SyncError.self) { _ = try w.terminals[0].sync(via: InProcessTransport(central: other.central), wallMillis: baseMillis) }
+        let stranger = SyncMessage.hello(.init(central: w.central.centralID, terminal: try ReplicaId.terminal(99), knowledge: VersionVector(), pullCursor: 0, wallMillis: baseMillis))
+        guard case .refusal(let r) = w.central.handle(stranger) else { Issue.record("unknown terminal accepted"); return }
+        #expect(r.code == "notEnrolled")
+    }
+
+    @Test("malformed messages are refused with the field and offset")
+    func malformed() throws {
+        #expect(throws: SyncError.self) { _ = try SyncMessage.decode([0x50, 0x53, 1, 1, 0xFF]) }
+        do { _ = try SyncMessage.decode([0x50, 0x53, 9, 1]) } catch {
+            #expect(error.code == .versionUnsupported)
+        }
+        let hello = SyncMessage.hello(.init(central: CentralID.random(), terminal: try ReplicaId.terminal(4), knowledge: VersionVector([(try ReplicaId.terminal(4), 12)]), pullCursor: 9, wallMillis: -5))
+        #expect(try SyncMessage.decode(hello.encoded()) == hello)
+        do { _ = try SyncMessage.decode(Array(hello.encoded().dropLast(3))) ; Issue.record("truncated message accepted") } catch {
+            #expect(error.code == .malformed)
+        }
+    }
+}

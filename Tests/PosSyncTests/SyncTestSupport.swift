@@ -1,0 +1,105 @@
+import Foundation
+import Testing
+@testable import PosJournal
+@testable import PosLedger
+@testable import PosSync
+
+final class TempDir {
+    let path: String
+    init(_ label: String = "sync") {
+        path = FileManager.default.temporaryDirectory.path + "/possync-\(label)-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// Wall clock for tests: 2026-07-25, advanced by hand.
+let baseMillis: Int64 = 1_785_000_000_000
+
+struct Rng: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+func wechatCode(_ rng: inout Rng) -> PaymentCode {
+    try! PaymentCode("13" + (0..<16).map { _ in String(Int.random(in: 0...9, using: &rng)) }.joined())
+}
+
+func cny(_ minor: Int64) -> Money { Money(minorUnits: minor, currency: .CNY) }
+
+/// A central store and terminals of one merchant, each in its own directory.
+final class World {
+    let dir = TempDir("world")
+    var central: FileCentralStore
+    var terminals: [TerminalReplica] = []
+    var now = baseMillis
+
+    init(terminals count: Int, merchant: String = "shop") throws {
+        central = try FileCentralStore.create(directory: dir.path + "/central")
+        for i in 1...count {
+            let e = try central.enroll(terminal: try ReplicaId.terminal(UInt32(i)), merchant: merchant)
+            terminals.append(try TerminalReplica.initialize(directory: dir.path + "/t\(i)", enrollment: e))
+        }
+    }
+
+    func tick(_ millis: Int64 = 1000) -> Int64 { now += millis; return now }
+
+    func reopenCentral() throws {
+        try central.close()
+        central = try FileCentralStore.open(directory: dir.path + "/central")
+    }
+
+    func reopenTerminal(_ i: Int) throws {
+        try terminals[i].close()
+        terminals[i] = try TerminalReplica.open(directory: dir.path + "/t\(i + 1)")
+    }
+
+    @discardableResult
+    func sync(_ i: Int, transport: (any SyncTransport)? = nil) throws -> TerminalReplica.SyncReport {
+        try terminals[i].sync(via: transport ?? InProcessTransport(central: central), wallMillis: tick(10))
+    }
+
+    func capture(_ i: Int, _ minor: Int64, code: PaymentCode) throws -> SaleId {
+        let t = terminals[i]
+        let e = try t.record(.saleCaptured(try SaleCapture(amount: cny(minor), paymentCode: code, merchantKey: t.enrollment.ledgerMerchantKey)), wallMillis: tick())
+        return SaleId(e.dot)
+    }
+
+    func requestRefund(_ i: Int, sale: SaleId, saleMinor: Int64, _ minor: Int64) throws -> TicketId {
+        let request = try RefundRequest(sale: sale, saleAmount: cny(saleMinor), amount: cny(minor), reason: .wrongSize, resolution: .refund, contact: nil)
+        return TicketId(try terminals[i].record(.refundRequested(request), wallMillis: tick()).dot)
+    }
+
+    /// Syncs every terminal until no sync moves anything (two quiet rounds).
+    func syncAll() throws {
+        for _ in 0..<3 { for i in terminals.indices { try sync(i) } }
+    }
+}
+
+/// Fails one exchange: before central sees the request, or after central
+/// handled it (the reply is lost).
+final class FaultyTransport: SyncTransport {
+    enum Fault { case dropRequest, dropReply }
+    let inner: InProcessTransport
+    let failAt: Int
+    let fault: Fault
+    private(set) var exchanges = 0
+    init(central: any CentralStore, failAt: Int, fault: Fault) {
+        inner = InProcessTransport(central: central)
+        self.failAt = failAt
+        self.fault = fault
+    }
+    func exchange(_ request: SyncMessage) throws(SyncError) -> SyncMessage {
+        exchanges += 1
+        if exchanges == failAt && fault == .dropRequest { throw SyncError(.io, "link down before exchange \(exchanges)") }
+        let reply = try inner.exchange(request)
+        if exchanges == failAt && fault == .dropReply { throw SyncError(.io, "link down after exchange \(exchanges)") }
+        return reply
+    }
+}
