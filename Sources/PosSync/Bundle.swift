@@ -1,9 +1,11 @@
 import Crypto
+import Foundation
 import PosJournal
 import PosLedger
 
 /// A courier's bundle: a terminal's journal frames that central lacks, in one
 /// file (sync-protocol.md, "Bundles"). Frames are as stored, so encrypted.
+/// Written and read as a stream: memory does not grow with the bundle.
 ///
 ///     0   8  magic "PSBUNDLE"
 ///     8   2  bundle format version (1)
@@ -16,10 +18,10 @@ import PosLedger
 ///    54   4  frame count
 ///    58  ..  frames, back to back (each a whole journal frame)
 ///   end-32 32 SHA-256 of every byte before it
-public struct Bundle: Sendable, Equatable {
+public struct BundleHeader: Sendable, Equatable {
     public static let magic = Array("PSBUNDLE".utf8)
     public static let version: UInt16 = 1
-    public static let headerBytes = 58
+    public static let bytes = 58
     public static let checksumBytes = 32
 
     public var central: CentralID
@@ -28,69 +30,142 @@ public struct Bundle: Sendable, Equatable {
     public var keyID: UInt32
     public var firstSequence: UInt64
     public var lastSequence: UInt64
-    public var frames: [[UInt8]]
+    public var frameCount: UInt32
 
     public func encoded() -> [UInt8] {
-        var w = ByteWriter(capacity: Self.headerBytes + frames.reduce(0) { $0 + $1.count } + 32)
-        w.writeBytes(Self.magic)
-        w.writeBytes(le(Self.version))
-        w.writeBytes(central.bytes)
-        w.writeBytes(le(terminal.rawValue))
-        w.writeBytes(le(dictionaryID))
-        w.writeBytes(le(keyID))
-        w.writeUInt64LE(firstSequence)
-        w.writeUInt64LE(lastSequence)
-        w.writeBytes(le(UInt32(frames.count)))
-        for f in frames { w.writeBytes(f) }
-        var bytes = w.bytes
-        bytes += Array(SHA256.hash(data: bytes))
-        return bytes
+        var b = Self.magic
+        b += le(Self.version)
+        b += central.bytes
+        b += le(terminal.rawValue)
+        b += le(dictionaryID)
+        b += le(keyID)
+        b += le(firstSequence)
+        b += le(lastSequence)
+        b += le(frameCount)
+        return b
     }
 
-    /// Checks the whole file before anything in it is used; errors name the offset.
-    public static func decode(_ bytes: [UInt8], name: String) throws(SyncError) -> Bundle {
-        guard bytes.count >= headerBytes + checksumBytes else {
-            throw SyncError(.malformed, "bundle is \(bytes.count) bytes, shorter than its header and checksum (\(headerBytes + checksumBytes)): truncated", location: "\(name) offset 0")
+    static func decode(_ b: [UInt8], name: String) throws(SyncError) -> BundleHeader {
+        guard b.count >= Self.bytes else {
+            throw SyncError(.malformed, "bundle header is \(b.count) bytes, expected \(Self.bytes): truncated", location: "\(name) offset 0")
         }
-        guard Array(bytes[0..<8]) == magic else {
-            throw SyncError(.malformed, "not a PosSync bundle (magic \(hexEncode(bytes[0..<8])))", location: "\(name) offset 0")
+        guard Array(b[0..<8]) == magic else {
+            throw SyncError(.malformed, "not a PosSync bundle (magic \(hexEncode(b[0..<8])))", location: "\(name) offset 0")
         }
-        let body = bytes[0..<(bytes.count - checksumBytes)]
-        guard Array(SHA256.hash(data: Array(body))) == Array(bytes[(bytes.count - checksumBytes)...]) else {
-            throw SyncError(.checksum, "SHA-256 mismatch: the bundle is truncated or damaged; nothing applied", location: "\(name) offset \(bytes.count - checksumBytes)")
-        }
-        func u32(_ o: Int) -> UInt32 { bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: o, as: UInt32.self).littleEndian } }
-        func u64(_ o: Int) -> UInt64 { bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: o, as: UInt64.self).littleEndian } }
-        let version = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt16.self).littleEndian }
+        func u32(_ o: Int) -> UInt32 { b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: o, as: UInt32.self).littleEndian } }
+        func u64(_ o: Int) -> UInt64 { b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: o, as: UInt64.self).littleEndian } }
+        let version = b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt16.self).littleEndian }
         guard version == Self.version else {
             throw SyncError(.versionUnsupported, "bundle format version \(version); this build reads \(Self.version)", location: "\(name) offset 8")
         }
         let terminal: ReplicaId
         do { terminal = try ReplicaId.terminal(u32(26)) } catch { throw SyncError(error, location: "\(name) offset 26") }
-        var frames: [[UInt8]] = []
-        var at = headerBytes
-        let end = bytes.count - checksumBytes
-        let count = Int(u32(54))
-        for i in 0..<count {
-            guard at + JournalLimits.frameHeaderBytes <= end else {
-                throw SyncError(.malformed, "frame \(i) of \(count): header runs past the end", location: "\(name) offset \(at)")
-            }
-            let stored = Int(bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at + 24, as: UInt32.self).littleEndian })
-            let length = JournalLimits.frameHeaderBytes + stored
-            guard stored <= JournalLimits.frameStoredBytesMax, at + length <= end else {
-                throw SyncError(.malformed, "frame \(i) of \(count) claims \(length) bytes, \(end - at) remain", location: "\(name) offset \(at)")
-            }
-            let frame = Array(bytes[at..<(at + length)])
-            do { _ = try Frames.parse(frame, file: name, offset: UInt64(at)) } catch { throw SyncError(error) }
-            frames.append(frame)
-            at += length
-        }
-        guard at == end else {
-            throw SyncError(.malformed, "\(end - at) bytes after the last frame", location: "\(name) offset \(at)")
-        }
-        return Bundle(central: CentralID(bytes: Array(bytes[10..<26]))!, terminal: terminal, dictionaryID: u32(30), keyID: u32(34),
-                      firstSequence: u64(38), lastSequence: u64(46), frames: frames)
+        return BundleHeader(central: CentralID(bytes: Array(b[10..<26]))!, terminal: terminal, dictionaryID: u32(30), keyID: u32(34),
+                            firstSequence: u64(38), lastSequence: u64(46), frameCount: u32(54))
     }
+}
+
+/// Writes a bundle to a temporary file, then renames it into place.
+final class BundleWriter {
+    private let path: String
+    private let temporary: String
+    private let file: any JournalFileHandle
+    private var hasher = SHA256()
+    private var offset: UInt64 = 0
+
+    init(path: String, header: BundleHeader) throws(SyncError) {
+        self.path = path
+        let temporary = path + ".tmp"
+        self.temporary = temporary
+        let fs = PosixFileSystem()
+        if fs.fileExists(temporary) { try journal { () throws(JournalError) in try fs.removeFile(temporary) } }
+        file = try journal { () throws(JournalError) in try fs.openFile(temporary, mode: .createExclusive) }
+        try write(header.encoded())
+    }
+
+    func write(_ bytes: [UInt8]) throws(SyncError) {
+        hasher.update(data: bytes)
+        try journal { () throws(JournalError) in try file.write(bytes, at: offset) }
+        offset += UInt64(bytes.count)
+    }
+
+    func finish() throws(SyncError) {
+        let digest = Array(hasher.finalize())
+        try journal { () throws(JournalError) in try file.write(digest, at: offset) }
+        try journal { () throws(JournalError) in try file.sync() }
+        try journal { () throws(JournalError) in try file.close() }
+        chmod(temporary, 0o600)
+        let fs = PosixFileSystem()
+        try journal { () throws(JournalError) in try fs.rename(temporary, to: path) }
+        let dir = (path as NSString).deletingLastPathComponent
+        try journal { () throws(JournalError) in try fs.syncDirectory(dir.isEmpty ? "." : dir) }
+    }
+}
+
+/// Reads a bundle: opening it checks the size, magic, version and the SHA-256
+/// of the whole file (one streaming pass), so a truncated or damaged bundle is
+/// refused before any frame is used. Frames are then read one at a time.
+public final class BundleReader {
+    public let name: String
+    public let header: BundleHeader
+    private let file: any JournalFileHandle
+    private let end: UInt64
+    private var offset = UInt64(BundleHeader.bytes)
+    private var framesRead: UInt32 = 0
+    static let chunkBytes = 1 << 20
+
+    public init(path: String) throws(SyncError) {
+        name = path
+        let fs = PosixFileSystem()
+        let file = try journal { () throws(JournalError) in try fs.openFile(path, mode: .readOnly) }
+        self.file = file
+        let size = try journal { () throws(JournalError) in try file.size() }
+        let minimum = UInt64(BundleHeader.bytes + BundleHeader.checksumBytes)
+        guard size >= minimum else {
+            throw SyncError(.malformed, "bundle is \(size) bytes, shorter than its header and checksum (\(minimum)): truncated", location: "\(path) offset 0")
+        }
+        header = try BundleHeader.decode(journal { () throws(JournalError) in try file.read(at: 0, count: BundleHeader.bytes) }, name: path)
+        let end = size - UInt64(BundleHeader.checksumBytes)
+        self.end = end
+        var hasher = SHA256()
+        var at: UInt64 = 0
+        while at < end {
+            let n = Int(min(UInt64(Self.chunkBytes), end - at))
+            let chunk = try journal { () throws(JournalError) in try file.read(at: at, count: n) }
+            hasher.update(data: chunk)
+            at += UInt64(n)
+        }
+        let stored = try journal { () throws(JournalError) in try file.read(at: end, count: BundleHeader.checksumBytes) }
+        guard Array(hasher.finalize()) == stored else {
+            throw SyncError(.checksum, "SHA-256 mismatch: the bundle is truncated or damaged; nothing applied", location: "\(path) offset \(end)")
+        }
+    }
+
+    /// The next frame (checked), or nil after the last.
+    public func nextFrame() throws(SyncError) -> [UInt8]? {
+        if framesRead == header.frameCount {
+            guard offset == end else { throw SyncError(.malformed, "\(end - offset) bytes after the last frame", location: "\(name) offset \(offset)") }
+            return nil
+        }
+        guard offset + UInt64(JournalLimits.frameHeaderBytes) <= end else {
+            throw SyncError(.malformed, "frame \(framesRead) of \(header.frameCount): header runs past the end", location: "\(name) offset \(offset)")
+        }
+        let head = try journal { () throws(JournalError) in try file.read(at: offset, count: JournalLimits.frameHeaderBytes) }
+        let stored = head.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 24, as: UInt32.self).littleEndian }
+        let length = UInt64(JournalLimits.frameHeaderBytes) + UInt64(stored)
+        guard stored <= UInt32(JournalLimits.frameStoredBytesMax), offset + length <= end else {
+            throw SyncError(.malformed, "frame \(framesRead) of \(header.frameCount) claims \(length) bytes, \(end - offset) remain", location: "\(name) offset \(offset)")
+        }
+        let frame = try journal { () throws(JournalError) in try file.read(at: offset, count: Int(length)) }
+        let at = offset
+        _ = try journal { () throws(JournalError) in try Frames.parse(frame, file: name, offset: at) }
+        offset += length
+        framesRead += 1
+        return frame
+    }
+
+    public func close() { try? file.close() }
+    deinit { try? file.close() }
 }
 
 func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] {

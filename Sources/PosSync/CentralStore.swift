@@ -6,8 +6,8 @@ public protocol CentralStore: AnyObject, Sendable {
     var centralID: CentralID { get }
     /// Answers one protocol request (hello, push or pull) with its reply or a refusal.
     func handle(_ request: SyncMessage) -> SyncMessage
-    /// Applies a courier's bundle: what was new, duplicated or refused.
-    func importBundle(_ bytes: [UInt8], name: String) throws(SyncError) -> BundleImportReport
+    /// Applies a courier's bundle file: what was new or already held.
+    func importBundle(path: String) throws(SyncError) -> BundleImportReport
 }
 
 /// What importing a bundle did.

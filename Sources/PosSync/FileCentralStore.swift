@@ -347,17 +347,42 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
 
     // MARK: - Bundles
 
-    public func importBundle(_ bytes: [UInt8], name: String) throws(SyncError) -> BundleImportReport {
-        let bundle = try Bundle.decode(bytes, name: name)
-        guard bundle.central == centralID else {
-            throw SyncError(.wrongCentral, "bundle is for central \(bundle.central), this is \(centralID)", location: name)
+    /// Applies a bundle file: checked whole first (size, magic, version, SHA-256,
+    /// central id), then applied in push-sized batches, each all or nothing, so
+    /// memory does not grow with the bundle. A batch refused part-way stops the
+    /// import; the error says where, and earlier batches (valid events) stay.
+    public func importBundle(path: String) throws(SyncError) -> BundleImportReport {
+        let reader = try BundleReader(path: path)
+        defer { reader.close() }
+        let h = reader.header
+        guard h.central == centralID else {
+            throw SyncError(.wrongCentral, "bundle is for central \(h.central), this is \(centralID)", location: path)
         }
-        lock.lock()
-        defer { lock.unlock() }
-        var events = 0
-        for f in bundle.frames { events += Int((try? Frames.parse(f))?.recordCount ?? 0) }
-        let ack = try push(.init(terminal: bundle.terminal, dictionaryID: bundle.dictionaryID, keyID: bundle.keyID, frames: bundle.frames), source: name)
-        return .init(terminal: bundle.terminal, events: events, new: Int(ack.accepted), duplicates: Int(ack.duplicates), acknowledged: ack.acknowledged)
+        var report = BundleImportReport(terminal: h.terminal, events: 0, new: 0, duplicates: 0, acknowledged: 0)
+        var batch: [[UInt8]] = []
+        var bytes = 0
+        var batchIndex = 0
+        func apply() throws(SyncError) {
+            guard !batch.isEmpty else { return }
+            lock.lock()
+            defer { lock.unlock() }
+            let ack = try push(.init(terminal: h.terminal, dictionaryID: h.dictionaryID, keyID: h.keyID, frames: batch), source: "\(path) batch \(batchIndex)")
+            report.new += Int(ack.accepted)
+            report.duplicates += Int(ack.duplicates)
+            report.acknowledged = ack.acknowledged
+            batch.removeAll(keepingCapacity: true)
+            bytes = 0
+            batchIndex += 1
+        }
+        while let frame = try reader.nextFrame() {
+            report.events += Int((try? Frames.parse(frame))?.recordCount ?? 0)
+            batch.append(frame)
+            bytes += frame.count
+            if bytes >= SyncLimits.pushBatchBytesMax || batch.count >= SyncLimits.framesPerMessageMax { try apply() }
+        }
+        try apply()
+        if report.acknowledged == 0 { report.acknowledged = acknowledged(h.terminal) }
+        return report
     }
 
     public func close() throws(SyncError) {

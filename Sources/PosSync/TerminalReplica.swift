@@ -267,25 +267,42 @@ public final class TerminalReplica: @unchecked Sendable {
 
     // MARK: - Bundles
 
-    /// Writes every event central lacks (as far as this terminal knows) into a bundle file.
+    /// Writes every event central lacks (as far as this terminal knows) into a
+    /// bundle file, streaming: one pass to count, one to write.
     public func exportBundle(to path: String) throws(SyncError) -> (events: Int, first: UInt64, last: UInt64) {
         let from = lock.withLock { acknowledged } + 1
-        var frames: [[UInt8]] = []
-        var dictionaryID = ledgerDictionary.id, keyID = enrollment.journalKey.id
-        var first: UInt64 = 0, last: UInt64 = 0
-        if from <= outbound.durableSequence {
-            let reader = try journal { () throws(JournalError) in try outbound.reader(from: from) }
+        let through = outbound.durableSequence
+        var header = BundleHeader(central: enrollment.central, terminal: terminal, dictionaryID: ledgerDictionary.id,
+                                  keyID: enrollment.journalKey.id, firstSequence: 0, lastSequence: 0, frameCount: 0)
+        func frames(_ body: (RawFrame, SegmentHeader) throws(SyncError) -> Void) throws(SyncError) {
+            guard from <= through else { return }
+            let reader = try journal { () throws(JournalError) in
+                try JournalReader(directory: directory + "/outbound", dictionaries: [ledgerDictionary], key: enrollment.journalKey, from: from, through: through)
+            }
+            defer { reader.close() }
             while let f = try journal({ () throws(JournalError) in try reader.nextFrame() }) {
-                if f.frame.header.lastSequence < from { continue }
-                if frames.isEmpty { dictionaryID = f.segment.dictionaryID; keyID = f.segment.keyID; first = f.frame.header.firstSequence }
-                frames.append(f.frame.bytes)
-                last = f.frame.header.lastSequence
+                if f.frame.header.lastSequence >= from { try body(f.frame, f.segment) }
             }
         }
-        let bundle = Bundle(central: enrollment.central, terminal: terminal, dictionaryID: dictionaryID, keyID: keyID,
-                            firstSequence: first, lastSequence: last, frames: frames)
-        try FileStore.writeAtomically(bundle.encoded(), to: path, mode: 0o600)
-        return (frames.isEmpty ? 0 : Int(last - first + 1), first, last)
+        try frames { (frame, segment) throws(SyncError) in
+            if header.frameCount == 0 {
+                header.dictionaryID = segment.dictionaryID
+                header.keyID = segment.keyID
+                header.firstSequence = frame.header.firstSequence
+            }
+            header.frameCount += 1
+            header.lastSequence = frame.header.lastSequence
+        }
+        let writer = try BundleWriter(path: path, header: header)
+        var written: UInt32 = 0
+        try frames { (frame, _) throws(SyncError) in
+            guard written < header.frameCount else { return }
+            try writer.write(frame.bytes)
+            written += 1
+        }
+        try writer.finish()
+        let count = header.frameCount == 0 ? 0 : Int(header.lastSequence - header.firstSequence + 1)
+        return (count, header.firstSequence, header.lastSequence)
     }
 
     public func close() throws(SyncError) {

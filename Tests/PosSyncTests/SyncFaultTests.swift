@@ -159,30 +159,32 @@ struct SyncBadInputTests {
         #expect(exported.events == 5)
         let bytes = Array(FileManager.default.contents(atPath: path)!)
         // Truncated: refused before anything is read from it.
-        do { _ = try w.central.importBundle(Array(bytes.dropLast(10)), name: "b1.bundle"); Issue.record("truncated bundle accepted") } catch {
+        let truncated = w.dir.path + "/truncated.bundle"
+        try Data(bytes.dropLast(10)).write(to: URL(fileURLWithPath: truncated))
+        do { _ = try w.central.importBundle(path: truncated); Issue.record("truncated bundle accepted") } catch {
             #expect(error.code == .checksum)
-            #expect(error.description.contains("b1.bundle"))
+            #expect(error.description.contains("truncated.bundle"))
         }
         #expect(w.central.head == 0)
         // Another central's bundle.
         let other = try World(terminals: 1)
-        do { _ = try other.central.importBundle(bytes, name: "b1.bundle"); Issue.record("foreign bundle accepted") } catch {
+        do { _ = try other.central.importBundle(path: path); Issue.record("foreign bundle accepted") } catch {
             #expect(error.code == .wrongCentral)
         }
         #expect(other.central.head == 0)
         // Applied once; the same bundle again changes nothing.
-        let first = try w.central.importBundle(bytes, name: "b1.bundle")
+        let first = try w.central.importBundle(path: path)
         #expect(first.new == 5 && first.duplicates == 0 && first.acknowledged == 5)
-        let again = try w.central.importBundle(bytes, name: "b1.bundle")
+        let again = try w.central.importBundle(path: path)
         #expect(again.new == 0 && again.duplicates == 5)
         // A newer bundle, then the older one again: nothing changes.
         for n in 0..<3 { _ = try w.capture(0, Int64(200 + n), code: wechatCode(&rng)) }
         let newer = try w.terminals[0].exportBundle(to: w.dir.path + "/b2.bundle")
         #expect(newer.events == 8, "the terminal has no acknowledgement yet, so the bundle carries everything")
-        let second = try w.central.importBundle(Array(FileManager.default.contents(atPath: w.dir.path + "/b2.bundle")!), name: "b2.bundle")
+        let second = try w.central.importBundle(path: w.dir.path + "/b2.bundle")
         #expect(second.new == 3)
         let head = w.central.head
-        _ = try w.central.importBundle(bytes, name: "b1.bundle")
+        _ = try w.central.importBundle(path: path)
         #expect(w.central.head == head)
         // The terminal then learns the acknowledgement at its next sync and pushes nothing.
         #expect(try w.sync(0).pushed == 0)
