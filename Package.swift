@@ -51,6 +51,11 @@ let package = Package(
             path: "tools/bench"
         ),
         .executableTarget(
+            name: "sync-bench",
+            dependencies: ["PosSync", "PosJournal", "PosLedger"],
+            path: "tools/sync-bench"
+        ),
+        .executableTarget(
             name: "make-fixtures",
             dependencies: ["PosJournal"],
             path: "tools/make-fixtures"

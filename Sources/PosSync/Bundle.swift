@@ -32,6 +32,17 @@ public struct BundleHeader: Sendable, Equatable {
     public var lastSequence: UInt64
     public var frameCount: UInt32
 
+    public init(central: CentralID, terminal: ReplicaId, dictionaryID: UInt32, keyID: UInt32,
+                firstSequence: UInt64, lastSequence: UInt64, frameCount: UInt32) {
+        self.central = central
+        self.terminal = terminal
+        self.dictionaryID = dictionaryID
+        self.keyID = keyID
+        self.firstSequence = firstSequence
+        self.lastSequence = lastSequence
+        self.frameCount = frameCount
+    }
+
     public func encoded() -> [UInt8] {
         var b = Self.magic
         b += le(Self.version)
@@ -66,14 +77,14 @@ public struct BundleHeader: Sendable, Equatable {
 }
 
 /// Writes a bundle to a temporary file, then renames it into place.
-final class BundleWriter {
+public final class BundleWriter {
     private let path: String
     private let temporary: String
     private let file: any JournalFileHandle
     private var hasher = SHA256()
     private var offset: UInt64 = 0
 
-    init(path: String, header: BundleHeader) throws(SyncError) {
+    public init(path: String, header: BundleHeader) throws(SyncError) {
         self.path = path
         let temporary = path + ".tmp"
         self.temporary = temporary
@@ -83,13 +94,13 @@ final class BundleWriter {
         try write(header.encoded())
     }
 
-    func write(_ bytes: [UInt8]) throws(SyncError) {
+    public func write(_ bytes: [UInt8]) throws(SyncError) {
         hasher.update(data: bytes)
         try journal { () throws(JournalError) in try file.write(bytes, at: offset) }
         offset += UInt64(bytes.count)
     }
 
-    func finish() throws(SyncError) {
+    public func finish() throws(SyncError) {
         let digest = Array(hasher.finalize())
         try journal { () throws(JournalError) in try file.write(digest, at: offset) }
         try journal { () throws(JournalError) in try file.sync() }

@@ -1,0 +1,170 @@
+// sync-bench: the sync layer's figures in one run.
+// Usage: swift run -c release sync-bench [--quick] [--terminals N] [--events N] [--backlog N]
+//        sync-bench import-bundle CENTRAL_DIR BUNDLE   (child mode: imports, prints peak RSS)
+import Foundation
+import PosJournal
+import PosLedger
+import PosSync
+
+let args = CommandLine.arguments
+func option(_ name: String, _ fallback: Int) -> Int {
+    if let i = args.firstIndex(of: name), i + 1 < args.count, let v = Int(args[i + 1]) { return v }
+    return fallback
+}
+func peakRSSKiB() -> Int {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        return Int(line.split(separator: " ").dropFirst().first { !$0.isEmpty }.map(String.init) ?? "0") ?? 0
+    }
+    return 0
+}
+func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+let baseMillis: UInt64 = 1_785_000_000_000
+
+// Child mode: import one bundle into an existing central and report peak memory.
+if args.count >= 4 && args[1] == "import-bundle" {
+    let central = try FileCentralStore.open(directory: args[2])
+    let before = peakRSSKiB()
+    let t0 = now()
+    let report = try central.importBundle(path: args[3])
+    let secs = Double(now() - t0) / 1e9
+    print("\(report.new) \(secs) \(before) \(peakRSSKiB())")
+    exit(0)
+}
+
+let quick = args.contains("--quick")
+let terminalCount = option("--terminals", quick ? 20 : 1000)
+let eventsPerTerminal = option("--events", quick ? 100 : 1000)
+let backlog = option("--backlog", quick ? 20_000 : 1_000_000)
+let root = FileManager.default.temporaryDirectory.path + "/sync-bench-\(getpid())"
+try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(atPath: root) }
+
+struct SplitMix: RandomNumberGenerator {
+    var s: UInt64
+    mutating func next() -> UInt64 {
+        s &+= 0x9E37_79B9_7F4A_7C15
+        var z = s
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+nonisolated(unsafe) var rng = SplitMix(s: 1)
+
+/// A terminal's i-th capture, as it would write it.
+func capture(_ e: Enrollment, _ seq: UInt64) -> [UInt8] {
+    let code = try! PaymentCode("13" + (0..<16).map { _ in String(Int.random(in: 0...9, using: &rng)) }.joined())
+    let amount = Money(minorUnits: Int64.random(in: 100...99_999, using: &rng), currency: .CNY)
+    let c = try! SaleCapture(amount: amount, paymentCode: code, merchantKey: e.ledgerMerchantKey)
+    let event = Event(dot: try! Dot(replica: e.terminal, seq: seq), hlc: HLCTimestamp(millis: baseMillis + seq * 60_000, logical: 0),
+                      context: VersionVector(), body: .saleCaptured(c))
+    return RecordCodec.encode(event)
+}
+
+/// Frames as a terminal's outbound journal holds them: `perFrame` events a frame.
+func frames(_ e: Enrollment, from first: UInt64, count: Int, perFrame: Int) -> [[UInt8]] {
+    let sealer = FrameSealer(dictionary: ledgerDictionary, key: e.journalKey)
+    var out: [[UInt8]] = []
+    var seq = first
+    var chain: UInt32 = 0
+    while seq < first + UInt64(count) {
+        let n = min(perFrame, Int(first + UInt64(count) - seq))
+        let (bytes, header) = try! sealer.seal((0..<n).map { capture(e, seq + UInt64($0)) }, firstSequence: seq, previousChecksum: chain)
+        out.append(bytes)
+        chain = header.checksum
+        seq += UInt64(n)
+    }
+    return out
+}
+
+nonisolated(unsafe) var rows: [(String, String, String)] = []
+func row(_ a: String, _ b: String, _ c: String) { rows.append((a, b, c)); print("\(a): \(b)  \(c)") }
+
+// 1. Wire bytes per event in a 1,000-event push.
+do {
+    let central = try FileCentralStore.create(directory: root + "/wire")
+    let e = try central.enroll(terminal: try ReplicaId.terminal(1), merchant: "m")
+    for perFrame in [1, 100] {
+        let fs = frames(e, from: 1, count: 1000, perFrame: perFrame)
+        let message = SyncMessage.push(.init(terminal: e.terminal, dictionaryID: ledgerDictionary.id, keyID: e.journalKey.id, frames: fs)).encoded()
+        row("wire bytes per event, 1,000-event push, \(perFrame)-event frames (encrypted)", String(format: "%.1f", Double(message.count) / 1000),
+            "message \(message.count) bytes")
+    }
+    let raw = (1...1000).map { capture(e, UInt64($0)).count }.reduce(0, +)
+    row("encoded event bytes before compression (mean)", String(format: "%.1f", Double(raw) / 1000), "")
+}
+
+// 2. Central ingest: T terminals x E events, pushed in 1 MiB batches of 100-event frames.
+do {
+    let central = try FileCentralStore.create(directory: root + "/ingest")
+    var pushes: [SyncMessage] = []
+    for t in 1...terminalCount {
+        let e = try central.enroll(terminal: try ReplicaId.terminal(UInt32(t)), merchant: "m\(t % 50)")
+        var batch: [[UInt8]] = []
+        var bytes = 0
+        for f in frames(e, from: 1, count: eventsPerTerminal, perFrame: 100) {
+            if bytes + f.count > SyncLimits.pushBatchBytesMax {
+                pushes.append(.push(.init(terminal: e.terminal, dictionaryID: ledgerDictionary.id, keyID: e.journalKey.id, frames: batch)))
+                batch = []; bytes = 0
+            }
+            batch.append(f); bytes += f.count
+        }
+        pushes.append(.push(.init(terminal: e.terminal, dictionaryID: ledgerDictionary.id, keyID: e.journalKey.id, frames: batch)))
+    }
+    let t0 = now()
+    for p in pushes {
+        guard case .ack = central.handle(p) else { fatalError("push refused: \(central.handle(p))") }
+    }
+    let secs = Double(now() - t0) / 1e9
+    let total = terminalCount * eventsPerTerminal
+    row("FileCentralStore ingest, \(terminalCount) terminals x \(eventsPerTerminal) events", String(format: "%.0f events/s", Double(total) / secs),
+        String(format: "%.2f s for %d events, %d durable pushes", secs, total, pushes.count))
+    let t1 = now()
+    try central.close()
+    let reopened = try FileCentralStore.open(directory: root + "/ingest")
+    row("FileCentralStore reopen (rebuild from journal)", String(format: "%.0f events/s", Double(total) / (Double(now() - t1) / 1e9)), "\(reopened.head) events")
+}
+
+// 3. Peak memory importing a backlog bundle, measured in a child process, at two sizes.
+func importPeak(_ events: Int) throws -> (secs: Double, before: Int, peak: Int) {
+    let dir = root + "/backlog-\(events)"
+    let central = try FileCentralStore.create(directory: dir)
+    let e = try central.enroll(terminal: try ReplicaId.terminal(1), merchant: "m")
+    try central.close()
+    // Count the frames first (100-event frames), then stream them into the bundle.
+    let perFrame = 100
+    let frameCount = (events + perFrame - 1) / perFrame
+    let header = BundleHeader(central: e.central, terminal: e.terminal, dictionaryID: ledgerDictionary.id, keyID: e.journalKey.id,
+                              firstSequence: 1, lastSequence: UInt64(events), frameCount: UInt32(frameCount))
+    let writer = try BundleWriter(path: dir + "/backlog.bundle", header: header)
+    var seq: UInt64 = 1
+    var chain: UInt32 = 0
+    let sealer = FrameSealer(dictionary: ledgerDictionary, key: e.journalKey)
+    while seq <= UInt64(events) {
+        let n = min(perFrame, events - Int(seq) + 1)
+        let (bytes, h) = try sealer.seal((0..<n).map { capture(e, seq + UInt64($0)) }, firstSequence: seq, previousChecksum: chain)
+        try writer.write(bytes)
+        chain = h.checksum
+        seq += UInt64(n)
+    }
+    try writer.finish()
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0] : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0])
+    p.arguments = ["import-bundle", dir, dir + "/backlog.bundle"]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    try p.run()
+    p.waitUntilExit()
+    let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: " ")
+    guard out.count == 4 else { fatalError("child failed: \(out)") }
+    return (Double(out[1])!, Int(out[2])!, Int(out[3].trimmingCharacters(in: .whitespacesAndNewlines))!)
+}
+for n in [backlog / 10, backlog] {
+    let r = try importPeak(n)
+    row("bundle import of a \(n)-event backlog", String(format: "peak RSS %.1f MiB", Double(r.peak) / 1024),
+        String(format: "%.1f MiB before import; %.0f events/s", Double(r.before) / 1024, Double(n) / r.secs))
+}
+
+print("\n| measure | result | detail |\n|---|---|---|")
+for r in rows { print("| \(r.0) | \(r.1) | \(r.2) |") }
