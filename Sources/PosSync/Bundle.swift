@@ -84,13 +84,15 @@ public final class BundleWriter {
     private var hasher = SHA256()
     private var offset: UInt64 = 0
 
-    public init(path: String, header: BundleHeader) throws(SyncError) {
+    private let fs: any JournalFileSystem
+
+    public init(path: String, header: BundleHeader, fileSystem: any JournalFileSystem = PosixFileSystem()) throws(SyncError) {
         self.path = path
+        fs = fileSystem
         let temporary = path + ".tmp"
         self.temporary = temporary
-        let fs = PosixFileSystem()
-        if fs.fileExists(temporary) { try journal { () throws(JournalError) in try fs.removeFile(temporary) } }
-        file = try journal { () throws(JournalError) in try fs.openFile(temporary, mode: .createExclusive) }
+        if fileSystem.fileExists(temporary) { try journal { () throws(JournalError) in try fileSystem.removeFile(temporary) } }
+        file = try journal { () throws(JournalError) in try fileSystem.openFile(temporary, mode: .createExclusive) }
         try write(header.encoded())
     }
 
@@ -105,8 +107,6 @@ public final class BundleWriter {
         try journal { () throws(JournalError) in try file.write(digest, at: offset) }
         try journal { () throws(JournalError) in try file.sync() }
         try journal { () throws(JournalError) in try file.close() }
-        chmod(temporary, 0o600)
-        let fs = PosixFileSystem()
         try journal { () throws(JournalError) in try fs.rename(temporary, to: path) }
         let dir = (path as NSString).deletingLastPathComponent
         try journal { () throws(JournalError) in try fs.syncDirectory(dir.isEmpty ? "." : dir) }
@@ -125,9 +125,8 @@ public final class BundleReader {
     private var framesRead: UInt32 = 0
     static let chunkBytes = 1 << 20
 
-    public init(path: String) throws(SyncError) {
+    public init(path: String, fileSystem fs: any JournalFileSystem = PosixFileSystem()) throws(SyncError) {
         name = path
-        let fs = PosixFileSystem()
         let file = try journal { () throws(JournalError) in try fs.openFile(path, mode: .readOnly) }
         self.file = file
         let size = try journal { () throws(JournalError) in try file.size() }

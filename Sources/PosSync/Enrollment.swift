@@ -53,12 +53,12 @@ public struct Enrollment: Sendable, Equatable {
     }
 
     /// Writes the file crash-safely with mode 0600 (it holds secrets).
-    public func write(to path: String) throws(SyncError) {
-        try FileStore.writeAtomically(encoded(), to: path, mode: 0o600)
+    public func write(to path: String, fileSystem: any JournalFileSystem = PosixFileSystem()) throws(SyncError) {
+        try FileStore(fs: fileSystem).writeAtomically(encoded(), to: path)
     }
 
-    public static func read(from path: String) throws(SyncError) -> Enrollment {
-        try decode(FileStore.read(path), path: path)
+    public static func read(from path: String, fileSystem: any JournalFileSystem = PosixFileSystem()) throws(SyncError) -> Enrollment {
+        try decode(FileStore(fs: fileSystem).read(path), path: path)
     }
 
     public var journalKey: PosJournal.JournalKey { KeyDerivation.terminalJournalKey(secret: secret, terminal: terminal) }
@@ -67,18 +67,39 @@ public struct Enrollment: Sendable, Equatable {
 
 import PosJournal
 
-/// Small files (identities, enrollments, cursors): written to a temporary
-/// file, fsynced, renamed into place, directory fsynced.
-enum FileStore {
-    static func read(_ path: String) throws(SyncError) -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw SyncError(.notFound, "cannot read file", location: path)
+/// Small files (identities, enrollments) through the journal's file-system
+/// protocol, so a simulated disk covers them too. Writes are crash-safe:
+/// temporary file, fsync, rename, directory fsync. Files are created with
+/// mode 0600 (they hold secrets).
+struct FileStore {
+    let fs: any JournalFileSystem
+
+    func read(_ path: String) throws(SyncError) -> [UInt8] {
+        do {
+            let h = try fs.openFile(path, mode: .readOnly)
+            defer { try? h.close() }
+            return try h.read(at: 0, count: Int(try h.size()))
+        } catch {
+            throw SyncError(error.code == .notFound ? .notFound : .io, "cannot read: \(error.message)", location: path)
         }
-        return Array(data)
     }
 
-    static func writeAtomically(_ bytes: [UInt8], to path: String, mode: Int32 = 0o644) throws(SyncError) {
-        let fs = PosixFileSystem()
+    func exists(_ path: String) -> Bool { fs.fileExists(path) }
+
+    func list(_ directory: String) -> [String] { (try? fs.listDirectory(directory))?.sorted() ?? [] }
+
+    /// Creates `path` and any missing parent directories.
+    func makeDirectories(_ path: String) throws(SyncError) {
+        var built = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            built += "/" + part
+            if !fs.fileExists(built) {
+                do { try fs.createDirectory(built) } catch { throw SyncError(.io, "cannot create directory: \(error.message)", location: built) }
+            }
+        }
+    }
+
+    func writeAtomically(_ bytes: [UInt8], to path: String) throws(SyncError) {
         let temporary = path + ".tmp"
         do {
             if fs.fileExists(temporary) { try fs.removeFile(temporary) }
@@ -86,7 +107,6 @@ enum FileStore {
             try h.write(bytes, at: 0)
             try h.sync()
             try h.close()
-            chmod(temporary, mode_t(mode))
             try fs.rename(temporary, to: path)
             let dir = (path as NSString).deletingLastPathComponent
             try fs.syncDirectory(dir.isEmpty ? "." : dir)

@@ -48,46 +48,53 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
     private var pullBatchBytesValue = SyncLimits.pullBatchBytesMax
 
     /// Creates a new central store in an empty or missing directory.
-    public static func create(directory: String, logger: Logger? = nil) throws(SyncError) -> FileCentralStore {
-        let fm = FileManager.default
-        if fm.fileExists(atPath: directory + "/central.json") {
+    public static func create(directory: String, fileSystem: any JournalFileSystem = PosixFileSystem(),
+                              logger: Logger? = nil) throws(SyncError) -> FileCentralStore {
+        let files = FileStore(fs: fileSystem)
+        if files.exists(directory + "/central.json") {
             throw SyncError(.invalidArgument, "a central store already exists here", location: directory)
         }
-        do {
-            try fm.createDirectory(atPath: directory + "/terminals", withIntermediateDirectories: true)
-            try fm.createDirectory(atPath: directory + "/merchants", withIntermediateDirectories: true)
-        } catch {
-            throw SyncError(.io, "cannot create the store: \(error)", location: directory)
-        }
+        try files.makeDirectories(directory + "/terminals")
+        try files.makeDirectories(directory + "/merchants")
         let identity = CentralIdentity(central: CentralID.random(), secret: KeyDerivation.randomSecret())
-        try FileStore.writeAtomically(identity.encoded(), to: directory + "/central.json", mode: 0o600)
-        return try open(directory: directory, logger: logger)
+        try files.writeAtomically(identity.encoded(), to: directory + "/central.json")
+        return try open(directory: directory, fileSystem: fileSystem, logger: logger)
     }
 
     /// Opens an existing store, rebuilding its state from its journal.
-    public static func open(directory: String, logger: Logger? = nil) throws(SyncError) -> FileCentralStore {
-        let identity = try CentralIdentity.decode(FileStore.read(directory + "/central.json"), path: directory + "/central.json")
-        return try FileCentralStore(directory: directory, identity: identity,
+    public static func open(directory: String, fileSystem: any JournalFileSystem = PosixFileSystem(),
+                            logger: Logger? = nil) throws(SyncError) -> FileCentralStore {
+        let files = FileStore(fs: fileSystem)
+        guard files.exists(directory + "/central.json") else {
+            throw SyncError(.notFound, "no central store here (central.json missing)", location: directory)
+        }
+        let identity = try CentralIdentity.decode(files.read(directory + "/central.json"), path: directory + "/central.json")
+        return try FileCentralStore(directory: directory, identity: identity, files: files,
                                     logger: logger ?? Logger(label: "possync.central", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 
-    private init(directory: String, identity: CentralIdentity, logger: Logger) throws(SyncError) {
+    private let files: FileStore
+
+    private init(directory: String, identity: CentralIdentity, files: FileStore, logger: Logger) throws(SyncError) {
         self.directory = directory
+        self.files = files
         centralID = identity.central
         secret = identity.secret
         self.logger = logger
         let config = JournalConfiguration(durability: .perRecord, dictionary: ledgerDictionary,
                                           key: KeyDerivation.centralJournalKey(secret: identity.secret))
-        journal = try PosSync.journal { () throws(JournalError) in try Journal.open(directory: directory + "/journal", configuration: config, logger: logger) }
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory + "/merchants")) ?? [] where name.hasSuffix(".json") {
+        journal = try PosSync.journal { () throws(JournalError) in
+            try Journal.open(directory: directory + "/journal", configuration: config, fileSystem: files.fs, logger: logger)
+        }
+        for name in files.list(directory + "/merchants") where name.hasSuffix(".json") {
             let path = directory + "/merchants/" + name
-            guard let key = hexDecode(String(decoding: try FileStore.read(path), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)), key.count == 32 else {
+            guard let key = hexDecode(String(decoding: try files.read(path), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)), key.count == 32 else {
                 throw SyncError(.malformed, "merchant key file: 64 hex digits expected", location: path)
             }
             merchantKeys[String(name.dropLast(5))] = key
         }
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory + "/terminals"))?.sorted() ?? [] where name.hasSuffix(".json") {
-            let e = try Enrollment.read(from: directory + "/terminals/" + name)
+        for name in files.list(directory + "/terminals") where name.hasSuffix(".json") {
+            let e = try Enrollment.read(from: directory + "/terminals/" + name, fileSystem: files.fs)
             register(e)
         }
         try rebuild()
@@ -149,12 +156,12 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         }
         if merchantKeys[merchant] == nil {
             let key = KeyDerivation.randomSecret()
-            try FileStore.writeAtomically(Array((hexEncode(key) + "\n").utf8), to: "\(directory)/merchants/\(merchant).json", mode: 0o600)
+            try files.writeAtomically(Array((hexEncode(key) + "\n").utf8), to: "\(directory)/merchants/\(merchant).json")
             merchantKeys[merchant] = key
         }
         let e = Enrollment(central: centralID, terminal: terminal, merchant: merchant,
                            secret: KeyDerivation.randomSecret(), merchantKey: merchantKeys[merchant]!)
-        try e.write(to: "\(directory)/terminals/\(terminal.rawValue).json")
+        try e.write(to: "\(directory)/terminals/\(terminal.rawValue).json", fileSystem: files.fs)
         register(e)
         return e
     }
@@ -352,7 +359,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
     /// memory does not grow with the bundle. A batch refused part-way stops the
     /// import; the error says where, and earlier batches (valid events) stay.
     public func importBundle(path: String) throws(SyncError) -> BundleImportReport {
-        let reader = try BundleReader(path: path)
+        let reader = try BundleReader(path: path, fileSystem: files.fs)
         defer { reader.close() }
         let h = reader.header
         guard h.central == centralID else {

@@ -31,33 +31,42 @@ public final class TerminalReplica: @unchecked Sendable {
     public var terminal: ReplicaId { enrollment.terminal }
 
     /// Creates the store of a newly enrolled terminal.
-    public static func initialize(directory: String, enrollment: Enrollment, logger: Logger? = nil) throws(SyncError) -> TerminalReplica {
-        if FileManager.default.fileExists(atPath: directory + "/enrollment.json") {
+    public static func initialize(directory: String, enrollment: Enrollment, fileSystem: any JournalFileSystem = PosixFileSystem(),
+                                  logger: Logger? = nil) throws(SyncError) -> TerminalReplica {
+        let files = FileStore(fs: fileSystem)
+        if files.exists(directory + "/enrollment.json") {
             throw SyncError(.invalidArgument, "a terminal store already exists here", location: directory)
         }
-        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
-            throw SyncError(.io, "cannot create the store: \(error)", location: directory)
-        }
-        try enrollment.write(to: directory + "/enrollment.json")
-        return try open(directory: directory, logger: logger)
+        try files.makeDirectories(directory)
+        try enrollment.write(to: directory + "/enrollment.json", fileSystem: fileSystem)
+        return try open(directory: directory, fileSystem: fileSystem, logger: logger)
     }
 
-    public static func open(directory: String, logger: Logger? = nil) throws(SyncError) -> TerminalReplica {
+    public static func open(directory: String, fileSystem: any JournalFileSystem = PosixFileSystem(),
+                            logger: Logger? = nil) throws(SyncError) -> TerminalReplica {
         let path = directory + "/enrollment.json"
-        guard FileManager.default.fileExists(atPath: path) else {
+        guard fileSystem.fileExists(path) else {
             throw SyncError(.notFound, "no terminal store here (enrollment.json missing)", location: directory)
         }
-        return try TerminalReplica(directory: directory, enrollment: Enrollment.read(from: path),
+        return try TerminalReplica(directory: directory, enrollment: Enrollment.read(from: path, fileSystem: fileSystem), fileSystem: fileSystem,
                                    logger: logger ?? Logger(label: "possync.terminal", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 
-    private init(directory: String, enrollment: Enrollment, logger: Logger) throws(SyncError) {
+    /// The file system the stores live on (the real one, or a simulated disk).
+    public let fileSystem: any JournalFileSystem
+
+    private init(directory: String, enrollment: Enrollment, fileSystem: any JournalFileSystem, logger: Logger) throws(SyncError) {
         self.directory = directory
         self.enrollment = enrollment
+        self.fileSystem = fileSystem
         self.logger = logger
         let config = JournalConfiguration(durability: .perRecord, dictionary: ledgerDictionary, key: enrollment.journalKey)
-        outbound = try journal { () throws(JournalError) in try Journal.open(directory: directory + "/outbound", configuration: config, logger: logger) }
-        inbound = try journal { () throws(JournalError) in try Journal.open(directory: directory + "/inbound", configuration: config, logger: logger) }
+        outbound = try journal { () throws(JournalError) in
+            try Journal.open(directory: directory + "/outbound", configuration: config, fileSystem: fileSystem, logger: logger)
+        }
+        inbound = try journal { () throws(JournalError) in
+            try Journal.open(directory: directory + "/inbound", configuration: config, fileSystem: fileSystem, logger: logger)
+        }
         try restore()
     }
 
@@ -277,7 +286,8 @@ public final class TerminalReplica: @unchecked Sendable {
         func frames(_ body: (RawFrame, SegmentHeader) throws(SyncError) -> Void) throws(SyncError) {
             guard from <= through else { return }
             let reader = try journal { () throws(JournalError) in
-                try JournalReader(directory: directory + "/outbound", dictionaries: [ledgerDictionary], key: enrollment.journalKey, from: from, through: through)
+                try JournalReader(directory: directory + "/outbound", fileSystem: fileSystem, dictionaries: [ledgerDictionary],
+                                  key: enrollment.journalKey, from: from, through: through)
             }
             defer { reader.close() }
             while let f = try journal({ () throws(JournalError) in try reader.nextFrame() }) {
@@ -293,7 +303,7 @@ public final class TerminalReplica: @unchecked Sendable {
             header.frameCount += 1
             header.lastSequence = frame.header.lastSequence
         }
-        let writer = try BundleWriter(path: path, header: header)
+        let writer = try BundleWriter(path: path, header: header, fileSystem: fileSystem)
         var written: UInt32 = 0
         try frames { (frame, _) throws(SyncError) in
             guard written < header.frameCount else { return }
