@@ -47,8 +47,22 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
     }
     private var pullBatchBytesValue = SyncLimits.pullBatchBytesMax
 
+    /// Deliberate breakage, for proving that the simulator's checks can fail.
+    /// Never set outside tests.
+    public struct TestOnlyFaults: Sendable {
+        /// Events for which this returns true are left out of pulls (a broken relay).
+        public var dropFromPull: (@Sendable (Event) -> Bool)?
+        public init(dropFromPull: (@Sendable (Event) -> Bool)? = nil) { self.dropFromPull = dropFromPull }
+    }
+    public var testOnlyFaults: TestOnlyFaults {
+        get { lock.withLock { faults } }
+        set { lock.withLock { faults = newValue } }
+    }
+    private var faults = TestOnlyFaults()
+
     /// Creates a new central store in an empty or missing directory.
     public static func create(directory: String, fileSystem: any JournalFileSystem = PosixFileSystem(),
+                              environment: CentralEnvironment = CentralEnvironment(),
                               logger: Logger? = nil) throws(SyncError) -> FileCentralStore {
         let files = FileStore(fs: fileSystem)
         if files.exists(directory + "/central.json") {
@@ -56,28 +70,31 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         }
         try files.makeDirectories(directory + "/terminals")
         try files.makeDirectories(directory + "/merchants")
-        let identity = CentralIdentity(central: CentralID.random(), secret: KeyDerivation.randomSecret())
+        let identity = CentralIdentity(central: CentralID(bytes: Array(environment.secret().prefix(16)))!, secret: environment.secret())
         try files.writeAtomically(identity.encoded(), to: directory + "/central.json")
-        return try open(directory: directory, fileSystem: fileSystem, logger: logger)
+        return try open(directory: directory, fileSystem: fileSystem, environment: environment, logger: logger)
     }
 
     /// Opens an existing store, rebuilding its state from its journal.
     public static func open(directory: String, fileSystem: any JournalFileSystem = PosixFileSystem(),
+                            environment: CentralEnvironment = CentralEnvironment(),
                             logger: Logger? = nil) throws(SyncError) -> FileCentralStore {
         let files = FileStore(fs: fileSystem)
         guard files.exists(directory + "/central.json") else {
             throw SyncError(.notFound, "no central store here (central.json missing)", location: directory)
         }
         let identity = try CentralIdentity.decode(files.read(directory + "/central.json"), path: directory + "/central.json")
-        return try FileCentralStore(directory: directory, identity: identity, files: files,
+        return try FileCentralStore(directory: directory, identity: identity, files: files, environment: environment,
                                     logger: logger ?? Logger(label: "possync.central", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 
     private let files: FileStore
+    private let environment: CentralEnvironment
 
-    private init(directory: String, identity: CentralIdentity, files: FileStore, logger: Logger) throws(SyncError) {
+    private init(directory: String, identity: CentralIdentity, files: FileStore, environment: CentralEnvironment, logger: Logger) throws(SyncError) {
         self.directory = directory
         self.files = files
+        self.environment = environment
         centralID = identity.central
         secret = identity.secret
         self.logger = logger
@@ -155,12 +172,12 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             throw SyncError(.invalidArgument, "merchant id \"\(merchant)\": 1 to 64 of A-Z a-z 0-9 - _")
         }
         if merchantKeys[merchant] == nil {
-            let key = KeyDerivation.randomSecret()
+            let key = environment.secret()
             try files.writeAtomically(Array((hexEncode(key) + "\n").utf8), to: "\(directory)/merchants/\(merchant).json")
             merchantKeys[merchant] = key
         }
         let e = Enrollment(central: centralID, terminal: terminal, merchant: merchant,
-                           secret: KeyDerivation.randomSecret(), merchantKey: merchantKeys[merchant]!)
+                           secret: environment.secret(), merchantKey: merchantKeys[merchant]!)
         try e.write(to: "\(directory)/terminals/\(terminal.rawValue).json", fileSystem: files.fs)
         register(e)
         return e
@@ -239,7 +256,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             throw SyncError(.wrongCentral, "terminal \(m.terminal.rawValue) belongs to central \(m.central), this is \(centralID)")
         }
         var t = try entry(m.terminal)
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = environment.wallMillis()
         t.lastWallMillis = m.wallMillis
         t.clockSkewed = abs(m.wallMillis - now) > SyncLimits.clockSkewMillisMax
         terminals[m.terminal] = t
@@ -299,7 +316,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             for (record, event) in zip(fresh, freshEvents) {
                 t.digests.append(Self.digest(record))
                 contexts.add(event)
-                _ = try? hlc.receive(event.hlc, wallMillis: Int64(Date().timeIntervalSince1970 * 1000))
+                _ = try? hlc.receive(event.hlc, wallMillis: environment.wallMillis())
             }
             t.acknowledged = expected - 1
             terminals[m.terminal] = t
@@ -332,6 +349,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             do { event = try RecordCodec.decode(record) } catch { throw SyncError(error, location: "\(directory)/journal position \(position)") }
             if event.dot.replica == m.terminal || m.knowledge.covers(event.dot) { continue }
             guard merchant(of: event) == merchantID else { continue }
+            if let drop = faults.dropFromPull, drop(event) { continue }
             let relayed: [UInt8]
             if case .saleCaptured(let capture) = event.body, capture.paymentCode != nil {
                 // Other terminals never receive a payment code: relayed without it.
@@ -394,6 +412,19 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
 
     public func close() throws(SyncError) {
         try PosSync.journal { () throws(JournalError) in try journal.close() }
+    }
+}
+
+/// What central takes from its surroundings: the wall clock and fresh
+/// secrets. Real by default; a simulation supplies seeded ones so a run
+/// replays exactly.
+public struct CentralEnvironment: Sendable {
+    public var wallMillis: @Sendable () -> Int64
+    public var secret: @Sendable () -> [UInt8]
+    public init(wallMillis: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
+                secret: @escaping @Sendable () -> [UInt8] = { KeyDerivation.randomSecret() }) {
+        self.wallMillis = wallMillis
+        self.secret = secret
     }
 }
 
