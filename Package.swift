@@ -60,6 +60,12 @@ let package = Package(
             dependencies: ["PosJournal"],
             path: "tools/make-fixtures"
         ),
+        // Appends until SIGKILLed; the crash test spawns it (Tests/PosJournalTests/CrashTests.swift).
+        .executableTarget(
+            name: "journal-crash-child",
+            dependencies: ["PosJournal"],
+            path: "tools/crash-child"
+        ),
         .testTarget(
             name: "PosJournalTests",
             dependencies: ["PosJournal", "CZlib"],

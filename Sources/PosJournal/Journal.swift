@@ -193,6 +193,39 @@ public final class Journal: @unchecked Sendable {
         try writer.close()
     }
 
+    /// Retention: removes the oldest segments whose every record is at or below
+    /// `acknowledged`, never the segment being written and never one holding a
+    /// later record; each removal is fsynced (directory) before the next.
+    /// Returns the removed segment names; `firstSequence` moves past them, and
+    /// a reader asked for a retired record gets `.notFound`. Appends wait while
+    /// it runs. A failure here does not poison the journal (no record is at risk).
+    @discardableResult
+    public func retire(through acknowledged: UInt64) throws(JournalError) -> [String] {
+        condition.lock()
+        defer { condition.unlock() }
+        try checkUsable()
+        guard acknowledged <= assignedSequence else {
+            throw JournalError(.invalidArgument, "cannot retire through seq \(acknowledged): the last record appended is \(assignedSequence)", file: directory)
+        }
+        while writerBusy { condition.wait() }
+        try checkUsable()
+        writerBusy = true
+        let writingBase = writer.segmentBase
+        condition.unlock()
+        var result: Result<(removed: [String], firstSequence: UInt64?), JournalError>
+        do {
+            result = .success(try SegmentRetention.retire(directory: directory, fs: fs, through: acknowledged, writingBase: writingBase, logger: logger))
+        } catch {
+            result = .failure(error)
+        }
+        condition.lock()
+        writerBusy = false
+        condition.broadcast()
+        let outcome = try result.get()
+        if let first = outcome.firstSequence { firstSequenceValue = first }
+        return outcome.removed
+    }
+
     /// The segments now in the directory, oldest first (checked as at open).
     public func segments() throws(JournalError) -> [SegmentInfo] {
         try JournalScan.run(directory: directory, fs: fs, configuration: configuration, logger: logger, repair: false).segments

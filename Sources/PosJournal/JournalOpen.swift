@@ -104,9 +104,9 @@ struct JournalScan {
                     size = offset
                     break loop
                 case .damaged(let error):
-                    guard isLast, try cursor.validFrameHeaders(after: error.offset ?? 0).isEmpty else {
+                    if let why = try notATornWrite(error, cursor: cursor, file: file, isLast: isLast) {
                         cursor.close()
-                        throw error.withMessage(error.message + "; valid data follows, so this is damage, not a torn write: the journal is not opened (use salvage)")
+                        throw error.withMessage(error.message + "; " + why + ", so this is damage, not a torn write: the journal is not opened (use JournalSalvage)")
                     }
                     try cutTail(cursor: cursor, file: file, at: error.offset!, reason: error.message, isLast: isLast, repair: repair, scan: &scan, logger: logger)
                     size = error.offset!
@@ -124,6 +124,35 @@ struct JournalScan {
             }
         }
         return scan
+    }
+
+    /// Why damage found at `error.offset` cannot be a torn write, or nil when
+    /// it may be one (and is cut). A torn write leaves an incomplete frame,
+    /// zeros or garbage at the end of the last segment and nothing valid after
+    /// it. So damage is refused when it is in a sealed segment, when a valid
+    /// frame header follows it, or when it is a whole frame whose checksums
+    /// verify but whose chain or sequence number is wrong (a misplaced frame).
+    private static func notATornWrite(_ error: JournalError, cursor: SegmentCursor, file: any JournalFileHandle,
+                                      isLast: Bool) throws(JournalError) -> String? {
+        guard isLast else { return "later segments follow it" }
+        if error.code == .chainBroken || error.code == .sequenceGap {
+            return "the frame is complete and its checksums verify"
+        }
+        let offset = error.offset ?? UInt64(JournalLimits.segmentHeaderBytes)
+        // When the damaged frame's header is intact only its payload is bad and
+        // its extent is known: anything inside the payload (which may itself
+        // hold a stored frame) is not evidence of later data.
+        var searchFrom = offset
+        if error.code == .payloadChecksum {
+            let head = try file.read(at: offset, count: JournalLimits.frameHeaderBytes)
+            if case .header(let h) = head.withUnsafeBytes({ FrameHeader.decode($0) }) {
+                searchFrom = offset + UInt64(h.frameBytes) - 1
+            }
+        }
+        if let next = try cursor.validFrameHeaders(after: searchFrom).first {
+            return "a valid frame header follows at offset \(next)"
+        }
+        return nil
     }
 
     private static func cutTail(cursor: SegmentCursor, file: any JournalFileHandle, at offset: UInt64, reason: String, isLast: Bool,

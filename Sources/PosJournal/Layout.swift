@@ -104,6 +104,12 @@ public struct SegmentHeader: Equatable, Sendable {
         let stored = b.readLE(UInt32.self, at: 60)!
         let computed = b.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<60])) }
         let version = b.readLE(UInt16.self, at: 8)!
+        // A newer format may lay out (and checksum) its header differently, so
+        // the version is judged before the checksum.
+        guard version <= journalFormatVersion else {
+            let note = stored == computed ? "" : " (its header checksum does not verify under version \(journalFormatVersion) rules, so the field may also be damaged)"
+            throw JournalError(.unsupportedVersion, "segment format version \(version); this build reads versions 1...\(journalFormatVersion)\(note)", file: file, offset: 8)
+        }
         guard stored == computed else {
             throw JournalError(.headerChecksum, "segment header checksum mismatch: stored \(hex32(stored)), computed \(hex32(computed))", file: file, offset: 60)
         }

@@ -1,11 +1,16 @@
 // Regenerates the journal fixtures under Fixtures/journals/.
-// Usage: swift run make-fixtures [Fixtures/journals]
+// Usage: swift run make-fixtures [Fixtures/journals] [--damaged-only]
+// (--damaged-only rebuilds only the damaged fixtures from the valid-plain/ on
+// disk; the encrypted fixture uses random nonces, so regenerating it changes bytes.)
 // Run it whenever the journal format changes; Fixtures/journals/README.md says
 // what each fixture is and what open and salvage must do with it.
 import Foundation
 import PosJournal
 
-let root = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : "Fixtures/journals"
+let options = CommandLine.arguments.dropFirst().filter { $0.hasPrefix("--") }
+let paths = CommandLine.arguments.dropFirst().filter { !$0.hasPrefix("--") }
+let root = paths.first ?? "Fixtures/journals"
+let damagedOnly = options.contains("--damaged-only")
 let fm = FileManager.default
 
 /// Deterministic fixture records: record n is "fixture record n: " then n % 97 bytes of a pattern.
@@ -37,7 +42,10 @@ func make(_ name: String, key: JournalKey?) throws {
 }
 
 try fm.createDirectory(atPath: root, withIntermediateDirectories: true)
-try make("valid-plain", key: nil)
-try make("valid-encrypted", key: JournalKey(id: 1, bytes: fixtureKeyBytes))
-try fixtureKeyBytes.map { String(format: "%02x", $0) }.joined().appending("\n")
-    .write(toFile: root + "/valid-encrypted.key.hex", atomically: true, encoding: .utf8)
+if !damagedOnly {
+    try make("valid-plain", key: nil)
+    try make("valid-encrypted", key: JournalKey(id: 1, bytes: fixtureKeyBytes))
+    try fixtureKeyBytes.map { String(format: "%02x", $0) }.joined().appending("\n")
+        .write(toFile: root + "/valid-encrypted.key.hex", atomically: true, encoding: .utf8)
+}
+try makeDamagedFixtures()
