@@ -45,6 +45,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "PosSimulation",
+            dependencies: ["PosSync", "PosJournal", "PosLedger"]
+        ),
         .executableTarget(
             name: "journal-bench",
             dependencies: ["PosJournal", "CZlib"],
@@ -70,6 +74,10 @@ let package = Package(
             name: "PosJournalTests",
             dependencies: ["PosJournal", "CZlib"],
             resources: []
+        ),
+        .testTarget(
+            name: "PosSimulationTests",
+            dependencies: ["PosSimulation"]
         ),
         .testTarget(
             name: "PosSyncTests",

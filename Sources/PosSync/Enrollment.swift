@@ -94,7 +94,14 @@ struct FileStore {
         for part in path.split(separator: "/") {
             built += "/" + part
             if !fs.fileExists(built) {
-                do { try fs.createDirectory(built) } catch { throw SyncError(.io, "cannot create directory: \(error.message)", location: built) }
+                // The new entry is durable only once its parent directory is fsynced.
+                let parent = (built as NSString).deletingLastPathComponent
+                do {
+                    try fs.createDirectory(built)
+                    try fs.syncDirectory(parent.isEmpty ? "/" : parent)
+                } catch {
+                    throw SyncError(.io, "cannot create directory: \(error.message)", location: built)
+                }
             }
         }
     }

@@ -124,6 +124,19 @@ public final class TerminalReplica: @unchecked Sendable {
         return out
     }
 
+    /// Captures written by other terminals that this store holds with their
+    /// payment code. Central relays captures without it, so this must be empty.
+    public func heldForeignCaptures() throws(SyncError) -> [Dot] {
+        let reader = try journal { () throws(JournalError) in try inbound.reader(from: inbound.firstSequence) }
+        var found: [Dot] = []
+        while let (seq, record) = try journal({ () throws(JournalError) in try reader.next() }) {
+            guard case .pulled(_, let bytes) = try InboundRecord.decode(record, location: "\(directory)/inbound seq \(seq)") else { continue }
+            guard let event = try? RecordCodec.decode(bytes) else { continue }
+            if case .saleCaptured(let c) = event.body, c.paymentCode != nil, event.dot.replica != terminal { found.append(event.dot) }
+        }
+        return found
+    }
+
     // MARK: - Writing
 
     /// Writes one of the terminal's own events: its dot is the next outbound

@@ -1,0 +1,374 @@
+import PosJournal
+import PosLedger
+import PosSync
+
+/// Deterministic simulation of N terminals and central in one process, with a
+/// simulated disk per machine, a simulated network per terminal and
+/// simulated wall clocks; any run replays exactly from its seed.
+public struct SimulationConfig: Sendable {
+    public var seed: UInt64
+    public var terminals: Int
+    public var steps: Int
+    /// Break the relay on purpose (central leaves central's own decisions out of pulls): the checks must catch it.
+    public var breakRelay: Bool
+
+    public init(seed: UInt64, terminals: Int = 3, steps: Int = 120, breakRelay: Bool = false) {
+        self.seed = seed
+        self.terminals = terminals
+        self.steps = steps
+        self.breakRelay = breakRelay
+    }
+}
+
+public struct SimulationResult: Sendable {
+    public var seed: UInt64
+    public var steps = 0
+    public var events = 0
+    public var faults: [String: Int] = [:]
+    /// Conflict records central ended with, by kind (what the run exercised).
+    public var conflictKinds: [String: Int] = [:]
+    /// Check failures; empty when the run passed.
+    public var failures: [String] = []
+    /// What happened, step by step.
+    public var trace: [String] = []
+    public var passed: Bool { failures.isEmpty }
+
+    /// The run's last steps, for a failure message.
+    public func traceTail(_ n: Int = 40) -> String { trace.suffix(n).joined(separator: "\n") }
+}
+
+public final class Simulator {
+    let config: SimulationConfig
+    private var rng: SplitMix64
+    private let root = "/sim"
+    private var centralDisk: SimulatedFileSystem
+    private var central: FileCentralStore!
+    private var terminalDisks: [SimulatedFileSystem] = []
+    private var terminals: [TerminalReplica?] = []
+    private var links: [SimulatedLink] = []
+    private var clockOffsetMillis: [Int64] = []
+    private var result: SimulationResult
+    /// Dots whose write returned (acknowledged by the replica that wrote them).
+    private var acknowledgedDots: Set<Dot> = []
+    /// Payment codes scanned, per terminal index, for duplicate scans.
+    private var scannedCodes: [(Int, PaymentCode)] = []
+    private var courierBag: [(terminal: Int, bytes: [UInt8])] = []
+
+    public init(_ config: SimulationConfig) {
+        self.config = config
+        rng = SplitMix64(seed: config.seed)
+        world = World(seed: config.seed ^ 0x5EC2_E75E_C2E7_5EC2)
+        centralDisk = SimulatedFileSystem(seed: config.seed &+ 1)
+        result = SimulationResult(seed: config.seed)
+    }
+
+    private func chance(_ percent: Int) -> Bool { Int.random(in: 0..<100, using: &rng) < percent }
+    private func pick(_ n: Int) -> Int { Int.random(in: 0..<n, using: &rng) }
+    private func note(_ line: String) { result.trace.append("[\(result.steps)] \(line)") }
+    private func count(_ fault: String) { result.faults[fault, default: 0] += 1 }
+
+    /// Central's clock and secret source: simulated and seeded, so the run replays exactly.
+    final class World: @unchecked Sendable {
+        var nowMillis: Int64 = 1_785_000_000_000
+        var secrets: SplitMix64
+        init(seed: UInt64) { secrets = SplitMix64(seed: seed) }
+    }
+    private let world: World
+    private var nowMillis: Int64 {
+        get { world.nowMillis }
+        set { world.nowMillis = newValue }
+    }
+
+    private var environment: CentralEnvironment {
+        let world = world
+        return CentralEnvironment(wallMillis: { world.nowMillis },
+                                  secret: { (0..<32).map { _ in UInt8.random(in: 0...255, using: &world.secrets) } })
+    }
+
+    // MARK: - Setup and restarts
+
+    private func wall(_ i: Int) -> Int64 { nowMillis + clockOffsetMillis[i] }
+
+    private func openCentral() throws {
+        central = try FileCentralStore.open(directory: root + "/central", fileSystem: centralDisk, environment: environment)
+        if config.breakRelay {
+            central.testOnlyFaults = .init(dropFromPull: { event in
+                if case .refundRejected = event.body { return event.dot.replica.isCentral }
+                return false
+            })
+        }
+    }
+
+    private func setUp() throws {
+        central = try FileCentralStore.create(directory: root + "/central", fileSystem: centralDisk, environment: environment)
+        for i in 0..<config.terminals {
+            let e = try central.enroll(terminal: try ReplicaId.terminal(UInt32(i + 1)), merchant: "shop")
+            let disk = SimulatedFileSystem(seed: config.seed &+ UInt64(100 + i))
+            terminalDisks.append(disk)
+            terminals.append(try TerminalReplica.initialize(directory: "\(root)/t\(i + 1)", enrollment: e, fileSystem: disk))
+            links.append(SimulatedLink(seed: config.seed &+ UInt64(200 + i), faults: .init(), central: { [unowned self] in self.central }))
+            clockOffsetMillis.append(Int64.random(in: -3 * 3_600_000...3 * 3_600_000, using: &rng))
+        }
+        // Identity files are written once at setup; make them durable before any crash.
+        for d in terminalDisks { _ = d.crash() }
+        _ = centralDisk.crash()
+        try openCentral()
+        for i in terminals.indices { terminals[i] = try TerminalReplica.open(directory: "\(root)/t\(i + 1)", fileSystem: terminalDisks[i]) }
+    }
+
+    /// Power loss on a terminal: unsynced writes dropped, torn or reordered; reopen recovers.
+    private func crashTerminal(_ i: Int) throws {
+        try? terminals[i]?.close()
+        terminals[i] = nil
+        let summary = terminalDisks[i].crash()
+        terminals[i] = try TerminalReplica.open(directory: "\(root)/t\(i + 1)", fileSystem: terminalDisks[i])
+        count("terminal crash")
+        note("crash t\(i + 1): \(summary)")
+    }
+
+    private func crashCentral() throws {
+        try? central.close()
+        let summary = centralDisk.crash()
+        try openCentral()
+        count("central crash")
+        note("crash central: \(summary)")
+    }
+
+    // MARK: - Workload
+
+    private func terminalWrite(_ i: Int, _ body: EventBody, _ what: String) {
+        guard let t = terminals[i] else { return }
+        do {
+            let e = try t.record(body, wallMillis: wall(i))
+            acknowledgedDots.insert(e.dot)
+            result.events += 1
+            note("t\(i + 1) \(what) -> \(e.dot)")
+        } catch {
+            note("t\(i + 1) \(what) failed: \(error)")
+            if terminalDisks[i].isPowerOff { try? crashTerminal(i) }
+        }
+    }
+
+    private func centralWrite(_ body: EventBody, _ what: String) {
+        do {
+            let e = try central.record(body, wallMillis: nowMillis)
+            acknowledgedDots.insert(e.dot)
+            result.events += 1
+            note("central \(what) -> \(e.dot)")
+        } catch {
+            note("central \(what) failed: \(error)")
+            if centralDisk.isPowerOff { try? crashCentral() }
+        }
+    }
+
+    private func randomCode() -> PaymentCode {
+        try! PaymentCode("13" + (0..<16).map { _ in String(Int.random(in: 0...9, using: &rng)) }.joined())
+    }
+
+    private func step() throws {
+        nowMillis += Int64.random(in: 1_000...600_000, using: &rng)
+        let i = pick(terminals.count)
+        let roll = pick(100)
+        switch roll {
+        case 0..<22:  // a sale, sometimes the same code scanned again at another shop
+            let code: PaymentCode
+            if !scannedCodes.isEmpty && chance(8) {
+                code = scannedCodes[pick(scannedCodes.count)].1
+                count("duplicate scan")
+            } else {
+                code = randomCode()
+            }
+            scannedCodes.append((i, code))
+            guard let t = terminals[i] else { return }
+            let amount = Money(minorUnits: Int64.random(in: 100...50_000, using: &rng), currency: .CNY)
+            if let capture = try? SaleCapture(amount: amount, paymentCode: code, merchantKey: t.enrollment.ledgerMerchantKey) {
+                terminalWrite(i, .saleCaptured(capture), "scan \(amount)")
+            }
+        case 22..<36:  // a return at this shop of any sale it knows (often sold elsewhere)
+            guard let t = terminals[i] else { return }
+            let sales = t.state.sales.values.filter { $0.amount != nil }.sorted { $0.id < $1.id }
+            guard !sales.isEmpty else { return }
+            let sale = sales[pick(sales.count)]
+            let amount = sale.amount!
+            let part = chance(60) ? Int64.random(in: 1...amount.minorUnits, using: &rng) : amount.minorUnits
+            let resolution: Resolution = chance(85) ? .refund : .exchange
+            if let request = try? RefundRequest(sale: sale.id, saleAmount: amount, amount: Money(minorUnits: part, currency: amount.currency),
+                                                reason: [.quality, .wrongSize, .changedMind, .notAsDescribed][pick(4)], resolution: resolution, contact: nil) {
+                terminalWrite(i, .refundRequested(request), "return \(part) of \(sale.id)")
+            }
+        case 36..<50:  // a decision at a terminal, valid on what it sees
+            guard let t = terminals[i] else { return }
+            let tickets = t.state.tickets.values.sorted { $0.id < $1.id }
+            guard !tickets.isEmpty else { return }
+            let ticket = tickets[pick(tickets.count)]
+            let options: [(EventKind, EventBody)] = [
+                (.refundApproved, .refundApproved(ticket.id, .originalPayment)), (.refundRejected, .refundRejected(ticket.id)),
+                (.refundCancelled, .refundCancelled(ticket.id)), (.refundEscalated, .refundEscalated(ticket.id)),
+            ].filter { TicketStatus.after($0.0, from: ticket.ownStatus) != nil }
+            if chance(15), let note = try? NoteText("checked box \(result.steps)") {
+                terminalWrite(i, .noteAdded(ticket.id, note), "note on \(ticket.id)")
+            } else if !options.isEmpty {
+                let (kind, body) = options[pick(options.count)]
+                terminalWrite(i, body, "\(kind) \(ticket.id)")
+            }
+        case 50..<60:  // a decision or a completion at central
+            let state = central.state
+            let tickets = state.tickets.values.sorted { $0.id < $1.id }
+            guard !tickets.isEmpty else { return }
+            let ticket = tickets[pick(tickets.count)]
+            if ticket.status == .approved, state.sales[ticket.sale]?.status == .confirmed {
+                centralWrite(.refundCompleted(ticket.id), "complete \(ticket.id)")
+            } else if TicketStatus.after(.refundApproved, from: ticket.ownStatus) != nil {
+                centralWrite(chance(50) ? .refundApproved(ticket.id, .originalPayment) : .refundRejected(ticket.id), "decide \(ticket.id)")
+            }
+        case 60..<68:  // central forwards captured sales to the acquirer
+            let state = central.state
+            for sale in state.sales.values.sorted(by: { $0.id < $1.id }) where sale.status == .captured {
+                let r = pick(100)
+                let body: EventBody = r < 75 ? .saleConfirmed(sale.id) : (r < 88 ? .saleDeclined(sale.id) : .saleExpired(sale.id))
+                centralWrite(body, "forward \(sale.id)")
+            }
+        case 68..<84:  // a sync
+            guard let t = terminals[i] else { return }
+            do {
+                let report = try t.sync(via: links[i], wallMillis: wall(i), pushBatchBytes: 2048)
+                note("t\(i + 1) sync: \(report)")
+            } catch {
+                note("t\(i + 1) sync interrupted: \(error)")
+                count("sync interrupted")
+                if terminalDisks[i].isPowerOff { try crashTerminal(i) }
+            }
+        case 84..<88:  // a courier carries a bundle
+            guard let t = terminals[i] else { return }
+            let path = "\(root)/t\(i + 1)/courier.bundle"
+            do {
+                _ = try t.exportBundle(to: path)
+                if let bytes = terminalDisks[i].contents(of: path) {
+                    courierBag.append((i, bytes))
+                    note("t\(i + 1) exported a bundle (\(bytes.count) bytes)")
+                }
+            } catch { note("t\(i + 1) export failed: \(error)") }
+            if !courierBag.isEmpty && chance(70) {
+                let parcel = courierBag.remove(at: pick(courierBag.count))
+                let path = "\(root)/central/incoming-\(result.steps).bundle"
+                centralDisk.install(path, contents: parcel.bytes)
+                do { note("central import: \(try central.importBundle(path: path))") } catch { note("central import refused: \(error)") }
+                count("courier bundle")
+            }
+        case 88..<92:
+            links[i].partitioned.toggle()
+            note("t\(i + 1) link \(links[i].partitioned ? "partitioned" : "healed")")
+            count("partition")
+        case 92..<95:
+            let jump = Int64.random(in: -2 * 3_600_000...3_600_000, using: &rng)
+            clockOffsetMillis[i] += jump
+            note("t\(i + 1) wall clock jumps \(jump) ms")
+            count("clock jump")
+        case 95..<98:
+            // Power fails in the middle of the terminal's next operations.
+            terminalDisks[i].cutPower(afterOperations: Int.random(in: 1...12, using: &rng))
+            note("t\(i + 1) power will fail")
+            if chance(50) { try crashTerminal(i) }
+        default:
+            if chance(50) { try crashCentral() } else {
+                centralDisk.cutPower(afterOperations: Int.random(in: 1...12, using: &rng))
+                note("central power will fail")
+            }
+        }
+    }
+
+    // MARK: - Checks
+
+    private func checkInvariants(_ label: String) {
+        var states: [(String, LedgerState)] = [("central", central.state)]
+        for (i, t) in terminals.enumerated() { if let t { states.append(("t\(i + 1)", t.state)) } }
+        for (name, state) in states {
+            for problem in state.moneyInvariantViolations() {
+                result.failures.append("\(label): \(name): \(problem)")
+            }
+        }
+    }
+
+    private func heal() throws {
+        // Every machine restarts (a scheduled power cut that has not struck yet is cleared by it).
+        for i in terminals.indices {
+            links[i].partitioned = false
+            try crashTerminal(i)
+        }
+        try crashCentral()
+        for parcel in courierBag {
+            let path = "\(root)/central/incoming-final-\(parcel.terminal).bundle"
+            centralDisk.install(path, contents: parcel.bytes)
+            _ = try? central.importBundle(path: path)
+        }
+        courierBag.removeAll()
+        // Sync rounds until a whole round moves nothing.
+        for round in 0..<20 {
+            var moved = 0
+            for (i, t) in terminals.enumerated() {
+                let report = try t!.sync(via: ReliableLink(central: central), wallMillis: wall(i))
+                moved += report.pushed + report.pulled
+            }
+            note("heal round \(round): \(moved) events moved")
+            if moved == 0 { return }
+        }
+        result.failures.append("no quiescence after 20 healing rounds")
+    }
+
+    private func checkConvergence() {
+        let reference = central.state.canonicalText
+        for (i, t) in terminals.enumerated() {
+            let text = t!.state.canonicalText
+            if text != reference {
+                let a = Set(reference.split(separator: "\n")), b = Set(text.split(separator: "\n"))
+                let onlyCentral = a.subtracting(b).sorted().prefix(5).joined(separator: " | ")
+                let onlyTerminal = b.subtracting(a).sorted().prefix(5).joined(separator: " | ")
+                result.failures.append("t\(i + 1) state differs from central: central only [\(onlyCentral)]; t\(i + 1) only [\(onlyTerminal)]")
+            }
+            if t!.state.conflicts != central.state.conflicts {
+                result.failures.append("t\(i + 1) conflict records differ from central's")
+            }
+        }
+        // Jepsen set check: every acknowledged event is at central and at every terminal.
+        for dot in acknowledgedDots.sorted() {
+            if !dot.replica.isCentral && central.acknowledged(dot.replica) < dot.seq {
+                result.failures.append("acknowledged event \(dot) lost: central holds \(dot.replica) through \(central.acknowledged(dot.replica))")
+            }
+            for (i, t) in terminals.enumerated() where !t!.knowledge.covers(dot) {
+                result.failures.append("acknowledged event \(dot) missing at t\(i + 1)")
+            }
+        }
+        // No terminal holds another terminal's payment code.
+        for (i, t) in terminals.enumerated() {
+            for event in (try? t!.heldForeignCaptures()) ?? [] {
+                result.failures.append("t\(i + 1) holds \(event)'s payment code")
+            }
+        }
+    }
+
+    /// Runs the whole simulation: steps with faults, then healing and the final checks.
+    public func run() -> SimulationResult {
+        do {
+            try setUp()
+            for s in 0..<config.steps {
+                result.steps = s + 1
+                try step()
+                checkInvariants("after step \(s + 1)")
+                if !result.failures.isEmpty { return result }
+            }
+            try heal()
+            checkInvariants("after healing")
+            checkConvergence()
+            for c in central.state.conflicts { result.conflictKinds["\(c.kind)", default: 0] += 1 }
+        } catch {
+            result.failures.append("simulation error at step \(result.steps): \(error)")
+        }
+        for (i, l) in links.enumerated() {
+            result.faults["message lost", default: 0] += l.counts.lost
+            result.faults["message duplicated", default: 0] += l.counts.duplicated
+            result.faults["message replayed late", default: 0] += l.counts.replayed
+            _ = i
+        }
+        return result
+    }
+}
