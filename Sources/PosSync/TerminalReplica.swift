@@ -3,6 +3,20 @@ import Logging
 import PosJournal
 import PosLedger
 
+/// How a terminal store is run.
+public struct TerminalOptions: Sendable {
+    /// Outbound and inbound journal segments roll at this size, in bytes.
+    public var segmentBytesMax: Int
+    /// Acknowledged events are kept at least this long, in milliseconds, before their segment may be retired.
+    public var retentionMillis: Int64
+    public static let retentionMillisDefault: Int64 = 90 * 24 * 3_600_000
+
+    public init(segmentBytesMax: Int = JournalLimits.segmentBytesDefault, retentionMillis: Int64 = TerminalOptions.retentionMillisDefault) {
+        self.segmentBytesMax = segmentBytesMax
+        self.retentionMillis = retentionMillis
+    }
+}
+
 /// A terminal's store: its own events (outbound journal), what it pulled from
 /// central (inbound journal), the folded state of both, and its sync cursors.
 /// Everything is restored from the two journals when it is reopened.
@@ -32,35 +46,40 @@ public final class TerminalReplica: @unchecked Sendable {
 
     /// Creates the store of a newly enrolled terminal.
     public static func initialize(directory: String, enrollment: Enrollment, fileSystem: any JournalFileSystem = PosixFileSystem(),
-                                  logger: Logger? = nil) throws(SyncError) -> TerminalReplica {
+                                  options: TerminalOptions = TerminalOptions(), logger: Logger? = nil) throws(SyncError) -> TerminalReplica {
         let files = FileStore(fs: fileSystem)
         if files.exists(directory + "/enrollment.json") {
             throw SyncError(.invalidArgument, "a terminal store already exists here", location: directory)
         }
         try files.makeDirectories(directory)
         try enrollment.write(to: directory + "/enrollment.json", fileSystem: fileSystem)
-        return try open(directory: directory, fileSystem: fileSystem, logger: logger)
+        return try open(directory: directory, fileSystem: fileSystem, options: options, logger: logger)
     }
 
     public static func open(directory: String, fileSystem: any JournalFileSystem = PosixFileSystem(),
-                            logger: Logger? = nil) throws(SyncError) -> TerminalReplica {
+                            options: TerminalOptions = TerminalOptions(), logger: Logger? = nil) throws(SyncError) -> TerminalReplica {
         let path = directory + "/enrollment.json"
         guard fileSystem.fileExists(path) else {
             throw SyncError(.notFound, "no terminal store here (enrollment.json missing)", location: directory)
         }
         return try TerminalReplica(directory: directory, enrollment: Enrollment.read(from: path, fileSystem: fileSystem), fileSystem: fileSystem,
-                                   logger: logger ?? Logger(label: "possync.terminal", factory: { _ in SwiftLogNoOpLogHandler() }))
+                                   options: options, logger: logger ?? Logger(label: "possync.terminal", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 
     /// The file system the stores live on (the real one, or a simulated disk).
     public let fileSystem: any JournalFileSystem
 
-    private init(directory: String, enrollment: Enrollment, fileSystem: any JournalFileSystem, logger: Logger) throws(SyncError) {
+    public let options: TerminalOptions
+
+    private init(directory: String, enrollment: Enrollment, fileSystem: any JournalFileSystem, options: TerminalOptions,
+                 logger: Logger) throws(SyncError) {
         self.directory = directory
         self.enrollment = enrollment
         self.fileSystem = fileSystem
+        self.options = options
         self.logger = logger
-        let config = JournalConfiguration(durability: .perRecord, dictionary: ledgerDictionary, key: enrollment.journalKey)
+        let config = JournalConfiguration(durability: .perRecord, segmentBytesMax: options.segmentBytesMax,
+                                          dictionary: ledgerDictionary, key: enrollment.journalKey)
         outbound = try journal { () throws(JournalError) in
             try Journal.open(directory: directory + "/outbound", configuration: config, fileSystem: fileSystem, logger: logger)
         }
@@ -285,6 +304,33 @@ public final class TerminalReplica: @unchecked Sendable {
         }
         if records.isEmpty && batch.cursor > pullCursor { lock.withLock { pullCursor = batch.cursor } }
         return events.count
+    }
+
+    // MARK: - Retention
+
+    /// Retires outbound segments whose every event central has acknowledged
+    /// and whose newest event is older than `options.retentionMillis` at
+    /// `wallMillis` (by its HLC time). Never a segment holding an
+    /// unacknowledged event. Crash-safe (see the journal's retention). Retired
+    /// events stay at central; after a reopen they are no longer in this
+    /// terminal's folded state. Returns the removed segment files.
+    @discardableResult
+    public func retireAcknowledged(wallMillis: Int64) throws(SyncError) -> [String] {
+        let acked = lock.withLock { acknowledged }
+        guard acked >= outbound.firstSequence else { return [] }
+        let cutoff = wallMillis - options.retentionMillis
+        // The newest acknowledged event old enough: own HLC times only grow with the sequence number.
+        var through: UInt64 = 0
+        let reader = try journal { () throws(JournalError) in try outbound.reader(from: outbound.firstSequence) }
+        defer { reader.close() }
+        while let (seq, record) = try journal({ () throws(JournalError) in try reader.next() }), seq <= acked {
+            let event: Event
+            do { event = try RecordCodec.decode(record) } catch { throw SyncError(error, location: "\(directory)/outbound seq \(seq)") }
+            guard Int64(event.hlc.millis) <= cutoff else { break }
+            through = seq
+        }
+        guard through > 0 else { return [] }
+        return try journal { () throws(JournalError) in try outbound.retire(through: through) }
     }
 
     // MARK: - Bundles

@@ -214,3 +214,54 @@ struct SyncBadInputTests {
         }
     }
 }
+
+@Suite("terminal retention")
+struct TerminalRetentionTests {
+    @Test("only segments fully acknowledged and older than the retention period are retired")
+    func retention() throws {
+        var rng = Rng(state: 11)
+        let dir = TempDir("retention")
+        let central = try FileCentralStore.create(directory: dir.path + "/central")
+        let e = try central.enroll(terminal: try ReplicaId.terminal(1), merchant: "shop")
+        let day: Int64 = 24 * 3_600_000
+        let options = TerminalOptions(segmentBytesMax: 600, retentionMillis: 30 * day)
+        let t = try TerminalReplica.initialize(directory: dir.path + "/t1", enrollment: e, options: options)
+        var now = baseMillis
+        func sale() throws {
+            now += day
+            _ = try t.record(.saleCaptured(try SaleCapture(amount: cny(500), paymentCode: wechatCode(&rng), merchantKey: e.ledgerMerchantKey)), wallMillis: now)
+        }
+        let segments = { (try? FileManager.default.contentsOfDirectory(atPath: dir.path + "/t1/outbound"))?.filter { $0.hasSuffix(".seg") }.sorted() ?? [] }
+        // 25 sales, carried to central by courier; then 15 more that central never gets.
+        for _ in 0..<25 { try sale() }
+        #expect(try t.exportBundle(to: dir.path + "/b.bundle").events == 25)
+        for _ in 0..<15 { try sale() }
+        #expect(segments().count > 5)
+        // Nothing acknowledged yet: nothing retired, however old.
+        #expect(try t.retireAcknowledged(wallMillis: now + 365 * day).isEmpty)
+        _ = try central.importBundle(path: dir.path + "/b.bundle")
+        // The terminal learns the acknowledgement at a handshake; the link then fails before the push.
+        #expect(throws: SyncError.self) {
+            try t.sync(via: FaultyTransport(central: central, failAt: 2, fault: .dropRequest), wallMillis: now)
+        }
+        #expect(t.acknowledged == 25)
+        // At day 40 with 30 days' retention only events of days 1...10 are old enough.
+        #expect(!(try t.retireAcknowledged(wallMillis: now)).isEmpty)
+        #expect(UInt64(segments().first!.prefix(20))! <= 11, "an event younger than the retention period was retired")
+        // Long after: only whole segments of acknowledged events go.
+        #expect(!(try t.retireAcknowledged(wallMillis: now + 365 * day)).isEmpty)
+        let firstKept = UInt64(segments().first!.prefix(20))!
+        #expect(firstKept <= 26, "a segment holding an unacknowledged event was retired (first kept seq \(firstKept))")
+        #expect(firstKept > 1)
+        try t.sync(via: InProcessTransport(central: central), wallMillis: now)
+        #expect(t.acknowledged == 40)
+        // Reopening works after retirement, and new events continue the sequence.
+        try t.close()
+        let again = try TerminalReplica.open(directory: dir.path + "/t1", options: options)
+        #expect(again.lastSequence == 40)
+        _ = try again.record(.saleCaptured(try SaleCapture(amount: cny(700), paymentCode: wechatCode(&rng), merchantKey: e.ledgerMerchantKey)), wallMillis: now + day)
+        #expect(again.lastSequence == 41)
+        #expect(try again.sync(via: InProcessTransport(central: central), wallMillis: now + day).pushed == 1)
+        #expect(central.acknowledged(e.terminal) == 41)
+    }
+}
