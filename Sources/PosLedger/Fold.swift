@@ -118,7 +118,11 @@ public struct LedgerState: Equatable, Sendable {
                 group.capture = e
             }
             saleGroups[id] = group
-            if case .saleCaptured(let old)? = previous?.body { removeFromKeyList(old.duplicateKey, id) }
+            if case .saleCaptured(let old)? = previous?.body {
+                // The replaced capture's code group must decide again without it.
+                removeFromKeyList(old.duplicateKey, id)
+                dirtySales.formUnion(capturesByKey[old.duplicateKey] ?? [])
+            }
             if case .saleCaptured(let kept)? = group.capture?.body {
                 var list = capturesByKey[kept.duplicateKey] ?? []
                 insertSorted(&list, id)
@@ -127,7 +131,7 @@ public struct LedgerState: Equatable, Sendable {
             dirtySales.insert(id)
         case .saleConfirmed(let id), .saleDeclined(let id), .saleExpired(let id):
             // Mutated in place (no copy of the group's arrays per event).
-            let result = insertEvent(&saleGroups[id, default: SaleGroup()].outcomes, e)
+            let result = LedgerState.insertEvent(&saleGroups[id, default: SaleGroup()].outcomes, e)
             if case .replaced(let existing) = result { recordDotReuse(existing, e) }
             if result != .duplicate { dirtySales.insert(id) }
         case .refundRequested:
@@ -164,7 +168,7 @@ public struct LedgerState: Equatable, Sendable {
             markTicket(id, &dirtySales, &orphans)
         case .refundApproved(let id, _), .refundRejected(let id), .refundCancelled(let id),
              .refundCompleted(let id), .refundEscalated(let id):
-            let result = insertEvent(&ticketGroups[id, default: TicketGroup()].statusEvents, e)
+            let result = LedgerState.insertEvent(&ticketGroups[id, default: TicketGroup()].statusEvents, e)
             if case .replaced(let existing) = result { recordDotReuse(existing, e) }
             if result != .duplicate { markTicket(id, &dirtySales, &orphans) }
         case .unknown:
@@ -187,7 +191,7 @@ public struct LedgerState: Equatable, Sendable {
 
     /// Inserts into a dot-sorted list. A different event with the same dot is
     /// replaced by the one with the smaller encoding (the caller records it).
-    private func insertEvent(_ list: inout [Event], _ e: Event) -> Insertion {
+    private static func insertEvent(_ list: inout [Event], _ e: Event) -> Insertion {
         var low = 0, high = list.count
         while low < high {
             let mid = (low + high) / 2
@@ -230,6 +234,7 @@ public struct LedgerState: Equatable, Sendable {
         guard var list = capturesByKey[key] else { return }
         list.removeAll { $0 == id }
         capturesByKey[key] = list.isEmpty ? nil : list
+        if list.isEmpty { conflictsByScope[.paymentCode(key)] = nil }
     }
 }
 
