@@ -118,7 +118,11 @@ public struct LedgerState: Equatable, Sendable {
                 group.capture = e
             }
             saleGroups[id] = group
-            if case .saleCaptured(let old)? = previous?.body { removeFromKeyList(old.duplicateKey, id) }
+            if case .saleCaptured(let old)? = previous?.body {
+                // The replaced capture's code group must decide again without it.
+                removeFromKeyList(old.duplicateKey, id)
+                dirtySales.formUnion(capturesByKey[old.duplicateKey] ?? [])
+            }
             if case .saleCaptured(let kept)? = group.capture?.body {
                 var list = capturesByKey[kept.duplicateKey] ?? []
                 insertSorted(&list, id)
@@ -126,10 +130,10 @@ public struct LedgerState: Equatable, Sendable {
             }
             dirtySales.insert(id)
         case .saleConfirmed(let id), .saleDeclined(let id), .saleExpired(let id):
-            var group = saleGroups[id] ?? SaleGroup()
-            guard insertEvent(&group.outcomes, e) else { return }
-            saleGroups[id] = group
-            dirtySales.insert(id)
+            // Mutated in place (no copy of the group's arrays per event).
+            let result = LedgerState.insertEvent(&saleGroups[id, default: SaleGroup()].outcomes, e)
+            if case .replaced(let existing) = result { recordDotReuse(existing, e) }
+            if result != .duplicate { dirtySales.insert(id) }
         case .refundRequested:
             let id = TicketId(e.dot)
             var group = ticketGroups[id] ?? TicketGroup()
@@ -149,29 +153,24 @@ public struct LedgerState: Equatable, Sendable {
                 dirtySales.insert(old.sale)
             }
             guard case .refundRequested(let kept) = group.request!.body else { return }
-            var sale = saleGroups[kept.sale] ?? SaleGroup()
-            insertSorted(&sale.tickets, id)
-            saleGroups[kept.sale] = sale
+            insertSorted(&saleGroups[kept.sale, default: SaleGroup()].tickets, id)
             dirtySales.insert(kept.sale)
         case .noteAdded(let id, let note):
-            var group = ticketGroups[id] ?? TicketGroup()
-            if let existing = group.notes[e.dot] {
+            if let existing = ticketGroups[id]?.notes[e.dot] {
                 guard existing != note else { return }
                 // Same dot, different note: keep the smaller text, deterministically.
-                if note.text.utf8.lexicographicallyPrecedes(existing.text.utf8) { group.notes[e.dot] = note }
+                if note.text.utf8.lexicographicallyPrecedes(existing.text.utf8) { ticketGroups[id]!.notes[e.dot] = note }
                 addConflict(.event(e.dot), ConflictRecord(.dotReused, rule: "smaller-encoding", events: [e.dot],
                                                           outcome: "kept the note with the smaller text"))
             } else {
-                group.notes[e.dot] = note
+                ticketGroups[id, default: TicketGroup()].notes[e.dot] = note
             }
-            ticketGroups[id] = group
             markTicket(id, &dirtySales, &orphans)
         case .refundApproved(let id, _), .refundRejected(let id), .refundCancelled(let id),
              .refundCompleted(let id), .refundEscalated(let id):
-            var group = ticketGroups[id] ?? TicketGroup()
-            guard insertEvent(&group.statusEvents, e) else { return }
-            ticketGroups[id] = group
-            markTicket(id, &dirtySales, &orphans)
+            let result = LedgerState.insertEvent(&ticketGroups[id, default: TicketGroup()].statusEvents, e)
+            if case .replaced(let existing) = result { recordDotReuse(existing, e) }
+            if result != .duplicate { markTicket(id, &dirtySales, &orphans) }
         case .unknown:
             return
         }
@@ -185,22 +184,27 @@ public struct LedgerState: Equatable, Sendable {
         }
     }
 
-    /// Inserts into a dot-sorted list; false when the identical event is already there.
-    private mutating func insertEvent(_ list: inout [Event], _ e: Event) -> Bool {
+    enum Insertion: Equatable {
+        case inserted, duplicate
+        case replaced(Event)
+    }
+
+    /// Inserts into a dot-sorted list. A different event with the same dot is
+    /// replaced by the one with the smaller encoding (the caller records it).
+    private static func insertEvent(_ list: inout [Event], _ e: Event) -> Insertion {
         var low = 0, high = list.count
         while low < high {
             let mid = (low + high) / 2
             if list[mid].dot < e.dot { low = mid + 1 } else { high = mid }
         }
         if low < list.count && list[low].dot == e.dot {
-            if list[low] == e { return false }
+            if list[low] == e { return .duplicate }
             let existing = list[low]
             list[low] = smallerEncoding(existing, e)
-            recordDotReuse(existing, e)
-            return true
+            return .replaced(existing)
         }
         list.insert(e, at: low)
-        return true
+        return .inserted
     }
 
     private mutating func insertKeyed(_ map: WritableKeyPath<LedgerState, [Dot: Event]>, _ e: Event) {
@@ -230,6 +234,7 @@ public struct LedgerState: Equatable, Sendable {
         guard var list = capturesByKey[key] else { return }
         list.removeAll { $0 == id }
         capturesByKey[key] = list.isEmpty ? nil : list
+        if list.isEmpty { conflictsByScope[.paymentCode(key)] = nil }
     }
 }
 

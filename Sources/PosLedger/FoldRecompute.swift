@@ -20,8 +20,7 @@ extension LedgerState {
                 group.ownStatus = m.status
                 ownConflicts[id] = m.conflicts
             } else {
-                group.ownStatus = .awaitingCapture
-                ownConflicts[id] = group.outcomes.isEmpty ? [] : []
+                group.ownStatus = .awaitingCapture  // outcomes wait for their capture
             }
             group.voided = false
             saleGroups[id] = group

@@ -43,7 +43,7 @@ struct PaymentCodeTests {
         dump(code, to: &dumpedCode)
         var outputs = ["\(code)", String(describing: code), String(reflecting: code), code.description,
                        code.debugDescription, "\(capture)", String(reflecting: capture), "\(event)",
-                       String(reflecting: event), dumped, dumpedCode, "\([code])", "\(Optional(code) as Any)"]
+                       String(reflecting: event), String(describing: event.body), String(reflecting: event.body), dumped, dumpedCode, "\([code])", "\(Optional(code) as Any)"]
         // Errors about codes: a wrong wallet for a code, an unknown shape of the same digits.
         do {
             _ = try SaleCapture(amount: Sample.money(100), wallet: .alipay, duplicateKey: capture.duplicateKey,

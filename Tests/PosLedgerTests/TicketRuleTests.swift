@@ -51,7 +51,7 @@ struct TicketRuleTests {
     @Test("rule 3: approved concurrent with rejected -> held(dispute)")
     func rule3Rejected() {
         let approve = B.decide(.refundApproved, t2, 2, at: 200, ticket: ticket, after: [ticket.dot])
-        let reject = B.decide(.refundRejected, .central, 1, at: 210, ticket: ticket, after: [ticket.dot])
+        let reject = B.decide(.refundRejected, .central, 2, at: 210, ticket: ticket, after: [ticket.dot])
         let s = fold([sale, confirmed, ticket, approve, reject])
         #expect(s.status(ticket) == .held(.dispute))
         #expect(s.conflicts(.concurrentDecision).map(\.rule) == ["precedence-3-dispute"])
@@ -97,8 +97,8 @@ struct TicketRuleTests {
     @Test("a decision causally after every frontier event resolves held(dispute)")
     func heldResolved() {
         let approve = B.decide(.refundApproved, t2, 2, at: 200, ticket: ticket, after: [ticket.dot])
-        let reject = B.decide(.refundRejected, .central, 1, at: 210, ticket: ticket, after: [ticket.dot])
-        let decide = B.decide(.refundApproved, .central, 2, at: 400, ticket: ticket, after: [approve.dot, reject.dot])
+        let reject = B.decide(.refundRejected, .central, 2, at: 210, ticket: ticket, after: [ticket.dot])
+        let decide = B.decide(.refundApproved, .central, 3, at: 400, ticket: ticket, after: [approve.dot, reject.dot])
         let s = fold([sale, confirmed, ticket, approve, reject, decide])
         #expect(s.status(ticket) == .approved)
         #expect(s.conflicts(.concurrentDecision).isEmpty, "the resolved dispute leaves a single frontier")
