@@ -35,17 +35,23 @@ public enum EntityKey: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Version vectors per entity, kept beside the folded state.
-struct EntityContexts {
-    private(set) var vectors: [EntityKey: VersionVector] = [:]
-    /// The sale each ticket is for, so a ticket's creator merchant is known.
-    private(set) var ticketSale: [TicketId: SaleId] = [:]
-
-    mutating func add(_ event: Event) {
-        guard let key = EntityKey.of(event) else { return }
-        vectors[key, default: VersionVector()].add(event.dot)
-        if case .refundRequested(let r) = event.body { ticketSale[TicketId(event.dot)] = r.sale }
+extension LedgerState {
+    /// The causal context a writer gives a new event: every event it holds of
+    /// the event's entity (a refund request: of the sale it is for).
+    func writerContext(for body: EventBody, dot: Dot) -> VersionVector {
+        switch EntityKey.of(Event(dot: dot, hlc: .zero, context: VersionVector(), body: body)) {
+        case .sale(let sale)?: return context(of: sale)
+        case .ticket(let ticket)?:
+            if case .refundRequested(let r) = body { return context(of: r.sale) }
+            return context(of: ticket)
+        case nil: return VersionVector()
+        }
     }
 
-    func context(_ key: EntityKey) -> VersionVector { vectors[key] ?? VersionVector() }
+    func context(of key: EntityKey) -> VersionVector {
+        switch key {
+        case .sale(let s): context(of: s)
+        case .ticket(let t): context(of: t)
+        }
+    }
 }

@@ -37,7 +37,6 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
     private var merchantKeys: [String: [UInt8]] = [:]
     /// Central's own events so far (its dots are (central, 1...)).
     private var centralSequence: UInt64 = 0
-    private(set) var contexts = EntityContexts()
     private var stateValue = LedgerState()
     private var hlc = HybridLogicalClock()
     /// Records per pull batch, at most, in bytes (tests lower it to force many batches).
@@ -144,7 +143,6 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
                 t.digests.append(Self.digest(record))
                 terminals[origin] = t
             }
-            contexts.add(event)
             events.append(event)
             if let t = try? HLCTimestamp(rawValue: event.hlc.rawValue) { _ = try? hlc.receive(t, wallMillis: Int64(t.millis)) }
             if events.count >= 4096 { stateValue.apply(events); events.removeAll(keepingCapacity: true) }
@@ -194,13 +192,10 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         let dot = try! Dot(replica: .central, seq: centralSequence + 1)
         let stamp: HLCTimestamp
         do { stamp = try hlc.now(wallMillis: wallMillis) } catch { throw SyncError(error) }
-        let probe = Event(dot: dot, hlc: stamp, context: VersionVector(), body: body)
-        let context = EntityKey.of(probe).map { contexts.context($0) } ?? VersionVector()
-        let event = Event(dot: dot, hlc: stamp, context: context, body: body)
+        let event = Event(dot: dot, hlc: stamp, context: stateValue.writerContext(for: body, dot: dot), body: body)
         let record = RecordCodec.encode(event)
         _ = try PosSync.journal { () throws(JournalError) in try journal.append(record) }
         centralSequence += 1
-        contexts.add(event)
         stateValue.apply(event)
         return event
     }
@@ -210,7 +205,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
     /// The folded state of every event central holds.
     public var state: LedgerState { lock.withLock { stateValue } }
 
-    public func context(of key: EntityKey) -> VersionVector { lock.withLock { contexts.context(key) } }
+    public func context(of key: EntityKey) -> VersionVector { lock.withLock { stateValue.context(of: key) } }
 
     /// Every held event of one merchant's entities, for comparing with a terminal.
     public func acknowledged(_ terminal: ReplicaId) -> UInt64 { lock.withLock { terminals[terminal]?.acknowledged ?? 0 } }
@@ -315,7 +310,6 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             _ = try PosSync.journal { () throws(JournalError) in try journal.append(contentsOf: fresh) }  // durable before the ack
             for (record, event) in zip(fresh, freshEvents) {
                 t.digests.append(Self.digest(record))
-                contexts.add(event)
                 _ = try? hlc.receive(event.hlc, wallMillis: environment.wallMillis())
             }
             t.acknowledged = expected - 1
@@ -329,7 +323,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
     private func merchant(of event: Event) -> String? {
         guard let key = EntityKey.of(event) else { return event.dot.replica.isCentral ? nil : terminals[event.dot.replica]?.enrollment.merchant }
         var creator = key.creator
-        if creator.isCentral, case .ticket(let ticket) = key, let sale = contexts.ticketSale[ticket] { creator = sale.dot.replica }
+        if creator.isCentral, case .ticket(let ticket) = key, let sale = stateValue.tickets[ticket]?.sale { creator = sale.dot.replica }
         return terminals[creator]?.enrollment.merchant
     }
 

@@ -32,7 +32,6 @@ public final class TerminalReplica: @unchecked Sendable {
     private let lock = NSLock()
     private let logger: Logger
     private var stateValue = LedgerState()
-    private var contexts = EntityContexts()
     private var hlc = HybridLogicalClock()
     /// Highest sequence number held per replica (own and pulled).
     private var knowledgeValue = VersionVector()
@@ -118,7 +117,6 @@ public final class TerminalReplica: @unchecked Sendable {
     private func absorb(_ events: [Event]) {
         for e in events {
             knowledgeValue.add(e.dot)
-            contexts.add(e)
             _ = try? hlc.receive(e.hlc, wallMillis: Int64(e.hlc.millis))
         }
         stateValue.apply(events)
@@ -129,7 +127,7 @@ public final class TerminalReplica: @unchecked Sendable {
     public var state: LedgerState { lock.withLock { stateValue } }
     public var knowledge: VersionVector { lock.withLock { knowledgeValue } }
     public var lastSequence: UInt64 { outbound.lastSequence }
-    public func context(of key: EntityKey) -> VersionVector { lock.withLock { contexts.context(key) } }
+    public func context(of key: EntityKey) -> VersionVector { lock.withLock { stateValue.context(of: key) } }
 
     /// The terminal's own events central has not acknowledged yet.
     public func unacknowledgedEvents() throws(SyncError) -> [Event] {
@@ -172,10 +170,7 @@ public final class TerminalReplica: @unchecked Sendable {
         let dot = try! Dot(replica: terminal, seq: seq)
         let stamp: HLCTimestamp
         do { stamp = try hlc.now(wallMillis: wallMillis) } catch { throw SyncError(error) }
-        let probe = Event(dot: dot, hlc: stamp, context: VersionVector(), body: body)
-        var context = EntityKey.of(probe).map { contexts.context($0) } ?? VersionVector()
-        if case .refundRequested(let r) = body { context.merge(contexts.context(.sale(r.sale))) }
-        let event = Event(dot: dot, hlc: stamp, context: context, body: body)
+        let event = Event(dot: dot, hlc: stamp, context: stateValue.writerContext(for: body, dot: dot), body: body)
         let written = try journal { () throws(JournalError) in try outbound.append(RecordCodec.encode(event)) }
         precondition(written == seq, "outbound journal assigned seq \(written), expected \(seq): writes must be serialized")
         absorb([event])
