@@ -151,8 +151,8 @@ public final class BundleReader {
         }
     }
 
-    /// The next frame (checked), or nil after the last.
-    public func nextFrame() throws(SyncError) -> [UInt8]? {
+    /// The next frame (checked) with its header, or nil after the last.
+    public func nextFrame() throws(SyncError) -> (header: FrameHeader, bytes: [UInt8])? {
         if framesRead == header.frameCount {
             guard offset == end else { throw SyncError(.malformed, "\(end - offset) bytes after the last frame", location: "\(name) offset \(offset)") }
             return nil
@@ -168,10 +168,10 @@ public final class BundleReader {
         }
         let frame = try journal { () throws(JournalError) in try file.read(at: offset, count: Int(length)) }
         let at = offset
-        _ = try journal { () throws(JournalError) in try Frames.parse(frame, file: name, offset: at) }
+        let header = try journal { () throws(JournalError) in try Frames.parse(frame, file: name, offset: at) }
         offset += length
         framesRead += 1
-        return frame
+        return (header, frame)
     }
 
     public func close() { try? file.close() }

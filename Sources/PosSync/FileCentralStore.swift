@@ -144,7 +144,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
                 terminals[origin] = t
             }
             events.append(event)
-            if let t = try? HLCTimestamp(rawValue: event.hlc.rawValue) { _ = try? hlc.receive(t, wallMillis: Int64(t.millis)) }
+            _ = try? hlc.receive(event.hlc, wallMillis: Int64(event.hlc.millis))
             if events.count >= 4096 { stateValue.apply(events); events.removeAll(keepingCapacity: true) }
         }
         stateValue.apply(events)
@@ -393,8 +393,8 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             bytes = 0
             batchIndex += 1
         }
-        while let frame = try reader.nextFrame() {
-            report.events += Int((try? Frames.parse(frame))?.recordCount ?? 0)
+        while let (header, frame) = try reader.nextFrame() {
+            report.events += Int(header.recordCount)
             batch.append(frame)
             bytes += frame.count
             if bytes >= SyncLimits.pushBatchBytesMax || batch.count >= SyncLimits.framesPerMessageMax { try apply() }

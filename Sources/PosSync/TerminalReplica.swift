@@ -218,9 +218,9 @@ public final class TerminalReplica: @unchecked Sendable {
             var dictionaryID: UInt32 = 0, keyID: UInt32 = 0
             while bytes < pushBatchBytes, frames.count < SyncLimits.framesPerMessageMax,
                   let f = try journal({ () throws(JournalError) in try reader.nextFrame() }) {
+                if f.frame.header.lastSequence < from { continue }
                 if frames.isEmpty { dictionaryID = f.segment.dictionaryID; keyID = f.segment.keyID }
                 else if f.segment.dictionaryID != dictionaryID || f.segment.keyID != keyID { break }
-                if f.frame.header.lastSequence < from { continue }
                 frames.append(f.frame.bytes)
                 bytes += f.frame.bytes.count
             }
@@ -297,7 +297,6 @@ public final class TerminalReplica: @unchecked Sendable {
             pullCursor = max(pullCursor, batch.cursor)
             absorb(events)
         }
-        if records.isEmpty && batch.cursor > pullCursor { lock.withLock { pullCursor = batch.cursor } }
         return events.count
     }
 
