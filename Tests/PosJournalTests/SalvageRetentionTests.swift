@@ -110,3 +110,40 @@ struct RetentionTests {
         }
     }
 }
+
+@Suite("open: what is never cut as a torn tail")
+struct NotTornTests {
+    /// The last frame of the last segment, rewritten by `change` with its header checksum recomputed.
+    func reseal(_ built: BuiltJournal, _ change: (inout [UInt8]) -> Void) throws -> (path: String, offset: UInt64) {
+        let (path, frame) = try built.frames().last!
+        built.fs.mutate(path) { b in
+            var head = Array(b[Int(frame.offset)..<(Int(frame.offset) + 40)])
+            change(&head)
+            let crc = CRC32C.checksum(Array(head[0..<36]))
+            for i in 0..<4 { head[36 + i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i))) }
+            b.replaceSubrange(Int(frame.offset)..<(Int(frame.offset) + 40), with: head)
+        }
+        return (path, frame.offset)
+    }
+
+    @Test("a last frame with an intact header but unknown flag bits, a wrong chain or a wrong sequence number fails open and is not cut",
+          arguments: ["flags", "chain", "sequence"])
+    func intactHeaderNotCut(kind: String) throws {
+        let built = try BuiltJournal(seed: 9, records: 40, segmentBytesMax: 1000)
+        let (path, offset) = try reseal(built) { head in
+            switch kind {
+            case "flags": head[5] |= 0x80
+            case "chain": head[28] ^= 0x01
+            default: head[8] &+= 1
+            }
+        }
+        let before = built.fs.contents(of: path)
+        #expect {
+            try Journal.open(directory: "/j", configuration: built.configuration, fileSystem: built.fs)
+        } throws: {
+            let e = $0 as? JournalError
+            return e?.file == path && e?.offset == offset && e?.message.contains("header is intact") == true
+        }
+        #expect(built.fs.contents(of: path) == before, "nothing was cut")
+    }
+}
