@@ -46,6 +46,14 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         set { precondition(newValue > 0 && newValue <= SyncLimits.pullBatchBytesMax); lock.withLock { pullBatchBytesValue = newValue } }
     }
     private var pullBatchBytesValue = SyncLimits.pullBatchBytesMax
+    /// Central's wall clock in Unix milliseconds, used for the clock-skew check at
+    /// hello and for its HLC. The system clock unless replaced (the CLI's
+    /// `--now` / `POSSYNC_NOW`, the demo's simulated days).
+    public var wallClockMillis: @Sendable () -> Int64 {
+        get { lock.withLock { wallClockValue } }
+        set { lock.withLock { wallClockValue = newValue } }
+    }
+    private var wallClockValue: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
 
     /// Creates a new central store in an empty or missing directory.
     public static func create(directory: String, logger: Logger? = nil) throws(SyncError) -> FileCentralStore {
@@ -232,7 +240,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             throw SyncError(.wrongCentral, "terminal \(m.terminal.rawValue) belongs to central \(m.central), this is \(centralID)")
         }
         var t = try entry(m.terminal)
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = wallClockValue()
         t.lastWallMillis = m.wallMillis
         t.clockSkewed = abs(m.wallMillis - now) > SyncLimits.clockSkewMillisMax
         terminals[m.terminal] = t
@@ -292,7 +300,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             for (record, event) in zip(fresh, freshEvents) {
                 t.digests.append(Self.digest(record))
                 contexts.add(event)
-                _ = try? hlc.receive(event.hlc, wallMillis: Int64(Date().timeIntervalSince1970 * 1000))
+                _ = try? hlc.receive(event.hlc, wallMillis: wallClockValue())
             }
             t.acknowledged = expected - 1
             terminals[m.terminal] = t
