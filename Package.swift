@@ -82,7 +82,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PosAppTests",
-            dependencies: ["PosApp", "PosSync", "PosLedger"]
+            dependencies: ["PosApp", "PosSync", "PosLedger", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "PosLedgerTests",

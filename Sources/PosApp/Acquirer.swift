@@ -9,6 +9,15 @@ public struct ForwardRequest: Sendable {
     public let paymentCode: PaymentCode
     public let capturedMillis: Int64
     public let forwardedMillis: Int64
+
+    public init(sale: SaleId, amount: Money, wallet: Wallet, paymentCode: PaymentCode, capturedMillis: Int64, forwardedMillis: Int64) {
+        self.sale = sale
+        self.amount = amount
+        self.wallet = wallet
+        self.paymentCode = paymentCode
+        self.capturedMillis = capturedMillis
+        self.forwardedMillis = forwardedMillis
+    }
 }
 
 /// What the acquirer answered.

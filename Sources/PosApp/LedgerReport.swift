@@ -83,19 +83,14 @@ public struct LedgerReport: Codable, Sendable, Equatable {
                           requestedAt: WallClock.format(Int64(t.requestHLC.millis)),
                           notes: state.notes(of: id).map(\.note.text))
         }
-        let shown = Set(saleIDs.map(\.dot) + ticketIDs.map(\.dot)
-                        + ticketIDs.flatMap { state.tickets[$0].map { [$0.sale.dot] } ?? [] })
         let all = state.conflicts
         let selected: [ConflictRecord]
         if case .all = filter { selected = all } else {
-            // A conflict concerns an entity when it names the entity's own dot or an event about it.
-            selected = all.filter { c in c.events.contains { shown.contains($0) } || Self.mentions(c, shown) }
+            // A conflict concerns the entities shown when it names one of their events.
+            let shown = Set(saleIDs.flatMap { state.eventDots(of: $0) } + ticketIDs.flatMap { state.eventDots(of: $0) })
+            selected = all.filter { c in c.events.contains { shown.contains($0) } }
         }
         conflicts = selected.map { Conflict(kind: $0.kind.rawValue, rule: $0.rule, events: $0.events.map(\.description), outcome: $0.outcome) }
-    }
-
-    static func mentions(_ c: ConflictRecord, _ dots: Set<Dot>) -> Bool {
-        dots.contains { c.outcome.contains("\($0)") }
     }
 
     public static func statusName(_ s: TicketStatus) -> String {

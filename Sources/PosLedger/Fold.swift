@@ -267,3 +267,17 @@ extension LedgerState {
         (ticketGroups[ticket]?.notes ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 }
+
+extension LedgerState {
+    /// Dots of every event known about a sale (capture and outcomes), sorted.
+    public func eventDots(of sale: SaleId) -> [Dot] {
+        guard let g = saleGroups[sale] else { return [] }
+        return ((g.capture.map { [$0.dot] } ?? []) + g.outcomes.map(\.dot)).sorted()
+    }
+
+    /// Dots of every event known about a ticket (request, status events, notes), sorted.
+    public func eventDots(of ticket: TicketId) -> [Dot] {
+        guard let g = ticketGroups[ticket] else { return [] }
+        return ((g.request.map { [$0.dot] } ?? []) + g.statusEvents.map(\.dot) + Array(g.notes.keys)).sorted()
+    }
+}

@@ -40,7 +40,9 @@ struct Possync: AsyncParsableCommand {
             let code = exitCode(for: error)
             if code == .success { exit(withError: error) }  // --help, --version
             if error is ExitCode { exit(withError: error) }
-            Output.error(fullMessage(for: error).split(whereSeparator: \.isNewline).first.map(String.init) ?? "usage error")
+            var message = fullMessage(for: error).split(whereSeparator: \.isNewline).first.map(String.init) ?? "usage error"
+            if message.hasPrefix("Error: ") { message.removeFirst(7) }
+            Output.error(message)
             FileHandle.standardError.write(Data("Run with --help for usage.\n".utf8))
             Foundation.exit(AppError.Kind.usage.rawValue)
         }
