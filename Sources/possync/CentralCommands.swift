@@ -60,7 +60,7 @@ struct CentralCommand: ParsableCommand {
                 Same shape as `possync terminal show`, so replicas compare with a plain diff.
 
                 Example:
-                  possync central show --dir hq --sale "1110 1234" --json
+                  possync central show --dir hq --sale 1119 --json
                 """)
         @OptionGroup var store: CentralDirOption
         @OptionGroup var filter: ShowFilter

@@ -18,8 +18,7 @@ struct Possync: AsyncParsableCommand {
               3  store: a store is missing, damaged or unreadable, or a disk operation failed
             A failed command prints one line on standard error and changes nothing.
 
-            Clock: every command uses the wall clock unless --now TIME or the environment variable
-            POSSYNC_NOW gives one (ISO 8601: 2026-03-02T08:00:00Z, 2026-03-02T16:00+08:00, 2026-03-02).
+            Clock: every command uses the wall clock unless --now TIME or the environment variable POSSYNC_NOW gives one (ISO 8601: 2026-03-02T08:00:00Z, 2026-03-02T16:00+08:00, 2026-03-02).
             """,
         version: "0.1.0",
         subcommands: [CentralCommand.self, TerminalCommand.self, DemoCommand.self]

@@ -108,7 +108,7 @@ struct TerminalCommand: ParsableCommand {
                 an amount above the sale is refused.
 
                 Example:
-                  possync terminal refund --dir shop2 --return-code "1110 1234" --reason wrong-size --resolution refund --unused --packaging-intact --contact +8613800138000
+                  possync terminal refund --dir shop2 --return-code 1119 --reason wrong-size --resolution refund --unused --packaging-intact --contact +8613800138000
                 """)
         @OptionGroup var store: TerminalDirOption
         @Option(name: .customLong("return-code"), help: ArgumentHelp("The return code printed on the receipt (spaces allowed).", valueName: "code"))
