@@ -91,7 +91,6 @@ public final class CentralDesk {
         let duplicates = state.sales.values.filter { $0.status == .voidDuplicate }.map(\.id).sorted()
         var result = ForwardResult(acquirer: acquirer.name, forwarded: [], skippedDuplicates: duplicates.map { "\($0.dot)" }, counts: [:])
         progress.begin("forward", total: pending.count, unit: "sales")
-        defer { progress.end() }
         for id in pending {
             guard let event = state.capture(of: id), case .saleCaptured(let c) = event.body, let code = c.paymentCode else {
                 throw AppError(.store, "sale \(id.dot): central holds no payment code for it")
@@ -109,6 +108,7 @@ public final class CentralDesk {
             result.counts[decision.outcome.rawValue, default: 0] += 1
             progress.advance(by: 1)
         }
+        progress.end()
         return result
     }
 
@@ -130,7 +130,6 @@ public final class CentralDesk {
             throw AppError(.refused, "\(p): no such bundle file")
         }
         progress.begin("import", total: paths.count, unit: "bundles")
-        defer { progress.end() }
         var out: [ImportResult] = []
         for p in paths {
             let r: BundleImportReport
@@ -141,6 +140,7 @@ public final class CentralDesk {
                                     alreadyHeld: r.duplicates, acknowledgedThrough: r.acknowledged))
             progress.advance(by: 1)
         }
+        progress.end()
         return out
     }
 }

@@ -82,7 +82,6 @@ public final class DemoScenario {
 
     public func run() throws(AppError) -> DemoResult {
         progress.begin("demo", total: config.days + 2, unit: "steps")
-        defer { progress.end() }
         try setUp()
         progress.advance(by: 1)
         var keySale: ScanOutcome? = nil
@@ -113,6 +112,7 @@ public final class DemoScenario {
         at(config.days, 9, 0)
         try syncRound(rounds: 2)
         progress.advance(by: 1)
+        progress.end()
         return try finish()
     }
 

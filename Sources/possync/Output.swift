@@ -17,7 +17,10 @@ enum Output {
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 
-    static func error(_ message: String) { log("possync: error: " + message) }
+    static func error(_ message: String) {
+        if ProgressBar.lineOpen { log("") }
+        log("possync: error: " + message)
+    }
 
     static func fail(_ e: AppError) -> Never {
         error(e.message)

@@ -10,6 +10,8 @@ final class ProgressBar: ProgressSink {
     var label = "", unit = "", total = 0, done = 0
     var startedMillis: Int64 = 0
     var lastLogMillis: Int64 = 0
+    /// A bar is drawn and its line not finished: an error message must start on a new line.
+    nonisolated(unsafe) static var lineOpen = false
 
     func begin(_ label: String, total: Int, unit: String) {
         self.label = label
@@ -39,6 +41,7 @@ final class ProgressBar: ProgressSink {
             let filled = total > 0 ? min(Self.barWidthColumns, done * Self.barWidthColumns / total) : Self.barWidthColumns
             let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: Self.barWidthColumns - filled)
             FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(done)/\(total) \(unit) \(rate)/s\(final ? "\n" : "")".utf8))
+            Self.lineOpen = !final
         } else {
             let now = WallClock.systemMillis()
             guard final || now - lastLogMillis >= Self.logIntervalMillis else { return }

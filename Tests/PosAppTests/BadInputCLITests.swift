@@ -99,6 +99,26 @@ struct BadInputCLITests {
         try s.refuses(["terminal", "sync", "--dir", s.t1, "--central", s.c], status: 3, message: "offset")
     }
 
+    @Test("courier bundle: imported once, re-import holds nothing new, a damaged bundle is refused")
+    func bundles() throws {
+        let s = try Shop()
+        _ = try CLI.json(["terminal", "scan", "--dir", s.t1, "--amount", "7.00", "--payment-code", "134567890123456783"], now: "2026-03-02T12:00:00Z")
+        let bundle = s.tmp.path + "/t1.bundle"
+        let exported = try CLI.json(["terminal", "export", "--dir", s.t1, "--out", bundle])
+        #expect(exported["events"] as? Int == 1)
+        let damaged = s.tmp.path + "/damaged.bundle"
+        var bytes = try #require(FileManager.default.contents(atPath: bundle))
+        bytes[bytes.count - 3] ^= 0x55
+        try bytes.write(to: URL(fileURLWithPath: damaged))
+        try s.refuses(["central", "import", "--dir", s.c, damaged], status: 1, message: damaged)
+        let first = try CLI.run(["central", "import", "--dir", s.c, bundle, "--json"])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("\"new\" : 1"))
+        let again = try CLI.run(["central", "import", "--dir", s.c, bundle, "--json"])
+        #expect(again.stdout.contains("\"alreadyHeld\" : 1"))
+        #expect(!again.stderr.contains("possync: error"))
+    }
+
     @Test("bad tickets, transitions and usage")
     func badDecisions() throws {
         let s = try Shop()
