@@ -6,6 +6,8 @@ import PackageDescription
 //   PosJournal -> CZlib, swift-crypto, swift-log   (bytes, not money)
 //   PosLedger  -> swift-crypto                     (money, not files; pure)
 //   PosSync    -> PosJournal, PosLedger            (replicas, central store, protocol)
+//   PosApp     -> PosSync, PosLedger               (what the CLI does, minus the CLI: amounts, acquirer, demo)
+//   possync    -> PosApp, swift-argument-parser    (the command line: parsing, formatting, exit codes)
 let package = Package(
     name: "PosSync",
     platforms: [.macOS(.v14)],
@@ -17,6 +19,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         .systemLibrary(
@@ -48,6 +51,14 @@ let package = Package(
         .target(
             name: "PosSimulation",
             dependencies: ["PosSync", "PosJournal", "PosLedger"]
+        ),
+        .target(
+            name: "PosApp",
+            dependencies: ["PosSync", "PosLedger", "PosJournal"]
+        ),
+        .executableTarget(
+            name: "possync",
+            dependencies: ["PosApp", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "journal-bench",
@@ -82,6 +93,10 @@ let package = Package(
         .testTarget(
             name: "PosSyncTests",
             dependencies: ["PosSync", "PosJournal", "PosLedger"]
+        ),
+        .testTarget(
+            name: "PosAppTests",
+            dependencies: ["PosApp", "PosSync", "PosLedger", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "PosLedgerTests",

@@ -256,3 +256,33 @@ func insertSorted<T: Comparable>(_ list: inout [T], _ value: T) {
     if low < list.count && list[low] == value { return }
     list.insert(value, at: low)
 }
+
+// MARK: - Looking up the events behind a view (read-only)
+
+extension LedgerState {
+    /// The capture event of a sale, when known (its HLC is the capture time;
+    /// at central and at the capturing terminal it holds the payment code).
+    public func capture(of sale: SaleId) -> Event? { saleGroups[sale]?.capture }
+
+    /// The request event that opened a ticket, when known.
+    public func request(of ticket: TicketId) -> Event? { ticketGroups[ticket]?.request }
+
+    /// The notes of a ticket, sorted by the dot of the event that added them.
+    public func notes(of ticket: TicketId) -> [(dot: Dot, note: NoteText)] {
+        (ticketGroups[ticket]?.notes ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+}
+
+extension LedgerState {
+    /// Dots of every event known about a sale (capture and outcomes), sorted.
+    public func eventDots(of sale: SaleId) -> [Dot] {
+        guard let g = saleGroups[sale] else { return [] }
+        return ((g.capture.map { [$0.dot] } ?? []) + g.outcomes.map(\.dot)).sorted()
+    }
+
+    /// Dots of every event known about a ticket (request, status events, notes), sorted.
+    public func eventDots(of ticket: TicketId) -> [Dot] {
+        guard let g = ticketGroups[ticket] else { return [] }
+        return ((g.request.map { [$0.dot] } ?? []) + g.statusEvents.map(\.dot) + Array(g.notes.keys)).sorted()
+    }
+}

@@ -45,6 +45,14 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         set { precondition(newValue > 0 && newValue <= SyncLimits.pullBatchBytesMax); lock.withLock { pullBatchBytesValue = newValue } }
     }
     private var pullBatchBytesValue = SyncLimits.pullBatchBytesMax
+    /// Central's wall clock in Unix milliseconds, used for the clock-skew check at
+    /// hello and for its HLC. The environment's clock unless replaced (the CLI's
+    /// `--now` / `POSSYNC_NOW`, the demo's simulated days).
+    public var wallClockMillis: @Sendable () -> Int64 {
+        get { lock.withLock { wallClockValue } }
+        set { lock.withLock { wallClockValue = newValue } }
+    }
+    private var wallClockValue: @Sendable () -> Int64
 
     /// Deliberate breakage, for proving that the simulator's checks can fail.
     /// Never set outside tests.
@@ -94,6 +102,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         self.directory = directory
         self.files = files
         self.environment = environment
+        wallClockValue = environment.wallMillis
         centralID = identity.central
         secret = identity.secret
         self.logger = logger
@@ -251,7 +260,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             throw SyncError(.wrongCentral, "terminal \(m.terminal.rawValue) belongs to central \(m.central), this is \(centralID)")
         }
         var t = try entry(m.terminal)
-        let now = environment.wallMillis()
+        let now = wallClockValue()
         t.lastWallMillis = m.wallMillis
         t.clockSkewed = abs(m.wallMillis - now) > SyncLimits.clockSkewMillisMax
         terminals[m.terminal] = t
@@ -310,7 +319,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             _ = try PosSync.journal { () throws(JournalError) in try journal.append(contentsOf: fresh) }  // durable before the ack
             for (record, event) in zip(fresh, freshEvents) {
                 t.digests.append(Self.digest(record))
-                _ = try? hlc.receive(event.hlc, wallMillis: environment.wallMillis())
+                _ = try? hlc.receive(event.hlc, wallMillis: wallClockValue())
             }
             t.acknowledged = expected - 1
             terminals[m.terminal] = t

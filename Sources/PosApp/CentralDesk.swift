@@ -1,0 +1,146 @@
+import Foundation
+import PosLedger
+import PosSync
+
+/// What the back office does, over the embedded central store.
+public final class CentralDesk {
+    public let store: FileCentralStore
+    public var directory: String { store.directory }
+
+    public static func create(directory: String, clockMillis: @escaping @Sendable () -> Int64) throws(AppError) -> CentralDesk {
+        if FileManager.default.fileExists(atPath: directory + "/central.json") {
+            throw AppError(.refused, "\(directory): a central store already exists here")
+        }
+        let s = try PosApp.store { () throws(SyncError) in try FileCentralStore.create(directory: directory) }
+        s.wallClockMillis = clockMillis
+        return CentralDesk(store: s)
+    }
+
+    public static func open(directory: String, clockMillis: @escaping @Sendable () -> Int64) throws(AppError) -> CentralDesk {
+        guard FileManager.default.fileExists(atPath: directory) else {
+            throw AppError(.store, "\(directory): no such directory (no central store here)")
+        }
+        let s: FileCentralStore
+        do { s = try FileCentralStore.open(directory: directory) } catch { throw AppError.opening(error, what: "central store") }
+        s.wallClockMillis = clockMillis
+        return CentralDesk(store: s)
+    }
+
+    init(store: FileCentralStore) { self.store = store }
+
+    public func close() throws(AppError) { try PosApp.store { () throws(SyncError) in try store.close() } }
+
+    public struct EnrollResult: Codable, Sendable, Equatable {
+        public var terminal: UInt32
+        public var merchant: String
+        public var central: String
+        public var file: String
+    }
+
+    /// Enrolls a terminal and writes its enrollment (identity, secret, merchant key) to `out`, mode 0600.
+    public func enroll(terminal: UInt32, merchant: String, out: String) throws(AppError) -> EnrollResult {
+        let id = try ledger { () throws(LedgerError) in try ReplicaId.terminal(terminal) }
+        if FileManager.default.fileExists(atPath: out) {
+            throw AppError(.refused, "\(out): already exists; an enrollment file is never overwritten")
+        }
+        let dir = (out as NSString).deletingLastPathComponent
+        if !dir.isEmpty && !FileManager.default.fileExists(atPath: dir) {
+            throw AppError(.refused, "\(out): directory \(dir) does not exist")
+        }
+        let e = try PosApp.store { () throws(SyncError) in try store.enroll(terminal: id, merchant: merchant) }
+        try PosApp.store { () throws(SyncError) in try e.write(to: out) }
+        return EnrollResult(terminal: terminal, merchant: merchant, central: store.centralID.hex, file: out)
+    }
+
+    // MARK: - Decisions
+
+    public func decide(_ action: TicketAction, ticket: TicketId, route: RefundRoute? = nil, note: NoteText? = nil,
+                       nowMillis: Int64) throws(AppError) -> DecisionResult {
+        let bodies = try TicketDecisions.plan(action, ticket: ticket, state: store.state, route: route, note: note)
+        var events: [Event] = []
+        for body in bodies {
+            events.append(try PosApp.store { () throws(SyncError) in try store.record(body, wallMillis: nowMillis) })
+        }
+        return DecisionResult(ticket: ticket, action: action, events: events, state: store.state)
+    }
+
+    // MARK: - Forwarding to the acquirer
+
+    public struct Forwarded: Codable, Sendable, Equatable {
+        public var sale: String
+        public var amount: String
+        public var currency: String
+        public var outcome: String
+        public var reason: String
+    }
+
+    public struct ForwardResult: Codable, Sendable, Equatable {
+        public var acquirer: String
+        public var forwarded: [Forwarded]
+        /// Void duplicates: never forwarded.
+        public var skippedDuplicates: [String]
+        public var counts: [String: Int]
+    }
+
+    /// Forwards every captured sale (never a void-duplicate, never one already
+    /// decided) to the acquirer, in sale-id order, and records each outcome as
+    /// a central event (sale confirmed / declined / expired).
+    public func forward(to acquirer: any Acquirer, nowMillis: Int64, progress: any ProgressSink = SilentProgress()) throws(AppError) -> ForwardResult {
+        let state = store.state
+        let pending = state.sales.values.filter { $0.status == .captured }.map(\.id).sorted()
+        let duplicates = state.sales.values.filter { $0.status == .voidDuplicate }.map(\.id).sorted()
+        var result = ForwardResult(acquirer: acquirer.name, forwarded: [], skippedDuplicates: duplicates.map { "\($0.dot)" }, counts: [:])
+        progress.begin("forward", total: pending.count, unit: "sales")
+        for id in pending {
+            guard let event = state.capture(of: id), case .saleCaptured(let c) = event.body, let code = c.paymentCode else {
+                throw AppError(.store, "sale \(id.dot): central holds no payment code for it")
+            }
+            let decision = try acquirer.forward(ForwardRequest(sale: id, amount: c.amount, wallet: c.wallet, paymentCode: code,
+                                                               capturedMillis: Int64(event.hlc.millis), forwardedMillis: nowMillis))
+            let body: EventBody = switch decision.outcome {
+            case .confirmed: .saleConfirmed(id)
+            case .declined: .saleDeclined(id)
+            case .expired: .saleExpired(id)
+            }
+            _ = try PosApp.store { () throws(SyncError) in try store.record(body, wallMillis: nowMillis) }
+            result.forwarded.append(Forwarded(sale: "\(id.dot)", amount: AmountFormat.format(c.amount), currency: c.amount.currency.code,
+                                              outcome: decision.outcome.rawValue, reason: decision.reason))
+            result.counts[decision.outcome.rawValue, default: 0] += 1
+            progress.advance(by: 1)
+        }
+        progress.end()
+        return result
+    }
+
+    // MARK: - Bundles
+
+    public struct ImportResult: Codable, Sendable, Equatable {
+        public var file: String
+        public var terminal: UInt32
+        public var events: Int
+        public var new: Int
+        public var alreadyHeld: Int
+        public var acknowledgedThrough: UInt64
+    }
+
+    /// Imports courier bundles in order; stops at the first refused file (the
+    /// bundles before it stay imported: each is all-or-nothing per batch).
+    public func importBundles(_ paths: [String], progress: any ProgressSink = SilentProgress()) throws(AppError) -> [ImportResult] {
+        for p in paths where !FileManager.default.fileExists(atPath: p) {
+            throw AppError(.refused, "\(p): no such bundle file")
+        }
+        progress.begin("import", total: paths.count, unit: "bundles")
+        var out: [ImportResult] = []
+        for p in paths {
+            let r: BundleImportReport
+            do { r = try store.importBundle(path: p) } catch {
+                throw AppError(error.code == .io ? .store : .refused, "import: \(error.description)")
+            }
+            out.append(ImportResult(file: p, terminal: r.terminal.rawValue, events: r.events, new: r.new,
+                                    alreadyHeld: r.duplicates, acknowledgedThrough: r.acknowledged))
+            progress.advance(by: 1)
+        }
+        progress.end()
+        return out
+    }
+}

@@ -1,0 +1,269 @@
+import Foundation
+import PosLedger
+import PosSync
+
+/// What a terminal's cashier and manager do, over its store: each operation
+/// checks everything first and writes only when every check passed.
+public final class TerminalDesk {
+    public let replica: TerminalReplica
+    public let settings: TerminalSettings
+    public let currency: Currency
+    public let limits: OfflineRiskLimits
+    public let policy: ReturnPolicy
+
+    public var directory: String { replica.directory }
+
+    /// Creates a terminal store from an enrollment file central issued.
+    public static func initialize(directory: String, enrollmentFile: String, settings: TerminalSettings) throws(AppError) -> TerminalDesk {
+        _ = try settings.validated()
+        let enrollment: Enrollment
+        do { enrollment = try Enrollment.read(from: enrollmentFile) } catch {
+            throw AppError(.refused, "enrollment file: \(error.description)")
+        }
+        if FileManager.default.fileExists(atPath: directory + "/enrollment.json")
+            || FileManager.default.fileExists(atPath: directory + "/" + TerminalSettings.fileName) {
+            throw AppError(.refused, "\(directory): a terminal store already exists here")
+        }
+        let replica = try store { () throws(SyncError) in try TerminalReplica.initialize(directory: directory, enrollment: enrollment) }
+        try settings.write(directory: directory)
+        return try TerminalDesk(replica: replica, settings: settings)
+    }
+
+    public static func open(directory: String) throws(AppError) -> TerminalDesk {
+        guard FileManager.default.fileExists(atPath: directory) else {
+            throw AppError(.store, "\(directory): no such directory (no terminal store here)")
+        }
+        let settings = try TerminalSettings.read(directory: directory)
+        let replica: TerminalReplica
+        do { replica = try TerminalReplica.open(directory: directory) } catch { throw AppError.opening(error, what: "terminal store") }
+        return try TerminalDesk(replica: replica, settings: settings)
+    }
+
+    init(replica: TerminalReplica, settings: TerminalSettings) throws(AppError) {
+        self.replica = replica
+        self.settings = settings
+        (currency, limits, policy) = try settings.validated()
+    }
+
+    public func close() throws(AppError) { try store { () throws(SyncError) in try replica.close() } }
+
+    /// Wall time the offline limit counts from: the last sync, or set-up.
+    public var lastSyncOrSetupMillis: Int64 { replica.lastSyncMillis ?? settings.initializedMillis }
+
+    /// Captures central has not acknowledged: count and total.
+    public func unsyncedCaptures() throws(AppError) -> (events: Int, captures: [Event], total: Money) {
+        let events = try store { () throws(SyncError) in try replica.unacknowledgedEvents() }
+        var total: Int64 = 0
+        var captures: [Event] = []
+        for e in events {
+            if case .saleCaptured(let c) = e.body { total += c.amount.minorUnits; captures.append(e) }
+        }
+        return (events.count, captures, Money(minorUnits: total, currency: currency))
+    }
+
+    // MARK: - Scan
+
+    public struct ScanResult: Codable, Sendable, Equatable {
+        public var sale: String
+        public var returnCode: String
+        public var returnCodeDigits: String
+        public var amount: String
+        public var currency: String
+        public var wallet: String
+        public var paymentCode: String
+        public var items: [String]
+    }
+
+    /// Captures a payment offline: checks the offline limits and that this code
+    /// was not already captured here (a code is single-use), then writes it.
+    public func scan(amount: Money, paymentCode: PaymentCode, items: [SaleItem] = [], nowMillis: Int64) throws(AppError) -> ScanResult {
+        guard amount.currency == currency else {
+            throw AppError(.refused, "this terminal trades in \(currency), not \(amount.currency)")
+        }
+        if !items.isEmpty {
+            let sum = try SaleItem.total(items, currency: currency)
+            guard sum == amount.minorUnits else {
+                throw AppError(.refused, "items add up to \(AmountFormat.format(minorUnits: sum, currency: currency)) \(currency), the amount is \(AmountFormat.display(amount))")
+            }
+        }
+        let capture = try ledger { () throws(LedgerError) in
+            try SaleCapture(amount: amount, paymentCode: paymentCode, merchantKey: replica.enrollment.ledgerMerchantKey)
+        }
+        let state = replica.state
+        if let earlier = state.sales.values.filter({ $0.duplicateKey == capture.duplicateKey }).map(\.id).min() {
+            throw AppError(.refused, "payment code \(paymentCode.masked) was already captured as sale \(earlier.dot): a code is single-use, ask for a new one")
+        }
+        let unsynced = try unsyncedCaptures().total
+        try ledger { () throws(LedgerError) in
+            try limits.checkCapture(amount: amount, unsyncedCaptured: unsynced, lastSyncMillis: lastSyncOrSetupMillis, nowMillis: nowMillis)
+        }
+        let event = try store { () throws(SyncError) in try replica.record(.saleCaptured(capture), wallMillis: nowMillis) }
+        let id = SaleId(event.dot)
+        return ScanResult(sale: "\(id.dot)", returnCode: id.returnCode.description, returnCodeDigits: id.returnCode.digits,
+                          amount: AmountFormat.format(amount), currency: currency.code, wallet: capture.wallet.description,
+                          paymentCode: paymentCode.masked, items: items.map(\.description))
+    }
+
+    // MARK: - Returns
+
+    public struct ReturnInput: Sendable {
+        public var returnCode: String
+        public var reason: ReturnReason
+        public var resolution: Resolution
+        /// nil: what is still refundable (a refund) or the sale amount (an exchange).
+        public var amountText: String?
+        public var unused: Bool
+        public var packagingIntact: Bool
+        public var contact: CustomerContact?
+        public var note: NoteText?
+
+        public init(returnCode: String, reason: ReturnReason, resolution: Resolution, amountText: String? = nil,
+                    unused: Bool = false, packagingIntact: Bool = false, contact: CustomerContact? = nil, note: NoteText? = nil) {
+            self.returnCode = returnCode
+            self.reason = reason
+            self.resolution = resolution
+            self.amountText = amountText
+            self.unused = unused
+            self.packagingIntact = packagingIntact
+            self.contact = contact
+            self.note = note
+        }
+    }
+
+    public struct ReturnResult: Codable, Sendable, Equatable {
+        public struct Condition: Codable, Sendable, Equatable {
+            public var condition: String
+            public var holds: Bool
+            public var detail: String
+        }
+        public var ticket: String
+        public var ticketId: String
+        public var sale: String
+        public var resolution: String
+        public var amount: String
+        public var currency: String
+        public var reason: String
+        public var policyHolds: Bool
+        public var conditions: [Condition]
+        public var notification: String?
+    }
+
+    /// Opens a return ticket: identifies the sale from its return code, checks
+    /// the amount (never above the sale), evaluates the return policy (shown,
+    /// not enforced: the merchant decides), writes the request (and the note).
+    public func requestReturn(_ input: ReturnInput, nowMillis: Int64) throws(AppError) -> ReturnResult {
+        let code = try EntityParsing.returnCode(input.returnCode)
+        let saleID = code.sale
+        let state = replica.state
+        guard let captureEvent = state.capture(of: saleID), case .saleCaptured(let capture) = captureEvent.body,
+              let sale = state.sales[saleID] else {
+            throw AppError(.refused, "return code \(code): no sale \(saleID.dot) is known at this terminal (sync first if it was sold elsewhere since the last sync)")
+        }
+        switch sale.status {
+        case .declined, .expired, .voidDuplicate:
+            throw AppError(.refused, "sale \(saleID.dot) is \(sale.status): it was never paid, there is nothing to return")
+        default: break
+        }
+        // Live refund tickets already on the sale (not cancelled or rejected).
+        let live = sale.tickets.compactMap { state.tickets[$0] }.filter {
+            $0.resolution == .refund && $0.status != .cancelled && $0.status != .rejected
+        }
+        let already = live.reduce(Int64(0)) { $0 + $1.amount.minorUnits }
+        let amount: Money
+        if let text = input.amountText {
+            amount = try AmountFormat.parse(text, capture.amount.currency)
+        } else if input.resolution == .refund, already < capture.amount.minorUnits {
+            amount = Money(minorUnits: capture.amount.minorUnits - already, currency: capture.amount.currency)
+        } else {
+            amount = capture.amount
+        }
+        guard amount.minorUnits <= capture.amount.minorUnits else {
+            let excess = Money(minorUnits: amount.minorUnits - capture.amount.minorUnits, currency: amount.currency)
+            throw AppError(.refused, "refund \(AmountFormat.display(amount)) is above the sale \(saleID.dot) amount \(AmountFormat.display(capture.amount)) by \(AmountFormat.display(excess))")
+        }
+        let request = try ledger { () throws(LedgerError) in
+            try RefundRequest(sale: saleID, saleAmount: capture.amount, amount: amount, reason: input.reason,
+                              resolution: input.resolution, contact: input.contact)
+        }
+        let evaluation = policy.evaluate(.init(
+            saleMillis: Int64(captureEvent.hlc.millis), nowMillis: nowMillis, goodsUnused: input.unused,
+            packagingIntact: input.packagingIntact, saleAmount: capture.amount,
+            alreadyRefunded: Money(minorUnits: already, currency: capture.amount.currency),
+            refundTicketsSoFar: live.count, requested: amount, resolution: input.resolution))
+        let event = try store { () throws(SyncError) in try replica.record(.refundRequested(request), wallMillis: nowMillis) }
+        let ticket = TicketId(event.dot)
+        if let note = input.note {
+            _ = try store { () throws(SyncError) in try replica.record(.noteAdded(ticket, note), wallMillis: nowMillis) }
+        }
+        return ReturnResult(
+            ticket: ticket.ticketNumber.text, ticketId: "\(ticket.dot)", sale: "\(saleID.dot)",
+            resolution: input.resolution.description, amount: AmountFormat.format(amount), currency: amount.currency.code,
+            reason: input.reason.description, policyHolds: evaluation.allHold,
+            conditions: evaluation.results.map { .init(condition: $0.condition.rawValue, holds: $0.holds, detail: $0.detail) },
+            notification: NotificationOutbox.entry(for: event, request: request)?.description)
+    }
+
+    // MARK: - Decisions
+
+    public func decide(_ action: TicketAction, ticket: TicketId, route: RefundRoute? = nil, note: NoteText? = nil,
+                       nowMillis: Int64) throws(AppError) -> DecisionResult {
+        guard action != .complete else {
+            throw AppError(.refused, "only central completes a refund (once money moved)")
+        }
+        let bodies = try TicketDecisions.plan(action, ticket: ticket, state: replica.state, route: route, note: note)
+        var events: [Event] = []
+        for body in bodies {
+            events.append(try store { () throws(SyncError) in try replica.record(body, wallMillis: nowMillis) })
+        }
+        return DecisionResult(ticket: ticket, action: action, events: events, state: replica.state)
+    }
+
+    // MARK: - Sync
+
+    public struct SyncResult: Codable, Sendable, Equatable {
+        public var pushed: Int
+        public var alreadyAtCentral: Int
+        public var pulled: Int
+        public var acknowledgedThrough: UInt64
+        public var clockSkewed: Bool
+    }
+
+    public func sync(with central: CentralDesk, nowMillis: Int64) throws(AppError) -> SyncResult {
+        let r = try store { () throws(SyncError) in try replica.sync(via: InProcessTransport(central: central.store), wallMillis: nowMillis) }
+        return SyncResult(pushed: r.pushed, alreadyAtCentral: r.duplicatesAtCentral, pulled: r.pulled,
+                          acknowledgedThrough: r.acknowledged, clockSkewed: r.clockSkewed)
+    }
+}
+
+/// A line of the receipt: SKU, quantity, unit price (not journaled: the
+/// capture event holds the amount; items are checked against it and printed).
+public struct SaleItem: Sendable, Equatable, CustomStringConvertible {
+    public static let quantityMax = 10_000
+    public let sku: String
+    public let quantity: Int
+    public let unitPrice: Money
+
+    /// "SKU:QTY:PRICE", e.g. "TEE-M:2:6.25".
+    public init(parsing text: String, currency: Currency) throws(AppError) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 3, !parts[0].isEmpty, parts[0].utf8.count <= 32, let q = Int(parts[1]), (1...Self.quantityMax).contains(q) else {
+            throw AppError(.refused, "item \"\(text.prefix(48))\": expected SKU:QTY:PRICE like TEE-M:2:6.25 (quantity 1...\(Self.quantityMax))")
+        }
+        sku = String(parts[0])
+        quantity = q
+        unitPrice = try AmountFormat.parse(String(parts[2]), currency, field: "item \(parts[0]) price")
+    }
+
+    public var description: String { "\(sku) x\(quantity) @ \(AmountFormat.display(unitPrice))" }
+
+    static func total(_ items: [SaleItem], currency: Currency) throws(AppError) -> Int64 {
+        var sum: Int64 = 0
+        for i in items {
+            let (line, o1) = i.unitPrice.minorUnits.multipliedReportingOverflow(by: Int64(i.quantity))
+            let (s, o2) = sum.addingReportingOverflow(line)
+            guard !o1, !o2, s <= Limits.amountMinorMax else { throw AppError(.refused, "items add up to more than the largest amount") }
+            sum = s
+        }
+        return sum
+    }
+}

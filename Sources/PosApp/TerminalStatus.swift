@@ -1,0 +1,77 @@
+import PosLedger
+import PosSync
+
+/// What a seller wants to see at a glance: the unsynced queue and its amount,
+/// how long offline capture may go on, how long before the oldest unsynced
+/// capture expires at the acquirer, limits used, tickets by state, conflicts.
+public struct TerminalStatus: Codable, Sendable, Equatable {
+    public var terminal: UInt32
+    public var merchant: String
+    public var now: String
+    public var currency: String
+    public var unsyncedEvents: Int
+    public var unsyncedCaptures: Int
+    public var unsyncedAmount: String
+    public var unsyncedLimit: String
+    public var perPaymentLimit: String
+    public var lastSync: String?
+    public var offlineFor: String
+    public var offlineHoursMax: Int64
+    /// Offline capture time left before the terminal refuses captures.
+    public var offlineCaptureTimeLeft: String
+    public var offlineCaptureTimeLeftMillis: Int64
+    /// Time left before the oldest unsynced capture is past the acquirer's window.
+    public var oldestUnsyncedCapture: String?
+    public var captureExpiresIn: String?
+    public var captureExpiresInMillis: Int64?
+    public var acquirerWindowHours: Int64
+    public var ticketsByStatus: [String: Int]
+    public var conflicts: Int
+    public var conflictsByKind: [String: Int]
+
+    public var text: String {
+        var lines = [
+            "terminal \(terminal) of merchant \(merchant), now \(now)",
+            "unsynced: \(unsyncedEvents) events, \(unsyncedCaptures) captures, \(unsyncedAmount) \(currency) of \(unsyncedLimit) \(currency) allowed offline (per payment \(perPaymentLimit))",
+            "last sync: \(lastSync ?? "never"); offline for \(offlineFor), capture allowed for \(offlineCaptureTimeLeft) more (limit \(offlineHoursMax) h)",
+        ]
+        if let oldest = oldestUnsyncedCapture, let left = captureExpiresIn {
+            lines.append("oldest unsynced capture \(oldest): expires at the acquirer in \(left) (window \(acquirerWindowHours) h)")
+        } else {
+            lines.append("no unsynced captures")
+        }
+        let tickets = ticketsByStatus.keys.sorted().map { "\($0) \(ticketsByStatus[$0]!)" }
+        lines.append("tickets: " + (tickets.isEmpty ? "none" : tickets.joined(separator: ", ")))
+        let kinds = conflictsByKind.keys.sorted().map { "\($0) \(conflictsByKind[$0]!)" }
+        lines.append("conflicts: \(conflicts)" + (kinds.isEmpty ? "" : " (" + kinds.joined(separator: ", ") + ")"))
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension TerminalDesk {
+    public func status(nowMillis: Int64, acquirerWindowMillis: Int64 = SimulatedAcquirer.expiryHoursDefault * WallClock.hourMillis) throws(AppError) -> TerminalStatus {
+        let unsynced = try unsyncedCaptures()
+        let state = replica.state
+        let since = lastSyncOrSetupMillis
+        let oldest = unsynced.captures.map { Int64($0.hlc.millis) }.min()
+        var byStatus: [String: Int] = [:]
+        for t in state.tickets.values { byStatus[t.status.description, default: 0] += 1 }
+        var byKind: [String: Int] = [:]
+        let conflicts = state.conflicts
+        for c in conflicts { byKind[c.kind.rawValue, default: 0] += 1 }
+        let left = limits.offlineMillisLeft(lastSyncMillis: since, nowMillis: nowMillis)
+        return TerminalStatus(
+            terminal: replica.terminal.rawValue, merchant: replica.enrollment.merchant, now: WallClock.format(nowMillis),
+            currency: currency.code, unsyncedEvents: unsynced.events, unsyncedCaptures: unsynced.captures.count,
+            unsyncedAmount: AmountFormat.format(unsynced.total),
+            unsyncedLimit: AmountFormat.format(minorUnits: limits.unsyncedTotalMinorMax, currency: currency),
+            perPaymentLimit: AmountFormat.format(minorUnits: limits.perPaymentMinorMax, currency: currency),
+            lastSync: replica.lastSyncMillis.map(WallClock.format), offlineFor: WallClock.duration(nowMillis - since),
+            offlineHoursMax: limits.offlineHoursMax, offlineCaptureTimeLeft: WallClock.duration(left),
+            offlineCaptureTimeLeftMillis: left, oldestUnsyncedCapture: oldest.map(WallClock.format),
+            captureExpiresIn: oldest.map { WallClock.duration($0 + acquirerWindowMillis - nowMillis) },
+            captureExpiresInMillis: oldest.map { max(0, $0 + acquirerWindowMillis - nowMillis) },
+            acquirerWindowHours: acquirerWindowMillis / WallClock.hourMillis,
+            ticketsByStatus: byStatus, conflicts: conflicts.count, conflictsByKind: byKind)
+    }
+}

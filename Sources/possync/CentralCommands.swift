@@ -1,0 +1,163 @@
+import ArgumentParser
+import Foundation
+import PosApp
+
+struct CentralCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "central",
+        abstract: "The central store (back office): enroll terminals, decide and complete tickets, import bundles, forward sales.",
+        discussion: """
+            Example:
+              possync central init --dir hq
+            """,
+        subcommands: [Init.self, Enroll.self, Show.self, Approve.self, Reject.self, Complete.self, Import.self, Forward.self]
+    )
+
+    struct Init: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create an empty central store.",
+            discussion: "Example:\n  possync central init --dir hq")
+        @OptionGroup var store: CentralDirOption
+        @OptionGroup var output: OutputOptions
+        func run() throws {
+            let desk = try CentralDesk.create(directory: store.dir, clockMillis: { WallClock.systemMillis() })
+            defer { try? desk.close() }
+            struct Created: Encodable { var central: String; var directory: String }
+            let r = Created(central: desk.store.centralID.hex, directory: store.dir)
+            Output.show(r, json: output.json) { "central store \(r.central) created in \(r.directory)" }
+        }
+    }
+
+    struct Enroll: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Enroll a terminal: issue its identity and 256-bit secret (and the merchant key) in a file of mode 0600.",
+            discussion: """
+                Hand the file to the terminal (`possync terminal init --enrollment FILE`), then delete it.
+
+                Example:
+                  possync central enroll --dir hq --terminal 1 --merchant acme --out t1.json
+                """)
+        @OptionGroup var store: CentralDirOption
+        @Option(help: "The terminal's id, 1...999999 (short: it is part of every return code).")
+        var terminal: UInt32
+        @Option(help: "The merchant the terminal belongs to (1 to 64 of A-Z a-z 0-9 - _).")
+        var merchant: String
+        @Option(help: ArgumentHelp("The enrollment file to write (must not exist).", valueName: "file"))
+        var out: String
+        @OptionGroup var output: OutputOptions
+        func run() throws {
+            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { WallClock.systemMillis() })
+            defer { try? desk.close() }
+            let r = try desk.enroll(terminal: terminal, merchant: merchant, out: out)
+            Output.show(r, json: output.json) { "terminal \(r.terminal) enrolled for merchant \(r.merchant); enrollment written to \(r.file) (mode 0600)" }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The folded state central holds: sales, tickets (status, held reason), conflicts (rule).",
+            discussion: """
+                Same shape as `possync terminal show`, so replicas compare with a plain diff.
+
+                Example:
+                  possync central show --dir hq --sale 1119 --json
+                """)
+        @OptionGroup var store: CentralDirOption
+        @OptionGroup var filter: ShowFilter
+        @OptionGroup var output: OutputOptions
+        func run() throws {
+            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { WallClock.systemMillis() })
+            defer { try? desk.close() }
+            let report = try LedgerReport(desk.store.state, filter: try filter.filter())
+            Output.show(report, json: output.json) { report.text }
+        }
+    }
+
+    struct Approve: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The back office approves a return ticket (also resolves a held dispute it has seen).",
+            discussion: "Example:\n  possync central approve --dir hq --ticket 2-1-7 --route account:6222020200112233")
+        @OptionGroup var store: CentralDirOption
+        @OptionGroup var ticket: TicketOptions
+        @Option(help: ArgumentHelp("original, account:REF or reship.", valueName: "route"))
+        var route: String?
+        @OptionGroup var clock: ClockOptions
+        @OptionGroup var output: OutputOptions
+        func run() throws { try TicketCommandRunner.central(.approve, dir: store.dir, ticket: ticket, route: route, clock: clock, output: output) }
+    }
+
+    struct Reject: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The back office rejects a return ticket.",
+            discussion: "Example:\n  possync central reject --dir hq --ticket 2-1-7 --note \"outside the return window\"")
+        @OptionGroup var store: CentralDirOption
+        @OptionGroup var ticket: TicketOptions
+        @OptionGroup var clock: ClockOptions
+        @OptionGroup var output: OutputOptions
+        func run() throws { try TicketCommandRunner.central(.reject, dir: store.dir, ticket: ticket, route: nil, clock: clock, output: output) }
+    }
+
+    struct Complete: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record that an approved refund's money moved (only on a confirmed sale).",
+            discussion: "Example:\n  possync central complete --dir hq --ticket 2-1-7")
+        @OptionGroup var store: CentralDirOption
+        @OptionGroup var ticket: TicketOptions
+        @OptionGroup var clock: ClockOptions
+        @OptionGroup var output: OutputOptions
+        func run() throws { try TicketCommandRunner.central(.complete, dir: store.dir, ticket: ticket, route: nil, clock: clock, output: output) }
+    }
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import courier bundles (terminal exports), in order; idempotent.",
+            discussion: "Example:\n  possync central import --dir hq /media/usb/shop3.bundle /media/usb/shop4.bundle")
+        @OptionGroup var store: CentralDirOption
+        @Argument(help: ArgumentHelp("Bundle files.", valueName: "file"))
+        var files: [String]
+        @OptionGroup var clock: ClockOptions
+        @OptionGroup var output: OutputOptions
+        func validate() throws { if files.isEmpty { throw ValidationError("give at least one bundle file") } }
+        func run() throws {
+            let now = try clock.millis()
+            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now })
+            defer { try? desk.close() }
+            let r = try desk.importBundles(files, progress: ProgressBar())
+            Output.show(r, json: output.json) {
+                r.map { "\($0.file): terminal \($0.terminal), \($0.events) events, \($0.new) new, \($0.alreadyHeld) already held; acknowledged through seq \($0.acknowledgedThrough)" }
+                    .joined(separator: "\n")
+            }
+        }
+    }
+
+    struct Forward: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Forward every captured sale to the acquirer (never a void-duplicate) and record confirmed / declined / expired.",
+            discussion: """
+                The default acquirer is the deterministic simulator: a sale forwarded more than
+                --expiry-hours after capture is expired; a payment code ending in 0 is declined;
+                every other is confirmed.
+
+                Example:
+                  possync central forward --dir hq --expiry-hours 72
+                """)
+        @OptionGroup var store: CentralDirOption
+        @Option(name: .customLong("expiry-hours"), help: "The acquirer's window after capture, in hours.")
+        var expiryHours: Int64 = SimulatedAcquirer.expiryHoursDefault
+        @OptionGroup var clock: ClockOptions
+        @OptionGroup var output: OutputOptions
+        func run() throws {
+            let now = try clock.millis()
+            let acquirer = try SimulatedAcquirer(expiryHours: expiryHours)
+            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now })
+            defer { try? desk.close() }
+            let r = try desk.forward(to: acquirer, nowMillis: now, progress: ProgressBar())
+            Output.show(r, json: output.json) {
+                var lines = r.forwarded.map { "sale \($0.sale) \($0.amount) \($0.currency): \($0.outcome) (\($0.reason))" }
+                lines += r.skippedDuplicates.map { "sale \($0): void-duplicate, not forwarded" }
+                if lines.isEmpty { lines.append("nothing to forward") }
+                return lines.joined(separator: "\n")
+            }
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import PosApp
+
+/// A progress bar with counts and rate on standard error when it is a
+/// terminal; plain log lines (at most one a second, and the last) otherwise.
+final class ProgressBar: ProgressSink {
+    static let barWidthColumns = 30
+    static let logIntervalMillis: Int64 = 1000
+    let tty = Output.stderrIsTerminal
+    var label = "", unit = "", total = 0, done = 0
+    var startedMillis: Int64 = 0
+    var lastLogMillis: Int64 = 0
+    /// A bar is drawn and its line not finished: an error message must start on a new line.
+    nonisolated(unsafe) static var lineOpen = false
+
+    func begin(_ label: String, total: Int, unit: String) {
+        self.label = label
+        self.unit = unit
+        self.total = total
+        done = 0
+        startedMillis = WallClock.systemMillis()
+        lastLogMillis = startedMillis
+        draw(final: false)
+    }
+
+    func advance(by count: Int) {
+        done += count
+        draw(final: false)
+    }
+
+    func end() { draw(final: true) }
+
+    /// Items per second, in integers.
+    var rate: Int64 {
+        let elapsed = max(1, WallClock.systemMillis() - startedMillis)
+        return Int64(done) * 1000 / elapsed
+    }
+
+    func draw(final: Bool) {
+        if tty {
+            let filled = total > 0 ? min(Self.barWidthColumns, done * Self.barWidthColumns / total) : Self.barWidthColumns
+            let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: Self.barWidthColumns - filled)
+            FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(done)/\(total) \(unit) \(rate)/s\(final ? "\n" : "")".utf8))
+            Self.lineOpen = !final
+        } else {
+            let now = WallClock.systemMillis()
+            guard final || now - lastLogMillis >= Self.logIntervalMillis else { return }
+            lastLogMillis = now
+            Output.log("\(label): \(done)/\(total) \(unit) (\(rate)/s)\(final ? ", done" : "")")
+        }
+    }
+}

@@ -1,0 +1,285 @@
+import ArgumentParser
+import PosApp
+import PosLedger
+
+struct TerminalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "terminal",
+        abstract: "A shop terminal: set up, scan payments, open and decide return tickets, sync.",
+        discussion: """
+            Example:
+              possync terminal scan --dir shop1 --amount 12.50 --payment-code 134567890123456787
+            """,
+        subcommands: [Init.self, Scan.self, Refund.self, Cancel.self, Approve.self, Reject.self, Escalate.self, Note.self,
+                      Status.self, Show.self, Sync.self, Export.self]
+    )
+
+    struct Init: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a terminal store from an enrollment file central issued.",
+            discussion: """
+                Example:
+                  possync terminal init --dir shop1 --enrollment t1.json --currency CNY
+                """)
+        @OptionGroup var store: TerminalDirOption
+        @Option(help: ArgumentHelp("The enrollment file from `possync central enroll`.", valueName: "file"))
+        var enrollment: String
+        @Option(help: "The currency this terminal trades in (ISO 4217).")
+        var currency = "CNY"
+        @Option(name: .customLong("per-payment-limit"), help: ArgumentHelp("Largest offline payment, in major units (default 500.00).", valueName: "amount"))
+        var perPaymentLimit: String?
+        @Option(name: .customLong("unsynced-limit"), help: ArgumentHelp("Largest total of unsynced captures, in major units (default 5000.00).", valueName: "amount"))
+        var unsyncedLimit: String?
+        @Option(name: .customLong("offline-hours"), help: "Longest time offline before captures are refused, in hours (1...168).")
+        var offlineHours: Int64 = OfflineRiskLimits.offlineHoursMaxDefault
+        @Option(name: .customLong("return-window-days"), help: "Days after a sale within which goods may be returned (0...365).")
+        var returnWindowDays = 7
+        @OptionGroup var clock: ClockOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let now = try clock.millis()
+            let c = try ledger { () throws(LedgerError) in try Currency(currency) }
+            let perPayment = try perPaymentLimit.map { try AmountFormat.parse($0, c, field: "--per-payment-limit").minorUnits } ?? OfflineRiskLimits.perPaymentMinorMaxDefault
+            let unsynced = try unsyncedLimit.map { try AmountFormat.parse($0, c, field: "--unsynced-limit").minorUnits } ?? OfflineRiskLimits.unsyncedTotalMinorMaxDefault
+            let settings = try TerminalSettings(currency: c, perPaymentMinorMax: perPayment, unsyncedTotalMinorMax: unsynced,
+                                                offlineHoursMax: offlineHours, returnWindowDays: returnWindowDays, initializedMillis: now)
+            let desk = try TerminalDesk.initialize(directory: store.dir, enrollmentFile: enrollment, settings: settings)
+            defer { try? desk.close() }
+            struct Created: Encodable { var terminal: UInt32; var merchant: String; var currency: String; var directory: String }
+            let r = Created(terminal: desk.replica.terminal.rawValue, merchant: desk.replica.enrollment.merchant, currency: c.code, directory: store.dir)
+            Output.show(r, json: output.json) {
+                "terminal \(r.terminal) of merchant \(r.merchant) set up in \(r.directory) (\(r.currency)); the enrollment file can now be deleted"
+            }
+        }
+    }
+
+    struct Scan: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Capture a payment by its QR payment code (offline); prints the sale id and the receipt's return code.",
+            discussion: """
+                The capture is refused beyond the offline limits (per payment, unsynced total, time
+                since the last sync) and when this terminal already captured the same code.
+
+                Example:
+                  possync terminal scan --dir shop1 --amount 12.50 --payment-code 134567890123456787 --item TEE-M:2:6.25
+                """)
+        @OptionGroup var store: TerminalDirOption
+        @Option(help: ArgumentHelp("The amount in major units, e.g. 12.50 (default: the items' total).", valueName: "amount"))
+        var amount: String?
+        @Option(name: .customLong("payment-code"), help: ArgumentHelp("The digits of the customer's QR payment code.", valueName: "code"))
+        var paymentCode: String
+        @Option(name: .customLong("item"), help: ArgumentHelp("A receipt line SKU:QTY:PRICE (repeatable); must add up to the amount.", valueName: "item"))
+        var items: [String] = []
+        @OptionGroup var clock: ClockOptions
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            if amount == nil && items.isEmpty { throw ValidationError("give --amount or at least one --item") }
+        }
+
+        func run() throws {
+            let now = try clock.millis()
+            let desk = try TerminalDesk.open(directory: store.dir)
+            defer { try? desk.close() }
+            let parsedItems = try items.map { try SaleItem(parsing: $0, currency: desk.currency) }
+            let money: Money
+            if let amount { money = try AmountFormat.parse(amount, desk.currency) } else {
+                var sum: Int64 = 0
+                for i in parsedItems { sum += i.unitPrice.minorUnits * Int64(i.quantity) }
+                money = try AmountFormat.parse(AmountFormat.format(minorUnits: sum, currency: desk.currency), desk.currency)
+            }
+            let code: PaymentCode
+            do { code = try PaymentCode(paymentCode) } catch { throw AppError(.refused, "payment code: \(error.message)") }
+            let r = try desk.scan(amount: money, paymentCode: code, items: parsedItems, nowMillis: now)
+            Output.show(r, json: output.json) {
+                (["sale \(r.sale) captured: \(r.amount) \(r.currency), \(r.wallet) \(r.paymentCode)"]
+                    + r.items.map { "  \($0)" } + ["return code: \(r.returnCode)"]).joined(separator: "\n")
+            }
+        }
+    }
+
+    struct Refund: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Open a return ticket from the receipt's return code; prints the ticket number and which policy conditions hold.",
+            discussion: """
+                Reasons: quality, wrong-size, not-as-described, changed-mind, other:TEXT.
+                The ticket is opened even when a policy condition fails (the merchant decides);
+                an amount above the sale is refused.
+
+                Example:
+                  possync terminal refund --dir shop2 --return-code 1119 --reason wrong-size --resolution refund --unused --packaging-intact --contact +8613800138000
+                """)
+        @OptionGroup var store: TerminalDirOption
+        @Option(name: .customLong("return-code"), help: ArgumentHelp("The return code printed on the receipt (spaces allowed).", valueName: "code"))
+        var returnCode: String
+        @Option(help: ArgumentHelp("Why the goods come back.", valueName: "reason"))
+        var reason: String
+        @Option(help: ArgumentHelp("refund or exchange.", valueName: "resolution"))
+        var resolution: String
+        @Option(help: ArgumentHelp("Amount to refund in major units (default: what is still refundable).", valueName: "amount"))
+        var amount: String?
+        @Flag(help: "The goods are unused.")
+        var unused = false
+        @Flag(name: .customLong("packaging-intact"), help: "The packaging is intact.")
+        var packagingIntact = false
+        @Option(help: ArgumentHelp("Where to notify the customer: +PHONE (SMS) or app:HANDLE.", valueName: "contact"))
+        var contact: String?
+        @Option(help: ArgumentHelp("A note to add to the ticket.", valueName: "text"))
+        var note: String?
+        @OptionGroup var clock: ClockOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let now = try clock.millis()
+            let reason = try EntityParsing.reason(self.reason)
+            let resolution: Resolution
+            switch self.resolution {
+            case "refund": resolution = .refund
+            case "exchange": resolution = .exchange
+            default: throw AppError(.refused, "resolution \"\(self.resolution.prefix(20))\": expected refund or exchange")
+            }
+            let contact = try self.contact.map { try EntityParsing.contact($0) }
+            let note = try self.note.map { text throws(AppError) in try ledger { () throws(LedgerError) in try NoteText(text) } }
+            let desk = try TerminalDesk.open(directory: store.dir)
+            defer { try? desk.close() }
+            let r = try desk.requestReturn(.init(returnCode: returnCode, reason: reason, resolution: resolution, amountText: amount,
+                                                 unused: unused, packagingIntact: packagingIntact, contact: contact, note: note), nowMillis: now)
+            Output.show(r, json: output.json) {
+                var lines = ["ticket \(r.ticket) opened for sale \(r.sale): \(r.resolution) \(r.amount) \(r.currency), reason \(r.reason)"]
+                lines.append("return policy: " + (r.policyHolds ? "every condition holds" : "some conditions FAIL (the merchant decides)"))
+                for c in r.conditions { lines.append("  \(c.holds ? "ok   " : "FAILS") \(c.condition): \(c.detail)") }
+                lines.append(r.notification.map { "notification queued: \($0)" } ?? "no contact given: no notification")
+                return lines.joined(separator: "\n")
+            }
+        }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The unsynced queue, time left offline and before captures expire, limits used, tickets, conflicts.",
+            discussion: """
+                Example:
+                  possync terminal status --dir shop1 --json
+                """)
+        @OptionGroup var store: TerminalDirOption
+        @Option(name: .customLong("acquirer-window-hours"), help: "The acquirer's expiry window for captures, in hours.")
+        var acquirerWindowHours: Int64 = SimulatedAcquirer.expiryHoursDefault
+        @OptionGroup var clock: ClockOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let now = try clock.millis()
+            guard (1...SimulatedAcquirer.expiryHoursMax).contains(acquirerWindowHours) else {
+                throw AppError(.refused, "--acquirer-window-hours must be 1...\(SimulatedAcquirer.expiryHoursMax)")
+            }
+            let desk = try TerminalDesk.open(directory: store.dir)
+            defer { try? desk.close() }
+            let s = try desk.status(nowMillis: now, acquirerWindowMillis: acquirerWindowHours * WallClock.hourMillis)
+            Output.show(s, json: output.json) { s.text }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The folded state this terminal sees: sales, tickets (status, held reason), conflicts (rule).",
+            discussion: """
+                Same shape as `possync central show`, so replicas compare with a plain diff.
+
+                Example:
+                  possync terminal show --dir shop1 --ticket 2-1-7 --json
+                """)
+        @OptionGroup var store: TerminalDirOption
+        @OptionGroup var filter: ShowFilter
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let desk = try TerminalDesk.open(directory: store.dir)
+            defer { try? desk.close() }
+            let report = try LedgerReport(desk.replica.state, filter: try filter.filter())
+            Output.show(report, json: output.json) { report.text }
+        }
+    }
+
+    struct Sync: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Sync with central (the embedded store in a directory): push what it lacks, pull what this terminal lacks.",
+            discussion: """
+                Example:
+                  possync terminal sync --dir shop1 --central hq
+                """)
+        @OptionGroup var store: TerminalDirOption
+        @Option(help: ArgumentHelp("The central store directory.", valueName: "dir"))
+        var central: String
+        @OptionGroup var clock: ClockOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let now = try clock.millis()
+            let desk = try TerminalDesk.open(directory: store.dir)
+            defer { try? desk.close() }
+            let hq = try CentralDesk.open(directory: central, clockMillis: { now })
+            defer { try? hq.close() }
+            let started = WallClock.systemMillis()
+            let r = try desk.sync(with: hq, nowMillis: now)
+            let elapsed = max(1, WallClock.systemMillis() - started)
+            Output.log("sync: \(r.pushed + r.pulled) events in \(elapsed) ms (\(Int64(r.pushed + r.pulled) * 1000 / elapsed) events/s)")
+            Output.show(r, json: output.json) {
+                "synced: pushed \(r.pushed) events (\(r.alreadyAtCentral) central already had), acknowledged through seq \(r.acknowledgedThrough); pulled \(r.pulled) events"
+                    + (r.clockSkewed ? "\nwarning: central says this terminal's clock is off" : "")
+            }
+        }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write every event central lacks to a bundle file for a courier (encrypted).",
+            discussion: """
+                Example:
+                  possync terminal export --dir shop3 --out /media/usb/shop3.bundle
+                """)
+        @OptionGroup var store: TerminalDirOption
+        @Option(help: ArgumentHelp("The bundle file to write.", valueName: "file"))
+        var out: String
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let desk = try TerminalDesk.open(directory: store.dir)
+            defer { try? desk.close() }
+            if FileManager.default.fileExists(atPath: out) { throw AppError(.refused, "\(out): already exists; choose a new file") }
+            let r = try store { () throws(SyncError) in try desk.replica.exportBundle(to: out) }
+            struct Exported: Encodable { var file: String; var events: Int; var firstSeq: UInt64; var lastSeq: UInt64 }
+            let e = Exported(file: out, events: r.events, firstSeq: r.first, lastSeq: r.last)
+            Output.show(e, json: output.json) { "exported \(e.events) events (seq \(e.firstSeq)...\(e.lastSeq)) to \(e.file)" }
+        }
+
+        func store<T>(_ body: () throws(SyncError) -> T) throws(AppError) -> T {
+            do { return try body() } catch { throw AppError.from(error) }
+        }
+    }
+}
+
+import Foundation
+import PosSync
+
+/// --sale / --ticket for `show`.
+struct ShowFilter: ParsableArguments {
+    @Option(help: ArgumentHelp("Only this sale: its id (3:17) or its return code.", valueName: "id"))
+    var sale: String?
+    @Option(help: ArgumentHelp("Only this ticket: its number (42-1078-5) or id (42:1078).", valueName: "no"))
+    var ticket: String?
+
+    func validate() throws {
+        if sale != nil && ticket != nil { throw ValidationError("give --sale or --ticket, not both") }
+    }
+
+    func filter() throws(AppError) -> LedgerReport.Filter {
+        if let sale { return .sale(try EntityParsing.sale(sale)) }
+        if let ticket { return .ticket(try EntityParsing.ticket(ticket)) }
+        return .all
+    }
+}
+
+func ledger<T>(_ body: () throws(LedgerError) -> T) throws(AppError) -> T {
+    do { return try body() } catch { throw AppError(.refused, error.message + (error.field.map { " [\($0)]" } ?? "")) }
+}

@@ -1,0 +1,80 @@
+import Crypto
+import Foundation
+import Testing
+
+/// Runs the built `possync` executable, found by searching upward from the
+/// test bundle for it (`swift build --build-tests` builds executables too).
+enum CLI {
+    static let binary: String = {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        if let bundle = Bundle.allBundles.first(where: { $0.bundlePath.hasSuffix(".xctest") }) {
+            dir = URL(fileURLWithPath: bundle.bundlePath).deletingLastPathComponent()
+        }
+        for _ in 0..<8 {
+            let candidate = dir.appendingPathComponent("possync").path
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDir), !isDir.boolValue,
+               FileManager.default.isExecutableFile(atPath: candidate) {
+                return candidate
+            }
+            dir = dir.deletingLastPathComponent()
+        }
+        fatalError("possync executable not found above \(CommandLine.arguments[0]); build with `swift build --build-tests`")
+    }()
+
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    /// Runs `possync args...` with POSSYNC_NOW = now (when given).
+    @discardableResult
+    static func run(_ args: [String], now: String? = nil) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env["POSSYNC_NOW"] = now
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    /// Runs and expects exit 0; returns the parsed JSON object of stdout.
+    static func json(_ args: [String], now: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: Any] {
+        let r = try run(args + ["--json"], now: now)
+        #expect(r.status == 0, "possync \(args.joined(separator: " ")) failed: \(r.stderr)", sourceLocation: sourceLocation)
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8))
+        return try #require(object as? [String: Any], "not a JSON object: \(r.stdout)", sourceLocation: sourceLocation)
+    }
+}
+
+final class TempDir {
+    let path: String
+    init(_ label: String) {
+        path = FileManager.default.temporaryDirectory.path + "/possync-cli-\(label)-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// SHA-256 of every file under a directory, by relative path: equal maps mean byte-identical trees.
+func treeHashes(_ root: String) -> [String: String] {
+    var out: [String: String] = [:]
+    guard let walker = FileManager.default.enumerator(atPath: root) else { return out }
+    while let rel = walker.nextObject() as? String {
+        let full = root + "/" + rel
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: full, isDirectory: &isDir), !isDir.boolValue else { out[rel + "/"] = "dir"; continue }
+        let data = FileManager.default.contents(atPath: full) ?? Data()
+        out[rel] = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+    return out
+}

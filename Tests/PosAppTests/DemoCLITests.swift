@@ -1,0 +1,37 @@
+import Foundation
+import Testing
+
+@Suite("possync demo", .serialized)
+struct DemoCLITests {
+    @Test("demo --seed 1 twice gives byte-identical output, and every replica agrees with central")
+    func deterministic() throws {
+        let a = try CLI.run(["demo", "--seed", "1"])
+        let b = try CLI.run(["demo", "--seed", "1"])
+        #expect(a.status == 0, "\(a.stderr)")
+        #expect(b.status == 0)
+        #expect(a.stdout == b.stdout)
+        #expect(a.stdout.contains("== reconciled ledger"))
+        #expect(a.stdout.contains("agree with central: t1 t2 t3"))
+        for rule in ["duplicate-payment-code", "over-refund", "concurrent-decision", "void-duplicate", "expired", "declined", "CRASH"] {
+            #expect(a.stdout.contains(rule), "demo output lacks \(rule)")
+        }
+        #expect(!a.stdout.contains(FileManager.default.temporaryDirectory.path))
+        let other = try CLI.run(["demo", "--seed", "2"])
+        #expect(other.stdout != a.stdout)
+    }
+
+    @Test("demo --dir keeps the stores, and they open with the other commands")
+    func keepsStores() throws {
+        let tmp = TempDir("demo")
+        let dir = tmp.path + "/run"
+        let r = try CLI.run(["demo", "--dir", dir, "--json", "--terminals", "4", "--days", "3", "--seed", "5"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let demoJSON = r.stdout
+        let central = try CLI.run(["central", "show", "--dir", dir + "/central", "--json"])
+        #expect(central.stdout == demoJSON)
+        let t4 = try CLI.run(["terminal", "show", "--dir", dir + "/t4", "--json"])
+        #expect(t4.stdout == demoJSON)
+        let again = try CLI.run(["demo", "--dir", dir])
+        #expect(again.status == 1)
+    }
+}
