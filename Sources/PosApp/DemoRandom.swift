@@ -1,17 +1,10 @@
 import Foundation
+import PosJournal
 
-/// SplitMix64: a tiny seeded generator, so a demo run is replayed exactly from its seed.
-public struct DemoRandom: RandomNumberGenerator {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// The demo's seeded generator (the journal's SplitMix64), so a demo run is replayed exactly from its seed.
+public typealias DemoRandom = SplitMix64
 
+extension SplitMix64 {
     /// 0..<bound, without modulo bias worth caring about here (bound is small).
     mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
 

@@ -2,18 +2,8 @@ import Foundation
 import Testing
 @testable import PosJournal
 
-/// SplitMix64: a small seeded generator so every randomized test can be replayed from its seed.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// Seeded generator of the randomized tests (the journal's own SplitMix64), so every run replays from its seed.
+typealias SeededRandom = SplitMix64
 
 /// Seed for a randomized test: POSSYNC_SEED when set (to replay), else a fixed default.
 func testSeed(_ defaultSeed: UInt64) -> UInt64 {

@@ -18,17 +18,7 @@ defer { try? FileManager.default.removeItem(atPath: baseDir) }
 
 // MARK: - Workload: ~120-byte sale events, binary, realistic entropy
 
-struct SplitMix: RandomNumberGenerator {
-    var s: UInt64
-    mutating func next() -> UInt64 {
-        s &+= 0x9E37_79B9_7F4A_7C15
-        var z = s
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-var rng = SplitMix(s: 42)
+var rng = SplitMix64(seed: 42)
 
 extension Array where Element == UInt8 {
     mutating func varint(_ v: UInt64) { var v = v; while v >= 0x80 { append(UInt8(v & 0x7F) | 0x80); v >>= 7 }; append(UInt8(v)) }

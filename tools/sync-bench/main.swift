@@ -40,17 +40,7 @@ let root = FileManager.default.temporaryDirectory.path + "/sync-bench-\(getpid()
 try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(atPath: root) }
 
-struct SplitMix: RandomNumberGenerator {
-    var s: UInt64
-    mutating func next() -> UInt64 {
-        s &+= 0x9E37_79B9_7F4A_7C15
-        var z = s
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-nonisolated(unsafe) var rng = SplitMix(s: 1)
+nonisolated(unsafe) var rng = SplitMix64(seed: 1)
 
 /// A terminal's i-th capture, as it would write it.
 func capture(_ e: Enrollment, _ seq: UInt64) -> [UInt8] {
