@@ -144,13 +144,15 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             let origin = event.dot.replica
             if origin.isCentral {
                 centralSequence = max(centralSequence, event.dot.seq)
-            } else if var t = terminals[origin] {
-                guard event.dot.seq == t.acknowledged + 1 else {
-                    throw SyncError(.sequenceGap, "journal position \(position) holds \(event.dot), expected seq \(t.acknowledged + 1) of \(origin)", location: directory + "/journal")
+            } else if let acknowledged = terminals[origin]?.acknowledged {
+                guard event.dot.seq == acknowledged + 1 else {
+                    throw SyncError(.sequenceGap, "journal position \(position) holds \(event.dot), expected seq \(acknowledged + 1) of \(origin)", location: directory + "/journal")
                 }
-                t.acknowledged = event.dot.seq
-                t.digests.append(Self.digest(record))
-                terminals[origin] = t
+                // Mutated in place: a copy of the entry would copy its digest array per event.
+                terminals[origin]!.acknowledged = event.dot.seq
+                terminals[origin]!.digests.append(Self.digest(record))
+            } else {
+                throw SyncError(.notEnrolled, "journal position \(position) holds \(event.dot) of a terminal with no enrollment file", location: directory + "/terminals")
             }
             events.append(event)
             _ = try? hlc.receive(event.hlc, wallMillis: Int64(event.hlc.millis))
@@ -269,7 +271,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
 
     /// Checks every event of a push before applying any: all or nothing.
     private func push(_ m: SyncMessage.Push, source: String) throws(SyncError) -> SyncMessage.Ack {
-        var t = try entry(m.terminal)
+        let t = try entry(m.terminal)
         guard m.keyID == t.enrollment.journalKey.id else {
             throw SyncError(.notAuthorized, "frames are sealed with key id \(m.keyID); terminal \(m.terminal.rawValue)'s key id is \(t.enrollment.journalKey.id)", location: source)
         }
@@ -300,8 +302,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
                 }
                 if seq <= t.acknowledged {
                     if t.digests[Int(seq - 1)] != Self.digest(record) {
-                        t.rewroteHistory = true
-                        terminals[m.terminal] = t
+                        terminals[m.terminal]!.rewroteHistory = true
                         logger.error("terminal rewrote an acknowledged event", metadata: ["sync.terminal": "\(m.terminal.rawValue)", "sync.seq": "\(seq)"])
                         throw SyncError(.rewrittenHistory, "event \(event.dot) differs from the one central accepted at that sequence number: refused, terminal flagged", location: "\(location) record \(i)")
                     }
@@ -317,15 +318,12 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         }
         if !fresh.isEmpty {
             _ = try PosSync.journal { () throws(JournalError) in try journal.append(contentsOf: fresh) }  // durable before the ack
-            for (record, event) in zip(fresh, freshEvents) {
-                t.digests.append(Self.digest(record))
-                _ = try? hlc.receive(event.hlc, wallMillis: wallClockValue())
-            }
-            t.acknowledged = expected - 1
-            terminals[m.terminal] = t
+            terminals[m.terminal]!.digests.append(contentsOf: fresh.map(Self.digest))
+            terminals[m.terminal]!.acknowledged = expected - 1
+            for event in freshEvents { _ = try? hlc.receive(event.hlc, wallMillis: wallClockValue()) }
             stateValue.apply(freshEvents)
         }
-        return .init(acknowledged: t.acknowledged, accepted: UInt32(fresh.count), duplicates: UInt32(duplicates))
+        return .init(acknowledged: expected - 1, accepted: UInt32(fresh.count), duplicates: UInt32(duplicates))
     }
 
     /// The merchant owning an event's entity.
