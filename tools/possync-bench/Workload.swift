@@ -127,7 +127,7 @@ struct JSONEvent: Codable {
 /// One compact JSON object per event (JSONEncoder, no whitespace).
 func jsonLines(_ events: [Event]) -> [[UInt8]] {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.withoutEscapingSlashes]
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     return events.map { Array(try! encoder.encode(JSONEvent($0))) }
 }
 
