@@ -4,9 +4,10 @@
 // run and reports the median [min–max] over repetitions; the machine is
 // shared and noisy, so compare within a run, not across runs.
 //
-// Usage: possync-bench [--quick] [--dir DIR]
+// Usage: possync-bench [--quick] [--dir DIR] [--only ROW,ROW...]
 //   --quick   smoke mode (seconds, also in a debug build): tiny counts, 2 repetitions
 //   --dir     where the journals and databases go (default: a fresh temporary directory)
+//   --only    run only these rows (e.g. `--only 6b` under a profiler)
 import Foundation
 import PosJournal
 import PosLedger
@@ -22,6 +23,11 @@ let root: String = {
 try? FileManager.default.removeItem(atPath: root)
 try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(atPath: root) }
+let only: Set<String>? = {
+    guard let i = args.firstIndex(of: "--only"), i + 1 < args.count else { return nil }
+    return Set(args[i + 1].split(separator: ",").map(String.init))
+}()
+func selected(_ ids: String...) -> Bool { only.map { !$0.isDisjoint(with: ids) } ?? true }
 nonisolated(unsafe) var dirCounter = 0
 func freshDir(_ name: String) -> String {
     dirCounter += 1
@@ -63,7 +69,7 @@ print("mean record \(fmt(mean(records), 1)) bytes (sale capture \(fmt(mean(captu
 
 // MARK: 1–2. Durable append latency and device bytes per durable append
 
-do {
+if selected("1", "2") {
     let ops = quick ? 20 : 300
     let warmup = quick ? 3 : 20
     var lat = [Sample(), Sample(), Sample()]       // journal, SQLite, raw: per-rep median latency (ms)
@@ -122,7 +128,7 @@ do {
 
 // MARK: 1b. Where the time above the floor goes: the same appends without fdatasync
 
-do {
+if selected("1b") {
     let ops = quick ? 200 : 5_000
     var cost = [Sample(), Sample(), Sample(), Sample()]  // journal append (written, no fsync), raw write, seal encrypted, seal plain
     for rep in 0..<reps {
@@ -159,30 +165,33 @@ do {
 
 // MARK: 3. Group commit: the same batch size per transaction
 
-do {
+if selected("3") {
     let batch = 100
     let batches = quick ? 3 : 20
-    var rate = [Sample(), Sample()]
-    var written = [Sample(), Sample()]
+    // PosJournal at its default zlib level 6, SQLite, and PosJournal at level 1.
+    var rate = [Sample(), Sample(), Sample()]
+    var written = [Sample(), Sample(), Sample()]
     var sealMicros = Sample()
     let sealer = FrameSealer(dictionary: ledgerDictionary, key: terminalKey)
     for rep in 0..<reps {
         let dir = freshDir("group")
         let journal = try Journal.open(directory: dir + "/journal", configuration: JournalConfiguration(
             durability: .perRecord, dictionary: ledgerDictionary, key: terminalKey))
+        let fast = try Journal.open(directory: dir + "/journal-level1", configuration: JournalConfiguration(
+            durability: .perRecord, dictionary: ledgerDictionary, key: terminalKey, compressionLevel: 1))
         let sqlite = SQLiteStore(path: dir + "/sales.db")
-        var secs = [0.0, 0.0]
-        var bytes = [0, 0]
+        var secs = [0.0, 0.0, 0.0]
+        var bytes = [0, 0, 0]
         for b in 0..<batches {
             let start = ((rep * batches + b) * batch) % (records.count - batch)
-            for k in 0..<2 {
-                let which = (b + k) % 2
+            for k in 0..<3 {
+                let which = (b + k) % 3
                 let w0 = processWriteBytes()
                 let t0 = now()
-                if which == 0 {
-                    try journal.append(contentsOf: Array(records[start..<(start + batch)]))
-                } else {
-                    sqlite.appendDurably(contentsOf: json[start..<(start + batch)])
+                switch which {
+                case 0: try journal.append(contentsOf: Array(records[start..<(start + batch)]))
+                case 1: sqlite.appendDurably(contentsOf: json[start..<(start + batch)])
+                default: try fast.append(contentsOf: Array(records[start..<(start + batch)]))
                 }
                 secs[which] += Double(now() - t0) / 1e9
                 bytes[which] += processWriteBytes() - w0
@@ -195,24 +204,53 @@ do {
             _ = try sealer.seal(Array(records[start..<(start + batch)]), firstSequence: 1)
         }
         sealMicros.add(Double(now() - t0) / 1e3 / Double(batches))
-        for c in 0..<2 {
+        for c in 0..<3 {
             rate[c].add(Double(batches * batch) / secs[c])
             written[c].add(Double(bytes[c]) / Double(batches * batch))
         }
         try journal.close()
+        try fast.close()
         sqlite.close()
     }
     let ratio = rate[0].median / rate[1].median
     row("3", "group commit, \(batch) events per durable commit (events/s)",
-        ours: "PosJournal \(rate[0].text(0)) (\(written[0].text(0)) B written/event; sealing one frame \(sealMicros.text(0)) µs)",
+        ours: "PosJournal \(rate[0].text(0)) (\(written[0].text(0)) B written/event; sealing one frame \(sealMicros.text(0)) µs); "
+            + "at zlib level 1 \(rate[2].text(0))",
         comparison: "SQLite WAL FULL, \(batch) INSERTs a transaction \(rate[1].text(0)) (\(written[1].text(0)) B written/event)",
-        ratio: "\(fmt(ratio, 2))x SQLite", target: "≥ SQLite", verdict: verdict(ratio >= 1))
+        ratio: "\(fmt(ratio, 2))x SQLite (level 1: \(fmt(rate[2].median / rate[1].median, 2))x)", target: "≥ SQLite", verdict: verdict(ratio >= 1))
+}
+
+// MARK: 3b. The zlib level: sealing cost against size, 100-event frames
+
+if selected("3b") {
+    let levels: [Int32] = [1, 3, 6, 9]
+    let frames = quick ? 10 : 200
+    var micros = levels.map { _ in Sample() }
+    var perEvent = levels.map { _ in 0.0 }
+    let sealers = levels.map { FrameSealer(dictionary: ledgerDictionary, key: terminalKey, compressionLevel: $0) }
+    for rep in 0..<reps {
+        for k in 0..<levels.count {
+            let which = (rep + k) % levels.count
+            var bytes = 0
+            let t0 = now()
+            for f in 0..<frames {
+                let start = (f * 100) % (records.count - 100)
+                bytes += try sealers[which].seal(Array(records[start..<(start + 100)]), firstSequence: 1).bytes.count
+            }
+            micros[which].add(Double(now() - t0) / 1e3 / Double(frames))
+            perEvent[which] = Double(bytes) / Double(frames * 100)
+        }
+    }
+    row("3b", "zlib level for 100-event encrypted frames: sealing µs per frame / frame bytes per event",
+        ours: levels.indices.map { "level \(levels[$0]): \(micros[$0].text(0)) µs / \(fmt(perEvent[$0], 1)) B" }.joined(separator: "; "),
+        comparison: "the journal's default is level 6",
+        ratio: "level 1 seals \(fmt(micros[2].median / micros[0].median, 1))x faster than 6")
 }
 
 // MARK: 4. On-disk bytes per event after N events
 
 let plainDir = freshDir("plain")
-do {
+if selected("4", "4b", "5") {
     func journalBytes(_ dir: String, key: JournalKey?, perFrame: Int, count: Int) throws -> Double {
         let j = try Journal.open(directory: dir, configuration: JournalConfiguration(durability: .none(bufferBytes: 0), dictionary: ledgerDictionary, key: key))
         var i = 0
@@ -232,6 +270,14 @@ do {
     let sealer = FrameSealer(dictionary: ledgerDictionary, key: nil)
     let captures = captureRecords.prefix(single)
     let capturePayload = Double(try captures.reduce(0) { $0 + (try sealer.seal([$1], firstSequence: 1).bytes.count - JournalLimits.frameHeaderBytes) }) / Double(captures.count)
+    let level9 = FrameSealer(dictionary: ledgerDictionary, key: nil, compressionLevel: 9)
+    let capturePayload9 = Double(try captures.reduce(0) { $0 + (try level9.seal([$1], firstSequence: 1).bytes.count - JournalLimits.frameHeaderBytes) }) / Double(captures.count)
+    // The same captures written by terminal 1, the replica id the dictionary's samples use.
+    let terminalOne = try ReplicaId.terminal(1)
+    let capturesT1 = events.lazy.filter { if case .saleCaptured = $0.body { true } else { false } }.prefix(captures.count).map {
+        RecordCodec.encode(Event(dot: try! Dot(replica: terminalOne, seq: $0.dot.seq), hlc: $0.hlc, context: $0.context, body: $0.body))
+    }
+    let capturePayloadT1 = Double(try capturesT1.reduce(0) { $0 + (try sealer.seal([$1], firstSequence: 1).bytes.count - JournalLimits.frameHeaderBytes) }) / Double(captures.count)
     let noDictionary = FrameSealer(dictionary: nil, key: nil)
     let capturePayloadNoDict = Double(try captures.reduce(0) { $0 + (try noDictionary.seal([$1], firstSequence: 1).bytes.count - JournalLimits.frameHeaderBytes) }) / Double(captures.count)
 
@@ -257,18 +303,19 @@ do {
     row("4", "on-disk bytes per event after \(eventCount) events, 100-event frames / 100-row transactions (exact)",
         ours: "PosJournal \(fmt(plain, 1)) plain, \(fmt(encrypted, 1)) encrypted",
         comparison: "SQLite (JSON rows) \(fmt(sqliteJSON, 1)); SQLite (same binary records as BLOBs) \(fmt(sqliteBlob, 1)); gzip -6 of JSON lines \(fmt(gz, 1))",
-        ratio: "SQLite/ours \(fmt(plainRatio, 1))x plain, \(fmt(encRatio, 1))x encrypted",
-        target: "≥ 6x plain and < 30 B; ≥ 5x encrypted",
-        verdict: verdict(plainRatio >= 6 && plain < 30 && encRatio >= 5))
+        ratio: "SQLite/ours \(fmt(plainRatio, 2))x plain, \(fmt(encRatio, 2))x encrypted",
+        target: "≥ 6x plain; < 30 B plain; ≥ 5x encrypted",
+        verdict: "\(verdict(plainRatio >= 6)); \(verdict(plain < 30)); \(verdict(encRatio >= 5))")
     row("4b", "one event per frame (each durable alone), on-disk bytes per event (exact)",
         ours: "PosJournal \(fmt(plain1, 1)) plain, \(fmt(encrypted1, 1)) encrypted; sale capture's compressed payload \(fmt(capturePayload, 1))",
-        comparison: "same capture deflated alone without the dictionary \(fmt(capturePayloadNoDict, 1)); raw record \(fmt(mean(Array(captures)), 1))",
+        comparison: "same capture without the dictionary \(fmt(capturePayloadNoDict, 1)); at zlib level 9 \(fmt(capturePayload9, 1)); "
+            + "written by terminal 1 (the dictionary's replica) \(fmt(capturePayloadT1, 1)); raw record \(fmt(mean(Array(captures)), 1))",
         ratio: "", target: "single-event payload < 45 B", verdict: verdict(capturePayload < 45))
 }
 
 // MARK: 5. Read and decode vs raw inflate of the same payloads
 
-do {
+if selected("5") {
     // The deflated payloads of the plain journal, as stored.
     var payloads: [([UInt8], Int)] = []
     let frameReader = try JournalReader(directory: plainDir, dictionaries: [ledgerDictionary], key: nil)
@@ -309,7 +356,7 @@ do {
 
 // MARK: 6. Fold of 1M events; central ingest
 
-do {
+if selected("6a") {
     let total = quick ? 20_000 : 1_000_000
     let foldEvents = foldWorkload(total: total)
     var rate = [Sample(), Sample()]
@@ -336,7 +383,7 @@ do {
         ratio: "\(fmt(rate[0].median / rate[1].median, 2))x the floor")
 }
 
-do {
+if selected("6b") {
     let terminals = quick ? 4 : 100
     let perTerminal = quick ? 250 : 1_000
     var rate = [Sample(), Sample()]
@@ -392,7 +439,7 @@ do {
 
 // MARK: 7. Wire bytes per event in a 1,000-event push
 
-do {
+if selected("7", "7b") {
     let n = 1_000
     func pushBytes(_ recs: [[UInt8]], perFrame: Int) throws -> Int {
         let sealer = FrameSealer(dictionary: ledgerDictionary, key: terminalKey)
