@@ -3,6 +3,7 @@ import PackageDescription
 
 // Layering (a target imports only what its arrow lists):
 //   CZlib      -> system zlib
+//   CSQLite    -> system libsqlite3               (possync-bench's comparison only)
 //   PosJournal -> CZlib, swift-crypto, swift-log   (bytes, not money)
 //   PosLedger  -> swift-crypto                     (money, not files; pure)
 //   PosSync    -> PosJournal, PosLedger            (replicas, central store, protocol)
@@ -25,6 +26,11 @@ let package = Package(
         .systemLibrary(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSQLite",
+            path: "Sources/CSQLite",
+            providers: [.apt(["libsqlite3-dev"])]
         ),
         .target(
             name: "PosJournal",
@@ -69,6 +75,11 @@ let package = Package(
             name: "sync-bench",
             dependencies: ["PosSync", "PosJournal", "PosLedger"],
             path: "tools/sync-bench"
+        ),
+        .executableTarget(
+            name: "possync-bench",
+            dependencies: ["PosSync", "PosJournal", "PosLedger", "CZlib", "CSQLite"],
+            path: "tools/possync-bench"
         ),
         .executableTarget(
             name: "make-fixtures",

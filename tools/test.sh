@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 need_pkgs=()
 [ -f /usr/include/zlib.h ] || need_pkgs+=(zlib1g-dev)
+[ -f /usr/include/sqlite3.h ] || need_pkgs+=(libsqlite3-dev)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "tools/test.sh: installing ${need_pkgs[*]}"
   if [ "$(id -u)" = 0 ]; then
@@ -25,6 +26,9 @@ tools/check-no-float.sh
 echo "== benchmark smoke run (journal-bench --quick)"
 swift run --skip-build journal-bench --quick > .build/journal-bench-smoke.txt
 tail -n 3 .build/journal-bench-smoke.txt
+echo "== benchmark smoke run (possync-bench --quick)"
+swift run --skip-build possync-bench --quick > .build/possync-bench-smoke.txt
+tail -n 3 .build/possync-bench-smoke.txt
 
 echo "== tests"
 set +e
