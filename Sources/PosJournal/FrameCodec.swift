@@ -31,6 +31,13 @@ final class FrameEncoder {
         self.key = key
     }
 
+    /// Record blocks shorter than this many bytes are stored without trying
+    /// deflate. Measured on ledger events (BENCHMARKS.md): one ~50-byte event
+    /// deflated alone, even with the preset dictionary, saves 0-1 bytes, while
+    /// resetting the compressor and loading the dictionary costs ~5 µs of a
+    /// durable append whose floor is a ~140 µs fdatasync.
+    static let deflateBlockBytesMin = 96
+
     /// Bytes a record adds to the record block (length prefix included).
     static func blockBytes(of record: [UInt8]) -> Int {
         var n = record.count
@@ -49,7 +56,7 @@ final class FrameEncoder {
         precondition(block.count <= JournalLimits.frameRecordBytesMax)
         var flags: FrameFlags = []
         var payload: [UInt8]
-        if let deflated = deflater.compress(block) {
+        if block.count >= Self.deflateBlockBytesMin, let deflated = deflater.compress(block) {
             flags.insert(.deflated)
             payload = deflated
         } else {
