@@ -26,6 +26,10 @@ tools/check-no-float.sh
 echo "== benchmark smoke run (journal-bench --quick)"
 swift run --skip-build journal-bench --quick > .build/journal-bench-smoke.txt
 tail -n 3 .build/journal-bench-smoke.txt
+echo "== benchmark smoke run (sync-bench --quick)"
+swift run --skip-build sync-bench --quick > .build/sync-bench-smoke.txt
+tail -n 2 .build/sync-bench-smoke.txt
+
 echo "== benchmark smoke run (possync-bench --quick)"
 swift run --skip-build possync-bench --quick > .build/possync-bench-smoke.txt
 tail -n 3 .build/possync-bench-smoke.txt
