@@ -6,6 +6,7 @@ import PackageDescription
 //   PosJournal -> CZlib, swift-crypto, swift-log   (bytes, not money)
 //   PosLedger  -> swift-crypto                     (money, not files; pure)
 //   PosSync    -> PosJournal, PosLedger            (replicas, central store, protocol)
+//   PosDump    -> PosJournal, PosLedger, PosSync   (journal-dump's scan and report logic)
 let package = Package(
     name: "PosSync",
     platforms: [.macOS(.v14)],
@@ -17,6 +18,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         .systemLibrary(
@@ -45,6 +47,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "PosDump",
+            dependencies: [
+                "PosJournal", "PosLedger", "PosSync",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .executableTarget(
+            name: "journal-dump",
+            dependencies: [
+                "PosDump", "PosJournal", "PosLedger", "PosSync",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "tools/journal-dump"
+        ),
         .executableTarget(
             name: "journal-bench",
             dependencies: ["PosJournal", "CZlib"],
@@ -68,6 +85,10 @@ let package = Package(
         .testTarget(
             name: "PosSyncTests",
             dependencies: ["PosSync", "PosJournal", "PosLedger"]
+        ),
+        .testTarget(
+            name: "PosDumpTests",
+            dependencies: ["PosDump", "PosJournal", "PosLedger", "PosSync"]
         ),
         .testTarget(
             name: "PosLedgerTests",
