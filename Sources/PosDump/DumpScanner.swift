@@ -127,7 +127,7 @@ public final class DumpScanner {
                 let r = try SegmentReading(scanner: self, path: options.path + "/" + s.name, file: display(s.name), nameBase: s.base,
                                            isLast: isLast, previous: previous)
                 try r.pump(final: !(isLast && follow != nil))
-                previous = r.end
+                previous = r.end.carrying(previous)
                 reading = r
             }
             if let follow, let reading {
@@ -158,7 +158,7 @@ public final class DumpScanner {
                         let isLast = i == newer.count - 1
                         let r = try SegmentReading(scanner: self, path: options.path + "/" + s.name, file: display(s.name), nameBase: s.base, isLast: isLast, previous: previous)
                         try r.pump(final: !isLast)
-                        previous = r.end
+                        previous = r.end.carrying(previous)
                         current = r
                     }
                     grew = true

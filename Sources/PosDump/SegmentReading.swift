@@ -11,6 +11,12 @@ final class SegmentReading {
         var lastSequence: UInt64?
         /// Checksum of the last frame when the segment ended cleanly (nil: unknown).
         var chain: UInt32?
+
+        /// An unreadable segment tells nothing: the next one is checked against the last one that did.
+        func carrying(_ previous: End?) -> End {
+            guard lastSequence == nil, let previous else { return self }
+            return End(journalID: journalID ?? previous.journalID, lastSequence: previous.lastSequence, chain: nil)
+        }
     }
 
     unowned let scanner: DumpScanner
