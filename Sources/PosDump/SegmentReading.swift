@@ -59,7 +59,12 @@ final class SegmentReading {
             if error.code == .unsupportedVersion || size <= start {
                 let reason = error.code == .unsupportedVersion ? "; the segment is not read (a newer format is never guessed at)" : ""
                 scanner.damage(DamageItem(kind: .damaged, file: file, offset: 0, bytes: size, code: error.code.description,
-                                          reason: error.message + reason, missingFrom: nil, missingThrough: nil, rawBytes: scanner.options.raw ? head : nil))
+                                          reason: "segment header (error at offset \(error.offset ?? 0)): " + error.message + reason,
+                                          missingFrom: nil, missingThrough: nil, rawBytes: scanner.options.raw ? head : nil))
+                if let nameBase {
+                    scanner.notice(NoticeItem(file: file, offset: 0, code: "unreadable",
+                                              message: "records from seq \(nameBase) (this segment's base, by its name) are not readable here; how many is not known"))
+                }
                 walker = nil
                 return
             }
