@@ -75,6 +75,9 @@ struct JournalDumpCommand: ParsableCommand {
     @Option(name: .customLong("raw-bytes-max"), help: "With --raw: most bytes shown per item.")
     var rawBytesMax = 65_536
 
+    @Flag(name: .customLong("memory-report"), help: "At exit, print this process's peak resident memory (VmHWM) to standard error.")
+    var memoryReport = false
+
     func validate() throws {
         if verify && (fromSeq != nil || toSeq != nil || !types.isEmpty || entity != nil) {
             throw ValidationError("--verify reads everything; --from-seq, --to-seq, --type and --entity apply to the dump and --stats")
@@ -148,10 +151,22 @@ struct JournalDumpCommand: ParsableCommand {
             throw ExitCode(DumpRun.usageOrIOExitCode)
         }
         out.flush()
+        if memoryReport {
+            FileHandle.standardError.write(Data("journal-dump: peak RSS \(peakResidentKiB().map(String.init) ?? "unknown") KiB\n".utf8))
+        }
         if out.failed {
             FileHandle.standardError.write(Data("journal-dump: writing the output failed\n".utf8))
             throw ExitCode(DumpRun.usageOrIOExitCode)
         }
         throw ExitCode(summary.status.exitCode)
     }
+}
+
+/// This process's peak resident set (VmHWM in /proc/self/status), in KiB.
+func peakResidentKiB() -> Int? {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        return Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "")
+    }
+    return nil
 }
