@@ -171,6 +171,13 @@ struct EndToEndTests {
         }
         try journal.close()
         print("big journal: \(count) records written in \(clock.now - started)")
+        if let out = ProcessInfo.processInfo.environment["POSSYNC_DUMP_BENCH_OUT"] {
+            // For the figures in docs/journal-dump.md (measured by hand): the same records
+            // in frames of ~16 KiB, and one record per frame as a terminal writes them.
+            try? FileManager.default.removeItem(atPath: out)
+            try copyDirectory(dir, to: out + "/grouped")
+            try Ledger.writeJournal(out + "/per-record", records: records, key: nil)
+        }
         let segments = segmentNames(dir)
         #expect(segments.count >= 2)
 
