@@ -36,7 +36,7 @@ public final class TextFormat: DumpSink {
         case (true, true): "deflated+encrypted"
         case (true, false): "deflated"
         case (false, true): "encrypted"
-        case (false, false): "stored"
+        case (false, false): "uncompressed"
         }
     }
 

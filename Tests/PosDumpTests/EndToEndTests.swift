@@ -91,6 +91,8 @@ struct EndToEndTests {
 
         let missing = try runDump([t.sub("nothing-here"), "--verify"], directory: t)
         #expect(missing.exitCode == 2 && missing.stderr.contains("nothing-here"))
+        let help = try runDump(["--help"], directory: t)
+        #expect(help.exitCode == 0 && help.stdout.contains("Exit codes"))
         let usage = try runDump([journalFixtures + "/valid-plain", "--no-such-option"], directory: t)
         #expect(usage.exitCode == 2)
         let conflicting = try runDump([journalFixtures + "/valid-plain", "--verify", "--type", "raw"], directory: t)

@@ -1,5 +1,8 @@
 import Foundation
 import PosDump
+import PosJournal
+import PosLedger
+import PosSync
 import Testing
 
 /// Golden output for every journal under Fixtures/journals/: text and JSON
@@ -81,9 +84,34 @@ struct GoldenOutputTests {
         }
     }
 
+    /// A journal of ledger events (every kind a terminal writes, an unknown type), plain so
+    /// its bytes are deterministic, kept under Fixtures/dump/journals/ and rewritten with the goldens.
+    static let ledgerJournal = dumpFixtures + "/journals/terminal-7"
+    static let ledgerGolden = "ledger-terminal-7"
+
+    @Test("a journal of ledger events dumps as its golden files (decoded events, stats)")
+    func ledgerEvents() throws {
+        if Self.update {
+            try? FileManager.default.removeItem(atPath: Self.ledgerJournal)
+            try FileManager.default.createDirectory(atPath: dumpFixtures + "/journals", withIntermediateDirectories: true)
+            let config = JournalConfiguration(durability: .none(bufferBytes: 0), segmentBytesMax: 400, dictionary: ledgerDictionary,
+                                              journalID: JournalID(bytes: Array(0x70...0x7F))!)
+            let j = try Journal.open(directory: Self.ledgerJournal, configuration: config)
+            let events = Ledger.terminalEvents(7).map(RecordCodec.encode)
+            try j.append(contentsOf: Array(events[0..<2]))
+            for e in events[2...] { try j.append(e) }
+            try j.close()
+        }
+        var o = DumpOptions(path: Self.ledgerJournal, displayPath: "terminal-7")
+        o.raw = false
+        try check(try dumpText(o).0, golden: Self.ledgerGolden + ".txt")
+        try check(try dumpText(o, mode: .init(json: true)).0, golden: Self.ledgerGolden + ".jsonl")
+        try check(try dumpText(o, mode: .init(verify: true, stats: true)).0, golden: Self.ledgerGolden + ".stats.txt")
+    }
+
     @Test("no golden file is left without its fixture")
     func noStaleGolden() throws {
-        let bases = Set(Self.fixtures().flatMap { Self.runs($0).map(\.0) })
+        let bases = Set(Self.fixtures().flatMap { Self.runs($0).map(\.0) } + [Self.ledgerGolden])
         let files = (try FileManager.default.contentsOfDirectory(atPath: dumpFixtures)).filter { $0.hasSuffix(".txt") || $0.hasSuffix(".jsonl") }
         for f in files {
             let base = f.replacingOccurrences(of: ".verify.txt", with: "").replacingOccurrences(of: ".stats.txt", with: "")

@@ -7,7 +7,7 @@ import Foundation
 import PosDump
 
 do {
-    let command = try JournalDumpCommand.parseAsRoot() as! JournalDumpCommand
+    var command = try JournalDumpCommand.parseAsRoot()  // JournalDumpCommand, or the help command
     try command.run()
 } catch let code as ExitCode {
     exit(code.rawValue)
