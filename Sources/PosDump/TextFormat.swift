@@ -74,11 +74,23 @@ public final class TextFormat: DumpSink {
         if options.raw { out.line("      hex " + Render.hex(r.bytes.prefix(options.rawBytesMax)) + (r.bytes.count > options.rawBytesMax ? "..." : "")) }
     }
 
+    /// Free text in quotes, with quotes, backslashes and control characters escaped,
+    /// so a record's text can never break the one-line-per-record layout.
     static func quoted(_ s: String) -> String {
         var out = "\""
-        for c in s {
-            if c == "\"" || c == "\\" { out.append("\\") }
-            out.append(c)
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"", "\\": out += "\\"; out.unicodeScalars.append(u)
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            default:
+                if u.value < 0x20 || (0x7F...0x9F).contains(u.value) || u.value == 0x2028 || u.value == 0x2029 {
+                    out += "\\u{" + String(u.value, radix: 16) + "}"
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
         }
         return out + "\""
     }
@@ -92,10 +104,20 @@ public final class TextFormat: DumpSink {
         case .saleConfirmed(let sale), .saleDeclined(let sale), .saleExpired(let sale):
             s += " sale=\(sale.dot)"
         case .refundRequested(let r):
-            s += " sale=\(r.sale.dot) amount=\(Render.money(r.amount)) reason=\(r.reason.description) resolution=\(r.resolution)"
-            if let c = r.contact { s += " contact=\(c)" }
+            s += " sale=\(r.sale.dot) amount=\(Render.money(r.amount))"
+            if case .other(let text) = r.reason {
+                s += " reason=other reason-text=\(quoted(text.text))"
+            } else {
+                s += " reason=\(r.reason.description)"
+            }
+            s += " resolution=\(r.resolution)"
+            if let c = r.contact { s += " contact=\(c.channel):\(quoted(c.address))" }
         case .refundApproved(let t, let route):
-            s += " ticket=\(t.dot) route=\(route)"
+            if case .designatedAccount(let a) = route {
+                s += " ticket=\(t.dot) route=designated-account account=\(quoted(a.text))"
+            } else {
+                s += " ticket=\(t.dot) route=\(route)"
+            }
         case .refundRejected(let t), .refundCancelled(let t), .refundCompleted(let t), .refundEscalated(let t):
             s += " ticket=\(t.dot)"
         case .noteAdded(let t, let note):

@@ -37,7 +37,7 @@ struct EventDumpTests {
         #expect(l1.contains("amount=12.50 CNY") && l1.contains("wallet=wechat-pay") && l1.contains("code=13************6789"))
         let l2 = try #require(lines.first { $0.hasPrefix("    #2 ") })
         #expect(l2.contains("hlc=2026-07-25T17:21:01.000Z/3") && l2.contains("amount=1.05 CNY") && l2.contains("code=28**********4321"))
-        #expect(lines.contains { $0.hasPrefix("    #3 refund-requested") && $0.contains("sale=7:1 amount=5.00 CNY reason=other(scratched)") })
+        #expect(lines.contains { $0.hasPrefix("    #3 refund-requested") && $0.contains("sale=7:1 amount=5.00 CNY reason=other reason-text=\"scratched\"") })
         #expect(lines.contains { $0.hasPrefix("    #6 unknown-200 dot=7:6") && $0.contains("fields=0801") })
         #expect(lines.contains { $0.hasPrefix("    #9 ") && $0.contains("amount=999.99 EUR") })
         // Payment codes never appear in clear, in any output.
@@ -188,6 +188,19 @@ struct EventDumpTests {
         #expect(text.contains("#1 pulled central-position=41 sale-captured dot=8:1"))
         #expect(text.contains("#3 inbound-ack acknowledged=9"))
         #expect(text.contains("#4 inbound-synced wall=2026-07-25T17:21:00.000Z"))
+    }
+
+    @Test("free text cannot break the one-line-per-record layout")
+    func controlCharacters() throws {
+        let t = TemporaryDirectory("ctl")
+        let ticket = TicketId(try Dot(replica: try ReplicaId.terminal(1), seq: 1))
+        let e = Event(dot: try Dot(replica: try ReplicaId.terminal(1), seq: 2), hlc: Ledger.hlc(0), context: VersionVector(),
+                      body: .noteAdded(ticket, try NoteText("line one\nline \"two\"\u{1B}[31m")))
+        try Ledger.writeJournal(t.sub("j"), records: [RecordCodec.encode(e)], key: nil)
+        let (text, _) = try dumpText(DumpOptions(path: t.sub("j"), displayPath: "j"))
+        let line = try #require(text.split(separator: "\n").first { $0.contains("note-added") })
+        #expect(line.hasSuffix(#"note="line one\nline \"two\"\u{1b}[31m""#))
+        #expect(!text.contains("\u{1B}"))
     }
 
     @Test("ISO time and major units are exact")
