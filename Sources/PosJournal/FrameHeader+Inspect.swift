@@ -12,7 +12,4 @@ extension FrameHeader {
             return .failure(JournalError(code, message, file: file, offset: offset))
         }
     }
-
-    /// The frame's sync marker as it is on disk (little-endian 0xF7C35A1E).
-    public static let syncMarkerBytes: [UInt8] = [0x1E, 0x5A, 0xC3, 0xF7]
 }
