@@ -9,6 +9,7 @@ import PackageDescription
 //   PosSync    -> PosJournal, PosLedger            (replicas, central store, protocol)
 //   PosApp     -> PosSync, PosLedger               (what the CLI does, minus the CLI: amounts, acquirer, demo)
 //   possync    -> PosApp, swift-argument-parser    (the command line: parsing, formatting, exit codes)
+//   PosDump    -> PosJournal, PosLedger, PosSync   (journal-dump's scan and report logic)
 let package = Package(
     name: "PosSync",
     platforms: [.macOS(.v14)],
@@ -66,6 +67,21 @@ let package = Package(
             name: "possync",
             dependencies: ["PosApp", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        .target(
+            name: "PosDump",
+            dependencies: [
+                "PosJournal", "PosLedger", "PosSync",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .executableTarget(
+            name: "journal-dump",
+            dependencies: [
+                "PosDump", "PosJournal", "PosLedger", "PosSync",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "tools/journal-dump"
+        ),
         .executableTarget(
             name: "journal-bench",
             dependencies: ["PosJournal", "CZlib"],
@@ -108,6 +124,10 @@ let package = Package(
         .testTarget(
             name: "PosAppTests",
             dependencies: ["PosApp", "PosSync", "PosLedger", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .testTarget(
+            name: "PosDumpTests",
+            dependencies: ["PosDump", "PosJournal", "PosLedger", "PosSync"]
         ),
         .testTarget(
             name: "PosLedgerTests",

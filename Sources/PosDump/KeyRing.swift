@@ -1,0 +1,98 @@
+import Foundation
+import PosJournal
+import PosSync
+
+/// The journal keys a dump may use, by key id. Loaded from an enrollment
+/// file (the terminal's key), central's `central.json` (central's journal key,
+/// plus the key of every terminal enrolled beside it in `terminals/`), or a
+/// file of 64 hex digits (a raw key: with a key id, or for whatever id a
+/// segment names).
+public struct KeyRing: Sendable {
+    private var byID: [UInt32: JournalKey] = [:]
+    /// A raw key given without an id: tried for every key id.
+    private var anyID: [UInt8]? = nil
+    /// Where each key came from, for messages ("enrollment t7 (keys/t7.json)").
+    private var sources: [UInt32: String] = [:]
+
+    public init() {}
+
+    public var isEmpty: Bool { byID.isEmpty && anyID == nil }
+    public var ids: [UInt32] { byID.keys.sorted() }
+
+    func key(for id: UInt32) -> JournalKey? {
+        if let k = byID[id] { return k }
+        if let anyID, id != 0 { return JournalKey(id: id, bytes: anyID) }
+        return nil
+    }
+
+    public mutating func add(_ key: JournalKey, source: String) {
+        byID[key.id] = key
+        sources[key.id] = source
+    }
+
+    /// Adds the key(s) a file holds; `keyID` applies to a raw hex key only.
+    public mutating func load(file path: String, keyID: UInt32?) throws(DumpError) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DumpError("cannot read key file", file: path)
+        }
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if text.hasPrefix("{") {
+            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+            switch object?["format"] as? String {
+            case "possync-enrollment-v1":
+                do {
+                    let e = try Enrollment.read(from: path)
+                    add(e.journalKey, source: "enrollment of terminal \(e.terminal.rawValue)")
+                } catch {
+                    throw DumpError("not a valid enrollment file: \(error)", file: path)
+                }
+            case "possync-central-v1":
+                guard let hex = object?["secret"] as? String, let secret = hexBytes(hex), secret.count == 32 else {
+                    throw DumpError("central identity file: field secret must be 64 hex digits", file: path)
+                }
+                add(KeyDerivation.centralJournalKey(secret: secret), source: "central.json")
+                // Central keeps every enrollment it issued: their terminals' keys open bundles and terminal journals.
+                let terminals = (path as NSString).deletingLastPathComponent + "/terminals"
+                for name in ((try? FileManager.default.contentsOfDirectory(atPath: terminals)) ?? []).sorted() where name.hasSuffix(".json") {
+                    if let e = try? Enrollment.read(from: terminals + "/" + name) {
+                        add(e.journalKey, source: "enrollment of terminal \(e.terminal.rawValue)")
+                    }
+                }
+            default:
+                throw DumpError("JSON key file is neither an enrollment (possync-enrollment-v1) nor central.json (possync-central-v1)", file: path)
+            }
+            return
+        }
+        guard let bytes = hexBytes(text), bytes.count == 32 else {
+            throw DumpError("key file must be an enrollment file, central.json, or 64 hex digits", file: path)
+        }
+        if let keyID {
+            guard keyID != 0 else { throw DumpError("--key-id 0 means 'not encrypted'; key ids are 1...4294967295", file: path) }
+            add(JournalKey(id: keyID, bytes: bytes), source: "raw key")
+        } else {
+            anyID = bytes
+        }
+    }
+}
+
+func hexBytes(_ text: String) -> [UInt8]? {
+    let chars = Array(text.utf8)
+    guard chars.count % 2 == 0 else { return nil }
+    func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 48...57: c - 48
+        case 97...102: c - 87
+        case 65...70: c - 55
+        default: nil
+        }
+    }
+    var out: [UInt8] = []
+    out.reserveCapacity(chars.count / 2)
+    var i = 0
+    while i < chars.count {
+        guard let h = nibble(chars[i]), let l = nibble(chars[i + 1]) else { return nil }
+        out.append(h << 4 | l)
+        i += 2
+    }
+    return out
+}
