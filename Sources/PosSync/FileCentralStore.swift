@@ -200,6 +200,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         guard let kind = body.kind, kind.mayBeWritten(by: .central) else {
             throw SyncError(.notAuthorized, "central may not write \(body.kind.map { "\($0)" } ?? "an unknown event")")
         }
+        try checkMoneyMoves(body)
         let dot = try! Dot(replica: .central, seq: centralSequence + 1)
         let stamp: HLCTimestamp
         do { stamp = try hlc.now(wallMillis: wallMillis) } catch { throw SyncError(error) }
@@ -209,6 +210,32 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         centralSequence += 1
         stateValue.apply(event)
         return event
+    }
+
+    /// Money moves only on firm ground, checked on the state under the same lock
+    /// as the write: a refund is completed only when its ticket is approved and
+    /// its sale confirmed; a void-duplicate capture is never sent to the acquirer.
+    private func checkMoneyMoves(_ body: EventBody) throws(SyncError) {
+        switch body {
+        case .refundCompleted(let ticket):
+            guard let t = stateValue.tickets[ticket] else {
+                throw SyncError(.invalidArgument, "cannot complete \(ticket): central does not hold its request")
+            }
+            guard t.status == .approved else {
+                throw SyncError(.invalidArgument, "cannot complete \(ticket): it is \(t.status), not approved")
+            }
+            let sale = stateValue.sales[t.sale]?.status
+            guard sale == .confirmed else {
+                throw SyncError(.invalidArgument, "cannot complete \(ticket): its sale \(t.sale) is \(sale.map { "\($0)" } ?? "unknown"), not confirmed")
+            }
+        case .saleConfirmed(let sale), .saleDeclined(let sale), .saleExpired(let sale):
+            let status = stateValue.sales[sale]?.status
+            guard status == .captured else {
+                throw SyncError(.invalidArgument, "cannot record the acquirer's outcome for \(sale): it is \(status.map { "\($0)" } ?? "unknown") (only a captured sale is forwarded; a void-duplicate never is)")
+            }
+        default:
+            break
+        }
     }
 
     // MARK: - State

@@ -265,3 +265,31 @@ struct TerminalRetentionTests {
         #expect(central.acknowledged(e.terminal) == 41)
     }
 }
+
+@Suite("central money guards")
+struct CentralMoneyGuardTests {
+    @Test("central refuses to complete a ticket whose sale is not confirmed, or to forward a void-duplicate")
+    func guards() throws {
+        var rng = Rng(state: 21)
+        let w = try World(terminals: 2)
+        let code = wechatCode(&rng)
+        let sale = try w.capture(0, 10_000, code: code)
+        let twin = try w.capture(1, 10_000, code: code)   // the same code scanned next door
+        let ticket = try w.requestRefund(0, sale: sale, saleMinor: 10_000, 2_000)
+        try w.syncAll()
+        try w.central.record(.refundApproved(ticket, .originalPayment), wallMillis: w.tick())
+        let head = w.central.head
+        do { try w.central.record(.refundCompleted(ticket), wallMillis: w.tick()); Issue.record("completed on a captured sale") } catch {
+            #expect(error.message.contains("not confirmed"))
+        }
+        // The later capture of the same code is a void-duplicate: never forwarded.
+        #expect(w.central.state.sales[twin]?.status == .voidDuplicate)
+        do { try w.central.record(.saleConfirmed(twin), wallMillis: w.tick()); Issue.record("void-duplicate forwarded") } catch {
+            #expect(error.message.contains("void-duplicate"))
+        }
+        #expect(w.central.head == head, "nothing written by a refused decision")
+        try w.central.record(.saleConfirmed(sale), wallMillis: w.tick())
+        try w.central.record(.refundCompleted(ticket), wallMillis: w.tick())
+        #expect(w.central.state.tickets[ticket]?.status == .completed)
+    }
+}
