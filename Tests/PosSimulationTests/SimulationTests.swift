@@ -12,6 +12,13 @@ func simulationSeeds() -> [UInt64] {
     return Array(first..<(first + count))
 }
 
+/// Steps per run: POSSYNC_SIM_STEPS (default 120); terminals: POSSYNC_SIM_TERMINALS (default 3).
+func simulationConfig(seed: UInt64, breakRelay: Bool = false) -> SimulationConfig {
+    let env = ProcessInfo.processInfo.environment
+    return SimulationConfig(seed: seed, terminals: env["POSSYNC_SIM_TERMINALS"].flatMap(Int.init) ?? 3,
+                            steps: env["POSSYNC_SIM_STEPS"].flatMap(Int.init) ?? 120, breakRelay: breakRelay)
+}
+
 @Suite("simulation")
 struct SimulationTests {
     @Test("terminals and central under faults converge, lose nothing and keep the money invariants at every step")
@@ -20,14 +27,14 @@ struct SimulationTests {
         var conflicts: [String: Int] = [:]
         var longest = (seed: UInt64(0), events: 0)
         for seed in simulationSeeds() {
-            let r = Simulator(SimulationConfig(seed: seed)).run()
+            let r = Simulator(simulationConfig(seed: seed)).run()
             for (k, v) in r.faults { totals[k, default: 0] += v }
             for (k, v) in r.conflictKinds { conflicts[k, default: 0] += v }
             if r.events > longest.events { longest = (seed, r.events) }
             if !r.passed {
                 Issue.record(Comment(rawValue: """
                     simulation seed \(seed) failed: \(r.failures.prefix(5).joined(separator: "; "))
-                    replay: POSSYNC_SIM_SEED=\(seed) swift test --filter PosSimulationTests
+                    replay: POSSYNC_SIM_SEED=\(seed) POSSYNC_SIM_STEPS=\(simulationConfig(seed: seed).steps) POSSYNC_SIM_TERMINALS=\(simulationConfig(seed: seed).terminals) swift test --filter PosSimulationTests
                     last steps:
                     \(r.traceTail())
                     """))
@@ -41,7 +48,7 @@ struct SimulationTests {
     func brokenRelayIsCaught() {
         var caught: UInt64? = nil
         for seed in simulationSeeds().prefix(200) {
-            let r = Simulator(SimulationConfig(seed: seed, breakRelay: true)).run()
+            let r = Simulator(simulationConfig(seed: seed, breakRelay: true)).run()
             if !r.passed {
                 // Caught by the convergence check, not by anything else going wrong.
                 #expect(r.failures.allSatisfy { $0.contains("differs from central") || $0.contains("conflict records differ") },
