@@ -228,8 +228,21 @@ public final class TerminalDesk {
         public var clockSkewed: Bool
     }
 
-    public func sync(with central: CentralDesk, nowMillis: Int64) throws(AppError) -> SyncResult {
-        let r = try store { () throws(SyncError) in try replica.sync(via: InProcessTransport(central: central.store), wallMillis: nowMillis) }
+    /// One sync session with central; `progress` hears of every batch (events pushed, central positions scanned).
+    public func sync(with central: CentralDesk, nowMillis: Int64, progress: ProgressSink = SilentProgress()) throws(AppError) -> SyncResult {
+        var begun = false
+        var reported = 0
+        let r = try store { () throws(SyncError) in
+            try replica.sync(via: InProcessTransport(central: central.store), wallMillis: nowMillis) { status in
+                if !begun {
+                    progress.begin("sync", total: status.toPush + status.toScan, unit: "events")
+                    begun = true
+                }
+                let done = status.pushed + status.scanned
+                if done > reported { progress.advance(by: done - reported); reported = done }
+            }
+        }
+        if begun { progress.end() }
         return SyncResult(pushed: r.pushed, alreadyAtCentral: r.duplicatesAtCentral, pulled: r.pulled,
                           acknowledgedThrough: r.acknowledged, clockSkewed: r.clockSkewed)
     }

@@ -196,8 +196,19 @@ public final class TerminalReplica: @unchecked Sendable {
     /// One sync session: handshake, push what central lacks, record its
     /// acknowledgement, pull what this terminal lacks. Safe to interrupt at
     /// any step and to repeat: a retry resumes from what both sides hold.
+    /// How far a sync session is, reported after the handshake and after every batch.
+    public struct SyncProgress: Sendable, Equatable {
+        /// Events to push (known after the handshake) and pushed so far.
+        public var toPush: Int
+        public var pushed: Int
+        /// Central journal positions to scan for this terminal (after the handshake) and scanned so far.
+        public var toScan: Int
+        public var scanned: Int
+    }
+
     public func sync(via transport: any SyncTransport, wallMillis: Int64,
-                     pushBatchBytes: Int = SyncLimits.pushBatchBytesMax) throws(SyncError) -> SyncReport {
+                     pushBatchBytes: Int = SyncLimits.pushBatchBytesMax,
+                     progress: ((SyncProgress) -> Void)? = nil) throws(SyncError) -> SyncReport {
         precondition(pushBatchBytes > 0 && pushBatchBytes <= SyncLimits.pushBatchBytesMax)
         var report = SyncReport()
         let hello = SyncMessage.Hello(central: enrollment.central, terminal: terminal, knowledge: knowledge, pullCursor: pullCursor, wallMillis: wallMillis)
@@ -209,6 +220,10 @@ public final class TerminalReplica: @unchecked Sendable {
             throw SyncError(.sequenceGap, "central acknowledged seq \(welcome.acknowledged) but this terminal's journal ends at \(outbound.lastSequence): the terminal store is older than what it sent", location: directory)
         }
         try noteAcknowledged(welcome.acknowledged)
+        let cursorAtStart = pullCursor
+        var status = SyncProgress(toPush: Int(outbound.durableSequence - min(outbound.durableSequence, welcome.acknowledged)), pushed: 0,
+                                  toScan: Int(welcome.head - min(welcome.head, cursorAtStart)), scanned: 0)
+        progress?(status)
         // Push: frames as stored, in bounded batches.
         var from = welcome.acknowledged + 1
         while from <= outbound.durableSequence {
@@ -237,6 +252,8 @@ public final class TerminalReplica: @unchecked Sendable {
             }
             try noteAcknowledged(ack.acknowledged)
             from = ack.acknowledged + 1
+            status.pushed = Int(ack.acknowledged - min(ack.acknowledged, welcome.acknowledged))
+            progress?(status)
         }
         report.acknowledged = acknowledged
         // Pull: what this terminal lacks, in bounded batches.
@@ -249,6 +266,8 @@ public final class TerminalReplica: @unchecked Sendable {
             report.pullBatches += 1
             report.pulled += try applyPulled(batch)
             more = batch.more && batch.cursor > request.cursor
+            status.scanned = min(status.toScan, Int(batch.cursor - min(batch.cursor, cursorAtStart)))
+            progress?(status)
         }
         _ = try journal { () throws(JournalError) in try inbound.append(InboundRecord.synced(wallMillis: wallMillis).encoded()) }
         lock.withLock { lastSyncMillis = wallMillis }

@@ -221,7 +221,7 @@ struct TerminalCommand: ParsableCommand {
             let hq = try CentralDesk.open(directory: central, clockMillis: { now })
             defer { try? hq.close() }
             let started = WallClock.systemMillis()
-            let r = try desk.sync(with: hq, nowMillis: now)
+            let r = try desk.sync(with: hq, nowMillis: now, progress: ProgressBar())
             let elapsed = max(1, WallClock.systemMillis() - started)
             Output.log("sync: \(r.pushed + r.pulled) events in \(elapsed) ms (\(Int64(r.pushed + r.pulled) * 1000 / elapsed) events/s)")
             Output.show(r, json: output.json) {
