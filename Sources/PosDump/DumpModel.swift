@@ -111,6 +111,7 @@ public enum RecordContent: Sendable {
     case pulled(centralPosition: UInt64, Event)
     case acknowledged(UInt64)
     case synced(wallMillis: Int64)
+    case pullCursor(UInt64)
     /// Not decodable as the expected format: shown as bytes with the reason. Not damage (the frame's checksums hold).
     case raw(reason: String)
 }

@@ -321,6 +321,7 @@ func typeName(_ content: RecordContent) -> String {
         return e.body.kind?.description ?? "unknown-\(e.body.typeByte)"
     case .acknowledged: return "inbound-ack"
     case .synced: return "inbound-synced"
+    case .pullCursor: return "inbound-cursor"
     case .raw: return "raw"
     }
 }

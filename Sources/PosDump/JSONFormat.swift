@@ -163,6 +163,8 @@ public final class JSONFormat: DumpSink {
             Self.event(e, into: &j)
         case .acknowledged(let seq):
             j.add("acknowledged", seq)
+        case .pullCursor(let position):
+            j.add("pullCursor", position)
         case .synced(let ms):
             j.add("wallMillis", ms)
             j.add("wallTime", ms >= 0 ? Render.isoTime(millis: UInt64(ms)) : nil)

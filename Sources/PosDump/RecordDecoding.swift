@@ -36,6 +36,9 @@ enum RecordDecoding {
             case .synced(let wallMillis):
                 guard bytes.count == 9 else { return .raw(reason: "inbound sync mark of \(bytes.count) bytes, expected 9") }
                 return .synced(wallMillis: wallMillis)
+            case .pullCursor(let position):
+                guard bytes.count == 9 else { return .raw(reason: "inbound pull cursor of \(bytes.count) bytes, expected 9") }
+                return .pullCursor(position)
             }
         }
     }

@@ -59,6 +59,8 @@ public final class TextFormat: DumpSink {
             line += "pulled central-position=\(position) " + Self.event(e)
         case .acknowledged(let seq):
             line += "inbound-ack acknowledged=\(seq)"
+        case .pullCursor(let position):
+            line += "inbound-cursor pull-cursor=\(position)"
         case .synced(let ms):
             line += "inbound-synced wall=\(ms >= 0 ? Render.isoTime(millis: UInt64(ms)) : String(ms))"
         case .raw(let reason):

@@ -129,7 +129,9 @@ public final class Journal: @unchecked Sendable {
                     _ = condition.wait(until: deadline)
                 }
                 writerBusy = false
-                if !pending.isEmpty { try drainLocked(sync: true) }
+                // Also when nothing is pending but written records are not yet
+                // durable (a flush() wrote them without fsync): the fsync is due.
+                if !pending.isEmpty || writtenSequence > durableSequenceValue { try drainLocked(sync: true) }
                 continue
             }
             condition.wait()

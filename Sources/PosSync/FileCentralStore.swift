@@ -155,7 +155,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
                 throw SyncError(.notEnrolled, "journal position \(position) holds \(event.dot) of a terminal with no enrollment file", location: directory + "/terminals")
             }
             events.append(event)
-            _ = try? hlc.receive(event.hlc, wallMillis: Int64(event.hlc.millis))
+            _ = try? hlc.receive(event.hlc, wallMillis: wallClockValue())  // an absurd timestamp does not drag the clock
             if events.count >= 4096 { stateValue.apply(events); events.removeAll(keepingCapacity: true) }
         }
         stateValue.apply(events)
@@ -291,7 +291,8 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         var t = try entry(m.terminal)
         let now = wallClockValue()
         t.lastWallMillis = m.wallMillis
-        t.clockSkewed = abs(m.wallMillis - now) > SyncLimits.clockSkewMillisMax
+        // Overflow-safe: the terminal's clock comes from the wire.
+        t.clockSkewed = HybridLogicalClock.isSkewed(terminalWallMillis: m.wallMillis, centralWallMillis: now, boundMillis: SyncLimits.clockSkewMillisMax)
         terminals[m.terminal] = t
         return .init(acknowledged: t.acknowledged, head: journal.lastSequence, clockSkewed: t.clockSkewed)
     }

@@ -9,6 +9,8 @@ public enum InboundRecord: Sendable, Equatable {
     case acknowledged(sequence: UInt64)
     /// A sync session finished at this wall-clock time.
     case synced(wallMillis: Int64)
+    /// The pull cursor (central journal position pulled through) as a session left it.
+    case pullCursor(position: UInt64)
 
     public func encoded() -> [UInt8] {
         var w = ByteWriter(capacity: 16)
@@ -23,6 +25,9 @@ public enum InboundRecord: Sendable, Equatable {
         case .synced(let wallMillis):
             w.writeByte(3)
             w.writeUInt64LE(UInt64(bitPattern: wallMillis))
+        case .pullCursor(let position):
+            w.writeByte(4)
+            w.writeUInt64LE(position)
         }
         return w.bytes
     }
@@ -39,6 +44,8 @@ public enum InboundRecord: Sendable, Equatable {
                 return .acknowledged(sequence: try r.readUInt64LE(field: "inbound.acknowledged"))
             case 3:
                 return .synced(wallMillis: Int64(bitPattern: try r.readUInt64LE(field: "inbound.wallMillis")))
+            case 4:
+                return .pullCursor(position: try r.readUInt64LE(field: "inbound.pullCursor"))
             default:
                 throw SyncError(.malformed, "unknown inbound record kind \(kind)", location: location)
             }

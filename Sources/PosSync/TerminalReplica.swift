@@ -105,19 +105,27 @@ public final class TerminalReplica: @unchecked Sendable {
             case .pulled(let position, let bytes):
                 do { events.append(try RecordCodec.decode(bytes)) } catch { throw SyncError(error, location: "\(directory)/inbound seq \(seq)") }
                 pullCursor = max(pullCursor, position)
+            case .pullCursor(let position):
+                pullCursor = position  // as the last session left it (it may have been reset)
             case .acknowledged(let sequence):
                 acknowledged = max(acknowledged, sequence)
             case .synced(let wallMillis):
                 lastSyncMillis = wallMillis
             }
         }
-        absorb(events)
+        // The clock resumes after the newest own event (this clock made them);
+        // pulled events may only move it within the remote-ahead guard of the
+        // last sync's wall time, so an absurd remote timestamp never drags it.
+        let newestOwn = events.filter { $0.dot.replica == terminal }.map(\.hlc).max() ?? .zero
+        hlc = HybridLogicalClock(last: newestOwn)
+        absorb(events, wallMillis: lastSyncMillis ?? Int64(newestOwn.millis))
     }
 
-    private func absorb(_ events: [Event]) {
+    /// Folds events in; each moves the clock no further than the guard allows at `wallMillis`.
+    private func absorb(_ events: [Event], wallMillis: Int64) {
         for e in events {
             knowledgeValue.add(e.dot)
-            _ = try? hlc.receive(e.hlc, wallMillis: Int64(e.hlc.millis))
+            if e.dot.replica != terminal { _ = try? hlc.receive(e.hlc, wallMillis: wallMillis) }
         }
         stateValue.apply(events)
     }
@@ -173,7 +181,7 @@ public final class TerminalReplica: @unchecked Sendable {
         let event = Event(dot: dot, hlc: stamp, context: stateValue.writerContext(for: body, dot: dot), body: body)
         let written = try journal { () throws(JournalError) in try outbound.append(RecordCodec.encode(event)) }
         precondition(written == seq, "outbound journal assigned seq \(written), expected \(seq): writes must be serialized")
-        absorb([event])
+        absorb([event], wallMillis: wallMillis)
         return event
     }
 
@@ -211,7 +219,8 @@ public final class TerminalReplica: @unchecked Sendable {
                      progress: ((SyncProgress) -> Void)? = nil) throws(SyncError) -> SyncReport {
         precondition(pushBatchBytes > 0 && pushBatchBytes <= SyncLimits.pushBatchBytesMax)
         var report = SyncReport()
-        let hello = SyncMessage.Hello(central: enrollment.central, terminal: terminal, knowledge: knowledge, pullCursor: pullCursor, wallMillis: wallMillis)
+        let hello = SyncMessage.Hello(central: enrollment.central, terminal: terminal, knowledge: knowledge,
+                                      pullCursor: lock.withLock { pullCursor }, wallMillis: wallMillis)
         guard case .welcome(let welcome) = try expect(transport.exchange(.hello(hello))) else {
             throw SyncError(.malformed, "central answered hello with something other than welcome")
         }
@@ -220,7 +229,16 @@ public final class TerminalReplica: @unchecked Sendable {
             throw SyncError(.sequenceGap, "central acknowledged seq \(welcome.acknowledged) but this terminal's journal ends at \(outbound.lastSequence): the terminal store is older than what it sent", location: directory)
         }
         try noteAcknowledged(welcome.acknowledged)
-        let cursorAtStart = pullCursor
+        if lock.withLock({ pullCursor }) > welcome.head {
+            // Central's journal is shorter than what this terminal pulled through
+            // (central restored from a backup): pull from the start again; the
+            // knowledge vector keeps what is already held from coming twice.
+            logger.warning("pull cursor beyond central's journal; pulling from the start", metadata: [
+                "sync.cursor": "\(pullCursor)", "sync.central_head": "\(welcome.head)",
+            ])
+            lock.withLock { pullCursor = 0 }
+        }
+        let cursorAtStart = lock.withLock { pullCursor }
         var status = SyncProgress(toPush: Int(outbound.durableSequence - min(outbound.durableSequence, welcome.acknowledged)), pushed: 0,
                                   toScan: Int(welcome.head - min(welcome.head, cursorAtStart)), scanned: 0)
         progress?(status)
@@ -247,8 +265,11 @@ public final class TerminalReplica: @unchecked Sendable {
             report.pushBatches += 1
             report.pushed += Int(ack.accepted)
             report.duplicatesAtCentral += Int(ack.duplicates)
-            guard ack.acknowledged >= from else {
-                throw SyncError(.malformed, "central acknowledged through \(ack.acknowledged) after a push from seq \(from)")
+            // An acknowledgement is kept for good and lets segments be retired:
+            // it must lie within what this push carried.
+            let pushedThrough = (try? Frames.parse(frames[frames.count - 1]))?.lastSequence ?? 0
+            guard ack.acknowledged >= from, ack.acknowledged <= pushedThrough else {
+                throw SyncError(.malformed, "central acknowledged through seq \(ack.acknowledged) after a push of seq \(from)...\(pushedThrough): refused, not recorded")
             }
             try noteAcknowledged(ack.acknowledged)
             from = ack.acknowledged + 1
@@ -259,17 +280,23 @@ public final class TerminalReplica: @unchecked Sendable {
         // Pull: what this terminal lacks, in bounded batches.
         var more = true
         while more {
-            let request = SyncMessage.Pull(terminal: terminal, cursor: pullCursor, knowledge: knowledge)
+            let request = SyncMessage.Pull(terminal: terminal, cursor: lock.withLock { pullCursor }, knowledge: knowledge)
             guard case .events(let batch) = try expect(transport.exchange(.pull(request))) else {
                 throw SyncError(.malformed, "central answered pull with something other than events")
             }
+            guard batch.cursor >= request.cursor else {
+                throw SyncError(.malformed, "central answered a pull after position \(request.cursor) with position \(batch.cursor): refused")
+            }
             report.pullBatches += 1
-            report.pulled += try applyPulled(batch)
+            report.pulled += try applyPulled(batch, wallMillis: wallMillis)
             more = batch.more && batch.cursor > request.cursor
             status.scanned = min(status.toScan, Int(batch.cursor - min(batch.cursor, cursorAtStart)))
             progress?(status)
         }
-        _ = try journal { () throws(JournalError) in try inbound.append(InboundRecord.synced(wallMillis: wallMillis).encoded()) }
+        let cursor = lock.withLock { pullCursor }
+        _ = try journal { () throws(JournalError) in
+            try inbound.append(contentsOf: [InboundRecord.pullCursor(position: cursor).encoded(), InboundRecord.synced(wallMillis: wallMillis).encoded()])
+        }
         lock.withLock { lastSyncMillis = wallMillis }
         return report
     }
@@ -286,7 +313,7 @@ public final class TerminalReplica: @unchecked Sendable {
     }
 
     /// Decrypts a pulled batch, stores it durably in the inbound journal, folds it.
-    private func applyPulled(_ batch: SyncMessage.Events) throws(SyncError) -> Int {
+    private func applyPulled(_ batch: SyncMessage.Events, wallMillis: Int64) throws(SyncError) -> Int {
         let decoder = FrameDecoder(dictionaries: [ledgerDictionary], key: enrollment.journalKey)
         var records: [[UInt8]] = []
         var events: [Event] = []
@@ -314,7 +341,7 @@ public final class TerminalReplica: @unchecked Sendable {
         }
         lock.withLock {
             pullCursor = max(pullCursor, batch.cursor)
-            absorb(events)
+            absorb(events, wallMillis: wallMillis)
         }
         return events.count
     }

@@ -105,3 +105,66 @@ struct DurabilityTests {
         try reopened.close()
     }
 }
+
+/// Holds the first fsync of any file until released, to line up a race exactly.
+final class GatedFileSystem: JournalFileSystem, @unchecked Sendable {
+    let base = SimulatedFileSystem(seed: 1)
+    private let lock = NSLock()
+    private var armed = false
+    let inSync = DispatchSemaphore(value: 0)
+    let release = DispatchSemaphore(value: 0)
+
+    func arm() { lock.withLock { armed = true } }
+    fileprivate func takeGate() -> Bool { lock.withLock { let a = armed; armed = false; return a } }
+
+    final class Handle: JournalFileHandle {
+        let inner: any JournalFileHandle
+        unowned let owner: GatedFileSystem
+        init(_ inner: any JournalFileHandle, _ owner: GatedFileSystem) { self.inner = inner; self.owner = owner }
+        func size() throws(JournalError) -> UInt64 { try inner.size() }
+        func read(at offset: UInt64, count: Int) throws(JournalError) -> [UInt8] { try inner.read(at: offset, count: count) }
+        func write(_ bytes: [UInt8], at offset: UInt64) throws(JournalError) { try inner.write(bytes, at: offset) }
+        func sync() throws(JournalError) {
+            if owner.takeGate() { owner.inSync.signal(); owner.release.wait() }
+            try inner.sync()
+        }
+        func truncate(to size: UInt64) throws(JournalError) { try inner.truncate(to: size) }
+        func close() throws(JournalError) { try inner.close() }
+    }
+
+    func listDirectory(_ path: String) throws(JournalError) -> [String] { try base.listDirectory(path) }
+    func createDirectory(_ path: String) throws(JournalError) { try base.createDirectory(path) }
+    func fileExists(_ path: String) -> Bool { base.fileExists(path) }
+    func openFile(_ path: String, mode: FileOpenMode) throws(JournalError) -> any JournalFileHandle { Handle(try base.openFile(path, mode: mode), self) }
+    func rename(_ from: String, to: String) throws(JournalError) { try base.rename(from, to: to) }
+    func removeFile(_ path: String) throws(JournalError) { try base.removeFile(path) }
+    func syncDirectory(_ path: String) throws(JournalError) { try base.syncDirectory(path) }
+}
+
+@Suite("durability with flush")
+struct FlushDuringCommitTests {
+    @Test("a flush() between a writer's fsync and a waiting appender does not leave that appender waiting forever")
+    func flushRace() throws {
+        for round in 0..<10 {
+            let fs = GatedFileSystem()
+            let journal = try Journal.open(directory: "/j", configuration: JournalConfiguration(durability: .perRecord), fileSystem: fs)
+            fs.arm()
+            let a = DispatchSemaphore(value: 0), b = DispatchSemaphore(value: 0), c = DispatchSemaphore(value: 0)
+            Thread { _ = try? journal.append([1]); a.signal() }.start()
+            fs.inSync.wait()                         // A holds the writer role, inside fsync
+            Thread { _ = try? journal.append([2]); c.signal() }.start()
+            Thread.sleep(forTimeInterval: 0.02)      // C waits for A's writer role
+            Thread { try? journal.flush(); b.signal() }.start()
+            Thread.sleep(forTimeInterval: 0.02)      // flush() waits too
+            fs.release.signal()
+            a.wait()
+            // Before the fix, C spun forever holding the journal's lock.
+            guard c.wait(timeout: .now() + 10) == .success else {
+                Issue.record("round \(round): the appender never returned after a racing flush()")
+                return
+            }
+            b.wait()
+            #expect(journal.durableSequence == 2)
+        }
+    }
+}

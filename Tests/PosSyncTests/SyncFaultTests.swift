@@ -293,3 +293,74 @@ struct CentralMoneyGuardTests {
         #expect(w.central.state.tickets[ticket]?.status == .completed)
     }
 }
+
+@Suite("review findings")
+struct ReviewFindingTests {
+    @Test("a hello with an extreme wall clock is answered (flagged as skewed), not a crash")
+    func extremeClock() throws {
+        let w = try World(terminals: 1)
+        for wall in [Int64.min, Int64.max] {
+            let hello = SyncMessage.hello(.init(central: w.central.centralID, terminal: w.terminals[0].terminal, knowledge: VersionVector(), pullCursor: 0, wallMillis: wall))
+            guard case .welcome(let welcome) = w.central.handle(hello) else { Issue.record("refused"); return }
+            #expect(welcome.clockSkewed)
+        }
+    }
+
+    /// Central answering with an acknowledgement beyond what was pushed.
+    final class LyingTransport: SyncTransport {
+        let inner: InProcessTransport
+        init(_ c: any CentralStore) { inner = InProcessTransport(central: c) }
+        func exchange(_ request: SyncMessage) throws(SyncError) -> SyncMessage {
+            let reply = try inner.exchange(request)
+            if case .ack(var ack) = reply { ack.acknowledged += 1000; return .ack(ack) }
+            return reply
+        }
+    }
+
+    @Test("an acknowledgement beyond what the push carried is refused and never recorded")
+    func ackTooHigh() throws {
+        var rng = Rng(state: 31)
+        let w = try World(terminals: 1)
+        _ = try w.capture(0, 100, code: wechatCode(&rng))
+        do { _ = try w.terminals[0].sync(via: LyingTransport(w.central), wallMillis: w.tick()); Issue.record("accepted") } catch {
+            #expect(error.message.contains("acknowledged through seq 1001"))
+        }
+        #expect(w.terminals[0].acknowledged == 0)
+        try w.reopenTerminal(0)
+        #expect(w.terminals[0].acknowledged == 0)
+        #expect(try w.terminals[0].retireAcknowledged(wallMillis: Int64.max / 2).isEmpty)
+        try w.sync(0)
+        #expect(w.terminals[0].acknowledged == 1)
+    }
+
+    @Test("a pull cursor beyond central's journal (central restored from a backup) starts over; nothing is missed")
+    func cursorBeyondHead() throws {
+        var rng = Rng(state: 41)
+        let dir = TempDir("backup")
+        let w = try World(terminals: 2)
+        _ = try w.capture(0, 100, code: wechatCode(&rng))
+        try w.sync(0)
+        // Back up central with one event, then let it grow and let terminal 2 pull far.
+        try w.central.close()
+        try FileManager.default.copyItem(atPath: w.dir.path + "/central", toPath: dir.path + "/central-backup")
+        w.central = try FileCentralStore.open(directory: w.dir.path + "/central")
+        for _ in 0..<5 { _ = try w.capture(0, 200, code: wechatCode(&rng)) }
+        try w.sync(0)
+        try w.sync(1)
+        let cursor = w.terminals[1].pullCursor
+        #expect(cursor == 6)
+        // Central is restored from the backup; terminal 1 pushes its events again.
+        try w.central.close()
+        try FileManager.default.removeItem(atPath: w.dir.path + "/central")
+        try FileManager.default.copyItem(atPath: dir.path + "/central-backup", toPath: w.dir.path + "/central")
+        w.central = try FileCentralStore.open(directory: w.dir.path + "/central")
+        #expect(w.central.head == 1)
+        try w.reopenTerminal(0)
+        _ = try w.terminals[0].sync(via: InProcessTransport(central: w.central), wallMillis: w.tick())
+        // Terminal 1 had pulled through position 6 of the old journal; it starts over and converges.
+        _ = try w.capture(0, 300, code: wechatCode(&rng))
+        try w.syncAll()
+        #expect(w.terminals[1].state.canonicalText == w.central.state.canonicalText)
+        #expect(w.terminals[1].pullCursor == w.central.head)
+    }
+}
