@@ -11,6 +11,8 @@ public struct SimulationConfig: Sendable {
     public var steps: Int
     /// Break the relay on purpose (central leaves central's own decisions out of pulls): the checks must catch it.
     public var breakRelay: Bool
+    /// Break durability on purpose (terminals acknowledge events before they are fsynced): the checks must catch it.
+    public var breakDurability = false
 
     public init(seed: UInt64, terminals: Int = 3, steps: Int = 120, breakRelay: Bool = false) {
         self.seed = seed
@@ -48,8 +50,8 @@ public final class Simulator {
     private var links: [SimulatedLink] = []
     private var clockOffsetMillis: [Int64] = []
     private var result: SimulationResult
-    /// Dots whose write returned (acknowledged by the replica that wrote them).
-    private var acknowledgedDots: Set<Dot> = []
+    /// Events whose write returned (acknowledged by the replica that wrote them): dot -> digest of the bytes.
+    private var acknowledged: [Dot: UInt64] = [:]
     /// Payment codes scanned, per terminal index, for duplicate scans.
     private var scannedCodes: [(Int, PaymentCode)] = []
     private var courierBag: [(terminal: Int, bytes: [UInt8])] = []
@@ -89,6 +91,12 @@ public final class Simulator {
 
     private func wall(_ i: Int) -> Int64 { nowMillis + clockOffsetMillis[i] }
 
+    private var terminalOptions: TerminalOptions {
+        var o = TerminalOptions()
+        o.testOnlyUnsyncedOutbound = config.breakDurability
+        return o
+    }
+
     private func openCentral() throws {
         central = try FileCentralStore.open(directory: root + "/central", fileSystem: centralDisk, environment: environment)
         if config.breakRelay {
@@ -105,7 +113,7 @@ public final class Simulator {
             let e = try central.enroll(terminal: try ReplicaId.terminal(UInt32(i + 1)), merchant: "shop")
             let disk = SimulatedFileSystem(seed: config.seed &+ UInt64(100 + i))
             terminalDisks.append(disk)
-            terminals.append(try TerminalReplica.initialize(directory: "\(root)/t\(i + 1)", enrollment: e, fileSystem: disk))
+            terminals.append(try TerminalReplica.initialize(directory: "\(root)/t\(i + 1)", enrollment: e, fileSystem: disk, options: terminalOptions))
             links.append(SimulatedLink(seed: config.seed &+ UInt64(200 + i), faults: .init(), central: { [unowned self] in self.central }))
             clockOffsetMillis.append(Int64.random(in: -3 * 3_600_000...3 * 3_600_000, using: &rng))
         }
@@ -113,21 +121,21 @@ public final class Simulator {
         for d in terminalDisks { _ = d.crash() }
         _ = centralDisk.crash()
         try openCentral()
-        for i in terminals.indices { terminals[i] = try TerminalReplica.open(directory: "\(root)/t\(i + 1)", fileSystem: terminalDisks[i]) }
+        for i in terminals.indices { terminals[i] = try TerminalReplica.open(directory: "\(root)/t\(i + 1)", fileSystem: terminalDisks[i], options: terminalOptions) }
     }
 
     /// Power loss on a terminal: unsynced writes dropped, torn or reordered; reopen recovers.
     private func crashTerminal(_ i: Int) throws {
-        try? terminals[i]?.close()
+        // No close(): a power loss gives no chance to flush anything.
         terminals[i] = nil
         let summary = terminalDisks[i].crash()
-        terminals[i] = try TerminalReplica.open(directory: "\(root)/t\(i + 1)", fileSystem: terminalDisks[i])
+        terminals[i] = try TerminalReplica.open(directory: "\(root)/t\(i + 1)", fileSystem: terminalDisks[i], options: terminalOptions)
         count("terminal crash")
         note("crash t\(i + 1): \(summary)")
     }
 
     private func crashCentral() throws {
-        try? central.close()
+        central = nil
         let summary = centralDisk.crash()
         try openCentral()
         count("central crash")
@@ -136,28 +144,28 @@ public final class Simulator {
 
     // MARK: - Workload
 
-    private func terminalWrite(_ i: Int, _ body: EventBody, _ what: String) {
+    private func terminalWrite(_ i: Int, _ body: EventBody, _ what: String) throws {
         guard let t = terminals[i] else { return }
         do {
             let e = try t.record(body, wallMillis: wall(i))
-            acknowledgedDots.insert(e.dot)
+            acknowledged[e.dot] = FileCentralStore.eventDigest(RecordCodec.encode(e))
             result.events += 1
             note("t\(i + 1) \(what) -> \(e.dot)")
         } catch {
             note("t\(i + 1) \(what) failed: \(error)")
-            if terminalDisks[i].isPowerOff { try? crashTerminal(i) }
+            if terminalDisks[i].isPowerOff { try crashTerminal(i) }
         }
     }
 
-    private func centralWrite(_ body: EventBody, _ what: String) {
+    private func centralWrite(_ body: EventBody, _ what: String) throws {
         do {
             let e = try central.record(body, wallMillis: nowMillis)
-            acknowledgedDots.insert(e.dot)
+            acknowledged[e.dot] = FileCentralStore.eventDigest(RecordCodec.encode(e))
             result.events += 1
             note("central \(what) -> \(e.dot)")
         } catch {
             note("central \(what) failed: \(error)")
-            if centralDisk.isPowerOff { try? crashCentral() }
+            if centralDisk.isPowerOff { try crashCentral() }
         }
     }
 
@@ -182,7 +190,7 @@ public final class Simulator {
             guard let t = terminals[i] else { return }
             let amount = Money(minorUnits: Int64.random(in: 100...50_000, using: &rng), currency: .CNY)
             if let capture = try? SaleCapture(amount: amount, paymentCode: code, merchantKey: t.enrollment.ledgerMerchantKey) {
-                terminalWrite(i, .saleCaptured(capture), "scan \(amount)")
+                try terminalWrite(i, .saleCaptured(capture), "scan \(amount)")
             }
         case 22..<36:  // a return at this shop of any sale it knows (often sold elsewhere)
             guard let t = terminals[i] else { return }
@@ -194,7 +202,7 @@ public final class Simulator {
             let resolution: Resolution = chance(85) ? .refund : .exchange
             if let request = try? RefundRequest(sale: sale.id, saleAmount: amount, amount: Money(minorUnits: part, currency: amount.currency),
                                                 reason: [.quality, .wrongSize, .changedMind, .notAsDescribed][pick(4)], resolution: resolution, contact: nil) {
-                terminalWrite(i, .refundRequested(request), "return \(part) of \(sale.id)")
+                try terminalWrite(i, .refundRequested(request), "return \(part) of \(sale.id)")
             }
         case 36..<50:  // a decision at a terminal, valid on what it sees
             guard let t = terminals[i] else { return }
@@ -206,10 +214,10 @@ public final class Simulator {
                 (.refundCancelled, .refundCancelled(ticket.id)), (.refundEscalated, .refundEscalated(ticket.id)),
             ].filter { TicketStatus.after($0.0, from: ticket.ownStatus) != nil }
             if chance(15), let note = try? NoteText("checked box \(result.steps)") {
-                terminalWrite(i, .noteAdded(ticket.id, note), "note on \(ticket.id)")
+                try terminalWrite(i, .noteAdded(ticket.id, note), "note on \(ticket.id)")
             } else if !options.isEmpty {
                 let (kind, body) = options[pick(options.count)]
-                terminalWrite(i, body, "\(kind) \(ticket.id)")
+                try terminalWrite(i, body, "\(kind) \(ticket.id)")
             }
         case 50..<60:  // a decision or a completion at central
             let state = central.state
@@ -217,16 +225,16 @@ public final class Simulator {
             guard !tickets.isEmpty else { return }
             let ticket = tickets[pick(tickets.count)]
             if ticket.status == .approved, state.sales[ticket.sale]?.status == .confirmed {
-                centralWrite(.refundCompleted(ticket.id), "complete \(ticket.id)")
+                try centralWrite(.refundCompleted(ticket.id), "complete \(ticket.id)")
             } else if TicketStatus.after(.refundApproved, from: ticket.ownStatus) != nil {
-                centralWrite(chance(50) ? .refundApproved(ticket.id, .originalPayment) : .refundRejected(ticket.id), "decide \(ticket.id)")
+                try centralWrite(chance(50) ? .refundApproved(ticket.id, .originalPayment) : .refundRejected(ticket.id), "decide \(ticket.id)")
             }
         case 60..<68:  // central forwards captured sales to the acquirer
             let state = central.state
             for sale in state.sales.values.sorted(by: { $0.id < $1.id }) where sale.status == .captured {
                 let r = pick(100)
                 let body: EventBody = r < 75 ? .saleConfirmed(sale.id) : (r < 88 ? .saleDeclined(sale.id) : .saleExpired(sale.id))
-                centralWrite(body, "forward \(sale.id)")
+                try centralWrite(body, "forward \(sale.id)")
             }
         case 68..<84:  // a sync
             guard let t = terminals[i] else { return }
@@ -299,7 +307,9 @@ public final class Simulator {
         for parcel in courierBag {
             let path = "\(root)/central/incoming-final-\(parcel.terminal).bundle"
             centralDisk.install(path, contents: parcel.bytes)
-            _ = try? central.importBundle(path: path)
+            do { _ = try central.importBundle(path: path) } catch {
+                result.failures.append("healing: t\(parcel.terminal + 1)'s courier bundle refused: \(error)")
+            }
         }
         courierBag.removeAll()
         // Sync rounds until a whole round moves nothing.
@@ -329,14 +339,26 @@ public final class Simulator {
                 result.failures.append("t\(i + 1) conflict records differ from central's")
             }
         }
-        // Jepsen set check: every acknowledged event is at central and at every terminal.
-        for dot in acknowledgedDots.sorted() {
-            if !dot.replica.isCentral && central.acknowledged(dot.replica) < dot.seq {
-                result.failures.append("acknowledged event \(dot) lost: central holds \(dot.replica) through \(central.acknowledged(dot.replica))")
+        // Jepsen set check: every acknowledged event, with the very bytes acknowledged,
+        // is at central, still at the terminal that wrote it, and known at every terminal.
+        for (dot, digest) in acknowledged.sorted(by: { $0.key < $1.key }) {
+            switch central.digest(of: dot) {
+            case nil: result.failures.append("acknowledged event \(dot) lost: central does not hold it")
+            case let held? where held != digest: result.failures.append("acknowledged event \(dot) lost: central holds different bytes under its dot")
+            default: break
+            }
+            if !dot.replica.isCentral, let writer = terminals[Int(dot.replica.rawValue) - 1] {
+                let own = (try? writer.ownRecord(seq: dot.seq)).flatMap { $0 }.map(FileCentralStore.eventDigest)
+                if own != digest { result.failures.append("acknowledged event \(dot) lost at its own terminal (now \(own.map { String($0, radix: 16) } ?? "absent"))") }
             }
             for (i, t) in terminals.enumerated() where !t!.knowledge.covers(dot) {
                 result.failures.append("acknowledged event \(dot) missing at t\(i + 1)")
             }
+        }
+        // Same number of distinct events everywhere (a gap under a covered dot would show here).
+        let centralEvents = central.state.eventCount
+        for (i, t) in terminals.enumerated() where t!.state.eventCount != centralEvents {
+            result.failures.append("t\(i + 1) holds \(t!.state.eventCount) events, central \(centralEvents)")
         }
         // No terminal holds another terminal's payment code.
         for (i, t) in terminals.enumerated() {

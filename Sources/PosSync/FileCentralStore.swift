@@ -37,6 +37,8 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
     private var merchantKeys: [String: [UInt8]] = [:]
     /// Central's own events so far (its dots are (central, 1...)).
     private var centralSequence: UInt64 = 0
+    /// Digests of central's own events, by sequence number - 1 (as `TerminalEntry.digests`).
+    private var centralDigests: [UInt64] = []
     private var stateValue = LedgerState()
     private var hlc = HybridLogicalClock()
     /// Records per pull batch, at most, in bytes (tests lower it to force many batches).
@@ -143,7 +145,11 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             }
             let origin = event.dot.replica
             if origin.isCentral {
-                centralSequence = max(centralSequence, event.dot.seq)
+                guard event.dot.seq == centralSequence + 1 else {
+                    throw SyncError(.sequenceGap, "journal position \(position) holds \(event.dot), expected central seq \(centralSequence + 1)", location: directory + "/journal")
+                }
+                centralSequence = event.dot.seq
+                centralDigests.append(Self.digest(record))
             } else if let acknowledged = terminals[origin]?.acknowledged {
                 guard event.dot.seq == acknowledged + 1 else {
                     throw SyncError(.sequenceGap, "journal position \(position) holds \(event.dot), expected seq \(acknowledged + 1) of \(origin)", location: directory + "/journal")
@@ -160,6 +166,18 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         }
         stateValue.apply(events)
     }
+
+    /// The digest central keeps of the event it holds under `dot` (nil when it holds none):
+    /// the first 8 bytes of SHA-256 of the record, as `eventDigest` computes.
+    public func digest(of dot: Dot) -> UInt64? {
+        lock.withLock {
+            let list = dot.replica.isCentral ? centralDigests : (terminals[dot.replica]?.digests ?? [])
+            return dot.seq >= 1 && dot.seq <= UInt64(list.count) ? list[Int(dot.seq - 1)] : nil
+        }
+    }
+
+    /// First 8 bytes of SHA-256 of an encoded event.
+    public static func eventDigest(_ record: [UInt8]) -> UInt64 { digest(record) }
 
     static func digest(_ record: [UInt8]) -> UInt64 {
         let d = SHA256.hash(data: record)
@@ -208,6 +226,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         let record = RecordCodec.encode(event)
         _ = try PosSync.journal { () throws(JournalError) in try journal.append(record) }
         centralSequence += 1
+        centralDigests.append(Self.digest(record))
         stateValue.apply(event)
         return event
     }

@@ -10,6 +10,9 @@ public struct TerminalOptions: Sendable {
     /// Acknowledged events are kept at least this long, in milliseconds, before their segment may be retired.
     public var retentionMillis: Int64
     public static let retentionMillisDefault: Int64 = 90 * 24 * 3_600_000
+    /// Deliberate breakage for proving the simulator's checks can fail: when true the
+    /// outbound journal does not fsync before an event is acknowledged. Never set outside tests.
+    public var testOnlyUnsyncedOutbound = false
 
     public init(segmentBytesMax: Int = JournalLimits.segmentBytesDefault, retentionMillis: Int64 = TerminalOptions.retentionMillisDefault) {
         self.segmentBytesMax = segmentBytesMax
@@ -77,7 +80,8 @@ public final class TerminalReplica: @unchecked Sendable {
         self.fileSystem = fileSystem
         self.options = options
         self.logger = logger
-        let config = JournalConfiguration(durability: .perRecord, segmentBytesMax: options.segmentBytesMax,
+        let config = JournalConfiguration(durability: options.testOnlyUnsyncedOutbound ? .none(bufferBytes: 1 << 20) : .perRecord,
+                                          segmentBytesMax: options.segmentBytesMax,
                                           dictionary: ledgerDictionary, key: enrollment.journalKey)
         outbound = try journal { () throws(JournalError) in
             try Journal.open(directory: directory + "/outbound", configuration: config, fileSystem: fileSystem, logger: logger)
@@ -147,6 +151,14 @@ public final class TerminalReplica: @unchecked Sendable {
             do { out.append(try RecordCodec.decode(record)) } catch { throw SyncError(error, location: "\(directory)/outbound seq \(seq)") }
         }
         return out
+    }
+
+    /// The terminal's own event at `seq` as stored (nil when retired or not written).
+    public func ownRecord(seq: UInt64) throws(SyncError) -> [UInt8]? {
+        guard seq >= outbound.firstSequence, seq <= outbound.readableSequence else { return nil }
+        let reader = try journal { () throws(JournalError) in try outbound.reader(from: seq) }
+        defer { reader.close() }
+        return try journal { () throws(JournalError) in try reader.next() }?.record
     }
 
     /// Captures written by other terminals that this store holds with their

@@ -13,10 +13,12 @@ func simulationSeeds() -> [UInt64] {
 }
 
 /// Steps per run: POSSYNC_SIM_STEPS (default 120); terminals: POSSYNC_SIM_TERMINALS (default 3).
-func simulationConfig(seed: UInt64, breakRelay: Bool = false) -> SimulationConfig {
+func simulationConfig(seed: UInt64, breakRelay: Bool = false, breakDurability: Bool = false) -> SimulationConfig {
     let env = ProcessInfo.processInfo.environment
-    return SimulationConfig(seed: seed, terminals: env["POSSYNC_SIM_TERMINALS"].flatMap(Int.init) ?? 3,
-                            steps: env["POSSYNC_SIM_STEPS"].flatMap(Int.init) ?? 120, breakRelay: breakRelay)
+    var c = SimulationConfig(seed: seed, terminals: env["POSSYNC_SIM_TERMINALS"].flatMap(Int.init) ?? 3,
+                             steps: env["POSSYNC_SIM_STEPS"].flatMap(Int.init) ?? 120, breakRelay: breakRelay)
+    c.breakDurability = breakDurability
+    return c
 }
 
 @Suite("simulation")
@@ -51,12 +53,29 @@ struct SimulationTests {
             let r = Simulator(simulationConfig(seed: seed, breakRelay: true)).run()
             if !r.passed {
                 // Caught by the convergence check, not by anything else going wrong.
-                #expect(r.failures.allSatisfy { $0.contains("differs from central") || $0.contains("conflict records differ") },
-                        "seed \(seed): \(r.failures.prefix(3))")
+                // Caught by the convergence and set checks, not by anything else going wrong.
+                #expect(r.failures.allSatisfy {
+                    $0.contains("differs from central") || $0.contains("conflict records differ")
+                        || $0.contains("missing at t") || $0.contains("events, central")
+                }, "seed \(seed): \(r.failures.prefix(3))")
                 caught = seed
                 break
             }
         }
         #expect(caught != nil, "the simulator did not notice central leaving its rejections out of pulls")
+    }
+
+    @Test("terminals acknowledging events before they are durable are caught within the CI seeds")
+    func brokenDurabilityIsCaught() {
+        var caught: UInt64? = nil
+        for seed in simulationSeeds().prefix(200) {
+            let r = Simulator(simulationConfig(seed: seed, breakDurability: true)).run()
+            if !r.passed {
+                #expect(r.failures.contains { $0.contains("acknowledged event") && $0.contains("lost") }, "seed \(seed): \(r.failures.prefix(3))")
+                caught = seed
+                break
+            }
+        }
+        #expect(caught != nil, "the simulator did not notice terminals acknowledging unsynced events")
     }
 }
