@@ -329,6 +329,15 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         var freshEvents: [Event] = []
         var duplicates = 0
         var expected = t.acknowledged + 1
+        // Bound what this push makes central inflate and hold, from the frame headers, before any decrypting.
+        var recordBytes = 0
+        for (index, frame) in m.frames.enumerated() {
+            let location = "\(source) frame \(index)"
+            recordBytes += Int(try PosSync.journal { () throws(JournalError) in try Frames.parse(frame, file: location) }.blockLength)
+            guard recordBytes <= SyncLimits.pushRecordBytesMax else {
+                throw SyncError(.tooLarge, "the push's records exceed pushRecordBytesMax (\(SyncLimits.pushRecordBytesMax) bytes) at this frame", location: location)
+            }
+        }
         for (index, frame) in m.frames.enumerated() {
             let location = "\(source) frame \(index)"
             let decoded = try PosSync.journal { () throws(JournalError) in
@@ -345,7 +354,10 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
                     throw SyncError(.malformed, "event \(event.dot) sits at journal seq \(seq): a terminal's dots are its journal sequence numbers", location: "\(location) record \(i)")
                 }
                 guard let kind = event.body.kind, kind.mayBeWritten(by: m.terminal) else {
-                    throw SyncError(.notAuthorized, "a terminal may not write \(event.body.kind.map { "\($0)" } ?? "an unknown event type") (event \(event.dot))", location: "\(location) record \(i)")
+                    throw SyncError(.notAuthorized, "a terminal may not write \(event.body.kind.map { "\($0)" } ?? "an event type central does not know") (event \(event.dot))", location: "\(location) record \(i)")
+                }
+                if let owner = owningTerminal(of: event), terminals[owner]?.enrollment.merchant != t.enrollment.merchant {
+                    throw SyncError(.foreignMerchant, "event \(event.dot) concerns an entity of terminal \(owner.rawValue), which is not of merchant \(t.enrollment.merchant)", location: "\(location) record \(i)")
                 }
                 if seq <= t.acknowledged {
                     if t.digests[Int(seq - 1)] != Self.digest(record) {
@@ -371,6 +383,16 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             stateValue.apply(freshEvents)
         }
         return .init(acknowledged: expected - 1, accepted: UInt32(fresh.count), duplicates: UInt32(duplicates))
+    }
+
+    /// The terminal whose sale or ticket a pushed event is about, when it is not the pusher's own new entity.
+    private func owningTerminal(of event: Event) -> ReplicaId? {
+        switch event.body {
+        case .refundRequested(let r): return r.sale.dot.replica
+        case .refundApproved(let t, _), .refundRejected(let t), .refundCancelled(let t), .refundEscalated(let t), .noteAdded(let t, _):
+            return t.dot.replica.isCentral ? stateValue.tickets[t]?.sale.dot.replica : t.dot.replica
+        default: return nil
+        }
     }
 
     /// The merchant owning an event's entity.

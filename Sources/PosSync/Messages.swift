@@ -10,6 +10,8 @@ public enum SyncLimits {
     public static let messageBytesMax = 8 << 20
     /// Frames a push batch carries, at most, in bytes (a backlog moves in batches of this size).
     public static let pushBatchBytesMax = 1 << 20
+    /// Record bytes (inflated) one push may carry, at most; checked from frame headers before decoding.
+    public static let pushRecordBytesMax = 16 << 20
     /// Pulled records per batch, at most, in bytes before sealing.
     public static let pullBatchBytesMax = 1 << 20
     /// Frames in one message, at most.

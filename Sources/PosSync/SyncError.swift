@@ -19,6 +19,8 @@ public struct SyncError: Error, Sendable, CustomStringConvertible, Equatable {
         public static let foreignReplica = Code("foreignReplica")
         /// An event type its writer may not write.
         public static let notAuthorized = Code("notAuthorized")
+        /// An event about another merchant's sale or ticket.
+        public static let foreignMerchant = Code("foreignMerchant")
         /// Sequence numbers that skip some.
         public static let sequenceGap = Code("sequenceGap")
         /// A re-sent event that differs from the one already accepted.

@@ -442,6 +442,7 @@ extension SyncError.Code {
         case "notAuthorized": self = .notAuthorized
         case "sequenceGap": self = .sequenceGap
         case "rewrittenHistory": self = .rewrittenHistory
+        case "foreignMerchant": self = .foreignMerchant
         case "versionUnsupported": self = .versionUnsupported
         case "tooLarge": self = .tooLarge
         default: self = .malformed

@@ -364,3 +364,46 @@ struct ReviewFindingTests {
         #expect(w.terminals[1].pullCursor == w.central.head)
     }
 }
+
+@Suite("merchant boundaries and push bounds")
+struct MerchantBoundaryTests {
+    @Test("a refund request for another merchant's sale is refused and nothing applied")
+    func foreignMerchant() throws {
+        var rng = Rng(state: 51)
+        let w = try World(terminals: 1, merchant: "shop-a")
+        let sale = try w.capture(0, 5_000, code: wechatCode(&rng))
+        try w.sync(0)
+        let outsider = try w.central.enroll(terminal: try ReplicaId.terminal(9), merchant: "shop-b")
+        let request = try RefundRequest(sale: sale, saleAmount: cny(5_000), amount: cny(5_000), reason: .changedMind, resolution: .refund, contact: nil)
+        let event = Event(dot: try Dot(replica: outsider.terminal, seq: 1), hlc: HLCTimestamp(millis: UInt64(baseMillis), logical: 0),
+                          context: VersionVector(), body: .refundRequested(request))
+        let frame = try FrameSealer(dictionary: ledgerDictionary, key: outsider.journalKey).seal([RecordCodec.encode(event)], firstSequence: 1).bytes
+        let before = (w.central.head, w.central.state.canonicalText)
+        let reply = w.central.handle(.push(.init(terminal: outsider.terminal, dictionaryID: ledgerDictionary.id, keyID: outsider.journalKey.id, frames: [frame])))
+        guard case .refusal(let r) = reply else { Issue.record("accepted: \(reply)"); return }
+        #expect(r.code == "foreignMerchant")
+        #expect(r.message.contains("shop-b"))
+        #expect((w.central.head, w.central.state.canonicalText) == before)
+    }
+
+    @Test("a push whose records would inflate past pushRecordBytesMax is refused before decoding")
+    func pushTooLarge() throws {
+        let w = try World(terminals: 1)
+        let e = w.terminals[0].enrollment
+        // Frames of 4 MiB record blocks (incompressible bytes, encrypted): 5 of them pass the bound.
+        var rng = Rng(state: 61)
+        let sealer = FrameSealer(dictionary: ledgerDictionary, key: e.journalKey)
+        var frames: [[UInt8]] = []
+        var seq: UInt64 = 1
+        for _ in 0..<5 {
+            let records = (0..<4).map { _ in (0..<(1 << 20) - 8).map { _ in UInt8.random(in: 0...255, using: &rng) } }
+            frames.append(try sealer.seal(records, firstSequence: seq).bytes)
+            seq += 4
+        }
+        let reply = w.central.handle(.push(.init(terminal: e.terminal, dictionaryID: ledgerDictionary.id, keyID: e.journalKey.id, frames: frames)))
+        guard case .refusal(let r) = reply else { Issue.record("accepted"); return }
+        #expect(r.code == "tooLarge")
+        #expect(r.message.contains("frame 4"))
+        #expect(w.central.head == 0)
+    }
+}
