@@ -131,7 +131,8 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         terminals[e.terminal] = TerminalEntry(
             enrollment: e,
             decoder: FrameDecoder(dictionaries: [ledgerDictionary], key: e.journalKey),
-            sealer: FrameSealer(dictionary: ledgerDictionary, key: e.journalKey))
+            sealer: FrameSealer(dictionary: ledgerDictionary, key: e.journalKey),
+            rewroteHistory: files.exists("\(directory)/terminals/\(e.terminal.rawValue).flagged"))
     }
 
     /// Replays the journal: high-water marks, digests, central's own sequence, the fold.
@@ -362,6 +363,9 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
                 if seq <= t.acknowledged {
                     if t.digests[Int(seq - 1)] != Self.digest(record) {
                         terminals[m.terminal]!.rewroteHistory = true
+                        // The flag outlives a restart: terminals/T.flagged says what happened.
+                        try? files.writeAtomically(Array("rewrote event \(event.dot) (\(source))\n".utf8),
+                                                   to: "\(directory)/terminals/\(m.terminal.rawValue).flagged")
                         logger.error("terminal rewrote an acknowledged event", metadata: ["sync.terminal": "\(m.terminal.rawValue)", "sync.seq": "\(seq)"])
                         throw SyncError(.rewrittenHistory, "event \(event.dot) differs from the one central accepted at that sequence number: refused, terminal flagged", location: "\(location) record \(i)")
                     }

@@ -135,6 +135,8 @@ struct SyncBadInputTests {
         #expect(r.code == "rewrittenHistory")
         #expect(snapshot(w) == before)
         #expect(w.central.flaggedTerminals.rewroteHistory == [t])
+        try w.reopenCentral()
+        #expect(w.central.flaggedTerminals.rewroteHistory == [t], "the flag outlives a restart")
     }
 
     @Test("a terminal may not write central's events")
