@@ -75,24 +75,5 @@ public struct KeyRing: Sendable {
     }
 }
 
-func hexBytes(_ text: String) -> [UInt8]? {
-    let chars = Array(text.utf8)
-    guard chars.count % 2 == 0 else { return nil }
-    func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 48...57: c - 48
-        case 97...102: c - 87
-        case 65...70: c - 55
-        default: nil
-        }
-    }
-    var out: [UInt8] = []
-    out.reserveCapacity(chars.count / 2)
-    var i = 0
-    while i < chars.count {
-        guard let h = nibble(chars[i]), let l = nibble(chars[i + 1]) else { return nil }
-        out.append(h << 4 | l)
-        i += 2
-    }
-    return out
-}
+/// Hex digits to bytes (nil when not an even number of hex digits): PosSync's decoder.
+func hexBytes(_ text: String) -> [UInt8]? { hexDecode(text) }

@@ -38,14 +38,16 @@ public struct CentralID: Hashable, Sendable, CustomStringConvertible {
     public var description: String { hex }
 }
 
-func hexEncode<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+/// Lower-case hex of bytes.
+public func hexEncode<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
     let digits = Array("0123456789abcdef".utf8)
     var out: [UInt8] = []
     for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 0xF)]) }
     return String(decoding: out, as: UTF8.self)
 }
 
-func hexDecode(_ text: String) -> [UInt8]? {
+/// Bytes of hex digits (either case); nil when not an even number of hex digits.
+public func hexDecode(_ text: String) -> [UInt8]? {
     let chars = Array(text.utf8)
     guard chars.count % 2 == 0 else { return nil }
     func nibble(_ c: UInt8) -> UInt8? {

@@ -1,5 +1,6 @@
 // sync-bench: the sync layer's figures in one run.
 // Usage: swift run -c release sync-bench [--quick] [--terminals N] [--events N] [--backlog N]
+// (The fold and codec figures are possync-bench rows 6a and 5.)
 //        sync-bench import-bundle CENTRAL_DIR BUNDLE   (child mode: imports, prints peak RSS)
 import Foundation
 import PosJournal
@@ -73,98 +74,6 @@ func frames(_ e: Enrollment, from first: UInt64, count: Int, perFrame: Int) -> [
 
 nonisolated(unsafe) var rows: [(String, String, String)] = []
 func row(_ a: String, _ b: String, _ c: String) { rows.append((a, b, c)); print("\(a): \(b)  \(c)") }
-
-// 0. Fold, codec and incremental apply: 1M events over 10,000 sales and 2,000
-//    tickets (5% with a concurrent rejection), the rest notes on tickets.
-func foldWorkload(total: Int) -> [Event] {
-    var out: [Event] = []
-    out.reserveCapacity(total)
-    var seqs: [ReplicaId: UInt64] = [:]
-    var clock: UInt64 = 0
-    let terminals = (1...50).map { try! ReplicaId.terminal(UInt32($0)) }
-    let key = MerchantKey(bytes: Array(0..<32))
-    func next(_ w: ReplicaId) -> (Dot, HLCTimestamp) {
-        seqs[w, default: 0] += 1
-        clock += 7
-        return (try! Dot(replica: w, seq: seqs[w]!), HLCTimestamp(millis: baseMillis + clock, logical: 0))
-    }
-    func any() -> ReplicaId { terminals[Int.random(in: 0..<terminals.count, using: &rng)] }
-    var captures: [(Dot, Int64)] = []
-    for _ in 0..<10_000 {
-        let (d, h) = next(any())
-        let amount = Int64.random(in: 1...100, using: &rng) * 100
-        let code = try! PaymentCode("13" + (0..<16).map { _ in String(Int.random(in: 0...9, using: &rng)) }.joined())
-        out.append(Event(dot: d, hlc: h, context: VersionVector(),
-                         body: .saleCaptured(try! SaleCapture(amount: Money(minorUnits: amount, currency: .CNY), paymentCode: code, merchantKey: key))))
-        captures.append((d, amount))
-        let (cd, ch) = next(.central)
-        out.append(Event(dot: cd, hlc: ch, context: VersionVector([(d.replica, d.seq)]), body: .saleConfirmed(SaleId(d))))
-    }
-    var requests: [Dot] = []
-    for _ in 0..<2_000 {
-        let (sale, amount) = captures[Int.random(in: 0..<captures.count, using: &rng)]
-        let (d, h) = next(any())
-        out.append(Event(dot: d, hlc: h, context: VersionVector([(sale.replica, sale.seq)]),
-                         body: .refundRequested(try! RefundRequest(sale: SaleId(sale), saleAmount: Money(minorUnits: amount, currency: .CNY),
-                                                                   amount: Money(minorUnits: max(1, amount / 2), currency: .CNY),
-                                                                   reason: .quality, resolution: .refund, contact: nil))))
-        requests.append(d)
-        let (ad, ah) = next(any())
-        out.append(Event(dot: ad, hlc: ah, context: VersionVector([(d.replica, d.seq)]), body: .refundApproved(TicketId(d), .originalPayment)))
-        if Int.random(in: 0..<100, using: &rng) < 5 {
-            let (xd, xh) = next(any())
-            out.append(Event(dot: xd, hlc: xh, context: VersionVector([(d.replica, d.seq)]), body: .refundRejected(TicketId(d))))
-        } else {
-            let (cd, ch) = next(.central)
-            out.append(Event(dot: cd, hlc: ch, context: VersionVector([(d.replica, d.seq), (ad.replica, ad.seq)]), body: .refundCompleted(TicketId(d))))
-        }
-    }
-    let note = try! NoteText("checked")
-    while out.count < total {
-        let req = requests[Int.random(in: 0..<requests.count, using: &rng)]
-        let (d, h) = next(any())
-        out.append(Event(dot: d, hlc: h, context: VersionVector([(req.replica, req.seq)]), body: .noteAdded(TicketId(req), note)))
-    }
-    return out.shuffled(using: &rng)
-}
-func residentBytes() -> Int {
-    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-    let fields = text.split(separator: " ")
-    return fields.count > 1 ? (Int(fields[1]) ?? 0) * 4096 : 0
-}
-do {
-    let total = option("--fold-events", quick ? 50_000 : 1_000_000)
-    let events = foldWorkload(total: total)
-    var t0 = now()
-    let encoded = events.map(RecordCodec.encode)
-    let encodeSecs = Double(now() - t0) / 1e9
-    t0 = now()
-    var decoded = 0
-    for bytes in encoded where (try? RecordCodec.decode(bytes)) != nil { decoded += 1 }
-    let decodeSecs = Double(now() - t0) / 1e9
-    precondition(decoded == events.count)
-    let rssBefore = residentBytes()
-    t0 = now()
-    var state = LedgerState.fold(events)
-    let foldSecs = Double(now() - t0) / 1e9
-    let grown = residentBytes() - rssBefore
-    let tickets = state.tickets.keys.sorted()
-    let late = (0..<1000).map { i in
-        Event(dot: try! Dot(replica: try! ReplicaId.terminal(999), seq: UInt64(i + 1)), hlc: HLCTimestamp(millis: baseMillis + 10_000_000 + UInt64(i), logical: 0),
-              context: VersionVector([(tickets[i % tickets.count].dot.replica, tickets[i % tickets.count].dot.seq)]),
-              body: i % 2 == 0 ? .noteAdded(tickets[i % tickets.count], try! NoteText("late")) : .refundEscalated(tickets[i % tickets.count]))
-    }
-    t0 = now()
-    for e in late { state.apply(e) }
-    let incrementalMicros = Double(now() - t0) / 1e3 / Double(late.count)
-    let bytes = encoded.reduce(0) { $0 + $1.count }
-    row("fold of \(total) events (\(state.sales.count) sales, \(state.tickets.count) tickets, \(state.conflicts.count) conflicts)",
-        String(format: "%.0f events/s", Double(total) / foldSecs), String(format: "%.2f s; incremental apply of one event %.1f µs", foldSecs, incrementalMicros))
-    row("record codec", String(format: "encode %.0f / decode %.0f events/s", Double(total) / encodeSecs, Double(total) / decodeSecs),
-        String(format: "%.1f bytes/event encoded", Double(bytes) / Double(total)))
-    row("fold memory", String(format: "%.0f bytes/entity", Double(grown) / Double(max(1, state.sales.count + state.tickets.count))),
-        String(format: "resident growth %.1f MiB, %.0f bytes/event (events are held by the fold)", Double(grown) / 1048576, Double(grown) / Double(total)))
-}
 
 // 1. Wire bytes per event in a 1,000-event push.
 do {
