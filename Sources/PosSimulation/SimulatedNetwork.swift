@@ -44,11 +44,3 @@ final class SimulatedLink: SyncTransport {
         return try SyncMessage.decode(reply.encoded())
     }
 }
-
-/// A link with no faults, for healing.
-struct ReliableLink: SyncTransport {
-    let central: any CentralStore
-    func exchange(_ request: SyncMessage) throws(SyncError) -> SyncMessage {
-        try InProcessTransport(central: central).exchange(request)
-    }
-}

@@ -316,7 +316,7 @@ public final class Simulator {
         for round in 0..<20 {
             var moved = 0
             for (i, t) in terminals.enumerated() {
-                let report = try t!.sync(via: ReliableLink(central: central), wallMillis: wall(i))
+                let report = try t!.sync(via: InProcessTransport(central: central), wallMillis: wall(i))
                 moved += report.pushed + report.pulled
             }
             note("heal round \(round): \(moved) events moved")
