@@ -151,7 +151,7 @@ public final class Journal: @unchecked Sendable {
         condition.unlock()
         var error: JournalError? = nil
         do {
-            if !batch.isEmpty { try writer.write(batch) }
+            if !batch.isEmpty { try writer.write(batch, durable: sync) }
             if sync { try writer.sync() }
         } catch let e {
             error = e

@@ -87,7 +87,13 @@ final class SegmentWriter {
 
     /// Writes `records` (sequence numbers from `nextSequence`) as one or more
     /// frames; each segment's share goes out in a single write call.
-    func write(_ records: [[UInt8]]) throws(JournalError) {
+    ///
+    /// With `durable`, a batch that needs several frames has each frame written
+    /// and fsynced before the next: a power loss can then tear only the last
+    /// one, never leave a hole before a frame that reached the disk (which open
+    /// would have to refuse as damage). One frame is the common case and costs
+    /// nothing extra.
+    func write(_ records: [[UInt8]], durable: Bool) throws(JournalError) {
         if mustRoll || file == nil { try roll() }
         var out: [UInt8] = []
         var index = 0
@@ -105,6 +111,9 @@ final class SegmentWriter {
             if frameCount > 0 && size + UInt64(out.count + frame.count) > UInt64(segmentBytesMax) {
                 try flushOut(&out)
                 try roll()
+            } else if durable && !out.isEmpty {
+                try flushOut(&out)
+                try file?.sync()
             }
             out += frame
             chain = header.checksum

@@ -168,3 +168,23 @@ struct FlushDuringCommitTests {
         }
     }
 }
+
+@Suite("multi-frame batches")
+struct MultiFrameBatchTests {
+    @Test("a durable batch of several frames fsyncs each frame before writing the next")
+    func frameByFrame() throws {
+        let dir = TemporaryDirectory()
+        let fs = RecordingFileSystem()
+        let journal = try Journal.open(directory: dir.path, configuration: JournalConfiguration(durability: .perRecord, segmentBytesMax: 64 << 20), fileSystem: fs)
+        fs.keepWrites = true
+        let syncsBefore = fs.syncCount, writesBefore = fs.writes.count
+        // Five records of 1 MiB: three fit a 4 MiB frame, so the batch needs two frames.
+        let big = (0..<5).map { i in [UInt8](repeating: UInt8(i), count: JournalLimits.recordBytesMax - 16) }
+        let range = try journal.append(contentsOf: big)
+        #expect(range == 1...5)
+        #expect(fs.writes.count - writesBefore == 2, "one write per frame")
+        #expect(fs.syncCount - syncsBefore == 2, "an fsync after each frame")
+        #expect(try readAll(journal).map(\.1) == big)
+        try journal.close()
+    }
+}
