@@ -83,11 +83,17 @@ public final class TerminalReplica: @unchecked Sendable {
         let config = JournalConfiguration(durability: options.testOnlyUnsyncedOutbound ? .none(bufferBytes: 1 << 20) : .perRecord,
                                           segmentBytesMax: options.segmentBytesMax,
                                           dictionary: ledgerDictionary, key: enrollment.journalKey)
-        outbound = try journal { () throws(JournalError) in
+        let outbound = try journal { () throws(JournalError) in
             try Journal.open(directory: directory + "/outbound", configuration: config, fileSystem: fileSystem, logger: logger)
         }
-        inbound = try journal { () throws(JournalError) in
-            try Journal.open(directory: directory + "/inbound", configuration: config, fileSystem: fileSystem, logger: logger)
+        self.outbound = outbound
+        do {
+            inbound = try journal { () throws(JournalError) in
+                try Journal.open(directory: directory + "/inbound", configuration: config, fileSystem: fileSystem, logger: logger)
+            }
+        } catch {
+            try? outbound.close()
+            throw error
         }
         try restore()
     }
@@ -168,7 +174,8 @@ public final class TerminalReplica: @unchecked Sendable {
         var found: [Dot] = []
         while let (seq, record) = try journal({ () throws(JournalError) in try reader.next() }) {
             guard case .pulled(_, let bytes) = try InboundRecord.decode(record, location: "\(directory)/inbound seq \(seq)") else { continue }
-            guard let event = try? RecordCodec.decode(bytes) else { continue }
+            let event: Event
+            do { event = try RecordCodec.decode(bytes) } catch { throw SyncError(error, location: "\(directory)/inbound seq \(seq)") }
             if case .saleCaptured(let c) = event.body, c.paymentCode != nil, event.dot.replica != terminal { found.append(event.dot) }
         }
         return found
@@ -237,8 +244,9 @@ public final class TerminalReplica: @unchecked Sendable {
             throw SyncError(.malformed, "central answered hello with something other than welcome")
         }
         report.clockSkewed = welcome.clockSkewed
-        guard welcome.acknowledged <= outbound.lastSequence else {
-            throw SyncError(.sequenceGap, "central acknowledged seq \(welcome.acknowledged) but this terminal's journal ends at \(outbound.lastSequence): the terminal store is older than what it sent", location: directory)
+        // Central can only hold what was pushed, and only durable events are pushed.
+        guard welcome.acknowledged <= outbound.durableSequence else {
+            throw SyncError(.sequenceGap, "central acknowledged seq \(welcome.acknowledged) but this terminal's journal holds seq \(outbound.durableSequence) durably: the terminal store is older than what it sent", location: directory)
         }
         try noteAcknowledged(welcome.acknowledged)
         if lock.withLock({ pullCursor }) > welcome.head {
