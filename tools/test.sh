@@ -20,7 +20,7 @@ fi
 echo "== build (debug, with tests)"
 swift build --build-tests
 
-echo "== money-path check: no floating point in PosLedger"
+echo "== money-path check: no floating point in PosLedger, PosSync, PosApp, PosDump"
 tools/check-no-float.sh
 
 echo "== benchmark smoke run (journal-bench --quick)"
