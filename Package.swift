@@ -84,7 +84,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "journal-bench",
-            dependencies: ["PosJournal", "CZlib"],
+            dependencies: ["PosJournal", "PosLedger", "CZlib"],
             path: "tools/bench"
         ),
         .executableTarget(

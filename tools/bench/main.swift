@@ -1,10 +1,12 @@
-// journal-bench: the journal's figures, each beside its floor, in one run.
+// journal-bench: the journal's figures, each beside its floor, in one run, on real
+// ledger sale-capture events (possync-bench compares the same with SQLite).
 // Usage: swift run -c release journal-bench [--quick] [--dir DIR]
 // Prints one table. Medians over alternating repetitions; the machine is shared
 // and noisy, so compare within a run, not across runs.
 import CZlib
 import Foundation
 import PosJournal
+import PosLedger
 
 let args = CommandLine.arguments
 let quick = args.contains("--quick")
@@ -20,43 +22,22 @@ defer { try? FileManager.default.removeItem(atPath: baseDir) }
 
 var rng = SplitMix64(seed: 42)
 
-extension Array where Element == UInt8 {
-    mutating func varint(_ v: UInt64) { var v = v; while v >= 0x80 { append(UInt8(v & 0x7F) | 0x80); v >>= 7 }; append(UInt8(v)) }
-    mutating func field(_ tag: UInt8, _ bytes: [UInt8]) { append(tag); varint(UInt64(bytes.count)); self += bytes }
-}
-
-/// A stand-in for a `sale captured` record until the ledger's codec is wired in:
-/// the same fields and entropy (payment code digits, 16-byte duplicate key, HLC, amount, items).
+/// A real `sale captured` ledger event of terminal 300, as a terminal journals it
+/// (payment code and duplicate key included: the entropy that dominates its size).
 @MainActor func saleEvent(_ n: Int) -> [UInt8] {
-    var b: [UInt8] = [1, 1]  // version, type
-    b.field(0x08, [0x00, 0x00, 0x01, 0x2C])                     // replica
-    b.append(0x10); b.varint(UInt64(n))                          // seq
-    var hlc = (UInt64(1_790_000_000_000) + UInt64(n) * 9_000) << 16
-    b.append(0x18); withUnsafeBytes(of: &hlc) { b += $0 }       // HLC
-    b.append(0x20); b.varint(UInt64.random(in: 100...99_999, using: &rng))  // amount minor units
-    b.field(0x2A, Array("EUR".utf8))
-    let code = "13" + (0..<16).map { _ in String(Int.random(in: 0...9, using: &rng)) }.joined()
-    b.field(0x32, Array(code.utf8))                              // payment code (encrypted at rest)
-    b.field(0x3A, (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) })  // duplicate key
-    b.field(0x42, Array("merchant-0042".utf8))
-    let items = Int.random(in: 1...2, using: &rng)
-    for _ in 0..<items {
-        var item: [UInt8] = []
-        item.field(0x0A, Array("SKU-\(Int.random(in: 10000...10999, using: &rng))".utf8))
-        item.append(0x10); item.varint(UInt64.random(in: 1...3, using: &rng))
-        item.append(0x18); item.varint(UInt64.random(in: 100...9_999, using: &rng))
-        b.field(0x4A, item)
-    }
-    b.field(0x52, [0x00, 0x00, 0x01, 0x2C, UInt8(n & 0x7F)])    // causal context
-    return b
+    let code = try! PaymentCode("13" + (0..<16).map { _ in String(Int.random(in: 0...9, using: &rng)) }.joined())
+    let amount = Money(minorUnits: Int64.random(in: 100...99_999, using: &rng), currency: .CNY)
+    let capture = try! SaleCapture(amount: amount, paymentCode: code, merchantKey: MerchantKey(bytes: Array(0..<32)))
+    let event = Event(dot: try! Dot(replica: try! ReplicaId.terminal(300), seq: UInt64(n + 1)),
+                      hlc: HLCTimestamp(millis: 1_790_000_000_000 + UInt64(n) * 9_000, logical: 0), context: VersionVector(),
+                      body: .saleCaptured(capture))
+    return RecordCodec.encode(event)
 }
 
 let events = (0..<2000).map(saleEvent)
 let meanEventBytes = Double(events.reduce(0) { $0 + $1.count }) / Double(events.count)
-// Dictionary: typical event bytes, most common material last (zlib favours the end).
-var dictBytes: [UInt8] = []
-for e in events.prefix(40) { dictBytes += e }
-let dictionary = CompressionDictionary(id: 1, bytes: Array(dictBytes.suffix(4096)))
+/// The ledger's own preset dictionary, as terminals use it.
+let dictionary = CompressionDictionary(id: RecordCodec.dictionaryID, bytes: RecordCodec.dictionaryBytes)
 let key = JournalKey(id: 1, bytes: (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) })
 
 // MARK: - Helpers
