@@ -47,8 +47,17 @@ public final class CentralDesk {
         if !dir.isEmpty && !FileManager.default.fileExists(atPath: dir) {
             throw AppError(.refused, "\(out): directory \(dir) does not exist")
         }
+        // Refuse before central records anything when the file cannot be written there.
+        if access(dir.isEmpty ? "." : dir, W_OK) != 0 {
+            throw AppError(.refused, "\(out): directory \(dir.isEmpty ? "." : dir) is not writable")
+        }
         let e = try PosApp.store { () throws(SyncError) in try store.enroll(terminal: id, merchant: merchant) }
-        try PosApp.store { () throws(SyncError) in try e.write(to: out) }
+        do {
+            try e.write(to: out)
+        } catch {
+            // Central keeps its copy (terminals/N.json), so the secret is not lost.
+            throw AppError(.store, "\(out): \(error.message); terminal \(terminal) is enrolled and central's copy of the enrollment is \(store.directory)/terminals/\(terminal).json")
+        }
         return EnrollResult(terminal: terminal, merchant: merchant, central: store.centralID.hex, file: out)
     }
 
@@ -128,6 +137,19 @@ public final class CentralDesk {
     public func importBundles(_ paths: [String], progress: any ProgressSink = SilentProgress()) throws(AppError) -> [ImportResult] {
         for p in paths where !FileManager.default.fileExists(atPath: p) {
             throw AppError(.refused, "\(p): no such bundle file")
+        }
+        // Every bundle is checked whole (size, magic, version, SHA-256, central id)
+        // before the first is applied, so a damaged one among several changes nothing.
+        for p in paths {
+            do throws(SyncError) {
+                let reader = try BundleReader(path: p)
+                defer { reader.close() }
+                guard reader.header.central == store.centralID else {
+                    throw SyncError(.wrongCentral, "bundle is for central \(reader.header.central), this is \(store.centralID)", location: p)
+                }
+            } catch {
+                throw AppError(error.code == .io ? .store : .refused, "import: \(error.description)")
+            }
         }
         progress.begin("import", total: paths.count, unit: "bundles")
         var out: [ImportResult] = []

@@ -181,6 +181,12 @@ public final class TerminalDesk {
             let excess = Money(minorUnits: amount.minorUnits - capture.amount.minorUnits, currency: amount.currency)
             throw AppError(.refused, "refund \(AmountFormat.display(amount)) is above the sale \(saleID.dot) amount \(AmountFormat.display(capture.amount)) by \(AmountFormat.display(excess))")
         }
+        // What this terminal already sees claimed counts too (an over-refund across
+        // two shops offline can still happen, and is then held by the ledger's rule).
+        if input.resolution == .refund, amount.minorUnits > capture.amount.minorUnits - already {
+            let left = Money(minorUnits: max(0, capture.amount.minorUnits - already), currency: amount.currency)
+            throw AppError(.refused, "refund \(AmountFormat.display(amount)) is above what is left to refund on sale \(saleID.dot): \(AmountFormat.display(left)) of \(AmountFormat.display(capture.amount)) (\(live.count) refund ticket(s) already open)")
+        }
         let request = try ledger { () throws(LedgerError) in
             try RefundRequest(sale: saleID, saleAmount: capture.amount, amount: amount, reason: input.reason,
                               resolution: input.resolution, contact: input.contact)
@@ -269,7 +275,7 @@ public struct SaleItem: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { "\(sku) x\(quantity) @ \(AmountFormat.display(unitPrice))" }
 
-    static func total(_ items: [SaleItem], currency: Currency) throws(AppError) -> Int64 {
+    public static func total(_ items: [SaleItem], currency: Currency) throws(AppError) -> Int64 {
         var sum: Int64 = 0
         for i in items {
             let (line, o1) = i.unitPrice.minorUnits.multipliedReportingOverflow(by: Int64(i.quantity))

@@ -140,7 +140,7 @@ public final class JSONFormat: DumpSink {
             j.add("undecodedReason", u.message)
         }
         if let raw = f.rawBytes {
-            j.add("hex", Render.hex(raw))
+            j.add("hex", Render.maskedHex(raw))
             if raw.count < h.frameBytes { j.add("hexTruncated", true) }
         }
         out.line(j.string)
@@ -173,9 +173,9 @@ public final class JSONFormat: DumpSink {
             if let text = Render.printable(r.bytes) { j.add("text", text) }
         }
         if options.raw {
-            j.add("hex", Render.hex(r.bytes.prefix(options.rawBytesMax)))
+            j.add("hex", Render.maskedHex(r.bytes.prefix(options.rawBytesMax)))
         } else if case .raw = r.content, Render.printable(r.bytes) == nil {
-            j.add("hex", Render.hex(r.bytes.prefix(options.previewBytesMax)))
+            j.add("hex", Render.maskedHex(r.bytes.prefix(options.previewBytesMax)))
             if r.bytes.count > options.previewBytesMax { j.add("hexTruncated", true) }
         }
         out.line(j.string)
@@ -234,7 +234,7 @@ public final class JSONFormat: DumpSink {
             j.add("ticket", t.dot.description)
             j.add("note", note.text)
         case .unknown(_, let fields):
-            j.add("fieldsHex", Render.hex(fields))
+            j.add("fieldsHex", Render.maskedHex(fields))
         }
     }
 
@@ -249,7 +249,7 @@ public final class JSONFormat: DumpSink {
         j.add("reason", d.reason)
         j.add("missingFrom", d.missingFrom)
         j.add("missingThrough", d.missingThrough)
-        if let raw = d.rawBytes { j.add("hex", Render.hex(raw)) }
+        if let raw = d.rawBytes { j.add("hex", Render.maskedHex(raw)) }
         return j
     }
 

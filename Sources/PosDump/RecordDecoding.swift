@@ -106,6 +106,29 @@ enum Render {
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
+    /// Packed-decimal runs this long (in bytes) are masked in raw hex: a payment
+    /// code of 16-24 digits is stored as 8-12 such bytes.
+    static let decimalRunMaskBytes = 7
+
+    /// Hex of raw bytes (records, frames, damaged ranges) with every run of at least
+    /// `decimalRunMaskBytes` packed-decimal bytes (both nibbles 0-9) shown as `**`
+    /// per byte, so no payment code is ever printed in clear, decodable or not.
+    static func maskedHex<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+        let b = Array(bytes)
+        var masked = [Bool](repeating: false, count: b.count)
+        var runStart = 0
+        func isDecimal(_ x: UInt8) -> Bool { x >> 4 <= 9 && x & 15 <= 9 }
+        for i in 0...b.count {
+            if i < b.count && isDecimal(b[i]) { continue }
+            if i - runStart >= decimalRunMaskBytes { for j in runStart..<i { masked[j] = true } }
+            runStart = i + 1
+        }
+        var out = ""
+        out.reserveCapacity(b.count * 2)
+        for (i, x) in b.enumerated() { out += masked[i] ? "**" : hex(CollectionOfOne(x)) }
+        return out
+    }
+
     static func hex<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count * 2)

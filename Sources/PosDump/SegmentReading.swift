@@ -69,14 +69,14 @@ final class SegmentReading {
                 return
             }
             // Frames after a damaged header can still be found and checked; their records cannot be decoded.
-            let w = FrameWalker(file: h, path: file, start: start, end: size, chain: nil, nextSequence: nameBase)
+            let w = FrameWalker(file: h, path: file, start: start, end: size, chain: nil, nextSequence: nameBase.map { max($0, 1) })  // sequence numbers start at 1, whatever a damaged name says
             let resume: UInt64?
             do { resume = try w.nextValidHeader(after: start - 1) } catch { throw DumpError("cannot read: \(error.message)", file: file) }
             let stop = resume ?? size
             scanner.damage(DamageItem(kind: .damaged, file: file, offset: 0, bytes: stop, code: error.code.description,
                                       reason: "segment header (error at offset \(error.offset ?? 0)): \(error.message); " + (resume.map { "frames are read from offset \($0), their records not decoded" } ?? "no valid frame follows"),
                                       missingFrom: nil, missingThrough: nil, rawBytes: scanner.options.raw ? head : nil))
-            walker = resume.map { FrameWalker(file: h, path: file, start: $0, end: size, chain: nil, nextSequence: nameBase) }
+            walker = resume.map { FrameWalker(file: h, path: file, start: $0, end: size, chain: nil, nextSequence: nameBase.map { max($0, 1) }) }
             return
         }
         let sh = decoded!
@@ -118,8 +118,8 @@ final class SegmentReading {
 
     var end: End {
         let last: UInt64?
-        if let w = walker, let next = w.nextSequence { last = next - 1 } else { last = nil }
-        return End(journalID: header?.journalID, lastSequence: last ?? header.map { $0.baseSequence - 1 },
+        if let w = walker, let next = w.nextSequence, next > 0 { last = next - 1 } else { last = nil }
+        return End(journalID: header?.journalID, lastSequence: last ?? header.map { $0.baseSequence > 0 ? $0.baseSequence - 1 : 0 },
                    chain: cleanEnd ? walker?.chain : nil)
     }
 

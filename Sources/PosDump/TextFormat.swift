@@ -68,12 +68,12 @@ public final class TextFormat: DumpSink {
             if let text = Render.printable(r.bytes) {
                 line += " text=" + Self.quoted(text)
             } else if !options.raw {
-                line += " hex=" + Render.hex(r.bytes.prefix(options.previewBytesMax)) + (r.bytes.count > options.previewBytesMax ? "..." : "")
+                line += " hex=" + Render.maskedHex(r.bytes.prefix(options.previewBytesMax)) + (r.bytes.count > options.previewBytesMax ? "..." : "")
             }
             line += " (\(reason))"
         }
         out.line(line)
-        if options.raw { out.line("      hex " + Render.hex(r.bytes.prefix(options.rawBytesMax)) + (r.bytes.count > options.rawBytesMax ? "..." : "")) }
+        if options.raw { out.line("      hex " + Render.maskedHex(r.bytes.prefix(options.rawBytesMax)) + (r.bytes.count > options.rawBytesMax ? "..." : "")) }
     }
 
     /// Free text in quotes, with quotes, backslashes and control characters escaped,
@@ -125,7 +125,7 @@ public final class TextFormat: DumpSink {
         case .noteAdded(let t, let note):
             s += " ticket=\(t.dot) note=\(quoted(note.text))"
         case .unknown(let type, let fields):
-            s += " (type \(type) unknown to this version) fields=\(Render.hex(fields))"
+            s += " (type \(type) unknown to this version) fields=\(Render.maskedHex(fields))"
         }
         return s
     }
@@ -136,7 +136,7 @@ public final class TextFormat: DumpSink {
         while i < bytes.count {
             let end = min(i + 32, bytes.count)
             let offset = String(i, radix: 16)
-            out.line(indent + String(repeating: "0", count: max(0, 6 - offset.count)) + offset + ": " + Render.hex(bytes[i..<end]))
+            out.line(indent + String(repeating: "0", count: max(0, 6 - offset.count)) + offset + ": " + Render.maskedHex(bytes[i..<end]))
             i = end
         }
         if total > bytes.count { out.line(indent + "... \(total - bytes.count) more bytes (--raw-bytes-max)") }

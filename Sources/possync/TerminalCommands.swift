@@ -85,9 +85,8 @@ struct TerminalCommand: ParsableCommand {
             let parsedItems = try items.map { try SaleItem(parsing: $0, currency: desk.currency) }
             let money: Money
             if let amount { money = try AmountFormat.parse(amount, desk.currency) } else {
-                var sum: Int64 = 0
-                for i in parsedItems { sum += i.unitPrice.minorUnits * Int64(i.quantity) }
-                money = try AmountFormat.parse(AmountFormat.format(minorUnits: sum, currency: desk.currency), desk.currency)
+                // Overflow-checked (a huge price times a quantity is refused, not a crash).
+                money = Money(minorUnits: try SaleItem.total(parsedItems, currency: desk.currency), currency: desk.currency)
             }
             let code: PaymentCode
             do { code = try PaymentCode(paymentCode) } catch { throw AppError(.refused, "payment code: \(error.message)") }

@@ -65,6 +65,20 @@ struct BadInputCLITests {
                        "--amount", "130.00"], status: 1, message: "above the sale 1:1 amount 120.00 CNY by 10.00 CNY")
         try s.refuses(["terminal", "refund", "--dir", s.t1, "--return-code", s.returnCode, "--reason", "quality", "--resolution", "refund",
                        "--amount", "12.505"], status: 1, message: "CNY has 2 decimals")
+        // 10.00 of the 120.00 is already claimed by a ticket this terminal sees.
+        try s.refuses(["terminal", "refund", "--dir", s.t1, "--return-code", s.returnCode, "--reason", "quality", "--resolution", "refund",
+                       "--amount", "110.01"], status: 1, message: "above what is left to refund on sale 1:1: 110.00 CNY of 120.00 CNY")
+    }
+
+    @Test("items whose total overflows are refused, not a crash")
+    func itemOverflow() throws {
+        let s = try Shop()
+        let before = treeHashes(s.tmp.path)
+        let r = try CLI.run(["terminal", "scan", "--dir", s.t1, "--payment-code", "134567890123456782", "--item", "X:10000:9999999999999.99"],
+                            now: "2026-03-02T12:00:00Z")
+        #expect(r.status == 1, "exit \(r.status): \(r.stderr)")
+        #expect(r.stderr.hasPrefix("possync: error: "))
+        #expect(treeHashes(s.tmp.path) == before)
     }
 
     @Test("over an offline limit: per payment, and time offline")

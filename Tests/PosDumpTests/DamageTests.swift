@@ -1,5 +1,5 @@
 import Foundation
-import PosDump
+@testable import PosDump
 import PosJournal
 import Testing
 
@@ -259,5 +259,18 @@ struct DamageTests {
         let i = try #require(lines.firstIndex { $0.contains("DAMAGED") })
         #expect(lines[i + 1].hasPrefix("    000000: "))
         _ = _t
+    }
+}
+
+@Suite("raw hex never shows a payment code")
+struct MaskedHexTests {
+    @Test("runs of packed decimal bytes (a payment code's storage) are masked; other bytes are not")
+    func masking() {
+        // "13 45 67 89 01 23 45 67 89" as packed decimal, between non-decimal bytes.
+        let bytes: [UInt8] = [0xAB, 0x13, 0x45, 0x67, 0x89, 0x01, 0x23, 0x45, 0x67, 0x89, 0xCD, 0x12, 0x34]
+        let hex = Render.maskedHex(bytes)
+        #expect(hex == "ab" + String(repeating: "**", count: 9) + "cd1234")
+        #expect(!hex.contains("1345678901"))
+        #expect(Render.maskedHex([0x12, 0x34, 0x56, 0x78, 0x90, 0x12]) == "123456789012", "six decimal bytes are not a payment code")
     }
 }
