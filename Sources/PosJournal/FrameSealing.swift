@@ -5,6 +5,18 @@ public enum Frames {
     /// Parses and checks one whole frame (header checksum and fields, length,
     /// payload checksum); does not decrypt or inflate.
     public static func parse(_ bytes: [UInt8], file: String = "frame", offset: UInt64 = 0) throws(JournalError) -> FrameHeader {
+        let h = try header(bytes, file: file, offset: offset)
+        let ok = bytes.withUnsafeBytes { FrameDecoder.verifyPayload(h, UnsafeRawBufferPointer(rebasing: $0[JournalLimits.frameHeaderBytes...])) }
+        guard ok else {
+            throw JournalError(.payloadChecksum, "payload checksum mismatch in frame seq \(h.firstSequence)...\(h.lastSequence)", file: file, offset: offset, sequence: h.firstSequence)
+        }
+        return h
+    }
+
+    /// Checks a frame's header (checksum, fields, bounds) and that the bytes are
+    /// exactly the frame it states; the payload is not read. Enough to learn a
+    /// frame's sequence range and sizes before deciding to decode it.
+    public static func header(_ bytes: [UInt8], file: String = "frame", offset: UInt64 = 0) throws(JournalError) -> FrameHeader {
         guard bytes.count >= JournalLimits.frameHeaderBytes else {
             throw JournalError(.truncated, "\(bytes.count) bytes, fewer than a \(JournalLimits.frameHeaderBytes)-byte frame header", file: file, offset: offset)
         }
@@ -16,10 +28,6 @@ public enum Frames {
             guard bytes.count == h.frameBytes else {
                 throw JournalError(.truncated, "frame seq \(h.firstSequence)...\(h.lastSequence) is \(bytes.count) bytes, its header states \(h.frameBytes)", file: file, offset: offset, sequence: h.firstSequence)
             }
-            let ok = bytes.withUnsafeBytes { FrameDecoder.verifyPayload(h, UnsafeRawBufferPointer(rebasing: $0[JournalLimits.frameHeaderBytes...])) }
-            guard ok else {
-                throw JournalError(.payloadChecksum, "payload checksum mismatch in frame seq \(h.firstSequence)...\(h.lastSequence)", file: file, offset: offset, sequence: h.firstSequence)
-            }
             return h
         }
     }
@@ -28,7 +36,8 @@ public enum Frames {
     /// given dictionary and key ids.
     public static func records(_ bytes: [UInt8], dictionaryID: UInt32, keyID: UInt32, decoder: FrameDecoder,
                                file: String = "frame", offset: UInt64 = 0) throws(JournalError) -> (header: FrameHeader, records: [[UInt8]]) {
-        let header = try parse(bytes, file: file, offset: offset)
+        // The decoder checks the payload checksum itself: the header is enough here.
+        let header = try header(bytes, file: file, offset: offset)
         let segment = SegmentHeader(journalID: JournalID(bytes: [UInt8](repeating: 0, count: 16))!, baseSequence: max(header.firstSequence, 1),
                                     dictionaryID: dictionaryID, keyID: keyID, chainSeed: 0)
         let frame = RawFrame(header: header, offset: offset, bytes: bytes)

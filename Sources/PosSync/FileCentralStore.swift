@@ -334,7 +334,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         var recordBytes = 0
         for (index, frame) in m.frames.enumerated() {
             let location = "\(source) frame \(index)"
-            recordBytes += Int(try PosSync.journal { () throws(JournalError) in try Frames.parse(frame, file: location) }.blockLength)
+            recordBytes += Int(try PosSync.journal { () throws(JournalError) in try Frames.header(frame, file: location) }.blockLength)
             guard recordBytes <= SyncLimits.pushRecordBytesMax else {
                 throw SyncError(.tooLarge, "the push's records exceed pushRecordBytesMax (\(SyncLimits.pushRecordBytesMax) bytes) at this frame", location: location)
             }

@@ -268,6 +268,7 @@ public final class TerminalReplica: @unchecked Sendable {
             let reader = try journal { () throws(JournalError) in try outbound.reader(from: from) }
             var frames: [[UInt8]] = []
             var bytes = 0
+            var pushedThrough: UInt64 = 0
             var dictionaryID: UInt32 = 0, keyID: UInt32 = 0
             while bytes < pushBatchBytes, frames.count < SyncLimits.framesPerMessageMax,
                   let f = try journal({ () throws(JournalError) in try reader.nextFrame() }) {
@@ -275,6 +276,7 @@ public final class TerminalReplica: @unchecked Sendable {
                 if frames.isEmpty { dictionaryID = f.segment.dictionaryID; keyID = f.segment.keyID }
                 else if f.segment.dictionaryID != dictionaryID || f.segment.keyID != keyID { break }
                 frames.append(f.frame.bytes)
+                pushedThrough = f.frame.header.lastSequence
                 bytes += f.frame.bytes.count
             }
             reader.close()
@@ -287,7 +289,6 @@ public final class TerminalReplica: @unchecked Sendable {
             report.duplicatesAtCentral += Int(ack.duplicates)
             // An acknowledgement is kept for good and lets segments be retired:
             // it must lie within what this push carried.
-            let pushedThrough = (try? Frames.parse(frames[frames.count - 1]))?.lastSequence ?? 0
             guard ack.acknowledged >= from, ack.acknowledged <= pushedThrough else {
                 throw SyncError(.malformed, "central acknowledged through seq \(ack.acknowledged) after a push of seq \(from)...\(pushedThrough): refused, not recorded")
             }
