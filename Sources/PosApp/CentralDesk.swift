@@ -65,12 +65,14 @@ public final class CentralDesk {
 
     public func decide(_ action: TicketAction, ticket: TicketId, route: RefundRoute? = nil, note: NoteText? = nil,
                        nowMillis: Int64) throws(AppError) -> DecisionResult {
-        let bodies = try TicketDecisions.plan(action, ticket: ticket, state: store.state, route: route, note: note)
+        let bodies = try TicketDecisions.plan(action, ticket: ticket, state: try PosApp.store { () throws(SyncError) in try store.state(around: .ticket(ticket)) },
+                                              route: route, note: note)
         var events: [Event] = []
         for body in bodies {
             events.append(try PosApp.store { () throws(SyncError) in try store.record(body, wallMillis: nowMillis) })
         }
-        return DecisionResult(ticket: ticket, action: action, events: events, state: store.state)
+        return DecisionResult(ticket: ticket, action: action, events: events,
+                              state: try PosApp.store { () throws(SyncError) in try store.state(around: .ticket(ticket)) })
     }
 
     // MARK: - Forwarding to the acquirer
@@ -95,7 +97,7 @@ public final class CentralDesk {
     /// decided) to the acquirer, in sale-id order, and records each outcome as
     /// a central event (sale confirmed / declined / expired).
     public func forward(to acquirer: any Acquirer, nowMillis: Int64, progress: any ProgressSink = SilentProgress()) throws(AppError) -> ForwardResult {
-        let state = store.state
+        let state = try PosApp.store { () throws(SyncError) in try store.state }
         let pending = state.sales.values.filter { $0.status == .captured }.map(\.id).sorted()
         let duplicates = state.sales.values.filter { $0.status == .voidDuplicate }.map(\.id).sorted()
         var result = ForwardResult(acquirer: acquirer.name, forwarded: [], skippedDuplicates: duplicates.map { "\($0.dot)" }, counts: [:])

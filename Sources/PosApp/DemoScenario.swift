@@ -293,7 +293,7 @@ public final class DemoScenario {
     func backOffice(_ a: TicketId) throws(AppError) {
         let day = config.days - 1
         at(day, 22, 0)
-        let state = central.store.state
+        let state = try PosApp.store { () throws(SyncError) in try central.store.state }
         let view = state.tickets[a]!
         for c in state.conflicts where c.kind == .concurrentDecision {
             say("central", "conflict \(c.kind.rawValue) rule \(c.rule) events \(c.events.map(\.description).joined(separator: ",")) -> \(c.outcome)")
@@ -309,7 +309,7 @@ public final class DemoScenario {
     static func status(_ r: DecisionResult) -> String { r.status + (r.heldReason.map { "(\($0))" } ?? "") }
 
     func finish() throws(AppError) -> DemoResult {
-        let report = try LedgerReport(central.store.state)
+        let report = try LedgerReport(PosApp.store { () throws(SyncError) in try central.store.state })
         var agreeing: [UInt32] = [], differing: [UInt32] = []
         for desk in terminals {
             let mine = try LedgerReport(desk.replica.state)

@@ -13,6 +13,10 @@ public struct SimulationConfig: Sendable {
     public var breakRelay: Bool
     /// Break durability on purpose (terminals acknowledge events before they are fsynced): the checks must catch it.
     public var breakDurability = false
+    /// Events central folds between snapshots; nil: 3...32, chosen by the seed, so
+    /// snapshots are written (and cut by power failures) many times per run.
+    public var centralSnapshotEvents: Int? = nil
+    var snapshotEvents: Int { centralSnapshotEvents ?? Int(3 + seed % 30) }
 
     public init(seed: UInt64, terminals: Int = 3, steps: Int = 120, breakRelay: Bool = false) {
         self.seed = seed
@@ -29,6 +33,8 @@ public struct SimulationResult: Sendable {
     public var faults: [String: Int] = [:]
     /// Conflict records central ended with, by kind (what the run exercised).
     public var conflictKinds: [String: Int] = [:]
+    /// Snapshots central wrote (each one a chance for a power failure to cut it).
+    public var centralSnapshots = 0
     /// Check failures; empty when the run passed.
     public var failures: [String] = []
     /// What happened, step by step.
@@ -98,7 +104,8 @@ public final class Simulator {
     }
 
     private func openCentral() throws {
-        central = try FileCentralStore.open(directory: root + "/central", fileSystem: centralDisk, environment: environment)
+        central = try FileCentralStore.open(directory: root + "/central", fileSystem: centralDisk, environment: environment,
+                                         snapshotEvents: config.snapshotEvents)
         if config.breakRelay {
             central.testOnlyFaults = .init(dropFromPull: { event in
                 if case .refundRejected = event.body { return event.dot.replica.isCentral }
@@ -108,7 +115,8 @@ public final class Simulator {
     }
 
     private func setUp() throws {
-        central = try FileCentralStore.create(directory: root + "/central", fileSystem: centralDisk, environment: environment)
+        central = try FileCentralStore.create(directory: root + "/central", fileSystem: centralDisk, environment: environment,
+                                           snapshotEvents: config.snapshotEvents)
         for i in 0..<config.terminals {
             let e = try central.enroll(terminal: try ReplicaId.terminal(UInt32(i + 1)), merchant: "shop")
             let disk = SimulatedFileSystem(seed: config.seed &+ UInt64(100 + i))
@@ -119,6 +127,7 @@ public final class Simulator {
         }
         // Identity files are written once at setup; make them durable before any crash.
         for d in terminalDisks { _ = d.crash() }
+        result.centralSnapshots += central?.snapshotStatistics.written ?? 0
         _ = centralDisk.crash()
         try openCentral()
         for i in terminals.indices { terminals[i] = try TerminalReplica.open(directory: "\(root)/t\(i + 1)", fileSystem: terminalDisks[i], options: terminalOptions) }
@@ -135,6 +144,7 @@ public final class Simulator {
     }
 
     private func crashCentral() throws {
+        result.centralSnapshots += central.snapshotStatistics.written
         central = nil
         let summary = centralDisk.crash()
         try openCentral()
@@ -166,6 +176,16 @@ public final class Simulator {
         } catch {
             note("central \(what) failed: \(error)")
             if centralDisk.isPowerOff { try crashCentral() }
+        }
+    }
+
+    /// Central's whole state, read from its snapshot; a power cut striking during the read reboots central (nil).
+    private func centralState() throws -> LedgerState? {
+        do { return try central.state } catch {
+            note("central state read failed: \(error)")
+            guard centralDisk.isPowerOff else { throw error }
+            try crashCentral()
+            return nil
         }
     }
 
@@ -220,7 +240,7 @@ public final class Simulator {
                 try terminalWrite(i, body, "\(kind) \(ticket.id)")
             }
         case 50..<60:  // a decision or a completion at central
-            let state = central.state
+            guard let state = try centralState() else { return }
             let tickets = state.tickets.values.sorted { $0.id < $1.id }
             guard !tickets.isEmpty else { return }
             let ticket = tickets[pick(tickets.count)]
@@ -230,7 +250,7 @@ public final class Simulator {
                 try centralWrite(chance(50) ? .refundApproved(ticket.id, .originalPayment) : .refundRejected(ticket.id), "decide \(ticket.id)")
             }
         case 60..<68:  // central forwards captured sales to the acquirer
-            let state = central.state
+            guard let state = try centralState() else { return }
             for sale in state.sales.values.sorted(by: { $0.id < $1.id }) where sale.status == .captured {
                 let r = pick(100)
                 let body: EventBody = r < 75 ? .saleConfirmed(sale.id) : (r < 88 ? .saleDeclined(sale.id) : .saleExpired(sale.id))
@@ -287,8 +307,10 @@ public final class Simulator {
 
     // MARK: - Checks
 
-    private func checkInvariants(_ label: String) {
-        var states: [(String, LedgerState)] = [("central", central.state)]
+    private func checkInvariants(_ label: String) throws {
+        if centralDisk.isPowerOff { try crashCentral() }  // a cut that struck earlier: the machine is down
+        let centralNow = try centralState() ?? central.state  // after a reboot no cut is scheduled
+        var states: [(String, LedgerState)] = [("central", centralNow)]
         for (i, t) in terminals.enumerated() { if let t { states.append(("t\(i + 1)", t.state)) } }
         for (name, state) in states {
             for problem in state.moneyInvariantViolations() {
@@ -325,8 +347,8 @@ public final class Simulator {
         result.failures.append("no quiescence after 20 healing rounds")
     }
 
-    private func checkConvergence() {
-        let reference = central.state.canonicalText
+    private func checkConvergence() throws {
+        let reference = try central.state.canonicalText
         for (i, t) in terminals.enumerated() {
             let text = t!.state.canonicalText
             if text != reference {
@@ -335,14 +357,14 @@ public final class Simulator {
                 let onlyTerminal = b.subtracting(a).sorted().prefix(5).joined(separator: " | ")
                 result.failures.append("t\(i + 1) state differs from central: central only [\(onlyCentral)]; t\(i + 1) only [\(onlyTerminal)]")
             }
-            if t!.state.conflicts != central.state.conflicts {
+            if try t!.state.conflicts != central.state.conflicts {
                 result.failures.append("t\(i + 1) conflict records differ from central's")
             }
         }
         // Jepsen set check: every acknowledged event, with the very bytes acknowledged,
         // is at central, still at the terminal that wrote it, and known at every terminal.
         for (dot, digest) in acknowledged.sorted(by: { $0.key < $1.key }) {
-            switch central.digest(of: dot) {
+            switch try central.digest(of: dot) {
             case nil: result.failures.append("acknowledged event \(dot) lost: central does not hold it")
             case let held? where held != digest: result.failures.append("acknowledged event \(dot) lost: central holds different bytes under its dot")
             default: break
@@ -356,7 +378,7 @@ public final class Simulator {
             }
         }
         // Same number of distinct events everywhere (a gap under a covered dot would show here).
-        let centralEvents = central.state.eventCount
+        let centralEvents = try central.state.eventCount
         for (i, t) in terminals.enumerated() where t!.state.eventCount != centralEvents {
             result.failures.append("t\(i + 1) holds \(t!.state.eventCount) events, central \(centralEvents)")
         }
@@ -375,13 +397,14 @@ public final class Simulator {
             for s in 0..<config.steps {
                 result.steps = s + 1
                 try step()
-                checkInvariants("after step \(s + 1)")
+                try checkInvariants("after step \(s + 1)")
                 if !result.failures.isEmpty { return result }
             }
             try heal()
-            checkInvariants("after healing")
-            checkConvergence()
-            for c in central.state.conflicts { result.conflictKinds["\(c.kind)", default: 0] += 1 }
+            try checkInvariants("after healing")
+            try checkConvergence()
+            for c in try central.state.conflicts { result.conflictKinds["\(c.kind)", default: 0] += 1 }
+            result.centralSnapshots += central.snapshotStatistics.written
         } catch {
             result.failures.append("simulation error at step \(result.steps): \(error)")
         }

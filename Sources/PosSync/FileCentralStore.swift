@@ -10,10 +10,13 @@ import PosLedger
 ///     terminals/T.json      each enrolled terminal's enrollment (merchant, secret), mode 0600
 ///     merchants/M.json      each merchant's duplicate-detection key, mode 0600
 ///     journal/              central's journal: every accepted event, in acceptance order
+///     state/snapshot-P.pss  the folded state of journal positions 1...P, filed by sale (CentralState)
 ///
 /// Every accepted event is in the journal before it is acknowledged (the
-/// append returns after fsync). Everything else in memory (high-water marks,
-/// the folded state, conflict records) is rebuilt from the journal on open.
+/// append returns after fsync). The snapshot only saves work: on open, central
+/// takes the newest snapshot that checks and replays the journal after it; a
+/// missing or damaged snapshot means replaying the whole journal. Memory holds
+/// the sales touched since the last snapshot, not every event.
 public final class FileCentralStore: CentralStore, @unchecked Sendable {
     public let directory: String
     public let centralID: CentralID
@@ -27,8 +30,6 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         let decoder: FrameDecoder
         let sealer: FrameSealer
         var acknowledged: UInt64 = 0
-        /// First 8 bytes of SHA-256 of each accepted event, by sequence number - 1.
-        var digests: [UInt64] = []
         var rewroteHistory = false
         var lastWallMillis: Int64? = nil
         var clockSkewed = false
@@ -37,9 +38,8 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
     private var merchantKeys: [String: [UInt8]] = [:]
     /// Central's own events so far (its dots are (central, 1...)).
     private var centralSequence: UInt64 = 0
-    /// Digests of central's own events, by sequence number - 1 (as `TerminalEntry.digests`).
-    private var centralDigests: [UInt64] = []
-    private var stateValue = LedgerState()
+    /// The folded state and the digests of accepted events, on disk with a bounded part in memory.
+    private var ledger: CentralState!
     private var hlc = HybridLogicalClock()
     /// Records per pull batch, at most, in bytes (tests lower it to force many batches).
     public var pullBatchBytes: Int {
@@ -72,6 +72,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
     /// Creates a new central store in an empty or missing directory.
     public static func create(directory: String, fileSystem: any JournalFileSystem = PosixFileSystem(),
                               environment: CentralEnvironment = CentralEnvironment(),
+                              snapshotEvents: Int = SyncLimits.centralSnapshotEventsDefault,
                               logger: Logger? = nil) throws(SyncError) -> FileCentralStore {
         let files = FileStore(fs: fileSystem)
         if files.exists(directory + "/central.json") {
@@ -79,28 +80,35 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         }
         try files.makeDirectories(directory + "/terminals")
         try files.makeDirectories(directory + "/merchants")
+        try files.makeDirectories(directory + "/state")
         let identity = CentralIdentity(central: CentralID(bytes: Array(environment.secret().prefix(16)))!, secret: environment.secret())
         try files.writeAtomically(identity.encoded(), to: directory + "/central.json")
-        return try open(directory: directory, fileSystem: fileSystem, environment: environment, logger: logger)
+        return try open(directory: directory, fileSystem: fileSystem, environment: environment,
+                        snapshotEvents: snapshotEvents, logger: logger)
     }
 
-    /// Opens an existing store, rebuilding its state from its journal.
+    /// Opens an existing store: its newest good snapshot, then the journal after it.
+    /// `snapshotEvents` (> 0) is how many events are folded between snapshots.
     public static func open(directory: String, fileSystem: any JournalFileSystem = PosixFileSystem(),
                             environment: CentralEnvironment = CentralEnvironment(),
+                            snapshotEvents: Int = SyncLimits.centralSnapshotEventsDefault,
                             logger: Logger? = nil) throws(SyncError) -> FileCentralStore {
+        guard snapshotEvents > 0 else { throw SyncError(.invalidArgument, "snapshotEvents must be positive, not \(snapshotEvents)") }
         let files = FileStore(fs: fileSystem)
         guard files.exists(directory + "/central.json") else {
             throw SyncError(.notFound, "no central store here (central.json missing)", location: directory)
         }
         let identity = try CentralIdentity.decode(files.read(directory + "/central.json"), path: directory + "/central.json")
         return try FileCentralStore(directory: directory, identity: identity, files: files, environment: environment,
+                                    snapshotEvents: snapshotEvents,
                                     logger: logger ?? Logger(label: "possync.central", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 
     private let files: FileStore
     private let environment: CentralEnvironment
 
-    private init(directory: String, identity: CentralIdentity, files: FileStore, environment: CentralEnvironment, logger: Logger) throws(SyncError) {
+    private init(directory: String, identity: CentralIdentity, files: FileStore, environment: CentralEnvironment,
+                 snapshotEvents: Int, logger: Logger) throws(SyncError) {
         self.directory = directory
         self.files = files
         self.environment = environment
@@ -124,7 +132,16 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             let e = try Enrollment.read(from: directory + "/terminals/" + name, fileSystem: files.fs)
             register(e)
         }
-        try rebuild()
+        if !files.exists(directory + "/state") { try files.makeDirectories(directory + "/state") }  // a store from before snapshots
+        do {
+            ledger = try CentralState(directory: directory + "/state", fileSystem: files.fs, central: centralID, secret: secret,
+                                      journalHead: journal.lastSequence, snapshotEvents: snapshotEvents, logger: logger)
+            try rebuild()
+        } catch {
+            ledger?.close()
+            try? journal.close()
+            throw error
+        }
     }
 
     private func register(_ e: Enrollment) {
@@ -135,10 +152,33 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             rewroteHistory: files.exists("\(directory)/terminals/\(e.terminal.rawValue).flagged"))
     }
 
-    /// Replays the journal: high-water marks, digests, central's own sequence, the fold.
+    /// Takes what the snapshot says (high-water marks, central's sequence, its
+    /// HLC), then replays the journal after it, snapshotting as it goes.
     private func rebuild() throws(SyncError) {
-        let reader = try PosSync.journal { () throws(JournalError) in try journal.reader(from: journal.firstSequence) }
+        var from: UInt64 = 1
+        if let meta = ledger.meta {
+            for (replica, ack) in meta.acknowledged {
+                guard terminals[replica] != nil else {
+                    throw SyncError(.notEnrolled, "the snapshot holds events of terminal \(replica.rawValue), which has no enrollment file", location: directory + "/terminals")
+                }
+                terminals[replica]!.acknowledged = ack
+            }
+            centralSequence = meta.centralSequence
+            _ = try? hlc.receive(HLCTimestamp(rawValue: meta.lastHLC), wallMillis: wallClockValue())
+            from = meta.position + 1
+        }
+        guard from <= journal.lastSequence else { return }
+        let reader = try PosSync.journal { () throws(JournalError) in try journal.reader(from: from) }
+        defer { reader.close() }
         var events: [Event] = []
+        var records: [[UInt8]] = []
+        var last: UInt64 = 0
+        func flush() throws(SyncError) {
+            ledger.apply(events, records: records)
+            events.removeAll(keepingCapacity: true)
+            records.removeAll(keepingCapacity: true)
+            try snapshotIfDue(position: last)
+        }
         while let (position, record) = try PosSync.journal({ () throws(JournalError) in try reader.next() }) {
             let event: Event
             do { event = try RecordCodec.decode(record) } catch {
@@ -150,31 +190,48 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
                     throw SyncError(.sequenceGap, "journal position \(position) holds \(event.dot), expected central seq \(centralSequence + 1)", location: directory + "/journal")
                 }
                 centralSequence = event.dot.seq
-                centralDigests.append(Self.digest(record))
             } else if let acknowledged = terminals[origin]?.acknowledged {
                 guard event.dot.seq == acknowledged + 1 else {
                     throw SyncError(.sequenceGap, "journal position \(position) holds \(event.dot), expected seq \(acknowledged + 1) of \(origin)", location: directory + "/journal")
                 }
-                // Mutated in place: a copy of the entry would copy its digest array per event.
                 terminals[origin]!.acknowledged = event.dot.seq
-                terminals[origin]!.digests.append(Self.digest(record))
             } else {
                 throw SyncError(.notEnrolled, "journal position \(position) holds \(event.dot) of a terminal with no enrollment file", location: directory + "/terminals")
             }
+            ledger.appendDigest(origin, Self.digest(record))
+            try ledger.prepare(event)
             events.append(event)
+            records.append(record)
+            last = position
             _ = try? hlc.receive(event.hlc, wallMillis: wallClockValue())  // an absurd timestamp does not drag the clock
-            if events.count >= 4096 { stateValue.apply(events); events.removeAll(keepingCapacity: true) }
+            if events.count >= 4096 || ledger.eventsSinceSnapshot + events.count >= ledger.snapshotEvents { try flush() }
         }
-        stateValue.apply(events)
+        try flush()
+    }
+
+    /// After a durable write: the events are accepted whatever happens to the
+    /// snapshot, so a failure to write one is logged, the journal stays the
+    /// truth, and the next write (or open) tries again.
+    private func snapshotAfterWrite(position: UInt64) {
+        do { try snapshotIfDue(position: position) } catch {
+            logger.error("snapshot failed; it will be retried", metadata: ["sync.error": "\(error)"])
+        }
+    }
+
+    /// Writes a snapshot when enough events were folded since the last one.
+    /// `position` is the journal position every applied event is at or before.
+    private func snapshotIfDue(position: UInt64) throws(SyncError) {
+        guard ledger.eventsSinceSnapshot >= ledger.snapshotEvents else { return }
+        try ledger.writeSnapshot(position: position, centralSequence: centralSequence, lastHLC: hlc.last.rawValue,
+                                 acknowledged: terminals.mapValues(\.acknowledged))
     }
 
     /// The digest central keeps of the event it holds under `dot` (nil when it holds none):
     /// the first 8 bytes of SHA-256 of the record, as `eventDigest` computes.
-    public func digest(of dot: Dot) -> UInt64? {
-        lock.withLock {
-            let list = dot.replica.isCentral ? centralDigests : (terminals[dot.replica]?.digests ?? [])
-            return dot.seq >= 1 && dot.seq <= UInt64(list.count) ? list[Int(dot.seq - 1)] : nil
-        }
+    public func digest(of dot: Dot) throws(SyncError) -> UInt64? {
+        lock.lock()
+        defer { lock.unlock() }
+        return try ledger.digest(dot.replica, dot.seq)
     }
 
     /// First 8 bytes of SHA-256 of an encoded event.
@@ -219,16 +276,18 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         guard let kind = body.kind, kind.mayBeWritten(by: .central) else {
             throw SyncError(.notAuthorized, "central may not write \(body.kind.map { "\($0)" } ?? "an unknown event")")
         }
-        try checkMoneyMoves(body)
         let dot = try! Dot(replica: .central, seq: centralSequence + 1)
+        try ledger.prepare(Event(dot: dot, hlc: .zero, context: VersionVector(), body: body))
+        try checkMoneyMoves(body)
         let stamp: HLCTimestamp
         do { stamp = try hlc.now(wallMillis: wallMillis) } catch { throw SyncError(error) }
-        let event = Event(dot: dot, hlc: stamp, context: stateValue.writerContext(for: body, dot: dot), body: body)
+        let event = Event(dot: dot, hlc: stamp, context: ledger.resident.writerContext(for: body, dot: dot), body: body)
         let record = RecordCodec.encode(event)
-        _ = try PosSync.journal { () throws(JournalError) in try journal.append(record) }
+        let position = try PosSync.journal { () throws(JournalError) in try journal.append(record) }
         centralSequence += 1
-        centralDigests.append(Self.digest(record))
-        stateValue.apply(event)
+        ledger.appendDigest(.central, Self.digest(record))
+        ledger.apply([event], records: [record])
+        snapshotAfterWrite(position: position)
         return event
     }
 
@@ -238,18 +297,18 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
     private func checkMoneyMoves(_ body: EventBody) throws(SyncError) {
         switch body {
         case .refundCompleted(let ticket):
-            guard let t = stateValue.tickets[ticket] else {
+            guard let t = ledger.resident.tickets[ticket] else {
                 throw SyncError(.invalidArgument, "cannot complete \(ticket): central does not hold its request")
             }
             guard t.status == .approved else {
                 throw SyncError(.invalidArgument, "cannot complete \(ticket): it is \(t.status), not approved")
             }
-            let sale = stateValue.sales[t.sale]?.status
+            let sale = ledger.resident.sales[t.sale]?.status
             guard sale == .confirmed else {
                 throw SyncError(.invalidArgument, "cannot complete \(ticket): its sale \(t.sale) is \(sale.map { "\($0)" } ?? "unknown"), not confirmed")
             }
         case .saleConfirmed(let sale), .saleDeclined(let sale), .saleExpired(let sale):
-            let status = stateValue.sales[sale]?.status
+            let status = ledger.resident.sales[sale]?.status
             guard status == .captured else {
                 throw SyncError(.invalidArgument, "cannot record the acquirer's outcome for \(sale): it is \(status.map { "\($0)" } ?? "unknown") (only a captured sale is forwarded; a void-duplicate never is)")
             }
@@ -260,10 +319,39 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
 
     // MARK: - State
 
-    /// The folded state of every event central holds.
-    public var state: LedgerState { lock.withLock { stateValue } }
+    /// The folded state of every event central holds: read whole from the
+    /// snapshot, so it costs memory and time in proportion to every event
+    /// held (reports and checks; the sync path never needs it).
+    public var state: LedgerState {
+        get throws(SyncError) {
+            lock.lock()
+            defer { lock.unlock() }
+            return try ledger.fullState()
+        }
+    }
 
-    public func context(of key: EntityKey) -> VersionVector { lock.withLock { stateValue.context(of: key) } }
+    public func context(of key: EntityKey) throws(SyncError) -> VersionVector {
+        lock.lock()
+        defer { lock.unlock() }
+        try ledger.prepare(key)
+        return ledger.resident.context(of: key)
+    }
+
+    /// A state exact for one sale or ticket: it holds the entity with everything
+    /// its fold depends on (the sale, the sale's tickets, the captures sharing its
+    /// payment code), read from the snapshot as needed. Other entities may be
+    /// absent. Cheap, unlike `state`.
+    public func state(around key: EntityKey) throws(SyncError) -> LedgerState {
+        lock.lock()
+        defer { lock.unlock() }
+        try ledger.prepare(key)
+        return ledger.resident
+    }
+
+    /// Snapshots written since open, and events folded since the last one.
+    public var snapshotStatistics: (written: Int, eventsSinceSnapshot: Int) {
+        lock.withLock { (ledger.snapshotsWritten, ledger.eventsSinceSnapshot) }
+    }
 
     /// Every held event of one merchant's entities, for comparing with a terminal.
     public func acknowledged(_ terminal: ReplicaId) -> UInt64 { lock.withLock { terminals[terminal]?.acknowledged ?? 0 } }
@@ -357,11 +445,12 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
                 guard let kind = event.body.kind, kind.mayBeWritten(by: m.terminal) else {
                     throw SyncError(.notAuthorized, "a terminal may not write \(event.body.kind.map { "\($0)" } ?? "an event type central does not know") (event \(event.dot))", location: "\(location) record \(i)")
                 }
+                try ledger.prepare(event)  // what the checks below and the fold read is resident
                 if let owner = owningTerminal(of: event), terminals[owner]?.enrollment.merchant != t.enrollment.merchant {
                     throw SyncError(.foreignMerchant, "event \(event.dot) concerns an entity of terminal \(owner.rawValue), which is not of merchant \(t.enrollment.merchant)", location: "\(location) record \(i)")
                 }
                 if seq <= t.acknowledged {
-                    if t.digests[Int(seq - 1)] != Self.digest(record) {
+                    if try ledger.digest(m.terminal, seq) != Self.digest(record) {
                         terminals[m.terminal]!.rewroteHistory = true
                         // The flag outlives a restart: terminals/T.flagged says what happened.
                         try? files.writeAtomically(Array("rewrote event \(event.dot) (\(source))\n".utf8),
@@ -380,11 +469,12 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             }
         }
         if !fresh.isEmpty {
-            _ = try PosSync.journal { () throws(JournalError) in try journal.append(contentsOf: fresh) }  // durable before the ack
-            terminals[m.terminal]!.digests.append(contentsOf: fresh.map(Self.digest))
+            let positions = try PosSync.journal { () throws(JournalError) in try journal.append(contentsOf: fresh) }  // durable before the ack
+            for record in fresh { ledger.appendDigest(m.terminal, Self.digest(record)) }
             terminals[m.terminal]!.acknowledged = expected - 1
             for event in freshEvents { _ = try? hlc.receive(event.hlc, wallMillis: wallClockValue()) }
-            stateValue.apply(freshEvents)
+            ledger.apply(freshEvents, records: fresh)
+            snapshotAfterWrite(position: positions.upperBound)
         }
         return .init(acknowledged: expected - 1, accepted: UInt32(fresh.count), duplicates: UInt32(duplicates))
     }
@@ -394,16 +484,25 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         switch event.body {
         case .refundRequested(let r): return r.sale.dot.replica
         case .refundApproved(let t, _), .refundRejected(let t), .refundCancelled(let t), .refundEscalated(let t), .noteAdded(let t, _):
-            return t.dot.replica.isCentral ? stateValue.tickets[t]?.sale.dot.replica : t.dot.replica
+            return t.dot.replica.isCentral ? ledger.resident.tickets[t]?.sale.dot.replica : t.dot.replica
         default: return nil
         }
     }
 
     /// The merchant owning an event's entity.
-    private func merchant(of event: Event) -> String? {
+    private func merchant(of event: Event) throws(SyncError) -> String? {
         guard let key = EntityKey.of(event) else { return event.dot.replica.isCentral ? nil : terminals[event.dot.replica]?.enrollment.merchant }
         var creator = key.creator
-        if creator.isCentral, case .ticket(let ticket) = key, let sale = stateValue.tickets[ticket]?.sale { creator = sale.dot.replica }
+        if creator.isCentral, case .ticket(let ticket) = key {
+            // A ticket central opened belongs to its sale's merchant; its request may be only on disk.
+            var request = event.body
+            if case .refundRequested = request {} else {
+                try ledger.prepare(.ticket(ticket))
+                guard let held = ledger.resident.request(of: ticket)?.body else { return nil }
+                request = held
+            }
+            if case .refundRequested(let r) = request { creator = r.sale.dot.replica }
+        }
         return terminals[creator]?.enrollment.merchant
     }
 
@@ -422,7 +521,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             let event: Event
             do { event = try RecordCodec.decode(record) } catch { throw SyncError(error, location: "\(directory)/journal position \(position)") }
             if event.dot.replica == m.terminal || m.knowledge.covers(event.dot) { continue }
-            guard merchant(of: event) == merchantID else { continue }
+            guard try merchant(of: event) == merchantID else { continue }
             if let drop = faults.dropFromPull, drop(event) { continue }
             let relayed: [UInt8]
             if case .saleCaptured(let capture) = event.body, capture.paymentCode != nil {
@@ -485,6 +584,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
     }
 
     public func close() throws(SyncError) {
+        ledger.close()
         try PosSync.journal { () throws(JournalError) in try journal.close() }
     }
 }

@@ -38,6 +38,14 @@ public enum KeyDerivation {
         JournalKey(id: centralKeyID, bytes: derive(secret, info: "central-journal", replica: 0))
     }
 
+    /// Key id of central's snapshot key.
+    public static let snapshotKeyID: UInt32 = 0xFFFF_FFFE
+
+    /// Encrypts central's snapshots of its state (they hold payment codes, as its journal does).
+    public static func centralSnapshotKey(secret: [UInt8]) -> JournalKey {
+        JournalKey(id: snapshotKeyID, bytes: derive(secret, info: "central-snapshot", replica: 0))
+    }
+
     /// 32 random bytes from the system CSPRNG.
     public static func randomSecret() -> [UInt8] {
         SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }

@@ -20,6 +20,9 @@ public enum SyncLimits {
     public static let centralIDBytes = 16
     /// A terminal whose wall clock differs from central's by more than this, in milliseconds, is flagged.
     public static let clockSkewMillisMax: Int64 = 5 * 60 * 1000
+    /// Events central folds between two snapshots of its state, by default: what it holds
+    /// in memory beyond a fixed working set (sync-protocol.md, "Central state and snapshots").
+    public static let centralSnapshotEventsDefault = 65_536
 }
 
 /// Identity of one central store: 16 random bytes, in every enrollment and bundle.

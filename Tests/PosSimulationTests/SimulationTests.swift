@@ -28,10 +28,12 @@ struct SimulationTests {
         var totals: [String: Int] = [:]
         var conflicts: [String: Int] = [:]
         var longest = (seed: UInt64(0), events: 0)
+        var snapshots = 0
         for seed in simulationSeeds() {
             let r = Simulator(simulationConfig(seed: seed)).run()
             for (k, v) in r.faults { totals[k, default: 0] += v }
             for (k, v) in r.conflictKinds { conflicts[k, default: 0] += v }
+            snapshots += r.centralSnapshots
             if r.events > longest.events { longest = (seed, r.events) }
             if !r.passed {
                 Issue.record(Comment(rawValue: """
@@ -43,7 +45,8 @@ struct SimulationTests {
                 return
             }
         }
-        print("simulation: \(simulationSeeds().count) seeds passed; longest run seed \(longest.seed) with \(longest.events) events; faults \(totals.sorted { $0.key < $1.key }); conflicts \(conflicts.sorted { $0.key < $1.key })")
+        #expect(snapshots > simulationSeeds().count, "central snapshots are exercised (every run folds more events than its snapshot interval)")
+        print("simulation: \(simulationSeeds().count) seeds passed; longest run seed \(longest.seed) with \(longest.events) events; central snapshots \(snapshots); faults \(totals.sorted { $0.key < $1.key }); conflicts \(conflicts.sorted { $0.key < $1.key })")
     }
 
     @Test("a deliberately broken relay is caught within the CI seeds")

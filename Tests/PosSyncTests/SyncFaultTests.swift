@@ -23,7 +23,7 @@ struct SyncFaultTests {
             #expect(w.central.acknowledged(t.terminal) == t.lastSequence, "\(label): terminal \(t.terminal)")
         }
         #expect(w.central.head == UInt64(w.terminals.reduce(0) { $0 + Int($1.lastSequence) }), "\(label): central journal holds each event once")
-        let reference = w.central.state.canonicalText
+        let reference = (try w.central.state).canonicalText
         for t in w.terminals { #expect(t.state.canonicalText == reference, "\(label): terminal \(t.terminal) state") }
     }
 
@@ -83,7 +83,7 @@ struct SyncFaultTests {
 
 @Suite("sync bad input")
 struct SyncBadInputTests {
-    func snapshot(_ w: World) -> (UInt64, String) { (w.central.head, w.central.state.canonicalText) }
+    func snapshot(_ w: World) throws -> (UInt64, String) { (w.central.head, (try w.central.state).canonicalText) }
 
     /// Pushes hand-made records sealed under terminal `i`'s key.
     func push(_ w: World, as i: Int, records: [[UInt8]], firstSequence: UInt64) throws -> SyncMessage {
@@ -104,11 +104,11 @@ struct SyncBadInputTests {
     func foreignReplica() throws {
         var rng = Rng(state: 1)
         let w = try World(terminals: 2)
-        let before = snapshot(w)
+        let before = try snapshot(w)
         let r = try #require(refusal(try push(w, as: 0, records: [event(w, replica: w.terminals[1].terminal, seq: 1, minor: 100, rng: &rng)], firstSequence: 1)))
         #expect(r.code == "foreignReplica")
         #expect(r.message.contains("frame 0 record 0"))
-        #expect(snapshot(w) == before)
+        #expect(try snapshot(w) == before)
     }
 
     @Test("a sequence gap is refused naming the missing range, nothing applied")
@@ -116,11 +116,11 @@ struct SyncBadInputTests {
         var rng = Rng(state: 2)
         let w = try World(terminals: 1)
         let t = w.terminals[0].terminal
-        let before = snapshot(w)
+        let before = try snapshot(w)
         let r = try #require(refusal(try push(w, as: 0, records: [event(w, replica: t, seq: 3, minor: 100, rng: &rng), event(w, replica: t, seq: 4, minor: 100, rng: &rng)], firstSequence: 3)))
         #expect(r.code == "sequenceGap")
         #expect(r.message.contains("1...2 are missing"))
-        #expect(snapshot(w) == before)
+        #expect(try snapshot(w) == before)
     }
 
     @Test("a rewritten event is refused, the terminal flagged, nothing applied")
@@ -129,11 +129,11 @@ struct SyncBadInputTests {
         let w = try World(terminals: 1)
         _ = try w.capture(0, 500, code: wechatCode(&rng))
         try w.sync(0)
-        let before = snapshot(w)
+        let before = try snapshot(w)
         let t = w.terminals[0].terminal
         let r = try #require(refusal(try push(w, as: 0, records: [event(w, replica: t, seq: 1, minor: 999, rng: &rng), event(w, replica: t, seq: 2, minor: 1, rng: &rng)], firstSequence: 1)))
         #expect(r.code == "rewrittenHistory")
-        #expect(snapshot(w) == before)
+        #expect(try snapshot(w) == before)
         #expect(w.central.flaggedTerminals.rewroteHistory == [t])
         try w.reopenCentral()
         #expect(w.central.flaggedTerminals.rewroteHistory == [t], "the flag outlives a restart")
@@ -285,14 +285,14 @@ struct CentralMoneyGuardTests {
             #expect(error.message.contains("not confirmed"))
         }
         // The later capture of the same code is a void-duplicate: never forwarded.
-        #expect(w.central.state.sales[twin]?.status == .voidDuplicate)
+        #expect((try w.central.state).sales[twin]?.status == .voidDuplicate)
         do { try w.central.record(.saleConfirmed(twin), wallMillis: w.tick()); Issue.record("void-duplicate forwarded") } catch {
             #expect(error.message.contains("void-duplicate"))
         }
         #expect(w.central.head == head, "nothing written by a refused decision")
         try w.central.record(.saleConfirmed(sale), wallMillis: w.tick())
         try w.central.record(.refundCompleted(ticket), wallMillis: w.tick())
-        #expect(w.central.state.tickets[ticket]?.status == .completed)
+        #expect((try w.central.state).tickets[ticket]?.status == .completed)
     }
 }
 
@@ -362,7 +362,7 @@ struct ReviewFindingTests {
         // Terminal 1 had pulled through position 6 of the old journal; it starts over and converges.
         _ = try w.capture(0, 300, code: wechatCode(&rng))
         try w.syncAll()
-        #expect(w.terminals[1].state.canonicalText == w.central.state.canonicalText)
+        #expect(w.terminals[1].state.canonicalText == (try w.central.state).canonicalText)
         #expect(w.terminals[1].pullCursor == w.central.head)
     }
 }
@@ -380,12 +380,12 @@ struct MerchantBoundaryTests {
         let event = Event(dot: try Dot(replica: outsider.terminal, seq: 1), hlc: HLCTimestamp(millis: UInt64(baseMillis), logical: 0),
                           context: VersionVector(), body: .refundRequested(request))
         let frame = try FrameSealer(dictionary: ledgerDictionary, key: outsider.journalKey).seal([RecordCodec.encode(event)], firstSequence: 1).bytes
-        let before = (w.central.head, w.central.state.canonicalText)
+        let before = (w.central.head, (try w.central.state).canonicalText)
         let reply = w.central.handle(.push(.init(terminal: outsider.terminal, dictionaryID: ledgerDictionary.id, keyID: outsider.journalKey.id, frames: [frame])))
         guard case .refusal(let r) = reply else { Issue.record("accepted: \(reply)"); return }
         #expect(r.code == "foreignMerchant")
         #expect(r.message.contains("shop-b"))
-        #expect((w.central.head, w.central.state.canonicalText) == before)
+        #expect((w.central.head, (try w.central.state).canonicalText) == before)
     }
 
     @Test("a push whose records would inflate past pushRecordBytesMax is refused before decoding")

@@ -39,9 +39,11 @@ final class World {
     var central: FileCentralStore
     var terminals: [TerminalReplica] = []
     var now = baseMillis
+    let snapshotEvents: Int
 
-    init(terminals count: Int, merchant: String = "shop") throws {
-        central = try FileCentralStore.create(directory: dir.path + "/central")
+    init(terminals count: Int, merchant: String = "shop", snapshotEvents: Int = SyncLimits.centralSnapshotEventsDefault) throws {
+        self.snapshotEvents = snapshotEvents
+        central = try FileCentralStore.create(directory: dir.path + "/central", snapshotEvents: snapshotEvents)
         for i in 1...count {
             let e = try central.enroll(terminal: try ReplicaId.terminal(UInt32(i)), merchant: merchant)
             terminals.append(try TerminalReplica.initialize(directory: dir.path + "/t\(i)", enrollment: e))
@@ -52,7 +54,7 @@ final class World {
 
     func reopenCentral() throws {
         try central.close()
-        central = try FileCentralStore.open(directory: dir.path + "/central")
+        central = try FileCentralStore.open(directory: dir.path + "/central", snapshotEvents: snapshotEvents)
     }
 
     func reopenTerminal(_ i: Int) throws {

@@ -1,5 +1,5 @@
 // sync-bench: the sync layer's figures in one run.
-// Usage: swift run -c release sync-bench [--quick] [--terminals N] [--events N] [--backlog N]
+// Usage: swift run -c release sync-bench [--quick] [--long] [--terminals N] [--events N] [--backlog N]
 // (The fold and codec figures are possync-bench rows 6a and 5.)
 //        sync-bench import-bundle CENTRAL_DIR BUNDLE   (child mode: imports, prints peak RSS)
 import Foundation
@@ -114,13 +114,33 @@ do {
     let total = terminalCount * eventsPerTerminal
     row("FileCentralStore ingest, \(terminalCount) terminals x \(eventsPerTerminal) events", String(format: "%.0f events/s", Double(total) / secs),
         String(format: "%.2f s for %d events, %d durable pushes", secs, total, pushes.count))
-    let t1 = now()
+    let stats = central.snapshotStatistics
+    let snapshotBytes = try FileManager.default.contentsOfDirectory(atPath: root + "/ingest/state").filter { $0.hasSuffix(".pss") }
+        .map { (try FileManager.default.attributesOfItem(atPath: root + "/ingest/state/" + $0)[.size] as? Int) ?? 0 }.reduce(0, +)
+    row("central snapshots written during the ingest", "\(stats.written)",
+        String(format: "every %d events; snapshot file %.1f MiB (%.1f B/event); %d events resident after", SyncLimits.centralSnapshotEventsDefault,
+               Double(snapshotBytes) / 1_048_576, Double(snapshotBytes) / Double(total), stats.eventsSinceSnapshot))
     try central.close()
-    let reopened = try FileCentralStore.open(directory: root + "/ingest")
-    row("FileCentralStore reopen (rebuild from journal)", String(format: "%.0f events/s", Double(total) / (Double(now() - t1) / 1e9)), "\(reopened.head) events")
+    let t1 = now()
+    var reopened = try FileCentralStore.open(directory: root + "/ingest")
+    let fromSnapshot = Double(now() - t1) / 1e9
+    row("FileCentralStore reopen from its snapshot (replays only the journal after it)", String(format: "%.3f s", fromSnapshot), "\(reopened.head) events held")
+    let t2 = now()
+    let whole = try reopened.state
+    row("whole state read from the snapshot and folded (reports)", String(format: "%.0f events/s", Double(total) / (Double(now() - t2) / 1e9)),
+        "\(whole.sales.count) sales")
+    try reopened.close()
+    try FileManager.default.removeItem(atPath: root + "/ingest/state")
+    try FileManager.default.createDirectory(atPath: root + "/ingest/state", withIntermediateDirectories: true)
+    let t3 = now()
+    reopened = try FileCentralStore.open(directory: root + "/ingest")
+    let rebuild = Double(now() - t3) / 1e9
+    row("FileCentralStore reopen with no snapshot (replays the whole journal, snapshotting)", String(format: "%.0f events/s", Double(total) / rebuild),
+        String(format: "%.2f s; from the snapshot %.0fx faster", rebuild, rebuild / fromSnapshot))
+    try reopened.close()
 }
 
-// 3. Peak memory importing a backlog bundle, measured in a child process, at two sizes.
+// 3. Peak memory importing a backlog bundle, measured in a child process, at two sizes (three with --long).
 func importPeak(_ events: Int) throws -> (secs: Double, before: Int, peak: Int, after: Int) {
     let dir = root + "/backlog-\(events)"
     let central = try FileCentralStore.create(directory: dir)
@@ -154,11 +174,17 @@ func importPeak(_ events: Int) throws -> (secs: Double, before: Int, peak: Int, 
     guard out.count == 5 else { fatalError("child failed: \(out)") }
     return (Double(out[1])!, Int(out[2])!, Int(out[3])!, Int(out[4].trimmingCharacters(in: .whitespacesAndNewlines))!)
 }
-for n in [backlog / 10, backlog] {
+var peaks: [(events: Int, peak: Int)] = []
+for n in [backlog / 10, backlog] + (args.contains("--long") ? [backlog * 2] : []) {
     let r = try importPeak(n)
-    row("bundle import of a \(n)-event backlog", String(format: "peak RSS %.1f MiB; above what stays resident %.1f MiB", Double(r.peak) / 1024, Double(r.peak - r.after) / 1024),
-        String(format: "%.1f MiB before, %.1f MiB resident after (the folded state, %.0f bytes/event); %.0f events/s",
-               Double(r.before) / 1024, Double(r.after) / 1024, Double(r.after - r.before) * 1024 / Double(n), Double(n) / r.secs))
+    peaks.append((n, r.peak))
+    row("bundle import of a \(n)-event backlog", String(format: "peak RSS %.1f MiB", Double(r.peak) / 1024),
+        String(format: "%.1f MiB before, %.1f MiB resident after; %.0f events/s", Double(r.before) / 1024, Double(r.after) / 1024, Double(n) / r.secs))
+}
+if let small = peaks.first, let large = peaks.last, large.events > small.events {
+    row("peak RSS growth from \(small.events) to \(large.events) events", String(format: "%+.1f MiB", Double(large.peak - small.peak) / 1024),
+        String(format: "%.1f bytes per extra event (key filter and frame index: about 2.6 B per capture)",
+               Double(large.peak - small.peak) * 1024 / Double(large.events - small.events)))
 }
 
 print("\n| measure | result | detail |\n|---|---|---|")

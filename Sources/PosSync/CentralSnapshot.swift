@@ -1,0 +1,529 @@
+import Crypto
+import Foundation
+import PosJournal
+import PosLedger
+
+// Central's snapshot file (sync-protocol.md, "Central state and snapshots"):
+// the events central holds, grouped by the sale they belong to and sorted by
+// key, in journal frames sealed under a key derived from central's secret,
+// with a footer holding a sparse index and a key filter. Central keeps only
+// the footer in memory and reads one frame to load a sale it needs, so its
+// memory does not grow with the number of events it holds.
+//
+//     0   8  magic "PSSNAPSH"
+//     8   2  snapshot format version (1)
+//    10  16  central id
+//    26   8  central journal position covered (every event at 1...position)
+//    34  ..  data frames, then footer frames (journal frame format; frame i,
+//            counted from 1, has first sequence i and chains to frame i-1)
+//   end-16 8 footer offset (little-endian)
+//   end-8  8 magic "PSSNAPND"
+
+/// The kinds of records a snapshot holds, in file order. Every record starts
+/// with a key of the section's fixed length; frames hold one section each.
+enum SnapshotSection: UInt8, CaseIterable, Sendable {
+    /// key: sale id (12) — payload: one event record of that sale's component
+    /// (its capture, outcomes, and every event of the tickets it owns).
+    case components = 1
+    /// key: ticket id (12) — payload: the sale id (12) whose component holds it.
+    case tickets = 2
+    /// key: duplicate key (16) + sale id (12) — payload: empty.
+    case duplicateKeys = 3
+    /// key: replica (4) + chunk index (8) — payload: up to `digestChunk` 8-byte event digests.
+    case digests = 4
+    /// key: dot (12) — payload: an event with no sale to file it under (a ticket
+    /// event whose request is not held, an unknown or unauthorized event).
+    case loose = 5
+
+    var keyBytes: Int {
+        switch self {
+        case .components, .tickets, .digests, .loose: 12
+        case .duplicateKeys: 28
+        }
+    }
+}
+
+enum SnapshotLimits {
+    /// Record bytes per data frame, at most: what loading one sale reads and inflates.
+    static let frameRecordBytes = 16 << 10
+    /// Digests per digests-section record (seqs c*chunk+1 ... (c+1)*chunk).
+    static let digestChunk = 1024
+    /// Record bytes per footer frame, at most.
+    static let footerFrameBytes = 1 << 20
+    /// Bloom filter sizing: bits per key and probes.
+    static let filterBitsPerKey = 10
+    static let filterProbes = 7
+}
+
+enum SnapshotFormat {
+    static let magic = Array("PSSNAPSH".utf8)
+    static let endMagic = Array("PSSNAPND".utf8)
+    static let version: UInt16 = 1
+    static let headerBytes = 34
+    static let trailerBytes = 16
+    /// Compression level of snapshot frames: written in bulk, read a frame at a time.
+    static let compressionLevel: Int32 = 1
+}
+
+// MARK: - Keys
+
+enum SnapshotKey {
+    static func dot(_ d: Dot) -> [UInt8] { be(d.replica.rawValue) + be(d.seq) }
+    static func sale(_ s: SaleId) -> [UInt8] { dot(s.dot) }
+    static func ticket(_ t: TicketId) -> [UInt8] { dot(t.dot) }
+    static func digestChunk(_ r: ReplicaId, _ chunk: UInt64) -> [UInt8] { be(r.rawValue) + be(chunk) }
+
+    static func decodeDot(_ b: ArraySlice<UInt8>) -> Dot? {
+        guard b.count >= 12 else { return nil }
+        let s = b.startIndex
+        let replica = b[s..<s + 4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        let seq = b[s + 4..<s + 12].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        guard let r = try? ReplicaId(replica) else { return nil }
+        return try? Dot(replica: r, seq: seq)
+    }
+
+    static func be<T: FixedWidthInteger>(_ v: T) -> [UInt8] {
+        withUnsafeBytes(of: v.bigEndian) { Array($0) }
+    }
+}
+
+/// Bytewise order of keys.
+@inline(__always)
+func keyPrecedes(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Bool { a.lexicographicallyPrecedes(b) }
+
+// MARK: - Key filter
+
+/// A Bloom filter over the lookup keys of the components, tickets and
+/// duplicate-keys sections: a lookup for a key the snapshot does not hold
+/// reads no frame (1% false positives at 10 bits per key).
+struct KeyFilter: Sendable {
+    var words: [UInt64]
+
+    init(expectedKeys: Int) {
+        let bits = max(64, expectedKeys * SnapshotLimits.filterBitsPerKey)
+        words = [UInt64](repeating: 0, count: (bits + 63) / 64)
+    }
+
+    init(words: [UInt64]) { self.words = words.isEmpty ? [0] : words }
+
+    private func probes(_ section: SnapshotSection, _ key: ArraySlice<UInt8>) -> (UInt64, UInt64) {
+        // FNV-1a over section and key, finished with splitmix64; double hashing.
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        h = (h ^ UInt64(section.rawValue)) &* 0x100_0000_01b3
+        for b in key { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        func mix(_ x: UInt64) -> UInt64 {
+            var z = x &+ 0x9e37_79b9_7f4a_7c15
+            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+            return z ^ (z >> 31)
+        }
+        return (mix(h), mix(h ^ 0x5bd1_e995) | 1)
+    }
+
+    mutating func insert(_ section: SnapshotSection, _ key: ArraySlice<UInt8>) {
+        let (h1, h2) = probes(section, key)
+        let bits = UInt64(words.count * 64)
+        for i in 0..<UInt64(SnapshotLimits.filterProbes) {
+            let bit = (h1 &+ i &* h2) % bits
+            words[Int(bit / 64)] |= 1 << (bit % 64)
+        }
+    }
+
+    func mayContain(_ section: SnapshotSection, _ key: ArraySlice<UInt8>) -> Bool {
+        let (h1, h2) = probes(section, key)
+        let bits = UInt64(words.count * 64)
+        for i in 0..<UInt64(SnapshotLimits.filterProbes) {
+            let bit = (h1 &+ i &* h2) % bits
+            if words[Int(bit / 64)] & (1 << (bit % 64)) == 0 { return false }
+        }
+        return true
+    }
+}
+
+// MARK: - Footer
+
+/// What a snapshot says about central besides its events.
+struct SnapshotMeta: Equatable, Sendable {
+    /// Central journal positions 1...position are in the snapshot.
+    var position: UInt64
+    /// Central's own events so far.
+    var centralSequence: UInt64
+    /// The largest HLC timestamp of any event held.
+    var lastHLC: UInt64
+    /// Each terminal's high-water mark (terminals with none are left out).
+    var acknowledged: [ReplicaId: UInt64]
+    /// Records per section.
+    var counts: [SnapshotSection: UInt64]
+}
+
+struct SnapshotFrameRef: Sendable {
+    var section: SnapshotSection
+    var offset: UInt64
+    var length: UInt32
+    var firstKey: [UInt8]
+    var lastKey: [UInt8]
+}
+
+// MARK: - Writing
+
+/// Streams records, in section and key order, into a new snapshot file.
+final class SnapshotWriter {
+    private let fs: any JournalFileSystem
+    let path: String
+    private let handle: any JournalFileHandle
+    private let sealer: FrameSealer
+    private var offset: UInt64
+    private var frameIndex: UInt64 = 0
+    private var chain: UInt32 = 0
+    private var frames: [SnapshotFrameRef] = []
+    private var pending: [[UInt8]] = []
+    private var pendingBytes = 0
+    private var section: SnapshotSection?
+    private var lastKey: [UInt8] = []
+    private(set) var filter: KeyFilter
+    private(set) var counts: [SnapshotSection: UInt64] = [:]
+
+    init(path: String, fileSystem: any JournalFileSystem, central: CentralID, position: UInt64,
+         key: JournalKey, expectedKeys: Int) throws(SyncError) {
+        fs = fileSystem
+        self.path = path
+        sealer = FrameSealer(dictionary: ledgerDictionary, key: key, compressionLevel: SnapshotFormat.compressionLevel)
+        filter = KeyFilter(expectedKeys: expectedKeys)
+        do {
+            if fs.fileExists(path) { try fs.removeFile(path) }
+            handle = try fs.openFile(path, mode: .createExclusive)
+        } catch { throw SyncError(.io, "cannot create snapshot: \(error.message)", location: path) }
+        var header = SnapshotFormat.magic
+        header += le(SnapshotFormat.version)
+        header += central.bytes
+        header += le(position)
+        offset = 0
+        try write(header)
+    }
+
+    private func write(_ bytes: [UInt8]) throws(SyncError) {
+        do { try handle.write(bytes, at: offset) } catch {
+            throw SyncError(.io, "cannot write snapshot: \(error.message)", location: "\(path) offset \(offset)")
+        }
+        offset += UInt64(bytes.count)
+    }
+
+    /// Adds one record: key (the section's key length) followed by its payload.
+    func add(_ s: SnapshotSection, _ record: [UInt8]) throws(SyncError) {
+        precondition(record.count >= s.keyBytes)
+        let key = Array(record[0..<s.keyBytes])
+        if let current = section, current != s || pendingBytes + record.count + 8 > SnapshotLimits.frameRecordBytes {
+            try flush()
+        }
+        if section == s, !pending.isEmpty || frames.last?.section == s {
+            precondition(!keyPrecedes(key[...], lastKey[...]), "snapshot records out of key order")
+        }
+        section = s
+        if s != .digests && s != .loose { filter.insert(s, s == .duplicateKeys ? key[0..<16] : key[...]) }
+        pending.append(record)
+        pendingBytes += record.count + 8
+        lastKey = key
+        counts[s, default: 0] += 1
+    }
+
+    private func flush() throws(SyncError) {
+        guard let s = section, !pending.isEmpty else { return }
+        frameIndex += 1
+        let sealed = try journal { () throws(JournalError) in try sealer.seal(pending, firstSequence: frameIndex, previousChecksum: chain) }
+        frames.append(SnapshotFrameRef(section: s, offset: offset, length: UInt32(sealed.bytes.count),
+                                       firstKey: Array(pending[0][0..<s.keyBytes]), lastKey: lastKey))
+        chain = sealed.header.checksum
+        try write(sealed.bytes)
+        pending.removeAll(keepingCapacity: true)
+        pendingBytes = 0
+    }
+
+    /// Writes the footer and trailer and makes the file durable. The caller renames it into place.
+    func finish(meta: SnapshotMeta) throws(SyncError) {
+        try flush()
+        let footerOffset = offset
+        var footer: [[UInt8]] = []
+        var m: [UInt8] = [1]  // record kind 1: meta
+        m += le(meta.position) + le(meta.centralSequence) + le(meta.lastHLC)
+        m += le(UInt32(meta.acknowledged.count))
+        for (r, ack) in meta.acknowledged.sorted(by: { $0.key < $1.key }) { m += le(r.rawValue) + le(ack) }
+        for s in SnapshotSection.allCases { m += le(counts[s] ?? 0) }
+        m += le(UInt32(frames.count)) + le(UInt32(filter.words.count))
+        footer.append(m)
+        for f in frames {  // record kind 2: one data frame
+            var r: [UInt8] = [2, f.section.rawValue]
+            r += le(f.offset) + le(f.length) + f.firstKey + f.lastKey
+            footer.append(r)
+        }
+        let perChunk = 8192
+        for start in stride(from: 0, to: filter.words.count, by: perChunk) {  // record kind 3: filter words
+            var r: [UInt8] = [3]
+            r.reserveCapacity(1 + 8 * perChunk)
+            for w in filter.words[start..<min(start + perChunk, filter.words.count)] { r += le(w) }
+            footer.append(r)
+        }
+        var batch: [[UInt8]] = []
+        var bytes = 0
+        func sealBatch() throws(SyncError) {
+            guard !batch.isEmpty else { return }
+            frameIndex += 1
+            let sealed = try journal { () throws(JournalError) in try sealer.seal(batch, firstSequence: frameIndex, previousChecksum: chain) }
+            chain = sealed.header.checksum
+            try write(sealed.bytes)
+            batch.removeAll()
+            bytes = 0
+        }
+        for r in footer {
+            if bytes + r.count + 8 > SnapshotLimits.footerFrameBytes { try sealBatch() }
+            batch.append(r)
+            bytes += r.count + 8
+        }
+        try sealBatch()
+        try write(le(footerOffset) + SnapshotFormat.endMagic)
+        do {
+            try handle.sync()
+            try handle.close()
+        } catch { throw SyncError(.io, "cannot make the snapshot durable: \(error.message)", location: path) }
+    }
+
+    func abandon() {
+        try? handle.close()
+        try? fs.removeFile(path)
+    }
+}
+
+// MARK: - Reading
+
+/// An open snapshot: its footer in memory, frames read on demand.
+final class SnapshotFile {
+    let path: String
+    let meta: SnapshotMeta
+    private let frames: [SnapshotFrameRef]
+    private let sectionRanges: [SnapshotSection: Range<Int>]
+    private let filter: KeyFilter
+    private let handle: any JournalFileHandle
+    private let decoder: FrameDecoder
+    private let keyID: UInt32
+    private var cached: (index: Int, records: [[UInt8]])?
+    let fileBytes: UInt64
+
+    /// Opens and checks a snapshot: header, trailer, the authenticated footer,
+    /// and (when `verifyFrames`) every data frame's checksums and chain.
+    static func open(path: String, fileSystem: any JournalFileSystem, central: CentralID, key: JournalKey,
+                     verifyFrames: Bool) throws(SyncError) -> SnapshotFile {
+        let handle: any JournalFileHandle
+        do { handle = try fileSystem.openFile(path, mode: .readOnly) } catch {
+            throw SyncError(.io, "cannot open snapshot: \(error.message)", location: path)
+        }
+        do {
+            return try SnapshotFile(path: path, handle: handle, central: central, key: key, verifyFrames: verifyFrames)
+        } catch {
+            try? handle.close()
+            throw error
+        }
+    }
+
+    private init(path: String, handle: any JournalFileHandle, central: CentralID, key: JournalKey,
+                 verifyFrames: Bool) throws(SyncError) {
+        self.path = path
+        self.handle = handle
+        let footerDecoder = FrameDecoder(dictionaries: [ledgerDictionary], key: key)
+        decoder = footerDecoder
+        keyID = key.id
+        func fail(_ message: String, _ offset: UInt64? = nil) -> SyncError {
+            SyncError(.malformed, message, location: offset.map { "\(path) offset \($0)" } ?? path)
+        }
+        func read(_ at: UInt64, _ count: Int) throws(SyncError) -> [UInt8] {
+            do { return try handle.read(at: at, count: count) } catch {
+                throw SyncError(.io, "cannot read snapshot: \(error.message)", location: "\(path) offset \(at)")
+            }
+        }
+        let size: UInt64
+        do { size = try handle.size() } catch { throw SyncError(.io, "cannot read snapshot: \(error.message)", location: path) }
+        fileBytes = size
+        guard size >= UInt64(SnapshotFormat.headerBytes + SnapshotFormat.trailerBytes) else {
+            throw fail("\(size) bytes, fewer than a snapshot's header and trailer")
+        }
+        let header = try read(0, SnapshotFormat.headerBytes)
+        guard Array(header[0..<8]) == SnapshotFormat.magic else { throw fail("not a snapshot (magic \"PSSNAPSH\" expected)", 0) }
+        let version = u16(header, 8)
+        guard version == SnapshotFormat.version else {
+            throw SyncError(.versionUnsupported, "snapshot format version \(version), this build reads \(SnapshotFormat.version)", location: "\(path) offset 8")
+        }
+        guard Array(header[10..<26]) == central.bytes else { throw fail("snapshot of another central store", 10) }
+        let position = u64(header, 26)
+        let trailer = try read(size - UInt64(SnapshotFormat.trailerBytes), SnapshotFormat.trailerBytes)
+        guard Array(trailer[8..<16]) == SnapshotFormat.endMagic else {
+            throw fail("no end magic \"PSSNAPND\": the snapshot is incomplete", size - 8)
+        }
+        let footerOffset = u64(trailer, 0)
+        guard footerOffset >= UInt64(SnapshotFormat.headerBytes), footerOffset <= size - UInt64(SnapshotFormat.trailerBytes) else {
+            throw fail("footer offset \(footerOffset) outside the file", size - 16)
+        }
+
+        // The footer: authenticated frames; the first record is the meta record.
+        var records: [[UInt8]] = []
+        var at = footerOffset
+        var footerFrames: [FrameHeader] = []
+        let footerEnd = size - UInt64(SnapshotFormat.trailerBytes)
+        while at < footerEnd {
+            let head = try read(at, min(JournalLimits.frameHeaderBytes, Int(footerEnd - at)))
+            let h: FrameHeader
+            switch head.withUnsafeBytes({ FrameHeader.inspect($0, file: path, offset: at) }) {
+            case .success(let decoded): h = decoded
+            case .failure(let error): throw SyncError(error)
+            }
+            guard at + UInt64(h.frameBytes) <= footerEnd else { throw fail("footer frame runs past the end of the footer", at) }
+            let bytes = try read(at, h.frameBytes)
+            let decoded = try journal { () throws(JournalError) in
+                try Frames.records(bytes, dictionaryID: ledgerDictionary.id, keyID: key.id, decoder: footerDecoder, file: path, offset: at)
+            }
+            records += decoded.records
+            footerFrames.append(decoded.header)
+            at += UInt64(h.frameBytes)
+        }
+        guard let m = records.first, m.first == 1, m.count >= 29 + 4 else { throw fail("footer has no meta record", footerOffset) }
+        var o = 1
+        func take64() throws(SyncError) -> UInt64 {
+            guard o + 8 <= m.count else { throw fail("meta record truncated", footerOffset) }
+            defer { o += 8 }
+            return u64(m, o)
+        }
+        func take32() throws(SyncError) -> UInt32 {
+            guard o + 4 <= m.count else { throw fail("meta record truncated", footerOffset) }
+            defer { o += 4 }
+            return u32(m, o)
+        }
+        let metaPosition = try take64()
+        guard metaPosition == position else { throw fail("footer position \(metaPosition) differs from header position \(position)", footerOffset) }
+        let centralSequence = try take64()
+        let lastHLC = try take64()
+        let terminals = try take32()
+        var acks: [ReplicaId: UInt64] = [:]
+        for _ in 0..<terminals {
+            let raw = try take32()
+            let ack = try take64()
+            guard let r = try? ReplicaId(raw), !r.isCentral else { throw fail("meta record names replica \(raw)", footerOffset) }
+            acks[r] = ack
+        }
+        var counts: [SnapshotSection: UInt64] = [:]
+        for s in SnapshotSection.allCases { counts[s] = try take64() }
+        let frameCount = Int(try take32())
+        let filterWords = Int(try take32())
+        meta = SnapshotMeta(position: position, centralSequence: centralSequence, lastHLC: lastHLC, acknowledged: acks, counts: counts)
+
+        var refs: [SnapshotFrameRef] = []
+        var words: [UInt64] = []
+        words.reserveCapacity(filterWords)
+        for r in records.dropFirst() {
+            switch r.first {
+            case 2:
+                guard r.count >= 14, let s = SnapshotSection(rawValue: r[1]), r.count == 14 + 2 * s.keyBytes else {
+                    throw fail("malformed frame index record", footerOffset)
+                }
+                refs.append(SnapshotFrameRef(section: s, offset: u64(r, 2), length: u32(r, 10),
+                                             firstKey: Array(r[14..<14 + s.keyBytes]), lastKey: Array(r[(14 + s.keyBytes)...])))
+            case 3:
+                guard (r.count - 1) % 8 == 0 else { throw fail("malformed filter record", footerOffset) }
+                for i in stride(from: 1, to: r.count, by: 8) { words.append(u64(r, i)) }
+            default:
+                throw fail("unknown footer record kind \(r.first.map { "\($0)" } ?? "none")", footerOffset)
+            }
+        }
+        guard refs.count == frameCount, words.count == filterWords else {
+            throw fail("footer lists \(refs.count) frames and \(words.count) filter words; its meta record states \(frameCount) and \(filterWords)", footerOffset)
+        }
+        filter = KeyFilter(words: words)
+
+        // Frames are in section order, contiguous, and end where the footer starts.
+        var ranges: [SnapshotSection: Range<Int>] = [:]
+        var expected = UInt64(SnapshotFormat.headerBytes)
+        for (i, f) in refs.enumerated() {
+            guard f.offset == expected else { throw fail("frame \(i + 1) is listed at offset \(f.offset), expected \(expected)", footerOffset) }
+            if i > 0, refs[i - 1].section.rawValue > f.section.rawValue { throw fail("frame \(i + 1) is out of section order", footerOffset) }
+            expected += UInt64(f.length)
+            let start = ranges[f.section]?.lowerBound ?? i
+            ranges[f.section] = start..<i + 1
+        }
+        guard expected == footerOffset else { throw fail("data frames end at \(expected), the footer starts at \(footerOffset)", footerOffset) }
+        guard footerFrames.first?.firstSequence == UInt64(refs.count + 1) else {
+            throw fail("the footer's first frame is numbered \(footerFrames.first?.firstSequence ?? 0), expected \(refs.count + 1)", footerOffset)
+        }
+        frames = refs
+        sectionRanges = ranges
+
+        if verifyFrames {
+            // Checksums and chain of every data frame, then into the footer: damage anywhere is found at open.
+            var chain: UInt32 = 0
+            for (i, f) in refs.enumerated() {
+                let bytes = try read(f.offset, Int(f.length))
+                let h = try journal { () throws(JournalError) in try Frames.parse(bytes, file: path, offset: f.offset) }
+                guard h.firstSequence == UInt64(i + 1), h.previousChecksum == chain else {
+                    throw fail("frame \(i + 1) is out of place (numbered \(h.firstSequence), chained to \(h.previousChecksum), expected \(chain))", f.offset)
+                }
+                chain = h.checksum
+            }
+            guard footerFrames.first?.previousChecksum == chain else { throw fail("the footer does not chain to the last data frame", footerOffset) }
+        }
+    }
+
+    /// The records of data frame `index`, checked and decoded.
+    private func frameRecords(_ index: Int) throws(SyncError) -> [[UInt8]] {
+        if let c = cached, c.index == index { return c.records }
+        let f = frames[index]
+        let bytes: [UInt8]
+        do { bytes = try handle.read(at: f.offset, count: Int(f.length)) } catch {
+            throw SyncError(.io, "cannot read snapshot: \(error.message)", location: "\(path) offset \(f.offset)")
+        }
+        let decoded = try journal { () throws(JournalError) in
+            try Frames.records(bytes, dictionaryID: ledgerDictionary.id, keyID: keyID,
+                               decoder: decoder, file: path, offset: f.offset)
+        }
+        guard decoded.header.firstSequence == UInt64(index + 1) else {
+            throw SyncError(.malformed, "frame numbered \(decoded.header.firstSequence) where frame \(index + 1) belongs", location: "\(path) offset \(f.offset)")
+        }
+        cached = (index, decoded.records)
+        return decoded.records
+    }
+
+    /// Every record (key and payload) of `section` whose key is `key` (a prefix
+    /// of the key for the duplicate-keys section).
+    func lookup(_ section: SnapshotSection, _ key: [UInt8]) throws(SyncError) -> [ArraySlice<UInt8>] {
+        guard let range = sectionRanges[section] else { return [] }
+        if section != .digests && section != .loose && !filter.mayContain(section, key[...]) { return [] }
+        let k = key[...]
+        // First frame whose last key is not before the key.
+        var low = range.lowerBound, high = range.upperBound
+        while low < high {
+            let mid = (low + high) / 2
+            if keyPrecedes(frames[mid].lastKey[0..<key.count], k) { low = mid + 1 } else { high = mid }
+        }
+        var found: [ArraySlice<UInt8>] = []
+        var i = low
+        while i < range.upperBound, !keyPrecedes(k, frames[i].firstKey[0..<key.count]) {
+            for r in try frameRecords(i) where r.count >= section.keyBytes && r[0..<key.count].elementsEqual(k) {
+                found.append(r[...])
+            }
+            i += 1
+        }
+        return found
+    }
+
+    /// Every record of a section, in key order.
+    func scan(_ section: SnapshotSection, _ body: ([UInt8]) throws(SyncError) -> Void) throws(SyncError) {
+        guard let range = sectionRanges[section] else { return }
+        for i in range {
+            for r in try frameRecords(i) { try body(r) }
+        }
+    }
+
+    func close() { try? handle.close() }
+}
+
+@inline(__always) private func u16(_ b: [UInt8], _ o: Int) -> UInt16 { UInt16(b[o]) | UInt16(b[o + 1]) << 8 }
+@inline(__always) private func u32(_ b: [UInt8], _ o: Int) -> UInt32 {
+    (0..<4).reduce(UInt32(0)) { $0 | UInt32(b[o + $1]) << (8 * $1) }
+}
+@inline(__always) private func u64(_ b: [UInt8], _ o: Int) -> UInt64 {
+    (0..<8).reduce(UInt64(0)) { $0 | UInt64(b[o + $1]) << (8 * $1) }
+}

@@ -1,0 +1,238 @@
+import Foundation
+import Testing
+@testable import PosJournal
+@testable import PosLedger
+@testable import PosSync
+
+/// Seeds for the snapshot property: POSSYNC_SNAPSHOT_SEEDS (default 12).
+private func snapshotSeeds() -> ClosedRange<UInt64> {
+    let n = ProcessInfo.processInfo.environment["POSSYNC_SNAPSHOT_SEEDS"].flatMap(UInt64.init) ?? 12
+    return 1...max(n, 1)
+}
+
+/// A random workload over three terminals and central: captures (some reusing
+/// a code at another terminal), returns at any shop, decisions at terminals and
+/// at central, completions, the acquirer's outcomes, notes, syncs in random order.
+private func workload(_ w: World, seed: UInt64, steps: Int) throws {
+    var rng = Rng(state: seed)
+    var codes: [PaymentCode] = []
+    func pick<T>(_ list: [T]) -> T? { list.isEmpty ? nil : list[Int.random(in: 0..<list.count, using: &rng)] }
+    for _ in 0..<steps {
+        let i = Int.random(in: 0..<w.terminals.count, using: &rng)
+        let t = w.terminals[i]
+        switch Int.random(in: 0..<100, using: &rng) {
+        case 0..<30:
+            let code = Int.random(in: 0..<10, using: &rng) == 0 ? (pick(codes) ?? wechatCode(&rng)) : wechatCode(&rng)
+            codes.append(code)
+            _ = try w.capture(i, Int64.random(in: 100...90_000, using: &rng), code: code)
+        case 30..<45:
+            guard let sale = pick(t.state.sales.values.filter { $0.amount != nil }.sorted { $0.id < $1.id }) else { continue }
+            let amount = sale.amount!.minorUnits
+            _ = try? w.requestRefund(i, sale: sale.id, saleMinor: amount, Int64.random(in: 1...amount, using: &rng))
+        case 45..<55:
+            guard let ticket = pick(t.state.tickets.keys.sorted()) else { continue }
+            let bodies: [EventBody] = [.refundApproved(ticket, .originalPayment), .refundRejected(ticket), .refundCancelled(ticket),
+                                       .refundEscalated(ticket), .noteAdded(ticket, try NoteText("seen \(seed)"))]
+            _ = try? t.record(pick(bodies)!, wallMillis: w.tick())
+        case 55..<70:
+            // Central decides from what a terminal shows (its own whole state is not needed for that).
+            guard let ticket = pick(t.state.tickets.keys.sorted()) else { continue }
+            let bodies: [EventBody] = [.refundApproved(ticket, .originalPayment), .refundRejected(ticket), .refundCompleted(ticket)]
+            _ = try? w.central.record(pick(bodies)!, wallMillis: w.tick())
+        case 70..<80:
+            guard let sale = pick(t.state.sales.keys.sorted()) else { continue }
+            let bodies: [EventBody] = [.saleConfirmed(sale), .saleConfirmed(sale), .saleDeclined(sale), .saleExpired(sale)]
+            _ = try? w.central.record(pick(bodies)!, wallMillis: w.tick())
+        case 80..<85:
+            // A return taken at central (a ticket central opens), for a sale a terminal shows.
+            guard let sale = pick(t.state.sales.values.filter { $0.amount != nil }.sorted { $0.id < $1.id }) else { continue }
+            let amount = sale.amount!
+            if let request = try? RefundRequest(sale: sale.id, saleAmount: amount, amount: Money(minorUnits: max(1, amount.minorUnits / 3), currency: amount.currency),
+                                                reason: .changedMind, resolution: .refund, contact: nil) {
+                _ = try? w.central.record(.refundRequested(request), wallMillis: w.tick())
+            }
+        default:
+            try w.sync(i)
+        }
+    }
+    try w.syncAll()
+}
+
+/// The state a central rebuilds from its journal alone, in memory (a copy of its directory without snapshots).
+private func rebuiltFromJournal(_ w: World) throws -> LedgerState {
+    let copy = TempDir("rebuild")
+    let fm = FileManager.default
+    try fm.removeItem(atPath: copy.path)
+    try fm.copyItem(atPath: w.dir.path + "/central", toPath: copy.path)
+    try fm.removeItem(atPath: copy.path + "/state")
+    let rebuilt = try FileCentralStore.open(directory: copy.path, snapshotEvents: Int.max)
+    defer { try? rebuilt.close() }
+    #expect(rebuilt.snapshotStatistics.written == 0)
+    #expect(try fm.contentsOfDirectory(atPath: copy.path + "/state").isEmpty)
+    return try rebuilt.state
+}
+
+private func snapshotFiles(_ w: World) throws -> [String] {
+    try FileManager.default.contentsOfDirectory(atPath: w.dir.path + "/central/state").sorted()
+}
+
+@Suite("central snapshots")
+struct CentralSnapshotTests {
+    @Test("central folding through snapshots every few events holds exactly the fold of its journal, and so do its terminals")
+    func snapshotsAgreeWithTheJournal() throws {
+        for seed in snapshotSeeds() {
+            let interval = Int(2 + seed % 9)
+            let w = try World(terminals: 3, snapshotEvents: interval)
+            try workload(w, seed: seed, steps: 160)
+            let state = try w.central.state
+            let truth = try rebuiltFromJournal(w)
+            let written = w.central.snapshotStatistics.written
+            guard state.canonicalText == truth.canonicalText, state.conflicts == truth.conflicts, written > 3 else {
+                Issue.record("seed \(seed) (snapshot every \(interval) events, \(written) written): central's state differs from the fold of its journal; replay: POSSYNC_SNAPSHOT_SEEDS=\(seed)")
+                return
+            }
+            #expect(state.moneyInvariantViolations().isEmpty, "seed \(seed)")
+            // What central decides from (its resident part, loaded from disk as needed) is exact for each entity.
+            try w.reopenCentral()
+            for (id, view) in truth.sales.sorted(by: { $0.key < $1.key }) where try w.central.state(around: .sale(id)).sales[id] != view {
+                Issue.record("seed \(seed): \(id) as central decides from it differs from the fold of its journal")
+                return
+            }
+            for (id, view) in truth.tickets.sorted(by: { $0.key < $1.key }) where try w.central.state(around: .ticket(id)).tickets[id] != view {
+                Issue.record("seed \(seed): \(id) as central decides from it differs from the fold of its journal")
+                return
+            }
+            for (i, t) in w.terminals.enumerated() where t.state.canonicalText != state.canonicalText {
+                Issue.record("seed \(seed): t\(i + 1) differs from central")
+            }
+            // Reopened, central starts from its newest snapshot and replays only the journal after it.
+            try w.reopenCentral()
+            #expect(try w.central.state.canonicalText == truth.canonicalText, "seed \(seed)")
+            #expect(try snapshotFiles(w).count == 1, "seed \(seed): superseded snapshots are removed")
+        }
+    }
+
+    @Test("memory holds only what was touched since the last snapshot; a decision on a sale only on disk loads it and is checked against it")
+    func decisionsOnEvictedSales() throws {
+        let w = try World(terminals: 2, snapshotEvents: 4)
+        var rng = Rng(state: 7)
+        let sale = try w.capture(0, 5000, code: wechatCode(&rng))
+        let ticket = try w.requestRefund(0, sale: sale, saleMinor: 5000, 2000)
+        for _ in 0..<10 { _ = try w.capture(1, 100, code: wechatCode(&rng)) }
+        try w.sync(0)
+        try w.sync(1)
+        #expect(w.central.snapshotStatistics.written >= 1)
+        #expect(w.central.snapshotStatistics.eventsSinceSnapshot < 4)
+        // Completing an unapproved ticket of an unconfirmed sale is refused from the state on disk.
+        #expect(throws: SyncError.self) { try w.central.record(.refundCompleted(ticket), wallMillis: w.tick()) }
+        try w.central.record(.saleConfirmed(sale), wallMillis: w.tick())
+        try w.central.record(.refundApproved(ticket, .originalPayment), wallMillis: w.tick())
+        for _ in 0..<6 { _ = try w.capture(1, 100, code: wechatCode(&rng)) }
+        try w.sync(1)  // evicts the sale again
+        try w.central.record(.refundCompleted(ticket), wallMillis: w.tick())
+        let around = try w.central.state(around: .ticket(ticket))
+        #expect(around.tickets[ticket]?.status == .completed)
+        #expect(around.sales[sale]?.refundedMinor == 2000)
+        #expect(try w.central.state.tickets[ticket]?.status == .completed)
+        #expect(try w.central.context(of: .sale(sale)).covers(sale.dot))
+    }
+
+    @Test("a payment code seen again after its first capture went to disk is still a duplicate")
+    func duplicateAcrossSnapshots() throws {
+        let w = try World(terminals: 2, snapshotEvents: 3)
+        var rng = Rng(state: 11)
+        let code = wechatCode(&rng)
+        let first = try w.capture(0, 700, code: code)
+        try w.sync(0)
+        for _ in 0..<8 { _ = try w.capture(1, 100, code: wechatCode(&rng)) }
+        try w.sync(1)  // several snapshots: the first capture is only on disk
+        let second = try w.capture(1, 700, code: code)
+        try w.sync(1)
+        // Central decides from its resident part: the twin is known to be a duplicate, so never forwarded.
+        #expect(try w.central.state(around: .sale(second)).sales[second]?.status == .voidDuplicate)
+        #expect(throws: SyncError.self) { try w.central.record(.saleConfirmed(second), wallMillis: w.tick()) }
+        let state = try w.central.state
+        #expect(state.sales[first]?.status == .captured)
+        #expect(state.sales[second]?.status == .voidDuplicate)
+        #expect(state.conflicts.contains { $0.kind == .duplicatePaymentCode })
+        #expect(try rebuiltFromJournal(w).canonicalText == state.canonicalText)
+    }
+
+    @Test("re-sent events covered by a snapshot are recognised; a rewritten one is refused and flagged")
+    func digestsInTheSnapshot() throws {
+        let w = try World(terminals: 1, snapshotEvents: 2)
+        var rng = Rng(state: 3)
+        for _ in 0..<6 { _ = try w.capture(0, 100, code: wechatCode(&rng)) }
+        try w.sync(0)
+        #expect(w.central.snapshotStatistics.written >= 1)
+        let t = w.terminals[0]
+        let records = try (1...6).map { (seq: UInt64) in try #require(try t.ownRecord(seq: seq)) }
+        let frames = [try FrameSealer(dictionary: ledgerDictionary, key: t.enrollment.journalKey).seal(records, firstSequence: 1).bytes]
+        let replay = w.central.handle(.push(.init(terminal: t.terminal, dictionaryID: ledgerDictionary.id, keyID: t.enrollment.journalKey.id, frames: frames)))
+        guard case .ack(let ack) = replay else { Issue.record("re-sent events refused: \(replay)"); return }
+        #expect(ack.accepted == 0 && ack.duplicates == 6 && ack.acknowledged == 6)
+        for seq in 1...6 { #expect(try w.central.digest(of: Dot(replica: t.terminal, seq: UInt64(seq))) != nil) }
+        #expect(try w.central.digest(of: Dot(replica: t.terminal, seq: 7)) == nil)
+        // The same sequence number with other bytes: seq 2, sealed anew.
+        var other = Rng(state: 99)
+        let forged = try RecordCodec.encode(Event(dot: Dot(replica: t.terminal, seq: 2), hlc: HLCTimestamp(millis: 1, logical: 0), context: VersionVector(),
+                                                  body: .saleCaptured(SaleCapture(amount: cny(100), paymentCode: wechatCode(&other), merchantKey: t.enrollment.ledgerMerchantKey))))
+        let sealed = try FrameSealer(dictionary: ledgerDictionary, key: t.enrollment.journalKey).seal([forged], firstSequence: 2)
+        let refused = w.central.handle(.push(.init(terminal: t.terminal, dictionaryID: ledgerDictionary.id, keyID: t.enrollment.journalKey.id, frames: [sealed.bytes])))
+        guard case .refusal(let r) = refused else { Issue.record("a rewritten event was accepted"); return }
+        #expect(r.code == "rewrittenHistory")
+        #expect(w.central.flaggedTerminals.rewroteHistory == [t.terminal])
+    }
+
+    @Test("a damaged, incomplete, foreign or future snapshot is set aside and the journal replayed: same state")
+    func damagedSnapshots() throws {
+        let w = try World(terminals: 2, snapshotEvents: 5)
+        try workload(w, seed: 42, steps: 80)
+        let truth = try w.central.state
+        let dir = w.dir.path + "/central/state"
+        let fm = FileManager.default
+        func current() throws -> String { try #require(try snapshotFiles(w).first { $0.hasSuffix(".pss") }) }
+
+        // One flipped bit in the middle of the file.
+        try w.central.close()
+        var name = try current()
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir + "/" + name)))
+        bytes[bytes.count / 2] ^= 0x10
+        try Data(bytes).write(to: URL(fileURLWithPath: dir + "/" + name))
+        w.central = try FileCentralStore.open(directory: w.dir.path + "/central", snapshotEvents: w.snapshotEvents)
+        #expect(try w.central.state.canonicalText == truth.canonicalText)
+        #expect(try snapshotFiles(w).contains(name + ".damaged"))
+
+        // Cut short (no trailer), and a leftover temporary file from a crash.
+        try w.central.close()
+        name = try current()
+        bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir + "/" + name)))
+        try Data(bytes.prefix(bytes.count - 9)).write(to: URL(fileURLWithPath: dir + "/" + name))
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: dir + "/snapshot.tmp"))
+        w.central = try FileCentralStore.open(directory: w.dir.path + "/central", snapshotEvents: w.snapshotEvents)
+        #expect(try w.central.state.canonicalText == truth.canonicalText)
+        #expect(!(try snapshotFiles(w).contains("snapshot.tmp")))
+
+        // A snapshot claiming more than the journal holds (the journal restored from an older backup).
+        try w.central.close()
+        name = try current()
+        let ahead = String(format: "snapshot-%016llx.pss", UInt64(1) << 40)
+        try fm.moveItem(atPath: dir + "/" + name, toPath: dir + "/" + ahead)
+        w.central = try FileCentralStore.open(directory: w.dir.path + "/central", snapshotEvents: w.snapshotEvents)
+        #expect(try w.central.state.canonicalText == truth.canonicalText)
+        #expect(try snapshotFiles(w).contains(ahead + ".ahead"))
+
+        // Another central's snapshot is refused by its id, before any key is tried.
+        let other = try World(terminals: 1, snapshotEvents: 2)
+        var rng = Rng(state: 5)
+        for _ in 0..<4 { _ = try other.capture(0, 100, code: wechatCode(&rng)) }
+        try other.sync(0)
+        let foreign = try #require(try snapshotFiles(other).first { $0.hasSuffix(".pss") })
+        let key = KeyDerivation.centralSnapshotKey(secret: KeyDerivation.randomSecret())
+        #expect {
+            _ = try SnapshotFile.open(path: other.dir.path + "/central/state/" + foreign, fileSystem: PosixFileSystem(), central: w.central.centralID, key: key, verifyFrames: true)
+        } throws: { error in
+            (error as? SyncError).map { $0.message.contains("another central") && $0.location?.contains(foreign) == true } ?? false
+        }
+    }
+}
