@@ -182,6 +182,20 @@ final class SnapshotWriter {
     private var lastKey: [UInt8] = []
     private(set) var filter: KeyFilter
     private(set) var counts: [SnapshotSection: UInt64] = [:]
+    private(set) var meta: SnapshotMeta?
+    /// The file's size once finished.
+    var bytesWritten: UInt64 { offset }
+
+    /// The data frames written: (section, offset, length) and their keys as `SnapshotFile` holds them.
+    func writtenFrames() -> (frames: [(section: SnapshotSection, offset: UInt64, length: UInt32)], keys: [UInt8]) {
+        var keys: [UInt8] = []
+        keys.reserveCapacity(frames.count * 56)
+        for f in frames {
+            keys += f.firstKey + [UInt8](repeating: 0, count: 28 - f.firstKey.count)
+            keys += f.lastKey + [UInt8](repeating: 0, count: 28 - f.lastKey.count)
+        }
+        return (frames.map { ($0.section, $0.offset, $0.length) }, keys)
+    }
 
     init(path: String, fileSystem: any JournalFileSystem, central: CentralID, position: UInt64,
          key: JournalKey, expectedKeys: Int) throws(SyncError) {
@@ -241,6 +255,7 @@ final class SnapshotWriter {
     /// Writes the footer and trailer and makes the file durable. The caller renames it into place.
     func finish(meta: SnapshotMeta) throws(SyncError) {
         try flush()
+        self.meta = meta
         let footerOffset = offset
         var footer: [[UInt8]] = []
         var m: [UInt8] = [1]  // record kind 1: meta
@@ -298,7 +313,11 @@ final class SnapshotWriter {
 final class SnapshotFile {
     let path: String
     let meta: SnapshotMeta
-    private let frames: [SnapshotFrameRef]
+    /// Data frames (section, offset, length), and their first and last keys in one
+    /// buffer (`keyStride` bytes per frame): a few long-lived allocations, not two per frame.
+    private let frames: [(section: SnapshotSection, offset: UInt64, length: UInt32)]
+    private let frameKeys: [UInt8]
+    private static let keyStride = 56
     private let sectionRanges: [SnapshotSection: Range<Int>]
     private let filter: KeyFilter
     private let handle: any JournalFileHandle
@@ -321,6 +340,29 @@ final class SnapshotFile {
             try? handle.close()
             throw error
         }
+    }
+
+    /// A snapshot this process has just written and made durable: its index is
+    /// taken from the writer rather than read back (no second copy of the filter).
+    init(adopting writer: SnapshotWriter, path: String, fileSystem: any JournalFileSystem, key: JournalKey) throws(SyncError) {
+        guard let meta = writer.meta else { preconditionFailure("adopting an unfinished snapshot") }
+        self.path = path
+        do { handle = try fileSystem.openFile(path, mode: .readOnly) } catch {
+            throw SyncError(.io, "cannot open snapshot: \(error.message)", location: path)
+        }
+        decoder = FrameDecoder(dictionaries: [ledgerDictionary], key: key)
+        keyID = key.id
+        fileBytes = writer.bytesWritten
+        self.meta = meta
+        (frames, frameKeys) = writer.writtenFrames()
+        filter = writer.filter
+        sectionRanges = Self.sectionRanges(frames.map(\.section))
+    }
+
+    private static func sectionRanges(_ sections: [SnapshotSection]) -> [SnapshotSection: Range<Int>] {
+        var ranges: [SnapshotSection: Range<Int>] = [:]
+        for (i, s) in sections.enumerated() { ranges[s] = (ranges[s]?.lowerBound ?? i)..<i + 1 }
+        return ranges
     }
 
     private init(path: String, handle: any JournalFileHandle, central: CentralID, key: JournalKey,
@@ -412,7 +454,8 @@ final class SnapshotFile {
         let filterWords = Int(try take32())
         meta = SnapshotMeta(position: position, centralSequence: centralSequence, lastHLC: lastHLC, acknowledged: acks, counts: counts)
 
-        var refs: [SnapshotFrameRef] = []
+        var refs: [(section: SnapshotSection, offset: UInt64, length: UInt32)] = []
+        var keys: [UInt8] = []
         var words: [UInt64] = []
         words.reserveCapacity(filterWords)
         for r in records.dropFirst() {
@@ -421,8 +464,9 @@ final class SnapshotFile {
                 guard r.count >= 14, let s = SnapshotSection(rawValue: r[1]), r.count == 14 + 2 * s.keyBytes else {
                     throw fail("malformed frame index record", footerOffset)
                 }
-                refs.append(SnapshotFrameRef(section: s, offset: u64(r, 2), length: u32(r, 10),
-                                             firstKey: Array(r[14..<14 + s.keyBytes]), lastKey: Array(r[(14 + s.keyBytes)...])))
+                refs.append((s, u64(r, 2), u32(r, 10)))
+                keys += r[14..<14 + s.keyBytes] + [UInt8](repeating: 0, count: 28 - s.keyBytes)
+                keys += r[(14 + s.keyBytes)...] + [UInt8](repeating: 0, count: 28 - s.keyBytes)
             case 3:
                 guard (r.count - 1) % 8 == 0 else { throw fail("malformed filter record", footerOffset) }
                 for i in stride(from: 1, to: r.count, by: 8) { words.append(u64(r, i)) }
@@ -450,6 +494,7 @@ final class SnapshotFile {
             throw fail("the footer's first frame is numbered \(footerFrames.first?.firstSequence ?? 0), expected \(refs.count + 1)", footerOffset)
         }
         frames = refs
+        frameKeys = keys
         sectionRanges = ranges
 
         if verifyFrames {
@@ -486,6 +531,14 @@ final class SnapshotFile {
         return decoded.records
     }
 
+    private func firstKey(_ i: Int, _ count: Int) -> ArraySlice<UInt8> {
+        frameKeys[(i * Self.keyStride)..<(i * Self.keyStride + count)]
+    }
+
+    private func lastKey(_ i: Int, _ count: Int) -> ArraySlice<UInt8> {
+        frameKeys[(i * Self.keyStride + 28)..<(i * Self.keyStride + 28 + count)]
+    }
+
     /// Every record (key and payload) of `section` whose key is `key` (a prefix
     /// of the key for the duplicate-keys section).
     func lookup(_ section: SnapshotSection, _ key: [UInt8]) throws(SyncError) -> [ArraySlice<UInt8>] {
@@ -496,11 +549,11 @@ final class SnapshotFile {
         var low = range.lowerBound, high = range.upperBound
         while low < high {
             let mid = (low + high) / 2
-            if keyPrecedes(frames[mid].lastKey[0..<key.count], k) { low = mid + 1 } else { high = mid }
+            if keyPrecedes(lastKey(mid, key.count), k) { low = mid + 1 } else { high = mid }
         }
         var found: [ArraySlice<UInt8>] = []
         var i = low
-        while i < range.upperBound, !keyPrecedes(k, frames[i].firstKey[0..<key.count]) {
+        while i < range.upperBound, !keyPrecedes(k, firstKey(i, key.count)) {
             for r in try frameRecords(i) where r.count >= section.keyBytes && r[0..<key.count].elementsEqual(k) {
                 found.append(r[...])
             }

@@ -244,6 +244,41 @@ final class CentralState {
     /// 1...position, makes it durable, switches to it and drops the resident part.
     func writeSnapshot(position: UInt64, centralSequence: UInt64, lastHLC: UInt64,
                        acknowledged: [ReplicaId: UInt64]) throws(SyncError) {
+        // The merge's working arrays are freed when writeMerged returns, before the memory is handed back.
+        let writer = try writeMerged(position: position, centralSequence: centralSequence, lastHLC: lastHLC, acknowledged: acknowledged)
+        let temporary = writer.path
+        let old = snapshot
+        let name = String(format: "snapshot-%016llx.pss", position)
+        let path = directory + "/" + name
+        do {
+            try fs.rename(temporary, to: path)
+            try fs.syncDirectory(directory)
+        } catch { throw SyncError(.io, "cannot put the new snapshot in place: \(error.message)", location: path) }
+        // Switch only once the new file is open: until then the old one stays in use (and on disk).
+        let next = try SnapshotFile(adopting: writer, path: path, fileSystem: fs, key: key)
+        if let old, old.path != path {
+            old.close()
+            try? fs.removeFile(old.path)
+        }
+        snapshot = next
+        snapshotsWritten += 1
+        resident = LedgerState()
+        records = [:]
+        loadedSales = []
+        checkedKeys = []
+        checkedTickets = []
+        newDigests = [:]
+        baseAcknowledged = next.meta.acknowledged
+        baseAcknowledged[.central] = centralSequence
+        eventsSinceSnapshot = 0
+        try loadLoose()
+        releaseFreedMemory()
+        logger.info("snapshot written", metadata: ["snapshot": "\(path)", "snapshot.bytes": "\(next.fileBytes)"])
+    }
+
+    /// Writes the merged snapshot to `state/snapshot.tmp` and makes it durable; returns the finished writer.
+    private func writeMerged(position: UInt64, centralSequence: UInt64, lastHLC: UInt64,
+                             acknowledged: [ReplicaId: UInt64]) throws(SyncError) -> SnapshotWriter {
         var components: [(key: [UInt8], record: [UInt8])] = []
         var loose: [(key: [UInt8], record: [UInt8])] = []
         var tickets: [[UInt8]] = []
@@ -306,31 +341,7 @@ final class CentralState {
             writer.abandon()
             throw error
         }
-        let name = String(format: "snapshot-%016llx.pss", position)
-        let path = directory + "/" + name
-        let next: SnapshotFile
-        do {
-            try fs.rename(temporary, to: path)
-            try fs.syncDirectory(directory)
-        } catch { throw SyncError(.io, "cannot put the new snapshot in place: \(error.message)", location: path) }
-        next = try SnapshotFile.open(path: path, fileSystem: fs, central: central, key: key, verifyFrames: false)
-        if let old, old.path != path {
-            old.close()
-            try? fs.removeFile(old.path)
-        }
-        snapshot = next
-        snapshotsWritten += 1
-        resident = LedgerState()
-        records = [:]
-        loadedSales = []
-        checkedKeys = []
-        checkedTickets = []
-        newDigests = [:]
-        baseAcknowledged = next.meta.acknowledged
-        baseAcknowledged[.central] = centralSequence
-        eventsSinceSnapshot = 0
-        try loadLoose()
-        logger.info("snapshot written", metadata: ["snapshot": "\(path)", "snapshot.bytes": "\(next.fileBytes)"])
+        return writer
     }
 
     /// The digests section: old chunks, the last partial chunk of a replica
@@ -378,3 +389,18 @@ final class CentralState {
 
     func close() { snapshot?.close() }
 }
+
+/// Hands the heap pages the dropped resident part occupied back to the
+/// system (glibc keeps freed memory otherwise, so the process's resident size
+/// would keep the high-water mark of every cycle, fragmented). A no-op where
+/// the C library has no `malloc_trim`.
+private func releaseFreedMemory() {
+    #if os(Linux)
+    typealias Trim = @convention(c) (Int) -> Int32
+    if let symbol = mallocTrim { _ = unsafeBitCast(symbol, to: Trim.self)(0) }
+    #endif
+}
+
+#if os(Linux)
+private nonisolated(unsafe) let mallocTrim: UnsafeMutableRawPointer? = dlsym(nil, "malloc_trim")
+#endif
