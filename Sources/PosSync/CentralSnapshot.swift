@@ -14,7 +14,9 @@ import PosLedger
 //     8   2  snapshot format version (1)
 //    10  16  central id
 //    26   8  central journal position covered (every event at 1...position)
-//    34  ..  data frames, then footer frames (journal frame format; frame i,
+//    34   4  first generation (u32): the first flush this run holds
+//    38   4  last generation (u32): the last flush this run holds
+//    42  ..  data frames, then footer frames (journal frame format; frame i,
 //            counted from 1, has first sequence i and chains to frame i-1)
 //   end-16 8 footer offset (little-endian)
 //   end-8  8 magic "PSSNAPND"
@@ -29,7 +31,7 @@ enum SnapshotSection: UInt8, CaseIterable, Sendable {
     case tickets = 2
     /// key: duplicate key (16) + sale id (12) — payload: empty.
     case duplicateKeys = 3
-    /// key: replica (4) + chunk index (8) — payload: up to `digestChunk` 8-byte event digests.
+    /// key: replica (4) + first seq (8) — payload: the 8-byte digests of seqs first, first+1, ... (at most `digestChunk`).
     case digests = 4
     /// key: dot (12) — payload: an event with no sale to file it under (a ticket
     /// event whose request is not held, an unknown or unauthorized event).
@@ -46,8 +48,10 @@ enum SnapshotSection: UInt8, CaseIterable, Sendable {
 enum SnapshotLimits {
     /// Record bytes per data frame, at most: what loading one sale reads and inflates.
     static let frameRecordBytes = 16 << 10
-    /// Digests per digests-section record (seqs c*chunk+1 ... (c+1)*chunk).
+    /// Digests per digests-section record, at most.
     static let digestChunk = 1024
+    /// Snapshot runs kept before the two newest are merged whatever their sizes.
+    static let runsMax = 24
     /// Record bytes per footer frame, at most.
     static let footerFrameBytes = 1 << 20
     /// Bloom filter sizing: bits per key and probes.
@@ -59,7 +63,7 @@ enum SnapshotFormat {
     static let magic = Array("PSSNAPSH".utf8)
     static let endMagic = Array("PSSNAPND".utf8)
     static let version: UInt16 = 1
-    static let headerBytes = 34
+    static let headerBytes = 42
     static let trailerBytes = 16
     /// Compression level of snapshot frames: written in bulk, read a frame at a time.
     static let compressionLevel: Int32 = 1
@@ -71,7 +75,7 @@ enum SnapshotKey {
     static func dot(_ d: Dot) -> [UInt8] { be(d.replica.rawValue) + be(d.seq) }
     static func sale(_ s: SaleId) -> [UInt8] { dot(s.dot) }
     static func ticket(_ t: TicketId) -> [UInt8] { dot(t.dot) }
-    static func digestChunk(_ r: ReplicaId, _ chunk: UInt64) -> [UInt8] { be(r.rawValue) + be(chunk) }
+    static func digests(_ r: ReplicaId, firstSeq: UInt64) -> [UInt8] { be(r.rawValue) + be(firstSeq) }
 
     static func decodeDot(_ b: ArraySlice<UInt8>) -> Dot? {
         guard b.count >= 12 else { return nil }
@@ -183,6 +187,7 @@ final class SnapshotWriter {
     private(set) var filter: KeyFilter
     private(set) var counts: [SnapshotSection: UInt64] = [:]
     private(set) var meta: SnapshotMeta?
+    let generations: ClosedRange<UInt32>
     /// The file's size once finished.
     var bytesWritten: UInt64 { offset }
 
@@ -198,7 +203,7 @@ final class SnapshotWriter {
     }
 
     init(path: String, fileSystem: any JournalFileSystem, central: CentralID, position: UInt64,
-         key: JournalKey, expectedKeys: Int) throws(SyncError) {
+         generations: ClosedRange<UInt32>, key: JournalKey, expectedKeys: Int) throws(SyncError) {
         fs = fileSystem
         self.path = path
         sealer = FrameSealer(dictionary: ledgerDictionary, key: key, compressionLevel: SnapshotFormat.compressionLevel)
@@ -211,6 +216,8 @@ final class SnapshotWriter {
         header += le(SnapshotFormat.version)
         header += central.bytes
         header += le(position)
+        header += le(generations.lowerBound) + le(generations.upperBound)
+        self.generations = generations
         offset = 0
         try write(header)
     }
@@ -253,8 +260,10 @@ final class SnapshotWriter {
     }
 
     /// Writes the footer and trailer and makes the file durable. The caller renames it into place.
-    func finish(meta: SnapshotMeta) throws(SyncError) {
+    func finish(meta given: SnapshotMeta) throws(SyncError) {
         try flush()
+        var meta = given
+        meta.counts = counts
         self.meta = meta
         let footerOffset = offset
         var footer: [[UInt8]] = []
@@ -313,6 +322,8 @@ final class SnapshotWriter {
 final class SnapshotFile {
     let path: String
     let meta: SnapshotMeta
+    /// The flushes this run holds (a flush's run is g...g; a compaction joins adjacent runs).
+    let generations: ClosedRange<UInt32>
     /// Data frames (section, offset, length), and their first and last keys in one
     /// buffer (`keyStride` bytes per frame): a few long-lived allocations, not two per frame.
     private let frames: [(section: SnapshotSection, offset: UInt64, length: UInt32)]
@@ -354,6 +365,7 @@ final class SnapshotFile {
         keyID = key.id
         fileBytes = writer.bytesWritten
         self.meta = meta
+        generations = writer.generations
         (frames, frameKeys) = writer.writtenFrames()
         filter = writer.filter
         sectionRanges = Self.sectionRanges(frames.map(\.section))
@@ -394,6 +406,11 @@ final class SnapshotFile {
         }
         guard Array(header[10..<26]) == central.bytes else { throw fail("snapshot of another central store", 10) }
         let position = u64(header, 26)
+        let firstGeneration = u32(header, 34), lastGeneration = u32(header, 38)
+        guard firstGeneration >= 1, firstGeneration <= lastGeneration else {
+            throw fail("generations \(firstGeneration)...\(lastGeneration) are not a range", 34)
+        }
+        generations = firstGeneration...lastGeneration
         let trailer = try read(size - UInt64(SnapshotFormat.trailerBytes), SnapshotFormat.trailerBytes)
         guard Array(trailer[8..<16]) == SnapshotFormat.endMagic else {
             throw fail("no end magic \"PSSNAPND\": the snapshot is incomplete", size - 8)
@@ -564,9 +581,50 @@ final class SnapshotFile {
 
     /// Every record of a section, in key order.
     func scan(_ section: SnapshotSection, _ body: ([UInt8]) throws(SyncError) -> Void) throws(SyncError) {
-        guard let range = sectionRanges[section] else { return }
-        for i in range {
-            for r in try frameRecords(i) { try body(r) }
+        let cursor = Cursor(self, section)
+        while let r = try cursor.next() { try body(r) }
+    }
+
+    /// The record with the largest key not after `key`, among records whose key starts with `prefix` bytes of it.
+    func floor(_ section: SnapshotSection, _ key: [UInt8], prefix: Int) throws(SyncError) -> [UInt8]? {
+        guard let range = sectionRanges[section] else { return nil }
+        let k = key[...]
+        // Last frame whose first key is not after the key.
+        var low = range.lowerBound, high = range.upperBound
+        while low < high {
+            let mid = (low + high) / 2
+            if keyPrecedes(k, firstKey(mid, key.count)) { high = mid } else { low = mid + 1 }
+        }
+        guard low > range.lowerBound else { return nil }
+        var best: [UInt8]?
+        for r in try frameRecords(low - 1) {
+            if keyPrecedes(k, r[0..<key.count]) { break }
+            best = r
+        }
+        guard let best, best[0..<prefix].elementsEqual(key[0..<prefix]) else { return nil }
+        return best
+    }
+
+    /// Reads one section's records in key order, a frame at a time.
+    final class Cursor {
+        private let file: SnapshotFile
+        private var frames: Range<Int>
+        private var records: [[UInt8]] = []
+        private var index = 0
+        init(_ file: SnapshotFile, _ section: SnapshotSection) {
+            self.file = file
+            frames = file.sectionRanges[section] ?? 0..<0
+        }
+        /// The next record, or nil at the end of the section.
+        func next() throws(SyncError) -> [UInt8]? {
+            while index == records.count {
+                guard let f = frames.first else { return nil }
+                frames = frames.dropFirst()
+                records = try file.frameRecords(f)
+                index = 0
+            }
+            defer { index += 1 }
+            return records[index]
         }
     }
 

@@ -6,41 +6,60 @@ import PosLedger
 /// Central's folded state with a bounded part in memory (sync-protocol.md,
 /// "Central state and snapshots").
 ///
-/// Every event central holds is in its journal (the truth) and, once a
-/// snapshot covers it, in `state/snapshot-P.pss`, filed under the sale it
-/// belongs to. Memory holds the *resident* state: the sales touched since the
-/// last snapshot, each with its whole component (capture, outcomes, tickets)
-/// and the components of every capture sharing its payment code, so the fold
-/// decides exactly as it would over every event. Every `snapshotEvents`
-/// events the resident part is merged into a new snapshot and dropped.
+/// Every event central holds is in its journal (the truth) and, once flushed,
+/// in a snapshot **run** under `state/`, filed under the sale it belongs to.
+/// Memory holds the *resident* part: the sales touched since the last flush,
+/// each with its whole component (capture, outcomes, tickets) and the
+/// components of every capture sharing its payment code, so the fold decides
+/// exactly as it would over every event. Every `snapshotEvents` events the
+/// resident part is written as a new run (only what was touched: the cost of a
+/// flush does not grow with the store) and dropped; adjacent runs of similar
+/// size are then merged, newest component of each sale winning, so there are
+/// O(log n) runs and each event is rewritten O(log n) times.
 final class CentralState {
     let directory: String
     private let fs: any JournalFileSystem
     private let central: CentralID
     private let key: JournalKey
     private let logger: Logger
-    /// Events applied between snapshots, at most (the memory bound).
+    /// Events applied between flushes, at most (the memory bound).
     let snapshotEvents: Int
 
-    private(set) var snapshot: SnapshotFile?
+    /// Snapshot runs, oldest first; generations contiguous from 1.
+    private(set) var runs: [SnapshotFile] = []
     /// The fold of every resident event.
     private(set) var resident = LedgerState()
-    /// The record of every resident event, by dot (what the next snapshot files).
+    /// The record of every resident event, by dot (what the next flush files).
     private var records: [Dot: [UInt8]] = [:]
-    /// Sales whose snapshot component has been loaded (or found absent).
+    /// Sales whose components have been loaded from the runs (or found absent).
     private var loadedSales = Set<SaleId>()
     private var checkedKeys = Set<DuplicateKey>()
     private var checkedTickets = Set<TicketId>()
-    /// Per replica (central included), digests of seqs up to this are in the snapshot.
+    /// Per replica (central included), digests of seqs up to this are in the runs.
     private var baseAcknowledged: [ReplicaId: UInt64] = [:]
-    /// Digests of events applied since the snapshot, per replica, in sequence order.
+    /// Digests of events applied since the last flush, per replica, in sequence order.
     private var newDigests: [ReplicaId: [UInt64]] = [:]
     private(set) var eventsSinceSnapshot = 0
     private(set) var snapshotsWritten = 0
+    private(set) var compactions = 0
 
-    /// Opens `directory`, choosing the newest snapshot that checks and covers no
-    /// more than `journalHead`; a damaged one is renamed `*.damaged` and logged,
-    /// and the caller replays the journal from the returned position.
+    static func runName(_ g: ClosedRange<UInt32>) -> String {
+        String(format: "run-%08x-%08x.pss", g.lowerBound, g.upperBound)
+    }
+
+    static func parseRunName(_ name: String) -> ClosedRange<UInt32>? {
+        guard name.hasPrefix("run-"), name.hasSuffix(".pss"), name.count == 25,
+              let a = UInt32(name.dropFirst(4).prefix(8), radix: 16), let b = UInt32(name.dropFirst(13).prefix(8), radix: 16),
+              a >= 1, a <= b else { return nil }
+        return a...b
+    }
+
+    /// Opens `directory`: the chain of runs from generation 1 that check, each
+    /// covering no more than `journalHead`; where two candidates start at the
+    /// same generation the longer (a finished compaction) is taken. A run that
+    /// fails its checks is renamed `*.damaged` and logged; runs that are
+    /// superseded or no longer continue the chain are removed. The caller
+    /// replays the journal after the last run's position.
     init(directory: String, fileSystem: any JournalFileSystem, central: CentralID, secret: [UInt8],
          journalHead: UInt64, snapshotEvents: Int, logger: Logger) throws(SyncError) {
         precondition(snapshotEvents > 0)
@@ -52,59 +71,69 @@ final class CentralState {
         self.snapshotEvents = snapshotEvents
         let names = FileStore(fs: fs).list(directory)
         for name in names where name.hasSuffix(".tmp") { try? fs.removeFile(directory + "/" + name) }
-        let candidates = names.compactMap { name -> (UInt64, String)? in
-            guard name.hasPrefix("snapshot-"), name.hasSuffix(".pss"), name.count == 29,
-                  let p = UInt64(name.dropFirst(9).prefix(16), radix: 16) else { return nil }
-            return (p, name)
-        }.sorted { $0.0 > $1.0 }
-        for (position, name) in candidates {
-            let path = directory + "/" + name
-            if snapshot != nil {
-                try? fs.removeFile(path)  // superseded by a newer one that checked
-                continue
-            }
-            guard position <= journalHead else {
-                logger.error("snapshot covers more than the journal holds; ignored", metadata: ["snapshot": "\(path)", "journal.head": "\(journalHead)"])
-                try? fs.rename(path, to: path + ".ahead")
-                continue
-            }
-            do {
-                let file = try SnapshotFile.open(path: path, fileSystem: fs, central: central, key: key, verifyFrames: true)
-                guard file.meta.position == position else {
-                    file.close()
-                    throw SyncError(.malformed, "named for position \(position), holds \(file.meta.position)", location: path)
+        var candidates = names.compactMap { name in Self.parseRunName(name).map { (generations: $0, name: name) } }
+        var next: UInt32 = 1
+        var position: UInt64 = 0
+        while true {
+            // Candidates continuing the chain, longest first.
+            let here = candidates.filter { $0.generations.lowerBound == next }.sorted { $0.generations.upperBound > $1.generations.upperBound }
+            var taken: SnapshotFile?
+            for c in here {
+                let path = directory + "/" + c.name
+                do {
+                    let file = try SnapshotFile.open(path: path, fileSystem: fs, central: central, key: key, verifyFrames: true)
+                    guard file.generations == c.generations else {
+                        file.close()
+                        throw SyncError(.malformed, "named for generations \(c.generations), holds \(file.generations)", location: path)
+                    }
+                    guard file.meta.position >= position, file.meta.position <= journalHead else {
+                        file.close()
+                        logger.error("snapshot run covers more than the journal holds; set aside", metadata: ["snapshot": "\(path)", "journal.head": "\(journalHead)"])
+                        try? fs.rename(path, to: path + ".ahead")
+                        continue
+                    }
+                    taken = file
+                    break
+                } catch {
+                    logger.error("snapshot run damaged; set aside", metadata: ["snapshot.error": "\(error)"])
+                    try? fs.rename(path, to: path + ".damaged")
                 }
-                snapshot = file
-            } catch {
-                logger.error("snapshot damaged; the journal will be replayed instead", metadata: ["snapshot.error": "\(error)"])
-                try? fs.rename(path, to: path + ".damaged")
             }
+            guard let file = taken else { break }
+            runs.append(file)
+            position = file.meta.position
+            next = file.generations.upperBound + 1
+            candidates.removeAll { $0.name == (file.path as NSString).lastPathComponent }
         }
-        if let snapshot {
-            baseAcknowledged = snapshot.meta.acknowledged
-            baseAcknowledged[.central] = snapshot.meta.centralSequence
+        // Whatever is left is superseded by a compaction, or no longer continues the chain: the journal replaces it.
+        for c in candidates where fs.fileExists(directory + "/" + c.name) { try? fs.removeFile(directory + "/" + c.name) }
+        if let last = runs.last {
+            baseAcknowledged = last.meta.acknowledged
+            baseAcknowledged[.central] = last.meta.centralSequence
             try loadLoose()
         }
     }
 
-    /// What the snapshot in use says (nil: the journal is replayed from the start).
-    var meta: SnapshotMeta? { snapshot?.meta }
+    /// What the newest run says (nil: the journal is replayed from the start).
+    var meta: SnapshotMeta? { runs.last?.meta }
+    private var nextGeneration: UInt32 { (runs.last?.generations.upperBound ?? 0) + 1 }
 
+    /// Loose events: the newest run holds all of them (they are always resident).
     private func loadLoose() throws(SyncError) {
-        guard let snapshot else { return }
+        guard let newest = runs.last else { return }
         var events: [Event] = []
-        try snapshot.scan(.loose) { (r: [UInt8]) throws(SyncError) in
+        try newest.scan(.loose) { (r: [UInt8]) throws(SyncError) in
             let record = Array(r[SnapshotSection.loose.keyBytes...])
-            let e = try decodeSnapshotRecord(record)
+            let e = try decode(record, newest)
             records[e.dot] = record
             events.append(e)
         }
         resident.apply(events)
     }
 
-    private func decodeSnapshotRecord(_ record: [UInt8]) throws(SyncError) -> Event {
+    private func decode(_ record: [UInt8], _ file: SnapshotFile?) throws(SyncError) -> Event {
         do { return try RecordCodec.decode(record) } catch {
-            throw SyncError(error, location: "\(snapshot?.path ?? directory) (an event record in the snapshot)")
+            throw SyncError(error, location: "\(file?.path ?? directory) (an event record)")
         }
     }
 
@@ -119,23 +148,24 @@ final class CentralState {
             let i = Int(seq - base - 1)
             return i < list.count ? list[i] : nil
         }
-        guard let snapshot else { return nil }
-        let chunk = UInt64(SnapshotLimits.digestChunk)
-        let found = try snapshot.lookup(.digests, SnapshotKey.digestChunk(replica, (seq - 1) / chunk))
-        let at = found.first.map { $0.startIndex + SnapshotSection.digests.keyBytes + Int((seq - 1) % chunk) * 8 }
-        guard let r = found.first, let at, at + 8 <= r.endIndex else {
-            throw SyncError(.malformed, "the snapshot lacks the digest of \(replica.rawValue):\(seq), which it covers", location: snapshot.path)
+        let key = SnapshotKey.digests(replica, firstSeq: seq)
+        for run in runs.reversed() {
+            guard let r = try run.floor(.digests, key, prefix: 4) else { continue }
+            let first = r[4..<12].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            let at = SnapshotSection.digests.keyBytes + Int(seq - first) * 8
+            guard at + 8 <= r.count else { continue }
+            return (0..<8).reduce(UInt64(0)) { $0 | UInt64(r[at + $1]) << (8 * $1) }
         }
-        return (0..<8).reduce(UInt64(0)) { $0 | UInt64(r[at + $1]) << (8 * $1) }
+        throw SyncError(.malformed, "no snapshot run holds the digest of \(replica.rawValue):\(seq), which they cover", location: directory)
     }
 
     func appendDigest(_ replica: ReplicaId, _ digest: UInt64) { newDigests[replica, default: []].append(digest) }
 
     // MARK: - Making what an event touches resident
 
-    /// Loads from the snapshot everything the fold needs to apply `event` exactly.
+    /// Loads from the runs everything the fold needs to apply `event` exactly.
     func prepare(_ event: Event) throws(SyncError) {
-        guard snapshot != nil else { return }
+        guard !runs.isEmpty else { return }
         switch event.body {
         case .saleCaptured(let c):
             try loadSale(SaleId(event.dot))
@@ -160,16 +190,24 @@ final class CentralState {
         }
     }
 
+    /// A sale's component as the newest run holding it has it (a run holds every
+    /// component whole, so older versions are superseded).
     private func loadSale(_ s: SaleId) throws(SyncError) {
-        guard let snapshot, loadedSales.insert(s).inserted else { return }
+        guard !runs.isEmpty, loadedSales.insert(s).inserted else { return }
+        let key = SnapshotKey.sale(s)
         var events: [Event] = []
-        for r in try snapshot.lookup(.components, SnapshotKey.sale(s)) {
-            let record = Array(r[(r.startIndex + SnapshotSection.components.keyBytes)...])
-            let e = try decodeSnapshotRecord(record)
-            guard records[e.dot] == nil else { continue }
-            records[e.dot] = record
-            events.append(e)
-            if case .refundRequested = e.body { checkedTickets.insert(TicketId(e.dot)) }
+        for run in runs.reversed() {
+            let found = try run.lookup(.components, key)
+            guard !found.isEmpty else { continue }
+            for r in found {
+                let record = Array(r[(r.startIndex + SnapshotSection.components.keyBytes)...])
+                let e = try decode(record, run)
+                guard records[e.dot] == nil else { continue }
+                records[e.dot] = record
+                events.append(e)
+                if case .refundRequested = e.body { checkedTickets.insert(TicketId(e.dot)) }
+            }
+            break
         }
         guard !events.isEmpty else { return }
         resident.apply(events)
@@ -177,23 +215,30 @@ final class CentralState {
         if case .saleCaptured(let c)? = resident.capture(of: s)?.body { try loadKey(c.duplicateKey) }
     }
 
+    /// Every sale any run lists under a duplicate key (a capture's key never changes, so the union is exact).
     private func loadKey(_ k: DuplicateKey) throws(SyncError) {
-        guard let snapshot, checkedKeys.insert(k).inserted else { return }
-        for r in try snapshot.lookup(.duplicateKeys, k.bytes) {
-            guard let dot = SnapshotKey.decodeDot(r[(r.startIndex + 16)..<(r.startIndex + 28)]) else {
-                throw SyncError(.malformed, "a duplicate-keys record names no sale", location: snapshot.path)
+        guard !runs.isEmpty, checkedKeys.insert(k).inserted else { return }
+        var sales = Set<SaleId>()
+        for run in runs {
+            for r in try run.lookup(.duplicateKeys, k.bytes) {
+                guard let dot = SnapshotKey.decodeDot(r[(r.startIndex + 16)..<(r.startIndex + 28)]) else {
+                    throw SyncError(.malformed, "a duplicate-keys record names no sale", location: run.path)
+                }
+                sales.insert(SaleId(dot))
             }
-            try loadSale(SaleId(dot))
         }
+        for sale in sales.sorted() { try loadSale(sale) }
     }
 
     private func loadTicket(_ t: TicketId) throws(SyncError) {
-        guard let snapshot, resident.request(of: t) == nil, checkedTickets.insert(t).inserted else { return }
-        if let r = try snapshot.lookup(.tickets, SnapshotKey.ticket(t)).first {
+        guard !runs.isEmpty, resident.request(of: t) == nil, checkedTickets.insert(t).inserted else { return }
+        for run in runs.reversed() {
+            guard let r = try run.lookup(.tickets, SnapshotKey.ticket(t)).first else { continue }
             guard let dot = SnapshotKey.decodeDot(r[(r.startIndex + 12)..<(r.startIndex + 24)]) else {
-                throw SyncError(.malformed, "a tickets record names no sale", location: snapshot.path)
+                throw SyncError(.malformed, "a tickets record names no sale", location: run.path)
             }
             try loadSale(SaleId(dot))
+            return
         }
     }
 
@@ -206,25 +251,33 @@ final class CentralState {
         eventsSinceSnapshot += events.count
     }
 
-    /// The whole state: the snapshot's sales that are not resident, folded with the resident ones.
-    /// O(every event): for reports and checks, never on the sync path.
+    /// The whole state: each sale's newest component across the runs, folded
+    /// with the resident part. O(every event): for reports and checks, never
+    /// on the sync path.
     func fullState() throws(SyncError) -> LedgerState {
         var state = resident
-        guard let snapshot else { return state }
+        var done = loadedSales  // resident sales are whole already
         var batch: [Event] = []
-        try snapshot.scan(.components) { (r: [UInt8]) throws(SyncError) in
-            guard let dot = SnapshotKey.decodeDot(r[0..<12]), !loadedSales.contains(SaleId(dot)) else { return }
-            batch.append(try decodeSnapshotRecord(Array(r[SnapshotSection.components.keyBytes...])))
-            if batch.count >= 4096 {
-                state.apply(batch)
-                batch.removeAll(keepingCapacity: true)
+        for run in runs.reversed() {
+            var inThisRun = Set<SaleId>()
+            try run.scan(.components) { (r: [UInt8]) throws(SyncError) in
+                guard let dot = SnapshotKey.decodeDot(r[0..<12]) else { return }
+                let sale = SaleId(dot)
+                guard !done.contains(sale) else { return }
+                inThisRun.insert(sale)
+                batch.append(try decode(Array(r[SnapshotSection.components.keyBytes...]), run))
+                if batch.count >= 4096 {
+                    state.apply(batch)
+                    batch.removeAll(keepingCapacity: true)
+                }
             }
+            done.formUnion(inThisRun)
         }
         state.apply(batch)
         return state
     }
 
-    // MARK: - Snapshots
+    // MARK: - Flushing and compacting
 
     /// The sale a resident event is filed under (nil: the loose section).
     private func component(of e: Event) -> SaleId? {
@@ -240,27 +293,20 @@ final class CentralState {
         }
     }
 
-    /// Merges the resident part into a new snapshot covering journal positions
-    /// 1...position, makes it durable, switches to it and drops the resident part.
+    /// Writes the resident part as a new run covering journal positions
+    /// 1...position, makes it durable, drops the resident part, then merges
+    /// runs of similar size.
     func writeSnapshot(position: UInt64, centralSequence: UInt64, lastHLC: UInt64,
                        acknowledged: [ReplicaId: UInt64]) throws(SyncError) {
-        // The merge's working arrays are freed when writeMerged returns, before the memory is handed back.
-        let writer = try writeMerged(position: position, centralSequence: centralSequence, lastHLC: lastHLC, acknowledged: acknowledged)
-        let temporary = writer.path
-        let old = snapshot
-        let name = String(format: "snapshot-%016llx.pss", position)
-        let path = directory + "/" + name
-        do {
-            try fs.rename(temporary, to: path)
-            try fs.syncDirectory(directory)
-        } catch { throw SyncError(.io, "cannot put the new snapshot in place: \(error.message)", location: path) }
-        // Switch only once the new file is open: until then the old one stays in use (and on disk).
-        let next = try SnapshotFile(adopting: writer, path: path, fileSystem: fs, key: key)
-        if let old, old.path != path {
-            old.close()
-            try? fs.removeFile(old.path)
-        }
-        snapshot = next
+        var acks = acknowledged
+        acks[.central] = nil
+        let meta = SnapshotMeta(position: position, centralSequence: centralSequence, lastHLC: lastHLC,
+                                acknowledged: acks.filter { $0.value > 0 }, counts: [:])
+        let generation = nextGeneration
+        // The flush's working arrays are freed when writeResident returns, before the memory is handed back.
+        let writer = try writeResident(meta, generations: generation...generation)
+        let next = try install(writer)
+        runs.append(next)
         snapshotsWritten += 1
         resident = LedgerState()
         records = [:]
@@ -273,25 +319,33 @@ final class CentralState {
         eventsSinceSnapshot = 0
         try loadLoose()
         releaseFreedMemory()
-        logger.info("snapshot written", metadata: ["snapshot": "\(path)", "snapshot.bytes": "\(next.fileBytes)"])
+        logger.info("snapshot run written", metadata: ["snapshot": "\(next.path)", "snapshot.bytes": "\(next.fileBytes)"])
+        try compact()
     }
 
-    /// Writes the merged snapshot to `state/snapshot.tmp` and makes it durable; returns the finished writer.
-    private func writeMerged(position: UInt64, centralSequence: UInt64, lastHLC: UInt64,
-                             acknowledged: [ReplicaId: UInt64]) throws(SyncError) -> SnapshotWriter {
+    /// Renames a finished run into place (after which it is durable under its name) and opens it.
+    private func install(_ writer: SnapshotWriter) throws(SyncError) -> SnapshotFile {
+        let path = directory + "/" + Self.runName(writer.generations)
+        do {
+            try fs.rename(writer.path, to: path)
+            try fs.syncDirectory(directory)
+        } catch { throw SyncError(.io, "cannot put the new snapshot run in place: \(error.message)", location: path) }
+        return try SnapshotFile(adopting: writer, path: path, fileSystem: fs, key: key)
+    }
+
+    /// The resident part, as one run.
+    private func writeResident(_ meta: SnapshotMeta, generations: ClosedRange<UInt32>) throws(SyncError) -> SnapshotWriter {
         var components: [(key: [UInt8], record: [UInt8])] = []
         var loose: [(key: [UInt8], record: [UInt8])] = []
         var tickets: [[UInt8]] = []
         var keys: [[UInt8]] = []
-        var residentSales = loadedSales
         components.reserveCapacity(records.count)
         for (dot, record) in records {
-            let e = try decodeSnapshotRecord(record)
+            let e = try decode(record, nil)
             guard let sale = component(of: e) else {
                 loose.append((SnapshotKey.dot(dot), SnapshotKey.dot(dot) + record))
                 continue
             }
-            residentSales.insert(sale)
             let saleKey = SnapshotKey.sale(sale)
             components.append((saleKey + SnapshotKey.dot(dot), saleKey + record))
             switch e.body {
@@ -304,39 +358,25 @@ final class CentralState {
         loose.sort { keyPrecedes($0.key[...], $1.key[...]) }
         tickets.sort { keyPrecedes($0[...], $1[...]) }
         keys.sort { keyPrecedes($0[...], $1[...]) }
-
-        let old = snapshot
-        let oldKeys = old.map { Int(($0.meta.counts[.components] ?? 0) + ($0.meta.counts[.tickets] ?? 0) + ($0.meta.counts[.duplicateKeys] ?? 0)) } ?? 0
-        let temporary = directory + "/snapshot.tmp"
-        let writer = try SnapshotWriter(path: temporary, fileSystem: fs, central: central, position: position, key: key,
-                                        expectedKeys: oldKeys + components.count + tickets.count + keys.count)
+        let writer = try SnapshotWriter(path: directory + "/run.tmp", fileSystem: fs, central: central, position: meta.position,
+                                        generations: generations, key: key, expectedKeys: components.count + tickets.count + keys.count)
         do {
-            // Each section: the old snapshot's records of sales not resident, merged in key order with the resident ones.
-            func merge(_ section: SnapshotSection, _ fresh: [[UInt8]], saleAt: Int?) throws(SyncError) {
-                var i = 0
-                try old?.scan(section) { (r: [UInt8]) throws(SyncError) in
-                    if let at = saleAt, let dot = SnapshotKey.decodeDot(r[at..<at + 12]), residentSales.contains(SaleId(dot)) { return }
-                    let k = r[0..<section.keyBytes]
-                    while i < fresh.count, keyPrecedes(fresh[i][0..<section.keyBytes], k) {
-                        try writer.add(section, fresh[i])
-                        i += 1
-                    }
-                    try writer.add(section, r)
-                }
-                while i < fresh.count {
-                    try writer.add(section, fresh[i])
-                    i += 1
+            for c in components { try writer.add(.components, c.record) }
+            for t in tickets { try writer.add(.tickets, t) }
+            for k in keys { try writer.add(.duplicateKeys, k) }
+            for (replica, list) in newDigests.sorted(by: { $0.key < $1.key }) where !list.isEmpty {
+                var seq = (baseAcknowledged[replica] ?? 0) + 1
+                for start in stride(from: 0, to: list.count, by: SnapshotLimits.digestChunk) {
+                    let chunk = list[start..<min(start + SnapshotLimits.digestChunk, list.count)]
+                    var r = SnapshotKey.digests(replica, firstSeq: seq)
+                    r.reserveCapacity(r.count + chunk.count * 8)
+                    for d in chunk { withUnsafeBytes(of: d.littleEndian) { r += $0 } }
+                    try writer.add(.digests, r)
+                    seq += UInt64(chunk.count)
                 }
             }
-            try merge(.components, components.map(\.record), saleAt: 0)
-            try merge(.tickets, tickets, saleAt: 12)
-            try merge(.duplicateKeys, keys, saleAt: 16)
-            try mergeDigests(old, writer)
             for l in loose { try writer.add(.loose, l.record) }
-            var acks = acknowledged
-            acks[.central] = nil
-            try writer.finish(meta: SnapshotMeta(position: position, centralSequence: centralSequence, lastHLC: lastHLC,
-                                                 acknowledged: acks.filter { $0.value > 0 }, counts: writer.counts))
+            try writer.finish(meta: meta)
         } catch {
             writer.abandon()
             throw error
@@ -344,50 +384,77 @@ final class CentralState {
         return writer
     }
 
-    /// The digests section: old chunks, the last partial chunk of a replica
-    /// extended with its new digests, then the replica's new chunks.
-    private func mergeDigests(_ old: SnapshotFile?, _ writer: SnapshotWriter) throws(SyncError) {
-        let chunk = UInt64(SnapshotLimits.digestChunk)
-        var fresh: [(key: [UInt8], digests: ArraySlice<UInt64>)] = []
-        for (replica, list) in newDigests.sorted(by: { $0.key < $1.key }) where !list.isEmpty {
-            var seq = (baseAcknowledged[replica] ?? 0) + 1  // first new sequence number
-            var i = 0
-            while i < list.count {
-                let c = (seq - 1) / chunk
-                let room = Int((c + 1) * chunk - seq + 1)
-                let n = min(room, list.count - i)
-                fresh.append((SnapshotKey.digestChunk(replica, c), list[i..<i + n]))
-                i += n
-                seq += UInt64(n)
-            }
-        }
-        func record(_ key: [UInt8], _ prefix: ArraySlice<UInt8>, _ digests: ArraySlice<UInt64>) -> [UInt8] {
-            var r = key + prefix
-            r.reserveCapacity(r.count + digests.count * 8)
-            for d in digests { withUnsafeBytes(of: d.littleEndian) { r += $0 } }
-            return r
-        }
-        var i = 0
-        try old?.scan(.digests) { (r: [UInt8]) throws(SyncError) in
-            let k = r[0..<12]
-            while i < fresh.count, keyPrecedes(fresh[i].key[...], k) {
-                try writer.add(.digests, record(fresh[i].key, [], fresh[i].digests))
-                i += 1
-            }
-            if i < fresh.count, fresh[i].key[...] == k {
-                try writer.add(.digests, record(Array(k), r[12...], fresh[i].digests))
-                i += 1
-            } else {
-                try writer.add(.digests, r)
-            }
-        }
-        while i < fresh.count {
-            try writer.add(.digests, record(fresh[i].key, [], fresh[i].digests))
-            i += 1
+    /// Merges the two newest runs while the older is not more than twice the
+    /// newer's size (a binary-counter schedule: O(log n) runs, each record
+    /// rewritten O(log n) times), or while there are more than `runsMax`.
+    private func compact() throws(SyncError) {
+        while runs.count >= 2 {
+            let older = runs[runs.count - 2], newer = runs[runs.count - 1]
+            guard older.fileBytes <= 2 * newer.fileBytes || runs.count > SnapshotLimits.runsMax else { return }
+            let writer = try merge(older, newer)
+            let joined = try install(writer)
+            older.close()
+            newer.close()
+            try? fs.removeFile(older.path)
+            try? fs.removeFile(newer.path)
+            runs.removeLast(2)
+            runs.append(joined)
+            compactions += 1
+            releaseFreedMemory()
         }
     }
 
-    func close() { snapshot?.close() }
+    /// One run equal to `older` followed by `newer` (adjacent generations): a
+    /// sale's or ticket's newest entry wins, duplicate-key entries are united,
+    /// digests and the newer run's loose events are kept. Streams both.
+    private func merge(_ older: SnapshotFile, _ newer: SnapshotFile) throws(SyncError) -> SnapshotWriter {
+        var keys = 0
+        for run in [older, newer] {
+            for section: SnapshotSection in [.components, .tickets, .duplicateKeys] { keys += Int(run.meta.counts[section] ?? 0) }
+        }
+        let writer = try SnapshotWriter(path: directory + "/run.tmp", fileSystem: fs, central: central, position: newer.meta.position,
+                                        generations: older.generations.lowerBound...newer.generations.upperBound, key: key, expectedKeys: keys)
+        do {
+            /// Merges a section by `groupBytes` of key: on a tie the newer run's group replaces the older's (or both are kept, deduplicated).
+            func mergeSection(_ section: SnapshotSection, groupBytes: Int, newerWins: Bool) throws(SyncError) {
+                let a = SnapshotFile.Cursor(older, section), b = SnapshotFile.Cursor(newer, section)
+                var x = try a.next(), y = try b.next()
+                while x != nil || y != nil {
+                    if let l = x, y == nil || keyPrecedes(l[0..<groupBytes], y![0..<groupBytes]) {
+                        try writer.add(section, l)
+                        x = try a.next()
+                    } else if let r = y, x == nil || keyPrecedes(r[0..<groupBytes], x![0..<groupBytes]) {
+                        try writer.add(section, r)
+                        y = try b.next()
+                    } else if newerWins {
+                        // Same group in both: the newer run's whole group, none of the older's.
+                        let group = Array(x![0..<groupBytes])
+                        while let l = x, l[0..<groupBytes].elementsEqual(group) { x = try a.next() }
+                        while let r = y, r[0..<groupBytes].elementsEqual(group) {
+                            try writer.add(section, r)
+                            y = try b.next()
+                        }
+                    } else {
+                        try writer.add(section, y!)
+                        if x! == y! { x = try a.next() }  // the same entry in both: once
+                        y = try b.next()
+                    }
+                }
+            }
+            try mergeSection(.components, groupBytes: 12, newerWins: true)
+            try mergeSection(.tickets, groupBytes: 12, newerWins: true)
+            try mergeSection(.duplicateKeys, groupBytes: 28, newerWins: false)
+            try mergeSection(.digests, groupBytes: 12, newerWins: true)
+            try newer.scan(.loose) { (r: [UInt8]) throws(SyncError) in try writer.add(SnapshotSection.loose, r) }
+            try writer.finish(meta: newer.meta)
+        } catch {
+            writer.abandon()
+            throw error
+        }
+        return writer
+    }
+
+    func close() { for run in runs { run.close() } }
 }
 
 /// Hands the heap pages the dropped resident part occupied back to the

@@ -348,9 +348,20 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         return ledger.resident
     }
 
-    /// Snapshots written since open, and events folded since the last one.
-    public var snapshotStatistics: (written: Int, eventsSinceSnapshot: Int) {
-        lock.withLock { (ledger.snapshotsWritten, ledger.eventsSinceSnapshot) }
+    /// What the state on disk is doing: flushes (snapshot runs written) and
+    /// compactions since open, runs now, and events folded since the last flush.
+    public struct SnapshotStatistics: Sendable, Equatable {
+        public var written: Int
+        public var compactions: Int
+        public var runs: Int
+        public var eventsSinceSnapshot: Int
+    }
+
+    public var snapshotStatistics: SnapshotStatistics {
+        lock.withLock {
+            SnapshotStatistics(written: ledger.snapshotsWritten, compactions: ledger.compactions, runs: ledger.runs.count,
+                               eventsSinceSnapshot: ledger.eventsSinceSnapshot)
+        }
     }
 
     /// Every held event of one merchant's entities, for comparing with a terminal.

@@ -76,6 +76,17 @@ private func snapshotFiles(_ w: World) throws -> [String] {
     try FileManager.default.contentsOfDirectory(atPath: w.dir.path + "/central/state").sorted()
 }
 
+/// The runs in state/ form one chain of generations from 1, with nothing superseded left over.
+private func runsFormAChain(_ w: World) throws -> Bool {
+    let ranges = try snapshotFiles(w).compactMap(CentralState.parseRunName).sorted { $0.lowerBound < $1.lowerBound }
+    var next: UInt32 = 1
+    for r in ranges {
+        guard r.lowerBound == next else { return false }
+        next = r.upperBound + 1
+    }
+    return true
+}
+
 @Suite("central snapshots")
 struct CentralSnapshotTests {
     @Test("central folding through snapshots every few events holds exactly the fold of its journal, and so do its terminals")
@@ -108,7 +119,8 @@ struct CentralSnapshotTests {
             // Reopened, central starts from its newest snapshot and replays only the journal after it.
             try w.reopenCentral()
             #expect(try w.central.state.canonicalText == truth.canonicalText, "seed \(seed)")
-            #expect(try snapshotFiles(w).count == 1, "seed \(seed): superseded snapshots are removed")
+            let files = try snapshotFiles(w)
+            #expect(try runsFormAChain(w), "seed \(seed): runs \(files)")
         }
     }
 
@@ -184,45 +196,74 @@ struct CentralSnapshotTests {
         #expect(w.central.flaggedTerminals.rewroteHistory == [t.terminal])
     }
 
-    @Test("a damaged, incomplete, foreign or future snapshot is set aside and the journal replayed: same state")
+    @Test("flushes write only what was touched; runs are merged so their number stays logarithmic")
+    func compaction() throws {
+        let w = try World(terminals: 2, snapshotEvents: 2)
+        var rng = Rng(state: 21)
+        for round in 0..<120 {
+            _ = try w.capture(round % 2, 100 + Int64(round), code: wechatCode(&rng))
+            try w.sync(round % 2)
+        }
+        let stats = w.central.snapshotStatistics
+        #expect(stats.written >= 50)
+        #expect(stats.compactions >= 40)
+        #expect(stats.runs <= 8, "\(stats.runs) runs after \(stats.written) flushes")
+        #expect(try runsFormAChain(w))
+        #expect(try w.central.state.canonicalText == rebuiltFromJournal(w).canonicalText)
+        try w.reopenCentral()
+        #expect(w.central.snapshotStatistics.runs == stats.runs)
+        #expect(try w.central.state.sales.count == 120)
+    }
+
+    @Test("a damaged, incomplete, foreign or future snapshot run is set aside and the journal replayed: same state")
     func damagedSnapshots() throws {
         let w = try World(terminals: 2, snapshotEvents: 5)
         try workload(w, seed: 42, steps: 80)
         let truth = try w.central.state
         let dir = w.dir.path + "/central/state"
         let fm = FileManager.default
-        func current() throws -> String { try #require(try snapshotFiles(w).first { $0.hasSuffix(".pss") }) }
+        func newestRun() throws -> String { try #require(try snapshotFiles(w).filter { $0.hasSuffix(".pss") }.last) }
+        func reopen() throws { w.central = try FileCentralStore.open(directory: w.dir.path + "/central", snapshotEvents: w.snapshotEvents) }
 
-        // One flipped bit in the middle of the file.
+        // One flipped bit in the middle of the newest run.
         try w.central.close()
-        var name = try current()
+        var name = try newestRun()
         var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir + "/" + name)))
         bytes[bytes.count / 2] ^= 0x10
         try Data(bytes).write(to: URL(fileURLWithPath: dir + "/" + name))
-        w.central = try FileCentralStore.open(directory: w.dir.path + "/central", snapshotEvents: w.snapshotEvents)
+        try reopen()
         #expect(try w.central.state.canonicalText == truth.canonicalText)
         #expect(try snapshotFiles(w).contains(name + ".damaged"))
+        #expect(try runsFormAChain(w))
 
-        // Cut short (no trailer), and a leftover temporary file from a crash.
+        // The oldest run cut short (no trailer): every later run depends on it, so all go and the journal is replayed.
         try w.central.close()
-        name = try current()
+        name = try #require(try snapshotFiles(w).first { $0.hasSuffix(".pss") })
         bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir + "/" + name)))
         try Data(bytes.prefix(bytes.count - 9)).write(to: URL(fileURLWithPath: dir + "/" + name))
-        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: dir + "/snapshot.tmp"))
-        w.central = try FileCentralStore.open(directory: w.dir.path + "/central", snapshotEvents: w.snapshotEvents)
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: dir + "/run.tmp"))
+        try reopen()
         #expect(try w.central.state.canonicalText == truth.canonicalText)
-        #expect(!(try snapshotFiles(w).contains("snapshot.tmp")))
+        #expect(!(try snapshotFiles(w).contains("run.tmp")))
+        #expect(try runsFormAChain(w))
 
-        // A snapshot claiming more than the journal holds (the journal restored from an older backup).
+        // Runs from a later point put beside an older journal (a journal restored from a backup): set aside.
         try w.central.close()
-        name = try current()
-        let ahead = String(format: "snapshot-%016llx.pss", UInt64(1) << 40)
-        try fm.moveItem(atPath: dir + "/" + name, toPath: dir + "/" + ahead)
-        w.central = try FileCentralStore.open(directory: w.dir.path + "/central", snapshotEvents: w.snapshotEvents)
-        #expect(try w.central.state.canonicalText == truth.canonicalText)
-        #expect(try snapshotFiles(w).contains(ahead + ".ahead"))
+        let backup = TempDir("backup")
+        try fm.removeItem(atPath: backup.path)
+        try fm.copyItem(atPath: w.dir.path + "/central", toPath: backup.path)
+        try reopen()
+        try workload(w, seed: 43, steps: 60)
+        try w.central.close()
+        for f in try fm.contentsOfDirectory(atPath: backup.path + "/state") { try fm.removeItem(atPath: backup.path + "/state/" + f) }
+        for f in try snapshotFiles(w) where f.hasSuffix(".pss") { try fm.copyItem(atPath: dir + "/" + f, toPath: backup.path + "/state/" + f) }
+        let restored = try FileCentralStore.open(directory: backup.path, snapshotEvents: w.snapshotEvents)
+        #expect(try restored.state.canonicalText == truth.canonicalText)
+        #expect(try fm.contentsOfDirectory(atPath: backup.path + "/state").contains { $0.hasSuffix(".ahead") })
+        try restored.close()
+        try reopen()
 
-        // Another central's snapshot is refused by its id, before any key is tried.
+        // Another central's run is refused by its id, before any key is tried.
         let other = try World(terminals: 1, snapshotEvents: 2)
         var rng = Rng(state: 5)
         for _ in 0..<4 { _ = try other.capture(0, 100, code: wechatCode(&rng)) }
