@@ -3,11 +3,11 @@ import Foundation
 import PosJournal
 import PosLedger
 
-// Central's snapshot file (sync-protocol.md, "Central state and snapshots"):
-// the events central holds, grouped by the sale they belong to and sorted by
-// key, in journal frames sealed under a key derived from central's secret,
-// with a footer holding a sparse index and a key filter. Central keeps only
-// the footer in memory and reads one frame to load a sale it needs, so its
+// Central's snapshot run files (sync-protocol.md, "Central state and
+// snapshots"): events grouped by the sale they belong to and sorted by key,
+// in journal frames sealed under a key derived from central's secret, with a
+// footer holding a sparse index and a key filter. Central keeps only the
+// footers in memory and reads one frame to load a sale it needs, so its
 // memory does not grow with the number of events it holds.
 //
 //     0   8  magic "PSSNAPSH"

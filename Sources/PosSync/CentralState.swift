@@ -86,7 +86,11 @@ final class CentralState {
                         file.close()
                         throw SyncError(.malformed, "named for generations \(c.generations), holds \(file.generations)", location: path)
                     }
-                    guard file.meta.position >= position, file.meta.position <= journalHead else {
+                    guard file.meta.position >= position else {
+                        file.close()
+                        throw SyncError(.malformed, "covers positions 1...\(file.meta.position), fewer than the run before it (\(position))", location: path)
+                    }
+                    guard file.meta.position <= journalHead else {
                         file.close()
                         logger.error("snapshot run covers more than the journal holds; set aside", metadata: ["snapshot": "\(path)", "journal.head": "\(journalHead)"])
                         try? fs.rename(path, to: path + ".ahead")

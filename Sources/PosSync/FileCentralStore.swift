@@ -10,13 +10,13 @@ import PosLedger
 ///     terminals/T.json      each enrolled terminal's enrollment (merchant, secret), mode 0600
 ///     merchants/M.json      each merchant's duplicate-detection key, mode 0600
 ///     journal/              central's journal: every accepted event, in acceptance order
-///     state/snapshot-P.pss  the folded state of journal positions 1...P, filed by sale (CentralState)
+///     state/run-A-B.pss     snapshot runs: the folded state, filed by sale, of flushes A...B (CentralState)
 ///
 /// Every accepted event is in the journal before it is acknowledged (the
-/// append returns after fsync). The snapshot only saves work: on open, central
-/// takes the newest snapshot that checks and replays the journal after it; a
-/// missing or damaged snapshot means replaying the whole journal. Memory holds
-/// the sales touched since the last snapshot, not every event.
+/// append returns after fsync). The runs save work and memory: on open, central
+/// takes the chain of runs that check and replays the journal after it; a
+/// missing or damaged run means replaying more of the journal. Memory holds
+/// the sales touched since the last flush, not every event.
 public final class FileCentralStore: CentralStore, @unchecked Sendable {
     public let directory: String
     public let centralID: CentralID

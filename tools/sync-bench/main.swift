@@ -1,7 +1,8 @@
 // sync-bench: the sync layer's figures in one run.
 // Usage: swift run -c release sync-bench [--quick] [--long] [--terminals N] [--events N] [--backlog N]
 // (The fold and codec figures are possync-bench rows 6a and 5.)
-//        sync-bench import-bundle CENTRAL_DIR BUNDLE   (child mode: imports, prints peak RSS)
+//        sync-bench import-bundle CENTRAL_DIR BUNDLE SNAPSHOT_EVENTS   (child mode: imports, prints peak RSS)
+// --snapshot-events N: central's flush interval (default SyncLimits.centralSnapshotEventsDefault).
 import Foundation
 import PosJournal
 import PosLedger
@@ -25,8 +26,8 @@ func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 let baseMillis: UInt64 = 1_785_000_000_000
 
 // Child mode: import one bundle into an existing central and report peak memory.
-if args.count >= 4 && args[1] == "import-bundle" {
-    let central = try FileCentralStore.open(directory: args[2])
+if args.count >= 5 && args[1] == "import-bundle" {
+    let central = try FileCentralStore.open(directory: args[2], snapshotEvents: Int(args[4])!)
     let before = peakRSSKiB()
     let t0 = now()
     let report = try central.importBundle(path: args[3])
@@ -40,6 +41,7 @@ let quick = args.contains("--quick")
 let terminalCount = option("--terminals", quick ? 20 : 1000)
 let eventsPerTerminal = option("--events", quick ? 100 : 1000)
 let backlog = option("--backlog", quick ? 20_000 : 1_000_000)
+let snapshotEvents = option("--snapshot-events", SyncLimits.centralSnapshotEventsDefault)
 let root = FileManager.default.temporaryDirectory.path + "/sync-bench-\(getpid())"
 try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(atPath: root) }
@@ -91,7 +93,7 @@ do {
 
 // 2. Central ingest: T terminals x E events, pushed in 1 MiB batches of 100-event frames.
 do {
-    let central = try FileCentralStore.create(directory: root + "/ingest")
+    let central = try FileCentralStore.create(directory: root + "/ingest", snapshotEvents: snapshotEvents)
     var pushes: [SyncMessage] = []
     for t in 1...terminalCount {
         let e = try central.enroll(terminal: try ReplicaId.terminal(UInt32(t)), merchant: "m\(t % 50)")
@@ -117,26 +119,26 @@ do {
     let stats = central.snapshotStatistics
     let snapshotBytes = try FileManager.default.contentsOfDirectory(atPath: root + "/ingest/state").filter { $0.hasSuffix(".pss") }
         .map { (try FileManager.default.attributesOfItem(atPath: root + "/ingest/state/" + $0)[.size] as? Int) ?? 0 }.reduce(0, +)
-    row("central snapshots written during the ingest", "\(stats.written)",
-        String(format: "every %d events; snapshot file %.1f MiB (%.1f B/event); %d events resident after", SyncLimits.centralSnapshotEventsDefault,
+    row("central flushes during the ingest", "\(stats.written) flushes, \(stats.compactions) merges",
+        String(format: "every %d events; %d runs, %.1f MiB (%.1f B/event); %d events resident after", snapshotEvents, stats.runs,
                Double(snapshotBytes) / 1_048_576, Double(snapshotBytes) / Double(total), stats.eventsSinceSnapshot))
     try central.close()
     let t1 = now()
-    var reopened = try FileCentralStore.open(directory: root + "/ingest")
+    var reopened = try FileCentralStore.open(directory: root + "/ingest", snapshotEvents: snapshotEvents)
     let fromSnapshot = Double(now() - t1) / 1e9
-    row("FileCentralStore reopen from its snapshot (replays only the journal after it)", String(format: "%.3f s", fromSnapshot), "\(reopened.head) events held")
+    row("FileCentralStore reopen from its snapshot runs (replays only the journal after them)", String(format: "%.3f s", fromSnapshot), "\(reopened.head) events held")
     let t2 = now()
     let whole = try reopened.state
-    row("whole state read from the snapshot and folded (reports)", String(format: "%.0f events/s", Double(total) / (Double(now() - t2) / 1e9)),
+    row("whole state read from the runs and folded (reports)", String(format: "%.0f events/s", Double(total) / (Double(now() - t2) / 1e9)),
         "\(whole.sales.count) sales")
     try reopened.close()
     try FileManager.default.removeItem(atPath: root + "/ingest/state")
     try FileManager.default.createDirectory(atPath: root + "/ingest/state", withIntermediateDirectories: true)
     let t3 = now()
-    reopened = try FileCentralStore.open(directory: root + "/ingest")
+    reopened = try FileCentralStore.open(directory: root + "/ingest", snapshotEvents: snapshotEvents)
     let rebuild = Double(now() - t3) / 1e9
-    row("FileCentralStore reopen with no snapshot (replays the whole journal, snapshotting)", String(format: "%.0f events/s", Double(total) / rebuild),
-        String(format: "%.2f s; from the snapshot %.0fx faster", rebuild, rebuild / fromSnapshot))
+    row("FileCentralStore reopen with no runs (replays the whole journal, flushing as it goes)", String(format: "%.0f events/s", Double(total) / rebuild),
+        String(format: "%.2f s; from the runs %.0fx faster", rebuild, rebuild / fromSnapshot))
     try reopened.close()
 }
 
@@ -165,7 +167,7 @@ func importPeak(_ events: Int) throws -> (secs: Double, before: Int, peak: Int, 
     try writer.finish()
     let p = Process()
     p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0] : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0])
-    p.arguments = ["import-bundle", dir, dir + "/backlog.bundle"]
+    p.arguments = ["import-bundle", dir, dir + "/backlog.bundle", "\(snapshotEvents)"]
     let pipe = Pipe()
     p.standardOutput = pipe
     try p.run()
@@ -181,9 +183,9 @@ for n in [backlog / 10, backlog] + (args.contains("--long") ? [backlog * 2] : []
     row("bundle import of a \(n)-event backlog", String(format: "peak RSS %.1f MiB", Double(r.peak) / 1024),
         String(format: "%.1f MiB before, %.1f MiB resident after; %.0f events/s", Double(r.before) / 1024, Double(r.after) / 1024, Double(n) / r.secs))
 }
-if let small = peaks.first, let large = peaks.last, large.events > small.events {
+for (small, large) in zip(peaks, peaks.dropFirst()) {
     row("peak RSS growth from \(small.events) to \(large.events) events", String(format: "%+.1f MiB", Double(large.peak - small.peak) / 1024),
-        String(format: "%.1f bytes per extra event (key filter and frame index: about 2.6 B per capture)",
+        String(format: "%.1f bytes per extra event (the runs' key filters are 2.5 B per capture; below one flush interval no merge has run yet)",
                Double(large.peak - small.peak) * 1024 / Double(large.events - small.events)))
 }
 
