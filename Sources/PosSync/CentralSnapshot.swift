@@ -183,7 +183,8 @@ final class SnapshotWriter {
     private var pending: [[UInt8]] = []
     private var pendingBytes = 0
     private var section: SnapshotSection?
-    private var lastKey: [UInt8] = []
+    /// The record added last (its key is the frame's last key; the next must not sort before it).
+    private var previous: [UInt8] = []
     private(set) var filter: KeyFilter
     private(set) var counts: [SnapshotSection: UInt64] = [:]
     private(set) var meta: SnapshotMeta?
@@ -232,18 +233,18 @@ final class SnapshotWriter {
     /// Adds one record: key (the section's key length) followed by its payload.
     func add(_ s: SnapshotSection, _ record: [UInt8]) throws(SyncError) {
         precondition(record.count >= s.keyBytes)
-        let key = Array(record[0..<s.keyBytes])
+        let key = record[0..<s.keyBytes]
+        if section == s {
+            precondition(!keyPrecedes(key, previous[0..<s.keyBytes]), "snapshot records out of key order")
+        }
         if let current = section, current != s || pendingBytes + record.count + 8 > SnapshotLimits.frameRecordBytes {
             try flush()
         }
-        if section == s, !pending.isEmpty || frames.last?.section == s {
-            precondition(!keyPrecedes(key[...], lastKey[...]), "snapshot records out of key order")
-        }
         section = s
-        if s != .digests && s != .loose { filter.insert(s, s == .duplicateKeys ? key[0..<16] : key[...]) }
+        if s != .digests && s != .loose { filter.insert(s, s == .duplicateKeys ? key[0..<16] : key) }
         pending.append(record)
         pendingBytes += record.count + 8
-        lastKey = key
+        previous = record
         counts[s, default: 0] += 1
     }
 
@@ -252,7 +253,7 @@ final class SnapshotWriter {
         frameIndex += 1
         let sealed = try journal { () throws(JournalError) in try sealer.seal(pending, firstSequence: frameIndex, previousChecksum: chain) }
         frames.append(SnapshotFrameRef(section: s, offset: offset, length: UInt32(sealed.bytes.count),
-                                       firstKey: Array(pending[0][0..<s.keyBytes]), lastKey: lastKey))
+                                       firstKey: Array(pending[0][0..<s.keyBytes]), lastKey: Array(previous[0..<s.keyBytes])))
         chain = sealed.header.checksum
         try write(sealed.bytes)
         pending.removeAll(keepingCapacity: true)

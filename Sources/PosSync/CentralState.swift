@@ -339,34 +339,34 @@ final class CentralState {
 
     /// The resident part, as one run.
     private func writeResident(_ meta: SnapshotMeta, generations: ClosedRange<UInt32>) throws(SyncError) -> SnapshotWriter {
-        var components: [(key: [UInt8], record: [UInt8])] = []
-        var loose: [(key: [UInt8], record: [UInt8])] = []
-        var tickets: [[UInt8]] = []
+        // Sorted by integer keys (sale, then dot), not by byte arrays; the records are built once, in order.
+        var components: [(sale: Dot, dot: Dot, record: [UInt8])] = []
+        var loose: [(dot: Dot, record: [UInt8])] = []
+        var tickets: [(ticket: Dot, sale: Dot)] = []
         var keys: [[UInt8]] = []
         components.reserveCapacity(records.count)
         for (dot, record) in records {
             let e = try decode(record, nil)
             guard let sale = component(of: e) else {
-                loose.append((SnapshotKey.dot(dot), SnapshotKey.dot(dot) + record))
+                loose.append((dot, record))
                 continue
             }
-            let saleKey = SnapshotKey.sale(sale)
-            components.append((saleKey + SnapshotKey.dot(dot), saleKey + record))
+            components.append((sale.dot, dot, record))
             switch e.body {
-            case .refundRequested: tickets.append(SnapshotKey.dot(dot) + saleKey)
-            case .saleCaptured(let c): keys.append(c.duplicateKey.bytes + saleKey)
+            case .refundRequested: tickets.append((dot, sale.dot))
+            case .saleCaptured(let c): keys.append(c.duplicateKey.bytes + SnapshotKey.sale(sale))
             default: break
             }
         }
-        components.sort { keyPrecedes($0.key[...], $1.key[...]) }
-        loose.sort { keyPrecedes($0.key[...], $1.key[...]) }
-        tickets.sort { keyPrecedes($0[...], $1[...]) }
+        components.sort { ($0.sale.replica.rawValue, $0.sale.seq, $0.dot.replica.rawValue, $0.dot.seq) < ($1.sale.replica.rawValue, $1.sale.seq, $1.dot.replica.rawValue, $1.dot.seq) }
+        loose.sort { ($0.dot.replica.rawValue, $0.dot.seq) < ($1.dot.replica.rawValue, $1.dot.seq) }
+        tickets.sort { ($0.ticket.replica.rawValue, $0.ticket.seq) < ($1.ticket.replica.rawValue, $1.ticket.seq) }
         keys.sort { keyPrecedes($0[...], $1[...]) }
         let writer = try SnapshotWriter(path: directory + "/run.tmp", fileSystem: fs, central: central, position: meta.position,
                                         generations: generations, key: key, expectedKeys: components.count + tickets.count + keys.count)
         do {
-            for c in components { try writer.add(.components, c.record) }
-            for t in tickets { try writer.add(.tickets, t) }
+            for c in components { try writer.add(.components, SnapshotKey.dot(c.sale) + c.record) }
+            for t in tickets { try writer.add(.tickets, SnapshotKey.dot(t.ticket) + SnapshotKey.dot(t.sale)) }
             for k in keys { try writer.add(.duplicateKeys, k) }
             for (replica, list) in newDigests.sorted(by: { $0.key < $1.key }) where !list.isEmpty {
                 var seq = (baseAcknowledged[replica] ?? 0) + 1
@@ -379,7 +379,7 @@ final class CentralState {
                     seq += UInt64(chunk.count)
                 }
             }
-            for l in loose { try writer.add(.loose, l.record) }
+            for l in loose { try writer.add(.loose, SnapshotKey.dot(l.dot) + l.record) }
             try writer.finish(meta: meta)
         } catch {
             writer.abandon()
