@@ -80,7 +80,7 @@ final class CentralState {
             var taken: SnapshotFile?
             for c in here {
                 let path = directory + "/" + c.name
-                do {
+                do throws(SyncError) {
                     let file = try SnapshotFile.open(path: path, fileSystem: fs, central: central, key: key, verifyFrames: true)
                     guard file.generations == c.generations else {
                         file.close()
@@ -98,6 +98,8 @@ final class CentralState {
                     }
                     taken = file
                     break
+                } catch where error.code == .io {
+                    throw error  // the disk cannot be read now: say so, rather than set a good run aside
                 } catch {
                     logger.error("snapshot run damaged; set aside", metadata: ["snapshot.error": "\(error)"])
                     try? fs.rename(path, to: path + ".damaged")
