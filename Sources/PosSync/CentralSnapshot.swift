@@ -150,6 +150,9 @@ struct KeyFilter: Sendable {
 struct SnapshotMeta: Equatable, Sendable {
     /// Central journal positions 1...position are in the snapshot.
     var position: UInt64
+    /// The digest (first 8 bytes of SHA-256) of the journal record at `position`: ties the
+    /// run to one journal history (a journal restored from a backup may have others there).
+    var journalDigest: UInt64
     /// Central's own events so far.
     var centralSequence: UInt64
     /// The largest HLC timestamp of any event held.
@@ -269,7 +272,8 @@ final class SnapshotWriter {
         let footerOffset = offset
         var footer: [[UInt8]] = []
         var m: [UInt8] = [1]  // record kind 1: meta
-        m += le(meta.position) + le(meta.centralSequence) + le(meta.lastHLC)
+        m += le(meta.position) + le(meta.journalDigest) + le(generations.lowerBound) + le(generations.upperBound)
+        m += le(meta.centralSequence) + le(meta.lastHLC)
         m += le(UInt32(meta.acknowledged.count))
         for (r, ack) in meta.acknowledged.sorted(by: { $0.key < $1.key }) { m += le(r.rawValue) + le(ack) }
         for s in SnapshotSection.allCases { m += le(counts[s] ?? 0) }
@@ -408,7 +412,7 @@ final class SnapshotFile {
         guard Array(header[10..<26]) == central.bytes else { throw fail("snapshot of another central store", 10) }
         let position = u64(header, 26)
         let firstGeneration = u32(header, 34), lastGeneration = u32(header, 38)
-        guard firstGeneration >= 1, firstGeneration <= lastGeneration else {
+        guard firstGeneration >= 1, firstGeneration <= lastGeneration, lastGeneration < UInt32.max else {
             throw fail("generations \(firstGeneration)...\(lastGeneration) are not a range", 34)
         }
         generations = firstGeneration...lastGeneration
@@ -456,6 +460,11 @@ final class SnapshotFile {
         }
         let metaPosition = try take64()
         guard metaPosition == position else { throw fail("footer position \(metaPosition) differs from header position \(position)", footerOffset) }
+        let journalDigest = try take64()
+        let metaFirst = try take32(), metaLast = try take32()
+        guard metaFirst == generations.lowerBound, metaLast == generations.upperBound else {
+            throw fail("footer names generations \(metaFirst)...\(metaLast), the header \(generations)", footerOffset)
+        }
         let centralSequence = try take64()
         let lastHLC = try take64()
         let terminals = try take32()
@@ -470,7 +479,8 @@ final class SnapshotFile {
         for s in SnapshotSection.allCases { counts[s] = try take64() }
         let frameCount = Int(try take32())
         let filterWords = Int(try take32())
-        meta = SnapshotMeta(position: position, centralSequence: centralSequence, lastHLC: lastHLC, acknowledged: acks, counts: counts)
+        meta = SnapshotMeta(position: position, journalDigest: journalDigest, centralSequence: centralSequence, lastHLC: lastHLC,
+                            acknowledged: acks, counts: counts)
 
         var refs: [(section: SnapshotSection, offset: UInt64, length: UInt32)] = []
         var keys: [UInt8] = []

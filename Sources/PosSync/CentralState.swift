@@ -40,6 +40,10 @@ final class CentralState {
     /// Digests of events applied since the last flush, per replica, in sequence order.
     private var newDigests: [ReplicaId: [UInt64]] = [:]
     private(set) var eventsSinceSnapshot = 0
+    /// Events loaded from the runs since the last flush (they are resident too).
+    private var loadedSinceSnapshot = 0
+    /// Whether the resident part has reached the flush interval (events applied plus events loaded).
+    var flushDue: Bool { eventsSinceSnapshot + loadedSinceSnapshot >= snapshotEvents }
     private(set) var snapshotsWritten = 0
     private(set) var compactions = 0
 
@@ -50,7 +54,7 @@ final class CentralState {
     static func parseRunName(_ name: String) -> ClosedRange<UInt32>? {
         guard name.hasPrefix("run-"), name.hasSuffix(".pss"), name.count == 25,
               let a = UInt32(name.dropFirst(4).prefix(8), radix: 16), let b = UInt32(name.dropFirst(13).prefix(8), radix: 16),
-              a >= 1, a <= b else { return nil }
+              a >= 1, a <= b, b < UInt32.max else { return nil }
         return a...b
     }
 
@@ -61,7 +65,8 @@ final class CentralState {
     /// superseded or no longer continue the chain are removed. The caller
     /// replays the journal after the last run's position.
     init(directory: String, fileSystem: any JournalFileSystem, central: CentralID, secret: [UInt8],
-         journalHead: UInt64, snapshotEvents: Int, logger: Logger) throws(SyncError) {
+         journalHead: UInt64, journalDigest: (UInt64) throws(SyncError) -> UInt64?,
+         snapshotEvents: Int, logger: Logger) throws(SyncError) {
         precondition(snapshotEvents > 0)
         self.directory = directory
         fs = fileSystem
@@ -74,6 +79,7 @@ final class CentralState {
         var candidates = names.compactMap { name in Self.parseRunName(name).map { (generations: $0, name: name) } }
         var next: UInt32 = 1
         var position: UInt64 = 0
+        var changed = false
         while true {
             // Candidates continuing the chain, longest first.
             let here = candidates.filter { $0.generations.lowerBound == next }.sorted { $0.generations.upperBound > $1.generations.upperBound }
@@ -94,6 +100,15 @@ final class CentralState {
                         file.close()
                         logger.error("snapshot run covers more than the journal holds; set aside", metadata: ["snapshot": "\(path)", "journal.head": "\(journalHead)"])
                         try? fs.rename(path, to: path + ".ahead")
+                        changed = true
+                        continue
+                    }
+                    guard try journalDigest(file.meta.position) == file.meta.journalDigest else {
+                        file.close()
+                        logger.error("snapshot run was written from another journal history; set aside",
+                                     metadata: ["snapshot": "\(path)", "journal.position": "\(file.meta.position)"])
+                        try? fs.rename(path, to: path + ".diverged")
+                        changed = true
                         continue
                     }
                     taken = file
@@ -103,6 +118,7 @@ final class CentralState {
                 } catch {
                     logger.error("snapshot run damaged; set aside", metadata: ["snapshot.error": "\(error)"])
                     try? fs.rename(path, to: path + ".damaged")
+                    changed = true
                 }
             }
             guard let file = taken else { break }
@@ -112,7 +128,16 @@ final class CentralState {
             candidates.removeAll { $0.name == (file.path as NSString).lastPathComponent }
         }
         // Whatever is left is superseded by a compaction, or no longer continues the chain: the journal replaces it.
-        for c in candidates where fs.fileExists(directory + "/" + c.name) { try? fs.removeFile(directory + "/" + c.name) }
+        for c in candidates where fs.fileExists(directory + "/" + c.name) {
+            try? fs.removeFile(directory + "/" + c.name)
+            changed = true
+        }
+        // Renames and removals made durable: a set-aside run must not come back after a crash.
+        if changed {
+            do { try fs.syncDirectory(directory) } catch {
+                throw SyncError(.io, "cannot make the snapshot directory durable: \(error.message)", location: directory)
+            }
+        }
         if let last = runs.last {
             baseAcknowledged = last.meta.acknowledged
             baseAcknowledged[.central] = last.meta.centralSequence
@@ -197,55 +222,77 @@ final class CentralState {
     }
 
     /// A sale's component as the newest run holding it has it (a run holds every
-    /// component whole, so older versions are superseded).
+    /// component whole, so older versions are superseded). A sale counts as
+    /// loaded only once its lookups succeeded: a read error leaves nothing half
+    /// loaded, and the next `prepare` tries again.
     private func loadSale(_ s: SaleId) throws(SyncError) {
-        guard !runs.isEmpty, loadedSales.insert(s).inserted else { return }
-        let key = SnapshotKey.sale(s)
-        var events: [Event] = []
-        for run in runs.reversed() {
-            let found = try run.lookup(.components, key)
-            guard !found.isEmpty else { continue }
-            for r in found {
-                let record = Array(r[(r.startIndex + SnapshotSection.components.keyBytes)...])
-                let e = try decode(record, run)
-                guard records[e.dot] == nil else { continue }
-                records[e.dot] = record
-                events.append(e)
-                if case .refundRequested = e.body { checkedTickets.insert(TicketId(e.dot)) }
-            }
-            break
+        guard !runs.isEmpty else { return }
+        if loadedSales.contains(s) {
+            // Loaded already; its payment code's other captures may not be (an earlier read error).
+            if case .saleCaptured(let c)? = resident.capture(of: s)?.body { try loadKey(c.duplicateKey) }
+            return
         }
-        guard !events.isEmpty else { return }
-        resident.apply(events)
+        let key = SnapshotKey.sale(s)
+        var found: [ArraySlice<UInt8>] = []
+        var from: SnapshotFile?
+        for run in runs.reversed() {
+            found = try run.lookup(.components, key)
+            if !found.isEmpty { from = run; break }
+        }
+        var events: [Event] = []
+        var loaded: [(Dot, [UInt8])] = []
+        for r in found {
+            let record = Array(r[(r.startIndex + SnapshotSection.components.keyBytes)...])
+            let e = try decode(record, from)
+            guard records[e.dot] == nil else { continue }
+            loaded.append((e.dot, record))
+            events.append(e)
+        }
+        // Every read succeeded: only now does the sale count as loaded.
+        loadedSales.insert(s)
+        for (dot, record) in loaded { records[dot] = record }
+        for e in events { if case .refundRequested = e.body { checkedTickets.insert(TicketId(e.dot)) } }
+        if !events.isEmpty {
+            resident.apply(events)
+            loadedSinceSnapshot += events.count
+        }
         // The captures sharing this sale's payment code decide its status with it.
         if case .saleCaptured(let c)? = resident.capture(of: s)?.body { try loadKey(c.duplicateKey) }
     }
 
-    /// Every sale any run lists under a duplicate key (a capture's key never changes, so the union is exact).
+    /// Every sale any run lists under a duplicate key (a capture's key never
+    /// changes, so the union is exact). The key counts as checked while its
+    /// sales load (they name it again) and stays so only if all of them loaded.
     private func loadKey(_ k: DuplicateKey) throws(SyncError) {
         guard !runs.isEmpty, checkedKeys.insert(k).inserted else { return }
-        var sales = Set<SaleId>()
-        for run in runs {
-            for r in try run.lookup(.duplicateKeys, k.bytes) {
-                guard let dot = SnapshotKey.decodeDot(r[(r.startIndex + 16)..<(r.startIndex + 28)]) else {
-                    throw SyncError(.malformed, "a duplicate-keys record names no sale", location: run.path)
+        do throws(SyncError) {
+            var sales = Set<SaleId>()
+            for run in runs {
+                for r in try run.lookup(.duplicateKeys, k.bytes) {
+                    guard let dot = SnapshotKey.decodeDot(r[(r.startIndex + 16)..<(r.startIndex + 28)]) else {
+                        throw SyncError(.malformed, "a duplicate-keys record names no sale", location: run.path)
+                    }
+                    sales.insert(SaleId(dot))
                 }
-                sales.insert(SaleId(dot))
             }
+            for sale in sales.sorted() { try loadSale(sale) }
+        } catch {
+            checkedKeys.remove(k)
+            throw error
         }
-        for sale in sales.sorted() { try loadSale(sale) }
     }
 
     private func loadTicket(_ t: TicketId) throws(SyncError) {
-        guard !runs.isEmpty, resident.request(of: t) == nil, checkedTickets.insert(t).inserted else { return }
+        guard !runs.isEmpty, resident.request(of: t) == nil, !checkedTickets.contains(t) else { return }
         for run in runs.reversed() {
             guard let r = try run.lookup(.tickets, SnapshotKey.ticket(t)).first else { continue }
             guard let dot = SnapshotKey.decodeDot(r[(r.startIndex + 12)..<(r.startIndex + 24)]) else {
                 throw SyncError(.malformed, "a tickets record names no sale", location: run.path)
             }
             try loadSale(SaleId(dot))
-            return
+            break
         }
+        checkedTickets.insert(t)
     }
 
     // MARK: - Applying
@@ -302,15 +349,15 @@ final class CentralState {
     /// Writes the resident part as a new run covering journal positions
     /// 1...position, makes it durable, drops the resident part, then merges
     /// runs of similar size.
-    func writeSnapshot(position: UInt64, centralSequence: UInt64, lastHLC: UInt64,
+    func writeSnapshot(position: UInt64, journalDigest: UInt64, centralSequence: UInt64, lastHLC: UInt64,
                        acknowledged: [ReplicaId: UInt64]) throws(SyncError) {
         var acks = acknowledged
         acks[.central] = nil
-        let meta = SnapshotMeta(position: position, centralSequence: centralSequence, lastHLC: lastHLC,
+        let meta = SnapshotMeta(position: position, journalDigest: journalDigest, centralSequence: centralSequence, lastHLC: lastHLC,
                                 acknowledged: acks.filter { $0.value > 0 }, counts: [:])
         let generation = nextGeneration
         // The flush's working arrays are freed when writeResident returns, before the memory is handed back.
-        let writer = try writeResident(meta, generations: generation...generation)
+        let (writer, loose) = try writeResident(meta, generations: generation...generation)
         let next = try install(writer)
         runs.append(next)
         snapshotsWritten += 1
@@ -323,7 +370,14 @@ final class CentralState {
         baseAcknowledged = next.meta.acknowledged
         baseAcknowledged[.central] = centralSequence
         eventsSinceSnapshot = 0
-        try loadLoose()
+        loadedSinceSnapshot = 0
+        // The loose events stay resident: re-applied from memory, not read back (a read error here would lose them).
+        var looseEvents: [Event] = []
+        for (dot, record) in loose {
+            records[dot] = record
+            looseEvents.append(try decode(record, nil))
+        }
+        resident.apply(looseEvents)
         releaseFreedMemory()
         logger.info("snapshot run written", metadata: ["snapshot": "\(next.path)", "snapshot.bytes": "\(next.fileBytes)"])
         try compact()
@@ -340,7 +394,7 @@ final class CentralState {
     }
 
     /// The resident part, as one run.
-    private func writeResident(_ meta: SnapshotMeta, generations: ClosedRange<UInt32>) throws(SyncError) -> SnapshotWriter {
+    private func writeResident(_ meta: SnapshotMeta, generations: ClosedRange<UInt32>) throws(SyncError) -> (SnapshotWriter, loose: [(Dot, [UInt8])]) {
         // Sorted by integer keys (sale, then dot), not by byte arrays; the records are built once, in order.
         var components: [(sale: Dot, dot: Dot, record: [UInt8])] = []
         var loose: [(dot: Dot, record: [UInt8])] = []
@@ -387,7 +441,7 @@ final class CentralState {
             writer.abandon()
             throw error
         }
-        return writer
+        return (writer, loose.map { ($0.dot, $0.record) })
     }
 
     /// Merges the two newest runs while the older is not more than twice the

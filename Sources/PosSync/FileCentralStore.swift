@@ -40,6 +40,8 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
     private var centralSequence: UInt64 = 0
     /// The folded state and the digests of accepted events, on disk with a bounded part in memory.
     private var ledger: CentralState!
+    /// The journal position of the last event folded, and its record's digest (what a run is tied to).
+    private var lastApplied: (position: UInt64, digest: UInt64) = (0, 0)
     private var hlc = HybridLogicalClock()
     /// Records per pull batch, at most, in bytes (tests lower it to force many batches).
     public var pullBatchBytes: Int {
@@ -134,8 +136,16 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         }
         if !files.exists(directory + "/state") { try files.makeDirectories(directory + "/state") }  // a store from before snapshots
         do {
+            let j = journal
+            let digestAt = { (position: UInt64) throws(SyncError) -> UInt64? in
+                let reader = try PosSync.journal { () throws(JournalError) in try j.reader(from: position) }
+                defer { reader.close() }
+                guard let (at, record) = try PosSync.journal({ () throws(JournalError) in try reader.next() }), at == position else { return nil }
+                return Self.digest(record)
+            }
             ledger = try CentralState(directory: directory + "/state", fileSystem: files.fs, central: centralID, secret: secret,
-                                      journalHead: journal.lastSequence, snapshotEvents: snapshotEvents, logger: logger)
+                                      journalHead: journal.lastSequence, journalDigest: digestAt,
+                                      snapshotEvents: snapshotEvents, logger: logger)
             try rebuild()
         } catch {
             ledger?.close()
@@ -166,6 +176,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             centralSequence = meta.centralSequence
             _ = try? hlc.receive(HLCTimestamp(rawValue: meta.lastHLC), wallMillis: wallClockValue())
             from = meta.position + 1
+            lastApplied = (meta.position, meta.journalDigest)
         }
         guard from <= journal.lastSequence else { return }
         let reader = try PosSync.journal { () throws(JournalError) in try journal.reader(from: from) }
@@ -173,11 +184,12 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         var events: [Event] = []
         var records: [[UInt8]] = []
         var last: UInt64 = 0
-        func flush() throws(SyncError) {
+        func flush() {
             ledger.apply(events, records: records)
+            if let record = records.last { lastApplied = (last, Self.digest(record)) }
             events.removeAll(keepingCapacity: true)
             records.removeAll(keepingCapacity: true)
-            try snapshotIfDue(position: last)
+            snapshotAfterWrite()  // a run that cannot be written must not stop central from opening
         }
         while let (position, record) = try PosSync.journal({ () throws(JournalError) in try reader.next() }) {
             let event: Event
@@ -204,25 +216,26 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             records.append(record)
             last = position
             _ = try? hlc.receive(event.hlc, wallMillis: wallClockValue())  // an absurd timestamp does not drag the clock
-            if events.count >= 4096 || ledger.eventsSinceSnapshot + events.count >= ledger.snapshotEvents { try flush() }
+            if events.count >= 4096 || ledger.eventsSinceSnapshot + events.count >= ledger.snapshotEvents { flush() }
         }
-        try flush()
+        flush()
     }
 
-    /// After a durable write: the events are accepted whatever happens to the
-    /// snapshot, so a failure to write one is logged, the journal stays the
-    /// truth, and the next write (or open) tries again.
-    private func snapshotAfterWrite(position: UInt64) {
-        do { try snapshotIfDue(position: position) } catch {
+    /// After a durable write (or a read that loaded sales): the events are
+    /// accepted whatever happens to the snapshot, so a failure to write one is
+    /// logged, the journal stays the truth, and the next write (or open) tries again.
+    private func snapshotAfterWrite() {
+        do { try snapshotIfDue() } catch {
             logger.error("snapshot failed; it will be retried", metadata: ["sync.error": "\(error)"])
         }
     }
 
     /// Writes a snapshot when enough events were folded since the last one.
-    /// `position` is the journal position every applied event is at or before.
-    private func snapshotIfDue(position: UInt64) throws(SyncError) {
-        guard ledger.eventsSinceSnapshot >= ledger.snapshotEvents else { return }
-        try ledger.writeSnapshot(position: position, centralSequence: centralSequence, lastHLC: hlc.last.rawValue,
+    /// The run covers every event applied: journal positions 1...lastApplied.position.
+    private func snapshotIfDue() throws(SyncError) {
+        guard ledger.flushDue else { return }
+        try ledger.writeSnapshot(position: lastApplied.position, journalDigest: lastApplied.digest,
+                                 centralSequence: centralSequence, lastHLC: hlc.last.rawValue,
                                  acknowledged: terminals.mapValues(\.acknowledged))
     }
 
@@ -287,7 +300,8 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         centralSequence += 1
         ledger.appendDigest(.central, Self.digest(record))
         ledger.apply([event], records: [record])
-        snapshotAfterWrite(position: position)
+        lastApplied = (position, Self.digest(record))
+        snapshotAfterWrite()
         return event
     }
 
@@ -485,7 +499,8 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             terminals[m.terminal]!.acknowledged = expected - 1
             for event in freshEvents { _ = try? hlc.receive(event.hlc, wallMillis: wallClockValue()) }
             ledger.apply(freshEvents, records: fresh)
-            snapshotAfterWrite(position: positions.upperBound)
+            lastApplied = (positions.upperBound, Self.digest(fresh.last!))
+            snapshotAfterWrite()
         }
         return .init(acknowledged: expected - 1, accepted: UInt32(fresh.count), duplicates: UInt32(duplicates))
     }
@@ -546,6 +561,8 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             envelopes.append(envelope)
         }
         reader.close()
+        // Learning the merchant of tickets central opened may have loaded sales: they count toward the flush.
+        snapshotAfterWrite()
         var frames: [[UInt8]] = []
         if !envelopes.isEmpty {
             let sealed = try PosSync.journal { () throws(JournalError) in try t.sealer.seal(envelopes, firstSequence: 1) }
