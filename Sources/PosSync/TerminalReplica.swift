@@ -454,6 +454,12 @@ extension SyncError.Code {
         case "foreignMerchant": self = .foreignMerchant
         case "versionUnsupported": self = .versionUnsupported
         case "tooLarge": self = .tooLarge
+        case "checksum": self = .checksum
+        case "journal": self = .journal
+        case "ledger": self = .ledger
+        case "io": self = .io
+        case "invalidArgument": self = .invalidArgument
+        case "notFound": self = .notFound
         default: self = .malformed
         }
     }

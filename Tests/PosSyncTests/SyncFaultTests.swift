@@ -408,4 +408,13 @@ struct MerchantBoundaryTests {
         #expect(r.message.contains("frame 4"))
         #expect(w.central.head == 0)
     }
+
+    @Test("every refusal code central sends reaches the terminal as the same code (an I/O refusal is not called malformed)")
+    func refusalCodes() {
+        let codes: [SyncError.Code] = [.malformed, .tooLarge, .versionUnsupported, .wrongCentral, .notEnrolled, .foreignReplica,
+                                       .notAuthorized, .foreignMerchant, .sequenceGap, .rewrittenHistory, .checksum, .journal,
+                                       .ledger, .io, .invalidArgument, .notFound]
+        for code in codes { #expect(SyncError.Code(refusal: "\(code)") == code) }
+        #expect(SyncError.Code(refusal: "somethingNew") == .malformed)
+    }
 }
