@@ -245,4 +245,25 @@ struct EventDumpTests {
         #expect(sink.summary?.status == .clean)
         #expect(sink.segments.count > 1)  // it followed into new segments
     }
+
+    @Test("a central snapshot run, or the state/ directory holding runs, is named as such, not called an unknown file")
+    func snapshotRunsAreNamed() throws {
+        let t = TemporaryDirectory("dump-runs")
+        let central = try FileCentralStore.create(directory: t.path + "/central", snapshotEvents: 1)
+        let e = try central.enroll(terminal: try ReplicaId.terminal(1), merchant: "shop")
+        let terminal = try TerminalReplica.initialize(directory: t.path + "/t1", enrollment: e)
+        _ = try terminal.record(.saleCaptured(try SaleCapture(amount: Ledger.money(1250), paymentCode: try PaymentCode(Ledger.wechatDigits), merchantKey: e.ledgerMerchantKey)),
+                                wallMillis: 1_785_000_000_000)
+        _ = try terminal.sync(via: InProcessTransport(central: central), wallMillis: 1_785_000_000_100)
+        try central.close()
+        let state = t.path + "/central/state"
+        let run = try #require(try FileManager.default.contentsOfDirectory(atPath: state).first { $0.hasSuffix(".pss") })
+        for (path, expected) in [(state + "/" + run, "a central snapshot run (magic PSSNAPSH)"), (state, "central's state/ directory of snapshot runs")] {
+            #expect {
+                _ = try collect(DumpOptions(path: path))
+            } throws: { error in
+                "\(error)".contains(expected)
+            }
+        }
+    }
 }
