@@ -97,12 +97,23 @@ public final class CentralDesk {
     /// decided) to the acquirer, in sale-id order, and records each outcome as
     /// a central event (sale confirmed / declined / expired).
     public func forward(to acquirer: any Acquirer, nowMillis: Int64, progress: any ProgressSink = SilentProgress()) throws(AppError) -> ForwardResult {
-        let state = try PosApp.store { () throws(SyncError) in try store.state }
-        let pending = state.sales.values.filter { $0.status == .captured }.map(\.id).sorted()
-        let duplicates = state.sales.values.filter { $0.status == .voidDuplicate }.map(\.id).sorted()
-        var result = ForwardResult(acquirer: acquirer.name, forwarded: [], skippedDuplicates: duplicates.map { "\($0.dot)" }, counts: [:])
-        progress.begin("forward", total: pending.count, unit: "sales")
-        for id in pending {
+        // Sales with a capture and no outcome, streamed from central's state; each decided on the exact state around it.
+        let candidates = try PosApp.store { () throws(SyncError) in try store.salesAwaitingOutcome() }
+        var result = ForwardResult(acquirer: acquirer.name, forwarded: [], skippedDuplicates: [], counts: [:])
+        progress.begin("forward", total: candidates.count, unit: "sales")
+        defer { progress.end() }
+        for id in candidates {
+            defer { progress.advance(by: 1) }
+            let state = try PosApp.store { () throws(SyncError) in try store.state(around: .sale(id)) }
+            switch state.sales[id]?.status {
+            case .voidDuplicate?:
+                result.skippedDuplicates.append("\(id.dot)")
+                continue
+            case .captured?:
+                break
+            default:
+                continue
+            }
             guard let event = state.capture(of: id), case .saleCaptured(let c) = event.body, let code = c.paymentCode else {
                 throw AppError(.store, "sale \(id.dot): central holds no payment code for it")
             }
@@ -117,9 +128,7 @@ public final class CentralDesk {
             result.forwarded.append(Forwarded(sale: "\(id.dot)", amount: AmountFormat.format(c.amount), currency: c.amount.currency.code,
                                               outcome: decision.outcome.rawValue, reason: decision.reason))
             result.counts[decision.outcome.rawValue, default: 0] += 1
-            progress.advance(by: 1)
         }
-        progress.end()
         return result
     }
 

@@ -330,6 +330,46 @@ final class CentralState {
         return state
     }
 
+    /// Sales in the runs whose newest component holds a capture and no outcome
+    /// (resident sales are left to the caller, who reads them from `resident`).
+    /// Every run's components section is read once, all in key order together,
+    /// the newest run's group winning: memory O(runs), not O(sales).
+    func runSalesWithCaptureAndNoOutcome() throws(SyncError) -> [SaleId] {
+        let cursors = runs.map { SnapshotFile.Cursor($0, .components) }
+        var heads: [[UInt8]?] = []
+        for c in cursors { heads.append(try c.next()) }
+        let keyBytes = SnapshotSection.components.keyBytes
+        var found: [SaleId] = []
+        while true {
+            // The smallest sale key among the heads, and the newest run holding it.
+            var key: ArraySlice<UInt8>?
+            var newest = -1
+            for (i, h) in heads.enumerated() {
+                guard let h else { continue }
+                let k = h[0..<keyBytes]
+                if key == nil || keyPrecedes(k, key!) { key = k; newest = i } else if k.elementsEqual(key!) { newest = i }
+            }
+            guard let key, let dot = SnapshotKey.decodeDot(key) else { break }
+            let group = Array(key)
+            var capture = false, outcome = false
+            for (i, cursor) in cursors.enumerated() {
+                while let h = heads[i], h[0..<keyBytes].elementsEqual(group) {
+                    if i == newest {
+                        switch try decode(Array(h[keyBytes...]), runs[i]).body {
+                        case .saleCaptured: capture = true
+                        case .saleConfirmed, .saleDeclined, .saleExpired: outcome = true
+                        default: break
+                        }
+                    }
+                    heads[i] = try cursor.next()
+                }
+            }
+            let sale = SaleId(dot)
+            if capture && !outcome && !loadedSales.contains(sale) { found.append(sale) }
+        }
+        return found
+    }
+
     // MARK: - Flushing and compacting
 
     /// The sale a resident event is filed under (nil: the loose section).

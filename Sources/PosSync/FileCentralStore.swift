@@ -362,6 +362,19 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         return ledger.resident
     }
 
+    /// Sales with a capture and no outcome yet (captured, or void-duplicate),
+    /// in sale-id order: what forwarding to the acquirer works through. Read
+    /// from the runs as a stream, so memory does not grow with the sales held;
+    /// decide each with `state(around:)`.
+    public func salesAwaitingOutcome() throws(SyncError) -> [SaleId] {
+        lock.lock()
+        defer { lock.unlock() }
+        var ids = try ledger.runSalesWithCaptureAndNoOutcome()
+        let resident = ledger.resident
+        for id in resident.sales.keys where resident.capture(of: id) != nil && resident.eventDots(of: id).count == 1 { ids.append(id) }
+        return Array(Set(ids)).sorted()
+    }
+
     /// What the state on disk is doing: flushes (snapshot runs written) and
     /// compactions since open, runs now, and events folded since the last flush.
     public struct SnapshotStatistics: Sendable, Equatable {

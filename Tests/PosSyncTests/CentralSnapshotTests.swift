@@ -103,6 +103,9 @@ struct CentralSnapshotTests {
                 return
             }
             #expect(state.moneyInvariantViolations().isEmpty, "seed \(seed)")
+            // What forwarding works through, streamed from the runs and the resident part.
+            let awaiting = truth.sales.keys.filter { truth.capture(of: $0) != nil && truth.eventDots(of: $0).count == 1 }.sorted()
+            #expect(try w.central.salesAwaitingOutcome() == awaiting, "seed \(seed)")
             // What central decides from (its resident part, loaded from disk as needed) is exact for each entity.
             try w.reopenCentral()
             for (id, view) in truth.sales.sorted(by: { $0.key < $1.key }) where try w.central.state(around: .sale(id)).sales[id] != view {
@@ -119,6 +122,7 @@ struct CentralSnapshotTests {
             // Reopened, central starts from its newest snapshot and replays only the journal after it.
             try w.reopenCentral()
             #expect(try w.central.state.canonicalText == truth.canonicalText, "seed \(seed)")
+            #expect(try w.central.salesAwaitingOutcome() == awaiting, "seed \(seed): after reopening")
             let files = try snapshotFiles(w)
             #expect(try runsFormAChain(w), "seed \(seed): runs \(files)")
         }
