@@ -283,7 +283,13 @@ final class CentralState {
     }
 
     private func loadTicket(_ t: TicketId) throws(SyncError) {
-        guard !runs.isEmpty, resident.request(of: t) == nil, !checkedTickets.contains(t) else { return }
+        guard !runs.isEmpty else { return }
+        if case .refundRequested(let r)? = resident.request(of: t)?.body {
+            // Its sale is resident; the sale's payment code may still need its other captures (an earlier read error).
+            try loadSale(r.sale)
+            return
+        }
+        guard !checkedTickets.contains(t) else { return }
         for run in runs.reversed() {
             guard let r = try run.lookup(.tickets, SnapshotKey.ticket(t)).first else { continue }
             guard let dot = SnapshotKey.decodeDot(r[(r.startIndex + 12)..<(r.startIndex + 24)]) else {
@@ -349,7 +355,10 @@ final class CentralState {
                 let k = h[0..<keyBytes]
                 if key == nil || keyPrecedes(k, key!) { key = k; newest = i } else if k.elementsEqual(key!) { newest = i }
             }
-            guard let key, let dot = SnapshotKey.decodeDot(key) else { break }
+            guard let key else { break }
+            guard let dot = SnapshotKey.decodeDot(key) else {
+                throw SyncError(.malformed, "a components record's key names no sale", location: runs[newest].path)
+            }
             let group = Array(key)
             var capture = false, outcome = false
             for (i, cursor) in cursors.enumerated() {

@@ -348,7 +348,9 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         try ledger.prepare(key)
-        return ledger.resident.context(of: key)
+        let context = ledger.resident.context(of: key)
+        snapshotAfterWrite()  // what the read loaded counts toward the flush interval
+        return context
     }
 
     /// A state exact for one sale or ticket: it holds the entity with everything
@@ -359,7 +361,9 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         try ledger.prepare(key)
-        return ledger.resident
+        let state = ledger.resident
+        snapshotAfterWrite()  // what the read loaded counts toward the flush interval
+        return state
     }
 
     /// Sales with a capture and no outcome yet (captured, or void-duplicate),

@@ -43,8 +43,12 @@ public struct SyncError: Error, Sendable, CustomStringConvertible, Equatable {
         self.location = location
     }
 
+    /// A journal's failure: `io` when the operating system failed a call (or the
+    /// journal is poisoned by one, or the disk is full), `journal` otherwise
+    /// (damage, a bad argument, a closed journal).
     public init(_ error: JournalError) {
-        self.init(.journal, "\(error)")
+        let io: Set<JournalError.Code> = [.io, .diskFull, .failed]
+        self.init(io.contains(error.code) ? .io : .journal, "\(error)")
     }
 
     public init(_ error: LedgerError, location: String? = nil) {
