@@ -108,25 +108,18 @@ public struct LedgerState: Equatable, Sendable {
         switch e.body {
         case .saleCaptured:
             let id = SaleId(e.dot)
-            var group = saleGroups[id] ?? SaleGroup()
-            let previous = group.capture
-            if let previous {
-                guard previous != e else { return }
-                group.capture = smallerEncoding(previous, e)
-                recordDotReuse(previous, e)
-            } else {
-                group.capture = e
-            }
-            saleGroups[id] = group
+            let previous = saleGroups[id]?.capture
+            guard let kept = keep(previous, e) else { return }
+            saleGroups[id, default: SaleGroup()].capture = kept
             if case .saleCaptured(let old)? = previous?.body {
                 // The replaced capture's code group must decide again without it.
                 removeFromKeyList(old.duplicateKey, id)
                 dirtySales.formUnion(capturesByKey[old.duplicateKey] ?? [])
             }
-            if case .saleCaptured(let kept)? = group.capture?.body {
-                var list = capturesByKey[kept.duplicateKey] ?? []
+            if case .saleCaptured(let capture) = kept.body {
+                var list = capturesByKey[capture.duplicateKey] ?? []
                 insertSorted(&list, id)
-                capturesByKey[kept.duplicateKey] = list
+                capturesByKey[capture.duplicateKey] = list
             }
             dirtySales.insert(id)
         case .saleConfirmed(let id), .saleDeclined(let id), .saleExpired(let id):
@@ -136,25 +129,18 @@ public struct LedgerState: Equatable, Sendable {
             if result != .duplicate { dirtySales.insert(id) }
         case .refundRequested:
             let id = TicketId(e.dot)
-            var group = ticketGroups[id] ?? TicketGroup()
-            let previous = group.request
-            if let previous {
-                guard previous != e else { return }
-                group.request = smallerEncoding(previous, e)
-                recordDotReuse(previous, e)
-            } else {
-                group.request = e
-            }
-            ticketGroups[id] = group
+            let previous = ticketGroups[id]?.request
+            guard let kept = keep(previous, e) else { return }
+            ticketGroups[id, default: TicketGroup()].request = kept
             // Only the sale named by the request kept (after a dot reuse) owns the ticket.
             if case .refundRequested(let old)? = previous?.body, var sale = saleGroups[old.sale] {
                 sale.tickets.removeAll { $0 == id }
                 saleGroups[old.sale] = sale.isEmpty ? nil : sale
                 dirtySales.insert(old.sale)
             }
-            guard case .refundRequested(let kept) = group.request!.body else { return }
-            insertSorted(&saleGroups[kept.sale, default: SaleGroup()].tickets, id)
-            dirtySales.insert(kept.sale)
+            guard case .refundRequested(let request) = kept.body else { return }
+            insertSorted(&saleGroups[request.sale, default: SaleGroup()].tickets, id)
+            dirtySales.insert(request.sale)
         case .noteAdded(let id, let note):
             if let existing = ticketGroups[id]?.notes[e.dot] {
                 guard existing != note else { return }
@@ -208,13 +194,17 @@ public struct LedgerState: Equatable, Sendable {
     }
 
     private mutating func insertKeyed(_ map: WritableKeyPath<LedgerState, [Dot: Event]>, _ e: Event) {
-        if let existing = self[keyPath: map][e.dot] {
-            guard existing != e else { return }
-            self[keyPath: map][e.dot] = smallerEncoding(existing, e)
-            recordDotReuse(existing, e)
-        } else {
-            self[keyPath: map][e.dot] = e
-        }
+        if let kept = keep(self[keyPath: map][e.dot], e) { self[keyPath: map][e.dot] = kept }
+    }
+
+    /// The event to hold under `e`'s dot when `existing` is held there: `e` when
+    /// nothing is; nil when `existing` is `e` (a duplicate: nothing changes);
+    /// otherwise the one with the smaller encoding, recorded as a dot reuse.
+    private mutating func keep(_ existing: Event?, _ e: Event) -> Event? {
+        guard let existing else { return e }
+        guard existing != e else { return nil }
+        recordDotReuse(existing, e)
+        return smallerEncoding(existing, e)
     }
 
     private mutating func recordDotReuse(_ a: Event, _ b: Event) {

@@ -63,9 +63,9 @@ public struct BundleHeader: Sendable, Equatable {
         guard Array(b[0..<8]) == magic else {
             throw SyncError(.malformed, "not a PosSync bundle (magic \(hexEncode(b[0..<8])))", location: "\(name) offset 0")
         }
-        func u32(_ o: Int) -> UInt32 { b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: o, as: UInt32.self).littleEndian } }
-        func u64(_ o: Int) -> UInt64 { b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: o, as: UInt64.self).littleEndian } }
-        let version = b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt16.self).littleEndian }
+        func u32(_ o: Int) -> UInt32 { readLE(b, at: o) }
+        func u64(_ o: Int) -> UInt64 { readLE(b, at: o) }
+        let version = readLE(b, at: 8, as: UInt16.self)
         guard version == Self.version else {
             throw SyncError(.versionUnsupported, "bundle format version \(version); this build reads \(Self.version)", location: "\(name) offset 8")
         }
@@ -161,7 +161,7 @@ public final class BundleReader {
             throw SyncError(.malformed, "frame \(framesRead) of \(header.frameCount): header runs past the end", location: "\(name) offset \(offset)")
         }
         let head = try journal { () throws(JournalError) in try file.read(at: offset, count: JournalLimits.frameHeaderBytes) }
-        let stored = head.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 24, as: UInt32.self).littleEndian }
+        let stored = readLE(head, at: 24, as: UInt32.self)
         let length = UInt64(JournalLimits.frameHeaderBytes) + UInt64(stored)
         guard stored <= UInt32(JournalLimits.frameStoredBytesMax), offset + length <= end else {
             throw SyncError(.malformed, "frame \(framesRead) of \(header.frameCount) claims \(length) bytes, \(end - offset) remain", location: "\(name) offset \(offset)")
@@ -180,4 +180,10 @@ public final class BundleReader {
 
 func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] {
     withUnsafeBytes(of: v.littleEndian) { Array($0) }
+}
+
+/// The little-endian integer at `offset` of `bytes`; the caller has checked the length (a short read traps).
+func readLE<T: FixedWidthInteger>(_ bytes: [UInt8], at offset: Int, as _: T.Type = T.self) -> T {
+    precondition(offset >= 0 && offset + MemoryLayout<T>.size <= bytes.count, "readLE past the end")
+    return bytes.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
 }

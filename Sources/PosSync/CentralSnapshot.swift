@@ -80,14 +80,19 @@ enum SnapshotKey {
     static func decodeDot(_ b: ArraySlice<UInt8>) -> Dot? {
         guard b.count >= 12 else { return nil }
         let s = b.startIndex
-        let replica = b[s..<s + 4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-        let seq = b[s + 4..<s + 12].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let replica: UInt32 = readBE(b[s..<s + 4])
+        let seq: UInt64 = readBE(b[s + 4..<s + 12])
         guard let r = try? ReplicaId(replica) else { return nil }
         return try? Dot(replica: r, seq: seq)
     }
 
     static func be<T: FixedWidthInteger>(_ v: T) -> [UInt8] {
         withUnsafeBytes(of: v.bigEndian) { Array($0) }
+    }
+
+    /// The big-endian integer the bytes spell (as many bytes as `T` has).
+    static func readBE<T: FixedWidthInteger>(_ b: ArraySlice<UInt8>) -> T {
+        b.reduce(T(0)) { $0 << 8 | T($1) }
     }
 }
 
@@ -163,12 +168,39 @@ struct SnapshotMeta: Equatable, Sendable {
     var counts: [SnapshotSection: UInt64]
 }
 
-struct SnapshotFrameRef: Sendable {
-    var section: SnapshotSection
-    var offset: UInt64
-    var length: UInt32
-    var firstKey: [UInt8]
-    var lastKey: [UInt8]
+/// The data frames of a run: section, offset and length of each, and their first
+/// and last keys in one buffer (`keyStride` bytes a frame, each key zero-padded
+/// to 28): a few long-lived allocations, not two per frame. The writer builds it,
+/// the footer stores it, the reader searches it.
+struct FrameIndex: Sendable {
+    private(set) var frames: [(section: SnapshotSection, offset: UInt64, length: UInt32)] = []
+    private(set) var keys: [UInt8] = []
+    private static let keyStride = 56
+
+    var count: Int { frames.count }
+    subscript(i: Int) -> (section: SnapshotSection, offset: UInt64, length: UInt32) { frames[i] }
+
+    mutating func append(_ section: SnapshotSection, offset: UInt64, length: UInt32,
+                         firstKey: ArraySlice<UInt8>, lastKey: ArraySlice<UInt8>) {
+        frames.append((section, offset, length))
+        let pad = [UInt8](repeating: 0, count: 28 - section.keyBytes)
+        keys += firstKey + pad + lastKey + pad
+    }
+
+    func firstKey(_ i: Int, _ count: Int) -> ArraySlice<UInt8> {
+        keys[(i * Self.keyStride)..<(i * Self.keyStride + count)]
+    }
+
+    func lastKey(_ i: Int, _ count: Int) -> ArraySlice<UInt8> {
+        keys[(i * Self.keyStride + 28)..<(i * Self.keyStride + 28 + count)]
+    }
+
+    /// Where each section's frames are (frames come in section order).
+    func sectionRanges() -> [SnapshotSection: Range<Int>] {
+        var ranges: [SnapshotSection: Range<Int>] = [:]
+        for (i, f) in frames.enumerated() { ranges[f.section] = (ranges[f.section]?.lowerBound ?? i)..<i + 1 }
+        return ranges
+    }
 }
 
 // MARK: - Writing
@@ -182,7 +214,8 @@ final class SnapshotWriter {
     private var offset: UInt64
     private var frameIndex: UInt64 = 0
     private var chain: UInt32 = 0
-    private var frames: [SnapshotFrameRef] = []
+    /// The data frames written so far.
+    private(set) var frames = FrameIndex()
     private var pending: [[UInt8]] = []
     private var pendingBytes = 0
     private var section: SnapshotSection?
@@ -194,17 +227,6 @@ final class SnapshotWriter {
     let generations: ClosedRange<UInt32>
     /// The file's size once finished.
     var bytesWritten: UInt64 { offset }
-
-    /// The data frames written: (section, offset, length) and their keys as `SnapshotFile` holds them.
-    func writtenFrames() -> (frames: [(section: SnapshotSection, offset: UInt64, length: UInt32)], keys: [UInt8]) {
-        var keys: [UInt8] = []
-        keys.reserveCapacity(frames.count * 56)
-        for f in frames {
-            keys += f.firstKey + [UInt8](repeating: 0, count: 28 - f.firstKey.count)
-            keys += f.lastKey + [UInt8](repeating: 0, count: 28 - f.lastKey.count)
-        }
-        return (frames.map { ($0.section, $0.offset, $0.length) }, keys)
-    }
 
     init(path: String, fileSystem: any JournalFileSystem, central: CentralID, position: UInt64,
          generations: ClosedRange<UInt32>, key: JournalKey, expectedKeys: Int) throws(SyncError) {
@@ -255,8 +277,8 @@ final class SnapshotWriter {
         guard let s = section, !pending.isEmpty else { return }
         frameIndex += 1
         let sealed = try journal { () throws(JournalError) in try sealer.seal(pending, firstSequence: frameIndex, previousChecksum: chain) }
-        frames.append(SnapshotFrameRef(section: s, offset: offset, length: UInt32(sealed.bytes.count),
-                                       firstKey: Array(pending[0][0..<s.keyBytes]), lastKey: Array(previous[0..<s.keyBytes])))
+        frames.append(s, offset: offset, length: UInt32(sealed.bytes.count),
+                      firstKey: pending[0][0..<s.keyBytes], lastKey: previous[0..<s.keyBytes])
         chain = sealed.header.checksum
         try write(sealed.bytes)
         pending.removeAll(keepingCapacity: true)
@@ -279,9 +301,11 @@ final class SnapshotWriter {
         for s in SnapshotSection.allCases { m += le(counts[s] ?? 0) }
         m += le(UInt32(frames.count)) + le(UInt32(filter.words.count))
         footer.append(m)
-        for f in frames {  // record kind 2: one data frame
+        for i in 0..<frames.count {  // record kind 2: one data frame
+            let f = frames[i]
             var r: [UInt8] = [2, f.section.rawValue]
-            r += le(f.offset) + le(f.length) + f.firstKey + f.lastKey
+            r += le(f.offset) + le(f.length)
+            r += frames.firstKey(i, f.section.keyBytes) + frames.lastKey(i, f.section.keyBytes)
             footer.append(r)
         }
         let perChunk = 8192
@@ -329,11 +353,7 @@ final class SnapshotFile {
     let meta: SnapshotMeta
     /// The flushes this run holds (a flush's run is g...g; a compaction joins adjacent runs).
     let generations: ClosedRange<UInt32>
-    /// Data frames (section, offset, length), and their first and last keys in one
-    /// buffer (`keyStride` bytes per frame): a few long-lived allocations, not two per frame.
-    private let frames: [(section: SnapshotSection, offset: UInt64, length: UInt32)]
-    private let frameKeys: [UInt8]
-    private static let keyStride = 56
+    private let frames: FrameIndex
     private let sectionRanges: [SnapshotSection: Range<Int>]
     private let filter: KeyFilter
     private let handle: any JournalFileHandle
@@ -371,15 +391,9 @@ final class SnapshotFile {
         fileBytes = writer.bytesWritten
         self.meta = meta
         generations = writer.generations
-        (frames, frameKeys) = writer.writtenFrames()
+        frames = writer.frames
         filter = writer.filter
-        sectionRanges = Self.sectionRanges(frames.map(\.section))
-    }
-
-    private static func sectionRanges(_ sections: [SnapshotSection]) -> [SnapshotSection: Range<Int>] {
-        var ranges: [SnapshotSection: Range<Int>] = [:]
-        for (i, s) in sections.enumerated() { ranges[s] = (ranges[s]?.lowerBound ?? i)..<i + 1 }
-        return ranges
+        sectionRanges = frames.sectionRanges()
     }
 
     private init(path: String, handle: any JournalFileHandle, central: CentralID, key: JournalKey,
@@ -405,13 +419,13 @@ final class SnapshotFile {
         }
         let header = try read(0, SnapshotFormat.headerBytes)
         guard Array(header[0..<8]) == SnapshotFormat.magic else { throw fail("not a snapshot (magic \"PSSNAPSH\" expected)", 0) }
-        let version = u16(header, 8)
+        let version = readLE(header, at: 8, as: UInt16.self)
         guard version == SnapshotFormat.version else {
             throw SyncError(.versionUnsupported, "snapshot format version \(version), this build reads \(SnapshotFormat.version)", location: "\(path) offset 8")
         }
         guard Array(header[10..<26]) == central.bytes else { throw fail("snapshot of another central store", 10) }
-        let position = u64(header, 26)
-        let firstGeneration = u32(header, 34), lastGeneration = u32(header, 38)
+        let position = readLE(header, at: 26, as: UInt64.self)
+        let firstGeneration = readLE(header, at: 34, as: UInt32.self), lastGeneration = readLE(header, at: 38, as: UInt32.self)
         guard firstGeneration >= 1, firstGeneration <= lastGeneration, lastGeneration < UInt32.max else {
             throw fail("generations \(firstGeneration)...\(lastGeneration) are not a range", 34)
         }
@@ -420,7 +434,7 @@ final class SnapshotFile {
         guard Array(trailer[8..<16]) == SnapshotFormat.endMagic else {
             throw fail("no end magic \"PSSNAPND\": the snapshot is incomplete", size - 8)
         }
-        let footerOffset = u64(trailer, 0)
+        let footerOffset = readLE(trailer, at: 0, as: UInt64.self)
         guard footerOffset >= UInt64(SnapshotFormat.headerBytes), footerOffset <= size - UInt64(SnapshotFormat.trailerBytes) else {
             throw fail("footer offset \(footerOffset) outside the file", size - 16)
         }
@@ -451,12 +465,12 @@ final class SnapshotFile {
         func take64() throws(SyncError) -> UInt64 {
             guard o + 8 <= m.count else { throw fail("meta record truncated", footerOffset) }
             defer { o += 8 }
-            return u64(m, o)
+            return readLE(m, at: o, as: UInt64.self)
         }
         func take32() throws(SyncError) -> UInt32 {
             guard o + 4 <= m.count else { throw fail("meta record truncated", footerOffset) }
             defer { o += 4 }
-            return u32(m, o)
+            return readLE(m, at: o, as: UInt32.self)
         }
         let metaPosition = try take64()
         guard metaPosition == position else { throw fail("footer position \(metaPosition) differs from header position \(position)", footerOffset) }
@@ -482,8 +496,7 @@ final class SnapshotFile {
         meta = SnapshotMeta(position: position, journalDigest: journalDigest, centralSequence: centralSequence, lastHLC: lastHLC,
                             acknowledged: acks, counts: counts)
 
-        var refs: [(section: SnapshotSection, offset: UInt64, length: UInt32)] = []
-        var keys: [UInt8] = []
+        var refs = FrameIndex()
         var words: [UInt64] = []
         words.reserveCapacity(filterWords)
         for r in records.dropFirst() {
@@ -492,12 +505,11 @@ final class SnapshotFile {
                 guard r.count >= 14, let s = SnapshotSection(rawValue: r[1]), r.count == 14 + 2 * s.keyBytes else {
                     throw fail("malformed frame index record", footerOffset)
                 }
-                refs.append((s, u64(r, 2), u32(r, 10)))
-                keys += r[14..<14 + s.keyBytes] + [UInt8](repeating: 0, count: 28 - s.keyBytes)
-                keys += r[(14 + s.keyBytes)...] + [UInt8](repeating: 0, count: 28 - s.keyBytes)
+                refs.append(s, offset: readLE(r, at: 2, as: UInt64.self), length: readLE(r, at: 10, as: UInt32.self),
+                            firstKey: r[14..<14 + s.keyBytes], lastKey: r[(14 + s.keyBytes)...])
             case 3:
                 guard (r.count - 1) % 8 == 0 else { throw fail("malformed filter record", footerOffset) }
-                for i in stride(from: 1, to: r.count, by: 8) { words.append(u64(r, i)) }
+                for i in stride(from: 1, to: r.count, by: 8) { words.append(readLE(r, at: i, as: UInt64.self)) }
             default:
                 throw fail("unknown footer record kind \(r.first.map { "\($0)" } ?? "none")", footerOffset)
             }
@@ -508,27 +520,25 @@ final class SnapshotFile {
         filter = KeyFilter(words: words)
 
         // Frames are in section order, contiguous, and end where the footer starts.
-        var ranges: [SnapshotSection: Range<Int>] = [:]
         var expected = UInt64(SnapshotFormat.headerBytes)
-        for (i, f) in refs.enumerated() {
+        for i in 0..<refs.count {
+            let f = refs[i]
             guard f.offset == expected else { throw fail("frame \(i + 1) is listed at offset \(f.offset), expected \(expected)", footerOffset) }
             if i > 0, refs[i - 1].section.rawValue > f.section.rawValue { throw fail("frame \(i + 1) is out of section order", footerOffset) }
             expected += UInt64(f.length)
-            let start = ranges[f.section]?.lowerBound ?? i
-            ranges[f.section] = start..<i + 1
         }
         guard expected == footerOffset else { throw fail("data frames end at \(expected), the footer starts at \(footerOffset)", footerOffset) }
         guard footerFrames.first?.firstSequence == UInt64(refs.count + 1) else {
             throw fail("the footer's first frame is numbered \(footerFrames.first?.firstSequence ?? 0), expected \(refs.count + 1)", footerOffset)
         }
         frames = refs
-        frameKeys = keys
-        sectionRanges = ranges
+        sectionRanges = refs.sectionRanges()
 
         if verifyFrames {
             // Checksums and chain of every data frame, then into the footer: damage anywhere is found at open.
             var chain: UInt32 = 0
-            for (i, f) in refs.enumerated() {
+            for i in 0..<refs.count {
+                let f = refs[i]
                 let bytes = try read(f.offset, Int(f.length))
                 let h = try journal { () throws(JournalError) in try Frames.parse(bytes, file: path, offset: f.offset) }
                 guard h.firstSequence == UInt64(i + 1), h.previousChecksum == chain else {
@@ -559,14 +569,6 @@ final class SnapshotFile {
         return decoded.records
     }
 
-    private func firstKey(_ i: Int, _ count: Int) -> ArraySlice<UInt8> {
-        frameKeys[(i * Self.keyStride)..<(i * Self.keyStride + count)]
-    }
-
-    private func lastKey(_ i: Int, _ count: Int) -> ArraySlice<UInt8> {
-        frameKeys[(i * Self.keyStride + 28)..<(i * Self.keyStride + 28 + count)]
-    }
-
     /// Every record (key and payload) of `section` whose key is `key` (a prefix
     /// of the key for the duplicate-keys section).
     func lookup(_ section: SnapshotSection, _ key: [UInt8]) throws(SyncError) -> [ArraySlice<UInt8>] {
@@ -577,11 +579,11 @@ final class SnapshotFile {
         var low = range.lowerBound, high = range.upperBound
         while low < high {
             let mid = (low + high) / 2
-            if keyPrecedes(lastKey(mid, key.count), k) { low = mid + 1 } else { high = mid }
+            if keyPrecedes(frames.lastKey(mid, key.count), k) { low = mid + 1 } else { high = mid }
         }
         var found: [ArraySlice<UInt8>] = []
         var i = low
-        while i < range.upperBound, !keyPrecedes(k, firstKey(i, key.count)) {
+        while i < range.upperBound, !keyPrecedes(k, frames.firstKey(i, key.count)) {
             for r in try frameRecords(i) where r.count >= section.keyBytes && r[0..<key.count].elementsEqual(k) {
                 found.append(r[...])
             }
@@ -604,7 +606,7 @@ final class SnapshotFile {
         var low = range.lowerBound, high = range.upperBound
         while low < high {
             let mid = (low + high) / 2
-            if keyPrecedes(k, firstKey(mid, key.count)) { high = mid } else { low = mid + 1 }
+            if keyPrecedes(k, frames.firstKey(mid, key.count)) { high = mid } else { low = mid + 1 }
         }
         guard low > range.lowerBound else { return nil }
         var best: [UInt8]?
@@ -640,12 +642,4 @@ final class SnapshotFile {
     }
 
     func close() { try? handle.close() }
-}
-
-@inline(__always) private func u16(_ b: [UInt8], _ o: Int) -> UInt16 { UInt16(b[o]) | UInt16(b[o + 1]) << 8 }
-@inline(__always) private func u32(_ b: [UInt8], _ o: Int) -> UInt32 {
-    (0..<4).reduce(UInt32(0)) { $0 | UInt32(b[o + $1]) << (8 * $1) }
-}
-@inline(__always) private func u64(_ b: [UInt8], _ o: Int) -> UInt64 {
-    (0..<8).reduce(UInt64(0)) { $0 | UInt64(b[o + $1]) << (8 * $1) }
 }

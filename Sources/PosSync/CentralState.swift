@@ -182,10 +182,10 @@ final class CentralState {
         let key = SnapshotKey.digests(replica, firstSeq: seq)
         for run in runs.reversed() {
             guard let r = try run.floor(.digests, key, prefix: 4) else { continue }
-            let first = r[4..<12].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            let first: UInt64 = SnapshotKey.readBE(r[4..<12])
             let at = SnapshotSection.digests.keyBytes + Int(seq - first) * 8
             guard at + 8 <= r.count else { continue }
-            return (0..<8).reduce(UInt64(0)) { $0 | UInt64(r[at + $1]) << (8 * $1) }
+            return readLE(r, at: at)
         }
         throw SyncError(.malformed, "no snapshot run holds the digest of \(replica.rawValue):\(seq), which they cover", location: directory)
     }
@@ -311,26 +311,17 @@ final class CentralState {
     }
 
     /// The whole state: each sale's newest component across the runs, folded
-    /// with the resident part. O(every event): for reports and checks, never
-    /// on the sync path.
+    /// with the resident part. O(every event) in time and in the state it
+    /// returns: for reports and checks, never on the sync path.
     func fullState() throws(SyncError) -> LedgerState {
         var state = resident
-        var done = loadedSales  // resident sales are whole already
         var batch: [Event] = []
-        for run in runs.reversed() {
-            var inThisRun = Set<SaleId>()
-            try run.scan(.components) { (r: [UInt8]) throws(SyncError) in
-                guard let dot = SnapshotKey.decodeDot(r[0..<12]) else { return }
-                let sale = SaleId(dot)
-                guard !done.contains(sale) else { return }
-                inThisRun.insert(sale)
-                batch.append(try decode(Array(r[SnapshotSection.components.keyBytes...]), run))
-                if batch.count >= 4096 {
-                    state.apply(batch)
-                    batch.removeAll(keepingCapacity: true)
-                }
+        try forEachRunComponent { (_, events) throws(SyncError) in
+            batch += events
+            if batch.count >= 4096 {
+                state.apply(batch)
+                batch.removeAll(keepingCapacity: true)
             }
-            done.formUnion(inThisRun)
         }
         state.apply(batch)
         return state
@@ -338,14 +329,31 @@ final class CentralState {
 
     /// Sales in the runs whose newest component holds a capture and no outcome
     /// (resident sales are left to the caller, who reads them from `resident`).
-    /// Every run's components section is read once, all in key order together,
-    /// the newest run's group winning: memory O(runs), not O(sales).
     func runSalesWithCaptureAndNoOutcome() throws(SyncError) -> [SaleId] {
+        var found: [SaleId] = []
+        try forEachRunComponent { (sale, events) throws(SyncError) in
+            var capture = false, outcome = false
+            for e in events {
+                switch e.body {
+                case .saleCaptured: capture = true
+                case .saleConfirmed, .saleDeclined, .saleExpired: outcome = true
+                default: break
+                }
+            }
+            if capture && !outcome { found.append(sale) }
+        }
+        return found
+    }
+
+    /// Each sale's newest component across the runs, in sale order, leaving out
+    /// the sales whose components are resident. Every run's components section
+    /// is read once, all in key order together, the newest run's group winning:
+    /// memory O(runs), not O(sales).
+    private func forEachRunComponent(_ body: (SaleId, [Event]) throws(SyncError) -> Void) throws(SyncError) {
         let cursors = runs.map { SnapshotFile.Cursor($0, .components) }
         var heads: [[UInt8]?] = []
         for c in cursors { heads.append(try c.next()) }
         let keyBytes = SnapshotSection.components.keyBytes
-        var found: [SaleId] = []
         while true {
             // The smallest sale key among the heads, and the newest run holding it.
             var key: ArraySlice<UInt8>?
@@ -355,28 +363,22 @@ final class CentralState {
                 let k = h[0..<keyBytes]
                 if key == nil || keyPrecedes(k, key!) { key = k; newest = i } else if k.elementsEqual(key!) { newest = i }
             }
-            guard let key else { break }
+            guard let key else { return }
             guard let dot = SnapshotKey.decodeDot(key) else {
                 throw SyncError(.malformed, "a components record's key names no sale", location: runs[newest].path)
             }
+            let sale = SaleId(dot)
             let group = Array(key)
-            var capture = false, outcome = false
+            let resident = loadedSales.contains(sale)
+            var events: [Event] = []
             for (i, cursor) in cursors.enumerated() {
                 while let h = heads[i], h[0..<keyBytes].elementsEqual(group) {
-                    if i == newest {
-                        switch try decode(Array(h[keyBytes...]), runs[i]).body {
-                        case .saleCaptured: capture = true
-                        case .saleConfirmed, .saleDeclined, .saleExpired: outcome = true
-                        default: break
-                        }
-                    }
+                    if i == newest && !resident { events.append(try decode(Array(h[keyBytes...]), runs[i])) }
                     heads[i] = try cursor.next()
                 }
             }
-            let sale = SaleId(dot)
-            if capture && !outcome && !loadedSales.contains(sale) { found.append(sale) }
+            if !resident { try body(sale, events) }
         }
-        return found
     }
 
     // MARK: - Flushing and compacting

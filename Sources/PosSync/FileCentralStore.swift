@@ -183,10 +183,10 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         defer { reader.close() }
         var events: [Event] = []
         var records: [[UInt8]] = []
-        var last: UInt64 = 0
+        var last: (position: UInt64, digest: UInt64) = (0, 0)
         func flush() {
             ledger.apply(events, records: records)
-            if let record = records.last { lastApplied = (last, Self.digest(record)) }
+            if !records.isEmpty { lastApplied = last }
             events.removeAll(keepingCapacity: true)
             records.removeAll(keepingCapacity: true)
             snapshotAfterWrite()  // a run that cannot be written must not stop central from opening
@@ -210,11 +210,12 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             } else {
                 throw SyncError(.notEnrolled, "journal position \(position) holds \(event.dot) of a terminal with no enrollment file", location: directory + "/terminals")
             }
-            ledger.appendDigest(origin, Self.digest(record))
+            let digest = Self.digest(record)
+            ledger.appendDigest(origin, digest)
             try ledger.prepare(event)
             events.append(event)
             records.append(record)
-            last = position
+            last = (position, digest)
             _ = try? hlc.receive(event.hlc, wallMillis: wallClockValue())  // an absurd timestamp does not drag the clock
             if events.count >= 4096 || ledger.eventsSinceSnapshot + events.count >= ledger.snapshotEvents { flush() }
         }
@@ -298,9 +299,10 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         let record = RecordCodec.encode(event)
         let position = try PosSync.journal { () throws(JournalError) in try journal.append(record) }
         centralSequence += 1
-        ledger.appendDigest(.central, Self.digest(record))
+        let digest = Self.digest(record)
+        ledger.appendDigest(.central, digest)
         ledger.apply([event], records: [record])
-        lastApplied = (position, Self.digest(record))
+        lastApplied = (position, digest)
         snapshotAfterWrite()
         return event
     }
@@ -512,11 +514,12 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         }
         if !fresh.isEmpty {
             let positions = try PosSync.journal { () throws(JournalError) in try journal.append(contentsOf: fresh) }  // durable before the ack
-            for record in fresh { ledger.appendDigest(m.terminal, Self.digest(record)) }
+            let digests = fresh.map(Self.digest)
+            for d in digests { ledger.appendDigest(m.terminal, d) }
             terminals[m.terminal]!.acknowledged = expected - 1
             for event in freshEvents { _ = try? hlc.receive(event.hlc, wallMillis: wallClockValue()) }
             ledger.apply(freshEvents, records: fresh)
-            lastApplied = (positions.upperBound, Self.digest(fresh.last!))
+            lastApplied = (positions.upperBound, digests.last!)
             snapshotAfterWrite()
         }
         return .init(acknowledged: expected - 1, accepted: UInt32(fresh.count), duplicates: UInt32(duplicates))
