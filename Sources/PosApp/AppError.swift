@@ -13,6 +13,8 @@ public struct AppError: Error, Sendable, Equatable, CustomStringConvertible {
         case usage = 2
         /// A store is missing, damaged or unreadable, or a disk operation failed.
         case store = 3
+        /// Another process holds the store's lock and kept it past the lock timeout: retry later.
+        case busy = 4
     }
 
     public let kind: Kind
@@ -31,6 +33,7 @@ public struct AppError: Error, Sendable, Equatable, CustomStringConvertible {
     /// everything else a refusal.
     public static func from(_ e: SyncError) -> AppError {
         switch e.code {
+        case .locked: AppError(.busy, e.description)
         case .journal, .io, .checksum: AppError(.store, e.description)
         default: AppError(.refused, e.description)
         }
@@ -38,7 +41,7 @@ public struct AppError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// An error from opening a store: whatever went wrong, the store is missing or damaged.
     public static func opening(_ e: SyncError, what: String) -> AppError {
-        AppError(.store, "cannot open the \(what): \(e.description)")
+        AppError(e.code == .locked ? .busy : .store, "cannot open the \(what): \(e.description)")
     }
 
     public static func from(_ e: LedgerError) -> AppError {
@@ -56,4 +59,12 @@ func store<T>(_ body: () throws(SyncError) -> T) throws(AppError) -> T {
 @inline(__always)
 func ledger<T>(_ body: () throws(LedgerError) -> T) throws(AppError) -> T {
     do { return try body() } catch { throw AppError.from(error) }
+}
+
+/// How the command line reaches a store: the lock wait bounds (sync-protocol.md, "Store locks").
+public enum StoreAccess {
+    /// How long opening a store waits for another process's lock, by default, in milliseconds.
+    public static let lockWaitMillisDefault = SyncLimits.storeLockWaitMillisDefault
+    /// The longest wait that may be asked for, in milliseconds.
+    public static let lockWaitMillisMax = SyncLimits.storeLockWaitMillisMax
 }

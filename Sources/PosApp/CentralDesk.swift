@@ -7,22 +7,28 @@ public final class CentralDesk {
     public let store: FileCentralStore
     public var directory: String { store.directory }
 
-    public static func create(directory: String, clockMillis: @escaping @Sendable () -> Int64) throws(AppError) -> CentralDesk {
+    /// `clockMillis` is central's wall clock from the first thing it opens (its HLC
+    /// follows it while replaying), so `--now` / `POSSYNC_NOW` governs every event it writes.
+    public static func create(directory: String, clockMillis: @escaping @Sendable () -> Int64,
+                              lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault) throws(AppError) -> CentralDesk {
         if FileManager.default.fileExists(atPath: directory + "/central.json") {
             throw AppError(.refused, "\(directory): a central store already exists here")
         }
-        let s = try PosApp.store { () throws(SyncError) in try FileCentralStore.create(directory: directory) }
-        s.wallClockMillis = clockMillis
+        let s = try PosApp.store { () throws(SyncError) in
+            try FileCentralStore.create(directory: directory, environment: CentralEnvironment(wallMillis: clockMillis), lockWaitMillis: lockWaitMillis)
+        }
         return CentralDesk(store: s)
     }
 
-    public static func open(directory: String, clockMillis: @escaping @Sendable () -> Int64) throws(AppError) -> CentralDesk {
+    public static func open(directory: String, clockMillis: @escaping @Sendable () -> Int64,
+                            lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault) throws(AppError) -> CentralDesk {
         guard FileManager.default.fileExists(atPath: directory) else {
             throw AppError(.store, "\(directory): no such directory (no central store here)")
         }
         let s: FileCentralStore
-        do { s = try FileCentralStore.open(directory: directory) } catch { throw AppError.opening(error, what: "central store") }
-        s.wallClockMillis = clockMillis
+        do {
+            s = try FileCentralStore.open(directory: directory, environment: CentralEnvironment(wallMillis: clockMillis), lockWaitMillis: lockWaitMillis)
+        } catch { throw AppError.opening(error, what: "central store") }
         return CentralDesk(store: s)
     }
 

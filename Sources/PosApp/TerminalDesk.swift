@@ -14,7 +14,8 @@ public final class TerminalDesk {
     public var directory: String { replica.directory }
 
     /// Creates a terminal store from an enrollment file central issued.
-    public static func initialize(directory: String, enrollmentFile: String, settings: TerminalSettings) throws(AppError) -> TerminalDesk {
+    public static func initialize(directory: String, enrollmentFile: String, settings: TerminalSettings,
+                                  lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault) throws(AppError) -> TerminalDesk {
         _ = try settings.validated()
         let enrollment: Enrollment
         do { enrollment = try Enrollment.read(from: enrollmentFile) } catch {
@@ -24,18 +25,22 @@ public final class TerminalDesk {
             || FileManager.default.fileExists(atPath: directory + "/" + TerminalSettings.fileName) {
             throw AppError(.refused, "\(directory): a terminal store already exists here")
         }
-        let replica = try store { () throws(SyncError) in try TerminalReplica.initialize(directory: directory, enrollment: enrollment) }
+        let replica = try store { () throws(SyncError) in
+            try TerminalReplica.initialize(directory: directory, enrollment: enrollment, options: TerminalOptions(lockWaitMillis: lockWaitMillis))
+        }
         try settings.write(directory: directory)
         return try TerminalDesk(replica: replica, settings: settings)
     }
 
-    public static func open(directory: String) throws(AppError) -> TerminalDesk {
+    public static func open(directory: String, lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault) throws(AppError) -> TerminalDesk {
         guard FileManager.default.fileExists(atPath: directory) else {
             throw AppError(.store, "\(directory): no such directory (no terminal store here)")
         }
         let settings = try TerminalSettings.read(directory: directory)
         let replica: TerminalReplica
-        do { replica = try TerminalReplica.open(directory: directory) } catch { throw AppError.opening(error, what: "terminal store") }
+        do { replica = try TerminalReplica.open(directory: directory, options: TerminalOptions(lockWaitMillis: lockWaitMillis)) } catch {
+            throw AppError.opening(error, what: "terminal store")
+        }
         return try TerminalDesk(replica: replica, settings: settings)
     }
 

@@ -110,8 +110,10 @@ public enum RecordContent: Sendable {
     /// Inbound journal record kinds (sync-protocol.md, "Roles and storage").
     case pulled(centralPosition: UInt64, Event)
     case acknowledged(UInt64)
-    case synced(wallMillis: Int64)
+    case synced(wallMillis: Int64, centralWallMillis: Int64?)
     case pullCursor(UInt64)
+    case centralBehind(UInt64)
+    case epoch(UInt64)
     /// Not decodable as the expected format: shown as bytes with the reason. Not damage (the frame's checksums hold).
     case raw(reason: String)
 }

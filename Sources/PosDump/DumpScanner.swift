@@ -326,6 +326,8 @@ func typeName(_ content: RecordContent) -> String {
     case .acknowledged: return "inbound-ack"
     case .synced: return "inbound-synced"
     case .pullCursor: return "inbound-cursor"
+    case .centralBehind: return "inbound-central-behind"
+    case .epoch: return "inbound-epoch"
     case .raw: return "raw"
     }
 }

@@ -165,9 +165,17 @@ public final class JSONFormat: DumpSink {
             j.add("acknowledged", seq)
         case .pullCursor(let position):
             j.add("pullCursor", position)
-        case .synced(let ms):
+        case .synced(let ms, let central):
             j.add("wallMillis", ms)
             j.add("wallTime", ms >= 0 ? Render.isoTime(millis: UInt64(ms)) : nil)
+            if let central {
+                j.add("centralWallMillis", central)
+                j.add("centralWallTime", central >= 0 ? Render.isoTime(millis: UInt64(central)) : nil)
+            }
+        case .centralBehind(let seq):
+            j.add("centralHolds", seq)
+        case .epoch(let epoch):
+            j.add("epoch", epoch)
         case .raw(let reason):
             j.add("reason", reason)
             if let text = Render.printable(r.bytes) { j.add("text", text) }

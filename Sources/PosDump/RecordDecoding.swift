@@ -31,14 +31,15 @@ enum RecordDecoding {
                     return .raw(reason: "inbound pulled record at central position \(position): not an event: " + compact(error, base: 9))
                 }
             case .acknowledged(let sequence):
-                guard bytes.count == 9 else { return .raw(reason: "inbound acknowledgement of \(bytes.count) bytes, expected 9") }
                 return .acknowledged(sequence)
-            case .synced(let wallMillis):
-                guard bytes.count == 9 else { return .raw(reason: "inbound sync mark of \(bytes.count) bytes, expected 9") }
-                return .synced(wallMillis: wallMillis)
+            case .synced(let wallMillis, let centralWallMillis):
+                return .synced(wallMillis: wallMillis, centralWallMillis: centralWallMillis)
             case .pullCursor(let position):
-                guard bytes.count == 9 else { return .raw(reason: "inbound pull cursor of \(bytes.count) bytes, expected 9") }
                 return .pullCursor(position)
+            case .centralBehind(let sequence):
+                return .centralBehind(sequence)
+            case .epoch(let epoch):
+                return .epoch(epoch)
             }
         }
     }

@@ -61,8 +61,13 @@ public final class TextFormat: DumpSink {
             line += "inbound-ack acknowledged=\(seq)"
         case .pullCursor(let position):
             line += "inbound-cursor pull-cursor=\(position)"
-        case .synced(let ms):
+        case .synced(let ms, let central):
             line += "inbound-synced wall=\(ms >= 0 ? Render.isoTime(millis: UInt64(ms)) : String(ms))"
+            if let central { line += " central-wall=\(central >= 0 ? Render.isoTime(millis: UInt64(central)) : String(central))" }
+        case .centralBehind(let seq):
+            line += "inbound-central-behind central-holds=\(seq)"
+        case .epoch(let epoch):
+            line += "inbound-epoch epoch=\(epoch)"
         case .raw(let reason):
             line += "raw \(r.bytes.count) bytes"
             if let text = Render.printable(r.bytes) {

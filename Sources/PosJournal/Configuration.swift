@@ -29,6 +29,9 @@ public struct JournalConfiguration: Sendable {
     public var compressionLevel: Int32
     /// Journal id for a journal created by this open (random when nil).
     public var journalID: JournalID?
+    /// Sequence number of the first record of a journal created by this open
+    /// (a rebuilt journal continues where the old one's retired segments ended).
+    public var firstSequence: UInt64 = 1
 
     public init(durability: Durability = .perRecord,
                 segmentBytesMax: Int = JournalLimits.segmentBytesDefault,

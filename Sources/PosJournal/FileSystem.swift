@@ -35,8 +35,15 @@ public protocol JournalFileSystem: Sendable {
     /// Atomic rename within one directory (replaces `to` if it exists).
     func rename(_ from: String, to: String) throws(JournalError)
     func removeFile(_ path: String) throws(JournalError)
+    /// Removes an empty directory.
+    func removeDirectory(_ path: String) throws(JournalError)
     /// Makes directory entries (creations, renames, removals) durable.
     func syncDirectory(_ path: String) throws(JournalError)
+    /// Takes the exclusive lock on the lock file at `path` (created if missing),
+    /// waiting up to `waitMillis` for another holder to release it; fails with
+    /// `locked`, naming the holder where known. The lock lasts until released
+    /// or until the process ends.
+    func lockExclusive(_ path: String, waitMillis: Int64) throws(JournalError) -> any StoreLockHandle
 }
 
 /// The real file system, through POSIX calls.
@@ -89,6 +96,14 @@ public struct PosixFileSystem: JournalFileSystem {
 
     public func removeFile(_ path: String) throws(JournalError) {
         if unlink(path) != 0 { throw Self.error("unlink", path) }
+    }
+
+    public func removeDirectory(_ path: String) throws(JournalError) {
+        if rmdir(path) != 0 { throw Self.error("rmdir", path) }
+    }
+
+    public func lockExclusive(_ path: String, waitMillis: Int64) throws(JournalError) -> any StoreLockHandle {
+        try PosixStoreLock.acquire(path, waitMillis: waitMillis)
     }
 
     public func syncDirectory(_ path: String) throws(JournalError) {

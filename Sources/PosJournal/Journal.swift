@@ -32,16 +32,23 @@ public final class Journal: @unchecked Sendable {
     // Used only by the caller holding `writerBusy`.
     private let writer: SegmentWriter
 
-    /// Opens (recovering) or creates the journal in `directory`.
+    /// Opens (recovering) or creates the journal in `directory`. With
+    /// `evidence`, open fails with `behindEvidence` and changes nothing when
+    /// the journal (after cutting a torn tail) would end below `evidence.sequence`.
+    /// `beforeRepair` hears of a planned torn-tail cut (and the last sequence
+    /// that stays) before anything is changed; if it throws, open fails unchanged.
     public static func open(directory: String, configuration: JournalConfiguration = JournalConfiguration(),
                             fileSystem: any JournalFileSystem = PosixFileSystem(),
+                            evidence: DurableEvidence? = nil,
+                            beforeRepair: ((RecoveryReport, _ lastSequence: UInt64) throws(JournalError) -> Void)? = nil,
                             logger: Logger = Logger(label: "possync.journal", factory: { _ in SwiftLogNoOpLogHandler() })) throws(JournalError) -> Journal {
         if !fileSystem.fileExists(directory) {
             try fileSystem.createDirectory(directory)
             let parent = (directory as NSString).deletingLastPathComponent
             try fileSystem.syncDirectory(parent.isEmpty ? "." : parent)
         }
-        let scan = try JournalScan.run(directory: directory, fs: fileSystem, configuration: configuration, logger: logger, repair: true)
+        let scan = try JournalScan.run(directory: directory, fs: fileSystem, configuration: configuration, logger: logger, repair: true, evidence: evidence,
+                                       beforeRepair: beforeRepair)
         return try Journal(directory: directory, configuration: configuration, fs: fileSystem, logger: logger, scan: scan)
     }
 
@@ -53,11 +60,11 @@ public final class Journal: @unchecked Sendable {
         recoveryReport = scan.report
         journalID = scan.segments.first?.header.journalID ?? configuration.journalID ?? JournalID.random()
         writer = SegmentWriter(directory: directory, fs: fs, journalID: journalID, configuration: configuration, tail: scan.tail)
-        let last = (scan.segments.last?.lastSequence) ?? 0
+        let last = scan.segments.last?.lastSequence ?? (configuration.firstSequence - 1)
         assignedSequence = last
         writtenSequence = last
         durableSequenceValue = last
-        firstSequenceValue = scan.segments.first?.header.baseSequence ?? 1
+        firstSequenceValue = scan.segments.first?.header.baseSequence ?? configuration.firstSequence
         if scan.segments.isEmpty {
             try writer.roll()  // a new journal's identity is on disk from the start
         }
@@ -226,6 +233,16 @@ public final class Journal: @unchecked Sendable {
         let outcome = try result.get()
         if let first = outcome.firstSequence { firstSequenceValue = first }
         return outcome.removed
+    }
+
+    /// What opening `directory` would find and repair, changing nothing: its
+    /// segments (the last one as it would be after cutting a torn tail) and
+    /// the planned cut. Fails as open would on damage.
+    public static func inspect(directory: String, configuration: JournalConfiguration = JournalConfiguration(),
+                               fileSystem: any JournalFileSystem = PosixFileSystem()) throws(JournalError) -> (segments: [SegmentInfo], report: RecoveryReport) {
+        let scan = try JournalScan.run(directory: directory, fs: fileSystem, configuration: configuration,
+                                       logger: Logger(label: "possync.journal", factory: { _ in SwiftLogNoOpLogHandler() }), repair: false)
+        return (scan.segments, scan.report)
     }
 
     /// The segments now in the directory, oldest first (checked as at open).

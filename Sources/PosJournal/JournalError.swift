@@ -10,7 +10,7 @@ public struct JournalError: Error, Sendable, Equatable, CustomStringConvertible 
             case badMagic, unsupportedVersion, headerChecksum, payloadChecksum
             case badFrameHeader, chainBroken, sequenceGap, truncated, missingSegment
             case journalMismatch, unknownDictionary, missingKey, wrongKey
-            case authenticationFailed, decompression, lengthMismatch, notFound
+            case authenticationFailed, decompression, lengthMismatch, notFound, locked, behindEvidence
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -52,6 +52,10 @@ public struct JournalError: Error, Sendable, Equatable, CustomStringConvertible 
         /// Inflated bytes differ from the length the frame header states.
         public static let lengthMismatch = Code(.lengthMismatch)
         public static let notFound = Code(.notFound)
+        /// Another process holds the store's lock and did not release it within the wait.
+        public static let locked = Code(.locked)
+        /// The journal ends below a sequence number that evidence kept outside it shows was durable.
+        public static let behindEvidence = Code(.behindEvidence)
     }
 
     public var code: Code

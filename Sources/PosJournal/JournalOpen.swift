@@ -24,6 +24,20 @@ public struct RecoveryReport: Sendable, Equatable {
     public var removedTemporaryFiles: [String] = []
 }
 
+/// Evidence, held outside a journal, that its records through `sequence` were
+/// durable (an acknowledgement recorded, a snapshot covering them). Open
+/// refuses, changing nothing, when the journal would end below it: a cut or a
+/// lost segment there is a loss to recover explicitly, not a torn write.
+public struct DurableEvidence: Sendable, Equatable {
+    public var sequence: UInt64
+    /// What proves it, for the error message ("acknowledged by central", ...).
+    public var source: String
+    public init(sequence: UInt64, source: String) {
+        self.sequence = sequence
+        self.source = source
+    }
+}
+
 /// Open is recovery: every segment's header and every frame's checksums,
 /// chain and sequence numbers are checked. A torn tail of the last segment
 /// (an incomplete frame or zeros, with no valid frame after it) is cut and the
@@ -37,18 +51,16 @@ struct JournalScan {
         try fs.listDirectory(directory).compactMap { name in SegmentName.base(of: name).map { ($0, name) } }.sorted { $0.base < $1.base }
     }
 
+    /// Checks every segment; with `repair`, then removes incomplete segment
+    /// creations and cuts a torn tail. Nothing is changed before every segment
+    /// was read and the result checked against `evidence`.
     static func run(directory: String, fs: any JournalFileSystem, configuration: JournalConfiguration,
-                    logger: Logger, repair: Bool) throws(JournalError) -> JournalScan {
+                    logger: Logger, repair: Bool, evidence: DurableEvidence? = nil,
+                    beforeRepair: ((RecoveryReport, UInt64) throws(JournalError) -> Void)? = nil) throws(JournalError) -> JournalScan {
         var scan = JournalScan()
         let names = try fs.listDirectory(directory)
-        for name in names where name.hasSuffix(SegmentName.temporarySuffix) {
-            if repair {
-                try fs.removeFile(directory + "/" + name)
-                scan.report.removedTemporaryFiles.append(name)
-                logger.notice("removed incomplete segment creation", metadata: ["journal.file": "\(directory)/\(name)"])
-            }
-        }
-        if repair && !scan.report.removedTemporaryFiles.isEmpty { try fs.syncDirectory(directory) }
+        let temporaries = names.filter { $0.hasSuffix(SegmentName.temporarySuffix) }
+        var plannedCut: (cursor: SegmentCursor, file: any JournalFileHandle, offset: UInt64, reason: String)?
         let segments = try segmentNames(in: directory, fs: fs)
         var previous: SegmentInfo? = nil
         var previousChain: UInt32 = 0
@@ -100,7 +112,8 @@ struct JournalScan {
                 case .end:
                     break loop
                 case .incomplete(let offset, let reason):
-                    try cutTail(cursor: cursor, file: file, at: offset, reason: reason, isLast: isLast, repair: repair, scan: &scan, logger: logger)
+                    try checkCut(cursor: cursor, at: offset, reason: reason, isLast: isLast)
+                    plannedCut = (cursor, file, offset, reason)
                     size = offset
                     break loop
                 case .damaged(let error):
@@ -108,7 +121,8 @@ struct JournalScan {
                         cursor.close()
                         throw error.withMessage(error.message + "; " + why + ", so this is damage, not a torn write: the journal is not opened (use JournalSalvage)")
                     }
-                    try cutTail(cursor: cursor, file: file, at: error.offset!, reason: error.message, isLast: isLast, repair: repair, scan: &scan, logger: logger)
+                    try checkCut(cursor: cursor, at: error.offset!, reason: error.message, isLast: isLast)
+                    plannedCut = (cursor, file, error.offset!, error.message)
                     size = error.offset!
                     break loop
                 }
@@ -119,10 +133,51 @@ struct JournalScan {
             previousChain = cursor.chain
             if isLast && repair {
                 scan.tail = SegmentWriter.Tail(file: file, header: h, size: size, frameCount: cursor.frameCount, chain: cursor.chain, nextSequence: cursor.nextSequence)
-            } else {
+            } else if plannedCut == nil || !isLast {
                 cursor.close()
             }
         }
+        let last = scan.segments.last?.lastSequence ?? 0
+        if let cut = plannedCut {
+            let removed = cut.cursor.fileSize - cut.offset
+            scan.report.truncation = RecoveryReport.Truncation(file: cut.cursor.path, offset: cut.offset, bytesRemoved: removed, reason: cut.reason)
+        }
+        if let evidence, last < evidence.sequence {
+            try? scan.tail?.file.close()
+            if let cut = plannedCut { cut.cursor.close() }
+            var what = "the journal ends at seq \(last)"
+            if let t = scan.report.truncation {
+                what = "the journal would end at seq \(last) after cutting its tail at offset \(t.offset) (\(t.bytesRemoved) bytes: \(t.reason))"
+            }
+            throw JournalError(.behindEvidence,
+                               "\(what), below seq \(evidence.sequence), which was \(evidence.source): records the store knows were durable are missing; nothing was changed (recover the store explicitly)",
+                               file: scan.report.truncation?.file ?? directory, offset: scan.report.truncation?.offset)
+        }
+        guard repair else {
+            if let cut = plannedCut { cut.cursor.close() }
+            return scan
+        }
+        if let beforeRepair, scan.report.truncation != nil {
+            do { try beforeRepair(scan.report, last) } catch {
+                try? scan.tail?.file.close()
+                throw error
+            }
+        }
+        if let cut = plannedCut {
+            try cut.file.truncate(to: cut.offset)
+            try cut.file.sync()
+            let t = scan.report.truncation!
+            logger.warning("journal torn tail truncated", metadata: [
+                "journal.file": "\(t.file)", "journal.offset": "\(t.offset)",
+                "journal.bytes_removed": "\(t.bytesRemoved)", "journal.reason": "\(t.reason)",
+            ])
+        }
+        for name in temporaries {
+            try fs.removeFile(directory + "/" + name)
+            scan.report.removedTemporaryFiles.append(name)
+            logger.notice("removed incomplete segment creation", metadata: ["journal.file": "\(directory)/\(name)"])
+        }
+        if !temporaries.isEmpty { try fs.syncDirectory(directory) }
         return scan
     }
 
@@ -159,22 +214,12 @@ struct JournalScan {
         return nil
     }
 
-    private static func cutTail(cursor: SegmentCursor, file: any JournalFileHandle, at offset: UInt64, reason: String, isLast: Bool,
-                                repair: Bool, scan: inout JournalScan, logger: Logger) throws(JournalError) {
+    /// A torn tail may only be cut in the last segment.
+    private static func checkCut(cursor: SegmentCursor, at offset: UInt64, reason: String, isLast: Bool) throws(JournalError) {
         guard isLast else {
             cursor.close()
             throw JournalError(.truncated, "segment is not the last, yet ends in an incomplete frame (\(reason)): it was truncated or damaged after it was sealed", file: cursor.path, offset: offset)
         }
-        let removed = cursor.fileSize - offset
-        guard repair else { return }
-        try file.truncate(to: offset)
-        try file.sync()
-        let t = RecoveryReport.Truncation(file: cursor.path, offset: offset, bytesRemoved: removed, reason: reason)
-        scan.report.truncation = t
-        logger.warning("journal torn tail truncated", metadata: [
-            "journal.file": "\(cursor.path)", "journal.offset": "\(offset)",
-            "journal.bytes_removed": "\(removed)", "journal.reason": "\(reason)",
-        ])
     }
 }
 

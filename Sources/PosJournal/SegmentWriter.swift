@@ -46,12 +46,13 @@ final class SegmentWriter {
             nextSequence = tail.nextSequence
             mustRoll = tail.header.dictionaryID != dictionaryID || tail.header.keyID != keyID
         } else {
+            precondition(configuration.firstSequence >= 1, "a journal's first sequence number is at least 1")
             file = nil
-            segmentBase = 1
+            segmentBase = configuration.firstSequence
             size = 0
             frameCount = 0
             chain = 0
-            nextSequence = 1
+            nextSequence = configuration.firstSequence
             mustRoll = true
         }
     }

@@ -101,6 +101,9 @@ public final class SimulatedFileSystem: JournalFileSystem, @unchecked Sendable {
     private var diskBytesMax: UInt64?
     private var powerCutAfter: Int?
     private var powerIsOff = false
+    /// Store locks held, by lock-file path, with the generation that took them (a crash ends every process: it frees them all).
+    private var heldLocks: [String: (generation: Int, token: Int)] = [:]
+    private var nextLockToken = 1
 
     public init(seed: UInt64, policy: CrashPolicy = CrashPolicy()) {
         rng = SplitMix64(seed: seed)
@@ -439,11 +442,40 @@ public final class SimulatedFileSystem: JournalFileSystem, @unchecked Sendable {
         }
     }
 
+    public func removeDirectory(_ path: String) throws(JournalError) {
+        try locked { () throws(JournalError) in
+            if let e = begin(.remove, path: path) { throw e }
+            guard entries[path] == .directory else { throw JournalError(.notFound, "rmdir failed: no such directory (ENOENT)", file: path) }
+            guard childrenLocked(of: path).isEmpty else { throw JournalError(.io, "rmdir failed: directory not empty (ENOTEMPTY)", file: path) }
+            entries.removeValue(forKey: path)
+            directoryLog[Self.parent(of: path), default: []].append(.remove(path))
+        }
+    }
+
     public func syncDirectory(_ path: String) throws(JournalError) {
         try locked { () throws(JournalError) in
             if let e = begin(.syncDirectory, path: path) { throw e }
             guard isDirectory(path) else { throw JournalError(.notFound, "open directory failed: no such directory (ENOENT)", file: path) }
             for op in directoryLog.removeValue(forKey: path) ?? [] { Self.apply(op, to: &durableEntries) }
+        }
+    }
+
+    /// The simulation is one thread: a held lock is refused at once (no waiting), naming the path.
+    public func lockExclusive(_ path: String, waitMillis: Int64) throws(JournalError) -> any StoreLockHandle {
+        try locked { () throws(JournalError) -> any StoreLockHandle in
+            if let held = heldLocks[path], held.generation == generation {
+                throw JournalError(.locked, "the store is locked by another simulated process; waited \(waitMillis) ms (--lock-timeout)", file: path)
+            }
+            let token = nextLockToken
+            nextLockToken += 1
+            heldLocks[path] = (generation, token)
+            return SimulatedStoreLock(fs: self, path: path, token: token)
+        }
+    }
+
+    fileprivate func releaseLock(_ path: String, token: Int) {
+        lock.withLock {
+            if heldLocks[path]?.token == token { heldLocks.removeValue(forKey: path) }
         }
     }
 
@@ -554,4 +586,25 @@ final class SimulatedFileHandle: JournalFileHandle {
     func sync() throws(JournalError) { try fs.sync(self) }
     func truncate(to size: UInt64) throws(JournalError) { try fs.truncate(self, to: size) }
     func close() throws(JournalError) { fs.close(self) }
+}
+
+final class SimulatedStoreLock: StoreLockHandle, @unchecked Sendable {
+    private weak var fs: SimulatedFileSystem?
+    let path: String
+    private let token: Int
+    private var released = false
+
+    init(fs: SimulatedFileSystem, path: String, token: Int) {
+        self.fs = fs
+        self.path = path
+        self.token = token
+    }
+
+    deinit { release() }
+
+    func release() {
+        guard !released else { return }
+        released = true
+        fs?.releaseLock(path, token: token)
+    }
 }

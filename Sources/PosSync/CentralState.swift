@@ -145,6 +145,29 @@ final class CentralState {
         }
     }
 
+    /// What the runs in `directory` prove was durable, read from their
+    /// authenticated footers alone (no run is changed or set aside): the run
+    /// covering the most journal positions, or nil. A run whose footer does not
+    /// authenticate is no evidence (open sets it aside as damaged).
+    static func coverage(directory: String, fileSystem: any JournalFileSystem, central: CentralID,
+                         secret: [UInt8]) throws(SyncError) -> (name: String, meta: SnapshotMeta)? {
+        let key = KeyDerivation.centralSnapshotKey(secret: secret)
+        var best: (name: String, meta: SnapshotMeta)?
+        for name in FileStore(fs: fileSystem).list(directory) where parseRunName(name) != nil {
+            let file: SnapshotFile
+            do {
+                file = try SnapshotFile.open(path: directory + "/" + name, fileSystem: fileSystem, central: central, key: key, verifyFrames: false)
+            } catch where error.code == .io {
+                throw error
+            } catch {
+                continue
+            }
+            if file.meta.position > (best?.meta.position ?? 0) { best = (name, file.meta) }
+            file.close()
+        }
+        return best
+    }
+
     /// What the newest run says (nil: the journal is replayed from the start).
     var meta: SnapshotMeta? { runs.last?.meta }
     private var nextGeneration: UInt32 { (runs.last?.generations.upperBound ?? 0) + 1 }

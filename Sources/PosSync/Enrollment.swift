@@ -106,6 +106,26 @@ struct FileStore {
         }
     }
 
+    /// Writes `bytes` at `offset` of `path` (created if missing, the directory
+    /// then fsynced), cuts the file there, and fsyncs it: an append to a log of
+    /// whole lines that also drops a torn line left by a crash.
+    func write(_ bytes: [UInt8], to path: String, at offset: UInt64) throws(SyncError) {
+        do {
+            let created = !fs.fileExists(path)
+            let h = try fs.openFile(path, mode: created ? .createExclusive : .readWrite)
+            defer { try? h.close() }
+            try h.truncate(to: offset)
+            try h.write(bytes, at: offset)
+            try h.sync()
+            if created {
+                let dir = (path as NSString).deletingLastPathComponent
+                try fs.syncDirectory(dir.isEmpty ? "." : dir)
+            }
+        } catch {
+            throw SyncError(error)
+        }
+    }
+
     func writeAtomically(_ bytes: [UInt8], to path: String) throws(SyncError) {
         let temporary = path + ".tmp"
         do {

@@ -21,7 +21,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
     public let directory: String
     public let centralID: CentralID
     private let secret: [UInt8]
-    private let lock = NSLock()
+    let lock = NSLock()
     private let journal: Journal
     private let logger: Logger
 
@@ -34,15 +34,19 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         var lastWallMillis: Int64? = nil
         var clockSkewed = false
     }
-    private var terminals: [ReplicaId: TerminalEntry] = [:]
+    var terminals: [ReplicaId: TerminalEntry] = [:]
     private var merchantKeys: [String: [UInt8]] = [:]
     /// Central's own events so far (its dots are (central, 1...)).
-    private var centralSequence: UInt64 = 0
+    private(set) var centralSequence: UInt64 = 0
     /// The folded state and the digests of accepted events, on disk with a bounded part in memory.
     private var ledger: CentralState!
     /// The journal position of the last event folded, and its record's digest (what a run is tied to).
     private var lastApplied: (position: UInt64, digest: UInt64) = (0, 0)
     private var hlc = HybridLogicalClock()
+    /// Evidence of lost data and what became of it (`losses.jsonl`).
+    let losses: LossLog
+    /// Central's own sequence numbers through this may be in use (`sequence-reservation.json`).
+    private var reservedThrough: UInt64
     /// Records per pull batch, at most, in bytes (tests lower it to force many batches).
     public var pullBatchBytes: Int {
         get { lock.withLock { pullBatchBytesValue } }
@@ -72,47 +76,73 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
     private var faults = TestOnlyFaults()
 
     /// Creates a new central store in an empty or missing directory.
+    /// `lockWaitMillis` is how long to wait for another process's lock on the
+    /// directory (see `open`).
     public static func create(directory: String, fileSystem: any JournalFileSystem = PosixFileSystem(),
                               environment: CentralEnvironment = CentralEnvironment(),
                               snapshotEvents: Int = SyncLimits.centralSnapshotEventsDefault,
+                              lockWaitMillis: Int64 = StoreLockLimits.waitMillisDefault,
                               logger: Logger? = nil) throws(SyncError) -> FileCentralStore {
         let files = FileStore(fs: fileSystem)
+        try files.makeDirectories(directory)
+        let storeLock = try StoreDirectory.lock(directory, fileSystem: fileSystem, waitMillis: lockWaitMillis)
         if files.exists(directory + "/central.json") {
             throw SyncError(.invalidArgument, "a central store already exists here", location: directory)
+        }
+        if files.exists(directory + "/enrollment.json") {
+            throw SyncError(.invalidArgument, "a terminal store is here (enrollment.json): a central store needs its own directory", location: directory)
         }
         try files.makeDirectories(directory + "/terminals")
         try files.makeDirectories(directory + "/merchants")
         try files.makeDirectories(directory + "/state")
         let identity = CentralIdentity(central: CentralID(bytes: Array(environment.secret().prefix(16)))!, secret: environment.secret())
         try files.writeAtomically(identity.encoded(), to: directory + "/central.json")
-        return try open(directory: directory, fileSystem: fileSystem, environment: environment,
+        return try open(directory: directory, identity: identity, files: files, storeLock: storeLock, environment: environment,
                         snapshotEvents: snapshotEvents, logger: logger)
     }
 
     /// Opens an existing store: its newest good snapshot, then the journal after it.
     /// `snapshotEvents` (> 0) is how many events are folded between snapshots.
+    /// The store's directory lock (`LOCK`) is held until `close()`: a second
+    /// process waits up to `lockWaitMillis` for it, then fails with `locked`.
     public static func open(directory: String, fileSystem: any JournalFileSystem = PosixFileSystem(),
                             environment: CentralEnvironment = CentralEnvironment(),
                             snapshotEvents: Int = SyncLimits.centralSnapshotEventsDefault,
+                            lockWaitMillis: Int64 = StoreLockLimits.waitMillisDefault,
                             logger: Logger? = nil) throws(SyncError) -> FileCentralStore {
         guard snapshotEvents > 0 else { throw SyncError(.invalidArgument, "snapshotEvents must be positive, not \(snapshotEvents)") }
         let files = FileStore(fs: fileSystem)
         guard files.exists(directory + "/central.json") else {
             throw SyncError(.notFound, "no central store here (central.json missing)", location: directory)
         }
+        let storeLock = try StoreDirectory.lock(directory, fileSystem: fileSystem, waitMillis: lockWaitMillis)
         let identity = try CentralIdentity.decode(files.read(directory + "/central.json"), path: directory + "/central.json")
-        return try FileCentralStore(directory: directory, identity: identity, files: files, environment: environment,
-                                    snapshotEvents: snapshotEvents,
-                                    logger: logger ?? Logger(label: "possync.central", factory: { _ in SwiftLogNoOpLogHandler() }))
+        return try open(directory: directory, identity: identity, files: files, storeLock: storeLock, environment: environment,
+                        snapshotEvents: snapshotEvents, logger: logger)
+    }
+
+    static func open(directory: String, identity: CentralIdentity, files: FileStore, storeLock: any StoreLockHandle,
+                     environment: CentralEnvironment, snapshotEvents: Int, recovering: Bool = false, logger: Logger?) throws(SyncError) -> FileCentralStore {
+        do {
+            return try FileCentralStore(directory: directory, identity: identity, files: files, storeLock: storeLock,
+                                        environment: environment, snapshotEvents: snapshotEvents, recovering: recovering,
+                                        logger: logger ?? Logger(label: "possync.central", factory: { _ in SwiftLogNoOpLogHandler() }))
+        } catch {
+            storeLock.release()
+            throw error
+        }
     }
 
     private let files: FileStore
     private let environment: CentralEnvironment
+    /// The directory's lock, held from open to close.
+    private let storeLock: any StoreLockHandle
 
-    private init(directory: String, identity: CentralIdentity, files: FileStore, environment: CentralEnvironment,
-                 snapshotEvents: Int, logger: Logger) throws(SyncError) {
+    private init(directory: String, identity: CentralIdentity, files: FileStore, storeLock: any StoreLockHandle,
+                 environment: CentralEnvironment, snapshotEvents: Int, recovering: Bool = false, logger: Logger) throws(SyncError) {
         self.directory = directory
         self.files = files
+        self.storeLock = storeLock
         self.environment = environment
         wallClockValue = environment.wallMillis
         centralID = identity.central
@@ -120,8 +150,39 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         self.logger = logger
         let config = JournalConfiguration(durability: .perRecord, dictionary: ledgerDictionary,
                                           key: KeyDerivation.centralJournalKey(secret: identity.secret))
-        journal = try PosSync.journal { () throws(JournalError) in
-            try Journal.open(directory: directory + "/journal", configuration: config, fileSystem: files.fs, logger: logger)
+        let losses = try LossLog(directory: directory, files: files)
+        self.losses = losses
+        let reserved = try SequenceReservation.read(directory: directory, files: files)
+        reservedThrough = reserved
+        if !files.exists(directory + "/state") { try files.makeDirectories(directory + "/state") }  // a store from before snapshots
+        // Evidence beats bytes: a run covering positions proves they were durable, so a cut below it is refused.
+        var evidence: DurableEvidence? = nil
+        if !recovering, let covered = try CentralState.coverage(directory: directory + "/state", fileSystem: files.fs, central: identity.central, secret: identity.secret) {
+            evidence = DurableEvidence(sequence: covered.meta.position, source: "covered by snapshot run state/\(covered.name)")
+        }
+        let now = environment.wallMillis
+        let journalPath = directory + "/journal"
+        do throws(JournalError) {
+            journal = try Journal.open(directory: journalPath, configuration: config, fileSystem: files.fs, evidence: evidence,
+                                       beforeRepair: { (report, last) throws(JournalError) in
+                // Recorded before the cut, so a crash cannot leave a cut with no record.
+                guard let t = report.truncation, !losses.hasCut(file: t.file, offset: t.offset) else { return }
+                do throws(SyncError) {
+                    try losses.append(LossRecord(kind: .journalCut, recordedMillis: now(), positionsFrom: last + 1, file: t.file, offset: t.offset,
+                                                 bytes: t.bytesRemoved, centralSequenceFloor: reserved,
+                                                 note: "cut \(t.bytesRemoved) bytes at offset \(t.offset) (\(t.reason)): journal positions from \(last + 1) are gone; terminals re-push what central had acknowledged"))
+                } catch {
+                    throw JournalError(.io, "cannot record the cut in \(losses.path): \(error.message)", file: t.file, offset: t.offset)
+                }
+            }, logger: logger)
+        } catch where error.code == .behindEvidence {
+            throw SyncError(.journal, "\(error); run `possync central recover --dir \(directory)` to accept the loss and record it", location: nil)
+        } catch {
+            throw SyncError(error)
+        }
+        if let t = journal.recoveryReport.truncation {
+            logger.error("central journal cut at open: acknowledged events may be lost; terminals re-push them (see losses.jsonl)",
+                         metadata: ["journal.file": "\(t.file)", "journal.offset": "\(t.offset)", "journal.bytes_removed": "\(t.bytesRemoved)"])
         }
         for name in files.list(directory + "/merchants") where name.hasSuffix(".json") {
             let path = directory + "/merchants/" + name
@@ -134,7 +195,6 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             let e = try Enrollment.read(from: directory + "/terminals/" + name, fileSystem: files.fs)
             register(e)
         }
-        if !files.exists(directory + "/state") { try files.makeDirectories(directory + "/state") }  // a store from before snapshots
         do {
             let j = journal
             let digestAt = { (position: UInt64) throws(SyncError) -> UInt64? in
@@ -147,6 +207,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
                                       journalHead: journal.lastSequence, journalDigest: digestAt,
                                       snapshotEvents: snapshotEvents, logger: logger)
             try rebuild()
+            lossesLogged = losses.records.count
         } catch {
             ledger?.close()
             try? journal.close()
@@ -198,13 +259,20 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             }
             let origin = event.dot.replica
             if origin.isCentral {
-                guard event.dot.seq == centralSequence + 1 else {
-                    throw SyncError(.sequenceGap, "journal position \(position) holds \(event.dot), expected central seq \(centralSequence + 1)", location: directory + "/journal")
+                // Central's own numbers only grow; they skip numbers that lost events may have used (losses.jsonl).
+                guard event.dot.seq > centralSequence else {
+                    throw SyncError(.sequenceGap, "journal position \(position) holds \(event.dot), expected a central seq above \(centralSequence)", location: directory + "/journal")
                 }
+                for _ in (centralSequence + 1)..<event.dot.seq { ledger.appendDigest(.central, Self.lostDigest) }
                 centralSequence = event.dot.seq
             } else if let acknowledged = terminals[origin]?.acknowledged {
-                guard event.dot.seq == acknowledged + 1 else {
-                    throw SyncError(.sequenceGap, "journal position \(position) holds \(event.dot), expected seq \(acknowledged + 1) of \(origin)", location: directory + "/journal")
+                if event.dot.seq != acknowledged + 1 {
+                    // Only a gap the loss log records as lost for good may be skipped.
+                    let gap = (acknowledged + 1)...(event.dot.seq - 1)
+                    guard event.dot.seq > acknowledged + 1, losses.skipped(origin).contains(where: { $0 == gap }) else {
+                        throw SyncError(.sequenceGap, "journal position \(position) holds \(event.dot), expected seq \(acknowledged + 1) of \(origin)", location: directory + "/journal")
+                    }
+                    for _ in gap { ledger.appendDigest(origin, Self.lostDigest) }
                 }
                 terminals[origin]!.acknowledged = event.dot.seq
             } else {
@@ -221,6 +289,19 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         }
         flush()
     }
+
+    /// Loss records already logged (each new one is logged once, at error level).
+    private var lossesLogged = 0
+
+    private func logNewLosses() {
+        for r in losses.records[lossesLogged...] {
+            logger.error("loss recorded", metadata: ["loss.id": "\(r.id)", "loss.kind": "\(r.kind.rawValue)", "loss.note": "\(r.note)"])
+        }
+        lossesLogged = losses.records.count
+    }
+
+    /// The digest kept for a sequence number recorded as lost for good: no event has it.
+    static let lostDigest: UInt64 = 0
 
     /// After a durable write (or a read that loaded sales): the events are
     /// accepted whatever happens to the snapshot, so a failure to write one is
@@ -290,15 +371,23 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         guard let kind = body.kind, kind.mayBeWritten(by: .central) else {
             throw SyncError(.notAuthorized, "central may not write \(body.kind.map { "\($0)" } ?? "an unknown event")")
         }
-        let dot = try! Dot(replica: .central, seq: centralSequence + 1)
+        // Above every number a lost event may have used (losses.jsonl), so no dot is reused.
+        let dot = try! Dot(replica: .central, seq: max(centralSequence, losses.centralSequenceFloor) + 1)
         try ledger.prepare(Event(dot: dot, hlc: .zero, context: VersionVector(), body: body))
         try checkMoneyMoves(body)
         let stamp: HLCTimestamp
         do { stamp = try hlc.now(wallMillis: wallMillis) } catch { throw SyncError(error) }
         let event = Event(dot: dot, hlc: stamp, context: ledger.resident.writerContext(for: body, dot: dot), body: body)
         let record = RecordCodec.encode(event)
+        if dot.seq > reservedThrough {
+            // Reserve numbers before using them: after a journal cut, central numbers its events above the reservation.
+            let next = dot.seq + SyncLimits.centralSequenceReservation - 1
+            try SequenceReservation.write(next, directory: directory, files: files)
+            reservedThrough = next
+        }
         let position = try PosSync.journal { () throws(JournalError) in try journal.append(record) }
-        centralSequence += 1
+        for _ in (centralSequence + 1)..<dot.seq { ledger.appendDigest(.central, Self.lostDigest) }
+        centralSequence = dot.seq
         let digest = Self.digest(record)
         ledger.appendDigest(.central, digest)
         ledger.apply([event], records: [record])
@@ -411,6 +500,12 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
 
     public var head: UInt64 { journal.lastSequence }
 
+    /// Central's loss log (`losses.jsonl`): every journal cut, every loss a terminal's hello revealed, and what became of each.
+    public var lossRecords: [LossRecord] { lock.withLock { losses.records } }
+
+    /// Central's history epoch (how many times its journal was cut or rebuilt).
+    public var epoch: UInt64 { lock.withLock { losses.epoch } }
+
     // MARK: - Protocol
 
     public func handle(_ request: SyncMessage) -> SyncMessage {
@@ -421,6 +516,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             case .hello(let m): return .welcome(try hello(m))
             case .push(let m): return .ack(try push(m, source: "push"))
             case .pull(let m): return .events(try pull(m))
+            case .fetch(let m): return .fetched(try fetch(m))
             default: throw SyncError(.malformed, "central does not take a \(request.typeByte)-type message")
             }
         } catch {
@@ -446,7 +542,32 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         // Overflow-safe: the terminal's clock comes from the wire.
         t.clockSkewed = HybridLogicalClock.isSkewed(terminalWallMillis: m.wallMillis, centralWallMillis: now, boundMillis: SyncLimits.clockSkewMillisMax)
         terminals[m.terminal] = t
-        return .init(acknowledged: t.acknowledged, head: journal.lastSequence, clockSkewed: t.clockSkewed)
+        try noteEvidence(of: m, holding: t.acknowledged, now: now)
+        let head = journal.durableSequence
+        let epoch = losses.epoch
+        let cursorMax = m.epoch < epoch ? min(head, losses.cursorLimit(sinceEpoch: m.epoch) ?? head) : head
+        return .init(acknowledged: t.acknowledged, head: head, clockSkewed: t.clockSkewed,
+                     epoch: epoch, cursorMax: cursorMax, wallMillis: now)
+    }
+
+    /// A hello is evidence: a terminal that recorded an acknowledgement above
+    /// what central holds of it, or that holds central's own events beyond
+    /// central's, shows central lost them. Each is recorded once; the terminal
+    /// then re-pushes what it still has.
+    private func noteEvidence(of m: SyncMessage.Hello, holding acknowledged: UInt64, now: Int64) throws(SyncError) {
+        defer { if losses.records.count > lossesLogged { logNewLosses() } }
+        if m.acknowledged > acknowledged, !losses.unresolved(m.terminal).contains(where: { ($0.through ?? 0) >= m.acknowledged }) {
+            try losses.append(LossRecord(kind: .terminalBehind, recordedMillis: now, terminal: m.terminal.rawValue,
+                                            from: acknowledged + 1, through: m.acknowledged,
+                                            note: "terminal \(m.terminal.rawValue) recorded central's acknowledgement through seq \(m.acknowledged); central holds its events only through \(acknowledged): awaiting re-push"))
+        }
+        let heldOwn = m.knowledge[.central]
+        if heldOwn > max(centralSequence, losses.centralSequenceFloor) {
+            let floor = max(heldOwn, reservedThrough)
+            try losses.append(LossRecord(kind: .centralBehind, recordedMillis: now, terminal: m.terminal.rawValue,
+                                            from: centralSequence + 1, through: heldOwn, centralSequenceFloor: floor,
+                                            note: "terminal \(m.terminal.rawValue) holds central's own events through 0:\(heldOwn); central holds them only through 0:\(centralSequence): they are lost at central and their numbers are never reused"))
+        }
     }
 
     /// Checks every event of a push before applying any: all or nothing.
@@ -462,6 +583,8 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         var freshEvents: [Event] = []
         var duplicates = 0
         var expected = t.acknowledged + 1
+        /// A gap this push may skip: lost at central and no longer held by the terminal (the loss record it resolves).
+        var skippable: (range: ClosedRange<UInt64>, record: Int)?
         // Bound what this push makes central inflate and hold, from the frame headers, before any decrypting.
         var recordBytes = 0
         for (index, frame) in m.frames.enumerated() {
@@ -494,7 +617,14 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
                     throw SyncError(.foreignMerchant, "event \(event.dot) concerns an entity of terminal \(owner.rawValue), which is not of merchant \(t.enrollment.merchant)", location: "\(location) record \(i)")
                 }
                 if seq <= t.acknowledged {
-                    if try ledger.digest(m.terminal, seq) != Self.digest(record) {
+                    let held = try ledger.digest(m.terminal, seq)
+                    if held == Self.lostDigest, losses.skipped(m.terminal).contains(where: { $0.contains(seq) }) {
+                        // Recorded as lost for good: it is back, but its place is taken; kept out (logged), not a rewrite.
+                        logger.warning("a re-sent event recorded as lost is not taken back", metadata: ["sync.terminal": "\(m.terminal.rawValue)", "sync.seq": "\(seq)"])
+                        duplicates += 1
+                        continue
+                    }
+                    if held != Self.digest(record) {
                         terminals[m.terminal]!.rewroteHistory = true
                         // The flag outlives a restart: terminals/T.flagged says what happened.
                         try? files.writeAtomically(Array("rewrote event \(event.dot) (\(source))\n".utf8),
@@ -507,12 +637,30 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
                     fresh.append(record)
                     freshEvents.append(event)
                     expected += 1
+                } else if seq > expected, fresh.isEmpty, skippable == nil,
+                          let behind = losses.unresolved(m.terminal).first(where: { ($0.from ?? 0) <= expected && ($0.through ?? 0) >= seq - 1 }) {
+                    // Central lost these after acknowledging them and the terminal no longer holds
+                    // them (retired): recorded as lost for good, and the sequence goes on after them.
+                    skippable = (expected...(seq - 1), behind.id)
+                    fresh.append(record)
+                    freshEvents.append(event)
+                    expected = seq + 1
+                } else if seq < expected {
+                    throw SyncError(.malformed, "seq \(seq) comes again after seq \(expected - 1) in this push (a repeated frame)", location: "\(location) record \(i)")
                 } else {
                     throw SyncError(.sequenceGap, "terminal \(m.terminal.rawValue) events \(expected)...\(seq - 1) are missing before seq \(seq)", location: "\(location) record \(i)")
                 }
             }
         }
         if !fresh.isEmpty {
+            let now = wallClockValue()
+            if let gap = skippable {
+                // Recorded before the events after the gap are stored: replay skips only a recorded gap.
+                try losses.append(LossRecord(kind: .unrecoverable, recordedMillis: now, terminal: m.terminal.rawValue,
+                                             from: gap.range.lowerBound, through: gap.range.upperBound, refersTo: gap.record,
+                                             note: "terminal \(m.terminal.rawValue) events \(gap.range.lowerBound)...\(gap.range.upperBound): acknowledged, lost at central, and no longer held by the terminal: lost for good"))
+                for _ in gap.range { ledger.appendDigest(m.terminal, Self.lostDigest) }
+            }
             let positions = try PosSync.journal { () throws(JournalError) in try journal.append(contentsOf: fresh) }  // durable before the ack
             let digests = fresh.map(Self.digest)
             for d in digests { ledger.appendDigest(m.terminal, d) }
@@ -520,6 +668,11 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             for event in freshEvents { _ = try? hlc.receive(event.hlc, wallMillis: wallClockValue()) }
             ledger.apply(freshEvents, records: fresh)
             lastApplied = (positions.upperBound, digests.last!)
+            for r in losses.unresolved(m.terminal) where (r.through ?? 0) <= expected - 1 {
+                try? losses.append(LossRecord(kind: .repaired, recordedMillis: now, terminal: m.terminal.rawValue, from: r.from, through: r.through,
+                                              refersTo: r.id, note: "terminal \(m.terminal.rawValue) re-pushed events through \(r.through ?? 0): the loss is repaired"))
+            }
+            if losses.records.count > lossesLogged { logNewLosses() }
             snapshotAfterWrite()
         }
         return .init(acknowledged: expected - 1, accepted: UInt32(fresh.count), duplicates: UInt32(duplicates))
@@ -555,7 +708,8 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
     private func pull(_ m: SyncMessage.Pull) throws(SyncError) -> SyncMessage.Events {
         let t = try entry(m.terminal)
         let merchantID = t.enrollment.merchant
-        let head = journal.readableSequence
+        // Only what is durable is relayed: a torn tail cut at the next open was never seen by anyone.
+        let head = journal.durableSequence
         guard m.cursor < head else { return .init(frames: [], cursor: m.cursor, more: false) }
         let reader = try PosSync.journal { () throws(JournalError) in try journal.reader(from: m.cursor + 1) }
         var envelopes: [[UInt8]] = []
@@ -589,6 +743,41 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             frames.append(sealed.bytes)
         }
         return .init(frames: frames, cursor: cursor, more: cursor < head)
+    }
+
+    /// A terminal's own accepted events from `m.from`, exactly as accepted, for
+    /// `terminal recover`: central's journal is scanned after `m.cursor` (its
+    /// events are there in sequence order), in batches of at most
+    /// `pullBatchBytes` of records.
+    private func fetch(_ m: SyncMessage.Fetch) throws(SyncError) -> SyncMessage.Fetched {
+        let t = try entry(m.terminal)
+        let head = journal.durableSequence
+        guard m.from >= 1, m.from <= t.acknowledged, m.cursor < head else { return .init(cursor: m.cursor, more: false, frames: []) }
+        let reader = try PosSync.journal { () throws(JournalError) in try journal.reader(from: m.cursor + 1) }
+        defer { reader.close() }
+        var records: [[UInt8]] = []
+        var bytes = 0
+        var cursor = m.cursor
+        var last: UInt64 = 0
+        var first: UInt64 = 0
+        while bytes < pullBatchBytesValue, records.count < JournalLimits.frameRecordsMax, last < t.acknowledged,
+              let (position, record) = try PosSync.journal({ () throws(JournalError) in try reader.next() }) {
+            cursor = position
+            guard position <= head else { break }
+            let dot: Dot
+            do { dot = try RecordCodec.decode(record).dot } catch { throw SyncError(error, location: "\(directory)/journal position \(position)") }
+            guard dot.replica == m.terminal, dot.seq >= m.from else { continue }
+            if records.isEmpty { first = dot.seq }
+            records.append(record)
+            bytes += record.count
+            last = dot.seq
+        }
+        var frames: [[UInt8]] = []
+        if !records.isEmpty {
+            let sealed = try PosSync.journal { () throws(JournalError) in try t.sealer.seal(records, firstSequence: first) }
+            frames.append(sealed.bytes)
+        }
+        return .init(cursor: cursor, more: last < t.acknowledged && cursor < head, frames: frames)
     }
 
     // MARK: - Bundles
@@ -632,6 +821,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
     }
 
     public func close() throws(SyncError) {
+        defer { storeLock.release() }
         ledger.close()
         try PosSync.journal { () throws(JournalError) in try journal.close() }
     }

@@ -7,10 +7,18 @@ public enum InboundRecord: Sendable, Equatable {
     case pulled(position: UInt64, event: [UInt8])
     /// Central acknowledged the terminal's events through `sequence` (durable at central).
     case acknowledged(sequence: UInt64)
-    /// A sync session finished at this wall-clock time.
-    case synced(wallMillis: Int64)
+    /// A sync session finished at this wall-clock time of the terminal, and
+    /// central's wall clock as its welcome gave it (nil in records written before it was kept).
+    case synced(wallMillis: Int64, centralWallMillis: Int64?)
     /// The pull cursor (central journal position pulled through) as a session left it.
     case pullCursor(position: UInt64)
+    /// At a hello central held this terminal's events only through `sequence`,
+    /// below an acknowledgement recorded earlier: central lost them. Segments are
+    /// retired only through what central holds now.
+    case centralBehind(sequence: UInt64)
+    /// Central's history epoch as of this session (it changes when central's
+    /// journal was cut or rebuilt): pull cursors of another epoch start over.
+    case epoch(UInt64)
 
     public func encoded() -> [UInt8] {
         var w = ByteWriter(capacity: 16)
@@ -22,12 +30,19 @@ public enum InboundRecord: Sendable, Equatable {
         case .acknowledged(let sequence):
             w.writeByte(2)
             w.writeUInt64LE(sequence)
-        case .synced(let wallMillis):
+        case .synced(let wallMillis, let centralWallMillis):
             w.writeByte(3)
             w.writeUInt64LE(UInt64(bitPattern: wallMillis))
+            if let centralWallMillis { w.writeUInt64LE(UInt64(bitPattern: centralWallMillis)) }
         case .pullCursor(let position):
             w.writeByte(4)
             w.writeUInt64LE(position)
+        case .centralBehind(let sequence):
+            w.writeByte(5)
+            w.writeUInt64LE(sequence)
+        case .epoch(let epoch):
+            w.writeByte(6)
+            w.writeUInt64LE(epoch)
         }
         return w.bytes
     }
@@ -36,19 +51,30 @@ public enum InboundRecord: Sendable, Equatable {
         var r = ByteReader(bytes)
         do {
             let kind = try r.readByte(field: "inbound.kind")
+            let record: InboundRecord
             switch kind {
             case 1:
                 let position = try r.readUInt64LE(field: "inbound.position")
                 return .pulled(position: position, event: Array(bytes[9...]))
             case 2:
-                return .acknowledged(sequence: try r.readUInt64LE(field: "inbound.acknowledged"))
+                record = .acknowledged(sequence: try r.readUInt64LE(field: "inbound.acknowledged"))
             case 3:
-                return .synced(wallMillis: Int64(bitPattern: try r.readUInt64LE(field: "inbound.wallMillis")))
+                let wall = Int64(bitPattern: try r.readUInt64LE(field: "inbound.wallMillis"))
+                let central = r.isAtEnd ? nil : Int64(bitPattern: try r.readUInt64LE(field: "inbound.centralWallMillis"))
+                record = .synced(wallMillis: wall, centralWallMillis: central)
             case 4:
-                return .pullCursor(position: try r.readUInt64LE(field: "inbound.pullCursor"))
+                record = .pullCursor(position: try r.readUInt64LE(field: "inbound.pullCursor"))
+            case 5:
+                record = .centralBehind(sequence: try r.readUInt64LE(field: "inbound.centralBehind"))
+            case 6:
+                record = .epoch(try r.readUInt64LE(field: "inbound.epoch"))
             default:
                 throw SyncError(.malformed, "unknown inbound record kind \(kind)", location: location)
             }
+            guard r.isAtEnd else {
+                throw SyncError(.malformed, "inbound record kind \(kind): \(r.remaining) bytes follow it", location: location)
+            }
+            return record
         } catch let e as SyncError {
             throw e
         } catch let e as LedgerError {

@@ -2,7 +2,7 @@ import PosJournal
 import PosLedger
 
 /// The sync protocol version this build speaks.
-public let syncProtocolVersion: UInt8 = 1
+public let syncProtocolVersion: UInt8 = 2
 
 /// Named bounds of the sync protocol, each with its unit.
 public enum SyncLimits {
@@ -23,6 +23,13 @@ public enum SyncLimits {
     /// Events central folds between two snapshots of its state, by default: what it holds
     /// in memory beyond a fixed working set (sync-protocol.md, "Central state and snapshots").
     public static let centralSnapshotEventsDefault = 65_536
+    /// Central's own sequence numbers reserved at a time (sequence-reservation.json): at most this
+    /// many numbers are skipped after a journal cut, and one reservation write is made per this many own events.
+    public static let centralSequenceReservation: UInt64 = 1024
+    /// How long opening a store waits for another process's lock on it, by default, in milliseconds.
+    public static let storeLockWaitMillisDefault: Int64 = StoreLockLimits.waitMillisDefault
+    /// The longest lock wait a caller may ask for, in milliseconds.
+    public static let storeLockWaitMillisMax: Int64 = StoreLockLimits.waitMillisMax
 }
 
 /// Identity of one central store: 16 random bytes, in every enrollment and bundle.
@@ -89,6 +96,10 @@ public enum SyncMessage: Sendable, Equatable {
     case events(Events)
     /// either way: the request was refused.
     case refusal(Refusal)
+    /// terminal -> central: send me my own accepted events from `from` (recovery).
+    case fetch(Fetch)
+    /// central -> terminal: the terminal's own accepted events, sealed under its key.
+    case fetched(Fetched)
 
     public struct Hello: Sendable, Equatable {
         public var central: CentralID
@@ -99,8 +110,14 @@ public enum SyncMessage: Sendable, Equatable {
         public var pullCursor: UInt64
         /// The terminal's wall clock, for skew detection.
         public var wallMillis: Int64
-        public init(central: CentralID, terminal: ReplicaId, knowledge: VersionVector, pullCursor: UInt64, wallMillis: Int64) {
+        /// The highest acknowledgement the terminal has recorded: central holding less is evidence of loss at central.
+        public var acknowledged: UInt64
+        /// Central's history epoch the terminal's pull cursor was set in.
+        public var epoch: UInt64
+        public init(central: CentralID, terminal: ReplicaId, knowledge: VersionVector, pullCursor: UInt64, wallMillis: Int64,
+                    acknowledged: UInt64, epoch: UInt64 = 0) {
             self.central = central; self.terminal = terminal; self.knowledge = knowledge; self.pullCursor = pullCursor; self.wallMillis = wallMillis
+            self.acknowledged = acknowledged; self.epoch = epoch
         }
     }
     public struct Welcome: Sendable, Equatable {
@@ -110,8 +127,16 @@ public enum SyncMessage: Sendable, Equatable {
         public var head: UInt64
         /// The terminal's clock differs from central's by more than `SyncLimits.clockSkewMillisMax`.
         public var clockSkewed: Bool
-        public init(acknowledged: UInt64, head: UInt64, clockSkewed: Bool) {
+        /// Central's history epoch: it grows when central's journal was cut or rebuilt.
+        public var epoch: UInt64
+        /// The largest pull cursor still valid for the epoch the hello named: positions
+        /// after it were cut since (and may name other events now). `head` when nothing changed.
+        public var cursorMax: UInt64
+        /// Central's wall clock: the reference a terminal's clock guard uses.
+        public var wallMillis: Int64
+        public init(acknowledged: UInt64, head: UInt64, clockSkewed: Bool, epoch: UInt64, cursorMax: UInt64, wallMillis: Int64) {
             self.acknowledged = acknowledged; self.head = head; self.clockSkewed = clockSkewed
+            self.epoch = epoch; self.cursorMax = cursorMax; self.wallMillis = wallMillis
         }
     }
     public struct Push: Sendable, Equatable {
@@ -156,6 +181,28 @@ public enum SyncMessage: Sendable, Equatable {
         public var message: String
         public init(code: String, message: String) { self.code = code; self.message = message }
     }
+    public struct Fetch: Sendable, Equatable {
+        public var terminal: ReplicaId
+        /// First sequence number wanted.
+        public var from: UInt64
+        /// Central journal position scanned through by the previous batch (0 at first).
+        public var cursor: UInt64
+        public init(terminal: ReplicaId, from: UInt64, cursor: UInt64) {
+            self.terminal = terminal; self.from = from; self.cursor = cursor
+        }
+    }
+    public struct Fetched: Sendable, Equatable {
+        /// Central journal position this batch scanned through (the next fetch's cursor).
+        public var cursor: UInt64
+        /// More of the terminal's accepted events remain after this batch.
+        public var more: Bool
+        /// Frames sealed under the terminal's journal key; each record is one of the
+        /// terminal's own events exactly as central accepted it, in sequence order.
+        public var frames: [[UInt8]]
+        public init(cursor: UInt64, more: Bool, frames: [[UInt8]]) {
+            self.cursor = cursor; self.more = more; self.frames = frames
+        }
+    }
 
     var typeByte: UInt8 {
         switch self {
@@ -166,6 +213,8 @@ public enum SyncMessage: Sendable, Equatable {
         case .pull: 5
         case .events: 6
         case .refusal: 7
+        case .fetch: 8
+        case .fetched: 9
         }
     }
 
@@ -181,10 +230,15 @@ public enum SyncMessage: Sendable, Equatable {
             m.knowledge.encode(into: &w)
             w.writeVarint(m.pullCursor)
             w.writeUInt64LE(UInt64(bitPattern: m.wallMillis))
+            w.writeVarint(m.acknowledged)
+            w.writeVarint(m.epoch)
         case .welcome(let m):
             w.writeVarint(m.acknowledged)
             w.writeVarint(m.head)
             w.writeByte(m.clockSkewed ? 1 : 0)
+            w.writeVarint(m.epoch)
+            w.writeVarint(m.cursorMax)
+            w.writeUInt64LE(UInt64(bitPattern: m.wallMillis))
         case .push(let m):
             w.writeVarint(UInt64(m.terminal.rawValue))
             w.writeVarint(UInt64(m.dictionaryID))
@@ -205,6 +259,14 @@ public enum SyncMessage: Sendable, Equatable {
         case .refusal(let m):
             Self.writeString(m.code, into: &w)
             Self.writeString(m.message, into: &w)
+        case .fetch(let m):
+            w.writeVarint(UInt64(m.terminal.rawValue))
+            w.writeVarint(m.from)
+            w.writeVarint(m.cursor)
+        case .fetched(let m):
+            w.writeVarint(m.cursor)
+            w.writeByte(m.more ? 1 : 0)
+            Self.writeFrames(m.frames, into: &w)
         }
         return w.bytes
     }
@@ -244,11 +306,18 @@ public enum SyncMessage: Sendable, Equatable {
                 let knowledge = try VersionVector.decode(from: &r, field: "hello.knowledge")
                 let cursor = try r.readVarint(field: "hello.pullCursor")
                 let wall = Int64(bitPattern: try r.readUInt64LE(field: "hello.wallMillis"))
-                message = .hello(Hello(central: central, terminal: terminal, knowledge: knowledge, pullCursor: cursor, wallMillis: wall))
+                let acknowledged = try r.readVarint(field: "hello.acknowledged")
+                let epoch = try r.readVarint(field: "hello.epoch")
+                message = .hello(Hello(central: central, terminal: terminal, knowledge: knowledge, pullCursor: cursor, wallMillis: wall,
+                                       acknowledged: acknowledged, epoch: epoch))
             case 2:
-                message = .welcome(Welcome(acknowledged: try r.readVarint(field: "welcome.acknowledged"),
-                                           head: try r.readVarint(field: "welcome.head"),
-                                           clockSkewed: try r.readByte(field: "welcome.clockSkewed") != 0))
+                let acknowledged = try r.readVarint(field: "welcome.acknowledged")
+                let head = try r.readVarint(field: "welcome.head")
+                let skewed = try r.readByte(field: "welcome.clockSkewed") != 0
+                let epoch = try r.readVarint(field: "welcome.epoch")
+                let cursorMax = try r.readVarint(field: "welcome.cursorMax")
+                let wall = Int64(bitPattern: try r.readUInt64LE(field: "welcome.wallMillis"))
+                message = .welcome(Welcome(acknowledged: acknowledged, head: head, clockSkewed: skewed, epoch: epoch, cursorMax: cursorMax, wallMillis: wall))
             case 3:
                 let terminal = try replica(&r, field: "push.terminal")
                 let dict = try u32(&r, field: "push.dictionaryID")
@@ -267,6 +336,14 @@ public enum SyncMessage: Sendable, Equatable {
                 message = .events(Events(frames: try readFrames(&r, field: "events.frames"), cursor: cursor, more: more))
             case 7:
                 message = .refusal(Refusal(code: try readString(&r, field: "refusal.code"), message: try readString(&r, field: "refusal.message")))
+            case 8:
+                let terminal = try replica(&r, field: "fetch.terminal")
+                let from = try r.readVarint(field: "fetch.from")
+                message = .fetch(Fetch(terminal: terminal, from: from, cursor: try r.readVarint(field: "fetch.cursor")))
+            case 9:
+                let cursor = try r.readVarint(field: "fetched.cursor")
+                let more = try r.readByte(field: "fetched.more") != 0
+                message = .fetched(Fetched(cursor: cursor, more: more, frames: try readFrames(&r, field: "fetched.frames")))
             default:
                 throw SyncError(.malformed, "unknown message type \(type)", location: "message offset 3")
             }

@@ -31,6 +31,8 @@ public struct SyncError: Error, Sendable, CustomStringConvertible, Equatable {
         public static let io = Code("io")
         public static let invalidArgument = Code("invalidArgument")
         public static let notFound = Code("notFound")
+        /// Another process holds the store's lock (and did not release it in time).
+        public static let locked = Code("locked")
     }
 
     public var code: Code
@@ -57,6 +59,20 @@ public struct SyncError: Error, Sendable, CustomStringConvertible, Equatable {
 
     public var description: String {
         (location.map { "\($0): " } ?? "") + "\(code): \(message)"
+    }
+}
+
+/// A store directory's lock: `DIR/LOCK`, held exclusively by whoever has the store open.
+enum StoreDirectory {
+    static func lock(_ directory: String, fileSystem: any JournalFileSystem, waitMillis: Int64) throws(SyncError) -> any StoreLockHandle {
+        guard waitMillis >= 0 && waitMillis <= StoreLockLimits.waitMillisMax else {
+            throw SyncError(.invalidArgument, "lock wait \(waitMillis) ms: 0...\(StoreLockLimits.waitMillisMax) ms")
+        }
+        do {
+            return try fileSystem.lockExclusive(directory + "/" + StoreLockLimits.fileName, waitMillis: waitMillis)
+        } catch {
+            throw SyncError(error.code == .locked ? .locked : .io, error.message, location: error.file ?? directory)
+        }
     }
 }
 

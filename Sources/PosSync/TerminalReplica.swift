@@ -13,10 +13,14 @@ public struct TerminalOptions: Sendable {
     /// Deliberate breakage for proving the simulator's checks can fail: when true the
     /// outbound journal does not fsync before an event is acknowledged. Never set outside tests.
     public var testOnlyUnsyncedOutbound = false
+    /// How long opening waits for another process's lock on the store directory, in milliseconds.
+    public var lockWaitMillis: Int64
 
-    public init(segmentBytesMax: Int = JournalLimits.segmentBytesDefault, retentionMillis: Int64 = TerminalOptions.retentionMillisDefault) {
+    public init(segmentBytesMax: Int = JournalLimits.segmentBytesDefault, retentionMillis: Int64 = TerminalOptions.retentionMillisDefault,
+                lockWaitMillis: Int64 = StoreLockLimits.waitMillisDefault) {
         self.segmentBytesMax = segmentBytesMax
         self.retentionMillis = retentionMillis
+        self.lockWaitMillis = lockWaitMillis
     }
 }
 
@@ -38,8 +42,15 @@ public final class TerminalReplica: @unchecked Sendable {
     private var hlc = HybridLogicalClock()
     /// Highest sequence number held per replica (own and pulled).
     private var knowledgeValue = VersionVector()
-    /// Central has durably accepted the terminal's events through this.
+    /// The highest acknowledgement central ever gave (kind-2 records): the outbound journal must reach it.
     public private(set) var acknowledged: UInt64 = 0
+    /// What central holds of this terminal's events as last heard (below `acknowledged` after central
+    /// lost some); segments are retired only through it.
+    public private(set) var centralHolds: UInt64 = 0
+    /// Central's history epoch the pull cursor belongs to.
+    public private(set) var centralEpoch: UInt64 = 0
+    /// Central's wall clock at the last sync (the clock guard's reference).
+    public private(set) var lastCentralWallMillis: Int64? = nil
     /// Central journal position pulled through.
     public private(set) var pullCursor: UInt64 = 0
     public private(set) var lastSyncMillis: Int64? = nil
@@ -50,55 +61,110 @@ public final class TerminalReplica: @unchecked Sendable {
     public static func initialize(directory: String, enrollment: Enrollment, fileSystem: any JournalFileSystem = PosixFileSystem(),
                                   options: TerminalOptions = TerminalOptions(), logger: Logger? = nil) throws(SyncError) -> TerminalReplica {
         let files = FileStore(fs: fileSystem)
+        try files.makeDirectories(directory)
+        let storeLock = try StoreDirectory.lock(directory, fileSystem: fileSystem, waitMillis: options.lockWaitMillis)
         if files.exists(directory + "/enrollment.json") {
             throw SyncError(.invalidArgument, "a terminal store already exists here", location: directory)
         }
-        try files.makeDirectories(directory)
+        if files.exists(directory + "/central.json") {
+            throw SyncError(.invalidArgument, "a central store is here (central.json): a terminal store needs its own directory", location: directory)
+        }
         try enrollment.write(to: directory + "/enrollment.json", fileSystem: fileSystem)
-        return try open(directory: directory, fileSystem: fileSystem, options: options, logger: logger)
+        return try open(directory: directory, enrollment: enrollment, fileSystem: fileSystem, storeLock: storeLock, options: options, logger: logger)
     }
 
+    /// Opens a terminal's store, holding its directory lock (`LOCK`) until
+    /// `close()`: a second process waits up to `options.lockWaitMillis`, then
+    /// fails with `locked`.
     public static func open(directory: String, fileSystem: any JournalFileSystem = PosixFileSystem(),
                             options: TerminalOptions = TerminalOptions(), logger: Logger? = nil) throws(SyncError) -> TerminalReplica {
         let path = directory + "/enrollment.json"
         guard fileSystem.fileExists(path) else {
             throw SyncError(.notFound, "no terminal store here (enrollment.json missing)", location: directory)
         }
-        return try TerminalReplica(directory: directory, enrollment: Enrollment.read(from: path, fileSystem: fileSystem), fileSystem: fileSystem,
-                                   options: options, logger: logger ?? Logger(label: "possync.terminal", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let storeLock = try StoreDirectory.lock(directory, fileSystem: fileSystem, waitMillis: options.lockWaitMillis)
+        return try open(directory: directory, enrollment: Enrollment.read(from: path, fileSystem: fileSystem), fileSystem: fileSystem,
+                        storeLock: storeLock, options: options, logger: logger)
+    }
+
+    private static func open(directory: String, enrollment: Enrollment, fileSystem: any JournalFileSystem, storeLock: any StoreLockHandle,
+                             options: TerminalOptions, logger: Logger?) throws(SyncError) -> TerminalReplica {
+        do {
+            return try TerminalReplica(directory: directory, enrollment: enrollment, fileSystem: fileSystem, storeLock: storeLock, options: options,
+                                       logger: logger ?? Logger(label: "possync.terminal", factory: { _ in SwiftLogNoOpLogHandler() }))
+        } catch {
+            storeLock.release()
+            throw error
+        }
     }
 
     /// The file system the stores live on (the real one, or a simulated disk).
     public let fileSystem: any JournalFileSystem
 
     public let options: TerminalOptions
+    /// The directory's lock, held from open to close.
+    private let storeLock: any StoreLockHandle
 
-    private init(directory: String, enrollment: Enrollment, fileSystem: any JournalFileSystem, options: TerminalOptions,
-                 logger: Logger) throws(SyncError) {
+    private init(directory: String, enrollment: Enrollment, fileSystem: any JournalFileSystem, storeLock: any StoreLockHandle,
+                 options: TerminalOptions, logger: Logger) throws(SyncError) {
         self.directory = directory
+        self.storeLock = storeLock
         self.enrollment = enrollment
         self.fileSystem = fileSystem
         self.options = options
         self.logger = logger
-        let config = JournalConfiguration(durability: options.testOnlyUnsyncedOutbound ? .none(bufferBytes: 1 << 20) : .perRecord,
-                                          segmentBytesMax: options.segmentBytesMax,
-                                          dictionary: ledgerDictionary, key: enrollment.journalKey)
-        let outbound = try journal { () throws(JournalError) in
-            try Journal.open(directory: directory + "/outbound", configuration: config, fileSystem: fileSystem, logger: logger)
+        let config = Self.journalConfiguration(enrollment: enrollment, options: options)
+        // Inbound first: what central acknowledged and echoed back is the evidence the outbound journal is checked against.
+        let inbound = try journal { () throws(JournalError) in
+            try Journal.open(directory: directory + "/inbound", configuration: config, fileSystem: fileSystem, logger: logger)
         }
-        self.outbound = outbound
+        self.inbound = inbound
+        let summary: InboundSummary
+        do { summary = try InboundSummary.read(inbound, terminal: enrollment.terminal, location: directory + "/inbound") } catch {
+            try? inbound.close()
+            throw error
+        }
         do {
-            inbound = try journal { () throws(JournalError) in
-                try Journal.open(directory: directory + "/inbound", configuration: config, fileSystem: fileSystem, logger: logger)
-            }
+            outbound = try Self.openOutbound(directory: directory, configuration: config, fileSystem: fileSystem,
+                                             evidence: summary.evidence, logger: logger)
         } catch {
+            try? inbound.close()
+            throw error
+        }
+        acknowledged = summary.acknowledged
+        centralHolds = summary.centralHolds
+        pullCursor = summary.pullCursor
+        lastSyncMillis = summary.lastSync?.wallMillis
+        lastCentralWallMillis = summary.lastSync?.centralWallMillis
+        centralEpoch = summary.epoch
+        do { try restore(pulled: summary.events) } catch {
+            try? inbound.close()
             try? outbound.close()
             throw error
         }
-        try restore()
     }
 
-    private func restore() throws(SyncError) {
+    static func journalConfiguration(enrollment: Enrollment, options: TerminalOptions) -> JournalConfiguration {
+        JournalConfiguration(durability: options.testOnlyUnsyncedOutbound ? .none(bufferBytes: 1 << 20) : .perRecord,
+                             segmentBytesMax: options.segmentBytesMax, dictionary: ledgerDictionary, key: enrollment.journalKey)
+    }
+
+    /// Opens the outbound journal, refusing (and changing nothing) when it would
+    /// end below what the inbound journal proves central had: a sequence number
+    /// is never reused.
+    static func openOutbound(directory: String, configuration: JournalConfiguration, fileSystem: any JournalFileSystem,
+                             evidence: DurableEvidence?, logger: Logger) throws(SyncError) -> Journal {
+        do {
+            return try Journal.open(directory: directory + "/outbound", configuration: configuration, fileSystem: fileSystem,
+                                    evidence: evidence, logger: logger)
+        } catch where error.code == .behindEvidence {
+            throw SyncError(.journal, "\(error); the terminal refuses to write rather than reuse a sequence number: run `possync terminal recover --dir \(directory) --central DIR`")
+        } catch {
+            throw SyncError(error)
+        }
+    }
+
+    private func restore(pulled: [Event]) throws(SyncError) {
         var events: [Event] = []
         let own = try journal { () throws(JournalError) in try outbound.reader(from: outbound.firstSequence) }
         while let (seq, record) = try journal({ () throws(JournalError) in try own.next() }) {
@@ -109,26 +175,19 @@ public final class TerminalReplica: @unchecked Sendable {
             }
             events.append(event)
         }
-        let pulled = try journal { () throws(JournalError) in try inbound.reader(from: inbound.firstSequence) }
-        while let (seq, record) = try journal({ () throws(JournalError) in try pulled.next() }) {
-            switch try InboundRecord.decode(record, location: "\(directory)/inbound seq \(seq)") {
-            case .pulled(let position, let bytes):
-                do { events.append(try RecordCodec.decode(bytes)) } catch { throw SyncError(error, location: "\(directory)/inbound seq \(seq)") }
-                pullCursor = max(pullCursor, position)
-            case .pullCursor(let position):
-                pullCursor = position  // as the last session left it (it may have been reset)
-            case .acknowledged(let sequence):
-                acknowledged = max(acknowledged, sequence)
-            case .synced(let wallMillis):
-                lastSyncMillis = wallMillis
-            }
-        }
         // The clock resumes after the newest own event (this clock made them);
         // pulled events may only move it within the remote-ahead guard of the
-        // last sync's wall time, so an absurd remote timestamp never drags it.
-        let newestOwn = events.filter { $0.dot.replica == terminal }.map(\.hlc).max() ?? .zero
+        // last sync's reference time, so an absurd remote timestamp never drags it.
+        let newestOwn = events.map(\.hlc).max() ?? .zero
         hlc = HybridLogicalClock(last: newestOwn)
-        absorb(events, wallMillis: lastSyncMillis ?? Int64(newestOwn.millis))
+        absorb(events + pulled, wallMillis: clockReference(lastSyncMillis ?? Int64(newestOwn.millis)))
+    }
+
+    /// The time a remote timestamp is judged against: the later of this
+    /// terminal's wall clock and central's as the last welcome gave it, so a
+    /// terminal whose own clock is days behind still moves past what it pulls.
+    private func clockReference(_ wallMillis: Int64) -> Int64 {
+        max(wallMillis, lastCentralWallMillis ?? wallMillis)
     }
 
     /// Folds events in; each moves the clock no further than the guard allows at `wallMillis`.
@@ -149,7 +208,7 @@ public final class TerminalReplica: @unchecked Sendable {
 
     /// The terminal's own events central has not acknowledged yet.
     public func unacknowledgedEvents() throws(SyncError) -> [Event] {
-        let from = lock.withLock { acknowledged } + 1
+        let from = lock.withLock { centralHolds } + 1
         guard from <= outbound.lastSequence else { return [] }
         let reader = try journal { () throws(JournalError) in try outbound.reader(from: from) }
         var out: [Event] = []
@@ -214,9 +273,12 @@ public final class TerminalReplica: @unchecked Sendable {
         public var pullBatches: Int = 0
         public var acknowledged: UInt64 = 0
         public var clockSkewed = false
+        /// Events central had acknowledged and no longer held at the handshake (re-pushed in this session, as far as this journal still held them).
+        public var centralLost: ClosedRange<UInt64>? = nil
         public var description: String {
             "pushed \(pushed) events in \(pushBatches) batches (\(duplicatesAtCentral) central already had), acknowledged through seq \(acknowledged); pulled \(pulled) events in \(pullBatches) batches"
                 + (clockSkewed ? "; central says this terminal's clock is off" : "")
+                + (centralLost.map { "; central had lost seq \($0.lowerBound)...\($0.upperBound), re-pushed" } ?? "")
         }
     }
 
@@ -239,16 +301,44 @@ public final class TerminalReplica: @unchecked Sendable {
         precondition(pushBatchBytes > 0 && pushBatchBytes <= SyncLimits.pushBatchBytesMax)
         var report = SyncReport()
         let hello = SyncMessage.Hello(central: enrollment.central, terminal: terminal, knowledge: knowledge,
-                                      pullCursor: lock.withLock { pullCursor }, wallMillis: wallMillis)
+                                      pullCursor: lock.withLock { pullCursor }, wallMillis: wallMillis,
+                                      acknowledged: lock.withLock { acknowledged }, epoch: lock.withLock { centralEpoch })
         guard case .welcome(let welcome) = try expect(transport.exchange(.hello(hello))) else {
             throw SyncError(.malformed, "central answered hello with something other than welcome")
         }
         report.clockSkewed = welcome.clockSkewed
+        lock.withLock { lastCentralWallMillis = welcome.wallMillis }
+        let reference = clockReference(wallMillis)
         // Central can only hold what was pushed, and only durable events are pushed.
         guard welcome.acknowledged <= outbound.durableSequence else {
-            throw SyncError(.sequenceGap, "central acknowledged seq \(welcome.acknowledged) but this terminal's journal holds seq \(outbound.durableSequence) durably: the terminal store is older than what it sent", location: directory)
+            throw SyncError(.sequenceGap, "central holds this terminal's events through seq \(welcome.acknowledged) but this terminal's journal holds seq \(outbound.durableSequence) durably: the terminal store is older than what it sent; run `possync terminal recover`", location: directory)
         }
-        try noteAcknowledged(welcome.acknowledged)
+        let recorded = lock.withLock { acknowledged }
+        if welcome.acknowledged < recorded {
+            // Central lost events it had acknowledged: re-push them, and retire nothing it does not hold again.
+            logger.error("central holds fewer of this terminal's events than it acknowledged; re-pushing", metadata: [
+                "sync.acknowledged": "\(recorded)", "sync.central_holds": "\(welcome.acknowledged)",
+            ])
+            _ = try journal { () throws(JournalError) in try inbound.append(InboundRecord.centralBehind(sequence: welcome.acknowledged).encoded()) }
+            lock.withLock { centralHolds = welcome.acknowledged }
+            report.centralLost = (welcome.acknowledged + 1)...recorded
+        } else {
+            try noteAcknowledged(welcome.acknowledged)
+        }
+        if welcome.epoch != lock.withLock({ centralEpoch }) {
+            // Central's journal was cut or rebuilt since the cursor was set: positions after
+            // `cursorMax` may name other events now. Pull again from there (the knowledge
+            // vector keeps what is already held from coming twice); the new epoch and cursor
+            // are recorded together before anything is pulled.
+            let cursor = min(lock.withLock { pullCursor }, welcome.cursorMax)
+            logger.warning("central's history changed; pulling again from the last position still valid", metadata: [
+                "sync.epoch": "\(centralEpoch)", "sync.central_epoch": "\(welcome.epoch)", "sync.cursor": "\(cursor)",
+            ])
+            _ = try journal { () throws(JournalError) in
+                try inbound.append(contentsOf: [InboundRecord.epoch(welcome.epoch).encoded(), InboundRecord.pullCursor(position: cursor).encoded()])
+            }
+            lock.withLock { centralEpoch = welcome.epoch; pullCursor = cursor }
+        }
         if lock.withLock({ pullCursor }) > welcome.head {
             // Central's journal is shorter than what this terminal pulled through
             // (central restored from a backup): pull from the start again; the
@@ -262,8 +352,9 @@ public final class TerminalReplica: @unchecked Sendable {
         var status = SyncProgress(toPush: Int(outbound.durableSequence - min(outbound.durableSequence, welcome.acknowledged)), pushed: 0,
                                   toScan: Int(welcome.head - min(welcome.head, cursorAtStart)), scanned: 0)
         progress?(status)
-        // Push: frames as stored, in bounded batches.
-        var from = welcome.acknowledged + 1
+        // Push: frames as stored, in bounded batches; from what this journal still holds
+        // when central lost events this terminal has since retired (central records them lost).
+        var from = max(welcome.acknowledged + 1, outbound.firstSequence)
         while from <= outbound.durableSequence {
             let reader = try journal { () throws(JournalError) in try outbound.reader(from: from) }
             var frames: [[UInt8]] = []
@@ -309,14 +400,15 @@ public final class TerminalReplica: @unchecked Sendable {
                 throw SyncError(.malformed, "central answered a pull after position \(request.cursor) with position \(batch.cursor): refused")
             }
             report.pullBatches += 1
-            report.pulled += try applyPulled(batch, wallMillis: wallMillis)
+            report.pulled += try applyPulled(batch, wallMillis: reference)
             more = batch.more && batch.cursor > request.cursor
             status.scanned = min(status.toScan, Int(batch.cursor - min(batch.cursor, cursorAtStart)))
             progress?(status)
         }
         let cursor = lock.withLock { pullCursor }
         _ = try journal { () throws(JournalError) in
-            try inbound.append(contentsOf: [InboundRecord.pullCursor(position: cursor).encoded(), InboundRecord.synced(wallMillis: wallMillis).encoded()])
+            try inbound.append(contentsOf: [InboundRecord.pullCursor(position: cursor).encoded(),
+                                            InboundRecord.synced(wallMillis: wallMillis, centralWallMillis: welcome.wallMillis).encoded()])
         }
         lock.withLock { lastSyncMillis = wallMillis }
         return report
@@ -328,9 +420,12 @@ public final class TerminalReplica: @unchecked Sendable {
     }
 
     private func noteAcknowledged(_ sequence: UInt64) throws(SyncError) {
-        guard sequence > lock.withLock({ acknowledged }) else { return }
+        guard sequence > lock.withLock({ centralHolds }) else { return }
         _ = try journal { () throws(JournalError) in try inbound.append(InboundRecord.acknowledged(sequence: sequence).encoded()) }
-        lock.withLock { acknowledged = sequence }
+        lock.withLock {
+            acknowledged = max(acknowledged, sequence)
+            centralHolds = sequence
+        }
     }
 
     /// Decrypts a pulled batch, stores it durably in the inbound journal, folds it.
@@ -377,7 +472,8 @@ public final class TerminalReplica: @unchecked Sendable {
     /// terminal's folded state. Returns the removed segment files.
     @discardableResult
     public func retireAcknowledged(wallMillis: Int64) throws(SyncError) -> [String] {
-        let acked = lock.withLock { acknowledged }
+        // Only what central holds now: after central lost events, not until it has them again.
+        let acked = lock.withLock { min(acknowledged, centralHolds) }
         guard acked >= outbound.firstSequence else { return [] }
         let cutoff = wallMillis - options.retentionMillis
         // The newest acknowledged event old enough: own HLC times only grow with the sequence number.
@@ -399,7 +495,7 @@ public final class TerminalReplica: @unchecked Sendable {
     /// Writes every event central lacks (as far as this terminal knows) into a
     /// bundle file, streaming: one pass to count, one to write.
     public func exportBundle(to path: String) throws(SyncError) -> (events: Int, first: UInt64, last: UInt64) {
-        let from = lock.withLock { acknowledged } + 1
+        let from = lock.withLock { centralHolds } + 1
         let through = outbound.durableSequence
         var header = BundleHeader(central: enrollment.central, terminal: terminal, dictionaryID: ledgerDictionary.id,
                                   keyID: enrollment.journalKey.id, firstSequence: 0, lastSequence: 0, frameCount: 0)
@@ -436,6 +532,7 @@ public final class TerminalReplica: @unchecked Sendable {
     }
 
     public func close() throws(SyncError) {
+        defer { storeLock.release() }
         try journal { () throws(JournalError) in try outbound.close() }
         try journal { () throws(JournalError) in try inbound.close() }
     }

@@ -20,7 +20,7 @@ struct CentralCommand: ParsableCommand {
         @OptionGroup var store: CentralDirOption
         @OptionGroup var output: OutputOptions
         func run() throws {
-            let desk = try CentralDesk.create(directory: store.dir, clockMillis: { WallClock.systemMillis() })
+            let desk = try CentralDesk.create(directory: store.dir, clockMillis: { WallClock.systemMillis() }, lockWaitMillis: try store.lock.millis())
             defer { try? desk.close() }
             struct Created: Encodable { var central: String; var directory: String }
             let r = Created(central: desk.store.centralID.hex, directory: store.dir)
@@ -46,7 +46,7 @@ struct CentralCommand: ParsableCommand {
         var out: String
         @OptionGroup var output: OutputOptions
         func run() throws {
-            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { WallClock.systemMillis() })
+            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { WallClock.systemMillis() }, lockWaitMillis: try store.lock.millis())
             defer { try? desk.close() }
             let r = try desk.enroll(terminal: terminal, merchant: merchant, out: out)
             Output.show(r, json: output.json) { "terminal \(r.terminal) enrolled for merchant \(r.merchant); enrollment written to \(r.file) (mode 0600)" }
@@ -66,7 +66,7 @@ struct CentralCommand: ParsableCommand {
         @OptionGroup var filter: ShowFilter
         @OptionGroup var output: OutputOptions
         func run() throws {
-            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { WallClock.systemMillis() })
+            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { WallClock.systemMillis() }, lockWaitMillis: try store.lock.millis())
             defer { try? desk.close() }
             let report = try LedgerReport(desk.store.state, filter: try filter.filter())
             Output.show(report, json: output.json) { report.text }
@@ -83,7 +83,7 @@ struct CentralCommand: ParsableCommand {
         var route: String?
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
-        func run() throws { try TicketCommandRunner.central(.approve, dir: store.dir, ticket: ticket, route: route, clock: clock, output: output) }
+        func run() throws { try TicketCommandRunner.central(.approve, dir: store.dir, lock: store.lock, ticket: ticket, route: route, clock: clock, output: output) }
     }
 
     struct Reject: ParsableCommand {
@@ -94,7 +94,7 @@ struct CentralCommand: ParsableCommand {
         @OptionGroup var ticket: TicketOptions
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
-        func run() throws { try TicketCommandRunner.central(.reject, dir: store.dir, ticket: ticket, route: nil, clock: clock, output: output) }
+        func run() throws { try TicketCommandRunner.central(.reject, dir: store.dir, lock: store.lock, ticket: ticket, route: nil, clock: clock, output: output) }
     }
 
     struct Complete: ParsableCommand {
@@ -105,7 +105,7 @@ struct CentralCommand: ParsableCommand {
         @OptionGroup var ticket: TicketOptions
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
-        func run() throws { try TicketCommandRunner.central(.complete, dir: store.dir, ticket: ticket, route: nil, clock: clock, output: output) }
+        func run() throws { try TicketCommandRunner.central(.complete, dir: store.dir, lock: store.lock, ticket: ticket, route: nil, clock: clock, output: output) }
     }
 
     struct Import: ParsableCommand {
@@ -120,7 +120,7 @@ struct CentralCommand: ParsableCommand {
         func validate() throws { if files.isEmpty { throw ValidationError("give at least one bundle file") } }
         func run() throws {
             let now = try clock.millis()
-            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now })
+            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis())
             defer { try? desk.close() }
             let r = try desk.importBundles(files, progress: ProgressBar())
             Output.show(r, json: output.json) {
@@ -149,7 +149,7 @@ struct CentralCommand: ParsableCommand {
         func run() throws {
             let now = try clock.millis()
             let acquirer = try SimulatedAcquirer(expiryHours: expiryHours)
-            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now })
+            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis())
             defer { try? desk.close() }
             let r = try desk.forward(to: acquirer, nowMillis: now, progress: ProgressBar())
             Output.show(r, json: output.json) {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import PosApp
 
 /// --json: machine-readable output.
@@ -15,14 +16,54 @@ struct ClockOptions: ParsableArguments {
     func millis() throws(AppError) -> Int64 { try WallClock.resolve(option: now) }
 }
 
+/// --lock-timeout: how long to wait for another process's lock on a store.
+struct LockOptions: ParsableArguments {
+    static let environmentVariable = "POSSYNC_LOCK_TIMEOUT"
+
+    @Option(name: .customLong("lock-timeout"),
+            help: ArgumentHelp("Wait this many seconds (e.g. 10, 0.5, 0) for another possync process to release the store; default: $POSSYNC_LOCK_TIMEOUT, else 10.", valueName: "seconds"))
+    var lockTimeout: String?
+
+    func validate() throws {
+        _ = try millis()
+    }
+
+    /// The wait in milliseconds: the option, else the environment variable, else the default.
+    func millis(environment: [String: String] = ProcessInfo.processInfo.environment) throws(AppError) -> Int64 {
+        if let lockTimeout { return try Self.parse(lockTimeout, source: "--lock-timeout") }
+        if let value = environment[Self.environmentVariable], !value.isEmpty { return try Self.parse(value, source: Self.environmentVariable) }
+        return StoreAccess.lockWaitMillisDefault
+    }
+
+    /// Seconds with up to 3 decimals ("10", "0.25"), into milliseconds; integer arithmetic only.
+    static func parse(_ text: String, source: String) throws(AppError) -> Int64 {
+        let maxSeconds = StoreAccess.lockWaitMillisMax / 1000
+        let bad = AppError(.refused, "\(source) \"\(text.prefix(20))\": expected seconds, 0...\(maxSeconds), with at most 3 decimals (e.g. 10 or 0.5)")
+        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let whole = parts.first, !whole.isEmpty, whole.count <= 7, whole.allSatisfy(\.isASCII), whole.allSatisfy(\.isNumber),
+              let seconds = Int64(whole) else { throw bad }
+        var millis = seconds * 1000
+        if parts.count == 2 {
+            let fraction = parts[1]
+            guard (1...3).contains(fraction.count), fraction.allSatisfy(\.isASCII), fraction.allSatisfy(\.isNumber),
+                  let f = Int64(fraction + String(repeating: "0", count: 3 - fraction.count)) else { throw bad }
+            millis += f
+        }
+        guard millis <= StoreAccess.lockWaitMillisMax else { throw bad }
+        return millis
+    }
+}
+
 struct TerminalDirOption: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The terminal's store directory.", valueName: "dir"))
     var dir: String
+    @OptionGroup var lock: LockOptions
 }
 
 struct CentralDirOption: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The central store directory.", valueName: "dir"))
     var dir: String
+    @OptionGroup var lock: LockOptions
 }
 
 /// --ticket and --note, shared by every decision on a ticket.

@@ -44,7 +44,7 @@ struct TerminalCommand: ParsableCommand {
             let unsynced = try unsyncedLimit.map { try AmountFormat.parse($0, c, field: "--unsynced-limit").minorUnits } ?? OfflineRiskLimits.unsyncedTotalMinorMaxDefault
             let settings = try TerminalSettings(currency: c, perPaymentMinorMax: perPayment, unsyncedTotalMinorMax: unsynced,
                                                 offlineHoursMax: offlineHours, returnWindowDays: returnWindowDays, initializedMillis: now)
-            let desk = try TerminalDesk.initialize(directory: store.dir, enrollmentFile: enrollment, settings: settings)
+            let desk = try TerminalDesk.initialize(directory: store.dir, enrollmentFile: enrollment, settings: settings, lockWaitMillis: try store.lock.millis())
             defer { try? desk.close() }
             struct Created: Encodable { var terminal: UInt32; var merchant: String; var currency: String; var directory: String }
             let r = Created(terminal: desk.replica.terminal.rawValue, merchant: desk.replica.enrollment.merchant, currency: c.code, directory: store.dir)
@@ -80,7 +80,7 @@ struct TerminalCommand: ParsableCommand {
 
         func run() throws {
             let now = try clock.millis()
-            let desk = try TerminalDesk.open(directory: store.dir)
+            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis())
             defer { try? desk.close() }
             let parsedItems = try items.map { try SaleItem(parsing: $0, currency: desk.currency) }
             let money: Money
@@ -140,7 +140,7 @@ struct TerminalCommand: ParsableCommand {
             }
             let contact = try self.contact.map { try EntityParsing.contact($0) }
             let note = try self.note.map { text throws(AppError) in try ledger { () throws(LedgerError) in try NoteText(text) } }
-            let desk = try TerminalDesk.open(directory: store.dir)
+            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis())
             defer { try? desk.close() }
             let r = try desk.requestReturn(.init(returnCode: returnCode, reason: reason, resolution: resolution, amountText: amount,
                                                  unused: unused, packagingIntact: packagingIntact, contact: contact, note: note), nowMillis: now)
@@ -172,7 +172,7 @@ struct TerminalCommand: ParsableCommand {
             guard (1...SimulatedAcquirer.expiryHoursMax).contains(acquirerWindowHours) else {
                 throw AppError(.refused, "--acquirer-window-hours must be 1...\(SimulatedAcquirer.expiryHoursMax)")
             }
-            let desk = try TerminalDesk.open(directory: store.dir)
+            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis())
             defer { try? desk.close() }
             let s = try desk.status(nowMillis: now, acquirerWindowMillis: acquirerWindowHours * WallClock.hourMillis)
             Output.show(s, json: output.json) { s.text }
@@ -193,7 +193,7 @@ struct TerminalCommand: ParsableCommand {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let desk = try TerminalDesk.open(directory: store.dir)
+            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis())
             defer { try? desk.close() }
             let report = try LedgerReport(desk.replica.state, filter: try filter.filter())
             Output.show(report, json: output.json) { report.text }
@@ -215,9 +215,9 @@ struct TerminalCommand: ParsableCommand {
 
         func run() throws {
             let now = try clock.millis()
-            let desk = try TerminalDesk.open(directory: store.dir)
+            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis())
             defer { try? desk.close() }
-            let hq = try CentralDesk.open(directory: central, clockMillis: { now })
+            let hq = try CentralDesk.open(directory: central, clockMillis: { now }, lockWaitMillis: try store.lock.millis())
             defer { try? hq.close() }
             let started = WallClock.systemMillis()
             let r = try desk.sync(with: hq, nowMillis: now, progress: ProgressBar())
@@ -243,7 +243,7 @@ struct TerminalCommand: ParsableCommand {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let desk = try TerminalDesk.open(directory: store.dir)
+            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis())
             defer { try? desk.close() }
             if FileManager.default.fileExists(atPath: out) { throw AppError(.refused, "\(out): already exists; choose a new file") }
             let r = try store { () throws(SyncError) in try desk.replica.exportBundle(to: out) }

@@ -4,18 +4,18 @@ import PosLedger
 
 /// Runs one decision on a ticket at a terminal or at central and prints it.
 enum TicketCommandRunner {
-    static func terminal(_ action: TicketAction, dir: String, ticket: TicketOptions, route: String?, clock: ClockOptions, output: OutputOptions) throws {
+    static func terminal(_ action: TicketAction, dir: String, lock: LockOptions, ticket: TicketOptions, route: String?, clock: ClockOptions, output: OutputOptions) throws {
         let now = try clock.millis()
         let (id, routeValue, note) = try parse(ticket, route: route)
-        let desk = try TerminalDesk.open(directory: dir)
+        let desk = try TerminalDesk.open(directory: dir, lockWaitMillis: try lock.millis())
         defer { try? desk.close() }
         print(try desk.decide(action, ticket: id, route: routeValue, note: note, nowMillis: now), json: output.json)
     }
 
-    static func central(_ action: TicketAction, dir: String, ticket: TicketOptions, route: String?, clock: ClockOptions, output: OutputOptions) throws {
+    static func central(_ action: TicketAction, dir: String, lock: LockOptions, ticket: TicketOptions, route: String?, clock: ClockOptions, output: OutputOptions) throws {
         let now = try clock.millis()
         let (id, routeValue, note) = try parse(ticket, route: route)
-        let desk = try CentralDesk.open(directory: dir, clockMillis: { now })
+        let desk = try CentralDesk.open(directory: dir, clockMillis: { now }, lockWaitMillis: try lock.millis())
         defer { try? desk.close() }
         print(try desk.decide(action, ticket: id, route: routeValue, note: note, nowMillis: now), json: output.json)
     }
@@ -46,7 +46,7 @@ extension TerminalCommand {
         @OptionGroup var ticket: TicketOptions
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
-        func run() throws { try TicketCommandRunner.terminal(.cancel, dir: store.dir, ticket: ticket, route: nil, clock: clock, output: output) }
+        func run() throws { try TicketCommandRunner.terminal(.cancel, dir: store.dir, lock: store.lock, ticket: ticket, route: nil, clock: clock, output: output) }
     }
 
     struct Approve: ParsableCommand {
@@ -59,7 +59,7 @@ extension TerminalCommand {
         var route: String?
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
-        func run() throws { try TicketCommandRunner.terminal(.approve, dir: store.dir, ticket: ticket, route: route, clock: clock, output: output) }
+        func run() throws { try TicketCommandRunner.terminal(.approve, dir: store.dir, lock: store.lock, ticket: ticket, route: route, clock: clock, output: output) }
     }
 
     struct Reject: ParsableCommand {
@@ -70,7 +70,7 @@ extension TerminalCommand {
         @OptionGroup var ticket: TicketOptions
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
-        func run() throws { try TicketCommandRunner.terminal(.reject, dir: store.dir, ticket: ticket, route: nil, clock: clock, output: output) }
+        func run() throws { try TicketCommandRunner.terminal(.reject, dir: store.dir, lock: store.lock, ticket: ticket, route: nil, clock: clock, output: output) }
     }
 
     struct Escalate: ParsableCommand {
@@ -81,7 +81,7 @@ extension TerminalCommand {
         @OptionGroup var ticket: TicketOptions
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
-        func run() throws { try TicketCommandRunner.terminal(.escalate, dir: store.dir, ticket: ticket, route: nil, clock: clock, output: output) }
+        func run() throws { try TicketCommandRunner.terminal(.escalate, dir: store.dir, lock: store.lock, ticket: ticket, route: nil, clock: clock, output: output) }
     }
 
     struct Note: ParsableCommand {
@@ -93,6 +93,6 @@ extension TerminalCommand {
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
         func validate() throws { if ticket.note == nil { throw ValidationError("give the note's text with --note") } }
-        func run() throws { try TicketCommandRunner.terminal(.note, dir: store.dir, ticket: ticket, route: nil, clock: clock, output: output) }
+        func run() throws { try TicketCommandRunner.terminal(.note, dir: store.dir, lock: store.lock, ticket: ticket, route: nil, clock: clock, output: output) }
     }
 }

@@ -180,7 +180,7 @@ struct EventDumpTests {
         let records = [InboundRecord.pulled(position: 41, event: events[0]).encoded(),
                        InboundRecord.pulled(position: 42, event: events[1]).encoded(),
                        InboundRecord.acknowledged(sequence: 9).encoded(),
-                       InboundRecord.synced(wallMillis: Int64(Ledger.baseMillis)).encoded()]
+                       InboundRecord.synced(wallMillis: Int64(Ledger.baseMillis), centralWallMillis: nil).encoded()]
         try Ledger.writeJournal(t.sub("inbound"), records: records, key: e.journalKey)
         var o = DumpOptions(path: t.sub("inbound"), displayPath: "inbound")
         o.keys.add(e.journalKey, source: "test")

@@ -139,6 +139,8 @@ final class GatedFileSystem: JournalFileSystem, @unchecked Sendable {
     func rename(_ from: String, to: String) throws(JournalError) { try base.rename(from, to: to) }
     func removeFile(_ path: String) throws(JournalError) { try base.removeFile(path) }
     func syncDirectory(_ path: String) throws(JournalError) { try base.syncDirectory(path) }
+    func removeDirectory(_ path: String) throws(JournalError) { try base.removeDirectory(path) }
+    func lockExclusive(_ path: String, waitMillis: Int64) throws(JournalError) -> any StoreLockHandle { try base.lockExclusive(path, waitMillis: waitMillis) }
 }
 
 @Suite("durability with flush")

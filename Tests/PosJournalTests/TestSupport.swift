@@ -107,4 +107,6 @@ final class RecordingFileSystem: JournalFileSystem, @unchecked Sendable {
     }
     func removeFile(_ path: String) throws(JournalError) { try base.removeFile(path) }
     func syncDirectory(_ path: String) throws(JournalError) { try base.syncDirectory(path) }
+    func removeDirectory(_ path: String) throws(JournalError) { try base.removeDirectory(path) }
+    func lockExclusive(_ path: String, waitMillis: Int64) throws(JournalError) -> any StoreLockHandle { try base.lockExclusive(path, waitMillis: waitMillis) }
 }

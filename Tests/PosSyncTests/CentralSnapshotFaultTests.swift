@@ -41,6 +41,8 @@ final class ReadFaultFS: JournalFileSystem, @unchecked Sendable {
     func rename(_ from: String, to: String) throws(JournalError) { try inner.rename(from, to: to) }
     func removeFile(_ path: String) throws(JournalError) { try inner.removeFile(path) }
     func syncDirectory(_ path: String) throws(JournalError) { try inner.syncDirectory(path) }
+    func removeDirectory(_ path: String) throws(JournalError) { try inner.removeDirectory(path) }
+    func lockExclusive(_ path: String, waitMillis: Int64) throws(JournalError) -> any StoreLockHandle { try inner.lockExclusive(path, waitMillis: waitMillis) }
 }
 
 private func journalTruth(_ dir: String) throws -> LedgerState {
@@ -176,6 +178,11 @@ struct CentralSnapshotFaultTests {
                 backup.install("/c/state/" + name, contents: disk.contents(of: "/c/state/" + name)!)
             }
             let runsBefore = backup.fileNames(in: "/c/state")
+            #expect(throws: SyncError.self, "a run ahead of the journal refuses the open") {
+                _ = try FileCentralStore.open(directory: "/c", fileSystem: backup, snapshotEvents: 1000)
+            }
+            #expect(backup.fileNames(in: "/c/state") == runsBefore)
+            _ = try FileCentralStore.recover(directory: "/c", fileSystem: backup, snapshotEvents: 1000)
             var restored = try FileCentralStore.open(directory: "/c", fileSystem: backup, snapshotEvents: 1000)
             let aside = backup.fileNames(in: "/c/state")
             // Terminal 2 sells; the journal grows past the set-aside run's position. No flush yet.

@@ -219,7 +219,7 @@ struct CentralSnapshotTests {
         #expect(try w.central.state.sales.count == 120)
     }
 
-    @Test("a damaged, incomplete, foreign or future snapshot run is set aside and the journal replayed: same state")
+    @Test("a damaged, incomplete or foreign snapshot run is set aside and the journal replayed: same state; a run ahead of the journal refuses the open until recovery")
     func damagedSnapshots() throws {
         let w = try World(terminals: 2, snapshotEvents: 5)
         try workload(w, seed: 42, steps: 80)
@@ -261,9 +261,23 @@ struct CentralSnapshotTests {
         try w.central.close()
         for f in try fm.contentsOfDirectory(atPath: backup.path + "/state") { try fm.removeItem(atPath: backup.path + "/state/" + f) }
         for f in try snapshotFiles(w) where f.hasSuffix(".pss") { try fm.copyItem(atPath: dir + "/" + f, toPath: backup.path + "/state/" + f) }
+        // The runs prove positions the journal lacks were durable: open refuses and changes nothing.
+        let stateBefore = try fm.contentsOfDirectory(atPath: backup.path + "/state").sorted()
+        #expect {
+            _ = try FileCentralStore.open(directory: backup.path, snapshotEvents: w.snapshotEvents)
+        } throws: { error in
+            guard let e = error as? SyncError else { return false }
+            return e.code == .journal && e.message.contains("behindEvidence") && e.message.contains("snapshot run") && e.message.contains("central recover")
+        }
+        #expect(try fm.contentsOfDirectory(atPath: backup.path + "/state").sorted() == stateBefore)
+        // Recovery is explicit: the runs are set aside and the loss recorded.
+        let recovery = try FileCentralStore.recover(directory: backup.path, snapshotEvents: w.snapshotEvents)
+        #expect(!recovery.runsSetAside.isEmpty)
+        #expect(recovery.losses.contains { $0.kind == .recovered })
         let restored = try FileCentralStore.open(directory: backup.path, snapshotEvents: w.snapshotEvents)
         #expect(try restored.state.canonicalText == truth.canonicalText)
         #expect(try fm.contentsOfDirectory(atPath: backup.path + "/state").contains { $0.hasSuffix(".ahead") })
+        #expect(restored.lossRecords.contains { $0.kind == .recovered })
         try restored.close()
         try reopen()
 

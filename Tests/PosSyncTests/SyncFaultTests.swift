@@ -198,7 +198,7 @@ struct SyncBadInputTests {
         let w = try World(terminals: 1)
         let other = try World(terminals: 1)
         #expect(throws: SyncError.self) { _ = try w.terminals[0].sync(via: InProcessTransport(central: other.central), wallMillis: baseMillis) }
-        let stranger = SyncMessage.hello(.init(central: w.central.centralID, terminal: try ReplicaId.terminal(99), knowledge: VersionVector(), pullCursor: 0, wallMillis: baseMillis))
+        let stranger = SyncMessage.hello(.init(central: w.central.centralID, terminal: try ReplicaId.terminal(99), knowledge: VersionVector(), pullCursor: 0, wallMillis: baseMillis, acknowledged: 0))
         guard case .refusal(let r) = w.central.handle(stranger) else { Issue.record("unknown terminal accepted"); return }
         #expect(r.code == "notEnrolled")
     }
@@ -209,7 +209,7 @@ struct SyncBadInputTests {
         do { _ = try SyncMessage.decode([0x50, 0x53, 9, 1]) } catch {
             #expect(error.code == .versionUnsupported)
         }
-        let hello = SyncMessage.hello(.init(central: CentralID.random(), terminal: try ReplicaId.terminal(4), knowledge: VersionVector([(try ReplicaId.terminal(4), 12)]), pullCursor: 9, wallMillis: -5))
+        let hello = SyncMessage.hello(.init(central: CentralID.random(), terminal: try ReplicaId.terminal(4), knowledge: VersionVector([(try ReplicaId.terminal(4), 12)]), pullCursor: 9, wallMillis: -5, acknowledged: 7))
         #expect(try SyncMessage.decode(hello.encoded()) == hello)
         do { _ = try SyncMessage.decode(Array(hello.encoded().dropLast(3))) ; Issue.record("truncated message accepted") } catch {
             #expect(error.code == .malformed)
@@ -302,7 +302,7 @@ struct ReviewFindingTests {
     func extremeClock() throws {
         let w = try World(terminals: 1)
         for wall in [Int64.min, Int64.max] {
-            let hello = SyncMessage.hello(.init(central: w.central.centralID, terminal: w.terminals[0].terminal, knowledge: VersionVector(), pullCursor: 0, wallMillis: wall))
+            let hello = SyncMessage.hello(.init(central: w.central.centralID, terminal: w.terminals[0].terminal, knowledge: VersionVector(), pullCursor: 0, wallMillis: wall, acknowledged: 0))
             guard case .welcome(let welcome) = w.central.handle(hello) else { Issue.record("refused"); return }
             #expect(welcome.clockSkewed)
         }

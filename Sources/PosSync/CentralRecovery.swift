@@ -1,0 +1,229 @@
+import Foundation
+import Logging
+import PosJournal
+import PosLedger
+
+/// What `FileCentralStore.recover` did.
+public struct CentralRecoveryReport: Sendable, Equatable {
+    /// The torn or damaged tail cut off the journal, if one was.
+    public var journalCut: RecoveryReport.Truncation?
+    /// The journal did not open (damage inside it): its intact frames were copied into a new journal.
+    public var rebuilt = false
+    /// Events the rebuilt journal holds, and intact events it could not keep (a terminal's events after a gap in its sequence).
+    public var eventsKept: UInt64 = 0
+    public var eventsDropped = 0
+    /// Where the damaged journal was moved (rebuilt only).
+    public var damagedJournal: String?
+    /// Snapshot runs set aside because they cover positions the journal no longer holds (or renumbered).
+    public var runsSetAside: [String] = []
+    /// Loss records this recovery wrote.
+    public var losses: [LossRecord] = []
+
+    public var nothingToDo: Bool { journalCut == nil && !rebuilt && runsSetAside.isEmpty && losses.isEmpty }
+}
+
+extension FileCentralStore {
+    /// The explicit path after an open refused: central's journal is cut where
+    /// it is damaged at its tail, or rebuilt from its intact frames when damage
+    /// lies inside it; snapshot runs that cover what is gone are set aside; and
+    /// what the runs, the journal and the loss log prove central once held and
+    /// no longer holds is recorded in `losses.jsonl` (terminals re-push what they
+    /// still hold when they next sync). Central's own sequence numbers continue
+    /// above any a lost event may have used. Safe to run again.
+    public static func recover(directory: String, fileSystem: any JournalFileSystem = PosixFileSystem(),
+                               environment: CentralEnvironment = CentralEnvironment(),
+                               snapshotEvents: Int = SyncLimits.centralSnapshotEventsDefault,
+                               lockWaitMillis: Int64 = StoreLockLimits.waitMillisDefault,
+                               logger: Logger? = nil) throws(SyncError) -> CentralRecoveryReport {
+        let files = FileStore(fs: fileSystem)
+        guard files.exists(directory + "/central.json") else {
+            throw SyncError(.notFound, "no central store here (central.json missing)", location: directory)
+        }
+        let storeLock = try StoreDirectory.lock(directory, fileSystem: fileSystem, waitMillis: lockWaitMillis)
+        let identity = try CentralIdentity.decode(files.read(directory + "/central.json"), path: directory + "/central.json")
+        let log = logger ?? Logger(label: "possync.central", factory: { _ in SwiftLogNoOpLogHandler() })
+        var report = CentralRecoveryReport()
+        let stateDir = directory + "/state"
+        let journalDir = directory + "/journal"
+        let config = JournalConfiguration(durability: .perRecord, dictionary: ledgerDictionary,
+                                          key: KeyDerivation.centralJournalKey(secret: identity.secret))
+
+        // What the runs prove was durable, from every run whose footer authenticates.
+        var evidence = HeldEvidence()
+        for name in files.list(stateDir) where CentralState.parseRunName(name) != nil {
+            guard let meta = try? SnapshotFile.open(path: stateDir + "/" + name, fileSystem: fileSystem, central: identity.central,
+                                                    key: KeyDerivation.centralSnapshotKey(secret: identity.secret), verifyFrames: false) else { continue }
+            evidence.note(meta.meta)
+            meta.close()
+        }
+
+        var inspected: (segments: [SegmentInfo], report: RecoveryReport)?
+        var damage: JournalError?
+        if files.exists(journalDir) {
+            do { inspected = try Journal.inspect(directory: journalDir, configuration: config, fileSystem: fileSystem) } catch {
+                if error.code == .io { storeLock.release(); throw SyncError(error) }
+                damage = error
+            }
+        }
+        let losses: LossLog
+        do { losses = try LossLog(directory: directory, files: files) } catch { storeLock.release(); throw error }
+        let reserved: UInt64
+        do { reserved = try SequenceReservation.read(directory: directory, files: files) } catch { storeLock.release(); throw error }
+        let now = environment.wallMillis()
+
+        if let damage {
+            // Damage inside the journal: rebuild it from its intact frames.
+            do {
+                try rebuildJournal(directory: directory, config: config, files: files, damage: damage, evidence: &evidence, report: &report)
+                for name in files.list(stateDir) where CentralState.parseRunName(name) != nil {
+                    try journalCall { () throws(JournalError) in try fileSystem.rename(stateDir + "/" + name, to: stateDir + "/" + name + ".superseded") }
+                    report.runsSetAside.append(name)
+                }
+                try journalCall { () throws(JournalError) in try fileSystem.syncDirectory(stateDir) }
+                report.losses.append(try losses.append(LossRecord(
+                    kind: .recovered, recordedMillis: now, positionsFrom: 1, file: journalDir,
+                    centralSequenceFloor: max(reserved, evidence.centralSequence),
+                    note: "journal rebuilt from its intact frames (\(damage.code) at \(damage.file ?? journalDir) offset \(damage.offset ?? 0)): \(report.eventsKept) events kept, \(report.eventsDropped) dropped; positions renumbered; the damaged journal is \(report.damagedJournal ?? "?")")))
+            } catch {
+                storeLock.release()
+                throw error
+            }
+        } else if let inspected {
+            let last = inspected.segments.last?.lastSequence ?? 0
+            report.journalCut = inspected.report.truncation
+            if evidence.position > last {
+                // Runs cover positions the journal no longer holds: they are set aside by the open below.
+                for name in files.list(stateDir) where CentralState.parseRunName(name) != nil {
+                    if let f = try? SnapshotFile.open(path: stateDir + "/" + name, fileSystem: fileSystem, central: identity.central,
+                                                      key: KeyDerivation.centralSnapshotKey(secret: identity.secret), verifyFrames: false) {
+                        if f.meta.position > last { report.runsSetAside.append(name) }
+                        f.close()
+                    }
+                }
+                do {
+                    report.losses.append(try losses.append(LossRecord(
+                        kind: .recovered, recordedMillis: now, positionsFrom: last + 1, file: journalDir,
+                        centralSequenceFloor: max(reserved, evidence.centralSequence),
+                        note: "journal ends at position \(last) but snapshot runs covered positions through \(evidence.position): positions from \(last + 1) are gone; the runs covering them are set aside")))
+                } catch {
+                    storeLock.release()
+                    throw error
+                }
+            }
+        }
+
+        // Open as usual (a tail cut is recorded by the open itself), without the runs' evidence: the loss is accepted now.
+        let before = losses.records.count
+        let central = try open(directory: directory, identity: identity, files: files, storeLock: storeLock, environment: environment,
+                               snapshotEvents: snapshotEvents, recovering: true, logger: log)
+        do {
+            try central.recordHeldEvidence(evidence, now: now)
+        } catch {
+            try? central.close()
+            throw error
+        }
+        report.losses = Array(central.losses.records[(before - report.losses.count)...])
+        try central.close()
+        return report
+    }
+
+    /// Per terminal, central's sequence, and journal positions: the most that evidence shows central once held.
+    struct HeldEvidence {
+        var acknowledged: [ReplicaId: UInt64] = [:]
+        var centralSequence: UInt64 = 0
+        var position: UInt64 = 0
+
+        mutating func note(_ meta: SnapshotMeta) {
+            for (t, a) in meta.acknowledged { acknowledged[t] = max(acknowledged[t] ?? 0, a) }
+            centralSequence = max(centralSequence, meta.centralSequence)
+            position = max(position, meta.position)
+        }
+
+        mutating func note(_ dot: Dot) {
+            if dot.replica.isCentral { centralSequence = max(centralSequence, dot.seq) } else { acknowledged[dot.replica] = max(acknowledged[dot.replica] ?? 0, dot.seq) }
+        }
+    }
+
+    /// After recovery: a terminal whose events central once held beyond what it holds now is behind (awaiting re-push).
+    private func recordHeldEvidence(_ evidence: HeldEvidence, now: Int64) throws(SyncError) {
+        lock.lock()
+        defer { lock.unlock() }
+        for (terminal, held) in evidence.acknowledged.sorted(by: { $0.key < $1.key }) {
+            let holds = terminals[terminal]?.acknowledged ?? 0
+            guard held > holds, !losses.unresolved(terminal).contains(where: { ($0.through ?? 0) >= held }) else { continue }
+            try losses.append(LossRecord(kind: .terminalBehind, recordedMillis: now, terminal: terminal.rawValue, from: holds + 1, through: held,
+                                         note: "central held terminal \(terminal.rawValue)'s events through seq \(held) before recovery and holds them through \(holds) now: awaiting re-push"))
+        }
+    }
+
+    /// Copies every intact record of the damaged journal, in order, into a new
+    /// journal that keeps each terminal's sequence contiguous from its first
+    /// event (a terminal's events after a gap are dropped: it re-pushes them)
+    /// and central's own numbers increasing; then swaps the directories.
+    private static func rebuildJournal(directory: String, config: JournalConfiguration, files: FileStore, damage: JournalError,
+                                       evidence: inout HeldEvidence, report: inout CentralRecoveryReport) throws(SyncError) {
+        let fs = files.fs
+        let journalDir = directory + "/journal"
+        let salvaged = directory + "/journal.salvaged"
+        let rebuilt = directory + "/journal.rebuilt"
+        for leftover in [salvaged, rebuilt] where fs.fileExists(leftover) { try removeTree(leftover, fs: fs) }
+        let salvage = try journalCall { () throws(JournalError) in try JournalSalvage.salvage(from: journalDir, to: salvaged, fileSystem: fs) }
+        let out = try journalCall { () throws(JournalError) in try Journal.open(directory: rebuilt, configuration: config, fileSystem: fs) }
+        var hwm: [ReplicaId: UInt64] = [:]
+        var own: UInt64 = 0
+        var batch: [[UInt8]] = []
+        func flush() throws(SyncError) {
+            guard !batch.isEmpty else { return }
+            _ = try journalCall { () throws(JournalError) in try out.append(contentsOf: batch) }
+            report.eventsKept += UInt64(batch.count)
+            batch.removeAll(keepingCapacity: true)
+        }
+        for range in salvage.recovered {
+            let reader = try journalCall { () throws(JournalError) in
+                try JournalReader(directory: salvaged, fileSystem: fs, dictionaries: [ledgerDictionary], key: config.key,
+                                  from: range.lowerBound, through: range.upperBound)
+            }
+            defer { reader.close() }
+            while let (_, record) = try journalCall({ () throws(JournalError) in try reader.next() }) {
+                guard let event = try? RecordCodec.decode(record) else { report.eventsDropped += 1; continue }
+                evidence.note(event.dot)
+                let keep: Bool
+                if event.dot.replica.isCentral {
+                    keep = event.dot.seq > own
+                    if keep { own = event.dot.seq }
+                } else {
+                    keep = event.dot.seq == (hwm[event.dot.replica] ?? 0) + 1
+                    if keep { hwm[event.dot.replica] = event.dot.seq }
+                }
+                if keep { batch.append(record) } else { report.eventsDropped += 1 }
+                if batch.count >= 4096 { try flush() }
+            }
+        }
+        try flush()
+        try journalCall { () throws(JournalError) in try out.close() }
+        var aside = directory + "/journal.damaged"
+        var n = 1
+        while fs.fileExists(aside) { n += 1; aside = directory + "/journal.damaged-\(n)" }
+        try journalCall { () throws(JournalError) in
+            try fs.rename(journalDir, to: aside)
+            try fs.rename(rebuilt, to: journalDir)
+            try fs.syncDirectory(directory)
+        }
+        try removeTree(salvaged, fs: fs)
+        report.rebuilt = true
+        report.damagedJournal = aside
+    }
+
+    private static func removeTree(_ path: String, fs: any JournalFileSystem) throws(SyncError) {
+        try journalCall { () throws(JournalError) in
+            for name in try fs.listDirectory(path) { try fs.removeFile(path + "/" + name) }
+            try fs.removeDirectory(path)
+        }
+    }
+}
+
+/// Runs journal code, turning its error into a SyncError (the free function `journal` is shadowed in FileCentralStore).
+@inline(__always)
+func journalCall<T>(_ body: () throws(JournalError) -> T) throws(SyncError) -> T {
+    do { return try body() } catch { throw SyncError(error) }
+}
