@@ -65,6 +65,10 @@ struct MachineResult<Status: Equatable> {
     /// Valid events that precede no other valid event, sorted by dot.
     var frontier: [Event]
     var conflicts: [ConflictRecord]
+    /// For the event `runMachine` was asked to probe (the writer's admission
+    /// check): the status of its causal past (nil: the past lacks the root)
+    /// and whether it was accepted. nil when there was no probe.
+    var probe: (past: Status?, accepted: Bool)?
 }
 
 /// The generic causal state machine shared by sales and tickets.
@@ -78,7 +82,7 @@ struct MachineResult<Status: Equatable> {
 /// later in causal order, so "already valid and followed" is exactly
 /// "valid and precedes".
 func runMachine<Status: Equatable>(
-    root: Event, events: [Event],
+    root: Event, events: [Event], probe: Dot? = nil,
     resolve: ([Event]) -> (status: Status, rule: String?),
     transition: (Status?, Event) -> (next: Status?, invalidKind: ConflictRecord.Kind)
 ) -> MachineResult<Status> {
@@ -86,6 +90,7 @@ func runMachine<Status: Equatable>(
     var valid: [Event] = [root]
     var past: [Event] = []
     var conflicts: [ConflictRecord] = []
+    var probed: (past: Status?, accepted: Bool)?
     for e in causalOrder(events) {
         var pastStatus: Status?
         if e.follows(root) {
@@ -102,6 +107,7 @@ func runMachine<Status: Equatable>(
         } else {
             valid.append(e)
         }
+        if e.dot == probe { probed = (pastStatus, next != nil) }
     }
     let front = frontier(ofOrdered: valid)
     let (status, rule) = resolve(front)
@@ -109,7 +115,7 @@ func runMachine<Status: Equatable>(
         let kind: ConflictRecord.Kind = root.body.kind == .saleCaptured ? .concurrentSaleOutcome : .concurrentDecision
         conflicts.append(ConflictRecord(kind, rule: rule, events: front.map(\.dot), outcome: "\(status)"))
     }
-    return MachineResult(status: status, frontier: front, conflicts: conflicts)
+    return MachineResult(status: status, frontier: front, conflicts: conflicts, probe: probed)
 }
 
 /// Events of `list` that no later event of `list` follows, sorted by dot.
@@ -155,8 +161,9 @@ enum TicketRules {
 
     /// A ticket's own status from its events; `saleConfirmed` is whether its
     /// sale is the standing, confirmed capture (completion needs it).
-    static func own(request: Event, events: [Event], saleConfirmed: Bool) -> MachineResult<TicketStatus> {
-        runMachine(root: request, events: events, resolve: resolve) { past, e in
+    static func own(request: Event, events: [Event], saleConfirmed: Bool,
+                    probe: Dot? = nil) -> MachineResult<TicketStatus> {
+        runMachine(root: request, events: events, probe: probe, resolve: resolve) { past, e in
             let next = TicketStatus.after(e.body.kind!, from: past)
             if next == .completed && !saleConfirmed { return (nil, .completionOnUnconfirmedSale) }
             return (next, .invalidTransition)
@@ -196,8 +203,8 @@ enum SaleRules {
         }
     }
 
-    static func own(capture: Event, outcomes: [Event]) -> MachineResult<SaleStatus> {
-        runMachine(root: capture, events: outcomes, resolve: resolve) { past, e in
+    static func own(capture: Event, outcomes: [Event], probe: Dot? = nil) -> MachineResult<SaleStatus> {
+        runMachine(root: capture, events: outcomes, probe: probe, resolve: resolve) { past, e in
             (past == .captured ? status(of: e) : nil, .invalidTransition)
         }
     }
