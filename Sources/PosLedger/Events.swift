@@ -1,8 +1,8 @@
 // The events journals hold. Journals are append-only logs of immutable
 // events; state is derived (see Fold.swift). Every event carries its dot,
 // its writer's HLC timestamp and its causal context: the version vector of
-// what its writer had seen of the entity (event e causally precedes f when
-// f.context covers e.dot).
+// what its writer had seen of the entity (event f follows e exactly when
+// f.context covers e.dot; HLC values never decide it).
 
 public enum EventKind: UInt8, Hashable, Sendable, CaseIterable, CustomStringConvertible {
     case saleCaptured = 1
@@ -225,8 +225,10 @@ public struct Event: Hashable, Sendable, CustomStringConvertible {
         self.body = body
     }
 
-    /// True when `other` is in this event's causal past.
-    public func follows(_ other: Event) -> Bool { context.covers(other.dot) }
+    /// True when `other` is in this event's causal past: this event's context
+    /// covers `other`'s dot. An event never follows one with its own dot
+    /// (itself, or a forged event reusing the dot).
+    public func follows(_ other: Event) -> Bool { dot != other.dot && context.covers(other.dot) }
 
     /// The sale this event is about (the capture's own dot for a capture).
     public var saleId: SaleId? {

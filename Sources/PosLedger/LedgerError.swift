@@ -11,7 +11,7 @@ public struct LedgerError: Error, Equatable, Sendable, CustomStringConvertible {
             case valueOutOfRange, invalidCurrency, currencyMismatch, invalidAmount
             case invalidPaymentCode, unknownWallet, invalidReturnCode, checkDigitMismatch
             case invalidText, invalidReason, invalidTransition, unauthorizedWriter
-            case limitExceeded, policyViolated, clockAheadTooFar, clockOverflow
+            case limitExceeded, policyViolated, clockAheadTooFar, clockOverflow, unknownEntity
         }
         let raw: Raw
         public var description: String { raw.rawValue }
@@ -37,6 +37,8 @@ public struct LedgerError: Error, Equatable, Sendable, CustomStringConvertible {
         public static let policyViolated = Code(raw: .policyViolated)
         public static let clockAheadTooFar = Code(raw: .clockAheadTooFar)
         public static let clockOverflow = Code(raw: .clockOverflow)
+        /// The event names a sale or ticket this state does not hold (writer's admission check).
+        public static let unknownEntity = Code(raw: .unknownEntity)
     }
 
     public let code: Code

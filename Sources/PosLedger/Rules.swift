@@ -2,50 +2,101 @@
 // entity's events and the causal relation. sync-protocol.md "Clocks and rules"
 // documents them with one worked example each.
 //
-// Causality: e precedes f when f.context covers e.dot AND (e.hlc, e.dot) <
-// (f.hlc, f.dot). Honest writers always satisfy the second condition (HLC
-// respects causality); requiring it makes the relation acyclic even on
-// forged or corrupted input, so the fold is defined on every event set.
+// Causality (sync-protocol.md "Causality used by the fold"): f follows e
+// exactly when f.context covers e.dot (`Event.follows`). HLC values never
+// decide what follows what; (HLC, dot) only orders concurrent events. Forged
+// or corrupted contexts can name each other (a cycle), so each entity's events
+// are first put in one deterministic causal order (`causalOrder`: the root,
+// then Kahn's topological sort placing the smallest ready event by (HLC, dot),
+// or the smallest remaining one when none is ready). e precedes f when f
+// follows e AND e is placed before f: on honest input (no cycle) exactly
+// "f follows e"; on every input acyclic, so the fold is a deterministic
+// function of the event set.
 
-/// Orders events by (HLC, dot): a linear extension of causality.
+/// Orders events by (HLC, dot): the order among concurrent events, where a
+/// rule needs one (over-refund, duplicate payment code, breaking a forged cycle).
 @inline(__always)
 func hlcDotOrder(_ a: Event, _ b: Event) -> Bool {
     a.hlc != b.hlc ? a.hlc < b.hlc : a.dot < b.dot
 }
 
-@inline(__always)
-func precedes(_ e: Event, _ f: Event) -> Bool {
-    f.context.covers(e.dot) && hlcDotOrder(e, f)
+/// An entity's non-root events in causal order: Kahn's algorithm on the
+/// "f follows e" graph that always places the smallest by (HLC, dot) of the
+/// ready events (every event of `events` they follow is placed); when none is
+/// ready (a cycle, only with forged input), the smallest remaining by
+/// (HLC, dot), what it follows among the unplaced events then ignored. The
+/// result depends on the set only, not on the order of `events`, as long as
+/// their dots are distinct (the fold keeps one event per dot). The root is not
+/// in `events`: it is always first.
+func causalOrder(_ events: [Event]) -> [Event] {
+    if events.count < 2 { return events }
+    var remaining = events.sorted(by: hlcDotOrder)
+    let n = remaining.count
+    // Honest histories are usually in causal order by (HLC, dot) already: when
+    // no event follows a later one, Kahn's algorithm would place them as sorted.
+    var sortedIsCausal = true
+    search: for i in 0..<n - 1 {
+        for j in (i + 1)..<n where remaining[i].follows(remaining[j]) {
+            sortedIsCausal = false
+            break search
+        }
+    }
+    if sortedIsCausal { return remaining }
+    // waiting[i]: events not yet placed that remaining[i] follows.
+    var waiting = [Int](repeating: 0, count: n)
+    for i in 0..<n {
+        for j in 0..<n where remaining[i].follows(remaining[j]) { waiting[i] += 1 }
+    }
+    var order: [Event] = []
+    order.reserveCapacity(n)
+    while !remaining.isEmpty {
+        let next = waiting.firstIndex(of: 0) ?? 0
+        let e = remaining.remove(at: next)
+        waiting.remove(at: next)
+        order.append(e)
+        for i in 0..<remaining.count where remaining[i].follows(e) { waiting[i] -= 1 }
+    }
+    return order
 }
 
 /// Result of running one entity's status events through its state machine.
 struct MachineResult<Status: Equatable> {
     var status: Status
-    /// Valid events no other valid event follows.
+    /// Valid events that precede no other valid event, sorted by dot.
     var frontier: [Event]
     var conflicts: [ConflictRecord]
+    /// For the event `runMachine` was asked to probe (the writer's admission
+    /// check): the status of its causal past (nil: the past lacks the root)
+    /// and whether it was accepted. nil when there was no probe.
+    var probe: (past: Status?, accepted: Bool)?
 }
 
 /// The generic causal state machine shared by sales and tickets.
 ///
-/// Events are visited in (HLC, dot) order. Each event's causal past is the
-/// set of already-valid events it follows (always including the root, or the
-/// event is invalid); the status of that past is `resolve(frontier(past))`;
-/// the event is valid when `transition(status, event)` accepts it. The final
-/// status is `resolve` of the frontier of all valid events.
+/// Events are visited in `causalOrder`, after the root. Each event's causal
+/// past is the set of already-valid events it follows (always including the
+/// root, or the event is invalid); the status of that past is
+/// `resolve(frontier(past))`; the event is valid when `transition(status,
+/// event)` accepts it. The final status is `resolve` of the frontier of all
+/// valid events. Every valid event was visited before any event that comes
+/// later in causal order, so "already valid and followed" is exactly
+/// "valid and precedes".
 func runMachine<Status: Equatable>(
-    root: Event, events: [Event],
+    root: Event, events: [Event], probe: Dot? = nil,
     resolve: ([Event]) -> (status: Status, rule: String?),
     transition: (Status?, Event) -> (next: Status?, invalidKind: ConflictRecord.Kind)
 ) -> MachineResult<Status> {
+    // Both lists stay in causal order, which `frontier(ofOrdered:)` needs.
     var valid: [Event] = [root]
+    var past: [Event] = []
     var conflicts: [ConflictRecord] = []
-    let ordered = events.sorted(by: hlcDotOrder)
-    for e in ordered {
-        let past = valid.filter { precedes($0, e) }
+    var probed: (past: Status?, accepted: Bool)?
+    for e in causalOrder(events) {
         var pastStatus: Status?
-        if past.contains(where: { $0.dot == root.dot }) {
-            pastStatus = resolve(frontier(of: past)).status
+        if e.follows(root) {
+            past.removeAll(keepingCapacity: true)
+            for v in valid where e.follows(v) { past.append(v) }
+            pastStatus = resolve(frontier(ofOrdered: past)).status
         }
         let (next, invalidKind) = transition(pastStatus, e)
         if next == nil {
@@ -56,20 +107,27 @@ func runMachine<Status: Equatable>(
         } else {
             valid.append(e)
         }
+        if e.dot == probe { probed = (pastStatus, next != nil) }
     }
-    let front = frontier(of: valid)
+    let front = frontier(ofOrdered: valid)
     let (status, rule) = resolve(front)
     if front.count > 1, let rule {
         let kind: ConflictRecord.Kind = root.body.kind == .saleCaptured ? .concurrentSaleOutcome : .concurrentDecision
         conflicts.append(ConflictRecord(kind, rule: rule, events: front.map(\.dot), outcome: "\(status)"))
     }
-    return MachineResult(status: status, frontier: front, conflicts: conflicts)
+    return MachineResult(status: status, frontier: front, conflicts: conflicts, probe: probed)
 }
 
-/// Events of `set` that no other event of `set` follows, sorted by dot.
-func frontier(of set: [Event]) -> [Event] {
-    set.filter { e in !set.contains { other in other.dot != e.dot && precedes(e, other) } }
-        .sorted { $0.dot < $1.dot }
+/// Events of `list` that no later event of `list` follows, sorted by dot.
+/// `list` is in causal order, so an event can only be followed by a later
+/// one: an earlier event that covers it does not precede it (a broken cycle).
+func frontier(ofOrdered list: [Event]) -> [Event] {
+    var front: [Event] = []
+    outer: for i in 0..<list.count {
+        for j in (i + 1)..<list.count where list[j].follows(list[i]) { continue outer }
+        front.append(list[i])
+    }
+    return front.count > 1 ? front.sorted { $0.dot < $1.dot } : front
 }
 
 // MARK: - Ticket rules
@@ -103,8 +161,9 @@ enum TicketRules {
 
     /// A ticket's own status from its events; `saleConfirmed` is whether its
     /// sale is the standing, confirmed capture (completion needs it).
-    static func own(request: Event, events: [Event], saleConfirmed: Bool) -> MachineResult<TicketStatus> {
-        runMachine(root: request, events: events, resolve: resolve) { past, e in
+    static func own(request: Event, events: [Event], saleConfirmed: Bool,
+                    probe: Dot? = nil) -> MachineResult<TicketStatus> {
+        runMachine(root: request, events: events, probe: probe, resolve: resolve) { past, e in
             let next = TicketStatus.after(e.body.kind!, from: past)
             if next == .completed && !saleConfirmed { return (nil, .completionOnUnconfirmedSale) }
             return (next, .invalidTransition)
@@ -144,8 +203,8 @@ enum SaleRules {
         }
     }
 
-    static func own(capture: Event, outcomes: [Event]) -> MachineResult<SaleStatus> {
-        runMachine(root: capture, events: outcomes, resolve: resolve) { past, e in
+    static func own(capture: Event, outcomes: [Event], probe: Dot? = nil) -> MachineResult<SaleStatus> {
+        runMachine(root: capture, events: outcomes, probe: probe, resolve: resolve) { past, e in
             (past == .captured ? status(of: e) : nil, .invalidTransition)
         }
     }

@@ -50,6 +50,8 @@ public enum TicketStatus: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Writer-side check: the transition must be valid on the state the writer sees.
+    /// For a stamped event, `LedgerState.checkAdmission` asks the fold itself
+    /// (causal past, sale confirmation, authority) and names the ticket.
     public static func validate(_ kind: EventKind, from: TicketStatus?) throws(LedgerError) -> TicketStatus {
         guard let next = after(kind, from: from) else {
             throw LedgerError(.invalidTransition,

@@ -1,3 +1,4 @@
+import Testing
 @testable import PosLedger
 
 /// Spells out events for rule tests: `B.capture(t1, 1, at: 0, ...)` etc.
@@ -46,16 +47,38 @@ enum B {
     }
 
     static func decide(_ kind: EventKind, _ r: R, _ s: UInt64, at ms: UInt64, ticket: Event, after: [Dot]) -> Event {
-        let t = TicketId(ticket.dot)
-        let body: EventBody = switch kind {
+        Event(dot: dot(r, s), hlc: Sample.hlc(ms), context: ctx(after),
+              body: body(kind, TicketId(ticket.dot), note: "note \(s)"))
+    }
+
+    /// A decision of `kind` on `t` (approved: to the original payment); any other kind: a note saying `note`.
+    static func body(_ kind: EventKind, _ t: TicketId, note: String) -> EventBody {
+        switch kind {
         case .refundApproved: .refundApproved(t, .originalPayment)
         case .refundRejected: .refundRejected(t)
         case .refundCancelled: .refundCancelled(t)
         case .refundCompleted: .refundCompleted(t)
         case .refundEscalated: .refundEscalated(t)
-        default: .noteAdded(t, try! NoteText("note \(s)"))
+        default: .noteAdded(t, try! NoteText(note))
         }
-        return Event(dot: dot(r, s), hlc: Sample.hlc(ms), context: ctx(after), body: body)
+    }
+}
+
+/// The events most rule tests start from: sale 1:1 of 10.00 CNY captured by
+/// terminal 1, confirmed by central 0:1, and ticket 2:1 (terminal 2) for 4.00 on it.
+enum Common {
+    static let sale = B.capture(Sample.t1, 1, at: 0, amount: 1000)
+    static let confirmed = B.confirm(1, at: 10, sale: sale)
+    static let ticket = B.request(Sample.t2, 1, at: 100, sale: sale, amount: 400)
+
+    /// Folds `events`, checking that reversed order and one-by-one application give the same state.
+    static func fold(_ events: [Event]) -> LedgerState {
+        let state = LedgerState.fold(events)
+        #expect(LedgerState.fold(events.reversed()) == state)
+        var oneByOne = LedgerState()
+        for e in events.reversed() { oneByOne.apply(e) }
+        #expect(oneByOne == state)
+        return state
     }
 }
 
