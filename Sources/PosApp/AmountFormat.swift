@@ -28,7 +28,7 @@ public enum AmountFormat {
         let digitsAllowed = minorDigits(currency)
         let bytes = Array(text.utf8)
         func bad(_ why: String) -> AppError {
-            AppError(.refused, "\(field) \"\(text.prefix(amountTextBytesMax))\": \(why)")
+            AppError(.refused, "\(field) \(PrintableText.escaped(String(text.prefix(amountTextBytesMax)))): \(why)")
         }
         guard !bytes.isEmpty else { throw bad("empty; expected an amount like \(example(currency))") }
         guard bytes.count <= amountTextBytesMax else { throw bad("longer than \(amountTextBytesMax) characters") }

@@ -266,11 +266,11 @@ public struct SaleItem: Sendable, Equatable, CustomStringConvertible {
     public init(parsing text: String, currency: Currency) throws(AppError) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 3, !parts[0].isEmpty, parts[0].utf8.count <= 32, let q = Int(parts[1]), (1...Self.quantityMax).contains(q) else {
-            throw AppError(.refused, "item \"\(text.prefix(48))\": expected SKU:QTY:PRICE like TEE-M:2:6.25 (quantity 1...\(Self.quantityMax))")
+            throw AppError(.refused, "item \(PrintableText.escaped(String(text.prefix(48)))): expected SKU:QTY:PRICE like TEE-M:2:6.25 (quantity 1...\(Self.quantityMax))")
         }
         sku = String(parts[0])
         quantity = q
-        unitPrice = try AmountFormat.parse(String(parts[2]), currency, field: "item \(parts[0]) price")
+        unitPrice = try AmountFormat.parse(String(parts[2]), currency, field: "item \(PrintableText.escaped(String(parts[0]))) price")
     }
 
     public var description: String { "\(sku) x\(quantity) @ \(AmountFormat.display(unitPrice))" }

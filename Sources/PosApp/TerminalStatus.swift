@@ -31,7 +31,7 @@ public struct TerminalStatus: Codable, Sendable, Equatable {
 
     public var text: String {
         var lines = [
-            "terminal \(terminal) of merchant \(merchant), now \(now)",
+            "terminal \(terminal) of merchant \(TextOutput.plain(merchant)), now \(now)",
             "unsynced: \(unsyncedEvents) events, \(unsyncedCaptures) captures, \(unsyncedAmount) \(currency) of \(unsyncedLimit) \(currency) allowed offline (per payment \(perPaymentLimit))",
             "last sync: \(lastSync ?? "never"); offline for \(offlineFor), capture allowed for \(offlineCaptureTimeLeft) more (limit \(offlineHoursMax) h)",
         ]
