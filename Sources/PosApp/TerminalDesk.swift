@@ -265,7 +265,9 @@ public struct SaleItem: Sendable, Equatable, CustomStringConvertible {
     /// "SKU:QTY:PRICE", e.g. "TEE-M:2:6.25".
     public init(parsing text: String, currency: Currency) throws(AppError) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 3, !parts[0].isEmpty, parts[0].utf8.count <= 32, let q = Int(parts[1]), (1...Self.quantityMax).contains(q) else {
+        // The quantity is digits only, without a sign or a leading zero (Int() alone would take "+2" and "02").
+        guard parts.count == 3, !parts[0].isEmpty, parts[0].utf8.count <= 32, parts[1].utf8.allSatisfy({ (48...57).contains($0) }),
+              parts[1].first != "0", let q = Int(parts[1]), (1...Self.quantityMax).contains(q) else {
             throw AppError(.refused, "item \(PrintableText.escaped(String(text.prefix(48)))): expected SKU:QTY:PRICE like TEE-M:2:6.25 (quantity 1...\(Self.quantityMax))")
         }
         sku = String(parts[0])
