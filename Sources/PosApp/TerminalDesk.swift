@@ -16,23 +16,19 @@ public final class TerminalDesk {
     /// Creates a terminal store from an enrollment file central issued.
     public static func initialize(directory: String, enrollmentFile: String, settings: TerminalSettings) throws(AppError) -> TerminalDesk {
         _ = try settings.validated()
+        try CommandPaths.checkInput(enrollmentFile, what: "enrollment file")
         let enrollment: Enrollment
         do { enrollment = try Enrollment.read(from: enrollmentFile) } catch {
             throw AppError(.refused, "enrollment file: \(error.description)")
         }
-        if FileManager.default.fileExists(atPath: directory + "/enrollment.json")
-            || FileManager.default.fileExists(atPath: directory + "/" + TerminalSettings.fileName) {
-            throw AppError(.refused, "\(directory): a terminal store already exists here")
-        }
+        try StoreKind.terminal.checkCreating(in: directory)
         let replica = try store { () throws(SyncError) in try TerminalReplica.initialize(directory: directory, enrollment: enrollment) }
         try settings.write(directory: directory)
         return try TerminalDesk(replica: replica, settings: settings)
     }
 
     public static func open(directory: String) throws(AppError) -> TerminalDesk {
-        guard FileManager.default.fileExists(atPath: directory) else {
-            throw AppError(.store, "\(directory): no such directory (no terminal store here)")
-        }
+        try StoreKind.terminal.checkOpening(directory)
         let settings = try TerminalSettings.read(directory: directory)
         let replica: TerminalReplica
         do { replica = try TerminalReplica.open(directory: directory) } catch { throw AppError.opening(error, what: "terminal store") }

@@ -231,7 +231,7 @@ struct TerminalCommand: ParsableCommand {
         func run() throws {
             let desk = try TerminalDesk.open(directory: store.dir)
             defer { try? desk.close() }
-            if FileManager.default.fileExists(atPath: out) { throw AppError(.refused, "\(out): already exists; choose a new file") }
+            try CommandPaths.checkOutput(out, what: "a bundle")
             let r = try store { () throws(SyncError) in try desk.replica.exportBundle(to: out) }
             struct Exported: Encodable { var file: String; var events: Int; var firstSeq: UInt64; var lastSeq: UInt64 }
             let e = Exported(file: out, events: r.events, firstSeq: r.first, lastSeq: r.last)
