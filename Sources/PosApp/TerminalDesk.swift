@@ -46,6 +46,25 @@ public final class TerminalDesk {
     /// Wall time the offline limit counts from: the last sync, or set-up.
     public var lastSyncOrSetupMillis: Int64 { replica.lastSyncMillis ?? settings.initializedMillis }
 
+    /// The latest wall time this terminal has seen: its set-up, its last sync and
+    /// its newest own event's HLC time. Time offline counts to the later of this
+    /// and the clock, so a clock set back (`--now` before the last sync) never
+    /// gives more offline time, and time offline is never negative.
+    public func latestWallMillisSeen() throws(AppError) -> Int64 {
+        var latest = max(settings.initializedMillis, replica.lastSyncMillis ?? settings.initializedMillis)
+        let seq = replica.lastSequence
+        // The newest own event has the newest own HLC: the terminal's clock never goes back.
+        if seq > 0, let record = try store({ () throws(SyncError) in try replica.ownRecord(seq: seq) }) {
+            do { latest = max(latest, Int64(try RecordCodec.decode(record).hlc.millis)) } catch {
+                throw AppError(.store, "\(TextOutput.plain(directory))/outbound seq \(seq): \(error.message)")
+            }
+        }
+        return latest
+    }
+
+    /// The time offline counts to at `nowMillis`: the later of it and the latest time seen.
+    public func offlineClockMillis(_ nowMillis: Int64) throws(AppError) -> Int64 { max(nowMillis, try latestWallMillisSeen()) }
+
     /// Captures central has not acknowledged: count and total.
     public func unsyncedCaptures() throws(AppError) -> (events: Int, captures: [Event], total: Money) {
         let events = try store { () throws(SyncError) in try replica.unacknowledgedEvents() }
@@ -90,8 +109,13 @@ public final class TerminalDesk {
             throw AppError(.refused, "payment code \(paymentCode.masked) was already captured as sale \(earlier.dot): a code is single-use, ask for a new one")
         }
         let unsynced = try unsyncedCaptures().total
-        try ledger { () throws(LedgerError) in
-            try limits.checkCapture(amount: amount, unsyncedCaptured: unsynced, lastSyncMillis: lastSyncOrSetupMillis, nowMillis: nowMillis)
+        let countedTo = try offlineClockMillis(nowMillis)
+        do {
+            try limits.checkCapture(amount: amount, unsyncedCaptured: unsynced, lastSyncMillis: lastSyncOrSetupMillis, nowMillis: countedTo)
+        } catch {
+            let behind = countedTo > nowMillis && error.field == "offlineHoursMax"
+            throw AppError(.refused, AppError.from(error).message + (behind
+                ? " (counted to \(WallClock.format(countedTo)), the latest time this terminal has seen; its clock says \(WallClock.format(nowMillis)))" : ""))
         }
         let event = try store { () throws(SyncError) in try replica.record(.saleCaptured(capture), wallMillis: nowMillis) }
         let id = SaleId(event.dot)
