@@ -28,13 +28,7 @@ public enum StoreKind: String, Sendable {
     /// Refuses (exit 1) to create a store of this kind in `directory` when it already holds a store or is not a directory.
     func checkCreating(in directory: String) throws(AppError) {
         let shown = TextOutput.plain(directory)
-        // The directory is created with its missing parents: the nearest one that exists must be a directory.
-        var existing = directory
-        while !existing.isEmpty, !FileManager.default.fileExists(atPath: existing) { existing = (existing as NSString).deletingLastPathComponent }
-        var isDirectory: ObjCBool = false
-        if !existing.isEmpty, FileManager.default.fileExists(atPath: existing, isDirectory: &isDirectory), !isDirectory.boolValue {
-            throw AppError(.refused, existing == directory ? "\(shown): not a directory" : "\(shown): \(TextOutput.plain(existing)) is not a directory")
-        }
+        try CommandPaths.checkCreatable(directory)
         if let found = Self.of(directory) {
             throw AppError(.refused, found == self ? "\(shown): a \(self) store already exists here"
                 : "\(shown): a \(found) store is here; a \(self) store needs a directory of its own")
@@ -62,6 +56,18 @@ public enum CommandPaths {
         }
         guard !isDirectory.boolValue else { throw AppError(.refused, "\(shown): is a directory; expected the \(what)") }
         guard access(path, R_OK) == 0 else { throw AppError(.refused, "\(shown): the \(what) cannot be read (permission denied)") }
+    }
+
+    /// Refuses (exit 1) a directory to create (with its missing parents) when it,
+    /// or the nearest of its parents that exists, is not a directory.
+    public static func checkCreatable(_ directory: String) throws(AppError) {
+        var existing = directory
+        while !existing.isEmpty, !FileManager.default.fileExists(atPath: existing) { existing = (existing as NSString).deletingLastPathComponent }
+        var isDirectory: ObjCBool = false
+        if !existing.isEmpty, FileManager.default.fileExists(atPath: existing, isDirectory: &isDirectory), !isDirectory.boolValue {
+            let shown = TextOutput.plain(directory)
+            throw AppError(.refused, existing == directory ? "\(shown): not a directory" : "\(shown): \(TextOutput.plain(existing)) is not a directory")
+        }
     }
 
     /// Refuses (exit 1) an output file that exists, or whose directory is missing, not a directory or not writable.

@@ -49,6 +49,7 @@ struct ExitCodeCLITests {
             (["central", "init", "--dir", file + "/hq"], 1, "\(file)/hq: \(file) is not a directory"),
             (["terminal", "init", "--dir", file + "/shop", "--enrollment", tmp + "/t1.json"], 1, "\(file) is not a directory"),
             (["demo", "--dir", empty], 1, "\(empty): already exists"),
+            (["demo", "--dir", file + "/run"], 1, "\(file)/run: \(file) is not a directory"),
             // An input file that is missing or not a readable file: 1.
             (["terminal", "init", "--dir", tmp + "/shop9", "--enrollment", nowhere], 1, "\(nowhere): no such enrollment file"),
             (["terminal", "init", "--dir", tmp + "/shop9", "--enrollment", empty], 1, "\(empty): is a directory; expected the enrollment file"),
