@@ -63,10 +63,10 @@ public enum TicketDecisions {
                 case .confirmed?: break
                 case .captured?:
                     throw AppError(.refused, "cannot complete ticket \(number): its sale \(t.sale.dot) is captured, not confirmed (forward it first)")
+                case .awaitingCapture?, nil:
+                    throw AppError(.refused, "cannot complete ticket \(number): its sale \(t.sale.dot) is not known here (sync first)")
                 case let status?:
                     throw AppError(.refused, "cannot complete ticket \(number): its sale \(t.sale.dot) is \(status), not confirmed: no money was paid, none moves back")
-                case nil:
-                    throw AppError(.refused, "cannot complete ticket \(number): its sale \(t.sale.dot) is not known here (sync first)")
                 }
                 guard t.status == .approved else {
                     throw AppError(.refused, "cannot complete ticket \(number): it is approved, but shown as \(t.status) because \(why(t.status, sale: t.sale, state: state))")
