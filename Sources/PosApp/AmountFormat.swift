@@ -21,54 +21,57 @@ public enum AmountFormat {
         minorDigitsExceptions[currency.code] ?? 2
     }
 
-    /// Parses "12.50" (or "12.5", "12") into minor units of `currency`. Refuses a
-    /// sign, grouping, more decimals than the currency has, zero, and amounts
-    /// over `Limits.amountMinorMax` minor units.
+    /// Parses an amount in major units into minor units of `currency`, exactly
+    /// by this grammar (docs/cli.md, "Amounts"), ASCII only:
+    ///
+    ///     amount   = whole [ "." fraction ]
+    ///     whole    = "0" | nonzero { digit }          (no leading zero before other digits)
+    ///     fraction = digit { digit }                  (1 to the currency's decimals; none for JPY)
+    ///
+    /// so "120", "12.5", "12.50" and "0.50" are CNY amounts, and ".50", "5.",
+    /// "05.00", "+5", "1,000", " 5" are not. Zero and amounts over
+    /// `Limits.amountMinorMax` minor units are refused. Every refusal names
+    /// `field` and the text.
     public static func parse(_ text: String, _ currency: Currency, field: String = "amount") throws(AppError) -> Money {
         let digitsAllowed = minorDigits(currency)
         let bytes = Array(text.utf8)
         func bad(_ why: String) -> AppError {
-            AppError(.refused, "\(field) \"\(text.prefix(amountTextBytesMax))\": \(why)")
+            AppError(.refused, "\(field) \(PrintableText.escaped(String(text.prefix(amountTextBytesMax)))): \(why)")
         }
         guard !bytes.isEmpty else { throw bad("empty; expected an amount like \(example(currency))") }
         guard bytes.count <= amountTextBytesMax else { throw bad("longer than \(amountTextBytesMax) characters") }
-        var whole: Int64 = 0
-        var fraction: Int64 = 0
-        var fractionDigits = 0
-        var seenPoint = false
-        var seenDigit = false
-        for b in bytes {
-            switch b {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"):
-                seenDigit = true
-                let d = Int64(b - UInt8(ascii: "0"))
-                if seenPoint {
-                    fractionDigits += 1
-                    guard fractionDigits <= digitsAllowed else {
-                        throw bad(digitsAllowed == 0 ? "\(currency) has no decimals"
-                                  : "\(currency) has \(digitsAllowed) decimals, this has more")
-                    }
-                    fraction = fraction * 10 + d
-                } else {
-                    let (m, o1) = whole.multipliedReportingOverflow(by: 10)
-                    let (s, o2) = m.addingReportingOverflow(d)
-                    guard !o1, !o2, s <= Limits.amountMinorMax else { throw bad("too large") }
-                    whole = s
-                }
-            case UInt8(ascii: "."):
-                guard !seenPoint else { throw bad("more than one decimal point") }
-                guard digitsAllowed > 0 else { throw bad("\(currency) has no decimals") }
-                seenPoint = true
-            default:
-                throw bad("only digits and one '.' are allowed, like \(example(currency))")
+        func isDigit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
+        let point = UInt8(ascii: ".")
+        if let other = bytes.first(where: { !isDigit($0) && $0 != point }) {
+            switch other {
+            case UInt8(ascii: "+"), UInt8(ascii: "-"): throw bad("a sign is not allowed: an amount is positive, like \(example(currency))")
+            case UInt8(ascii: ","), UInt8(ascii: "_"), UInt8(ascii: "'"): throw bad("digit grouping is not allowed: write the digits alone, like 1000")
+            case UInt8(ascii: " "), UInt8(ascii: "\t"): throw bad("spaces are not allowed")
+            default: throw bad("only the digits 0-9 and one '.' are allowed, like \(example(currency))")
             }
         }
-        guard seenDigit else { throw bad("no digits") }
-        let scale = pow10(digitsAllowed)
-        let (wholeMinor, o1) = whole.multipliedReportingOverflow(by: scale)
-        let (minor, o2) = wholeMinor.addingReportingOverflow(fraction * pow10(digitsAllowed - fractionDigits))
-        guard !o1, !o2, minor <= Limits.amountMinorMax else {
-            throw bad("exceeds the largest amount, \(Limits.amountMinorMax) minor units")
+        let parts = bytes.split(separator: point, maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count <= 2 else { throw bad("more than one decimal point") }
+        let wholeDigits = parts[0], fractionDigits = parts.count == 2 ? parts[1] : []
+        if parts.count == 2, digitsAllowed == 0 { throw bad("\(currency) has no decimals") }
+        guard !wholeDigits.isEmpty else { throw bad("no digit before the decimal point (write 0\(text))") }
+        guard parts.count == 1 || !fractionDigits.isEmpty else { throw bad("no digit after the decimal point (write \(text.dropLast()))") }
+        guard wholeDigits.count == 1 || wholeDigits.first != UInt8(ascii: "0") else {
+            let kept = wholeDigits.drop { $0 == UInt8(ascii: "0") }
+            throw bad("a leading zero before other digits (write \(kept.isEmpty ? "0" : String(decoding: kept, as: UTF8.self))\(parts.count == 2 ? "." + String(decoding: fractionDigits, as: UTF8.self) : ""))")
+        }
+        guard fractionDigits.count <= digitsAllowed else {
+            throw bad("\(currency) has \(digitsAllowed) decimals, this has \(fractionDigits.count)")
+        }
+        // Whole digits beyond the largest amount overflow: checked digit by digit.
+        var minor: Int64 = 0
+        for b in wholeDigits + fractionDigits + Array(repeating: UInt8(ascii: "0"), count: digitsAllowed - fractionDigits.count) {
+            let (m, o1) = minor.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = m.addingReportingOverflow(Int64(b - UInt8(ascii: "0")))
+            guard !o1, !o2, sum <= Limits.amountMinorMax else {
+                throw bad("exceeds the largest amount, \(Limits.amountMinorMax) minor units")
+            }
+            minor = sum
         }
         guard minor > 0 else { throw bad("must be greater than zero") }
         return Money(minorUnits: minor, currency: currency)

@@ -22,8 +22,9 @@ public struct AppError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public init(_ kind: Kind, _ message: String) {
         self.kind = kind
-        // One line, always.
-        self.message = message.split(whereSeparator: \.isNewline).joined(separator: " ")
+        // One line, always: whatever the message quotes (a path, an id, a
+        // store's own error) cannot break the line or control the terminal.
+        self.message = PrintableText.escaped(message, quoted: false)
     }
 
     public var exitCode: Int32 { kind.rawValue }

@@ -11,9 +11,7 @@ public final class CentralDesk {
     /// follows it while replaying), so `--now` / `POSSYNC_NOW` governs every event it writes.
     public static func create(directory: String, clockMillis: @escaping @Sendable () -> Int64,
                               lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault) throws(AppError) -> CentralDesk {
-        if FileManager.default.fileExists(atPath: directory + "/central.json") {
-            throw AppError(.refused, "\(directory): a central store already exists here")
-        }
+        try StoreKind.central.checkCreating(in: directory)
         let s = try PosApp.store { () throws(SyncError) in
             try FileCentralStore.create(directory: directory, environment: CentralEnvironment(wallMillis: clockMillis), lockWaitMillis: lockWaitMillis)
         }
@@ -22,9 +20,7 @@ public final class CentralDesk {
 
     public static func open(directory: String, clockMillis: @escaping @Sendable () -> Int64,
                             lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault) throws(AppError) -> CentralDesk {
-        guard FileManager.default.fileExists(atPath: directory) else {
-            throw AppError(.store, "\(directory): no such directory (no central store here)")
-        }
+        try StoreKind.central.checkOpening(directory)
         let s: FileCentralStore
         do {
             s = try FileCentralStore.open(directory: directory, environment: CentralEnvironment(wallMillis: clockMillis), lockWaitMillis: lockWaitMillis)
@@ -46,17 +42,8 @@ public final class CentralDesk {
     /// Enrolls a terminal and writes its enrollment (identity, secret, merchant key) to `out`, mode 0600.
     public func enroll(terminal: UInt32, merchant: String, out: String) throws(AppError) -> EnrollResult {
         let id = try ledger { () throws(LedgerError) in try ReplicaId.terminal(terminal) }
-        if FileManager.default.fileExists(atPath: out) {
-            throw AppError(.refused, "\(out): already exists; an enrollment file is never overwritten")
-        }
-        let dir = (out as NSString).deletingLastPathComponent
-        if !dir.isEmpty && !FileManager.default.fileExists(atPath: dir) {
-            throw AppError(.refused, "\(out): directory \(dir) does not exist")
-        }
         // Refuse before central records anything when the file cannot be written there.
-        if access(dir.isEmpty ? "." : dir, W_OK) != 0 {
-            throw AppError(.refused, "\(out): directory \(dir.isEmpty ? "." : dir) is not writable")
-        }
+        try CommandPaths.checkOutput(out, what: "an enrollment file")
         let e = try PosApp.store { () throws(SyncError) in try store.enroll(terminal: id, merchant: merchant) }
         do {
             try e.write(to: out)
@@ -152,9 +139,7 @@ public final class CentralDesk {
     /// Imports courier bundles in order; stops at the first refused file (the
     /// bundles before it stay imported: each is all-or-nothing per batch).
     public func importBundles(_ paths: [String], progress: any ProgressSink = SilentProgress()) throws(AppError) -> [ImportResult] {
-        for p in paths where !FileManager.default.fileExists(atPath: p) {
-            throw AppError(.refused, "\(p): no such bundle file")
-        }
+        for p in paths { try CommandPaths.checkInput(p, what: "bundle file") }
         // Every bundle is checked whole (size, magic, version, SHA-256, central id)
         // before the first is applied, so a damaged one among several changes nothing.
         for p in paths {

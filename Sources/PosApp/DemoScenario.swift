@@ -235,8 +235,8 @@ public final class DemoScenario {
     func returnRequest(_ i: Int, _ input: TerminalDesk.ReturnInput) throws(AppError) -> TicketId {
         let r = try t(i).requestReturn(input, nowMillis: clock.millis)
         let conditions = r.conditions.map { "\($0.condition) \($0.holds ? "ok" : "FAILS")" }.joined(separator: ", ")
-        say("t\(i)", "ticket \(r.ticket): \(r.resolution) \(r.amount) \(r.currency), \(r.reason); policy: \(conditions)")
-        if let n = r.notification { say("t\(i)", "notification queued: \(n)") }
+        say("t\(i)", "ticket \(r.ticket): \(r.resolution) \(r.amount) \(r.currency), \(TextOutput.reason(r.reason)); policy: \(conditions)")
+        if let n = r.notification { say("t\(i)", "notification queued: \(TextOutput.plain(n))") }
         return try EntityParsing.ticket(r.ticketId)
     }
 

@@ -12,7 +12,7 @@ public enum EntityParsing {
     /// A return code, checked digit by digit: a mistyped code is refused, not misread.
     public static func returnCode(_ text: String) throws(AppError) -> ReturnCode {
         do { return try ReturnCode(parsing: text) } catch {
-            throw AppError(.refused, "return code \"\(text.prefix(24))\": \(error.message)")
+            throw AppError(.refused, "return code \(PrintableText.escaped(String(text.prefix(24)))): \(error.message)")
         }
     }
 
@@ -20,14 +20,14 @@ public enum EntityParsing {
     public static func ticket(_ text: String) throws(AppError) -> TicketId {
         if text.contains(":") { return TicketId(try dot(text, what: "ticket id")) }
         do { return try TicketNumber(parsing: text).ticket } catch {
-            throw AppError(.refused, "ticket number \"\(text.prefix(24))\": \(error.message)")
+            throw AppError(.refused, "ticket number \(PrintableText.escaped(String(text.prefix(24)))): \(error.message)")
         }
     }
 
     static func dot(_ text: String, what: String) throws(AppError) -> Dot {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2, let r = UInt32(parts[0]), let s = UInt64(parts[1]) else {
-            throw AppError(.refused, "\(what) \"\(text.prefix(24))\": expected REPLICA:SEQ like 3:17")
+            throw AppError(.refused, "\(what) \(PrintableText.escaped(String(text.prefix(24)))): expected REPLICA:SEQ like 3:17")
         }
         return try ledger { () throws(LedgerError) in try Dot(replica: try ReplicaId(r), seq: s) }
     }
@@ -43,7 +43,16 @@ public enum EntityParsing {
             if text.hasPrefix("other:") {
                 return .other(try ledger { () throws(LedgerError) in try ReasonText(String(text.dropFirst(6))) })
             }
-            throw AppError(.refused, "reason \"\(text.prefix(40))\": expected quality, wrong-size, not-as-described, changed-mind or other:TEXT")
+            throw AppError(.refused, "reason \(PrintableText.escaped(String(text.prefix(40)))): expected quality, wrong-size, not-as-described, changed-mind or other:TEXT")
+        }
+    }
+
+    /// A resolution: refund or exchange.
+    public static func resolution(_ text: String) throws(AppError) -> Resolution {
+        switch text {
+        case "refund": return .refund
+        case "exchange": return .exchange
+        default: throw AppError(.refused, "resolution \(PrintableText.escaped(String(text.prefix(20)))): expected refund or exchange")
         }
     }
 
@@ -64,7 +73,7 @@ public enum EntityParsing {
             if text.hasPrefix("account:") {
                 return .designatedAccount(try ledger { () throws(LedgerError) in try AccountReference(String(text.dropFirst(8))) })
             }
-            throw AppError(.refused, "route \"\(text.prefix(40))\": expected original, account:REF or reship")
+            throw AppError(.refused, "route \(PrintableText.escaped(String(text.prefix(40)))): expected original, account:REF or reship")
         }
     }
 }

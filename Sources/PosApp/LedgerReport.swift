@@ -128,8 +128,8 @@ public struct LedgerReport: Codable, Sendable, Equatable {
             var line = "ticket \(t.number)  sale \(t.sale)  \(t.status)"
             if let h = t.heldReason { line += "(\(h))" }
             if t.ownStatus != t.status || t.heldReason != nil { line += "  own \(t.ownStatus)" }
-            line += "  \(t.resolution) \(t.amount) \(t.currency)  \(t.reason)"
-            if !t.notes.isEmpty { line += "  notes: " + t.notes.map(Self.quoted).joined(separator: "; ") }
+            line += "  \(t.resolution) \(t.amount) \(t.currency)  \(TextOutput.reason(t.reason))"
+            if !t.notes.isEmpty { line += "  notes: " + t.notes.map { PrintableText.escaped($0) }.joined(separator: "; ") }
             lines.append(line)
         }
         for c in conflicts {
@@ -137,22 +137,5 @@ public struct LedgerReport: Codable, Sendable, Equatable {
         }
         if lines.isEmpty { lines.append("(no sales, tickets or conflicts)") }
         return lines.joined(separator: "\n")
-    }
-
-    /// Free text in one line: quotes, backslashes and control characters escaped, so a note cannot forge report lines.
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for u in text.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 || u.value == 0x7F { out += "\\u{" + String(u.value, radix: 16) + "}" } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
     }
 }

@@ -17,14 +17,12 @@ public final class TerminalDesk {
     public static func initialize(directory: String, enrollmentFile: String, settings: TerminalSettings,
                                   lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault) throws(AppError) -> TerminalDesk {
         _ = try settings.validated()
+        try CommandPaths.checkInput(enrollmentFile, what: "enrollment file")
         let enrollment: Enrollment
         do { enrollment = try Enrollment.read(from: enrollmentFile) } catch {
             throw AppError(.refused, "enrollment file: \(error.description)")
         }
-        if FileManager.default.fileExists(atPath: directory + "/enrollment.json")
-            || FileManager.default.fileExists(atPath: directory + "/" + TerminalSettings.fileName) {
-            throw AppError(.refused, "\(directory): a terminal store already exists here")
-        }
+        try StoreKind.terminal.checkCreating(in: directory)
         let replica = try store { () throws(SyncError) in
             try TerminalReplica.initialize(directory: directory, enrollment: enrollment, options: TerminalOptions(lockWaitMillis: lockWaitMillis))
         }
@@ -33,9 +31,7 @@ public final class TerminalDesk {
     }
 
     public static func open(directory: String, lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault) throws(AppError) -> TerminalDesk {
-        guard FileManager.default.fileExists(atPath: directory) else {
-            throw AppError(.store, "\(directory): no such directory (no terminal store here)")
-        }
+        try StoreKind.terminal.checkOpening(directory)
         let settings = try TerminalSettings.read(directory: directory)
         let replica: TerminalReplica
         do { replica = try TerminalReplica.open(directory: directory, options: TerminalOptions(lockWaitMillis: lockWaitMillis)) } catch {
@@ -54,6 +50,25 @@ public final class TerminalDesk {
 
     /// Wall time the offline limit counts from: the last sync, or set-up.
     public var lastSyncOrSetupMillis: Int64 { replica.lastSyncMillis ?? settings.initializedMillis }
+
+    /// The latest wall time this terminal has seen: its set-up, its last sync and
+    /// its newest own event's HLC time. Time offline counts to the later of this
+    /// and the clock, so a clock set back (`--now` before the last sync) never
+    /// gives more offline time, and time offline is never negative.
+    public func latestWallMillisSeen() throws(AppError) -> Int64 {
+        var latest = max(settings.initializedMillis, replica.lastSyncMillis ?? settings.initializedMillis)
+        let seq = replica.lastSequence
+        // The newest own event has the newest own HLC: the terminal's clock never goes back.
+        if seq > 0, let record = try store({ () throws(SyncError) in try replica.ownRecord(seq: seq) }) {
+            do { latest = max(latest, Int64(try RecordCodec.decode(record).hlc.millis)) } catch {
+                throw AppError(.store, "\(TextOutput.plain(directory))/outbound seq \(seq): \(error.message)")
+            }
+        }
+        return latest
+    }
+
+    /// The time offline counts to at `nowMillis`: the later of it and the latest time seen.
+    public func offlineClockMillis(_ nowMillis: Int64) throws(AppError) -> Int64 { max(nowMillis, try latestWallMillisSeen()) }
 
     /// Captures central has not acknowledged: count and total.
     public func unsyncedCaptures() throws(AppError) -> (events: Int, captures: [Event], total: Money) {
@@ -99,8 +114,13 @@ public final class TerminalDesk {
             throw AppError(.refused, "payment code \(paymentCode.masked) was already captured as sale \(earlier.dot): a code is single-use, ask for a new one")
         }
         let unsynced = try unsyncedCaptures().total
-        try ledger { () throws(LedgerError) in
-            try limits.checkCapture(amount: amount, unsyncedCaptured: unsynced, lastSyncMillis: lastSyncOrSetupMillis, nowMillis: nowMillis)
+        let countedTo = try offlineClockMillis(nowMillis)
+        do {
+            try limits.checkCapture(amount: amount, unsyncedCaptured: unsynced, lastSyncMillis: lastSyncOrSetupMillis, nowMillis: countedTo)
+        } catch {
+            let behind = countedTo > nowMillis && error.field == "offlineHoursMax"
+            throw AppError(.refused, AppError.from(error).message + (behind
+                ? " (counted to \(WallClock.format(countedTo)), the latest time this terminal has seen; its clock says \(WallClock.format(nowMillis)))" : ""))
         }
         let event = try store { () throws(SyncError) in try replica.record(.saleCaptured(capture), wallMillis: nowMillis) }
         let id = SaleId(event.dot)
@@ -270,12 +290,14 @@ public struct SaleItem: Sendable, Equatable, CustomStringConvertible {
     /// "SKU:QTY:PRICE", e.g. "TEE-M:2:6.25".
     public init(parsing text: String, currency: Currency) throws(AppError) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 3, !parts[0].isEmpty, parts[0].utf8.count <= 32, let q = Int(parts[1]), (1...Self.quantityMax).contains(q) else {
-            throw AppError(.refused, "item \"\(text.prefix(48))\": expected SKU:QTY:PRICE like TEE-M:2:6.25 (quantity 1...\(Self.quantityMax))")
+        // The quantity is digits only, without a sign or a leading zero (Int() alone would take "+2" and "02").
+        guard parts.count == 3, !parts[0].isEmpty, parts[0].utf8.count <= 32, parts[1].utf8.allSatisfy({ (48...57).contains($0) }),
+              parts[1].first != "0", let q = Int(parts[1]), (1...Self.quantityMax).contains(q) else {
+            throw AppError(.refused, "item \(PrintableText.escaped(String(text.prefix(48)))): expected SKU:QTY:PRICE like TEE-M:2:6.25 (quantity 1...\(Self.quantityMax))")
         }
         sku = String(parts[0])
         quantity = q
-        unitPrice = try AmountFormat.parse(String(parts[2]), currency, field: "item \(parts[0]) price")
+        unitPrice = try AmountFormat.parse(String(parts[2]), currency, field: "item \(PrintableText.escaped(String(parts[0]))) price")
     }
 
     public var description: String { "\(sku) x\(quantity) @ \(AmountFormat.display(unitPrice))" }

@@ -14,8 +14,14 @@ public struct TerminalStatus: Codable, Sendable, Equatable {
     public var unsyncedAmount: String
     public var unsyncedLimit: String
     public var perPaymentLimit: String
+    /// The latest wall time this terminal has seen (set-up, last sync, its own
+    /// newest event); when the clock is behind it, time offline counts to it.
+    public var latestWallTimeSeen: String
+    public var clockBehind: Bool
     public var lastSync: String?
     public var offlineFor: String
+    /// Never negative.
+    public var offlineForMillis: Int64
     public var offlineHoursMax: Int64
     /// Offline capture time left before the terminal refuses captures.
     public var offlineCaptureTimeLeft: String
@@ -31,7 +37,8 @@ public struct TerminalStatus: Codable, Sendable, Equatable {
 
     public var text: String {
         var lines = [
-            "terminal \(terminal) of merchant \(merchant), now \(now)",
+            "terminal \(terminal) of merchant \(TextOutput.plain(merchant)), now \(now)"
+                + (clockBehind ? " (behind \(latestWallTimeSeen), the latest time this terminal has seen: time offline counts to it)" : ""),
             "unsynced: \(unsyncedEvents) events, \(unsyncedCaptures) captures, \(unsyncedAmount) \(currency) of \(unsyncedLimit) \(currency) allowed offline (per payment \(perPaymentLimit))",
             "last sync: \(lastSync ?? "never"); offline for \(offlineFor), capture allowed for \(offlineCaptureTimeLeft) more (limit \(offlineHoursMax) h)",
         ]
@@ -59,18 +66,23 @@ extension TerminalDesk {
         var byKind: [String: Int] = [:]
         let conflicts = state.conflicts
         for c in conflicts { byKind[c.kind.rawValue, default: 0] += 1 }
-        let left = limits.offlineMillisLeft(lastSyncMillis: since, nowMillis: nowMillis)
+        // A clock behind what the terminal has seen counts as the latest time seen.
+        let latest = try latestWallMillisSeen()
+        let countedTo = max(nowMillis, latest)
+        let left = limits.offlineMillisLeft(lastSyncMillis: since, nowMillis: countedTo)
         return TerminalStatus(
             terminal: replica.terminal.rawValue, merchant: replica.enrollment.merchant, now: WallClock.format(nowMillis),
             currency: currency.code, unsyncedEvents: unsynced.events, unsyncedCaptures: unsynced.captures.count,
             unsyncedAmount: AmountFormat.format(unsynced.total),
             unsyncedLimit: AmountFormat.format(minorUnits: limits.unsyncedTotalMinorMax, currency: currency),
             perPaymentLimit: AmountFormat.format(minorUnits: limits.perPaymentMinorMax, currency: currency),
-            lastSync: replica.lastSyncMillis.map(WallClock.format), offlineFor: WallClock.duration(nowMillis - since),
+            latestWallTimeSeen: WallClock.format(latest), clockBehind: nowMillis < latest,
+            lastSync: replica.lastSyncMillis.map(WallClock.format), offlineFor: WallClock.duration(countedTo - since),
+            offlineForMillis: max(0, countedTo - since),
             offlineHoursMax: limits.offlineHoursMax, offlineCaptureTimeLeft: WallClock.duration(left),
             offlineCaptureTimeLeftMillis: left, oldestUnsyncedCapture: oldest.map(WallClock.format),
-            captureExpiresIn: oldest.map { WallClock.duration($0 + acquirerWindowMillis - nowMillis) },
-            captureExpiresInMillis: oldest.map { max(0, $0 + acquirerWindowMillis - nowMillis) },
+            captureExpiresIn: oldest.map { WallClock.duration($0 + acquirerWindowMillis - countedTo) },
+            captureExpiresInMillis: oldest.map { max(0, $0 + acquirerWindowMillis - countedTo) },
             acquirerWindowHours: acquirerWindowMillis / WallClock.hourMillis,
             ticketsByStatus: byStatus, conflicts: conflicts.count, conflictsByKind: byKind)
     }

@@ -14,6 +14,18 @@ public enum TicketAction: String, CaseIterable, Sendable, Codable {
         case .note: nil
         }
     }
+
+    /// The status the decision leads to.
+    var leadsTo: TicketStatus? {
+        switch self {
+        case .approve: .approved
+        case .reject: .rejected
+        case .cancel: .cancelled
+        case .escalate: .escalated
+        case .complete: .completed
+        case .note: nil
+        }
+    }
 }
 
 /// Checks a decision against the ticket as this replica sees it and returns the
@@ -31,7 +43,9 @@ public enum TicketDecisions {
             // other holds are cross-entity rules, and the ticket's own status decides.
             let from: TicketStatus = t.status == .held(.dispute) ? t.status : t.ownStatus
             guard TicketStatus.after(kind, from: from) != nil else {
-                throw AppError(.refused, "cannot \(action.rawValue) ticket \(number): it is \(t.status)")
+                // The status that decided, and the shown one when it differs (a cross-entity rule).
+                throw AppError(.refused, "cannot \(action.rawValue) ticket \(number): it is \(action.leadsTo == from ? "already " : "")\(from)"
+                    + (t.status == from ? "" : " (shown as \(t.status) because \(why(t.status, sale: t.sale, state: state)))"))
             }
             switch action {
             case .approve:
@@ -44,13 +58,18 @@ public enum TicketDecisions {
             case .cancel: bodies.append(.refundCancelled(id))
             case .escalate: bodies.append(.refundEscalated(id))
             case .complete:
-                guard t.status == .approved else {
-                    throw AppError(.refused, "cannot complete ticket \(number): it is \(t.status), not approved")
+                // It is approved (the check above); money moves only on a confirmed sale, and never past it.
+                switch state.sales[t.sale]?.status {
+                case .confirmed?: break
+                case .captured?:
+                    throw AppError(.refused, "cannot complete ticket \(number): its sale \(t.sale.dot) is captured, not confirmed (forward it first)")
+                case .awaitingCapture?, nil:
+                    throw AppError(.refused, "cannot complete ticket \(number): its sale \(t.sale.dot) is not known here (sync first)")
+                case let status?:
+                    throw AppError(.refused, "cannot complete ticket \(number): its sale \(t.sale.dot) is \(status), not confirmed: no money was paid, none moves back")
                 }
-                let sale = state.sales[t.sale]
-                guard sale?.status == .confirmed else {
-                    throw AppError(.refused, "cannot complete ticket \(number): its sale \(t.sale.dot) is "
-                        + "\(sale.map { "\($0.status)" } ?? "not known here"), not confirmed (forward it first)")
+                guard t.status == .approved else {
+                    throw AppError(.refused, "cannot complete ticket \(number): it is approved, but shown as \(t.status) because \(why(t.status, sale: t.sale, state: state))")
                 }
                 bodies.append(.refundCompleted(id))
             case .note: break
@@ -60,6 +79,17 @@ public enum TicketDecisions {
         }
         if let note { bodies.append(.noteAdded(id, note)) }
         return bodies
+    }
+
+    /// Why a ticket is shown with `shown` rather than its own status: the cross-entity rule that applies.
+    static func why(_ shown: TicketStatus, sale: SaleId, state: LedgerState) -> String {
+        switch shown {
+        case .held(.saleNotPaid): "its sale \(sale.dot) is \(state.sales[sale].map { "\($0.status)" } ?? "not paid")"
+        case .held(.overRefund): "with the other refunds of its sale \(sale.dot) it would refund more than the sale"
+        case .held(.dispute): "concurrent decisions on it disagree"
+        case .pendingSale: "its sale \(sale.dot) is not known here"
+        default: "of the rules across tickets and sales"
+        }
     }
 }
 

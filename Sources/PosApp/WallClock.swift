@@ -1,4 +1,5 @@
 import Foundation
+import PosLedger
 
 // The wall clock, overridable so return windows, offline limits and expiry can
 // be exercised deterministically: `--now` wins, then the environment variable
@@ -29,7 +30,7 @@ public enum WallClock {
     public static func parse(_ text: String, source: String = "time") throws(AppError) -> Int64 {
         let b = Array(text.utf8)
         func bad() -> AppError {
-            AppError(.refused, "\(source) \"\(text.prefix(40))\": expected an ISO 8601 time like 2026-03-02T08:00:00Z")
+            AppError(.refused, "\(source) \(PrintableText.escaped(String(text.prefix(40)))): expected an ISO 8601 time like 2026-03-02T08:00:00Z")
         }
         var i = 0
         func number(_ count: Int) throws(AppError) -> Int64 {

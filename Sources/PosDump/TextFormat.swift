@@ -71,7 +71,7 @@ public final class TextFormat: DumpSink {
         case .raw(let reason):
             line += "raw \(r.bytes.count) bytes"
             if let text = Render.printable(r.bytes) {
-                line += " text=" + Self.quoted(text)
+                line += " text=" + PrintableText.escaped(text)
             } else if !options.raw {
                 line += " hex=" + Render.maskedHex(r.bytes.prefix(options.previewBytesMax)) + (r.bytes.count > options.previewBytesMax ? "..." : "")
             }
@@ -79,27 +79,6 @@ public final class TextFormat: DumpSink {
         }
         out.line(line)
         if options.raw { out.line("      hex " + Render.maskedHex(r.bytes.prefix(options.rawBytesMax)) + (r.bytes.count > options.rawBytesMax ? "..." : "")) }
-    }
-
-    /// Free text in quotes, with quotes, backslashes and control characters escaped,
-    /// so a record's text can never break the one-line-per-record layout.
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"", "\\": out += "\\"; out.unicodeScalars.append(u)
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if u.value < 0x20 || (0x7F...0x9F).contains(u.value) || u.value == 0x2028 || u.value == 0x2029 {
-                    out += "\\u{" + String(u.value, radix: 16) + "}"
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
     }
 
     /// One event on one line: type, dot, HLC as ISO time/logical, context, then its fields.
@@ -113,22 +92,22 @@ public final class TextFormat: DumpSink {
         case .refundRequested(let r):
             s += " sale=\(r.sale.dot) amount=\(Render.money(r.amount))"
             if case .other(let text) = r.reason {
-                s += " reason=other reason-text=\(quoted(text.text))"
+                s += " reason=other reason-text=\(PrintableText.escaped(text.text))"
             } else {
                 s += " reason=\(r.reason.description)"
             }
             s += " resolution=\(r.resolution)"
-            if let c = r.contact { s += " contact=\(c.channel):\(quoted(c.address))" }
+            if let c = r.contact { s += " contact=\(c.channel):\(PrintableText.escaped(c.address))" }
         case .refundApproved(let t, let route):
             if case .designatedAccount(let a) = route {
-                s += " ticket=\(t.dot) route=designated-account account=\(quoted(a.text))"
+                s += " ticket=\(t.dot) route=designated-account account=\(PrintableText.escaped(a.text))"
             } else {
                 s += " ticket=\(t.dot) route=\(route)"
             }
         case .refundRejected(let t), .refundCancelled(let t), .refundCompleted(let t), .refundEscalated(let t):
             s += " ticket=\(t.dot)"
         case .noteAdded(let t, let note):
-            s += " ticket=\(t.dot) note=\(quoted(note.text))"
+            s += " ticket=\(t.dot) note=\(PrintableText.escaped(note.text))"
         case .unknown(let type, let fields):
             s += " (type \(type) unknown to this version) fields=\(Render.maskedHex(fields))"
         }

@@ -115,7 +115,9 @@ public final class BundleWriter {
 
 /// Reads a bundle: opening it checks the size, magic, version and the SHA-256
 /// of the whole file (one streaming pass), so a truncated or damaged bundle is
-/// refused before any frame is used. Frames are then read one at a time.
+/// refused before any frame is used, then walks the frame headers: a repeated
+/// frame, a gap, or a header whose first or last sequence number is not the
+/// frames' is refused too. Frames are then read one at a time.
 public final class BundleReader {
     public let name: String
     public let header: BundleHeader
@@ -149,6 +151,73 @@ public final class BundleReader {
         guard Array(hasher.finalize()) == stored else {
             throw SyncError(.checksum, "SHA-256 mismatch: the bundle is truncated or damaged; nothing applied", location: "\(path) offset \(end)")
         }
+        try checkFrameSequence()
+    }
+
+    /// Walks the frame headers (not the payloads) before any frame is used: the
+    /// frames lie within the file and end at the checksum, their sequence
+    /// numbers run on without a repeat or a gap, and they start at the header's
+    /// first sequence number and end at its last (both 0 when there is no frame).
+    private func checkFrameSequence() throws(SyncError) {
+        var at = offset
+        var previous: FrameHeader? = nil
+        for index in 0..<header.frameCount {
+            let h = try frameHeader(index, at: at)
+            let location = "\(name) offset \(at)"
+            if let p = previous {
+                if h.firstSequence <= p.lastSequence {
+                    guard h.lastSequence >= header.firstSequence else {
+                        throw SyncError(.malformed, "frame \(index) carries seq \(h.firstSequence)...\(h.lastSequence), below the bundle's first seq \(header.firstSequence)", location: location)
+                    }
+                    let repeated = max(h.firstSequence, header.firstSequence)
+                    throw SyncError(.malformed, "frame \(index) repeats seq \(repeated)...\(min(h.lastSequence, p.lastSequence)) already carried by frame \(try frame(carrying: repeated))", location: location)
+                }
+                guard h.firstSequence == p.lastSequence + 1 else {
+                    throw SyncError(.malformed, "frame \(index) starts at seq \(h.firstSequence): seq \(p.lastSequence + 1)...\(h.firstSequence - 1) are missing after frame \(index - 1)", location: location)
+                }
+            } else if h.firstSequence != header.firstSequence {
+                throw SyncError(.malformed, "header field firstSequence is \(header.firstSequence), the frames start at seq \(h.firstSequence)", location: "\(name) offset 38")
+            }
+            previous = h
+            at += UInt64(h.frameBytes)
+        }
+        guard at == end else { throw SyncError(.malformed, "\(end - at) bytes after the last frame", location: "\(name) offset \(at)") }
+        guard let last = previous else {
+            guard header.firstSequence == 0 else {
+                throw SyncError(.malformed, "header field firstSequence is \(header.firstSequence), expected 0: the bundle holds no frame", location: "\(name) offset 38")
+            }
+            guard header.lastSequence == 0 else {
+                throw SyncError(.malformed, "header field lastSequence is \(header.lastSequence), expected 0: the bundle holds no frame", location: "\(name) offset 46")
+            }
+            return
+        }
+        guard header.lastSequence == last.lastSequence else {
+            throw SyncError(.malformed, "header field lastSequence is \(header.lastSequence), the frames end at seq \(last.lastSequence)", location: "\(name) offset 46")
+        }
+    }
+
+    /// The index of the frame that carries `seq` (walked again: only a refusal needs it).
+    private func frame(carrying seq: UInt64) throws(SyncError) -> UInt32 {
+        var at = UInt64(BundleHeader.bytes)
+        for index in 0..<header.frameCount {
+            let h = try frameHeader(index, at: at)
+            if h.firstSequence <= seq && seq <= h.lastSequence { return index }
+            at += UInt64(h.frameBytes)
+        }
+        preconditionFailure("seq \(seq) was carried by an earlier frame")
+    }
+
+    /// The checked header of frame `index` at `offset`; the whole frame lies before the checksum.
+    private func frameHeader(_ index: UInt32, at offset: UInt64) throws(SyncError) -> FrameHeader {
+        guard offset + UInt64(JournalLimits.frameHeaderBytes) <= end else {
+            throw SyncError(.malformed, "frame \(index) of \(header.frameCount): header runs past the end", location: "\(name) offset \(offset)")
+        }
+        let head = try journal { () throws(JournalError) in try file.read(at: offset, count: JournalLimits.frameHeaderBytes) }
+        let h = try journal { () throws(JournalError) in try head.withUnsafeBytes { FrameHeader.inspect($0, file: name, offset: offset) }.get() }
+        guard offset + UInt64(h.frameBytes) <= end else {
+            throw SyncError(.malformed, "frame \(index) of \(header.frameCount) claims \(h.frameBytes) bytes, \(end - offset) remain", location: "\(name) offset \(offset)")
+        }
+        return h
     }
 
     /// The next frame (checked) with its header, or nil after the last.
@@ -157,19 +226,11 @@ public final class BundleReader {
             guard offset == end else { throw SyncError(.malformed, "\(end - offset) bytes after the last frame", location: "\(name) offset \(offset)") }
             return nil
         }
-        guard offset + UInt64(JournalLimits.frameHeaderBytes) <= end else {
-            throw SyncError(.malformed, "frame \(framesRead) of \(header.frameCount): header runs past the end", location: "\(name) offset \(offset)")
-        }
-        let head = try journal { () throws(JournalError) in try file.read(at: offset, count: JournalLimits.frameHeaderBytes) }
-        let stored = readLE(head, at: 24, as: UInt32.self)
-        let length = UInt64(JournalLimits.frameHeaderBytes) + UInt64(stored)
-        guard stored <= UInt32(JournalLimits.frameStoredBytesMax), offset + length <= end else {
-            throw SyncError(.malformed, "frame \(framesRead) of \(header.frameCount) claims \(length) bytes, \(end - offset) remain", location: "\(name) offset \(offset)")
-        }
-        let frame = try journal { () throws(JournalError) in try file.read(at: offset, count: Int(length)) }
+        let length = try frameHeader(framesRead, at: offset).frameBytes
+        let frame = try journal { () throws(JournalError) in try file.read(at: offset, count: length) }
         let at = offset
         let header = try journal { () throws(JournalError) in try Frames.parse(frame, file: name, offset: at) }
-        offset += length
+        offset += UInt64(length)
         framesRead += 1
         return (header, frame)
     }

@@ -24,7 +24,7 @@ struct CentralCommand: ParsableCommand {
             defer { try? desk.close() }
             struct Created: Encodable { var central: String; var directory: String }
             let r = Created(central: desk.store.centralID.hex, directory: store.dir)
-            Output.show(r, json: output.json) { "central store \(r.central) created in \(r.directory)" }
+            Output.show(r, json: output.json) { "central store \(r.central) created in \(TextOutput.plain(r.directory))" }
         }
     }
 
@@ -49,7 +49,7 @@ struct CentralCommand: ParsableCommand {
             let desk = try CentralDesk.open(directory: store.dir, clockMillis: { WallClock.systemMillis() }, lockWaitMillis: try store.lock.millis())
             defer { try? desk.close() }
             let r = try desk.enroll(terminal: terminal, merchant: merchant, out: out)
-            Output.show(r, json: output.json) { "terminal \(r.terminal) enrolled for merchant \(r.merchant); enrollment written to \(r.file) (mode 0600)" }
+            Output.show(r, json: output.json) { r.text }
         }
     }
 
@@ -123,10 +123,7 @@ struct CentralCommand: ParsableCommand {
             let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis())
             defer { try? desk.close() }
             let r = try desk.importBundles(files, progress: ProgressBar())
-            Output.show(r, json: output.json) {
-                r.map { "\($0.file): terminal \($0.terminal), \($0.events) events, \($0.new) new, \($0.alreadyHeld) already held; acknowledged through seq \($0.acknowledgedThrough)" }
-                    .joined(separator: "\n")
-            }
+            Output.show(r, json: output.json) { r.map(\.text).joined(separator: "\n") }
         }
     }
 
@@ -152,12 +149,7 @@ struct CentralCommand: ParsableCommand {
             let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis())
             defer { try? desk.close() }
             let r = try desk.forward(to: acquirer, nowMillis: now, progress: ProgressBar())
-            Output.show(r, json: output.json) {
-                var lines = r.forwarded.map { "sale \($0.sale) \($0.amount) \($0.currency): \($0.outcome) (\($0.reason))" }
-                lines += r.skippedDuplicates.map { "sale \($0): void-duplicate, not forwarded" }
-                if lines.isEmpty { lines.append("nothing to forward") }
-                return lines.joined(separator: "\n")
-            }
+            Output.show(r, json: output.json) { r.text }
         }
     }
 }

@@ -34,6 +34,7 @@ struct DemoCommand: ParsableCommand {
         let temporary = dir == nil
         if let dir {
             if FileManager.default.fileExists(atPath: dir) { throw AppError(.refused, "\(dir): already exists; the demo creates its own directory") }
+            try CommandPaths.checkCreatable(dir)
             base = dir
         } else {
             base = FileManager.default.temporaryDirectory.path + "/possync-demo-\(UUID().uuidString)"
@@ -49,7 +50,7 @@ struct DemoCommand: ParsableCommand {
         let scenario = DemoScenario(config: config, log: { json ? Output.log($0) : Output.line($0) }, progress: ProgressBar())
         let result = try scenario.run()
         if json { Output.json(result.report) }
-        if !temporary { Output.log("stores kept in \(base): central/, t1/ ... t\(terminals)/") }
+        if !temporary { Output.log("stores kept in \(TextOutput.plain(base)): central/, t1/ ... t\(terminals)/") }
         if !result.differing.isEmpty { throw AppError(.store, "replicas differ from central after the final sync: " + result.differing.map { "t\($0)" }.joined(separator: " ")) }
     }
 }

@@ -19,7 +19,7 @@ enum Output {
 
     static func error(_ message: String) {
         if ProgressBar.lineOpen { log("") }
-        log("possync: error: " + message)
+        log("possync: error: " + TextOutput.plain(message))
     }
 
     static func fail(_ e: AppError) -> Never {

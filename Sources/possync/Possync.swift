@@ -28,6 +28,7 @@ struct Possync: AsyncParsableCommand {
     static func main() async {
         do {
             var command = try parseAsRoot()
+            if let missing = Usage.missingSubcommand(command) { Output.fail(missing) }
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -39,11 +40,7 @@ struct Possync: AsyncParsableCommand {
             let code = exitCode(for: error)
             if code == .success { exit(withError: error) }  // --help, --version
             if error is ExitCode { exit(withError: error) }
-            var message = fullMessage(for: error).split(whereSeparator: \.isNewline).first.map(String.init) ?? "usage error"
-            if message.hasPrefix("Error: ") { message.removeFirst(7) }
-            Output.error(message)
-            FileHandle.standardError.write(Data("Run with --help for usage.\n".utf8))
-            Foundation.exit(AppError.Kind.usage.rawValue)
+            Output.fail(Usage.error(fullMessage(for: error)))
         }
     }
 }

@@ -49,7 +49,7 @@ struct TerminalCommand: ParsableCommand {
             struct Created: Encodable { var terminal: UInt32; var merchant: String; var currency: String; var directory: String }
             let r = Created(terminal: desk.replica.terminal.rawValue, merchant: desk.replica.enrollment.merchant, currency: c.code, directory: store.dir)
             Output.show(r, json: output.json) {
-                "terminal \(r.terminal) of merchant \(r.merchant) set up in \(r.directory) (\(r.currency)); the enrollment file can now be deleted"
+                "terminal \(r.terminal) of merchant \(TextOutput.plain(r.merchant)) set up in \(TextOutput.plain(r.directory)) (\(r.currency)); the enrollment file can now be deleted"
             }
         }
     }
@@ -91,10 +91,7 @@ struct TerminalCommand: ParsableCommand {
             let code: PaymentCode
             do { code = try PaymentCode(paymentCode) } catch { throw AppError(.refused, "payment code: \(error.message)") }
             let r = try desk.scan(amount: money, paymentCode: code, items: parsedItems, nowMillis: now)
-            Output.show(r, json: output.json) {
-                (["sale \(r.sale) captured: \(r.amount) \(r.currency), \(r.wallet) \(r.paymentCode)"]
-                    + r.items.map { "  \($0)" } + ["return code: \(r.returnCode)"]).joined(separator: "\n")
-            }
+            Output.show(r, json: output.json) { r.text }
         }
     }
 
@@ -132,25 +129,14 @@ struct TerminalCommand: ParsableCommand {
         func run() throws {
             let now = try clock.millis()
             let reason = try EntityParsing.reason(self.reason)
-            let resolution: Resolution
-            switch self.resolution {
-            case "refund": resolution = .refund
-            case "exchange": resolution = .exchange
-            default: throw AppError(.refused, "resolution \"\(self.resolution.prefix(20))\": expected refund or exchange")
-            }
+            let resolution = try EntityParsing.resolution(self.resolution)
             let contact = try self.contact.map { try EntityParsing.contact($0) }
             let note = try self.note.map { text throws(AppError) in try ledger { () throws(LedgerError) in try NoteText(text) } }
             let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis())
             defer { try? desk.close() }
             let r = try desk.requestReturn(.init(returnCode: returnCode, reason: reason, resolution: resolution, amountText: amount,
                                                  unused: unused, packagingIntact: packagingIntact, contact: contact, note: note), nowMillis: now)
-            Output.show(r, json: output.json) {
-                var lines = ["ticket \(r.ticket) opened for sale \(r.sale): \(r.resolution) \(r.amount) \(r.currency), reason \(r.reason)"]
-                lines.append("return policy: " + (r.policyHolds ? "every condition holds" : "some conditions FAIL (the merchant decides)"))
-                for c in r.conditions { lines.append("  \(c.holds ? "ok   " : "FAILS") \(c.condition): \(c.detail)") }
-                lines.append(r.notification.map { "notification queued: \($0)" } ?? "no contact given: no notification")
-                return lines.joined(separator: "\n")
-            }
+            Output.show(r, json: output.json) { r.text }
         }
     }
 
@@ -245,11 +231,11 @@ struct TerminalCommand: ParsableCommand {
         func run() throws {
             let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis())
             defer { try? desk.close() }
-            if FileManager.default.fileExists(atPath: out) { throw AppError(.refused, "\(out): already exists; choose a new file") }
+            try CommandPaths.checkOutput(out, what: "a bundle")
             let r = try store { () throws(SyncError) in try desk.replica.exportBundle(to: out) }
             struct Exported: Encodable { var file: String; var events: Int; var firstSeq: UInt64; var lastSeq: UInt64 }
             let e = Exported(file: out, events: r.events, firstSeq: r.first, lastSeq: r.last)
-            Output.show(e, json: output.json) { "exported \(e.events) events (seq \(e.firstSeq)...\(e.lastSeq)) to \(e.file)" }
+            Output.show(e, json: output.json) { "exported \(e.events) events (seq \(e.firstSeq)...\(e.lastSeq)) to \(TextOutput.plain(e.file))" }
         }
 
         func store<T>(_ body: () throws(SyncError) -> T) throws(AppError) -> T {

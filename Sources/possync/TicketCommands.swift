@@ -28,12 +28,7 @@ enum TicketCommandRunner {
     }
 
     static func print(_ r: DecisionResult, json: Bool) {
-        Output.show(r, json: json) {
-            var line = "ticket \(r.ticket): \(r.action) recorded (event \(r.events.joined(separator: ", "))); status now \(r.status)"
-            if let h = r.heldReason { line += " (\(h))" }
-            if let n = r.notification { line += "\nnotification queued: \(n)" }
-            return line
-        }
+        Output.show(r, json: json) { r.text }
     }
 }
 

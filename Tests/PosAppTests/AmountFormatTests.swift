@@ -19,12 +19,41 @@ struct AmountFormatTests {
         #expect(try AmountFormat.parse("10000000000000.00", .CNY).minorUnits == Limits.amountMinorMax)
     }
 
+    @Test("whole units and fewer decimals than the currency has are accepted")
+    func shortForms() throws {
+        #expect(try AmountFormat.parse("120", .CNY).minorUnits == 12000)
+        #expect(try AmountFormat.parse("12.5", .CNY).minorUnits == 1250)
+        #expect(try AmountFormat.parse("0.50", .CNY).minorUnits == 50)
+        #expect(try AmountFormat.parse("0.5", .CNY).minorUnits == 50)
+        #expect(try AmountFormat.parse("100", .CNY).minorUnits == 10000)
+        #expect(try AmountFormat.parse("1.5", kwd).minorUnits == 1500)
+        #expect(try AmountFormat.parse("10", jpy).minorUnits == 10)
+    }
+
     @Test("refuses what is not an amount of the currency", arguments: [
         "", ".", "12.505", "-1.00", "+1", "1,000.00", "1e3", "12.50 ", "0", "0.00", "1.2.3", "abc",
         "10000000000000.01", "99999999999999999999999",
+        ".50", "5.", "05.00", "007", "00", "00.50", "+5", "1,000", "1_000", " 5", "5 ", "5\t", "1.", "１２", "٣",
     ])
     func refuses(_ text: String) {
         #expect(throws: AppError.self) { try AmountFormat.parse(text, .CNY) }
+    }
+
+    @Test("each refusal names the field, the text and what is wrong", arguments: [
+        (".50", "no digit before the decimal point (write 0.50)"),
+        ("5.", "no digit after the decimal point (write 5)"),
+        ("05.00", "a leading zero before other digits (write 5.00)"),
+        ("+5", "a sign is not allowed"),
+        ("1,000", "digit grouping is not allowed"),
+        (" 5", "spaces are not allowed"),
+        ("", "empty"),
+        ("12.505", "CNY has 2 decimals, this has 3"),
+        ("0.00", "must be greater than zero"),
+    ])
+    func refusalMessages(_ text: String, _ why: String) throws {
+        let error = try #require(throws: AppError.self) { try AmountFormat.parse(text, .CNY, field: "--unsynced-limit") }
+        #expect(error.message.hasPrefix("--unsynced-limit \"\(text)\": \(why)"), "\(error.message)")
+        #expect(error.kind == .refused)
     }
 
     @Test("a currency without decimals refuses a decimal point")

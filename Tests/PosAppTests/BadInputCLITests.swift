@@ -94,8 +94,8 @@ struct BadInputCLITests {
     func missingStore() throws {
         let s = try Shop()
         try s.refuses(["terminal", "status", "--dir", s.tmp.path + "/nowhere"], status: 3, message: "no such directory")
-        try s.refuses(["terminal", "show", "--dir", s.c], status: 3, message: "settings")  // central's dir is not a terminal store
-        try s.refuses(["central", "show", "--dir", s.t1], status: 3, message: "central.json")
+        try s.refuses(["terminal", "show", "--dir", s.c], status: 3, message: "this is a central store, not a terminal store")
+        try s.refuses(["central", "show", "--dir", s.t1], status: 3, message: "this is a terminal store, not a central store")
         try s.refuses(["terminal", "sync", "--dir", s.t1, "--central", s.tmp.path + "/nowhere"], status: 3, message: "no such directory")
     }
 

@@ -92,12 +92,8 @@ struct ReturnFlowCLITests {
     @Test("concurrent decisions are held for review; a void-duplicate is never forwarded")
     func conflicts() throws {
         let tmp = TempDir("conflicts")
-        let c = tmp.path + "/hq", t1 = tmp.path + "/shop1", t2 = tmp.path + "/shop2"
-        _ = try CLI.json(["central", "init", "--dir", c])
-        for i in 1...2 {
-            _ = try CLI.json(["central", "enroll", "--dir", c, "--terminal", "\(i)", "--merchant", "acme", "--out", tmp.path + "/t\(i).json"])
-            _ = try CLI.json(["terminal", "init", "--dir", i == 1 ? t1 : t2, "--enrollment", tmp.path + "/t\(i).json"], now: "2026-03-02T08:00:00Z")
-        }
+        let (c, shops) = try setUpShops(tmp, count: 2)
+        let t1 = shops[0], t2 = shops[1]
         let code = "134567890123456781"
         let sale = try CLI.json(["terminal", "scan", "--dir", t1, "--amount", "40.00", "--payment-code", code], now: "2026-03-02T09:00:00Z")
         _ = try CLI.json(["terminal", "scan", "--dir", t2, "--amount", "40.00", "--payment-code", code], now: "2026-03-02T09:30:00Z")
