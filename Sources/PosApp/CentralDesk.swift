@@ -168,3 +168,63 @@ public final class CentralDesk {
         return out
     }
 }
+
+// MARK: - Losses, status and recovery
+
+extension CentralDesk {
+    /// What `central status` prints: the store's counts, the terminals it knows and how far each is held, flags, and every loss record.
+    public struct Status: Codable, Sendable, Equatable {
+        public struct Terminal: Codable, Sendable, Equatable {
+            public var terminal: UInt32
+            public var merchant: String
+            public var acknowledgedThrough: UInt64
+            public var rewroteHistory: Bool
+            public var clockSkewed: Bool
+        }
+        public var central: String
+        public var journalPositions: UInt64
+        public var epoch: UInt64
+        public var terminals: [Terminal]
+        public var losses: [LedgerReport.Loss]
+        /// Loss records still waiting for a terminal's re-push.
+        public var unresolvedLosses: Int
+    }
+
+    public func status() -> Status {
+        let flags = store.flaggedTerminals
+        let losses = LedgerReport.losses(store.lossRecords)
+        return Status(central: store.centralID.hex, journalPositions: store.head, epoch: store.epoch,
+                      terminals: store.enrolledTerminals.map {
+                          .init(terminal: $0.terminal.rawValue, merchant: $0.merchant, acknowledgedThrough: store.acknowledged($0.terminal),
+                                rewroteHistory: flags.rewroteHistory.contains($0.terminal), clockSkewed: flags.clockSkewed.contains($0.terminal))
+                      },
+                      losses: losses, unresolvedLosses: losses.filter { !$0.resolved }.count)
+    }
+
+    /// What `central recover` did.
+    public struct RecoverResult: Codable, Sendable, Equatable {
+        public var directory: String
+        public var nothingToDo: Bool
+        public var journalCut: String?
+        public var rebuilt: Bool
+        public var eventsKept: UInt64
+        public var eventsDropped: Int
+        public var damagedJournal: String?
+        public var runsSetAside: [String]
+        public var losses: [LedgerReport.Loss]
+    }
+
+    /// `central recover`: cut or rebuild the journal, set aside runs that cover what is gone, record the losses.
+    public static func recover(directory: String, clockMillis: @escaping @Sendable () -> Int64,
+                               lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault) throws(AppError) -> RecoverResult {
+        try StoreKind.central.checkOpening(directory)
+        let r: CentralRecoveryReport
+        do {
+            r = try FileCentralStore.recover(directory: directory, environment: CentralEnvironment(wallMillis: clockMillis), lockWaitMillis: lockWaitMillis)
+        } catch { throw AppError.opening(error, what: "central store for recovery") }
+        return RecoverResult(directory: directory, nothingToDo: r.nothingToDo,
+                             journalCut: r.journalCut.map { "\($0.file) at offset \($0.offset): \($0.bytesRemoved) bytes (\($0.reason))" },
+                             rebuilt: r.rebuilt, eventsKept: r.eventsKept, eventsDropped: r.eventsDropped, damagedJournal: r.damagedJournal,
+                             runsSetAside: r.runsSetAside, losses: LedgerReport.losses(r.losses))
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import PosLedger
+import PosSync
 
 /// The folded state as `show` prints it, the same shape at a terminal and at
 /// central, so two replicas can be compared with a plain diff. Holds nothing
@@ -40,9 +41,23 @@ public struct LedgerReport: Codable, Sendable, Equatable {
         public var outcome: String
     }
 
+    /// A loss central recorded (central only; absent at terminals and when there is none).
+    public struct Loss: Codable, Sendable, Equatable {
+        public var id: Int
+        public var kind: String
+        public var recordedAt: String
+        public var terminal: UInt32?
+        public var from: UInt64?
+        public var through: UInt64?
+        public var positionsFrom: UInt64?
+        public var resolved: Bool
+        public var note: String
+    }
+
     public var sales: [Sale]
     public var tickets: [Ticket]
     public var conflicts: [Conflict]
+    public var losses: [Loss]? = nil
 
     public enum Filter: Sendable {
         case all
@@ -93,6 +108,25 @@ public struct LedgerReport: Codable, Sendable, Equatable {
         conflicts = selected.map { Conflict(kind: $0.kind.rawValue, rule: $0.rule, events: $0.events.map(\.description), outcome: $0.outcome) }
     }
 
+    /// Central's loss records as `show` and `status` list them: every one, with whether it was resolved.
+    public static func losses(_ records: [LossRecord]) -> [Loss] {
+        let resolved = Set(records.compactMap(\.refersTo))
+        return records.map { r in
+            Loss(id: r.id, kind: r.kind.rawValue, recordedAt: WallClock.format(r.recordedMillis), terminal: r.terminal, from: r.from,
+                 through: r.through, positionsFrom: r.positionsFrom,
+                 resolved: r.kind != .terminalBehind || resolved.contains(r.id), note: r.note)
+        }
+    }
+
+    static func lossLine(_ l: Loss) -> String {
+        var line = "loss #\(l.id)  \(l.kind)"
+        if let t = l.terminal { line += "  terminal \(t)" }
+        if let a = l.from, let b = l.through { line += "  seq \(a)...\(b)" }
+        if let p = l.positionsFrom { line += "  positions from \(p)" }
+        if l.kind == "terminal-behind" { line += l.resolved ? "  resolved" : "  AWAITING RE-PUSH" }
+        return line + "  at \(l.recordedAt): \(PrintableText.escaped(l.note, quoted: false))"
+    }
+
     public static func statusName(_ s: TicketStatus) -> String {
         if case .held = s { return "held" }
         return s.description
@@ -135,6 +169,7 @@ public struct LedgerReport: Codable, Sendable, Equatable {
         for c in conflicts {
             lines.append("conflict \(c.kind)  rule \(c.rule)  events \(c.events.joined(separator: ","))  -> \(c.outcome)")
         }
+        for l in losses ?? [] { lines.append(Self.lossLine(l)) }
         if lines.isEmpty { lines.append("(no sales, tickets or conflicts)") }
         return lines.joined(separator: "\n")
     }

@@ -257,6 +257,9 @@ public final class TerminalDesk {
         public var pulled: Int
         public var acknowledgedThrough: UInt64
         public var clockSkewed: Bool
+        /// Events central had acknowledged and no longer held: re-pushed in this sync as far as this terminal still held them.
+        public var centralLostFrom: UInt64?
+        public var centralLostThrough: UInt64?
     }
 
     /// One sync session with central; `progress` hears of every batch (events pushed, central positions scanned).
@@ -275,7 +278,8 @@ public final class TerminalDesk {
         }
         if begun { progress.end() }
         return SyncResult(pushed: r.pushed, alreadyAtCentral: r.duplicatesAtCentral, pulled: r.pulled,
-                          acknowledgedThrough: r.acknowledged, clockSkewed: r.clockSkewed)
+                          acknowledgedThrough: r.acknowledged, clockSkewed: r.clockSkewed,
+                          centralLostFrom: r.centralLost?.lowerBound, centralLostThrough: r.centralLost?.upperBound)
     }
 }
 
@@ -311,5 +315,48 @@ public struct SaleItem: Sendable, Equatable, CustomStringConvertible {
             sum = s
         }
         return sum
+    }
+}
+
+// MARK: - Recovery
+
+extension TerminalDesk {
+    /// What `terminal recover` did.
+    public struct RecoverResult: Codable, Sendable, Equatable {
+        public var directory: String
+        public var nothingToDo: Bool
+        public var outboundRebuilt: Bool
+        public var inboundRebuilt: Bool
+        public var firstSeq: UInt64
+        public var lastSeq: UInt64
+        public var fromCentral: String?
+        public var keptLocal: String?
+        public var lostUnacknowledgedFrom: UInt64?
+        public var lostUnacknowledgedThrough: UInt64?
+        public var droppedAfterLoss: [String]
+        public var differedFromCentral: [UInt64]
+        public var lostEverywhere: String?
+        public var damagedOutbound: String?
+        public var damagedInbound: String?
+    }
+
+    /// `terminal recover --central DIR`: rebuild the outbound journal from central's copy of what it
+    /// acknowledged and the intact unacknowledged events the damaged journal still holds.
+    public static func recover(directory: String, central: String, nowMillis: Int64,
+                               lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault) throws(AppError) -> RecoverResult {
+        try StoreKind.terminal.checkOpening(directory)
+        let hq = try CentralDesk.open(directory: central, clockMillis: { nowMillis }, lockWaitMillis: lockWaitMillis)
+        defer { try? hq.close() }
+        let r: TerminalRecoveryReport
+        do {
+            r = try TerminalReplica.recover(directory: directory, via: InProcessTransport(central: hq.store), wallMillis: nowMillis,
+                                            options: TerminalOptions(lockWaitMillis: lockWaitMillis))
+        } catch { throw AppError.from(error) }
+        func range(_ r: ClosedRange<UInt64>?) -> String? { r.map { "\($0.lowerBound)...\($0.upperBound)" } }
+        return RecoverResult(directory: directory, nothingToDo: r.nothingToDo, outboundRebuilt: r.outboundRebuilt, inboundRebuilt: r.inboundRebuilt,
+                             firstSeq: r.firstSequence, lastSeq: r.lastSequence, fromCentral: range(r.fromCentral), keptLocal: range(r.keptLocal),
+                             lostUnacknowledgedFrom: r.lostFrom, lostUnacknowledgedThrough: r.lostThrough,
+                             droppedAfterLoss: r.droppedAfterLoss.compactMap { range($0) }, differedFromCentral: r.differedFromCentral,
+                             lostEverywhere: range(r.lostEverywhere), damagedOutbound: r.damagedOutbound, damagedInbound: r.damagedInbound)
     }
 }

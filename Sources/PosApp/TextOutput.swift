@@ -66,3 +66,69 @@ extension CentralDesk.ImportResult {
         "\(TextOutput.plain(file)): terminal \(terminal), \(events) events, \(new) new, \(alreadyHeld) already held; acknowledged through seq \(acknowledgedThrough)"
     }
 }
+
+extension TerminalDesk.SyncResult {
+    public var text: String {
+        var lines = ["synced: pushed \(pushed) events (\(alreadyAtCentral) central already had), acknowledged through seq \(acknowledgedThrough); pulled \(pulled) events"]
+        if let a = centralLostFrom, let b = centralLostThrough {
+            lines.append("warning: central had lost this terminal's events \(a)...\(b) after acknowledging them; re-pushed what this terminal still holds (central's loss log says what it could not get back)")
+        }
+        if clockSkewed { lines.append("warning: central says this terminal's clock is off") }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension TerminalDesk.RecoverResult {
+    public var text: String {
+        if nothingToDo { return "\(TextOutput.plain(directory)): both journals open and hold what central acknowledged: nothing to recover" }
+        var lines: [String] = []
+        if outboundRebuilt {
+            lines.append("outbound journal rebuilt: seq \(firstSeq)...\(lastSeq); the next event is seq \(lastSeq + 1)")
+            if let c = fromCentral { lines.append("  from central's copy (byte for byte as acknowledged): seq \(c)") }
+            if let k = keptLocal { lines.append("  kept from the damaged journal (not yet acknowledged): seq \(k)") }
+            if let a = lostUnacknowledgedFrom {
+                lines.append("  LOST (never acknowledged, damaged here): seq \(a)" + (lostUnacknowledgedThrough.map { "...\($0)" } ?? " and any after it"))
+            }
+            for d in droppedAfterLoss { lines.append("  LOST (intact but after a lost event; a journal holds no gap): seq \(d)") }
+            if !differedFromCentral.isEmpty {
+                lines.append("  differed from what central accepted (central's kept): seq \(differedFromCentral.map(String.init).joined(separator: ","))")
+            }
+            if let e = lostEverywhere { lines.append("  LOST EVERYWHERE (acknowledged once; neither central nor this terminal holds them): seq \(e)") }
+            if let d = damagedOutbound { lines.append("  the damaged journal was kept as \(TextOutput.plain(d))") }
+        }
+        if inboundRebuilt {
+            lines.append("inbound journal started again (its events are pulled again at the next sync)" + (damagedInbound.map { "; the damaged one was kept as \(TextOutput.plain($0))" } ?? ""))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension CentralDesk.RecoverResult {
+    public var text: String {
+        if nothingToDo { return "\(TextOutput.plain(directory)): the journal opens and nothing covers more than it holds: nothing to recover" }
+        var lines: [String] = []
+        if let c = journalCut { lines.append("journal tail cut: \(TextOutput.plain(c))") }
+        if rebuilt {
+            lines.append("journal rebuilt from its intact frames: \(eventsKept) events kept, \(eventsDropped) dropped (a terminal re-pushes what it still holds)")
+            if let d = damagedJournal { lines.append("  the damaged journal was kept as \(TextOutput.plain(d))") }
+        }
+        if !runsSetAside.isEmpty { lines.append("snapshot runs set aside: \(runsSetAside.map(TextOutput.plain).joined(separator: ", "))") }
+        for l in losses { lines.append(LedgerReport.lossLine(l)) }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension CentralDesk.Status {
+    public var text: String {
+        var lines = ["central \(central): \(journalPositions) journal positions, history epoch \(epoch)"]
+        for t in terminals {
+            var line = "terminal \(t.terminal)  merchant \(TextOutput.plain(t.merchant))  held through seq \(t.acknowledgedThrough)"
+            if t.rewroteHistory { line += "  FLAGGED: rewrote history" }
+            if t.clockSkewed { line += "  clock skewed" }
+            lines.append(line)
+        }
+        lines.append(losses.isEmpty ? "no losses recorded" : "\(losses.count) loss records, \(unresolvedLosses) awaiting a terminal's re-push")
+        for l in losses { lines.append(LedgerReport.lossLine(l)) }
+        return lines.joined(separator: "\n")
+    }
+}

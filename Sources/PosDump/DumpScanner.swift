@@ -328,6 +328,7 @@ func typeName(_ content: RecordContent) -> String {
     case .pullCursor: return "inbound-cursor"
     case .centralBehind: return "inbound-central-behind"
     case .epoch: return "inbound-epoch"
+    case .recovered: return "inbound-recovered"
     case .raw: return "raw"
     }
 }

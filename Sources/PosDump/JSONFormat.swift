@@ -176,6 +176,8 @@ public final class JSONFormat: DumpSink {
             j.add("centralHolds", seq)
         case .epoch(let epoch):
             j.add("epoch", epoch)
+        case .recovered(let through):
+            j.add("recoveredThrough", through)
         case .raw(let reason):
             j.add("reason", reason)
             if let text = Render.printable(r.bytes) { j.add("text", text) }

@@ -40,6 +40,8 @@ enum RecordDecoding {
                 return .centralBehind(sequence)
             case .epoch(let epoch):
                 return .epoch(epoch)
+            case .recovered(let through):
+                return .recovered(through)
             }
         }
     }

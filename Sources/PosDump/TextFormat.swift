@@ -68,6 +68,8 @@ public final class TextFormat: DumpSink {
             line += "inbound-central-behind central-holds=\(seq)"
         case .epoch(let epoch):
             line += "inbound-epoch epoch=\(epoch)"
+        case .recovered(let through):
+            line += "inbound-recovered through=\(through)"
         case .raw(let reason):
             line += "raw \(r.bytes.count) bytes"
             if let text = Render.printable(r.bytes) {

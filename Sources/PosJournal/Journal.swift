@@ -245,6 +245,12 @@ public final class Journal: @unchecked Sendable {
         return (scan.segments, scan.report)
     }
 
+    /// The base sequence number of the oldest segment file in `directory`, by
+    /// its name (nothing is read or checked), or nil when there is none.
+    public static func oldestSegmentBase(directory: String, fileSystem: any JournalFileSystem = PosixFileSystem()) throws(JournalError) -> UInt64? {
+        try JournalScan.segmentNames(in: directory, fs: fileSystem).first?.base
+    }
+
     /// The segments now in the directory, oldest first (checked as at open).
     public func segments() throws(JournalError) -> [SegmentInfo] {
         try JournalScan.run(directory: directory, fs: fs, configuration: configuration, logger: logger, repair: false).segments

@@ -166,7 +166,7 @@ extension FileCentralStore {
         let journalDir = directory + "/journal"
         let salvaged = directory + "/journal.salvaged"
         let rebuilt = directory + "/journal.rebuilt"
-        for leftover in [salvaged, rebuilt] where fs.fileExists(leftover) { try removeTree(leftover, fs: fs) }
+        for leftover in [salvaged, rebuilt] where fs.fileExists(leftover) { try files.removeTree(leftover) }
         let salvage = try journalCall { () throws(JournalError) in try JournalSalvage.salvage(from: journalDir, to: salvaged, fileSystem: fs) }
         let out = try journalCall { () throws(JournalError) in try Journal.open(directory: rebuilt, configuration: config, fileSystem: fs) }
         var hwm: [ReplicaId: UInt64] = [:]
@@ -209,16 +209,9 @@ extension FileCentralStore {
             try fs.rename(rebuilt, to: journalDir)
             try fs.syncDirectory(directory)
         }
-        try removeTree(salvaged, fs: fs)
+        try files.removeTree(salvaged)
         report.rebuilt = true
         report.damagedJournal = aside
-    }
-
-    private static func removeTree(_ path: String, fs: any JournalFileSystem) throws(SyncError) {
-        try journalCall { () throws(JournalError) in
-            for name in try fs.listDirectory(path) { try fs.removeFile(path + "/" + name) }
-            try fs.removeDirectory(path)
-        }
     }
 }
 

@@ -126,6 +126,16 @@ struct FileStore {
         }
     }
 
+    /// Removes a directory of plain files (a journal copy) and the directory itself.
+    func removeTree(_ path: String) throws(SyncError) {
+        do {
+            for name in try fs.listDirectory(path) { try fs.removeFile(path + "/" + name) }
+            try fs.removeDirectory(path)
+        } catch {
+            throw SyncError(error)
+        }
+    }
+
     func writeAtomically(_ bytes: [UInt8], to path: String) throws(SyncError) {
         let temporary = path + ".tmp"
         do {

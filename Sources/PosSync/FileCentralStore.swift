@@ -366,6 +366,13 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
     /// Records an event central writes (decisions, sale outcomes, completions).
     @discardableResult
     public func record(_ body: EventBody, wallMillis: Int64) throws(SyncError) -> Event {
+        try record(body, wallMillis: wallMillis, checkingAdmission: true)
+    }
+
+    /// `checkingAdmission: false` only in tests: an event the fold will not take yet
+    /// (a decision on a ticket whose request central does not hold, as a pushed
+    /// forged event could be) is what makes loose events.
+    func record(_ body: EventBody, wallMillis: Int64, checkingAdmission: Bool) throws(SyncError) -> Event {
         lock.lock()
         defer { lock.unlock() }
         guard let kind = body.kind, kind.mayBeWritten(by: .central) else {
@@ -378,6 +385,10 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         let stamp: HLCTimestamp
         do { stamp = try hlc.now(wallMillis: wallMillis) } catch { throw SyncError(error) }
         let event = Event(dot: dot, hlc: stamp, context: ledger.resident.writerContext(for: body, dot: dot), body: body)
+        // A writer never records what its own fold would ignore (the entity is resident: prepared above).
+        if checkingAdmission {
+            do { try ledger.resident.checkAdmission(event) } catch { throw SyncError(error) }
+        }
         let record = RecordCodec.encode(event)
         if dot.seq > reservedThrough {
             // Reserve numbers before using them: after a journal cut, central numbers its events above the reservation.

@@ -19,6 +19,9 @@ public enum InboundRecord: Sendable, Equatable {
     /// Central's history epoch as of this session (it changes when central's
     /// journal was cut or rebuilt): pull cursors of another epoch start over.
     case epoch(UInt64)
+    /// `terminal recover` rebuilt the outbound journal through `through`: acknowledgements
+    /// and echoes recorded before this above it named events lost for good.
+    case recovered(through: UInt64)
 
     public func encoded() -> [UInt8] {
         var w = ByteWriter(capacity: 16)
@@ -43,6 +46,9 @@ public enum InboundRecord: Sendable, Equatable {
         case .epoch(let epoch):
             w.writeByte(6)
             w.writeUInt64LE(epoch)
+        case .recovered(let through):
+            w.writeByte(7)
+            w.writeUInt64LE(through)
         }
         return w.bytes
     }
@@ -68,6 +74,8 @@ public enum InboundRecord: Sendable, Equatable {
                 record = .centralBehind(sequence: try r.readUInt64LE(field: "inbound.centralBehind"))
             case 6:
                 record = .epoch(try r.readUInt64LE(field: "inbound.epoch"))
+            case 7:
+                record = .recovered(through: try r.readUInt64LE(field: "inbound.recovered"))
             default:
                 throw SyncError(.malformed, "unknown inbound record kind \(kind)", location: location)
             }

@@ -53,6 +53,10 @@ struct InboundSummary {
                 s.lastSync = (wallMillis, centralWallMillis)
             case .epoch(let epoch):
                 s.epoch = epoch
+            case .recovered(let through):
+                s.acknowledged = min(s.acknowledged, through)
+                s.centralHolds = min(s.centralHolds, through)
+                s.echoed = min(s.echoed, through)
             }
         }
         return s

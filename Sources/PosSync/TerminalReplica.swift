@@ -257,6 +257,8 @@ public final class TerminalReplica: @unchecked Sendable {
         let stamp: HLCTimestamp
         do { stamp = try hlc.now(wallMillis: wallMillis) } catch { throw SyncError(error) }
         let event = Event(dot: dot, hlc: stamp, context: stateValue.writerContext(for: body, dot: dot), body: body)
+        // A writer never records what its own fold would ignore.
+        do { try stateValue.checkAdmission(event) } catch { throw SyncError(error) }
         let written = try journal { () throws(JournalError) in try outbound.append(RecordCodec.encode(event)) }
         precondition(written == seq, "outbound journal assigned seq \(written), expected \(seq): writes must be serialized")
         absorb([event], wallMillis: wallMillis)

@@ -10,7 +10,7 @@ struct CentralCommand: ParsableCommand {
             Example:
               possync central init --dir hq
             """,
-        subcommands: [Init.self, Enroll.self, Show.self, Approve.self, Reject.self, Complete.self, Import.self, Forward.self]
+        subcommands: [Init.self, Enroll.self, Show.self, Status.self, Approve.self, Reject.self, Complete.self, Import.self, Forward.self, Recover.self]
     )
 
     struct Init: ParsableCommand {
@@ -18,9 +18,11 @@ struct CentralCommand: ParsableCommand {
             abstract: "Create an empty central store.",
             discussion: "Example:\n  possync central init --dir hq")
         @OptionGroup var store: CentralDirOption
+        @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
         func run() throws {
-            let desk = try CentralDesk.create(directory: store.dir, clockMillis: { WallClock.systemMillis() }, lockWaitMillis: try store.lock.millis())
+            let now = try clock.millis()
+            let desk = try CentralDesk.create(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis())
             defer { try? desk.close() }
             struct Created: Encodable { var central: String; var directory: String }
             let r = Created(central: desk.store.centralID.hex, directory: store.dir)
@@ -44,9 +46,11 @@ struct CentralCommand: ParsableCommand {
         var merchant: String
         @Option(help: ArgumentHelp("The enrollment file to write (must not exist).", valueName: "file"))
         var out: String
+        @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
         func run() throws {
-            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { WallClock.systemMillis() }, lockWaitMillis: try store.lock.millis())
+            let now = try clock.millis()
+            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis())
             defer { try? desk.close() }
             let r = try desk.enroll(terminal: terminal, merchant: merchant, out: out)
             Output.show(r, json: output.json) { r.text }
@@ -57,19 +61,67 @@ struct CentralCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "The folded state central holds: sales, tickets (status, held reason), conflicts (rule).",
             discussion: """
-                Same shape as `possync terminal show`, so replicas compare with a plain diff.
+                Same shape as `possync terminal show`, so replicas compare with a plain diff;
+                central's loss records, when it has any, follow (one `loss` line each).
 
                 Example:
                   possync central show --dir hq --sale 1119 --json
                 """)
         @OptionGroup var store: CentralDirOption
         @OptionGroup var filter: ShowFilter
+        @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
         func run() throws {
-            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { WallClock.systemMillis() }, lockWaitMillis: try store.lock.millis())
+            let now = try clock.millis()
+            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis())
             defer { try? desk.close() }
-            let report = try LedgerReport(desk.store.state, filter: try filter.filter())
+            var report = try LedgerReport(desk.store.state, filter: try filter.filter())
+            let losses = LedgerReport.losses(desk.store.lossRecords)
+            if !losses.isEmpty { report.losses = losses }
             Output.show(report, json: output.json) { report.text }
+        }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Central's journal, terminals (how far each is held, flags) and every loss record.",
+            discussion: """
+                Exit 0 even with losses; a loss awaiting a terminal's re-push says so.
+
+                Example:
+                  possync central status --dir hq --json
+                """)
+        @OptionGroup var store: CentralDirOption
+        @OptionGroup var clock: ClockOptions
+        @OptionGroup var output: OutputOptions
+        func run() throws {
+            let now = try clock.millis()
+            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis())
+            defer { try? desk.close() }
+            let s = desk.status()
+            Output.show(s, json: output.json) { s.text }
+        }
+    }
+
+    struct Recover: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "After central refused to open: cut or rebuild its journal, set aside runs covering what is gone, and record every loss.",
+            discussion: """
+                Central refuses to open when its journal is shorter than a snapshot run proves it was, or is
+                damaged inside. This is the explicit path: it keeps every intact event, records in
+                losses.jsonl what is gone (terminals re-push what they still hold at their next sync), keeps
+                the damaged journal beside the new one, and never reuses a number a lost event may have had.
+
+                Example:
+                  possync central recover --dir hq
+                """)
+        @OptionGroup var store: CentralDirOption
+        @OptionGroup var clock: ClockOptions
+        @OptionGroup var output: OutputOptions
+        func run() throws {
+            let now = try clock.millis()
+            let r = try CentralDesk.recover(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis())
+            Output.show(r, json: output.json) { r.text }
         }
     }
 

@@ -11,7 +11,7 @@ struct TerminalCommand: ParsableCommand {
               possync terminal scan --dir shop1 --amount 12.50 --payment-code 134567890123456787
             """,
         subcommands: [Init.self, Scan.self, Refund.self, Cancel.self, Approve.self, Reject.self, Escalate.self, Note.self,
-                      Status.self, Show.self, Sync.self, Export.self]
+                      Status.self, Show.self, Sync.self, Export.self, Recover.self]
     )
 
     struct Init: ParsableCommand {
@@ -209,10 +209,32 @@ struct TerminalCommand: ParsableCommand {
             let r = try desk.sync(with: hq, nowMillis: now, progress: ProgressBar())
             let elapsed = max(1, WallClock.systemMillis() - started)
             Output.log("sync: \(r.pushed + r.pulled) events in \(elapsed) ms (\(Int64(r.pushed + r.pulled) * 1000 / elapsed) events/s)")
-            Output.show(r, json: output.json) {
-                "synced: pushed \(r.pushed) events (\(r.alreadyAtCentral) central already had), acknowledged through seq \(r.acknowledgedThrough); pulled \(r.pulled) events"
-                    + (r.clockSkewed ? "\nwarning: central says this terminal's clock is off" : "")
-            }
+            Output.show(r, json: output.json) { r.text }
+        }
+    }
+
+    struct Recover: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "After the terminal refused to open: rebuild its journals from central's copy and what is intact here.",
+            discussion: """
+                The terminal refuses to write when its outbound journal is damaged or ends below what central
+                acknowledged (it never reuses a sequence number). This rebuilds the journal from central's copy
+                of the acknowledged events, byte for byte, plus the intact events not yet acknowledged, and
+                reports by sequence range any unacknowledged event that is lost. The damaged journals are kept.
+
+                Example:
+                  possync terminal recover --dir shop1 --central hq
+                """)
+        @OptionGroup var store: TerminalDirOption
+        @Option(help: ArgumentHelp("The central store directory.", valueName: "dir"))
+        var central: String
+        @OptionGroup var clock: ClockOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let now = try clock.millis()
+            let r = try TerminalDesk.recover(directory: store.dir, central: central, nowMillis: now, lockWaitMillis: try store.lock.millis())
+            Output.show(r, json: output.json) { r.text }
         }
     }
 
