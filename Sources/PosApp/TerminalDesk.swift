@@ -333,6 +333,8 @@ extension TerminalDesk {
         public var keptLocal: String?
         public var lostUnacknowledgedFrom: UInt64?
         public var lostUnacknowledgedThrough: UInt64?
+        /// Damage was found at `lostUnacknowledgedFrom` (not only an end at a frame boundary).
+        public var damageFound: Bool
         public var droppedAfterLoss: [String]
         public var differedFromCentral: [UInt64]
         public var lostEverywhere: String?
@@ -355,7 +357,7 @@ extension TerminalDesk {
         func range(_ r: ClosedRange<UInt64>?) -> String? { r.map { "\($0.lowerBound)...\($0.upperBound)" } }
         return RecoverResult(directory: directory, nothingToDo: r.nothingToDo, outboundRebuilt: r.outboundRebuilt, inboundRebuilt: r.inboundRebuilt,
                              firstSeq: r.firstSequence, lastSeq: r.lastSequence, fromCentral: range(r.fromCentral), keptLocal: range(r.keptLocal),
-                             lostUnacknowledgedFrom: r.lostFrom, lostUnacknowledgedThrough: r.lostThrough,
+                             lostUnacknowledgedFrom: r.lostFrom, lostUnacknowledgedThrough: r.lostThrough, damageFound: r.damageFound,
                              droppedAfterLoss: r.droppedAfterLoss.compactMap { range($0) }, differedFromCentral: r.differedFromCentral,
                              lostEverywhere: range(r.lostEverywhere), damagedOutbound: r.damagedOutbound, damagedInbound: r.damagedInbound)
     }

@@ -87,7 +87,13 @@ extension TerminalDesk.RecoverResult {
             if let c = fromCentral { lines.append("  from central's copy (byte for byte as acknowledged): seq \(c)") }
             if let k = keptLocal { lines.append("  kept from the damaged journal (not yet acknowledged): seq \(k)") }
             if let a = lostUnacknowledgedFrom {
-                lines.append("  LOST (never acknowledged, damaged here): seq \(a)" + (lostUnacknowledgedThrough.map { "...\($0)" } ?? " and any after it"))
+                if let b = lostUnacknowledgedThrough {
+                    lines.append("  LOST (never acknowledged, damaged here): seq \(a)...\(b)")
+                } else if damageFound {
+                    lines.append("  LOST (never acknowledged, damaged here): seq \(a) and any after it")
+                } else {
+                    lines.append("  the journal ended cleanly before seq \(a): events from seq \(a) on, if any were written, are lost")
+                }
             }
             for d in droppedAfterLoss { lines.append("  LOST (intact but after a lost event; a journal holds no gap): seq \(d)") }
             if !differedFromCentral.isEmpty {

@@ -21,6 +21,8 @@ public struct TerminalRecoveryReport: Sendable, Equatable {
     /// the last when known (nil: the damage ran to the end of the journal; how many is unknown).
     public var lostFrom: UInt64?
     public var lostThrough: UInt64?
+    /// The damaged journal showed damage (not merely an end at a frame boundary): events were certainly lost from `lostFrom`.
+    public var damageFound = false
     /// Intact local events after a lost one: a journal cannot hold a gap, so they are dropped too.
     public var droppedAfterLoss: [ClosedRange<UInt64>] = []
     /// Local events whose bytes differ from what central accepted under the same number (central's kept).
@@ -107,6 +109,7 @@ extension TerminalReplica {
         if files.exists(outboundDir) {
             oldFirst = (try? Journal.oldestSegmentBase(directory: outboundDir, fileSystem: fileSystem)).flatMap { $0 } ?? 1
             let salvage = try journalCall { () throws(JournalError) in try JournalSalvage.salvage(from: outboundDir, to: salvagedDir, fileSystem: fileSystem) }
+            report.damageFound = !salvage.losses.isEmpty || !salvage.damage.isEmpty
             for range in salvage.recovered {
                 let reader = try journalCall { () throws(JournalError) in
                     try JournalReader(directory: salvagedDir, fileSystem: fileSystem, dictionaries: [ledgerDictionary], key: enrollment.journalKey,

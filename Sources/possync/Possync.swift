@@ -15,8 +15,11 @@ struct Possync: AsyncParsableCommand {
               0  ok
               1  refused: the input or the request is wrong (bad return code, amount above the sale, offline limit, invalid transition)
               2  usage: the command line cannot be parsed
-              3  store: a store is missing, damaged or unreadable, or a disk operation failed
+              3  store: a store is missing, damaged, unreadable or shorter than it knows it was (run `recover`), or a disk operation failed
+              4  busy: another possync process held the store's lock past --lock-timeout; retry
             A failed command prints one line on standard error and changes nothing.
+
+            Locks: one possync process at a time works on a store directory; another waits up to --lock-timeout SECONDS (default 10, or $POSSYNC_LOCK_TIMEOUT).
 
             Clock: every command uses the wall clock unless --now TIME or the environment variable POSSYNC_NOW gives one (ISO 8601: 2026-03-02T08:00:00Z, 2026-03-02T16:00+08:00, 2026-03-02).
             """,
