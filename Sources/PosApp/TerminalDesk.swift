@@ -347,13 +347,22 @@ extension TerminalDesk {
     public static func recover(directory: String, central: String, nowMillis: Int64,
                                lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault) throws(AppError) -> RecoverResult {
         try StoreKind.terminal.checkOpening(directory)
-        let hq = try CentralDesk.open(directory: central, clockMillis: { nowMillis }, lockWaitMillis: lockWaitMillis)
-        defer { try? hq.close() }
+        try StoreKind.central.checkOpening(central)
+        // Central is opened once the terminal's lock is held, the order `terminal sync` takes them in:
+        // the other order let a recover and a sync of one terminal each wait for the other's lock until both timed out.
+        var hq: CentralDesk?
+        var centralError: AppError?
+        defer { try? hq?.close() }
         let r: TerminalRecoveryReport
-        do {
-            r = try TerminalReplica.recover(directory: directory, via: InProcessTransport(central: hq.store), wallMillis: nowMillis,
-                                            options: TerminalOptions(lockWaitMillis: lockWaitMillis))
-        } catch { throw AppError.from(error) }
+        do throws(SyncError) {
+            r = try TerminalReplica.recover(directory: directory, connect: { () throws(SyncError) -> any SyncTransport in
+                do throws(AppError) { hq = try CentralDesk.open(directory: central, clockMillis: { nowMillis }, lockWaitMillis: lockWaitMillis) } catch {
+                    centralError = error
+                    throw SyncError(.io, error.message)
+                }
+                return InProcessTransport(central: hq!.store)
+            }, wallMillis: nowMillis, options: TerminalOptions(lockWaitMillis: lockWaitMillis))
+        } catch { throw centralError ?? AppError.from(error) }
         func range(_ r: ClosedRange<UInt64>?) -> String? { r.map { "\($0.lowerBound)...\($0.upperBound)" } }
         return RecoverResult(directory: directory, nothingToDo: r.nothingToDo, outboundRebuilt: r.outboundRebuilt, inboundRebuilt: r.inboundRebuilt,
                              firstSeq: r.firstSequence, lastSeq: r.lastSequence, fromCentral: range(r.fromCentral), keptLocal: range(r.keptLocal),

@@ -49,11 +49,22 @@ extension TerminalReplica {
     public static func recover(directory: String, via transport: any SyncTransport, wallMillis: Int64,
                                fileSystem: any JournalFileSystem = PosixFileSystem(),
                                options: TerminalOptions = TerminalOptions(), logger: Logger? = nil) throws(SyncError) -> TerminalRecoveryReport {
+        try recover(directory: directory, connect: { transport }, wallMillis: wallMillis, fileSystem: fileSystem, options: options, logger: logger)
+    }
+
+    /// The same, reaching central through what `connect` returns: it is called once, with this
+    /// terminal's lock held and before anything is written. A caller that opens central's store
+    /// there takes the two locks in the order `sync` takes them (the terminal's, then central's),
+    /// so a recovery and a sync of one terminal never wait for each other in a circle.
+    public static func recover(directory: String, connect: () throws(SyncError) -> any SyncTransport, wallMillis: Int64,
+                               fileSystem: any JournalFileSystem = PosixFileSystem(),
+                               options: TerminalOptions = TerminalOptions(), logger: Logger? = nil) throws(SyncError) -> TerminalRecoveryReport {
         let files = FileStore(fs: fileSystem)
         let path = directory + "/enrollment.json"
         guard files.exists(path) else { throw SyncError(.notFound, "no terminal store here (enrollment.json missing)", location: directory) }
         let storeLock = try StoreDirectory.lock(directory, fileSystem: fileSystem, waitMillis: options.lockWaitMillis)
         defer { storeLock.release() }
+        let transport = try connect()
         let enrollment = try Enrollment.read(from: path, fileSystem: fileSystem)
         let log = logger ?? Logger(label: "possync.terminal", factory: { _ in SwiftLogNoOpLogHandler() })
         let config = journalConfiguration(enrollment: enrollment, options: options)
