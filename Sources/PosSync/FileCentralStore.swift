@@ -407,6 +407,19 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         return event
     }
 
+    /// For `central recover` when the reservation file did not read: reserves afresh above every own
+    /// number the store shows in use (its journal, its runs, the loss log) by a whole reservation,
+    /// which covers whatever the damaged file reserved beyond the last number used (a reservation is
+    /// written when a number above it is about to be used, and reaches that number + the reservation - 1).
+    func renewReservation(above evidence: UInt64) throws(SyncError) -> UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        let next = max(centralSequence, evidence, losses.centralSequenceFloor, reservedThrough) + SyncLimits.centralSequenceReservation
+        try SequenceReservation.write(next, directory: directory, files: files)
+        reservedThrough = next
+        return next
+    }
+
     /// Money moves only on firm ground, checked on the state under the same lock
     /// as the write: a refund is completed only when its ticket is approved and
     /// its sale confirmed; a void-duplicate capture is never sent to the acquirer.

@@ -59,4 +59,31 @@ struct DamageRecoveryTests {
         let reference = try w.central.state.canonicalText
         for t in w.terminals { #expect(t.state.canonicalText == reference) }
     }
+
+    @Test("a damaged sequence reservation refuses central's open naming the file; central recover renews it above every number central's own events may have used")
+    func damagedReservation() throws {
+        let w = try world(acked: 2, unacked: 0)
+        let sale = SaleId(try Dot(replica: w.terminals[0].terminal, seq: 1))
+        try w.central.record(.saleConfirmed(sale), wallMillis: w.tick())
+        let dir = w.dir.path + "/central"
+        let path = dir + "/sequence-reservation.json"
+        #expect(try SequenceReservation.read(directory: dir, files: FileStore(fs: PosixFileSystem())) == SyncLimits.centralSequenceReservation)
+        try w.central.close()
+        try Data("{\"format\":\"possync-sequence-reservation-v1\",\"reservedThr\0\0\0\0".utf8).write(to: URL(fileURLWithPath: path))
+        let before = storeBytes(dir)
+        #expect {
+            _ = try FileCentralStore.open(directory: dir)
+        } throws: { error in "\(error)".contains(path) }
+        #expect(storeBytes(dir) == before, "the refusal changed nothing")
+        let report = try FileCentralStore.recover(directory: dir)
+        // The damaged file may have reserved up to 1 + 1024 - 1: the new reservation is above that.
+        #expect(report.sequenceReservationRenewed == 1 + SyncLimits.centralSequenceReservation)
+        #expect(FileManager.default.fileExists(atPath: path + ".damaged"))
+        w.central = try FileCentralStore.open(directory: dir)
+        #expect(try SequenceReservation.read(directory: dir, files: FileStore(fs: PosixFileSystem())) == 1 + SyncLimits.centralSequenceReservation)
+        #expect(try w.central.state.sales[sale]?.status == .confirmed)
+        try w.syncAll()
+        let reference = try w.central.state.canonicalText
+        for t in w.terminals { #expect(t.state.canonicalText == reference) }
+    }
 }
