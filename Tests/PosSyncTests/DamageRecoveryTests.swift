@@ -86,4 +86,44 @@ struct DamageRecoveryTests {
         let reference = try w.central.state.canonicalText
         for t in w.terminals { #expect(t.state.canonicalText == reference) }
     }
+
+    @Test("zeroing one 512-byte sector of the outbound journal below the acknowledgement likewise refuses every command unchanged; recover takes the acknowledged events from central, keeps the intact unacknowledged ones, and continues after them")
+    func zeroedSectorBelowAcknowledgement() throws {
+        let w = try world(acked: 12, unacked: 2)
+        let dir = w.dir.path + "/t1"
+        let written = try (1...14).map { try w.terminals[0].ownRecord(seq: UInt64($0))! }
+        try w.terminals[0].close()
+        let segment = try onlySegment(dir + "/outbound")
+        let frames = try frameLayout(segment)
+        #expect(frames.count == 14)
+        // The file's second 512-byte sector, zeroed: frames below the acknowledgement, intact frames after it.
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: segment)))
+        let zeroed = 512..<1024
+        for i in zeroed { bytes[i] = 0 }
+        try Data(bytes).write(to: URL(fileURLWithPath: segment))
+        let firstHit = try #require(frames.last { $0.offset <= UInt64(zeroed.lowerBound) })
+        let lastHit = try #require(frames.last { $0.offset < UInt64(zeroed.upperBound) })
+        #expect(lastHit.last <= 12 && frames.last!.offset >= UInt64(zeroed.upperBound), "the sector lies below the acknowledgement and intact frames follow it")
+        let before = storeBytes(dir)
+        for _ in 0..<2 {
+            #expect {
+                _ = try TerminalReplica.open(directory: dir)
+            } throws: { error in
+                let text = "\(error)"
+                return text.contains(segment) && text.contains("offset \(firstHit.offset)") && text.contains("not a torn write")
+            }
+            #expect(storeBytes(dir) == before, "the refusal changed nothing")
+        }
+        let report = try TerminalReplica.recover(directory: dir, via: InProcessTransport(central: w.central), wallMillis: w.tick())
+        #expect(report.fromCentral == 1...12 && report.keptLocal == 13...14 && report.lastSequence == 14)
+        #expect(report.lostFrom == nil && report.droppedAfterLoss.isEmpty && report.differedFromCentral.isEmpty && report.lostEverywhere == nil, "\(report)")
+        w.terminals[0] = try TerminalReplica.open(directory: dir)
+        for seq in 1...14 { #expect(try w.terminals[0].ownRecord(seq: UInt64(seq)) == written[seq - 1], "seq \(seq) as written") }
+        var rng = Rng(state: 98)
+        #expect(try w.capture(0, 777, code: wechatCode(&rng)).dot.seq == 15, "the next event continues after the kept ones")
+        try w.syncAll()
+        #expect(w.central.acknowledged(w.terminals[0].terminal) == 15)
+        let reference = try w.central.state.canonicalText
+        for t in w.terminals { #expect(t.state.canonicalText == reference) }
+    }
 }
