@@ -126,4 +126,144 @@ struct DamageRecoveryTests {
         let reference = try w.central.state.canonicalText
         for t in w.terminals { #expect(t.state.canonicalText == reference) }
     }
+
+    @Test("a flipped bit in central's last frame (a whole push) is recorded as a loss and the terminal's re-push repairs it")
+    func flippedBitInCentralsLastFrame() throws {
+        let w = try world(acked: 3, unacked: 0)
+        try w.sync(1)  // terminal 2 pulls the push too
+        let dir = w.dir.path + "/central"
+        let pushed = try (1...3).map { try w.terminals[0].ownRecord(seq: UInt64($0))! }
+        try w.central.close()
+        let segment = try onlySegment(dir + "/journal")
+        let frames = try frameLayout(segment)
+        let last = try #require(frames.last)
+        #expect(last.last - last.first == 2, "the last frame is terminal 1's push of three events")
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: segment)))
+        bytes[Int(last.offset) + JournalLimits.frameHeaderBytes + 20] ^= 0x08
+        try Data(bytes).write(to: URL(fileURLWithPath: segment))
+        w.central = try FileCentralStore.open(directory: dir)
+        let cut = try #require(w.central.lossRecords.first)
+        #expect(cut.kind == .journalCut && cut.positionsFrom == last.first && cut.offset == last.offset && cut.file == segment)
+        #expect(w.central.acknowledged(w.terminals[0].terminal) == 0 && w.central.epoch == 1)
+        let report = try w.sync(0)
+        #expect(report.centralLost == 1...3 && report.pushed == 3)
+        let losses = w.central.lossRecords
+        let behind = try #require(losses.first { $0.kind == .terminalBehind })
+        #expect(behind.terminal == 1 && behind.from == 1 && behind.through == 3)
+        #expect(losses.contains { $0.kind == .repaired && $0.refersTo == behind.id })
+        for seq in 1...3 {
+            #expect(try w.central.digest(of: try Dot(replica: w.terminals[0].terminal, seq: UInt64(seq))) == FileCentralStore.eventDigest(pushed[seq - 1]))
+        }
+        try w.syncAll()
+        let reference = try w.central.state.canonicalText
+        for t in w.terminals { #expect(t.state.canonicalText == reference) }
+    }
+
+    @Test("central's journal truncated to its header with a snapshot run covering it refuses to open; central recover sets the run aside, records the loss, and the terminals' re-push restores every event")
+    func centralJournalTruncatedToHeader() throws {
+        let w = try world(acked: 4, unacked: 1, snapshotEvents: 2)
+        try w.sync(1)
+        let dir = w.dir.path + "/central"
+        #expect(w.central.snapshotStatistics.runs > 0)
+        let truth = try w.central.state.canonicalText
+        try w.central.close()
+        let segment = try onlySegment(dir + "/journal")
+        try truncateFile(segment, to: UInt64(JournalLimits.segmentHeaderBytes))
+        let before = storeBytes(dir)
+        #expect {
+            _ = try FileCentralStore.open(directory: dir, snapshotEvents: 2)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("behindEvidence") && text.contains(segment) && text.contains("offset 64") && text.contains("central recover")
+        }
+        #expect(storeBytes(dir) == before, "the refusal changed nothing")
+        let report = try FileCentralStore.recover(directory: dir, snapshotEvents: 2)
+        #expect(!report.runsSetAside.isEmpty)
+        #expect(report.losses.contains { $0.kind == .recovered && $0.positionsFrom == 1 })
+        #expect(report.losses.filter { $0.kind == .terminalBehind }.map(\.terminal) == [1, 2], "the runs showed what central held of each terminal")
+        w.central = try FileCentralStore.open(directory: dir, snapshotEvents: 2)
+        #expect(w.central.head == 0)
+        try w.syncAll()
+        for t in w.terminals {
+            #expect(w.central.acknowledged(t.terminal) == t.lastSequence)
+            for seq in 1...t.lastSequence {
+                let dot = try Dot(replica: t.terminal, seq: seq)
+                #expect(try w.central.digest(of: dot) == FileCentralStore.eventDigest(try #require(try t.ownRecord(seq: seq))))
+            }
+        }
+        let losses = w.central.lossRecords
+        for r in losses where r.kind == .terminalBehind { #expect(losses.contains { $0.kind == .repaired && $0.refersTo == r.id }, "record \(r.id) repaired") }
+        let reference = try w.central.state.canonicalText
+        for t in w.terminals { #expect(t.state.canonicalText == reference) }
+        #expect(reference.count >= truth.count, "everything central held is back (and terminal 1's unacknowledged event)")
+    }
+
+    /// Terminal 1 with segments of two frames and no retention period; its six events acknowledged.
+    func retiringWorld() throws -> World {
+        try world(acked: 6, unacked: 0, options: TerminalOptions(segmentBytesMax: 300, retentionMillis: 0))
+    }
+
+    /// Central loses its last frame (terminal 1's push of six events): a torn tail cut at open.
+    func centralLosesLastPush(_ w: World) throws {
+        let dir = w.dir.path + "/central"
+        try w.central.close()
+        let segment = try onlySegment(dir + "/journal")
+        let last = try #require(try frameLayout(segment).last)
+        #expect(last.first == 2 && last.last == 7)
+        try truncateFile(segment, to: last.offset + 50)
+        w.central = try FileCentralStore.open(directory: dir)
+        #expect(w.central.acknowledged(w.terminals[0].terminal) == 0)
+    }
+
+    @Test("after central loses events a terminal has retired, the gap is recorded unrecoverable and the terminal's later events are accepted")
+    func lostAndRetired() throws {
+        let w = try retiringWorld()
+        let t1 = w.terminals[0].terminal
+        let removed = try w.terminals[0].retireAcknowledged(wallMillis: w.tick())
+        #expect(!removed.isEmpty)
+        try w.reopenTerminal(0)
+        let first = w.terminals[0].outboundFirstSequence
+        #expect(first > 1 && first <= 6, "terminal 1 retired seq 1...\(first - 1)")
+        try centralLosesLastPush(w)
+        let report = try w.sync(0)
+        #expect(report.centralLost == 1...6)
+        let losses = w.central.lossRecords
+        let behind = try #require(losses.first { $0.kind == .terminalBehind })
+        let gone = try #require(losses.first { $0.kind == .unrecoverable })
+        #expect(gone.terminal == 1 && gone.from == 1 && gone.through == first - 1 && gone.refersTo == behind.id)
+        #expect(w.central.acknowledged(t1) == 6)
+        for seq in 1..<first { #expect(try w.central.digest(of: try Dot(replica: t1, seq: seq)) == FileCentralStore.lostDigest) }
+        var rng = Rng(state: 97)
+        let later = try w.capture(0, 4242, code: wechatCode(&rng))
+        #expect(later.dot.seq == 7)
+        try w.sync(0)
+        #expect(w.central.acknowledged(t1) == 7)
+        for seq in first...7 {
+            #expect(try w.central.digest(of: try Dot(replica: t1, seq: seq)) == FileCentralStore.eventDigest(try #require(try w.terminals[0].ownRecord(seq: seq))))
+        }
+        try w.reopenCentral()  // the recorded gap replays
+        #expect(w.central.acknowledged(t1) == 7)
+        try w.syncAll()
+        #expect(w.terminals[1].state.canonicalText == (try w.central.state.canonicalText))
+    }
+
+    @Test("a terminal never retires a segment central has not acknowledged again after central lost it")
+    func noRetirementWhileCentralBehind() throws {
+        let w = try retiringWorld()
+        try centralLosesLastPush(w)
+        // The hello shows the loss; the re-push does not get through.
+        let faulty = FaultyTransport(central: w.central, failAt: 2, fault: .dropRequest)
+        #expect(throws: SyncError.self) { _ = try w.terminals[0].sync(via: faulty, wallMillis: w.tick()) }
+        #expect(w.terminals[0].acknowledged == 6 && w.terminals[0].centralHolds == 0)
+        #expect(try w.terminals[0].retireAcknowledged(wallMillis: w.tick()).isEmpty)
+        try w.terminals[0].close()
+        w.terminals[0] = try TerminalReplica.open(directory: w.dir.path + "/t1", options: w.terminals[0].options)
+        #expect(w.terminals[0].centralHolds == 0, "what central holds now outlives a restart")
+        #expect(try w.terminals[0].retireAcknowledged(wallMillis: w.tick()).isEmpty)
+        #expect(w.terminals[0].outboundFirstSequence == 1)
+        // Once central holds them again, they may go.
+        let report = try w.sync(0)
+        #expect(report.pushed == 6 && w.central.acknowledged(w.terminals[0].terminal) == 6)
+        #expect(!(try w.terminals[0].retireAcknowledged(wallMillis: w.tick())).isEmpty)
+    }
 }
