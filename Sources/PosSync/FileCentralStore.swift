@@ -578,19 +578,42 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
     /// what central holds of it, or that holds central's own events beyond
     /// central's, shows central lost them. Each is recorded once; the terminal
     /// then re-pushes what it still has.
+    ///
+    /// When the terminal's last session was in the current history epoch, that
+    /// evidence, or a pull cursor beyond the journal's head, shows a loss no
+    /// recorded cut explains: the journal lost its tail with no torn frame to
+    /// show it (cut at a frame boundary, a segment lost, restored from a
+    /// backup), and positions after the loss may hold other events now than
+    /// the ones terminals pulled there. Where the loss began is not known, so
+    /// it is recorded as a history change from position 1: every pull cursor
+    /// set before it starts again from the beginning (the knowledge vectors
+    /// keep what is held from coming twice), and central's own numbers go on
+    /// above its reservation.
     private func noteEvidence(of m: SyncMessage.Hello, holding acknowledged: UInt64, now: Int64) throws(SyncError) {
         defer { if losses.records.count > lossesLogged { logNewLosses() } }
-        if m.acknowledged > acknowledged, !losses.unresolved(m.terminal).contains(where: { ($0.through ?? 0) >= m.acknowledged }) {
+        let head = journal.durableSequence
+        let heldOwn = m.knowledge[.central]
+        let terminalBehind = m.acknowledged > acknowledged
+        let centralBehind = heldOwn > max(centralSequence, losses.centralSequenceFloor)
+        let unexplained = m.epoch == losses.epoch && (terminalBehind || centralBehind || m.pullCursor > head)
+        if terminalBehind, !losses.unresolved(m.terminal).contains(where: { ($0.through ?? 0) >= m.acknowledged }) {
             try losses.append(LossRecord(kind: .terminalBehind, recordedMillis: now, terminal: m.terminal.rawValue,
                                             from: acknowledged + 1, through: m.acknowledged,
                                             note: "terminal \(m.terminal.rawValue) recorded central's acknowledgement through seq \(m.acknowledged); central holds its events only through \(acknowledged): awaiting re-push"))
         }
-        let heldOwn = m.knowledge[.central]
-        if heldOwn > max(centralSequence, losses.centralSequenceFloor) {
+        if centralBehind {
             let floor = max(heldOwn, reservedThrough)
             try losses.append(LossRecord(kind: .centralBehind, recordedMillis: now, terminal: m.terminal.rawValue,
                                             from: centralSequence + 1, through: heldOwn, centralSequenceFloor: floor,
                                             note: "terminal \(m.terminal.rawValue) holds central's own events through 0:\(heldOwn); central holds them only through 0:\(centralSequence): they are lost at central and their numbers are never reused"))
+        }
+        if unexplained {
+            let seen = [terminalBehind ? "acknowledged through seq \(m.acknowledged), central holds \(acknowledged)" : nil,
+                        centralBehind ? "holds central's 0:\(heldOwn), central's own events end at 0:\(centralSequence)" : nil,
+                        m.pullCursor > head ? "pulled through position \(m.pullCursor), the journal ends at \(head)" : nil].compactMap { $0 }
+            try losses.append(LossRecord(kind: .journalCut, recordedMillis: now, terminal: m.terminal.rawValue, positionsFrom: 1,
+                                            file: journal.directory, centralSequenceFloor: max(heldOwn, reservedThrough),
+                                            note: "terminal \(m.terminal.rawValue)'s hello shows a loss no recorded cut explains (\(seen.joined(separator: "; "))): the journal lost its tail with no torn frame to show it; every pull cursor set before now starts again from position 0"))
         }
     }
 

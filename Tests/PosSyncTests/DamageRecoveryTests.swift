@@ -266,4 +266,42 @@ struct DamageRecoveryTests {
         #expect(report.pushed == 6 && w.central.acknowledged(w.terminals[0].terminal) == 6)
         #expect(!(try w.terminals[0].retireAcknowledged(wallMillis: w.tick())).isEmpty)
     }
+
+    @Test("central's journal cut exactly at a frame boundary (no torn frame shows it) is found at the next hello, recorded as a history change, and every terminal pulls what is written at the positions reused",
+          arguments: [false, true])
+    func frameBoundaryCutAtCentral(terminal2First: Bool) throws {
+        var rng = Rng(state: 5)
+        let w = try World(terminals: 2)
+        _ = try w.capture(0, 100, code: wechatCode(&rng))
+        try w.sync(0)                                       // position 1
+        _ = try w.capture(1, 200, code: wechatCode(&rng))
+        try w.sync(1)                                       // position 2; terminal 2 pulled through 2
+        try w.sync(0)                                       // terminal 1 pulled through 2
+        let dir = w.dir.path + "/central"
+        try w.central.close()
+        let segment = try onlySegment(dir + "/journal")
+        let frames = try frameLayout(segment)
+        try truncateFile(segment, to: frames[1].offset)     // position 2 gone, and the journal looks whole
+        w.central = try FileCentralStore.open(directory: dir)
+        #expect(w.central.head == 1 && w.central.lossRecords.isEmpty && w.central.epoch == 0)
+        let c = try w.capture(0, 300, code: wechatCode(&rng))
+        // Terminal 1's hello shows it pulled through position 2 of a journal ending at 1; terminal 2's that
+        // central lost its acknowledged event. Either is the first evidence; then the positions are reused.
+        if terminal2First {
+            try w.sync(1)                                   // terminal 2 re-pushes its lost event: position 2
+            try w.sync(0)                                   // terminal 1's event: position 3
+        } else {
+            try w.sync(0)                                   // terminal 1's event: position 2
+            try w.sync(1)                                   // terminal 2 re-pushes its lost event: position 3
+        }
+        let change = try #require(w.central.lossRecords.first { $0.kind == .journalCut })
+        #expect(change.positionsFrom == 1 && change.terminal == (terminal2First ? 2 : 1) && w.central.epoch == 1)
+        #expect(w.central.lossRecords.filter { $0.kind == .journalCut }.count == 1, "one loss, one history change")
+        try w.syncAll()
+        #expect(w.terminals[1].state.sales[c] != nil, "terminal 2 pulled terminal 1's event at a reused position")
+        let reference = try w.central.state.canonicalText
+        for t in w.terminals { #expect(t.state.canonicalText == reference, "terminal \(t.terminal)") }
+        let losses = w.central.lossRecords
+        for r in losses where r.kind == .terminalBehind { #expect(losses.contains { $0.kind == .repaired && $0.refersTo == r.id }) }
+    }
 }
