@@ -304,4 +304,36 @@ struct DamageRecoveryTests {
         let losses = w.central.lossRecords
         for r in losses where r.kind == .terminalBehind { #expect(losses.contains { $0.kind == .repaired && $0.refersTo == r.id }) }
     }
+
+    @Test("a flipped bit in a segment header's version field refuses the open; recover reads the segment as the version it checksums as and loses nothing, at a terminal and at central")
+    func flippedVersionField() throws {
+        let w = try world(acked: 3, unacked: 2)
+        let dir = w.dir.path + "/t1"
+        let written = try (1...5).map { try w.terminals[0].ownRecord(seq: UInt64($0))! }
+        try w.terminals[0].close()
+        try w.central.close()
+        let centralDir = w.dir.path + "/central"
+        for segment in [try onlySegment(dir + "/outbound"), try onlySegment(centralDir + "/journal")] {
+            var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: segment)))
+            bytes[9] ^= 0x02   // version 1 reads as 513
+            try Data(bytes).write(to: URL(fileURLWithPath: segment))
+        }
+        let before = storeBytes(dir)
+        #expect {
+            _ = try TerminalReplica.open(directory: dir)
+        } throws: { error in "\(error)".contains("unsupportedVersion") && "\(error)".contains("offset 8") }
+        #expect(storeBytes(dir) == before)
+        #expect(throws: SyncError.self) { _ = try FileCentralStore.open(directory: centralDir) }
+        let central = try FileCentralStore.recover(directory: centralDir)
+        #expect(central.rebuilt && central.eventsDropped == 0 && central.eventsKept == 4)
+        w.central = try FileCentralStore.open(directory: centralDir)
+        let report = try TerminalReplica.recover(directory: dir, via: InProcessTransport(central: w.central), wallMillis: w.tick())
+        #expect(report.fromCentral == 1...3 && report.keptLocal == 4...5 && report.lostFrom == nil && report.droppedAfterLoss.isEmpty, "\(report)")
+        w.terminals[0] = try TerminalReplica.open(directory: dir)
+        for seq in 1...5 { #expect(try w.terminals[0].ownRecord(seq: UInt64(seq)) == written[seq - 1]) }
+        try w.syncAll()
+        #expect(w.central.acknowledged(w.terminals[0].terminal) == 5)
+        let reference = try w.central.state.canonicalText
+        for t in w.terminals { #expect(t.state.canonicalText == reference) }
+    }
 }
