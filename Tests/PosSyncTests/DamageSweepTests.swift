@@ -502,9 +502,11 @@ struct DamageSweepTests {
                     let held = try central.digest(of: dot)
                     if held == digest { continue }
                     guard held == nil || held == FileCentralStore.lostDigest else { fail(c, "\(label): central holds another event under \(dot)"); return nil }
+                    // A cut found at open or by recovery covers what was at its positions; a history change found
+                    // at a hello (a journal-cut with no offset) says only that positions changed, not which events went.
                     let covered = losses.contains { r in
                         (r.kind == .centralBehind && (r.from ?? .max) <= dot.seq && dot.seq <= (r.through ?? 0))
-                            || ((r.kind == .journalCut || r.kind == .recovered) && (r.positionsFrom ?? .max) <= facts.positions[dot]!)
+                            || ((r.kind == .recovered || (r.kind == .journalCut && r.offset != nil)) && (r.positionsFrom ?? .max) <= facts.positions[dot]!)
                     }
                     if covered { recorded.insert(dot) } else { unrecorded.insert(dot) }
                 }
