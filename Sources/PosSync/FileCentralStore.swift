@@ -150,6 +150,10 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         self.logger = logger
         let config = JournalConfiguration(durability: .perRecord, dictionary: ledgerDictionary,
                                           key: KeyDerivation.centralJournalKey(secret: identity.secret))
+        // The secret must open the journal before anything is cut or set aside: under another secret
+        // (central.json damaged, or another store's) every snapshot run fails authentication and would
+        // be set aside as damaged before the journal's replay refused.
+        try Self.checkJournalKey(directory: directory + "/journal", key: config.key!, fileSystem: files.fs, identityFile: directory + "/central.json")
         let losses = try LossLog(directory: directory, files: files)
         self.losses = losses
         let reserved = try SequenceReservation.read(directory: directory, files: files)
@@ -212,6 +216,21 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             ledger?.close()
             try? journal.close()
             throw error
+        }
+    }
+
+    /// Decrypts the journal's first record, changing nothing: a frame whose checksums hold but which
+    /// fails authentication was sealed under another key. Damage and read errors are left to the open.
+    static func checkJournalKey(directory: String, key: JournalKey, fileSystem: any JournalFileSystem, identityFile: String) throws(SyncError) {
+        guard let first = (try? Journal.oldestSegmentBase(directory: directory, fileSystem: fileSystem)).flatMap({ $0 }) else { return }
+        do {
+            let reader = try JournalReader(directory: directory, fileSystem: fileSystem, dictionaries: [ledgerDictionary], key: key, from: first, through: first)
+            defer { reader.close() }
+            _ = try reader.next()
+        } catch where error.code == .authenticationFailed || error.code == .wrongKey {
+            throw SyncError(.journal, "\(error); the secret in \(identityFile) does not open central's journal: that file is damaged or belongs to another store; nothing was changed (restore it from a backup)", location: identityFile)
+        } catch {
+            return
         }
     }
 

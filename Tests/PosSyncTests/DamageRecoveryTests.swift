@@ -336,4 +336,29 @@ struct DamageRecoveryTests {
         let reference = try w.central.state.canonicalText
         for t in w.terminals { #expect(t.state.canonicalText == reference) }
     }
+
+    @Test("central.json with a damaged secret refuses the open naming it, before any snapshot run is set aside")
+    func damagedCentralSecret() throws {
+        let w = try world(acked: 4, unacked: 0, snapshotEvents: 2)
+        let dir = w.dir.path + "/central"
+        #expect(w.central.snapshotStatistics.runs > 0)
+        let truth = try w.central.state.canonicalText
+        try w.central.close()
+        let path = dir + "/central.json"
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        var text = String(decoding: original, as: UTF8.self)
+        let secret = try #require(text.range(of: "\"secret\" : \"")).upperBound
+        text.replaceSubrange(secret..<text.index(after: secret), with: text[secret] == "0" ? "1" : "0")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        let before = storeBytes(dir)
+        #expect {
+            _ = try FileCentralStore.open(directory: dir, snapshotEvents: 2)
+        } throws: { error in "\(error)".contains(path) && "\(error)".contains("authenticationFailed") }
+        #expect(storeBytes(dir) == before, "no run was set aside, nothing changed")
+        #expect(throws: SyncError.self) { _ = try FileCentralStore.recover(directory: dir, snapshotEvents: 2) }
+        #expect(storeBytes(dir) == before, "recover cannot make up a secret either, and changes nothing")
+        try original.write(to: URL(fileURLWithPath: path))
+        w.central = try FileCentralStore.open(directory: dir, snapshotEvents: 2)
+        #expect(try w.central.state.canonicalText == truth)
+    }
 }
