@@ -12,13 +12,15 @@ import Testing
 // then recovered explicitly (`terminal recover`, `central recover`) and the
 // replicas must converge.
 //
-// Default: every byte of every journal segment and snapshot run, every damage
-// kind; the recovery path on a sample of the refusals (every 7th offset, the
-// damage kinds in turn).
-// POSSYNC_SWEEP_FULL=1: the recovery path on every refusal, and the identity
-// files (enrollment.json, central.json, merchants/*.json) swept too.
+// Default: every byte of every journal segment and snapshot run, the sequence
+// reservation and one enrollment at central, every damage kind; the recovery
+// path on a sample of the refusals (every 7th offset, the damage kinds in turn).
+// POSSYNC_SWEEP_FULL=1: the recovery path on every refusal, and every identity
+// file (enrollment.json, central.json, terminals/*.json, merchants/*.json).
 // A failure prints the case (store, file, offset, damage) so it can be replayed
-// with POSSYNC_SWEEP_CASE="FILE:OFFSET:DAMAGE" (e.g. "outbound/00000000000000000001.seg:212:flip").
+// with POSSYNC_SWEEP_CASE="FILE:OFFSET:DAMAGE" (e.g. "outbound/00000000000000000001.seg:212:flip");
+// POSSYNC_SWEEP_FILES=PREFIX sweeps only those files, POSSYNC_SWEEP_TRACE=1 prints each case first.
+// Design gaps the sweep finds are recorded as known issues, once per kind, with a count.
 
 enum Damage: String, CaseIterable, Sendable {
     case truncate, flip, zero512
@@ -244,7 +246,9 @@ func namesFileAndOffset(_ error: any Error, store: String, file: String) -> Bool
     let directory = (file as NSString).deletingLastPathComponent
     let namesFile = text.contains(store + "/" + file) || (!directory.isEmpty && text.contains(store + "/" + directory))
     let isJSON = file.hasSuffix(".json") || file.hasSuffix(".jsonl")
-    return namesFile && (isJSON || text.contains("offset"))
+    // An enrollment whose secret changed derives another key: the first frame it cannot open is named.
+    let keyRefused = file == "enrollment.json" && text.contains("authenticationFailed") && text.contains(store + "/") && text.contains("offset")
+    return (namesFile && (isJSON || text.contains("offset"))) || keyRefused
 }
 
 // MARK: - The sweep
@@ -281,6 +285,7 @@ struct DamageSweepTests {
         #expect(facts.acknowledged >= 3 && facts.last > facts.acknowledged, "the store has acknowledged and unacknowledged events")
         let tally = SweepTally()
         var verified: [FileTree: String] = [:]   // post-open trees already synced and checked
+        var known: [String: [SweepCase]] = [:]   // design gaps found (see the report), recorded once each below
         var failures = 0
         var groups = ["outbound/", "inbound/"]
         if SweepMode.full { groups.append("enrollment.json") }
@@ -405,6 +410,12 @@ struct DamageSweepTests {
                         while seq <= t.lastSequence, try t.ownRecord(seq: seq) == facts.own[seq] { seq += 1 }
                         guard seq > t.lastSequence else { fail(c, "own event \(seq) differs after open"); continue }
                         if t.lastSequence == facts.last && t.state.canonicalText == facts.state && t.acknowledged == facts.acknowledged && t.pullCursor == facts.pullCursor {
+                            if t.enrollment != w.enrollments[0] {
+                                // No checksum: a merchant key or merchant id that still parses is taken as it reads.
+                                known["a terminal's enrollment.json changed is not detected (no checksum): another duplicate-detection key or merchant id is used from then on", default: []].append(c)
+                                outcome = "opened, enrollment changed undetected (known issue)"
+                                continue
+                            }
                             outcome = "same state"
                             continue
                         }
@@ -421,6 +432,11 @@ struct DamageSweepTests {
             }
         }
 
+        for (issue, cases) in known.sorted(by: { $0.key < $1.key }) {
+            withKnownIssue(Comment(rawValue: issue)) {
+                Issue.record("\(cases.count) cases, e.g. \(cases.prefix(3).map(\.description).joined(separator: "; "))")
+            }
+        }
         tally.print("terminal store t1 (\(SweepMode.full ? "full" : "default") mode, \(tally.total) cases, \(Int(Date().timeIntervalSince(started))) s)")
         #expect(failures == 0)
     }
@@ -539,7 +555,7 @@ struct DamageSweepTests {
             return prefix + (r.recorded.isEmpty ? "" : "; central's own events recorded lost")
         }
 
-        let reservationPath = root + "/" + SequenceReservation.fileName
+        let pristineID = w.enrollments[0].central
         let pristineReservation = try SequenceReservation.read(directory: root, files: FileStore(fs: PosixFileSystem()))
         let ownInUse = facts.digests.keys.filter(\.replica.isCentral).map(\.seq).max() ?? 0
 
@@ -622,6 +638,17 @@ struct DamageSweepTests {
                         if missing.isEmpty {
                             guard central.head == facts.head, try central.state.canonicalText == facts.state else {
                                 fail(c, "opened with every event but another state or head (\(central.head), was \(facts.head))")
+                                continue
+                            }
+                            if central.centralID != pristineID {
+                                known["central.json's central id changed is not detected at open (no checksum): the runs are set aside as another central's and every terminal is then refused as wrongCentral", default: []].append(c)
+                                outcome = "opened, central id changed undetected (known issue)"
+                                continue
+                            }
+                            if file.hasPrefix("merchants/"), let key = hexDecode(String(decoding: FileTree.read(root).files[file] ?? [], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
+                               key != hexDecode(String(decoding: original, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) {
+                                known["a merchant key file changed at central is not detected (no checksum): terminals enrolled afterwards get another duplicate-detection key", default: []].append(c)
+                                outcome = "opened, merchant key changed undetected (known issue)"
                                 continue
                             }
                             if central.enrolledTerminals != w.enrollments.sorted(by: { $0.terminal < $1.terminal }) {
