@@ -212,6 +212,8 @@ extension CentralDesk {
         public var damagedJournal: String?
         public var runsSetAside: [String]
         public var losses: [LedgerReport.Loss]
+        /// The sequence reservation did not read: central's own numbers are reserved afresh through this.
+        public var sequenceReservationRenewed: UInt64?
     }
 
     /// `central recover`: cut or rebuild the journal, set aside runs that cover what is gone, record the losses.
@@ -225,6 +227,6 @@ extension CentralDesk {
         return RecoverResult(directory: directory, nothingToDo: r.nothingToDo,
                              journalCut: r.journalCut.map { "\($0.file) at offset \($0.offset): \($0.bytesRemoved) bytes (\($0.reason))" },
                              rebuilt: r.rebuilt, eventsKept: r.eventsKept, eventsDropped: r.eventsDropped, damagedJournal: r.damagedJournal,
-                             runsSetAside: r.runsSetAside, losses: LedgerReport.losses(r.losses))
+                             runsSetAside: r.runsSetAside, losses: LedgerReport.losses(r.losses), sequenceReservationRenewed: r.sequenceReservationRenewed)
     }
 }

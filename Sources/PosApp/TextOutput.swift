@@ -119,6 +119,9 @@ extension CentralDesk.RecoverResult {
             if let d = damagedJournal { lines.append("  the damaged journal was kept as \(TextOutput.plain(d))") }
         }
         if !runsSetAside.isEmpty { lines.append("snapshot runs set aside: \(runsSetAside.map(TextOutput.plain).joined(separator: ", "))") }
+        if let r = sequenceReservationRenewed {
+            lines.append("sequence-reservation.json did not read (kept as sequence-reservation.json.damaged): central's own numbers reserved afresh through \(r)")
+        }
         for l in losses { lines.append(LedgerReport.lossLine(l)) }
         return lines.joined(separator: "\n")
     }

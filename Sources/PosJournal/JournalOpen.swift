@@ -146,12 +146,18 @@ struct JournalScan {
             try? scan.tail?.file.close()
             if let cut = plannedCut { cut.cursor.close() }
             var what = "the journal ends at seq \(last)"
+            // Where the journal ends: the cut, or else the end of its last segment (cut at a frame boundary, or later segments lost).
+            var file = scan.segments.last.map { directory + "/" + $0.name } ?? directory
+            var offset = scan.segments.last?.bytes
             if let t = scan.report.truncation {
                 what = "the journal would end at seq \(last) after cutting its tail at offset \(t.offset) (\(t.bytesRemoved) bytes: \(t.reason))"
+                (file, offset) = (t.file, t.offset)
+            } else if let offset {
+                what += " at the end of its last segment (offset \(offset))"
             }
             throw JournalError(.behindEvidence,
                                "\(what), below seq \(evidence.sequence), which was \(evidence.source): records the store knows were durable are missing; nothing was changed (recover the store explicitly)",
-                               file: scan.report.truncation?.file ?? directory, offset: scan.report.truncation?.offset)
+                               file: file, offset: offset)
         }
         guard repair else {
             if let cut = plannedCut { cut.cursor.close() }

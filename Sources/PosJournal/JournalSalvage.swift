@@ -75,7 +75,8 @@ public enum JournalSalvage {
             let file = try fs.openFile(path, mode: .readOnly)
             let head = try file.read(at: 0, count: JournalLimits.segmentHeaderBytes)
             try? file.close()
-            if head.count >= 10, Array(head[0..<8]) == segmentMagic, let v = head.readLE(UInt16.self, at: 8), v > journalFormatVersion {
+            if head.count >= 10, Array(head[0..<8]) == segmentMagic, let v = head.readLE(UInt16.self, at: 8), v > journalFormatVersion,
+               versionFieldRepaired(head) == nil {
                 throw JournalError(.unsupportedVersion, "segment format version \(v); this build reads versions 1...\(journalFormatVersion) and does not salvage newer formats", file: path, offset: 8)
             }
         }
@@ -90,7 +91,11 @@ public enum JournalSalvage {
                 run.damaged(path, 0, size, "segment file is \(size) bytes, more than segmentFileBytesMax \(segmentFileBytesMax): not read")
                 continue
             }
-            let bytes = try file.read(at: 0, count: Int(size))
+            var bytes = try file.read(at: 0, count: Int(size))
+            if let header = versionFieldRepaired(bytes) {
+                run.report.damage.append(.init(file: path, offset: 8, bytes: 2, reason: "version field reads \(bytes.readLE(UInt16.self, at: 8)!), yet the header checksums as version \(journalFormatVersion) with it: the field is damaged, the segment is read as version \(journalFormatVersion)"))
+                bytes.replaceSubrange(0..<header.count, with: header)
+            }
             let header: SegmentHeader
             do {
                 header = try SegmentHeader.decode(bytes, file: path)
@@ -114,6 +119,21 @@ public enum JournalSalvage {
         run.report.segmentsWritten = output.written
         return run.report
     }
+}
+
+/// A segment header whose version field reads above this build's but which
+/// checksums as a header of this build's version once the field says so: the
+/// field is damaged (a newer format's header checksumming as ours is a 1 in
+/// 2^32 chance), so the segment is ours to salvage. Returns the header so
+/// corrected, or nil.
+func versionFieldRepaired(_ bytes: [UInt8]) -> [UInt8]? {
+    guard bytes.count >= JournalLimits.segmentHeaderBytes, Array(bytes[0..<8]) == segmentMagic,
+          let version = bytes.readLE(UInt16.self, at: 8), version > journalFormatVersion else { return nil }
+    var header = Array(bytes[0..<JournalLimits.segmentHeaderBytes])
+    header[8] = UInt8(journalFormatVersion & 0xFF)
+    header[9] = UInt8(journalFormatVersion >> 8)
+    guard CRC32C.checksum(Array(header[0..<60])) == header.readLE(UInt32.self, at: 60) else { return nil }
+    return header
 }
 
 /// The walk over the source's frames, in sequence order.

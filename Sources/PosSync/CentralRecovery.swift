@@ -18,8 +18,10 @@ public struct CentralRecoveryReport: Sendable, Equatable {
     public var runsSetAside: [String] = []
     /// Loss records this recovery wrote.
     public var losses: [LossRecord] = []
+    /// `sequence-reservation.json` did not read (set aside as `.damaged`): central's own numbers are reserved afresh through this.
+    public var sequenceReservationRenewed: UInt64?
 
-    public var nothingToDo: Bool { journalCut == nil && !rebuilt && runsSetAside.isEmpty && losses.isEmpty }
+    public var nothingToDo: Bool { journalCut == nil && !rebuilt && runsSetAside.isEmpty && losses.isEmpty && sequenceReservationRenewed == nil }
 }
 
 extension FileCentralStore {
@@ -67,8 +69,18 @@ extension FileCentralStore {
         }
         let losses: LossLog
         do { losses = try LossLog(directory: directory, files: files) } catch { storeLock.release(); throw error }
-        let reserved: UInt64
-        do { reserved = try SequenceReservation.read(directory: directory, files: files) } catch { storeLock.release(); throw error }
+        var reserved: UInt64 = 0
+        var reservationDamaged = false
+        do { reserved = try SequenceReservation.read(directory: directory, files: files) } catch where error.code == .malformed {
+            // Set aside and renewed once the store is open, above every own number it shows in use.
+            reservationDamaged = true
+            do {
+                try journalCall { () throws(JournalError) in
+                    try fileSystem.rename(directory + "/" + SequenceReservation.fileName, to: directory + "/" + SequenceReservation.fileName + ".damaged")
+                    try fileSystem.syncDirectory(directory)
+                }
+            } catch { storeLock.release(); throw error }
+        } catch { storeLock.release(); throw error }
         let now = environment.wallMillis()
 
         if let damage {
@@ -118,6 +130,7 @@ extension FileCentralStore {
                                snapshotEvents: snapshotEvents, recovering: true, logger: log)
         do {
             try central.recordHeldEvidence(evidence, now: now)
+            if reservationDamaged { report.sequenceReservationRenewed = try central.renewReservation(above: evidence.centralSequence) }
         } catch {
             try? central.close()
             throw error

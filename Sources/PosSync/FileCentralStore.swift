@@ -150,6 +150,10 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         self.logger = logger
         let config = JournalConfiguration(durability: .perRecord, dictionary: ledgerDictionary,
                                           key: KeyDerivation.centralJournalKey(secret: identity.secret))
+        // The secret must open the journal before anything is cut or set aside: under another secret
+        // (central.json damaged, or another store's) every snapshot run fails authentication and would
+        // be set aside as damaged before the journal's replay refused.
+        try Self.checkJournalKey(directory: directory + "/journal", key: config.key!, fileSystem: files.fs, identityFile: directory + "/central.json")
         let losses = try LossLog(directory: directory, files: files)
         self.losses = losses
         let reserved = try SequenceReservation.read(directory: directory, files: files)
@@ -212,6 +216,21 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             ledger?.close()
             try? journal.close()
             throw error
+        }
+    }
+
+    /// Decrypts the journal's first record, changing nothing: a frame whose checksums hold but which
+    /// fails authentication was sealed under another key. Damage and read errors are left to the open.
+    static func checkJournalKey(directory: String, key: JournalKey, fileSystem: any JournalFileSystem, identityFile: String) throws(SyncError) {
+        guard let first = (try? Journal.oldestSegmentBase(directory: directory, fileSystem: fileSystem)).flatMap({ $0 }) else { return }
+        do {
+            let reader = try JournalReader(directory: directory, fileSystem: fileSystem, dictionaries: [ledgerDictionary], key: key, from: first, through: first)
+            defer { reader.close() }
+            _ = try reader.next()
+        } catch where error.code == .authenticationFailed || error.code == .wrongKey {
+            throw SyncError(.journal, "\(error); the secret in \(identityFile) does not open central's journal: that file is damaged or belongs to another store; nothing was changed (restore it from a backup)", location: identityFile)
+        } catch {
+            return
         }
     }
 
@@ -407,6 +426,19 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         return event
     }
 
+    /// For `central recover` when the reservation file did not read: reserves afresh above every own
+    /// number the store shows in use (its journal, its runs, the loss log) by a whole reservation,
+    /// which covers whatever the damaged file reserved beyond the last number used (a reservation is
+    /// written when a number above it is about to be used, and reaches that number + the reservation - 1).
+    func renewReservation(above evidence: UInt64) throws(SyncError) -> UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        let next = max(centralSequence, evidence, losses.centralSequenceFloor, reservedThrough) + SyncLimits.centralSequenceReservation
+        try SequenceReservation.write(next, directory: directory, files: files)
+        reservedThrough = next
+        return next
+    }
+
     /// Money moves only on firm ground, checked on the state under the same lock
     /// as the write: a refund is completed only when its ticket is approved and
     /// its sale confirmed; a void-duplicate capture is never sent to the acquirer.
@@ -565,19 +597,42 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
     /// what central holds of it, or that holds central's own events beyond
     /// central's, shows central lost them. Each is recorded once; the terminal
     /// then re-pushes what it still has.
+    ///
+    /// When the terminal's last session was in the current history epoch, that
+    /// evidence, or a pull cursor beyond the journal's head, shows a loss no
+    /// recorded cut explains: the journal lost its tail with no torn frame to
+    /// show it (cut at a frame boundary, a segment lost, restored from a
+    /// backup), and positions after the loss may hold other events now than
+    /// the ones terminals pulled there. Where the loss began is not known, so
+    /// it is recorded as a history change from position 1: every pull cursor
+    /// set before it starts again from the beginning (the knowledge vectors
+    /// keep what is held from coming twice), and central's own numbers go on
+    /// above its reservation.
     private func noteEvidence(of m: SyncMessage.Hello, holding acknowledged: UInt64, now: Int64) throws(SyncError) {
         defer { if losses.records.count > lossesLogged { logNewLosses() } }
-        if m.acknowledged > acknowledged, !losses.unresolved(m.terminal).contains(where: { ($0.through ?? 0) >= m.acknowledged }) {
+        let head = journal.durableSequence
+        let heldOwn = m.knowledge[.central]
+        let terminalBehind = m.acknowledged > acknowledged
+        let centralBehind = heldOwn > max(centralSequence, losses.centralSequenceFloor)
+        let unexplained = m.epoch == losses.epoch && (terminalBehind || centralBehind || m.pullCursor > head)
+        if terminalBehind, !losses.unresolved(m.terminal).contains(where: { ($0.through ?? 0) >= m.acknowledged }) {
             try losses.append(LossRecord(kind: .terminalBehind, recordedMillis: now, terminal: m.terminal.rawValue,
                                             from: acknowledged + 1, through: m.acknowledged,
                                             note: "terminal \(m.terminal.rawValue) recorded central's acknowledgement through seq \(m.acknowledged); central holds its events only through \(acknowledged): awaiting re-push"))
         }
-        let heldOwn = m.knowledge[.central]
-        if heldOwn > max(centralSequence, losses.centralSequenceFloor) {
+        if centralBehind {
             let floor = max(heldOwn, reservedThrough)
             try losses.append(LossRecord(kind: .centralBehind, recordedMillis: now, terminal: m.terminal.rawValue,
                                             from: centralSequence + 1, through: heldOwn, centralSequenceFloor: floor,
                                             note: "terminal \(m.terminal.rawValue) holds central's own events through 0:\(heldOwn); central holds them only through 0:\(centralSequence): they are lost at central and their numbers are never reused"))
+        }
+        if unexplained {
+            let seen = [terminalBehind ? "acknowledged through seq \(m.acknowledged), central holds \(acknowledged)" : nil,
+                        centralBehind ? "holds central's 0:\(heldOwn), central's own events end at 0:\(centralSequence)" : nil,
+                        m.pullCursor > head ? "pulled through position \(m.pullCursor), the journal ends at \(head)" : nil].compactMap { $0 }
+            try losses.append(LossRecord(kind: .journalCut, recordedMillis: now, terminal: m.terminal.rawValue, positionsFrom: 1,
+                                            file: journal.directory, centralSequenceFloor: max(heldOwn, reservedThrough),
+                                            note: "terminal \(m.terminal.rawValue)'s hello shows a loss no recorded cut explains (\(seen.joined(separator: "; "))): the journal lost its tail with no torn frame to show it; every pull cursor set before now starts again from position 0"))
         }
     }
 

@@ -116,11 +116,12 @@ extension TerminalReplica {
         let salvagedDir = directory + "/outbound.salvaged"
         if files.exists(salvagedDir) { try files.removeTree(salvagedDir) }
         var local: [UInt64: [UInt8]] = [:]
+        var salvageLosses: [SalvageReport.Loss] = []
         var oldFirst: UInt64 = 1
         if files.exists(outboundDir) {
             oldFirst = (try? Journal.oldestSegmentBase(directory: outboundDir, fileSystem: fileSystem)).flatMap { $0 } ?? 1
             let salvage = try journalCall { () throws(JournalError) in try JournalSalvage.salvage(from: outboundDir, to: salvagedDir, fileSystem: fileSystem) }
-            report.damageFound = !salvage.losses.isEmpty || !salvage.damage.isEmpty
+            salvageLosses = salvage.losses
             for range in salvage.recovered {
                 let reader = try journalCall { () throws(JournalError) in
                     try JournalReader(directory: salvagedDir, fileSystem: fileSystem, dictionaries: [ledgerDictionary], key: enrollment.journalKey,
@@ -168,7 +169,13 @@ extension TerminalReplica {
         if required >= next {
             report.lostEverywhere = next...required
         }
-        if local[next] == nil, next > centralHolds {
+        // Unacknowledged events are lost from `next` only when something shows it: damage the salvage
+        // found there, or a journal that ended below the evidence (its tail went, with how many events
+        // nobody knows). An intact end after damage central filled loses nothing.
+        let damagedThere = salvageLosses.contains { $0.first <= next && next <= ($0.last ?? .max) }
+        let endedBelowEvidence = (local.keys.max() ?? 0) < required
+        if local[next] == nil, next > centralHolds, damagedThere || endedBelowEvidence {
+            report.damageFound = damagedThere
             report.lostFrom = next
             report.lostThrough = localAbove.first.map { $0 - 1 }
         }

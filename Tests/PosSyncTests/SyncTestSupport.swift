@@ -6,8 +6,8 @@ import Testing
 
 final class TempDir {
     let path: String
-    init(_ label: String = "sync") {
-        path = FileManager.default.temporaryDirectory.path + "/possync-\(label)-\(UUID().uuidString)"
+    init(_ label: String = "sync", base: String? = nil) {
+        path = (base ?? FileManager.default.temporaryDirectory.path) + "/possync-\(label)-\(UUID().uuidString)"
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
     deinit { try? FileManager.default.removeItem(atPath: path) }
