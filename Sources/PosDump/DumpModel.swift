@@ -111,7 +111,7 @@ public enum RecordContent: Sendable {
     case pulled(centralPosition: UInt64, Event)
     case acknowledged(UInt64)
     case synced(wallMillis: Int64, centralWallMillis: Int64?)
-    case pullCursor(UInt64)
+    case pullCursor(UInt64, digest: UInt64?)
     case centralBehind(UInt64)
     case epoch(UInt64)
     case recovered(UInt64)

@@ -163,8 +163,9 @@ public final class JSONFormat: DumpSink {
             Self.event(e, into: &j)
         case .acknowledged(let seq):
             j.add("acknowledged", seq)
-        case .pullCursor(let position):
+        case .pullCursor(let position, let digest):
             j.add("pullCursor", position)
+            if let digest { j.add("cursorDigest", String(digest, radix: 16)) }
         case .synced(let ms, let central):
             j.add("wallMillis", ms)
             j.add("wallTime", ms >= 0 ? Render.isoTime(millis: UInt64(ms)) : nil)

@@ -34,8 +34,8 @@ enum RecordDecoding {
                 return .acknowledged(sequence)
             case .synced(let wallMillis, let centralWallMillis):
                 return .synced(wallMillis: wallMillis, centralWallMillis: centralWallMillis)
-            case .pullCursor(let position):
-                return .pullCursor(position)
+            case .pullCursor(let position, let digest):
+                return .pullCursor(position, digest: digest)
             case .centralBehind(let sequence):
                 return .centralBehind(sequence)
             case .epoch(let epoch):

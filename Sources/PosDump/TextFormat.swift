@@ -59,8 +59,9 @@ public final class TextFormat: DumpSink {
             line += "pulled central-position=\(position) " + Self.event(e)
         case .acknowledged(let seq):
             line += "inbound-ack acknowledged=\(seq)"
-        case .pullCursor(let position):
+        case .pullCursor(let position, let digest):
             line += "inbound-cursor pull-cursor=\(position)"
+            if let digest { line += " digest=\(String(digest, radix: 16))" }
         case .synced(let ms, let central):
             line += "inbound-synced wall=\(ms >= 0 ? Render.isoTime(millis: UInt64(ms)) : String(ms))"
             if let central { line += " central-wall=\(central >= 0 ? Render.isoTime(millis: UInt64(central)) : String(central))" }

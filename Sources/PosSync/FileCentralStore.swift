@@ -614,7 +614,14 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         let heldOwn = m.knowledge[.central]
         let terminalBehind = m.acknowledged > acknowledged
         let centralBehind = heldOwn > max(centralSequence, losses.centralSequenceFloor)
-        let unexplained = m.epoch == losses.epoch && (terminalBehind || centralBehind || m.pullCursor > head)
+        // A cursor still within the journal must name the record the terminal pulled there; another one means
+        // the positions were reused after a loss (unless a recorded cut since the terminal's epoch already rewinds it).
+        var cursorRewritten = false
+        if m.cursorDigest != 0, m.pullCursor >= 1, m.pullCursor <= head,
+           m.epoch == losses.epoch || (losses.cursorLimit(sinceEpoch: m.epoch) ?? .max) >= m.pullCursor {
+            cursorRewritten = try digestAtPosition(m.pullCursor) != m.cursorDigest
+        }
+        let unexplained = (m.epoch == losses.epoch && (terminalBehind || centralBehind || m.pullCursor > head)) || cursorRewritten
         if terminalBehind, !losses.unresolved(m.terminal).contains(where: { ($0.through ?? 0) >= m.acknowledged }) {
             try losses.append(LossRecord(kind: .terminalBehind, recordedMillis: now, terminal: m.terminal.rawValue,
                                             from: acknowledged + 1, through: m.acknowledged,
@@ -629,11 +636,20 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         if unexplained {
             let seen = [terminalBehind ? "acknowledged through seq \(m.acknowledged), central holds \(acknowledged)" : nil,
                         centralBehind ? "holds central's 0:\(heldOwn), central's own events end at 0:\(centralSequence)" : nil,
-                        m.pullCursor > head ? "pulled through position \(m.pullCursor), the journal ends at \(head)" : nil].compactMap { $0 }
+                        m.pullCursor > head ? "pulled through position \(m.pullCursor), the journal ends at \(head)" : nil,
+                        cursorRewritten ? "pulled through position \(m.pullCursor), which holds another record now" : nil].compactMap { $0 }
             try losses.append(LossRecord(kind: .journalCut, recordedMillis: now, terminal: m.terminal.rawValue, positionsFrom: 1,
                                             file: journal.directory, centralSequenceFloor: max(heldOwn, reservedThrough),
                                             note: "terminal \(m.terminal.rawValue)'s hello shows a loss no recorded cut explains (\(seen.joined(separator: "; "))): the journal lost its tail with no torn frame to show it; every pull cursor set before now starts again from position 0"))
         }
+    }
+
+    /// The digest of the journal record at `position` (0 when there is none).
+    private func digestAtPosition(_ position: UInt64) throws(SyncError) -> UInt64 {
+        let reader = try PosSync.journal { () throws(JournalError) in try journal.reader(from: position) }
+        defer { reader.close() }
+        guard let (at, record) = try PosSync.journal({ () throws(JournalError) in try reader.next() }), at == position else { return 0 }
+        return Self.digest(record)
     }
 
     /// Checks every event of a push before applying any: all or nothing.
@@ -781,9 +797,12 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
         var envelopes: [[UInt8]] = []
         var bytes = 0
         var cursor = m.cursor
+        var cursorDigest: UInt64 = 0
         while bytes < pullBatchBytesValue, envelopes.count < JournalLimits.frameRecordsMax,
               let (position, record) = try PosSync.journal({ () throws(JournalError) in try reader.next() }) {
+            guard position <= head else { break }
             cursor = position
+            cursorDigest = Self.digest(record)
             let event: Event
             do { event = try RecordCodec.decode(record) } catch { throw SyncError(error, location: "\(directory)/journal position \(position)") }
             if event.dot.replica == m.terminal || m.knowledge.covers(event.dot) { continue }
@@ -808,7 +827,7 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             let sealed = try PosSync.journal { () throws(JournalError) in try t.sealer.seal(envelopes, firstSequence: 1) }
             frames.append(sealed.bytes)
         }
-        return .init(frames: frames, cursor: cursor, more: cursor < head)
+        return .init(frames: frames, cursor: cursor, more: cursor < head, cursorDigest: cursorDigest)
     }
 
     /// A terminal's own accepted events from `m.from`, exactly as accepted, for

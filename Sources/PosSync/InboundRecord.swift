@@ -10,8 +10,9 @@ public enum InboundRecord: Sendable, Equatable {
     /// A sync session finished at this wall-clock time of the terminal, and
     /// central's wall clock as its welcome gave it (nil in records written before it was kept).
     case synced(wallMillis: Int64, centralWallMillis: Int64?)
-    /// The pull cursor (central journal position pulled through) as a session left it.
-    case pullCursor(position: UInt64)
+    /// The pull cursor (central journal position pulled through) as a session or batch left it, with
+    /// the digest of central's record there (nil in records written before it was kept, or when unknown).
+    case pullCursor(position: UInt64, digest: UInt64?)
     /// At a hello central held this terminal's events only through `sequence`,
     /// below an acknowledgement recorded earlier: central lost them. Segments are
     /// retired only through what central holds now.
@@ -37,9 +38,10 @@ public enum InboundRecord: Sendable, Equatable {
             w.writeByte(3)
             w.writeUInt64LE(UInt64(bitPattern: wallMillis))
             if let centralWallMillis { w.writeUInt64LE(UInt64(bitPattern: centralWallMillis)) }
-        case .pullCursor(let position):
+        case .pullCursor(let position, let digest):
             w.writeByte(4)
             w.writeUInt64LE(position)
+            if let digest { w.writeUInt64LE(digest) }
         case .centralBehind(let sequence):
             w.writeByte(5)
             w.writeUInt64LE(sequence)
@@ -69,7 +71,8 @@ public enum InboundRecord: Sendable, Equatable {
                 let central = r.isAtEnd ? nil : Int64(bitPattern: try r.readUInt64LE(field: "inbound.centralWallMillis"))
                 record = .synced(wallMillis: wall, centralWallMillis: central)
             case 4:
-                record = .pullCursor(position: try r.readUInt64LE(field: "inbound.pullCursor"))
+                let position = try r.readUInt64LE(field: "inbound.pullCursor")
+                record = .pullCursor(position: position, digest: r.isAtEnd ? nil : try r.readUInt64LE(field: "inbound.cursorDigest"))
             case 5:
                 record = .centralBehind(sequence: try r.readUInt64LE(field: "inbound.centralBehind"))
             case 6:

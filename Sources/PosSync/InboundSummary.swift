@@ -12,6 +12,8 @@ struct InboundSummary {
     var centralHolds: UInt64 = 0
     /// Set by each kind-4 record, raised by the position of each kind-1 record after it.
     var pullCursor: UInt64 = 0
+    /// The digest of central's record at `pullCursor`, when the last kind-4 gave it and no kind-1 raised the cursor since.
+    var pullCursorDigest: UInt64?
     /// The last kind-3 record.
     var lastSync: (wallMillis: Int64, centralWallMillis: Int64?)?
     /// The last kind-6 record (0 without one).
@@ -41,9 +43,10 @@ struct InboundSummary {
                 do { event = try RecordCodec.decode(bytes) } catch { throw SyncError(error, location: "\(location) seq \(seq)") }
                 if event.dot.replica.isCentral { s.echoed = max(s.echoed, event.context[terminal]) }
                 s.events.append(event)
-                s.pullCursor = max(s.pullCursor, position)
-            case .pullCursor(let position):
+                if position > s.pullCursor { s.pullCursor = position; s.pullCursorDigest = nil }
+            case .pullCursor(let position, let digest):
                 s.pullCursor = position  // as the last session left it (it may have been reset)
+                s.pullCursorDigest = digest
             case .acknowledged(let sequence):
                 s.acknowledged = max(s.acknowledged, sequence)
                 s.centralHolds = sequence

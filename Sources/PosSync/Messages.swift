@@ -114,10 +114,12 @@ public enum SyncMessage: Sendable, Equatable {
         public var acknowledged: UInt64
         /// Central's history epoch the terminal's pull cursor was set in.
         public var epoch: UInt64
+        /// The digest of central's journal record at `pullCursor`, as the pull that reached it said (0: not known).
+        public var cursorDigest: UInt64
         public init(central: CentralID, terminal: ReplicaId, knowledge: VersionVector, pullCursor: UInt64, wallMillis: Int64,
-                    acknowledged: UInt64, epoch: UInt64 = 0) {
+                    acknowledged: UInt64, epoch: UInt64 = 0, cursorDigest: UInt64 = 0) {
             self.central = central; self.terminal = terminal; self.knowledge = knowledge; self.pullCursor = pullCursor; self.wallMillis = wallMillis
-            self.acknowledged = acknowledged; self.epoch = epoch
+            self.acknowledged = acknowledged; self.epoch = epoch; self.cursorDigest = cursorDigest
         }
     }
     public struct Welcome: Sendable, Equatable {
@@ -172,8 +174,10 @@ public enum SyncMessage: Sendable, Equatable {
         public var cursor: UInt64
         /// More remains after `cursor`.
         public var more: Bool
-        public init(frames: [[UInt8]], cursor: UInt64, more: Bool) {
-            self.frames = frames; self.cursor = cursor; self.more = more
+        /// The digest of central's journal record at `cursor` (0 when the batch scanned nothing).
+        public var cursorDigest: UInt64
+        public init(frames: [[UInt8]], cursor: UInt64, more: Bool, cursorDigest: UInt64 = 0) {
+            self.frames = frames; self.cursor = cursor; self.more = more; self.cursorDigest = cursorDigest
         }
     }
     public struct Refusal: Sendable, Equatable {
@@ -232,6 +236,7 @@ public enum SyncMessage: Sendable, Equatable {
             w.writeUInt64LE(UInt64(bitPattern: m.wallMillis))
             w.writeVarint(m.acknowledged)
             w.writeVarint(m.epoch)
+            w.writeUInt64LE(m.cursorDigest)
         case .welcome(let m):
             w.writeVarint(m.acknowledged)
             w.writeVarint(m.head)
@@ -255,6 +260,7 @@ public enum SyncMessage: Sendable, Equatable {
         case .events(let m):
             w.writeVarint(m.cursor)
             w.writeByte(m.more ? 1 : 0)
+            w.writeUInt64LE(m.cursorDigest)
             Self.writeFrames(m.frames, into: &w)
         case .refusal(let m):
             Self.writeString(m.code, into: &w)
@@ -308,8 +314,9 @@ public enum SyncMessage: Sendable, Equatable {
                 let wall = Int64(bitPattern: try r.readUInt64LE(field: "hello.wallMillis"))
                 let acknowledged = try r.readVarint(field: "hello.acknowledged")
                 let epoch = try r.readVarint(field: "hello.epoch")
+                let digest = try r.readUInt64LE(field: "hello.cursorDigest")
                 message = .hello(Hello(central: central, terminal: terminal, knowledge: knowledge, pullCursor: cursor, wallMillis: wall,
-                                       acknowledged: acknowledged, epoch: epoch))
+                                       acknowledged: acknowledged, epoch: epoch, cursorDigest: digest))
             case 2:
                 let acknowledged = try r.readVarint(field: "welcome.acknowledged")
                 let head = try r.readVarint(field: "welcome.head")
@@ -333,7 +340,8 @@ public enum SyncMessage: Sendable, Equatable {
             case 6:
                 let cursor = try r.readVarint(field: "events.cursor")
                 let more = try r.readByte(field: "events.more") != 0
-                message = .events(Events(frames: try readFrames(&r, field: "events.frames"), cursor: cursor, more: more))
+                let digest = try r.readUInt64LE(field: "events.cursorDigest")
+                message = .events(Events(frames: try readFrames(&r, field: "events.frames"), cursor: cursor, more: more, cursorDigest: digest))
             case 7:
                 message = .refusal(Refusal(code: try readString(&r, field: "refusal.code"), message: try readString(&r, field: "refusal.message")))
             case 8:

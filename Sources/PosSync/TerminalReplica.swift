@@ -53,6 +53,9 @@ public final class TerminalReplica: @unchecked Sendable {
     public private(set) var lastCentralWallMillis: Int64? = nil
     /// Central journal position pulled through.
     public private(set) var pullCursor: UInt64 = 0
+    /// The digest of central's record at `pullCursor` (nil: not known), sent at hello so central can
+    /// tell whether that position still holds what this terminal pulled there.
+    private var pullCursorDigest: UInt64?
     public private(set) var lastSyncMillis: Int64? = nil
 
     public var terminal: ReplicaId { enrollment.terminal }
@@ -134,6 +137,7 @@ public final class TerminalReplica: @unchecked Sendable {
         acknowledged = summary.acknowledged
         centralHolds = summary.centralHolds
         pullCursor = summary.pullCursor
+        pullCursorDigest = summary.pullCursorDigest
         lastSyncMillis = summary.lastSync?.wallMillis
         lastCentralWallMillis = summary.lastSync?.centralWallMillis
         centralEpoch = summary.epoch
@@ -304,7 +308,8 @@ public final class TerminalReplica: @unchecked Sendable {
         var report = SyncReport()
         let hello = SyncMessage.Hello(central: enrollment.central, terminal: terminal, knowledge: knowledge,
                                       pullCursor: lock.withLock { pullCursor }, wallMillis: wallMillis,
-                                      acknowledged: lock.withLock { acknowledged }, epoch: lock.withLock { centralEpoch })
+                                      acknowledged: lock.withLock { acknowledged }, epoch: lock.withLock { centralEpoch },
+                                      cursorDigest: lock.withLock { pullCursorDigest ?? 0 })
         guard case .welcome(let welcome) = try expect(transport.exchange(.hello(hello))) else {
             throw SyncError(.malformed, "central answered hello with something other than welcome")
         }
@@ -337,9 +342,9 @@ public final class TerminalReplica: @unchecked Sendable {
                 "sync.epoch": "\(centralEpoch)", "sync.central_epoch": "\(welcome.epoch)", "sync.cursor": "\(cursor)",
             ])
             _ = try journal { () throws(JournalError) in
-                try inbound.append(contentsOf: [InboundRecord.epoch(welcome.epoch).encoded(), InboundRecord.pullCursor(position: cursor).encoded()])
+                try inbound.append(contentsOf: [InboundRecord.epoch(welcome.epoch).encoded(), InboundRecord.pullCursor(position: cursor, digest: nil).encoded()])
             }
-            lock.withLock { centralEpoch = welcome.epoch; pullCursor = cursor }
+            lock.withLock { centralEpoch = welcome.epoch; pullCursor = cursor; pullCursorDigest = nil }
         }
         if lock.withLock({ pullCursor }) > welcome.head {
             // Central's journal is shorter than what this terminal pulled through
@@ -348,7 +353,7 @@ public final class TerminalReplica: @unchecked Sendable {
             logger.warning("pull cursor beyond central's journal; pulling from the start", metadata: [
                 "sync.cursor": "\(pullCursor)", "sync.central_head": "\(welcome.head)",
             ])
-            lock.withLock { pullCursor = 0 }
+            lock.withLock { pullCursor = 0; pullCursorDigest = nil }
         }
         let cursorAtStart = lock.withLock { pullCursor }
         var status = SyncProgress(toPush: Int(outbound.durableSequence - min(outbound.durableSequence, welcome.acknowledged)), pushed: 0,
@@ -407,9 +412,9 @@ public final class TerminalReplica: @unchecked Sendable {
             status.scanned = min(status.toScan, Int(batch.cursor - min(batch.cursor, cursorAtStart)))
             progress?(status)
         }
-        let cursor = lock.withLock { pullCursor }
+        let (cursor, cursorDigest) = lock.withLock { (pullCursor, pullCursorDigest) }
         _ = try journal { () throws(JournalError) in
-            try inbound.append(contentsOf: [InboundRecord.pullCursor(position: cursor).encoded(),
+            try inbound.append(contentsOf: [InboundRecord.pullCursor(position: cursor, digest: cursorDigest).encoded(),
                                             InboundRecord.synced(wallMillis: wallMillis, centralWallMillis: welcome.wallMillis).encoded()])
         }
         lock.withLock { lastSyncMillis = wallMillis }
@@ -454,11 +459,16 @@ public final class TerminalReplica: @unchecked Sendable {
                 events.append(event)
             }
         }
+        // The cursor reached, and the digest of central's record there, move with the batch's records.
+        let advanced = batch.cursor > lock.withLock { pullCursor }
+        let digest: UInt64? = batch.cursorDigest == 0 ? nil : batch.cursorDigest
         if !records.isEmpty {
-            _ = try journal { () throws(JournalError) in try inbound.append(contentsOf: records) }
+            var written = records
+            if advanced { written.append(InboundRecord.pullCursor(position: batch.cursor, digest: digest).encoded()) }
+            _ = try journal { () throws(JournalError) in try inbound.append(contentsOf: written) }
         }
         lock.withLock {
-            pullCursor = max(pullCursor, batch.cursor)
+            if advanced { pullCursor = batch.cursor; pullCursorDigest = digest }
             absorb(events, wallMillis: wallMillis)
         }
         return events.count

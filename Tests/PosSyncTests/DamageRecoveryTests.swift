@@ -305,6 +305,35 @@ struct DamageRecoveryTests {
         for r in losses where r.kind == .terminalBehind { #expect(losses.contains { $0.kind == .repaired && $0.refersTo == r.id }) }
     }
 
+    @Test("positions reused after a frame-boundary cut are found by the digest of the record at a terminal's pull cursor, even when a clean hello appended there first")
+    func reusedPositionFoundByCursorDigest() throws {
+        var rng = Rng(state: 11)
+        let w = try World(terminals: 3)
+        _ = try w.capture(0, 100, code: wechatCode(&rng))
+        try w.sync(0)                                       // position 1
+        _ = try w.capture(1, 200, code: wechatCode(&rng))
+        try w.sync(1)                                       // position 2
+        try w.sync(0)                                       // terminal 1 pulled through 2
+        let dir = w.dir.path + "/central"
+        try w.central.close()
+        let segment = try onlySegment(dir + "/journal")
+        try truncateFile(segment, to: try frameLayout(segment)[1].offset)   // position 2 gone; the journal looks whole
+        w.central = try FileCentralStore.open(directory: dir)
+        // Terminal 3 has never synced: its hello shows nothing, and its two sales take positions 2 and 3.
+        let first = try w.capture(2, 300, code: wechatCode(&rng))
+        _ = try w.capture(2, 400, code: wechatCode(&rng))
+        try w.sync(2)
+        #expect(w.central.head == 3 && w.central.epoch == 0)
+        // Terminal 1's cursor (2) is within the journal again; only the digest shows position 2 holds another record.
+        try w.sync(0)
+        #expect(w.central.epoch == 1, "the reused position was recorded as a history change")
+        #expect(w.terminals[0].state.sales[first] != nil, "terminal 1 pulled the sale written at the reused position")
+        try w.syncAll()
+        try w.syncAll()
+        let reference = try w.central.state.canonicalText
+        for t in w.terminals { #expect(t.state.canonicalText == reference, "terminal \(t.terminal)") }
+    }
+
     @Test("a flipped bit in a segment header's version field refuses the open; recover reads the segment as the version it checksums as and loses nothing, at a terminal and at central")
     func flippedVersionField() throws {
         let w = try world(acked: 3, unacked: 2)
