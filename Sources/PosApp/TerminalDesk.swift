@@ -331,13 +331,17 @@ extension TerminalDesk {
         public var lastSeq: UInt64
         public var fromCentral: String?
         public var keptLocal: String?
-        public var lostUnacknowledgedFrom: UInt64?
-        public var lostUnacknowledgedThrough: UInt64?
-        /// Damage was found at `lostUnacknowledgedFrom` (not only an end at a frame boundary).
+        /// Numbers whose events are lost (voided: never given to another event).
+        public var lost: [String]
+        /// Intact events after a lost number, kept at their numbers.
+        public var keptAfterLoss: [String]
+        /// Numbers reserved above every number known used, voided (an event there, if any, is lost).
+        public var voidedUnused: String?
+        /// The damaged journal showed damage (not only an early end).
         public var damageFound: Bool
-        public var droppedAfterLoss: [String]
         public var differedFromCentral: [UInt64]
-        public var lostEverywhere: String?
+        /// Lost numbers central had acknowledged once (gone at central too).
+        public var lostEverywhere: [String]
         public var damagedOutbound: String?
         public var damagedInbound: String?
     }
@@ -366,8 +370,8 @@ extension TerminalDesk {
         func range(_ r: ClosedRange<UInt64>?) -> String? { r.map { "\($0.lowerBound)...\($0.upperBound)" } }
         return RecoverResult(directory: directory, nothingToDo: r.nothingToDo, outboundRebuilt: r.outboundRebuilt, inboundRebuilt: r.inboundRebuilt,
                              firstSeq: r.firstSequence, lastSeq: r.lastSequence, fromCentral: range(r.fromCentral), keptLocal: range(r.keptLocal),
-                             lostUnacknowledgedFrom: r.lostFrom, lostUnacknowledgedThrough: r.lostThrough, damageFound: r.damageFound,
-                             droppedAfterLoss: r.droppedAfterLoss.compactMap { range($0) }, differedFromCentral: r.differedFromCentral,
-                             lostEverywhere: range(r.lostEverywhere), damagedOutbound: r.damagedOutbound, damagedInbound: r.damagedInbound)
+                             lost: r.lost.compactMap { range($0) }, keptAfterLoss: r.keptAfterLoss.compactMap { range($0) },
+                             voidedUnused: range(r.voidedUnused), damageFound: r.damageFound, differedFromCentral: r.differedFromCentral,
+                             lostEverywhere: r.lostEverywhere.compactMap { range($0) }, damagedOutbound: r.damagedOutbound, damagedInbound: r.damagedInbound)
     }
 }

@@ -86,20 +86,17 @@ extension TerminalDesk.RecoverResult {
             lines.append("outbound journal rebuilt: seq \(firstSeq)...\(lastSeq); the next event is seq \(lastSeq + 1)")
             if let c = fromCentral { lines.append("  from central's copy (byte for byte as acknowledged): seq \(c)") }
             if let k = keptLocal { lines.append("  kept from the damaged journal (not yet acknowledged): seq \(k)") }
-            if let a = lostUnacknowledgedFrom {
-                if let b = lostUnacknowledgedThrough {
-                    lines.append("  LOST (never acknowledged, damaged here): seq \(a)...\(b)")
-                } else if damageFound {
-                    lines.append("  LOST (never acknowledged, damaged here): seq \(a) and any after it")
-                } else {
-                    lines.append("  the journal ended cleanly before seq \(a): events from seq \(a) on, if any were written, are lost")
-                }
+            for l in lost {
+                lines.append("  LOST (\(damageFound ? "damaged here" : "missing here"), not held by central): seq \(l); written as void, so no other sale gets these numbers (receipts with their return codes cannot be refunded here)")
             }
-            for d in droppedAfterLoss { lines.append("  LOST (intact but after a lost event; a journal holds no gap): seq \(d)") }
+            for k in keptAfterLoss { lines.append("  kept after a lost one (not yet acknowledged): seq \(k)") }
+            if let v = voidedUnused {
+                lines.append("  seq \(v): numbers this terminal had reserved beyond the last one known used, written as void; if the lost part of the journal held sales there, they are lost too")
+            }
             if !differedFromCentral.isEmpty {
                 lines.append("  differed from what central accepted (central's kept): seq \(differedFromCentral.map(String.init).joined(separator: ","))")
             }
-            if let e = lostEverywhere { lines.append("  LOST EVERYWHERE (acknowledged once; neither central nor this terminal holds them): seq \(e)") }
+            for e in lostEverywhere { lines.append("  of those, acknowledged once and lost at central too: seq \(e)") }
             if let d = damagedOutbound { lines.append("  the damaged journal was kept as \(TextOutput.plain(d))") }
         }
         if inboundRebuilt {

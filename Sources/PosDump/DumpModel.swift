@@ -115,6 +115,7 @@ public enum RecordContent: Sendable {
     case centralBehind(UInt64)
     case epoch(UInt64)
     case recovered(UInt64)
+    case reserved(UInt64)
     /// Not decodable as the expected format: shown as bytes with the reason. Not damage (the frame's checksums hold).
     case raw(reason: String)
 }

@@ -329,6 +329,7 @@ func typeName(_ content: RecordContent) -> String {
     case .centralBehind: return "inbound-central-behind"
     case .epoch: return "inbound-epoch"
     case .recovered: return "inbound-recovered"
+    case .reserved: return "inbound-reserved"
     case .raw: return "raw"
     }
 }

@@ -179,6 +179,8 @@ public final class JSONFormat: DumpSink {
             j.add("epoch", epoch)
         case .recovered(let through):
             j.add("recoveredThrough", through)
+        case .reserved(let through):
+            j.add("reservedThrough", through)
         case .raw(let reason):
             j.add("reason", reason)
             if let text = Render.printable(r.bytes) { j.add("text", text) }
@@ -244,6 +246,8 @@ public final class JSONFormat: DumpSink {
         case .noteAdded(let t, let note):
             j.add("ticket", t.dot.description)
             j.add("note", note.text)
+        case .sequenceVoid:
+            break
         case .unknown(_, let fields):
             j.add("fieldsHex", Render.maskedHex(fields))
         }

@@ -42,6 +42,8 @@ enum RecordDecoding {
                 return .epoch(epoch)
             case .recovered(let through):
                 return .recovered(through)
+            case .reserved(let through):
+                return .reserved(through)
             }
         }
     }

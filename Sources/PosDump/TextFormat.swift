@@ -71,6 +71,8 @@ public final class TextFormat: DumpSink {
             line += "inbound-epoch epoch=\(epoch)"
         case .recovered(let through):
             line += "inbound-recovered through=\(through)"
+        case .reserved(let through):
+            line += "inbound-reserved through=\(through)"
         case .raw(let reason):
             line += "raw \(r.bytes.count) bytes"
             if let text = Render.printable(r.bytes) {
@@ -111,6 +113,8 @@ public final class TextFormat: DumpSink {
             s += " ticket=\(t.dot)"
         case .noteAdded(let t, let note):
             s += " ticket=\(t.dot) note=\(PrintableText.escaped(note.text))"
+        case .sequenceVoid:
+            s += " (a number lost at the terminal before central held it)"
         case .unknown(let type, let fields):
             s += " (type \(type) unknown to this version) fields=\(Render.maskedHex(fields))"
         }

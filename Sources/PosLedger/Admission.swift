@@ -45,6 +45,8 @@ extension LedgerState {
             try checkOutcome(event, on: sale)
         case .noteAdded(let ticket, _):
             _ = try knownTicket(ticket, event)
+        case .sequenceVoid:
+            break  // holds nothing; only `terminal recover` writes it
         case .refundApproved(let ticket, _), .refundRejected(let ticket), .refundCancelled(let ticket),
              .refundCompleted(let ticket), .refundEscalated(let ticket):
             try checkDecision(event, on: ticket)

@@ -16,6 +16,10 @@ public enum EventKind: UInt8, Hashable, Sendable, CaseIterable, CustomStringConv
     case refundCompleted = 9
     case refundEscalated = 10
     case noteAdded = 11
+    /// A terminal's sequence number lost at the terminal before central held it
+    /// (written only by `terminal recover`): it carries nothing, and keeps the
+    /// number from ever being given to another event.
+    case sequenceVoid = 12
 
     public var description: String {
         switch self {
@@ -30,6 +34,7 @@ public enum EventKind: UInt8, Hashable, Sendable, CaseIterable, CustomStringConv
         case .refundCompleted: "refund-completed"
         case .refundEscalated: "refund-escalated"
         case .noteAdded: "note-added"
+        case .sequenceVoid: "sequence-void"
         }
     }
 
@@ -38,7 +43,7 @@ public enum EventKind: UInt8, Hashable, Sendable, CaseIterable, CustomStringConv
     public func mayBeWritten(by replica: ReplicaId) -> Bool {
         switch self {
         case .saleConfirmed, .saleDeclined, .saleExpired, .refundCompleted: replica.isCentral
-        case .saleCaptured: !replica.isCentral
+        case .saleCaptured, .sequenceVoid: !replica.isCentral
         default: true
         }
     }
@@ -185,6 +190,8 @@ public enum EventBody: Hashable, Sendable {
     case refundCompleted(TicketId)
     case refundEscalated(TicketId)
     case noteAdded(TicketId, NoteText)
+    /// A sequence number lost at its terminal: no entity, no fields; the fold ignores it.
+    case sequenceVoid
     /// A record type this version does not know: its type byte and the raw
     /// field bytes after the common header, kept so it can be relayed.
     case unknown(type: UInt8, fields: [UInt8])
@@ -202,6 +209,7 @@ public enum EventBody: Hashable, Sendable {
         case .refundCompleted: .refundCompleted
         case .refundEscalated: .refundEscalated
         case .noteAdded: .noteAdded
+        case .sequenceVoid: .sequenceVoid
         case .unknown: nil
         }
     }

@@ -106,6 +106,8 @@ public struct LedgerState: Equatable, Sendable {
             return
         }
         switch e.body {
+        case .sequenceVoid:
+            return  // a number lost at its terminal: it keeps the number used, and holds nothing to fold
         case .saleCaptured:
             let id = SaleId(e.dot)
             let previous = saleGroups[id]?.capture

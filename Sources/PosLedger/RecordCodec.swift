@@ -79,6 +79,8 @@ public enum RecordCodec {
         case .noteAdded(let t, let note):
             dot(&w, t.dot)
             bytes(&w, 3, Array(note.text.utf8))
+        case .sequenceVoid:
+            break
         case .unknown(_, let fields):
             w.writeBytes(fields)
         }
@@ -254,6 +256,8 @@ public enum RecordCodec {
             let ticket = TicketId(try f.dot())
             let text = try f.string(3, "note", bytes)
             return .noteAdded(ticket, try f.at(3) { () throws(LedgerError) in try NoteText(text) })
+        case .sequenceVoid:
+            return .sequenceVoid
         }
     }
 

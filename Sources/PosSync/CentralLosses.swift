@@ -20,6 +20,8 @@ public struct LossRecord: Codable, Sendable, Equatable {
         case centralBehind = "central-behind"
         /// `possync central recover` rebuilt or cut the journal (what it kept and dropped is in `note`).
         case recovered
+        /// A terminal pushed `sequence-void` events for `from`...`through`: lost at the terminal before central held them.
+        case voided
     }
 
     /// 1, 2, ... in file order.

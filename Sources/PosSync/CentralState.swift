@@ -232,7 +232,7 @@ final class CentralState {
         case .refundApproved(let t, _), .refundRejected(let t), .refundCancelled(let t),
              .refundCompleted(let t), .refundEscalated(let t), .noteAdded(let t, _):
             try loadTicket(t)
-        case .unknown:
+        case .unknown, .sequenceVoid:
             break
         }
     }
@@ -328,7 +328,8 @@ final class CentralState {
 
     /// Folds events already made durable (each `prepare`d first).
     func apply(_ events: [Event], records encoded: [[UInt8]]) {
-        for (e, r) in zip(events, encoded) { records[e.dot] = r }
+        // A sequence-void holds nothing to file (the journal and the digests keep it).
+        for (e, r) in zip(events, encoded) where e.body != .sequenceVoid { records[e.dot] = r }
         resident.apply(events)
         eventsSinceSnapshot += events.count
     }
@@ -416,7 +417,7 @@ final class CentralState {
              .refundCompleted(let t), .refundEscalated(let t), .noteAdded(let t, _):
             if case .refundRequested(let r)? = resident.request(of: t)?.body { return r.sale }
             return nil
-        case .unknown: return nil
+        case .unknown, .sequenceVoid: return nil
         }
     }
 

@@ -22,7 +22,7 @@ public enum EntityKey: Hashable, Sendable, CustomStringConvertible {
         case .refundRequested: .ticket(TicketId(event.dot))
         case .refundApproved(let t, _), .refundRejected(let t), .refundCancelled(let t),
              .refundCompleted(let t), .refundEscalated(let t), .noteAdded(let t, _): .ticket(t)
-        case .unknown: nil
+        case .unknown, .sequenceVoid: nil
         }
     }
 

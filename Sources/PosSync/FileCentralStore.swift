@@ -750,9 +750,24 @@ public final class FileCentralStore: CentralStore, @unchecked Sendable {
             for event in freshEvents { _ = try? hlc.receive(event.hlc, wallMillis: wallClockValue()) }
             ledger.apply(freshEvents, records: fresh)
             lastApplied = (positions.upperBound, digests.last!)
+            // Numbers the terminal lost before central held them (terminal recover voided them): recorded, by range.
+            var voided: [ClosedRange<UInt64>] = []
+            for e in freshEvents where e.body == .sequenceVoid {
+                if let last = voided.last, last.upperBound + 1 == e.dot.seq { voided[voided.count - 1] = last.lowerBound...e.dot.seq } else { voided.append(e.dot.seq...e.dot.seq) }
+            }
+            for v in voided {
+                try? losses.append(LossRecord(kind: .voided, recordedMillis: now, terminal: m.terminal.rawValue, from: v.lowerBound, through: v.upperBound,
+                                              note: "terminal \(m.terminal.rawValue) wrote seq \(v.lowerBound)...\(v.upperBound) void (terminal recover): any events it had written there were lost before central held them; none of these numbers is reused"))
+            }
             for r in losses.unresolved(m.terminal) where (r.through ?? 0) <= expected - 1 {
-                try? losses.append(LossRecord(kind: .repaired, recordedMillis: now, terminal: m.terminal.rawValue, from: r.from, through: r.through,
-                                              refersTo: r.id, note: "terminal \(m.terminal.rawValue) re-pushed events through \(r.through ?? 0): the loss is repaired"))
+                let range = (r.from ?? 1)...(r.through ?? 0)
+                if voided.contains(where: { $0.overlaps(range) }) {
+                    try? losses.append(LossRecord(kind: .unrecoverable, recordedMillis: now, terminal: m.terminal.rawValue, from: r.from, through: r.through,
+                                                  refersTo: r.id, note: "terminal \(m.terminal.rawValue) re-pushed through \(r.through ?? 0), some of them as void: what it lost too is lost for good"))
+                } else {
+                    try? losses.append(LossRecord(kind: .repaired, recordedMillis: now, terminal: m.terminal.rawValue, from: r.from, through: r.through,
+                                                  refersTo: r.id, note: "terminal \(m.terminal.rawValue) re-pushed events through \(r.through ?? 0): the loss is repaired"))
+                }
             }
             if losses.records.count > lossesLogged { logNewLosses() }
             snapshotAfterWrite()

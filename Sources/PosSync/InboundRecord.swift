@@ -23,6 +23,9 @@ public enum InboundRecord: Sendable, Equatable {
     /// `terminal recover` rebuilt the outbound journal through `through`: acknowledgements
     /// and echoes recorded before this above it named events lost for good.
     case recovered(through: UInt64)
+    /// The terminal's own sequence numbers through `through` may be in use: written before the
+    /// first event above the previous reservation, so recovery never gives a used number again.
+    case reserved(through: UInt64)
 
     public func encoded() -> [UInt8] {
         var w = ByteWriter(capacity: 16)
@@ -50,6 +53,9 @@ public enum InboundRecord: Sendable, Equatable {
             w.writeUInt64LE(epoch)
         case .recovered(let through):
             w.writeByte(7)
+            w.writeUInt64LE(through)
+        case .reserved(let through):
+            w.writeByte(8)
             w.writeUInt64LE(through)
         }
         return w.bytes
@@ -79,6 +85,8 @@ public enum InboundRecord: Sendable, Equatable {
                 record = .epoch(try r.readUInt64LE(field: "inbound.epoch"))
             case 7:
                 record = .recovered(through: try r.readUInt64LE(field: "inbound.recovered"))
+            case 8:
+                record = .reserved(through: try r.readUInt64LE(field: "inbound.reserved"))
             default:
                 throw SyncError(.malformed, "unknown inbound record kind \(kind)", location: location)
             }

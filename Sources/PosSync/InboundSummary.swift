@@ -18,6 +18,8 @@ struct InboundSummary {
     var lastSync: (wallMillis: Int64, centralWallMillis: Int64?)?
     /// The last kind-6 record (0 without one).
     var epoch: UInt64 = 0
+    /// The largest kind-8 reservation: own numbers through it may be in use.
+    var reserved: UInt64 = 0
     /// The highest of the terminal's own sequence numbers that the causal
     /// context of an event central wrote covers: central held that event.
     /// (Central computes its contexts from what it holds; another terminal's
@@ -56,6 +58,8 @@ struct InboundSummary {
                 s.lastSync = (wallMillis, centralWallMillis)
             case .epoch(let epoch):
                 s.epoch = epoch
+            case .reserved(let through):
+                s.reserved = max(s.reserved, through)
             case .recovered(let through):
                 s.acknowledged = min(s.acknowledged, through)
                 s.centralHolds = min(s.centralHolds, through)

@@ -26,6 +26,9 @@ public enum SyncLimits {
     /// Central's own sequence numbers reserved at a time (sequence-reservation.json): at most this
     /// many numbers are skipped after a journal cut, and one reservation write is made per this many own events.
     public static let centralSequenceReservation: UInt64 = 1024
+    /// A terminal's own sequence numbers reserved at a time (inbound kind 8): one extra durable
+    /// inbound append per this many own events; recovery voids at most this many unused numbers.
+    public static let terminalSequenceReservation: UInt64 = 256
     /// How long opening a store waits for another process's lock on it, by default, in milliseconds.
     public static let storeLockWaitMillisDefault: Int64 = StoreLockLimits.waitMillisDefault
     /// The longest lock wait a caller may ask for, in milliseconds.

@@ -17,19 +17,21 @@ public struct TerminalRecoveryReport: Sendable, Equatable {
     public var firstSequence: UInt64 = 1
     /// The rebuilt journal ends here: the next event gets this + 1.
     public var lastSequence: UInt64 = 0
-    /// Unacknowledged events that could not be recovered: the first lost sequence number, and
-    /// the last when known (nil: the damage ran to the end of the journal; how many is unknown).
-    public var lostFrom: UInt64?
-    public var lostThrough: UInt64?
-    /// The damaged journal showed damage (not merely an end at a frame boundary): events were certainly lost from `lostFrom`.
+    /// Numbers whose events are lost (below the highest number known used: an intact later event, or what
+    /// central acknowledged): each is written as a `sequence-void` event, so no number is given twice.
+    public var lost: [ClosedRange<UInt64>] = []
+    /// Intact events after a lost number, kept at their numbers.
+    public var keptAfterLoss: [ClosedRange<UInt64>] = []
+    /// Numbers above every number known used, through what the terminal had reserved
+    /// (inbound kind 8): voided too; an event written there, if any, is lost.
+    public var voidedUnused: ClosedRange<UInt64>?
+    /// The salvage found damage (not only a journal that ends early).
     public var damageFound = false
-    /// Intact local events after a lost one: a journal cannot hold a gap, so they are dropped too.
-    public var droppedAfterLoss: [ClosedRange<UInt64>] = []
     /// Local events whose bytes differ from what central accepted under the same number (central's kept).
     public var differedFromCentral: [UInt64] = []
     /// Events central once acknowledged that neither central nor this terminal holds any more
     /// (their numbers, below the next one, will not come back).
-    public var lostEverywhere: ClosedRange<UInt64>?
+    public var lostEverywhere: [ClosedRange<UInt64>] = []
     /// Where the old journals were moved.
     public var damagedOutbound: String?
     public var damagedInbound: String?
@@ -158,26 +160,45 @@ extension TerminalReplica {
             }
             s += 1
         }
-        let last = first + UInt64(records.count) - 1
+        let contiguousEnd = first + UInt64(records.count) - 1   // first - 1 when empty
         report.firstSequence = first
-        report.lastSequence = records.isEmpty ? first - 1 : last
-        if centralHolds >= first { report.fromCentral = first...min(centralHolds, report.lastSequence) }
-        if report.lastSequence > centralHolds { report.keptLocal = max(first, centralHolds + 1)...report.lastSequence }
-        let next = report.lastSequence + 1
-        let localAbove = local.keys.filter { $0 > next }.sorted()
-        if let maxLocal = localAbove.last { report.droppedAfterLoss = [(next + 1)...maxLocal] }
-        if required >= next {
-            report.lostEverywhere = next...required
+        if centralHolds >= first { report.fromCentral = first...min(centralHolds, contiguousEnd) }
+        if contiguousEnd > centralHolds, !records.isEmpty { report.keptLocal = max(first, centralHolds + 1)...contiguousEnd }
+        // Never reuse a number: every number up to the highest one known used (an intact later event,
+        // what central acknowledged or echoed) or reserved (inbound kind 8) stays taken. Intact later
+        // events keep theirs; the others are written as sequence-void events.
+        let knownUsed = max(local.keys.max() ?? 0, required, contiguousEnd)
+        let top = max(knownUsed, summary.reserved)
+        report.damageFound = !salvageLosses.isEmpty
+        if top > contiguousEnd {
+            var clock = HybridLogicalClock(last: records.compactMap { try? RecordCodec.decode($0).hlc }.max() ?? .zero)
+            var lostStart: UInt64?
+            var keptStart: UInt64?
+            func closeRuns(at s: UInt64) {
+                if let a = lostStart, s > a { if a <= knownUsed { report.lost.append(a...min(s - 1, knownUsed)) } }
+                if let a = keptStart, s > a { report.keptAfterLoss.append(a...(s - 1)) }
+                lostStart = nil
+                keptStart = nil
+            }
+            for seq in (contiguousEnd + 1)...top {
+                if let l = local[seq] {
+                    if keptStart == nil { closeRuns(at: seq); keptStart = seq }
+                    records.append(l)
+                } else {
+                    if lostStart == nil { closeRuns(at: seq); lostStart = seq }
+                    let stamp: HLCTimestamp
+                    do { stamp = try clock.now(wallMillis: wallMillis) } catch { throw SyncError(error) }
+                    records.append(RecordCodec.encode(Event(dot: try! Dot(replica: terminal, seq: seq), hlc: stamp, context: VersionVector(), body: .sequenceVoid)))
+                }
+            }
+            closeRuns(at: top + 1)
+            if top > knownUsed { report.voidedUnused = (knownUsed + 1)...top }
         }
-        // Unacknowledged events are lost from `next` only when something shows it: damage the salvage
-        // found there, or a journal that ended below the evidence (its tail went, with how many events
-        // nobody knows). An intact end after damage central filled loses nothing.
-        let damagedThere = salvageLosses.contains { $0.first <= next && next <= ($0.last ?? .max) }
-        let endedBelowEvidence = (local.keys.max() ?? 0) < required
-        if local[next] == nil, next > centralHolds, damagedThere || endedBelowEvidence {
-            report.damageFound = damagedThere
-            report.lostFrom = next
-            report.lostThrough = localAbove.first.map { $0 - 1 }
+        report.lastSequence = first + UInt64(records.count) - 1
+        // Of those, the ones central had acknowledged: gone at central too.
+        report.lostEverywhere = report.lost.compactMap { r in
+            let a = max(r.lowerBound, centralHolds + 1), b = min(r.upperBound, required)
+            return a <= b ? a...b : nil
         }
         // Every event decodes and carries its own dot (central's copy and the salvaged ones alike).
         for (i, record) in records.enumerated() {
@@ -215,7 +236,7 @@ extension TerminalReplica {
         report.outboundRebuilt = true
         log.warning("terminal outbound journal rebuilt", metadata: [
             "recovery.first": "\(report.firstSequence)", "recovery.last": "\(report.lastSequence)",
-            "recovery.lost_from": "\(report.lostFrom.map { "\($0)" } ?? "-")",
+            "recovery.lost": "\(report.lost.map { "\($0.lowerBound)...\($0.upperBound)" }.joined(separator: ","))",
         ])
         return report
     }

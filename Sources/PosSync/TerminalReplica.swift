@@ -51,6 +51,8 @@ public final class TerminalReplica: @unchecked Sendable {
     public private(set) var centralEpoch: UInt64 = 0
     /// Central's wall clock at the last sync (the clock guard's reference).
     public private(set) var lastCentralWallMillis: Int64? = nil
+    /// Own sequence numbers through this may be in use (inbound kind 8).
+    private var reservedThrough: UInt64 = 0
     /// Central journal position pulled through.
     public private(set) var pullCursor: UInt64 = 0
     /// The digest of central's record at `pullCursor` (nil: not known), sent at hello so central can
@@ -141,6 +143,7 @@ public final class TerminalReplica: @unchecked Sendable {
         lastSyncMillis = summary.lastSync?.wallMillis
         lastCentralWallMillis = summary.lastSync?.centralWallMillis
         centralEpoch = summary.epoch
+        reservedThrough = summary.reserved
         do { try restore(pulled: summary.events) } catch {
             try? inbound.close()
             try? outbound.close()
@@ -263,6 +266,12 @@ public final class TerminalReplica: @unchecked Sendable {
         let event = Event(dot: dot, hlc: stamp, context: stateValue.writerContext(for: body, dot: dot), body: body)
         // A writer never records what its own fold would ignore.
         do { try stateValue.checkAdmission(event) } catch { throw SyncError(error) }
+        if seq > reservedThrough {
+            // Reserve numbers before using them: recovery then knows how far they may have gone.
+            let through = seq + SyncLimits.terminalSequenceReservation - 1
+            _ = try journal { () throws(JournalError) in try inbound.append(InboundRecord.reserved(through: through).encoded()) }
+            reservedThrough = through
+        }
         let written = try journal { () throws(JournalError) in try outbound.append(RecordCodec.encode(event)) }
         precondition(written == seq, "outbound journal assigned seq \(written), expected \(seq): writes must be serialized")
         absorb([event], wallMillis: wallMillis)

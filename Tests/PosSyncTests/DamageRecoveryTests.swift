@@ -47,15 +47,18 @@ struct DamageRecoveryTests {
             #expect(storeBytes(dir) == before, "the refusal changed nothing")
         }
         let report = try TerminalReplica.recover(directory: dir, via: InProcessTransport(central: w.central), wallMillis: w.tick())
-        #expect(report.outboundRebuilt && report.fromCentral == 1...4 && report.lastSequence == 4)
-        // Whether the cut also took unacknowledged events cannot be known: reported as a possible loss from seq 5, count unknown.
-        #expect(report.lostFrom == 5 && report.lostThrough == nil && report.lostEverywhere == nil)
+        // Whether the cut also took unacknowledged events cannot be known: every number the terminal had
+        // reserved beyond seq 4 is written void, so none of them is ever given to another sale.
+        let reserved = SyncLimits.terminalSequenceReservation
+        #expect(report.outboundRebuilt && report.fromCentral == 1...4 && report.lastSequence == reserved)
+        #expect(report.lost.isEmpty && report.voidedUnused == 5...reserved && report.lostEverywhere.isEmpty, "\(report)")
         w.terminals[0] = try TerminalReplica.open(directory: dir)
         var rng = Rng(state: 99)
         let sale = try w.capture(0, 777, code: wechatCode(&rng))
-        #expect(sale.dot.seq == 5, "the next event continues after what central acknowledged")
+        #expect(sale.dot.seq == reserved + 1, "the next event continues above every number the terminal may have used")
         try w.syncAll()
-        #expect(w.central.acknowledged(w.terminals[0].terminal) == 5)
+        #expect(w.central.acknowledged(w.terminals[0].terminal) == reserved + 1)
+        #expect(w.central.lossRecords.contains { $0.kind == .voided && $0.from == 5 && $0.through == reserved })
         let reference = try w.central.state.canonicalText
         for t in w.terminals { #expect(t.state.canonicalText == reference) }
     }
@@ -115,14 +118,16 @@ struct DamageRecoveryTests {
             #expect(storeBytes(dir) == before, "the refusal changed nothing")
         }
         let report = try TerminalReplica.recover(directory: dir, via: InProcessTransport(central: w.central), wallMillis: w.tick())
-        #expect(report.fromCentral == 1...12 && report.keptLocal == 13...14 && report.lastSequence == 14)
-        #expect(report.lostFrom == nil && report.droppedAfterLoss.isEmpty && report.differedFromCentral.isEmpty && report.lostEverywhere == nil, "\(report)")
+        let reserved = SyncLimits.terminalSequenceReservation
+        #expect(report.fromCentral == 1...12 && report.keptLocal == 13...14 && report.lastSequence == reserved)
+        #expect(report.lost.isEmpty && report.keptAfterLoss.isEmpty && report.differedFromCentral.isEmpty && report.lostEverywhere.isEmpty, "\(report)")
+        #expect(report.voidedUnused == 15...reserved, "reserved numbers beyond the last one known used are voided")
         w.terminals[0] = try TerminalReplica.open(directory: dir)
         for seq in 1...14 { #expect(try w.terminals[0].ownRecord(seq: UInt64(seq)) == written[seq - 1], "seq \(seq) as written") }
         var rng = Rng(state: 98)
-        #expect(try w.capture(0, 777, code: wechatCode(&rng)).dot.seq == 15, "the next event continues after the kept ones")
+        #expect(try w.capture(0, 777, code: wechatCode(&rng)).dot.seq == reserved + 1, "the next event continues above every reserved number")
         try w.syncAll()
-        #expect(w.central.acknowledged(w.terminals[0].terminal) == 15)
+        #expect(w.central.acknowledged(w.terminals[0].terminal) == reserved + 1)
         let reference = try w.central.state.canonicalText
         for t in w.terminals { #expect(t.state.canonicalText == reference) }
     }
@@ -357,11 +362,11 @@ struct DamageRecoveryTests {
         #expect(central.rebuilt && central.eventsDropped == 0 && central.eventsKept == 4)
         w.central = try FileCentralStore.open(directory: centralDir)
         let report = try TerminalReplica.recover(directory: dir, via: InProcessTransport(central: w.central), wallMillis: w.tick())
-        #expect(report.fromCentral == 1...3 && report.keptLocal == 4...5 && report.lostFrom == nil && report.droppedAfterLoss.isEmpty, "\(report)")
+        #expect(report.fromCentral == 1...3 && report.keptLocal == 4...5 && report.lost.isEmpty && report.keptAfterLoss.isEmpty, "\(report)")
         w.terminals[0] = try TerminalReplica.open(directory: dir)
         for seq in 1...5 { #expect(try w.terminals[0].ownRecord(seq: UInt64(seq)) == written[seq - 1]) }
         try w.syncAll()
-        #expect(w.central.acknowledged(w.terminals[0].terminal) == 5)
+        #expect(w.central.acknowledged(w.terminals[0].terminal) == SyncLimits.terminalSequenceReservation)
         let reference = try w.central.state.canonicalText
         for t in w.terminals { #expect(t.state.canonicalText == reference) }
     }

@@ -118,7 +118,7 @@ struct JSONEvent: Codable {
         case .noteAdded(let t, let n):
             ticket = "\(t.dot)"
             note = n.text
-        case .unknown:
+        case .unknown, .sequenceVoid:
             break
         }
     }

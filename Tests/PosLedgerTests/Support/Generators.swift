@@ -98,6 +98,7 @@ enum Gen {
         case .refundCancelled: return .refundCancelled(ticket)
         case .refundCompleted: return .refundCompleted(ticket)
         case .refundEscalated: return .refundEscalated(ticket)
+        case .sequenceVoid: return .sequenceVoid
         case .noteAdded: return .noteAdded(ticket, try! NoteText(text(&r, maxBytes: Limits.noteBytesMax)))
         }
     }

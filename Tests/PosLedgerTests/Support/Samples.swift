@@ -66,6 +66,7 @@ enum Sample {
                                        body: .refundEscalated(ticket))),
             ("note-added", Event(dot: dot(t2, 14), hlc: hlc(3_700_005), context: tctx,
                                  body: .noteAdded(ticket, try! NoteText("box dented")))),
+            ("sequence-void", Event(dot: dot(t2, 15), hlc: hlc(3_700_006), context: VersionVector(), body: .sequenceVoid)),
             ("unknown-type-200", Event(dot: dot(t3, 5), hlc: hlc(5), context: VersionVector(),
                                        body: .unknown(type: 200, fields: [0x08, 0x2A, 0x12, 0x02, 0x68, 0x69]))),
         ]
