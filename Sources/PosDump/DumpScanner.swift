@@ -318,6 +318,10 @@ public final class DumpScanner {
     }
 }
 
+/// The names of the inbound journal's non-event records (kinds 2...8), as --type matches them.
+public let inboundRecordTypeNames = ["inbound-ack", "inbound-synced", "inbound-cursor", "inbound-central-behind",
+                                     "inbound-epoch", "inbound-recovered", "inbound-reserved"]
+
 /// The name --type matches and the outputs show for a record.
 func typeName(_ content: RecordContent) -> String {
     switch content {

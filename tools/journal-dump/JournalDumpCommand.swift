@@ -40,7 +40,7 @@ struct JournalDumpCommand: ParsableCommand {
     var toSeq: UInt64?
 
     @Option(name: .customLong("type"), parsing: .singleValue,
-            help: "Only records of this type (repeatable or comma-separated): an event name such as sale-captured, a type number, unknown, raw, inbound-ack, inbound-synced.")
+            help: "Only records of this type (repeatable or comma-separated): an event name such as sale-captured, a type number, unknown, raw, or an inbound record type (inbound-ack, inbound-synced, inbound-cursor, inbound-central-behind, inbound-epoch, inbound-recovered, inbound-reserved).")
     var types: [String] = []
 
     @Option(help: "Only the events of one sale or ticket, in order: a dot (3:17), a ticket number (3-17-5) or a return code.")
@@ -94,9 +94,9 @@ struct JournalDumpCommand: ParsableCommand {
         if let entity, parseEntity(entity) == nil {
             throw ValidationError("--entity \(entity): expected a dot (3:17), a ticket number (3-17-5) or a return code")
         }
-        let known = Set(EventKind.allCases.map(\.description) + ["unknown", "raw", "inbound-ack", "inbound-synced"])
+        let known = Set(EventKind.allCases.map(\.description) + ["unknown", "raw"] + inboundRecordTypeNames)
         for t in typeNames where !known.contains(t) && !(UInt8(t).map { $0 >= 1 } ?? false) {
-            throw ValidationError("--type \(t): not an event type (\(EventKind.allCases.map(\.description).joined(separator: ", ")), a type number, unknown, raw, inbound-ack or inbound-synced)")
+            throw ValidationError("--type \(t): not an event type (\(EventKind.allCases.map(\.description).joined(separator: ", ")), a type number, unknown, raw, or \(inboundRecordTypeNames.joined(separator: ", ")))")
         }
     }
 
