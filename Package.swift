@@ -1,22 +1,29 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layering (a target imports only what its arrow lists):
-//   CZlib      -> system zlib
-//   CSQLite    -> system libsqlite3               (possync-bench's comparison only)
-//   PosJournal -> CZlib, swift-crypto, swift-log   (bytes, not money)
-//   PosLedger  -> swift-crypto                     (money, not files; pure)
-//   PosSync    -> PosJournal, PosLedger            (replicas, central store, protocol)
-//   PosApp     -> PosSync, PosLedger               (what the CLI does, minus the CLI: amounts, acquirer, demo)
-//   possync    -> PosApp, swift-argument-parser    (the command line: parsing, formatting, exit codes)
-//   PosDump    -> PosJournal, PosLedger, PosSync   (journal-dump's scan and report logic)
+// Layering (a target imports only what its arrow lists; tools/check-imports.sh enforces it):
+//   CZlib           -> system zlib
+//   CSQLite         -> system libsqlite3                    (possync-bench's comparison only)
+//   PosJournal      -> CZlib, swift-crypto, swift-log        (bytes, not money: frames, segments, recovery, locks)
+//   PosLedger       -> swift-crypto                          (money, not files; pure)
+//   PosWire         -> PosJournal, PosLedger, swift-crypto   (the protocol's messages, errors, keys, limits, enrollments, bundles, inbound records)
+//   PosTerminal     -> PosWire, PosJournal, PosLedger, swift-log                (a terminal's store, sync client, recovery)
+//   PosCentral      -> PosWire, PosJournal, PosLedger, swift-log                (central's protocol handler over the CentralStorage contract)
+//   PosCentralFiles -> PosCentral, PosWire, PosJournal, PosLedger, swift-crypto, swift-log  (the embedded file storage: journal, snapshot runs, loss log)
+//   PosSimulation   -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosJournal, PosLedger  (deterministic simulation)
+//   PosApp          -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosLedger  (what the CLI does, minus the CLI: desks, amounts, acquirer, demo)
+//   possync         -> PosApp, PosLedger, swift-argument-parser    (the command line: parsing, formatting, exit codes)
+//   PosDump         -> PosJournal, PosLedger, PosWire, swift-crypto  (journal-dump's scan and report logic)
 let package = Package(
     name: "PosSync",
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "PosJournal", targets: ["PosJournal"]),
         .library(name: "PosLedger", targets: ["PosLedger"]),
-        .library(name: "PosSync", targets: ["PosSync"]),
+        .library(name: "PosWire", targets: ["PosWire"]),
+        .library(name: "PosTerminal", targets: ["PosTerminal"]),
+        .library(name: "PosCentral", targets: ["PosCentral"]),
+        .library(name: "PosCentralFiles", targets: ["PosCentralFiles"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
@@ -48,36 +55,57 @@ let package = Package(
             ]
         ),
         .target(
-            name: "PosSync",
+            name: "PosWire",
             dependencies: [
                 "PosJournal", "PosLedger",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "PosTerminal",
+            dependencies: [
+                "PosWire", "PosJournal", "PosLedger",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "PosCentral",
+            dependencies: [
+                "PosWire", "PosJournal", "PosLedger",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "PosCentralFiles",
+            dependencies: [
+                "PosCentral", "PosWire", "PosJournal", "PosLedger",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
             name: "PosSimulation",
-            dependencies: ["PosSync", "PosJournal", "PosLedger"]
+            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger"]
         ),
         .target(
             name: "PosApp",
-            dependencies: ["PosSync", "PosLedger", "PosJournal"]
+            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger"]
         ),
         .executableTarget(
             name: "possync",
-            dependencies: ["PosApp", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["PosApp", "PosLedger", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .target(
             name: "PosDump",
             dependencies: [
-                "PosJournal", "PosLedger", "PosSync",
+                "PosJournal", "PosLedger", "PosWire",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .executableTarget(
             name: "journal-dump",
             dependencies: [
-                "PosDump", "PosJournal", "PosLedger", "PosSync",
+                "PosDump", "PosJournal", "PosLedger", "PosWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/journal-dump"
@@ -89,12 +117,12 @@ let package = Package(
         ),
         .executableTarget(
             name: "sync-bench",
-            dependencies: ["PosSync", "PosJournal", "PosLedger"],
+            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger"],
             path: "tools/sync-bench"
         ),
         .executableTarget(
             name: "possync-bench",
-            dependencies: ["PosSync", "PosJournal", "PosLedger", "CZlib", "CSQLite"],
+            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger", "CZlib", "CSQLite"],
             path: "tools/possync-bench"
         ),
         .executableTarget(
@@ -119,15 +147,15 @@ let package = Package(
         ),
         .testTarget(
             name: "PosSyncTests",
-            dependencies: ["PosSync", "PosJournal", "PosLedger"]
+            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger"]
         ),
         .testTarget(
             name: "PosAppTests",
-            dependencies: ["PosApp", "PosSync", "PosLedger", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["PosApp", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "PosDumpTests",
-            dependencies: ["PosDump", "PosJournal", "PosLedger", "PosSync"]
+            dependencies: ["PosDump", "PosJournal", "PosLedger", "PosWire", "PosTerminal", "PosCentral", "PosCentralFiles"]
         ),
         .testTarget(
             name: "PosLedgerTests",

@@ -20,7 +20,7 @@ fi
 echo "== build (debug, with tests)"
 swift build --build-tests
 
-echo "== money-path check: no floating point in PosLedger, PosSync, PosApp, PosDump"
+echo "== money-path check: no floating point on the money path"
 tools/check-no-float.sh
 
 echo "== benchmark smoke run (journal-bench --quick)"

@@ -1,6 +1,9 @@
 import PosJournal
 import PosLedger
-import PosSync
+import PosCentral
+import PosCentralFiles
+import PosTerminal
+import PosWire
 
 /// An error the application reports as one line, with the exit code that
 /// says what kind of failure it was. Raised before anything is written, so a

@@ -1,11 +1,14 @@
 import Foundation
 import PosLedger
-import PosSync
+import PosCentral
+import PosCentralFiles
+import PosTerminal
+import PosWire
 
 /// What the back office does, over the embedded central store.
 public final class CentralDesk {
-    public let store: FileCentralStore
-    public var directory: String { store.directory }
+    public let store: CentralHandler
+    public let directory: String
 
     /// `clockMillis` is central's wall clock from the first thing it opens (its HLC
     /// follows it while replaying), so `--now` / `POSSYNC_NOW` governs every event it writes.
@@ -15,20 +18,23 @@ public final class CentralDesk {
         let s = try PosApp.store { () throws(SyncError) in
             try FileCentralStore.create(directory: directory, environment: CentralEnvironment(wallMillis: clockMillis), lockWaitMillis: lockWaitMillis)
         }
-        return CentralDesk(store: s)
+        return CentralDesk(store: s, directory: directory)
     }
 
     public static func open(directory: String, clockMillis: @escaping @Sendable () -> Int64,
                             lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault) throws(AppError) -> CentralDesk {
         try StoreKind.central.checkOpening(directory)
-        let s: FileCentralStore
+        let s: CentralHandler
         do {
             s = try FileCentralStore.open(directory: directory, environment: CentralEnvironment(wallMillis: clockMillis), lockWaitMillis: lockWaitMillis)
         } catch { throw AppError.opening(error, what: "central store") }
-        return CentralDesk(store: s)
+        return CentralDesk(store: s, directory: directory)
     }
 
-    init(store: FileCentralStore) { self.store = store }
+    init(store: CentralHandler, directory: String) {
+        self.store = store
+        self.directory = directory
+    }
 
     public func close() throws(AppError) { try PosApp.store { () throws(SyncError) in try store.close() } }
 
@@ -49,7 +55,7 @@ public final class CentralDesk {
             try e.write(to: out)
         } catch {
             // Central keeps its copy (terminals/N.json), so the secret is not lost.
-            throw AppError(.store, "\(out): \(error.message); terminal \(terminal) is enrolled and central's copy of the enrollment is \(store.directory)/terminals/\(terminal).json")
+            throw AppError(.store, "\(out): \(error.message); terminal \(terminal) is enrolled and central's copy of the enrollment is \(directory)/terminals/\(terminal).json")
         }
         return EnrollResult(terminal: terminal, merchant: merchant, central: store.centralID.hex, file: out)
     }

@@ -1,6 +1,9 @@
 import Foundation
 import PosLedger
-import PosSync
+import PosCentral
+import PosCentralFiles
+import PosTerminal
+import PosWire
 
 /// `possync demo`: a central store and N terminals of one merchant on the
 /// embedded store, days of offline trading with every awkward case the

@@ -1,6 +1,9 @@
 import Foundation
 import PosLedger
-import PosSync
+import PosCentral
+import PosCentralFiles
+import PosTerminal
+import PosWire
 
 /// The folded state as `show` prints it, the same shape at a terminal and at
 /// central, so two replicas can be compared with a plain diff. Holds nothing

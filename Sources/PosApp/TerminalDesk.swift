@@ -1,6 +1,9 @@
 import Foundation
 import PosLedger
-import PosSync
+import PosCentral
+import PosCentralFiles
+import PosTerminal
+import PosWire
 
 /// What a terminal's cashier and manager do, over its store: each operation
 /// checks everything first and writes only when every check passed.
@@ -373,5 +376,23 @@ extension TerminalDesk {
                              lost: r.lost.compactMap { range($0) }, keptAfterLoss: r.keptAfterLoss.compactMap { range($0) },
                              voidedUnused: range(r.voidedUnused), damageFound: r.damageFound, differedFromCentral: r.differedFromCentral,
                              lostEverywhere: r.lostEverywhere.compactMap { range($0) }, damagedOutbound: r.damagedOutbound, damagedInbound: r.damagedInbound)
+    }
+}
+
+// MARK: - Bundles
+
+extension TerminalDesk {
+    public struct ExportResult: Codable, Sendable, Equatable {
+        public var file: String
+        public var events: Int
+        public var firstSeq: UInt64
+        public var lastSeq: UInt64
+        public var text: String { "exported \(events) events (seq \(firstSeq)...\(lastSeq)) to \(TextOutput.plain(file))" }
+    }
+
+    /// Writes every event central lacks to a bundle file for a courier (encrypted, streamed).
+    public func exportBundle(to path: String) throws(AppError) -> ExportResult {
+        let r = try store { () throws(SyncError) in try replica.exportBundle(to: path) }
+        return ExportResult(file: path, events: r.events, firstSeq: r.first, lastSeq: r.last)
     }
 }

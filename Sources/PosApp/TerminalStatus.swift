@@ -1,5 +1,8 @@
 import PosLedger
-import PosSync
+import PosCentral
+import PosCentralFiles
+import PosTerminal
+import PosWire
 
 /// What a seller wants to see at a glance: the unsynced queue and its amount,
 /// how long offline capture may go on, how long before the oldest unsynced

@@ -1,6 +1,6 @@
 import Crypto
 import PosJournal
-import PosSync
+import PosWire
 
 /// A bundle (sync-protocol.md, "Bundles"): its header, its SHA-256, then its
 /// frames through the same walker as a segment's. Unlike `BundleReader`, a

@@ -1,7 +1,7 @@
 import Foundation
 import PosJournal
 import PosLedger
-import PosSync
+import PosWire
 
 /// Reads a journal directory, one segment file or a bundle, checks every
 /// byte of it, and hands what it finds to a sink, in file order. Damage is

@@ -1,6 +1,6 @@
 import Foundation
 import PosJournal
-import PosSync
+import PosWire
 
 /// The journal keys a dump may use, by key id. Loaded from an enrollment
 /// file (the terminal's key), central's `central.json` (central's journal key,

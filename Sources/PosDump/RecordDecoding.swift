@@ -1,5 +1,5 @@
 import PosLedger
-import PosSync
+import PosWire
 
 /// Turns one record's bytes into what it means. Never throws: a record that
 /// does not decode is shown raw with the reason. That is not damage — the

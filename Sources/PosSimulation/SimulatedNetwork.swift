@@ -1,5 +1,8 @@
 import PosJournal
-import PosSync
+import PosCentral
+import PosCentralFiles
+import PosTerminal
+import PosWire
 
 /// The link between one terminal and central: it can be partitioned, lose a
 /// request or a reply, deliver a request twice, and replay an old request
@@ -10,7 +13,7 @@ final class SimulatedLink: SyncTransport {
         var duplicatePercent = 5
         var replayPercent = 5
     }
-    var central: () -> any CentralStore
+    var central: () -> any SyncEndpoint
     var partitioned = false
     var faults: Faults
     private var rng: SplitMix64
@@ -19,7 +22,7 @@ final class SimulatedLink: SyncTransport {
     static let historyMax = 16
     private(set) var counts = (lost: 0, duplicated: 0, replayed: 0)
 
-    init(seed: UInt64, faults: Faults, central: @escaping () -> any CentralStore) {
+    init(seed: UInt64, faults: Faults, central: @escaping () -> any SyncEndpoint) {
         rng = SplitMix64(seed: seed)
         self.faults = faults
         self.central = central

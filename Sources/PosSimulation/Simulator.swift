@@ -1,6 +1,9 @@
 import PosJournal
 import PosLedger
-import PosSync
+@_spi(Testing) import PosCentral
+import PosCentralFiles
+import PosTerminal
+import PosWire
 
 /// Deterministic simulation of N terminals and central in one process, with a
 /// simulated disk per machine, a simulated network per terminal and
@@ -50,7 +53,7 @@ public final class Simulator {
     private var rng: SplitMix64
     private let root = "/sim"
     private var centralDisk: SimulatedFileSystem
-    private var central: FileCentralStore!
+    private var central: CentralHandler!
     private var terminalDisks: [SimulatedFileSystem] = []
     private var terminals: [TerminalReplica?] = []
     private var links: [SimulatedLink] = []
@@ -158,7 +161,7 @@ public final class Simulator {
         guard let t = terminals[i] else { return }
         do {
             let e = try t.record(body, wallMillis: wall(i))
-            acknowledged[e.dot] = FileCentralStore.eventDigest(RecordCodec.encode(e))
+            acknowledged[e.dot] = eventDigest(RecordCodec.encode(e))
             result.events += 1
             note("t\(i + 1) \(what) -> \(e.dot)")
         } catch {
@@ -170,7 +173,7 @@ public final class Simulator {
     private func centralWrite(_ body: EventBody, _ what: String) throws {
         do {
             let e = try central.record(body, wallMillis: nowMillis)
-            acknowledged[e.dot] = FileCentralStore.eventDigest(RecordCodec.encode(e))
+            acknowledged[e.dot] = eventDigest(RecordCodec.encode(e))
             result.events += 1
             note("central \(what) -> \(e.dot)")
         } catch {
@@ -370,7 +373,7 @@ public final class Simulator {
             default: break
             }
             if !dot.replica.isCentral, let writer = terminals[Int(dot.replica.rawValue) - 1] {
-                let own = (try? writer.ownRecord(seq: dot.seq)).flatMap { $0 }.map(FileCentralStore.eventDigest)
+                let own = (try? writer.ownRecord(seq: dot.seq)).flatMap { $0 }.map(eventDigest)
                 if own != digest { result.failures.append("acknowledged event \(dot) lost at its own terminal (now \(own.map { String($0, radix: 16) } ?? "absent"))") }
             }
             for (i, t) in terminals.enumerated() where !t!.knowledge.covers(dot) {

@@ -254,20 +254,14 @@ struct TerminalCommand: ParsableCommand {
             let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis())
             defer { try? desk.close() }
             try CommandPaths.checkOutput(out, what: "a bundle")
-            let r = try store { () throws(SyncError) in try desk.replica.exportBundle(to: out) }
-            struct Exported: Encodable { var file: String; var events: Int; var firstSeq: UInt64; var lastSeq: UInt64 }
-            let e = Exported(file: out, events: r.events, firstSeq: r.first, lastSeq: r.last)
-            Output.show(e, json: output.json) { "exported \(e.events) events (seq \(e.firstSeq)...\(e.lastSeq)) to \(TextOutput.plain(e.file))" }
-        }
-
-        func store<T>(_ body: () throws(SyncError) -> T) throws(AppError) -> T {
-            do { return try body() } catch { throw AppError.from(error) }
+            let e = try desk.exportBundle(to: out)
+            Output.show(e, json: output.json) { e.text }
         }
     }
 }
 
 import Foundation
-import PosSync
+
 
 /// --sale / --ticket for `show`.
 struct ShowFilter: ParsableArguments {

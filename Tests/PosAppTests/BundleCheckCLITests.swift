@@ -1,6 +1,9 @@
 import Foundation
 import PosLedger
-import PosSync
+import PosCentral
+import PosCentralFiles
+import PosTerminal
+import PosWire
 import Testing
 
 /// `central import` checks a bundle's frames against its header before

@@ -1,7 +1,10 @@
 import Foundation
 import PosApp
 import PosLedger
-import PosSync
+import PosCentral
+import PosCentralFiles
+import PosTerminal
+import PosWire
 import Testing
 
 /// Causal order through the real command line when wall clocks are wrong:

@@ -55,7 +55,7 @@ struct FreeTextCLITests {
         #expect(t["notes"] as? [String] == [Self.note, Self.note])
     }
 
-    @Test("a merchant id from a tampered enrollment file is printed escaped by status")
+    @Test("a merchant id with control characters in a tampered enrollment file is refused in one line, nothing printed raw")
     func merchantFromTheStore() throws {
         let s = try BadInputCLITests.Shop()
         let path = s.t1 + "/enrollment.json"
@@ -63,9 +63,10 @@ struct FreeTextCLITests {
         object["merchant"] = "ac\(Self.esc)[2J\nme"
         try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path))
         let status = try CLI.run(["terminal", "status", "--dir", s.t1], now: "2026-03-02T12:00:00Z")
-        #expect(status.status == 0, "\(status.stderr)")
-        expectSafe(status.stdout, lines: 7)
-        #expect(status.stdout.hasPrefix(#"terminal 1 of merchant ac\u{1b}[2J\nme, now"#))
+        #expect(status.status == 3, "an enrollment whose merchant id is not one is a damaged store: \(status.stderr)")
+        #expect(status.stdout.isEmpty)
+        expectSafe(status.stderr, lines: 2)  // one line and its newline
+        #expect(status.stderr.contains("field merchant"))
     }
 
     @Test("user input quoted in an error message is escaped; the error stays one line")

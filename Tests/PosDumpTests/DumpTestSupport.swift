@@ -2,7 +2,10 @@ import Foundation
 import PosDump
 import PosJournal
 import PosLedger
-import PosSync
+import PosCentral
+import PosCentralFiles
+import PosTerminal
+import PosWire
 import Testing
 
 /// The package root, from this file's path (Tests/PosDumpTests/…).

@@ -2,7 +2,10 @@ import Foundation
 import PosDump
 import PosJournal
 import PosLedger
-import PosSync
+import PosCentral
+import PosCentralFiles
+import PosTerminal
+import PosWire
 import Testing
 #if canImport(Glibc)
 import Glibc

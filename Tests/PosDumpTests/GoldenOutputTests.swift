@@ -2,7 +2,10 @@ import Foundation
 import PosDump
 import PosJournal
 import PosLedger
-import PosSync
+import PosCentral
+import PosCentralFiles
+import PosTerminal
+import PosWire
 import Testing
 
 /// Golden output for every journal under Fixtures/journals/: text and JSON

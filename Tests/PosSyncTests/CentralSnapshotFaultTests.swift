@@ -2,7 +2,10 @@ import Foundation
 import Testing
 @testable import PosJournal
 @testable import PosLedger
-@testable import PosSync
+@_spi(Testing) @testable import PosCentral
+@testable import PosCentralFiles
+@testable import PosTerminal
+@testable import PosWire
 
 /// Fails reads of files whose path ends with `failSuffix` while it is set, and,
 /// once, the `failNth.n`-th read (counted over every handle) of files ending `failNth.suffix`.
@@ -61,7 +64,7 @@ final class FaultWorld {
     let tmp: TempDir
     let fs = ReadFaultFS()
     let dir: String
-    let central: FileCentralStore
+    let central: CentralHandler
     var ts: [TerminalReplica] = []
     var now = baseMillis
     var rng: Rng
@@ -190,7 +193,7 @@ struct CentralSnapshotFaultTests {
             for _ in 0..<3 { try cap(t2, e2) }
             _ = try t2.sync(via: InProcessTransport(central: restored), wallMillis: now)
             let truthBefore = try restored.state.canonicalText
-            restored = try { () throws -> FileCentralStore in try restored.close(); return restored }()
+            restored = try { () throws -> CentralHandler in try restored.close(); return restored }()
             backup.crash()
             let afterCrash = backup.fileNames(in: "/c/state")
             _ = (runsBefore, aside, afterCrash)

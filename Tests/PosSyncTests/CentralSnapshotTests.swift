@@ -2,7 +2,10 @@ import Foundation
 import Testing
 @testable import PosJournal
 @testable import PosLedger
-@testable import PosSync
+@testable import PosCentral
+@testable import PosCentralFiles
+@testable import PosTerminal
+@testable import PosWire
 
 /// Seeds for the snapshot property: POSSYNC_SNAPSHOT_SEEDS (default 12).
 private func snapshotSeeds() -> ClosedRange<UInt64> {

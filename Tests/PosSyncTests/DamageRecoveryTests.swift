@@ -2,7 +2,10 @@ import Foundation
 import Testing
 @testable import PosJournal
 @testable import PosLedger
-@testable import PosSync
+@testable import PosCentral
+@testable import PosCentralFiles
+@testable import PosTerminal
+@testable import PosWire
 
 @Suite("damage recovery: evidence beats bytes, recovery is explicit, reports what was lost, and never reuses a sequence number")
 struct DamageRecoveryTests {
@@ -157,7 +160,7 @@ struct DamageRecoveryTests {
         #expect(behind.terminal == 1 && behind.from == 1 && behind.through == 3)
         #expect(losses.contains { $0.kind == .repaired && $0.refersTo == behind.id })
         for seq in 1...3 {
-            #expect(try w.central.digest(of: try Dot(replica: w.terminals[0].terminal, seq: UInt64(seq))) == FileCentralStore.eventDigest(pushed[seq - 1]))
+            #expect(try w.central.digest(of: try Dot(replica: w.terminals[0].terminal, seq: UInt64(seq))) == eventDigest(pushed[seq - 1]))
         }
         try w.syncAll()
         let reference = try w.central.state.canonicalText
@@ -193,7 +196,7 @@ struct DamageRecoveryTests {
             #expect(w.central.acknowledged(t.terminal) == t.lastSequence)
             for seq in 1...t.lastSequence {
                 let dot = try Dot(replica: t.terminal, seq: seq)
-                #expect(try w.central.digest(of: dot) == FileCentralStore.eventDigest(try #require(try t.ownRecord(seq: seq))))
+                #expect(try w.central.digest(of: dot) == eventDigest(try #require(try t.ownRecord(seq: seq))))
             }
         }
         let losses = w.central.lossRecords
@@ -237,14 +240,14 @@ struct DamageRecoveryTests {
         let gone = try #require(losses.first { $0.kind == .unrecoverable })
         #expect(gone.terminal == 1 && gone.from == 1 && gone.through == first - 1 && gone.refersTo == behind.id)
         #expect(w.central.acknowledged(t1) == 6)
-        for seq in 1..<first { #expect(try w.central.digest(of: try Dot(replica: t1, seq: seq)) == FileCentralStore.lostDigest) }
+        for seq in 1..<first { #expect(try w.central.digest(of: try Dot(replica: t1, seq: seq)) == lostDigest) }
         var rng = Rng(state: 97)
         let later = try w.capture(0, 4242, code: wechatCode(&rng))
         #expect(later.dot.seq == 7)
         try w.sync(0)
         #expect(w.central.acknowledged(t1) == 7)
         for seq in first...7 {
-            #expect(try w.central.digest(of: try Dot(replica: t1, seq: seq)) == FileCentralStore.eventDigest(try #require(try w.terminals[0].ownRecord(seq: seq))))
+            #expect(try w.central.digest(of: try Dot(replica: t1, seq: seq)) == eventDigest(try #require(try w.terminals[0].ownRecord(seq: seq))))
         }
         try w.reopenCentral()  // the recorded gap replays
         #expect(w.central.acknowledged(t1) == 7)

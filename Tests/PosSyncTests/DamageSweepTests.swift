@@ -2,7 +2,10 @@ import Foundation
 import Testing
 @testable import PosJournal
 @testable import PosLedger
-@testable import PosSync
+@testable import PosCentral
+@testable import PosCentralFiles
+@testable import PosTerminal
+@testable import PosWire
 
 // A sweep over every byte of a small real terminal store and a small central
 // store: truncate there, flip a bit there, zero 512 bytes from there. Each case
@@ -189,15 +192,15 @@ struct CentralFacts {
     var state = ""
     var losses = 0
 
-    init(_ c: FileCentralStore, terminals: [ReplicaId]) throws {
+    init(_ c: CentralHandler, terminals: [ReplicaId]) throws {
         head = c.head
         state = try c.state.canonicalText
         losses = c.lossRecords.count
         for t in terminals { acknowledged[t] = c.acknowledged(t) }
-        for (position, record) in try centralJournal(c.directory) {
+        for (position, record) in try centralJournal(try c.withStorage { ($0 as! FileCentralStorage).directory }) {
             let dot = try RecordCodec.decode(record).dot
             positions[dot] = position
-            digests[dot] = FileCentralStore.eventDigest(record)
+            digests[dot] = eventDigest(record)
         }
     }
 }
@@ -311,7 +314,7 @@ struct DamageSweepTests {
                 while seq <= t.lastSequence {
                     let dot = try Dot(replica: t.terminal, seq: seq)
                     let record = try t.ownRecord(seq: seq)
-                    guard let record, try central.digest(of: dot) == FileCentralStore.eventDigest(record) else {
+                    guard let record, try central.digest(of: dot) == eventDigest(record) else {
                         fail(c, "\(label): event \(dot) differs between the terminal and central")
                         return false
                     }
@@ -340,7 +343,7 @@ struct DamageSweepTests {
                 for seq in 1...facts.acknowledged {
                     let dot = try Dot(replica: t.terminal, seq: seq)
                     let record = try t.ownRecord(seq: seq)
-                    guard let record, record == facts.own[seq], try central.digest(of: dot) == FileCentralStore.eventDigest(record) else {
+                    guard let record, record == facts.own[seq], try central.digest(of: dot) == eventDigest(record) else {
                         fail(c, "after recover the acknowledged event \(dot) is not held as central holds it (report \(report))")
                         try? central.close()
                         return false
@@ -491,7 +494,7 @@ struct DamageSweepTests {
         /// event any terminal holds, every `terminal-behind` is resolved, and every terminal's events,
         /// less central's own events central no longer holds, fold to central's state. Returns those
         /// lost own events, split by whether a loss record covers them (nil after a failure).
-        func repairs(_ central: FileCentralStore, _ c: SweepCase, label: String) -> (recorded: Set<Dot>, unrecorded: Set<Dot>, heldByTerminals: Set<Dot>)? {
+        func repairs(_ central: CentralHandler, _ c: SweepCase, label: String) -> (recorded: Set<Dot>, unrecorded: Set<Dot>, heldByTerminals: Set<Dot>)? {
             defer {
                 for i in 1...2 { terminalPristine[i - 1].restore(w.terminalDir(i), from: FileTree.read(w.terminalDir(i))) }
             }
@@ -509,7 +512,7 @@ struct DamageSweepTests {
                     }
                     for seq in stride(from: UInt64(1), through: f.last, by: 1) {
                         let dot = try Dot(replica: t.terminal, seq: seq)
-                        guard try central.digest(of: dot) == FileCentralStore.eventDigest(f.own[seq]!) else {
+                        guard try central.digest(of: dot) == eventDigest(f.own[seq]!) else {
                             fail(c, "\(label): central does not hold \(dot) as the terminal wrote it")
                             return nil
                         }
@@ -527,7 +530,7 @@ struct DamageSweepTests {
                 for (dot, digest) in facts.digests where dot.replica.isCentral {
                     let held = try central.digest(of: dot)
                     if held == digest { continue }
-                    guard held == nil || held == FileCentralStore.lostDigest else { fail(c, "\(label): central holds another event under \(dot)"); return nil }
+                    guard held == nil || held == lostDigest else { fail(c, "\(label): central holds another event under \(dot)"); return nil }
                     // A cut found at open or by recovery covers what was at its positions; a history change found
                     // at a hello (a journal-cut with no offset) says only that positions changed, not which events went.
                     let covered = losses.contains { r in
@@ -556,7 +559,7 @@ struct DamageSweepTests {
         }
 
         /// The outcome after `repairs`, which must find every loss recorded.
-        func repaired(_ central: FileCentralStore, _ c: SweepCase, label: String, _ prefix: String) -> String {
+        func repaired(_ central: CentralHandler, _ c: SweepCase, label: String, _ prefix: String) -> String {
             guard let r = repairs(central, c, label: label) else { return "failed" }
             guard r.unrecorded.isEmpty else {
                 fail(c, "\(label): central's own events \(r.unrecorded.sorted()) are gone and no loss record covers them: \(central.lossRecords)")
@@ -585,7 +588,7 @@ struct DamageSweepTests {
                         tally.add(c, outcome)
                         pristine.restore(root, from: FileTree.read(root))
                     }
-                    let central: FileCentralStore
+                    let central: CentralHandler
                     do {
                         central = try FileCentralStore.open(directory: root, environment: w.environment, snapshotEvents: snapshotEvents)
                     } catch {

@@ -1,7 +1,10 @@
 import Foundation
 import Testing
 @testable import PosJournal
-@testable import PosSync
+@testable import PosCentral
+@testable import PosCentralFiles
+@testable import PosTerminal
+@testable import PosWire
 
 // Helpers for tests that damage stores on the real file system and check what opening and recovery make of them.
 

@@ -2,7 +2,10 @@ import Foundation
 import Testing
 @testable import PosJournal
 @testable import PosLedger
-@testable import PosSync
+@testable import PosCentral
+@testable import PosCentralFiles
+@testable import PosTerminal
+@testable import PosWire
 
 @Suite("sync end to end")
 struct SyncEndToEndTests {

@@ -2,7 +2,10 @@ import Foundation
 import Testing
 @testable import PosJournal
 @testable import PosLedger
-@testable import PosSync
+@testable import PosCentral
+@testable import PosCentralFiles
+@testable import PosTerminal
+@testable import PosWire
 
 @Suite("sync faults")
 struct SyncFaultTests {
@@ -34,7 +37,7 @@ struct SyncFaultTests {
         let probe = try backlog()
         final class Counter: SyncTransport {
             let inner: InProcessTransport; var n = 0
-            init(_ c: any CentralStore) { inner = InProcessTransport(central: c) }
+            init(_ c: any SyncEndpoint) { inner = InProcessTransport(central: c) }
             func exchange(_ r: SyncMessage) throws(SyncError) -> SyncMessage { n += 1; return try inner.exchange(r) }
         }
         let counter = Counter(probe.central)
@@ -311,7 +314,7 @@ struct ReviewFindingTests {
     /// Central answering with an acknowledgement beyond what was pushed.
     final class LyingTransport: SyncTransport {
         let inner: InProcessTransport
-        init(_ c: any CentralStore) { inner = InProcessTransport(central: c) }
+        init(_ c: any SyncEndpoint) { inner = InProcessTransport(central: c) }
         func exchange(_ request: SyncMessage) throws(SyncError) -> SyncMessage {
             let reply = try inner.exchange(request)
             if case .ack(var ack) = reply { ack.acknowledged += 1000; return .ack(ack) }

@@ -2,7 +2,10 @@ import Foundation
 import Testing
 @testable import PosJournal
 @testable import PosLedger
-@testable import PosSync
+@testable import PosCentral
+@testable import PosCentralFiles
+@testable import PosTerminal
+@testable import PosWire
 
 final class TempDir {
     let path: String
@@ -36,7 +39,7 @@ func cny(_ minor: Int64) -> Money { Money(minorUnits: minor, currency: .CNY) }
 /// A central store and terminals of one merchant, each in its own directory.
 final class World {
     let dir = TempDir("world")
-    var central: FileCentralStore
+    var central: CentralHandler
     var terminals: [TerminalReplica] = []
     var now = baseMillis
     let snapshotEvents: Int
@@ -92,7 +95,7 @@ final class FaultyTransport: SyncTransport {
     let failAt: Int
     let fault: Fault
     private(set) var exchanges = 0
-    init(central: any CentralStore, failAt: Int, fault: Fault) {
+    init(central: any SyncEndpoint, failAt: Int, fault: Fault) {
         inner = InProcessTransport(central: central)
         self.failAt = failAt
         self.fault = fault

@@ -11,7 +11,10 @@
 import Foundation
 import PosJournal
 import PosLedger
-import PosSync
+import PosCentral
+import PosCentralFiles
+import PosTerminal
+import PosWire
 
 let args = CommandLine.arguments
 let quick = args.contains("--quick")
@@ -484,7 +487,7 @@ if selected("6b") {
         db.close()
     }
     row("6b", "central ingest, \(terminals) terminals x \(perTerminal) events, one durable push each (events/s)",
-        ours: "FileCentralStore \(rate[0].text(0)) (decrypt, check, journal, fold)",
+        ours: "CentralHandler \(rate[0].text(0)) (decrypt, check, journal, fold)",
         comparison: "SQLite WAL FULL, one transaction of JSON rows per push \(rate[1].text(0))",
         ratio: "\(fmt(rate[0].median / rate[1].median, 2))x SQLite")
 }

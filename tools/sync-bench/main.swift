@@ -6,7 +6,10 @@
 import Foundation
 import PosJournal
 import PosLedger
-import PosSync
+import PosCentral
+import PosCentralFiles
+import PosTerminal
+import PosWire
 
 let args = CommandLine.arguments
 func option(_ name: String, _ fallback: Int) -> Int {
@@ -114,7 +117,7 @@ do {
     }
     let secs = Double(now() - t0) / 1e9
     let total = terminalCount * eventsPerTerminal
-    row("FileCentralStore ingest, \(terminalCount) terminals x \(eventsPerTerminal) events", String(format: "%.0f events/s", Double(total) / secs),
+    row("CentralHandler ingest, \(terminalCount) terminals x \(eventsPerTerminal) events", String(format: "%.0f events/s", Double(total) / secs),
         String(format: "%.2f s for %d events, %d durable pushes", secs, total, pushes.count))
     let stats = central.snapshotStatistics
     let snapshotBytes = try FileManager.default.contentsOfDirectory(atPath: root + "/ingest/state").filter { $0.hasSuffix(".pss") }
@@ -126,7 +129,7 @@ do {
     let t1 = now()
     var reopened = try FileCentralStore.open(directory: root + "/ingest", snapshotEvents: snapshotEvents)
     let fromSnapshot = Double(now() - t1) / 1e9
-    row("FileCentralStore reopen from its snapshot runs (replays only the journal after them)", String(format: "%.3f s", fromSnapshot), "\(reopened.head) events held")
+    row("CentralHandler reopen from its snapshot runs (replays only the journal after them)", String(format: "%.3f s", fromSnapshot), "\(reopened.head) events held")
     let t2 = now()
     let whole = try reopened.state
     row("whole state read from the runs and folded (reports)", String(format: "%.0f events/s", Double(total) / (Double(now() - t2) / 1e9)),
@@ -137,7 +140,7 @@ do {
     let t3 = now()
     reopened = try FileCentralStore.open(directory: root + "/ingest", snapshotEvents: snapshotEvents)
     let rebuild = Double(now() - t3) / 1e9
-    row("FileCentralStore reopen with no runs (replays the whole journal, flushing as it goes)", String(format: "%.0f events/s", Double(total) / rebuild),
+    row("CentralHandler reopen with no runs (replays the whole journal, flushing as it goes)", String(format: "%.0f events/s", Double(total) / rebuild),
         String(format: "%.2f s; from the runs %.0fx faster", rebuild, rebuild / fromSnapshot))
     try reopened.close()
 }

@@ -62,22 +62,8 @@ public struct SyncError: Error, Sendable, CustomStringConvertible, Equatable {
     }
 }
 
-/// A store directory's lock: `DIR/LOCK`, held exclusively by whoever has the store open.
-enum StoreDirectory {
-    static func lock(_ directory: String, fileSystem: any JournalFileSystem, waitMillis: Int64) throws(SyncError) -> any StoreLockHandle {
-        guard waitMillis >= 0 && waitMillis <= StoreLockLimits.waitMillisMax else {
-            throw SyncError(.invalidArgument, "lock wait \(waitMillis) ms: 0...\(StoreLockLimits.waitMillisMax) ms")
-        }
-        do {
-            return try fileSystem.lockExclusive(directory + "/" + StoreLockLimits.fileName, waitMillis: waitMillis)
-        } catch {
-            throw SyncError(error.code == .locked ? .locked : .io, error.message, location: error.file ?? directory)
-        }
-    }
-}
-
 /// Runs journal code, turning its error into a SyncError.
 @inline(__always)
-func journal<T>(_ body: () throws(JournalError) -> T) throws(SyncError) -> T {
+package func journal<T>(_ body: () throws(JournalError) -> T) throws(SyncError) -> T {
     do { return try body() } catch { throw SyncError(error) }
 }

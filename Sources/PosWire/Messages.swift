@@ -211,7 +211,7 @@ public enum SyncMessage: Sendable, Equatable {
         }
     }
 
-    var typeByte: UInt8 {
+    package var typeByte: UInt8 {
         switch self {
         case .hello: 1
         case .welcome: 2

@@ -38,7 +38,7 @@ public enum EntityKey: Hashable, Sendable, CustomStringConvertible {
 extension LedgerState {
     /// The causal context a writer gives a new event: every event it holds of
     /// the event's entity (a refund request: of the sale it is for).
-    func writerContext(for body: EventBody, dot: Dot) -> VersionVector {
+    package func writerContext(for body: EventBody, dot: Dot) -> VersionVector {
         switch EntityKey.of(Event(dot: dot, hlc: .zero, context: VersionVector(), body: body)) {
         case .sale(let sale)?: return context(of: sale)
         case .ticket(let ticket)?:
@@ -48,7 +48,7 @@ extension LedgerState {
         }
     }
 
-    func context(of key: EntityKey) -> VersionVector {
+    package func context(of key: EntityKey) -> VersionVector {
         switch key {
         case .sale(let s): context(of: s)
         case .ticket(let t): context(of: t)

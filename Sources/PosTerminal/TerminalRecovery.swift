@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PosJournal
 import PosLedger
+import PosWire
 
 /// What `TerminalReplica.recover` did.
 public struct TerminalRecoveryReport: Sendable, Equatable {
@@ -81,7 +82,7 @@ extension TerminalReplica {
         } catch where error.code != .io && error.code != .diskFull {
             report.damagedInbound = try setAside(inboundDir, files: files)
             report.inboundRebuilt = true
-            inbound = try journalCall { () throws(JournalError) in try Journal.open(directory: inboundDir, configuration: config, fileSystem: fileSystem, logger: log) }
+            inbound = try journal { () throws(JournalError) in try Journal.open(directory: inboundDir, configuration: config, fileSystem: fileSystem, logger: log) }
         } catch {
             throw SyncError(error)
         }
@@ -109,7 +110,7 @@ extension TerminalReplica {
         }
         if healthy {
             if report.inboundRebuilt && centralHolds > 0 {
-                _ = try journalCall { () throws(JournalError) in try inbound.append(InboundRecord.acknowledged(sequence: centralHolds).encoded()) }
+                _ = try journal { () throws(JournalError) in try inbound.append(InboundRecord.acknowledged(sequence: centralHolds).encoded()) }
             }
             return report
         }
@@ -122,14 +123,14 @@ extension TerminalReplica {
         var oldFirst: UInt64 = 1
         if files.exists(outboundDir) {
             oldFirst = (try? Journal.oldestSegmentBase(directory: outboundDir, fileSystem: fileSystem)).flatMap { $0 } ?? 1
-            let salvage = try journalCall { () throws(JournalError) in try JournalSalvage.salvage(from: outboundDir, to: salvagedDir, fileSystem: fileSystem) }
+            let salvage = try journal { () throws(JournalError) in try JournalSalvage.salvage(from: outboundDir, to: salvagedDir, fileSystem: fileSystem) }
             salvageLosses = salvage.losses
             for range in salvage.recovered {
-                let reader = try journalCall { () throws(JournalError) in
+                let reader = try journal { () throws(JournalError) in
                     try JournalReader(directory: salvagedDir, fileSystem: fileSystem, dictionaries: [ledgerDictionary], key: enrollment.journalKey,
                                       from: range.lowerBound, through: range.upperBound)
                 }
-                while let (seq, record) = try journalCall({ () throws(JournalError) in try reader.next() }) { local[seq] = record }
+                while let (seq, record) = try journal({ () throws(JournalError) in try reader.next() }) { local[seq] = record }
                 reader.close()
             }
         }
@@ -215,16 +216,16 @@ extension TerminalReplica {
         var newConfig = config
         newConfig.firstSequence = first
         newConfig.durability = .perRecord
-        let out = try journalCall { () throws(JournalError) in try Journal.open(directory: rebuiltDir, configuration: newConfig, fileSystem: fileSystem, logger: log) }
+        let out = try journal { () throws(JournalError) in try Journal.open(directory: rebuiltDir, configuration: newConfig, fileSystem: fileSystem, logger: log) }
         var i = 0
         while i < records.count {
             let chunk = Array(records[i..<min(i + 1024, records.count)])
-            _ = try journalCall { () throws(JournalError) in try out.append(contentsOf: chunk) }
+            _ = try journal { () throws(JournalError) in try out.append(contentsOf: chunk) }
             i += chunk.count
         }
-        try journalCall { () throws(JournalError) in try out.close() }
+        try journal { () throws(JournalError) in try out.close() }
         if files.exists(outboundDir) { report.damagedOutbound = try setAside(outboundDir, files: files) }
-        try journalCall { () throws(JournalError) in
+        try journal { () throws(JournalError) in
             try fileSystem.rename(rebuiltDir, to: outboundDir)
             try fileSystem.syncDirectory(directory)
         }
@@ -232,7 +233,7 @@ extension TerminalReplica {
         // The evidence now stands at what the journal holds: acknowledgements above it named events lost for good.
         var notes: [[UInt8]] = [InboundRecord.recovered(through: report.lastSequence).encoded()]
         if centralHolds > 0 { notes.append(InboundRecord.acknowledged(sequence: min(centralHolds, report.lastSequence)).encoded()) }
-        _ = try journalCall { () throws(JournalError) in try inbound.append(contentsOf: notes) }
+        _ = try journal { () throws(JournalError) in try inbound.append(contentsOf: notes) }
         report.outboundRebuilt = true
         log.warning("terminal outbound journal rebuilt", metadata: [
             "recovery.first": "\(report.firstSequence)", "recovery.last": "\(report.lastSequence)",
@@ -253,7 +254,7 @@ extension TerminalReplica {
                 throw SyncError(.malformed, "central answered fetch with something other than fetched")
             }
             for (i, frame) in batch.frames.enumerated() {
-                let decoded = try journalCall { () throws(JournalError) in
+                let decoded = try journal { () throws(JournalError) in
                     try Frames.records(frame, dictionaryID: ledgerDictionary.id, keyID: key.id, decoder: decoder, file: "fetched frame \(i)")
                 }
                 for record in decoded.records {
@@ -282,7 +283,7 @@ extension TerminalReplica {
         var aside = path + ".damaged"
         var n = 1
         while files.exists(aside) { n += 1; aside = path + ".damaged-\(n)" }
-        try journalCall { () throws(JournalError) in
+        try journal { () throws(JournalError) in
             try files.fs.rename(path, to: aside)
             let parent = (path as NSString).deletingLastPathComponent
             try files.fs.syncDirectory(parent.isEmpty ? "." : parent)

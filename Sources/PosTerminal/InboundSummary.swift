@@ -1,5 +1,6 @@
 import PosJournal
 import PosLedger
+import PosWire
 
 /// What a terminal's inbound journal says, read in journal order
 /// (sync-protocol.md, "Terminal storage"): the pulled events, the cursors, and

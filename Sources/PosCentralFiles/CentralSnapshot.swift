@@ -1,7 +1,9 @@
 import Crypto
 import Foundation
 import PosJournal
+import PosCentral
 import PosLedger
+import PosWire
 
 // Central's snapshot run files (sync-protocol.md, "Central state and
 // snapshots"): events grouped by the sale they belong to and sorted by key,

@@ -1,7 +1,9 @@
 import Foundation
 import Logging
+import PosCentral
 import PosJournal
 import PosLedger
+import PosWire
 
 /// What `FileCentralStore.recover` did.
 public struct CentralRecoveryReport: Sendable, Equatable {
@@ -52,7 +54,7 @@ extension FileCentralStore {
 
         // What the runs prove was durable, from every run whose footer authenticates.
         var evidence = HeldEvidence()
-        for name in files.list(stateDir) where CentralState.parseRunName(name) != nil {
+        for name in try files.list(stateDir) where CentralState.parseRunName(name) != nil {
             guard let meta = try? SnapshotFile.open(path: stateDir + "/" + name, fileSystem: fileSystem, central: identity.central,
                                                     key: KeyDerivation.centralSnapshotKey(secret: identity.secret), verifyFrames: false) else { continue }
             evidence.note(meta.meta)
@@ -75,7 +77,7 @@ extension FileCentralStore {
             // Set aside and renewed once the store is open, above every own number it shows in use.
             reservationDamaged = true
             do {
-                try journalCall { () throws(JournalError) in
+                try journal { () throws(JournalError) in
                     try fileSystem.rename(directory + "/" + SequenceReservation.fileName, to: directory + "/" + SequenceReservation.fileName + ".damaged")
                     try fileSystem.syncDirectory(directory)
                 }
@@ -87,11 +89,11 @@ extension FileCentralStore {
             // Damage inside the journal: rebuild it from its intact frames.
             do {
                 try rebuildJournal(directory: directory, config: config, files: files, damage: damage, evidence: &evidence, report: &report)
-                for name in files.list(stateDir) where CentralState.parseRunName(name) != nil {
-                    try journalCall { () throws(JournalError) in try fileSystem.rename(stateDir + "/" + name, to: stateDir + "/" + name + ".superseded") }
+                for name in try files.list(stateDir) where CentralState.parseRunName(name) != nil {
+                    try journal { () throws(JournalError) in try fileSystem.rename(stateDir + "/" + name, to: stateDir + "/" + name + ".superseded") }
                     report.runsSetAside.append(name)
                 }
-                try journalCall { () throws(JournalError) in try fileSystem.syncDirectory(stateDir) }
+                try journal { () throws(JournalError) in try fileSystem.syncDirectory(stateDir) }
                 report.losses.append(try losses.append(LossRecord(
                     kind: .recovered, recordedMillis: now, positionsFrom: 1, file: journalDir,
                     centralSequenceFloor: max(reserved, evidence.centralSequence),
@@ -105,7 +107,7 @@ extension FileCentralStore {
             report.journalCut = inspected.report.truncation
             if evidence.position > last {
                 // Runs cover positions the journal no longer holds: they are set aside by the open below.
-                for name in files.list(stateDir) where CentralState.parseRunName(name) != nil {
+                for name in try files.list(stateDir) where CentralState.parseRunName(name) != nil {
                     if let f = try? SnapshotFile.open(path: stateDir + "/" + name, fileSystem: fileSystem, central: identity.central,
                                                       key: KeyDerivation.centralSnapshotKey(secret: identity.secret), verifyFrames: false) {
                         if f.meta.position > last { report.runsSetAside.append(name) }
@@ -129,13 +131,22 @@ extension FileCentralStore {
         let central = try open(directory: directory, identity: identity, files: files, storeLock: storeLock, environment: environment,
                                snapshotEvents: snapshotEvents, recovering: true, logger: log)
         do {
-            try central.recordHeldEvidence(evidence, now: now)
-            if reservationDamaged { report.sequenceReservationRenewed = try central.renewReservation(above: evidence.centralSequence) }
+            try central.withStorage { (storage) throws(SyncError) in
+                try recordHeldEvidence(evidence, in: storage, now: now)
+                if reservationDamaged {
+                    // Above every own number the store shows in use (its journal, its runs, the loss log) by a whole
+                    // reservation, which covers whatever the damaged file reserved beyond the last number used.
+                    let next = max(storage.centralSequence, evidence.centralSequence, storage.losses.centralSequenceFloor, storage.reservedThrough)
+                        + SyncLimits.centralSequenceReservation
+                    try storage.reserve(through: next)
+                    report.sequenceReservationRenewed = next
+                }
+                report.losses = Array(storage.losses[(before - report.losses.count)...])
+            }
         } catch {
             try? central.close()
             throw error
         }
-        report.losses = Array(central.losses.records[(before - report.losses.count)...])
         try central.close()
         return report
     }
@@ -158,14 +169,12 @@ extension FileCentralStore {
     }
 
     /// After recovery: a terminal whose events central once held beyond what it holds now is behind (awaiting re-push).
-    private func recordHeldEvidence(_ evidence: HeldEvidence, now: Int64) throws(SyncError) {
-        lock.lock()
-        defer { lock.unlock() }
+    private static func recordHeldEvidence(_ evidence: HeldEvidence, in storage: any CentralStorage, now: Int64) throws(SyncError) {
         for (terminal, held) in evidence.acknowledged.sorted(by: { $0.key < $1.key }) {
-            let holds = terminals[terminal]?.acknowledged ?? 0
-            guard held > holds, !losses.unresolved(terminal).contains(where: { ($0.through ?? 0) >= held }) else { continue }
-            try losses.append(LossRecord(kind: .terminalBehind, recordedMillis: now, terminal: terminal.rawValue, from: holds + 1, through: held,
-                                         note: "central held terminal \(terminal.rawValue)'s events through seq \(held) before recovery and holds them through \(holds) now: awaiting re-push"))
+            let holds = storage.mark(of: terminal)
+            guard held > holds, !storage.losses.unresolved(terminal).contains(where: { ($0.through ?? 0) >= held }) else { continue }
+            try storage.appendLoss(LossRecord(kind: .terminalBehind, recordedMillis: now, terminal: terminal.rawValue, from: holds + 1, through: held,
+                                              note: "central held terminal \(terminal.rawValue)'s events through seq \(held) before recovery and holds them through \(holds) now: awaiting re-push"))
         }
     }
 
@@ -180,24 +189,24 @@ extension FileCentralStore {
         let salvaged = directory + "/journal.salvaged"
         let rebuilt = directory + "/journal.rebuilt"
         for leftover in [salvaged, rebuilt] where fs.fileExists(leftover) { try files.removeTree(leftover) }
-        let salvage = try journalCall { () throws(JournalError) in try JournalSalvage.salvage(from: journalDir, to: salvaged, fileSystem: fs) }
-        let out = try journalCall { () throws(JournalError) in try Journal.open(directory: rebuilt, configuration: config, fileSystem: fs) }
+        let salvage = try journal { () throws(JournalError) in try JournalSalvage.salvage(from: journalDir, to: salvaged, fileSystem: fs) }
+        let out = try journal { () throws(JournalError) in try Journal.open(directory: rebuilt, configuration: config, fileSystem: fs) }
         var hwm: [ReplicaId: UInt64] = [:]
         var own: UInt64 = 0
         var batch: [[UInt8]] = []
         func flush() throws(SyncError) {
             guard !batch.isEmpty else { return }
-            _ = try journalCall { () throws(JournalError) in try out.append(contentsOf: batch) }
+            _ = try journal { () throws(JournalError) in try out.append(contentsOf: batch) }
             report.eventsKept += UInt64(batch.count)
             batch.removeAll(keepingCapacity: true)
         }
         for range in salvage.recovered {
-            let reader = try journalCall { () throws(JournalError) in
+            let reader = try journal { () throws(JournalError) in
                 try JournalReader(directory: salvaged, fileSystem: fs, dictionaries: [ledgerDictionary], key: config.key,
                                   from: range.lowerBound, through: range.upperBound)
             }
             defer { reader.close() }
-            while let (_, record) = try journalCall({ () throws(JournalError) in try reader.next() }) {
+            while let (_, record) = try journal({ () throws(JournalError) in try reader.next() }) {
                 guard let event = try? RecordCodec.decode(record) else { report.eventsDropped += 1; continue }
                 evidence.note(event.dot)
                 let keep: Bool
@@ -213,11 +222,11 @@ extension FileCentralStore {
             }
         }
         try flush()
-        try journalCall { () throws(JournalError) in try out.close() }
+        try journal { () throws(JournalError) in try out.close() }
         var aside = directory + "/journal.damaged"
         var n = 1
         while fs.fileExists(aside) { n += 1; aside = directory + "/journal.damaged-\(n)" }
-        try journalCall { () throws(JournalError) in
+        try journal { () throws(JournalError) in
             try fs.rename(journalDir, to: aside)
             try fs.rename(rebuilt, to: journalDir)
             try fs.syncDirectory(directory)
@@ -226,10 +235,4 @@ extension FileCentralStore {
         report.rebuilt = true
         report.damagedJournal = aside
     }
-}
-
-/// Runs journal code, turning its error into a SyncError (the free function `journal` is shadowed in FileCentralStore).
-@inline(__always)
-func journalCall<T>(_ body: () throws(JournalError) -> T) throws(SyncError) -> T {
-    do { return try body() } catch { throw SyncError(error) }
 }

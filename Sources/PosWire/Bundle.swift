@@ -239,12 +239,12 @@ public final class BundleReader {
     deinit { try? file.close() }
 }
 
-func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] {
+package func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] {
     withUnsafeBytes(of: v.littleEndian) { Array($0) }
 }
 
 /// The little-endian integer at `offset` of `bytes`; the caller has checked the length (a short read traps).
-func readLE<T: FixedWidthInteger>(_ bytes: [UInt8], at offset: Int, as _: T.Type = T.self) -> T {
+package func readLE<T: FixedWidthInteger>(_ bytes: [UInt8], at offset: Int, as _: T.Type = T.self) -> T {
     precondition(offset >= 0 && offset + MemoryLayout<T>.size <= bytes.count, "readLE past the end")
     return bytes.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PosJournal
 import PosLedger
+import PosWire
 
 /// How a terminal store is run.
 public struct TerminalOptions: Sendable {

@@ -4,11 +4,18 @@ public protocol SyncTransport {
     func exchange(_ request: SyncMessage) throws(SyncError) -> SyncMessage
 }
 
+/// Whatever answers the protocol's requests: central's handler in this
+/// process, or a server a transport reaches over the network.
+public protocol SyncEndpoint: AnyObject, Sendable {
+    /// Answers one request (hello, push, pull, fetch) with its reply or a refusal.
+    func handle(_ request: SyncMessage) -> SyncMessage
+}
+
 /// Central in the same process. Every message still goes through its byte
 /// encoding both ways, so the in-process path exercises the wire format.
 public struct InProcessTransport: SyncTransport {
-    public let central: any CentralStore
-    public init(central: any CentralStore) { self.central = central }
+    public let central: any SyncEndpoint
+    public init(central: any SyncEndpoint) { self.central = central }
 
     public func exchange(_ request: SyncMessage) throws(SyncError) -> SyncMessage {
         let onWire = try SyncMessage.decode(request.encoded())

@@ -1,7 +1,9 @@
 import Foundation
 import Logging
 import PosJournal
+import PosCentral
 import PosLedger
+import PosWire
 
 /// Central's folded state with a bounded part in memory (sync-protocol.md,
 /// "Central state and snapshots").
@@ -74,7 +76,7 @@ final class CentralState {
         key = KeyDerivation.centralSnapshotKey(secret: secret)
         self.logger = logger
         self.snapshotEvents = snapshotEvents
-        let names = FileStore(fs: fs).list(directory)
+        let names = try FileStore(fs: fs).list(directory)
         for name in names where name.hasSuffix(".tmp") { try? fs.removeFile(directory + "/" + name) }
         var candidates = names.compactMap { name in Self.parseRunName(name).map { (generations: $0, name: name) } }
         var next: UInt32 = 1
@@ -153,7 +155,7 @@ final class CentralState {
                          secret: [UInt8]) throws(SyncError) -> (name: String, meta: SnapshotMeta)? {
         let key = KeyDerivation.centralSnapshotKey(secret: secret)
         var best: (name: String, meta: SnapshotMeta)?
-        for name in FileStore(fs: fileSystem).list(directory) where parseRunName(name) != nil {
+        for name in try FileStore(fs: fileSystem).list(directory) where parseRunName(name) != nil {
             let file: SnapshotFile
             do {
                 file = try SnapshotFile.open(path: directory + "/" + name, fileSystem: fileSystem, central: central, key: key, verifyFrames: false)

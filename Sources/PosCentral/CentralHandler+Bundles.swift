@@ -1,0 +1,45 @@
+import PosJournal
+import PosWire
+
+// Courier bundles (sync-protocol.md, "Bundles").
+
+extension CentralHandler {
+    /// Applies a bundle file: checked whole first (size, magic, version, SHA-256,
+    /// central id, frame sequence), then applied in push-sized batches, each all
+    /// or nothing, so memory does not grow with the bundle. A batch refused
+    /// part-way stops the import; the error says where, and earlier batches
+    /// (valid events) stay.
+    public func importBundle(path: String) throws(SyncError) -> BundleImportReport {
+        let reader = try BundleReader(path: path, fileSystem: bundleFileSystem)
+        defer { reader.close() }
+        let h = reader.header
+        guard h.central == centralID else {
+            throw SyncError(.wrongCentral, "bundle is for central \(h.central), this is \(centralID)", location: path)
+        }
+        var report = BundleImportReport(terminal: h.terminal, events: 0, new: 0, duplicates: 0, acknowledged: 0)
+        var batch: [[UInt8]] = []
+        var bytes = 0
+        var batchIndex = 0
+        func apply() throws(SyncError) {
+            guard !batch.isEmpty else { return }
+            lock.lock()
+            defer { lock.unlock() }
+            let ack = try push(.init(terminal: h.terminal, dictionaryID: h.dictionaryID, keyID: h.keyID, frames: batch), source: "\(path) batch \(batchIndex)")
+            report.new += Int(ack.accepted)
+            report.duplicates += Int(ack.duplicates)
+            report.acknowledged = ack.acknowledged
+            batch.removeAll(keepingCapacity: true)
+            bytes = 0
+            batchIndex += 1
+        }
+        while let (header, frame) = try reader.nextFrame() {
+            report.events += Int(header.recordCount)
+            batch.append(frame)
+            bytes += frame.count
+            if bytes >= SyncLimits.pushBatchBytesMax || batch.count >= SyncLimits.framesPerMessageMax { try apply() }
+        }
+        try apply()
+        if report.acknowledged == 0 { report.acknowledged = acknowledged(h.terminal) }
+        return report
+    }
+}

@@ -1,0 +1,143 @@
+import PosJournal
+import PosLedger
+import PosWire
+
+// A push: every record of the batch checked before any is applied
+// (sync-protocol.md, "A session" step 2).
+
+extension CentralHandler {
+    func push(_ m: SyncMessage.Push, source: String) throws(SyncError) -> SyncMessage.Ack {
+        let t = try entry(m.terminal)
+        guard m.keyID == t.enrollment.journalKey.id else {
+            throw SyncError(.notAuthorized, "frames are sealed with key id \(m.keyID); terminal \(m.terminal.rawValue)'s key id is \(t.enrollment.journalKey.id)", location: source)
+        }
+        guard m.dictionaryID == ledgerDictionary.id else {
+            throw SyncError(.malformed, "frames use compression dictionary \(m.dictionaryID); this central knows \(ledgerDictionary.id)", location: source)
+        }
+        let acknowledged = storage.mark(of: m.terminal)
+        let losses = storage.losses
+        var fresh: [AcceptedEvent] = []
+        var duplicates = 0
+        var expected = acknowledged + 1
+        /// A gap this push may skip: lost at central and no longer held by the terminal (the loss record it resolves).
+        var skippable: (range: ClosedRange<UInt64>, record: Int)?
+        // Bound what this push makes central inflate and hold, from the frame headers, before any decrypting.
+        var recordBytes = 0
+        for (index, frame) in m.frames.enumerated() {
+            let location = "\(source) frame \(index)"
+            recordBytes += Int(try journal { () throws(JournalError) in try Frames.header(frame, file: location) }.blockLength)
+            guard recordBytes <= SyncLimits.pushRecordBytesMax else {
+                throw SyncError(.tooLarge, "the push's records exceed pushRecordBytesMax (\(SyncLimits.pushRecordBytesMax) bytes) at this frame", location: location)
+            }
+        }
+        for (index, frame) in m.frames.enumerated() {
+            let location = "\(source) frame \(index)"
+            let decoded = try journal { () throws(JournalError) in
+                try Frames.records(frame, dictionaryID: m.dictionaryID, keyID: m.keyID, decoder: t.decoder, file: location)
+            }
+            for (i, record) in decoded.records.enumerated() {
+                let seq = decoded.header.firstSequence + UInt64(i)
+                let event: Event
+                do { event = try RecordCodec.decode(record) } catch { throw SyncError(error, location: "\(location) record \(i) (seq \(seq))") }
+                guard event.dot.replica == m.terminal else {
+                    throw SyncError(.foreignReplica, "event \(event.dot) is under replica \(event.dot.replica.rawValue); terminal \(m.terminal.rawValue) may only push its own", location: "\(location) record \(i)")
+                }
+                guard event.dot.seq == seq else {
+                    throw SyncError(.malformed, "event \(event.dot) sits at journal seq \(seq): a terminal's dots are its journal sequence numbers", location: "\(location) record \(i)")
+                }
+                guard let kind = event.body.kind, kind.mayBeWritten(by: m.terminal) else {
+                    throw SyncError(.notAuthorized, "a terminal may not write \(event.body.kind.map { "\($0)" } ?? "an event type central does not know") (event \(event.dot))", location: "\(location) record \(i)")
+                }
+                try storage.prepare(event)  // what the checks below and the fold read is resident
+                if let owner = owningTerminal(of: event), terminals[owner]?.enrollment.merchant != t.enrollment.merchant {
+                    throw SyncError(.foreignMerchant, "event \(event.dot) concerns an entity of terminal \(owner.rawValue), which is not of merchant \(t.enrollment.merchant)", location: "\(location) record \(i)")
+                }
+                if seq <= acknowledged {
+                    let held = try storage.digest(of: event.dot)
+                    if held == lostDigest, losses.skipped(m.terminal).contains(where: { $0.contains(seq) }) {
+                        // Recorded as lost for good: it is back, but its place is taken; kept out (logged), not a rewrite.
+                        logger.warning("a re-sent event recorded as lost is not taken back", metadata: ["sync.terminal": "\(m.terminal.rawValue)", "sync.seq": "\(seq)"])
+                        duplicates += 1
+                        continue
+                    }
+                    if held != eventDigest(record) {
+                        try flagRewrite(m.terminal, event.dot, source: source, location: "\(location) record \(i)")
+                    }
+                    duplicates += 1
+                } else if seq == expected {
+                    fresh.append(AcceptedEvent(event: event, record: record))
+                    expected += 1
+                } else if seq > expected, fresh.isEmpty, skippable == nil,
+                          let behind = losses.unresolved(m.terminal).first(where: { ($0.from ?? 0) <= expected && ($0.through ?? 0) >= seq - 1 }) {
+                    // Central lost these after acknowledging them and the terminal no longer holds
+                    // them (retired): recorded as lost for good, and the sequence goes on after them.
+                    skippable = (expected...(seq - 1), behind.id)
+                    fresh.append(AcceptedEvent(event: event, record: record))
+                    expected = seq + 1
+                } else if seq < expected {
+                    throw SyncError(.malformed, "seq \(seq) comes again after seq \(expected - 1) in this push (a repeated frame)", location: "\(location) record \(i)")
+                } else {
+                    throw SyncError(.sequenceGap, "terminal \(m.terminal.rawValue) events \(expected)...\(seq - 1) are missing before seq \(seq)", location: "\(location) record \(i)")
+                }
+            }
+        }
+        if !fresh.isEmpty {
+            let now = wallClockValue()
+            if let gap = skippable {
+                // Recorded before the events after the gap are stored: replay skips only a recorded gap.
+                try storage.appendLoss(LossRecord(kind: .unrecoverable, recordedMillis: now, terminal: m.terminal.rawValue,
+                                                  from: gap.range.lowerBound, through: gap.range.upperBound, refersTo: gap.record,
+                                                  note: "terminal \(m.terminal.rawValue) events \(gap.range.lowerBound)...\(gap.range.upperBound): acknowledged, lost at central, and no longer held by the terminal: lost for good"))
+            }
+            try storage.append(fresh, skipping: skippable?.range)  // durable before the ack
+            for e in fresh { _ = try? hlc.receive(e.event.hlc, wallMillis: now) }  // an absurd timestamp does not drag the clock
+            try noteVoidsAndRepairs(of: m.terminal, in: fresh.map(\.event), mark: expected - 1, now: now)
+        }
+        return .init(acknowledged: expected - 1, accepted: UInt32(fresh.count), duplicates: UInt32(duplicates))
+    }
+
+    /// A re-sent event that differs from the accepted one: the terminal is flagged for good, and the push refused.
+    private func flagRewrite(_ terminal: ReplicaId, _ dot: Dot, source: String, location: String) throws(SyncError) {
+        logger.error("terminal rewrote an acknowledged event", metadata: ["sync.terminal": "\(terminal.rawValue)", "sync.seq": "\(dot.seq)"])
+        var flagged = "refused, terminal flagged"
+        do { try storage.flag(terminal, note: "rewrote event \(dot) (\(source))") } catch {
+            flagged = "refused; flagging the terminal failed (\(error.message))"
+        }
+        throw SyncError(.rewrittenHistory, "event \(dot) differs from the one central accepted at that sequence number: \(flagged)", location: location)
+    }
+
+    /// After a push: numbers the terminal voided (lost before central held them) are recorded by
+    /// range, and a `terminal-behind` loss the new mark reaches is resolved — `repaired`, or
+    /// `unrecoverable` when voids filled part of it.
+    private func noteVoidsAndRepairs(of terminal: ReplicaId, in events: [Event], mark: UInt64, now: Int64) throws(SyncError) {
+        defer { logNewLosses() }
+        var voided: [ClosedRange<UInt64>] = []
+        for e in events where e.body == .sequenceVoid {
+            if let last = voided.last, last.upperBound + 1 == e.dot.seq { voided[voided.count - 1] = last.lowerBound...e.dot.seq } else { voided.append(e.dot.seq...e.dot.seq) }
+        }
+        for v in voided {
+            try? storage.appendLoss(LossRecord(kind: .voided, recordedMillis: now, terminal: terminal.rawValue, from: v.lowerBound, through: v.upperBound,
+                                               note: "terminal \(terminal.rawValue) wrote seq \(v.lowerBound)...\(v.upperBound) void (terminal recover): any events it had written there were lost before central held them; none of these numbers is reused"))
+        }
+        for r in storage.losses.unresolved(terminal) where (r.through ?? 0) <= mark {
+            let range = (r.from ?? 1)...max(r.from ?? 1, r.through ?? 0)
+            if voided.contains(where: { $0.overlaps(range) }) {
+                try? storage.appendLoss(LossRecord(kind: .unrecoverable, recordedMillis: now, terminal: terminal.rawValue, from: r.from, through: r.through,
+                                                   refersTo: r.id, note: "terminal \(terminal.rawValue) re-pushed through \(r.through ?? 0), some of them as void: what it lost too is lost for good"))
+            } else {
+                try? storage.appendLoss(LossRecord(kind: .repaired, recordedMillis: now, terminal: terminal.rawValue, from: r.from, through: r.through,
+                                                   refersTo: r.id, note: "terminal \(terminal.rawValue) re-pushed events through \(r.through ?? 0): the loss is repaired"))
+            }
+        }
+    }
+
+    /// The terminal whose sale or ticket a pushed event is about, when it is not the pusher's own new entity.
+    private func owningTerminal(of event: Event) -> ReplicaId? {
+        switch event.body {
+        case .refundRequested(let r): return r.sale.dot.replica
+        case .refundApproved(let t, _), .refundRejected(let t), .refundCancelled(let t), .refundEscalated(let t), .noteAdded(let t, _):
+            return t.dot.replica.isCentral ? storage.resident.tickets[t]?.sale.dot.replica : t.dot.replica
+        default: return nil
+        }
+    }
+}

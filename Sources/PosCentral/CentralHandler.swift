@@ -1,0 +1,219 @@
+import Foundation
+import Logging
+import PosJournal
+import PosLedger
+import PosWire
+
+/// Central's side of the sync protocol, written once over any storage
+/// (sync-protocol.md, "Sync protocol"): the handshake and the evidence a hello
+/// carries, every check of a push (all or nothing), pull selection and the
+/// redaction of payment codes, the recovery fetch, central's own events with
+/// their money checks, enrollment and bundle import. A `CentralStorage` keeps
+/// what is accepted; this type decides what is accepted.
+///
+/// One request at a time: every entry point holds `lock`.
+public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
+    public let centralID: CentralID
+    /// Serializes every request (and the storage calls it makes).
+    let lock = NSLock()
+    let storage: any CentralStorage
+    let logger: Logger
+    let environment: CentralEnvironment
+    /// Where courier bundles are read from (the store's own file system by default).
+    let bundleFileSystem: any JournalFileSystem
+
+    /// What the handler knows of an enrolled terminal.
+    struct TerminalEntry {
+        let enrollment: Enrollment
+        let decoder: FrameDecoder
+        let sealer: FrameSealer
+        var lastWallMillis: Int64? = nil
+        var clockSkewed = false
+    }
+    var terminals: [ReplicaId: TerminalEntry] = [:]
+    var hlc = HybridLogicalClock()
+    /// Loss records already logged (each new one is logged once, at error level).
+    var lossesLogged = 0
+    var pullBatchBytesValue = SyncLimits.pullBatchBytesMax
+    var wallClockValue: @Sendable () -> Int64
+    var faults = TestOnlyFaults()
+
+    /// Takes over an opened storage: reads its enrollments, resumes the clock after its newest event.
+    public init(storage: any CentralStorage, environment: CentralEnvironment = CentralEnvironment(),
+                bundleFileSystem: any JournalFileSystem = PosixFileSystem(),
+                logger: Logger = Logger(label: "possync.central", factory: { _ in SwiftLogNoOpLogHandler() })) throws(SyncError) {
+        self.storage = storage
+        self.bundleFileSystem = bundleFileSystem
+        centralID = storage.centralID
+        self.environment = environment
+        self.logger = logger
+        wallClockValue = environment.wallMillis
+        for e in try storage.enrollments() { register(e) }
+        _ = try? hlc.receive(storage.newestHLC, wallMillis: wallClockValue())  // an absurd timestamp does not drag the clock
+        lossesLogged = storage.losses.count
+    }
+
+    func register(_ e: Enrollment) {
+        terminals[e.terminal] = TerminalEntry(enrollment: e, decoder: FrameDecoder(dictionaries: [ledgerDictionary], key: e.journalKey),
+                                              sealer: FrameSealer(dictionary: ledgerDictionary, key: e.journalKey))
+    }
+
+    func entry(_ terminal: ReplicaId) throws(SyncError) -> TerminalEntry {
+        guard let t = terminals[terminal] else {
+            throw SyncError(.notEnrolled, "terminal \(terminal.rawValue) was never enrolled at central \(centralID)")
+        }
+        return t
+    }
+
+    /// Runs `body` under the handler's lock with the storage (what a storage-specific view reads).
+    public func withStorage<T>(_ body: (any CentralStorage) throws(SyncError) -> T) throws(SyncError) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(storage)
+    }
+
+    func logNewLosses() {
+        let all = storage.losses
+        guard all.count > lossesLogged else { return }
+        for r in all[lossesLogged...] {
+            logger.error("loss recorded", metadata: ["loss.id": "\(r.id)", "loss.kind": "\(r.kind.rawValue)", "loss.note": "\(r.note)"])
+        }
+        lossesLogged = all.count
+    }
+
+    // MARK: - Settings
+
+    /// Records per pull batch, at most, in bytes (tests lower it to force many batches).
+    public var pullBatchBytes: Int {
+        get { lock.withLock { pullBatchBytesValue } }
+        set { precondition(newValue > 0 && newValue <= SyncLimits.pullBatchBytesMax); lock.withLock { pullBatchBytesValue = newValue } }
+    }
+
+    /// Central's wall clock in Unix milliseconds, used for the clock-skew check at
+    /// hello and for its HLC. The environment's clock unless replaced.
+    public var wallClockMillis: @Sendable () -> Int64 {
+        get { lock.withLock { wallClockValue } }
+        set { lock.withLock { wallClockValue = newValue } }
+    }
+
+    /// Deliberate breakage, for proving that the simulator's checks can fail.
+    /// Never set outside tests.
+    public struct TestOnlyFaults: Sendable {
+        /// Events for which this returns true are left out of pulls (a broken relay).
+        public var dropFromPull: (@Sendable (Event) -> Bool)?
+        public init(dropFromPull: (@Sendable (Event) -> Bool)? = nil) { self.dropFromPull = dropFromPull }
+    }
+    @_spi(Testing) public var testOnlyFaults: TestOnlyFaults {
+        get { lock.withLock { faults } }
+        set { lock.withLock { faults = newValue } }
+    }
+
+    // MARK: - Protocol
+
+    public func handle(_ request: SyncMessage) -> SyncMessage {
+        lock.lock()
+        defer { lock.unlock() }
+        do throws(SyncError) {
+            switch request {
+            case .hello(let m): return .welcome(try hello(m))
+            case .push(let m): return .ack(try push(m, source: "push"))
+            case .pull(let m): return .events(try pull(m))
+            case .fetch(let m): return .fetched(try fetch(m))
+            default: throw SyncError(.malformed, "central does not take a \(request.typeByte)-type message")
+            }
+        } catch {
+            logger.debug("sync request refused", metadata: ["sync.error": "\(error)"])
+            return .refusal(.init(code: "\(error.code)", message: error.description))
+        }
+    }
+
+    // MARK: - What central holds
+
+    /// The folded state of every event central holds: read whole, so it costs
+    /// memory and time in proportion to every event held (reports and checks;
+    /// the sync path never needs it).
+    public var state: LedgerState {
+        get throws(SyncError) {
+            lock.lock()
+            defer { lock.unlock() }
+            return try storage.fullState()
+        }
+    }
+
+    public func context(of key: EntityKey) throws(SyncError) -> VersionVector {
+        lock.lock()
+        defer { lock.unlock() }
+        try storage.prepare(key)
+        let context = storage.resident.context(of: key)
+        storage.didRead()
+        return context
+    }
+
+    /// A state exact for one sale or ticket: it holds the entity with everything
+    /// its fold depends on (the sale, the sale's tickets, the captures sharing its
+    /// payment code). Other entities may be absent. Cheap, unlike `state`.
+    public func state(around key: EntityKey) throws(SyncError) -> LedgerState {
+        lock.lock()
+        defer { lock.unlock() }
+        try storage.prepare(key)
+        let state = storage.resident
+        storage.didRead()
+        return state
+    }
+
+    /// Sales with a capture and no outcome yet (captured, or void-duplicate), in
+    /// sale-id order: what forwarding to the acquirer works through; decide each
+    /// with `state(around:)`.
+    public func salesAwaitingOutcome() throws(SyncError) -> [SaleId] {
+        lock.lock()
+        defer { lock.unlock() }
+        return try storage.salesAwaitingOutcome()
+    }
+
+    /// The digest central keeps of the event it holds under `dot` (nil when it holds none).
+    public func digest(of dot: Dot) throws(SyncError) -> UInt64? {
+        lock.lock()
+        defer { lock.unlock() }
+        return try storage.digest(of: dot)
+    }
+
+    /// A terminal's high-water mark at central.
+    public func acknowledged(_ terminal: ReplicaId) -> UInt64 { lock.withLock { storage.mark(of: terminal) } }
+
+    public var enrolledTerminals: [Enrollment] { lock.withLock { terminals.values.map(\.enrollment).sorted { $0.terminal < $1.terminal } } }
+
+    /// Terminals that tried to rewrite accepted events, and those whose clock was off at their last sync.
+    public var flaggedTerminals: (rewroteHistory: [ReplicaId], clockSkewed: [ReplicaId]) {
+        lock.withLock {
+            (storage.flaggedTerminals().keys.sorted(), terminals.filter { $0.value.clockSkewed }.keys.sorted())
+        }
+    }
+
+    /// The last durable journal position.
+    public var head: UInt64 { lock.withLock { storage.head } }
+
+    /// Central's loss log: every journal cut, every loss a terminal's hello revealed, and what became of each.
+    public var lossRecords: [LossRecord] { lock.withLock { storage.losses } }
+
+    /// Central's history epoch (how many times its journal was cut or rebuilt).
+    public var epoch: UInt64 { lock.withLock { storage.losses.epoch } }
+
+    public func close() throws(SyncError) {
+        lock.lock()
+        defer { lock.unlock() }
+        try storage.close()
+    }
+}
+
+/// What central takes from its surroundings: the wall clock and fresh
+/// secrets. Real by default; a simulation supplies seeded ones so a run
+/// replays exactly.
+public struct CentralEnvironment: Sendable {
+    public var wallMillis: @Sendable () -> Int64
+    public var secret: @Sendable () -> [UInt8]
+    public init(wallMillis: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
+                secret: @escaping @Sendable () -> [UInt8] = { KeyDerivation.randomSecret() }) {
+        self.wallMillis = wallMillis
+        self.secret = secret
+    }
+}

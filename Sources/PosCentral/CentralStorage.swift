@@ -1,0 +1,112 @@
+import PosLedger
+import PosWire
+
+/// Where central keeps what it holds. The protocol handler (`CentralHandler`)
+/// owns every rule — the checks of a push, authority, money moves, redaction,
+/// pull selection, evidence of loss — and a storage only stores, durably, and
+/// answers what it holds, so a second store (PostgreSQL) implements this and
+/// nothing else. The contract suite in PosTestSupport holds every
+/// implementation to the same expectations. The handler makes one call at a
+/// time (it holds its lock across each request).
+public protocol CentralStorage: AnyObject {
+    /// The store's identity.
+    var centralID: CentralID { get }
+
+    // MARK: Enrollment
+
+    /// Every enrollment the store issued.
+    func enrollments() throws(SyncError) -> [Enrollment]
+    /// Keeps an enrollment for good (durable on return).
+    func saveEnrollment(_ enrollment: Enrollment) throws(SyncError)
+    /// A merchant's duplicate-detection key (nil: no terminal of it was enrolled yet).
+    func merchantKey(_ merchant: String) throws(SyncError) -> [UInt8]?
+    func saveMerchantKey(_ key: [UInt8], for merchant: String) throws(SyncError)
+    /// Terminals flagged for trying to rewrite an accepted event, with what happened.
+    func flaggedTerminals() -> [ReplicaId: String]
+    /// Flags a terminal for good (durable on return).
+    func flag(_ terminal: ReplicaId, note: String) throws(SyncError)
+
+    // MARK: Accepted events, by central position 1, 2, …
+
+    /// A terminal's high-water mark: its events 1 … mark are held (a range the
+    /// loss log records `unrecoverable` excepted, held as a placeholder digest).
+    func mark(of terminal: ReplicaId) -> UInt64
+    /// Central's own last sequence number in use.
+    var centralSequence: UInt64 { get }
+    /// The last durable position.
+    var head: UInt64 { get }
+    /// The largest HLC of any event held (central's clock resumes after it).
+    var newestHLC: HLCTimestamp { get }
+    /// Appends the events durably (it returns after they are durable), in
+    /// order, and folds them. A terminal's events continue its mark (after
+    /// `skipping`, a gap the loss log already records `unrecoverable`); central's
+    /// own continue above `centralSequence` (numbers between are skipped, with
+    /// placeholder digests). Each event has been `prepare`d. Returns the positions.
+    @discardableResult
+    func append(_ events: [AcceptedEvent], skipping gap: ClosedRange<UInt64>?) throws(SyncError) -> ClosedRange<UInt64>
+    /// The digest of the event held under `dot` (`lostDigest` for a number recorded lost; nil: none held).
+    func digest(of dot: Dot) throws(SyncError) -> UInt64?
+    /// The records after `position`, through `head`, in order, until `body` returns false.
+    func scan(after position: UInt64, _ body: (_ position: UInt64, _ record: [UInt8]) throws(SyncError) -> Bool) throws(SyncError)
+    /// The record at `position` (nil: none).
+    func record(at position: UInt64) throws(SyncError) -> [UInt8]?
+
+    // MARK: The folded state
+
+    /// Makes resident what checking or applying `event` reads: its sale's
+    /// component and the components of every capture sharing its payment code.
+    func prepare(_ event: Event) throws(SyncError)
+    func prepare(_ key: EntityKey) throws(SyncError)
+    /// The fold of every resident event: exact for every prepared entity.
+    var resident: LedgerState { get }
+    /// After a read that loaded entities (they count toward the store's memory bound).
+    func didRead()
+    /// The fold of every event held: for reports and checks, never on the sync path.
+    func fullState() throws(SyncError) -> LedgerState
+    /// Sales with a capture and no outcome, in sale-id order (what forwarding works through).
+    func salesAwaitingOutcome() throws(SyncError) -> [SaleId]
+
+    // MARK: Losses and the sequence reservation
+
+    /// The loss log, in order.
+    var losses: [LossRecord] { get }
+    /// Appends a loss record durably (its id assigned here) and returns it.
+    @discardableResult
+    func appendLoss(_ record: LossRecord) throws(SyncError) -> LossRecord
+    /// Central's own sequence numbers through this may be in use.
+    var reservedThrough: UInt64 { get }
+    /// Raises the reservation durably.
+    func reserve(through sequence: UInt64) throws(SyncError)
+
+    func close() throws(SyncError)
+}
+
+/// An event accepted for storage: the event, its record as received or written, and the record's digest.
+public struct AcceptedEvent: Sendable {
+    public let event: Event
+    public let record: [UInt8]
+    public let digest: UInt64
+    public init(event: Event, record: [UInt8], digest: UInt64) {
+        self.event = event
+        self.record = record
+        self.digest = digest
+    }
+    public init(event: Event, record: [UInt8]) {
+        self.init(event: event, record: record, digest: eventDigest(record))
+    }
+}
+
+/// The digest a storage keeps for a sequence number recorded as lost for good: no event has it.
+public let lostDigest: UInt64 = 0
+
+/// What importing a bundle did.
+public struct BundleImportReport: Sendable, Equatable, CustomStringConvertible {
+    public var terminal: ReplicaId
+    public var events: Int
+    public var new: Int
+    public var duplicates: Int
+    public var acknowledged: UInt64
+    public var description: String {
+        "terminal \(terminal): \(events) events, \(new) new, \(duplicates) already held; acknowledged through seq \(acknowledged)"
+    }
+}

@@ -1,0 +1,87 @@
+import Logging
+import PosCentral
+import PosJournal
+import PosLedger
+import PosWire
+
+/// The embedded central store: central's protocol handler over the file
+/// storage in one directory (`FileCentralStorage`). Create, open and recover
+/// return the handler, which holds the directory's lock until `close()`.
+public enum FileCentralStore {
+    /// Creates a new central store in an empty or missing directory.
+    /// `lockWaitMillis` is how long to wait for another process's lock on the
+    /// directory (see `open`).
+    public static func create(directory: String, fileSystem: any JournalFileSystem = PosixFileSystem(),
+                              environment: CentralEnvironment = CentralEnvironment(),
+                              snapshotEvents: Int = SyncLimits.centralSnapshotEventsDefault,
+                              lockWaitMillis: Int64 = StoreLockLimits.waitMillisDefault,
+                              logger: Logger? = nil) throws(SyncError) -> CentralHandler {
+        let files = FileStore(fs: fileSystem)
+        try files.makeDirectories(directory)
+        let storeLock = try StoreDirectory.lock(directory, fileSystem: fileSystem, waitMillis: lockWaitMillis)
+        if files.exists(directory + "/central.json") {
+            throw SyncError(.invalidArgument, "a central store already exists here", location: directory)
+        }
+        if files.exists(directory + "/enrollment.json") {
+            throw SyncError(.invalidArgument, "a terminal store is here (enrollment.json): a central store needs its own directory", location: directory)
+        }
+        try files.makeDirectories(directory + "/terminals")
+        try files.makeDirectories(directory + "/merchants")
+        try files.makeDirectories(directory + "/state")
+        let identity = CentralIdentity(central: CentralID(bytes: Array(environment.secret().prefix(16)))!, secret: environment.secret())
+        try files.writeAtomically(identity.encoded(), to: directory + "/central.json")
+        return try open(directory: directory, identity: identity, files: files, storeLock: storeLock, environment: environment,
+                        snapshotEvents: snapshotEvents, recovering: false, logger: logger)
+    }
+
+    /// Opens an existing store: its newest good snapshot, then the journal after it.
+    /// `snapshotEvents` (> 0) is how many events are folded between snapshots.
+    /// The store's directory lock (`LOCK`) is held until `close()`: a second
+    /// process waits up to `lockWaitMillis` for it, then fails with `locked`.
+    public static func open(directory: String, fileSystem: any JournalFileSystem = PosixFileSystem(),
+                            environment: CentralEnvironment = CentralEnvironment(),
+                            snapshotEvents: Int = SyncLimits.centralSnapshotEventsDefault,
+                            lockWaitMillis: Int64 = StoreLockLimits.waitMillisDefault,
+                            logger: Logger? = nil) throws(SyncError) -> CentralHandler {
+        guard snapshotEvents > 0 else { throw SyncError(.invalidArgument, "snapshotEvents must be positive, not \(snapshotEvents)") }
+        let files = FileStore(fs: fileSystem)
+        guard files.exists(directory + "/central.json") else {
+            throw SyncError(.notFound, "no central store here (central.json missing)", location: directory)
+        }
+        let storeLock = try StoreDirectory.lock(directory, fileSystem: fileSystem, waitMillis: lockWaitMillis)
+        let identity: CentralIdentity
+        do { identity = try CentralIdentity.decode(files.read(directory + "/central.json"), path: directory + "/central.json") } catch {
+            storeLock.release()
+            throw error
+        }
+        return try open(directory: directory, identity: identity, files: files, storeLock: storeLock, environment: environment,
+                        snapshotEvents: snapshotEvents, recovering: false, logger: logger)
+    }
+
+    static func open(directory: String, identity: CentralIdentity, files: FileStore, storeLock: any StoreLockHandle,
+                     environment: CentralEnvironment, snapshotEvents: Int, recovering: Bool, logger: Logger?) throws(SyncError) -> CentralHandler {
+        let log = logger ?? Logger(label: "possync.central", factory: { _ in SwiftLogNoOpLogHandler() })
+        let storage: FileCentralStorage
+        do {
+            storage = try FileCentralStorage(directory: directory, identity: identity, files: files, storeLock: storeLock,
+                                             environment: environment, snapshotEvents: snapshotEvents, recovering: recovering, logger: log)
+        } catch {
+            storeLock.release()
+            throw error
+        }
+        do {
+            return try CentralHandler(storage: storage, environment: environment, bundleFileSystem: files.fs, logger: log)
+        } catch {
+            try? storage.close()  // releases the lock
+            throw error
+        }
+    }
+}
+
+extension CentralHandler {
+    /// The file storage's snapshot statistics (zero for another storage).
+    public var snapshotStatistics: FileCentralStorage.SnapshotStatistics {
+        let stats = try? withStorage { storage in (storage as? FileCentralStorage)?.snapshotStatistics }
+        return (stats ?? nil) ?? FileCentralStorage.SnapshotStatistics(written: 0, compactions: 0, runs: 0, eventsSinceSnapshot: 0)
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import PosLedger
+
+/// What central issues a terminal at enrollment: its identity, the central it
+/// belongs to, its 256-bit secret (keys are derived from it), and the
+/// merchant-wide duplicate-detection key. Stored as JSON, file mode 0600.
+public struct Enrollment: Sendable, Equatable {
+    public var central: CentralID
+    public var terminal: ReplicaId
+    public var merchant: String
+    public var secret: [UInt8]
+    public var merchantKey: [UInt8]
+
+    public init(central: CentralID, terminal: ReplicaId, merchant: String, secret: [UInt8], merchantKey: [UInt8]) {
+        self.central = central
+        self.terminal = terminal
+        self.merchant = merchant
+        self.secret = secret
+        self.merchantKey = merchantKey
+    }
+
+    /// A merchant id: 1 to 64 of A-Z a-z 0-9 - _ (it names files and keys).
+    public static func isValidMerchant(_ merchant: String) -> Bool {
+        !merchant.isEmpty && merchant.utf8.count <= 64
+            && merchant.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+    }
+
+    struct File: Codable {
+        var format: String
+        var central: String
+        var terminal: UInt32
+        var merchant: String
+        var secret: String
+        var merchantKey: String
+    }
+    static let formatName = "possync-enrollment-v1"
+
+    public func encoded() -> [UInt8] {
+        let f = File(format: Self.formatName, central: central.hex, terminal: terminal.rawValue, merchant: merchant,
+                     secret: hexEncode(secret), merchantKey: hexEncode(merchantKey))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return Array(try! encoder.encode(f)) + [0x0A]
+    }
+
+    public static func decode(_ bytes: [UInt8], path: String) throws(SyncError) -> Enrollment {
+        let f: File
+        do { f = try JSONDecoder().decode(File.self, from: Data(bytes)) } catch {
+            throw SyncError(.malformed, "not an enrollment file: \(error)", location: path)
+        }
+        guard f.format == formatName else { throw SyncError(.versionUnsupported, "format \"\(f.format)\", expected \"\(formatName)\"", location: path) }
+        guard let central = CentralID(hex: f.central) else { throw SyncError(.malformed, "field central: 32 hex digits expected", location: path) }
+        guard let secret = hexDecode(f.secret), secret.count == 32 else { throw SyncError(.malformed, "field secret: 64 hex digits expected", location: path) }
+        guard let mk = hexDecode(f.merchantKey), mk.count == 32 else { throw SyncError(.malformed, "field merchantKey: 64 hex digits expected", location: path) }
+        guard isValidMerchant(f.merchant) else { throw SyncError(.malformed, "field merchant: 1 to 64 of A-Z a-z 0-9 - _ expected", location: path) }
+        let terminal: ReplicaId
+        do { terminal = try ReplicaId.terminal(f.terminal) } catch { throw SyncError(error, location: path + " field terminal") }
+        return Enrollment(central: central, terminal: terminal, merchant: f.merchant, secret: secret, merchantKey: mk)
+    }
+
+    /// Writes the file crash-safely with mode 0600 (it holds secrets).
+    public func write(to path: String, fileSystem: any JournalFileSystem = PosixFileSystem()) throws(SyncError) {
+        try FileStore(fs: fileSystem).writeAtomically(encoded(), to: path)
+    }
+
+    public static func read(from path: String, fileSystem: any JournalFileSystem = PosixFileSystem()) throws(SyncError) -> Enrollment {
+        try decode(FileStore(fs: fileSystem).read(path), path: path)
+    }
+
+    public var journalKey: PosJournal.JournalKey { KeyDerivation.terminalJournalKey(secret: secret, terminal: terminal) }
+    public var ledgerMerchantKey: MerchantKey { MerchantKey(bytes: merchantKey) }
+}
+
+import PosJournal

@@ -1,0 +1,9 @@
+import Crypto
+
+/// The digest central keeps of every accepted event, and the one a pull
+/// cursor carries: the first 8 bytes of SHA-256 of the record (its event
+/// encoding), read as a little-endian u64.
+public func eventDigest(_ record: [UInt8]) -> UInt64 {
+    let d = SHA256.hash(data: record)
+    return d.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self).littleEndian }
+}
