@@ -10,7 +10,8 @@ import PackageDescription
 //   PosTerminal     -> PosWire, PosJournal, PosLedger, swift-log                (a terminal's store, sync client, recovery)
 //   PosCentral      -> PosWire, PosJournal, PosLedger, swift-log                (central's protocol handler over the CentralStorage contract)
 //   PosCentralFiles -> PosCentral, PosWire, PosJournal, PosLedger, swift-crypto, swift-log  (the embedded file storage: journal, snapshot runs, loss log)
-//   PosSimulation   -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosJournal, PosLedger  (deterministic simulation)
+//   PosTestSupport  -> PosCentral, PosWire, PosJournal, PosLedger      (SimulatedFileSystem, TempDir, FixedClock, the CentralStorage contract suite)
+//   PosSimulation   -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosJournal, PosLedger, PosTestSupport  (deterministic simulation)
 //   PosApp          -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosLedger  (what the CLI does, minus the CLI: desks, amounts, acquirer, demo)
 //   possync         -> PosApp, PosLedger, swift-argument-parser    (the command line: parsing, formatting, exit codes)
 //   PosDump         -> PosJournal, PosLedger, PosWire, swift-crypto  (journal-dump's scan and report logic)
@@ -84,8 +85,12 @@ let package = Package(
             ]
         ),
         .target(
+            name: "PosTestSupport",
+            dependencies: ["PosCentral", "PosWire", "PosJournal", "PosLedger"]
+        ),
+        .target(
             name: "PosSimulation",
-            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger"]
+            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger", "PosTestSupport"]
         ),
         .target(
             name: "PosApp",
@@ -138,28 +143,28 @@ let package = Package(
         ),
         .testTarget(
             name: "PosJournalTests",
-            dependencies: ["PosJournal", "CZlib"],
+            dependencies: ["PosTestSupport", "PosJournal", "PosLedger", "CZlib"],
             resources: []
         ),
         .testTarget(
             name: "PosSimulationTests",
-            dependencies: ["PosSimulation"]
+            dependencies: ["PosTestSupport", "PosSimulation"]
         ),
         .testTarget(
             name: "PosSyncTests",
-            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger"]
+            dependencies: ["PosTestSupport", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger"]
         ),
         .testTarget(
             name: "PosAppTests",
-            dependencies: ["PosApp", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["PosTestSupport", "PosApp", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "PosDumpTests",
-            dependencies: ["PosDump", "PosJournal", "PosLedger", "PosWire", "PosTerminal", "PosCentral", "PosCentralFiles"]
+            dependencies: ["PosTestSupport", "PosDump", "PosJournal", "PosLedger", "PosWire", "PosTerminal", "PosCentral", "PosCentralFiles"]
         ),
         .testTarget(
             name: "PosLedgerTests",
-            dependencies: ["PosLedger"]
+            dependencies: ["PosTestSupport", "PosLedger"]
         ),
     ]
 )

@@ -1,7 +1,7 @@
 import Foundation
-import PosJournal
+import PosLedger
 
-/// The demo's seeded generator (the journal's SplitMix64), so a demo run is replayed exactly from its seed.
+/// The demo's seeded generator (PosLedger's SplitMix64), so a demo run is replayed exactly from its seed.
 public typealias DemoRandom = SplitMix64
 
 extension SplitMix64 {

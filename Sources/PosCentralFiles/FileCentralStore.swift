@@ -16,6 +16,17 @@ public enum FileCentralStore {
                               snapshotEvents: Int = SyncLimits.centralSnapshotEventsDefault,
                               lockWaitMillis: Int64 = StoreLockLimits.waitMillisDefault,
                               logger: Logger? = nil) throws(SyncError) -> CentralHandler {
+        let storage = try createStorage(directory: directory, fileSystem: fileSystem, environment: environment,
+                                        snapshotEvents: snapshotEvents, lockWaitMillis: lockWaitMillis, logger: logger)
+        return try handler(over: storage, environment: environment, fileSystem: fileSystem, logger: logger)
+    }
+
+    /// The storage alone (no handler), in a new store: what the storage contract suite checks.
+    public static func createStorage(directory: String, fileSystem: any JournalFileSystem = PosixFileSystem(),
+                                     environment: CentralEnvironment = CentralEnvironment(),
+                                     snapshotEvents: Int = SyncLimits.centralSnapshotEventsDefault,
+                                     lockWaitMillis: Int64 = StoreLockLimits.waitMillisDefault,
+                                     logger: Logger? = nil) throws(SyncError) -> FileCentralStorage {
         let files = FileStore(fs: fileSystem)
         try files.makeDirectories(directory)
         let storeLock = try StoreDirectory.lock(directory, fileSystem: fileSystem, waitMillis: lockWaitMillis)
@@ -30,8 +41,8 @@ public enum FileCentralStore {
         try files.makeDirectories(directory + "/state")
         let identity = CentralIdentity(central: CentralID(bytes: Array(environment.secret().prefix(16)))!, secret: environment.secret())
         try files.writeAtomically(identity.encoded(), to: directory + "/central.json")
-        return try open(directory: directory, identity: identity, files: files, storeLock: storeLock, environment: environment,
-                        snapshotEvents: snapshotEvents, recovering: false, logger: logger)
+        return try storage(directory: directory, identity: identity, files: files, storeLock: storeLock, environment: environment,
+                           snapshotEvents: snapshotEvents, recovering: false, logger: logger)
     }
 
     /// Opens an existing store: its newest good snapshot, then the journal after it.
@@ -43,6 +54,17 @@ public enum FileCentralStore {
                             snapshotEvents: Int = SyncLimits.centralSnapshotEventsDefault,
                             lockWaitMillis: Int64 = StoreLockLimits.waitMillisDefault,
                             logger: Logger? = nil) throws(SyncError) -> CentralHandler {
+        let storage = try openStorage(directory: directory, fileSystem: fileSystem, environment: environment,
+                                      snapshotEvents: snapshotEvents, lockWaitMillis: lockWaitMillis, logger: logger)
+        return try handler(over: storage, environment: environment, fileSystem: fileSystem, logger: logger)
+    }
+
+    /// The storage alone (no handler), of an existing store.
+    public static func openStorage(directory: String, fileSystem: any JournalFileSystem = PosixFileSystem(),
+                                   environment: CentralEnvironment = CentralEnvironment(),
+                                   snapshotEvents: Int = SyncLimits.centralSnapshotEventsDefault,
+                                   lockWaitMillis: Int64 = StoreLockLimits.waitMillisDefault,
+                                   logger: Logger? = nil) throws(SyncError) -> FileCentralStorage {
         guard snapshotEvents > 0 else { throw SyncError(.invalidArgument, "snapshotEvents must be positive, not \(snapshotEvents)") }
         let files = FileStore(fs: fileSystem)
         guard files.exists(directory + "/central.json") else {
@@ -54,27 +76,38 @@ public enum FileCentralStore {
             storeLock.release()
             throw error
         }
-        return try open(directory: directory, identity: identity, files: files, storeLock: storeLock, environment: environment,
-                        snapshotEvents: snapshotEvents, recovering: false, logger: logger)
+        return try storage(directory: directory, identity: identity, files: files, storeLock: storeLock, environment: environment,
+                           snapshotEvents: snapshotEvents, recovering: false, logger: logger)
     }
 
-    static func open(directory: String, identity: CentralIdentity, files: FileStore, storeLock: any StoreLockHandle,
-                     environment: CentralEnvironment, snapshotEvents: Int, recovering: Bool, logger: Logger?) throws(SyncError) -> CentralHandler {
-        let log = logger ?? Logger(label: "possync.central", factory: { _ in SwiftLogNoOpLogHandler() })
-        let storage: FileCentralStorage
+    static func storage(directory: String, identity: CentralIdentity, files: FileStore, storeLock: any StoreLockHandle,
+                        environment: CentralEnvironment, snapshotEvents: Int, recovering: Bool, logger: Logger?) throws(SyncError) -> FileCentralStorage {
         do {
-            storage = try FileCentralStorage(directory: directory, identity: identity, files: files, storeLock: storeLock,
-                                             environment: environment, snapshotEvents: snapshotEvents, recovering: recovering, logger: log)
+            return try FileCentralStorage(directory: directory, identity: identity, files: files, storeLock: storeLock, environment: environment,
+                                          snapshotEvents: snapshotEvents, recovering: recovering,
+                                          logger: logger ?? Logger(label: "possync.central", factory: { _ in SwiftLogNoOpLogHandler() }))
         } catch {
             storeLock.release()
             throw error
         }
+    }
+
+    static func handler(over storage: FileCentralStorage, environment: CentralEnvironment, fileSystem: any JournalFileSystem,
+                        logger: Logger?) throws(SyncError) -> CentralHandler {
         do {
-            return try CentralHandler(storage: storage, environment: environment, bundleFileSystem: files.fs, logger: log)
+            return try CentralHandler(storage: storage, environment: environment, bundleFileSystem: fileSystem,
+                                      logger: logger ?? Logger(label: "possync.central", factory: { _ in SwiftLogNoOpLogHandler() }))
         } catch {
             try? storage.close()  // releases the lock
             throw error
         }
+    }
+
+    static func open(directory: String, identity: CentralIdentity, files: FileStore, storeLock: any StoreLockHandle,
+                     environment: CentralEnvironment, snapshotEvents: Int, recovering: Bool, logger: Logger?) throws(SyncError) -> CentralHandler {
+        let s = try storage(directory: directory, identity: identity, files: files, storeLock: storeLock, environment: environment,
+                            snapshotEvents: snapshotEvents, recovering: recovering, logger: logger)
+        return try handler(over: s, environment: environment, fileSystem: files.fs, logger: logger)
     }
 }
 

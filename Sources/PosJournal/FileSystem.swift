@@ -46,6 +46,15 @@ public protocol JournalFileSystem: Sendable {
     func lockExclusive(_ path: String, waitMillis: Int64) throws(JournalError) -> any StoreLockHandle
 }
 
+/// Paths as the journal's file systems use them: `/`-separated, no normalisation.
+public enum FilePath {
+    /// The directory holding `path`: "." for a bare name, "/" for an entry of the root.
+    public static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+}
+
 /// The real file system, through POSIX calls.
 public struct PosixFileSystem: JournalFileSystem {
     public init() {}

@@ -297,7 +297,7 @@ private struct SalvageOutput {
             }
         } else {
             try fs.createDirectory(directory)
-            let parent = SimulatedFileSystem.parent(of: directory)
+            let parent = FilePath.parent(of: directory)
             try fs.syncDirectory(parent)
         }
     }

@@ -3,6 +3,8 @@ import PosCentral
 import PosCentralFiles
 import PosTerminal
 import PosWire
+import PosTestSupport
+import PosLedger
 
 /// The link between one terminal and central: it can be partitioned, lose a
 /// request or a reply, deliver a request twice, and replay an old request

@@ -4,6 +4,7 @@ import PosLedger
 import PosCentralFiles
 import PosTerminal
 import PosWire
+import PosTestSupport
 
 /// Deterministic simulation of N terminals and central in one process, with a
 /// simulated disk per machine, a simulated network per terminal and

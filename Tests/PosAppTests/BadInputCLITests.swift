@@ -1,6 +1,7 @@
 import Foundation
 import PosLedger
 import Testing
+import PosTestSupport
 
 /// Every bad input: one line naming what was wrong, a non-zero exit, and the
 /// stores byte-identical afterwards.

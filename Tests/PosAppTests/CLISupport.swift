@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Testing
+import PosTestSupport
 
 /// Runs the built `possync` executable, found by searching upward from the
 /// test bundle for it (`swift build --build-tests` builds executables too).

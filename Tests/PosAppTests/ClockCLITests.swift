@@ -6,6 +6,7 @@ import PosCentralFiles
 import PosTerminal
 import PosWire
 import Testing
+import PosTestSupport
 
 /// Causal order through the real command line when wall clocks are wrong:
 /// what follows what is the causal context, never a clock (DOMAIN.md,

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PosTestSupport
 
 @Suite("possync demo", .serialized)
 struct DemoCLITests {

@@ -3,6 +3,7 @@ import PosApp
 import Testing
 #if canImport(Glibc)
 import Glibc
+import PosTestSupport
 #endif
 
 /// One writer per store at a time, across processes (DOMAIN.md, "Sync — what

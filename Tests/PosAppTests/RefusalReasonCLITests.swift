@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PosTestSupport
 
 /// A refused decision names the status that decided it and, when the ticket is
 /// shown otherwise by a rule across tickets and sales, the shown status and why.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PosTestSupport
 
 /// The return flow of DOMAIN.md through the real binary: a sale at one shop,
 /// its return at another, decisions, forwarding, completion; JSON asserted.

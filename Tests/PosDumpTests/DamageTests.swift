@@ -2,6 +2,7 @@ import Foundation
 @testable import PosDump
 import PosJournal
 import Testing
+import PosTestSupport
 
 /// The damage cases of the [recovery] fixtures, made here from the valid
 /// fixture (so they exist whatever else is in Fixtures/journals): the dump

@@ -7,6 +7,7 @@ import PosCentralFiles
 import PosTerminal
 import PosWire
 import Testing
+import PosTestSupport
 
 /// The package root, from this file's path (Tests/PosDumpTests/…).
 let packageRoot: String = {
@@ -22,31 +23,16 @@ let fixtureDictionary = CompressionDictionary(id: 1000, bytes: Array("fixture re
 /// The test key of the encrypted fixture, id 1.
 let fixtureKeyFile = journalFixtures + "/valid-encrypted.key.hex"
 
-/// SplitMix64: seeded, so every randomized test replays from its seed.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The tests' seeded generator (PosLedger's SplitMix64), so every randomized test replays from its seed.
+typealias SeededRandom = SplitMix64
 
 func environmentInt(_ name: String) -> Int? {
     ProcessInfo.processInfo.environment[name].flatMap { Int($0) }
 }
 
 /// A fresh temporary directory, removed when released.
-final class TemporaryDirectory {
-    let path: String
-    init(_ label: String) {
-        path = FileManager.default.temporaryDirectory.path + "/possync-dump-\(label)-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
+typealias TemporaryDirectory = TempDir
+extension TempDir {
     func sub(_ name: String) -> String { path + "/" + name }
 }
 

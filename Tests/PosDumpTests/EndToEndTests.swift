@@ -9,6 +9,7 @@ import PosWire
 import Testing
 #if canImport(Glibc)
 import Glibc
+import PosTestSupport
 #endif
 
 /// The built `journal-dump` executable, next to the test bundle

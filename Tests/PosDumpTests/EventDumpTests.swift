@@ -7,6 +7,7 @@ import PosCentralFiles
 import PosTerminal
 import PosWire
 import Testing
+import PosTestSupport
 
 /// Journals of real ledger events: decoded lines, masking, filters, stats,
 /// keys from enrollment and central files, bundles, inbound journals, follow.

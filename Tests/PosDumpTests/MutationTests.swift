@@ -7,6 +7,7 @@ import PosCentralFiles
 import PosTerminal
 import PosWire
 import Testing
+import PosTestSupport
 
 /// Seeded random damage — bit flips, zeroed runs, truncations, inserted and
 /// deleted bytes, lost segments — run through the whole dump (scanner and

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import PosJournal
+import PosTestSupport
 
 /// A valid journal in a simulated file system, and the records it holds.
 struct BuiltJournal {

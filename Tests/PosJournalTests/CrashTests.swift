@@ -3,6 +3,7 @@ import Testing
 @testable import PosJournal
 #if canImport(Glibc)
 import Glibc
+import PosTestSupport
 #endif
 
 /// Mirrors `crashRecord` in tools/crash-child/main.swift.

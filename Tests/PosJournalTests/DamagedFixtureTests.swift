@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import PosJournal
+import PosTestSupport
 
 /// Loads the segment files of a fixture directory into a simulated file system at `/j`.
 func simulatedCopy(ofFixture name: String, seed: UInt64 = 1) -> SimulatedFileSystem {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import PosJournal
+import PosTestSupport
 
 /// What a run knows must be in the journal: every record whose append (or
 /// covering sync) returned, and the records in flight when the power failed.

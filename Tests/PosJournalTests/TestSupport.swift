@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 @testable import PosJournal
+import PosTestSupport
+import PosLedger
 
 /// Seeded generator of the randomized tests (the journal's own SplitMix64), so every run replays from its seed.
 typealias SeededRandom = SplitMix64

@@ -6,6 +6,7 @@ import Testing
 @testable import PosCentralFiles
 @testable import PosTerminal
 @testable import PosWire
+import PosTestSupport
 
 /// Fails reads of files whose path ends with `failSuffix` while it is set, and,
 /// once, the `failNth.n`-th read (counted over every handle) of files ending `failNth.suffix`.

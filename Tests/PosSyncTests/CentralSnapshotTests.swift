@@ -6,6 +6,7 @@ import Testing
 @testable import PosCentralFiles
 @testable import PosTerminal
 @testable import PosWire
+import PosTestSupport
 
 /// Seeds for the snapshot property: POSSYNC_SNAPSHOT_SEEDS (default 12).
 private func snapshotSeeds() -> ClosedRange<UInt64> {

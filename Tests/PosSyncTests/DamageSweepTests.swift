@@ -6,6 +6,7 @@ import Testing
 @testable import PosCentralFiles
 @testable import PosTerminal
 @testable import PosWire
+import PosTestSupport
 
 // A sweep over every byte of a small real terminal store and a small central
 // store: truncate there, flip a bit there, zero 512 bytes from there. Each case

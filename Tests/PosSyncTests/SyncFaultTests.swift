@@ -6,6 +6,7 @@ import Testing
 @testable import PosCentralFiles
 @testable import PosTerminal
 @testable import PosWire
+import PosTestSupport
 
 @Suite("sync faults")
 struct SyncFaultTests {

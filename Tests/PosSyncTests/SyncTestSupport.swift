@@ -1,4 +1,5 @@
 import Foundation
+import PosTestSupport
 import Testing
 @testable import PosJournal
 @testable import PosLedger
@@ -7,27 +8,13 @@ import Testing
 @testable import PosTerminal
 @testable import PosWire
 
-final class TempDir {
-    let path: String
-    init(_ label: String = "sync", base: String? = nil) {
-        path = (base ?? FileManager.default.temporaryDirectory.path) + "/possync-\(label)-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
-
 /// Wall clock for tests: 2026-07-25, advanced by hand.
 let baseMillis: Int64 = 1_785_000_000_000
 
-struct Rng: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// The tests' seeded generator (PosLedger's SplitMix64).
+typealias Rng = SplitMix64
+extension SplitMix64 {
+    init(state: UInt64) { self.init(seed: state) }
 }
 
 func wechatCode(_ rng: inout Rng) -> PaymentCode {

@@ -4,15 +4,10 @@
 import Foundation
 import PosLedger
 
-struct SplitMix: RandomNumberGenerator {
-    var s: UInt64
-    mutating func next() -> UInt64 {
-        s &+= 0x9E37_79B9_7F4A_7C15
-        var z = s
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// The workload's seeded generator (PosLedger's SplitMix64).
+typealias SplitMix = SplitMix64
+extension SplitMix64 {
+    init(s: UInt64) { self.init(seed: s) }
 }
 
 let baseMillis: UInt64 = 1_785_000_000_000

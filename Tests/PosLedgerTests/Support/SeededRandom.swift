@@ -1,24 +1,9 @@
 import Foundation
+@testable import PosLedger
 
-/// SplitMix64: a tiny, fast, seedable generator. Property tests print their
-/// seed on failure so any failing run replays exactly.
-struct SeededRandom: RandomNumberGenerator {
-    private(set) var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func int(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &self) }
-    mutating func chance(_ percent: Int) -> Bool { int(0...99) < percent }
-    mutating func pick<T>(_ items: [T]) -> T { items[int(0...(items.count - 1))] }
-}
+/// The property tests' seeded generator (PosLedger's SplitMix64): they print
+/// their seed on failure so any failing run replays exactly.
+typealias SeededRandom = SplitMix64
 
 enum Property {
     /// Number of cases for a property: POSSYNC_PROPERTY_CASES overrides the default.

@@ -1,18 +1,6 @@
 import Foundation
-
-/// SplitMix64: a small seeded generator, so every simulated run can be
-/// replayed exactly from its seed.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import PosJournal
+import PosLedger
 
 /// A deterministic, in-memory implementation of the journal's I/O protocol
 /// that models what a power loss does to storage, and injects faults.
@@ -119,10 +107,7 @@ public final class SimulatedFileSystem: JournalFileSystem, @unchecked Sendable {
 
     // MARK: paths
 
-    static func parent(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
-    }
+    static func parent(of path: String) -> String { FilePath.parent(of: path) }
 
     private static func isRoot(_ path: String) -> Bool { path == "/" || path == "." || path.isEmpty }
 

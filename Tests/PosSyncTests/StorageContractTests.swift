@@ -1,0 +1,51 @@
+import Foundation
+import Testing
+import PosCentral
+import PosCentralFiles
+import PosJournal
+import PosTestSupport
+
+/// The CentralStorage contract suite (PosTestSupport) on the embedded file
+/// storage, on the real disk and on the simulated one. PostgreSQL runs the same suite.
+@Suite("central storage contract")
+struct StorageContractTests {
+    @Test("the file storage keeps the CentralStorage contract", arguments: ["posix", "simulated"])
+    func fileStorage(disk: String) throws {
+        let tmp = TempDir("contract")
+        var n = 0
+        let fs: any JournalFileSystem = disk == "posix" ? PosixFileSystem() : SimulatedFileSystem(seed: 1)
+        let root = disk == "posix" ? tmp.path : "/contract"
+        let subject = CentralStorageContract.Subject(
+            make: {
+                n += 1
+                return try FileCentralStore.createStorage(directory: "\(root)/c\(n)", fileSystem: fs, snapshotEvents: 2)
+            },
+            reopen: { storage in
+                let directory = (storage as! FileCentralStorage).directory
+                try storage.close()
+                return try FileCentralStore.openStorage(directory: directory, fileSystem: fs, snapshotEvents: 2)
+            })
+        let violations = CentralStorageContract.run(subject)
+        #expect(violations.isEmpty, "\(violations.map(\.description).joined(separator: "\n"))")
+        #expect(n == CentralStorageContract.checks.count, "every check ran on its own storage")
+    }
+
+    @Test("the contract suite catches a storage that loses what it appended at a reopen")
+    func catchesLoss() throws {
+        let tmp = TempDir("contract-broken")
+        var n = 0
+        let subject = CentralStorageContract.Subject(
+            make: {
+                n += 1
+                return try FileCentralStore.createStorage(directory: "\(tmp.path)/c\(n)", snapshotEvents: 2)
+            },
+            reopen: { storage in
+                // A broken storage: it forgets everything (opens a fresh, empty store instead).
+                try storage.close()
+                n += 1
+                return try FileCentralStore.createStorage(directory: "\(tmp.path)/c\(n)", snapshotEvents: 2)
+            })
+        let violations = CentralStorageContract.run(subject)
+        #expect(violations.count >= 5, "found \(violations.count): \(violations)")
+    }
+}
