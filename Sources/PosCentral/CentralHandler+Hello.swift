@@ -16,11 +16,21 @@ extension CentralHandler {
         t.clockSkewed = HybridLogicalClock.isSkewed(terminalWallMillis: m.wallMillis, centralWallMillis: now, boundMillis: SyncLimits.clockSkewMillisMax)
         terminals[m.terminal] = t
         let acknowledged = storage.mark(of: m.terminal)
+        let epochBefore = storage.losses.epoch
         try noteEvidence(of: m, holding: acknowledged, now: now)
         let head = storage.head
         let losses = storage.losses
         let epoch = losses.epoch
-        let cursorMax = m.epoch < epoch ? min(head, losses.cursorLimit(sinceEpoch: m.epoch) ?? head) : head
+        let cursorMax: UInt64
+        if m.epoch < epoch {
+            cursorMax = min(head, losses.cursorLimit(sinceEpoch: m.epoch) ?? head)
+        } else if m.epoch > epochBefore {
+            // An epoch this loss log never had: central was restored from an older copy, and nothing
+            // says which positions the terminal pulled are still the same (the digest check saw one).
+            cursorMax = 0
+        } else {
+            cursorMax = head
+        }
         return .init(acknowledged: acknowledged, head: head, clockSkewed: t.clockSkewed,
                      epoch: epoch, cursorMax: cursorMax, wallMillis: now)
     }
@@ -47,7 +57,18 @@ extension CentralHandler {
         let head = storage.head
         let centralSequence = storage.centralSequence
         let heldOwn = m.knowledge[.central]
+        // Central reserves its own numbers durably before using them (the reservation), and a cut's
+        // floor keeps what it reserved: no event of this central's history has a higher number. A
+        // claim above that is not evidence (another history, or forged) and would move central's
+        // numbering anywhere up to the end of the sequence space: refused, nothing recorded.
+        let ownReserved = max(storage.reservedThrough, losses.centralSequenceFloor, centralSequence)
+        guard heldOwn <= ownReserved else {
+            throw SyncError(.invalidArgument, "terminal \(m.terminal.rawValue)'s hello claims central's own event 0:\(heldOwn); central never reserved a number above \(ownReserved): no event of its history has that number; refused, nothing recorded")
+        }
         let terminalBehind = m.acknowledged > acknowledged
+        // A loss an unresolved record already names was explained when that record was written
+        // (a retry after an interrupted re-push shows it again: it is not a new loss).
+        let newTerminalBehind = terminalBehind && !losses.unresolved(m.terminal).contains(where: { ($0.through ?? 0) >= m.acknowledged })
         let centralBehind = heldOwn > max(centralSequence, losses.centralSequenceFloor)
         // A cursor still within the journal must name the record the terminal pulled there; another one means
         // the positions were reused after a loss (unless a recorded cut since the terminal's epoch already rewinds it).
@@ -56,8 +77,8 @@ extension CentralHandler {
            m.epoch == losses.epoch || (losses.cursorLimit(sinceEpoch: m.epoch) ?? .max) >= m.pullCursor {
             cursorRewritten = try storage.record(at: m.pullCursor).map(eventDigest) != m.cursorDigest
         }
-        let unexplained = (m.epoch == losses.epoch && (terminalBehind || centralBehind || m.pullCursor > head)) || cursorRewritten
-        if terminalBehind, !losses.unresolved(m.terminal).contains(where: { ($0.through ?? 0) >= m.acknowledged }) {
+        let unexplained = (m.epoch == losses.epoch && (newTerminalBehind || centralBehind || m.pullCursor > head)) || cursorRewritten
+        if newTerminalBehind {
             try storage.appendLoss(LossRecord(kind: .terminalBehind, recordedMillis: now, terminal: m.terminal.rawValue,
                                               from: acknowledged + 1, through: m.acknowledged,
                                               note: "terminal \(m.terminal.rawValue) recorded central's acknowledgement through seq \(m.acknowledged); central holds its events only through \(acknowledged): awaiting re-push"))
@@ -69,7 +90,7 @@ extension CentralHandler {
                                               note: "terminal \(m.terminal.rawValue) holds central's own events through 0:\(heldOwn); central holds them only through 0:\(centralSequence): they are lost at central and their numbers are never reused"))
         }
         if unexplained {
-            let seen = [terminalBehind ? "acknowledged through seq \(m.acknowledged), central holds \(acknowledged)" : nil,
+            let seen = [newTerminalBehind ? "acknowledged through seq \(m.acknowledged), central holds \(acknowledged)" : nil,
                         centralBehind ? "holds central's 0:\(heldOwn), central's own events end at 0:\(centralSequence)" : nil,
                         m.pullCursor > head ? "pulled through position \(m.pullCursor), the journal ends at \(head)" : nil,
                         cursorRewritten ? "pulled through position \(m.pullCursor), which holds another record now" : nil].compactMap { $0 }

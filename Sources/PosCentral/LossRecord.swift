@@ -99,8 +99,12 @@ extension Array where Element == LossRecord {
         }
     }
 
-    /// A journal cut already recorded for this exact cut (a crash between the record and the cut repeats the open).
-    public func hasCut(file: String, offset: UInt64) -> Bool {
-        contains { $0.kind == .journalCut && $0.file == file && $0.offset == offset }
+    /// A journal cut already recorded for this exact cut: a crash between the record and the cut
+    /// repeats the open, which finds the same tail (file, offset, bytes) with nothing recorded since.
+    /// A cut recorded earlier at the same offset is another cut once anything came after it (the
+    /// journal grew past the offset again; what was written there is gone now).
+    public func hasCut(file: String, offset: UInt64, bytes: UInt64, floor: UInt64) -> Bool {
+        guard let last else { return false }
+        return last.kind == .journalCut && last.file == file && last.offset == offset && last.bytes == bytes && last.centralSequenceFloor == floor
     }
 }

@@ -69,8 +69,14 @@ extension FileCentralStore {
                 damage = error
             }
         }
+        // A loss log with damaged lines keeps what still reads (the file is kept as .damaged); what the
+        // lost lines held (a floor, a skipped range, a history change) is made up for below.
+        let damagedLossLines: [Int]
         let losses: LossLog
-        do { losses = try LossLog(directory: directory, files: files) } catch { storeLock.release(); throw error }
+        do {
+            damagedLossLines = try LossLog.salvage(directory: directory, files: files)
+            losses = try LossLog(directory: directory, files: files)
+        } catch { storeLock.release(); throw error }
         var reserved: UInt64 = 0
         var reservationDamaged = false
         do { reserved = try SequenceReservation.read(directory: directory, files: files) } catch where error.code == .malformed {
@@ -88,7 +94,7 @@ extension FileCentralStore {
         if let damage {
             // Damage inside the journal: rebuild it from its intact frames.
             do {
-                try rebuildJournal(directory: directory, config: config, files: files, damage: damage, evidence: &evidence, report: &report)
+                try rebuildJournal(directory: directory, config: config, files: files, damage: damage, losses: losses, evidence: &evidence, report: &report)
                 for name in try files.list(stateDir) where CentralState.parseRunName(name) != nil {
                     try journal { () throws(JournalError) in try fileSystem.rename(stateDir + "/" + name, to: stateDir + "/" + name + ".superseded") }
                     report.runsSetAside.append(name)
@@ -132,6 +138,15 @@ extension FileCentralStore {
                                snapshotEvents: snapshotEvents, recovering: true, logger: log)
         do {
             try central.withStorage { (storage) throws(SyncError) in
+                if !damagedLossLines.isEmpty {
+                    // The lost lines may have held a history change or a floor: start a new epoch from position 1
+                    // (every pull cursor starts again) and put central's own numbers above anything they may have named.
+                    let floor = max(storage.centralSequence, evidence.centralSequence, storage.losses.centralSequenceFloor, storage.reservedThrough)
+                        + SyncLimits.centralSequenceReservation
+                    try storage.appendLoss(LossRecord(kind: .recovered, recordedMillis: now, positionsFrom: 1, file: LossLog.fileName,
+                                                      centralSequenceFloor: floor,
+                                                      note: "\(LossLog.fileName) had damaged lines \(damagedLossLines.map(String.init).joined(separator: ", ")) (kept as \(LossLog.fileName).damaged): what they recorded is lost; every pull cursor starts again and central's own numbers go on above \(floor)"))
+                }
                 try recordHeldEvidence(evidence, in: storage, now: now)
                 if reservationDamaged {
                     // Above every own number the store shows in use (its journal, its runs, the loss log) by a whole
@@ -180,10 +195,11 @@ extension FileCentralStore {
 
     /// Copies every intact record of the damaged journal, in order, into a new
     /// journal that keeps each terminal's sequence contiguous from its first
-    /// event (a terminal's events after a gap are dropped: it re-pushes them)
+    /// event, except across a range the loss log records as lost for good
+    /// (a terminal's events after another gap are dropped: it re-pushes them),
     /// and central's own numbers increasing; then swaps the directories.
     private static func rebuildJournal(directory: String, config: JournalConfiguration, files: FileStore, damage: JournalError,
-                                       evidence: inout HeldEvidence, report: inout CentralRecoveryReport) throws(SyncError) {
+                                       losses: LossLog, evidence: inout HeldEvidence, report: inout CentralRecoveryReport) throws(SyncError) {
         let fs = files.fs
         let journalDir = directory + "/journal"
         let salvaged = directory + "/journal.salvaged"
@@ -214,7 +230,10 @@ extension FileCentralStore {
                     keep = event.dot.seq > own
                     if keep { own = event.dot.seq }
                 } else {
-                    keep = event.dot.seq == (hwm[event.dot.replica] ?? 0) + 1
+                    let next = (hwm[event.dot.replica] ?? 0) + 1
+                    // A recorded unrecoverable range is skipped as the open's replay skips it.
+                    keep = event.dot.seq == next
+                        || (event.dot.seq > next && losses.records.skipped(event.dot.replica).contains(next...(event.dot.seq - 1)))
                     if keep { hwm[event.dot.replica] = event.dot.seq }
                 }
                 if keep { batch.append(record) } else { report.eventsDropped += 1 }

@@ -75,7 +75,7 @@ public final class FileCentralStorage: CentralStorage {
             journal = try Journal.open(directory: directory + "/journal", configuration: config, fileSystem: files.fs, evidence: evidence,
                                        beforeRepair: { (report, last) throws(JournalError) in
                 // Recorded before the cut, so a crash cannot leave a cut with no record.
-                guard let t = report.truncation, !losses.records.hasCut(file: t.file, offset: t.offset) else { return }
+                guard let t = report.truncation, !losses.records.hasCut(file: t.file, offset: t.offset, bytes: t.bytesRemoved, floor: reserved) else { return }
                 do throws(SyncError) {
                     try losses.append(LossRecord(kind: .journalCut, recordedMillis: now(), positionsFrom: last + 1, file: t.file, offset: t.offset,
                                                  bytes: t.bytesRemoved, centralSequenceFloor: reserved,
@@ -105,7 +105,7 @@ public final class FileCentralStorage: CentralStorage {
             ledger = try CentralState(directory: directory + "/state", fileSystem: files.fs, central: centralID, secret: secret,
                                       journalHead: journal.lastSequence, journalDigest: digestAt,
                                       snapshotEvents: snapshotEvents, logger: logger)
-            try replay()
+            try replay(recovering: recovering, now: now)
         } catch {
             ledger?.close()
             try? journal.close()
@@ -156,7 +156,7 @@ public final class FileCentralStorage: CentralStorage {
     /// Central's own numbers only grow (they skip numbers a lost event may have
     /// used); a terminal's continue its mark, except across a gap the loss log
     /// records unrecoverable.
-    private func replay() throws(SyncError) {
+    private func replay(recovering: Bool, now: @Sendable () -> Int64) throws(SyncError) {
         var from: UInt64 = 1
         if let meta = ledger.meta {
             for (replica, ack) in meta.acknowledged {
@@ -200,8 +200,16 @@ public final class FileCentralStorage: CentralStorage {
                 let acknowledged = marks[origin] ?? 0
                 if event.dot.seq != acknowledged + 1 {
                     let gap = (acknowledged + 1)...max(acknowledged + 1, event.dot.seq - 1)
-                    guard event.dot.seq > acknowledged + 1, losses.skipped(origin).contains(where: { $0 == gap }) else {
+                    guard event.dot.seq > acknowledged + 1 else {
                         throw SyncError(.sequenceGap, "journal position \(position) holds \(event.dot), expected seq \(acknowledged + 1) of \(origin)", location: directory + "/journal")
+                    }
+                    if !losses.skipped(origin).contains(where: { $0 == gap }) {
+                        // Only `central recover` goes past a gap no loss record explains (its record was on a damaged line).
+                        guard recovering else {
+                            throw SyncError(.sequenceGap, "journal position \(position) holds \(event.dot), expected seq \(acknowledged + 1) of \(origin)", location: directory + "/journal")
+                        }
+                        try lossLog.append(LossRecord(kind: .unrecoverable, recordedMillis: now(), terminal: origin.rawValue, from: gap.lowerBound, through: gap.upperBound,
+                                                      note: "terminal \(origin.rawValue) events \(gap.lowerBound)...\(gap.upperBound): a gap in central's journal that no loss record explained (found by central recover): lost for good"))
                     }
                     for _ in gap { ledger.appendDigest(origin, lostDigest) }
                 }

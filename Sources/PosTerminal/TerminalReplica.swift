@@ -342,11 +342,11 @@ public final class TerminalReplica: @unchecked Sendable {
         } else {
             try noteAcknowledged(welcome.acknowledged)
         }
-        if welcome.epoch != lock.withLock({ centralEpoch }) {
-            // Central's journal was cut or rebuilt since the cursor was set: positions after
-            // `cursorMax` may name other events now. Pull again from there (the knowledge
-            // vector keeps what is already held from coming twice); the new epoch and cursor
-            // are recorded together before anything is pulled.
+        if welcome.epoch != lock.withLock({ centralEpoch }) || lock.withLock({ pullCursor }) > welcome.cursorMax {
+            // Central's journal was cut or rebuilt since the cursor was set (or central cannot vouch
+            // for it: restored from an older copy): positions after `cursorMax` may name other events
+            // now. Pull again from there (the knowledge vector keeps what is already held from coming
+            // twice); the epoch and cursor are recorded together before anything is pulled.
             let cursor = min(lock.withLock { pullCursor }, welcome.cursorMax)
             logger.warning("central's history changed; pulling again from the last position still valid", metadata: [
                 "sync.epoch": "\(centralEpoch)", "sync.central_epoch": "\(welcome.epoch)", "sync.cursor": "\(cursor)",
@@ -579,6 +579,7 @@ extension SyncError.Code {
         case "io": self = .io
         case "invalidArgument": self = .invalidArgument
         case "notFound": self = .notFound
+        case "locked": self = .locked
         default: self = .malformed
         }
     }
