@@ -37,6 +37,7 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
     var pullBatchBytesValue = SyncLimits.pullBatchBytesMax
     var wallClockValue: @Sendable () -> Int64
     var faults = TestOnlyFaults()
+    var appendObserverValue: (@Sendable (_ events: [Event], _ newConflicts: [ConflictRecord]) -> Void)?
 
     /// Takes over an opened storage: reads its enrollments, resumes the clock after its newest event.
     public init(storage: any CentralStorage, environment: CentralEnvironment = CentralEnvironment(),
@@ -96,6 +97,24 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
         set { lock.withLock { wallClockValue = newValue } }
     }
 
+    /// Told of every append (under the handler's lock: it must return quickly and not call
+    /// back into the handler), with the conflict records the append made: metrics and the
+    /// notifier's wake-up. Set only when needed: finding new conflicts costs a pass over the resident ones.
+    public var appendObserver: (@Sendable (_ events: [Event], _ newConflicts: [ConflictRecord]) -> Void)? {
+        get { lock.withLock { appendObserverValue } }
+        set { lock.withLock { appendObserverValue = newValue } }
+    }
+
+    /// Appends through the storage and tells the observer what was appended.
+    @discardableResult
+    func append(_ events: [AcceptedEvent], skipping gap: ClosedRange<UInt64>?) throws(SyncError) -> ClosedRange<UInt64> {
+        guard let observer = appendObserverValue else { return try storage.append(events, skipping: gap) }
+        let before = Set(storage.resident.conflicts)
+        let positions = try storage.append(events, skipping: gap)
+        observer(events.map(\.event), storage.resident.conflicts.filter { !before.contains($0) })
+        return positions
+    }
+
     /// Deliberate breakage, for proving that the simulator's checks can fail.
     /// Never set outside tests.
     public struct TestOnlyFaults: Sendable {
@@ -114,6 +133,9 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         do throws(SyncError) {
+            if let t = request.requestingTerminal, let note = storage.revokedTerminals()[t] {
+                throw SyncError(.revoked, "terminal \(t.rawValue)'s enrollment was revoked (\(note)): it may no longer sync; its queued events can be imported from a bundle with --allow-revoked")
+            }
             switch request {
             case .hello(let m): return .welcome(try hello(m))
             case .push(let m): return .ack(try push(m, source: "push"))
@@ -188,6 +210,28 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
             (storage.flaggedTerminals().keys.sorted(), terminals.filter { $0.value.clockSkewed }.keys.sorted())
         }
     }
+
+    /// The enrollment of `terminal` (nil: central never enrolled it).
+    public func enrollment(of terminal: ReplicaId) -> Enrollment? { lock.withLock { terminals[terminal]?.enrollment } }
+
+    /// Why `terminal`'s enrollment was revoked (nil: it was not).
+    public func revocation(of terminal: ReplicaId) -> String? { lock.withLock { storage.revokedTerminals()[terminal] } }
+
+    /// Revokes an enrolled terminal for good: its hello, push, pull and fetch are refused
+    /// (`revoked`; 403 over HTTP) and its bundles are imported only when asked to.
+    public func revoke(terminal: ReplicaId, note: String) throws(SyncError) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard terminals[terminal] != nil else {
+            throw SyncError(.notEnrolled, "terminal \(terminal.rawValue) was never enrolled at central \(centralID)")
+        }
+        if storage.revokedTerminals()[terminal] != nil { return }
+        try storage.revoke(terminal, note: note)
+        logger.warning("terminal enrollment revoked", metadata: ["sync.terminal": "\(terminal.rawValue)", "revoke.note": "\(note)"])
+    }
+
+    /// Every revoked terminal, with when and why.
+    public var revokedTerminals: [ReplicaId: String] { lock.withLock { storage.revokedTerminals() } }
 
     /// The last durable journal position.
     public var head: UInt64 { lock.withLock { storage.head } }

@@ -25,6 +25,10 @@ public protocol CentralStorage: AnyObject {
     func flaggedTerminals() -> [ReplicaId: String]
     /// Flags a terminal for good (durable on return).
     func flag(_ terminal: ReplicaId, note: String) throws(SyncError)
+    /// Terminals whose enrollment was revoked, with when and why.
+    func revokedTerminals() -> [ReplicaId: String]
+    /// Revokes a terminal's enrollment for good (durable on return): it may no longer sync.
+    func revoke(_ terminal: ReplicaId, note: String) throws(SyncError)
 
     // MARK: Accepted events, by central position 1, 2, …
 

@@ -12,6 +12,7 @@ import PosWire
 ///     central.json               identity (central id) and central's secret, mode 0600
 ///     terminals/T.json           each enrolled terminal's enrollment (merchant, secret), mode 0600
 ///     terminals/T.flagged        a terminal that tried to rewrite an accepted event
+///     terminals/T.revoked        a terminal whose enrollment was revoked (when, and the operator's note)
 ///     merchants/M.key            each merchant's duplicate-detection key (hex), mode 0600
 ///     journal/                   every accepted event, in acceptance order: position = sequence number
 ///     state/run-A-B.pss          snapshot runs: the folded state, filed by sale, of flushes A...B
@@ -38,6 +39,7 @@ public final class FileCentralStorage: CentralStorage {
     private var marks: [ReplicaId: UInt64] = [:]
     private var enrolled: [ReplicaId: Enrollment] = [:]
     private var flagged: [ReplicaId: String] = [:]
+    private var revoked: [ReplicaId: String] = [:]
     private var merchantKeys: [String: [UInt8]] = [:]
     public private(set) var centralSequence: UInt64 = 0
     public private(set) var newestHLC: HLCTimestamp = .zero
@@ -147,6 +149,11 @@ public final class FileCentralStorage: CentralStorage {
         }
         for (terminal, _) in enrolled where files.exists("\(directory)/terminals/\(terminal.rawValue).flagged") {
             flagged[terminal] = String(decoding: (try? files.read("\(directory)/terminals/\(terminal.rawValue).flagged")) ?? [], as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        for (terminal, _) in enrolled where files.exists("\(directory)/terminals/\(terminal.rawValue).revoked") {
+            // Unreadable or not: the file's presence revokes.
+            revoked[terminal] = String(decoding: (try? files.read("\(directory)/terminals/\(terminal.rawValue).revoked")) ?? [], as: UTF8.self)
                 .trimmingCharacters(in: .whitespacesAndNewlines)
         }
     }
@@ -267,6 +274,13 @@ public final class FileCentralStorage: CentralStorage {
     public func flag(_ terminal: ReplicaId, note: String) throws(SyncError) {
         flagged[terminal] = note  // flagged from now on even if the file cannot be written: the caller says so
         try files.writeAtomically(Array((note + "\n").utf8), to: "\(directory)/terminals/\(terminal.rawValue).flagged")
+    }
+
+    public func revokedTerminals() -> [ReplicaId: String] { revoked }
+
+    public func revoke(_ terminal: ReplicaId, note: String) throws(SyncError) {
+        try files.writeAtomically(Array((note + "\n").utf8), to: "\(directory)/terminals/\(terminal.rawValue).revoked")
+        revoked[terminal] = note
     }
 
     // MARK: - CentralStorage: accepted events

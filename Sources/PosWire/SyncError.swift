@@ -33,6 +33,8 @@ public struct SyncError: Error, Sendable, CustomStringConvertible, Equatable {
         public static let notFound = Code("notFound")
         /// Another process holds the store's lock (and did not release it in time).
         public static let locked = Code("locked")
+        /// The terminal's enrollment was revoked at central (`possync central revoke`).
+        public static let revoked = Code("revoked")
     }
 
     public var code: Code

@@ -1,0 +1,326 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+import PosCentral
+import PosJournal
+import PosLedger
+import PosWire
+import Prometheus
+
+/// The bounds of the sync server, each with its unit (sync-protocol.md, "HTTP", "Limits").
+public struct SyncServerSettings: Sendable {
+    /// Largest request body, in bytes (413 above it).
+    public var requestBytesMax = SyncLimits.messageBytesMax
+    /// Events one push may carry, at most, counted from its frame headers (413 above it).
+    public var eventsPerRequestMax = 16_384
+    /// Protocol requests working on or waiting for the store at once, over all terminals (429 above it).
+    public var requestsInFlightMax = 64
+    /// Open connections at once; more wait in the listen backlog.
+    public var connectionsMax = 4_096
+    /// A connection's next request must arrive whole within this, in milliseconds, or the connection is closed.
+    public var requestArrivalMillisMax: Int64 = 60_000
+    /// How long an issued nonce stays good, in milliseconds.
+    public var nonceLifetimeMillis: Int64 = 10 * 60 * 1000
+    /// Nonces outstanding per terminal, at most (issuing another forgets the oldest).
+    public var noncesPerTerminalMax = 8
+    /// `Retry-After` of a 409 (this terminal has a request in flight), in seconds.
+    public var retryAfterBusyTerminalSeconds = 1
+    /// `Retry-After` of a 429 (the server-wide bound is reached), in seconds.
+    public var retryAfterServerBusySeconds = 2
+    /// `Retry-After` of a 503 (the store is unavailable), in seconds.
+    public var retryAfterUnavailableSeconds = 5
+    public init() {}
+}
+
+/// Everything one server instance shares between requests: central's
+/// protocol handler, the nonces it issued, admission, metrics.
+public final class SyncService: @unchecked Sendable {
+    public let handler: CentralHandler
+    public let settings: SyncServerSettings
+    public let metrics: ServerMetrics
+    let nonces: NonceStore
+    let gate: RequestGate
+    let wallMillis: @Sendable () -> Int64
+    private let lock = NSLock()
+    /// Authentication keys and merchants of enrolled terminals (read from the handler on a miss).
+    private var known: [ReplicaId: (key: SymmetricKey, merchant: String)] = [:]
+
+    public init(handler: CentralHandler, settings: SyncServerSettings = SyncServerSettings(),
+                metrics: ServerMetrics = ServerMetrics(),
+                wallMillis: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+        self.handler = handler
+        self.settings = settings
+        self.metrics = metrics
+        self.wallMillis = wallMillis
+        nonces = NonceStore(lifetimeMillis: settings.nonceLifetimeMillis, perTerminalMax: settings.noncesPerTerminalMax)
+        gate = RequestGate(inFlightMax: settings.requestsInFlightMax)
+        handler.appendObserver = { [metrics] _, conflicts in metrics.conflicts(conflicts) }
+    }
+
+    /// The authentication key and merchant of an enrolled terminal; nil when central never enrolled it.
+    func identity(of terminal: ReplicaId) -> (key: SymmetricKey, merchant: String)? {
+        if let k = lock.withLock({ known[terminal] }) { return k }
+        guard let e = handler.enrollment(of: terminal) else { return nil }
+        let k = (KeyDerivation.terminalAuthKey(secret: e.secret, terminal: e.terminal), e.merchant)
+        lock.withLock { known[terminal] = k }
+        return k
+    }
+
+    /// Outstanding nonces (tests bound them).
+    public var outstandingNonces: Int { nonces.outstanding }
+}
+
+/// The server's HTTP application over `service` (what `possync central serve` runs and tests call).
+public func buildApplication(service: SyncService, host: String = "127.0.0.1", port: Int = 0,
+                             logger: Logger = Logger(label: "possync.server"),
+                             onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
+    let arrival = TimeAmount.milliseconds(service.settings.requestArrivalMillisMax)
+    return Application(
+        router: buildRouter(service: service),
+        server: .http1(configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(limit: arrival)])),
+        configuration: .init(address: .hostname(host, port: port), serverName: "possync",
+                             availableConnectionsDelegate: MaximumAvailableConnections(service.settings.connectionsMax)),
+        onServerRunning: onServerRunning,
+        logger: logger
+    )
+}
+
+/// Every route of the server (sync-protocol.md, "HTTP", "Endpoints").
+public func buildRouter(service: SyncService) -> Router<BasicRequestContext> {
+    let router = Router(context: BasicRequestContext.self)
+    router.post("/v1/terminals/{terminal}/nonce") { request, context in
+        await service.nonceRoute(request, context)
+    }
+    router.post("/v1/terminals/{terminal}/messages") { request, context in
+        await service.messageRoute(request, context)
+    }
+    router.get(.init(stringLiteral: HTTPSync.healthPath)) { _, _ in service.healthRoute() }
+    router.get(.init(stringLiteral: HTTPSync.metricsPath)) { _, _ in service.metricsRoute() }
+    return router
+}
+
+extension HTTPField.Name {
+    static let possyncNonce = HTTPField.Name(HTTPSync.nonceHeader)!
+}
+
+/// Why an authenticated request was not processed: its status, refusal code and message.
+struct RouteRefusal: Error {
+    var status: HTTPResponse.Status
+    var code: String
+    var message: String
+    var retryAfterSeconds: Int? = nil
+    var closeConnection = false
+}
+
+extension SyncService {
+    // MARK: - Routes
+
+    func nonceRoute(_ request: Request, _ context: BasicRequestContext) async -> Response {
+        let started = ContinuousClock.now
+        let response: Response
+        do {
+            let terminal = try pathTerminal(context)
+            guard identity(of: terminal) != nil else {
+                throw RouteRefusal(status: .unauthorized, code: "\(SyncError.Code.notEnrolled)", message: "terminal \(terminal.rawValue) is not enrolled at central \(handler.centralID)")
+            }
+            var fields = HTTPFields()
+            fields[.possyncNonce] = nonces.issue(for: terminal, nowMillis: wallMillis())
+            fields[.cacheControl] = "no-store"
+            response = Response(status: .noContent, headers: fields)
+        } catch {
+            response = refusalResponse(error as? RouteRefusal ?? RouteRefusal(status: .badRequest, code: "malformed", message: "\(error)"))
+        }
+        metrics.request(route: "nonce", status: response.status.code, seconds: started.duration(to: .now), bytesIn: 0, bytesOut: 0)
+        return response
+    }
+
+    func messageRoute(_ request: Request, _ context: BasicRequestContext) async -> Response {
+        let started = ContinuousClock.now
+        var log = context.logger
+        var bytesIn = 0
+        let response: Response
+        do {
+            let terminal = try pathTerminal(context)
+            log[metadataKey: "terminal"] = "\(terminal.rawValue)"
+            guard let type = request.headers[.contentType], type.split(separator: ";").first.map({ $0.trimmingCharacters(in: .whitespaces) }) == HTTPSync.contentType else {
+                throw RouteRefusal(status: .unsupportedMediaType, code: "malformed", message: "Content-Type must be \(HTTPSync.contentType)")
+            }
+            if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > settings.requestBytesMax {
+                throw RouteRefusal(status: .contentTooLarge, code: "\(SyncError.Code.tooLarge)",
+                                   message: "body of \(length) bytes exceeds the server's requestBytesMax (\(settings.requestBytesMax) bytes)", closeConnection: true)
+            }
+            let body: ByteBuffer
+            do { body = try await request.body.collect(upTo: settings.requestBytesMax) } catch is NIOTooManyBytesError {
+                throw RouteRefusal(status: .contentTooLarge, code: "\(SyncError.Code.tooLarge)",
+                                   message: "body exceeds the server's requestBytesMax (\(settings.requestBytesMax) bytes)", closeConnection: true)
+            }
+            let bytes = Array(body.readableBytesView)
+            bytesIn = bytes.count
+            let identity = try authenticate(request, terminal: terminal, body: bytes)
+            log[metadataKey: "merchant"] = "\(identity.merchant)"
+            let message: SyncMessage
+            do { message = try SyncMessage.decode(bytes) } catch {
+                throw RouteRefusal(status: .badRequest, code: "\(error.code)", message: error.description)
+            }
+            try checkRequest(message, of: terminal, log: &log)
+            if let refusal = gate.enter(terminal) {
+                switch refusal {
+                case .terminalBusy:
+                    throw RouteRefusal(status: .conflict, code: "busy", message: "terminal \(terminal.rawValue) already has a request in flight",
+                                       retryAfterSeconds: settings.retryAfterBusyTerminalSeconds)
+                case .serverBusy:
+                    throw RouteRefusal(status: .tooManyRequests, code: "busy", message: "the server is working on \(settings.requestsInFlightMax) requests; try again",
+                                       retryAfterSeconds: settings.retryAfterServerBusySeconds)
+                }
+            }
+            let reply: SyncMessage
+            do {
+                defer { gate.leave(terminal) }
+                let handler = self.handler
+                reply = try await NIOThreadPool.singleton.runIfActive { handler.handle(message) }
+            } catch {
+                throw RouteRefusal(status: .serviceUnavailable, code: "\(SyncError.Code.io)", message: "the server is stopping",
+                                   retryAfterSeconds: settings.retryAfterUnavailableSeconds, closeConnection: true)
+            }
+            response = replyResponse(reply, terminal: terminal, log: &log)
+        } catch {
+            let refusal = error as? RouteRefusal ?? RouteRefusal(status: .internalServerError, code: "\(SyncError.Code.io)", message: "\(error)")
+            log[metadataKey: "refusal"] = "\(refusal.code)"
+            response = refusalResponse(refusal)
+        }
+        let bytesOut = response.body.contentLength ?? 0
+        log[metadataKey: "bytes_in"] = "\(bytesIn)"
+        log[metadataKey: "bytes_out"] = "\(bytesOut)"
+        log[metadataKey: "status"] = "\(response.status.code)"
+        log.info("sync request")
+        metrics.request(route: "messages", status: response.status.code, seconds: started.duration(to: .now), bytesIn: bytesIn, bytesOut: bytesOut)
+        return response
+    }
+
+    func healthRoute() -> Response {
+        let body = "{\"status\":\"ok\",\"central\":\"\(handler.centralID)\",\"head\":\(handler.head),\"requestsInFlight\":\(gate.inFlight)}\n"
+        return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                        body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    func metricsRoute() -> Response {
+        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                 body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
+    }
+
+    // MARK: - Steps
+
+    private func pathTerminal(_ context: BasicRequestContext) throws -> ReplicaId {
+        guard let raw = context.parameters.get("terminal", as: UInt32.self), let t = try? ReplicaId.terminal(raw) else {
+            throw RouteRefusal(status: .badRequest, code: "malformed",
+                               message: "the path names no terminal: /v1/terminals/{1...\(Limits.terminalIdMax)}/…")
+        }
+        return t
+    }
+
+    /// The request's Authorization header, checked: the terminal, the nonce (used up here), the MAC.
+    private func authenticate(_ request: Request, terminal: ReplicaId, body: [UInt8]) throws -> (key: SymmetricKey, merchant: String) {
+        func refuse(_ why: String) -> RouteRefusal {
+            RouteRefusal(status: .unauthorized, code: "\(SyncError.Code.notAuthorized)", message: why)
+        }
+        guard let header = request.headers[.authorization] else { throw refuse("no Authorization header") }
+        guard let auth = HTTPSync.parseAuthorization(header) else {
+            throw refuse("the Authorization header is not \(HTTPSync.authorizationScheme) terminal=T, nonce=N, mac=M")
+        }
+        guard auth.terminal == terminal.rawValue else {
+            throw refuse("the Authorization header names terminal \(auth.terminal); the path names terminal \(terminal.rawValue)")
+        }
+        guard let identity = identity(of: terminal) else {
+            throw RouteRefusal(status: .unauthorized, code: "\(SyncError.Code.notEnrolled)", message: "terminal \(terminal.rawValue) is not enrolled at central \(handler.centralID)")
+        }
+        guard nonces.consume(auth.nonce, for: terminal, nowMillis: wallMillis()) else {
+            throw refuse("nonce \(auth.nonce) was not issued to terminal \(terminal.rawValue), was used already, or expired: ask \(HTTPSync.noncePath(terminal: terminal)) for a new one")
+        }
+        let expected = HTTPSync.mac(key: identity.key, method: request.method.rawValue, path: request.uri.path, body: body, nonce: auth.nonce)
+        guard expected.count == auth.mac.count, zip(expected, auth.mac).reduce(UInt8(0), { $0 | ($1.0 ^ $1.1) }) == 0 else {
+            throw refuse("the MAC does not match this request (method, path, body and nonce) under terminal \(terminal.rawValue)'s key")
+        }
+        if let note = handler.revocation(of: terminal) {
+            throw RouteRefusal(status: .forbidden, code: "\(SyncError.Code.revoked)", message: "terminal \(terminal.rawValue)'s enrollment was revoked: \(note)")
+        }
+        return identity
+    }
+
+    /// The message is a request, of the authenticated terminal, within the server's bounds.
+    private func checkRequest(_ message: SyncMessage, of terminal: ReplicaId, log: inout Logger) throws {
+        let named: ReplicaId
+        switch message {
+        case .hello(let m): named = m.terminal
+        case .pull(let m): named = m.terminal; log[metadataKey: "cursor"] = "\(m.cursor)"
+        case .fetch(let m): named = m.terminal; log[metadataKey: "from"] = "\(m.from)"
+        case .push(let m):
+            named = m.terminal
+            var events = 0
+            var first: UInt64?, last: UInt64 = 0
+            for (i, frame) in m.frames.enumerated() {
+                guard let h = try? Frames.header(frame, file: "push frame \(i)") else { continue }  // the handler says what is wrong with it
+                events += Int(h.recordCount)
+                first = first ?? h.firstSequence
+                last = h.lastSequence
+            }
+            if let first { log[metadataKey: "seq"] = "\(first)...\(last)" }
+            guard events <= settings.eventsPerRequestMax else {
+                throw RouteRefusal(status: .contentTooLarge, code: "\(SyncError.Code.tooLarge)",
+                                   message: "the push carries \(events) events; the server takes at most \(settings.eventsPerRequestMax) per request")
+            }
+        default:
+            throw RouteRefusal(status: .badRequest, code: "malformed", message: "a \(message.typeByte)-type message is not a request central takes")
+        }
+        guard named == terminal else {
+            throw RouteRefusal(status: .forbidden, code: "\(SyncError.Code.notAuthorized)",
+                               message: "the request is authenticated as terminal \(terminal.rawValue) and its message names terminal \(named.rawValue)")
+        }
+    }
+
+    private func replyResponse(_ reply: SyncMessage, terminal: ReplicaId, log: inout Logger) -> Response {
+        var fields = HTTPFields()
+        fields[.contentType] = HTTPSync.contentType
+        fields[.cacheControl] = "no-store"
+        fields[.possyncNonce] = nonces.issue(for: terminal, nowMillis: wallMillis())
+        var status = HTTPResponse.Status.ok
+        switch reply {
+        case .refusal(let r):
+            status = .init(code: HTTPSync.status(forRefusal: r.code))
+            if let after = HTTPSync.retryAfterSeconds(forRefusal: r.code, settings: settings) { fields[.retryAfter] = "\(after)" }
+            log[metadataKey: "refusal"] = "\(r.code)"
+        case .ack(let a):
+            log[metadataKey: "accepted"] = "\(a.accepted)"
+            log[metadataKey: "acknowledged"] = "\(a.acknowledged)"
+            metrics.pushed(accepted: Int(a.accepted), duplicates: Int(a.duplicates))
+        case .events(let e):
+            log[metadataKey: "cursor_reached"] = "\(e.cursor)"
+            let head = handler.head
+            metrics.lag(terminal: terminal, positions: head > e.cursor ? head - e.cursor : 0, wallMillis: wallMillis())
+        default: break
+        }
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: reply.encoded())))
+    }
+
+    private func refusalResponse(_ r: RouteRefusal) -> Response {
+        var fields = HTTPFields()
+        fields[.contentType] = HTTPSync.contentType
+        fields[.cacheControl] = "no-store"
+        if let after = r.retryAfterSeconds { fields[.retryAfter] = "\(after)" }
+        if r.closeConnection { fields[.connection] = "close" }
+        let body = SyncMessage.refusal(.init(code: r.code, message: r.message)).encoded()
+        return Response(status: r.status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+extension HTTPSync {
+    /// `Retry-After` for a refusal the handler gave, in seconds (nil: retrying will not help).
+    static func retryAfterSeconds(forRefusal code: String, settings: SyncServerSettings) -> Int? {
+        status(forRefusal: code) == 503 ? settings.retryAfterUnavailableSeconds : nil
+    }
+}
