@@ -559,28 +559,3 @@ public final class TerminalReplica: @unchecked Sendable {
         try journal { () throws(JournalError) in try inbound.close() }
     }
 }
-
-extension SyncError.Code {
-    /// The code central named in a refusal.
-    init(refusal name: String) {
-        switch name {
-        case "wrongCentral": self = .wrongCentral
-        case "notEnrolled": self = .notEnrolled
-        case "foreignReplica": self = .foreignReplica
-        case "notAuthorized": self = .notAuthorized
-        case "sequenceGap": self = .sequenceGap
-        case "rewrittenHistory": self = .rewrittenHistory
-        case "foreignMerchant": self = .foreignMerchant
-        case "versionUnsupported": self = .versionUnsupported
-        case "tooLarge": self = .tooLarge
-        case "checksum": self = .checksum
-        case "journal": self = .journal
-        case "ledger": self = .ledger
-        case "io": self = .io
-        case "invalidArgument": self = .invalidArgument
-        case "notFound": self = .notFound
-        case "locked": self = .locked
-        default: self = .malformed
-        }
-    }
-}
