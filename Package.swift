@@ -4,6 +4,7 @@ import PackageDescription
 // Layering (a target imports only what its arrow lists; tools/check-imports.sh enforces it):
 //   CZlib           -> system zlib
 //   CSQLite         -> system libsqlite3                    (possync-bench's comparison only)
+//   PosBytes        -> (nothing)                             (the one byte reader and writer: LE/BE integers, LEB128 varints, hex)
 //   PosJournal      -> CZlib, swift-crypto, swift-log        (bytes, not money: frames, segments, recovery, locks)
 //   PosLedger       -> swift-crypto                          (money, not files; pure)
 //   PosWire         -> PosJournal, PosLedger, swift-crypto   (the protocol's messages, errors, keys, limits, enrollments, bundles, inbound records)
@@ -39,6 +40,10 @@ let package = Package(
             name: "CSQLite",
             path: "Sources/CSQLite",
             providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .target(
+            name: "PosBytes",
+            dependencies: []
         ),
         .target(
             name: "PosJournal",
