@@ -5,16 +5,16 @@ import PackageDescription
 //   CZlib           -> system zlib
 //   CSQLite         -> system libsqlite3                    (possync-bench's comparison only)
 //   PosBytes        -> (nothing)                             (the one byte reader and writer: LE/BE integers, LEB128 varints, hex)
-//   PosJournal      -> CZlib, swift-crypto, swift-log        (bytes, not money: frames, segments, recovery, locks)
-//   PosLedger       -> swift-crypto                          (money, not files; pure)
-//   PosWire         -> PosJournal, PosLedger, swift-crypto   (the protocol's messages, errors, keys, limits, enrollments, bundles, inbound records)
+//   PosJournal      -> PosBytes, CZlib, swift-crypto, swift-log        (bytes, not money: frames, segments, recovery, locks)
+//   PosLedger       -> PosBytes, swift-crypto                          (money, not files; pure)
+//   PosWire         -> PosBytes, PosJournal, PosLedger, swift-crypto   (the protocol's messages, errors, keys, limits, enrollments, bundles, inbound records)
 //   PosTerminal     -> PosWire, PosJournal, PosLedger, swift-log                (a terminal's store, sync client, recovery)
 //   PosCentral      -> PosWire, PosJournal, PosLedger, swift-log                (central's protocol handler over the CentralStorage contract)
-//   PosCentralFiles -> PosCentral, PosWire, PosJournal, PosLedger, swift-crypto, swift-log  (the embedded file storage: journal, snapshot runs, loss log)
+//   PosCentralFiles -> PosCentral, PosWire, PosJournal, PosLedger, PosBytes, swift-crypto, swift-log  (the embedded file storage: journal, snapshot runs, loss log)
 //   PosSimulation   -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosJournal, PosLedger  (deterministic simulation)
 //   PosApp          -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosLedger  (what the CLI does, minus the CLI: desks, amounts, acquirer, demo)
 //   possync         -> PosApp, PosLedger, swift-argument-parser    (the command line: parsing, formatting, exit codes)
-//   PosDump         -> PosJournal, PosLedger, PosWire, swift-crypto  (journal-dump's scan and report logic)
+//   PosDump         -> PosJournal, PosLedger, PosWire, PosBytes, swift-crypto  (journal-dump's scan and report logic)
 let package = Package(
     name: "PosSync",
     platforms: [.macOS(.v14)],
@@ -48,7 +48,7 @@ let package = Package(
         .target(
             name: "PosJournal",
             dependencies: [
-                "CZlib",
+                "PosBytes", "CZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -56,13 +56,14 @@ let package = Package(
         .target(
             name: "PosLedger",
             dependencies: [
+                "PosBytes",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(
             name: "PosWire",
             dependencies: [
-                "PosJournal", "PosLedger",
+                "PosBytes", "PosJournal", "PosLedger",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -83,7 +84,7 @@ let package = Package(
         .target(
             name: "PosCentralFiles",
             dependencies: [
-                "PosCentral", "PosWire", "PosJournal", "PosLedger",
+                "PosCentral", "PosWire", "PosJournal", "PosLedger", "PosBytes",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -103,7 +104,7 @@ let package = Package(
         .target(
             name: "PosDump",
             dependencies: [
-                "PosJournal", "PosLedger", "PosWire",
+                "PosJournal", "PosLedger", "PosWire", "PosBytes",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -143,7 +144,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PosJournalTests",
-            dependencies: ["PosJournal", "CZlib"],
+            dependencies: ["PosJournal", "PosBytes", "CZlib"],
             resources: []
         ),
         .testTarget(
@@ -152,7 +153,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PosSyncTests",
-            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger"]
+            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger", "PosBytes"]
         ),
         .testTarget(
             name: "PosAppTests",
@@ -164,7 +165,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PosLedgerTests",
-            dependencies: ["PosLedger"]
+            dependencies: ["PosLedger", "PosBytes"]
         ),
     ]
 )

@@ -1,3 +1,4 @@
+import PosBytes
 import PosJournal
 
 /// Walks the frames of one byte range of a file (a segment after its header,
@@ -75,9 +76,7 @@ final class FrameWalker {
     private func header(at: UInt64) throws(JournalError) -> Result<FrameHeader, JournalError>? {
         guard try ensure(at, JournalLimits.frameHeaderBytes) else { return nil }
         let local = Int(at - bufferStart)
-        return buffer.withUnsafeBytes {
-            FrameHeader.inspect(UnsafeRawBufferPointer(rebasing: $0[local..<(local + JournalLimits.frameHeaderBytes)]), file: path, offset: at)
-        }
+        return FrameHeader.inspect(Array(buffer[local..<(local + JournalLimits.frameHeaderBytes)]), file: path, offset: at)
     }
 
     private func next() throws(JournalError) -> Step {
@@ -109,7 +108,7 @@ final class FrameWalker {
             CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[(start + JournalLimits.frameHeaderBytes)..<(start + h.frameBytes)]))
         }
         guard computed == h.payloadChecksum else {
-            return try damaged(JournalError(.payloadChecksum, "payload checksum mismatch in frame seq \(h.firstSequence)...\(h.lastSequence): header states \(hex32(h.payloadChecksum)), computed \(hex32(computed))", file: path, offset: offset, sequence: h.firstSequence), header: h)
+            return try damaged(JournalError(.payloadChecksum, "payload checksum mismatch in frame seq \(h.firstSequence)...\(h.lastSequence): header states \(Hex.word(h.payloadChecksum)), computed \(Hex.word(computed))", file: path, offset: offset, sequence: h.firstSequence), header: h)
         }
         if let expected = nextSequence, h.firstSequence < expected {
             // Records already read (or a frame out of place): never shown twice.
@@ -117,7 +116,7 @@ final class FrameWalker {
         }
         if let chain, h.previousChecksum != chain {
             if let expected = nextSequence, h.firstSequence == expected {
-                return try damaged(JournalError(.chainBroken, "frame seq \(h.firstSequence)...\(h.lastSequence) links to previous checksum \(hex32(h.previousChecksum)), expected \(hex32(chain)) (a frame from elsewhere)", file: path, offset: offset, sequence: h.firstSequence), header: h)
+                return try damaged(JournalError(.chainBroken, "frame seq \(h.firstSequence)...\(h.lastSequence) links to previous checksum \(Hex.word(h.previousChecksum)), expected \(Hex.word(chain)) (a frame from elsewhere)", file: path, offset: offset, sequence: h.firstSequence), header: h)
             }
             // Starts above the expected sequence and links elsewhere: the
             // frames between are missing. Reported as missing, then the chain restarts here.
@@ -173,14 +172,16 @@ final class FrameWalker {
             _ = try ensure(at, JournalLimits.frameHeaderBytes)
             let windowEnd = min(bufferStart + UInt64(buffer.count) - UInt64(JournalLimits.frameHeaderBytes), last)
             var found: UInt64? = nil
-            buffer.withUnsafeBytes { p in
+            let marker = ByteWriter.le(frameSyncMarker)
+            do {
+                let p = buffer
                 var i = Int(at - bufferStart)
                 let stop = Int(windowEnd - bufferStart)
                 while i <= stop {
-                    if p[i] == 0x1E && p[i + 1] == 0x5A && p[i + 2] == 0xC3 && p[i + 3] == 0xF7 {
-                        if case .success = FrameHeader.inspect(UnsafeRawBufferPointer(rebasing: p[i..<(i + JournalLimits.frameHeaderBytes)]), file: "", offset: 0) {
+                    if p[i] == marker[0] && p[i + 1] == marker[1] && p[i + 2] == marker[2] && p[i + 3] == marker[3] {
+                        if case .success = FrameHeader.inspect(Array(p[i..<(i + JournalLimits.frameHeaderBytes)]), file: "", offset: 0) {
                             found = bufferStart + UInt64(i)
-                            return
+                            break
                         }
                     }
                     i += 1
@@ -210,9 +211,4 @@ final class FrameWalker {
         guard n > 0 else { return [] }
         return try file.read(at: at, count: n)
     }
-}
-
-func hex32(_ v: UInt32) -> String {
-    let s = String(v, radix: 16, uppercase: true)
-    return "0x" + String(repeating: "0", count: max(0, 8 - s.count)) + s
 }

@@ -1,3 +1,4 @@
+import PosBytes
 import PosJournal
 
 /// One segment file being read: its header, the checks against the segment
@@ -103,7 +104,7 @@ final class SegmentReading {
                                               missingFrom: nil, missingThrough: nil, rawBytes: nil))
                 } else if let chain = previous.chain, chain != sh.chainSeed {
                     scanner.damage(DamageItem(kind: .damaged, file: file, offset: 48, bytes: 4, code: JournalError.Code.chainBroken.description,
-                                              reason: "segment chain seed \(hex32(sh.chainSeed)) does not match the previous segment's last frame (\(hex32(chain)))",
+                                              reason: "segment chain seed \(Hex.word(sh.chainSeed)) does not match the previous segment's last frame (\(Hex.word(chain)))",
                                               missingFrom: nil, missingThrough: nil, rawBytes: nil))
                 }
             }

@@ -1,4 +1,5 @@
 import Logging
+import PosBytes
 
 /// One segment as found when the journal was opened.
 public struct SegmentInfo: Sendable, Equatable {
@@ -93,7 +94,7 @@ struct JournalScan {
                 }
                 guard h.chainSeed == previousChain else {
                     cursor.close()
-                    throw JournalError(.chainBroken, "segment chain seed \(hex32(h.chainSeed)) does not match the last frame of \(previous.name) (\(hex32(previousChain)))", file: path, offset: 48)
+                    throw JournalError(.chainBroken, "segment chain seed \(Hex.word(h.chainSeed)) does not match the last frame of \(previous.name) (\(Hex.word(previousChain)))", file: path, offset: 48)
                 }
             }
             if let key = configuration.key, h.keyID != 0, h.keyID != key.id {
@@ -201,9 +202,10 @@ struct JournalScan {
         guard isLast else { return "later segments follow it" }
         let offset = error.offset ?? UInt64(JournalLimits.segmentHeaderBytes)
         let head = try file.read(at: offset, count: JournalLimits.frameHeaderBytes)
+        let fields = ByteReader<ByteReadError>(head)
         let headerIntact = head.count == JournalLimits.frameHeaderBytes
-            && head.readLE(UInt32.self, at: 0) == frameSyncMarker
-            && head.readLE(UInt32.self, at: 36) == CRC32C.checksum(Array(head[0..<36]))
+            && fields.getLE(UInt32.self, at: 0) == frameSyncMarker
+            && fields.getLE(UInt32.self, at: 36) == CRC32C.checksum(Array(head[0..<36]))
         if headerIntact && error.code != .payloadChecksum {
             return "the frame's header is intact (its checksum verifies), so it was written whole"
         }
@@ -211,7 +213,7 @@ struct JournalScan {
         // its extent is known: anything inside the payload (which may itself
         // hold a stored frame) is not evidence of later data.
         var searchFrom = offset
-        if error.code == .payloadChecksum, case .header(let h) = head.withUnsafeBytes({ FrameHeader.decode($0) }) {
+        if error.code == .payloadChecksum, case .header(let h) = FrameHeader.decode(head) {
             searchFrom = offset + UInt64(h.frameBytes) - 1
         }
         if let next = try cursor.validFrameHeaders(after: searchFrom).first {

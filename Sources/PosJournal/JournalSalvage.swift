@@ -1,4 +1,5 @@
 import Logging
+import PosBytes
 
 /// What a salvage copied, and what it could not.
 public struct SalvageReport: Sendable, Equatable {
@@ -75,7 +76,7 @@ public enum JournalSalvage {
             let file = try fs.openFile(path, mode: .readOnly)
             let head = try file.read(at: 0, count: JournalLimits.segmentHeaderBytes)
             try? file.close()
-            if head.count >= 10, Array(head[0..<8]) == segmentMagic, let v = head.readLE(UInt16.self, at: 8), v > journalFormatVersion,
+            if head.count >= 10, Array(head[0..<8]) == segmentMagic, let v = ByteReader<ByteReadError>(head).getLE(UInt16.self, at: 8), v > journalFormatVersion,
                versionFieldRepaired(head) == nil {
                 throw JournalError(.unsupportedVersion, "segment format version \(v); this build reads versions 1...\(journalFormatVersion) and does not salvage newer formats", file: path, offset: 8)
             }
@@ -93,7 +94,7 @@ public enum JournalSalvage {
             }
             var bytes = try file.read(at: 0, count: Int(size))
             if let header = versionFieldRepaired(bytes) {
-                run.report.damage.append(.init(file: path, offset: 8, bytes: 2, reason: "version field reads \(bytes.readLE(UInt16.self, at: 8)!), yet the header checksums as version \(journalFormatVersion) with it: the field is damaged, the segment is read as version \(journalFormatVersion)"))
+                run.report.damage.append(.init(file: path, offset: 8, bytes: 2, reason: "version field reads \(ByteReader<ByteReadError>(bytes).getLE(UInt16.self, at: 8)!), yet the header checksums as version \(journalFormatVersion) with it: the field is damaged, the segment is read as version \(journalFormatVersion)"))
                 bytes.replaceSubrange(0..<header.count, with: header)
             }
             let header: SegmentHeader
@@ -127,13 +128,15 @@ public enum JournalSalvage {
 /// 2^32 chance), so the segment is ours to salvage. Returns the header so
 /// corrected, or nil.
 func versionFieldRepaired(_ bytes: [UInt8]) -> [UInt8]? {
+    let r = ByteReader<ByteReadError>(bytes)
     guard bytes.count >= JournalLimits.segmentHeaderBytes, Array(bytes[0..<8]) == segmentMagic,
-          let version = bytes.readLE(UInt16.self, at: 8), version > journalFormatVersion else { return nil }
-    var header = Array(bytes[0..<JournalLimits.segmentHeaderBytes])
-    header[8] = UInt8(journalFormatVersion & 0xFF)
-    header[9] = UInt8(journalFormatVersion >> 8)
-    guard CRC32C.checksum(Array(header[0..<60])) == header.readLE(UInt32.self, at: 60) else { return nil }
-    return header
+          let version = r.getLE(UInt16.self, at: 8), version > journalFormatVersion else { return nil }
+    var header = ByteWriter(Array(bytes[0..<8]))
+    header.writeLE(journalFormatVersion)
+    header.writeBytes(bytes[10..<60])
+    guard CRC32C.checksum(header.bytes) == r.getLE(UInt32.self, at: 60) else { return nil }
+    header.writeBytes(bytes[60..<JournalLimits.segmentHeaderBytes])
+    return header.bytes
 }
 
 /// The walk over the source's frames, in sequence order.
@@ -163,20 +166,21 @@ private struct SalvageRun {
     }
 
     /// The intact frame starting at `at`, if one does.
-    static func intactFrame(_ p: UnsafeRawBufferPointer, at: Int) -> FrameHeader? {
-        guard p.count - at >= JournalLimits.frameHeaderBytes,
-              case .header(let h) = FrameHeader.decode(UnsafeRawBufferPointer(rebasing: p[at..<(at + JournalLimits.frameHeaderBytes)])),
-              h.frameBytes <= p.count - at,
-              FrameDecoder.verifyPayload(h, UnsafeRawBufferPointer(rebasing: p[(at + JournalLimits.frameHeaderBytes)..<(at + h.frameBytes)]))
+    static func intactFrame(_ b: [UInt8], at: Int) -> FrameHeader? {
+        guard b.count - at >= JournalLimits.frameHeaderBytes,
+              case .header(let h) = FrameHeader.decode(b, at: at),
+              h.frameBytes <= b.count - at,
+              b.withUnsafeBytes({ FrameDecoder.verifyPayload(h, UnsafeRawBufferPointer(rebasing: $0[(at + JournalLimits.frameHeaderBytes)..<(at + h.frameBytes)])) })
         else { return nil }
         return h
     }
 
     /// The next offset at or after `from` where an intact frame starts.
-    static func nextIntactFrame(_ p: UnsafeRawBufferPointer, from: Int) -> Int? {
+    static func nextIntactFrame(_ b: [UInt8], from: Int) -> Int? {
+        let marker = frameSyncMarkerBytes
         var i = from
-        while i + JournalLimits.frameHeaderBytes <= p.count {
-            if p[i] == 0x1E && p[i + 1] == 0x5A && p[i + 2] == 0xC3 && p[i + 3] == 0xF7, intactFrame(p, at: i) != nil { return i }
+        while i + JournalLimits.frameHeaderBytes <= b.count {
+            if b[i] == marker[0] && b[i + 1] == marker[1] && b[i + 2] == marker[2] && b[i + 3] == marker[3], intactFrame(b, at: i) != nil { return i }
             i += 1
         }
         return nil
@@ -188,7 +192,8 @@ private struct SalvageRun {
         let size = bytes.count
         // Decide the frames first (pure), then copy them.
         var steps: [(offset: Int, header: FrameHeader?, end: Int, reason: String)] = []
-        bytes.withUnsafeBytes { p in
+        do {
+            let p = bytes
             while offset < size {
                 if let h = Self.intactFrame(p, at: offset) {
                     steps.append((offset, h, offset + h.frameBytes, ""))
@@ -202,7 +207,7 @@ private struct SalvageRun {
                     reason = "\(size - offset) bytes, fewer than a frame header"
                     end = size
                 } else {
-                    switch FrameHeader.decode(UnsafeRawBufferPointer(rebasing: p[offset..<(offset + JournalLimits.frameHeaderBytes)])) {
+                    switch FrameHeader.decode(p, at: offset) {
                     case .invalid(_, let message):
                         reason = p[offset...].allSatisfy({ $0 == 0 }) ? "zero bytes to the end of the file" : message
                     case .header(let h):
@@ -246,7 +251,7 @@ private struct SalvageRun {
                 startNewSegment = true
             } else if let chain, h.previousChecksum != chain {
                 report.damage.append(.init(file: path, offset: UInt64(step.offset), bytes: 0,
-                                           reason: "chain broken: frame seq \(h.firstSequence)...\(h.lastSequence) links to \(hex32(h.previousChecksum)), the frame before it has checksum \(hex32(chain)); copied, in a new segment"))
+                                           reason: "chain broken: frame seq \(h.firstSequence)...\(h.lastSequence) links to \(Hex.word(h.previousChecksum)), the frame before it has checksum \(Hex.word(chain)); copied, in a new segment"))
                 startNewSegment = true
             }
             if startNewSegment {

@@ -1,3 +1,5 @@
+import PosBytes
+
 /// Segment files are named by their base sequence number: 20 decimal digits and ".seg".
 public enum SegmentName {
     public static let suffix = ".seg"
@@ -104,9 +106,7 @@ public final class SegmentCursor {
             return .incomplete(offset: offset, reason: "\(remaining) bytes at the end, fewer than a \(JournalLimits.frameHeaderBytes)-byte frame header")
         }
         let local = Int(offset - bufferStart)
-        let decoded = buffer.withUnsafeBytes {
-            FrameHeader.decode(UnsafeRawBufferPointer(rebasing: $0[local..<(local + JournalLimits.frameHeaderBytes)]))
-        }
+        let decoded = FrameHeader.decode(buffer, at: local)
         let h: FrameHeader
         switch decoded {
         case .invalid(let code, let message):
@@ -130,10 +130,10 @@ public final class SegmentCursor {
         }
         guard payloadOK else {
             let computed = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[JournalLimits.frameHeaderBytes...])) }
-            return .damaged(JournalError(.payloadChecksum, "payload checksum mismatch in frame seq \(h.firstSequence)...\(h.lastSequence): header states \(hex32(h.payloadChecksum)), computed \(hex32(computed))", file: path, offset: offset, sequence: h.firstSequence))
+            return .damaged(JournalError(.payloadChecksum, "payload checksum mismatch in frame seq \(h.firstSequence)...\(h.lastSequence): header states \(Hex.word(h.payloadChecksum)), computed \(Hex.word(computed))", file: path, offset: offset, sequence: h.firstSequence))
         }
         guard h.previousChecksum == chain else {
-            return .damaged(JournalError(.chainBroken, "frame seq \(h.firstSequence)...\(h.lastSequence) links to previous checksum \(hex32(h.previousChecksum)), expected \(hex32(chain)) (a frame is missing, repeated or misplaced)", file: path, offset: offset, sequence: h.firstSequence))
+            return .damaged(JournalError(.chainBroken, "frame seq \(h.firstSequence)...\(h.lastSequence) links to previous checksum \(Hex.word(h.previousChecksum)), expected \(Hex.word(chain)) (a frame is missing, repeated or misplaced)", file: path, offset: offset, sequence: h.firstSequence))
         }
         guard h.firstSequence == nextSequence else {
             return .damaged(JournalError(.sequenceGap, "frame starts at seq \(h.firstSequence), expected \(nextSequence)", file: path, offset: offset, sequence: h.firstSequence))
@@ -164,12 +164,12 @@ public final class SegmentCursor {
         guard fileSize > from + 1 else { return [] }
         let rest = try file.read(at: from + 1, count: Int(fileSize - from - 1))
         var found: [UInt64] = []
-        rest.withUnsafeBytes { p in
-            guard p.count >= JournalLimits.frameHeaderBytes else { return }
-            for i in 0...(p.count - JournalLimits.frameHeaderBytes) where p[i] == 0x1E && p[i + 1] == 0x5A && p[i + 2] == 0xC3 && p[i + 3] == 0xF7 {
-                if case .header = FrameHeader.decode(UnsafeRawBufferPointer(rebasing: p[i..<(i + JournalLimits.frameHeaderBytes)])) {
+        let marker = frameSyncMarkerBytes
+        if rest.count >= JournalLimits.frameHeaderBytes {
+            for i in 0...(rest.count - JournalLimits.frameHeaderBytes) where rest[i] == marker[0] && rest[i + 1] == marker[1] && rest[i + 2] == marker[2] && rest[i + 3] == marker[3] {
+                if case .header = FrameHeader.decode(rest, at: i) {
                     found.append(from + 1 + UInt64(i))
-                    if found.count >= limit { return }
+                    if found.count >= limit { break }
                 }
             }
         }

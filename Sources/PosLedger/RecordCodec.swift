@@ -13,6 +13,8 @@
 // an unknown type as `.unknown(type:fields:)` with the header decoded.
 // Encoding is canonical: fields in increasing number, each at most once.
 
+import PosBytes
+
 public enum RecordCodec {
     /// Identifies `dictionaryBytes` in journal frames that use it.
     public static let dictionaryID: UInt32 = 1
@@ -35,7 +37,7 @@ public enum RecordCodec {
         w.writeByte(event.body.typeByte)
         w.writeVarint(UInt64(event.dot.replica.rawValue))
         w.writeVarint(event.dot.seq)
-        w.writeUInt64LE(event.hlc.rawValue)
+        w.writeLE(event.hlc.rawValue)
         event.context.encode(into: &w)
         var f = ByteWriter(capacity: 48)
         encodeFields(event.body, into: &f)
@@ -128,7 +130,7 @@ public enum RecordCodec {
             throw LedgerError(.valueOutOfRange, "record is \(to - from) bytes, max \(Limits.recordBytesMax)",
                               field: "record", byteOffset: from)
         }
-        var r = ByteReader(bytes, from: from, to: to)
+        var r = ByteReader<LedgerError>(bytes, from: from, to: to)
         let version = try r.readByte(field: "version")
         guard version == Limits.recordVersion else {
             throw LedgerError(.unsupportedVersion, "record version \(version), this reader knows 1",
@@ -146,7 +148,7 @@ public enum RecordCodec {
         let dot = try at(seqAt) { () throws(LedgerError) in
             try Dot(replica: ReplicaId(unchecked: UInt32(replicaRaw)), seq: seq)
         }
-        let hlc = HLCTimestamp(rawValue: try r.readUInt64LE(field: "hlc"))
+        let hlc = HLCTimestamp(rawValue: try r.readLE(UInt64.self, field: "hlc"))
         let context = try VersionVector.decode(from: &r)
         let lengthAt = r.offset
         let fieldsLength = try r.readVarint(field: "fieldsLength")

@@ -2,6 +2,8 @@
 // at most once, unknown ones skipped (see RecordCodec.swift and
 // sync-protocol.md "Records").
 
+import PosBytes
+
 /// The known fields of one record (numbers 1...fieldNumberMax), read in one pass.
 struct Fields {
     static let fieldNumberMax = 15
@@ -16,7 +18,7 @@ struct Fields {
     var offsets: [Int]
     let endOffset: Int
 
-    static func read(_ r: inout ByteReader) throws(LedgerError) -> Fields {
+    static func read(_ r: inout ByteReader<LedgerError>) throws(LedgerError) -> Fields {
         var f = Fields(values: Array(repeating: nil, count: fieldNumberMax + 1),
                        offsets: Array(repeating: 0, count: fieldNumberMax + 1), endOffset: r.end)
         while !r.isAtEnd {
@@ -26,7 +28,7 @@ struct Fields {
             let value: Value
             switch key & 7 {
             case 0: value = .varint(try r.readVarint(field: "field \(number)"))
-            case 1: value = .fixed64(try r.readUInt64LE(field: "field \(number)"))
+            case 1: value = .fixed64(try r.readLE(UInt64.self, field: "field \(number)"))
             case 2:
                 let length = try r.readVarint(field: "field \(number)")
                 guard length <= UInt64(r.remaining) else {
