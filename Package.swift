@@ -5,7 +5,7 @@ import PackageDescription
 //   CZlib           -> system zlib
 //   CSQLite         -> system libsqlite3                    (possync-bench's comparison only)
 //   PosBytes        -> (nothing)                             (the one byte reader and writer: LE/BE integers, LEB128 varints, hex)
-//   PosJournal      -> PosBytes, CZlib, swift-crypto, swift-log        (bytes, not money: frames, segments, recovery, locks)
+//   PosJournal      -> PosBytes, CZlib, swift-crypto, swift-log        (bytes, not money: frames, the frame scanner, segments, recovery, salvage, locks)
 //   PosLedger       -> PosBytes, swift-crypto                          (money, not files; pure)
 //   PosWire         -> PosBytes, PosJournal, PosLedger, swift-crypto   (the protocol's messages, errors, keys, limits, enrollments, bundles, inbound records)
 //   PosTerminal     -> PosWire, PosJournal, PosLedger, swift-log                (a terminal's store, sync client, recovery)

@@ -4,7 +4,7 @@ import PosJournal
 import PosWire
 
 /// A bundle (sync-protocol.md, "Bundles"): its header, its SHA-256, then its
-/// frames through the same walker as a segment's. Unlike `BundleReader`, a
+/// frames through the same scanner as a segment's. Unlike `BundleReader`, a
 /// damaged bundle is not refused: every intact frame is still shown.
 extension DumpScanner {
     func dumpBundle() throws(DumpError) {
@@ -64,21 +64,22 @@ extension DumpScanner {
         }
         let segment = SegmentHeader(journalID: JournalID(bytes: [UInt8](repeating: 0, count: 16))!, baseSequence: max(head.firstSequence, 1),
                                     dictionaryID: head.dictionaryID, keyID: head.keyID, chainSeed: 0)
-        let walker = FrameWalker(file: handle, path: file, start: UInt64(BundleHeader.bytes), end: end, chain: nil, nextSequence: head.firstSequence)
+        let walker = SegmentReading.scanner(handle, file, start: UInt64(BundleHeader.bytes), end: end, chain: nil, nextSequence: head.firstSequence)
         var frames: UInt32 = 0
         var lastSeq: UInt64? = nil
         loop: while true {
-            let step: FrameWalker.Step
-            do { step = try walker.step() } catch { throw DumpError("cannot read: \(error.message)", file: file, offset: error.offset) }
+            let step: FrameScanner.Step
+            do { step = try walker.next() } catch { throw DumpError("cannot read: \(error.message)", file: file, offset: error.offset) }
             switch step {
-            case .frame(let offset, let h, let bytes):
+            case .frame(let f):
                 frames += 1
-                lastSeq = h.lastSequence
-                frame(offset: offset, header: h, bytes: bytes, segment: segment, file: file, walker: walker)
+                lastSeq = f.header.lastSequence
+                frame(offset: f.offset, header: f.header, bytes: f.bytes, segment: segment, file: file, walker: walker)
             case .missing(let from, let through, let offset):
                 damage(DamageItem(kind: .missing, file: file, offset: offset, bytes: 0, code: "sequenceGap",
                                   reason: "records \(from)...\(through) are missing before this frame", missingFrom: from, missingThrough: through, rawBytes: nil))
-            case .damaged(let start, let resume, let error, let header):
+            case .damaged(let error, let header, let resume):
+                let start = error.offset ?? walker.offset
                 let stop = resume ?? end
                 damage(DamageItem(kind: .damaged, file: file, offset: start, bytes: stop - start, code: error.code.description,
                                   reason: error.message + (resume == nil ? "; no valid frame follows before the checksum" : "; reading resumes at offset \(stop)"),

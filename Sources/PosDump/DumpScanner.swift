@@ -212,7 +212,7 @@ public final class DumpScanner {
         sink.damage(item)
     }
 
-    func rawBytes(_ walker: FrameWalker, at: UInt64, count: UInt64) -> [UInt8]? {
+    func rawBytes(_ walker: FrameScanner, at: UInt64, count: UInt64) -> [UInt8]? {
         guard options.raw else { return nil }
         return try? walker.bytes(at: at, count: Int(min(count, UInt64(options.rawBytesMax))))
     }
@@ -228,7 +228,7 @@ public final class DumpScanner {
 
     /// A frame whose checksums, chain and sequence hold: count it, decode its
     /// records when wanted, and hand frame and records to the sink.
-    func frame(offset: UInt64, header h: FrameHeader, bytes: [UInt8], segment: SegmentHeader?, file: String, walker: FrameWalker) {
+    func frame(offset: UInt64, header h: FrameHeader, bytes: [UInt8], segment: SegmentHeader?, file: String, walker: FrameScanner) {
         summary.frames += 1
         summary.records += UInt64(h.recordCount)
         summary.storedBytes += UInt64(h.storedLength)

@@ -3,7 +3,7 @@
 extension FrameHeader {
     /// Decodes and checks the 40-byte frame header at the start of `bytes`:
     /// sync marker, header checksum, flags and field bounds, exactly as
-    /// `SegmentCursor` does. The payload is not looked at. The error names
+    /// `FrameScanner` does. The payload is not looked at. The error names
     /// `file` and `offset`.
     public static func inspect(_ bytes: [UInt8], file: String, offset: UInt64) -> Result<FrameHeader, JournalError> {
         switch decode(bytes) {

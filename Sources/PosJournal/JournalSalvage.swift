@@ -63,9 +63,6 @@ public struct SalvageReport: Sendable, Equatable {
 /// `JournalReader(from: range.lowerBound, through: range.upperBound)`. A
 /// destination with nothing lost in the middle opens as a journal.
 public enum JournalSalvage {
-    /// Largest segment file salvage reads (whole, into memory), in bytes.
-    public static let segmentFileBytesMax: UInt64 = 1 << 30
-
     public static func salvage(from source: String, to destination: String,
                                fileSystem fs: any JournalFileSystem = PosixFileSystem(),
                                logger: Logger = Logger(label: "possync.journal.salvage", factory: { _ in SwiftLogNoOpLogHandler() })) throws(JournalError) -> SalvageReport {
@@ -88,18 +85,14 @@ public enum JournalSalvage {
             let file = try fs.openFile(path, mode: .readOnly)
             defer { try? file.close() }
             let size = try file.size()
-            guard size <= segmentFileBytesMax else {
-                run.damaged(path, 0, size, "segment file is \(size) bytes, more than segmentFileBytesMax \(segmentFileBytesMax): not read")
-                continue
-            }
-            var bytes = try file.read(at: 0, count: Int(size))
-            if let header = versionFieldRepaired(bytes) {
-                run.report.damage.append(.init(file: path, offset: 8, bytes: 2, reason: "version field reads \(ByteReader<ByteReadError>(bytes).getLE(UInt16.self, at: 8)!), yet the header checksums as version \(journalFormatVersion) with it: the field is damaged, the segment is read as version \(journalFormatVersion)"))
-                bytes.replaceSubrange(0..<header.count, with: header)
+            var head = try file.read(at: 0, count: JournalLimits.segmentHeaderBytes)
+            if let repaired = versionFieldRepaired(head) {
+                run.report.damage.append(.init(file: path, offset: 8, bytes: 2, reason: "version field reads \(ByteReader<ByteReadError>(head).getLE(UInt16.self, at: 8)!), yet the header checksums as version \(journalFormatVersion) with it: the field is damaged, the segment is read as version \(journalFormatVersion)"))
+                head = repaired
             }
             let header: SegmentHeader
             do {
-                header = try SegmentHeader.decode(bytes, file: path)
+                header = try SegmentHeader.decode(head, file: path)
             } catch {
                 run.damaged(path, error.offset ?? 0, size, "segment header unreadable (\(error.code): \(error.message)); its frames cannot be decoded without it")
                 continue
@@ -113,7 +106,10 @@ public enum JournalSalvage {
                 continue
             }
             run.journalID = header.journalID
-            try run.walk(bytes, path: path, header: header, output: &output)
+            // Frames are judged by their own checksums only: salvage judges their places itself.
+            let scanner = FrameScanner(file: file, path: path, start: UInt64(JournalLimits.segmentHeaderBytes), end: size,
+                                       chain: nil, nextSequence: nil, policy: .resync(placement: false))
+            try run.walk(scanner, path: path, header: header, output: &output)
         }
         run.finish()
         try output.finish()
@@ -165,92 +161,47 @@ private struct SalvageRun {
         ])
     }
 
-    /// The intact frame starting at `at`, if one does.
-    static func intactFrame(_ b: [UInt8], at: Int) -> FrameHeader? {
-        guard b.count - at >= JournalLimits.frameHeaderBytes,
-              case .header(let h) = FrameHeader.decode(b, at: at),
-              h.frameBytes <= b.count - at,
-              b.withUnsafeBytes({ FrameDecoder.verifyPayload(h, UnsafeRawBufferPointer(rebasing: $0[(at + JournalLimits.frameHeaderBytes)..<(at + h.frameBytes)])) })
-        else { return nil }
-        return h
-    }
-
-    /// The next offset at or after `from` where an intact frame starts.
-    static func nextIntactFrame(_ b: [UInt8], from: Int) -> Int? {
-        let marker = frameSyncMarkerBytes
-        var i = from
-        while i + JournalLimits.frameHeaderBytes <= b.count {
-            if b[i] == marker[0] && b[i + 1] == marker[1] && b[i + 2] == marker[2] && b[i + 3] == marker[3], intactFrame(b, at: i) != nil { return i }
-            i += 1
-        }
-        return nil
-    }
-
-    mutating func walk(_ bytes: [UInt8], path: String, header: SegmentHeader, output: inout SalvageOutput) throws(JournalError) {
+    /// Copies the intact frames of one segment; damage is skipped to the next intact frame.
+    mutating func walk(_ scanner: FrameScanner, path: String, header: SegmentHeader, output: inout SalvageOutput) throws(JournalError) {
         var startNewSegment = true   // each source segment starts a destination segment
-        var offset = JournalLimits.segmentHeaderBytes
-        let size = bytes.count
-        // Decide the frames first (pure), then copy them.
-        var steps: [(offset: Int, header: FrameHeader?, end: Int, reason: String)] = []
-        do {
-            let p = bytes
-            while offset < size {
-                if let h = Self.intactFrame(p, at: offset) {
-                    steps.append((offset, h, offset + h.frameBytes, ""))
-                    offset += h.frameBytes
-                    continue
-                }
-                var reason: String
-                var searchFrom = offset + 1
-                var end: Int? = nil
-                if size - offset < JournalLimits.frameHeaderBytes {
-                    reason = "\(size - offset) bytes, fewer than a frame header"
-                    end = size
-                } else {
-                    switch FrameHeader.decode(p, at: offset) {
-                    case .invalid(_, let message):
-                        reason = p[offset...].allSatisfy({ $0 == 0 }) ? "zero bytes to the end of the file" : message
-                    case .header(let h):
-                        if h.frameBytes > size - offset {
-                            reason = "incomplete frame seq \(h.firstSequence)...\(h.lastSequence): needs \(h.frameBytes) bytes, \(size - offset) remain"
-                            end = size
-                        } else {
-                            reason = "payload checksum mismatch in frame seq \(h.firstSequence)...\(h.lastSequence)"
-                            // Its header is intact, so its extent is known: a frame
-                            // stored inside its payload is payload, not a frame.
-                            searchFrom = offset + h.frameBytes
-                        }
-                    }
-                }
-                let next = end == nil ? Self.nextIntactFrame(p, from: searchFrom) : nil
-                steps.append((offset, nil, next ?? size, reason))
-                offset = next ?? size
-            }
-        }
-        for step in steps {
-            guard let h = step.header else {
-                damaged(path, UInt64(step.offset), UInt64(step.end - step.offset), step.reason)
+        while true {
+            let frame: RawFrame
+            switch try scanner.next() {
+            case .end:
+                return
+            case .incomplete(let offset, let bytes, let reason):
+                damaged(path, offset, bytes, reason)
+                return
+            case .damaged(let error, _, let resume):
+                let at = error.offset ?? scanner.offset
+                damaged(path, at, (resume ?? scanner.end) - at, error.message)
+                guard resume != nil else { return }
                 continue
+            case .missing:
+                preconditionFailure("salvage scans without placement checks")
+            case .frame(let f):
+                frame = f
             }
+            let h = frame.header
             if h.firstSequence < expected {
                 // Not a loss: these sequence numbers were copied already (or precede the journal).
-                report.damage.append(.init(file: path, offset: UInt64(step.offset), bytes: UInt64(h.frameBytes),
+                report.damage.append(.init(file: path, offset: frame.offset, bytes: UInt64(h.frameBytes),
                                            reason: "frame seq \(h.firstSequence)...\(h.lastSequence) repeats or precedes records already copied (next expected \(expected)): skipped"))
                 continue
             }
             if h.firstSequence > expected {
                 let location = pendingDamage
                 let reason = location.map { "lost in damaged bytes: \($0.reason)" }
-                    ?? (step.offset == JournalLimits.segmentHeaderBytes
+                    ?? (frame.offset == UInt64(JournalLimits.segmentHeaderBytes)
                         ? "no segment file holds them: a segment before this one is missing"
                         : "frame starts at seq \(h.firstSequence), expected \(expected)")
                 let loss = SalvageReport.Loss(first: expected, last: h.firstSequence - 1,
-                                              file: location?.file ?? path, offset: location?.offset ?? UInt64(step.offset), reason: reason)
+                                              file: location?.file ?? path, offset: location?.offset ?? frame.offset, reason: reason)
                 report.losses.append(loss)
                 logger.error("salvage: records lost", metadata: ["journal.first": "\(loss.first)", "journal.last": "\(h.firstSequence - 1)", "journal.file": "\(loss.file)", "journal.offset": "\(loss.offset)"])
                 startNewSegment = true
             } else if let chain, h.previousChecksum != chain {
-                report.damage.append(.init(file: path, offset: UInt64(step.offset), bytes: 0,
+                report.damage.append(.init(file: path, offset: frame.offset, bytes: 0,
                                            reason: "chain broken: frame seq \(h.firstSequence)...\(h.lastSequence) links to \(Hex.word(h.previousChecksum)), the frame before it has checksum \(Hex.word(chain)); copied, in a new segment"))
                 startNewSegment = true
             }
@@ -259,7 +210,7 @@ private struct SalvageRun {
                                                       keyID: header.keyID, chainSeed: h.previousChecksum))
                 startNewSegment = false
             }
-            try output.append(bytes[step.offset..<step.end])
+            output.append(frame.bytes)
             if let last = report.recovered.last, last.upperBound + 1 == h.firstSequence {
                 report.recovered[report.recovered.count - 1] = last.lowerBound...h.lastSequence
             } else {
@@ -313,7 +264,7 @@ private struct SalvageOutput {
         buffer = h.encoded()
     }
 
-    mutating func append(_ frame: ArraySlice<UInt8>) throws(JournalError) {
+    mutating func append(_ frame: [UInt8]) {
         buffer += frame
     }
 
