@@ -4,17 +4,18 @@ import PackageDescription
 // Layering (a target imports only what its arrow lists; tools/check-imports.sh enforces it):
 //   CZlib           -> system zlib
 //   CSQLite         -> system libsqlite3                    (possync-bench's comparison only)
-//   PosJournal      -> CZlib, swift-crypto, swift-log        (bytes, not money: frames, segments, recovery, locks)
-//   PosLedger       -> swift-crypto                          (money, not files; pure)
-//   PosWire         -> PosJournal, PosLedger, swift-crypto   (the protocol's messages, errors, keys, limits, enrollments, bundles, inbound records)
+//   PosBytes        -> (nothing)                             (the one byte reader and writer: LE/BE integers, LEB128 varints, hex)
+//   PosJournal      -> PosBytes, CZlib, swift-crypto, swift-log        (bytes, not money: frames, the frame scanner, segments, recovery, salvage, locks)
+//   PosLedger       -> PosBytes, swift-crypto                          (money, not files; pure)
+//   PosWire         -> PosBytes, PosJournal, PosLedger, swift-crypto   (the protocol's messages, errors, keys, limits, enrollments, bundles, inbound records)
 //   PosTerminal     -> PosWire, PosJournal, PosLedger, swift-log                (a terminal's store, sync client, recovery)
 //   PosCentral      -> PosWire, PosJournal, PosLedger, swift-log                (central's protocol handler over the CentralStorage contract)
-//   PosCentralFiles -> PosCentral, PosWire, PosJournal, PosLedger, swift-crypto, swift-log  (the embedded file storage: journal, snapshot runs, loss log)
+//   PosCentralFiles -> PosCentral, PosWire, PosJournal, PosLedger, PosBytes, swift-crypto, swift-log  (the embedded file storage: journal, snapshot runs, loss log)
 //   PosTestSupport  -> PosCentral, PosWire, PosJournal, PosLedger      (SimulatedFileSystem, TempDir, FixedClock, the CentralStorage contract suite)
 //   PosSimulation   -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosJournal, PosLedger, PosTestSupport  (deterministic simulation)
 //   PosApp          -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosLedger  (what the CLI does, minus the CLI: desks, amounts, acquirer, demo)
 //   possync         -> PosApp, PosLedger, swift-argument-parser    (the command line: parsing, formatting, exit codes)
-//   PosDump         -> PosJournal, PosLedger, PosWire, swift-crypto  (journal-dump's scan and report logic)
+//   PosDump         -> PosJournal, PosLedger, PosWire, PosBytes, swift-crypto  (journal-dump's scan and report logic)
 let package = Package(
     name: "PosSync",
     platforms: [.macOS(.v14)],
@@ -42,9 +43,13 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .target(
+            name: "PosBytes",
+            dependencies: []
+        ),
+        .target(
             name: "PosJournal",
             dependencies: [
-                "CZlib",
+                "PosBytes", "CZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -52,13 +57,14 @@ let package = Package(
         .target(
             name: "PosLedger",
             dependencies: [
+                "PosBytes",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(
             name: "PosWire",
             dependencies: [
-                "PosJournal", "PosLedger",
+                "PosBytes", "PosJournal", "PosLedger",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -79,7 +85,7 @@ let package = Package(
         .target(
             name: "PosCentralFiles",
             dependencies: [
-                "PosCentral", "PosWire", "PosJournal", "PosLedger",
+                "PosCentral", "PosWire", "PosJournal", "PosLedger", "PosBytes",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -103,7 +109,7 @@ let package = Package(
         .target(
             name: "PosDump",
             dependencies: [
-                "PosJournal", "PosLedger", "PosWire",
+                "PosJournal", "PosLedger", "PosWire", "PosBytes",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -143,7 +149,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PosJournalTests",
-            dependencies: ["PosTestSupport", "PosJournal", "PosLedger", "CZlib"],
+            dependencies: ["PosTestSupport", "PosJournal", "PosLedger", "CZlib", "PosBytes"],
             resources: []
         ),
         .testTarget(
@@ -152,7 +158,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PosSyncTests",
-            dependencies: ["PosTestSupport", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger"]
+            dependencies: ["PosTestSupport", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger", "PosBytes"]
         ),
         .testTarget(
             name: "PosAppTests",
@@ -164,7 +170,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PosLedgerTests",
-            dependencies: ["PosTestSupport", "PosLedger"]
+            dependencies: ["PosTestSupport", "PosLedger", "PosBytes"]
         ),
     ]
 )

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import PosJournal
+import PosBytes
 import PosCentral
 import PosLedger
 import PosWire
@@ -74,27 +75,16 @@ enum SnapshotFormat {
 // MARK: - Keys
 
 enum SnapshotKey {
-    static func dot(_ d: Dot) -> [UInt8] { be(d.replica.rawValue) + be(d.seq) }
+    static func dot(_ d: Dot) -> [UInt8] { ByteWriter.be(d.replica.rawValue) + ByteWriter.be(d.seq) }
     static func sale(_ s: SaleId) -> [UInt8] { dot(s.dot) }
     static func ticket(_ t: TicketId) -> [UInt8] { dot(t.dot) }
-    static func digests(_ r: ReplicaId, firstSeq: UInt64) -> [UInt8] { be(r.rawValue) + be(firstSeq) }
+    static func digests(_ r: ReplicaId, firstSeq: UInt64) -> [UInt8] { ByteWriter.be(r.rawValue) + ByteWriter.be(firstSeq) }
 
     static func decodeDot(_ b: ArraySlice<UInt8>) -> Dot? {
-        guard b.count >= 12 else { return nil }
-        let s = b.startIndex
-        let replica: UInt32 = readBE(b[s..<s + 4])
-        let seq: UInt64 = readBE(b[s + 4..<s + 12])
-        guard let r = try? ReplicaId(replica) else { return nil }
-        return try? Dot(replica: r, seq: seq)
-    }
-
-    static func be<T: FixedWidthInteger>(_ v: T) -> [UInt8] {
-        withUnsafeBytes(of: v.bigEndian) { Array($0) }
-    }
-
-    /// The big-endian integer the bytes spell (as many bytes as `T` has).
-    static func readBE<T: FixedWidthInteger>(_ b: ArraySlice<UInt8>) -> T {
-        b.reduce(T(0)) { $0 << 8 | T($1) }
+        let r = ByteReader<ByteReadError>(Array(b))
+        guard let replica = r.getBE(UInt32.self, at: 0), let seq = r.getBE(UInt64.self, at: 4),
+              let id = try? ReplicaId(replica) else { return nil }
+        return try? Dot(replica: id, seq: seq)
     }
 }
 
@@ -240,14 +230,15 @@ final class SnapshotWriter {
             if fs.fileExists(path) { try fs.removeFile(path) }
             handle = try fs.openFile(path, mode: .createExclusive)
         } catch { throw SyncError(.io, "cannot create snapshot: \(error.message)", location: path) }
-        var header = SnapshotFormat.magic
-        header += le(SnapshotFormat.version)
-        header += central.bytes
-        header += le(position)
-        header += le(generations.lowerBound) + le(generations.upperBound)
+        var header = ByteWriter(SnapshotFormat.magic)
+        header.writeLE(SnapshotFormat.version)
+        header.writeBytes(central.bytes)
+        header.writeLE(position)
+        header.writeLE(generations.lowerBound)
+        header.writeLE(generations.upperBound)
         self.generations = generations
         offset = 0
-        try write(header)
+        try write(header.bytes)
     }
 
     private func write(_ bytes: [UInt8]) throws(SyncError) {
@@ -295,27 +286,37 @@ final class SnapshotWriter {
         self.meta = meta
         let footerOffset = offset
         var footer: [[UInt8]] = []
-        var m: [UInt8] = [1]  // record kind 1: meta
-        m += le(meta.position) + le(meta.journalDigest) + le(generations.lowerBound) + le(generations.upperBound)
-        m += le(meta.centralSequence) + le(meta.lastHLC)
-        m += le(UInt32(meta.acknowledged.count))
-        for (r, ack) in meta.acknowledged.sorted(by: { $0.key < $1.key }) { m += le(r.rawValue) + le(ack) }
-        for s in SnapshotSection.allCases { m += le(counts[s] ?? 0) }
-        m += le(UInt32(frames.count)) + le(UInt32(filter.words.count))
-        footer.append(m)
+        var m = ByteWriter([1])  // record kind 1: meta
+        m.writeLE(meta.position)
+        m.writeLE(meta.journalDigest)
+        m.writeLE(generations.lowerBound)
+        m.writeLE(generations.upperBound)
+        m.writeLE(meta.centralSequence)
+        m.writeLE(meta.lastHLC)
+        m.writeLE(UInt32(meta.acknowledged.count))
+        for (r, ack) in meta.acknowledged.sorted(by: { $0.key < $1.key }) {
+            m.writeLE(r.rawValue)
+            m.writeLE(ack)
+        }
+        for s in SnapshotSection.allCases { m.writeLE(counts[s] ?? 0) }
+        m.writeLE(UInt32(frames.count))
+        m.writeLE(UInt32(filter.words.count))
+        footer.append(m.bytes)
         for i in 0..<frames.count {  // record kind 2: one data frame
             let f = frames[i]
-            var r: [UInt8] = [2, f.section.rawValue]
-            r += le(f.offset) + le(f.length)
-            r += frames.firstKey(i, f.section.keyBytes) + frames.lastKey(i, f.section.keyBytes)
-            footer.append(r)
+            var r = ByteWriter([2, f.section.rawValue])
+            r.writeLE(f.offset)
+            r.writeLE(f.length)
+            r.writeBytes(frames.firstKey(i, f.section.keyBytes))
+            r.writeBytes(frames.lastKey(i, f.section.keyBytes))
+            footer.append(r.bytes)
         }
         let perChunk = 8192
         for start in stride(from: 0, to: filter.words.count, by: perChunk) {  // record kind 3: filter words
-            var r: [UInt8] = [3]
-            r.reserveCapacity(1 + 8 * perChunk)
-            for w in filter.words[start..<min(start + perChunk, filter.words.count)] { r += le(w) }
-            footer.append(r)
+            var r = ByteWriter(capacity: 1 + 8 * perChunk)
+            r.writeByte(3)
+            for w in filter.words[start..<min(start + perChunk, filter.words.count)] { r.writeLE(w) }
+            footer.append(r.bytes)
         }
         var batch: [[UInt8]] = []
         var bytes = 0
@@ -334,7 +335,7 @@ final class SnapshotWriter {
             bytes += r.count + 8
         }
         try sealBatch()
-        try write(le(footerOffset) + SnapshotFormat.endMagic)
+        try write(ByteWriter.le(footerOffset) + SnapshotFormat.endMagic)
         do {
             try handle.sync()
             try handle.close()
@@ -421,13 +422,14 @@ final class SnapshotFile {
         }
         let header = try read(0, SnapshotFormat.headerBytes)
         guard Array(header[0..<8]) == SnapshotFormat.magic else { throw fail("not a snapshot (magic \"PSSNAPSH\" expected)", 0) }
-        let version = readLE(header, at: 8, as: UInt16.self)
+        let fields = ByteReader<ByteReadError>(header)  // the lengths of header and trailer were checked above
+        let version = fields.getLE(UInt16.self, at: 8)!
         guard version == SnapshotFormat.version else {
             throw SyncError(.versionUnsupported, "snapshot format version \(version), this build reads \(SnapshotFormat.version)", location: "\(path) offset 8")
         }
         guard Array(header[10..<26]) == central.bytes else { throw fail("snapshot of another central store", 10) }
-        let position = readLE(header, at: 26, as: UInt64.self)
-        let firstGeneration = readLE(header, at: 34, as: UInt32.self), lastGeneration = readLE(header, at: 38, as: UInt32.self)
+        let position = fields.getLE(UInt64.self, at: 26)!
+        let firstGeneration = fields.getLE(UInt32.self, at: 34)!, lastGeneration = fields.getLE(UInt32.self, at: 38)!
         guard firstGeneration >= 1, firstGeneration <= lastGeneration, lastGeneration < UInt32.max else {
             throw fail("generations \(firstGeneration)...\(lastGeneration) are not a range", 34)
         }
@@ -436,7 +438,7 @@ final class SnapshotFile {
         guard Array(trailer[8..<16]) == SnapshotFormat.endMagic else {
             throw fail("no end magic \"PSSNAPND\": the snapshot is incomplete", size - 8)
         }
-        let footerOffset = readLE(trailer, at: 0, as: UInt64.self)
+        let footerOffset = ByteReader<ByteReadError>(trailer).getLE(UInt64.self, at: 0)!
         guard footerOffset >= UInt64(SnapshotFormat.headerBytes), footerOffset <= size - UInt64(SnapshotFormat.trailerBytes) else {
             throw fail("footer offset \(footerOffset) outside the file", size - 16)
         }
@@ -449,7 +451,7 @@ final class SnapshotFile {
         while at < footerEnd {
             let head = try read(at, min(JournalLimits.frameHeaderBytes, Int(footerEnd - at)))
             let h: FrameHeader
-            switch head.withUnsafeBytes({ FrameHeader.inspect($0, file: path, offset: at) }) {
+            switch FrameHeader.inspect(head, file: path, offset: at) {
             case .success(let decoded): h = decoded
             case .failure(let error): throw SyncError(error)
             }
@@ -463,16 +465,12 @@ final class SnapshotFile {
             at += UInt64(h.frameBytes)
         }
         guard let m = records.first, m.first == 1, m.count >= 29 + 4 else { throw fail("footer has no meta record", footerOffset) }
-        var o = 1
+        var metaRecord = ByteReader<ByteReadError>(m, from: 1)
         func take64() throws(SyncError) -> UInt64 {
-            guard o + 8 <= m.count else { throw fail("meta record truncated", footerOffset) }
-            defer { o += 8 }
-            return readLE(m, at: o, as: UInt64.self)
+            do { return try metaRecord.readLE(UInt64.self, field: "meta") } catch { throw fail("meta record truncated", footerOffset) }
         }
         func take32() throws(SyncError) -> UInt32 {
-            guard o + 4 <= m.count else { throw fail("meta record truncated", footerOffset) }
-            defer { o += 4 }
-            return readLE(m, at: o, as: UInt32.self)
+            do { return try metaRecord.readLE(UInt32.self, field: "meta") } catch { throw fail("meta record truncated", footerOffset) }
         }
         let metaPosition = try take64()
         guard metaPosition == position else { throw fail("footer position \(metaPosition) differs from header position \(position)", footerOffset) }
@@ -507,11 +505,13 @@ final class SnapshotFile {
                 guard r.count >= 14, let s = SnapshotSection(rawValue: r[1]), r.count == 14 + 2 * s.keyBytes else {
                     throw fail("malformed frame index record", footerOffset)
                 }
-                refs.append(s, offset: readLE(r, at: 2, as: UInt64.self), length: readLE(r, at: 10, as: UInt32.self),
+                let fields = ByteReader<ByteReadError>(r)
+                refs.append(s, offset: fields.getLE(UInt64.self, at: 2)!, length: fields.getLE(UInt32.self, at: 10)!,
                             firstKey: r[14..<14 + s.keyBytes], lastKey: r[(14 + s.keyBytes)...])
             case 3:
                 guard (r.count - 1) % 8 == 0 else { throw fail("malformed filter record", footerOffset) }
-                for i in stride(from: 1, to: r.count, by: 8) { words.append(readLE(r, at: i, as: UInt64.self)) }
+                var filterWords = ByteReader<ByteReadError>(r, from: 1)
+                while let w = try? filterWords.readLE(UInt64.self, field: "filter word") { words.append(w) }
             default:
                 throw fail("unknown footer record kind \(r.first.map { "\($0)" } ?? "none")", footerOffset)
             }

@@ -1,4 +1,5 @@
 import Foundation
+import PosBytes
 import PosJournal
 import PosLedger
 import PosWire
@@ -57,12 +58,12 @@ public final class DumpScanner {
             return .directory(segments, others: names.filter { SegmentName.base(of: $0) == nil })
         }
         let head = try readPrefix(options.path, count: 8)
-        if head == Array("PSJOURNL".utf8) { return .segment }
+        if head == segmentMagic { return .segment }
         if head == BundleHeader.magic { return .bundle }
         if head == Array("PSSNAPSH".utf8) {
             throw DumpError("a central snapshot run (magic PSSNAPSH), not a journal: journal-dump does not read runs; central checks every run when it opens and sets a damaged one aside (sync-protocol.md, \"Central state and snapshots\"); dump central's journal/ directory for its events", file: options.displayPath, offset: 0)
         }
-        throw DumpError("not a journal segment (magic PSJOURNL) nor a bundle (magic PSBUNDLE): starts with \(Render.hex(head))", file: options.displayPath, offset: 0)
+        throw DumpError("not a journal segment (magic PSJOURNL) nor a bundle (magic PSBUNDLE): starts with \(Hex.encode(head))", file: options.displayPath, offset: 0)
     }
 
     private func readPrefix(_ path: String, count: Int) throws(DumpError) -> [UInt8] {
@@ -211,7 +212,7 @@ public final class DumpScanner {
         sink.damage(item)
     }
 
-    func rawBytes(_ walker: FrameWalker, at: UInt64, count: UInt64) -> [UInt8]? {
+    func rawBytes(_ walker: FrameScanner, at: UInt64, count: UInt64) -> [UInt8]? {
         guard options.raw else { return nil }
         return try? walker.bytes(at: at, count: Int(min(count, UInt64(options.rawBytesMax))))
     }
@@ -227,7 +228,7 @@ public final class DumpScanner {
 
     /// A frame whose checksums, chain and sequence hold: count it, decode its
     /// records when wanted, and hand frame and records to the sink.
-    func frame(offset: UInt64, header h: FrameHeader, bytes: [UInt8], segment: SegmentHeader?, file: String, walker: FrameWalker) {
+    func frame(offset: UInt64, header h: FrameHeader, bytes: [UInt8], segment: SegmentHeader?, file: String, walker: FrameScanner) {
         summary.frames += 1
         summary.records += UInt64(h.recordCount)
         summary.storedBytes += UInt64(h.storedLength)

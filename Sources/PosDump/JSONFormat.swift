@@ -1,3 +1,4 @@
+import PosBytes
 import PosJournal
 import PosLedger
 
@@ -91,7 +92,7 @@ public final class JSONFormat: DumpSink {
             j.add("baseSeq", h.baseSequence)
             j.add("dictionaryId", h.dictionaryID)
             j.add("keyId", h.keyID)
-            j.add("chainSeed", hex32(h.chainSeed))
+            j.add("chainSeed", Hex.word(h.chainSeed))
         } else {
             j.add("baseSeq", s.nameBase)
         }
@@ -130,9 +131,9 @@ public final class JSONFormat: DumpSink {
         j.add("storedBytes", h.storedLength)
         j.add("deflated", h.flags.contains(.deflated))
         j.add("encrypted", h.flags.contains(.encrypted))
-        j.add("payloadCrc", hex32(h.payloadChecksum))
-        j.add("checksum", hex32(h.checksum))
-        j.add("previousChecksum", hex32(h.previousChecksum))
+        j.add("payloadCrc", Hex.word(h.payloadChecksum))
+        j.add("checksum", Hex.word(h.checksum))
+        j.add("previousChecksum", Hex.word(h.previousChecksum))
         j.add("checksumOk", true)
         j.add("decoded", f.undecoded == nil && options.decodeRecords)
         if let u = f.undecoded {

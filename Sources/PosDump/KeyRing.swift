@@ -1,4 +1,5 @@
 import Foundation
+import PosBytes
 import PosJournal
 import PosWire
 
@@ -47,7 +48,7 @@ public struct KeyRing: Sendable {
                     throw DumpError("not a valid enrollment file: \(error)", file: path)
                 }
             case "possync-central-v1":
-                guard let hex = object?["secret"] as? String, let secret = hexBytes(hex), secret.count == 32 else {
+                guard let hex = object?["secret"] as? String, let secret = Hex.decode(hex), secret.count == 32 else {
                     throw DumpError("central identity file: field secret must be 64 hex digits", file: path)
                 }
                 add(KeyDerivation.centralJournalKey(secret: secret), source: "central.json")
@@ -63,7 +64,7 @@ public struct KeyRing: Sendable {
             }
             return
         }
-        guard let bytes = hexBytes(text), bytes.count == 32 else {
+        guard let bytes = Hex.decode(text), bytes.count == 32 else {
             throw DumpError("key file must be an enrollment file, central.json, or 64 hex digits", file: path)
         }
         if let keyID {
@@ -74,6 +75,3 @@ public struct KeyRing: Sendable {
         }
     }
 }
-
-/// Hex digits to bytes (nil when not an even number of hex digits): PosSync's decoder.
-func hexBytes(_ text: String) -> [UInt8]? { hexDecode(text) }
