@@ -13,7 +13,7 @@ import PackageDescription
 //   PosSimulation   -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosJournal, PosLedger  (deterministic simulation)
 //   PosApp          -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosLedger  (what the CLI does, minus the CLI: desks, amounts, acquirer, demo)
 //   possync         -> PosApp, PosLedger, swift-argument-parser    (the command line: parsing, formatting, exit codes)
-//   PosDump         -> PosJournal, PosLedger, PosWire, swift-crypto  (journal-dump's scan and report logic)
+//   PosDump         -> PosCentralFiles, PosJournal, PosLedger, PosWire, swift-crypto  (journal-dump's scan and report logic; snapshot runs through PosCentralFiles' SnapshotRunReader)
 let package = Package(
     name: "PosSync",
     platforms: [.macOS(.v14)],
@@ -98,7 +98,7 @@ let package = Package(
         .target(
             name: "PosDump",
             dependencies: [
-                "PosJournal", "PosLedger", "PosWire",
+                "PosCentralFiles", "PosJournal", "PosLedger", "PosWire",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
