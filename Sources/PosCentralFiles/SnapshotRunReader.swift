@@ -102,6 +102,8 @@ public struct SnapshotRunFooter: Sendable {
     public var meta: SnapshotRunMeta
     public var index: [SnapshotRunIndexEntry]
     public var filter: SnapshotRunFilterStatistics
+    /// The filter's words as stored (bit b is bit b % 64 of word b / 64).
+    public var filterWords: [UInt64]
     /// The footer frames, in file order: offset and header.
     public var frames: [(offset: UInt64, header: FrameHeader)]
 }
@@ -215,7 +217,7 @@ public final class SnapshotRunReader {
         let filter = SnapshotRunFilterStatistics(
             words: decoded.words.count, bits: decoded.words.count * 64, bitsSet: decoded.words.reduce(0) { $0 + $1.nonzeroBitCount },
             probes: SnapshotLimits.filterProbes, bitsPerKey: SnapshotLimits.filterBitsPerKey, keyedRecords: counts[0] + counts[1] + counts[2])
-        return SnapshotRunFooter(meta: decoded.meta, index: decoded.index, filter: filter, frames: [])
+        return SnapshotRunFooter(meta: decoded.meta, index: decoded.index, filter: filter, filterWords: decoded.words, frames: [])
     }
 
     /// The frame at `offset`, which must end by `end`: its header and payload

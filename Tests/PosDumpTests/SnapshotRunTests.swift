@@ -254,3 +254,70 @@ struct SnapshotRunTests {
         #expect(stats.exitCode == 0 && stats.stdout.contains("section components records=8"))
     }
 }
+
+/// The run format as sync-protocol.md writes it down, implemented here from the
+/// text alone (not from PosCentralFiles): the key filter's hashing and sizing and
+/// the digests section, checked against the fixture run.
+@Suite("snapshot runs: the spec's key filter and digests, independently")
+struct SnapshotRunSpecTests {
+    /// FNV-1a-64 over the section byte and the key, finished with splitmix64; double hashing.
+    static func probes(section: UInt8, key: ArraySlice<UInt8>, bits: UInt64) -> [UInt64] {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in [section] + Array(key) { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        func mix(_ x: UInt64) -> UInt64 {
+            var z = x &+ 0x9e37_79b9_7f4a_7c15
+            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+            return z ^ (z >> 31)
+        }
+        let h1 = mix(h), h2 = mix(h ^ 0x5bd1_e995) | 1
+        return (0..<UInt64(7)).map { (h1 &+ $0 &* h2) % bits }
+    }
+
+    @Test("the filter recomputed from the run's records by the spec's hashing equals the stored words; digests are the journal records' digests")
+    func filterAndDigests() throws {
+        let identity = try JSONSerialization.jsonObject(with: Data(readBytes(SnapshotRunTests.central + "/central.json"))) as? [String: Any]
+        let secret = try #require(hexDecode(identity?["secret"] as? String ?? ""))
+        let reader = try SnapshotRunReader(path: SnapshotRunTests.run)
+        let footer = try reader.footer(key: SnapshotRunReader.key(secret: secret))
+        let decoder = SnapshotRunReader.decoder(key: SnapshotRunReader.key(secret: secret))
+        var bySection: [SnapshotRunSection: [[UInt8]]] = [:]
+        for e in footer.index {
+            let f = try reader.frame(at: e.offset, end: e.offset + UInt64(e.length))
+            bySection[e.section, default: []] += try reader.records(f.bytes, offset: e.offset, decoder: decoder)
+        }
+        // Sizing: W = ceil(max(64, 10 N) / 64), N = the records of sections 1-3 at a flush.
+        let n = (bySection[.components]?.count ?? 0) + (bySection[.tickets]?.count ?? 0) + (bySection[.duplicateKeys]?.count ?? 0)
+        let words = (max(64, 10 * n) + 63) / 64
+        #expect(footer.filterWords.count == words)
+        var expected = [UInt64](repeating: 0, count: words)
+        func insert(_ s: UInt8, _ k: ArraySlice<UInt8>) {
+            for b in Self.probes(section: s, key: k, bits: UInt64(words * 64)) { expected[Int(b / 64)] |= 1 << (b % 64) }
+        }
+        for r in bySection[.components] ?? [] { insert(1, r[0..<12]) }
+        for r in bySection[.tickets] ?? [] { insert(2, r[0..<12]) }
+        for r in bySection[.duplicateKeys] ?? [] { insert(3, r[0..<16]) }
+        #expect(expected == footer.filterWords)
+
+        // Digests: key = replica u32 BE + first seq u64 BE; payload = u64 LE digests of seqs first, first+1, ...
+        // Every event of the journal through P has its digest there: the first 8 bytes of SHA-256 of its record.
+        var stored: [String: UInt64] = [:]
+        for r in bySection[.digests] ?? [] {
+            let replica = r[0..<4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            let first = r[4..<12].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            for i in stride(from: 12, to: r.count, by: 8) {
+                stored["\(replica):\(first + UInt64((i - 12) / 8))"] = r[i..<i + 8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            }
+        }
+        let journal = try JournalReader(directory: SnapshotRunTests.central + "/journal", dictionaries: [ledgerDictionary],
+                                        key: KeyDerivation.centralJournalKey(secret: secret), from: 1, through: footer.meta.position)
+        defer { journal.close() }
+        var count = 0
+        while let (_, record) = try journal.next() {
+            let event = try RecordCodec.decode(record)
+            #expect(stored[event.dot.description] == eventDigest(record), "digest of \(event.dot)")
+            count += 1
+        }
+        #expect(count == stored.count && count == Int(footer.meta.position))
+    }
+}
