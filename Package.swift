@@ -15,7 +15,7 @@ import PackageDescription
 //   PosSimulation   -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosJournal, PosLedger, PosTestSupport  (deterministic simulation)
 //   PosApp          -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosLedger  (what the CLI does, minus the CLI: desks, amounts, acquirer, demo)
 //   possync         -> PosApp, PosLedger, swift-argument-parser    (the command line: parsing, formatting, exit codes)
-//   PosDump         -> PosJournal, PosLedger, PosWire, PosBytes, swift-crypto  (journal-dump's scan and report logic)
+//   PosDump         -> PosCentralFiles, PosJournal, PosLedger, PosWire, PosBytes, swift-crypto  (journal-dump's scan and report logic; snapshot runs through PosCentralFiles' SnapshotRunReader)
 let package = Package(
     name: "PosSync",
     platforms: [.macOS(.v14)],
@@ -109,7 +109,7 @@ let package = Package(
         .target(
             name: "PosDump",
             dependencies: [
-                "PosJournal", "PosLedger", "PosWire", "PosBytes",
+                "PosCentralFiles", "PosJournal", "PosLedger", "PosWire", "PosBytes",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -133,7 +133,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "possync-bench",
-            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger", "CZlib", "CSQLite"],
+            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger", "PosBytes", "CZlib", "CSQLite"],
             path: "tools/possync-bench"
         ),
         .executableTarget(
@@ -166,7 +166,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PosDumpTests",
-            dependencies: ["PosTestSupport", "PosDump", "PosJournal", "PosLedger", "PosWire", "PosTerminal", "PosCentral", "PosCentralFiles"]
+            dependencies: ["PosTestSupport", "PosDump", "PosJournal", "PosLedger", "PosWire", "PosTerminal", "PosCentral", "PosCentralFiles", "PosBytes"]
         ),
         .testTarget(
             name: "PosLedgerTests",

@@ -420,28 +420,12 @@ final class SnapshotFile {
         guard size >= UInt64(SnapshotFormat.headerBytes + SnapshotFormat.trailerBytes) else {
             throw fail("\(size) bytes, fewer than a snapshot's header and trailer")
         }
-        let header = try read(0, SnapshotFormat.headerBytes)
-        guard Array(header[0..<8]) == SnapshotFormat.magic else { throw fail("not a snapshot (magic \"PSSNAPSH\" expected)", 0) }
-        let fields = ByteReader<ByteReadError>(header)  // the lengths of header and trailer were checked above
-        let version = fields.getLE(UInt16.self, at: 8)!
-        guard version == SnapshotFormat.version else {
-            throw SyncError(.versionUnsupported, "snapshot format version \(version), this build reads \(SnapshotFormat.version)", location: "\(path) offset 8")
-        }
-        guard Array(header[10..<26]) == central.bytes else { throw fail("snapshot of another central store", 10) }
-        let position = fields.getLE(UInt64.self, at: 26)!
-        let firstGeneration = fields.getLE(UInt32.self, at: 34)!, lastGeneration = fields.getLE(UInt32.self, at: 38)!
-        guard firstGeneration >= 1, firstGeneration <= lastGeneration, lastGeneration < UInt32.max else {
-            throw fail("generations \(firstGeneration)...\(lastGeneration) are not a range", 34)
-        }
-        generations = firstGeneration...lastGeneration
-        let trailer = try read(size - UInt64(SnapshotFormat.trailerBytes), SnapshotFormat.trailerBytes)
-        guard Array(trailer[8..<16]) == SnapshotFormat.endMagic else {
-            throw fail("no end magic \"PSSNAPND\": the snapshot is incomplete", size - 8)
-        }
-        let footerOffset = ByteReader<ByteReadError>(trailer).getLE(UInt64.self, at: 0)!
-        guard footerOffset >= UInt64(SnapshotFormat.headerBytes), footerOffset <= size - UInt64(SnapshotFormat.trailerBytes) else {
-            throw fail("footer offset \(footerOffset) outside the file", size - 16)
-        }
+        let header = try SnapshotRunFormat.header(try read(0, SnapshotFormat.headerBytes), path: path)
+        guard header.central == central else { throw fail("snapshot of another central store", 10) }
+        let position = header.position
+        generations = header.firstGeneration...header.lastGeneration
+        let footerOffset = try SnapshotRunFormat.footerOffset(try read(size - UInt64(SnapshotFormat.trailerBytes), SnapshotFormat.trailerBytes),
+                                                              size: size, path: path)
 
         // The footer: authenticated frames; the first record is the meta record.
         var records: [[UInt8]] = []
@@ -464,72 +448,21 @@ final class SnapshotFile {
             footerFrames.append(decoded.header)
             at += UInt64(h.frameBytes)
         }
-        guard let m = records.first, m.first == 1, m.count >= 29 + 4 else { throw fail("footer has no meta record", footerOffset) }
-        var metaRecord = ByteReader<ByteReadError>(m, from: 1)
-        func take64() throws(SyncError) -> UInt64 {
-            do { return try metaRecord.readLE(UInt64.self, field: "meta") } catch { throw fail("meta record truncated", footerOffset) }
-        }
-        func take32() throws(SyncError) -> UInt32 {
-            do { return try metaRecord.readLE(UInt32.self, field: "meta") } catch { throw fail("meta record truncated", footerOffset) }
-        }
-        let metaPosition = try take64()
-        guard metaPosition == position else { throw fail("footer position \(metaPosition) differs from header position \(position)", footerOffset) }
-        let journalDigest = try take64()
-        let metaFirst = try take32(), metaLast = try take32()
-        guard metaFirst == generations.lowerBound, metaLast == generations.upperBound else {
-            throw fail("footer names generations \(metaFirst)...\(metaLast), the header \(generations)", footerOffset)
-        }
-        let centralSequence = try take64()
-        let lastHLC = try take64()
-        let terminals = try take32()
+        let footer = try SnapshotRunFormat.footer(records, header: header, footerOffset: footerOffset, path: path)
         var acks: [ReplicaId: UInt64] = [:]
-        for _ in 0..<terminals {
-            let raw = try take32()
-            let ack = try take64()
-            guard let r = try? ReplicaId(raw), !r.isCentral else { throw fail("meta record names replica \(raw)", footerOffset) }
-            acks[r] = ack
+        for m in footer.meta.marks {
+            guard let r = try? ReplicaId(m.terminal) else { throw fail("meta record names replica \(m.terminal)", footerOffset) }
+            acks[r] = m.mark
         }
         var counts: [SnapshotSection: UInt64] = [:]
-        for s in SnapshotSection.allCases { counts[s] = try take64() }
-        let frameCount = Int(try take32())
-        let filterWords = Int(try take32())
-        meta = SnapshotMeta(position: position, journalDigest: journalDigest, centralSequence: centralSequence, lastHLC: lastHLC,
-                            acknowledged: acks, counts: counts)
-
+        for s in SnapshotSection.allCases { counts[s] = footer.meta.counts[Int(s.rawValue) - 1] }
+        meta = SnapshotMeta(position: position, journalDigest: footer.meta.journalDigest, centralSequence: footer.meta.centralSequence,
+                            lastHLC: footer.meta.lastHLC, acknowledged: acks, counts: counts)
         var refs = FrameIndex()
-        var words: [UInt64] = []
-        words.reserveCapacity(filterWords)
-        for r in records.dropFirst() {
-            switch r.first {
-            case 2:
-                guard r.count >= 14, let s = SnapshotSection(rawValue: r[1]), r.count == 14 + 2 * s.keyBytes else {
-                    throw fail("malformed frame index record", footerOffset)
-                }
-                let fields = ByteReader<ByteReadError>(r)
-                refs.append(s, offset: fields.getLE(UInt64.self, at: 2)!, length: fields.getLE(UInt32.self, at: 10)!,
-                            firstKey: r[14..<14 + s.keyBytes], lastKey: r[(14 + s.keyBytes)...])
-            case 3:
-                guard (r.count - 1) % 8 == 0 else { throw fail("malformed filter record", footerOffset) }
-                var filterWords = ByteReader<ByteReadError>(r, from: 1)
-                while let w = try? filterWords.readLE(UInt64.self, field: "filter word") { words.append(w) }
-            default:
-                throw fail("unknown footer record kind \(r.first.map { "\($0)" } ?? "none")", footerOffset)
-            }
+        for f in footer.index {
+            refs.append(SnapshotSection(rawValue: f.section.rawValue)!, offset: f.offset, length: f.length, firstKey: f.firstKey[...], lastKey: f.lastKey[...])
         }
-        guard refs.count == frameCount, words.count == filterWords else {
-            throw fail("footer lists \(refs.count) frames and \(words.count) filter words; its meta record states \(frameCount) and \(filterWords)", footerOffset)
-        }
-        filter = KeyFilter(words: words)
-
-        // Frames are in section order, contiguous, and end where the footer starts.
-        var expected = UInt64(SnapshotFormat.headerBytes)
-        for i in 0..<refs.count {
-            let f = refs[i]
-            guard f.offset == expected else { throw fail("frame \(i + 1) is listed at offset \(f.offset), expected \(expected)", footerOffset) }
-            if i > 0, refs[i - 1].section.rawValue > f.section.rawValue { throw fail("frame \(i + 1) is out of section order", footerOffset) }
-            expected += UInt64(f.length)
-        }
-        guard expected == footerOffset else { throw fail("data frames end at \(expected), the footer starts at \(footerOffset)", footerOffset) }
+        filter = KeyFilter(words: footer.words)
         guard footerFrames.first?.firstSequence == UInt64(refs.count + 1) else {
             throw fail("the footer's first frame is numbered \(footerFrames.first?.firstSequence ?? 0), expected \(refs.count + 1)", footerOffset)
         }

@@ -4,8 +4,9 @@ import PosJournal
 import PosWire
 
 /// The journal keys a dump may use, by key id. Loaded from an enrollment
-/// file (the terminal's key), central's `central.json` (central's journal key,
-/// plus the key of every terminal enrolled beside it in `terminals/`), or a
+/// file (the terminal's key), central's `central.json` (central's journal key
+/// and snapshot key, plus the key of every terminal enrolled beside it in
+/// `terminals/`), or a
 /// file of 64 hex digits (a raw key: with a key id, or for whatever id a
 /// segment names).
 public struct KeyRing: Sendable {
@@ -52,6 +53,8 @@ public struct KeyRing: Sendable {
                     throw DumpError("central identity file: field secret must be 64 hex digits", file: path)
                 }
                 add(KeyDerivation.centralJournalKey(secret: secret), source: "central.json")
+                // And the snapshot runs' key (state/run-A-B.pss).
+                add(KeyDerivation.centralSnapshotKey(secret: secret), source: "central.json (snapshot runs)")
                 // Central keeps every enrollment it issued: their terminals' keys open bundles and terminal journals.
                 let terminals = (path as NSString).deletingLastPathComponent + "/terminals"
                 for name in ((try? FileManager.default.contentsOfDirectory(atPath: terminals)) ?? []).sorted() where name.hasSuffix(".json") {

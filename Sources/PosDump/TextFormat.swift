@@ -174,6 +174,7 @@ public final class TextFormat: DumpSink {
         out.line("summary \(s.path)")
         var what = "  segments=\(s.segments)"
         if s.bundles > 0 { what += " bundles=\(s.bundles)" }
+        if s.runs > 0 { what += " runs=\(s.runs)" }
         what += " frames=\(s.frames) records=\(s.records)"
         if let f = s.firstSequence, let l = s.lastSequence { what += " seq=\(f)...\(l)" }
         what += " bytes=\(s.bytes)"
