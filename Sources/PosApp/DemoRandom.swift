@@ -1,10 +1,21 @@
 import Foundation
-import PosJournal
 
-/// The demo's seeded generator (the journal's SplitMix64), so a demo run is replayed exactly from its seed.
-public typealias DemoRandom = SplitMix64
+/// The demo's seeded generator, so a demo run is replayed exactly from its seed:
+/// SplitMix64 (Steele, Lea, Flood 2014), the sequence docs/cli.md's demo output
+/// was made with. PosApp does not import the journal (Package.swift's arrows),
+/// so it keeps this one rather than PosJournal's simulation generator.
+public struct DemoRandom: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        let z = (state ^ (state >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        let y = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return y ^ (y >> 31)
+    }
+}
 
-extension SplitMix64 {
+extension DemoRandom {
     /// 0..<bound, without modulo bias worth caring about here (bound is small).
     mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
 
