@@ -12,7 +12,8 @@ import PackageDescription
 //   PosCentralFiles -> PosCentral, PosWire, PosJournal, PosLedger, swift-crypto, swift-log  (the embedded file storage: journal, snapshot runs, loss log)
 //   PosSimulation   -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosJournal, PosLedger  (deterministic simulation)
 //   PosApp          -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosLedger  (what the CLI does, minus the CLI: desks, amounts, acquirer, demo)
-//   possync         -> PosApp, PosLedger, swift-argument-parser    (the command line: parsing, formatting, exit codes)
+//   PosCLI          -> PosApp, PosLedger, swift-argument-parser    (the command line as a library: the command tree, parsing, formatting, exit codes; run(arguments:console:))
+//   possync         -> PosCLI                                      (main only: runs PosCLI on the process's arguments, environment and output)
 //   PosDump         -> PosJournal, PosLedger, PosWire, swift-crypto  (journal-dump's scan and report logic)
 let package = Package(
     name: "PosSync",
@@ -91,9 +92,13 @@ let package = Package(
             name: "PosApp",
             dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger"]
         ),
+        .target(
+            name: "PosCLI",
+            dependencies: ["PosApp", "PosLedger", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(
             name: "possync",
-            dependencies: ["PosApp", "PosLedger", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["PosCLI"]
         ),
         .target(
             name: "PosDump",
@@ -151,7 +156,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PosAppTests",
-            dependencies: ["PosApp", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["PosCLI", "PosApp", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "PosDumpTests",

@@ -14,7 +14,7 @@ public enum WallClock {
     public static let minuteMillis: Int64 = 60_000
 
     /// The time to use: the option, else POSSYNC_NOW, else the system clock.
-    public static func resolve(option: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(AppError) -> Int64 {
+    public static func resolve(option: String?, environment: [String: String]) throws(AppError) -> Int64 {
         if let option { return try parse(option, source: "--now") }
         if let value = environment[environmentVariable], !value.isEmpty { return try parse(value, source: environmentVariable) }
         return systemMillis()

@@ -2,7 +2,7 @@ import PosJournal
 import PosLedger
 @_spi(Testing) import PosCentral
 import PosCentralFiles
-import PosTerminal
+@_spi(Testing) import PosTerminal
 import PosWire
 
 /// Deterministic simulation of N terminals and central in one process, with a

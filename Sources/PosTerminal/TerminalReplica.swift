@@ -12,8 +12,9 @@ public struct TerminalOptions: Sendable {
     public var retentionMillis: Int64
     public static let retentionMillisDefault: Int64 = 90 * 24 * 3_600_000
     /// Deliberate breakage for proving the simulator's checks can fail: when true the
-    /// outbound journal does not fsync before an event is acknowledged. Never set outside tests.
-    public var testOnlyUnsyncedOutbound = false
+    /// outbound journal does not fsync before an event is acknowledged. Never set outside
+    /// tests: only `@_spi(Testing) import PosTerminal` sees it.
+    @_spi(Testing) public var testOnlyUnsyncedOutbound = false
     /// How long opening waits for another process's lock on the store directory, in milliseconds.
     public var lockWaitMillis: Int64
 

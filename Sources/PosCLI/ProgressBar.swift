@@ -6,12 +6,12 @@ import PosApp
 final class ProgressBar: ProgressSink {
     static let barWidthColumns = 30
     static let logIntervalMillis: Int64 = 1000
-    let tty = Output.stderrIsTerminal
+    let console: Console
     var label = "", unit = "", total = 0, done = 0
     var startedMillis: Int64 = 0
     var lastLogMillis: Int64 = 0
-    /// A bar is drawn and its line not finished: an error message must start on a new line.
-    nonisolated(unsafe) static var lineOpen = false
+
+    init(_ console: Console) { self.console = console }
 
     func begin(_ label: String, total: Int, unit: String) {
         self.label = label
@@ -37,16 +37,16 @@ final class ProgressBar: ProgressSink {
     }
 
     func draw(final: Bool) {
-        if tty {
+        if console.stderrIsTerminal {
             let filled = total > 0 ? min(Self.barWidthColumns, done * Self.barWidthColumns / total) : Self.barWidthColumns
             let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: Self.barWidthColumns - filled)
-            FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(done)/\(total) \(unit) \(rate)/s\(final ? "\n" : "")".utf8))
-            Self.lineOpen = !final
+            console.stderr("\r\(label) [\(bar)] \(done)/\(total) \(unit) \(rate)/s\(final ? "\n" : "")")
+            console.progressLineOpen = !final
         } else {
             let now = WallClock.systemMillis()
             guard final || now - lastLogMillis >= Self.logIntervalMillis else { return }
             lastLogMillis = now
-            Output.log("\(label): \(done)/\(total) \(unit) (\(rate)/s)\(final ? ", done" : "")")
+            console.log("\(label): \(done)/\(total) \(unit) (\(rate)/s)\(final ? ", done" : "")")
         }
     }
 }
