@@ -40,12 +40,12 @@ struct LockOptions: ParsableArguments {
 
     /// Seconds with up to 3 decimals ("10", "0.25"), into milliseconds; integer arithmetic only.
     static func parse(_ text: String, source: String) throws(AppError) -> Int64 {
-        let maxSeconds = StoreAccess.lockWaitMillisMax / 1000
+        let maxSeconds = StoreAccess.lockWaitMillisMax / Millis.perSecond
         let bad = AppError(.refused, "\(source) \(PrintableText.escaped(String(text.prefix(20)), quoted: true)): expected seconds, 0...\(maxSeconds), with at most 3 decimals (e.g. 10 or 0.5)")
         let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
         guard let whole = parts.first, !whole.isEmpty, whole.count <= 7, whole.allSatisfy(\.isASCII), whole.allSatisfy(\.isNumber),
               let seconds = Int64(whole) else { throw bad }
-        var millis = seconds * 1000
+        var millis = seconds * Millis.perSecond
         if parts.count == 2 {
             let fraction = parts[1]
             guard (1...3).contains(fraction.count), fraction.allSatisfy(\.isASCII), fraction.allSatisfy(\.isNumber),

@@ -1,5 +1,6 @@
 import Foundation
 import PosApp
+import PosLedger
 
 /// A progress bar with counts and rate on standard error when it is a
 /// terminal; plain log lines (at most one a second, and the last) otherwise.
@@ -33,7 +34,7 @@ final class ProgressBar: ProgressSink {
     /// Items per second, in integers.
     var rate: Int64 {
         let elapsed = max(1, WallClock.systemMillis() - startedMillis)
-        return Int64(done) * 1000 / elapsed
+        return Int64(done) * Millis.perSecond / elapsed
     }
 
     func draw(final: Bool) {

@@ -213,7 +213,7 @@ struct TerminalCommand: ParsableCommand {
             let started = WallClock.systemMillis()
             let r = try desk.sync(with: hq, nowMillis: now, progress: ProgressBar(console))
             let elapsed = max(1, WallClock.systemMillis() - started)
-            console.log("sync: \(r.pushed + r.pulled) events in \(elapsed) ms (\(Int64(r.pushed + r.pulled) * 1000 / elapsed) events/s)")
+            console.log("sync: \(r.pushed + r.pulled) events in \(elapsed) ms (\(Int64(r.pushed + r.pulled) * Millis.perSecond / elapsed) events/s)")
             console.show(r, json: output.json) { r.text }
         }
     }

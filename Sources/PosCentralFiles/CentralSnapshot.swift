@@ -69,6 +69,8 @@ enum SnapshotFormat {
     static let trailerBytes = 16
     /// Compression level of snapshot frames: written in bulk, read a frame at a time.
     static let compressionLevel: Int32 = 1
+    /// Key-filter words one footer record (kind 3) carries, at most: 8 bytes each, so 64 KiB a record.
+    static let filterWordsPerRecordMax = 8192
 }
 
 // MARK: - Keys
@@ -310,7 +312,7 @@ final class SnapshotWriter {
             r += frames.firstKey(i, f.section.keyBytes) + frames.lastKey(i, f.section.keyBytes)
             footer.append(r)
         }
-        let perChunk = 8192
+        let perChunk = SnapshotFormat.filterWordsPerRecordMax
         for start in stride(from: 0, to: filter.words.count, by: perChunk) {  // record kind 3: filter words
             var r: [UInt8] = [3]
             r.reserveCapacity(1 + 8 * perChunk)
