@@ -70,6 +70,8 @@ enum SnapshotFormat {
     static let trailerBytes = 16
     /// Compression level of snapshot frames: written in bulk, read a frame at a time.
     static let compressionLevel: Int32 = 1
+    /// Key-filter words one footer record (kind 3) carries, at most: 8 bytes each, so 64 KiB a record.
+    static let filterWordsPerRecordMax = 8192
 }
 
 // MARK: - Keys
@@ -94,53 +96,6 @@ func keyPrecedes(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Bool { a.lex
 
 // MARK: - Key filter
 
-/// A Bloom filter over the lookup keys of the components, tickets and
-/// duplicate-keys sections: a lookup for a key the snapshot does not hold
-/// reads no frame (1% false positives at 10 bits per key).
-struct KeyFilter: Sendable {
-    var words: [UInt64]
-
-    init(expectedKeys: Int) {
-        let bits = max(64, expectedKeys * SnapshotLimits.filterBitsPerKey)
-        words = [UInt64](repeating: 0, count: (bits + 63) / 64)
-    }
-
-    init(words: [UInt64]) { self.words = words.isEmpty ? [0] : words }
-
-    private func probes(_ section: SnapshotSection, _ key: ArraySlice<UInt8>) -> (UInt64, UInt64) {
-        // FNV-1a over section and key, finished with splitmix64; double hashing.
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        h = (h ^ UInt64(section.rawValue)) &* 0x100_0000_01b3
-        for b in key { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        func mix(_ x: UInt64) -> UInt64 {
-            var z = x &+ 0x9e37_79b9_7f4a_7c15
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-            return z ^ (z >> 31)
-        }
-        return (mix(h), mix(h ^ 0x5bd1_e995) | 1)
-    }
-
-    mutating func insert(_ section: SnapshotSection, _ key: ArraySlice<UInt8>) {
-        let (h1, h2) = probes(section, key)
-        let bits = UInt64(words.count * 64)
-        for i in 0..<UInt64(SnapshotLimits.filterProbes) {
-            let bit = (h1 &+ i &* h2) % bits
-            words[Int(bit / 64)] |= 1 << (bit % 64)
-        }
-    }
-
-    func mayContain(_ section: SnapshotSection, _ key: ArraySlice<UInt8>) -> Bool {
-        let (h1, h2) = probes(section, key)
-        let bits = UInt64(words.count * 64)
-        for i in 0..<UInt64(SnapshotLimits.filterProbes) {
-            let bit = (h1 &+ i &* h2) % bits
-            if words[Int(bit / 64)] & (1 << (bit % 64)) == 0 { return false }
-        }
-        return true
-    }
-}
-
 // MARK: - Footer
 
 /// What a snapshot says about central besides its events.
@@ -158,41 +113,6 @@ struct SnapshotMeta: Equatable, Sendable {
     var acknowledged: [ReplicaId: UInt64]
     /// Records per section.
     var counts: [SnapshotSection: UInt64]
-}
-
-/// The data frames of a run: section, offset and length of each, and their first
-/// and last keys in one buffer (`keyStride` bytes a frame, each key zero-padded
-/// to 28): a few long-lived allocations, not two per frame. The writer builds it,
-/// the footer stores it, the reader searches it.
-struct FrameIndex: Sendable {
-    private(set) var frames: [(section: SnapshotSection, offset: UInt64, length: UInt32)] = []
-    private(set) var keys: [UInt8] = []
-    private static let keyStride = 56
-
-    var count: Int { frames.count }
-    subscript(i: Int) -> (section: SnapshotSection, offset: UInt64, length: UInt32) { frames[i] }
-
-    mutating func append(_ section: SnapshotSection, offset: UInt64, length: UInt32,
-                         firstKey: ArraySlice<UInt8>, lastKey: ArraySlice<UInt8>) {
-        frames.append((section, offset, length))
-        let pad = [UInt8](repeating: 0, count: 28 - section.keyBytes)
-        keys += firstKey + pad + lastKey + pad
-    }
-
-    func firstKey(_ i: Int, _ count: Int) -> ArraySlice<UInt8> {
-        keys[(i * Self.keyStride)..<(i * Self.keyStride + count)]
-    }
-
-    func lastKey(_ i: Int, _ count: Int) -> ArraySlice<UInt8> {
-        keys[(i * Self.keyStride + 28)..<(i * Self.keyStride + 28 + count)]
-    }
-
-    /// Where each section's frames are (frames come in section order).
-    func sectionRanges() -> [SnapshotSection: Range<Int>] {
-        var ranges: [SnapshotSection: Range<Int>] = [:]
-        for (i, f) in frames.enumerated() { ranges[f.section] = (ranges[f.section]?.lowerBound ?? i)..<i + 1 }
-        return ranges
-    }
 }
 
 // MARK: - Writing
@@ -311,7 +231,7 @@ final class SnapshotWriter {
             r.writeBytes(frames.lastKey(i, f.section.keyBytes))
             footer.append(r.bytes)
         }
-        let perChunk = 8192
+        let perChunk = SnapshotFormat.filterWordsPerRecordMax
         for start in stride(from: 0, to: filter.words.count, by: perChunk) {  // record kind 3: filter words
             var r = ByteWriter(capacity: 1 + 8 * perChunk)
             r.writeByte(3)

@@ -20,6 +20,11 @@ import PosWire
 /// size are then merged, newest component of each sale winning, so there are
 /// O(log n) runs and each event is rewritten O(log n) times.
 final class CentralState {
+    /// Events folded (or records copied) at a time by a pass over many: the
+    /// replay at open, the full-state read, a journal rebuild. Bounds the memory
+    /// such a pass holds.
+    static let bulkBatchEvents = 4096
+
     let directory: String
     private let fs: any JournalFileSystem
     private let central: CentralID
@@ -345,7 +350,7 @@ final class CentralState {
         var batch: [Event] = []
         try forEachRunComponent { (_, events) throws(SyncError) in
             batch += events
-            if batch.count >= 4096 {
+            if batch.count >= Self.bulkBatchEvents {
                 state.apply(batch)
                 batch.removeAll(keepingCapacity: true)
             }

@@ -225,7 +225,7 @@ public final class FileCentralStorage: CentralStorage {
             records.append(record)
             last = (position, digest)
             newestHLC = max(newestHLC, event.hlc)
-            if events.count >= 4096 || ledger.eventsSinceSnapshot + events.count >= ledger.snapshotEvents { flush() }
+            if events.count >= CentralState.bulkBatchEvents || ledger.eventsSinceSnapshot + events.count >= ledger.snapshotEvents { flush() }
         }
         flush()
     }

@@ -17,10 +17,12 @@ public enum SyncLimits {
     public static let pullBatchBytesMax = 1 << 20
     /// Frames in one message, at most.
     public static let framesPerMessageMax = 4096
+    /// A refusal's code or message, at most, in bytes.
+    public static let refusalTextBytesMax = 4096
     /// Central's identity: bytes.
     public static let centralIDBytes = 16
     /// A terminal whose wall clock differs from central's by more than this, in milliseconds, is flagged.
-    public static let clockSkewMillisMax: Int64 = 5 * 60 * 1000
+    public static let clockSkewMillisMax: Int64 = 5 * Millis.perMinute
     /// Events central folds between two snapshots of its state, by default: what it holds
     /// in memory beyond a fixed working set (sync-protocol.md, "Central state and snapshots").
     public static let centralSnapshotEventsDefault = 65_536
@@ -371,7 +373,7 @@ public enum SyncMessage: Sendable, Equatable {
 
     static func readString(_ r: inout ByteReader<LedgerError>, field: String) throws -> String {
         let n = try r.readVarint(field: field)
-        guard n <= 4096, n <= UInt64(r.remaining) else { throw SyncError(.malformed, "\(field) claims \(n) bytes", location: "message offset \(r.offset)") }
+        guard n <= SyncLimits.refusalTextBytesMax, n <= UInt64(r.remaining) else { throw SyncError(.malformed, "\(field) claims \(n) bytes", location: "message offset \(r.offset)") }
         return String(decoding: try r.readBytes(Int(n), field: field), as: UTF8.self)
     }
 }
