@@ -4,17 +4,19 @@ import PackageDescription
 // Layering (a target imports only what its arrow lists; tools/check-imports.sh enforces it):
 //   CZlib           -> system zlib
 //   CSQLite         -> system libsqlite3                    (possync-bench's comparison only)
-//   PosJournal      -> CZlib, swift-crypto, swift-log        (bytes, not money: frames, segments, recovery, locks)
-//   PosLedger       -> swift-crypto                          (money, not files; pure)
-//   PosWire         -> PosJournal, PosLedger, swift-crypto   (the protocol's messages, errors, keys, limits, enrollments, bundles, inbound records)
+//   PosBytes        -> (nothing)                             (the one byte reader and writer: LE/BE integers, LEB128 varints, hex)
+//   PosJournal      -> PosBytes, CZlib, swift-crypto, swift-log        (bytes, not money: frames, the frame scanner, segments, recovery, salvage, locks)
+//   PosLedger       -> PosBytes, swift-crypto                          (money, not files; pure)
+//   PosWire         -> PosBytes, PosJournal, PosLedger, swift-crypto   (the protocol's messages, errors, keys, limits, enrollments, bundles, inbound records)
 //   PosTerminal     -> PosWire, PosJournal, PosLedger, swift-log                (a terminal's store, sync client, recovery)
 //   PosCentral      -> PosWire, PosJournal, PosLedger, swift-log                (central's protocol handler over the CentralStorage contract)
-//   PosCentralFiles -> PosCentral, PosWire, PosJournal, PosLedger, swift-crypto, swift-log  (the embedded file storage: journal, snapshot runs, loss log)
+//   PosCentralFiles -> PosCentral, PosWire, PosJournal, PosLedger, PosBytes, swift-crypto, swift-log  (the embedded file storage: journal, snapshot runs, loss log)
 //   PosTestSupport  -> PosCentral, PosWire, PosJournal, PosLedger      (SimulatedFileSystem, TempDir, FixedClock, the CentralStorage contract suite)
 //   PosSimulation   -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosJournal, PosLedger, PosTestSupport  (deterministic simulation)
 //   PosApp          -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosLedger  (what the CLI does, minus the CLI: desks, amounts, acquirer, demo)
-//   possync         -> PosApp, PosLedger, swift-argument-parser    (the command line: parsing, formatting, exit codes)
-//   PosDump         -> PosJournal, PosLedger, PosWire, swift-crypto  (journal-dump's scan and report logic)
+//   PosCLI          -> PosApp, PosLedger, swift-argument-parser    (the command line as a library: the command tree, parsing, formatting, exit codes; run(arguments:console:))
+//   possync         -> PosCLI                                      (main only: runs PosCLI on the process's arguments, environment and output)
+//   PosDump         -> PosCentralFiles, PosJournal, PosLedger, PosWire, PosBytes, swift-crypto  (journal-dump's scan and report logic; snapshot runs through PosCentralFiles' SnapshotRunReader)
 let package = Package(
     name: "PosSync",
     platforms: [.macOS(.v14)],
@@ -50,9 +52,13 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .target(
+            name: "PosBytes",
+            dependencies: []
+        ),
+        .target(
             name: "PosJournal",
             dependencies: [
-                "CZlib",
+                "PosBytes", "CZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -60,13 +66,14 @@ let package = Package(
         .target(
             name: "PosLedger",
             dependencies: [
+                "PosBytes",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(
             name: "PosWire",
             dependencies: [
-                "PosJournal", "PosLedger",
+                "PosBytes", "PosJournal", "PosLedger",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -87,7 +94,7 @@ let package = Package(
         .target(
             name: "PosCentralFiles",
             dependencies: [
-                "PosCentral", "PosWire", "PosJournal", "PosLedger",
+                "PosCentral", "PosWire", "PosJournal", "PosLedger", "PosBytes",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -132,14 +139,18 @@ let package = Package(
             name: "PosApp",
             dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger"]
         ),
+        .target(
+            name: "PosCLI",
+            dependencies: ["PosApp", "PosLedger", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(
             name: "possync",
-            dependencies: ["PosApp", "PosLedger", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["PosCLI"]
         ),
         .target(
             name: "PosDump",
             dependencies: [
-                "PosJournal", "PosLedger", "PosWire",
+                "PosCentralFiles", "PosJournal", "PosLedger", "PosWire", "PosBytes",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -163,7 +174,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "possync-bench",
-            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger", "CZlib", "CSQLite"],
+            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger", "PosBytes", "CZlib", "CSQLite"],
             path: "tools/possync-bench"
         ),
         .executableTarget(
@@ -179,7 +190,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PosJournalTests",
-            dependencies: ["PosTestSupport", "PosJournal", "PosLedger", "CZlib"],
+            dependencies: ["PosTestSupport", "PosJournal", "PosLedger", "CZlib", "PosBytes"],
             resources: []
         ),
         .testTarget(
@@ -188,7 +199,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PosSyncTests",
-            dependencies: ["PosTestSupport", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger"]
+            dependencies: ["PosTestSupport", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger", "PosBytes"]
         ),
         .testTarget(
             name: "PosServerTests",
@@ -204,15 +215,15 @@ let package = Package(
         ),
         .testTarget(
             name: "PosAppTests",
-            dependencies: ["PosTestSupport", "PosApp", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["PosTestSupport", "PosCLI", "PosApp", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "PosDumpTests",
-            dependencies: ["PosTestSupport", "PosDump", "PosJournal", "PosLedger", "PosWire", "PosTerminal", "PosCentral", "PosCentralFiles"]
+            dependencies: ["PosTestSupport", "PosDump", "PosJournal", "PosLedger", "PosWire", "PosTerminal", "PosCentral", "PosCentralFiles", "PosBytes"]
         ),
         .testTarget(
             name: "PosLedgerTests",
-            dependencies: ["PosTestSupport", "PosLedger"]
+            dependencies: ["PosTestSupport", "PosLedger", "PosBytes"]
         ),
     ]
 )

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 need_pkgs=()
 [ -f /usr/include/zlib.h ] || need_pkgs+=(zlib1g-dev)
 [ -f /usr/include/sqlite3.h ] || need_pkgs+=(libsqlite3-dev)
+command -v jq >/dev/null || need_pkgs+=(jq)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "tools/test.sh: installing ${need_pkgs[*]}"
   if [ "$(id -u)" = 0 ]; then
@@ -22,6 +23,10 @@ swift build --build-tests
 
 echo "== money-path check: no floating point on the money path"
 tools/check-no-float.sh
+
+echo "== layering check: a target imports only what its arrow in Package.swift lists"
+tools/check-imports.sh
+tools/check-imports.sh --self-test
 
 echo "== benchmark smoke run (journal-bench --quick)"
 swift run --skip-build journal-bench --quick > .build/journal-bench-smoke.txt

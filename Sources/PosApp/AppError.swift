@@ -1,4 +1,3 @@
-import PosJournal
 import PosLedger
 import PosCentral
 import PosCentralFiles

@@ -7,8 +7,20 @@ import PosWire
 
 /// What the back office does, over the embedded central store.
 public final class CentralDesk {
-    public let store: CentralHandler
+    let store: CentralHandler
     public let directory: String
+
+    /// Central's id, in hex.
+    public var centralID: String { store.centralID.hex }
+
+    /// The folded state central holds, as `central show` prints it: the same shape
+    /// as a terminal's, then central's loss records when it has any.
+    public func report(_ filter: LedgerReport.Filter = .all) throws(AppError) -> LedgerReport {
+        var report = try LedgerReport(try PosApp.store { () throws(SyncError) in try store.state }, filter: filter)
+        let losses = LedgerReport.losses(store.lossRecords)
+        if !losses.isEmpty { report.losses = losses }
+        return report
+    }
 
     /// `clockMillis` is central's wall clock from the first thing it opens (its HLC
     /// follows it while replaying), so `--now` / `POSSYNC_NOW` governs every event it writes.

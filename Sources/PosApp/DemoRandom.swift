@@ -4,7 +4,7 @@ import PosLedger
 /// The demo's seeded generator (PosLedger's SplitMix64), so a demo run is replayed exactly from its seed.
 public typealias DemoRandom = SplitMix64
 
-extension SplitMix64 {
+extension DemoRandom {
     /// 0..<bound, without modulo bias worth caring about here (bound is small).
     mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
 

@@ -315,8 +315,8 @@ public final class DemoScenario {
         let report = try LedgerReport(PosApp.store { () throws(SyncError) in try central.store.state })
         var agreeing: [UInt32] = [], differing: [UInt32] = []
         for desk in terminals {
-            let mine = try LedgerReport(desk.replica.state)
-            (mine == report ? { agreeing.append(desk.replica.terminal.rawValue) } : { differing.append(desk.replica.terminal.rawValue) })()
+            let mine = try desk.report()
+            (mine == report ? { agreeing.append(desk.terminal) } : { differing.append(desk.terminal) })()
         }
         for desk in terminals { try desk.close() }
         try central.close()

@@ -32,48 +32,11 @@ public enum EntityParsing {
         return try ledger { () throws(LedgerError) in try Dot(replica: try ReplicaId(r), seq: s) }
     }
 
-    /// A reason: quality, wrong-size, not-as-described, changed-mind, or other:TEXT.
-    public static func reason(_ text: String) throws(AppError) -> ReturnReason {
-        switch text {
-        case "quality": return .quality
-        case "wrong-size": return .wrongSize
-        case "not-as-described": return .notAsDescribed
-        case "changed-mind": return .changedMind
-        default:
-            if text.hasPrefix("other:") {
-                return .other(try ledger { () throws(LedgerError) in try ReasonText(String(text.dropFirst(6))) })
-            }
-            throw AppError(.refused, "reason \(PrintableText.escaped(String(text.prefix(40)))): expected quality, wrong-size, not-as-described, changed-mind or other:TEXT")
-        }
-    }
-
-    /// A resolution: refund or exchange.
-    public static func resolution(_ text: String) throws(AppError) -> Resolution {
-        switch text {
-        case "refund": return .refund
-        case "exchange": return .exchange
-        default: throw AppError(.refused, "resolution \(PrintableText.escaped(String(text.prefix(20)))): expected refund or exchange")
-        }
-    }
-
     /// A contact: "+8613800138000" (SMS) or "app:HANDLE".
     public static func contact(_ text: String) throws(AppError) -> CustomerContact {
         try ledger { () throws(LedgerError) in
             text.hasPrefix("app:") ? try CustomerContact(channel: .app, address: String(text.dropFirst(4)))
                 : try CustomerContact(channel: .sms, address: text)
-        }
-    }
-
-    /// A refund route: original, account:REF or reship.
-    public static func route(_ text: String) throws(AppError) -> RefundRoute {
-        switch text {
-        case "original": return .originalPayment
-        case "reship": return .reship
-        default:
-            if text.hasPrefix("account:") {
-                return .designatedAccount(try ledger { () throws(LedgerError) in try AccountReference(String(text.dropFirst(8))) })
-            }
-            throw AppError(.refused, "route \(PrintableText.escaped(String(text.prefix(40)))): expected original, account:REF or reship")
         }
     }
 }

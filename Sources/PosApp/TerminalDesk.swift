@@ -8,13 +8,22 @@ import PosWire
 /// What a terminal's cashier and manager do, over its store: each operation
 /// checks everything first and writes only when every check passed.
 public final class TerminalDesk {
-    public let replica: TerminalReplica
+    let replica: TerminalReplica
     public let settings: TerminalSettings
     public let currency: Currency
     public let limits: OfflineRiskLimits
     public let policy: ReturnPolicy
 
     public var directory: String { replica.directory }
+    /// This terminal's id (1...999,999).
+    public var terminal: UInt32 { replica.terminal.rawValue }
+    /// The merchant it was enrolled for.
+    public var merchant: String { replica.enrollment.merchant }
+
+    /// The folded state this terminal sees, as `terminal show` prints it.
+    public func report(_ filter: LedgerReport.Filter = .all) throws(AppError) -> LedgerReport {
+        try LedgerReport(replica.state, filter: filter)
+    }
 
     /// Creates a terminal store from an enrollment file central issued.
     public static func initialize(directory: String, enrollmentFile: String, settings: TerminalSettings,

@@ -9,12 +9,13 @@ import PosLedger
 
 public enum WallClock {
     public static let environmentVariable = "POSSYNC_NOW"
-    public static let dayMillis: Int64 = 86_400_000
-    public static let hourMillis: Int64 = 3_600_000
-    public static let minuteMillis: Int64 = 60_000
+    public static let dayMillis = Millis.perDay
+    public static let hourMillis = Millis.perHour
+    public static let minuteMillis = Millis.perMinute
+    static let nanosPerMilli: Int64 = 1_000_000
 
     /// The time to use: the option, else POSSYNC_NOW, else the system clock.
-    public static func resolve(option: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(AppError) -> Int64 {
+    public static func resolve(option: String?, environment: [String: String]) throws(AppError) -> Int64 {
         if let option { return try parse(option, source: "--now") }
         if let value = environment[environmentVariable], !value.isEmpty { return try parse(value, source: environmentVariable) }
         return systemMillis()
@@ -23,7 +24,7 @@ public enum WallClock {
     public static func systemMillis() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+        return Int64(ts.tv_sec) * Millis.perSecond + Int64(ts.tv_nsec) / nanosPerMilli
     }
 
     /// Parses an ISO 8601 date-time into Unix milliseconds.
@@ -74,7 +75,7 @@ public enum WallClock {
             }
         }
         guard hour < 24, minute < 60, second < 60 else { throw bad() }
-        millis += hour * hourMillis + minute * minuteMillis + second * 1000 + fraction
+        millis += hour * hourMillis + minute * minuteMillis + second * Millis.perSecond + fraction
         guard i < b.count else { throw bad() }  // a zone is required with a time
         if b[i] == UInt8(ascii: "Z") {
             i += 1
@@ -97,7 +98,7 @@ public enum WallClock {
         let days = floorDiv(millis, dayMillis)
         let rest = millis - days * dayMillis
         let (y, m, d) = civilFromDays(days)
-        let h = rest / hourMillis, mi = rest % hourMillis / minuteMillis, s = rest % minuteMillis / 1000, ms = rest % 1000
+        let h = rest / hourMillis, mi = rest % hourMillis / minuteMillis, s = rest % minuteMillis / Millis.perSecond, ms = rest % Millis.perSecond
         func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
         var out = "\(y)-\(two(m))-\(two(d))T\(two(h)):\(two(mi)):\(two(s))"
         if ms != 0 { out += "." + (ms < 10 ? "00" : ms < 100 ? "0" : "") + "\(ms)" }

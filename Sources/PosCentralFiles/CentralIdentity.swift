@@ -1,4 +1,5 @@
 import Foundation
+import PosBytes
 import PosWire
 
 /// central.json: the store's identity and secret.
@@ -8,7 +9,7 @@ struct CentralIdentity {
     static let formatName = "possync-central-v1"
 
     func encoded() -> [UInt8] {
-        Array("{\n  \"format\" : \"\(Self.formatName)\",\n  \"central\" : \"\(central.hex)\",\n  \"secret\" : \"\(hexEncode(secret))\"\n}\n".utf8)
+        Array("{\n  \"format\" : \"\(Self.formatName)\",\n  \"central\" : \"\(central.hex)\",\n  \"secret\" : \"\(Hex.encode(secret))\"\n}\n".utf8)
     }
 
     static func decode(_ bytes: [UInt8], path: String) throws(SyncError) -> CentralIdentity {
@@ -17,7 +18,7 @@ struct CentralIdentity {
         }
         guard object["format"] as? String == formatName else { throw SyncError(.versionUnsupported, "format \(object["format"] ?? "missing"), expected \(formatName)", location: path) }
         guard let c = (object["central"] as? String).flatMap(CentralID.init(hex:)) else { throw SyncError(.malformed, "field central: 32 hex digits expected", location: path) }
-        guard let s = (object["secret"] as? String).flatMap(hexDecode), s.count == 32 else { throw SyncError(.malformed, "field secret: 64 hex digits expected", location: path) }
+        guard let s = (object["secret"] as? String).flatMap(Hex.decode), s.count == 32 else { throw SyncError(.malformed, "field secret: 64 hex digits expected", location: path) }
         return CentralIdentity(central: c, secret: s)
     }
 }

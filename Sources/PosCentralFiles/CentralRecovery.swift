@@ -237,7 +237,7 @@ extension FileCentralStore {
                     if keep { hwm[event.dot.replica] = event.dot.seq }
                 }
                 if keep { batch.append(record) } else { report.eventsDropped += 1 }
-                if batch.count >= 4096 { try flush() }
+                if batch.count >= CentralState.bulkBatchEvents { try flush() }
             }
         }
         try flush()

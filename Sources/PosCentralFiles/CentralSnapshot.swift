@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import PosJournal
+import PosBytes
 import PosCentral
 import PosLedger
 import PosWire
@@ -69,32 +70,23 @@ enum SnapshotFormat {
     static let trailerBytes = 16
     /// Compression level of snapshot frames: written in bulk, read a frame at a time.
     static let compressionLevel: Int32 = 1
+    /// Key-filter words one footer record (kind 3) carries, at most: 8 bytes each, so 64 KiB a record.
+    static let filterWordsPerRecordMax = 8192
 }
 
 // MARK: - Keys
 
 enum SnapshotKey {
-    static func dot(_ d: Dot) -> [UInt8] { be(d.replica.rawValue) + be(d.seq) }
+    static func dot(_ d: Dot) -> [UInt8] { ByteWriter.be(d.replica.rawValue) + ByteWriter.be(d.seq) }
     static func sale(_ s: SaleId) -> [UInt8] { dot(s.dot) }
     static func ticket(_ t: TicketId) -> [UInt8] { dot(t.dot) }
-    static func digests(_ r: ReplicaId, firstSeq: UInt64) -> [UInt8] { be(r.rawValue) + be(firstSeq) }
+    static func digests(_ r: ReplicaId, firstSeq: UInt64) -> [UInt8] { ByteWriter.be(r.rawValue) + ByteWriter.be(firstSeq) }
 
     static func decodeDot(_ b: ArraySlice<UInt8>) -> Dot? {
-        guard b.count >= 12 else { return nil }
-        let s = b.startIndex
-        let replica: UInt32 = readBE(b[s..<s + 4])
-        let seq: UInt64 = readBE(b[s + 4..<s + 12])
-        guard let r = try? ReplicaId(replica) else { return nil }
-        return try? Dot(replica: r, seq: seq)
-    }
-
-    static func be<T: FixedWidthInteger>(_ v: T) -> [UInt8] {
-        withUnsafeBytes(of: v.bigEndian) { Array($0) }
-    }
-
-    /// The big-endian integer the bytes spell (as many bytes as `T` has).
-    static func readBE<T: FixedWidthInteger>(_ b: ArraySlice<UInt8>) -> T {
-        b.reduce(T(0)) { $0 << 8 | T($1) }
+        let r = ByteReader<ByteReadError>(Array(b))
+        guard let replica = r.getBE(UInt32.self, at: 0), let seq = r.getBE(UInt64.self, at: 4),
+              let id = try? ReplicaId(replica) else { return nil }
+        return try? Dot(replica: id, seq: seq)
     }
 }
 
@@ -103,53 +95,6 @@ enum SnapshotKey {
 func keyPrecedes(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Bool { a.lexicographicallyPrecedes(b) }
 
 // MARK: - Key filter
-
-/// A Bloom filter over the lookup keys of the components, tickets and
-/// duplicate-keys sections: a lookup for a key the snapshot does not hold
-/// reads no frame (1% false positives at 10 bits per key).
-struct KeyFilter: Sendable {
-    var words: [UInt64]
-
-    init(expectedKeys: Int) {
-        let bits = max(64, expectedKeys * SnapshotLimits.filterBitsPerKey)
-        words = [UInt64](repeating: 0, count: (bits + 63) / 64)
-    }
-
-    init(words: [UInt64]) { self.words = words.isEmpty ? [0] : words }
-
-    private func probes(_ section: SnapshotSection, _ key: ArraySlice<UInt8>) -> (UInt64, UInt64) {
-        // FNV-1a over section and key, finished with splitmix64; double hashing.
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        h = (h ^ UInt64(section.rawValue)) &* 0x100_0000_01b3
-        for b in key { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        func mix(_ x: UInt64) -> UInt64 {
-            var z = x &+ 0x9e37_79b9_7f4a_7c15
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-            return z ^ (z >> 31)
-        }
-        return (mix(h), mix(h ^ 0x5bd1_e995) | 1)
-    }
-
-    mutating func insert(_ section: SnapshotSection, _ key: ArraySlice<UInt8>) {
-        let (h1, h2) = probes(section, key)
-        let bits = UInt64(words.count * 64)
-        for i in 0..<UInt64(SnapshotLimits.filterProbes) {
-            let bit = (h1 &+ i &* h2) % bits
-            words[Int(bit / 64)] |= 1 << (bit % 64)
-        }
-    }
-
-    func mayContain(_ section: SnapshotSection, _ key: ArraySlice<UInt8>) -> Bool {
-        let (h1, h2) = probes(section, key)
-        let bits = UInt64(words.count * 64)
-        for i in 0..<UInt64(SnapshotLimits.filterProbes) {
-            let bit = (h1 &+ i &* h2) % bits
-            if words[Int(bit / 64)] & (1 << (bit % 64)) == 0 { return false }
-        }
-        return true
-    }
-}
 
 // MARK: - Footer
 
@@ -168,41 +113,6 @@ struct SnapshotMeta: Equatable, Sendable {
     var acknowledged: [ReplicaId: UInt64]
     /// Records per section.
     var counts: [SnapshotSection: UInt64]
-}
-
-/// The data frames of a run: section, offset and length of each, and their first
-/// and last keys in one buffer (`keyStride` bytes a frame, each key zero-padded
-/// to 28): a few long-lived allocations, not two per frame. The writer builds it,
-/// the footer stores it, the reader searches it.
-struct FrameIndex: Sendable {
-    private(set) var frames: [(section: SnapshotSection, offset: UInt64, length: UInt32)] = []
-    private(set) var keys: [UInt8] = []
-    private static let keyStride = 56
-
-    var count: Int { frames.count }
-    subscript(i: Int) -> (section: SnapshotSection, offset: UInt64, length: UInt32) { frames[i] }
-
-    mutating func append(_ section: SnapshotSection, offset: UInt64, length: UInt32,
-                         firstKey: ArraySlice<UInt8>, lastKey: ArraySlice<UInt8>) {
-        frames.append((section, offset, length))
-        let pad = [UInt8](repeating: 0, count: 28 - section.keyBytes)
-        keys += firstKey + pad + lastKey + pad
-    }
-
-    func firstKey(_ i: Int, _ count: Int) -> ArraySlice<UInt8> {
-        keys[(i * Self.keyStride)..<(i * Self.keyStride + count)]
-    }
-
-    func lastKey(_ i: Int, _ count: Int) -> ArraySlice<UInt8> {
-        keys[(i * Self.keyStride + 28)..<(i * Self.keyStride + 28 + count)]
-    }
-
-    /// Where each section's frames are (frames come in section order).
-    func sectionRanges() -> [SnapshotSection: Range<Int>] {
-        var ranges: [SnapshotSection: Range<Int>] = [:]
-        for (i, f) in frames.enumerated() { ranges[f.section] = (ranges[f.section]?.lowerBound ?? i)..<i + 1 }
-        return ranges
-    }
 }
 
 // MARK: - Writing
@@ -240,14 +150,15 @@ final class SnapshotWriter {
             if fs.fileExists(path) { try fs.removeFile(path) }
             handle = try fs.openFile(path, mode: .createExclusive)
         } catch { throw SyncError(.io, "cannot create snapshot: \(error.message)", location: path) }
-        var header = SnapshotFormat.magic
-        header += le(SnapshotFormat.version)
-        header += central.bytes
-        header += le(position)
-        header += le(generations.lowerBound) + le(generations.upperBound)
+        var header = ByteWriter(SnapshotFormat.magic)
+        header.writeLE(SnapshotFormat.version)
+        header.writeBytes(central.bytes)
+        header.writeLE(position)
+        header.writeLE(generations.lowerBound)
+        header.writeLE(generations.upperBound)
         self.generations = generations
         offset = 0
-        try write(header)
+        try write(header.bytes)
     }
 
     private func write(_ bytes: [UInt8]) throws(SyncError) {
@@ -295,27 +206,37 @@ final class SnapshotWriter {
         self.meta = meta
         let footerOffset = offset
         var footer: [[UInt8]] = []
-        var m: [UInt8] = [1]  // record kind 1: meta
-        m += le(meta.position) + le(meta.journalDigest) + le(generations.lowerBound) + le(generations.upperBound)
-        m += le(meta.centralSequence) + le(meta.lastHLC)
-        m += le(UInt32(meta.acknowledged.count))
-        for (r, ack) in meta.acknowledged.sorted(by: { $0.key < $1.key }) { m += le(r.rawValue) + le(ack) }
-        for s in SnapshotSection.allCases { m += le(counts[s] ?? 0) }
-        m += le(UInt32(frames.count)) + le(UInt32(filter.words.count))
-        footer.append(m)
+        var m = ByteWriter([1])  // record kind 1: meta
+        m.writeLE(meta.position)
+        m.writeLE(meta.journalDigest)
+        m.writeLE(generations.lowerBound)
+        m.writeLE(generations.upperBound)
+        m.writeLE(meta.centralSequence)
+        m.writeLE(meta.lastHLC)
+        m.writeLE(UInt32(meta.acknowledged.count))
+        for (r, ack) in meta.acknowledged.sorted(by: { $0.key < $1.key }) {
+            m.writeLE(r.rawValue)
+            m.writeLE(ack)
+        }
+        for s in SnapshotSection.allCases { m.writeLE(counts[s] ?? 0) }
+        m.writeLE(UInt32(frames.count))
+        m.writeLE(UInt32(filter.words.count))
+        footer.append(m.bytes)
         for i in 0..<frames.count {  // record kind 2: one data frame
             let f = frames[i]
-            var r: [UInt8] = [2, f.section.rawValue]
-            r += le(f.offset) + le(f.length)
-            r += frames.firstKey(i, f.section.keyBytes) + frames.lastKey(i, f.section.keyBytes)
-            footer.append(r)
+            var r = ByteWriter([2, f.section.rawValue])
+            r.writeLE(f.offset)
+            r.writeLE(f.length)
+            r.writeBytes(frames.firstKey(i, f.section.keyBytes))
+            r.writeBytes(frames.lastKey(i, f.section.keyBytes))
+            footer.append(r.bytes)
         }
-        let perChunk = 8192
+        let perChunk = SnapshotFormat.filterWordsPerRecordMax
         for start in stride(from: 0, to: filter.words.count, by: perChunk) {  // record kind 3: filter words
-            var r: [UInt8] = [3]
-            r.reserveCapacity(1 + 8 * perChunk)
-            for w in filter.words[start..<min(start + perChunk, filter.words.count)] { r += le(w) }
-            footer.append(r)
+            var r = ByteWriter(capacity: 1 + 8 * perChunk)
+            r.writeByte(3)
+            for w in filter.words[start..<min(start + perChunk, filter.words.count)] { r.writeLE(w) }
+            footer.append(r.bytes)
         }
         var batch: [[UInt8]] = []
         var bytes = 0
@@ -334,7 +255,7 @@ final class SnapshotWriter {
             bytes += r.count + 8
         }
         try sealBatch()
-        try write(le(footerOffset) + SnapshotFormat.endMagic)
+        try write(ByteWriter.le(footerOffset) + SnapshotFormat.endMagic)
         do {
             try handle.sync()
             try handle.close()
@@ -419,27 +340,12 @@ final class SnapshotFile {
         guard size >= UInt64(SnapshotFormat.headerBytes + SnapshotFormat.trailerBytes) else {
             throw fail("\(size) bytes, fewer than a snapshot's header and trailer")
         }
-        let header = try read(0, SnapshotFormat.headerBytes)
-        guard Array(header[0..<8]) == SnapshotFormat.magic else { throw fail("not a snapshot (magic \"PSSNAPSH\" expected)", 0) }
-        let version = readLE(header, at: 8, as: UInt16.self)
-        guard version == SnapshotFormat.version else {
-            throw SyncError(.versionUnsupported, "snapshot format version \(version), this build reads \(SnapshotFormat.version)", location: "\(path) offset 8")
-        }
-        guard Array(header[10..<26]) == central.bytes else { throw fail("snapshot of another central store", 10) }
-        let position = readLE(header, at: 26, as: UInt64.self)
-        let firstGeneration = readLE(header, at: 34, as: UInt32.self), lastGeneration = readLE(header, at: 38, as: UInt32.self)
-        guard firstGeneration >= 1, firstGeneration <= lastGeneration, lastGeneration < UInt32.max else {
-            throw fail("generations \(firstGeneration)...\(lastGeneration) are not a range", 34)
-        }
-        generations = firstGeneration...lastGeneration
-        let trailer = try read(size - UInt64(SnapshotFormat.trailerBytes), SnapshotFormat.trailerBytes)
-        guard Array(trailer[8..<16]) == SnapshotFormat.endMagic else {
-            throw fail("no end magic \"PSSNAPND\": the snapshot is incomplete", size - 8)
-        }
-        let footerOffset = readLE(trailer, at: 0, as: UInt64.self)
-        guard footerOffset >= UInt64(SnapshotFormat.headerBytes), footerOffset <= size - UInt64(SnapshotFormat.trailerBytes) else {
-            throw fail("footer offset \(footerOffset) outside the file", size - 16)
-        }
+        let header = try SnapshotRunFormat.header(try read(0, SnapshotFormat.headerBytes), path: path)
+        guard header.central == central else { throw fail("snapshot of another central store", 10) }
+        let position = header.position
+        generations = header.firstGeneration...header.lastGeneration
+        let footerOffset = try SnapshotRunFormat.footerOffset(try read(size - UInt64(SnapshotFormat.trailerBytes), SnapshotFormat.trailerBytes),
+                                                              size: size, path: path)
 
         // The footer: authenticated frames; the first record is the meta record.
         var records: [[UInt8]] = []
@@ -449,7 +355,7 @@ final class SnapshotFile {
         while at < footerEnd {
             let head = try read(at, min(JournalLimits.frameHeaderBytes, Int(footerEnd - at)))
             let h: FrameHeader
-            switch head.withUnsafeBytes({ FrameHeader.inspect($0, file: path, offset: at) }) {
+            switch FrameHeader.inspect(head, file: path, offset: at) {
             case .success(let decoded): h = decoded
             case .failure(let error): throw SyncError(error)
             }
@@ -462,74 +368,21 @@ final class SnapshotFile {
             footerFrames.append(decoded.header)
             at += UInt64(h.frameBytes)
         }
-        guard let m = records.first, m.first == 1, m.count >= 29 + 4 else { throw fail("footer has no meta record", footerOffset) }
-        var o = 1
-        func take64() throws(SyncError) -> UInt64 {
-            guard o + 8 <= m.count else { throw fail("meta record truncated", footerOffset) }
-            defer { o += 8 }
-            return readLE(m, at: o, as: UInt64.self)
-        }
-        func take32() throws(SyncError) -> UInt32 {
-            guard o + 4 <= m.count else { throw fail("meta record truncated", footerOffset) }
-            defer { o += 4 }
-            return readLE(m, at: o, as: UInt32.self)
-        }
-        let metaPosition = try take64()
-        guard metaPosition == position else { throw fail("footer position \(metaPosition) differs from header position \(position)", footerOffset) }
-        let journalDigest = try take64()
-        let metaFirst = try take32(), metaLast = try take32()
-        guard metaFirst == generations.lowerBound, metaLast == generations.upperBound else {
-            throw fail("footer names generations \(metaFirst)...\(metaLast), the header \(generations)", footerOffset)
-        }
-        let centralSequence = try take64()
-        let lastHLC = try take64()
-        let terminals = try take32()
+        let footer = try SnapshotRunFormat.footer(records, header: header, footerOffset: footerOffset, path: path)
         var acks: [ReplicaId: UInt64] = [:]
-        for _ in 0..<terminals {
-            let raw = try take32()
-            let ack = try take64()
-            guard let r = try? ReplicaId(raw), !r.isCentral else { throw fail("meta record names replica \(raw)", footerOffset) }
-            acks[r] = ack
+        for m in footer.meta.marks {
+            guard let r = try? ReplicaId(m.terminal) else { throw fail("meta record names replica \(m.terminal)", footerOffset) }
+            acks[r] = m.mark
         }
         var counts: [SnapshotSection: UInt64] = [:]
-        for s in SnapshotSection.allCases { counts[s] = try take64() }
-        let frameCount = Int(try take32())
-        let filterWords = Int(try take32())
-        meta = SnapshotMeta(position: position, journalDigest: journalDigest, centralSequence: centralSequence, lastHLC: lastHLC,
-                            acknowledged: acks, counts: counts)
-
+        for s in SnapshotSection.allCases { counts[s] = footer.meta.counts[Int(s.rawValue) - 1] }
+        meta = SnapshotMeta(position: position, journalDigest: footer.meta.journalDigest, centralSequence: footer.meta.centralSequence,
+                            lastHLC: footer.meta.lastHLC, acknowledged: acks, counts: counts)
         var refs = FrameIndex()
-        var words: [UInt64] = []
-        words.reserveCapacity(filterWords)
-        for r in records.dropFirst() {
-            switch r.first {
-            case 2:
-                guard r.count >= 14, let s = SnapshotSection(rawValue: r[1]), r.count == 14 + 2 * s.keyBytes else {
-                    throw fail("malformed frame index record", footerOffset)
-                }
-                refs.append(s, offset: readLE(r, at: 2, as: UInt64.self), length: readLE(r, at: 10, as: UInt32.self),
-                            firstKey: r[14..<14 + s.keyBytes], lastKey: r[(14 + s.keyBytes)...])
-            case 3:
-                guard (r.count - 1) % 8 == 0 else { throw fail("malformed filter record", footerOffset) }
-                for i in stride(from: 1, to: r.count, by: 8) { words.append(readLE(r, at: i, as: UInt64.self)) }
-            default:
-                throw fail("unknown footer record kind \(r.first.map { "\($0)" } ?? "none")", footerOffset)
-            }
+        for f in footer.index {
+            refs.append(SnapshotSection(rawValue: f.section.rawValue)!, offset: f.offset, length: f.length, firstKey: f.firstKey[...], lastKey: f.lastKey[...])
         }
-        guard refs.count == frameCount, words.count == filterWords else {
-            throw fail("footer lists \(refs.count) frames and \(words.count) filter words; its meta record states \(frameCount) and \(filterWords)", footerOffset)
-        }
-        filter = KeyFilter(words: words)
-
-        // Frames are in section order, contiguous, and end where the footer starts.
-        var expected = UInt64(SnapshotFormat.headerBytes)
-        for i in 0..<refs.count {
-            let f = refs[i]
-            guard f.offset == expected else { throw fail("frame \(i + 1) is listed at offset \(f.offset), expected \(expected)", footerOffset) }
-            if i > 0, refs[i - 1].section.rawValue > f.section.rawValue { throw fail("frame \(i + 1) is out of section order", footerOffset) }
-            expected += UInt64(f.length)
-        }
-        guard expected == footerOffset else { throw fail("data frames end at \(expected), the footer starts at \(footerOffset)", footerOffset) }
+        filter = KeyFilter(words: footer.words)
         guard footerFrames.first?.firstSequence == UInt64(refs.count + 1) else {
             throw fail("the footer's first frame is numbered \(footerFrames.first?.firstSequence ?? 0), expected \(refs.count + 1)", footerOffset)
         }

@@ -1,7 +1,8 @@
 import Foundation
 import Logging
-import PosJournal
+import PosBytes
 import PosCentral
+import PosJournal
 import PosLedger
 import PosWire
 
@@ -19,6 +20,11 @@ import PosWire
 /// size are then merged, newest component of each sale winning, so there are
 /// O(log n) runs and each event is rewritten O(log n) times.
 final class CentralState {
+    /// Events folded (or records copied) at a time by a pass over many: the
+    /// replay at open, the full-state read, a journal rebuild. Bounds the memory
+    /// such a pass holds.
+    static let bulkBatchEvents = 4096
+
     let directory: String
     private let fs: any JournalFileSystem
     private let central: CentralID
@@ -207,10 +213,10 @@ final class CentralState {
         let key = SnapshotKey.digests(replica, firstSeq: seq)
         for run in runs.reversed() {
             guard let r = try run.floor(.digests, key, prefix: 4) else { continue }
-            let first: UInt64 = SnapshotKey.readBE(r[4..<12])
-            let at = SnapshotSection.digests.keyBytes + Int(seq - first) * 8
-            guard at + 8 <= r.count else { continue }
-            return readLE(r, at: at)
+            let fields = ByteReader<ByteReadError>(r)
+            guard let first = fields.getBE(UInt64.self, at: 4),
+                  let digest = fields.getLE(UInt64.self, at: SnapshotSection.digests.keyBytes + Int(seq - first) * 8) else { continue }
+            return digest
         }
         throw SyncError(.malformed, "no snapshot run holds the digest of \(replica.rawValue):\(seq), which they cover", location: directory)
     }
@@ -344,7 +350,7 @@ final class CentralState {
         var batch: [Event] = []
         try forEachRunComponent { (_, events) throws(SyncError) in
             batch += events
-            if batch.count >= 4096 {
+            if batch.count >= Self.bulkBatchEvents {
                 state.apply(batch)
                 batch.removeAll(keepingCapacity: true)
             }
@@ -505,10 +511,9 @@ final class CentralState {
                 var seq = (baseAcknowledged[replica] ?? 0) + 1
                 for start in stride(from: 0, to: list.count, by: SnapshotLimits.digestChunk) {
                     let chunk = list[start..<min(start + SnapshotLimits.digestChunk, list.count)]
-                    var r = SnapshotKey.digests(replica, firstSeq: seq)
-                    r.reserveCapacity(r.count + chunk.count * 8)
-                    for d in chunk { withUnsafeBytes(of: d.littleEndian) { r += $0 } }
-                    try writer.add(.digests, r)
+                    var r = ByteWriter(SnapshotKey.digests(replica, firstSeq: seq))
+                    for d in chunk { r.writeLE(d) }
+                    try writer.add(.digests, r.bytes)
                     seq += UInt64(chunk.count)
                 }
             }

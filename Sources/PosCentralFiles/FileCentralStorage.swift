@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PosBytes
 import PosCentral
 import PosJournal
 import PosLedger
@@ -136,7 +137,7 @@ public final class FileCentralStorage: CentralStorage {
             let path = directory + "/merchants/" + name
             let merchant: String
             if name.hasSuffix(".key") { merchant = String(name.dropLast(4)) } else if name.hasSuffix(".json") { merchant = String(name.dropLast(5)) } else { continue }
-            guard let key = hexDecode(String(decoding: try files.read(path), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)), key.count == 32 else {
+            guard let key = Hex.decode(String(decoding: try files.read(path), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)), key.count == 32 else {
                 throw SyncError(.malformed, "merchant key file: 64 hex digits expected", location: path)
             }
             merchantKeys[merchant] = key
@@ -231,7 +232,7 @@ public final class FileCentralStorage: CentralStorage {
             records.append(record)
             last = (position, digest)
             newestHLC = max(newestHLC, event.hlc)
-            if events.count >= 4096 || ledger.eventsSinceSnapshot + events.count >= ledger.snapshotEvents { flush() }
+            if events.count >= CentralState.bulkBatchEvents || ledger.eventsSinceSnapshot + events.count >= ledger.snapshotEvents { flush() }
         }
         flush()
     }
@@ -265,7 +266,7 @@ public final class FileCentralStorage: CentralStorage {
     public func merchantKey(_ merchant: String) throws(SyncError) -> [UInt8]? { merchantKeys[merchant] }
 
     public func saveMerchantKey(_ key: [UInt8], for merchant: String) throws(SyncError) {
-        try files.writeAtomically(Array((hexEncode(key) + "\n").utf8), to: "\(directory)/merchants/\(merchant).key")
+        try files.writeAtomically(Array((Hex.encode(key) + "\n").utf8), to: "\(directory)/merchants/\(merchant).key")
         merchantKeys[merchant] = key
     }
 

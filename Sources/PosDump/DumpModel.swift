@@ -189,6 +189,8 @@ public struct DumpSummary: Sendable {
     public var path: String = ""
     public var segments = 0
     public var bundles = 0
+    /// Snapshot runs read (RunDump.swift).
+    public var runs = 0
     public var frames = 0
     /// Records in valid frames (from their headers, decoded or not).
     public var records: UInt64 = 0

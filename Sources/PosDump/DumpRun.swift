@@ -1,3 +1,7 @@
+import Foundation
+import PosCentralFiles
+import PosJournal
+
 /// One run of journal-dump, as the executable and the tests call it: picks
 /// the sinks for the mode and format, reads, and returns the summary whose
 /// status gives the exit code.
@@ -30,9 +34,43 @@ public enum DumpRun {
         return sinks.count == 1 ? sinks[0] : FanOutSink(sinks)
     }
 
+    /// Dumps PATH: a journal directory, segment or bundle (DumpScanner), a
+    /// snapshot run or central's `state/` directory (RunDump), or a whole
+    /// terminal or central store directory (StoreDump).
     @discardableResult
     public static func run(options: DumpOptions, mode: Mode, out: any LineOutput, follow: DumpScanner.Follow? = nil) throws(DumpError) -> DumpSummary {
+        if let store = StoreDump.kind(of: options.path) {
+            guard follow == nil else { throw DumpError("--follow reads one growing journal: give its directory (outbound, inbound or journal)", file: options.displayPath) }
+            return try StoreDump.run(store, options: options, mode: mode, out: out)
+        }
+        if let runs = try runFiles(options) {
+            guard follow == nil else { throw DumpError("--follow reads a growing journal; a snapshot run is written whole", file: options.displayPath) }
+            return try RunDump(options: options, mode: mode, out: out).run(runs)
+        }
+        return try runJournal(options: options, mode: mode, out: out, follow: follow)
+    }
+
+    /// A journal directory, one segment or a bundle.
+    static func runJournal(options: DumpOptions, mode: Mode, out: any LineOutput, follow: DumpScanner.Follow?) throws(DumpError) -> DumpSummary {
         let scanner = DumpScanner(options: options, sink: sink(mode: mode, options: options, out: out))
         return try scanner.run(follow: follow)
+    }
+
+    /// The run files PATH names: itself when it is one (magic PSSNAPSH), or the
+    /// `run-A-B.pss` files of a directory that holds runs and no segment; nil otherwise.
+    static func runFiles(_ options: DumpOptions) throws(DumpError) -> [(path: String, display: String)]? {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: options.path, isDirectory: &isDirectory) else { return nil }
+        let display = { (name: String) in options.displayPath.hasSuffix("/") ? options.displayPath + name : options.displayPath + "/" + name }
+        if isDirectory.boolValue {
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: options.path)) ?? []).sorted()
+            guard !names.contains(where: { SegmentName.base(of: $0) != nil }) else { return nil }
+            let runs = names.compactMap { n in StoreDump.runGenerations(n).map { (g: $0, name: n) } }.sorted { $0.g.lowerBound < $1.g.lowerBound }
+            return runs.isEmpty ? nil : runs.map { (options.path + "/" + $0.name, display($0.name)) }
+        }
+        guard let handle = FileHandle(forReadingAtPath: options.path) else { return nil }
+        defer { try? handle.close() }
+        let head = (try? handle.read(upToCount: 8)).map { Array($0) } ?? []
+        return head == SnapshotRunReader.magic ? [(options.path, options.displayPath)] : nil
     }
 }

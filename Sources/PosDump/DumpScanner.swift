@@ -1,4 +1,5 @@
 import Foundation
+import PosBytes
 import PosJournal
 import PosLedger
 import PosWire
@@ -50,19 +51,19 @@ public final class DumpScanner {
             }
             let segments = names.compactMap { n in SegmentName.base(of: n).map { (base: $0, name: n) } }.sorted { $0.base < $1.base }
             guard !segments.isEmpty else {
-                let hint = names.contains("outbound") || names.contains("journal") ? " (a terminal or central directory? dump its outbound/, inbound/ or journal/ directory)"
-                    : names.contains(where: { $0.hasPrefix("run-") && $0.hasSuffix(".pss") }) ? " (central's state/ directory of snapshot runs: dump central's journal/ directory for its events)" : ""
+                let hint = names.contains("outbound") || names.contains("journal") ? " (a terminal or central directory? dump its outbound/, inbound/ or journal/ directory, or the store directory itself)"
+                    : names.contains(where: { $0.hasPrefix("run-") && $0.hasSuffix(".pss") }) ? " (central's state/ directory of snapshot runs: journal-dump PATH reads them as runs)" : ""
                 throw DumpError("no segment files (20-digit name, .seg) in the directory\(hint)", file: options.displayPath)
             }
             return .directory(segments, others: names.filter { SegmentName.base(of: $0) == nil })
         }
         let head = try readPrefix(options.path, count: 8)
-        if head == Array("PSJOURNL".utf8) { return .segment }
+        if head == segmentMagic { return .segment }
         if head == BundleHeader.magic { return .bundle }
         if head == Array("PSSNAPSH".utf8) {
-            throw DumpError("a central snapshot run (magic PSSNAPSH), not a journal: journal-dump does not read runs; central checks every run when it opens and sets a damaged one aside (sync-protocol.md, \"Central state and snapshots\"); dump central's journal/ directory for its events", file: options.displayPath, offset: 0)
+            throw DumpError("a central snapshot run (magic PSSNAPSH), not a journal: this scanner reads journals, segments and bundles; journal-dump PATH (DumpRun) reads runs (sync-protocol.md, \"Run file\")", file: options.displayPath, offset: 0)
         }
-        throw DumpError("not a journal segment (magic PSJOURNL) nor a bundle (magic PSBUNDLE): starts with \(Render.hex(head))", file: options.displayPath, offset: 0)
+        throw DumpError("not a journal segment (magic PSJOURNL) nor a bundle (magic PSBUNDLE): starts with \(Hex.encode(head))", file: options.displayPath, offset: 0)
     }
 
     private func readPrefix(_ path: String, count: Int) throws(DumpError) -> [UInt8] {
@@ -211,7 +212,7 @@ public final class DumpScanner {
         sink.damage(item)
     }
 
-    func rawBytes(_ walker: FrameWalker, at: UInt64, count: UInt64) -> [UInt8]? {
+    func rawBytes(_ walker: FrameScanner, at: UInt64, count: UInt64) -> [UInt8]? {
         guard options.raw else { return nil }
         return try? walker.bytes(at: at, count: Int(min(count, UInt64(options.rawBytesMax))))
     }
@@ -227,7 +228,7 @@ public final class DumpScanner {
 
     /// A frame whose checksums, chain and sequence hold: count it, decode its
     /// records when wanted, and hand frame and records to the sink.
-    func frame(offset: UInt64, header h: FrameHeader, bytes: [UInt8], segment: SegmentHeader?, file: String, walker: FrameWalker) {
+    func frame(offset: UInt64, header h: FrameHeader, bytes: [UInt8], segment: SegmentHeader?, file: String, walker: FrameScanner) {
         summary.frames += 1
         summary.records += UInt64(h.recordCount)
         summary.storedBytes += UInt64(h.storedLength)

@@ -1,3 +1,4 @@
+import PosBytes
 import PosJournal
 import PosLedger
 
@@ -31,6 +32,15 @@ struct JSONObject {
         text += "]"
     }
     mutating func addNull(_ k: String) { key(k); text += "null" }
+    mutating func add(_ k: String, strings v: [String]) {
+        key(k)
+        text += "["
+        for (i, s) in v.enumerated() {
+            if i > 0 { text += "," }
+            JSONObject.appendString(s, to: &text)
+        }
+        text += "]"
+    }
 
     var string: String { text + "}" }
 
@@ -91,7 +101,7 @@ public final class JSONFormat: DumpSink {
             j.add("baseSeq", h.baseSequence)
             j.add("dictionaryId", h.dictionaryID)
             j.add("keyId", h.keyID)
-            j.add("chainSeed", hex32(h.chainSeed))
+            j.add("chainSeed", Hex.word(h.chainSeed))
         } else {
             j.add("baseSeq", s.nameBase)
         }
@@ -125,25 +135,30 @@ public final class JSONFormat: DumpSink {
         j.add("offset", f.offset)
         j.add("firstSeq", h.firstSequence)
         j.add("lastSeq", h.lastSequence)
+        Self.frameFields(h, decoded: f.undecoded == nil && options.decodeRecords, undecoded: f.undecoded, raw: f.rawBytes, into: &j)
+        out.line(j.string)
+    }
+
+    /// A valid frame's header fields, whether its records were decoded, its hex with --raw (journals and runs alike).
+    static func frameFields(_ h: FrameHeader, decoded: Bool, undecoded: Undecoded?, raw: [UInt8]?, into j: inout JSONObject) {
         j.add("records", h.recordCount)
         j.add("blockBytes", h.blockLength)
         j.add("storedBytes", h.storedLength)
         j.add("deflated", h.flags.contains(.deflated))
         j.add("encrypted", h.flags.contains(.encrypted))
-        j.add("payloadCrc", hex32(h.payloadChecksum))
-        j.add("checksum", hex32(h.checksum))
-        j.add("previousChecksum", hex32(h.previousChecksum))
+        j.add("payloadCrc", Hex.word(h.payloadChecksum))
+        j.add("checksum", Hex.word(h.checksum))
+        j.add("previousChecksum", Hex.word(h.previousChecksum))
         j.add("checksumOk", true)
-        j.add("decoded", f.undecoded == nil && options.decodeRecords)
-        if let u = f.undecoded {
+        j.add("decoded", decoded)
+        if let u = undecoded {
             j.add("undecodedCode", u.code)
             j.add("undecodedReason", u.message)
         }
-        if let raw = f.rawBytes {
+        if let raw {
             j.add("hex", Render.maskedHex(raw))
             if raw.count < h.frameBytes { j.add("hexTruncated", true) }
         }
-        out.line(j.string)
     }
 
     public func record(_ r: RecordItem) {
@@ -297,6 +312,7 @@ public final class JSONFormat: DumpSink {
         j.add("exitCode", Int(s.status.exitCode))
         j.add("segments", s.segments)
         j.add("bundles", s.bundles)
+        if s.runs > 0 { j.add("runs", s.runs) }
         j.add("frames", s.frames)
         j.add("records", s.records)
         j.add("decodedRecords", s.decodedRecords)

@@ -1,10 +1,12 @@
 import Foundation
+import PosBytes
 import PosJournal
 import PosWire
 
 /// The journal keys a dump may use, by key id. Loaded from an enrollment
-/// file (the terminal's key), central's `central.json` (central's journal key,
-/// plus the key of every terminal enrolled beside it in `terminals/`), or a
+/// file (the terminal's key), central's `central.json` (central's journal key
+/// and snapshot key, plus the key of every terminal enrolled beside it in
+/// `terminals/`), or a
 /// file of 64 hex digits (a raw key: with a key id, or for whatever id a
 /// segment names).
 public struct KeyRing: Sendable {
@@ -47,10 +49,12 @@ public struct KeyRing: Sendable {
                     throw DumpError("not a valid enrollment file: \(error)", file: path)
                 }
             case "possync-central-v1":
-                guard let hex = object?["secret"] as? String, let secret = hexBytes(hex), secret.count == 32 else {
+                guard let hex = object?["secret"] as? String, let secret = Hex.decode(hex), secret.count == 32 else {
                     throw DumpError("central identity file: field secret must be 64 hex digits", file: path)
                 }
                 add(KeyDerivation.centralJournalKey(secret: secret), source: "central.json")
+                // And the snapshot runs' key (state/run-A-B.pss).
+                add(KeyDerivation.centralSnapshotKey(secret: secret), source: "central.json (snapshot runs)")
                 // Central keeps every enrollment it issued: their terminals' keys open bundles and terminal journals.
                 let terminals = (path as NSString).deletingLastPathComponent + "/terminals"
                 for name in ((try? FileManager.default.contentsOfDirectory(atPath: terminals)) ?? []).sorted() where name.hasSuffix(".json") {
@@ -63,7 +67,7 @@ public struct KeyRing: Sendable {
             }
             return
         }
-        guard let bytes = hexBytes(text), bytes.count == 32 else {
+        guard let bytes = Hex.decode(text), bytes.count == 32 else {
             throw DumpError("key file must be an enrollment file, central.json, or 64 hex digits", file: path)
         }
         if let keyID {
@@ -74,6 +78,3 @@ public struct KeyRing: Sendable {
         }
     }
 }
-
-/// Hex digits to bytes (nil when not an even number of hex digits): PosSync's decoder.
-func hexBytes(_ text: String) -> [UInt8]? { hexDecode(text) }

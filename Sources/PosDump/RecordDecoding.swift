@@ -1,3 +1,4 @@
+import PosBytes
 import PosLedger
 import PosWire
 
@@ -109,8 +110,6 @@ enum Render {
         return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
     /// Packed-decimal runs this long (in bytes) are masked in raw hex: a payment
     /// code of 16-24 digits is stored as 8-12 such bytes.
     static let decimalRunMaskBytes = 7
@@ -130,18 +129,8 @@ enum Render {
         }
         var out = ""
         out.reserveCapacity(b.count * 2)
-        for (i, x) in b.enumerated() { out += masked[i] ? "**" : hex(CollectionOfOne(x)) }
+        for (i, x) in b.enumerated() { out += masked[i] ? "**" : Hex.encode(CollectionOfOne(x)) }
         return out
-    }
-
-    static func hex<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes {
-            out.append(hexDigits[Int(b >> 4)])
-            out.append(hexDigits[Int(b & 15)])
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// The bytes as text when every one is printable ASCII (space...~), else nil.

@@ -1,8 +1,9 @@
+import PosBytes
 import PosJournal
 
 /// One segment file being read: its header, the checks against the segment
-/// before it, and a frame walker. Kept open while --follow waits for the
-/// file to grow.
+/// before it, and a frame scanner that skips damage. Kept open while
+/// --follow waits for the file to grow.
 final class SegmentReading {
     /// What the next segment is checked against.
     struct End {
@@ -26,7 +27,7 @@ final class SegmentReading {
     private(set) var isLast: Bool
     let handle: (any JournalFileHandle)?
     let header: SegmentHeader?
-    private var walker: FrameWalker?
+    private var walker: FrameScanner?
     private var finished = false
     private var cleanEnd = false
 
@@ -69,14 +70,14 @@ final class SegmentReading {
                 return
             }
             // Frames after a damaged header can still be found and checked; their records cannot be decoded.
-            let w = FrameWalker(file: h, path: file, start: start, end: size, chain: nil, nextSequence: nameBase.map { max($0, 1) })  // sequence numbers start at 1, whatever a damaged name says
+            let w = Self.scanner(h, file, start: start, end: size, chain: nil, nextSequence: nameBase.map { max($0, 1) })  // sequence numbers start at 1, whatever a damaged name says
             let resume: UInt64?
-            do { resume = try w.nextValidHeader(after: start - 1) } catch { throw DumpError("cannot read: \(error.message)", file: file) }
+            do { resume = try w.nextValidHeader(from: start) } catch { throw DumpError("cannot read: \(error.message)", file: file) }
             let stop = resume ?? size
             scanner.damage(DamageItem(kind: .damaged, file: file, offset: 0, bytes: stop, code: error.code.description,
                                       reason: "segment header (error at offset \(error.offset ?? 0)): \(error.message); " + (resume.map { "frames are read from offset \($0), their records not decoded" } ?? "no valid frame follows"),
                                       missingFrom: nil, missingThrough: nil, rawBytes: scanner.options.raw ? head : nil))
-            walker = resume.map { FrameWalker(file: h, path: file, start: $0, end: size, chain: nil, nextSequence: nameBase.map { max($0, 1) }) }
+            walker = resume.map { Self.scanner(h, file, start: $0, end: size, chain: nil, nextSequence: nameBase.map { max($0, 1) }) }
             return
         }
         let sh = decoded!
@@ -103,7 +104,7 @@ final class SegmentReading {
                                               missingFrom: nil, missingThrough: nil, rawBytes: nil))
                 } else if let chain = previous.chain, chain != sh.chainSeed {
                     scanner.damage(DamageItem(kind: .damaged, file: file, offset: 48, bytes: 4, code: JournalError.Code.chainBroken.description,
-                                              reason: "segment chain seed \(hex32(sh.chainSeed)) does not match the previous segment's last frame (\(hex32(chain)))",
+                                              reason: "segment chain seed \(Hex.word(sh.chainSeed)) does not match the previous segment's last frame (\(Hex.word(chain)))",
                                               missingFrom: nil, missingThrough: nil, rawBytes: nil))
                 }
             }
@@ -111,7 +112,12 @@ final class SegmentReading {
             scanner.notice(NoticeItem(file: file, offset: 32, code: "retired",
                                       message: "the first segment starts at seq \(sh.baseSequence): records 1...\(sh.baseSequence - 1) are not in this directory (retired after sync, or lost with older segments)"))
         }
-        walker = FrameWalker(file: h, path: file, start: min(start, size), end: size, chain: sh.chainSeed, nextSequence: sh.baseSequence)
+        walker = Self.scanner(h, file, start: min(start, size), end: size, chain: sh.chainSeed, nextSequence: sh.baseSequence)
+    }
+
+    /// The dump reads on past damage, checking every frame's place.
+    static func scanner(_ handle: any JournalFileHandle, _ file: String, start: UInt64, end: UInt64, chain: UInt32?, nextSequence: UInt64?) -> FrameScanner {
+        FrameScanner(file: handle, path: file, start: start, end: end, chain: chain, nextSequence: nextSequence, policy: .resync(placement: true))
     }
 
     deinit { try? handle?.close() }
@@ -141,16 +147,17 @@ final class SegmentReading {
     func pump(final: Bool) throws(DumpError) {
         guard let walker, !finished else { return }
         while true {
-            let step: FrameWalker.Step
-            do { step = try walker.step() } catch { throw DumpError("cannot read: \(error.message)", file: file, offset: error.offset) }
+            let step: FrameScanner.Step
+            do { step = try walker.next() } catch { throw DumpError("cannot read: \(error.message)", file: file, offset: error.offset) }
             switch step {
-            case .frame(let offset, let h, let bytes):
-                scanner.frame(offset: offset, header: h, bytes: bytes, segment: header, file: file, walker: walker)
+            case .frame(let f):
+                scanner.frame(offset: f.offset, header: f.header, bytes: f.bytes, segment: header, file: file, walker: walker)
             case .missing(let from, let through, let offset):
                 scanner.damage(DamageItem(kind: .missing, file: file, offset: offset, bytes: 0, code: JournalError.Code.sequenceGap.description,
                                           reason: "records \(from)...\(through) are missing before this frame (lost in the damage before it)",
                                           missingFrom: from, missingThrough: through, rawBytes: nil))
-            case .damaged(let start, let resume, let error, let fh):
+            case .damaged(let error, let fh, let resume):
+                let start = error.offset ?? walker.offset
                 if let resume {
                     scanner.damage(DamageItem(kind: .damaged, file: file, offset: start, bytes: resume - start, code: error.code.description,
                                               reason: error.message + "; reading resumes at the next valid frame, offset \(resume)",
@@ -177,7 +184,7 @@ final class SegmentReading {
 
     /// The segment ends in bytes that are no frame, with nothing valid after:
     /// on the journal's last segment a torn write (open cuts it); on any other, damage.
-    private func finish(offset: UInt64, bytes: UInt64, code: String, reason: String, header fh: FrameHeader?, walker: FrameWalker) {
+    private func finish(offset: UInt64, bytes: UInt64, code: String, reason: String, header fh: FrameHeader?, walker: FrameScanner) {
         finished = true
         if isLast {
             scanner.damage(DamageItem(kind: .tornTail, file: file, offset: offset, bytes: bytes, code: code,

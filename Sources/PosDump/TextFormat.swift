@@ -1,3 +1,4 @@
+import PosBytes
 import PosJournal
 import PosLedger
 
@@ -20,7 +21,7 @@ public final class TextFormat: DumpSink {
     public func segment(_ s: SegmentItem) {
         guard items else { return }
         if let h = s.header {
-            out.line("segment \(s.file) bytes=\(s.bytes) version=\(h.version) journal=\(h.journalID) base=\(h.baseSequence) dictionary=\(h.dictionaryID) key=\(h.keyID) chain-seed=\(hex32(h.chainSeed))")
+            out.line("segment \(s.file) bytes=\(s.bytes) version=\(h.version) journal=\(h.journalID) base=\(h.baseSequence) dictionary=\(h.dictionaryID) key=\(h.keyID) chain-seed=\(Hex.word(h.chainSeed))")
         } else {
             out.line("segment \(s.file) bytes=\(s.bytes) header=unreadable")
         }
@@ -43,7 +44,7 @@ public final class TextFormat: DumpSink {
     public func frame(_ f: FrameItem) {
         guard items else { return }
         let h = f.header
-        var line = "  frame @\(f.offset) seq=\(h.firstSequence)...\(h.lastSequence) records=\(h.recordCount) block=\(h.blockLength) stored=\(h.storedLength) \(Self.flags(h.flags)) crc=\(hex32(h.payloadChecksum)) checksum=\(hex32(h.checksum)) prev=\(hex32(h.previousChecksum)) ok"
+        var line = "  frame @\(f.offset) seq=\(h.firstSequence)...\(h.lastSequence) records=\(h.recordCount) block=\(h.blockLength) stored=\(h.storedLength) \(Self.flags(h.flags)) crc=\(Hex.word(h.payloadChecksum)) checksum=\(Hex.word(h.checksum)) prev=\(Hex.word(h.previousChecksum)) ok"
         if let u = f.undecoded { line += " | records not decoded: \(u.code): \(u.message)" }
         out.line(line)
         if let raw = f.rawBytes { hexDump(raw, total: h.frameBytes, indent: "    ") }
@@ -173,6 +174,7 @@ public final class TextFormat: DumpSink {
         out.line("summary \(s.path)")
         var what = "  segments=\(s.segments)"
         if s.bundles > 0 { what += " bundles=\(s.bundles)" }
+        if s.runs > 0 { what += " runs=\(s.runs)" }
         what += " frames=\(s.frames) records=\(s.records)"
         if let f = s.firstSequence, let l = s.lastSequence { what += " seq=\(f)...\(l)" }
         what += " bytes=\(s.bytes)"

@@ -32,6 +32,9 @@ public struct JournalConfiguration: Sendable {
     /// Sequence number of the first record of a journal created by this open
     /// (a rebuilt journal continues where the old one's retired segments ended).
     public var firstSequence: UInt64 = 1
+    /// The clock group commit's delay is measured on: the monotonic clock
+    /// (tests give one that reads as they choose).
+    var monotonicNanos: @Sendable () -> UInt64 = MonotonicClock.nanos
 
     public init(durability: Durability = .perRecord,
                 segmentBytesMax: Int = JournalLimits.segmentBytesDefault,

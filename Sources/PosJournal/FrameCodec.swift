@@ -1,4 +1,5 @@
 @preconcurrency import Crypto
+import PosBytes
 
 /// A 256-bit AES-GCM key for frame encryption, with the id stored in segment
 /// headers so a reader can tell a wrong key from damage. Id 0 means "no key".
@@ -24,7 +25,7 @@ public struct JournalKey: @unchecked Sendable {  // SymmetricKey is immutable
 final class FrameEncoder {
     private let deflater: Deflater
     let key: JournalKey?
-    private var block: [UInt8] = []
+    private var block = ByteWriter(capacity: 4096)
 
     init(dictionary: CompressionDictionary?, key: JournalKey?, level: Int32) {
         deflater = Deflater(level: level, dictionary: dictionary)
@@ -40,27 +41,24 @@ final class FrameEncoder {
 
     /// Bytes a record adds to the record block (length prefix included).
     static func blockBytes(of record: [UInt8]) -> Int {
-        var n = record.count
-        var prefix = 1
-        while n >= 0x80 { n >>= 7; prefix += 1 }
-        return prefix + record.count
+        ByteWriter.varintSize(UInt64(record.count)) + record.count
     }
 
     func encode(_ records: ArraySlice<[UInt8]>, firstSequence: UInt64, previousChecksum: UInt32) -> (bytes: [UInt8], header: FrameHeader) {
         precondition(!records.isEmpty && records.count <= JournalLimits.frameRecordsMax)
-        block.removeAll(keepingCapacity: true)
+        block.removeAll()
         for r in records {
-            block.appendVarint(UInt64(r.count))
-            block += r
+            block.writeVarint(UInt64(r.count))
+            block.writeBytes(r)
         }
         precondition(block.count <= JournalLimits.frameRecordBytesMax)
         var flags: FrameFlags = []
         var payload: [UInt8]
-        if block.count >= Self.deflateBlockBytesMin, let deflated = deflater.compress(block) {
+        if block.count >= Self.deflateBlockBytesMin, let deflated = deflater.compress(block.bytes) {
             flags.insert(.deflated)
             payload = deflated
         } else {
-            payload = block
+            payload = block.bytes
         }
         var header = FrameHeader(
             flags: flags, firstSequence: firstSequence, recordCount: UInt32(records.count),
@@ -127,7 +125,7 @@ public final class FrameDecoder {
             throw fail(.truncated, "frame payload is \(payload.count) bytes, header states \(header.storedLength)")
         }
         guard FrameDecoder.verifyPayload(header, payload) else {
-            throw fail(.payloadChecksum, "frame payload checksum mismatch: header states \(hex32(header.payloadChecksum)), computed \(hex32(CRC32C.checksum(payload)))")
+            throw fail(.payloadChecksum, "frame payload checksum mismatch: header states \(Hex.word(header.payloadChecksum)), computed \(Hex.word(CRC32C.checksum(payload)))")
         }
         var plain: [UInt8] = []
         let body = payload
@@ -183,22 +181,18 @@ public final class FrameDecoder {
                              fail: (JournalError.Code, String) -> JournalError) throws(JournalError) -> [[UInt8]] {
         var records: [[UInt8]] = []
         records.reserveCapacity(Int(header.recordCount))
-        let failure: JournalError? = block.withUnsafeBytes { p in
-            var at = 0
-            while at < p.count {
-                let start = at
-                guard let length = readVarint(p, at: &at, maxBytes: 3), length <= UInt64(JournalLimits.recordBytesMax) else {
-                    return fail(.badFrameHeader, "record \(records.count + 1) of the frame: bad length prefix at block offset \(start)")
-                }
-                guard at + Int(length) <= p.count else {
-                    return fail(.truncated, "record \(records.count + 1) of the frame: length \(length) runs past the record block (block offset \(start))")
-                }
-                records.append(Array(p[at..<(at + Int(length))]))
-                at += Int(length)
+        var r = ByteReader<ByteReadError>(block)
+        while !r.isAtEnd {
+            let start = r.offset
+            // A record's length prefix is at most 3 bytes: recordBytesMax is 2^20.
+            guard let length = try? r.readVarint(field: "record length", maxBytes: 3), length <= UInt64(JournalLimits.recordBytesMax) else {
+                throw fail(.badFrameHeader, "record \(records.count + 1) of the frame: bad length prefix at block offset \(start)")
             }
-            return nil
+            guard let record = try? r.readBytes(Int(length), field: "record") else {
+                throw fail(.truncated, "record \(records.count + 1) of the frame: length \(length) runs past the record block (block offset \(start))")
+            }
+            records.append(Array(record))
         }
-        if let failure { throw failure }
         guard records.count == Int(header.recordCount) else {
             throw fail(.badFrameHeader, "record block holds \(records.count) records, header states \(header.recordCount)")
         }

@@ -20,7 +20,7 @@ public enum Frames {
         guard bytes.count >= JournalLimits.frameHeaderBytes else {
             throw JournalError(.truncated, "\(bytes.count) bytes, fewer than a \(JournalLimits.frameHeaderBytes)-byte frame header", file: file, offset: offset)
         }
-        let decoded = bytes.withUnsafeBytes { FrameHeader.decode(UnsafeRawBufferPointer(rebasing: $0[0..<JournalLimits.frameHeaderBytes])) }
+        let decoded = FrameHeader.decode(bytes)
         switch decoded {
         case .invalid(let code, let message):
             throw JournalError(code, message, file: file, offset: offset)

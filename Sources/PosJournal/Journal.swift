@@ -18,10 +18,11 @@ public final class Journal: @unchecked Sendable {
     let logger: Logger
 
     // All below guarded by `condition`.
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     private var pending: [[UInt8]] = []
     private var pendingBytes = 0
-    private var pendingSince = Date()
+    /// When the oldest pending record arrived, on the monotonic clock (group commit's delay counts from it).
+    private var pendingSinceNanos: UInt64 = 0
     private var assignedSequence: UInt64
     private var writtenSequence: UInt64
     private var durableSequenceValue: UInt64
@@ -102,7 +103,7 @@ public final class Journal: @unchecked Sendable {
         let first = assignedSequence + 1
         assignedSequence += UInt64(records.count)
         let last = assignedSequence
-        if pending.isEmpty { pendingSince = Date() }
+        if pending.isEmpty { pendingSinceNanos = configuration.monotonicNanos() }
         pending += records
         pendingBytes += bytes
         switch configuration.durability {
@@ -130,10 +131,15 @@ public final class Journal: @unchecked Sendable {
         while durableSequenceValue < sequence {
             try checkUsable()
             if !writerBusy {
-                let deadline = pendingSince.addingTimeInterval(Double(maxDelay) / 1000)
                 writerBusy = true
-                while pendingBytes < maxBytes && Date() < deadline && !pending.isEmpty {
-                    _ = condition.wait(until: deadline)
+                // Until the batch holds maxBytes or its oldest record has waited maxDelay, on the
+                // monotonic clock. A wait that runs out ends it, and none is longer than the delay,
+                // so no clock reading (a clock set back reads as no time passed) stretches it.
+                let delayNanos = UInt64(maxDelay) * MonotonicClock.nanosPerMilli
+                while pendingBytes < maxBytes && !pending.isEmpty {
+                    let now = configuration.monotonicNanos()
+                    let waited = now > pendingSinceNanos ? now - pendingSinceNanos : 0
+                    guard waited < delayNanos, condition.wait(nanos: delayNanos - waited) else { break }
                 }
                 writerBusy = false
                 // Also when nothing is pending but written records are not yet

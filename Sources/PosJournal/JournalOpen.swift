@@ -1,4 +1,5 @@
 import Logging
+import PosBytes
 
 /// One segment as found when the journal was opened.
 public struct SegmentInfo: Sendable, Equatable {
@@ -93,7 +94,7 @@ struct JournalScan {
                 }
                 guard h.chainSeed == previousChain else {
                     cursor.close()
-                    throw JournalError(.chainBroken, "segment chain seed \(hex32(h.chainSeed)) does not match the last frame of \(previous.name) (\(hex32(previousChain)))", file: path, offset: 48)
+                    throw JournalError(.chainBroken, "segment chain seed \(Hex.word(h.chainSeed)) does not match the last frame of \(previous.name) (\(Hex.word(previousChain)))", file: path, offset: 48)
                 }
             }
             if let key = configuration.key, h.keyID != 0, h.keyID != key.id {
@@ -117,7 +118,7 @@ struct JournalScan {
                     size = offset
                     break loop
                 case .damaged(let error):
-                    if let why = try notATornWrite(error, cursor: cursor, file: file, isLast: isLast) {
+                    if let why = try cursor.tornWriteRefusal(error, isLastSegment: isLast) {
                         cursor.close()
                         throw error.withMessage(error.message + "; " + why + ", so this is damage, not a torn write: the journal is not opened (use JournalSalvage)")
                     }
@@ -185,39 +186,6 @@ struct JournalScan {
         }
         if !temporaries.isEmpty { try fs.syncDirectory(directory) }
         return scan
-    }
-
-    /// Why damage found at `error.offset` cannot be a torn write, or nil when
-    /// it may be one (and is cut). A torn write leaves an incomplete frame,
-    /// zeros or garbage at the end of the last segment and nothing valid after
-    /// it. So damage is refused when it is in a sealed segment, when a valid
-    /// frame header follows it, or when the frame's header is intact as written
-    /// (sync marker and header checksum verify) and yet the frame is refused for
-    /// anything but its payload checksum: a misplaced frame (chain, sequence),
-    /// a frame of a newer format (flags), impossible fields. Cutting those would
-    /// delete data a torn write cannot have produced.
-    private static func notATornWrite(_ error: JournalError, cursor: SegmentCursor, file: any JournalFileHandle,
-                                      isLast: Bool) throws(JournalError) -> String? {
-        guard isLast else { return "later segments follow it" }
-        let offset = error.offset ?? UInt64(JournalLimits.segmentHeaderBytes)
-        let head = try file.read(at: offset, count: JournalLimits.frameHeaderBytes)
-        let headerIntact = head.count == JournalLimits.frameHeaderBytes
-            && head.readLE(UInt32.self, at: 0) == frameSyncMarker
-            && head.readLE(UInt32.self, at: 36) == CRC32C.checksum(Array(head[0..<36]))
-        if headerIntact && error.code != .payloadChecksum {
-            return "the frame's header is intact (its checksum verifies), so it was written whole"
-        }
-        // When the damaged frame's header is intact only its payload is bad and
-        // its extent is known: anything inside the payload (which may itself
-        // hold a stored frame) is not evidence of later data.
-        var searchFrom = offset
-        if error.code == .payloadChecksum, case .header(let h) = head.withUnsafeBytes({ FrameHeader.decode($0) }) {
-            searchFrom = offset + UInt64(h.frameBytes) - 1
-        }
-        if let next = try cursor.validFrameHeaders(after: searchFrom).first {
-            return "a valid frame header follows at offset \(next)"
-        }
-        return nil
     }
 
     /// A torn tail may only be cut in the last segment.

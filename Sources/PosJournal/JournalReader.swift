@@ -1,3 +1,5 @@
+import PosBytes
+
 /// Streams records from a sequence number across segments, holding one frame
 /// at a time. Every frame is checked (checksums, chain, sequence continuity)
 /// before its records are returned; a problem is thrown with its location,
@@ -49,7 +51,7 @@ public final class JournalReader {
         }
         if let chain, c.header.chainSeed != chain {
             c.close()
-            throw JournalError(.chainBroken, "segment chain seed \(hex32(c.header.chainSeed)) does not match the previous segment's last frame (\(hex32(chain)))", file: path, offset: 48)
+            throw JournalError(.chainBroken, "segment chain seed \(Hex.word(c.header.chainSeed)) does not match the previous segment's last frame (\(Hex.word(chain)))", file: path, offset: 48)
         }
         cursor = c
     }

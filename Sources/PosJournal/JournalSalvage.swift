@@ -1,4 +1,5 @@
 import Logging
+import PosBytes
 
 /// What a salvage copied, and what it could not.
 public struct SalvageReport: Sendable, Equatable {
@@ -62,9 +63,6 @@ public struct SalvageReport: Sendable, Equatable {
 /// `JournalReader(from: range.lowerBound, through: range.upperBound)`. A
 /// destination with nothing lost in the middle opens as a journal.
 public enum JournalSalvage {
-    /// Largest segment file salvage reads (whole, into memory), in bytes.
-    public static let segmentFileBytesMax: UInt64 = 1 << 30
-
     public static func salvage(from source: String, to destination: String,
                                fileSystem fs: any JournalFileSystem = PosixFileSystem(),
                                logger: Logger = Logger(label: "possync.journal.salvage", factory: { _ in SwiftLogNoOpLogHandler() })) throws(JournalError) -> SalvageReport {
@@ -75,7 +73,7 @@ public enum JournalSalvage {
             let file = try fs.openFile(path, mode: .readOnly)
             let head = try file.read(at: 0, count: JournalLimits.segmentHeaderBytes)
             try? file.close()
-            if head.count >= 10, Array(head[0..<8]) == segmentMagic, let v = head.readLE(UInt16.self, at: 8), v > journalFormatVersion,
+            if head.count >= 10, Array(head[0..<8]) == segmentMagic, let v = ByteReader<ByteReadError>(head).getLE(UInt16.self, at: 8), v > journalFormatVersion,
                versionFieldRepaired(head) == nil {
                 throw JournalError(.unsupportedVersion, "segment format version \(v); this build reads versions 1...\(journalFormatVersion) and does not salvage newer formats", file: path, offset: 8)
             }
@@ -87,18 +85,14 @@ public enum JournalSalvage {
             let file = try fs.openFile(path, mode: .readOnly)
             defer { try? file.close() }
             let size = try file.size()
-            guard size <= segmentFileBytesMax else {
-                run.damaged(path, 0, size, "segment file is \(size) bytes, more than segmentFileBytesMax \(segmentFileBytesMax): not read")
-                continue
-            }
-            var bytes = try file.read(at: 0, count: Int(size))
-            if let header = versionFieldRepaired(bytes) {
-                run.report.damage.append(.init(file: path, offset: 8, bytes: 2, reason: "version field reads \(bytes.readLE(UInt16.self, at: 8)!), yet the header checksums as version \(journalFormatVersion) with it: the field is damaged, the segment is read as version \(journalFormatVersion)"))
-                bytes.replaceSubrange(0..<header.count, with: header)
+            var head = try file.read(at: 0, count: JournalLimits.segmentHeaderBytes)
+            if let repaired = versionFieldRepaired(head) {
+                run.report.damage.append(.init(file: path, offset: 8, bytes: 2, reason: "version field reads \(ByteReader<ByteReadError>(head).getLE(UInt16.self, at: 8)!), yet the header checksums as version \(journalFormatVersion) with it: the field is damaged, the segment is read as version \(journalFormatVersion)"))
+                head = repaired
             }
             let header: SegmentHeader
             do {
-                header = try SegmentHeader.decode(bytes, file: path)
+                header = try SegmentHeader.decode(head, file: path)
             } catch {
                 run.damaged(path, error.offset ?? 0, size, "segment header unreadable (\(error.code): \(error.message)); its frames cannot be decoded without it")
                 continue
@@ -112,7 +106,10 @@ public enum JournalSalvage {
                 continue
             }
             run.journalID = header.journalID
-            try run.walk(bytes, path: path, header: header, output: &output)
+            // Frames are judged by their own checksums only: salvage judges their places itself.
+            let scanner = FrameScanner(file: file, path: path, start: UInt64(JournalLimits.segmentHeaderBytes), end: size,
+                                       chain: nil, nextSequence: nil, policy: .resync(placement: false))
+            try run.walk(scanner, path: path, header: header, output: &output)
         }
         run.finish()
         try output.finish()
@@ -127,13 +124,15 @@ public enum JournalSalvage {
 /// 2^32 chance), so the segment is ours to salvage. Returns the header so
 /// corrected, or nil.
 func versionFieldRepaired(_ bytes: [UInt8]) -> [UInt8]? {
+    let r = ByteReader<ByteReadError>(bytes)
     guard bytes.count >= JournalLimits.segmentHeaderBytes, Array(bytes[0..<8]) == segmentMagic,
-          let version = bytes.readLE(UInt16.self, at: 8), version > journalFormatVersion else { return nil }
-    var header = Array(bytes[0..<JournalLimits.segmentHeaderBytes])
-    header[8] = UInt8(journalFormatVersion & 0xFF)
-    header[9] = UInt8(journalFormatVersion >> 8)
-    guard CRC32C.checksum(Array(header[0..<60])) == header.readLE(UInt32.self, at: 60) else { return nil }
-    return header
+          let version = r.getLE(UInt16.self, at: 8), version > journalFormatVersion else { return nil }
+    var header = ByteWriter(Array(bytes[0..<8]))
+    header.writeLE(journalFormatVersion)
+    header.writeBytes(bytes[10..<60])
+    guard CRC32C.checksum(header.bytes) == r.getLE(UInt32.self, at: 60) else { return nil }
+    header.writeBytes(bytes[60..<JournalLimits.segmentHeaderBytes])
+    return header.bytes
 }
 
 /// The walk over the source's frames, in sequence order.
@@ -162,91 +161,48 @@ private struct SalvageRun {
         ])
     }
 
-    /// The intact frame starting at `at`, if one does.
-    static func intactFrame(_ p: UnsafeRawBufferPointer, at: Int) -> FrameHeader? {
-        guard p.count - at >= JournalLimits.frameHeaderBytes,
-              case .header(let h) = FrameHeader.decode(UnsafeRawBufferPointer(rebasing: p[at..<(at + JournalLimits.frameHeaderBytes)])),
-              h.frameBytes <= p.count - at,
-              FrameDecoder.verifyPayload(h, UnsafeRawBufferPointer(rebasing: p[(at + JournalLimits.frameHeaderBytes)..<(at + h.frameBytes)]))
-        else { return nil }
-        return h
-    }
-
-    /// The next offset at or after `from` where an intact frame starts.
-    static func nextIntactFrame(_ p: UnsafeRawBufferPointer, from: Int) -> Int? {
-        var i = from
-        while i + JournalLimits.frameHeaderBytes <= p.count {
-            if p[i] == 0x1E && p[i + 1] == 0x5A && p[i + 2] == 0xC3 && p[i + 3] == 0xF7, intactFrame(p, at: i) != nil { return i }
-            i += 1
-        }
-        return nil
-    }
-
-    mutating func walk(_ bytes: [UInt8], path: String, header: SegmentHeader, output: inout SalvageOutput) throws(JournalError) {
+    /// Copies the intact frames of one segment; damage is skipped to the next intact frame.
+    mutating func walk(_ scanner: FrameScanner, path: String, header: SegmentHeader, output: inout SalvageOutput) throws(JournalError) {
         var startNewSegment = true   // each source segment starts a destination segment
-        var offset = JournalLimits.segmentHeaderBytes
-        let size = bytes.count
-        // Decide the frames first (pure), then copy them.
-        var steps: [(offset: Int, header: FrameHeader?, end: Int, reason: String)] = []
-        bytes.withUnsafeBytes { p in
-            while offset < size {
-                if let h = Self.intactFrame(p, at: offset) {
-                    steps.append((offset, h, offset + h.frameBytes, ""))
-                    offset += h.frameBytes
-                    continue
-                }
-                var reason: String
-                var searchFrom = offset + 1
-                var end: Int? = nil
-                if size - offset < JournalLimits.frameHeaderBytes {
-                    reason = "\(size - offset) bytes, fewer than a frame header"
-                    end = size
-                } else {
-                    switch FrameHeader.decode(UnsafeRawBufferPointer(rebasing: p[offset..<(offset + JournalLimits.frameHeaderBytes)])) {
-                    case .invalid(_, let message):
-                        reason = p[offset...].allSatisfy({ $0 == 0 }) ? "zero bytes to the end of the file" : message
-                    case .header(let h):
-                        if h.frameBytes > size - offset {
-                            reason = "incomplete frame seq \(h.firstSequence)...\(h.lastSequence): needs \(h.frameBytes) bytes, \(size - offset) remain"
-                            end = size
-                        } else {
-                            reason = "payload checksum mismatch in frame seq \(h.firstSequence)...\(h.lastSequence)"
-                            // Its header is intact, so its extent is known: a frame
-                            // stored inside its payload is payload, not a frame.
-                            searchFrom = offset + h.frameBytes
-                        }
-                    }
-                }
-                let next = end == nil ? Self.nextIntactFrame(p, from: searchFrom) : nil
-                steps.append((offset, nil, next ?? size, reason))
-                offset = next ?? size
-            }
-        }
-        for step in steps {
-            guard let h = step.header else {
-                damaged(path, UInt64(step.offset), UInt64(step.end - step.offset), step.reason)
+        while true {
+            let frame: RawFrame
+            switch try scanner.next() {
+            case .end:
+                return
+            case .incomplete(let offset, let bytes, let reason):
+                damaged(path, offset, bytes, reason)
+                return
+            case .damaged(let error, _, let resume):
+                let at = error.offset ?? scanner.offset
+                damaged(path, at, (resume ?? scanner.end) - at, error.message)
+                guard resume != nil else { return }
                 continue
+            case .missing:
+                preconditionFailure("salvage scans without placement checks")
+            case .frame(let f):
+                frame = f
             }
+            let h = frame.header
             if h.firstSequence < expected {
                 // Not a loss: these sequence numbers were copied already (or precede the journal).
-                report.damage.append(.init(file: path, offset: UInt64(step.offset), bytes: UInt64(h.frameBytes),
+                report.damage.append(.init(file: path, offset: frame.offset, bytes: UInt64(h.frameBytes),
                                            reason: "frame seq \(h.firstSequence)...\(h.lastSequence) repeats or precedes records already copied (next expected \(expected)): skipped"))
                 continue
             }
             if h.firstSequence > expected {
                 let location = pendingDamage
                 let reason = location.map { "lost in damaged bytes: \($0.reason)" }
-                    ?? (step.offset == JournalLimits.segmentHeaderBytes
+                    ?? (frame.offset == UInt64(JournalLimits.segmentHeaderBytes)
                         ? "no segment file holds them: a segment before this one is missing"
                         : "frame starts at seq \(h.firstSequence), expected \(expected)")
                 let loss = SalvageReport.Loss(first: expected, last: h.firstSequence - 1,
-                                              file: location?.file ?? path, offset: location?.offset ?? UInt64(step.offset), reason: reason)
+                                              file: location?.file ?? path, offset: location?.offset ?? frame.offset, reason: reason)
                 report.losses.append(loss)
                 logger.error("salvage: records lost", metadata: ["journal.first": "\(loss.first)", "journal.last": "\(h.firstSequence - 1)", "journal.file": "\(loss.file)", "journal.offset": "\(loss.offset)"])
                 startNewSegment = true
             } else if let chain, h.previousChecksum != chain {
-                report.damage.append(.init(file: path, offset: UInt64(step.offset), bytes: 0,
-                                           reason: "chain broken: frame seq \(h.firstSequence)...\(h.lastSequence) links to \(hex32(h.previousChecksum)), the frame before it has checksum \(hex32(chain)); copied, in a new segment"))
+                report.damage.append(.init(file: path, offset: frame.offset, bytes: 0,
+                                           reason: "chain broken: frame seq \(h.firstSequence)...\(h.lastSequence) links to \(Hex.word(h.previousChecksum)), the frame before it has checksum \(Hex.word(chain)); copied, in a new segment"))
                 startNewSegment = true
             }
             if startNewSegment {
@@ -254,7 +210,7 @@ private struct SalvageRun {
                                                       keyID: header.keyID, chainSeed: h.previousChecksum))
                 startNewSegment = false
             }
-            try output.append(bytes[step.offset..<step.end])
+            output.append(frame.bytes)
             if let last = report.recovered.last, last.upperBound + 1 == h.firstSequence {
                 report.recovered[report.recovered.count - 1] = last.lowerBound...h.lastSequence
             } else {
@@ -308,7 +264,7 @@ private struct SalvageOutput {
         buffer = h.encoded()
     }
 
-    mutating func append(_ frame: ArraySlice<UInt8>) throws(JournalError) {
+    mutating func append(_ frame: [UInt8]) {
         buffer += frame
     }
 

@@ -1,3 +1,5 @@
+import PosBytes
+
 /// Named bounds of the journal format, each with its unit.
 public enum JournalLimits {
     /// Largest record the journal accepts, in bytes.
@@ -23,9 +25,11 @@ public enum JournalLimits {
 public let journalFormatVersion: UInt16 = 1
 
 /// "PSJOURNL": the first eight bytes of every segment file.
-let segmentMagic: [UInt8] = Array("PSJOURNL".utf8)
+public let segmentMagic: [UInt8] = Array("PSJOURNL".utf8)
 /// Frame sync marker, u32 little-endian (bytes on disk: 1E 5A C3 F7).
-let frameSyncMarker: UInt32 = 0xF7C3_5A1E
+public let frameSyncMarker: UInt32 = 0xF7C3_5A1E
+/// The sync marker as it is on disk: what a search for the next frame looks for.
+let frameSyncMarkerBytes: [UInt8] = ByteWriter.le(frameSyncMarker)
 
 /// A journal's identity: 16 bytes, random at creation, in every segment header.
 public struct JournalID: Hashable, Sendable, CustomStringConvertible {
@@ -38,7 +42,7 @@ public struct JournalID: Hashable, Sendable, CustomStringConvertible {
         var g = SystemRandomNumberGenerator()
         return JournalID(bytes: (0..<16).map { _ in UInt8.random(in: 0...255, using: &g) })!
     }
-    public var description: String { bytes.map { String($0, radix: 16).leftPadded(2) }.joined() }
+    public var description: String { Hex.encode(bytes) }
 }
 
 extension String {
@@ -77,20 +81,19 @@ public struct SegmentHeader: Equatable, Sendable {
     }
 
     public func encoded() -> [UInt8] {
-        var b: [UInt8] = []
-        b.reserveCapacity(JournalLimits.segmentHeaderBytes)
-        b += segmentMagic
-        b.appendLE(version)
-        b.appendLE(UInt16(JournalLimits.segmentHeaderBytes))
-        b.appendLE(UInt32(0))
-        b += journalID.bytes
-        b.appendLE(baseSequence)
-        b.appendLE(dictionaryID)
-        b.appendLE(keyID)
-        b.appendLE(chainSeed)
-        b.appendLE(UInt64(0))
-        b.appendLE(CRC32C.checksum(b))
-        return b
+        var w = ByteWriter(capacity: JournalLimits.segmentHeaderBytes)
+        w.writeBytes(segmentMagic)
+        w.writeLE(version)
+        w.writeLE(UInt16(JournalLimits.segmentHeaderBytes))
+        w.writeLE(UInt32(0))
+        w.writeBytes(journalID.bytes)
+        w.writeLE(baseSequence)
+        w.writeLE(dictionaryID)
+        w.writeLE(keyID)
+        w.writeLE(chainSeed)
+        w.writeLE(UInt64(0))
+        w.writeLE(CRC32C.checksum(w.bytes))
+        return w.bytes
     }
 
     /// Decodes and checks a segment header; errors name the offset within the file.
@@ -99,11 +102,30 @@ public struct SegmentHeader: Equatable, Sendable {
             throw JournalError(.truncated, "segment header is \(b.count) bytes, expected \(JournalLimits.segmentHeaderBytes)", file: file, offset: 0)
         }
         guard Array(b[0..<8]) == segmentMagic else {
-            throw JournalError(.badMagic, "expected segment magic \"PSJOURNL\", found \(hex(b[0..<8]))", file: file, offset: 0)
+            throw JournalError(.badMagic, "expected segment magic \"PSJOURNL\", found \(Hex.encode(b[0..<8], separator: " "))", file: file, offset: 0)
         }
-        let stored = b.readLE(UInt32.self, at: 60)!
+        // Every field is read first (the length was checked above), then judged in order.
+        var r = ByteReader<ByteReadError>(b, from: 0, to: JournalLimits.segmentHeaderBytes)
+        let fields: (version: UInt16, length: UInt16, flags: UInt32, id: [UInt8], base: UInt64, dictionary: UInt32, key: UInt32, chain: UInt32, stored: UInt32)
+        do {
+            try r.skip(segmentMagic.count, field: "magic")
+            let version = try r.readLE(UInt16.self, field: "version")
+            let length = try r.readLE(UInt16.self, field: "header length")
+            let flags = try r.readLE(UInt32.self, field: "flags")
+            let id = Array(try r.readBytes(16, field: "journal id"))
+            let base = try r.readLE(UInt64.self, field: "base sequence")
+            let dictionary = try r.readLE(UInt32.self, field: "dictionary id")
+            let key = try r.readLE(UInt32.self, field: "key id")
+            let chain = try r.readLE(UInt32.self, field: "chain seed")
+            try r.skip(8, field: "reserved")
+            let stored = try r.readLE(UInt32.self, field: "header checksum")
+            fields = (version, length, flags, id, base, dictionary, key, chain, stored)
+        } catch {
+            throw JournalError(.truncated, "segment header: \(error.message)", file: file, offset: UInt64(error.offset))
+        }
+        let stored = fields.stored
         let computed = b.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<60])) }
-        let version = b.readLE(UInt16.self, at: 8)!
+        let version = fields.version
         // A newer format may lay out (and checksum) its header differently, so
         // the version is judged before the checksum.
         guard version <= journalFormatVersion else {
@@ -111,21 +133,21 @@ public struct SegmentHeader: Equatable, Sendable {
             throw JournalError(.unsupportedVersion, "segment format version \(version); this build reads versions 1...\(journalFormatVersion)\(note)", file: file, offset: 8)
         }
         guard stored == computed else {
-            throw JournalError(.headerChecksum, "segment header checksum mismatch: stored \(hex32(stored)), computed \(hex32(computed))", file: file, offset: 60)
+            throw JournalError(.headerChecksum, "segment header checksum mismatch: stored \(Hex.word(stored)), computed \(Hex.word(computed))", file: file, offset: 60)
         }
         guard version <= journalFormatVersion, version >= 1 else {
             throw JournalError(.unsupportedVersion, "segment format version \(version); this build reads versions 1...\(journalFormatVersion)", file: file, offset: 8)
         }
-        let length = b.readLE(UInt16.self, at: 10)!
-        guard length == JournalLimits.segmentHeaderBytes, b.readLE(UInt32.self, at: 12)! == 0 else {
+        let length = fields.length
+        guard length == JournalLimits.segmentHeaderBytes, fields.flags == 0 else {
             throw JournalError(.badFrameHeader, "segment header length \(length) or flags not valid for version \(version)", file: file, offset: 10)
         }
         var h = SegmentHeader(
-            journalID: JournalID(bytes: Array(b[16..<32]))!,
-            baseSequence: b.readLE(UInt64.self, at: 32)!,
-            dictionaryID: b.readLE(UInt32.self, at: 40)!,
-            keyID: b.readLE(UInt32.self, at: 44)!,
-            chainSeed: b.readLE(UInt32.self, at: 48)!)
+            journalID: JournalID(bytes: fields.id)!,
+            baseSequence: fields.base,
+            dictionaryID: fields.dictionary,
+            keyID: fields.key,
+            chainSeed: fields.chain)
         h.version = version
         guard h.baseSequence >= 1 else {
             throw JournalError(.badFrameHeader, "segment base sequence is 0; sequence numbers start at 1", file: file, offset: 32)
@@ -173,27 +195,26 @@ public struct FrameHeader: Equatable, Sendable {
 
     /// The header bytes 0..<32: the AES-GCM associated data.
     func associatedData() -> [UInt8] {
-        var b: [UInt8] = []
-        b.reserveCapacity(32)
-        b.appendLE(frameSyncMarker)
-        b.appendLE(flags.rawValue)
-        b.appendLE(UInt16(JournalLimits.frameHeaderBytes))
-        b.appendLE(firstSequence)
-        b.appendLE(recordCount)
-        b.appendLE(blockLength)
-        b.appendLE(storedLength)
-        b.appendLE(previousChecksum)
-        return b
+        var w = ByteWriter(capacity: JournalLimits.frameHeaderBytes)
+        w.writeLE(frameSyncMarker)
+        w.writeLE(flags.rawValue)
+        w.writeLE(UInt16(JournalLimits.frameHeaderBytes))
+        w.writeLE(firstSequence)
+        w.writeLE(recordCount)
+        w.writeLE(blockLength)
+        w.writeLE(storedLength)
+        w.writeLE(previousChecksum)
+        return w.bytes
     }
 
     /// Fills in both checksums from `payload` and returns the 40 header bytes.
     mutating func seal(payload: [UInt8]) -> [UInt8] {
         payloadChecksum = CRC32C.checksum(payload)
-        var b = associatedData()
-        b.appendLE(payloadChecksum)
-        checksum = CRC32C.checksum(b)
-        b.appendLE(checksum)
-        return b
+        var w = ByteWriter(associatedData())
+        w.writeLE(payloadChecksum)
+        checksum = CRC32C.checksum(w.bytes)
+        w.writeLE(checksum)
+        return w.bytes
     }
 
     /// Why a 40-byte window is not a valid frame header, or the header.
@@ -202,29 +223,44 @@ public struct FrameHeader: Equatable, Sendable {
         case invalid(JournalError.Code, String)
     }
 
-    static func decode(_ p: UnsafeRawBufferPointer) -> Decoded {
-        guard p.count >= JournalLimits.frameHeaderBytes else { return .invalid(.truncated, "frame header cut short") }
-        func u32(_ o: Int) -> UInt32 { p.loadUnaligned(fromByteOffset: o, as: UInt32.self).littleEndian }
-        func u16(_ o: Int) -> UInt16 { p.loadUnaligned(fromByteOffset: o, as: UInt16.self).littleEndian }
-        let marker = u32(0)
-        guard marker == frameSyncMarker else {
-            return .invalid(.badFrameHeader, "expected frame sync marker \(hex32(frameSyncMarker)), found \(hex32(marker))")
+    /// Decodes and checks the 40-byte frame header at `at` of `bytes`.
+    static func decode(_ bytes: [UInt8], at: Int = 0) -> Decoded {
+        var r = ByteReader<ByteReadError>(bytes, from: at, to: at + JournalLimits.frameHeaderBytes)
+        guard r.remaining == JournalLimits.frameHeaderBytes else { return .invalid(.truncated, "frame header cut short") }
+        let marker, stored: UInt32
+        let flags, length: UInt16
+        let first: UInt64
+        let count, block, storedLength, previous, payload: UInt32
+        do {
+            marker = try r.readLE(UInt32.self, field: "sync marker")
+            flags = try r.readLE(UInt16.self, field: "flags")
+            length = try r.readLE(UInt16.self, field: "header length")
+            first = try r.readLE(UInt64.self, field: "first sequence")
+            count = try r.readLE(UInt32.self, field: "record count")
+            block = try r.readLE(UInt32.self, field: "record block length")
+            storedLength = try r.readLE(UInt32.self, field: "stored length")
+            previous = try r.readLE(UInt32.self, field: "previous checksum")
+            payload = try r.readLE(UInt32.self, field: "payload checksum")
+            stored = try r.readLE(UInt32.self, field: "frame checksum")
+        } catch {
+            return .invalid(.truncated, "frame header cut short")
         }
-        let stored = u32(36)
-        let computed = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: p[0..<36]))
+        guard marker == frameSyncMarker else {
+            return .invalid(.badFrameHeader, "expected frame sync marker \(Hex.word(frameSyncMarker)), found \(Hex.word(marker))")
+        }
+        let computed = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[at..<(at + 36)])) }
         guard stored == computed else {
-            return .invalid(.headerChecksum, "frame header checksum mismatch: stored \(hex32(stored)), computed \(hex32(computed))")
+            return .invalid(.headerChecksum, "frame header checksum mismatch: stored \(Hex.word(stored)), computed \(Hex.word(computed))")
         }
         let h = FrameHeader(
-            flags: FrameFlags(rawValue: u16(4)),
-            firstSequence: p.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian,
-            recordCount: u32(16), blockLength: u32(20), storedLength: u32(24),
-            previousChecksum: u32(28), payloadChecksum: u32(32), checksum: stored)
+            flags: FrameFlags(rawValue: flags), firstSequence: first,
+            recordCount: count, blockLength: block, storedLength: storedLength,
+            previousChecksum: previous, payloadChecksum: payload, checksum: stored)
         if !FrameFlags.known.isSuperset(of: h.flags) {
-            return .invalid(.unsupportedVersion, "frame flags \(hex32(UInt32(h.flags.rawValue))) include bits this version does not know")
+            return .invalid(.unsupportedVersion, "frame flags \(Hex.word(UInt32(h.flags.rawValue))) include bits this version does not know")
         }
-        if u16(6) != UInt16(JournalLimits.frameHeaderBytes) {
-            return .invalid(.badFrameHeader, "frame header length \(u16(6)), expected \(JournalLimits.frameHeaderBytes)")
+        if length != UInt16(JournalLimits.frameHeaderBytes) {
+            return .invalid(.badFrameHeader, "frame header length \(length), expected \(JournalLimits.frameHeaderBytes)")
         }
         if h.recordCount == 0 || h.recordCount > UInt32(JournalLimits.frameRecordsMax) {
             return .invalid(.badFrameHeader, "record count \(h.recordCount) outside 1...\(JournalLimits.frameRecordsMax)")
@@ -245,7 +281,3 @@ public struct FrameHeader: Equatable, Sendable {
     }
 }
 
-func hex32(_ v: UInt32) -> String { "0x" + String(v, radix: 16, uppercase: true).leftPadded(8) }
-func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
-    bytes.map { String($0, radix: 16).leftPadded(2) }.joined(separator: " ")
-}

@@ -23,6 +23,9 @@ public enum StoreLockLimits {
     static let pollMicrosMax: UInt32 = 20_000
     /// The name of the lock file in a store directory.
     public static let fileName = "LOCK"
+    /// How much of the kernel's lock table (/proc/locks) a waiter reads to name the holder, at most, in bytes; and per read.
+    static let lockTableBytesMax = 1 << 20
+    static let lockTableReadBytes = 16_384
 }
 
 /// The real lock: `flock(LOCK_EX)` on the directory's `LOCK` file, as LevelDB
@@ -51,7 +54,7 @@ final class PosixStoreLock: StoreLockHandle, @unchecked Sendable {
         precondition(waitMillis >= 0 && waitMillis <= StoreLockLimits.waitMillisMax, "lock wait out of range")
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw PosixFileSystem.error("open lock file", path) }
-        let deadline = monotonicMillis() + waitMillis
+        let deadline = MonotonicClock.millis() + waitMillis
         var pause = StoreLockLimits.pollMicrosFirst
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let e = errno
@@ -61,7 +64,7 @@ final class PosixStoreLock: StoreLockHandle, @unchecked Sendable {
                 _ = Glibc.close(fd)
                 throw error
             }
-            if monotonicMillis() >= deadline {
+            if MonotonicClock.millis() >= deadline {
                 let holder = holderDescription(fd: fd)
                 _ = Glibc.close(fd)
                 throw JournalError(.locked, "the store is locked by another process\(holder); waited \(waitMillis) ms (--lock-timeout)", file: path)
@@ -70,12 +73,6 @@ final class PosixStoreLock: StoreLockHandle, @unchecked Sendable {
             pause = min(pause * 2, StoreLockLimits.pollMicrosMax)
         }
         return PosixStoreLock(path: path, fd: fd)
-    }
-
-    static func monotonicMillis() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 
     /// " (pid N)" when the kernel's lock table (/proc/locks) names the holder of this file's flock, else "".
@@ -97,8 +94,8 @@ final class PosixStoreLock: StoreLockHandle, @unchecked Sendable {
         guard fd >= 0 else { return nil }
         defer { _ = Glibc.close(fd) }
         var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16_384)
-        while out.count < 1 << 20 {
+        var buffer = [UInt8](repeating: 0, count: StoreLockLimits.lockTableReadBytes)
+        while out.count < StoreLockLimits.lockTableBytesMax {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n <= 0 { break }
             out += buffer[0..<n]

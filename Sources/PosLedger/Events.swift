@@ -91,13 +91,30 @@ public enum ReturnReason: Hashable, Sendable, CustomStringConvertible {
     case quality, wrongSize, notAsDescribed, changedMind
     case other(ReasonText)
 
-    var code: UInt8 {
+    /// The reason codes a refund request's record carries (sync-protocol.md,
+    /// "Records"): the one table, used by the encoder and the decoder.
+    enum Code: UInt8 {
+        case quality = 1, wrongSize = 2, notAsDescribed = 3, changedMind = 4, other = 5
+    }
+
+    var code: Code {
         switch self {
-        case .quality: 1
-        case .wrongSize: 2
-        case .notAsDescribed: 3
-        case .changedMind: 4
-        case .other: 5
+        case .quality: .quality
+        case .wrongSize: .wrongSize
+        case .notAsDescribed: .notAsDescribed
+        case .changedMind: .changedMind
+        case .other: .other
+        }
+    }
+
+    /// The reason `code` names; `otherText` gives the text of `.other` (read only for it).
+    init<E: Error>(code: Code, otherText: () throws(E) -> ReasonText) throws(E) {
+        switch code {
+        case .quality: self = .quality
+        case .wrongSize: self = .wrongSize
+        case .notAsDescribed: self = .notAsDescribed
+        case .changedMind: self = .changedMind
+        case .other: self = .other(try otherText())
         }
     }
 
@@ -125,11 +142,26 @@ public enum RefundRoute: Hashable, Sendable, CustomStringConvertible {
     /// Exchange / re-ship: no money moves.
     case reship
 
-    var code: UInt8 {
+    /// The route codes an approval's record carries (sync-protocol.md,
+    /// "Records"): the one table, used by the encoder and the decoder.
+    enum Code: UInt8 {
+        case originalPayment = 1, designatedAccount = 2, reship = 3
+    }
+
+    var code: Code {
         switch self {
-        case .originalPayment: 1
-        case .designatedAccount: 2
-        case .reship: 3
+        case .originalPayment: .originalPayment
+        case .designatedAccount: .designatedAccount
+        case .reship: .reship
+        }
+    }
+
+    /// The route `code` names; `account` gives the account of `.designatedAccount` (read only for it).
+    init<E: Error>(code: Code, account: () throws(E) -> AccountReference) throws(E) {
+        switch code {
+        case .originalPayment: self = .originalPayment
+        case .designatedAccount: self = .designatedAccount(try account())
+        case .reship: self = .reship
         }
     }
 

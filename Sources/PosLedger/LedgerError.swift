@@ -1,3 +1,5 @@
+import PosBytes
+
 // Errors are values: a stable code, a human message, and context (the field
 // that was wrong and, for codec errors, the byte offset inside the record).
 // Messages never contain a payment code in clear (see PaymentCode.masked).
@@ -60,5 +62,13 @@ public struct LedgerError: Error, Equatable, Sendable, CustomStringConvertible {
         if let field { text += " [field \(field)]" }
         if let byteOffset { text += " [offset \(byteOffset)]" }
         return text
+    }
+}
+
+/// Records are read with `ByteReader<LedgerError>`: input that runs short is
+/// `.truncated`, a malformed varint `.malformed`, each with field and offset.
+extension LedgerError: ByteReadFailure {
+    public init(byteRead e: ByteReadError) {
+        self.init(e.code == .truncated ? .truncated : .malformed, e.message, field: e.field, byteOffset: e.offset)
     }
 }

@@ -37,5 +37,5 @@ public enum Limits {
     public static let hlcMillisMax: UInt64 = (1 << 48) - 1
     public static let hlcLogicalMax: UInt64 = (1 << 16) - 1
     /// A remote timestamp more than this ahead of our wall clock is refused.
-    public static let hlcRemoteAheadMillisMaxDefault: Int64 = 24 * 3_600_000
+    public static let hlcRemoteAheadMillisMaxDefault: Int64 = 24 * Millis.perHour
 }

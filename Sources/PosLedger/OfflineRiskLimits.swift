@@ -14,7 +14,7 @@ public struct OfflineRiskLimits: Hashable, Sendable {
     public let unsyncedTotalMinorMax: Int64
     public let offlineHoursMax: Int64
 
-    public var offlineMillisMax: Int64 { offlineHoursMax * 3_600_000 }
+    public var offlineMillisMax: Int64 { offlineHoursMax * Millis.perHour }
 
     public init(currency: Currency,
                 perPaymentMinorMax: Int64 = perPaymentMinorMaxDefault,

@@ -1,4 +1,5 @@
 import Crypto
+import PosBytes
 
 // A QR payment code is a single-use bearer token: sensitive. The type that
 // holds one never reveals it through description, debugDescription, string
@@ -114,19 +115,15 @@ public struct DuplicateKey: Hashable, Comparable, Sendable, CustomStringConverti
 
     public init?(bytes: [UInt8]) {
         guard bytes.count == Limits.duplicateKeyBytes else { return nil }
-        high = bytes[0..<8].reduce(0) { $0 << 8 | UInt64($1) }
-        low = bytes[8..<16].reduce(0) { $0 << 8 | UInt64($1) }
+        guard let high = ByteReader<ByteReadError>(bytes).getBE(UInt64.self, at: 0),
+              let low = ByteReader<ByteReadError>(bytes).getBE(UInt64.self, at: 8) else { return nil }
+        self.high = high
+        self.low = low
     }
 
-    public var bytes: [UInt8] {
-        (0..<8).map { UInt8(truncatingIfNeeded: high >> (56 - 8 * $0)) }
-            + (0..<8).map { UInt8(truncatingIfNeeded: low >> (56 - 8 * $0)) }
-    }
+    public var bytes: [UInt8] { ByteWriter.be(high) + ByteWriter.be(low) }
 
-    public var hex: String {
-        let alphabet = Array("0123456789abcdef")
-        return String(bytes.flatMap { [alphabet[Int($0 >> 4)], alphabet[Int($0 & 15)]] })
-    }
+    public var hex: String { Hex.encode(bytes) }
 
     public var description: String { hex }
     public static func < (l: DuplicateKey, r: DuplicateKey) -> Bool { (l.high, l.low) < (r.high, r.low) }

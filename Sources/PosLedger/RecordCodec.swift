@@ -13,12 +13,32 @@
 // an unknown type as `.unknown(type:fields:)` with the header decoded.
 // Encoding is canonical: fields in increasing number, each at most once.
 
+import PosBytes
+
 public enum RecordCodec {
     /// Identifies `dictionaryBytes` in journal frames that use it.
     public static let dictionaryID: UInt32 = 1
 
     enum Wire: UInt64 {
         case varint = 0, fixed64 = 1, bytes = 2
+    }
+
+    /// The field numbers of each record type (sync-protocol.md, "Records"):
+    /// the encoder writes and the decoder reads fields by these names only.
+    /// A case's name is the field's name in errors.
+    enum Field {
+        /// Fields 1 and 2 of every event that names a sale or ticket: that entity's dot.
+        enum Reference: Int, RecordField { case refReplica = 1, refSeq = 2 }
+        /// A capture: the wallet is omitted when the payment code (which implies it) is present.
+        enum SaleCaptured: Int, RecordField { case currency = 1, wallet = 2, paymentCode = 3, amount = 4, duplicateKey = 5 }
+        /// A refund request, after the sale's reference.
+        enum RefundRequested: Int, RecordField {
+            case amount = 3, currency = 4, reason = 5, reasonText = 6, resolution = 7, contactChannel = 8, contact = 9
+        }
+        /// An approval, after the ticket's reference.
+        enum RefundApproved: Int, RecordField { case route = 3, account = 4 }
+        /// A note, after the ticket's reference.
+        enum NoteAdded: Int, RecordField { case note = 3 }
     }
 
     // MARK: - Encode
@@ -35,7 +55,7 @@ public enum RecordCodec {
         w.writeByte(event.body.typeByte)
         w.writeVarint(UInt64(event.dot.replica.rawValue))
         w.writeVarint(event.dot.seq)
-        w.writeUInt64LE(event.hlc.rawValue)
+        w.writeLE(event.hlc.rawValue)
         event.context.encode(into: &w)
         var f = ByteWriter(capacity: 48)
         encodeFields(event.body, into: &f)
@@ -47,38 +67,41 @@ public enum RecordCodec {
     static func encodeFields(_ body: EventBody, into w: inout ByteWriter) {
         switch body {
         case .saleCaptured(let c):
+            typealias F = Field.SaleCaptured
             // Constant-ish fields first so the dictionary matches them in one
             // run; the wallet is implied by the code's shape when it is present.
-            varint(&w, 1, UInt64(c.amount.currency.packed))
+            varint(&w, F.currency, UInt64(c.amount.currency.packed))
             if let code = c.paymentCode {
-                bytes(&w, 3, packDigits(code.digits))
+                bytes(&w, F.paymentCode, packDigits(code.digits))
             } else {
-                varint(&w, 2, UInt64(c.wallet.rawValue))
+                varint(&w, F.wallet, UInt64(c.wallet.rawValue))
             }
-            varint(&w, 4, UInt64(c.amount.minorUnits))
-            bytes(&w, 5, c.duplicateKey.bytes)
+            varint(&w, F.amount, UInt64(c.amount.minorUnits))
+            bytes(&w, F.duplicateKey, c.duplicateKey.bytes)
         case .saleConfirmed(let s), .saleDeclined(let s), .saleExpired(let s):
             dot(&w, s.dot)
         case .refundRequested(let r):
+            typealias F = Field.RefundRequested
             dot(&w, r.sale.dot)
-            varint(&w, 3, UInt64(r.amount.minorUnits))
-            varint(&w, 4, UInt64(r.amount.currency.packed))
-            varint(&w, 5, UInt64(r.reason.code))
-            if case .other(let text) = r.reason { bytes(&w, 6, Array(text.text.utf8)) }
-            varint(&w, 7, UInt64(r.resolution.rawValue))
+            varint(&w, F.amount, UInt64(r.amount.minorUnits))
+            varint(&w, F.currency, UInt64(r.amount.currency.packed))
+            varint(&w, F.reason, UInt64(r.reason.code.rawValue))
+            if case .other(let text) = r.reason { bytes(&w, F.reasonText, Array(text.text.utf8)) }
+            varint(&w, F.resolution, UInt64(r.resolution.rawValue))
             if let contact = r.contact {
-                varint(&w, 8, UInt64(contact.channel.rawValue))
-                bytes(&w, 9, Array(contact.address.utf8))
+                varint(&w, F.contactChannel, UInt64(contact.channel.rawValue))
+                bytes(&w, F.contact, Array(contact.address.utf8))
             }
         case .refundApproved(let t, let route):
+            typealias F = Field.RefundApproved
             dot(&w, t.dot)
-            varint(&w, 3, UInt64(route.code))
-            if case .designatedAccount(let account) = route { bytes(&w, 4, Array(account.text.utf8)) }
+            varint(&w, F.route, UInt64(route.code.rawValue))
+            if case .designatedAccount(let account) = route { bytes(&w, F.account, Array(account.text.utf8)) }
         case .refundRejected(let t), .refundCancelled(let t), .refundCompleted(let t), .refundEscalated(let t):
             dot(&w, t.dot)
         case .noteAdded(let t, let note):
             dot(&w, t.dot)
-            bytes(&w, 3, Array(note.text.utf8))
+            bytes(&w, Field.NoteAdded.note, Array(note.text.utf8))
         case .sequenceVoid:
             break
         case .unknown(_, let fields):
@@ -86,18 +109,18 @@ public enum RecordCodec {
         }
     }
 
-    private static func key(_ w: inout ByteWriter, _ number: UInt64, _ wire: Wire) {
-        w.writeVarint(number << 3 | wire.rawValue)
+    private static func key(_ w: inout ByteWriter, _ field: some RecordField, _ wire: Wire) {
+        w.writeVarint(UInt64(field.number) << 3 | wire.rawValue)
     }
-    private static func varint(_ w: inout ByteWriter, _ number: UInt64, _ value: UInt64) {
-        key(&w, number, .varint); w.writeVarint(value)
+    private static func varint(_ w: inout ByteWriter, _ field: some RecordField, _ value: UInt64) {
+        key(&w, field, .varint); w.writeVarint(value)
     }
-    private static func bytes(_ w: inout ByteWriter, _ number: UInt64, _ value: [UInt8]) {
-        key(&w, number, .bytes); w.writeVarint(UInt64(value.count)); w.writeBytes(value)
+    private static func bytes(_ w: inout ByteWriter, _ field: some RecordField, _ value: [UInt8]) {
+        key(&w, field, .bytes); w.writeVarint(UInt64(value.count)); w.writeBytes(value)
     }
-    /// A referenced entity's dot: field 1 = replica, field 2 = seq.
+    /// A referenced entity's dot: `Field.Reference`.
     private static func dot(_ w: inout ByteWriter, _ d: Dot) {
-        varint(&w, 1, UInt64(d.replica.rawValue)); varint(&w, 2, d.seq)
+        varint(&w, Field.Reference.refReplica, UInt64(d.replica.rawValue)); varint(&w, Field.Reference.refSeq, d.seq)
     }
 
     /// Packed BCD, high nibble first; an odd count ends with a 0xF nibble.
@@ -128,7 +151,7 @@ public enum RecordCodec {
             throw LedgerError(.valueOutOfRange, "record is \(to - from) bytes, max \(Limits.recordBytesMax)",
                               field: "record", byteOffset: from)
         }
-        var r = ByteReader(bytes, from: from, to: to)
+        var r = ByteReader<LedgerError>(bytes, from: from, to: to)
         let version = try r.readByte(field: "version")
         guard version == Limits.recordVersion else {
             throw LedgerError(.unsupportedVersion, "record version \(version), this reader knows 1",
@@ -146,7 +169,7 @@ public enum RecordCodec {
         let dot = try at(seqAt) { () throws(LedgerError) in
             try Dot(replica: ReplicaId(unchecked: UInt32(replicaRaw)), seq: seq)
         }
-        let hlc = HLCTimestamp(rawValue: try r.readUInt64LE(field: "hlc"))
+        let hlc = HLCTimestamp(rawValue: try r.readLE(UInt64.self, field: "hlc"))
         let context = try VersionVector.decode(from: &r)
         let lengthAt = r.offset
         let fieldsLength = try r.readVarint(field: "fieldsLength")
@@ -171,81 +194,77 @@ public enum RecordCodec {
     {
         switch kind {
         case .saleCaptured:
-            let amount = try f.money(4, 1)
+            typealias F = Field.SaleCaptured
+            let amount = try f.money(amount: F.amount, currency: F.currency)
             var code: PaymentCode?
-            if f.has(3) {
-                let packed = try f.bytes(3, "paymentCode", bytes)
-                code = try f.at(3) { () throws(LedgerError) in try PaymentCode(digits: unpackDigits(packed)) }
+            if f.has(F.paymentCode) {
+                let packed = try f.bytes(F.paymentCode, bytes)
+                code = try f.at(F.paymentCode) { () throws(LedgerError) in try PaymentCode(digits: unpackDigits(packed)) }
             }
             let wallet: Wallet
             if let code {
-                guard !f.has(2) else {
-                    throw f.error(.malformed, "wallet must be omitted when the payment code is present", 2, "wallet")
+                guard !f.has(F.wallet) else {
+                    throw f.error(.malformed, "wallet must be omitted when the payment code is present", F.wallet)
                 }
                 wallet = code.wallet
             } else {
-                let walletRaw = try f.varint(2, "wallet")
+                let walletRaw = try f.varint(F.wallet)
                 guard walletRaw <= 255, let w = Wallet(rawValue: UInt8(walletRaw)) else {
-                    throw f.error(.unknownWallet, "wallet \(walletRaw) unknown", 2, "wallet")
+                    throw f.error(.unknownWallet, "wallet \(walletRaw) unknown", F.wallet)
                 }
                 wallet = w
             }
-            let keyBytes = try f.bytes(5, "duplicateKey", bytes)
+            let keyBytes = try f.bytes(F.duplicateKey, bytes)
             guard let key = DuplicateKey(bytes: Array(keyBytes)) else {
-                throw f.error(.malformed, "duplicate key must be \(Limits.duplicateKeyBytes) bytes", 5,
-                              "duplicateKey")
+                throw f.error(.malformed, "duplicate key must be \(Limits.duplicateKeyBytes) bytes", F.duplicateKey)
             }
-            return .saleCaptured(try f.at(4) { () throws(LedgerError) in
+            return .saleCaptured(try f.at(F.amount) { () throws(LedgerError) in
                 try SaleCapture(amount: amount, wallet: wallet, duplicateKey: key, paymentCode: code)
             })
         case .saleConfirmed: return .saleConfirmed(SaleId(try f.dot()))
         case .saleDeclined: return .saleDeclined(SaleId(try f.dot()))
         case .saleExpired: return .saleExpired(SaleId(try f.dot()))
         case .refundRequested:
+            typealias F = Field.RefundRequested
             let sale = SaleId(try f.dot())
-            let amount = try f.money(3, 4)
-            let reasonCode = try f.varint(5, "reason")
-            let reason: ReturnReason
-            switch reasonCode {
-            case 1: reason = .quality
-            case 2: reason = .wrongSize
-            case 3: reason = .notAsDescribed
-            case 4: reason = .changedMind
-            case 5:
-                let text = try f.string(6, "reasonText", bytes)
-                reason = .other(try f.at(6) { () throws(LedgerError) in try ReasonText(text) })
-            default: throw f.error(.invalidReason, "reason code \(reasonCode) unknown", 5, "reason")
+            let amount = try f.money(amount: F.amount, currency: F.currency)
+            let reasonCode = try f.varint(F.reason)
+            guard reasonCode <= 255, let code = ReturnReason.Code(rawValue: UInt8(reasonCode)) else {
+                throw f.error(.invalidReason, "reason code \(reasonCode) unknown", F.reason)
             }
-            let resolutionRaw = try f.varint(7, "resolution")
+            let reason = try ReturnReason(code: code) { () throws(LedgerError) in
+                let text = try f.string(F.reasonText, bytes)
+                return try f.at(F.reasonText) { () throws(LedgerError) in try ReasonText(text) }
+            }
+            let resolutionRaw = try f.varint(F.resolution)
             guard resolutionRaw <= 255, let resolution = Resolution(rawValue: UInt8(resolutionRaw)) else {
-                throw f.error(.malformed, "resolution \(resolutionRaw) unknown", 7, "resolution")
+                throw f.error(.malformed, "resolution \(resolutionRaw) unknown", F.resolution)
             }
             var contact: CustomerContact?
-            if f.has(8) {
-                let channelRaw = try f.varint(8, "contactChannel")
+            if f.has(F.contactChannel) {
+                let channelRaw = try f.varint(F.contactChannel)
                 guard channelRaw <= 255, let channel = CustomerContact.Channel(rawValue: UInt8(channelRaw)) else {
-                    throw f.error(.malformed, "contact channel \(channelRaw) unknown", 8, "contactChannel")
+                    throw f.error(.malformed, "contact channel \(channelRaw) unknown", F.contactChannel)
                 }
-                let address = try f.string(9, "contact", bytes)
-                contact = try f.at(9) { () throws(LedgerError) in
+                let address = try f.string(F.contact, bytes)
+                contact = try f.at(F.contact) { () throws(LedgerError) in
                     try CustomerContact(channel: channel, address: address)
                 }
             }
-            return .refundRequested(try f.at(3) { () throws(LedgerError) in
+            return .refundRequested(try f.at(F.amount) { () throws(LedgerError) in
                 try RefundRequest(sale: sale, amount: amount, reason: reason, resolution: resolution,
                                   contact: contact)
             })
         case .refundApproved:
+            typealias F = Field.RefundApproved
             let ticket = TicketId(try f.dot())
-            let routeCode = try f.varint(3, "route")
-            let route: RefundRoute
-            switch routeCode {
-            case 1: route = .originalPayment
-            case 2:
-                let text = try f.string(4, "account", bytes)
-                route = .designatedAccount(try f.at(4) { () throws(LedgerError) in try AccountReference(text) })
-            case 3: route = .reship
-            default: throw f.error(.malformed, "route \(routeCode) unknown", 3, "route")
+            let routeCode = try f.varint(F.route)
+            guard routeCode <= 255, let code = RefundRoute.Code(rawValue: UInt8(routeCode)) else {
+                throw f.error(.malformed, "route \(routeCode) unknown", F.route)
+            }
+            let route = try RefundRoute(code: code) { () throws(LedgerError) in
+                let text = try f.string(F.account, bytes)
+                return try f.at(F.account) { () throws(LedgerError) in try AccountReference(text) }
             }
             return .refundApproved(ticket, route)
         case .refundRejected: return .refundRejected(TicketId(try f.dot()))
@@ -254,8 +273,8 @@ public enum RecordCodec {
         case .refundEscalated: return .refundEscalated(TicketId(try f.dot()))
         case .noteAdded:
             let ticket = TicketId(try f.dot())
-            let text = try f.string(3, "note", bytes)
-            return .noteAdded(ticket, try f.at(3) { () throws(LedgerError) in try NoteText(text) })
+            let text = try f.string(Field.NoteAdded.note, bytes)
+            return .noteAdded(ticket, try f.at(Field.NoteAdded.note) { () throws(LedgerError) in try NoteText(text) })
         case .sequenceVoid:
             return .sequenceVoid
         }

@@ -10,6 +10,8 @@
 // the concatenation, in this order, of the encodings of the sample events
 // listed in `samples()` below. Never change it for id 1: add a new id instead.
 
+import PosBytes
+
 extension RecordCodec {
     public static let dictionaryBytes: [UInt8] = {
         var w = ByteWriter(capacity: 4096)

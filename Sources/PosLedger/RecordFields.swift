@@ -2,6 +2,19 @@
 // at most once, unknown ones skipped (see RecordCodec.swift and
 // sync-protocol.md "Records").
 
+import PosBytes
+
+/// A field of a record type: its number (`RecordCodec.Field`) and the name errors give it.
+protocol RecordField {
+    var number: Int { get }
+    var name: String { get }
+}
+
+extension RecordField where Self: RawRepresentable, RawValue == Int {
+    var number: Int { rawValue }
+    var name: String { String(describing: self) }
+}
+
 /// The known fields of one record (numbers 1...fieldNumberMax), read in one pass.
 struct Fields {
     static let fieldNumberMax = 15
@@ -16,7 +29,7 @@ struct Fields {
     var offsets: [Int]
     let endOffset: Int
 
-    static func read(_ r: inout ByteReader) throws(LedgerError) -> Fields {
+    static func read(_ r: inout ByteReader<LedgerError>) throws(LedgerError) -> Fields {
         var f = Fields(values: Array(repeating: nil, count: fieldNumberMax + 1),
                        offsets: Array(repeating: 0, count: fieldNumberMax + 1), endOffset: r.end)
         while !r.isAtEnd {
@@ -26,7 +39,7 @@ struct Fields {
             let value: Value
             switch key & 7 {
             case 0: value = .varint(try r.readVarint(field: "field \(number)"))
-            case 1: value = .fixed64(try r.readUInt64LE(field: "field \(number)"))
+            case 1: value = .fixed64(try r.readLE(UInt64.self, field: "field \(number)"))
             case 2:
                 let length = try r.readVarint(field: "field \(number)")
                 guard length <= UInt64(r.remaining) else {
@@ -54,60 +67,61 @@ struct Fields {
         return f
     }
 
-    func has(_ n: Int) -> Bool { values[n] != nil }
+    func has(_ f: some RecordField) -> Bool { values[f.number] != nil }
 
-    func error(_ code: LedgerError.Code, _ message: String, _ n: Int, _ name: String) -> LedgerError {
-        LedgerError(code, message, field: name, byteOffset: values[n] == nil ? endOffset : offsets[n])
+    func error(_ code: LedgerError.Code, _ message: String, _ f: some RecordField) -> LedgerError {
+        LedgerError(code, message, field: f.name, byteOffset: values[f.number] == nil ? endOffset : offsets[f.number])
     }
 
-    func at<T>(_ n: Int, _ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
-        try RecordCodec.at(offsets[n], body)
+    func at<T>(_ f: some RecordField, _ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
+        try RecordCodec.at(offsets[f.number], body)
     }
 
-    func varint(_ n: Int, _ name: String) throws(LedgerError) -> UInt64 {
-        switch values[n] {
+    func varint(_ f: some RecordField) throws(LedgerError) -> UInt64 {
+        switch values[f.number] {
         case .varint(let v)?: return v
-        case nil: throw error(.fieldMissing, "required field \(n) (\(name)) missing", n, name)
-        default: throw error(.malformed, "field \(n) (\(name)) must be a varint", n, name)
+        case nil: throw error(.fieldMissing, "required field \(f.number) (\(f.name)) missing", f)
+        default: throw error(.malformed, "field \(f.number) (\(f.name)) must be a varint", f)
         }
     }
 
-    func bytes(_ n: Int, _ name: String, _ buffer: [UInt8]) throws(LedgerError) -> ArraySlice<UInt8> {
-        switch values[n] {
+    func bytes(_ f: some RecordField, _ buffer: [UInt8]) throws(LedgerError) -> ArraySlice<UInt8> {
+        switch values[f.number] {
         case .bytes(let range)?: return buffer[range]
-        case nil: throw error(.fieldMissing, "required field \(n) (\(name)) missing", n, name)
-        default: throw error(.malformed, "field \(n) (\(name)) must be length-delimited", n, name)
+        case nil: throw error(.fieldMissing, "required field \(f.number) (\(f.name)) missing", f)
+        default: throw error(.malformed, "field \(f.number) (\(f.name)) must be length-delimited", f)
         }
     }
 
-    func string(_ n: Int, _ name: String, _ buffer: [UInt8]) throws(LedgerError) -> String {
-        let slice = try bytes(n, name, buffer)
+    func string(_ f: some RecordField, _ buffer: [UInt8]) throws(LedgerError) -> String {
+        let slice = try bytes(f, buffer)
         guard let text = String(validating: slice, as: UTF8.self) else {
-            throw error(.invalidText, "field \(n) (\(name)) is not valid UTF-8", n, name)
+            throw error(.invalidText, "field \(f.number) (\(f.name)) is not valid UTF-8", f)
         }
         return text
     }
 
     /// Fields 1 and 2: the referenced entity's dot.
     func dot() throws(LedgerError) -> Dot {
-        let replica = try varint(1, "refReplica")
+        typealias F = RecordCodec.Field.Reference
+        let replica = try varint(F.refReplica)
         guard replica <= UInt64(Limits.terminalIdMax) else {
-            throw error(.valueOutOfRange, "replica id \(replica) exceeds \(Limits.terminalIdMax)", 1, "refReplica")
+            throw error(.valueOutOfRange, "replica id \(replica) exceeds \(Limits.terminalIdMax)", F.refReplica)
         }
-        let seq = try varint(2, "refSeq")
-        return try at(2) { () throws(LedgerError) in
+        let seq = try varint(F.refSeq)
+        return try at(F.refSeq) { () throws(LedgerError) in
             try Dot(replica: ReplicaId(unchecked: UInt32(replica)), seq: seq)
         }
     }
 
-    func money(_ amountField: Int, _ currencyField: Int) throws(LedgerError) -> Money {
-        let minor = try varint(amountField, "amount")
-        let packed = try varint(currencyField, "currency")
+    func money(amount amountField: some RecordField, currency currencyField: some RecordField) throws(LedgerError) -> Money {
+        let minor = try varint(amountField)
+        let packed = try varint(currencyField)
         guard packed <= UInt64(Currency.packedMax) else {
-            throw error(.invalidCurrency, "currency \(packed) out of range", currencyField, "currency")
+            throw error(.invalidCurrency, "currency \(packed) out of range", currencyField)
         }
         guard minor <= UInt64(Limits.amountMinorMax) else {
-            throw error(.invalidAmount, "amount \(minor) exceeds \(Limits.amountMinorMax)", amountField, "amount")
+            throw error(.invalidAmount, "amount \(minor) exceeds \(Limits.amountMinorMax)", amountField)
         }
         let currency = try Currency(packed: UInt16(packed))
         return try at(amountField) { () throws(LedgerError) in try Money.positive(Int64(minor), currency) }

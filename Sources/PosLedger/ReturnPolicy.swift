@@ -4,7 +4,6 @@
 public struct ReturnPolicy: Hashable, Sendable {
     public static let windowDaysMax = 365
     public static let refundsPerSaleMaxCeiling = 50
-    static let dayMillis: Int64 = 86_400_000
 
     public let windowDays: Int
     public let requiresUnused: Bool
@@ -81,10 +80,10 @@ public struct ReturnPolicy: Hashable, Sendable {
     public func evaluate(_ r: Request) -> Evaluation {
         var results: [ConditionResult] = []
         let ageMillis = r.nowMillis - r.saleMillis
-        let windowMillis = Int64(windowDays) * ReturnPolicy.dayMillis
+        let windowMillis = Int64(windowDays) * Millis.perDay
         results.append(ConditionResult(condition: .withinWindow, holds: ageMillis <= windowMillis,
                                        detail: ageMillis <= windowMillis
-                                           ? "sold \(ageMillis / 3_600_000) h ago, window \(windowDays) days"
+                                           ? "sold \(ageMillis / Millis.perHour) h ago, window \(windowDays) days"
                                            : "window of \(windowDays) days passed \(ageMillis - windowMillis) ms ago"))
         if requiresUnused {
             results.append(ConditionResult(condition: .unused, holds: r.goodsUnused,

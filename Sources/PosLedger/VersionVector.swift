@@ -4,6 +4,8 @@
 // entity is known". Entries are kept sorted by replica id, zero entries are
 // never stored, so equal vectors have equal representations.
 
+import PosBytes
+
 public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
     public enum Ordering: Sendable, Equatable {
         case before, after, equal, concurrent
@@ -152,7 +154,7 @@ public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
         return w.bytes
     }
 
-    public static func decode(from reader: inout ByteReader, field: String = "context") throws(LedgerError)
+    public static func decode(from reader: inout ByteReader<LedgerError>, field: String = "context") throws(LedgerError)
         -> VersionVector
     {
         let start = reader.offset
@@ -186,7 +188,7 @@ public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
     }
 
     public static func decode(_ bytes: [UInt8]) throws(LedgerError) -> VersionVector {
-        var r = ByteReader(bytes)
+        var r = ByteReader<LedgerError>(bytes)
         let v = try decode(from: &r)
         guard r.isAtEnd else {
             throw LedgerError(.malformed, "trailing bytes after version vector", field: "context",

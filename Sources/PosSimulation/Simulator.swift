@@ -2,7 +2,7 @@ import PosJournal
 import PosLedger
 @_spi(Testing) import PosCentral
 import PosCentralFiles
-import PosTerminal
+@_spi(Testing) import PosTerminal
 import PosWire
 import PosTestSupport
 
@@ -127,7 +127,7 @@ public final class Simulator {
             terminalDisks.append(disk)
             terminals.append(try TerminalReplica.initialize(directory: "\(root)/t\(i + 1)", enrollment: e, fileSystem: disk, options: terminalOptions))
             links.append(SimulatedLink(seed: config.seed &+ UInt64(200 + i), faults: .init(), central: { [unowned self] in self.central }))
-            clockOffsetMillis.append(Int64.random(in: -3 * 3_600_000...3 * 3_600_000, using: &rng))
+            clockOffsetMillis.append(Int64.random(in: -3 * Millis.perHour...3 * Millis.perHour, using: &rng))
         }
         // Identity files are written once at setup; make them durable before any crash.
         for d in terminalDisks { _ = d.crash() }
@@ -292,7 +292,7 @@ public final class Simulator {
             note("t\(i + 1) link \(links[i].partitioned ? "partitioned" : "healed")")
             count("partition")
         case 92..<95:
-            let jump = Int64.random(in: -2 * 3_600_000...3_600_000, using: &rng)
+            let jump = Int64.random(in: -2 * Millis.perHour...Millis.perHour, using: &rng)
             clockOffsetMillis[i] += jump
             note("t\(i + 1) wall clock jumps \(jump) ms")
             count("clock jump")

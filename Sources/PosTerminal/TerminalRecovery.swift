@@ -41,6 +41,9 @@ public struct TerminalRecoveryReport: Sendable, Equatable {
 }
 
 extension TerminalReplica {
+    /// Records appended at a time while recovery rebuilds the outbound journal.
+    static let rebuildBatchRecords = 1024
+
     /// The explicit path when open refused: rebuilds the outbound journal from
     /// central's copy of this terminal's acknowledged events (fetched through
     /// `transport`, byte for byte as accepted) and whatever intact unacknowledged
@@ -219,7 +222,7 @@ extension TerminalReplica {
         let out = try journal { () throws(JournalError) in try Journal.open(directory: rebuiltDir, configuration: newConfig, fileSystem: fileSystem, logger: log) }
         var i = 0
         while i < records.count {
-            let chunk = Array(records[i..<min(i + 1024, records.count)])
+            let chunk = Array(records[i..<min(i + Self.rebuildBatchRecords, records.count)])
             _ = try journal { () throws(JournalError) in try out.append(contentsOf: chunk) }
             i += chunk.count
         }

@@ -10,10 +10,13 @@ public struct TerminalOptions: Sendable {
     public var segmentBytesMax: Int
     /// Acknowledged events are kept at least this long, in milliseconds, before their segment may be retired.
     public var retentionMillis: Int64
-    public static let retentionMillisDefault: Int64 = 90 * 24 * 3_600_000
+    public static let retentionMillisDefault: Int64 = 90 * Millis.perDay
     /// Deliberate breakage for proving the simulator's checks can fail: when true the
-    /// outbound journal does not fsync before an event is acknowledged. Never set outside tests.
-    public var testOnlyUnsyncedOutbound = false
+    /// outbound journal does not fsync before an event is acknowledged. Never set outside
+    /// tests: only `@_spi(Testing) import PosTerminal` sees it.
+    @_spi(Testing) public var testOnlyUnsyncedOutbound = false
+    /// With `testOnlyUnsyncedOutbound`, outbound records are buffered up to this many bytes before they are written.
+    static let testOnlyUnsyncedBufferBytes = 1 << 20
     /// How long opening waits for another process's lock on the store directory, in milliseconds.
     public var lockWaitMillis: Int64
 
@@ -153,7 +156,7 @@ public final class TerminalReplica: @unchecked Sendable {
     }
 
     static func journalConfiguration(enrollment: Enrollment, options: TerminalOptions) -> JournalConfiguration {
-        JournalConfiguration(durability: options.testOnlyUnsyncedOutbound ? .none(bufferBytes: 1 << 20) : .perRecord,
+        JournalConfiguration(durability: options.testOnlyUnsyncedOutbound ? .none(bufferBytes: TerminalOptions.testOnlyUnsyncedBufferBytes) : .perRecord,
                              segmentBytesMax: options.segmentBytesMax, dictionary: ledgerDictionary, key: enrollment.journalKey)
     }
 

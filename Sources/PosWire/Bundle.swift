@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import PosBytes
 import PosJournal
 import PosLedger
 
@@ -24,6 +25,75 @@ public struct BundleHeader: Sendable, Equatable {
     public static let bytes = 58
     public static let checksumBytes = 32
 
+    /// Byte offset of each header field (the table above): what errors and tools name.
+    public enum Offset {
+        public static let version = 8
+        public static let central = 10
+        public static let terminal = 26
+        public static let dictionaryID = 30
+        public static let keyID = 34
+        public static let firstSequence = 38
+        public static let lastSequence = 46
+        public static let frameCount = 54
+    }
+
+    /// The header's fields as stored, before any check (a tool shows them for a damaged bundle too).
+    public struct Stored: Sendable, Equatable {
+        public var magic: [UInt8]
+        public var version: UInt16
+        public var central: [UInt8]
+        public var terminal: UInt32
+        public var dictionaryID: UInt32
+        public var keyID: UInt32
+        public var firstSequence: UInt64
+        public var lastSequence: UInt64
+        public var frameCount: UInt32
+
+        /// The fields of the first `BundleHeader.bytes` bytes; nil when there are fewer.
+        public init?(_ b: [UInt8]) {
+            var r = ByteReader<ByteReadError>(b)
+            do {
+                magic = Array(try r.readBytes(BundleHeader.magic.count, field: "magic"))
+                version = try r.readLE(UInt16.self, field: "version")
+                central = Array(try r.readBytes(SyncLimits.centralIDBytes, field: "central"))
+                terminal = try r.readLE(UInt32.self, field: "terminal")
+                dictionaryID = try r.readLE(UInt32.self, field: "dictionaryID")
+                keyID = try r.readLE(UInt32.self, field: "keyID")
+                firstSequence = try r.readLE(UInt64.self, field: "firstSequence")
+                lastSequence = try r.readLE(UInt64.self, field: "lastSequence")
+                frameCount = try r.readLE(UInt32.self, field: "frameCount")
+            } catch {
+                return nil
+            }
+        }
+
+        init(_ h: BundleHeader) {
+            magic = BundleHeader.magic
+            version = BundleHeader.version
+            central = h.central.bytes
+            terminal = h.terminal.rawValue
+            dictionaryID = h.dictionaryID
+            keyID = h.keyID
+            firstSequence = h.firstSequence
+            lastSequence = h.lastSequence
+            frameCount = h.frameCount
+        }
+
+        func encoded() -> [UInt8] {
+            var w = ByteWriter(capacity: BundleHeader.bytes)
+            w.writeBytes(magic)
+            w.writeLE(version)
+            w.writeBytes(central)
+            w.writeLE(terminal)
+            w.writeLE(dictionaryID)
+            w.writeLE(keyID)
+            w.writeLE(firstSequence)
+            w.writeLE(lastSequence)
+            w.writeLE(frameCount)
+            return w.bytes
+        }
+    }
+
     public var central: CentralID
     public var terminal: ReplicaId
     public var dictionaryID: UInt32
@@ -43,36 +113,22 @@ public struct BundleHeader: Sendable, Equatable {
         self.frameCount = frameCount
     }
 
-    public func encoded() -> [UInt8] {
-        var b = Self.magic
-        b += le(Self.version)
-        b += central.bytes
-        b += le(terminal.rawValue)
-        b += le(dictionaryID)
-        b += le(keyID)
-        b += le(firstSequence)
-        b += le(lastSequence)
-        b += le(frameCount)
-        return b
-    }
+    public func encoded() -> [UInt8] { Stored(self).encoded() }
 
     static func decode(_ b: [UInt8], name: String) throws(SyncError) -> BundleHeader {
-        guard b.count >= Self.bytes else {
+        guard let stored = Stored(b) else {
             throw SyncError(.malformed, "bundle header is \(b.count) bytes, expected \(Self.bytes): truncated", location: "\(name) offset 0")
         }
-        guard Array(b[0..<8]) == magic else {
-            throw SyncError(.malformed, "not a PosSync bundle (magic \(hexEncode(b[0..<8])))", location: "\(name) offset 0")
+        guard stored.magic == magic else {
+            throw SyncError(.malformed, "not a PosSync bundle (magic \(Hex.encode(stored.magic)))", location: "\(name) offset 0")
         }
-        func u32(_ o: Int) -> UInt32 { readLE(b, at: o) }
-        func u64(_ o: Int) -> UInt64 { readLE(b, at: o) }
-        let version = readLE(b, at: 8, as: UInt16.self)
-        guard version == Self.version else {
-            throw SyncError(.versionUnsupported, "bundle format version \(version); this build reads \(Self.version)", location: "\(name) offset 8")
+        guard stored.version == Self.version else {
+            throw SyncError(.versionUnsupported, "bundle format version \(stored.version); this build reads \(Self.version)", location: "\(name) offset \(Offset.version)")
         }
         let terminal: ReplicaId
-        do { terminal = try ReplicaId.terminal(u32(26)) } catch { throw SyncError(error, location: "\(name) offset 26") }
-        return BundleHeader(central: CentralID(bytes: Array(b[10..<26]))!, terminal: terminal, dictionaryID: u32(30), keyID: u32(34),
-                            firstSequence: u64(38), lastSequence: u64(46), frameCount: u32(54))
+        do { terminal = try ReplicaId.terminal(stored.terminal) } catch { throw SyncError(error, location: "\(name) offset \(Offset.terminal)") }
+        return BundleHeader(central: CentralID(bytes: stored.central)!, terminal: terminal, dictionaryID: stored.dictionaryID, keyID: stored.keyID,
+                            firstSequence: stored.firstSequence, lastSequence: stored.lastSequence, frameCount: stored.frameCount)
     }
 }
 
@@ -176,7 +232,7 @@ public final class BundleReader {
                     throw SyncError(.malformed, "frame \(index) starts at seq \(h.firstSequence): seq \(p.lastSequence + 1)...\(h.firstSequence - 1) are missing after frame \(index - 1)", location: location)
                 }
             } else if h.firstSequence != header.firstSequence {
-                throw SyncError(.malformed, "header field firstSequence is \(header.firstSequence), the frames start at seq \(h.firstSequence)", location: "\(name) offset 38")
+                throw SyncError(.malformed, "header field firstSequence is \(header.firstSequence), the frames start at seq \(h.firstSequence)", location: "\(name) offset \(BundleHeader.Offset.firstSequence)")
             }
             previous = h
             at += UInt64(h.frameBytes)
@@ -184,15 +240,15 @@ public final class BundleReader {
         guard at == end else { throw SyncError(.malformed, "\(end - at) bytes after the last frame", location: "\(name) offset \(at)") }
         guard let last = previous else {
             guard header.firstSequence == 0 else {
-                throw SyncError(.malformed, "header field firstSequence is \(header.firstSequence), expected 0: the bundle holds no frame", location: "\(name) offset 38")
+                throw SyncError(.malformed, "header field firstSequence is \(header.firstSequence), expected 0: the bundle holds no frame", location: "\(name) offset \(BundleHeader.Offset.firstSequence)")
             }
             guard header.lastSequence == 0 else {
-                throw SyncError(.malformed, "header field lastSequence is \(header.lastSequence), expected 0: the bundle holds no frame", location: "\(name) offset 46")
+                throw SyncError(.malformed, "header field lastSequence is \(header.lastSequence), expected 0: the bundle holds no frame", location: "\(name) offset \(BundleHeader.Offset.lastSequence)")
             }
             return
         }
         guard header.lastSequence == last.lastSequence else {
-            throw SyncError(.malformed, "header field lastSequence is \(header.lastSequence), the frames end at seq \(last.lastSequence)", location: "\(name) offset 46")
+            throw SyncError(.malformed, "header field lastSequence is \(header.lastSequence), the frames end at seq \(last.lastSequence)", location: "\(name) offset \(BundleHeader.Offset.lastSequence)")
         }
     }
 
@@ -213,7 +269,7 @@ public final class BundleReader {
             throw SyncError(.malformed, "frame \(index) of \(header.frameCount): header runs past the end", location: "\(name) offset \(offset)")
         }
         let head = try journal { () throws(JournalError) in try file.read(at: offset, count: JournalLimits.frameHeaderBytes) }
-        let h = try journal { () throws(JournalError) in try head.withUnsafeBytes { FrameHeader.inspect($0, file: name, offset: offset) }.get() }
+        let h = try journal { () throws(JournalError) in try FrameHeader.inspect(head, file: name, offset: offset).get() }
         guard offset + UInt64(h.frameBytes) <= end else {
             throw SyncError(.malformed, "frame \(index) of \(header.frameCount) claims \(h.frameBytes) bytes, \(end - offset) remain", location: "\(name) offset \(offset)")
         }
@@ -237,14 +293,4 @@ public final class BundleReader {
 
     public func close() { try? file.close() }
     deinit { try? file.close() }
-}
-
-package func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] {
-    withUnsafeBytes(of: v.littleEndian) { Array($0) }
-}
-
-/// The little-endian integer at `offset` of `bytes`; the caller has checked the length (a short read traps).
-package func readLE<T: FixedWidthInteger>(_ bytes: [UInt8], at offset: Int, as _: T.Type = T.self) -> T {
-    precondition(offset >= 0 && offset + MemoryLayout<T>.size <= bytes.count, "readLE past the end")
-    return bytes.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
 }

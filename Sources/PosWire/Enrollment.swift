@@ -1,4 +1,5 @@
 import Foundation
+import PosBytes
 import PosLedger
 
 /// What central issues a terminal at enrollment: its identity, the central it
@@ -37,7 +38,7 @@ public struct Enrollment: Sendable, Equatable {
 
     public func encoded() -> [UInt8] {
         let f = File(format: Self.formatName, central: central.hex, terminal: terminal.rawValue, merchant: merchant,
-                     secret: hexEncode(secret), merchantKey: hexEncode(merchantKey))
+                     secret: Hex.encode(secret), merchantKey: Hex.encode(merchantKey))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return Array(try! encoder.encode(f)) + [0x0A]
@@ -50,8 +51,8 @@ public struct Enrollment: Sendable, Equatable {
         }
         guard f.format == formatName else { throw SyncError(.versionUnsupported, "format \"\(f.format)\", expected \"\(formatName)\"", location: path) }
         guard let central = CentralID(hex: f.central) else { throw SyncError(.malformed, "field central: 32 hex digits expected", location: path) }
-        guard let secret = hexDecode(f.secret), secret.count == 32 else { throw SyncError(.malformed, "field secret: 64 hex digits expected", location: path) }
-        guard let mk = hexDecode(f.merchantKey), mk.count == 32 else { throw SyncError(.malformed, "field merchantKey: 64 hex digits expected", location: path) }
+        guard let secret = Hex.decode(f.secret), secret.count == 32 else { throw SyncError(.malformed, "field secret: 64 hex digits expected", location: path) }
+        guard let mk = Hex.decode(f.merchantKey), mk.count == 32 else { throw SyncError(.malformed, "field merchantKey: 64 hex digits expected", location: path) }
         guard isValidMerchant(f.merchant) else { throw SyncError(.malformed, "field merchant: 1 to 64 of A-Z a-z 0-9 - _ expected", location: path) }
         let terminal: ReplicaId
         do { terminal = try ReplicaId.terminal(f.terminal) } catch { throw SyncError(error, location: path + " field terminal") }

@@ -1,3 +1,4 @@
+import PosBytes
 import PosLedger
 
 /// Records of a terminal's inbound journal (sync-protocol.md, "Terminal storage").
@@ -32,61 +33,61 @@ public enum InboundRecord: Sendable, Equatable {
         switch self {
         case .pulled(let position, let event):
             w.writeByte(1)
-            w.writeUInt64LE(position)
+            w.writeLE(position)
             w.writeBytes(event)
         case .acknowledged(let sequence):
             w.writeByte(2)
-            w.writeUInt64LE(sequence)
+            w.writeLE(sequence)
         case .synced(let wallMillis, let centralWallMillis):
             w.writeByte(3)
-            w.writeUInt64LE(UInt64(bitPattern: wallMillis))
-            if let centralWallMillis { w.writeUInt64LE(UInt64(bitPattern: centralWallMillis)) }
+            w.writeLE(UInt64(bitPattern: wallMillis))
+            if let centralWallMillis { w.writeLE(UInt64(bitPattern: centralWallMillis)) }
         case .pullCursor(let position, let digest):
             w.writeByte(4)
-            w.writeUInt64LE(position)
-            if let digest { w.writeUInt64LE(digest) }
+            w.writeLE(position)
+            if let digest { w.writeLE(digest) }
         case .centralBehind(let sequence):
             w.writeByte(5)
-            w.writeUInt64LE(sequence)
+            w.writeLE(sequence)
         case .epoch(let epoch):
             w.writeByte(6)
-            w.writeUInt64LE(epoch)
+            w.writeLE(epoch)
         case .recovered(let through):
             w.writeByte(7)
-            w.writeUInt64LE(through)
+            w.writeLE(through)
         case .reserved(let through):
             w.writeByte(8)
-            w.writeUInt64LE(through)
+            w.writeLE(through)
         }
         return w.bytes
     }
 
     public static func decode(_ bytes: [UInt8], location: String) throws(SyncError) -> InboundRecord {
-        var r = ByteReader(bytes)
+        var r = ByteReader<LedgerError>(bytes)
         do {
             let kind = try r.readByte(field: "inbound.kind")
             let record: InboundRecord
             switch kind {
             case 1:
-                let position = try r.readUInt64LE(field: "inbound.position")
+                let position = try r.readLE(UInt64.self, field: "inbound.position")
                 return .pulled(position: position, event: Array(bytes[9...]))
             case 2:
-                record = .acknowledged(sequence: try r.readUInt64LE(field: "inbound.acknowledged"))
+                record = .acknowledged(sequence: try r.readLE(UInt64.self, field: "inbound.acknowledged"))
             case 3:
-                let wall = Int64(bitPattern: try r.readUInt64LE(field: "inbound.wallMillis"))
-                let central = r.isAtEnd ? nil : Int64(bitPattern: try r.readUInt64LE(field: "inbound.centralWallMillis"))
+                let wall = Int64(bitPattern: try r.readLE(UInt64.self, field: "inbound.wallMillis"))
+                let central = r.isAtEnd ? nil : Int64(bitPattern: try r.readLE(UInt64.self, field: "inbound.centralWallMillis"))
                 record = .synced(wallMillis: wall, centralWallMillis: central)
             case 4:
-                let position = try r.readUInt64LE(field: "inbound.pullCursor")
-                record = .pullCursor(position: position, digest: r.isAtEnd ? nil : try r.readUInt64LE(field: "inbound.cursorDigest"))
+                let position = try r.readLE(UInt64.self, field: "inbound.pullCursor")
+                record = .pullCursor(position: position, digest: r.isAtEnd ? nil : try r.readLE(UInt64.self, field: "inbound.cursorDigest"))
             case 5:
-                record = .centralBehind(sequence: try r.readUInt64LE(field: "inbound.centralBehind"))
+                record = .centralBehind(sequence: try r.readLE(UInt64.self, field: "inbound.centralBehind"))
             case 6:
-                record = .epoch(try r.readUInt64LE(field: "inbound.epoch"))
+                record = .epoch(try r.readLE(UInt64.self, field: "inbound.epoch"))
             case 7:
-                record = .recovered(through: try r.readUInt64LE(field: "inbound.recovered"))
+                record = .recovered(through: try r.readLE(UInt64.self, field: "inbound.recovered"))
             case 8:
-                record = .reserved(through: try r.readUInt64LE(field: "inbound.reserved"))
+                record = .reserved(through: try r.readLE(UInt64.self, field: "inbound.reserved"))
             default:
                 throw SyncError(.malformed, "unknown inbound record kind \(kind)", location: location)
             }

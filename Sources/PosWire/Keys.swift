@@ -1,4 +1,5 @@
 import Crypto
+import PosBytes
 import PosJournal
 import PosLedger
 
@@ -14,7 +15,7 @@ public enum KeyDerivation {
     static func derive(_ secret: [UInt8], info: String, replica: UInt32) -> [UInt8] {
         var infoBytes = Array(info.utf8)
         infoBytes.append(0)
-        withUnsafeBytes(of: replica.littleEndian) { infoBytes += $0 }
+        infoBytes += ByteWriter.le(replica)
         let key = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: secret), salt: salt, info: infoBytes, outputByteCount: 32)
         return key.withUnsafeBytes { Array($0) }
     }

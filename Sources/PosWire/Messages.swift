@@ -1,3 +1,4 @@
+import PosBytes
 import PosJournal
 import PosLedger
 
@@ -16,10 +17,12 @@ public enum SyncLimits {
     public static let pullBatchBytesMax = 1 << 20
     /// Frames in one message, at most.
     public static let framesPerMessageMax = 4096
+    /// A refusal's code or message, at most, in bytes.
+    public static let refusalTextBytesMax = 4096
     /// Central's identity: bytes.
     public static let centralIDBytes = 16
     /// A terminal whose wall clock differs from central's by more than this, in milliseconds, is flagged.
-    public static let clockSkewMillisMax: Int64 = 5 * 60 * 1000
+    public static let clockSkewMillisMax: Int64 = 5 * Millis.perMinute
     /// Events central folds between two snapshots of its state, by default: what it holds
     /// in memory beyond a fixed working set (sync-protocol.md, "Central state and snapshots").
     public static let centralSnapshotEventsDefault = 65_536
@@ -43,43 +46,12 @@ public struct CentralID: Hashable, Sendable, CustomStringConvertible {
         self.bytes = bytes
     }
     public init?(hex: String) {
-        guard let b = hexDecode(hex) else { return nil }
+        guard let b = Hex.decode(hex) else { return nil }
         self.init(bytes: b)
     }
     public static func random() -> CentralID { CentralID(bytes: Array(KeyDerivation.randomSecret().prefix(16)))! }
-    public var hex: String { hexEncode(bytes) }
+    public var hex: String { Hex.encode(bytes) }
     public var description: String { hex }
-}
-
-/// Lower-case hex of bytes.
-public func hexEncode<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
-    let digits = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 0xF)]) }
-    return String(decoding: out, as: UTF8.self)
-}
-
-/// Bytes of hex digits (either case); nil when not an even number of hex digits.
-public func hexDecode(_ text: String) -> [UInt8]? {
-    let chars = Array(text.utf8)
-    guard chars.count % 2 == 0 else { return nil }
-    func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 48...57: c - 48
-        case 97...102: c - 87
-        case 65...70: c - 55
-        default: nil
-        }
-    }
-    var out: [UInt8] = []
-    out.reserveCapacity(chars.count / 2)
-    var i = 0
-    while i < chars.count {
-        guard let h = nibble(chars[i]), let l = nibble(chars[i + 1]) else { return nil }
-        out.append(h << 4 | l)
-        i += 2
-    }
-    return out
 }
 
 /// Every message of the protocol. On the wire: "PS", protocol version (u8),
@@ -236,17 +208,17 @@ public enum SyncMessage: Sendable, Equatable {
             w.writeVarint(UInt64(m.terminal.rawValue))
             m.knowledge.encode(into: &w)
             w.writeVarint(m.pullCursor)
-            w.writeUInt64LE(UInt64(bitPattern: m.wallMillis))
+            w.writeLE(UInt64(bitPattern: m.wallMillis))
             w.writeVarint(m.acknowledged)
             w.writeVarint(m.epoch)
-            w.writeUInt64LE(m.cursorDigest)
+            w.writeLE(m.cursorDigest)
         case .welcome(let m):
             w.writeVarint(m.acknowledged)
             w.writeVarint(m.head)
             w.writeByte(m.clockSkewed ? 1 : 0)
             w.writeVarint(m.epoch)
             w.writeVarint(m.cursorMax)
-            w.writeUInt64LE(UInt64(bitPattern: m.wallMillis))
+            w.writeLE(UInt64(bitPattern: m.wallMillis))
         case .push(let m):
             w.writeVarint(UInt64(m.terminal.rawValue))
             w.writeVarint(UInt64(m.dictionaryID))
@@ -263,7 +235,7 @@ public enum SyncMessage: Sendable, Equatable {
         case .events(let m):
             w.writeVarint(m.cursor)
             w.writeByte(m.more ? 1 : 0)
-            w.writeUInt64LE(m.cursorDigest)
+            w.writeLE(m.cursorDigest)
             Self.writeFrames(m.frames, into: &w)
         case .refusal(let m):
             Self.writeString(m.code, into: &w)
@@ -296,11 +268,11 @@ public enum SyncMessage: Sendable, Equatable {
         guard bytes.count <= SyncLimits.messageBytesMax else {
             throw SyncError(.tooLarge, "message of \(bytes.count) bytes; messageBytesMax is \(SyncLimits.messageBytesMax)")
         }
-        var r = ByteReader(bytes)
+        var r = ByteReader<LedgerError>(bytes)
         do {
             let magic = try r.readBytes(2, field: "magic")
             guard Array(magic) == Array("PS".utf8) else {
-                throw SyncError(.malformed, "not a PosSync message (magic \(hexEncode(magic)))", location: "message offset 0")
+                throw SyncError(.malformed, "not a PosSync message (magic \(Hex.encode(magic)))", location: "message offset 0")
             }
             let version = try r.readByte(field: "version")
             guard version == syncProtocolVersion else {
@@ -314,10 +286,10 @@ public enum SyncMessage: Sendable, Equatable {
                 let terminal = try replica(&r, field: "hello.terminal")
                 let knowledge = try VersionVector.decode(from: &r, field: "hello.knowledge")
                 let cursor = try r.readVarint(field: "hello.pullCursor")
-                let wall = Int64(bitPattern: try r.readUInt64LE(field: "hello.wallMillis"))
+                let wall = Int64(bitPattern: try r.readLE(UInt64.self, field: "hello.wallMillis"))
                 let acknowledged = try r.readVarint(field: "hello.acknowledged")
                 let epoch = try r.readVarint(field: "hello.epoch")
-                let digest = try r.readUInt64LE(field: "hello.cursorDigest")
+                let digest = try r.readLE(UInt64.self, field: "hello.cursorDigest")
                 message = .hello(Hello(central: central, terminal: terminal, knowledge: knowledge, pullCursor: cursor, wallMillis: wall,
                                        acknowledged: acknowledged, epoch: epoch, cursorDigest: digest))
             case 2:
@@ -326,7 +298,7 @@ public enum SyncMessage: Sendable, Equatable {
                 let skewed = try r.readByte(field: "welcome.clockSkewed") != 0
                 let epoch = try r.readVarint(field: "welcome.epoch")
                 let cursorMax = try r.readVarint(field: "welcome.cursorMax")
-                let wall = Int64(bitPattern: try r.readUInt64LE(field: "welcome.wallMillis"))
+                let wall = Int64(bitPattern: try r.readLE(UInt64.self, field: "welcome.wallMillis"))
                 message = .welcome(Welcome(acknowledged: acknowledged, head: head, clockSkewed: skewed, epoch: epoch, cursorMax: cursorMax, wallMillis: wall))
             case 3:
                 let terminal = try replica(&r, field: "push.terminal")
@@ -343,7 +315,7 @@ public enum SyncMessage: Sendable, Equatable {
             case 6:
                 let cursor = try r.readVarint(field: "events.cursor")
                 let more = try r.readByte(field: "events.more") != 0
-                let digest = try r.readUInt64LE(field: "events.cursorDigest")
+                let digest = try r.readLE(UInt64.self, field: "events.cursorDigest")
                 message = .events(Events(frames: try readFrames(&r, field: "events.frames"), cursor: cursor, more: more, cursorDigest: digest))
             case 7:
                 message = .refusal(Refusal(code: try readString(&r, field: "refusal.code"), message: try readString(&r, field: "refusal.message")))
@@ -371,19 +343,19 @@ public enum SyncMessage: Sendable, Equatable {
         }
     }
 
-    static func replica(_ r: inout ByteReader, field: String) throws -> ReplicaId {
+    static func replica(_ r: inout ByteReader<LedgerError>, field: String) throws -> ReplicaId {
         let v = try r.readVarint(field: field)
         guard v <= UInt64(UInt32.max) else { throw SyncError(.malformed, "\(field) \(v) is not a replica id", location: "message offset \(r.offset)") }
         return try ReplicaId(UInt32(v))
     }
 
-    static func u32(_ r: inout ByteReader, field: String) throws -> UInt32 {
+    static func u32(_ r: inout ByteReader<LedgerError>, field: String) throws -> UInt32 {
         let v = try r.readVarint(field: field)
         guard v <= UInt64(UInt32.max) else { throw SyncError(.malformed, "\(field) \(v) exceeds 32 bits", location: "message offset \(r.offset)") }
         return UInt32(v)
     }
 
-    static func readFrames(_ r: inout ByteReader, field: String) throws -> [[UInt8]] {
+    static func readFrames(_ r: inout ByteReader<LedgerError>, field: String) throws -> [[UInt8]] {
         let count = try r.readVarint(field: field)
         guard count <= UInt64(SyncLimits.framesPerMessageMax) else {
             throw SyncError(.tooLarge, "\(field): \(count) frames; framesPerMessageMax is \(SyncLimits.framesPerMessageMax)", location: "message offset \(r.offset)")
@@ -399,9 +371,9 @@ public enum SyncMessage: Sendable, Equatable {
         return frames
     }
 
-    static func readString(_ r: inout ByteReader, field: String) throws -> String {
+    static func readString(_ r: inout ByteReader<LedgerError>, field: String) throws -> String {
         let n = try r.readVarint(field: field)
-        guard n <= 4096, n <= UInt64(r.remaining) else { throw SyncError(.malformed, "\(field) claims \(n) bytes", location: "message offset \(r.offset)") }
+        guard n <= SyncLimits.refusalTextBytesMax, n <= UInt64(r.remaining) else { throw SyncError(.malformed, "\(field) claims \(n) bytes", location: "message offset \(r.offset)") }
         return String(decoding: try r.readBytes(Int(n), field: field), as: UTF8.self)
     }
 }

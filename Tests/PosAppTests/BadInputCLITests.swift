@@ -134,6 +134,29 @@ struct BadInputCLITests {
         #expect(!again.stderr.contains("possync: error"))
     }
 
+    @Test("a --reason, --resolution or --route outside its set is refused (exit 1) before any store is opened")
+    func closedSets() throws {
+        let s = try Shop()
+        let refund = ["terminal", "refund", "--return-code", s.returnCode]
+        try s.refuses(refund + ["--dir", s.t1, "--reason", "bogus", "--resolution", "refund"], status: 1,
+                      message: "possync: error: reason \"bogus\": expected quality, wrong-size, not-as-described, changed-mind or other:TEXT")
+        try s.refuses(refund + ["--dir", s.t1, "--reason", "quality", "--resolution", "swap"], status: 1,
+                      message: "possync: error: resolution \"swap\": expected refund or exchange")
+        try s.refuses(refund + ["--dir", s.t1, "--reason", "other:", "--resolution", "refund"], status: 1, message: "reasonText must not be empty")
+        // Checked in validate(), so a store that is not there is not reached (it would be exit 3).
+        try s.refuses(refund + ["--dir", s.tmp.path + "/nowhere", "--reason", "bogus", "--resolution", "refund"], status: 1, message: "reason \"bogus\"")
+        for kind in ["terminal", "central"] {
+            let dir = kind == "terminal" ? s.t1 : s.c
+            try s.refuses([kind, "approve", "--dir", dir, "--ticket", s.ticket, "--route", "cash"], status: 1,
+                          message: "possync: error: route \"cash\": expected original, account:REF or reship")
+            try s.refuses([kind, "approve", "--dir", dir, "--ticket", s.ticket, "--route", "account:"], status: 1, message: "account must not be empty")
+        }
+        // The values in the sets are taken.
+        let r = try CLI.json(refund + ["--dir", s.t1, "--reason", "other:too small", "--resolution", "exchange"], now: "2026-03-02T12:00:00Z")
+        #expect(r["reason"] as? String == "other(too small)")
+        #expect(r["resolution"] as? String == "exchange")
+    }
+
     @Test("bad tickets, transitions and usage")
     func badDecisions() throws {
         let s = try Shop()

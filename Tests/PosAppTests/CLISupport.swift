@@ -1,10 +1,13 @@
 import Crypto
 import Foundation
+import PosCLI
 import Testing
 import PosTestSupport
 
-/// Runs the built `possync` executable, found by searching upward from the
-/// test bundle for it (`swift build --build-tests` builds executables too).
+/// Runs `possync` commands: in-process through PosCLI (`run`, `json`), or as the
+/// built executable (`spawn`), found by searching upward from the test bundle
+/// (`swift build --build-tests` builds executables too). In-process runs get
+/// their own console and environment each, so tests may run them at once.
 enum CLI {
     static let binary: String = {
         var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
@@ -23,21 +26,38 @@ enum CLI {
         fatalError("possync executable not found above \(CommandLine.arguments[0]); build with `swift build --build-tests`")
     }()
 
-    struct Result {
+    struct Result: Equatable {
         let status: Int32
         let stdout: String
         let stderr: String
     }
 
-    /// Runs `possync args...` with POSSYNC_NOW = now (when given).
+    /// The environment a command runs with: this process's, with POSSYNC_NOW = now (unset when nil) and `extra`.
+    static func environment(now: String?, _ extra: [String: String] = [:]) -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["POSSYNC_NOW"] = now
+        return env.merging(extra) { _, new in new }
+    }
+
+    /// POSSYNC_CLI_SPAWN=1: `run` spawns the executable too, so every CLI test runs end to end (slower).
+    static let spawnAlways = ProcessInfo.processInfo.environment["POSSYNC_CLI_SPAWN"] == "1"
+
+    /// Runs `possync args...` in-process with POSSYNC_NOW = now (when given).
     @discardableResult
-    static func run(_ args: [String], now: String? = nil) throws -> Result {
+    static func run(_ args: [String], now: String? = nil, environment extra: [String: String] = [:]) throws -> Result {
+        if spawnAlways { return try spawn(args, now: now, environment: extra) }
+        var out = "", err = ""
+        let console = Console(environment: environment(now: now, extra), stdout: { out += $0 }, stderr: { err += $0 })
+        let status = PosCLI.run(arguments: args, console: console)
+        return Result(status: status, stdout: out, stderr: err)
+    }
+
+    /// Runs the `possync` executable with POSSYNC_NOW = now (when given).
+    static func spawn(_ args: [String], now: String? = nil, environment extra: [String: String] = [:]) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
-        var env = ProcessInfo.processInfo.environment
-        env["POSSYNC_NOW"] = now
-        p.environment = env
+        p.environment = environment(now: now, extra)
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -48,22 +68,13 @@ enum CLI {
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
-    /// Runs and expects exit 0; returns the parsed JSON object of stdout.
+    /// Runs in-process and expects exit 0; returns the parsed JSON object of stdout.
     static func json(_ args: [String], now: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: Any] {
         let r = try run(args + ["--json"], now: now)
         #expect(r.status == 0, "possync \(args.joined(separator: " ")) failed: \(r.stderr)", sourceLocation: sourceLocation)
         let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8))
         return try #require(object as? [String: Any], "not a JSON object: \(r.stdout)", sourceLocation: sourceLocation)
     }
-}
-
-final class TempDir {
-    let path: String
-    init(_ label: String) {
-        path = FileManager.default.temporaryDirectory.path + "/possync-cli-\(label)-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
 }
 
 /// SHA-256 of every file under a directory, by relative path: equal maps mean byte-identical trees.

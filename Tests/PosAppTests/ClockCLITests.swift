@@ -107,9 +107,14 @@ struct ClockCLITests {
         let (_, ticket) = try saleWithTicket(hq, shops[0], code: "134567890123456781", at: "2026-03-02T09:00:00Z")
         let now = try WallClock.parse("2026-03-02T10:00:00Z")
         let desk = try CentralDesk.open(directory: hq, clockMillis: { now })
-        defer { try? desk.close() }
-        let id = try EntityParsing.ticket(ticket)
-        let event = try desk.store.record(.refundRejected(id), wallMillis: now)
+        let decided = try desk.decide(.reject, ticket: try EntityParsing.ticket(ticket), nowMillis: now)
+        try desk.close()
+        // The event as central's journal holds it: its last record.
+        let central = try FileCentralStore.open(directory: hq, environment: CentralEnvironment(wallMillis: { now }))
+        defer { try? central.close() }
+        let record = try #require(try central.withStorage { storage throws(SyncError) in try storage.record(at: storage.head) })
+        let event = try RecordCodec.decode(record)
+        #expect(decided.events == ["\(event.dot)"], "the decision is central's last event")
         #expect(Int64(event.hlc.millis) == now, "central's HLC follows the clock it was opened with (\(event.hlc.millis) vs \(now))")
     }
 }

@@ -26,7 +26,7 @@ struct MultiProcessTests {
     /// Every racing batch must finish within this; stragglers are killed and reported.
     static let batchLimitSeconds = 300.0
     static let now = "2026-03-02T09:00:00Z"
-    /// The lock timeout's environment variable (Sources/possync/Options.swift).
+    /// The lock timeout's environment variable (Sources/PosCLI/Options.swift).
     static let lockEnvironment = "POSSYNC_LOCK_TIMEOUT"
 
     /// Runs `body` POSSYNC_PROCS_ROUNDS times, each round with fresh stores in its own directory and its own seed,
@@ -320,7 +320,8 @@ struct MultiProcessTests {
             ] as [([String], [String: String], String)] {
                 // An empty environment variable counts as unset (the default applies): not a bad value.
                 if value.isEmpty && name == MultiProcessTests.lockEnvironment { continue }
-                let r = try Self.timed(args, environment: env)
+                // In-process: the environment reaches the check through the run's console, not the process.
+                let r = try CLI.run(args, now: Self.now, environment: env)
                 let ctx = "value \(value.debugDescription) via \(name)"
                 #expect(r.status == 1 || r.status == 2, "\(ctx): exited \(r.status), expected a refusal (1) or usage error (2): \(r.stderr)")
                 #expect(r.stdout.isEmpty, "\(ctx): printed on stdout: \(r.stdout)")
@@ -331,7 +332,7 @@ struct MultiProcessTests {
                 refused += 1
             }
         }
-        let max = try Self.timed(scan + ["--lock-timeout", "3600"])
+        let max = try CLI.run(scan + ["--lock-timeout", "3600"], now: Self.now)
         #expect(max.status == 0, "--lock-timeout 3600 (the maximum) exited \(max.status): \(max.stderr)")
         print("MultiProcessTests: bad lock timeouts: \(refused) bad values refused with one line, store unchanged; 3600 accepted")
     }

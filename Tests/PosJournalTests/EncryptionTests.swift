@@ -1,4 +1,5 @@
 import Foundation
+import PosBytes
 import Testing
 @testable import PosJournal
 import PosTestSupport
@@ -101,7 +102,7 @@ struct EncryptionTests {
             for w in fs.writes where !(w.bytes.count >= 8 && Array(w.bytes[0..<8]) == Array("PSJOURNL".utf8)) {
                 var at = 0
                 while at + JournalLimits.frameHeaderBytes + JournalLimits.nonceBytes <= w.bytes.count {
-                    let stored = Int(w.bytes.readLE(UInt32.self, at: at + 24)!)
+                    let stored = Int(ByteReader<ByteReadError>(w.bytes).getLE(UInt32.self, at: at + 24)!)
                     nonces.insert(Array(w.bytes[(at + 40)..<(at + 52)]))
                     frames += 1
                     at += JournalLimits.frameHeaderBytes + stored
@@ -134,4 +135,4 @@ struct EncryptionTests {
     }
 }
 
-func le32(_ v: UInt32) -> [UInt8] { var b: [UInt8] = []; b.appendLE(v); return b }
+func le32(_ v: UInt32) -> [UInt8] { ByteWriter.le(v) }

@@ -1,4 +1,5 @@
 import Foundation
+import PosBytes
 import Testing
 @testable import PosLedger
 
@@ -44,7 +45,7 @@ struct CodecTests {
             bytes += [15 << 3 | 0, 0x96, 0x01]
             bytes += [14 << 3 | 2, 3, 0x61, 0x62, 0x63]
             var w = ByteWriter()
-            w.writeVarint(40 << 3 | 1); w.writeUInt64LE(0x0102_0304_0506_0708)
+            w.writeVarint(40 << 3 | 1); w.writeLE(0x0102_0304_0506_0708)
             w.writeVarint(1000 << 3 | 2); w.writeVarint(2); w.writeBytes([9, 9])
             bytes += w.bytes
             let back = try RecordCodec.decode(RecordCodecTesting.withExtraFields(RecordCodec.encode(event), bytes))
@@ -130,7 +131,7 @@ enum RecordCodecTesting {
         var header = ByteWriter()
         header.writeByte(record[0]); header.writeByte(record[1])
         header.writeVarint(UInt64(event.dot.replica.rawValue)); header.writeVarint(event.dot.seq)
-        header.writeUInt64LE(event.hlc.rawValue)
+        header.writeLE(event.hlc.rawValue)
         event.context.encode(into: &header)
         var fields = ByteWriter()
         RecordCodec.encodeFields(event.body, into: &fields)

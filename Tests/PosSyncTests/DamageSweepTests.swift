@@ -1,4 +1,5 @@
 import Foundation
+import PosBytes
 import Testing
 @testable import PosJournal
 @testable import PosLedger
@@ -659,8 +660,8 @@ struct DamageSweepTests {
                                 outcome = "opened, central id changed undetected (known issue)"
                                 continue
                             }
-                            if file.hasPrefix("merchants/"), let key = hexDecode(String(decoding: FileTree.read(root).files[file] ?? [], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
-                               key != hexDecode(String(decoding: original, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) {
+                            if file.hasPrefix("merchants/"), let key = Hex.decode(String(decoding: FileTree.read(root).files[file] ?? [], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
+                               key != Hex.decode(String(decoding: original, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) {
                                 known["a merchant key file changed at central is not detected (no checksum): terminals enrolled afterwards get another duplicate-detection key", default: []].append(c)
                                 outcome = "opened, merchant key changed undetected (known issue)"
                                 continue

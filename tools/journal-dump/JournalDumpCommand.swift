@@ -7,10 +7,13 @@ import PosLedger
 struct JournalDumpCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "journal-dump",
-        abstract: "Shows what is in a PosSync journal, segment or bundle, and where it is damaged.",
+        abstract: "Shows what is in a PosSync journal, segment, bundle, snapshot run or store directory, and where it is damaged.",
         discussion: """
-            PATH is a journal directory, one segment file (*.seg) or a bundle. By default every \
-            segment header, frame, record, damaged range and note is printed, then a summary. \
+            PATH is a journal directory, one segment file (*.seg), a bundle, a central snapshot \
+            run (state/run-A-B.pss) or central's state/ directory, or a whole terminal or central \
+            store directory (its journals, and central's runs, with the keys found in its \
+            enrollment.json or central.json: no --key-file needed). By default every segment or \
+            run header, frame, record, damaged range and note is printed, then a summary. \
             Nothing is ever written to PATH.
 
             Exit codes: 0 clean; 1 damaged (a damaged range or missing records); \
@@ -21,7 +24,7 @@ struct JournalDumpCommand: ParsableCommand {
             JSON field names and examples: docs/journal-dump.md.
             """)
 
-    @Argument(help: "A journal directory, a segment file, or a bundle file.")
+    @Argument(help: "A journal directory, a segment file, a bundle, a snapshot run or state/ directory, or a terminal or central store directory.")
     var path: String
 
     @Flag(help: "One JSON object per line (kind: segment, bundle, frame, record, damage, notice, summary, stats).")
@@ -56,7 +59,7 @@ struct JournalDumpCommand: ParsableCommand {
     var stopAfterIdleMilliseconds: Int?
 
     @Option(name: .customLong("key-file"), parsing: .singleValue,
-            help: "An enrollment file (the terminal's key), central.json (central's key and its terminals'), or 64 hex digits. Repeatable.")
+            help: "An enrollment file (the terminal's key), central.json (central's journal and snapshot keys and its terminals'), or 64 hex digits. Repeatable; not needed on a store directory.")
     var keyFiles: [String] = []
 
     @Option(name: .customLong("key-id"), help: "Key id of a raw hex key file (default: whatever id each segment names).")

@@ -159,10 +159,23 @@ final class SQLiteStore {
 }
 
 /// gzip (RFC 1952, zlib windowBits 31) of `input` at `level`.
-func gzip(_ input: [UInt8], level: Int32 = 6) -> [UInt8] {
+func gzip(_ input: [UInt8], level: Int32 = 6) -> [UInt8] { deflated(input, level: level, windowBits: 31, dictionary: nil) }
+
+/// Raw deflate (RFC 1951, windowBits -15, as journal frames use it) of `input` at
+/// `level` with an optional preset dictionary: what deflating a block alone gives,
+/// whatever the journal itself decides to store.
+func rawDeflate(_ input: [UInt8], level: Int32, dictionary: [UInt8]?) -> [UInt8] {
+    deflated(input, level: level, windowBits: -15, dictionary: dictionary)
+}
+
+/// One zlib deflate stream over `input` (windowBits: 31 gzip, -15 raw).
+func deflated(_ input: [UInt8], level: Int32, windowBits: Int32, dictionary: [UInt8]?) -> [UInt8] {
     var stream = z_stream()
-    precondition(possync_deflateInit2(&stream, level, 31, 8, Z_DEFAULT_STRATEGY) == Z_OK)
+    precondition(possync_deflateInit2(&stream, level, windowBits, 8, Z_DEFAULT_STRATEGY) == Z_OK)
     defer { deflateEnd(&stream) }
+    if let dictionary {
+        _ = dictionary.withUnsafeBufferPointer { deflateSetDictionary(&stream, $0.baseAddress, uInt($0.count)) }
+    }
     var out = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(input.count))) + 32)
     var produced = 0
     let rc = input.withUnsafeBufferPointer { i in

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import PosApp
 
-struct DemoCommand: ParsableCommand {
+struct DemoCommand: ConsoleCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Simulate days of offline trading on the embedded store and print the reconciled ledger.",
@@ -29,7 +29,7 @@ struct DemoCommand: ParsableCommand {
     var seed: UInt64 = 1
     @OptionGroup var output: OutputOptions
 
-    func run() throws {
+    func run(_ console: Console) throws {
         let base: String
         let temporary = dir == nil
         if let dir {
@@ -47,10 +47,10 @@ struct DemoCommand: ParsableCommand {
         }
         defer { if temporary { try? FileManager.default.removeItem(atPath: base) } }
         let json = output.json
-        let scenario = DemoScenario(config: config, log: { json ? Output.log($0) : Output.line($0) }, progress: ProgressBar())
+        let scenario = DemoScenario(config: config, log: { json ? console.log($0) : console.line($0) }, progress: ProgressBar(console))
         let result = try scenario.run()
-        if json { Output.json(result.report) }
-        if !temporary { Output.log("stores kept in \(TextOutput.plain(base)): central/, t1/ ... t\(terminals)/") }
+        if json { console.json(result.report) }
+        if !temporary { console.log("stores kept in \(TextOutput.plain(base)): central/, t1/ ... t\(terminals)/") }
         if !result.differing.isEmpty { throw AppError(.store, "replicas differ from central after the final sync: " + result.differing.map { "t\($0)" }.joined(separator: " ")) }
     }
 }

@@ -13,24 +13,24 @@ struct CentralCommand: ParsableCommand {
         subcommands: [Init.self, Enroll.self, Show.self, Status.self, Approve.self, Reject.self, Complete.self, Import.self, Forward.self, Recover.self]
     )
 
-    struct Init: ParsableCommand {
+    struct Init: ConsoleCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create an empty central store.",
             discussion: "Example:\n  possync central init --dir hq")
         @OptionGroup var store: CentralDirOption
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
-        func run() throws {
-            let now = try clock.millis()
-            let desk = try CentralDesk.create(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis())
+        func run(_ console: Console) throws {
+            let now = try clock.millis(console.environment)
+            let desk = try CentralDesk.create(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
             struct Created: Encodable { var central: String; var directory: String }
-            let r = Created(central: desk.store.centralID.hex, directory: store.dir)
-            Output.show(r, json: output.json) { "central store \(r.central) created in \(TextOutput.plain(r.directory))" }
+            let r = Created(central: desk.centralID, directory: store.dir)
+            console.show(r, json: output.json) { "central store \(r.central) created in \(TextOutput.plain(r.directory))" }
         }
     }
 
-    struct Enroll: ParsableCommand {
+    struct Enroll: ConsoleCommand {
         static let configuration = CommandConfiguration(
             abstract: "Enroll a terminal: issue its identity and 256-bit secret (and the merchant key) in a file of mode 0600.",
             discussion: """
@@ -48,16 +48,16 @@ struct CentralCommand: ParsableCommand {
         var out: String
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
-        func run() throws {
-            let now = try clock.millis()
-            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis())
+        func run(_ console: Console) throws {
+            let now = try clock.millis(console.environment)
+            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
             let r = try desk.enroll(terminal: terminal, merchant: merchant, out: out)
-            Output.show(r, json: output.json) { r.text }
+            console.show(r, json: output.json) { r.text }
         }
     }
 
-    struct Show: ParsableCommand {
+    struct Show: ConsoleCommand {
         static let configuration = CommandConfiguration(
             abstract: "The folded state central holds: sales, tickets (status, held reason), conflicts (rule).",
             discussion: """
@@ -71,18 +71,16 @@ struct CentralCommand: ParsableCommand {
         @OptionGroup var filter: ShowFilter
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
-        func run() throws {
-            let now = try clock.millis()
-            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis())
+        func run(_ console: Console) throws {
+            let now = try clock.millis(console.environment)
+            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
-            var report = try LedgerReport(desk.store.state, filter: try filter.filter())
-            let losses = LedgerReport.losses(desk.store.lossRecords)
-            if !losses.isEmpty { report.losses = losses }
-            Output.show(report, json: output.json) { report.text }
+            let report = try desk.report(try filter.filter())
+            console.show(report, json: output.json) { report.text }
         }
     }
 
-    struct Status: ParsableCommand {
+    struct Status: ConsoleCommand {
         static let configuration = CommandConfiguration(
             abstract: "Central's journal, terminals (how far each is held, flags) and every loss record.",
             discussion: """
@@ -94,16 +92,16 @@ struct CentralCommand: ParsableCommand {
         @OptionGroup var store: CentralDirOption
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
-        func run() throws {
-            let now = try clock.millis()
-            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis())
+        func run(_ console: Console) throws {
+            let now = try clock.millis(console.environment)
+            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
             let s = desk.status()
-            Output.show(s, json: output.json) { s.text }
+            console.show(s, json: output.json) { s.text }
         }
     }
 
-    struct Recover: ParsableCommand {
+    struct Recover: ConsoleCommand {
         static let configuration = CommandConfiguration(
             abstract: "After central refused to open: cut or rebuild its journal, set aside runs covering what is gone, and record every loss.",
             discussion: """
@@ -118,27 +116,28 @@ struct CentralCommand: ParsableCommand {
         @OptionGroup var store: CentralDirOption
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
-        func run() throws {
-            let now = try clock.millis()
-            let r = try CentralDesk.recover(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis())
-            Output.show(r, json: output.json) { r.text }
+        func run(_ console: Console) throws {
+            let now = try clock.millis(console.environment)
+            let r = try CentralDesk.recover(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
+            console.show(r, json: output.json) { r.text }
         }
     }
 
-    struct Approve: ParsableCommand {
+    struct Approve: ConsoleCommand {
         static let configuration = CommandConfiguration(
             abstract: "The back office approves a return ticket (also resolves a held dispute it has seen).",
             discussion: "Example:\n  possync central approve --dir hq --ticket 2-1-7 --route account:6222020200112233")
         @OptionGroup var store: CentralDirOption
         @OptionGroup var ticket: TicketOptions
         @Option(help: ArgumentHelp("original, account:REF or reship.", valueName: "route"))
-        var route: String?
+        var route: RouteArgument?
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
-        func run() throws { try TicketCommandRunner.central(.approve, dir: store.dir, lock: store.lock, ticket: ticket, route: route, clock: clock, output: output) }
+        func validate() throws { _ = try TicketCommandRunner.parse(ticket, route: route) }
+        func run(_ console: Console) throws { try TicketCommandRunner.central(.approve, store: store, ticket: ticket, route: route, clock: clock, output: output, console: console) }
     }
 
-    struct Reject: ParsableCommand {
+    struct Reject: ConsoleCommand {
         static let configuration = CommandConfiguration(
             abstract: "The back office rejects a return ticket.",
             discussion: "Example:\n  possync central reject --dir hq --ticket 2-1-7 --note \"outside the return window\"")
@@ -146,10 +145,10 @@ struct CentralCommand: ParsableCommand {
         @OptionGroup var ticket: TicketOptions
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
-        func run() throws { try TicketCommandRunner.central(.reject, dir: store.dir, lock: store.lock, ticket: ticket, route: nil, clock: clock, output: output) }
+        func run(_ console: Console) throws { try TicketCommandRunner.central(.reject, store: store, ticket: ticket, clock: clock, output: output, console: console) }
     }
 
-    struct Complete: ParsableCommand {
+    struct Complete: ConsoleCommand {
         static let configuration = CommandConfiguration(
             abstract: "Record that an approved refund's money moved (only on a confirmed sale).",
             discussion: "Example:\n  possync central complete --dir hq --ticket 2-1-7")
@@ -157,10 +156,10 @@ struct CentralCommand: ParsableCommand {
         @OptionGroup var ticket: TicketOptions
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
-        func run() throws { try TicketCommandRunner.central(.complete, dir: store.dir, lock: store.lock, ticket: ticket, route: nil, clock: clock, output: output) }
+        func run(_ console: Console) throws { try TicketCommandRunner.central(.complete, store: store, ticket: ticket, clock: clock, output: output, console: console) }
     }
 
-    struct Import: ParsableCommand {
+    struct Import: ConsoleCommand {
         static let configuration = CommandConfiguration(
             abstract: "Import courier bundles (terminal exports), in order; idempotent.",
             discussion: "Example:\n  possync central import --dir hq /media/usb/shop3.bundle /media/usb/shop4.bundle")
@@ -170,16 +169,16 @@ struct CentralCommand: ParsableCommand {
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
         func validate() throws { if files.isEmpty { throw ValidationError("give at least one bundle file") } }
-        func run() throws {
-            let now = try clock.millis()
-            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis())
+        func run(_ console: Console) throws {
+            let now = try clock.millis(console.environment)
+            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
-            let r = try desk.importBundles(files, progress: ProgressBar())
-            Output.show(r, json: output.json) { r.map(\.text).joined(separator: "\n") }
+            let r = try desk.importBundles(files, progress: ProgressBar(console))
+            console.show(r, json: output.json) { r.map(\.text).joined(separator: "\n") }
         }
     }
 
-    struct Forward: ParsableCommand {
+    struct Forward: ConsoleCommand {
         static let configuration = CommandConfiguration(
             abstract: "Forward every captured sale to the acquirer (never a void-duplicate) and record confirmed / declined / expired.",
             discussion: """
@@ -195,13 +194,13 @@ struct CentralCommand: ParsableCommand {
         var expiryHours: Int64 = SimulatedAcquirer.expiryHoursDefault
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
-        func run() throws {
-            let now = try clock.millis()
+        func run(_ console: Console) throws {
+            let now = try clock.millis(console.environment)
             let acquirer = try SimulatedAcquirer(expiryHours: expiryHours)
-            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis())
+            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
-            let r = try desk.forward(to: acquirer, nowMillis: now, progress: ProgressBar())
-            Output.show(r, json: output.json) { r.text }
+            let r = try desk.forward(to: acquirer, nowMillis: now, progress: ProgressBar(console))
+            console.show(r, json: output.json) { r.text }
         }
     }
 }

@@ -14,7 +14,7 @@ struct TerminalCommand: ParsableCommand {
                       Status.self, Show.self, Sync.self, Export.self, Recover.self]
     )
 
-    struct Init: ParsableCommand {
+    struct Init: ConsoleCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a terminal store from an enrollment file central issued.",
             discussion: """
@@ -37,24 +37,24 @@ struct TerminalCommand: ParsableCommand {
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
 
-        func run() throws {
-            let now = try clock.millis()
+        func run(_ console: Console) throws {
+            let now = try clock.millis(console.environment)
             let c = try ledger { () throws(LedgerError) in try Currency(currency) }
             let perPayment = try perPaymentLimit.map { try AmountFormat.parse($0, c, field: "--per-payment-limit").minorUnits } ?? OfflineRiskLimits.perPaymentMinorMaxDefault
             let unsynced = try unsyncedLimit.map { try AmountFormat.parse($0, c, field: "--unsynced-limit").minorUnits } ?? OfflineRiskLimits.unsyncedTotalMinorMaxDefault
             let settings = try TerminalSettings(currency: c, perPaymentMinorMax: perPayment, unsyncedTotalMinorMax: unsynced,
                                                 offlineHoursMax: offlineHours, returnWindowDays: returnWindowDays, initializedMillis: now)
-            let desk = try TerminalDesk.initialize(directory: store.dir, enrollmentFile: enrollment, settings: settings, lockWaitMillis: try store.lock.millis())
+            let desk = try TerminalDesk.initialize(directory: store.dir, enrollmentFile: enrollment, settings: settings, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
             struct Created: Encodable { var terminal: UInt32; var merchant: String; var currency: String; var directory: String }
-            let r = Created(terminal: desk.replica.terminal.rawValue, merchant: desk.replica.enrollment.merchant, currency: c.code, directory: store.dir)
-            Output.show(r, json: output.json) {
+            let r = Created(terminal: desk.terminal, merchant: desk.merchant, currency: c.code, directory: store.dir)
+            console.show(r, json: output.json) {
                 "terminal \(r.terminal) of merchant \(TextOutput.plain(r.merchant)) set up in \(TextOutput.plain(r.directory)) (\(r.currency)); the enrollment file can now be deleted"
             }
         }
     }
 
-    struct Scan: ParsableCommand {
+    struct Scan: ConsoleCommand {
         static let configuration = CommandConfiguration(
             abstract: "Capture a payment by its QR payment code (offline); prints the sale id and the receipt's return code.",
             discussion: """
@@ -78,9 +78,9 @@ struct TerminalCommand: ParsableCommand {
             if amount == nil && items.isEmpty { throw ValidationError("give --amount or at least one --item") }
         }
 
-        func run() throws {
-            let now = try clock.millis()
-            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis())
+        func run(_ console: Console) throws {
+            let now = try clock.millis(console.environment)
+            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
             let parsedItems = try items.map { try SaleItem(parsing: $0, currency: desk.currency) }
             let money: Money
@@ -91,11 +91,11 @@ struct TerminalCommand: ParsableCommand {
             let code: PaymentCode
             do { code = try PaymentCode(paymentCode) } catch { throw AppError(.refused, "payment code: \(error.message)") }
             let r = try desk.scan(amount: money, paymentCode: code, items: parsedItems, nowMillis: now)
-            Output.show(r, json: output.json) { r.text }
+            console.show(r, json: output.json) { r.text }
         }
     }
 
-    struct Refund: ParsableCommand {
+    struct Refund: ConsoleCommand {
         static let configuration = CommandConfiguration(
             abstract: "Open a return ticket from the receipt's return code; prints the ticket number and which policy conditions hold.",
             discussion: """
@@ -110,9 +110,9 @@ struct TerminalCommand: ParsableCommand {
         @Option(name: .customLong("return-code"), help: ArgumentHelp("The return code printed on the receipt (spaces allowed).", valueName: "code"))
         var returnCode: String
         @Option(help: ArgumentHelp("Why the goods come back.", valueName: "reason"))
-        var reason: String
+        var reason: ReasonArgument
         @Option(help: ArgumentHelp("refund or exchange.", valueName: "resolution"))
-        var resolution: String
+        var resolution: ResolutionArgument
         @Option(help: ArgumentHelp("Amount to refund in major units (default: what is still refundable).", valueName: "amount"))
         var amount: String?
         @Flag(help: "The goods are unused.")
@@ -126,21 +126,26 @@ struct TerminalCommand: ParsableCommand {
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
 
-        func run() throws {
-            let now = try clock.millis()
-            let reason = try EntityParsing.reason(self.reason)
-            let resolution = try EntityParsing.resolution(self.resolution)
+        func validate() throws {
+            _ = try reason.value()
+            _ = try resolution.value()
+        }
+
+        func run(_ console: Console) throws {
+            let now = try clock.millis(console.environment)
+            let reason = try self.reason.value()
+            let resolution = try self.resolution.value()
             let contact = try self.contact.map { try EntityParsing.contact($0) }
             let note = try self.note.map { text throws(AppError) in try ledger { () throws(LedgerError) in try NoteText(text) } }
-            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis())
+            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
             let r = try desk.requestReturn(.init(returnCode: returnCode, reason: reason, resolution: resolution, amountText: amount,
                                                  unused: unused, packagingIntact: packagingIntact, contact: contact, note: note), nowMillis: now)
-            Output.show(r, json: output.json) { r.text }
+            console.show(r, json: output.json) { r.text }
         }
     }
 
-    struct Status: ParsableCommand {
+    struct Status: ConsoleCommand {
         static let configuration = CommandConfiguration(
             abstract: "The unsynced queue, time left offline and before captures expire, limits used, tickets, conflicts.",
             discussion: """
@@ -153,19 +158,19 @@ struct TerminalCommand: ParsableCommand {
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
 
-        func run() throws {
-            let now = try clock.millis()
+        func run(_ console: Console) throws {
+            let now = try clock.millis(console.environment)
             guard (1...SimulatedAcquirer.expiryHoursMax).contains(acquirerWindowHours) else {
                 throw AppError(.refused, "--acquirer-window-hours must be 1...\(SimulatedAcquirer.expiryHoursMax)")
             }
-            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis())
+            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
             let s = try desk.status(nowMillis: now, acquirerWindowMillis: acquirerWindowHours * WallClock.hourMillis)
-            Output.show(s, json: output.json) { s.text }
+            console.show(s, json: output.json) { s.text }
         }
     }
 
-    struct Show: ParsableCommand {
+    struct Show: ConsoleCommand {
         static let configuration = CommandConfiguration(
             abstract: "The folded state this terminal sees: sales, tickets (status, held reason), conflicts (rule).",
             discussion: """
@@ -178,15 +183,15 @@ struct TerminalCommand: ParsableCommand {
         @OptionGroup var filter: ShowFilter
         @OptionGroup var output: OutputOptions
 
-        func run() throws {
-            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis())
+        func run(_ console: Console) throws {
+            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
-            let report = try LedgerReport(desk.replica.state, filter: try filter.filter())
-            Output.show(report, json: output.json) { report.text }
+            let report = try desk.report(try filter.filter())
+            console.show(report, json: output.json) { report.text }
         }
     }
 
-    struct Sync: ParsableCommand {
+    struct Sync: ConsoleCommand {
         static let configuration = CommandConfiguration(
             abstract: "Sync with central (the embedded store in a directory): push what it lacks, pull what this terminal lacks.",
             discussion: """
@@ -199,21 +204,21 @@ struct TerminalCommand: ParsableCommand {
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
 
-        func run() throws {
-            let now = try clock.millis()
-            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis())
+        func run(_ console: Console) throws {
+            let now = try clock.millis(console.environment)
+            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
-            let hq = try CentralDesk.open(directory: central, clockMillis: { now }, lockWaitMillis: try store.lock.millis())
+            let hq = try CentralDesk.open(directory: central, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? hq.close() }
             let started = WallClock.systemMillis()
-            let r = try desk.sync(with: hq, nowMillis: now, progress: ProgressBar())
+            let r = try desk.sync(with: hq, nowMillis: now, progress: ProgressBar(console))
             let elapsed = max(1, WallClock.systemMillis() - started)
-            Output.log("sync: \(r.pushed + r.pulled) events in \(elapsed) ms (\(Int64(r.pushed + r.pulled) * 1000 / elapsed) events/s)")
-            Output.show(r, json: output.json) { r.text }
+            console.log("sync: \(r.pushed + r.pulled) events in \(elapsed) ms (\(Int64(r.pushed + r.pulled) * Millis.perSecond / elapsed) events/s)")
+            console.show(r, json: output.json) { r.text }
         }
     }
 
-    struct Recover: ParsableCommand {
+    struct Recover: ConsoleCommand {
         static let configuration = CommandConfiguration(
             abstract: "After the terminal refused to open: rebuild its journals from central's copy and what is intact here.",
             discussion: """
@@ -231,14 +236,14 @@ struct TerminalCommand: ParsableCommand {
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
 
-        func run() throws {
-            let now = try clock.millis()
-            let r = try TerminalDesk.recover(directory: store.dir, central: central, nowMillis: now, lockWaitMillis: try store.lock.millis())
-            Output.show(r, json: output.json) { r.text }
+        func run(_ console: Console) throws {
+            let now = try clock.millis(console.environment)
+            let r = try TerminalDesk.recover(directory: store.dir, central: central, nowMillis: now, lockWaitMillis: try store.lock.millis(console.environment))
+            console.show(r, json: output.json) { r.text }
         }
     }
 
-    struct Export: ParsableCommand {
+    struct Export: ConsoleCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write every event central lacks to a bundle file for a courier (encrypted).",
             discussion: """
@@ -250,12 +255,12 @@ struct TerminalCommand: ParsableCommand {
         var out: String
         @OptionGroup var output: OutputOptions
 
-        func run() throws {
-            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis())
+        func run(_ console: Console) throws {
+            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
             try CommandPaths.checkOutput(out, what: "a bundle")
             let e = try desk.exportBundle(to: out)
-            Output.show(e, json: output.json) { e.text }
+            console.show(e, json: output.json) { e.text }
         }
     }
 }

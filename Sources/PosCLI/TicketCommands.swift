@@ -4,36 +4,36 @@ import PosLedger
 
 /// Runs one decision on a ticket at a terminal or at central and prints it.
 enum TicketCommandRunner {
-    static func terminal(_ action: TicketAction, dir: String, lock: LockOptions, ticket: TicketOptions, route: String?, clock: ClockOptions, output: OutputOptions) throws {
-        let now = try clock.millis()
+    static func terminal(_ action: TicketAction, store: TerminalDirOption, ticket: TicketOptions, route: RouteArgument? = nil,
+                         clock: ClockOptions, output: OutputOptions, console: Console) throws {
+        let now = try clock.millis(console.environment)
         let (id, routeValue, note) = try parse(ticket, route: route)
-        let desk = try TerminalDesk.open(directory: dir, lockWaitMillis: try lock.millis())
+        let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis(console.environment))
         defer { try? desk.close() }
-        print(try desk.decide(action, ticket: id, route: routeValue, note: note, nowMillis: now), json: output.json)
+        let r = try desk.decide(action, ticket: id, route: routeValue, note: note, nowMillis: now)
+        console.show(r, json: output.json) { r.text }
     }
 
-    static func central(_ action: TicketAction, dir: String, lock: LockOptions, ticket: TicketOptions, route: String?, clock: ClockOptions, output: OutputOptions) throws {
-        let now = try clock.millis()
+    static func central(_ action: TicketAction, store: CentralDirOption, ticket: TicketOptions, route: RouteArgument? = nil,
+                        clock: ClockOptions, output: OutputOptions, console: Console) throws {
+        let now = try clock.millis(console.environment)
         let (id, routeValue, note) = try parse(ticket, route: route)
-        let desk = try CentralDesk.open(directory: dir, clockMillis: { now }, lockWaitMillis: try lock.millis())
+        let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
         defer { try? desk.close() }
-        print(try desk.decide(action, ticket: id, route: routeValue, note: note, nowMillis: now), json: output.json)
+        let r = try desk.decide(action, ticket: id, route: routeValue, note: note, nowMillis: now)
+        console.show(r, json: output.json) { r.text }
     }
 
-    static func parse(_ t: TicketOptions, route: String?) throws(AppError) -> (TicketId, RefundRoute?, NoteText?) {
+    static func parse(_ t: TicketOptions, route: RouteArgument?) throws(AppError) -> (TicketId, RefundRoute?, NoteText?) {
         let id = try EntityParsing.ticket(t.ticket)
-        let r = try route.map { text throws(AppError) in try EntityParsing.route(text) }
+        let r = try route.map { argument throws(AppError) in try argument.value() }
         let note = try t.note.map { text throws(AppError) in try ledger { () throws(LedgerError) in try NoteText(text) } }
         return (id, r, note)
-    }
-
-    static func print(_ r: DecisionResult, json: Bool) {
-        Output.show(r, json: json) { r.text }
     }
 }
 
 extension TerminalCommand {
-    struct Cancel: ParsableCommand {
+    struct Cancel: ConsoleCommand {
         static let configuration = CommandConfiguration(
             abstract: "The customer withdraws a return request before it is decided.",
             discussion: "Example:\n  possync terminal cancel --dir shop2 --ticket 2-1-7 --note \"customer kept the goods\"")
@@ -41,23 +41,24 @@ extension TerminalCommand {
         @OptionGroup var ticket: TicketOptions
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
-        func run() throws { try TicketCommandRunner.terminal(.cancel, dir: store.dir, lock: store.lock, ticket: ticket, route: nil, clock: clock, output: output) }
+        func run(_ console: Console) throws { try TicketCommandRunner.terminal(.cancel, store: store, ticket: ticket, clock: clock, output: output, console: console) }
     }
 
-    struct Approve: ParsableCommand {
+    struct Approve: ConsoleCommand {
         static let configuration = CommandConfiguration(
             abstract: "The shop manager approves a return ticket.",
             discussion: "Example:\n  possync terminal approve --dir shop2 --ticket 2-1-7 --route original")
         @OptionGroup var store: TerminalDirOption
         @OptionGroup var ticket: TicketOptions
         @Option(help: ArgumentHelp("original, account:REF or reship (default: original for a refund, reship for an exchange).", valueName: "route"))
-        var route: String?
+        var route: RouteArgument?
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
-        func run() throws { try TicketCommandRunner.terminal(.approve, dir: store.dir, lock: store.lock, ticket: ticket, route: route, clock: clock, output: output) }
+        func validate() throws { _ = try TicketCommandRunner.parse(ticket, route: route) }
+        func run(_ console: Console) throws { try TicketCommandRunner.terminal(.approve, store: store, ticket: ticket, route: route, clock: clock, output: output, console: console) }
     }
 
-    struct Reject: ParsableCommand {
+    struct Reject: ConsoleCommand {
         static let configuration = CommandConfiguration(
             abstract: "The shop manager rejects a return ticket.",
             discussion: "Example:\n  possync terminal reject --dir shop2 --ticket 2-1-7 --note \"goods were worn\"")
@@ -65,10 +66,10 @@ extension TerminalCommand {
         @OptionGroup var ticket: TicketOptions
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
-        func run() throws { try TicketCommandRunner.terminal(.reject, dir: store.dir, lock: store.lock, ticket: ticket, route: nil, clock: clock, output: output) }
+        func run(_ console: Console) throws { try TicketCommandRunner.terminal(.reject, store: store, ticket: ticket, clock: clock, output: output, console: console) }
     }
 
-    struct Escalate: ParsableCommand {
+    struct Escalate: ConsoleCommand {
         static let configuration = CommandConfiguration(
             abstract: "The customer escalates a rejected ticket to customer service.",
             discussion: "Example:\n  possync terminal escalate --dir shop2 --ticket 2-1-7")
@@ -76,10 +77,10 @@ extension TerminalCommand {
         @OptionGroup var ticket: TicketOptions
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
-        func run() throws { try TicketCommandRunner.terminal(.escalate, dir: store.dir, lock: store.lock, ticket: ticket, route: nil, clock: clock, output: output) }
+        func run(_ console: Console) throws { try TicketCommandRunner.terminal(.escalate, store: store, ticket: ticket, clock: clock, output: output, console: console) }
     }
 
-    struct Note: ParsableCommand {
+    struct Note: ConsoleCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add a note to a ticket (any time).",
             discussion: "Example:\n  possync terminal note --dir shop2 --ticket 2-1-7 --note \"customer called back\"")
@@ -88,6 +89,6 @@ extension TerminalCommand {
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
         func validate() throws { if ticket.note == nil { throw ValidationError("give the note's text with --note") } }
-        func run() throws { try TicketCommandRunner.terminal(.note, dir: store.dir, lock: store.lock, ticket: ticket, route: nil, clock: clock, output: output) }
+        func run(_ console: Console) throws { try TicketCommandRunner.terminal(.note, store: store, ticket: ticket, clock: clock, output: output, console: console) }
     }
 }

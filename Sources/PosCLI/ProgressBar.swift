@@ -1,17 +1,18 @@
 import Foundation
 import PosApp
+import PosLedger
 
 /// A progress bar with counts and rate on standard error when it is a
 /// terminal; plain log lines (at most one a second, and the last) otherwise.
 final class ProgressBar: ProgressSink {
     static let barWidthColumns = 30
     static let logIntervalMillis: Int64 = 1000
-    let tty = Output.stderrIsTerminal
+    let console: Console
     var label = "", unit = "", total = 0, done = 0
     var startedMillis: Int64 = 0
     var lastLogMillis: Int64 = 0
-    /// A bar is drawn and its line not finished: an error message must start on a new line.
-    nonisolated(unsafe) static var lineOpen = false
+
+    init(_ console: Console) { self.console = console }
 
     func begin(_ label: String, total: Int, unit: String) {
         self.label = label
@@ -33,20 +34,20 @@ final class ProgressBar: ProgressSink {
     /// Items per second, in integers.
     var rate: Int64 {
         let elapsed = max(1, WallClock.systemMillis() - startedMillis)
-        return Int64(done) * 1000 / elapsed
+        return Int64(done) * Millis.perSecond / elapsed
     }
 
     func draw(final: Bool) {
-        if tty {
+        if console.stderrIsTerminal {
             let filled = total > 0 ? min(Self.barWidthColumns, done * Self.barWidthColumns / total) : Self.barWidthColumns
             let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: Self.barWidthColumns - filled)
-            FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(done)/\(total) \(unit) \(rate)/s\(final ? "\n" : "")".utf8))
-            Self.lineOpen = !final
+            console.stderr("\r\(label) [\(bar)] \(done)/\(total) \(unit) \(rate)/s\(final ? "\n" : "")")
+            console.progressLineOpen = !final
         } else {
             let now = WallClock.systemMillis()
             guard final || now - lastLogMillis >= Self.logIntervalMillis else { return }
             lastLogMillis = now
-            Output.log("\(label): \(done)/\(total) \(unit) (\(rate)/s)\(final ? ", done" : "")")
+            console.log("\(label): \(done)/\(total) \(unit) (\(rate)/s)\(final ? ", done" : "")")
         }
     }
 }

@@ -21,7 +21,7 @@ enum Usage {
 
     /// The usage error for ArgumentParser's message (only its first line: the
     /// rest is usage text), naming an unknown subcommand as such.
-    static func error(_ fullMessage: String, arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> AppError {
+    static func error(_ fullMessage: String, arguments: [String]) -> AppError {
         let (names, command, next) = path(arguments)
         let help = "(see '\(names.joined(separator: " ")) --help')"
         let subcommands = command.configuration.subcommands.map { $0._commandName }
@@ -35,7 +35,7 @@ enum Usage {
     }
 
     /// The usage error when the command line names a group of commands but none of them ("possync terminal").
-    static func missingSubcommand(_ command: ParsableCommand, arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> AppError? {
+    static func missingSubcommand(_ command: ParsableCommand, arguments: [String]) -> AppError? {
         let subcommands = type(of: command).configuration.subcommands.map { $0._commandName }
         guard !subcommands.isEmpty else { return nil }
         let names = path(arguments).names.joined(separator: " ")
