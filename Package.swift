@@ -13,6 +13,8 @@ import PackageDescription
 //   PosCentralFiles -> PosCentral, PosWire, PosJournal, PosLedger, PosBytes, swift-crypto, swift-log  (the embedded file storage: journal, snapshot runs, loss log)
 //   PosTestSupport  -> PosCentral, PosWire, PosJournal, PosLedger      (SimulatedFileSystem, TempDir, FixedClock, the CentralStorage contract suite)
 //   PosSimulation   -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosJournal, PosLedger, PosTestSupport  (deterministic simulation)
+//   PosServer       -> PosCentral, PosWire, PosJournal, PosLedger, PosBytes, hummingbird, swift-service-lifecycle, swift-metrics, swift-prometheus, swift-nio, swift-nio-extras, swift-http-types, swift-crypto, swift-log  (central over HTTP: routes, request authentication, limits, metrics)
+//   PosHTTPClient   -> PosWire, PosLedger, PosBytes, async-http-client, swift-nio, swift-crypto, swift-log  (a terminal's HTTP transport: retries, backoff, nonces)
 //   PosApp          -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosLedger  (what the CLI does, minus the CLI: desks, amounts, acquirer, demo)
 //   PosCLI          -> PosApp, PosLedger, swift-argument-parser    (the command line as a library: the command tree, parsing, formatting, exit codes; run(arguments:console:))
 //   possync         -> PosCLI                                      (main only: runs PosCLI on the process's arguments, environment and output)
@@ -106,7 +108,7 @@ let package = Package(
         .target(
             name: "PosServer",
             dependencies: [
-                "PosCentral", "PosWire", "PosJournal", "PosLedger",
+                "PosCentral", "PosWire", "PosJournal", "PosLedger", "PosBytes",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -123,7 +125,7 @@ let package = Package(
         .target(
             name: "PosHTTPClient",
             dependencies: [
-                "PosWire", "PosLedger",
+                "PosWire", "PosLedger", "PosBytes",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -204,12 +206,13 @@ let package = Package(
         .testTarget(
             name: "PosServerTests",
             dependencies: [
-                "PosTestSupport", "PosServer", "PosHTTPClient", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger",
+                "PosTestSupport", "PosServer", "PosHTTPClient", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger", "PosBytes",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -1,3 +1,4 @@
+import PosBytes
 import Crypto
 import Foundation
 import PosLedger
@@ -23,7 +24,7 @@ final class NonceStore: @unchecked Sendable {
 
     /// A fresh nonce for `terminal`: `HTTPSync.nonceBytes` random bytes, lowercase hex.
     func issue(for terminal: ReplicaId, nowMillis: Int64) -> String {
-        let nonce = hexEncode(SymmetricKey(size: .init(bitCount: HTTPSync.nonceBytes * 8)).withUnsafeBytes { Array($0) })
+        let nonce = Hex.encode(SymmetricKey(size: .init(bitCount: HTTPSync.nonceBytes * 8)).withUnsafeBytes { Array($0) })
         lock.withLock {
             var list = (issued[terminal] ?? []).filter { $0.expiresMillis > nowMillis }
             if list.count >= perTerminalMax { list.removeFirst(list.count - perTerminalMax + 1) }

@@ -1,3 +1,4 @@
+import PosBytes
 import Crypto
 import PosLedger
 
@@ -25,13 +26,13 @@ public enum HTTPSync {
     /// HMAC-SHA256, under the terminal's authentication key (HKDF label `auth`), of
     /// `PosSync-HTTP-v1 \n METHOD \n PATH \n hex(SHA-256(body)) \n NONCE` (UTF-8, `\n` = 0x0A).
     public static func mac(key: SymmetricKey, method: String, path: String, body: [UInt8], nonce: String) -> [UInt8] {
-        let canonical = [macDomain, method, path, hexEncode(SHA256.hash(data: body)), nonce].joined(separator: "\n")
+        let canonical = [macDomain, method, path, Hex.encode(SHA256.hash(data: body)), nonce].joined(separator: "\n")
         return Array(HMAC<SHA256>.authenticationCode(for: Array(canonical.utf8), using: key))
     }
 
     /// `PosSync-HMAC-SHA256 terminal=T, nonce=N, mac=M` (M: 64 lowercase hex digits).
     public static func authorization(terminal: ReplicaId, nonce: String, mac: [UInt8]) -> String {
-        "\(authorizationScheme) terminal=\(terminal.rawValue), nonce=\(nonce), mac=\(hexEncode(mac))"
+        "\(authorizationScheme) terminal=\(terminal.rawValue), nonce=\(nonce), mac=\(Hex.encode(mac))"
     }
 
     /// The HTTP status of a reply that is a refusal with this code (sync-protocol.md, "HTTP", "Status codes"):
@@ -59,8 +60,8 @@ public enum HTTPSync {
             fields[String(kv[0])] = String(kv[1])
         }
         guard fields.count == 3, let t = fields["terminal"].flatMap({ UInt32($0) }), let nonce = fields["nonce"],
-              nonce.utf8.count == nonceBytes * 2, hexDecode(nonce) != nil,
-              let mac = fields["mac"].flatMap(hexDecode), mac.count == 32 else { return nil }
+              nonce.utf8.count == nonceBytes * 2, Hex.decode(nonce) != nil,
+              let mac = fields["mac"].flatMap(Hex.decode), mac.count == 32 else { return nil }
         return (t, nonce, mac)
     }
 }

@@ -1,3 +1,4 @@
+import PosBytes
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -20,7 +21,7 @@ struct ServerRouterTests {
         let world = try ServerWorld(terminals: 1)
         try await world.application().test(.router) { client in
             let n = try await client.nonce(world.enrollments[0].terminal)
-            #expect(n.utf8.count == HTTPSync.nonceBytes * 2 && hexDecode(n) != nil)
+            #expect(n.utf8.count == HTTPSync.nonceBytes * 2 && Hex.decode(n) != nil)
             let unknown = try await client.execute(uri: "/v1/terminals/99/nonce", method: .post)
             #expect(unknown.status == .unauthorized)
             #expect(unknown.refusal?.code == "notEnrolled")
