@@ -315,9 +315,10 @@ public final class TerminalReplica: @unchecked Sendable {
     }
 
     public func sync(via transport: any SyncTransport, wallMillis: Int64,
-                     pushBatchBytes: Int = SyncLimits.pushBatchBytesMax,
+                     pushBatchBytes: Int = SyncLimits.pushBatchBytesMax, pullBatchBytes: Int = SyncLimits.pullBatchBytesMax,
                      progress: ((SyncProgress) -> Void)? = nil) throws(SyncError) -> SyncReport {
         precondition(pushBatchBytes > 0 && pushBatchBytes <= SyncLimits.pushBatchBytesMax)
+        precondition(pullBatchBytes > 0 && pullBatchBytes <= SyncLimits.pullBatchBytesMax)
         var report = SyncReport()
         let hello = SyncMessage.Hello(central: enrollment.central, terminal: terminal, knowledge: knowledge,
                                       pullCursor: lock.withLock { pullCursor }, wallMillis: wallMillis,
@@ -412,7 +413,8 @@ public final class TerminalReplica: @unchecked Sendable {
         // Pull: what this terminal lacks, in bounded batches.
         var more = true
         while more {
-            let request = SyncMessage.Pull(terminal: terminal, cursor: lock.withLock { pullCursor }, knowledge: knowledge)
+            let request = SyncMessage.Pull(terminal: terminal, cursor: lock.withLock { pullCursor }, knowledge: knowledge,
+                                           batchBytes: pullBatchBytes == SyncLimits.pullBatchBytesMax ? 0 : UInt32(pullBatchBytes))
             guard case .events(let batch) = try expect(transport.exchange(.pull(request))) else {
                 throw SyncError(.malformed, "central answered pull with something other than events")
             }
