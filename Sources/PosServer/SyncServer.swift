@@ -12,6 +12,7 @@ import PosJournal
 import PosLedger
 import PosWire
 import Prometheus
+import ServiceLifecycle
 
 /// The bounds of the sync server, each with its unit (sync-protocol.md, "HTTP", "Limits").
 public struct SyncServerSettings: Sendable {
@@ -78,7 +79,7 @@ public final class SyncService: @unchecked Sendable {
 
 /// The server's HTTP application over `service` (what `possync central serve` runs and tests call).
 public func buildApplication(service: SyncService, host: String = "127.0.0.1", port: Int = 0,
-                             logger: Logger = Logger(label: "possync.server"),
+                             logger: Logger = Logger(label: "possync.server"), services: [any Service] = [],
                              onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
     let arrival = TimeAmount.milliseconds(service.settings.requestArrivalMillisMax)
     return Application(
@@ -86,6 +87,7 @@ public func buildApplication(service: SyncService, host: String = "127.0.0.1", p
         server: .http1(configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(limit: arrival)])),
         configuration: .init(address: .hostname(host, port: port), serverName: "possync",
                              availableConnectionsDelegate: MaximumAvailableConnections(service.settings.connectionsMax)),
+        services: services,
         onServerRunning: onServerRunning,
         logger: logger
     )
@@ -256,11 +258,12 @@ extension SyncService {
     private func checkRequest(_ message: SyncMessage, of terminal: ReplicaId, log: inout Logger) throws {
         let named: ReplicaId
         switch message {
-        case .hello(let m): named = m.terminal
-        case .pull(let m): named = m.terminal; log[metadataKey: "cursor"] = "\(m.cursor)"
-        case .fetch(let m): named = m.terminal; log[metadataKey: "from"] = "\(m.from)"
+        case .hello(let m): named = m.terminal; log[metadataKey: "message"] = "hello"
+        case .pull(let m): named = m.terminal; log[metadataKey: "message"] = "pull"; log[metadataKey: "cursor"] = "\(m.cursor)"
+        case .fetch(let m): named = m.terminal; log[metadataKey: "message"] = "fetch"; log[metadataKey: "from"] = "\(m.from)"
         case .push(let m):
             named = m.terminal
+            log[metadataKey: "message"] = "push"
             var events = 0
             var first: UInt64?, last: UInt64 = 0
             for (i, frame) in m.frames.enumerated() {
@@ -323,4 +326,15 @@ extension HTTPSync {
     static func retryAfterSeconds(forRefusal code: String, settings: SyncServerSettings) -> Int? {
         status(forRefusal: code) == 503 ? settings.retryAfterUnavailableSeconds : nil
     }
+}
+
+/// Runs the server until SIGTERM or SIGINT (swift-service-lifecycle's graceful shutdown):
+/// the listener closes, requests in flight finish — a push is applied whole or not at
+/// all — and this returns. `listening` hears the bound port (port 0 picks a free one).
+public func runSyncServer(service: SyncService, host: String, port: Int, logger: Logger, services: [any Service] = [],
+                          listening: @escaping @Sendable (_ port: Int) -> Void) async throws {
+    let app = buildApplication(service: service, host: host, port: port, logger: logger, services: services) { channel in
+        listening(channel.localAddress?.port ?? port)
+    }
+    try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
 }
