@@ -146,6 +146,8 @@ extension SyncService {
         let started = ContinuousClock.now
         var log = context.logger
         var bytesIn = 0
+        /// Set once the request authenticated: every answer after that carries the next nonce.
+        var authenticated: ReplicaId?
         let response: Response
         do {
             let terminal = try pathTerminal(context)
@@ -165,6 +167,7 @@ extension SyncService {
             let bytes = Array(body.readableBytesView)
             bytesIn = bytes.count
             let identity = try authenticate(request, terminal: terminal, body: bytes)
+            authenticated = terminal
             log[metadataKey: "merchant"] = "\(identity.merchant)"
             let message: SyncMessage
             do { message = try SyncMessage.decode(bytes) } catch {
@@ -194,7 +197,7 @@ extension SyncService {
         } catch {
             let refusal = error as? RouteRefusal ?? RouteRefusal(status: .internalServerError, code: "\(SyncError.Code.io)", message: "\(error)")
             log[metadataKey: "refusal"] = "\(refusal.code)"
-            response = refusalResponse(refusal)
+            response = refusalResponse(refusal, nonceFor: authenticated)
         }
         let bytesOut = response.body.contentLength ?? 0
         log[metadataKey: "bytes_in"] = "\(bytesIn)"
@@ -310,8 +313,9 @@ extension SyncService {
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: reply.encoded())))
     }
 
-    private func refusalResponse(_ r: RouteRefusal) -> Response {
+    private func refusalResponse(_ r: RouteRefusal, nonceFor terminal: ReplicaId? = nil) -> Response {
         var fields = HTTPFields()
+        if let terminal { fields[.possyncNonce] = nonces.issue(for: terminal, nowMillis: wallMillis()) }
         fields[.contentType] = HTTPSync.contentType
         fields[.cacheControl] = "no-store"
         if let after = r.retryAfterSeconds { fields[.retryAfter] = "\(after)" }
