@@ -16,8 +16,12 @@ extension CentralDesk {
     public func serve(host: String, port: Int, settings: SyncServerSettings = SyncServerSettings(), logger: Logger,
                       listening: @escaping @Sendable (_ url: String) -> Void) async throws {
         let service = SyncService(handler: store, settings: settings)
-        try await runSyncServer(service: service, host: host, port: port, logger: logger) { boundPort in
-            listening("http://\(host.contains(":") ? "[\(host)]" : host):\(boundPort)")
+        do {
+            try await runSyncServer(service: service, host: host, port: port, logger: logger) { boundPort in
+                listening("http://\(host.contains(":") ? "[\(host)]" : host):\(boundPort)")
+            }
+        } catch let error as ServerStartError {
+            throw AppError(.refused, "--host \(host) --port \(port): \(error)")
         }
     }
 

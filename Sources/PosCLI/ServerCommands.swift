@@ -54,7 +54,7 @@ extension CentralCommand {
                 }
             }
             if let error = outcome.wait() {
-                throw AppError(.store, "serve: \(error)")
+                throw error as? AppError ?? AppError(.store, "serve: \(error)")
             }
             console.log("stopped")
         }

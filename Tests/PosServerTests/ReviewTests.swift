@@ -130,39 +130,55 @@ struct ServerReviewTests {
         }
     }
 
-    @Test("the first request naming a nonce of a known terminal uses it up, whatever its outcome (415, 413)")
-    func nonceUsedUpByEarlyRefusal() async throws {
+    @Test("a nonce is used up by the first request whose MAC verifies, whatever its outcome after that (403, 422); a request refused before (415, 413, a wrong MAC) leaves it good")
+    func nonceUseFollowsAuthentication() async throws {
         var s = SyncServerSettings()
         s.requestBytesMax = 4096
-        let world = try ServerWorld(terminals: 1, settings: s)
+        let world = try ServerWorld(terminals: 2, settings: s)
         try await world.application().test(.router) { client in
             let t = world.enrollments[0].terminal
             for (what, alter) in [("415 (another content type)", { (r: inout SignedRequest) in r.headers[.contentType] = "application/json" }),
                                   ("413 (a body over requestBytesMax)", { (r: inout SignedRequest) in
                                       r.body = [UInt8](repeating: 0, count: 5000)
                                       r.headers[.contentLength] = "5000"
-                                  })] {
+                                  }),
+                                  ("401 (the body altered after signing)", { (r: inout SignedRequest) in r.body[r.body.count - 1] ^= 1 })] {
                 let n = try await client.nonce(t)
                 let good = SignedRequest(world: world, terminal: 0, nonce: n, message: world.hello(0))
                 var refused = good
                 alter(&refused)
                 let first = try await client.send(refused)
-                #expect(first.status == .unsupportedMediaType || first.status == .contentTooLarge, "\(what): \(first.status)")
+                #expect([.unsupportedMediaType, .contentTooLarge, .unauthorized].contains(first.status), "\(what): \(first.status)")
+                #expect(first.headers[Self.nonceField] == nil, "\(what): a request that did not authenticate gets no nonce")
                 let again = try await client.send(good)
-                #expect(again.status == .unauthorized, "\(what): the nonce it named served another request afterwards (\(again.status)); sync-protocol.md: the first request that names a nonce, with a known terminal, uses it up, whatever its outcome")
+                #expect(again.status == .ok, "\(what): its nonce, never used by an authenticated request, serves the signed request: \(again.status)")
+                let replay = try await client.send(good)
+                #expect(replay.status == .unauthorized && replay.refusal?.message.contains("used already") == true, "\(what): the replay: \(replay.status) \(String(describing: replay.refusal))")
             }
+            // Authenticated, then refused (403: the message names another terminal): the nonce is used up all the same.
+            let n = try await client.nonce(t)
+            let foreign = try await client.send(SignedRequest(world: world, terminal: 0, nonce: n, message: world.hello(1)))
+            #expect(foreign.status == .forbidden)
+            let reuse = try await client.send(SignedRequest(world: world, terminal: 0, nonce: n, message: world.hello(0)))
+            #expect(reuse.status == .unauthorized, "a nonce named by an authenticated request that was refused: \(reuse.status)")
         }
         #expect(world.central.head == 0)
     }
 
-    @Test("401 and 403 answers carry no nonce (a message naming another terminal: 403 at step 10)")
-    func forbiddenCarriesNoNonce() async throws {
+    @Test("401 answers carry no nonce; an answer to an authenticated request does, 403 included (a message naming another terminal)")
+    func nonceOnlyAfterAuthentication() async throws {
         let world = try ServerWorld(terminals: 2)
         try await world.application().test(.router) { client in
             let t = world.enrollments[0].terminal
             let r = try await client.send(SignedRequest(world: world, terminal: 0, nonce: try await client.nonce(t), message: world.hello(1)))
             #expect(r.status == .forbidden)
-            #expect(r.headers[Self.nonceField] == nil, "sync-protocol.md (Checks): 401 and 403 answers carry no nonce; this 403 carries \(r.headers[Self.nonceField] ?? "")")
+            let next = try #require(r.headers[Self.nonceField], "a 403 to an authenticated request carries the next nonce")
+            let ok = try await client.send(SignedRequest(world: world, terminal: 0, nonce: next, message: world.hello(0)))
+            #expect(ok.status == .ok, "the nonce a 403 carried serves the next request: \(ok.status)")
+            var wrong = SignedRequest(world: world, terminal: 0, nonce: try await client.nonce(t), message: world.hello(0))
+            wrong.body[0] ^= 1
+            let unauthorized = try await client.send(wrong)
+            #expect(unauthorized.status == .unauthorized && unauthorized.headers[Self.nonceField] == nil, "\(unauthorized.status)")
         }
     }
 
