@@ -11,11 +11,12 @@ import PackageDescription
 //   PosTerminal     -> PosWire, PosJournal, PosLedger, swift-log                (a terminal's store, sync client, recovery)
 //   PosCentral      -> PosWire, PosJournal, PosLedger, swift-log                (central's protocol handler over the CentralStorage contract)
 //   PosCentralFiles -> PosCentral, PosWire, PosJournal, PosLedger, PosBytes, swift-crypto, swift-log  (the embedded file storage: journal, snapshot runs, loss log)
-//   PosTestSupport  -> PosCentral, PosWire, PosJournal, PosLedger      (SimulatedFileSystem, TempDir, FixedClock, the CentralStorage contract suite)
+//   PosCentralPostgres -> PosCentral, PosWire, PosLedger, postgres-nio, swift-nio, swift-log  (central's storage in PostgreSQL: schema migrations, batched appends, locks)
+//   PosTestSupport  -> PosCentral, PosCentralPostgres, PosWire, PosJournal, PosLedger      (SimulatedFileSystem, TempDir, FixedClock, the CentralStorage contract suite, a PostgreSQL database per test)
 //   PosSimulation   -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosJournal, PosLedger, PosTestSupport  (deterministic simulation)
 //   PosServer       -> PosCentral, PosWire, PosJournal, PosLedger, PosBytes, hummingbird, swift-service-lifecycle, swift-metrics, swift-prometheus, swift-nio, swift-nio-extras, swift-http-types, swift-crypto, swift-log  (central over HTTP: routes, request authentication, limits, metrics)
 //   PosHTTPClient   -> PosWire, PosLedger, PosBytes, async-http-client, swift-nio, swift-crypto, swift-log  (a terminal's HTTP transport: retries, backoff, nonces)
-//   PosApp          -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosLedger, PosServer, PosHTTPClient, swift-log  (what the CLI does, minus the CLI: desks, amounts, acquirer, demo, serve, watch)
+//   PosApp          -> PosTerminal, PosCentral, PosCentralFiles, PosCentralPostgres, PosWire, PosLedger, PosServer, PosHTTPClient, swift-log  (what the CLI does, minus the CLI: desks, amounts, acquirer, demo, serve, watch)
 //   PosCLI          -> PosApp, PosLedger, PosHTTPClient, swift-argument-parser, swift-log   (the command line as a library: the command tree, parsing, formatting, exit codes; run(arguments:console:))
 //   possync         -> PosCLI                                      (main only: runs PosCLI on the process's arguments, environment and output)
 //   PosDump         -> PosCentralFiles, PosJournal, PosLedger, PosWire, PosBytes, swift-crypto  (journal-dump's scan and report logic; snapshot runs through PosCentralFiles' SnapshotRunReader)
@@ -42,6 +43,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .systemLibrary(
@@ -102,8 +104,18 @@ let package = Package(
             ]
         ),
         .target(
+            name: "PosCentralPostgres",
+            dependencies: [
+                "PosCentral", "PosWire", "PosLedger",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "PosTestSupport",
-            dependencies: ["PosCentral", "PosWire", "PosJournal", "PosLedger"]
+            dependencies: ["PosCentral", "PosCentralPostgres", "PosWire", "PosJournal", "PosLedger"]
         ),
         .target(
             name: "PosServer",
@@ -140,7 +152,7 @@ let package = Package(
         ),
         .target(
             name: "PosApp",
-            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger", "PosServer", "PosHTTPClient",
+            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosCentralPostgres", "PosWire", "PosLedger", "PosServer", "PosHTTPClient",
                            .product(name: "Logging", package: "swift-log")]
         ),
         .target(
@@ -203,7 +215,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PosSyncTests",
-            dependencies: ["PosTestSupport", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger", "PosBytes"]
+            dependencies: ["PosTestSupport", "PosTerminal", "PosCentral", "PosCentralFiles", "PosCentralPostgres", "PosWire", "PosJournal", "PosLedger", "PosBytes"]
         ),
         .testTarget(
             name: "PosServerTests",
@@ -220,7 +232,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PosAppTests",
-            dependencies: ["PosTestSupport", "PosCLI", "PosApp", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["PosTestSupport", "PosCLI", "PosApp", "PosHTTPClient", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "PosDumpTests",

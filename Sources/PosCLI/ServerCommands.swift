@@ -37,7 +37,7 @@ extension CentralCommand {
             let start = try clock.millis(console.environment)
             let given = clock.isGiven(console.environment)
             let running = WallClock.running(from: start)
-            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { given ? running() : WallClock.systemMillis() },
+            let desk = try CentralDesk.open(at: store.location, clockMillis: { given ? running() : WallClock.systemMillis() },
                                             lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
             let logger = Logger(label: "possync.server") { label in ConsoleLogHandler(label: label, console: console) }
@@ -81,7 +81,7 @@ extension CentralCommand {
         @OptionGroup var output: OutputOptions
         func run(_ console: Console) throws {
             let now = try clock.millis(console.environment)
-            let r = try CentralDesk.revoke(directory: store.dir, terminal: terminal, note: note, nowMillis: now)
+            let r = try CentralDesk.revoke(directory: try store.directory(for: "central revoke"), terminal: terminal, note: note, nowMillis: now)
             console.show(r, json: output.json) { r.text }
         }
     }
