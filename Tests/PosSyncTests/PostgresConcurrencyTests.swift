@@ -2,7 +2,7 @@ import Foundation
 import PosTestSupport
 import Testing
 import PosCentral
-import PosCentralPostgres
+@testable import PosCentralPostgres
 import PosJournal
 import PosLedger
 import PosTerminal
@@ -99,4 +99,56 @@ final class Failures: @unchecked Sendable {
     private var list: [String] = []
     func add(_ s: String) { lock.withLock { list.append(s) } }
     var all: [String] { lock.withLock { list } }
+}
+
+@Suite("central on PostgreSQL: locks and schema")
+struct PostgresLockTests {
+    static func capture(_ terminal: ReplicaId, _ seq: UInt64, key: MerchantKey) -> AcceptedEvent {
+        let code = try! PaymentCode("1345678901234" + String(20000 + seq))
+        let e = Event(dot: try! Dot(replica: terminal, seq: seq), hlc: HLCTimestamp(millis: seq, logical: 0), context: VersionVector(),
+                      body: .saleCaptured(try! SaleCapture(amount: Money(minorUnits: 100, currency: .CNY), paymentCode: code, merchantKey: key)))
+        return AcceptedEvent(event: e, record: RecordCodec.encode(e))
+    }
+
+    @Test("two sessions of one terminal append the same numbers: one applies, the other is refused as busy and writes nothing")
+    func twoSessionsOfOneTerminal() throws {
+        guard let server = PostgresTestDatabase.server(for: "two sessions of one terminal") else { return }
+        let url = try PostgresTestDatabase.fresh(on: server, label: "sessions")
+        let a = try PostgresCentralStore.createStorage(url: url)
+        let b = try PostgresCentralStore.openStorage(url: url)
+        defer { try? a.close(); try? b.close() }
+        let t1 = try ReplicaId.terminal(1)
+        let keyBytes = Array(repeating: UInt8(7), count: 32)
+        try a.saveEnrollment(Enrollment(central: a.centralID, terminal: t1, merchant: "shop", secret: Array(repeating: 1, count: 32), merchantKey: keyBytes))
+        let batch = (1...3).map { Self.capture(t1, UInt64($0), key: MerchantKey(bytes: keyBytes)) }
+        for e in batch { try a.prepare(e.event); try b.prepare(e.event) }
+        #expect(b.mark(of: t1) == 0 && a.mark(of: t1) == 0)
+        #expect(try a.append(batch, skipping: nil) == 1...3)
+        // b read the mark before a's append: its append finds the mark moved under the terminal's row lock.
+        do {
+            try b.append(batch, skipping: nil)
+            Issue.record("the second session's append was taken")
+        } catch {
+            #expect(error.code == .locked && error.message.contains("the mark is 3"), "\(error)")
+        }
+        try b.beginRequest()
+        #expect(b.head == 3 && b.mark(of: t1) == 3, "nothing of the refused append was written: head \(b.head)")
+    }
+
+    @Test("a database whose schema is newer than this build is refused, naming both versions")
+    func newerSchemaRefused() throws {
+        guard let server = PostgresTestDatabase.server(for: "a newer schema") else { return }
+        let url = try PostgresTestDatabase.fresh(on: server, label: "schema")
+        try PostgresCentralStore.createStorage(url: url).close()
+        let raw = try PostgresCentralStore.openStorage(url: url)
+        try raw.session.query("UPDATE possync_schema SET version = 99", "test")
+        try raw.close()
+        do {
+            _ = try PostgresCentralStore.openStorage(url: url)
+            Issue.record("a schema of version 99 was opened")
+        } catch {
+            #expect(error.code == .versionUnsupported && error.message.contains("version 99") && error.message.contains("version 1"), "\(error)")
+            #expect(error.location == url.redacted)
+        }
+    }
 }
