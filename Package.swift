@@ -233,14 +233,8 @@ let package = Package(
         .testTarget(
             name: "PosNotifyTests",
             dependencies: [
-                "PosTestSupport", "PosNotify", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "PosTestSupport", "PosNotify", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger",
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(

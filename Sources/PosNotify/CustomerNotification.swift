@@ -49,11 +49,10 @@ public struct CustomerNotification: Codable, Sendable, Equatable {
     public static func id(central: CentralID, event dot: Dot) -> String { "\(central.hex)-\(dot.replica.rawValue)-\(dot.seq)" }
 
     /// The body exactly as sent and signed: UTF-8 JSON, keys sorted, no whitespace, `/` unescaped.
-    public var body: [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array(try! encoder.encode(self))
-    }
+    public var body: [UInt8] { NotifyJSON.encode(self) }
+
+    /// The body's fields, all required: a reader refuses others.
+    static let fieldNames: Set<String> = ["format", "id", "kind", "channel", "to", "ticket", "event", "eventMillis", "central", "message"]
 
     /// Checks a notification read back (from the delivery log): every field in its form; the first wrong one named.
     func validate() throws(SyncError) {
@@ -90,6 +89,8 @@ public enum NotificationLimits {
     public static let logLineBytesMax = 4096
     /// A webhook secret, in bytes after its trailing newline is dropped.
     public static let secretBytesRange = 16...1024
+    /// `state.json`, at most, in bytes (its `guard` list grows only when central's history is cut).
+    public static let stateBytesMax = 16 << 20
     /// The start of a gateway's reply kept for the log (`detail`), in bytes.
     public static let replyExcerptBytesMax = 200
 }

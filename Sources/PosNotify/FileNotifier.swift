@@ -31,13 +31,12 @@ public final class FileNotifier: Notifier, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         do {
-            try file.append([body], keepUnsynced: true)
-        } catch where error.written {
-            // The line is in the file, perhaps not durably, and a reader may have taken it.
-            return .outcomeUnknown(detail: error.error.description)
+            try file.append([body])
         } catch {
+            // The line is in the file, perhaps not durably, and a reader may have taken it: never written again.
+            if file.keepIfLanded(bytes: body.count + 1) { return .outcomeUnknown(detail: "\(error.description) after the line was written") }
             // Nothing past the last whole line counts: the next append writes over what this one left.
-            return .failedRetryable(detail: error.error.description, retryAfterMillis: nil)
+            return .failedRetryable(detail: error.description, retryAfterMillis: nil)
         }
         return .delivered(detail: "appended to \(path)")
     }

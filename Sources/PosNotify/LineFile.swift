@@ -27,47 +27,23 @@ final class LineFile {
         self.validBytes = validBytes
     }
 
-    /// An append that failed, and whether its bytes were written (only the fsync failed:
-    /// they may be durable, and a reader may have seen them).
-    struct AppendError: Error {
-        var error: SyncError
-        var written: Bool
-    }
-
-    /// Appends `lines` (each without its `\n`) in one write and one fsync. When only the fsync
-    /// fails, `keepUnsynced` says whether the lines count as written (the next append goes after
-    /// them) or not (the next append writes over them).
-    func append(_ lines: [[UInt8]], keepUnsynced: Bool = false) throws(AppendError) {
+    /// Appends `lines` (each without its `\n`) at the end of the whole lines, over a torn one, in one
+    /// write and one fsync (FileStore's append); they count once fsynced.
+    func append(_ lines: [[UInt8]]) throws(SyncError) {
         guard !lines.isEmpty else { return }
         var bytes: [UInt8] = []
         for l in lines { bytes += l; bytes.append(0x0A) }
-        let created = !fs.fileExists(path)
-        let h: any JournalFileHandle
-        do {
-            h = try fs.openFile(path, mode: created ? .createExclusive : .readWrite)
-        } catch {
-            throw AppendError(error: SyncError(.io, "cannot open for appending: \(error.message)", location: path), written: false)
-        }
-        defer { try? h.close() }
-        do {
-            try h.truncate(to: validBytes)
-            try h.write(bytes, at: validBytes)
-        } catch {
-            throw AppendError(error: SyncError(.io, "cannot append: \(error.message)", location: path), written: false)
-        }
-        do {
-            try h.sync()
-            if created { try fs.syncDirectory(FilePath.parent(of: path)) }
-        } catch {
-            if keepUnsynced { validBytes += UInt64(bytes.count) }
-            throw AppendError(error: SyncError(.io, "cannot fsync: \(error.message)", location: path), written: true)
-        }
+        try FileStore(fs: fs).write(bytes, to: path, at: validBytes)
         validBytes += UInt64(bytes.count)
     }
 
-    /// `append`, throwing the error alone: the lines count as written only once fsynced.
-    func appendDurably(_ lines: [[UInt8]]) throws(SyncError) {
-        do { try append(lines) } catch { throw error.error }
+    /// After an append of `bytes` bytes failed: whether they are in the file all the same, whole lines
+    /// (only the fsync failed, or it failed after the write), so a reader may have taken them. Then they
+    /// count, and the next append goes after them; otherwise it writes over what the failure left.
+    func keepIfLanded(bytes: Int) -> Bool {
+        guard let whole = try? Self.wholeLineBytes(path: path, fs: fs), whole == validBytes + UInt64(bytes) else { return false }
+        validBytes = whole
+        return true
     }
 
     /// The length of the whole lines of `path`: its size when it ends in `\n`, else up to its last `\n`

@@ -102,6 +102,10 @@ public final class WebhookNotifier: Notifier, @unchecked Sendable {
         do {
             reply = try client.execute(request: request, delegate: delegate, deadline: deadline).wait()
         } catch {
+            if let status = delegate.statusReceived, (200..<300).contains(status) {
+                // The gateway said it took it; only the rest of its reply was lost.
+                return .delivered(detail: "HTTP \(status) (the reply's body was cut: \(error))")
+            }
             if delegate.requestHeadSent {
                 return .outcomeUnknown(detail: "\(error) after the request was sent")
             }
@@ -139,6 +143,8 @@ private final class ReplyCollector: HTTPClientResponseDelegate, @unchecked Senda
     private var excerpt: [UInt8] = []
 
     var requestHeadSent: Bool { lock.withLock { headSent } }
+    /// The reply's status, once its head arrived.
+    var statusReceived: Int? { lock.withLock { status == 0 ? nil : status } }
 
     func didSendRequestHead(task: HTTPClient.Task<Reply>, _ head: HTTPRequestHead) {
         lock.withLock { headSent = true }

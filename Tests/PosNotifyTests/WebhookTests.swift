@@ -1,7 +1,5 @@
 import Crypto
 import Foundation
-import Hummingbird
-import HummingbirdTesting
 import PosTestSupport
 import Testing
 @testable import PosCentral
@@ -9,49 +7,15 @@ import Testing
 @testable import PosNotify
 @testable import PosWire
 
-/// A gateway on loopback: records every request and answers as told.
-final class Gateway: @unchecked Sendable {
-    struct Seen {
-        var headers: [String: String]
-        var body: [UInt8]
-    }
-    private let lock = NSLock()
-    private var seen: [Seen] = []
-    private var statusValue: HTTPResponse.Status = .ok
-    private var retryAfter: String?
-    /// How long the gateway takes to answer, in milliseconds.
-    let delayMillis: Int
-
-    init(status: HTTPResponse.Status = .ok, retryAfter: String? = nil, delayMillis: Int = 0) {
-        statusValue = status
-        self.retryAfter = retryAfter
-        self.delayMillis = delayMillis
-    }
-
-    var requests: [Seen] { lock.withLock { seen } }
-    var status: HTTPResponse.Status {
-        get { lock.withLock { statusValue } }
-        set { lock.withLock { statusValue = newValue } }
-    }
-
-    func application() -> some ApplicationProtocol {
-        let router = Router()
-        router.post("/hook") { [self] request, _ -> Response in
-            let body = try await request.body.collect(upTo: 1 << 16)
-            var headers: [String: String] = [:]
-            for field in request.headers { headers[field.name.canonicalName] = field.value }
-            lock.withLock { seen.append(Seen(headers: headers, body: Array(body.readableBytesView))) }
-            if delayMillis > 0 { try await Task.sleep(for: .milliseconds(delayMillis)) }
-            var fields = HTTPFields()
-            if let retryAfter { fields[.retryAfter] = retryAfter }
-            return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: "gateway says \(status.code)")))
-        }
-        return Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
-    }
-}
-
 let webhookSecret = Array("test-secret-0123456789abcdef".utf8)
 
+/// What `X-PosSync-Signature` must be for `body` under `secret`, computed here independently of the sender.
+func expectedSignature(_ body: [UInt8], secret: [UInt8]) -> String {
+    "sha256=" + HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: secret)).map { String(format: "%02x", $0) }.joined()
+}
+
+/// Webhook delivery against a loopback receiver (PosTestSupport's LoopbackGateway): each test starts
+/// its own on a free port, makes at most a handful of requests, and bounds every wait.
 @Suite("webhook delivery to a loopback gateway", .serialized)
 struct WebhookTests {
     /// A world whose terminal 2 opened one ticket with a contact, synced.
@@ -63,89 +27,117 @@ struct WebhookTests {
         return w
     }
 
+    /// Runs `passes` passes with a webhook sender to `url`, moving the clock on `stepMillis` after each; the reports.
+    func passes(_ w: NotifyWorld, url: String, count: Int, stepMillis: Int64 = 3_600_000, settings: NotificationSettings = NotificationSettings(),
+                webhook: WebhookSettings = WebhookSettings(), outcomes: OutcomeCounter? = nil) async throws -> [NotificationPass] {
+        try await onThread {
+            let n = try WebhookNotifier(url: url, secret: webhookSecret, settings: webhook)
+            defer { n.close() }
+            let d = try w.dispatcher(n, settings: settings, onOutcome: outcomes?.add)
+            var reports: [NotificationPass] = []
+            for _ in 0..<count {
+                reports.append(try d.pass())
+                w.clock.advance(by: stepMillis)
+            }
+            return reports
+        }
+    }
+
     @Test("the body is posted as JSON, signed with HMAC-SHA256 under the secret, with the id in a header; 2xx is delivered")
     func signedDelivery() async throws {
         let w = try world()
-        let gateway = Gateway()
-        try await gateway.application().test(.live) { client in
-            let url = "http://127.0.0.1:\(client.port!)/hook"
-            let r = try await onThread {
-                let n = try WebhookNotifier(url: url, secret: webhookSecret)
-                defer { n.close() }
-                return try w.dispatcher(n).pass()
-            }
-            #expect(r.attempts.map(\.state) == ["delivered"])
-            #expect(r.attempts.first?.detail == "HTTP 200: gateway says 200")
-        }
-        let seen = try #require(gateway.requests.first)
+        let gateway = try LoopbackGateway([.answer(status: 200, body: "queued")])
+        defer { gateway.stop() }
+        let r = try await passes(w, url: gateway.url(), count: 1)[0]
+        #expect(r.attempts.map(\.state) == ["delivered"])
+        #expect(r.attempts.first?.detail == "HTTP 200: queued")
         #expect(gateway.requests.count == 1)
-        let mac = HMAC<SHA256>.authenticationCode(for: seen.body, using: SymmetricKey(data: webhookSecret))
-        #expect(seen.headers["X-PosSync-Signature"] == "sha256=" + mac.map { String(format: "%02x", $0) }.joined())
-        let other = HMAC<SHA256>.authenticationCode(for: seen.body, using: SymmetricKey(data: Array("another-secret-0123456789".utf8)))
-        #expect(seen.headers["X-PosSync-Signature"] != "sha256=" + other.map { String(format: "%02x", $0) }.joined())
-        #expect(seen.headers["Content-Type"] == "application/json")
-        #expect(seen.headers["X-PosSync-Attempt"] == "1")
+        let seen = try #require(gateway.requests.first)
+        #expect(seen.method == "POST" && seen.path == "/hook")
+        #expect(seen.header("X-PosSync-Signature") == expectedSignature(seen.body, secret: webhookSecret))
+        #expect(seen.header("X-PosSync-Signature") != expectedSignature(seen.body, secret: Array("another-secret-0123456789".utf8)))
+        #expect(seen.header("Content-Type") == "application/json")
+        #expect(seen.header("X-PosSync-Attempt") == "1")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(seen.body)) as? [String: Any])
-        #expect(seen.headers["X-PosSync-Notification-Id"] == json["id"] as? String)
+        #expect(seen.header("X-PosSync-Notification-Id") == json["id"] as? String)
         #expect(json["kind"] as? String == "ticket-created" && json["to"] as? String == customerPhone && json["channel"] as? String == "sms")
+        #expect(json["format"] as? String == "possync-notification-v1" && json["central"] as? String == w.central.centralID.hex)
         let delivered = try DeliveryLog(directory: w.logDirectory).listing(limit: 5).delivered
         #expect(delivered.first?.notification.body == seen.body)
+    }
+
+    @Test("500 then 200: retried after the backoff with the same id and body, delivered once, never sent a third time")
+    func errorThenSuccess() async throws {
+        let w = try world()
+        let gateway = try LoopbackGateway([.answer(status: 500, body: "try later"), .answer(status: 200, body: "ok")])
+        defer { gateway.stop() }
+        let outcomes = OutcomeCounter()
+        let reports = try await passes(w, url: gateway.url(), count: 4, outcomes: outcomes)
+        #expect(reports.map { $0.attempts.map(\.state) } == [["retrying"], ["delivered"], [], []])
+        #expect(reports[0].attempts.first?.detail == "HTTP 500: try later")
+        #expect(gateway.requests.count == 2)
+        #expect(gateway.requests.map { $0.header("X-PosSync-Attempt") } == ["1", "2"])
+        #expect(Set(gateway.requests.compactMap { $0.header("X-PosSync-Notification-Id") }).count == 1)
+        #expect(gateway.requests[0].body == gateway.requests[1].body)
+        #expect(outcomes.values == ["failed", "delivered"])
+        let listing = try DeliveryLog(directory: w.logDirectory).listing(limit: 5)
+        #expect(listing.deliveredCount == 1 && listing.pendingCount == 0 && listing.deadLetterCount == 0)
+        #expect(listing.delivered.first?.attempts == 2)
     }
 
     @Test("a gateway answering 503 is retried after its Retry-After, up to the bound, then dead-lettered; never more requests")
     func serviceUnavailable() async throws {
         let w = try world()
-        let gateway = Gateway(status: .serviceUnavailable, retryAfter: "20")
+        let gateway = try LoopbackGateway(then: .answer(status: 503, body: "busy", retryAfter: "20"))
+        defer { gateway.stop() }
         var settings = NotificationSettings()
         settings.attemptsMax = 3
         settings.backoffBaseMillis = 1_000
         let outcomes = OutcomeCounter()
-        try await gateway.application().test(.live) { client in
-            let url = "http://127.0.0.1:\(client.port!)/hook"
-            let states = try await onThread { () -> [String] in
-                let n = try WebhookNotifier(url: url, secret: webhookSecret)
-                defer { n.close() }
-                let d = try w.dispatcher(n, settings: settings, onOutcome: outcomes.add)
-                var states: [String] = []
-                for _ in 0..<5 {
-                    let r = try d.pass()
-                    states += r.attempts.map { "\($0.state)\($0.reason.map { "(\($0))" } ?? "")" }
-                    if let next = r.attempts.first?.notBeforeMillis { #expect(next == w.clock.millis + 20_000, "Retry-After: 20 s") }
-                    w.clock.advance(by: 20_000)
-                }
-                return states
-            }
-            #expect(states == ["retrying", "retrying", "dead-letter(retries-exhausted)"])
-        }
-        #expect(gateway.requests.map { $0.headers["X-PosSync-Attempt"] } == ["1", "2", "3"])
-        #expect(Set(gateway.requests.map { $0.headers["X-PosSync-Notification-Id"] ?? "" }).count == 1)
-        #expect(Set(gateway.requests.map(\.body)).count == 1)
+        let reports = try await passes(w, url: gateway.url(), count: 5, stepMillis: 20_000, settings: settings, outcomes: outcomes)
+        #expect(reports.flatMap(\.attempts).map { "\($0.state)\($0.reason.map { "(\($0))" } ?? "")" } == ["retrying", "retrying", "dead-letter(retries-exhausted)"])
+        // Retry-After (20 s) is longer than the backoff (1 s, 2 s): it decides the wait.
+        let waits = reports.flatMap(\.attempts).compactMap(\.notBeforeMillis)
+        #expect(waits.count == 2 && waits[1] - waits[0] == 20_000)
+        #expect(gateway.requests.map { $0.header("X-PosSync-Attempt") } == ["1", "2", "3"])
+        #expect(Set(gateway.requests.map { $0.header("X-PosSync-Notification-Id") ?? "" }).count == 1)
         #expect(outcomes.values == ["failed", "failed", "dead-letter"])
         let listing = try DeliveryLog(directory: w.logDirectory).listing(limit: 5)
-        #expect(listing.deadLetter.first?.detail == "HTTP 503: gateway says 503")
+        #expect(listing.deadLetter.first?.detail == "HTTP 503: busy")
+    }
+
+    @Test("the gateway reads the request and closes without answering: outcome unknown, dead-lettered, never sent again, not after a restart either")
+    func answerLost() async throws {
+        let w = try world()
+        let gateway = try LoopbackGateway([.closeAfterReading])
+        defer { gateway.stop() }
+        let first = try await passes(w, url: gateway.url(), count: 1)[0]
+        #expect(first.attempts.map(\.reason) == ["outcome-unknown"])
+        #expect(first.attempts.first?.detail.hasSuffix("after the request was sent") == true)
+        #expect(first.pending == 0)
+        // Restart: central and the log are opened again from disk; the gateway now answers 200.
+        try w.reopenCentral()
+        let later = try await passes(w, url: gateway.url(), count: 2)
+        #expect(later.allSatisfy { $0.attempts.isEmpty && $0.interrupted.isEmpty })
+        #expect(gateway.requests.count == 1)
+        let listing = try DeliveryLog(directory: w.logDirectory).listing(limit: 5)
+        #expect(listing.deadLetter.map(\.reason) == [.outcomeUnknown] && listing.deliveredCount == 0)
     }
 
     @Test("a gateway that does not answer in time after the request was sent: outcome unknown, dead-lettered, never sent again")
     func noAnswer() async throws {
         let w = try world()
-        let gateway = Gateway(delayMillis: 3_000)
+        let gateway = try LoopbackGateway(then: .hold)
+        defer { gateway.stop() }
         var quick = WebhookSettings()
         quick.connectTimeoutMillis = 500
         quick.requestTimeoutMillis = 800
-        try await gateway.application().test(.live) { client in
-            let url = "http://127.0.0.1:\(client.port!)/hook"
-            let (first, second) = try await onThread {
-                let n = try WebhookNotifier(url: url, secret: webhookSecret, settings: quick)
-                defer { n.close() }
-                let d = try w.dispatcher(n)
-                let first = try d.pass()
-                w.clock.advance(by: 3_600_000)
-                return (first, try d.pass())
-            }
-            #expect(first.attempts.map(\.reason) == ["outcome-unknown"])
-            #expect(first.attempts.first?.detail.hasSuffix("after the request was sent") == true)
-            #expect(second.attempts.isEmpty)
-        }
+        let started = ContinuousClock.now
+        let reports = try await passes(w, url: gateway.url(), count: 2, webhook: quick)
+        #expect(ContinuousClock.now - started < .seconds(10), "the request timeout bounds the attempt")
+        #expect(reports[0].attempts.map(\.reason) == ["outcome-unknown"])
+        #expect(reports[0].attempts.first?.detail.hasSuffix("after the request was sent") == true)
+        #expect(reports[1].attempts.isEmpty)
         #expect(gateway.requests.count == 1)
     }
 
@@ -153,12 +145,12 @@ struct WebhookTests {
     func connectionRefused() async throws {
         let w = try world()
         // Bound and closed again: nothing listens on the port.
-        let port = try await Gateway().application().test(.live) { client in client.port! }
-        let r = try await onThread {
-            let n = try WebhookNotifier(url: "http://127.0.0.1:\(port)/hook", secret: webhookSecret)
-            defer { n.close() }
-            return try w.dispatcher(n).pass()
-        }
+        let closed = try LoopbackGateway()
+        closed.stop()
+        var quick = WebhookSettings()
+        quick.connectTimeoutMillis = 1_000
+        quick.requestTimeoutMillis = 2_000
+        let r = try await passes(w, url: closed.url(), count: 1, webhook: quick)[0]
         #expect(r.attempts.map(\.state) == ["retrying"])
         #expect(r.attempts.first?.detail.hasSuffix("before the request was sent") == true)
         #expect(r.pending == 1)
@@ -167,20 +159,12 @@ struct WebhookTests {
     @Test("4xx from the gateway is permanent: dead-lettered at once")
     func permanentRefusal() async throws {
         let w = try world()
-        let gateway = Gateway(status: .unprocessableContent)
-        try await gateway.application().test(.live) { client in
-            let url = "http://127.0.0.1:\(client.port!)/hook"
-            let r = try await onThread {
-                let n = try WebhookNotifier(url: url, secret: webhookSecret)
-                defer { n.close() }
-                let d = try w.dispatcher(n)
-                let r = try d.pass()
-                w.clock.advance(by: 3_600_000)
-                _ = try d.pass()
-                return r
-            }
-            #expect(r.attempts.map(\.reason) == ["permanent"])
-        }
+        let gateway = try LoopbackGateway(then: .answer(status: 422, body: "bad number"))
+        defer { gateway.stop() }
+        let reports = try await passes(w, url: gateway.url(), count: 2)
+        #expect(reports[0].attempts.map(\.reason) == ["permanent"])
+        #expect(reports[0].attempts.first?.detail == "HTTP 422: bad number")
+        #expect(reports[1].attempts.isEmpty)
         #expect(gateway.requests.count == 1)
     }
 
