@@ -246,30 +246,6 @@ struct DeliveryTests {
         #expect(notifier.deliveries.count == 4)
     }
 
-    @Test("a damaged line in the middle of the outbox refuses the open, naming the file and line; a torn last line is ignored")
-    func damagedLog() throws {
-        let w = try NotifyWorld()
-        let sale = try w.confirmedSale(0, 12_000)
-        _ = try w.ticket(1, sale: sale, saleMinor: 12_000, 100, contact: sms())
-        try w.sync(1)
-        _ = try w.dispatcher(RecordingNotifier()).pass()
-        let outbox = w.logDirectory + "/outbox.jsonl"
-        let good = try String(contentsOfFile: outbox, encoding: .utf8)
-        try (good + #"{"id":"x","sta"#).write(toFile: outbox, atomically: false, encoding: .utf8)
-        #expect(try DeliveryLog(directory: w.logDirectory).records.count == 1)
-        var lines = good.split(separator: "\n").map(String.init)
-        lines[1] = lines[1].replacingOccurrences(of: "\"attempting\"", with: "\"delivered\"")
-        try (lines.joined(separator: "\n") + "\n").write(toFile: outbox, atomically: false, encoding: .utf8)
-        do {
-            _ = try DeliveryLog(directory: w.logDirectory)
-            Issue.record("a log with a broken transition opened")
-        } catch {
-            #expect(error.location == outbox)
-            #expect(error.message.contains("line 2 (byte offset \(lines[0].utf8.count + 1))"))
-            #expect(error.message.contains("delivered may not follow queued"))
-        }
-    }
-
     @Test("the file sender appends each body as one line, fsynced, mode 0600; a torn last line is written over")
     func fileSender() throws {
         let w = try NotifyWorld()

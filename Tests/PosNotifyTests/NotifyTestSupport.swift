@@ -56,7 +56,7 @@ final class NotifyWorld: @unchecked Sendable {
     func record(_ body: EventBody) throws -> Event { try central.record(body, wallMillis: tick()) }
 
     func dispatcher(_ notifier: any Notifier, settings: NotificationSettings = NotificationSettings(),
-                    onOutcome: (@Sendable (String) -> Void)? = nil) throws -> NotificationDispatcher {
+                    onOutcome: (@Sendable (String) -> Void)? = nil) throws(SyncError) -> NotificationDispatcher {
         try NotificationDispatcher(handler: central, directory: logDirectory, notifier: notifier, settings: settings, onOutcome: onOutcome)
     }
 
