@@ -16,7 +16,7 @@ import PackageDescription
 //   PosServer       -> PosCentral, PosWire, PosJournal, PosLedger, PosBytes, hummingbird, swift-service-lifecycle, swift-metrics, swift-prometheus, swift-nio, swift-nio-extras, swift-http-types, swift-crypto, swift-log  (central over HTTP: routes, request authentication, limits, metrics)
 //   PosHTTPClient   -> PosWire, PosLedger, PosBytes, async-http-client, swift-nio, swift-crypto, swift-log  (a terminal's HTTP transport: retries, backoff, nonces)
 //   PosNotify       -> PosCentral, PosWire, PosJournal, PosLedger, PosBytes, async-http-client, swift-nio, swift-crypto, swift-log, swift-service-lifecycle  (customer notifications: derived from central's journal, delivered at most once by a webhook or a file)
-//   PosApp          -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosLedger, PosServer, PosHTTPClient, PosNotify, swift-log  (what the CLI does, minus the CLI: desks, amounts, acquirer, demo, serve, watch, notifications)
+//   PosApp          -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosLedger, PosServer, PosHTTPClient, PosNotify, swift-log, swift-service-lifecycle  (what the CLI does, minus the CLI: desks, amounts, acquirer, demo, serve, watch, notifications)
 //   PosCLI          -> PosApp, PosLedger, PosHTTPClient, swift-argument-parser, swift-log   (the command line as a library: the command tree, parsing, formatting, exit codes; run(arguments:console:))
 //   possync         -> PosCLI                                      (main only: runs PosCLI on the process's arguments, environment and output)
 //   PosDump         -> PosCentralFiles, PosJournal, PosLedger, PosWire, PosBytes, swift-crypto  (journal-dump's scan and report logic; snapshot runs through PosCentralFiles' SnapshotRunReader)
@@ -153,7 +153,8 @@ let package = Package(
         .target(
             name: "PosApp",
             dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger", "PosServer", "PosHTTPClient", "PosNotify",
-                           .product(name: "Logging", package: "swift-log")]
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
         ),
         .target(
             name: "PosCLI",

@@ -23,7 +23,19 @@ extension CentralDesk {
     /// interrupted, and try every notification that is due, at most once each.
     public func notify(_ destination: NotifyDestination, settings: NotificationSettings = NotificationSettings(),
                        webhook: WebhookSettings = WebhookSettings()) throws(AppError) -> NotificationPass {
-        let notifier: any Notifier = try PosApp.store { () throws(SyncError) -> any Notifier in
+        let notifier = try Self.notifier(destination, webhook: webhook)
+        defer { notifier.close() }
+        do {
+            let dispatcher = try NotificationDispatcher(handler: store, directory: notificationsDirectory, notifier: notifier, settings: settings)
+            return try dispatcher.pass()
+        } catch {
+            throw Self.notifyError(error)
+        }
+    }
+
+    /// The sender for `destination`; a URL, secret file or output path that will not do is refused, naming it.
+    static func notifier(_ destination: NotifyDestination, webhook: WebhookSettings = WebhookSettings()) throws(AppError) -> any Notifier {
+        try PosApp.store { () throws(SyncError) -> any Notifier in
             switch destination {
             case .webhook(let url, let secretFile):
                 return try WebhookNotifier(url: url, secret: try WebhookNotifier.readSecret(file: secretFile), settings: webhook)
@@ -31,13 +43,11 @@ extension CentralDesk {
                 return try FileNotifier(path: path)
             }
         }
-        defer { notifier.close() }
-        do {
-            let dispatcher = try NotificationDispatcher(handler: store, directory: notificationsDirectory, notifier: notifier, settings: settings)
-            return try dispatcher.pass()
-        } catch {
-            throw AppError(error.code == .malformed || error.code == .io ? .store : .refused, "notify: \(error.description)")
-        }
+    }
+
+    /// A damaged or unwritable log is the store's trouble (exit 3); anything else a refusal.
+    static func notifyError(_ error: SyncError) -> AppError {
+        AppError(error.code == .malformed || error.code == .io ? .store : .refused, "notify: \(error.description)")
     }
 
     /// What `central notifications` prints.

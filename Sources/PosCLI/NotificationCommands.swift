@@ -59,22 +59,37 @@ extension CentralCommand {
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
-            switch (webhook, file) {
-            case (nil, nil): throw ValidationError("give --webhook URL --secret-file FILE, or --file FILE")
-            case (.some, .some): throw ValidationError("give --webhook or --file, not both")
-            case (.some, nil) where secretFile == nil: throw ValidationError("--webhook needs --secret-file FILE (the HMAC secret)")
-            case (nil, .some) where secretFile != nil: throw ValidationError("--secret-file goes with --webhook, not --file")
-            default: break
+            guard try NotifyDestinationOptions.destination(webhook: webhook, secretFile: secretFile, file: file, prefix: "") != nil else {
+                throw ValidationError("give --webhook URL --secret-file FILE, or --file FILE")
             }
         }
 
         func run(_ console: Console) throws {
             let now = try clock.millis(console.environment)
-            let destination: CentralDesk.NotifyDestination = if let webhook { .webhook(url: webhook, secretFile: secretFile!) } else { .file(file!) }
+            let destination = try NotifyDestinationOptions.destination(webhook: webhook, secretFile: secretFile, file: file, prefix: "")!
             let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
             let r = try desk.notify(destination)
             console.show(r, json: output.json) { r.text }
+        }
+    }
+}
+
+/// Where notifications go, from a command's options (`--webhook`, `--secret-file`, `--file`; `central serve`
+/// spells them `--notify-webhook`, `--notify-secret-file`, `--notify-file`): nil when none is given.
+enum NotifyDestinationOptions {
+    static func destination(webhook: String?, secretFile: String?, file: String?, prefix: String) throws -> CentralDesk.NotifyDestination? {
+        switch (webhook, file) {
+        case (.some, .some): throw ValidationError("give --\(prefix)webhook or --\(prefix)file, not both")
+        case (.some(let url), nil):
+            guard let secretFile else { throw ValidationError("--\(prefix)webhook needs --\(prefix)secret-file FILE (the HMAC secret)") }
+            return .webhook(url: url, secretFile: secretFile)
+        case (nil, .some(let path)):
+            guard secretFile == nil else { throw ValidationError("--\(prefix)secret-file goes with --\(prefix)webhook, not --\(prefix)file") }
+            return .file(path)
+        case (nil, nil):
+            guard secretFile == nil else { throw ValidationError("--\(prefix)secret-file goes with --\(prefix)webhook URL") }
+            return nil
         }
     }
 }

@@ -22,7 +22,10 @@ public final class NotificationService: Service, @unchecked Sendable {
     /// Passes that failed in a row (the store or the log could not be written): logged, then retried.
     private var failuresInARow = 0
 
-    public init(dispatcher: NotificationDispatcher, intervalMillis: Int64 = 30_000,
+    /// The default longest wait between passes, in milliseconds.
+    public static let intervalMillisDefault: Int64 = 30_000
+
+    public init(dispatcher: NotificationDispatcher, intervalMillis: Int64 = NotificationService.intervalMillisDefault,
                 logger: Logger = Logger(label: "possync.notify", factory: { _ in SwiftLogNoOpLogHandler() })) {
         precondition(intervalMillis > 0)
         self.dispatcher = dispatcher
