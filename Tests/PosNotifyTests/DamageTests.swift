@@ -12,10 +12,8 @@ import Testing
 struct DamageTests {
     /// A world whose one notification was delivered and a second is queued (derived, never tried).
     func world() throws -> (NotifyWorld, RecordingNotifier) {
-        let w = try NotifyWorld()
-        let sale = try w.confirmedSale(0, 12_000)
-        let t = try w.ticket(1, sale: sale, saleMinor: 12_000, 100, contact: sms())
-        try w.sync(1)
+        let (w, tickets) = try NotifyWorld.withTickets()
+        let t = tickets[0]
         let notifier = RecordingNotifier()
         _ = try w.dispatcher(notifier).pass()
         try w.record(.refundApproved(t, .originalPayment))

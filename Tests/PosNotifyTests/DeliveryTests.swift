@@ -48,10 +48,8 @@ struct DeliveryTests {
 
     @Test("a decision held in a dispute is not notified; the decision that resolves it is")
     func dispute() throws {
-        let w = try NotifyWorld()
-        let sale = try w.confirmedSale(0, 12_000)
-        let t = try w.ticket(1, sale: sale, saleMinor: 12_000, 12_000, contact: sms())
-        try w.sync(1)
+        let (w, tickets) = try NotifyWorld.withTickets(minor: 12_000)
+        let t = tickets[0]
         // The shop approves offline while the back office rejects.
         _ = try w.terminals[1].record(.refundApproved(t, .originalPayment), wallMillis: w.tick())
         try w.record(.refundRejected(t))
@@ -92,11 +90,8 @@ struct DeliveryTests {
 
     @Test("at most once: a crash between recording the attempt and recording its outcome never sends it again")
     func crashBetweenAttemptAndOutcome() throws {
-        let w = try NotifyWorld()
-        let sale = try w.confirmedSale(0, 12_000)
-        let first = try w.ticket(1, sale: sale, saleMinor: 12_000, 1_000, contact: sms())
-        let second = try w.ticket(1, sale: sale, saleMinor: 12_000, 1_000, contact: sms("+8613911112222"))
-        try w.sync(1)
+        let (w, tickets) = try NotifyWorld.withTickets([sms(), sms("+8613911112222")])
+        let (first, second) = (tickets[0], tickets[1])
         let crashCopy = w.dir.path + "/log-at-crash"
         let logDirectory = w.logDirectory
         let crashing = RecordingNotifier()
@@ -126,10 +121,8 @@ struct DeliveryTests {
 
     @Test("a restart resumes from the cursor: nothing is sent twice, only what arrived since")
     func restartResumes() throws {
-        let w = try NotifyWorld()
-        let sale = try w.confirmedSale(0, 12_000)
-        let t = try w.ticket(1, sale: sale, saleMinor: 12_000, 1_000, contact: sms())
-        try w.sync(1)
+        let (w, tickets) = try NotifyWorld.withTickets()
+        let t = tickets[0]
         let notifier = RecordingNotifier()
         _ = try w.dispatcher(notifier).pass()
         #expect(notifier.deliveries.count == 1)
@@ -145,10 +138,7 @@ struct DeliveryTests {
 
     @Test("definite failures are retried with backoff up to the bound, then dead-lettered; the attempts carry one id")
     func retriesThenDeadLetter() throws {
-        let w = try NotifyWorld()
-        let sale = try w.confirmedSale(0, 12_000)
-        _ = try w.ticket(1, sale: sale, saleMinor: 12_000, 1_000, contact: sms())
-        try w.sync(1)
+        let (w, _) = try NotifyWorld.withTickets()
         var settings = NotificationSettings()
         settings.attemptsMax = 3
         settings.backoffBaseMillis = 10_000
@@ -178,12 +168,8 @@ struct DeliveryTests {
 
     @Test("a permanent refusal dead-letters at once; an unknown outcome too, and the pass stops there")
     func permanentAndUnknown() throws {
-        let w = try NotifyWorld()
-        let sale = try w.confirmedSale(0, 12_000)
-        let refused = try w.ticket(1, sale: sale, saleMinor: 12_000, 1_000, contact: sms("+8613900000001"))
-        _ = try w.ticket(1, sale: sale, saleMinor: 12_000, 1_000, contact: sms("+8613900000002"))
-        _ = try w.ticket(1, sale: sale, saleMinor: 12_000, 1_000, contact: sms("+8613900000003"))
-        try w.sync(1)
+        let (w, tickets) = try NotifyWorld.withTickets([sms("+8613900000001"), sms("+8613900000002"), sms("+8613900000003")])
+        let refused = tickets[0]
         let notifier = RecordingNotifier { n, _ in
             n.to.hasSuffix("1") ? .failedPermanent(detail: "HTTP 422") : .outcomeUnknown(detail: "timed out after the request was sent")
         }
@@ -201,10 +187,7 @@ struct DeliveryTests {
 
     @Test("deriving stops at pendingMax unfinished notifications and resumes as they finish")
     func pendingBound() throws {
-        let w = try NotifyWorld()
-        let sale = try w.confirmedSale(0, 12_000)
-        for k in 0..<5 { _ = try w.ticket(1, sale: sale, saleMinor: 12_000, 100, contact: sms("+86139000000\(10 + k)")) }
-        try w.sync(1)
+        let (w, _) = try NotifyWorld.withTickets((0..<5).map { sms("+86139000000\(10 + $0)") }, minor: 100)
         var settings = NotificationSettings()
         settings.pendingMax = 2
         let notifier = RecordingNotifier { _, _ in .failedRetryable(detail: "down", retryAfterMillis: nil) }
@@ -219,10 +202,7 @@ struct DeliveryTests {
 
     @Test("finished records move to done.jsonl; the lists and counts stay whole, even after an interrupted archive")
     func archive() throws {
-        let w = try NotifyWorld()
-        let sale = try w.confirmedSale(0, 12_000)
-        for k in 0..<4 { _ = try w.ticket(1, sale: sale, saleMinor: 12_000, 100, contact: sms("+86139000000\(10 + k)")) }
-        try w.sync(1)
+        let (w, _) = try NotifyWorld.withTickets((0..<4).map { sms("+86139000000\(10 + $0)") }, minor: 100)
         let notifier = RecordingNotifier()
         _ = try w.dispatcher(notifier).pass()
         let outbox = w.logDirectory + "/outbox.jsonl"
@@ -248,10 +228,8 @@ struct DeliveryTests {
 
     @Test("the file sender appends each body as one line, fsynced, mode 0600; a torn last line is written over")
     func fileSender() throws {
-        let w = try NotifyWorld()
-        let sale = try w.confirmedSale(0, 12_000)
-        let t = try w.ticket(1, sale: sale, saleMinor: 12_000, 100, contact: sms())
-        try w.sync(1)
+        let (w, tickets) = try NotifyWorld.withTickets()
+        let t = tickets[0]
         let out = w.dir.path + "/out.jsonl"
         let r = try w.dispatcher(try FileNotifier(path: out)).pass()
         #expect(r.attempts.map(\.detail) == ["appended to \(out)"])

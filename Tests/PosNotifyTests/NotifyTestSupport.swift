@@ -49,6 +49,16 @@ final class NotifyWorld: @unchecked Sendable {
         return TicketId(try terminals[i].record(.refundRequested(request), wallMillis: tick()).dot)
     }
 
+    /// A world with a confirmed sale of 120.00 CNY at terminal 1 and, opened at terminal 2 and synced to
+    /// central, one refund ticket of `minor` per contact, in order.
+    static func withTickets(_ contacts: [CustomerContact?] = [sms()], minor: Int64 = 1_000) throws -> (NotifyWorld, [TicketId]) {
+        let w = try NotifyWorld()
+        let sale = try w.confirmedSale(0, 12_000)
+        let tickets = try contacts.map { try w.ticket(1, sale: sale, saleMinor: 12_000, minor, contact: $0) }
+        try w.sync(1)
+        return (w, tickets)
+    }
+
     func sync(_ i: Int) throws { _ = try terminals[i].sync(via: InProcessTransport(central: central), wallMillis: tick()) }
 
     /// Central's own decision or completion.

@@ -19,13 +19,7 @@ func expectedSignature(_ body: [UInt8], secret: [UInt8]) -> String {
 @Suite("webhook delivery to a loopback gateway", .serialized)
 struct WebhookTests {
     /// A world whose terminal 2 opened one ticket with a contact, synced.
-    func world() throws -> NotifyWorld {
-        let w = try NotifyWorld()
-        let sale = try w.confirmedSale(0, 12_000)
-        _ = try w.ticket(1, sale: sale, saleMinor: 12_000, 5_000, contact: sms())
-        try w.sync(1)
-        return w
-    }
+    func world() throws -> NotifyWorld { try NotifyWorld.withTickets().0 }
 
     /// Runs `passes` passes with a webhook sender to `url`, moving the clock on `stepMillis` after each; the reports.
     func passes(_ w: NotifyWorld, url: String, count: Int, stepMillis: Int64 = 3_600_000, settings: NotificationSettings = NotificationSettings(),
