@@ -25,12 +25,31 @@ enum Derivation: Equatable {
             if let ignored = state.conflicts.first(where: { Self.ignoring.contains($0.kind) && $0.events.contains(event.dot) }) {
                 return .skip(kind: entry.kind.rawValue, reason: "\(ignored.kind.rawValue): \(ignored.outcome)")
             }
-            if entry.kind != .refundCompleted, state.tickets[ticket]?.ownStatus == .held(.dispute) {
-                return .skip(kind: entry.kind.rawValue, reason: "held(dispute): the decision that resolves it is notified")
+            if let contrary = disputing(event, state: state) {
+                return .skip(kind: entry.kind.rawValue, reason: "held(dispute) with event \(contrary.dot): the decision that resolves it is notified")
             }
             return .notify(CustomerNotification(central: central, event: event, entry: entry))
         default:
             return .none
+        }
+    }
+
+    /// For an approval, a valid rejection or escalation of its ticket concurrent with it (neither follows
+    /// the other); for a rejection, such an approval: the two put the ticket on hold for a dispute ("One
+    /// ticket", precedence 3). Decided on the events alone, so a dispute already resolved when the pass
+    /// reads them is still recognised: the customer hears of the resolving decision only.
+    static func disputing(_ decision: Event, state: LedgerState) -> Event? {
+        let contraryKinds: Set<EventKind>
+        switch decision.body {
+        case .refundApproved: contraryKinds = [.refundRejected, .refundEscalated]
+        case .refundRejected: contraryKinds = [.refundApproved]
+        default: return nil
+        }
+        guard let ticket = decision.ticketId else { return nil }
+        let ignored = Set(state.conflicts.filter { ignoring.contains($0.kind) }.flatMap(\.events))
+        return state.statusEvents(of: ticket).first { e in
+            guard let kind = e.body.kind, contraryKinds.contains(kind), !ignored.contains(e.dot) else { return false }
+            return !e.follows(decision) && !decision.follows(e)
         }
     }
 

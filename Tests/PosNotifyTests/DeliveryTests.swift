@@ -46,23 +46,28 @@ struct DeliveryTests {
         #expect(notifier.deliveries.count == 5)
     }
 
-    @Test("a decision held in a dispute is not notified; the decision that resolves it is")
-    func dispute() throws {
+    @Test("the two decisions of a dispute are not notified, whether or not it was resolved before the pass; the resolving decision is", arguments: [false, true])
+    func dispute(resolvedBeforePass: Bool) throws {
         let (w, tickets) = try NotifyWorld.withTickets(minor: 12_000)
         let t = tickets[0]
         // The shop approves offline while the back office rejects.
-        _ = try w.terminals[1].record(.refundApproved(t, .originalPayment), wallMillis: w.tick())
-        try w.record(.refundRejected(t))
+        let approval = try w.terminals[1].record(.refundApproved(t, .originalPayment), wallMillis: w.tick())
+        let rejection = try w.record(.refundRejected(t))
         try w.sync(1)
         let notifier = RecordingNotifier()
         let d = try w.dispatcher(notifier)
+        // The back office resolves it, having seen both.
+        if resolvedBeforePass { try w.record(.refundApproved(t, .originalPayment)) }
         let r = try d.pass()
-        #expect(notifier.deliveries.map(\.notification.kind) == ["ticket-created"])
-        #expect(Set(r.skipped.map(\.kind)) == ["ticket-approved", "ticket-rejected"])
-        #expect(r.skipped.allSatisfy { $0.reason.hasPrefix("held(dispute)") })
-        try w.record(.refundApproved(t, .originalPayment))
-        _ = try d.pass()
+        #expect(Set(r.skipped.map(\.event)) == ["\(approval.dot)", "\(rejection.dot)"])
+        #expect(r.skipped.allSatisfy { $0.reason.hasPrefix("held(dispute) with event ") }, "\(r.skipped)")
+        if !resolvedBeforePass {
+            #expect(notifier.deliveries.map(\.notification.kind) == ["ticket-created"])
+            try w.record(.refundApproved(t, .originalPayment))
+            _ = try d.pass()
+        }
         #expect(notifier.deliveries.map(\.notification.kind) == ["ticket-created", "ticket-approved"])
+        #expect(notifier.deliveries.last?.notification.event.hasPrefix("0:") == true, "the back office's resolving approval")
     }
 
     @Test("a decision central holds before its ticket's request waits for it, and is judged on the fold when the request arrives")
