@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PosCentral
+import PosCentralFiles
 import PosLedger
 import PosNotify
 import PosServer
@@ -58,18 +59,20 @@ extension CentralDesk {
         }
     }
 
-    /// Revokes an enrolled terminal's enrollment for good (`central revoke`).
-    public func revoke(terminal: UInt32, note: String?, nowMillis: Int64) throws(AppError) -> RevokeResult {
+    /// Revokes an enrolled terminal's enrollment for good (`central revoke`), without opening the store
+    /// or waiting for its lock: a running `central serve` refuses the terminal from its next request on.
+    public static func revoke(directory: String, terminal: UInt32, note: String?, nowMillis: Int64) throws(AppError) -> RevokeResult {
         let id: ReplicaId
         do { id = try ReplicaId.terminal(terminal) } catch { throw AppError(.refused, "--terminal \(terminal): \(error.message)") }
-        guard let enrollment = store.enrollment(of: id) else {
-            throw AppError(.refused, "terminal \(terminal) was never enrolled at central \(centralID)")
-        }
-        if let held = store.revocation(of: id) {
-            return RevokeResult(terminal: terminal, merchant: enrollment.merchant, note: held, alreadyRevoked: true)
-        }
+        try StoreKind.central.checkOpening(directory)
         let text = "revoked \(WallClock.format(nowMillis))" + (note.map { ": \($0)" } ?? "")
-        try PosApp.store { () throws(SyncError) in try store.revoke(terminal: id, note: text) }
-        return RevokeResult(terminal: terminal, merchant: enrollment.merchant, note: text, alreadyRevoked: false)
+        do {
+            let r = try FileCentralStore.revoke(directory: directory, terminal: id, note: text)
+            return RevokeResult(terminal: terminal, merchant: r.merchant, note: r.note, alreadyRevoked: r.alreadyRevoked)
+        } catch where error.code == .notEnrolled {
+            throw AppError(.refused, "terminal \(terminal) was never enrolled at the central store in \(directory)")
+        } catch {
+            throw AppError.opening(error, what: "central store")
+        }
     }
 }

@@ -169,7 +169,7 @@ public final class CentralDesk: Sendable {
                     throw SyncError(.wrongCentral, "bundle is for central \(reader.header.central), this is \(store.centralID)", location: p)
                 }
                 if !allowRevoked, let note = store.revocation(of: reader.header.terminal) {
-                    throw SyncError(.revoked, "bundle of terminal \(reader.header.terminal.rawValue), whose enrollment was revoked (\(note)): import it with --allow-revoked if operations decided to take its events", location: p)
+                    throw SyncError.revokedBundle(terminal: reader.header.terminal, note: note, path: p)
                 }
             } catch {
                 throw AppError(error.code == .io ? .store : .refused, "import: \(error.description)")

@@ -119,7 +119,8 @@ public enum WallClock {
     public static func seconds(_ millis: Int64) -> String {
         if millis < Millis.perSecond { return "0.\(millis < 100 ? "0" : "")\(millis / 10) s" }
         if millis < Millis.perMinute { return "\(millis / Millis.perSecond) s" }
-        return "\(millis / Millis.perMinute)m \(millis % Millis.perMinute / Millis.perSecond)s"
+        let seconds = millis % Millis.perMinute / Millis.perSecond
+        return "\(millis / Millis.perMinute)m" + (seconds == 0 ? "" : " \(seconds)s")
     }
 
     /// "2d 03h 05m" style duration; "0m" for zero or less.

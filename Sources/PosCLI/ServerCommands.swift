@@ -9,10 +9,10 @@ extension CentralCommand {
         static let configuration = CommandConfiguration(
             abstract: "Serve the sync protocol over HTTP for terminals (`terminal sync --server URL`), until SIGTERM or SIGINT.",
             discussion: """
-                Prints "listening on http://HOST:PORT" once bound (--port 0 picks a free port), then one log line
-                per request on standard error (terminal, merchant, sequence range, bytes, status). On SIGTERM or
-                SIGINT it stops taking connections, finishes the requests in flight (a push is applied whole or
-                not at all) and exits 0. The server holds the store's lock while it runs: other `central`
+                Prints "listening on http://HOST:PORT" once bound (--port 0 picks a free port), then one log line \
+                per request on standard error (terminal, merchant, sequence range, bytes, status). On SIGTERM or \
+                SIGINT it stops taking connections, finishes the requests in flight (a push is applied whole or \
+                not at all) and exits 0. The server holds the store's lock while it runs: other `central` \
                 commands on this directory wait for it (--lock-timeout) and are refused as busy.
                 GET /health and GET /metrics (Prometheus text format) need no authentication.
                 With --notify-webhook or --notify-file it also delivers customer notifications as ticket events
@@ -79,6 +79,8 @@ extension CentralCommand {
         static let configuration = CommandConfiguration(
             abstract: "Revoke a terminal's enrollment: from now on its syncs are refused (HTTP 403); its events already held stay.",
             discussion: """
+                It works while `central serve` runs (it does not wait for the store's lock: the server \
+                refuses the terminal from its next request on).
                 Its queued events can still be taken from a bundle it exports, if operations decide so:
                   possync central import --dir hq --allow-revoked shop3.bundle
 
@@ -94,9 +96,7 @@ extension CentralCommand {
         @OptionGroup var output: OutputOptions
         func run(_ console: Console) throws {
             let now = try clock.millis(console.environment)
-            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
-            defer { try? desk.close() }
-            let r = try desk.revoke(terminal: terminal, note: note, nowMillis: now)
+            let r = try CentralDesk.revoke(directory: store.dir, terminal: terminal, note: note, nowMillis: now)
             console.show(r, json: output.json) { r.text }
         }
     }

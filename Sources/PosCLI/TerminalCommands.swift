@@ -196,12 +196,14 @@ struct TerminalCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Sync with central: push what it lacks, pull what this terminal lacks (--central DIR, or --server URL over HTTP).",
             discussion: """
-                With --server, each message is one authenticated HTTP request (sync-protocol.md, "HTTP"),
-                in batches of --batch-bytes (default 65536, sized for a 2G link); a request cut or timed out is
+                With --server, each message is one authenticated HTTP request (sync-protocol.md, "HTTP"), \
+                in batches of --batch-bytes (default 65536, sized for a 2G link); a request cut or timed out is \
                 retried with backoff and jitter, and a session cut anywhere resumes where it stopped.
-                With --watch, it keeps running: it syncs every --interval while the server answers, backs off while
-                it does not, takes the store's lock only while a session works (giving it back every 2 s of work),
+
+                With --watch, it keeps running: it syncs every --interval while the server answers, backs off while \
+                it does not, takes the store's lock only while a session works (giving it back every 2 s of work), \
                 logs one line per round on standard error, and stops cleanly on SIGTERM or SIGINT.
+
                 Exit code 5: the server could not be reached or did not answer (retry later).
 
                 Examples:

@@ -1,4 +1,5 @@
 import PosJournal
+import PosLedger
 import PosWire
 
 // Courier bundles (sync-protocol.md, "Bundles").
@@ -18,7 +19,7 @@ extension CentralHandler {
             throw SyncError(.wrongCentral, "bundle is for central \(h.central), this is \(centralID)", location: path)
         }
         if !allowRevoked, let note = revocation(of: h.terminal) {
-            throw SyncError(.revoked, "bundle of terminal \(h.terminal.rawValue), whose enrollment was revoked (\(note)): import it with --allow-revoked if operations decided to take its events", location: path)
+            throw SyncError.revokedBundle(terminal: h.terminal, note: note, path: path)
         }
         var report = BundleImportReport(terminal: h.terminal, events: 0, new: 0, duplicates: 0, acknowledged: 0)
         var batch: [[UInt8]] = []
@@ -45,5 +46,12 @@ extension CentralHandler {
         try apply()
         if report.acknowledged == 0 { report.acknowledged = acknowledged(h.terminal) }
         return report
+    }
+}
+
+extension SyncError {
+    /// A bundle of a revoked terminal, imported without `allowRevoked`.
+    public static func revokedBundle(terminal: ReplicaId, note: String, path: String) -> SyncError {
+        SyncError(.revoked, "bundle of terminal \(terminal.rawValue), whose enrollment was revoked (\(note)): import it with --allow-revoked if operations decided to take its events", location: path)
     }
 }

@@ -133,7 +133,7 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         do throws(SyncError) {
-            if let t = request.requestingTerminal, let note = storage.revokedTerminals()[t] {
+            if let t = request.requestingTerminal, let note = storage.revocation(of: t) {
                 throw SyncError(.revoked, "terminal \(t.rawValue)'s enrollment was revoked (\(note)): it may no longer sync; its queued events can be imported from a bundle with --allow-revoked")
             }
             switch request {
@@ -215,7 +215,7 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
     public func enrollment(of terminal: ReplicaId) -> Enrollment? { lock.withLock { terminals[terminal]?.enrollment } }
 
     /// Why `terminal`'s enrollment was revoked (nil: it was not).
-    public func revocation(of terminal: ReplicaId) -> String? { lock.withLock { storage.revokedTerminals()[terminal] } }
+    public func revocation(of terminal: ReplicaId) -> String? { lock.withLock { storage.revocation(of: terminal) } }
 
     /// Revokes an enrolled terminal for good: its hello, push, pull and fetch are refused
     /// (`revoked`; 403 over HTTP) and its bundles are imported only when asked to.
@@ -225,7 +225,7 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
         guard terminals[terminal] != nil else {
             throw SyncError(.notEnrolled, "terminal \(terminal.rawValue) was never enrolled at central \(centralID)")
         }
-        if storage.revokedTerminals()[terminal] != nil { return }
+        if storage.revocation(of: terminal) != nil { return }
         try storage.revoke(terminal, note: note)
         logger.warning("terminal enrollment revoked", metadata: ["sync.terminal": "\(terminal.rawValue)", "revoke.note": "\(note)"])
     }

@@ -13,7 +13,8 @@ import PosWire
 ///     central.json               identity (central id) and central's secret, mode 0600
 ///     terminals/T.json           each enrolled terminal's enrollment (merchant, secret), mode 0600
 ///     terminals/T.flagged        a terminal that tried to rewrite an accepted event
-///     terminals/T.revoked        a terminal whose enrollment was revoked (when, and the operator's note)
+///     terminals/T.revoked        a terminal whose enrollment was revoked (when, and the operator's note);
+///                                the one file written without the lock (`FileCentralStore.revoke`), read at each request
 ///     merchants/M.key            each merchant's duplicate-detection key (hex), mode 0600
 ///     journal/                   every accepted event, in acceptance order: position = sequence number
 ///     state/run-A-B.pss          snapshot runs: the folded state, filed by sale, of flushes A...B
@@ -152,11 +153,6 @@ public final class FileCentralStorage: CentralStorage {
             flagged[terminal] = String(decoding: (try? files.read("\(directory)/terminals/\(terminal.rawValue).flagged")) ?? [], as: UTF8.self)
                 .trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        for (terminal, _) in enrolled where files.exists("\(directory)/terminals/\(terminal.rawValue).revoked") {
-            // Unreadable or not: the file's presence revokes.
-            revoked[terminal] = String(decoding: (try? files.read("\(directory)/terminals/\(terminal.rawValue).revoked")) ?? [], as: UTF8.self)
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-        }
     }
 
     /// Takes what the newest run says (high-water marks, central's sequence, the
@@ -277,10 +273,22 @@ public final class FileCentralStorage: CentralStorage {
         try files.writeAtomically(Array((note + "\n").utf8), to: "\(directory)/terminals/\(terminal.rawValue).flagged")
     }
 
-    public func revokedTerminals() -> [ReplicaId: String] { revoked }
+    /// Looks at the directory every time until the terminal is found revoked (for good): `central revoke`
+    /// writes `terminals/T.revoked` without the store's lock, so a running server sees it at the next request.
+    public func revocation(of terminal: ReplicaId) -> String? {
+        if let note = revoked[terminal] { return note }
+        guard enrolled[terminal] != nil, let note = FileCentralStore.revocationNote(directory: directory, terminal: terminal, files: files) else { return nil }
+        revoked[terminal] = note
+        return note
+    }
+
+    public func revokedTerminals() -> [ReplicaId: String] {
+        for terminal in enrolled.keys { _ = revocation(of: terminal) }
+        return revoked
+    }
 
     public func revoke(_ terminal: ReplicaId, note: String) throws(SyncError) {
-        try files.writeAtomically(Array((note + "\n").utf8), to: "\(directory)/terminals/\(terminal.rawValue).revoked")
+        try files.writeAtomically(Array((note + "\n").utf8), to: FileCentralStore.revocationPath(directory: directory, terminal: terminal))
         revoked[terminal] = note
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import PosCentral
 import PosJournal
@@ -78,6 +79,42 @@ public enum FileCentralStore {
         }
         return try storage(directory: directory, identity: identity, files: files, storeLock: storeLock, environment: environment,
                            snapshotEvents: snapshotEvents, recovering: false, logger: logger)
+    }
+
+    // MARK: - Revocation, the one write without the lock
+
+    /// Revokes `terminal`'s enrollment in the store in `directory` without opening it or taking its
+    /// lock, so that it works beside a running `central serve` (which asks at every request):
+    /// writes `terminals/T.revoked` by atomic rename. Returns the merchant, the note kept (the earlier
+    /// one when the terminal was already revoked: a revocation is for good) and whether it was.
+    public static func revoke(directory: String, terminal: ReplicaId, note: String,
+                              fileSystem: any JournalFileSystem = PosixFileSystem()) throws(SyncError) -> (merchant: String, note: String, alreadyRevoked: Bool) {
+        let files = FileStore(fs: fileSystem)
+        guard files.exists(directory + "/central.json") else {
+            throw SyncError(.notFound, "no central store here (central.json missing)", location: directory)
+        }
+        let enrollmentPath = "\(directory)/terminals/\(terminal.rawValue).json"
+        guard files.exists(enrollmentPath) else {
+            throw SyncError(.notEnrolled, "terminal \(terminal.rawValue) was never enrolled at this central", location: enrollmentPath)
+        }
+        let enrollment = try Enrollment.read(from: enrollmentPath, fileSystem: fileSystem)
+        if let held = revocationNote(directory: directory, terminal: terminal, files: files) {
+            return (enrollment.merchant, held, true)
+        }
+        try files.writeAtomically(Array((note + "\n").utf8), to: revocationPath(directory: directory, terminal: terminal))
+        return (enrollment.merchant, note, false)
+    }
+
+    static func revocationPath(directory: String, terminal: ReplicaId) -> String {
+        "\(directory)/terminals/\(terminal.rawValue).revoked"
+    }
+
+    /// The note of `terminals/T.revoked` (nil: no such file). Unreadable or not, the file's presence revokes.
+    static func revocationNote(directory: String, terminal: ReplicaId, files: FileStore) -> String? {
+        let path = revocationPath(directory: directory, terminal: terminal)
+        guard files.exists(path) else { return nil }
+        let note = String(decoding: (try? files.read(path)) ?? [], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return note.isEmpty ? "revoked (note unreadable: \(path))" : note
     }
 
     static func storage(directory: String, identity: CentralIdentity, files: FileStore, storeLock: any StoreLockHandle,

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import PosLedger
 import PosWire
 
@@ -187,7 +188,7 @@ public final class HTTPSyncTransport: SyncTransport, @unchecked Sendable {
                                               deadline: .now() + .milliseconds(settings.connectTimeoutMillis)).wait()
             return response.status == .ok ? nil : "HTTP \(response.status.code)"
         } catch {
-            return "\(error)"
+            return describe(error)
         }
     }
 
@@ -227,13 +228,31 @@ public final class HTTPSyncTransport: SyncTransport, @unchecked Sendable {
             response = try client.execute(request: request, delegate: ResponseAccumulator(request: request, maxBodySize: SyncLimits.messageBytesMax + 4096),
                                           deadline: deadline).wait()
         } catch {
-            throw TransportProblem(text: "\(error)")
+            throw TransportProblem(text: describe(error))
         }
         let bytes = response.body.map { Array($0.readableBytesView) } ?? []
         wireBytesReceived += Self.responseHeadBytes(response) + bytes.count
         return Outcome(status: Int(response.status.code), body: bytes,
                        nonce: response.headers.first(name: HTTPSync.nonceHeader),
                        retryAfterSeconds: response.headers.first(name: "Retry-After").flatMap { Int($0) }.map { max(0, $0) })
+    }
+
+    /// What went wrong on the link, in the words of the bound it hit: NIO's own descriptions
+    /// ("connection reset (error set): Connection refused (errno: 111)") name the mechanism, not the cause.
+    private func describe(_ error: any Error) -> String {
+        if let e = error as? HTTPClientError {
+            switch e {
+            case .connectTimeout: return "no connection within \(settings.connectTimeoutMillis / 1000) s (--connect-timeout)"
+            case .deadlineExceeded, .readTimeout: return "no reply within \(settings.requestTimeoutMillis / 1000) s (--request-timeout)"
+            case .remoteConnectionClosed: return "the server closed the connection before its reply was complete"
+            default: return "\(e)"
+            }
+        }
+        if let e = error as? IOError { return "\(String(cString: strerror(e.errnoCode)).lowercased()) (errno \(e.errnoCode))" }
+        if let e = error as? NIOConnectionError, let first = e.connectionErrors.first {
+            return "cannot connect to \(e.host):\(e.port): \(describe(first.error))"
+        }
+        return "\(error)"
     }
 
     /// Waits, or throws when stopped meanwhile.
