@@ -77,14 +77,20 @@ public struct WatchSettings: Sendable {
     public var holdMillisMax: Int64 = 2 * Millis.perSecond
     /// Between two rounds that go on with a backlog, in milliseconds: a cashier's command takes the store then.
     public var pauseMillis: Int64 = 250
-    /// The HTTP client's bounds: fewer tries than a one-off sync, so a link that drops mid-session
-    /// gives the store back soon; the daemon's own backoff takes over.
+    /// The HTTP client's bounds while the daemon holds the store: one try per request, given up after
+    /// 4 s, so a link that stalls mid-session gives the store back within about `holdMillisMax` + 4 s;
+    /// the daemon's own backoff takes over. Batches start at 16 KiB (about 2.6 s at 50 kbit/s).
     public var client: HTTPClientSettings = {
         var c = HTTPClientSettings()
-        c.attemptsMax = 3
-        c.backoffMaxMillis = 2 * Millis.perSecond
+        c.attemptsMax = 1
+        c.requestTimeoutMillis = 4 * Millis.perSecond
+        c.pushBatchBytes = 16 << 10
+        c.pullBatchBytes = 16 << 10
         return c
     }()
+    /// Batches shrink to this, in bytes, at the least: a round that fails halves them (a link too slow
+    /// for a batch within the request timeout), a round that completes doubles them back up to `client`'s.
+    public var batchBytesMin = 1 << 10
     public init() {}
 }
 
@@ -111,6 +117,8 @@ extension TerminalDesk {
         defer { prober.close() }
         var failures = 0
         var random = SystemRandomNumberGenerator()
+        var client = settings.client
+        let batchMax = (push: settings.client.pushBatchBytes, pull: settings.client.pullBatchBytes)
         log("watching: terminal \(enrollment.terminal.rawValue) syncs with \(server) every \(WallClock.seconds(settings.intervalMillis))")
         while !stop.isStopped {
             let wait: Int64
@@ -123,9 +131,11 @@ extension TerminalDesk {
                 do throws(AppError) {
                     let desk = try TerminalDesk.open(directory: directory, lockWaitMillis: lockWaitMillis)
                     defer { try? desk.close() }
-                    let (r, wire) = try desk.sync(server: server, settings: settings.client, nowMillis: clock(), stop: stop,
+                    let (r, wire) = try desk.sync(server: server, settings: client, nowMillis: clock(), stop: stop,
                                                   yield: { WallClock.monotonicMillis() - started >= settings.holdMillisMax })
                     failures = 0
+                    client.pushBatchBytes = min(batchMax.push, client.pushBatchBytes * 2)
+                    client.pullBatchBytes = min(batchMax.pull, client.pullBatchBytes * 2)
                     let took = WallClock.monotonicMillis() - started
                     log("\(WallClock.format(clock())) \(r.complete ? "synced" : "synced part"): pushed \(r.pushed), pulled \(r.pulled), acknowledged through seq \(r.acknowledgedThrough); \(wire.requests) requests, \(wire.bytesSent + wire.bytesReceived) bytes, \(took) ms" + (r.complete ? "" : "; more to do, going on"))
                     wait = r.complete ? settings.intervalMillis : settings.pauseMillis
@@ -137,8 +147,10 @@ extension TerminalDesk {
                         throw error
                     }
                     failures += 1
+                    client.pushBatchBytes = max(settings.batchBytesMin, client.pushBatchBytes / 2)
+                    client.pullBatchBytes = max(settings.batchBytesMin, client.pullBatchBytes / 2)
                     wait = retryWait(failures: failures, settings: settings, random: &random)
-                    log("\(WallClock.format(clock())) sync failed: \(error.message); next try in \(WallClock.seconds(wait))")
+                    log("\(WallClock.format(clock())) sync failed: \(error.message); next try in \(WallClock.seconds(wait)), batches of \(client.pushBatchBytes) bytes")
                 }
             }
             if stop.wait(millis: wait) { break }

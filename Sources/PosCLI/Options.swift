@@ -89,13 +89,13 @@ struct SyncTargetOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A sync server: http://HOST:PORT (`possync central serve`).", valueName: "url"))
     var server: String?
     @Option(name: .customLong("batch-bytes"),
-            help: ArgumentHelp("Frames per push and records per pull, at most, in bytes (1024...1048576; default 65536 with --server, 1048576 with --central).", valueName: "bytes"))
+            help: ArgumentHelp("Frames per push and records per pull, at most, in bytes (1024...1048576; default 65536 with --server, 16384 with --watch, 1048576 with --central).", valueName: "bytes"))
     var batchBytes: Int?
     @Option(name: .customLong("connect-timeout"), help: ArgumentHelp("With --server: give up opening a connection after this many seconds (1...300; default 10).", valueName: "seconds"))
     var connectTimeout: Int?
-    @Option(name: .customLong("request-timeout"), help: ArgumentHelp("With --server: give up on one request after this many seconds (1...3600; default 120).", valueName: "seconds"))
+    @Option(name: .customLong("request-timeout"), help: ArgumentHelp("With --server: give up on one request after this many seconds (1...3600; default 120, 4 with --watch).", valueName: "seconds"))
     var requestTimeout: Int?
-    @Option(help: ArgumentHelp("With --server: tries of one request before the sync fails (1...100; default 8).", valueName: "n"))
+    @Option(help: ArgumentHelp("With --server: tries of one request before the sync fails (1...100; default 8, 1 with --watch).", valueName: "n"))
     var attempts: Int?
 
     static let batchBytesMin = 1024

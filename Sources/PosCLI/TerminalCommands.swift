@@ -201,8 +201,10 @@ struct TerminalCommand: ParsableCommand {
                 retried with backoff and jitter, and a session cut anywhere resumes where it stopped.
 
                 With --watch, it keeps running: it syncs every --interval while the server answers, backs off while \
-                it does not, takes the store's lock only while a session works (giving it back every 2 s of work), \
-                logs one line per round on standard error, and stops cleanly on SIGTERM or SIGINT.
+                it does not, takes the store's lock only while a session works (giving it back after 2 s of work, \
+                and giving up a request that stalls after 4 s: one try, batches of 16384 bytes, halved after a round \
+                that fails and doubled back after one that completes), logs one line per round on standard error, \
+                and stops cleanly on SIGTERM or SIGINT, also in the middle of a request.
 
                 Exit code 5: the server could not be reached or did not answer (retry later).
 

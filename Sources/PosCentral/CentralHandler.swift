@@ -38,6 +38,9 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
     var wallClockValue: @Sendable () -> Int64
     var faults = TestOnlyFaults()
     var appendObserverValue: (@Sendable (_ events: [Event], _ newConflicts: [ConflictRecord]) -> Void)?
+    /// `head` as of the last append, behind a lock of its own (see `publishedHead`).
+    private let headLock = NSLock()
+    private var publishedHeadValue: UInt64 = 0
 
     /// Takes over an opened storage: reads its enrollments, resumes the clock after its newest event.
     public init(storage: any CentralStorage, environment: CentralEnvironment = CentralEnvironment(),
@@ -52,6 +55,7 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
         for e in try storage.enrollments() { register(e) }
         _ = try? hlc.receive(storage.newestHLC, wallMillis: wallClockValue())  // an absurd timestamp does not drag the clock
         lossesLogged = storage.losses.count
+        publishedHeadValue = storage.head
     }
 
     func register(_ e: Enrollment) {
@@ -108,6 +112,7 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
     /// Appends through the storage and tells the observer what was appended.
     @discardableResult
     func append(_ events: [AcceptedEvent], skipping gap: ClosedRange<UInt64>?) throws(SyncError) -> ClosedRange<UInt64> {
+        defer { headLock.withLock { publishedHeadValue = storage.head } }
         guard let observer = appendObserverValue else { return try storage.append(events, skipping: gap) }
         let before = Set(storage.resident.conflicts)
         let positions = try storage.append(events, skipping: gap)
@@ -235,6 +240,10 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
 
     /// The last durable journal position.
     public var head: UInt64 { lock.withLock { storage.head } }
+
+    /// The last durable journal position as of the last append, read without waiting for the
+    /// handler's lock (a push in progress holds it): what a health check or a metric reports.
+    public var publishedHead: UInt64 { headLock.withLock { publishedHeadValue } }
 
     /// Central's loss log: every journal cut, every loss a terminal's hello revealed, and what became of each.
     public var lossRecords: [LossRecord] { lock.withLock { storage.losses } }

@@ -288,8 +288,7 @@ public final class FileCentralStorage: CentralStorage {
     }
 
     public func revoke(_ terminal: ReplicaId, note: String) throws(SyncError) {
-        try files.writeAtomically(Array((note + "\n").utf8), to: FileCentralStore.revocationPath(directory: directory, terminal: terminal))
-        revoked[terminal] = note
+        revoked[terminal] = try FileCentralStore.writeRevocation(directory: directory, terminal: terminal, note: note, fileSystem: files.fs).note
     }
 
     // MARK: - CentralStorage: accepted events

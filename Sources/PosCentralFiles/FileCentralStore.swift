@@ -98,12 +98,25 @@ public enum FileCentralStore {
             throw SyncError(.notEnrolled, "terminal \(terminal.rawValue) was never enrolled at this central", location: enrollmentPath)
         }
         let enrollment = try Enrollment.read(from: enrollmentPath, fileSystem: fileSystem)
-        if let held = revocationNote(directory: directory, terminal: terminal, files: files) {
-            return (enrollment.merchant, held, true)
-        }
-        try files.writeAtomically(Array((note + "\n").utf8), to: revocationPath(directory: directory, terminal: terminal))
-        return (enrollment.merchant, note, false)
+        let written = try writeRevocation(directory: directory, terminal: terminal, note: note, fileSystem: fileSystem)
+        return (enrollment.merchant, written.note, !written.new)
     }
+
+    /// Writes `terminals/T.revoked` unless it exists, under `terminals/revoke.lock` (two revokes at once
+    /// take turns; the first one's note stays). Returns the note the file holds and whether this call wrote it.
+    static func writeRevocation(directory: String, terminal: ReplicaId, note: String,
+                                fileSystem: any JournalFileSystem) throws(SyncError) -> (note: String, new: Bool) {
+        let files = FileStore(fs: fileSystem)
+        let lock = try StoreDirectory.lockFile(directory + "/terminals/" + revocationLockName, fileSystem: fileSystem,
+                                               waitMillis: StoreLockLimits.waitMillisDefault)
+        defer { lock.release() }
+        if let held = revocationNote(directory: directory, terminal: terminal, files: files) { return (held, false) }
+        try files.writeAtomically(Array((note + "\n").utf8), to: revocationPath(directory: directory, terminal: terminal))
+        return (note, true)
+    }
+
+    /// The lock `central revoke` takes (not the store's: a running server holds that one).
+    static let revocationLockName = "revoke.lock"
 
     static func revocationPath(directory: String, terminal: ReplicaId) -> String {
         "\(directory)/terminals/\(terminal.rawValue).revoked"

@@ -143,6 +143,8 @@ public final class HTTPSyncTransport: SyncTransport, @unchecked Sendable {
                 logger.debug("sync request failed; retrying", metadata: ["http.attempt": "\(attempt)", "http.problem": "\(problem.text)"])
                 try pause(backoffMillis(attempt: attempt))
                 continue
+            } catch let error as SyncError {
+                throw error  // the server refused (a nonce for a terminal it does not know), or stopped: final
             } catch {
                 lastProblem = "\(error)"
                 try pause(backoffMillis(attempt: attempt))
@@ -160,7 +162,7 @@ public final class HTTPSyncTransport: SyncTransport, @unchecked Sendable {
                 nonce = nil
                 attempt -= 1
                 continue
-            case 409, 429, 503:
+            case 409, 429, 500...599:
                 lastProblem = "HTTP \(outcome.status): \(refusalText(outcome.body))"
                 let wait = outcome.retryAfterSeconds.map { min(Int64($0) * 1000, settings.backoffMaxMillis) } ?? backoffMillis(attempt: attempt)
                 try pause(wait)
@@ -170,9 +172,8 @@ public final class HTTPSyncTransport: SyncTransport, @unchecked Sendable {
                 if let reply = try? SyncMessage.decode(outcome.body), case .refusal = reply { return reply }
                 throw SyncError(.malformed, "HTTP \(outcome.status) without a refusal message", location: server)
             default:
-                lastProblem = "HTTP \(outcome.status)"
-                try pause(backoffMillis(attempt: attempt))
-                continue
+                // 404, 405, another 4xx or 3xx: not a PosSync server at this address, or not this version of it.
+                throw SyncError(.malformed, "HTTP \(outcome.status) to POST \(path): is \(server) a PosSync sync server (possync central serve)?", location: server)
             }
         }
         throw SyncError(.io, "no reply after \(settings.attemptsMax) tries; the last: \(lastProblem)", location: server)
@@ -201,6 +202,9 @@ public final class HTTPSyncTransport: SyncTransport, @unchecked Sendable {
         var retryAfterSeconds: Int?
     }
 
+    /// How often a request in flight looks at the stop signal, in milliseconds.
+    static let stopPollMillis: Int64 = 100
+
     /// The connection failed, timed out or was cut: worth another try.
     private struct TransportProblem: Error { var text: String }
 
@@ -208,9 +212,15 @@ public final class HTTPSyncTransport: SyncTransport, @unchecked Sendable {
         let outcome = try send(path: HTTPSync.noncePath(terminal: enrollment.terminal), headers: HTTPHeaders(), body: [])
         guard (200..<300).contains(outcome.status), let nonce = outcome.nonce else {
             if outcome.status == 401 || outcome.status == 403 {
-                throw SyncError(.notAuthorized, "the server refused a nonce: \(refusalText(outcome.body))", location: server)
+                // The server does not know this terminal (notEnrolled) or will not serve it: retrying will not help.
+                let refusal = (try? SyncMessage.decode(outcome.body)).flatMap { reply -> SyncMessage.Refusal? in
+                    if case .refusal(let r) = reply { return r } else { return nil }
+                }
+                let code = refusal.map { SyncError.Code(refusal: $0.code) } ?? .notAuthorized
+                throw SyncError(code, "the server refused a nonce (HTTP \(outcome.status)): \(refusalText(outcome.body))", location: server)
             }
-            throw TransportProblem(text: "nonce: HTTP \(outcome.status)")
+            if (500..<600).contains(outcome.status) || outcome.status == 429 { throw TransportProblem(text: "nonce: HTTP \(outcome.status)") }
+            throw SyncError(.malformed, "HTTP \(outcome.status) to POST \(HTTPSync.noncePath(terminal: enrollment.terminal)): is \(server) a PosSync sync server (possync central serve)?", location: server)
         }
         return nonce
     }
@@ -224,9 +234,20 @@ public final class HTTPSyncTransport: SyncTransport, @unchecked Sendable {
         wireBytesSent += Self.requestHeadBytes(request, bodyBytes: body.count) + body.count
         let deadline = NIODeadline.now() + .milliseconds(settings.requestTimeoutMillis)
         let response: HTTPClient.Response
+        let task = client.execute(request: request, delegate: ResponseAccumulator(request: request, maxBodySize: SyncLimits.messageBytesMax + 4096),
+                                  deadline: deadline)
+        // Waits for the reply, watching the stop signal: a stop cancels the request in flight.
+        let done = DispatchSemaphore(value: 0)
+        task.futureResult.whenComplete { _ in done.signal() }
+        while done.wait(timeout: .now() + .milliseconds(Int(Self.stopPollMillis))) == .timedOut {
+            if stop.isStopped {
+                task.cancel()
+                _ = done.wait(timeout: .now() + .seconds(5))
+                throw SyncError(.io, "stopped while a request was in flight (the session resumes where it stopped)", location: server)
+            }
+        }
         do {
-            response = try client.execute(request: request, delegate: ResponseAccumulator(request: request, maxBodySize: SyncLimits.messageBytesMax + 4096),
-                                          deadline: deadline).wait()
+            response = try task.futureResult.wait()
         } catch {
             throw TransportProblem(text: describe(error))
         }

@@ -3,12 +3,16 @@ import NIOCore
 import NIOHTTPTypes
 
 /// Closes a connection whose next request does not arrive whole in time
-/// (sync-protocol.md, "HTTP", "Limits"): the clock starts when the connection
-/// opens and again when a response has been sent, and stops when a request's
-/// last byte arrives. A client that sends one byte a second, an idle
-/// keep-alive connection and a connection that never sends anything are all
-/// closed after `SyncServerSettings.requestArrivalMillisMax`, so open
-/// connections cost the server a bounded time each.
+/// (sync-protocol.md, "HTTP", "Connections"): the clock starts when the
+/// connection opens and again once the previous exchange is over (its answer
+/// sent and its request's last byte read, in whichever order they happen: the
+/// server may answer before it has read a body it refuses), and it stops while
+/// the server works on a request that arrived whole. A client that sends one
+/// byte a second, an idle keep-alive connection, a connection that never sends
+/// anything and one that trickles the body of a request already answered are
+/// all closed after `SyncServerSettings.requestArrivalMillisMax`, so open
+/// connections cost the server a bounded time each. An answer that says
+/// `Connection: close` closes the connection once it is sent.
 final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -17,6 +21,12 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     private let limit: TimeAmount
     private var timer: Scheduled<Void>?
+    /// The current request's last byte has been read.
+    private var requestComplete = false
+    /// The answer to the current request has been sent.
+    private var answered = false
+    /// The answer being written says `Connection: close`.
+    private var closeAfterAnswer = false
 
     init(limit: TimeAmount) { self.limit = limit }
 
@@ -50,17 +60,41 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     func handlerRemoved(context: ChannelHandlerContext) { disarm() }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .end = unwrapInboundIn(data) { disarm() }
+        switch unwrapInboundIn(data) {
+        case .head:
+            requestComplete = false
+            answered = false
+        case .end:
+            requestComplete = true
+            // Answered already (before its body was read): the exchange is over, the next request's clock starts.
+            // Otherwise the server works on it, and its answer starts the clock.
+            if answered { arm(context) } else { disarm() }
+        case .body:
+            break
+        }
         context.fireChannelRead(data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) {
+        switch unwrapOutboundIn(data) {
+        case .head(let response):
+            closeAfterAnswer = response.headerFields[.connection]?.lowercased() == "close"
+            context.write(data, promise: promise)
+        case .end:
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             let written = promise ?? context.eventLoop.makePromise()
-            written.futureResult.whenSuccess { loopBound.value.0.arm(loopBound.value.1) }
+            written.futureResult.whenSuccess {
+                let (handler, context) = loopBound.value
+                handler.answered = true
+                if handler.closeAfterAnswer {
+                    context.close(promise: nil)
+                } else if handler.requestComplete {
+                    handler.arm(context)
+                }
+                // Else the request's body is still arriving: its arrival clock keeps running.
+            }
             context.write(data, promise: written)
-        } else {
+        case .body:
             context.write(data, promise: promise)
         }
     }

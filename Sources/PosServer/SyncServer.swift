@@ -26,10 +26,10 @@ public struct SyncServerSettings: Sendable {
     public var connectionsMax = 4_096
     /// A connection's next request must arrive whole within this, in milliseconds, or the connection is closed.
     public var requestArrivalMillisMax: Int64 = 60_000
-    /// How long an issued nonce stays good, in milliseconds.
+    /// How long an issued nonce stays good, in milliseconds of the server's monotonic clock.
     public var nonceLifetimeMillis: Int64 = 10 * 60 * 1000
-    /// Nonces outstanding per terminal, at most (issuing another forgets the oldest).
-    public var noncesPerTerminalMax = 8
+    /// Used nonces remembered at once (each until it expires), at most: 503 beyond it.
+    public var usedNoncesMax = 1_048_576
     /// `Retry-After` of a 409 (this terminal has a request in flight), in seconds.
     public var retryAfterBusyTerminalSeconds = 1
     /// `Retry-After` of a 429 (the server-wide bound is reached), in seconds.
@@ -48,33 +48,43 @@ public final class SyncService: @unchecked Sendable {
     let nonces: NonceStore
     let gate: RequestGate
     let wallMillis: @Sendable () -> Int64
+    /// The clock nonces are issued and checked on, in milliseconds (monotonic: wall clocks jump).
+    let nonceClockMillis: @Sendable () -> Int64
     private let lock = NSLock()
     /// Authentication keys and merchants of enrolled terminals (read from the handler on a miss).
     private var known: [ReplicaId: (key: SymmetricKey, merchant: String)] = [:]
 
     public init(handler: CentralHandler, settings: SyncServerSettings = SyncServerSettings(),
                 metrics: ServerMetrics = ServerMetrics(),
-                wallMillis: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+                wallMillis: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
+                nonceClockMillis: @escaping @Sendable () -> Int64 = { Int64(DispatchTime.now().uptimeNanoseconds / 1_000_000) }) {
         self.handler = handler
         self.settings = settings
         self.metrics = metrics
         self.wallMillis = wallMillis
-        nonces = NonceStore(lifetimeMillis: settings.nonceLifetimeMillis, perTerminalMax: settings.noncesPerTerminalMax)
+        self.nonceClockMillis = nonceClockMillis
+        nonces = NonceStore(lifetimeMillis: settings.nonceLifetimeMillis, usedMax: settings.usedNoncesMax)
         gate = RequestGate(inFlightMax: settings.requestsInFlightMax)
+        for e in handler.enrolledTerminals {
+            known[e.terminal] = (KeyDerivation.terminalAuthKey(secret: e.secret, terminal: e.terminal), e.merchant)
+        }
         handler.appendObserver = { [metrics] _, conflicts in metrics.conflicts(conflicts) }
     }
 
     /// The authentication key and merchant of an enrolled terminal; nil when central never enrolled it.
-    func identity(of terminal: ReplicaId) -> (key: SymmetricKey, merchant: String)? {
+    /// A terminal enrolled after the server started is looked up on a pool thread: central's lock
+    /// (held through a push) is never waited for on the server's own threads.
+    func identity(of terminal: ReplicaId) async -> (key: SymmetricKey, merchant: String)? {
         if let k = lock.withLock({ known[terminal] }) { return k }
-        guard let e = handler.enrollment(of: terminal) else { return nil }
+        let handler = self.handler
+        guard let e = try? await NIOThreadPool.singleton.runIfActive({ handler.enrollment(of: terminal) }) else { return nil }
         let k = (KeyDerivation.terminalAuthKey(secret: e.secret, terminal: e.terminal), e.merchant)
         lock.withLock { known[terminal] = k }
         return k
     }
 
-    /// Outstanding nonces (tests bound them).
-    public var outstandingNonces: Int { nonces.outstanding }
+    /// Used nonces remembered (tests bound them).
+    public var usedNonces: Int { nonces.usedCount }
 }
 
 /// The server's HTTP application over `service` (what `possync central serve` runs and tests call).
@@ -128,11 +138,11 @@ extension SyncService {
         let response: Response
         do {
             let terminal = try pathTerminal(context)
-            guard identity(of: terminal) != nil else {
+            guard await identity(of: terminal) != nil else {
                 throw RouteRefusal(status: .unauthorized, code: "\(SyncError.Code.notEnrolled)", message: "terminal \(terminal.rawValue) is not enrolled at central \(handler.centralID)")
             }
             var fields = HTTPFields()
-            fields[.possyncNonce] = nonces.issue(for: terminal, nowMillis: wallMillis())
+            fields[.possyncNonce] = nonces.issue(for: terminal, nowMillis: nonceClockMillis())
             fields[.cacheControl] = "no-store"
             response = Response(status: .noContent, headers: fields)
         } catch {
@@ -159,6 +169,8 @@ extension SyncService {
                 throw RouteRefusal(status: .contentTooLarge, code: "\(SyncError.Code.tooLarge)",
                                    message: "body of \(length) bytes exceeds the server's requestBytesMax (\(settings.requestBytesMax) bytes)", closeConnection: true)
             }
+            // Steps 4 to 6 before the body is read: a caller without a good nonce costs no body buffer.
+            let (auth, identity) = try await authorization(request, terminal: terminal)
             let body: ByteBuffer
             do { body = try await request.body.collect(upTo: settings.requestBytesMax) } catch is NIOTooManyBytesError {
                 throw RouteRefusal(status: .contentTooLarge, code: "\(SyncError.Code.tooLarge)",
@@ -166,7 +178,7 @@ extension SyncService {
             }
             let bytes = Array(body.readableBytesView)
             bytesIn = bytes.count
-            let identity = try authenticate(request, terminal: terminal, body: bytes)
+            try verify(request, auth: auth, key: identity.key, terminal: terminal, body: bytes)
             authenticated = terminal
             log[metadataKey: "merchant"] = "\(identity.merchant)"
             let message: SyncMessage
@@ -190,8 +202,8 @@ extension SyncService {
                 let handler = self.handler
                 reply = try await NIOThreadPool.singleton.runIfActive { handler.handle(message) }
             } catch {
-                throw RouteRefusal(status: .serviceUnavailable, code: "\(SyncError.Code.io)", message: "the server is stopping",
-                                   retryAfterSeconds: settings.retryAfterUnavailableSeconds, closeConnection: true)
+                throw RouteRefusal(status: .serviceUnavailable, code: "\(SyncError.Code.io)", message: "the server could not run the request: \(error)",
+                                   retryAfterSeconds: settings.retryAfterUnavailableSeconds)
             }
             response = replyResponse(reply, terminal: terminal, log: &log)
         } catch {
@@ -209,7 +221,7 @@ extension SyncService {
     }
 
     func healthRoute() -> Response {
-        let body = "{\"status\":\"ok\",\"central\":\"\(handler.centralID)\",\"head\":\(handler.head),\"requestsInFlight\":\(gate.inFlight)}\n"
+        let body = "{\"status\":\"ok\",\"central\":\"\(handler.centralID)\",\"head\":\(handler.publishedHead),\"requestsInFlight\":\(gate.inFlight)}\n"
         return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
                         body: .init(byteBuffer: ByteBuffer(string: body)))
     }
@@ -229,32 +241,49 @@ extension SyncService {
         return t
     }
 
-    /// The request's Authorization header, checked: the terminal, the nonce (used up here), the MAC.
-    private func authenticate(_ request: Request, terminal: ReplicaId, body: [UInt8]) throws -> (key: SymmetricKey, merchant: String) {
-        func refuse(_ why: String) -> RouteRefusal {
-            RouteRefusal(status: .unauthorized, code: "\(SyncError.Code.notAuthorized)", message: why)
-        }
-        guard let header = request.headers[.authorization] else { throw refuse("no Authorization header") }
+    private func unauthorized(_ why: String) -> RouteRefusal {
+        RouteRefusal(status: .unauthorized, code: "\(SyncError.Code.notAuthorized)", message: why)
+    }
+
+    /// Steps 4 to 6: the Authorization header parses and names the path's terminal, the terminal is
+    /// enrolled, and its nonce is one this server issued to it, unexpired and unused.
+    private func authorization(_ request: Request, terminal: ReplicaId) async throws
+        -> (auth: (terminal: UInt32, nonce: String, mac: [UInt8]), identity: (key: SymmetricKey, merchant: String)) {
+        guard let header = request.headers[.authorization] else { throw unauthorized("no Authorization header") }
         guard let auth = HTTPSync.parseAuthorization(header) else {
-            throw refuse("the Authorization header is not \(HTTPSync.authorizationScheme) terminal=T, nonce=N, mac=M")
+            throw unauthorized("the Authorization header is not \(HTTPSync.authorizationScheme) terminal=T, nonce=N, mac=M (T decimal, N 64 and M 64 lowercase hex digits, each field once)")
         }
         guard auth.terminal == terminal.rawValue else {
-            throw refuse("the Authorization header names terminal \(auth.terminal); the path names terminal \(terminal.rawValue)")
+            throw unauthorized("the Authorization header names terminal \(auth.terminal); the path names terminal \(terminal.rawValue)")
         }
-        guard let identity = identity(of: terminal) else {
+        guard let identity = await identity(of: terminal) else {
             throw RouteRefusal(status: .unauthorized, code: "\(SyncError.Code.notEnrolled)", message: "terminal \(terminal.rawValue) is not enrolled at central \(handler.centralID)")
         }
-        guard nonces.consume(auth.nonce, for: terminal, nowMillis: wallMillis()) else {
-            throw refuse("nonce \(auth.nonce) was not issued to terminal \(terminal.rawValue), was used already, or expired: ask \(HTTPSync.noncePath(terminal: terminal)) for a new one")
+        switch nonces.check(auth.nonce, for: terminal, nowMillis: nonceClockMillis()) {
+        case .good: break
+        case .unknown:
+            throw unauthorized("nonce \(auth.nonce) was not issued to terminal \(terminal.rawValue) by this server (or before it restarted): ask \(HTTPSync.noncePath(terminal: terminal)) for a new one")
+        case .expired:
+            throw unauthorized("nonce \(auth.nonce) expired (nonces are good for \(settings.nonceLifetimeMillis / 1000) s): ask \(HTTPSync.noncePath(terminal: terminal)) for a new one")
+        case .used:
+            throw unauthorized("nonce \(auth.nonce) was used already (a replayed request): ask \(HTTPSync.noncePath(terminal: terminal)) for a new one")
+        case .full:
+            throw RouteRefusal(status: .serviceUnavailable, code: "busy", message: "the server remembers \(settings.usedNoncesMax) used nonces (usedNoncesMax); try again",
+                               retryAfterSeconds: settings.retryAfterUnavailableSeconds)
         }
-        let expected = HTTPSync.mac(key: identity.key, method: request.method.rawValue, path: request.uri.path, body: body, nonce: auth.nonce)
+        return (auth, identity)
+    }
+
+    /// Step 8: the MAC matches the request under the terminal's key; the nonce is used up.
+    private func verify(_ request: Request, auth: (terminal: UInt32, nonce: String, mac: [UInt8]), key: SymmetricKey,
+                        terminal: ReplicaId, body: [UInt8]) throws {
+        let expected = HTTPSync.mac(key: key, method: request.method.rawValue, path: request.uri.path, body: body, nonce: auth.nonce)
         guard expected.count == auth.mac.count, zip(expected, auth.mac).reduce(UInt8(0), { $0 | ($1.0 ^ $1.1) }) == 0 else {
-            throw refuse("the MAC does not match this request (method, path, body and nonce) under terminal \(terminal.rawValue)'s key")
+            throw unauthorized("the MAC does not match this request (method, path, body and nonce) under terminal \(terminal.rawValue)'s key")
         }
-        if let note = handler.revocation(of: terminal) {
-            throw RouteRefusal(status: .forbidden, code: "\(SyncError.Code.revoked)", message: "terminal \(terminal.rawValue)'s enrollment was revoked: \(note)")
+        guard nonces.use(auth.nonce, nowMillis: nonceClockMillis()) else {
+            throw unauthorized("nonce \(auth.nonce) was used already (a replayed request): ask \(HTTPSync.noncePath(terminal: terminal)) for a new one")
         }
-        return identity
     }
 
     /// The message is a request, of the authenticated terminal, within the server's bounds.
@@ -267,19 +296,6 @@ extension SyncService {
         case .push(let m):
             named = m.terminal
             log[metadataKey: "message"] = "push"
-            var events = 0
-            var first: UInt64?, last: UInt64 = 0
-            for (i, frame) in m.frames.enumerated() {
-                guard let h = try? Frames.header(frame, file: "push frame \(i)") else { continue }  // the handler says what is wrong with it
-                events += Int(h.recordCount)
-                first = first ?? h.firstSequence
-                last = h.lastSequence
-            }
-            if let first { log[metadataKey: "seq"] = "\(first)...\(last)" }
-            guard events <= settings.eventsPerRequestMax else {
-                throw RouteRefusal(status: .contentTooLarge, code: "\(SyncError.Code.tooLarge)",
-                                   message: "the push carries \(events) events; the server takes at most \(settings.eventsPerRequestMax) per request")
-            }
         default:
             throw RouteRefusal(status: .badRequest, code: "malformed", message: "a \(message.typeByte)-type message is not a request central takes")
         }
@@ -287,13 +303,27 @@ extension SyncService {
             throw RouteRefusal(status: .forbidden, code: "\(SyncError.Code.notAuthorized)",
                                message: "the request is authenticated as terminal \(terminal.rawValue) and its message names terminal \(named.rawValue)")
         }
+        guard case .push(let m) = message else { return }
+        var events = 0
+        var first: UInt64?, last: UInt64 = 0
+        for (i, frame) in m.frames.enumerated() {
+            guard let h = try? Frames.header(frame, file: "push frame \(i)") else { continue }  // the handler says what is wrong with it
+            events += Int(h.recordCount)
+            first = first ?? h.firstSequence
+            last = h.lastSequence
+        }
+        if let first { log[metadataKey: "seq"] = "\(first)...\(last)" }
+        guard events <= settings.eventsPerRequestMax else {
+            throw RouteRefusal(status: .contentTooLarge, code: "\(SyncError.Code.tooLarge)",
+                               message: "the push carries \(events) events; the server takes at most \(settings.eventsPerRequestMax) per request")
+        }
     }
 
     private func replyResponse(_ reply: SyncMessage, terminal: ReplicaId, log: inout Logger) -> Response {
         var fields = HTTPFields()
         fields[.contentType] = HTTPSync.contentType
         fields[.cacheControl] = "no-store"
-        fields[.possyncNonce] = nonces.issue(for: terminal, nowMillis: wallMillis())
+        fields[.possyncNonce] = nonces.issue(for: terminal, nowMillis: nonceClockMillis())
         var status = HTTPResponse.Status.ok
         switch reply {
         case .refusal(let r):
@@ -306,7 +336,7 @@ extension SyncService {
             metrics.pushed(accepted: Int(a.accepted), duplicates: Int(a.duplicates))
         case .events(let e):
             log[metadataKey: "cursor_reached"] = "\(e.cursor)"
-            let head = handler.head
+            let head = handler.publishedHead
             metrics.lag(terminal: terminal, positions: head > e.cursor ? head - e.cursor : 0, wallMillis: wallMillis())
         default: break
         }
@@ -315,7 +345,7 @@ extension SyncService {
 
     private func refusalResponse(_ r: RouteRefusal, nonceFor terminal: ReplicaId? = nil) -> Response {
         var fields = HTTPFields()
-        if let terminal { fields[.possyncNonce] = nonces.issue(for: terminal, nowMillis: wallMillis()) }
+        if let terminal { fields[.possyncNonce] = nonces.issue(for: terminal, nowMillis: nonceClockMillis()) }
         fields[.contentType] = HTTPSync.contentType
         fields[.cacheControl] = "no-store"
         if let after = r.retryAfterSeconds { fields[.retryAfter] = "\(after)" }
@@ -337,8 +367,40 @@ extension HTTPSync {
 /// all — and this returns. `listening` hears the bound port (port 0 picks a free one).
 public func runSyncServer(service: SyncService, host: String, port: Int, logger: Logger, services: [any Service] = [],
                           listening: @escaping @Sendable (_ port: Int) -> Void) async throws {
+    let bound = ServerStartError.Bound()
     let app = buildApplication(service: service, host: host, port: port, logger: logger, services: services) { channel in
+        bound.set()
         listening(channel.localAddress?.port ?? port)
     }
-    try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    do {
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    } catch where !bound.isSet {
+        throw ServerStartError(host: host, port: port, underlying: error)
+    }
+}
+
+/// The server could not start listening (the port taken, a privileged port, an address this machine does not have).
+public struct ServerStartError: Error, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public var reason: String
+
+    init(host: String, port: Int, underlying: any Error) {
+        self.host = host
+        self.port = port
+        if let io = underlying as? IOError {
+            reason = "\(String(cString: strerror(io.errnoCode)).lowercased()) (errno \(io.errnoCode))"
+        } else {
+            reason = "\(underlying)"
+        }
+    }
+
+    public var description: String { "cannot listen on \(host.contains(":") ? "[\(host)]" : host):\(port): \(reason)" }
+
+    final class Bound: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value = false
+        func set() { lock.withLock { value = true } }
+        var isSet: Bool { lock.withLock { value } }
+    }
 }

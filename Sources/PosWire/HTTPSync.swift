@@ -13,8 +13,8 @@ public enum HTTPSync {
     public static let authorizationScheme = "PosSync-HMAC-SHA256"
     /// What the MAC covers first (a version of the canonical request).
     public static let macDomain = "PosSync-HTTP-v1"
-    /// Random bytes in a nonce (written as lowercase hex).
-    public static let nonceBytes = 16
+    /// Bytes in a nonce (written as lowercase hex): when it was issued, 8 random bytes, a 16-byte tag.
+    public static let nonceBytes = 32
 
     /// `POST`: a fresh nonce for this terminal (no authentication: it proves nothing by itself).
     public static func noncePath(terminal: ReplicaId) -> String { "/v1/terminals/\(terminal.rawValue)/nonce" }
@@ -50,18 +50,24 @@ public enum HTTPSync {
         }
     }
 
-    /// The parts of an Authorization header, or nil when it is not one.
+    /// The parts of an Authorization header, or nil when it is not one: the scheme, one space, then
+    /// exactly the fields `terminal`, `nonce` and `mac`, once each, in any order, separated by commas and
+    /// optional spaces; T decimal digits without a sign or leading zero; N and M lowercase hex.
     public static func parseAuthorization(_ value: String) -> (terminal: UInt32, nonce: String, mac: [UInt8])? {
         guard value.hasPrefix(authorizationScheme + " ") else { return nil }
         var fields: [String: String] = [:]
-        for part in value.dropFirst(authorizationScheme.count + 1).split(separator: ",") {
-            let kv = part.trimmingSpaces().split(separator: "=", maxSplits: 1)
-            guard kv.count == 2 else { return nil }
+        for part in value.dropFirst(authorizationScheme.count + 1).split(separator: ",", omittingEmptySubsequences: false) {
+            let kv = part.trimmingSpaces().split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard kv.count == 2, ["terminal", "nonce", "mac"].contains(kv[0]), fields[String(kv[0])] == nil else { return nil }
             fields[String(kv[0])] = String(kv[1])
         }
-        guard fields.count == 3, let t = fields["terminal"].flatMap({ UInt32($0) }), let nonce = fields["nonce"],
-              nonce.utf8.count == nonceBytes * 2, Hex.decode(nonce) != nil,
-              let mac = fields["mac"].flatMap(Hex.decode), mac.count == 32 else { return nil }
+        func lowercaseHex(_ s: String, digits: Int) -> Bool {
+            s.utf8.count == digits && s.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+        }
+        guard fields.count == 3, let tText = fields["terminal"], let nonce = fields["nonce"], let macText = fields["mac"],
+              (1...7).contains(tText.utf8.count), tText.utf8.allSatisfy({ (0x30...0x39).contains($0) }), tText.utf8.first != 0x30,
+              let t = UInt32(tText), lowercaseHex(nonce, digits: nonceBytes * 2), lowercaseHex(macText, digits: 64),
+              let mac = Hex.decode(macText) else { return nil }
         return (t, nonce, mac)
     }
 }
