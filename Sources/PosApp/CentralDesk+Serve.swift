@@ -23,7 +23,6 @@ extension CentralDesk {
                       notifyIntervalMillis: Int64 = NotificationService.intervalMillisDefault, logger: Logger,
                       listening: @escaping @Sendable (_ url: String) -> Void) async throws {
         let service = SyncService(handler: store, settings: settings)
-<<<<<<< HEAD
         var services: [any Service] = []
         var notifier: (any Notifier)?
         defer { notifier?.close() }
@@ -42,16 +41,12 @@ extension CentralDesk {
             services.append(delivery)
             logger.info("notifications delivered to \(n.destination)")
         }
-        try await runSyncServer(service: service, host: host, port: port, logger: logger, services: services) { boundPort in
-            listening("http://\(host.contains(":") ? "[\(host)]" : host):\(boundPort)")
-=======
         do {
-            try await runSyncServer(service: service, host: host, port: port, logger: logger) { boundPort in
+            try await runSyncServer(service: service, host: host, port: port, logger: logger, services: services) { boundPort in
                 listening("http://\(host.contains(":") ? "[\(host)]" : host):\(boundPort)")
             }
         } catch let error as ServerStartError {
             throw AppError(.refused, "--host \(host) --port \(port): \(error)")
->>>>>>> server
         }
     }
 
