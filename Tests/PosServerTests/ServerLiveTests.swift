@@ -181,6 +181,8 @@ final class LoopbackSocket {
         let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         guard r == 0 else { close(fd); throw SyncError(.io, "connect to port \(port): errno \(errno)") }
     }
+    /// Takes over a connected socket (one `accept` returned): closed when released.
+    init(adopting fd: Int32) { self.fd = fd }
     deinit { close(fd) }
 
     /// Sends bytes; false when the connection is gone.
