@@ -16,8 +16,8 @@ import PackageDescription
 //   PosServer       -> PosCentral, PosWire, PosJournal, PosLedger, PosBytes, hummingbird, swift-service-lifecycle, swift-metrics, swift-prometheus, swift-nio, swift-nio-extras, swift-http-types, swift-crypto, swift-log  (central over HTTP: routes, request authentication, limits, metrics)
 //   PosHTTPClient   -> PosWire, PosLedger, PosBytes, async-http-client, swift-nio, swift-crypto, swift-log  (a terminal's HTTP transport: retries, backoff, nonces)
 //   PosLoad         -> PosTerminal, PosCentral, PosWire, PosLedger  (sync-load and the server's tests share it: terminals on threads recording and syncing, measured exchanges, the end-of-run convergence and no-loss checks)
-//   PosApp          -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosLedger  (what the CLI does, minus the CLI: desks, amounts, acquirer, demo)
-//   PosCLI          -> PosApp, PosLedger, swift-argument-parser    (the command line as a library: the command tree, parsing, formatting, exit codes; run(arguments:console:))
+//   PosApp          -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosLedger, PosServer, PosHTTPClient, swift-log  (what the CLI does, minus the CLI: desks, amounts, acquirer, demo, serve, watch)
+//   PosCLI          -> PosApp, PosLedger, PosHTTPClient, swift-argument-parser, swift-log   (the command line as a library: the command tree, parsing, formatting, exit codes; run(arguments:console:))
 //   possync         -> PosCLI                                      (main only: runs PosCLI on the process's arguments, environment and output)
 //   PosDump         -> PosCentralFiles, PosJournal, PosLedger, PosWire, PosBytes, swift-crypto  (journal-dump's scan and report logic; snapshot runs through PosCentralFiles' SnapshotRunReader)
 let package = Package(
@@ -144,11 +144,12 @@ let package = Package(
         ),
         .target(
             name: "PosApp",
-            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger"]
+            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger", "PosServer", "PosHTTPClient",
+                           .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "PosCLI",
-            dependencies: ["PosApp", "PosLedger", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["PosApp", "PosLedger", "PosHTTPClient", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "possync",

@@ -25,6 +25,8 @@ public struct HTTPClientSettings: Sendable {
     /// Records per pull, at most, in bytes (central seals at most this much per reply).
     public var pullBatchBytes = HTTPClientSettings.pullBatchBytesDefault
 
+    /// The largest batch either way, in bytes (the protocol's bound).
+    public static let batchBytesMax = SyncLimits.pushBatchBytesMax
     public static let pushBatchBytesDefault = 64 << 10
     public static let pullBatchBytesDefault = 64 << 10
     public init() {}
@@ -173,6 +175,20 @@ public final class HTTPSyncTransport: SyncTransport, @unchecked Sendable {
             }
         }
         throw SyncError(.io, "no reply after \(settings.attemptsMax) tries; the last: \(lastProblem)", location: server)
+    }
+
+    /// One try at `GET /health`, without authentication: is the server there? (nil: yes; else what failed.)
+    /// The watch daemon asks before it takes the store's lock, so a link that is down costs the cashier nothing.
+    public func probe() -> String? {
+        let request: HTTPClient.Request
+        do { request = try HTTPClient.Request(url: server + HTTPSync.healthPath, method: .GET) } catch { return "\(error)" }
+        do {
+            let response = try client.execute(request: request, delegate: ResponseAccumulator(request: request, maxBodySize: 4096),
+                                              deadline: .now() + .milliseconds(settings.connectTimeoutMillis)).wait()
+            return response.status == .ok ? nil : "HTTP \(response.status.code)"
+        } catch {
+            return "\(error)"
+        }
     }
 
     // MARK: - Steps

@@ -12,6 +12,7 @@ import PosJournal
 import PosLedger
 import PosWire
 import Prometheus
+import ServiceLifecycle
 
 /// The bounds of the sync server, each with its unit (sync-protocol.md, "HTTP", "Limits").
 public struct SyncServerSettings: Sendable {
@@ -78,7 +79,7 @@ public final class SyncService: @unchecked Sendable {
 
 /// The server's HTTP application over `service` (what `possync central serve` runs and tests call).
 public func buildApplication(service: SyncService, host: String = "127.0.0.1", port: Int = 0,
-                             logger: Logger = Logger(label: "possync.server"),
+                             logger: Logger = Logger(label: "possync.server"), services: [any Service] = [],
                              onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
     let arrival = TimeAmount.milliseconds(service.settings.requestArrivalMillisMax)
     return Application(
@@ -86,6 +87,7 @@ public func buildApplication(service: SyncService, host: String = "127.0.0.1", p
         server: .http1(configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(limit: arrival)])),
         configuration: .init(address: .hostname(host, port: port), serverName: "possync",
                              availableConnectionsDelegate: MaximumAvailableConnections(service.settings.connectionsMax)),
+        services: services,
         onServerRunning: onServerRunning,
         logger: logger
     )
@@ -144,6 +146,8 @@ extension SyncService {
         let started = ContinuousClock.now
         var log = context.logger
         var bytesIn = 0
+        /// Set once the request authenticated: every answer after that carries the next nonce.
+        var authenticated: ReplicaId?
         let response: Response
         do {
             let terminal = try pathTerminal(context)
@@ -163,6 +167,7 @@ extension SyncService {
             let bytes = Array(body.readableBytesView)
             bytesIn = bytes.count
             let identity = try authenticate(request, terminal: terminal, body: bytes)
+            authenticated = terminal
             log[metadataKey: "merchant"] = "\(identity.merchant)"
             let message: SyncMessage
             do { message = try SyncMessage.decode(bytes) } catch {
@@ -192,7 +197,7 @@ extension SyncService {
         } catch {
             let refusal = error as? RouteRefusal ?? RouteRefusal(status: .internalServerError, code: "\(SyncError.Code.io)", message: "\(error)")
             log[metadataKey: "refusal"] = "\(refusal.code)"
-            response = refusalResponse(refusal)
+            response = refusalResponse(refusal, nonceFor: authenticated)
         }
         let bytesOut = response.body.contentLength ?? 0
         log[metadataKey: "bytes_in"] = "\(bytesIn)"
@@ -256,11 +261,12 @@ extension SyncService {
     private func checkRequest(_ message: SyncMessage, of terminal: ReplicaId, log: inout Logger) throws {
         let named: ReplicaId
         switch message {
-        case .hello(let m): named = m.terminal
-        case .pull(let m): named = m.terminal; log[metadataKey: "cursor"] = "\(m.cursor)"
-        case .fetch(let m): named = m.terminal; log[metadataKey: "from"] = "\(m.from)"
+        case .hello(let m): named = m.terminal; log[metadataKey: "message"] = "hello"
+        case .pull(let m): named = m.terminal; log[metadataKey: "message"] = "pull"; log[metadataKey: "cursor"] = "\(m.cursor)"
+        case .fetch(let m): named = m.terminal; log[metadataKey: "message"] = "fetch"; log[metadataKey: "from"] = "\(m.from)"
         case .push(let m):
             named = m.terminal
+            log[metadataKey: "message"] = "push"
             var events = 0
             var first: UInt64?, last: UInt64 = 0
             for (i, frame) in m.frames.enumerated() {
@@ -307,8 +313,9 @@ extension SyncService {
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: reply.encoded())))
     }
 
-    private func refusalResponse(_ r: RouteRefusal) -> Response {
+    private func refusalResponse(_ r: RouteRefusal, nonceFor terminal: ReplicaId? = nil) -> Response {
         var fields = HTTPFields()
+        if let terminal { fields[.possyncNonce] = nonces.issue(for: terminal, nowMillis: wallMillis()) }
         fields[.contentType] = HTTPSync.contentType
         fields[.cacheControl] = "no-store"
         if let after = r.retryAfterSeconds { fields[.retryAfter] = "\(after)" }
@@ -323,4 +330,15 @@ extension HTTPSync {
     static func retryAfterSeconds(forRefusal code: String, settings: SyncServerSettings) -> Int? {
         status(forRefusal: code) == 503 ? settings.retryAfterUnavailableSeconds : nil
     }
+}
+
+/// Runs the server until SIGTERM or SIGINT (swift-service-lifecycle's graceful shutdown):
+/// the listener closes, requests in flight finish — a push is applied whole or not at
+/// all — and this returns. `listening` hears the bound port (port 0 picks a free one).
+public func runSyncServer(service: SyncService, host: String, port: Int, logger: Logger, services: [any Service] = [],
+                          listening: @escaping @Sendable (_ port: Int) -> Void) async throws {
+    let app = buildApplication(service: service, host: host, port: port, logger: logger, services: services) { channel in
+        listening(channel.localAddress?.port ?? port)
+    }
+    try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
 }

@@ -294,8 +294,10 @@ public final class TerminalReplica: @unchecked Sendable {
         public var clockSkewed = false
         /// Events central had acknowledged and no longer held at the handshake (re-pushed in this session, as far as this journal still held them).
         public var centralLost: ClosedRange<UInt64>? = nil
+        /// False when the session stopped early because `yield` asked it to (what it did is kept; the next session goes on).
+        public var complete = true
         public var description: String {
-            "pushed \(pushed) events in \(pushBatches) batches (\(duplicatesAtCentral) central already had), acknowledged through seq \(acknowledged); pulled \(pulled) events in \(pullBatches) batches"
+            (complete ? "" : "stopped early (more remains): ") + "pushed \(pushed) events in \(pushBatches) batches (\(duplicatesAtCentral) central already had), acknowledged through seq \(acknowledged); pulled \(pulled) events in \(pullBatches) batches"
                 + (clockSkewed ? "; central says this terminal's clock is off" : "")
                 + (centralLost.map { "; central had lost seq \($0.lowerBound)...\($0.upperBound), re-pushed" } ?? "")
         }
@@ -316,6 +318,7 @@ public final class TerminalReplica: @unchecked Sendable {
 
     public func sync(via transport: any SyncTransport, wallMillis: Int64,
                      pushBatchBytes: Int = SyncLimits.pushBatchBytesMax, pullBatchBytes: Int = SyncLimits.pullBatchBytesMax,
+                     yield: (() -> Bool)? = nil,
                      progress: ((SyncProgress) -> Void)? = nil) throws(SyncError) -> SyncReport {
         precondition(pushBatchBytes > 0 && pushBatchBytes <= SyncLimits.pushBatchBytesMax)
         precondition(pullBatchBytes > 0 && pullBatchBytes <= SyncLimits.pullBatchBytesMax)
@@ -377,6 +380,7 @@ public final class TerminalReplica: @unchecked Sendable {
         // when central lost events this terminal has since retired (central records them lost).
         var from = max(welcome.acknowledged + 1, outbound.firstSequence)
         while from <= outbound.durableSequence {
+            if report.pushBatches > 0, yield?() == true { report.complete = false; break }
             let reader = try journal { () throws(JournalError) in try outbound.reader(from: from) }
             var frames: [[UInt8]] = []
             var bytes = 0
@@ -411,8 +415,9 @@ public final class TerminalReplica: @unchecked Sendable {
         }
         report.acknowledged = acknowledged
         // Pull: what this terminal lacks, in bounded batches.
-        var more = true
+        var more = report.complete
         while more {
+            if report.pullBatches > 0 || report.pushBatches > 0, yield?() == true { report.complete = false; break }
             let request = SyncMessage.Pull(terminal: terminal, cursor: lock.withLock { pullCursor }, knowledge: knowledge,
                                            batchBytes: pullBatchBytes == SyncLimits.pullBatchBytesMax ? 0 : UInt32(pullBatchBytes))
             guard case .events(let batch) = try expect(transport.exchange(.pull(request))) else {
@@ -428,6 +433,10 @@ public final class TerminalReplica: @unchecked Sendable {
             progress?(status)
         }
         let (cursor, cursorDigest) = lock.withLock { (pullCursor, pullCursorDigest) }
+        guard report.complete else {
+            // Stopped early: the cursor each pulled batch reached is already recorded with it; not synced yet.
+            return report
+        }
         _ = try journal { () throws(JournalError) in
             try inbound.append(contentsOf: [InboundRecord.pullCursor(position: cursor, digest: cursorDigest).encoded(),
                                             InboundRecord.synced(wallMillis: wallMillis, centralWallMillis: welcome.wallMillis).encoded()])

@@ -80,6 +80,7 @@ struct ServerRouterTests {
             let t = world.enrollments[0].terminal
             func expect401(_ r: TestResponse, _ what: String, _ fragment: String) {
                 #expect(r.status == .unauthorized, "\(what): \(r.status)")
+                #expect(r.headers[HTTPField.Name(HTTPSync.nonceHeader)!] == nil, "\(what): a request that did not authenticate gets no nonce")
                 #expect(r.refusal?.message.contains(fragment) == true, "\(what): \(String(describing: r.refusal))")
             }
             var plain = SignedRequest(world: world, terminal: 0, nonce: try await client.nonce(t), message: push)
@@ -222,6 +223,10 @@ struct ServerRouterTests {
             let same = try await client.send(SignedRequest(world: world, terminal: 0, nonce: try await client.nonce(t1), message: world.hello(0)))
             #expect(same.status == .conflict)
             #expect(same.headers[.retryAfter] == "\(settings.retryAfterBusyTerminalSeconds)")
+            let next = try #require(same.headers[HTTPField.Name(HTTPSync.nonceHeader)!], "an authenticated request refused as busy carries the next nonce")
+            world.service.gate.leave(t1)
+            #expect(try await client.send(SignedRequest(world: world, terminal: 0, nonce: next, message: world.hello(0))).status == .ok)
+            #expect(world.service.gate.enter(t1) == nil)
             let other = try await client.send(SignedRequest(world: world, terminal: 1, nonce: try await client.nonce(t2), message: world.hello(1)))
             #expect(other.status == .tooManyRequests)
             #expect(other.headers[.retryAfter] == "\(settings.retryAfterServerBusySeconds)")
