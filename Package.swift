@@ -185,7 +185,6 @@ let package = Package(
             name: "sync-load",
             dependencies: [
                 "PosLoad", "PosServer", "PosHTTPClient", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger",
-                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "tools/sync-load"

@@ -176,7 +176,7 @@ final class ProxyScenario: @unchecked Sendable {
                     failures.append("t\(i + 1) session \(session): central had lost seq \(lost) it acknowledged")
                 }
                 return
-            } catch let error as SyncError where error.code == .io {
+            } catch where error.code == .io {
                 totals.failedSessions += 1  // the faults won this time: run the session again
             } catch {
                 totals.failedSessions += 1

@@ -26,10 +26,10 @@ struct ServerIdleConnectionTests {
         let n = Self.connections
         // Room for the connections (in this process, and in the child, which inherits the limit).
         var limit = rlimit()
-        getrlimit(RLIMIT_NOFILE, &limit)
+        getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
         if limit.rlim_cur < rlim_t(n + 256), limit.rlim_max >= rlim_t(n + 256) {
             limit.rlim_cur = rlim_t(n + 256)
-            setrlimit(RLIMIT_NOFILE, &limit)
+            setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
         }
         try #require(limit.rlim_cur >= rlim_t(n + 256), "\(n) idle connections need a descriptor limit of \(n + 256); it is \(limit.rlim_cur) (hard \(limit.rlim_max))")
         let executable = try #require(builtExecutable("sync-load"), "sync-load not found next to the test bundle; build with `swift build --build-tests`")

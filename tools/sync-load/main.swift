@@ -9,7 +9,6 @@
 //  [--request-arrival-millis N] [--connections-max N]: serves the central store
 //  in DIR, prints `port N` once listening, stops on SIGTERM or when stdin closes.)
 import Foundation
-import Hummingbird
 import Logging
 import PosCentral
 import PosCentralFiles
@@ -39,19 +38,19 @@ if let directory = option("--serve") {
     settings.connectionsMax = intOption("--connections-max", settings.connectionsMax)
     let central: CentralHandler
     do { central = try FileCentralStore.open(directory: directory) } catch { fail("\(error)") }
-    var logger = Logger(label: "sync-load.server", factory: StreamLogHandler.standardError)
+    var logger = Logger(label: "sync-load.server", factory: { StreamLogHandler.standardError(label: $0) })
     logger.logLevel = .warning
-    let app = buildApplication(service: SyncService(handler: central, settings: settings), host: "127.0.0.1", port: intOption("--port", 0),
-                               logger: logger, onServerRunning: { channel in
-                                   print("port \(channel.localAddress?.port ?? 0)")
-                                   fflush(stdout)
-                               })
+    let service = SyncService(handler: central, settings: settings)
     // The parent gone (standard input closed): stop at once; the store is safe to cut anywhere.
     Thread {
         while !FileHandle.standardInput.availableData.isEmpty {}
         exit(0)
     }.start()
-    do { try await app.runService() } catch { fail("server: \(error)") }
+    do {
+        try await runSyncServer(service: service, host: "127.0.0.1", port: intOption("--port", 0), logger: logger) { port in
+            FileHandle.standardOutput.write(Data("port \(port)\n".utf8))
+        }
+    } catch { fail("server: \(error)") }
     do { try central.close() } catch { fail("\(error)") }
     exit(0)
 }
