@@ -19,6 +19,9 @@ struct ProxyPlan: Sendable, CustomStringConvertible {
     var pieceBytesMax: Int
     /// Each piece waits up to this long first, in microseconds (0: none).
     var delayMicrosMax: Int
+    /// The connection's first messages request answered 200 is sent again, byte for byte, on a connection
+    /// of the proxy's own once its reply has been forwarded: a replay the server must refuse (its nonce is used).
+    var replay: Bool
 
     /// Cuts fall within a request's or a reply's head in about half the connections and anywhere
     /// in the first bodies otherwise; offsets past what the connection carries leave it whole.
@@ -31,18 +34,21 @@ struct ProxyPlan: Sendable, CustomStringConvertible {
         default: cut = .response(afterBytes: offset())
         }
         return ProxyPlan(cut: cut, pieceBytesMax: rng.chance(30) ? rng.int(1...64) : Int.max,
-                         delayMicrosMax: rng.chance(30) ? rng.int(1...2000) : 0)
+                         delayMicrosMax: rng.chance(30) ? rng.int(1...2000) : 0, replay: rng.chance(40))
     }
 
-    var description: String { "\(cut), pieces ≤ \(pieceBytesMax == Int.max ? "any" : "\(pieceBytesMax)") bytes, delay ≤ \(delayMicrosMax) µs" }
+    var description: String {
+        "\(cut), pieces ≤ \(pieceBytesMax == Int.max ? "any" : "\(pieceBytesMax)") bytes, delay ≤ \(delayMicrosMax) µs\(replay ? ", replayed" : "")"
+    }
 }
 
 /// A loopback TCP proxy that breaks connections on purpose: between a client
 /// and a server on 127.0.0.1, each accepted connection is forwarded by two
 /// threads (one per direction) under its `ProxyPlan`: cut after a number of
 /// bytes of the requests or of the replies (both sides closed), written in
-/// small pieces, delayed. `stop()` ends every connection and waits for the
-/// threads; nothing outlives it.
+/// small pieces, delayed, and its answered requests sent again (a byte-for-byte
+/// replay the server must refuse). `stop()` ends every connection and waits
+/// for the threads; nothing outlives it.
 final class FaultProxy: @unchecked Sendable {
     /// What the proxy did, for the test to show that faults happened.
     struct Counts: Sendable {
@@ -50,6 +56,9 @@ final class FaultProxy: @unchecked Sendable {
         var requestCuts = 0
         var responseCuts = 0
         var delayedPieces = 0
+        /// Answered requests sent again, and what went wrong with them (a replay not refused 401).
+        var replays = 0
+        var replayProblems: [String] = []
     }
 
     let port: Int
@@ -147,6 +156,7 @@ final class FaultProxy: @unchecked Sendable {
         default: limit = nil
         }
         var rng = SplitMix64(seed: c.rngSeed ^ (fromClient ? 1 : 2))
+        var splitter = HTTPMessageSplitter()
         var forwarded = 0
         var buffer = [UInt8](repeating: 0, count: 16 << 10)
         var cutHere = false
@@ -158,6 +168,8 @@ final class FaultProxy: @unchecked Sendable {
                 end = limit - forwarded
                 cutHere = true
             }
+            // A request is noted before its last byte goes out, so its reply cannot come back first.
+            if fromClient { c.sent(splitter.feed(buffer[0..<end])) }
             var at = 0
             while at < end {
                 let piece = min(end - at, c.plan.pieceBytesMax)
@@ -169,6 +181,7 @@ final class FaultProxy: @unchecked Sendable {
                 guard sent > 0 else { break forwarding }
                 at += sent
             }
+            if !fromClient { for reply in splitter.feed(buffer[0..<end]) { replayIfPlanned(c, answeredBy: reply) } }
             forwarded += end
             if cutHere { break }
         }
@@ -181,6 +194,38 @@ final class FaultProxy: @unchecked Sendable {
         }
         if c.finishOneDirection() { state.withLock { _ = live.removeValue(forKey: id) } }
     }
+
+    /// Once a reply is forwarded: under a replaying plan, its request (the first messages request
+    /// answered 200) goes to the server again on a new connection, and must be refused 401.
+    private func replayIfPlanned(_ c: ProxiedConnection, answeredBy reply: [UInt8]) {
+        guard let request = c.answered(), c.plan.replay, HTTPMessageSplitter.requestPath(request).hasSuffix("/messages"),
+              HTTPMessageSplitter.status(reply) == 200, c.takeReplay() else { return }
+        let status = Self.exchangeOnce(request, port: upstreamPort, waitMillis: 2_000)
+        state.withLock {
+            countsValue.replays += 1
+            if status != 401 {
+                countsValue.replayProblems.append("a replayed \(HTTPMessageSplitter.requestPath(request)) request was answered "
+                                                  + (status.map { "\($0)" } ?? "nothing within 2 s") + ", not 401")
+            }
+        }
+    }
+
+    /// Sends one whole request on a new connection and returns its reply's status (nil: none in time).
+    private static func exchangeOnce(_ request: [UInt8], port: Int, waitMillis: Int32) -> Int? {
+        guard let socket = try? LoopbackSocket(port: port), socket.send(request) else { return nil }
+        var splitter = HTTPMessageSplitter()
+        var buffer = [UInt8](repeating: 0, count: 16 << 10)
+        let deadline = Date(timeIntervalSinceNow: Double(waitMillis) / 1000)
+        while Date() < deadline {
+            var p = pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, 50) >= 0 else { return nil }
+            guard p.revents != 0 else { continue }
+            let n = buffer.withUnsafeMutableBytes { recv(socket.fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { return nil }
+            if let reply = splitter.feed(buffer[0..<n]).first { return HTTPMessageSplitter.status(reply) }
+        }
+        return nil
+    }
 }
 
 /// One proxied connection: its two sockets (closed when both directions are
@@ -192,6 +237,9 @@ final class ProxiedConnection: @unchecked Sendable {
     let rngSeed: UInt64
     private let lock = NSLock()
     private var directionsLeft = 2
+    /// Requests forwarded whole and not answered yet, oldest first (HTTP/1.1 answers in order).
+    private var unanswered: [[UInt8]] = []
+    private var replayed = false
 
     init(client: LoopbackSocket, server: LoopbackSocket, plan: ProxyPlan, rngSeed: UInt64) {
         self.client = client
@@ -205,6 +253,15 @@ final class ProxiedConnection: @unchecked Sendable {
         shutdown(client.fd, Int32(SHUT_RDWR))
         shutdown(server.fd, Int32(SHUT_RDWR))
     }
+
+    /// Requests the client sent whole, as forwarded.
+    func sent(_ requests: [[UInt8]]) { lock.withLock { unanswered += requests } }
+
+    /// The request a reply just forwarded answers (nil when the proxy lost track).
+    func answered() -> [UInt8]? { lock.withLock { unanswered.isEmpty ? nil : unanswered.removeFirst() } }
+
+    /// True the first time only: one replay per connection.
+    func takeReplay() -> Bool { lock.withLock { defer { replayed = true }; return !replayed } }
 
     /// True for the second direction to finish.
     func finishOneDirection() -> Bool { lock.withLock { directionsLeft -= 1; return directionsLeft == 0 } }

@@ -13,9 +13,10 @@ import PosLoad
 @testable import PosWire
 
 /// Terminals sync with a live server through a proxy that cuts connections at
-/// random byte offsets of requests and replies and delays and splits what it
-/// forwards, and through a transport that sends requests twice or replays old
-/// ones. Whatever happens, after a clean sync every replica holds central's
+/// random byte offsets of requests and replies, delays and splits what it
+/// forwards and replays answered requests byte for byte, and through a
+/// transport that sends messages twice or replays old ones (each with a fresh
+/// nonce). Whatever happens, after a clean sync every replica holds central's
 /// state, central holds every terminal event exactly once, and nothing was
 /// acknowledged that central did not hold.
 @Suite("server through a fault-injecting proxy")
@@ -23,24 +24,40 @@ struct ServerFaultProxyTests {
     /// Seeds per run: POSSYNC_PROXY_SEEDS raises it; POSSYNC_SEED picks the first (to replay one).
     static let seeds = ProcessInfo.processInfo.environment["POSSYNC_PROXY_SEEDS"].flatMap(Int.init).map { max(1, $0) } ?? 200
     static let firstSeed = ProcessInfo.processInfo.environment["POSSYNC_SEED"].flatMap(UInt64.init) ?? 16_000
+    /// Runs at once, each with its own server, proxy and stores: they wait on fsync more than on the CPU.
+    static let runsAtOnce = 4
 
-    @Test("seeded runs: connections cut mid-request and mid-reply, delays, duplicated and replayed requests; every replica converges, no event lost or duplicated")
+    @Test("seeded runs: connections cut mid-request and mid-reply, delays, requests duplicated and replayed; every replica converges, no event lost or duplicated",
+          .timeLimit(.minutes(5)))
     func seededRuns() async throws {
         var total = ProxyScenario.Totals()
-        for seed in Self.firstSeed..<(Self.firstSeed + UInt64(Self.seeds)) {
-            let scenario = try ProxyScenario(seed: seed)
-            try await scenario.run()
-            for failure in scenario.failures { Issue.record("seed \(seed): \(failure)") }
-            total.add(scenario.totals)
+        let started = Date()
+        var seeds = (Self.firstSeed..<(Self.firstSeed + UInt64(Self.seeds))).makeIterator()
+        try await withThrowingTaskGroup(of: (UInt64, [String], ProxyScenario.Totals).self) { group in
+            func start(_ seed: UInt64?) {
+                guard let seed else { return }
+                group.addTask {
+                    let scenario = try ProxyScenario(seed: seed)
+                    try await scenario.run()
+                    return (seed, scenario.failures, scenario.totals)
+                }
+            }
+            for _ in 0..<Self.runsAtOnce { start(seeds.next()) }
+            while let (seed, failures, totals) = try await group.next() {
+                for failure in failures { Issue.record("seed \(seed) (replay: POSSYNC_SEED=\(seed) POSSYNC_PROXY_SEEDS=1): \(failure)") }
+                total.add(totals)
+                start(seeds.next())
+            }
         }
-        print("proxy runs: \(Self.seeds) seeds from \(Self.firstSeed): \(total)")
+        print("proxy runs: \(Self.seeds) seeds from \(Self.firstSeed) in \(String(format: "%.1f", Date().timeIntervalSince(started))) s: \(total)")
         // The faults happened (else the runs above prove nothing).
         #expect(total.requestCuts >= Self.seeds / 2 && total.responseCuts >= Self.seeds / 2, "\(total)")
         #expect(total.duplicates >= Self.seeds && total.replays >= Self.seeds / 2, "\(total)")
+        #expect(total.proxyReplays >= Self.seeds / 2, "\(total)")
         #expect(total.failedSessions >= Self.seeds / 4, "\(total)")
     }
 
-    @Test("the checks fail when a transport drops a push and reports it acknowledged")
+    @Test("the checks fail when a transport drops a push and reports it acknowledged", .timeLimit(.minutes(1)))
     func checksCatchAFakeAck() async throws {
         for seed in Self.firstSeed..<(Self.firstSeed + 3) {
             let scenario = try ProxyScenario(seed: seed, fakeAckFirstPush: true)
@@ -51,27 +68,30 @@ struct ServerFaultProxyTests {
     }
 }
 
-/// One seeded run: a fresh world of 2 or 3 terminals and a live server, three
+/// One seeded run: a fresh world of 2 to 4 terminals and a live server, two
 /// rounds of trading and syncing through faults with central's decisions in
 /// between, a clean sync, then the checks. `failures` says what went wrong.
 final class ProxyScenario: @unchecked Sendable {
     struct Totals: Sendable, CustomStringConvertible {
         var connections = 0, requestCuts = 0, responseCuts = 0, delayedPieces = 0
-        var duplicates = 0, replays = 0, fakeAcks = 0
+        var duplicates = 0, replays = 0, fakeAcks = 0, proxyReplays = 0
         var sessions = 0, failedSessions = 0, events = 0
 
         mutating func add(_ o: Totals) {
             connections += o.connections; requestCuts += o.requestCuts; responseCuts += o.responseCuts; delayedPieces += o.delayedPieces
-            duplicates += o.duplicates; replays += o.replays; fakeAcks += o.fakeAcks
+            duplicates += o.duplicates; replays += o.replays; fakeAcks += o.fakeAcks; proxyReplays += o.proxyReplays
             sessions += o.sessions; failedSessions += o.failedSessions; events += o.events
         }
 
         var description: String {
             "\(events) events; \(sessions) sessions through faults (\(failedSessions) failed and were run again); \(connections) connections: "
-                + "\(requestCuts) cut mid-request, \(responseCuts) mid-reply, \(delayedPieces) delayed pieces; \(duplicates) requests sent twice, \(replays) replayed late"
+                + "\(requestCuts) cut mid-request, \(responseCuts) mid-reply, \(delayedPieces) delayed pieces, \(proxyReplays) answered requests replayed byte for byte (all refused 401); "
+                + "\(duplicates) messages sent twice, \(replays) replayed late"
         }
     }
 
+    /// Rounds of trading, syncing through the faults and central's decisions.
+    static let rounds = 2
     /// Sessions one terminal may need to get through the faults, at most.
     static let sessionsMax = 40
     let seed: UInt64
@@ -85,10 +105,11 @@ final class ProxyScenario: @unchecked Sendable {
         self.seed = seed
         self.fakeAckFirstPush = fakeAckFirstPush
         rng = SplitMix64(seed: seed)
-        world = try ServerWorld(terminals: rng.int(2...3))
+        world = try ServerWorld(terminals: rng.int(2...4), inMemory: true)
     }
 
     func run() async throws {
+        if fakeAckFirstPush { try world.capture(0, 100, rng: &rng) }  // so terminal 1 has a push to fake
         try await world.application().test(.live) { client in
             let port = client.port!
             try await blocking { try self.scenario(serverPort: port) }
@@ -117,17 +138,19 @@ final class ProxyScenario: @unchecked Sendable {
                                 seed: rng.next(), fakeAckFirstPush: fakeAckFirstPush && e.terminal.rawValue == 1)
         }
         defer { for t in transports { (t.inner as? HTTPSyncTransport)?.close() } }
-        for _ in 0..<3 {
+        for _ in 0..<Self.rounds {
             trade()
             for i in (0..<world.terminals.count).shuffled(using: &rng) { syncThroughFaults(i, transports[i]) }
             try decide()
         }
-        let c = proxy.counts
         if !proxy.stop() { failures.append("the proxy's threads did not end") }
+        let c = proxy.counts
         totals.connections = c.connections
         totals.requestCuts = c.requestCuts
         totals.responseCuts = c.responseCuts
         totals.delayedPieces = c.delayedPieces
+        totals.proxyReplays = c.replays
+        failures += c.replayProblems
         for t in transports {
             totals.duplicates += t.duplicates
             totals.replays += t.replays
