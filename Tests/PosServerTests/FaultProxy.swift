@@ -200,7 +200,7 @@ final class FaultProxy: @unchecked Sendable {
     private func replayIfPlanned(_ c: ProxiedConnection, answeredBy reply: [UInt8]) {
         guard let request = c.answered(), c.plan.replay, HTTPMessageSplitter.requestPath(request).hasSuffix("/messages"),
               HTTPMessageSplitter.status(reply) == 200, c.takeReplay() else { return }
-        let status = Self.exchangeOnce(request, port: upstreamPort, waitMillis: 2_000)
+        let status = (try? LoopbackSocket(port: upstreamPort))?.exchange(request, waitMillis: 2_000).map(HTTPMessageSplitter.status)
         state.withLock {
             countsValue.replays += 1
             if status != 401 {
@@ -208,23 +208,6 @@ final class FaultProxy: @unchecked Sendable {
                                                   + (status.map { "\($0)" } ?? "nothing within 2 s") + ", not 401")
             }
         }
-    }
-
-    /// Sends one whole request on a new connection and returns its reply's status (nil: none in time).
-    private static func exchangeOnce(_ request: [UInt8], port: Int, waitMillis: Int32) -> Int? {
-        guard let socket = try? LoopbackSocket(port: port), socket.send(request) else { return nil }
-        var splitter = HTTPMessageSplitter()
-        var buffer = [UInt8](repeating: 0, count: 16 << 10)
-        let deadline = Date(timeIntervalSinceNow: Double(waitMillis) / 1000)
-        while Date() < deadline {
-            var p = pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&p, 1, 50) >= 0 else { return nil }
-            guard p.revents != 0 else { continue }
-            let n = buffer.withUnsafeMutableBytes { recv(socket.fd, $0.baseAddress, $0.count, 0) }
-            guard n > 0 else { return nil }
-            if let reply = splitter.feed(buffer[0..<n]).first { return HTTPMessageSplitter.status(reply) }
-        }
-        return nil
     }
 }
 

@@ -39,13 +39,27 @@ final class LoopbackSocket {
         bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
     }
 
-    /// What arrives within `waitMillis` (one read), as text.
-    func receive(waitMillis: Int32) -> String {
-        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard poll(&p, 1, waitMillis) > 0 else { return "" }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        return n > 0 ? String(decoding: buffer[..<n], as: UTF8.self) : ""
+    /// Sends one whole HTTP request and returns its reply, whole (by its Content-Length);
+    /// nil when the connection ends or `waitMillis` pass first.
+    func exchange(_ request: [UInt8], waitMillis: Int32) -> [UInt8]? {
+        guard send(request) else { return nil }
+        var splitter = HTTPMessageSplitter()
+        var buffer = [UInt8](repeating: 0, count: 16 << 10)
+        let deadline = Date(timeIntervalSinceNow: Double(waitMillis) / 1000)
+        while Date() < deadline {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, 50) >= 0 else { return nil }
+            guard p.revents != 0 else { continue }
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { return nil }
+            if let reply = splitter.feed(buffer[0..<n]).first { return reply }
+        }
+        return nil
+    }
+
+    /// `exchange` in text ("" for no reply).
+    func exchange(_ request: String, waitMillis: Int32) -> String {
+        exchange(Array(request.utf8), waitMillis: waitMillis).map { String(decoding: $0, as: UTF8.self) } ?? ""
     }
 
     /// True when the peer closed the connection (a read returns 0 or fails) within `waitMillis`.

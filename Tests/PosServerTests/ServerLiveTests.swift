@@ -145,9 +145,7 @@ struct ServerLiveTests {
             #expect(closedAfter[1] >= 0.4 && closedAfter[1] < 2.5, "slow connection closed after \(closedAfter[1]) s")
             // The test client's own connection idled past the limit too: a new connection is served.
             let health = try await blocking { () -> String in
-                let s = try LoopbackSocket(port: port)
-                _ = s.send(Array("GET /health HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
-                return s.receive(waitMillis: 2000)
+                try LoopbackSocket(port: port).exchange("GET /health HTTP/1.1\r\nHost: x\r\n\r\n", waitMillis: 2000)
             }
             #expect(health.hasPrefix("HTTP/1.1 200"), "\(health)")
         }
