@@ -47,7 +47,9 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     /// The child's peak resident memory (VmHWM), in KiB; 0 once it has exited.
-    public var peakRSSKiB: Int { Self.statusKiB(pid: pid, field: "VmHWM") }
+    public var peakRSSKiB: Int { ProcessMemory.statusKiB(pid: pid, field: "VmHWM") }
+    /// The child's resident memory now (VmRSS), in KiB; 0 once it has exited.
+    public var rssKiB: Int { ProcessMemory.statusKiB(pid: pid, field: "VmRSS") }
 
     /// The child's open file descriptors (its listening socket, connections, store files…): the
     /// entries of /proc/PID/fd, counted without making a name of each (tests sample it often, with
@@ -76,13 +78,4 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     deinit { stop() }
-
-    /// A /proc/PID/status figure in KiB (VmHWM: peak resident; VmRSS: resident now); 0 when absent.
-    public static func statusKiB(pid: Int32, field: String) -> Int {
-        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-        for line in status.split(separator: "\n") where line.hasPrefix(field + ":") {
-            return line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first.flatMap { Int($0) } ?? 0
-        }
-        return 0
-    }
 }

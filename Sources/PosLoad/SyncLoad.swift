@@ -32,12 +32,14 @@ public struct SyncLoadReport: Sendable {
 
 /// The load of `sync-load` and of the server's load test: one thread per
 /// terminal (blocking transports block their thread, as a terminal's sync
-/// does), each recording a capture and syncing, again and again, until the
-/// time is up. Bounded: a thread starts no new round after `seconds`, and
+/// does), each recording 1 to `capturesPerRoundMax` captures and syncing,
+/// again and again, until the time is up. Bounded: a thread starts no new round after `seconds`, and
 /// each sync is bounded by its transport's own timeouts.
 public enum SyncLoad {
     /// Errors kept with their text (the rest are counted).
     public static let errorsKeptMax = 10
+    /// Captures a terminal records between two syncs, at most (drawn from its seed).
+    public static let capturesPerRoundMax = 3
 
     /// Runs the load; `transports[i]` is terminal `i`'s. `wallMillis` is the terminals' clock.
     public static func run(terminals: [TerminalReplica], transports: [MeasuredTransport], seconds: Double,
@@ -82,7 +84,7 @@ public enum SyncLoad {
         return total
     }
 
-    /// One terminal's rounds: record a capture, sync; until `deadline` (uptime nanoseconds).
+    /// One terminal's rounds: record captures, sync; until `deadline` (uptime nanoseconds).
     private static func loop(_ terminal: TerminalReplica, via transport: MeasuredTransport, seed: UInt64, until deadline: UInt64,
                              wallMillis: @Sendable () -> Int64) -> SyncLoadReport {
         var r = SyncLoadReport()
@@ -92,14 +94,16 @@ public enum SyncLoad {
             if r.errors.count < errorsKeptMax { r.errors.append("terminal \(terminal.terminal.rawValue): \(what)") }
         }
         while DispatchTime.now().uptimeNanoseconds < deadline {
-            do {
-                let code = try PaymentCode("13" + (0..<16).map { _ in String(rng.int(0...9)) }.joined())
-                let capture = try SaleCapture(amount: Money(minorUnits: Int64(rng.int(100...99_999)), currency: .CNY), paymentCode: code,
-                                              merchantKey: terminal.enrollment.ledgerMerchantKey)
-                try terminal.record(.saleCaptured(capture), wallMillis: wallMillis())
-                r.eventsRecorded += 1
-            } catch {
-                fail("record: \(error)")
+            for _ in 0..<rng.int(1...capturesPerRoundMax) {
+                do {
+                    let code = try PaymentCode("13" + (0..<16).map { _ in String(rng.int(0...9)) }.joined())
+                    let capture = try SaleCapture(amount: Money(minorUnits: Int64(rng.int(100...99_999)), currency: .CNY), paymentCode: code,
+                                                  merchantKey: terminal.enrollment.ledgerMerchantKey)
+                    try terminal.record(.saleCaptured(capture), wallMillis: wallMillis())
+                    r.eventsRecorded += 1
+                } catch {
+                    fail("record: \(error)")
+                }
             }
             do {
                 let report = try terminal.sync(via: transport, wallMillis: wallMillis())

@@ -33,7 +33,7 @@ struct ServerIdleConnectionTests {
         // Long enough to open them all (paced, about 1,000 a second here) and sync before the first closes.
         let deadlineMillis = 5_000 + n
         let idle = try IdleServer(deadlineMillis: deadlineMillis, connectionsMax: n + 64)
-        let startRSSKiB = ServerProcess.statusKiB(pid: idle.server.pid, field: "VmRSS")
+        let startRSSKiB = idle.server.rssKiB
         let (o, sampled) = try await blocking { () -> (IdleOutcome, (peak: Int, last: Int)) in
             let sampler = DescriptorSampler(idle)
             var o = IdleOutcome()

@@ -31,7 +31,7 @@ struct ServerLoadTests {
         let world = try ServerWorld(terminals: Self.terminals)
         try world.central.close()  // the child serves it
         let server = try ServerProcess(executable: executable, arguments: ["--serve", world.dir.path + "/central", "--port", "0"])
-        let startRSSKiB = ServerProcess.statusKiB(pid: server.pid, field: "VmRSS")
+        let startRSSKiB = server.rssKiB
         let startDescriptors = server.openDescriptors
         let url = "http://127.0.0.1:\(server.port)"
         let w = world
