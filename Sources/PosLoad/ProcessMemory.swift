@@ -13,15 +13,4 @@ public enum ProcessMemory {
 
     /// This process's peak resident memory (VmHWM), in KiB.
     public static var ownPeakKiB: Int { statusKiB(pid: getpid(), field: "VmHWM") }
-
-    /// Lowers this process's peak resident memory (VmHWM) to what it holds now, so that the next
-    /// reading is the peak of what follows (writing 5 to /proc/self/clear_refs, Linux 4.0 and later).
-    /// False when the kernel refused.
-    @discardableResult
-    public static func resetOwnPeak() -> Bool {
-        guard let handle = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return false }
-        defer { try? handle.close() }
-        do { try handle.write(contentsOf: Data("5".utf8)) } catch { return false }
-        return true
-    }
 }

@@ -4,7 +4,7 @@ import PosTerminal
 import PosWire
 
 /// What a load run did, over every terminal.
-public struct SyncLoadReport: Sendable {
+public struct SyncLoadReport: Sendable, Codable {
     /// Wall time from the start until the last terminal stopped, in seconds.
     public var seconds: Double = 0
     public var eventsRecorded = 0
@@ -50,7 +50,7 @@ public enum SyncLoad {
         let started = DispatchTime.now().uptimeNanoseconds
         let deadline = started + UInt64(seconds * 1e9)
         for (i, terminal) in terminals.enumerated() {
-            nonisolated(unsafe) let transport = transports[i]
+            let transport = transports[i]
             let thread = Thread {
                 let r = loop(terminal, via: transport, seed: UInt64(i + 1), until: deadline, wallMillis: wallMillis)
                 done.lock()
