@@ -16,6 +16,7 @@ import PackageDescription
 //   PosServer       -> PosCentral, PosWire, PosJournal, PosLedger, PosBytes, hummingbird, swift-service-lifecycle, swift-metrics, swift-prometheus, swift-nio, swift-nio-extras, swift-http-types, swift-crypto, swift-log  (central over HTTP: routes, request authentication, limits, metrics)
 //   PosHTTPClient   -> PosWire, PosLedger, PosBytes, async-http-client, swift-nio, swift-crypto, swift-log  (a terminal's HTTP transport: retries, backoff, nonces)
 //   PosNotify       -> PosCentral, PosWire, PosJournal, PosLedger, PosBytes, async-http-client, swift-nio, swift-crypto, swift-log, swift-service-lifecycle  (customer notifications: derived from central's journal, delivered at most once by a webhook or a file)
+//   PosLoad         -> PosTerminal, PosCentral, PosWire, PosLedger  (sync-load and the server's tests share it: terminals on threads recording and syncing, measured exchanges, the end-of-run convergence and no-loss checks)
 //   PosApp          -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosLedger, PosServer, PosHTTPClient, PosNotify, swift-log, swift-service-lifecycle  (what the CLI does, minus the CLI: desks, amounts, acquirer, demo, serve, watch, notifications)
 //   PosCLI          -> PosApp, PosLedger, PosHTTPClient, swift-argument-parser, swift-log   (the command line as a library: the command tree, parsing, formatting, exit codes; run(arguments:console:))
 //   possync         -> PosCLI                                      (main only: runs PosCLI on the process's arguments, environment and output)
@@ -148,6 +149,10 @@ let package = Package(
             ]
         ),
         .target(
+            name: "PosLoad",
+            dependencies: ["PosTerminal", "PosCentral", "PosWire", "PosLedger"]
+        ),
+        .target(
             name: "PosSimulation",
             dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger", "PosTestSupport"]
         ),
@@ -190,6 +195,15 @@ let package = Package(
             dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger"],
             path: "tools/sync-bench"
         ),
+        // The 50-terminal load over HTTP (the server in a child process) beside the same load in-process.
+        .executableTarget(
+            name: "sync-load",
+            dependencies: [
+                "PosLoad", "PosServer", "PosHTTPClient", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "tools/sync-load"
+        ),
         .executableTarget(
             name: "possync-bench",
             dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger", "PosBytes", "CZlib", "CSQLite"],
@@ -222,7 +236,7 @@ let package = Package(
         .testTarget(
             name: "PosServerTests",
             dependencies: [
-                "PosTestSupport", "PosServer", "PosHTTPClient", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger", "PosBytes",
+                "PosTestSupport", "PosLoad", "PosServer", "PosHTTPClient", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger", "PosBytes",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
