@@ -62,6 +62,15 @@ final class LoopbackSocket {
         exchange(Array(request.utf8), waitMillis: waitMillis).map { String(decoding: $0, as: UTF8.self) } ?? ""
     }
 
+    /// What one read returns within `waitMillis`, as text ("" for nothing).
+    func receive(waitMillis: Int32) -> String {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&p, 1, waitMillis) > 0 else { return "" }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : ""
+    }
+
     /// True when the peer closed the connection (a read returns 0 or fails) within `waitMillis`.
     func isClosedByPeer(waitMillis: Int32) -> Bool {
         var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
