@@ -255,7 +255,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PosAppTests",
-            dependencies: ["PosTestSupport", "PosCLI", "PosApp", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["PosTestSupport", "PosCLI", "PosApp", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger", "PosHTTPClient", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "PosDumpTests",
