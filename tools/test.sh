@@ -44,11 +44,14 @@ swift run --skip-build possync-bench --quick > .build/possync-bench-smoke.txt
 tail -n 3 .build/possync-bench-smoke.txt
 
 echo "== tests"
-# The server's load, idle-connection and fault-proxy suites load the machine on purpose and hold
-# timings to bounds, as do a few others (deadlines, retries): the heavy ones run after the rest,
-# one suite at a time, so neither side's timing depends on the other.
+# Three parts. Tests of in-process servers (PosServerTests, PosNotifyTests) hold deadlines of a
+# few seconds, and their servers' handlers run on Swift's cooperative pool, one thread per core:
+# beside the rest of the suite (blocking sweeps and simulations on that pool) they starve. So they
+# run after it, and the server's load, idle-connection and fault-proxy suites, which load the
+# machine on purpose, run last, one at a time.
 heavy_suites=(ServerLoadTests ServerIdleConnectionTests ServerFaultProxyTests)
 heavy_pattern="PosServerTests\\.($(IFS='|'; echo "${heavy_suites[*]}"))"
+server_pattern="^(PosServerTests|PosNotifyTests)\\."
 : > .build/test-output.txt
 grand_total=0; grand_failed=0; grand_known=0; worst=0
 run_tests() {  # LABEL, then swift test's arguments
@@ -76,7 +79,8 @@ run_tests() {  # LABEL, then swift test's arguments
   fi
   grand_total=$((grand_total + total)); grand_failed=$((grand_failed + failed)); grand_known=$((grand_known + ${known:-0}))
 }
-run_tests "all but the heavy server suites" --skip "$heavy_pattern"
+run_tests "all but the in-process servers" --skip "$server_pattern"
+run_tests "in-process servers (PosServerTests, PosNotifyTests), the heavy suites aside" --filter "$server_pattern" --skip "$heavy_pattern"
 for suite in "${heavy_suites[@]}"; do
   run_tests "$suite (alone)" --filter "PosServerTests\\.$suite"
 done
