@@ -53,7 +53,7 @@ struct ServerIdleConnectionTests {
         let status = idle.server.stop()
         let after = o.closedAfter.compactMap { $0 }
         let firstClosed = o.closedAt.compactMap { $0 }.min() ?? .distantFuture
-        let boundKiB = Self.rssGrowthFixedKiBMax + Self.rssGrowthPerConnectionKiBMax * n
+        let boundKiB = (Self.rssGrowthFixedKiBMax + Self.rssGrowthPerConnectionKiBMax * n) * memoryBoundFactor
         print("idle connections: \(n) opened in \(String(format: "%.2f", o.openSeconds)) s, \(o.heldAtSync) held by the server at the sync "
               + "(\(sampled.peak) at most); each closed \(String(format: "%.2f", after.min() ?? -1))...\(String(format: "%.2f", after.max() ?? -1)) s after it opened "
               + "(deadline \(deadlineMillis) ms); server descriptors \(idle.baseline) before, \(sampled.last) after; RSS growth \(growthKiB / 1024) MiB (bound \(boundKiB / 1024) MiB)")
