@@ -1,16 +1,13 @@
 import Foundation
-import Hummingbird
 import HummingbirdTesting
-import PosTestSupport
-import Testing
-@testable import PosCentral
-@testable import PosHTTPClient
-@testable import PosJournal
-@testable import PosLedger
+import PosCentral
+import PosHTTPClient
+import PosJournal
+import PosLedger
 import PosLoad
-@testable import PosServer
-@testable import PosTerminal
-@testable import PosWire
+import PosTerminal
+import PosWire
+import Testing
 
 /// Terminals sync with a live server through a proxy that cuts connections at
 /// random byte offsets of requests and replies, delays and splits what it

@@ -1,13 +1,10 @@
 import Foundation
+import PosCentralFiles
+import PosHTTPClient
 import PosLoad
 import PosTestSupport
 import Testing
-@testable import PosCentral
-@testable import PosCentralFiles
-@testable import PosHTTPClient
-@testable import PosLedger
-@testable import PosTerminal
-@testable import PosWire
+import PosLedger
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,13 +1,9 @@
 import Foundation
+import PosCentralFiles
+import PosHTTPClient
 import PosLoad
 import PosTestSupport
 import Testing
-@testable import PosCentral
-@testable import PosCentralFiles
-@testable import PosHTTPClient
-@testable import PosLedger
-@testable import PosTerminal
-@testable import PosWire
 
 /// Many terminals at once against one server on loopback, the server in a
 /// process of its own (`sync-load --serve`) so its memory and descriptors are
