@@ -13,6 +13,8 @@ cd "$(dirname "$0")/.."
 
 # Every report, not only the first; two stacks for lock-order reports.
 export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=0 second_deadlock_stack=1}"
+# Tests with memory bounds allow for ThreadSanitizer's shadow memory (Tests/PosServerTests/ServerTestSupport.swift).
+export POSSYNC_SANITIZER=thread
 
 echo "== build (debug, with tests, -sanitize=thread) in .build-tsan"
 swift build --build-tests --sanitize=thread --scratch-path .build-tsan

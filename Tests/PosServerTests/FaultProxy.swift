@@ -93,7 +93,7 @@ final class FaultProxy: @unchecked Sendable {
 
     var counts: Counts { state.withLock { countsValue } }
 
-    /// Stops accepting, closes every connection, and waits (at most 10 s) for every thread; false when some still run.
+    /// Stops accepting, closes every connection, and waits (at most a replay's wait and 10 s) for every thread; false when some still run.
     @discardableResult
     func stop() -> Bool {
         let connections = state.withLock { () -> [ProxiedConnection] in
@@ -101,7 +101,7 @@ final class FaultProxy: @unchecked Sendable {
             return Array(live.values)
         }
         for c in connections { c.cut() }
-        let deadline = Date(timeIntervalSinceNow: 10)
+        let deadline = Date(timeIntervalSinceNow: Double(Self.replayWaitMillis) / 1000 + 10)
         return state.withLock {
             while threadsRunning > 0, state.wait(until: deadline) {}
             return threadsRunning == 0
@@ -195,17 +195,24 @@ final class FaultProxy: @unchecked Sendable {
         if c.finishOneDirection() { state.withLock { _ = live.removeValue(forKey: id) } }
     }
 
+    /// How long a replay waits for the server's answer, in milliseconds (generous: ThreadSanitizer and a busy machine).
+    static let replayWaitMillis: Int32 = 30_000
+
     /// Once a reply is forwarded: under a replaying plan, its request (the first messages request
-    /// answered 200) goes to the server again on a new connection, and must be refused 401.
+    /// answered 200) goes to the server again on a new connection, on a thread of its own (the
+    /// connection's forwarding goes on), and must be refused 401.
     private func replayIfPlanned(_ c: ProxiedConnection, answeredBy reply: [UInt8]) {
         guard let request = c.answered(), c.plan.replay, HTTPMessageSplitter.requestPath(request).hasSuffix("/messages"),
               HTTPMessageSplitter.status(reply) == 200, c.takeReplay() else { return }
-        let status = (try? LoopbackSocket(port: upstreamPort))?.exchange(request, waitMillis: 2_000).map(HTTPMessageSplitter.status)
-        state.withLock {
-            countsValue.replays += 1
-            if status != 401 {
-                countsValue.replayProblems.append("a replayed \(HTTPMessageSplitter.requestPath(request)) request was answered "
-                                                  + (status.map { "\($0)" } ?? "nothing within 2 s") + ", not 401")
+        let port = upstreamPort
+        spawn { [self] in
+            let status = (try? LoopbackSocket(port: port))?.exchange(request, waitMillis: Self.replayWaitMillis).map(HTTPMessageSplitter.status)
+            state.withLock {
+                countsValue.replays += 1
+                if status != 401 {
+                    countsValue.replayProblems.append("a replayed \(HTTPMessageSplitter.requestPath(request)) request was answered "
+                                                      + (status.map { "\($0)" } ?? "nothing within \(Self.replayWaitMillis) ms") + ", not 401")
+                }
             }
         }
     }

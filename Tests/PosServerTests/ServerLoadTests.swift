@@ -1,13 +1,9 @@
 import Foundation
+import PosCentralFiles
+import PosHTTPClient
 import PosLoad
 import PosTestSupport
 import Testing
-@testable import PosCentral
-@testable import PosCentralFiles
-@testable import PosHTTPClient
-@testable import PosLedger
-@testable import PosTerminal
-@testable import PosWire
 
 /// Many terminals at once against one server on loopback, the server in a
 /// process of its own (`sync-load --serve`) so its memory and descriptors are
@@ -56,7 +52,7 @@ struct ServerLoadTests {
         let status = server.stop()
         let events = load.eventsRecorded
         let growthKiB = peakKiB - startRSSKiB
-        let boundKiB = Self.rssGrowthFixedKiBMax + Self.rssGrowthPerEventKiBMax * events
+        let boundKiB = (Self.rssGrowthFixedKiBMax + Self.rssGrowthPerEventKiBMax * events) * memoryBoundFactor
         print("load: \(Self.terminals) terminals for \(String(format: "%.1f", load.seconds)) s: \(events) events recorded, \(load.syncs) syncs, "
               + "\(load.pushes) pushes, \(load.exchanges) exchanges, p50 push \(String(format: "%.1f", load.pushMillis(0.5))) ms, "
               + "p99 \(String(format: "%.1f", load.pushMillis(0.99))) ms; \(load.errorCount) errors, \(retries) retries; server RSS \(startRSSKiB / 1024) MiB at start, "
