@@ -111,7 +111,7 @@ while IFS=$'\t' read -r name type path _ named; do
   [ "$type" = "system" ] && continue  # "-> system zlib": the library the module map links
   arrow="$(sed -E 's/^[^>]*->[[:space:]]*//; s/[[:space:]]+\(.*$//; s/^\(nothing\)$//' <<<"$line")"
   listed="$(tr ',' '\n' <<<"$arrow" | sed -E 's/^[[:space:]]+|[[:space:]]+$//g' | { grep -v '^$' || true; } | sort | paste -sd, - | sed 's/,/, /g')"
-  declared="$(tr ' ' '\n' <<<"$named" | { grep -v '^$' || true; } | sort | paste -sd, - | sed 's/,/, /g')"
+  declared="$(tr ' ' '\n' <<<"$named" | { grep -v '^$' || true; } | sort -u | paste -sd, - | sed 's/,/, /g')"
   if [ "$listed" != "$declared" ]; then
     fail "Package.swift: the layer comment's arrow for $name lists ${listed:-nothing}; its dependencies in the manifest are ${declared:-nothing}"
   fi

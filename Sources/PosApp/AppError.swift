@@ -17,6 +17,8 @@ public struct AppError: Error, Sendable, Equatable, CustomStringConvertible {
         case store = 3
         /// Another process holds the store's lock and kept it past the lock timeout: retry later.
         case busy = 4
+        /// The server could not be reached, or did not answer, after the client's tries: retry later.
+        case unreachable = 5
     }
 
     public let kind: Kind

@@ -6,7 +6,7 @@ import PosTerminal
 import PosWire
 
 /// What the back office does, over the embedded central store.
-public final class CentralDesk {
+public final class CentralDesk: Sendable {
     let store: CentralHandler
     public let directory: String
 
@@ -155,8 +155,9 @@ public final class CentralDesk {
     }
 
     /// Imports courier bundles in order; stops at the first refused file (the
-    /// bundles before it stay imported: each is all-or-nothing per batch).
-    public func importBundles(_ paths: [String], progress: any ProgressSink = SilentProgress()) throws(AppError) -> [ImportResult] {
+    /// bundles before it stay imported: each is all-or-nothing per batch). A revoked
+    /// terminal's bundle is refused unless `allowRevoked` (operations decided to take its events).
+    public func importBundles(_ paths: [String], allowRevoked: Bool = false, progress: any ProgressSink = SilentProgress()) throws(AppError) -> [ImportResult] {
         for p in paths { try CommandPaths.checkInput(p, what: "bundle file") }
         // Every bundle is checked whole (size, magic, version, SHA-256, central id)
         // before the first is applied, so a damaged one among several changes nothing.
@@ -167,6 +168,9 @@ public final class CentralDesk {
                 guard reader.header.central == store.centralID else {
                     throw SyncError(.wrongCentral, "bundle is for central \(reader.header.central), this is \(store.centralID)", location: p)
                 }
+                if !allowRevoked, let note = store.revocation(of: reader.header.terminal) {
+                    throw SyncError.revokedBundle(terminal: reader.header.terminal, note: note, path: p)
+                }
             } catch {
                 throw AppError(error.code == .io ? .store : .refused, "import: \(error.description)")
             }
@@ -175,7 +179,7 @@ public final class CentralDesk {
         var out: [ImportResult] = []
         for p in paths {
             let r: BundleImportReport
-            do { r = try store.importBundle(path: p) } catch {
+            do { r = try store.importBundle(path: p, allowRevoked: allowRevoked) } catch {
                 throw AppError(error.code == .io ? .store : .refused, "import: \(error.description)")
             }
             out.append(ImportResult(file: p, terminal: r.terminal.rawValue, events: r.events, new: r.new,

@@ -272,14 +272,24 @@ public final class TerminalDesk {
         /// Events central had acknowledged and no longer held: re-pushed in this sync as far as this terminal still held them.
         public var centralLostFrom: UInt64?
         public var centralLostThrough: UInt64?
+        /// False when the session stopped early to give the store back (`terminal sync --watch`); the next one goes on.
+        public var complete: Bool
     }
 
     /// One sync session with central; `progress` hears of every batch (events pushed, central positions scanned).
     public func sync(with central: CentralDesk, nowMillis: Int64, progress: ProgressSink = SilentProgress()) throws(AppError) -> SyncResult {
+        try sync(via: InProcessTransport(central: central.store), nowMillis: nowMillis, progress: progress)
+    }
+
+    /// One sync session through `transport`, in batches of at most the given bytes; `yield` may end it early
+    /// between batches (what was done is kept).
+    func sync(via transport: any SyncTransport, nowMillis: Int64, pushBatchBytes: Int = SyncLimits.pushBatchBytesMax,
+              pullBatchBytes: Int = SyncLimits.pullBatchBytesMax, yield: (() -> Bool)? = nil,
+              progress: ProgressSink = SilentProgress()) throws(AppError) -> SyncResult {
         var begun = false
         var reported = 0
         let r = try store { () throws(SyncError) in
-            try replica.sync(via: InProcessTransport(central: central.store), wallMillis: nowMillis) { status in
+            try replica.sync(via: transport, wallMillis: nowMillis, pushBatchBytes: pushBatchBytes, pullBatchBytes: pullBatchBytes, yield: yield) { status in
                 if !begun {
                     progress.begin("sync", total: status.toPush + status.toScan, unit: "events")
                     begun = true
@@ -291,7 +301,7 @@ public final class TerminalDesk {
         if begun { progress.end() }
         return SyncResult(pushed: r.pushed, alreadyAtCentral: r.duplicatesAtCentral, pulled: r.pulled,
                           acknowledgedThrough: r.acknowledged, clockSkewed: r.clockSkewed,
-                          centralLostFrom: r.centralLost?.lowerBound, centralLostThrough: r.centralLost?.upperBound)
+                          centralLostFrom: r.centralLost?.lowerBound, centralLostThrough: r.centralLost?.upperBound, complete: r.complete)
     }
 }
 
@@ -364,19 +374,27 @@ extension TerminalDesk {
                                lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault) throws(AppError) -> RecoverResult {
         try StoreKind.terminal.checkOpening(directory)
         try StoreKind.central.checkOpening(central)
+        var hq: CentralDesk?
+        defer { try? hq?.close() }
+        return try recover(directory: directory, nowMillis: nowMillis, lockWaitMillis: lockWaitMillis) { () throws(AppError) -> any SyncTransport in
+            hq = try CentralDesk.open(directory: central, clockMillis: { nowMillis }, lockWaitMillis: lockWaitMillis)
+            return InProcessTransport(central: hq!.store)
+        }
+    }
+
+    /// Recovery through whatever transport `connect` opens (called once the terminal's lock is held).
+    static func recover(directory: String, nowMillis: Int64, lockWaitMillis: Int64,
+                        connect: () throws(AppError) -> any SyncTransport) throws(AppError) -> RecoverResult {
         // Central is opened once the terminal's lock is held, the order `terminal sync` takes them in:
         // the other order let a recover and a sync of one terminal each wait for the other's lock until both timed out.
-        var hq: CentralDesk?
         var centralError: AppError?
-        defer { try? hq?.close() }
         let r: TerminalRecoveryReport
         do throws(SyncError) {
             r = try TerminalReplica.recover(directory: directory, connect: { () throws(SyncError) -> any SyncTransport in
-                do throws(AppError) { hq = try CentralDesk.open(directory: central, clockMillis: { nowMillis }, lockWaitMillis: lockWaitMillis) } catch {
+                do throws(AppError) { return try connect() } catch {
                     centralError = error
                     throw SyncError(.io, error.message)
                 }
-                return InProcessTransport(central: hq!.store)
             }, wallMillis: nowMillis, options: TerminalOptions(lockWaitMillis: lockWaitMillis))
         } catch { throw centralError ?? AppError.from(error) }
         func range(_ r: ClosedRange<UInt64>?) -> String? { r.map { "\($0.lowerBound)...\($0.upperBound)" } }

@@ -105,6 +105,24 @@ public enum WallClock {
         return out + "Z"
     }
 
+    /// Milliseconds on the monotonic clock (since boot): for measuring how long something took, never a date.
+    public static func monotonicMillis() -> Int64 { Int64(DispatchTime.now().uptimeNanoseconds / UInt64(nanosPerMilli)) }
+
+    /// A clock that starts at `startMillis` and runs on with the monotonic clock (what a long-running
+    /// command does with `--now`: the given time at start, real time passing after it).
+    public static func running(from startMillis: Int64) -> @Sendable () -> Int64 {
+        let origin = monotonicMillis()
+        return { startMillis + (monotonicMillis() - origin) }
+    }
+
+    /// "0.25 s", "5 s", "2m 30s": a wait, for log lines.
+    public static func seconds(_ millis: Int64) -> String {
+        if millis < Millis.perSecond { return "0.\(millis < 100 ? "0" : "")\(millis / 10) s" }
+        if millis < Millis.perMinute { return "\(millis / Millis.perSecond) s" }
+        let seconds = millis % Millis.perMinute / Millis.perSecond
+        return "\(millis / Millis.perMinute)m" + (seconds == 0 ? "" : " \(seconds)s")
+    }
+
     /// "2d 03h 05m" style duration; "0m" for zero or less.
     public static func duration(_ millis: Int64) -> String {
         guard millis > 0 else { return "0m" }

@@ -10,7 +10,8 @@ struct CentralCommand: ParsableCommand {
             Example:
               possync central init --dir hq
             """,
-        subcommands: [Init.self, Enroll.self, Show.self, Status.self, Approve.self, Reject.self, Complete.self, Import.self, Forward.self, Recover.self]
+        subcommands: [Init.self, Enroll.self, Show.self, Status.self, Approve.self, Reject.self, Complete.self, Import.self, Forward.self, Recover.self,
+                      Serve.self, Revoke.self, Notify.self, Notifications.self]
     )
 
     struct Init: ConsoleCommand {
@@ -166,6 +167,8 @@ struct CentralCommand: ParsableCommand {
         @OptionGroup var store: CentralDirOption
         @Argument(help: ArgumentHelp("Bundle files.", valueName: "file"))
         var files: [String]
+        @Flag(name: .customLong("allow-revoked"), help: "Take a revoked terminal's bundle too (operations decided to take its queued events).")
+        var allowRevoked = false
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
         func validate() throws { if files.isEmpty { throw ValidationError("give at least one bundle file") } }
@@ -173,7 +176,7 @@ struct CentralCommand: ParsableCommand {
             let now = try clock.millis(console.environment)
             let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
-            let r = try desk.importBundles(files, progress: ProgressBar(console))
+            let r = try desk.importBundles(files, allowRevoked: allowRevoked, progress: ProgressBar(console))
             console.show(r, json: output.json) { r.map(\.text).joined(separator: "\n") }
         }
     }

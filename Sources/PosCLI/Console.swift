@@ -6,13 +6,15 @@ import PosApp
 /// any other, such as a test's, which runs commands in-process and reads back
 /// what they printed. Nothing of a run is kept outside its console, so runs
 /// with different consoles do not see each other, even at once.
-public final class Console {
+public final class Console: @unchecked Sendable {
     /// The environment the run reads: POSSYNC_NOW, POSSYNC_LOCK_TIMEOUT.
     public let environment: [String: String]
     /// Standard error is a terminal: progress is drawn as a bar rather than logged.
     public let stderrIsTerminal: Bool
     private let writeStdout: (String) -> Void
     private let writeStderr: (String) -> Void
+    /// Serializes writes: a server logs from many threads at once.
+    private let lock = NSLock()
     /// A progress bar is drawn and its line not finished: an error message must start on a new line.
     var progressLineOpen = false
 
@@ -32,7 +34,7 @@ public final class Console {
                 stderr: { FileHandle.standardError.write(Data($0.utf8)) })
     }
 
-    func line(_ text: String) { writeStdout(text + "\n") }
+    func line(_ text: String) { lock.withLock { writeStdout(text + "\n") } }
 
     func json<T: Encodable>(_ value: T) { line(LedgerReport.json(value)) }
 
@@ -41,10 +43,10 @@ public final class Console {
         if json { self.json(value) } else { line(text()) }
     }
 
-    func log(_ text: String) { writeStderr(text + "\n") }
+    func log(_ text: String) { lock.withLock { writeStderr(text + "\n") } }
 
     /// Standard error as it is: a progress bar redraws its line.
-    func stderr(_ text: String) { writeStderr(text) }
+    func stderr(_ text: String) { lock.withLock { writeStderr(text) } }
 
     /// The one line a failed command prints.
     func error(_ message: String) {

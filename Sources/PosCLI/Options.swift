@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PosApp
+import PosHTTPClient
 import PosLedger
 
 /// --json: machine-readable output.
@@ -16,6 +17,9 @@ struct ClockOptions: ParsableArguments {
 
     /// The time to use: the option, else POSSYNC_NOW in the run's environment, else the system clock.
     func millis(_ environment: [String: String]) throws(AppError) -> Int64 { try WallClock.resolve(option: now, environment: environment) }
+
+    /// The option or POSSYNC_NOW gives a time (a long-running command starts its clock there).
+    func isGiven(_ environment: [String: String]) -> Bool { now != nil || !(environment[WallClock.environmentVariable] ?? "").isEmpty }
 }
 
 /// --lock-timeout: how long to wait for another process's lock on a store.
@@ -76,4 +80,78 @@ struct TicketOptions: ParsableArguments {
 
     @Option(name: .long, help: ArgumentHelp("A note to add to the ticket with the decision.", valueName: "text"))
     var note: String?
+}
+
+/// Where a terminal syncs: --central DIR (the embedded store) or --server URL (over HTTP), and the batch size.
+struct SyncTargetOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The central store directory (the embedded store on this machine).", valueName: "dir"))
+    var central: String?
+    @Option(help: ArgumentHelp("A sync server: http://HOST:PORT (`possync central serve`).", valueName: "url"))
+    var server: String?
+    @Option(name: .customLong("batch-bytes"),
+            help: ArgumentHelp("Frames per push and records per pull, at most, in bytes (1024...1048576; default 65536 with --server, 16384 with --watch, 1048576 with --central).", valueName: "bytes"))
+    var batchBytes: Int?
+    @Option(name: .customLong("connect-timeout"), help: ArgumentHelp("With --server: give up opening a connection after this many seconds (1...300; default 10).", valueName: "seconds"))
+    var connectTimeout: Int?
+    @Option(name: .customLong("request-timeout"), help: ArgumentHelp("With --server: give up on one request after this many seconds (1...3600; default 120, 4 with --watch).", valueName: "seconds"))
+    var requestTimeout: Int?
+    @Option(help: ArgumentHelp("With --server: tries of one request before the sync fails (1...100; default 8, 1 with --watch).", valueName: "n"))
+    var attempts: Int?
+
+    static let batchBytesMin = 1024
+    static let connectTimeoutSecondsMax = 300
+    static let requestTimeoutSecondsMax = 3600
+    static let attemptsMax = 100
+
+    func validate() throws {
+        switch (central, server) {
+        case (nil, nil): throw ValidationError("say where central is: --central DIR or --server URL")
+        case (.some, .some): throw ValidationError("--central and --server: give one")
+        default: break
+        }
+        if let b = batchBytes, !(Self.batchBytesMin...HTTPClientSettings.batchBytesMax).contains(b) {
+            throw ValidationError("--batch-bytes \(b): expected \(Self.batchBytesMin)...\(HTTPClientSettings.batchBytesMax)")
+        }
+        if let c = connectTimeout, !(1...Self.connectTimeoutSecondsMax).contains(c) {
+            throw ValidationError("--connect-timeout \(c): expected 1...\(Self.connectTimeoutSecondsMax) seconds")
+        }
+        if let r = requestTimeout, !(1...Self.requestTimeoutSecondsMax).contains(r) {
+            throw ValidationError("--request-timeout \(r): expected 1...\(Self.requestTimeoutSecondsMax) seconds")
+        }
+        if let a = attempts, !(1...Self.attemptsMax).contains(a) {
+            throw ValidationError("--attempts \(a): expected 1...\(Self.attemptsMax)")
+        }
+        if server == nil && (batchBytes != nil || connectTimeout != nil || requestTimeout != nil || attempts != nil) {
+            throw ValidationError("--batch-bytes, --connect-timeout, --request-timeout and --attempts go with --server")
+        }
+    }
+
+    /// The HTTP client's settings for a one-off sync or recover (`base`: the defaults to start from).
+    func clientSettings(_ base: HTTPClientSettings = HTTPClientSettings()) -> HTTPClientSettings {
+        var s = base
+        if let b = batchBytes { s.pushBatchBytes = b; s.pullBatchBytes = b }
+        if let c = connectTimeout { s.connectTimeoutMillis = Int64(c) * Millis.perSecond }
+        if let r = requestTimeout { s.requestTimeoutMillis = Int64(r) * Millis.perSecond }
+        if let a = attempts { s.attemptsMax = a }
+        return s
+    }
+}
+
+/// A duration option: 30s, 5m, 1h.
+enum DurationOption {
+    static let millisMin: Int64 = Millis.perSecond
+    static let millisMax: Int64 = Millis.perDay
+
+    static func millis(_ text: String, source: String) throws(AppError) -> Int64 {
+        let bad = AppError(.refused, "\(source) \(PrintableText.escaped(String(text.prefix(20)), quoted: true)): expected a duration of 1s...24h, e.g. 30s, 5m or 1h")
+        guard let unit = text.last, let n = Int64(text.dropLast()), n > 0, text.dropLast().allSatisfy(\.isASCII) else { throw bad }
+        let per: Int64 = switch unit {
+        case "s": Millis.perSecond
+        case "m": Millis.perMinute
+        case "h": Millis.perHour
+        default: throw bad
+        }
+        guard n <= millisMax / per, (millisMin...millisMax).contains(n * per) else { throw bad }
+        return n * per
+    }
 }

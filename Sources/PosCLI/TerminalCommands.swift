@@ -1,5 +1,6 @@
 import ArgumentParser
 import PosApp
+import PosHTTPClient
 import PosLedger
 
 struct TerminalCommand: ParsableCommand {
@@ -193,27 +194,75 @@ struct TerminalCommand: ParsableCommand {
 
     struct Sync: ConsoleCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Sync with central (the embedded store in a directory): push what it lacks, pull what this terminal lacks.",
+            abstract: "Sync with central: push what it lacks, pull what this terminal lacks (--central DIR, or --server URL over HTTP).",
             discussion: """
-                Example:
+                With --server, each message is one authenticated HTTP request (sync-protocol.md, "HTTP"), \
+                in batches of --batch-bytes (default 65536, sized for a 2G link); a request cut or timed out is \
+                retried with backoff and jitter, and a session cut anywhere resumes where it stopped.
+
+                With --watch, it keeps running: it syncs every --interval while the server answers, backs off while \
+                it does not, takes the store's lock only while a session works (giving it back after 2 s of work, \
+                and giving up a request that stalls after 4 s: one try, batches of 16384 bytes, halved after a round \
+                that fails and doubled back after one that completes), logs one line per round on standard error, \
+                and stops cleanly on SIGTERM or SIGINT, also in the middle of a request.
+
+                Exit code 5: the server could not be reached or did not answer (retry later).
+
+                Examples:
                   possync terminal sync --dir shop1 --central hq
+                  possync terminal sync --dir shop1 --server http://127.0.0.1:8080
+                  possync terminal sync --dir shop1 --server http://hq.example:8080 --watch --interval 5m
                 """)
         @OptionGroup var store: TerminalDirOption
-        @Option(help: ArgumentHelp("The central store directory.", valueName: "dir"))
-        var central: String
+        @OptionGroup var target: SyncTargetOptions
+        @Flag(help: "Keep running: sync every --interval (with --server).")
+        var watch = false
+        @Option(help: ArgumentHelp("Between syncs with --watch: 30s, 5m, 1h (default 5m).", valueName: "duration"))
+        var interval: String?
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
 
+        func validate() throws {
+            try target.validate()
+            if watch && target.server == nil { throw ValidationError("--watch needs --server") }
+            if interval != nil && !watch { throw ValidationError("--interval goes with --watch") }
+            if let interval { do { _ = try DurationOption.millis(interval, source: "--interval") } catch { throw ValidationError(error.message) } }
+        }
+
         func run(_ console: Console) throws {
+            let lockWait = try store.lock.millis(console.environment)
+            if watch, let server = target.server {
+                var settings = WatchSettings()
+                if let interval { settings.intervalMillis = try DurationOption.millis(interval, source: "--interval") }
+                settings.client = target.clientSettings(settings.client)
+                let start = try clock.millis(console.environment)
+                let stop = StopSignal()
+                let signals = SignalStop(stop)
+                defer { signals.cancel() }
+                // --now (or POSSYNC_NOW) sets the clock at start; it runs on from there.
+                let given = clock.isGiven(console.environment)
+                let running = WallClock.running(from: start)
+                let wallClock: () -> Int64 = { given ? running() : WallClock.systemMillis() }
+                try TerminalDesk.watch(directory: store.dir, server: server, settings: settings, lockWaitMillis: lockWait,
+                                       clock: wallClock, stop: stop, log: { line in console.log(line) })
+                return
+            }
             let now = try clock.millis(console.environment)
-            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis(console.environment))
+            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: lockWait)
             defer { try? desk.close() }
-            let hq = try CentralDesk.open(directory: central, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
-            defer { try? hq.close() }
             let started = WallClock.systemMillis()
-            let r = try desk.sync(with: hq, nowMillis: now, progress: ProgressBar(console))
+            let r: TerminalDesk.SyncResult
+            var wire: TerminalDesk.WireUse?
+            if let server = target.server {
+                (r, wire) = try desk.sync(server: server, settings: target.clientSettings(), nowMillis: now, progress: ProgressBar(console))
+            } else {
+                let hq = try CentralDesk.open(directory: target.central!, clockMillis: { now }, lockWaitMillis: lockWait)
+                defer { try? hq.close() }
+                r = try desk.sync(with: hq, nowMillis: now, progress: ProgressBar(console))
+            }
             let elapsed = max(1, WallClock.systemMillis() - started)
-            console.log("sync: \(r.pushed + r.pulled) events in \(elapsed) ms (\(Int64(r.pushed + r.pulled) * Millis.perSecond / elapsed) events/s)")
+            console.log("sync: \(r.pushed + r.pulled) events in \(elapsed) ms (\(Int64(r.pushed + r.pulled) * Millis.perSecond / elapsed) events/s)"
+                        + (wire.map { ", \($0.requests) requests (\($0.retries) retried), \($0.bytesSent) bytes sent, \($0.bytesReceived) received" } ?? ""))
             console.show(r, json: output.json) { r.text }
         }
     }
@@ -227,18 +276,25 @@ struct TerminalCommand: ParsableCommand {
                 of the acknowledged events, byte for byte, plus the intact events not yet acknowledged, and
                 reports by sequence range any unacknowledged event that is lost. The damaged journals are kept.
 
-                Example:
+                Examples:
                   possync terminal recover --dir shop1 --central hq
+                  possync terminal recover --dir shop1 --server http://127.0.0.1:8080
                 """)
         @OptionGroup var store: TerminalDirOption
-        @Option(help: ArgumentHelp("The central store directory.", valueName: "dir"))
-        var central: String
+        @OptionGroup var target: SyncTargetOptions
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
 
+        func validate() throws { try target.validate() }
+
         func run(_ console: Console) throws {
             let now = try clock.millis(console.environment)
-            let r = try TerminalDesk.recover(directory: store.dir, central: central, nowMillis: now, lockWaitMillis: try store.lock.millis(console.environment))
+            let lockWait = try store.lock.millis(console.environment)
+            let r = if let server = target.server {
+                try TerminalDesk.recover(directory: store.dir, server: server, settings: target.clientSettings(), nowMillis: now, lockWaitMillis: lockWait)
+            } else {
+                try TerminalDesk.recover(directory: store.dir, central: target.central!, nowMillis: now, lockWaitMillis: lockWait)
+            }
             console.show(r, json: output.json) { r.text }
         }
     }

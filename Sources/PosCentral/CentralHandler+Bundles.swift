@@ -1,4 +1,5 @@
 import PosJournal
+import PosLedger
 import PosWire
 
 // Courier bundles (sync-protocol.md, "Bundles").
@@ -8,13 +9,17 @@ extension CentralHandler {
     /// central id, frame sequence), then applied in push-sized batches, each all
     /// or nothing, so memory does not grow with the bundle. A batch refused
     /// part-way stops the import; the error says where, and earlier batches
-    /// (valid events) stay.
-    public func importBundle(path: String) throws(SyncError) -> BundleImportReport {
+    /// (valid events) stay. A revoked terminal's bundle is refused unless `allowRevoked`
+    /// (operations decided to take what it had queued).
+    public func importBundle(path: String, allowRevoked: Bool = false) throws(SyncError) -> BundleImportReport {
         let reader = try BundleReader(path: path, fileSystem: bundleFileSystem)
         defer { reader.close() }
         let h = reader.header
         guard h.central == centralID else {
             throw SyncError(.wrongCentral, "bundle is for central \(h.central), this is \(centralID)", location: path)
+        }
+        if !allowRevoked, let note = revocation(of: h.terminal) {
+            throw SyncError.revokedBundle(terminal: h.terminal, note: note, path: path)
         }
         var report = BundleImportReport(terminal: h.terminal, events: 0, new: 0, duplicates: 0, acknowledged: 0)
         var batch: [[UInt8]] = []
@@ -41,5 +46,12 @@ extension CentralHandler {
         try apply()
         if report.acknowledged == 0 { report.acknowledged = acknowledged(h.terminal) }
         return report
+    }
+}
+
+extension SyncError {
+    /// A bundle of a revoked terminal, imported without `allowRevoked`.
+    public static func revokedBundle(terminal: ReplicaId, note: String, path: String) -> SyncError {
+        SyncError(.revoked, "bundle of terminal \(terminal.rawValue), whose enrollment was revoked (\(note)): import it with --allow-revoked if operations decided to take its events", location: path)
     }
 }

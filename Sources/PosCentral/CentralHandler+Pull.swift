@@ -16,8 +16,10 @@ extension CentralHandler {
         var bytes = 0
         var cursor = m.cursor
         var cursorDigest: UInt64 = 0
+        let batchBytes = m.batchBytes == 0 ? pullBatchBytesValue : min(pullBatchBytesValue, Int(m.batchBytes))
+        let scanEnd = m.cursor + SyncLimits.pullScanPositionsMax
         try storage.scan(after: m.cursor) { (position, record) throws(SyncError) -> Bool in
-            guard bytes < pullBatchBytesValue, envelopes.count < JournalLimits.frameRecordsMax else { return false }
+            guard bytes < batchBytes, envelopes.count < JournalLimits.frameRecordsMax, position <= scanEnd else { return false }
             cursor = position
             cursorDigest = eventDigest(record)
             let event: Event

@@ -89,7 +89,7 @@ extension CentralHandler {
                                                   from: gap.range.lowerBound, through: gap.range.upperBound, refersTo: gap.record,
                                                   note: "terminal \(m.terminal.rawValue) events \(gap.range.lowerBound)...\(gap.range.upperBound): acknowledged, lost at central, and no longer held by the terminal: lost for good"))
             }
-            try storage.append(fresh, skipping: skippable?.range)  // durable before the ack
+            try append(fresh, skipping: skippable?.range)  // durable before the ack
             for e in fresh { _ = try? hlc.receive(e.event.hlc, wallMillis: now) }  // an absurd timestamp does not drag the clock
             try noteVoidsAndRepairs(of: m.terminal, in: fresh.map(\.event), mark: expected - 1, now: now)
         }

@@ -58,7 +58,7 @@ extension CentralHandler {
             // Reserve numbers before using them: after a journal cut, central numbers its events above the reservation.
             try storage.reserve(through: dot.seq + SyncLimits.centralSequenceReservation - 1)
         }
-        try storage.append([AcceptedEvent(event: event, record: RecordCodec.encode(event))], skipping: nil)
+        try append([AcceptedEvent(event: event, record: RecordCodec.encode(event))], skipping: nil)
         return event
     }
 

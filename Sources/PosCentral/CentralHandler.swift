@@ -37,6 +37,10 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
     var pullBatchBytesValue = SyncLimits.pullBatchBytesMax
     var wallClockValue: @Sendable () -> Int64
     var faults = TestOnlyFaults()
+    var appendObserverValue: (@Sendable (_ events: [Event], _ newConflicts: [ConflictRecord]) -> Void)?
+    /// `head` as of the last append, behind a lock of its own (see `publishedHead`).
+    private let headLock = NSLock()
+    private var publishedHeadValue: UInt64 = 0
 
     /// Takes over an opened storage: reads its enrollments, resumes the clock after its newest event.
     public init(storage: any CentralStorage, environment: CentralEnvironment = CentralEnvironment(),
@@ -51,6 +55,7 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
         for e in try storage.enrollments() { register(e) }
         _ = try? hlc.receive(storage.newestHLC, wallMillis: wallClockValue())  // an absurd timestamp does not drag the clock
         lossesLogged = storage.losses.count
+        publishedHeadValue = storage.head
     }
 
     func register(_ e: Enrollment) {
@@ -96,6 +101,25 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
         set { lock.withLock { wallClockValue = newValue } }
     }
 
+    /// Told of every append (under the handler's lock: it must return quickly and not call
+    /// back into the handler), with the conflict records the append made: metrics and the
+    /// notifier's wake-up. Set only when needed: finding new conflicts costs a pass over the resident ones.
+    public var appendObserver: (@Sendable (_ events: [Event], _ newConflicts: [ConflictRecord]) -> Void)? {
+        get { lock.withLock { appendObserverValue } }
+        set { lock.withLock { appendObserverValue = newValue } }
+    }
+
+    /// Appends through the storage and tells the observer what was appended.
+    @discardableResult
+    func append(_ events: [AcceptedEvent], skipping gap: ClosedRange<UInt64>?) throws(SyncError) -> ClosedRange<UInt64> {
+        defer { headLock.withLock { publishedHeadValue = storage.head } }
+        guard let observer = appendObserverValue else { return try storage.append(events, skipping: gap) }
+        let before = Set(storage.resident.conflicts)
+        let positions = try storage.append(events, skipping: gap)
+        observer(events.map(\.event), storage.resident.conflicts.filter { !before.contains($0) })
+        return positions
+    }
+
     /// Deliberate breakage, for proving that the simulator's checks can fail.
     /// Never set outside tests.
     public struct TestOnlyFaults: Sendable {
@@ -114,6 +138,9 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         do throws(SyncError) {
+            if let t = request.requestingTerminal, let note = storage.revocation(of: t) {
+                throw SyncError(.revoked, "terminal \(t.rawValue)'s enrollment was revoked (\(note)): it may no longer sync; its queued events can be imported from a bundle with --allow-revoked")
+            }
             switch request {
             case .hello(let m): return .welcome(try hello(m))
             case .push(let m): return .ack(try push(m, source: "push"))
@@ -189,8 +216,34 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
         }
     }
 
+    /// The enrollment of `terminal` (nil: central never enrolled it).
+    public func enrollment(of terminal: ReplicaId) -> Enrollment? { lock.withLock { terminals[terminal]?.enrollment } }
+
+    /// Why `terminal`'s enrollment was revoked (nil: it was not).
+    public func revocation(of terminal: ReplicaId) -> String? { lock.withLock { storage.revocation(of: terminal) } }
+
+    /// Revokes an enrolled terminal for good: its hello, push, pull and fetch are refused
+    /// (`revoked`; 403 over HTTP) and its bundles are imported only when asked to.
+    public func revoke(terminal: ReplicaId, note: String) throws(SyncError) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard terminals[terminal] != nil else {
+            throw SyncError(.notEnrolled, "terminal \(terminal.rawValue) was never enrolled at central \(centralID)")
+        }
+        if storage.revocation(of: terminal) != nil { return }
+        try storage.revoke(terminal, note: note)
+        logger.warning("terminal enrollment revoked", metadata: ["sync.terminal": "\(terminal.rawValue)", "revoke.note": "\(note)"])
+    }
+
+    /// Every revoked terminal, with when and why.
+    public var revokedTerminals: [ReplicaId: String] { lock.withLock { storage.revokedTerminals() } }
+
     /// The last durable journal position.
     public var head: UInt64 { lock.withLock { storage.head } }
+
+    /// The last durable journal position as of the last append, read without waiting for the
+    /// handler's lock (a push in progress holds it): what a health check or a metric reports.
+    public var publishedHead: UInt64 { headLock.withLock { publishedHeadValue } }
 
     /// Central's loss log: every journal cut, every loss a terminal's hello revealed, and what became of each.
     public var lossRecords: [LossRecord] { lock.withLock { storage.losses } }

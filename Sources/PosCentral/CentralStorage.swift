@@ -25,6 +25,14 @@ public protocol CentralStorage: AnyObject {
     func flaggedTerminals() -> [ReplicaId: String]
     /// Flags a terminal for good (durable on return).
     func flag(_ terminal: ReplicaId, note: String) throws(SyncError)
+    /// Why `terminal`'s enrollment was revoked (nil: it was not). Asked at every request: a revocation
+    /// made by another process while this one runs (`central revoke` beside `central serve`) counts from
+    /// the next request on.
+    func revocation(of terminal: ReplicaId) -> String?
+    /// Terminals whose enrollment was revoked, with when and why (as `revocation(of:)` sees them now).
+    func revokedTerminals() -> [ReplicaId: String]
+    /// Revokes a terminal's enrollment for good (durable on return): it may no longer sync.
+    func revoke(_ terminal: ReplicaId, note: String) throws(SyncError)
 
     // MARK: Accepted events, by central position 1, 2, …
 

@@ -13,6 +13,8 @@ import PosWire
 ///     central.json               identity (central id) and central's secret, mode 0600
 ///     terminals/T.json           each enrolled terminal's enrollment (merchant, secret), mode 0600
 ///     terminals/T.flagged        a terminal that tried to rewrite an accepted event
+///     terminals/T.revoked        a terminal whose enrollment was revoked (when, and the operator's note);
+///                                the one file written without the lock (`FileCentralStore.revoke`), read at each request
 ///     merchants/M.key            each merchant's duplicate-detection key (hex), mode 0600
 ///     journal/                   every accepted event, in acceptance order: position = sequence number
 ///     state/run-A-B.pss          snapshot runs: the folded state, filed by sale, of flushes A...B
@@ -39,6 +41,7 @@ public final class FileCentralStorage: CentralStorage {
     private var marks: [ReplicaId: UInt64] = [:]
     private var enrolled: [ReplicaId: Enrollment] = [:]
     private var flagged: [ReplicaId: String] = [:]
+    private var revoked: [ReplicaId: String] = [:]
     private var merchantKeys: [String: [UInt8]] = [:]
     public private(set) var centralSequence: UInt64 = 0
     public private(set) var newestHLC: HLCTimestamp = .zero
@@ -268,6 +271,24 @@ public final class FileCentralStorage: CentralStorage {
     public func flag(_ terminal: ReplicaId, note: String) throws(SyncError) {
         flagged[terminal] = note  // flagged from now on even if the file cannot be written: the caller says so
         try files.writeAtomically(Array((note + "\n").utf8), to: "\(directory)/terminals/\(terminal.rawValue).flagged")
+    }
+
+    /// Looks at the directory every time until the terminal is found revoked (for good): `central revoke`
+    /// writes `terminals/T.revoked` without the store's lock, so a running server sees it at the next request.
+    public func revocation(of terminal: ReplicaId) -> String? {
+        if let note = revoked[terminal] { return note }
+        guard enrolled[terminal] != nil, let note = FileCentralStore.revocationNote(directory: directory, terminal: terminal, files: files) else { return nil }
+        revoked[terminal] = note
+        return note
+    }
+
+    public func revokedTerminals() -> [ReplicaId: String] {
+        for terminal in enrolled.keys { _ = revocation(of: terminal) }
+        return revoked
+    }
+
+    public func revoke(_ terminal: ReplicaId, note: String) throws(SyncError) {
+        revoked[terminal] = try FileCentralStore.writeRevocation(directory: directory, terminal: terminal, note: note, fileSystem: files.fs).note
     }
 
     // MARK: - CentralStorage: accepted events

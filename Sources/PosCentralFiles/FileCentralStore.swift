@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import PosCentral
 import PosJournal
@@ -78,6 +79,55 @@ public enum FileCentralStore {
         }
         return try storage(directory: directory, identity: identity, files: files, storeLock: storeLock, environment: environment,
                            snapshotEvents: snapshotEvents, recovering: false, logger: logger)
+    }
+
+    // MARK: - Revocation, the one write without the lock
+
+    /// Revokes `terminal`'s enrollment in the store in `directory` without opening it or taking its
+    /// lock, so that it works beside a running `central serve` (which asks at every request):
+    /// writes `terminals/T.revoked` by atomic rename. Returns the merchant, the note kept (the earlier
+    /// one when the terminal was already revoked: a revocation is for good) and whether it was.
+    public static func revoke(directory: String, terminal: ReplicaId, note: String,
+                              fileSystem: any JournalFileSystem = PosixFileSystem()) throws(SyncError) -> (merchant: String, note: String, alreadyRevoked: Bool) {
+        let files = FileStore(fs: fileSystem)
+        guard files.exists(directory + "/central.json") else {
+            throw SyncError(.notFound, "no central store here (central.json missing)", location: directory)
+        }
+        let enrollmentPath = "\(directory)/terminals/\(terminal.rawValue).json"
+        guard files.exists(enrollmentPath) else {
+            throw SyncError(.notEnrolled, "terminal \(terminal.rawValue) was never enrolled at this central", location: enrollmentPath)
+        }
+        let enrollment = try Enrollment.read(from: enrollmentPath, fileSystem: fileSystem)
+        let written = try writeRevocation(directory: directory, terminal: terminal, note: note, fileSystem: fileSystem)
+        return (enrollment.merchant, written.note, !written.new)
+    }
+
+    /// Writes `terminals/T.revoked` unless it exists, under `terminals/revoke.lock` (two revokes at once
+    /// take turns; the first one's note stays). Returns the note the file holds and whether this call wrote it.
+    static func writeRevocation(directory: String, terminal: ReplicaId, note: String,
+                                fileSystem: any JournalFileSystem) throws(SyncError) -> (note: String, new: Bool) {
+        let files = FileStore(fs: fileSystem)
+        let lock = try StoreDirectory.lockFile(directory + "/terminals/" + revocationLockName, fileSystem: fileSystem,
+                                               waitMillis: StoreLockLimits.waitMillisDefault)
+        defer { lock.release() }
+        if let held = revocationNote(directory: directory, terminal: terminal, files: files) { return (held, false) }
+        try files.writeAtomically(Array((note + "\n").utf8), to: revocationPath(directory: directory, terminal: terminal))
+        return (note, true)
+    }
+
+    /// The lock `central revoke` takes (not the store's: a running server holds that one).
+    static let revocationLockName = "revoke.lock"
+
+    static func revocationPath(directory: String, terminal: ReplicaId) -> String {
+        "\(directory)/terminals/\(terminal.rawValue).revoked"
+    }
+
+    /// The note of `terminals/T.revoked` (nil: no such file). Unreadable or not, the file's presence revokes.
+    static func revocationNote(directory: String, terminal: ReplicaId, files: FileStore) -> String? {
+        let path = revocationPath(directory: directory, terminal: terminal)
+        guard files.exists(path) else { return nil }
+        let note = String(decoding: (try? files.read(path)) ?? [], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return note.isEmpty ? "revoked (note unreadable: \(path))" : note
     }
 
     static func storage(directory: String, identity: CentralIdentity, files: FileStore, storeLock: any StoreLockHandle,

@@ -259,6 +259,9 @@ extension LedgerState {
     /// The request event that opened a ticket, when known.
     public func request(of ticket: TicketId) -> Event? { ticketGroups[ticket]?.request }
 
+    /// A ticket's status events (decisions, cancellation, escalation, completion) as known, valid or not.
+    public func statusEvents(of ticket: TicketId) -> [Event] { ticketGroups[ticket]?.statusEvents ?? [] }
+
     /// The notes of a ticket, sorted by the dot of the event that added them.
     public func notes(of ticket: TicketId) -> [(dot: Dot, note: NoteText)] {
         (ticketGroups[ticket]?.notes ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }

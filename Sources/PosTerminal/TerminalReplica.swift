@@ -294,8 +294,10 @@ public final class TerminalReplica: @unchecked Sendable {
         public var clockSkewed = false
         /// Events central had acknowledged and no longer held at the handshake (re-pushed in this session, as far as this journal still held them).
         public var centralLost: ClosedRange<UInt64>? = nil
+        /// False when the session stopped early because `yield` asked it to (what it did is kept; the next session goes on).
+        public var complete = true
         public var description: String {
-            "pushed \(pushed) events in \(pushBatches) batches (\(duplicatesAtCentral) central already had), acknowledged through seq \(acknowledged); pulled \(pulled) events in \(pullBatches) batches"
+            (complete ? "" : "stopped early (more remains): ") + "pushed \(pushed) events in \(pushBatches) batches (\(duplicatesAtCentral) central already had), acknowledged through seq \(acknowledged); pulled \(pulled) events in \(pullBatches) batches"
                 + (clockSkewed ? "; central says this terminal's clock is off" : "")
                 + (centralLost.map { "; central had lost seq \($0.lowerBound)...\($0.upperBound), re-pushed" } ?? "")
         }
@@ -315,9 +317,11 @@ public final class TerminalReplica: @unchecked Sendable {
     }
 
     public func sync(via transport: any SyncTransport, wallMillis: Int64,
-                     pushBatchBytes: Int = SyncLimits.pushBatchBytesMax,
+                     pushBatchBytes: Int = SyncLimits.pushBatchBytesMax, pullBatchBytes: Int = SyncLimits.pullBatchBytesMax,
+                     yield: (() -> Bool)? = nil,
                      progress: ((SyncProgress) -> Void)? = nil) throws(SyncError) -> SyncReport {
         precondition(pushBatchBytes > 0 && pushBatchBytes <= SyncLimits.pushBatchBytesMax)
+        precondition(pullBatchBytes > 0 && pullBatchBytes <= SyncLimits.pullBatchBytesMax)
         var report = SyncReport()
         let hello = SyncMessage.Hello(central: enrollment.central, terminal: terminal, knowledge: knowledge,
                                       pullCursor: lock.withLock { pullCursor }, wallMillis: wallMillis,
@@ -376,6 +380,7 @@ public final class TerminalReplica: @unchecked Sendable {
         // when central lost events this terminal has since retired (central records them lost).
         var from = max(welcome.acknowledged + 1, outbound.firstSequence)
         while from <= outbound.durableSequence {
+            if report.pushBatches > 0, yield?() == true { report.complete = false; break }
             let reader = try journal { () throws(JournalError) in try outbound.reader(from: from) }
             var frames: [[UInt8]] = []
             var bytes = 0
@@ -410,9 +415,11 @@ public final class TerminalReplica: @unchecked Sendable {
         }
         report.acknowledged = acknowledged
         // Pull: what this terminal lacks, in bounded batches.
-        var more = true
+        var more = report.complete
         while more {
-            let request = SyncMessage.Pull(terminal: terminal, cursor: lock.withLock { pullCursor }, knowledge: knowledge)
+            if report.pullBatches > 0 || report.pushBatches > 0, yield?() == true { report.complete = false; break }
+            let request = SyncMessage.Pull(terminal: terminal, cursor: lock.withLock { pullCursor }, knowledge: knowledge,
+                                           batchBytes: pullBatchBytes == SyncLimits.pullBatchBytesMax ? 0 : UInt32(pullBatchBytes))
             guard case .events(let batch) = try expect(transport.exchange(.pull(request))) else {
                 throw SyncError(.malformed, "central answered pull with something other than events")
             }
@@ -426,6 +433,10 @@ public final class TerminalReplica: @unchecked Sendable {
             progress?(status)
         }
         let (cursor, cursorDigest) = lock.withLock { (pullCursor, pullCursorDigest) }
+        guard report.complete else {
+            // Stopped early: the cursor each pulled batch reached is already recorded with it; not synced yet.
+            return report
+        }
         _ = try journal { () throws(JournalError) in
             try inbound.append(contentsOf: [InboundRecord.pullCursor(position: cursor, digest: cursorDigest).encoded(),
                                             InboundRecord.synced(wallMillis: wallMillis, centralWallMillis: welcome.wallMillis).encoded()])
@@ -560,30 +571,5 @@ public final class TerminalReplica: @unchecked Sendable {
         defer { storeLock.release() }
         try journal { () throws(JournalError) in try outbound.close() }
         try journal { () throws(JournalError) in try inbound.close() }
-    }
-}
-
-extension SyncError.Code {
-    /// The code central named in a refusal.
-    init(refusal name: String) {
-        switch name {
-        case "wrongCentral": self = .wrongCentral
-        case "notEnrolled": self = .notEnrolled
-        case "foreignReplica": self = .foreignReplica
-        case "notAuthorized": self = .notAuthorized
-        case "sequenceGap": self = .sequenceGap
-        case "rewrittenHistory": self = .rewrittenHistory
-        case "foreignMerchant": self = .foreignMerchant
-        case "versionUnsupported": self = .versionUnsupported
-        case "tooLarge": self = .tooLarge
-        case "checksum": self = .checksum
-        case "journal": self = .journal
-        case "ledger": self = .ledger
-        case "io": self = .io
-        case "invalidArgument": self = .invalidArgument
-        case "notFound": self = .notFound
-        case "locked": self = .locked
-        default: self = .malformed
-        }
     }
 }

@@ -26,7 +26,7 @@ public enum CentralStorageContract {
 
     /// The names of the checks, in the order `run` makes them.
     public static let checks = [
-        "enrollments, merchant keys and flags are kept across a reopen",
+        "enrollments, merchant keys, flags and revocations are kept across a reopen",
         "appended events take positions 1, 2, ... and marks, head, digests, scan and record(at:) follow, across a reopen",
         "a gap recorded unrecoverable is skipped: the mark passes it and its numbers hold the lost digest, across a reopen",
         "central's own numbers only grow and may skip: skipped numbers hold the lost digest",
@@ -101,7 +101,13 @@ public enum CentralStorageContract {
             try enroll(storage, t1)
             try storage.saveMerchantKey(merchantKeyBytes, for: merchant)
             try storage.flag(t1, note: "rewrote event 1:3 (test)")
+            ctx.expect(storage.revokedTerminals().isEmpty, "nothing revoked at first: \(storage.revokedTerminals())")
+            ctx.expect(storage.revocation(of: t1) == nil, "t1 not revoked at first")
+            try storage.revoke(t1, note: "revoked 2026-11-30 (test)")
+            ctx.expect(storage.revocation(of: t1) == "revoked 2026-11-30 (test)", "revocation(of:) before reopen: \(String(describing: storage.revocation(of: t1)))")
             storage = try subject.reopen(storage)
+            ctx.expect(storage.revokedTerminals() == [t1: "revoked 2026-11-30 (test)"], "revocation after reopen: \(storage.revokedTerminals())")
+            ctx.expect(storage.revocation(of: t1) == "revoked 2026-11-30 (test)", "revocation(of:) after reopen")
             let enrolled = try storage.enrollments().map(\.terminal)
             ctx.expect(enrolled == [t1], "enrollments after reopen: \(enrolled)")
             ctx.expect(try storage.merchantKey(merchant) == merchantKeyBytes, "merchant key after reopen")

@@ -15,6 +15,9 @@ public enum SyncLimits {
     public static let pushRecordBytesMax = 16 << 20
     /// Pulled records per batch, at most, in bytes before sealing.
     public static let pullBatchBytesMax = 1 << 20
+    /// Central journal positions one pull scans, at most (a terminal that already holds a long
+    /// stretch still gets a reply in bounded time; it pulls again from where the reply stopped).
+    public static let pullScanPositionsMax: UInt64 = 65_536
     /// Frames in one message, at most.
     public static let framesPerMessageMax = 4096
     /// A refusal's code or message, at most, in bytes.
@@ -138,8 +141,11 @@ public enum SyncMessage: Sendable, Equatable {
         public var terminal: ReplicaId
         public var cursor: UInt64
         public var knowledge: VersionVector
-        public init(terminal: ReplicaId, cursor: UInt64, knowledge: VersionVector) {
-            self.terminal = terminal; self.cursor = cursor; self.knowledge = knowledge
+        /// Pulled records per reply, at most, in bytes (0: central's own bound); central
+        /// never goes above `SyncLimits.pullBatchBytesMax`. A slow link asks for less.
+        public var batchBytes: UInt32
+        public init(terminal: ReplicaId, cursor: UInt64, knowledge: VersionVector, batchBytes: UInt32 = 0) {
+            self.terminal = terminal; self.cursor = cursor; self.knowledge = knowledge; self.batchBytes = batchBytes
         }
     }
     public struct Events: Sendable, Equatable {
@@ -232,6 +238,7 @@ public enum SyncMessage: Sendable, Equatable {
             w.writeVarint(UInt64(m.terminal.rawValue))
             w.writeVarint(m.cursor)
             m.knowledge.encode(into: &w)
+            w.writeVarint(UInt64(m.batchBytes))
         case .events(let m):
             w.writeVarint(m.cursor)
             w.writeByte(m.more ? 1 : 0)
@@ -311,7 +318,8 @@ public enum SyncMessage: Sendable, Equatable {
             case 5:
                 let terminal = try replica(&r, field: "pull.terminal")
                 let cursor = try r.readVarint(field: "pull.cursor")
-                message = .pull(Pull(terminal: terminal, cursor: cursor, knowledge: try VersionVector.decode(from: &r, field: "pull.knowledge")))
+                let knowledge = try VersionVector.decode(from: &r, field: "pull.knowledge")
+                message = .pull(Pull(terminal: terminal, cursor: cursor, knowledge: knowledge, batchBytes: try u32(&r, field: "pull.batchBytes")))
             case 6:
                 let cursor = try r.readVarint(field: "events.cursor")
                 let more = try r.readByte(field: "events.more") != 0

@@ -102,13 +102,18 @@ package struct FileStore {
 /// A store directory's lock: `DIR/LOCK`, held exclusively by whoever has the store open.
 package enum StoreDirectory {
     package static func lock(_ directory: String, fileSystem: any JournalFileSystem, waitMillis: Int64) throws(SyncError) -> any StoreLockHandle {
+        try lockFile(directory + "/" + StoreLockLimits.fileName, fileSystem: fileSystem, waitMillis: waitMillis)
+    }
+
+    /// An exclusive lock on the file `path` (created when missing), as the store's own `LOCK` is taken.
+    package static func lockFile(_ path: String, fileSystem: any JournalFileSystem, waitMillis: Int64) throws(SyncError) -> any StoreLockHandle {
         guard waitMillis >= 0 && waitMillis <= StoreLockLimits.waitMillisMax else {
             throw SyncError(.invalidArgument, "lock wait \(waitMillis) ms: 0...\(StoreLockLimits.waitMillisMax) ms")
         }
         do {
-            return try fileSystem.lockExclusive(directory + "/" + StoreLockLimits.fileName, waitMillis: waitMillis)
+            return try fileSystem.lockExclusive(path, waitMillis: waitMillis)
         } catch {
-            throw SyncError(error.code == .locked ? .locked : .io, error.message, location: error.file ?? directory)
+            throw SyncError(error.code == .locked ? .locked : .io, error.message, location: error.file ?? path)
         }
     }
 }

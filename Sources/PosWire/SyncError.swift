@@ -33,6 +33,19 @@ public struct SyncError: Error, Sendable, CustomStringConvertible, Equatable {
         public static let notFound = Code("notFound")
         /// Another process holds the store's lock (and did not release it in time).
         public static let locked = Code("locked")
+        /// The terminal's enrollment was revoked at central (`possync central revoke`).
+        public static let revoked = Code("revoked")
+
+        /// Every code, as a refusal names it.
+        public static let all: [Code] = [
+            .malformed, .tooLarge, .versionUnsupported, .wrongCentral, .notEnrolled, .foreignReplica, .notAuthorized, .foreignMerchant,
+            .sequenceGap, .rewrittenHistory, .checksum, .journal, .ledger, .io, .invalidArgument, .notFound, .locked, .revoked,
+        ]
+
+        /// The code a refusal names (`malformed` for a name this build does not know).
+        public init(refusal name: String) {
+            self = Self.all.first { $0.name == name } ?? .malformed
+        }
     }
 
     public var code: Code

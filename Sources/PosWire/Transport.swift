@@ -1,3 +1,5 @@
+import PosLedger
+
 /// How a terminal reaches central. The session logic exists once; a
 /// transport only carries one request and brings back one reply.
 public protocol SyncTransport {
@@ -21,5 +23,18 @@ public struct InProcessTransport: SyncTransport {
         let onWire = try SyncMessage.decode(request.encoded())
         let reply = central.handle(onWire)
         return try SyncMessage.decode(reply.encoded())
+    }
+}
+
+extension SyncMessage {
+    /// The terminal a request (hello, push, pull, fetch) speaks for; nil for a reply.
+    public var requestingTerminal: ReplicaId? {
+        switch self {
+        case .hello(let m): m.terminal
+        case .push(let m): m.terminal
+        case .pull(let m): m.terminal
+        case .fetch(let m): m.terminal
+        case .welcome, .ack, .events, .refusal, .fetched: nil
+        }
     }
 }

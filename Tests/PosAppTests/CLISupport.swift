@@ -10,20 +10,10 @@ import PosTestSupport
 /// their own console and environment each, so tests may run them at once.
 enum CLI {
     static let binary: String = {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        if let bundle = Bundle.allBundles.first(where: { $0.bundlePath.hasSuffix(".xctest") }) {
-            dir = URL(fileURLWithPath: bundle.bundlePath).deletingLastPathComponent()
+        guard let path = builtExecutable("possync") else {
+            fatalError("possync executable not found next to \(CommandLine.arguments[0]); build with `swift build --build-tests`")
         }
-        for _ in 0..<8 {
-            let candidate = dir.appendingPathComponent("possync").path
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDir), !isDir.boolValue,
-               FileManager.default.isExecutableFile(atPath: candidate) {
-                return candidate
-            }
-            dir = dir.deletingLastPathComponent()
-        }
-        fatalError("possync executable not found above \(CommandLine.arguments[0]); build with `swift build --build-tests`")
+        return path
     }()
 
     struct Result: Equatable {

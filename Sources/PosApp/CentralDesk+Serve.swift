@@ -1,0 +1,82 @@
+import Foundation
+import Logging
+import PosCentral
+import PosCentralFiles
+import PosLedger
+import PosNotify
+import PosServer
+import ServiceLifecycle
+import PosWire
+
+// `central serve` and `central revoke`: central over HTTP, and taking a terminal's enrollment back.
+
+extension CentralDesk {
+    /// Serves the sync protocol over HTTP (sync-protocol.md, "HTTP") until SIGTERM or SIGINT,
+    /// then finishes the requests in flight and returns. The store's lock is held throughout:
+    /// the server is the store's one writer. `listening` hears the address once bound
+    /// (port 0 picks a free one). With `notify`, customer notifications are delivered there
+    /// alongside (sync-protocol.md, "Notifications"): a pass when a ticket event arrives, when a
+    /// retry is due, and every `notifyIntervalMillis`; each attempt's outcome is counted in
+    /// `possync_notification_deliveries_total{outcome}`.
+    public func serve(host: String, port: Int, settings: SyncServerSettings = SyncServerSettings(),
+                      notify: NotifyDestination? = nil, notifySettings: NotificationSettings = NotificationSettings(),
+                      notifyIntervalMillis: Int64 = NotificationService.intervalMillisDefault, logger: Logger,
+                      listening: @escaping @Sendable (_ url: String) -> Void) async throws {
+        let service = SyncService(handler: store, settings: settings)
+        var services: [any Service] = []
+        var notifier: (any Notifier)?
+        defer { notifier?.close() }
+        if let notify {
+            let n = try Self.notifier(notify)
+            notifier = n
+            let metrics = service.metrics
+            metrics.notificationOutcomesAtZero()
+            let dispatcher: NotificationDispatcher
+            do {
+                dispatcher = try NotificationDispatcher(handler: store, directory: notificationsDirectory, notifier: n, settings: notifySettings,
+                                                        logger: logger, onOutcome: { metrics.notification(outcome: $0) })
+            } catch { throw Self.notifyError(error) }
+            let delivery = NotificationService(dispatcher: dispatcher, intervalMillis: notifyIntervalMillis, logger: logger)
+            delivery.observeAppends()  // after SyncService's observer (metrics), which it keeps
+            services.append(delivery)
+            logger.info("notifications delivered to \(n.destination)")
+        }
+        do {
+            try await runSyncServer(service: service, host: host, port: port, logger: logger, services: services) { boundPort in
+                listening("http://\(host.contains(":") ? "[\(host)]" : host):\(boundPort)")
+            }
+        } catch let error as ServerStartError {
+            throw AppError(.refused, "--host \(host) --port \(port): \(error)")
+        }
+    }
+
+    public struct RevokeResult: Codable, Sendable, Equatable {
+        public var terminal: UInt32
+        public var merchant: String
+        public var note: String
+        public var alreadyRevoked: Bool
+        public var text: String {
+            (alreadyRevoked ? "terminal \(terminal) (merchant \(merchant)) was already revoked: \(TextOutput.plain(note))"
+                            : "terminal \(terminal) (merchant \(merchant)) revoked: \(TextOutput.plain(note))")
+                + "\nits hello, push, pull and fetch are refused from now on (HTTP 403); its events already here stay;"
+                + " a bundle of what it still holds is imported only with `central import --allow-revoked`"
+        }
+    }
+
+    /// Revokes an enrolled terminal's enrollment for good (`central revoke`), without opening the store
+    /// or waiting for its lock: a running `central serve` refuses the terminal from its next request on.
+    public static func revoke(directory: String, terminal: UInt32, note: String?, nowMillis: Int64) throws(AppError) -> RevokeResult {
+        let id: ReplicaId
+        do { id = try ReplicaId.terminal(terminal) } catch { throw AppError(.refused, "--terminal \(terminal): \(error.message)") }
+        try StoreKind.central.checkOpening(directory)
+        let text = "revoked \(WallClock.format(nowMillis))" + (note.map { ": \($0)" } ?? "")
+        do {
+            let r = try FileCentralStore.revoke(directory: directory, terminal: id, note: text)
+            return RevokeResult(terminal: terminal, merchant: r.merchant, note: r.note, alreadyRevoked: r.alreadyRevoked)
+        } catch where error.code == .notEnrolled {
+            throw AppError(.refused, "terminal \(terminal) was never enrolled at the central store in \(directory)")
+        } catch {
+            throw AppError.opening(error, what: "central store")
+        }
+    }
+}
