@@ -13,8 +13,9 @@ import PackageDescription
 //   PosCentralFiles -> PosCentral, PosWire, PosJournal, PosLedger, PosBytes, swift-crypto, swift-log  (the embedded file storage: journal, snapshot runs, loss log)
 //   PosTestSupport  -> PosCentral, PosWire, PosJournal, PosLedger      (SimulatedFileSystem, TempDir, FixedClock, the CentralStorage contract suite)
 //   PosSimulation   -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosJournal, PosLedger, PosTestSupport  (deterministic simulation)
-//   PosApp          -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosLedger  (what the CLI does, minus the CLI: desks, amounts, acquirer, demo)
-//   PosCLI          -> PosApp, PosLedger, swift-argument-parser    (the command line as a library: the command tree, parsing, formatting, exit codes; run(arguments:console:))
+//   PosReconcile    -> PosLedger                                   (pure: the acquirer statement's values and checks, reconciliation, the nightly report's model)
+//   PosApp          -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosJournal, PosLedger, PosReconcile  (what the CLI does, minus the CLI: desks, amounts, acquirer, demo, the nightly job)
+//   PosCLI          -> PosApp, PosLedger, PosReconcile, swift-argument-parser    (the command line as a library: the command tree, parsing, formatting, exit codes; run(arguments:console:))
 //   possync         -> PosCLI                                      (main only: runs PosCLI on the process's arguments, environment and output)
 //   PosDump         -> PosCentralFiles, PosJournal, PosLedger, PosWire, PosBytes, swift-crypto  (journal-dump's scan and report logic; snapshot runs through PosCentralFiles' SnapshotRunReader)
 let package = Package(
@@ -100,12 +101,16 @@ let package = Package(
             dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger", "PosTestSupport"]
         ),
         .target(
+            name: "PosReconcile",
+            dependencies: ["PosLedger"]
+        ),
+        .target(
             name: "PosApp",
-            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger"]
+            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger", "PosReconcile"]
         ),
         .target(
             name: "PosCLI",
-            dependencies: ["PosApp", "PosLedger", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["PosApp", "PosLedger", "PosReconcile", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "possync",
@@ -167,11 +172,15 @@ let package = Package(
         ),
         .testTarget(
             name: "PosAppTests",
-            dependencies: ["PosTestSupport", "PosCLI", "PosApp", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["PosTestSupport", "PosCLI", "PosApp", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger", "PosReconcile", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "PosDumpTests",
             dependencies: ["PosTestSupport", "PosDump", "PosJournal", "PosLedger", "PosWire", "PosTerminal", "PosCentral", "PosCentralFiles", "PosBytes"]
+        ),
+        .testTarget(
+            name: "PosReconcileTests",
+            dependencies: ["PosTestSupport", "PosReconcile", "PosLedger"]
         ),
         .testTarget(
             name: "PosLedgerTests",

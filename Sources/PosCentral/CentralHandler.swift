@@ -140,6 +140,15 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
         }
     }
 
+    /// The folded state of every event central holds, in parts (see
+    /// `CentralStorage.forEachStatePart`): what a report over a large store
+    /// reads. `body` runs under the handler's lock and must not call back into it.
+    public func forEachStatePart(_ body: (LedgerState) throws(SyncError) -> Void) throws(SyncError) {
+        lock.lock()
+        defer { lock.unlock() }
+        try storage.forEachStatePart(body)
+    }
+
     public func context(of key: EntityKey) throws(SyncError) -> VersionVector {
         lock.lock()
         defer { lock.unlock() }

@@ -65,6 +65,11 @@ public protocol CentralStorage: AnyObject {
     func fullState() throws(SyncError) -> LedgerState
     /// Sales with a capture and no outcome, in sale-id order (what forwarding works through).
     func salesAwaitingOutcome() throws(SyncError) -> [SaleId]
+    /// The fold of every event held, in parts, each exact for the sales and
+    /// tickets it holds, each sale and ticket (and its conflict records) in
+    /// exactly one part: for reports over a store of any size. The default is
+    /// `fullState()` as one part; a storage that can should stream.
+    func forEachStatePart(_ body: (LedgerState) throws(SyncError) -> Void) throws(SyncError)
 
     // MARK: Losses and the sequence reservation
 
@@ -79,6 +84,10 @@ public protocol CentralStorage: AnyObject {
     func reserve(through sequence: UInt64) throws(SyncError)
 
     func close() throws(SyncError)
+}
+
+extension CentralStorage {
+    public func forEachStatePart(_ body: (LedgerState) throws(SyncError) -> Void) throws(SyncError) { try body(try fullState()) }
 }
 
 /// An event accepted for storage: the event, its record as received or written, and the record's digest.

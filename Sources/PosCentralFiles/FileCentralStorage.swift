@@ -327,6 +327,7 @@ public final class FileCentralStorage: CentralStorage {
     public var resident: LedgerState { ledger.resident }
     public func didRead() { snapshotAfterWrite() }
     public func fullState() throws(SyncError) -> LedgerState { try ledger.fullState() }
+    public func forEachStatePart(_ body: (LedgerState) throws(SyncError) -> Void) throws(SyncError) { try ledger.forEachPart(body) }
 
     public func salesAwaitingOutcome() throws(SyncError) -> [SaleId] {
         var ids = try ledger.runSalesWithCaptureAndNoOutcome()
