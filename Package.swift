@@ -14,7 +14,7 @@ import PackageDescription
 //   PosTestSupport  -> PosCentral, PosWire, PosJournal, PosLedger      (SimulatedFileSystem, TempDir, FixedClock, the CentralStorage contract suite)
 //   PosSimulation   -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosJournal, PosLedger, PosTestSupport  (deterministic simulation)
 //   PosReconcile    -> PosLedger                                   (pure: the acquirer statement's values and checks, reconciliation, the nightly report's model)
-//   PosApp          -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosJournal, PosLedger, PosReconcile  (what the CLI does, minus the CLI: desks, amounts, acquirer, demo, the nightly job)
+//   PosApp          -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosJournal, PosLedger, PosReconcile, PosBytes  (what the CLI does, minus the CLI: desks, amounts, acquirer, demo, the nightly job)
 //   PosCLI          -> PosApp, PosLedger, PosReconcile, swift-argument-parser    (the command line as a library: the command tree, parsing, formatting, exit codes; run(arguments:console:))
 //   possync         -> PosCLI                                      (main only: runs PosCLI on the process's arguments, environment and output)
 //   PosDump         -> PosCentralFiles, PosJournal, PosLedger, PosWire, PosBytes, swift-crypto  (journal-dump's scan and report logic; snapshot runs through PosCentralFiles' SnapshotRunReader)
@@ -106,7 +106,7 @@ let package = Package(
         ),
         .target(
             name: "PosApp",
-            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger", "PosReconcile"]
+            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger", "PosReconcile", "PosBytes"]
         ),
         .target(
             name: "PosCLI",

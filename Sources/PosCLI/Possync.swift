@@ -79,6 +79,6 @@ struct Possync: ParsableCommand {
             Clock: every command uses the wall clock unless --now TIME or the environment variable POSSYNC_NOW gives one (ISO 8601: 2026-03-02T08:00:00Z, 2026-03-02T16:00+08:00, 2026-03-02).
             """,
         version: "0.1.0",
-        subcommands: [CentralCommand.self, TerminalCommand.self, DemoCommand.self]
+        subcommands: [CentralCommand.self, TerminalCommand.self, NightlyCommand.self, DemoCommand.self]
     )
 }

@@ -101,7 +101,13 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
     public struct TestOnlyFaults: Sendable {
         /// Events for which this returns true are left out of pulls (a broken relay).
         public var dropFromPull: (@Sendable (Event) -> Bool)?
-        public init(dropFromPull: (@Sendable (Event) -> Bool)? = nil) { self.dropFromPull = dropFromPull }
+        /// Called after each batch of a bundle import is applied (durable), with the batches applied so far
+        /// (crash tests kill the process there).
+        public var afterImportBatch: (@Sendable (Int) -> Void)?
+        public init(dropFromPull: (@Sendable (Event) -> Bool)? = nil, afterImportBatch: (@Sendable (Int) -> Void)? = nil) {
+            self.dropFromPull = dropFromPull
+            self.afterImportBatch = afterImportBatch
+        }
     }
     @_spi(Testing) public var testOnlyFaults: TestOnlyFaults {
         get { lock.withLock { faults } }

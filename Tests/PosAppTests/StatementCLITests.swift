@@ -22,14 +22,14 @@ struct StatementCLITests {
         let reading = StatementFile.read(path: path, expectedDate: NightlyWorld.date)
         #expect(reading.problems.isEmpty, "\(reading.problems)")
         let s = try #require(reading.statement)
-        // 1:1 and 1:2 paid, 1:3 declined (code ends in 0), 2:1 paid, 3:1 expired (captured 81 h before), 3:2 paid; one refund.
-        #expect(s.rows.map(\.merchantOrderId) == ["1:1", "1:2", "1:3", "2:1", "3:1", "3:2", "1:2"])
-        #expect(s.rows.map(\.status) == [.paid, .paid, .declined, .paid, .expired, .paid, .refund])
-        #expect(s.rows.map(\.merchant) == ["acme", "acme", "acme", "acme", "bazaar", "bazaar", "acme"])
-        #expect(s.rows.last?.merchantRefundId == w.completedTicket && s.rows.last?.refundAmount?.minorUnits == 5_000)
+        // 1:1, 1:2 and 1:5 paid, 1:3 declined (code ends in 0), 2:1 paid, 3:1 expired (captured 81 h before), 3:2 paid; two refunds of 1:2.
+        #expect(s.rows.map(\.merchantOrderId) == ["1:1", "1:2", "1:3", "1:5", "2:1", "3:1", "3:2", "1:2", "1:2"])
+        #expect(s.rows.map(\.status) == [.paid, .paid, .declined, .paid, .paid, .expired, .paid, .refund, .refund])
+        #expect(s.rows.map(\.merchant) == ["acme", "acme", "acme", "acme", "acme", "bazaar", "bazaar", "acme", "acme"])
+        #expect(s.rows.compactMap(\.merchantRefundId) == w.completedTickets && s.rows.compactMap(\.refundAmount?.minorUnits) == [5_000, 2_000])
         #expect(s.rows.last?.amount.minorUnits == 20_300 && s.rows.last?.acquirerRefundId?.hasPrefix("SIMR") == true)
-        #expect(s.totals.rows == 7 && s.totals.paidMinor == 12_000 + 20_300 + 6_350 + 9_900 && s.totals.refundedMinor == 5_000)
-        #expect(s.totals.feeMinor == [12_000, 20_300, 6_350, 9_900].map(StatementBuilder.fee).reduce(0, +))
+        #expect(s.totals.rows == 9 && s.totals.paidMinor == 12_000 + 20_300 + 1_500 + 6_350 + 9_900 && s.totals.refundedMinor == 7_000)
+        #expect(s.totals.feeMinor == [12_000, 20_300, 1_500, 6_350, 9_900].map(StatementBuilder.fee).reduce(0, +))
         #expect(s.rows.allSatisfy { $0.transactionMillis >= s.dayStartMillis && $0.transactionMillis < s.dayEndMillis })
         // Written and read back byte for byte; the day before has no rows.
         #expect(StatementFile.encode(s) == (try w.text(path)))
@@ -45,20 +45,21 @@ struct StatementCLITests {
     func injections() throws {
         let w = try Self.world()
         let honest = try #require(StatementFile.read(path: try w.statement(), expectedDate: NightlyWorld.date).statement)
-        let path = try w.statement("injected.csv", inject: StatementInjection.injectable.filter { $0 != .refundAmountMismatch }.map(\.rawValue))
+        let path = try w.statement("injected.csv", inject: StatementInjection.injectable.map(\.rawValue))
         let s = try #require(StatementFile.read(path: path, expectedDate: NightlyWorld.date).statement)
         let ids = Set(s.rows.map { $0.merchantRefundId ?? $0.merchantOrderId })
         #expect(!ids.contains("1:1"), "ledger-only drops the first paid order")
         #expect(s.rows.first { $0.merchantOrderId == "1:2" && $0.status == .paid }?.amount.minorUnits == 20_300 + StatementBuilder.injectedDifferenceMinor)
         #expect(s.rows.first { $0.merchantOrderId == "1:3" }?.status == .paid, "status-mismatch: declined reported paid")
-        #expect(!ids.contains(w.completedTicket), "refund-ledger-only drops the refund")
+        #expect(!ids.contains(w.completedTickets[0]), "refund-ledger-only drops the first refund")
+        #expect(s.rows.first { $0.merchantRefundId == w.completedTickets[1] }?.refundAmount?.minorUnits == 1_999, "refund-amount-mismatch: the second")
         #expect(ids.contains("injected-1") && ids.contains("injected-2"))
         #expect(s.rows.count == honest.rows.count - 2 + 2)
         let refund = try #require(StatementFile.read(path: try w.statement("refund.csv", inject: ["refund-amount-mismatch"]), expectedDate: NightlyWorld.date).statement)
-        #expect(refund.rows.compactMap(\.refundAmount?.minorUnits) == [4_999])
-        // A second refund to change: the day has only one, already dropped.
+        #expect(refund.rows.compactMap(\.refundAmount?.minorUnits) == [4_999, 2_000])
+        // A third refund to change: the day has two, both dropped.
         let refused = try CLI.run(["central", "statement", "--dir", w.central, "--date", NightlyWorld.date, "--out", w.tmp.path + "/no.csv",
-                                   "--inject", "refund-ledger-only", "--inject", "refund-amount-mismatch"])
+                                   "--inject", "refund-ledger-only", "--inject", "refund-ledger-only", "--inject", "refund-amount-mismatch"])
         #expect(refused.status == 1 && refused.stderr.contains("cannot inject refund-amount-mismatch: the day has no refund with room to differ left to change"))
         #expect(!FileManager.default.fileExists(atPath: w.tmp.path + "/no.csv"))
         let bad = try CLI.run(["central", "statement", "--dir", w.central, "--date", NightlyWorld.date, "--out", w.tmp.path + "/no.csv", "--inject", "frob"])
@@ -92,8 +93,8 @@ struct StatementCLITests {
         #expect(currency.map(\.description) == ["line 4, field currency: wrong-currency: EUR, the statement's currency is CNY"])
         let duplicate = Self.problems(text) { $0[4] = $0[4].replacingOccurrences(of: ",1:2,", with: ",1:1,") }
         #expect(duplicate.map(\.description) == ["line 5, field merchant_order_id: duplicate-order-id: 1:1 is already on line 4"])
-        let totals = Self.problems(text, field(12, 1, "1"))
-        #expect(totals.map(\.description) == ["line 12, field total_paid_minor: totals-mismatch: the totals line says 1, the rows add up to 48550"])
+        let totals = Self.problems(text, field(14, 1, "1"))
+        #expect(totals.map(\.description) == ["line 14, field total_paid_minor: totals-mismatch: the totals line says 1, the rows add up to 50050"])
         #expect(Self.problems(text) { $0.removeLast(3) }.map(\.kind) == [.totalsMismatch])
         let other = Self.problems(text, date: "2026-03-04") { _ in }
         #expect(other.map(\.description) == ["line 2, field statement_date: wrong-date: the statement is for 2026-03-03, the night's date is 2026-03-04"])
