@@ -157,6 +157,12 @@ let package = Package(
             dependencies: ["PosJournal"],
             path: "tools/crash-child"
         ),
+        // Runs possync and SIGKILLs itself at a named point of the nightly job; the nightly crash tests spawn it.
+        .executableTarget(
+            name: "nightly-crash-child",
+            dependencies: ["PosApp", "PosCLI"],
+            path: "tools/nightly-crash-child"
+        ),
         .testTarget(
             name: "PosJournalTests",
             dependencies: ["PosTestSupport", "PosJournal", "PosLedger", "CZlib", "PosBytes"],

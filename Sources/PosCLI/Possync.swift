@@ -72,6 +72,7 @@ struct Possync: ParsableCommand {
               2  usage: the command line cannot be parsed
               3  store: a store is missing, damaged, unreadable or shorter than it knows it was (run `recover`), or a disk operation failed
               4  busy: another possync process held the store's lock past --lock-timeout; retry
+              6  nightly: done, and the report lists something to look at (docs/nightly.md)
             A failed command prints one line on standard error and changes nothing.
 
             Locks: one possync process at a time works on a store directory; another waits up to --lock-timeout SECONDS (default 10, or $POSSYNC_LOCK_TIMEOUT).

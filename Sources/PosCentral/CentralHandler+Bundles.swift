@@ -30,6 +30,7 @@ extension CentralHandler {
         var bytes = 0
         var batchIndex = 0
         var assumedMark: UInt64?
+        let framesMax = lock.withLock { faults.importBatchFramesMax } ?? SyncLimits.framesPerMessageMax
         func pass() throws(SyncError) {
             guard !batch.isEmpty else { return }
             lock.lock()
@@ -49,7 +50,7 @@ extension CentralHandler {
             report.events += Int(header.recordCount)
             batch.append(frame)
             bytes += frame.count
-            if bytes >= SyncLimits.pushBatchBytesMax || batch.count >= SyncLimits.framesPerMessageMax { try pass() }
+            if bytes >= SyncLimits.pushBatchBytesMax || batch.count >= framesMax { try pass() }
         }
         try pass()
         if report.acknowledged == 0 { report.acknowledged = acknowledged(h.terminal) }

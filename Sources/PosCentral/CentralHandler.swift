@@ -104,9 +104,12 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
         /// Called after each batch of a bundle import is applied (durable), with the batches applied so far
         /// (crash tests kill the process there).
         public var afterImportBatch: (@Sendable (Int) -> Void)?
-        public init(dropFromPull: (@Sendable (Event) -> Bool)? = nil, afterImportBatch: (@Sendable (Int) -> Void)? = nil) {
+        /// Frames per batch of a bundle import, at most, instead of `SyncLimits.framesPerMessageMax` (small bundles, many batches).
+        public var importBatchFramesMax: Int?
+        public init(dropFromPull: (@Sendable (Event) -> Bool)? = nil, afterImportBatch: (@Sendable (Int) -> Void)? = nil, importBatchFramesMax: Int? = nil) {
             self.dropFromPull = dropFromPull
             self.afterImportBatch = afterImportBatch
+            self.importBatchFramesMax = importBatchFramesMax
         }
     }
     @_spi(Testing) public var testOnlyFaults: TestOnlyFaults {

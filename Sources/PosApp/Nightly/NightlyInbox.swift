@@ -88,10 +88,12 @@ struct NightlyInbox {
 
     // MARK: Moves
 
-    /// The name `name` takes in `directory`: itself, or NAME.2, NAME.3... when taken.
+    /// The name `name` takes in `directory`: itself, or NAME.2, NAME.3... when taken. A reason file
+    /// without its bundle does not take a name: a run that stopped between the two left it, and the
+    /// rerun writes it again.
     func target(_ name: String, in directory: String) -> String {
         var candidate = name, n = 1
-        while files.exists(directory + "/" + candidate) || files.exists(directory + "/" + candidate + Self.reasonSuffix) {
+        while files.exists(directory + "/" + candidate) {
             n += 1
             candidate = "\(name).\(n)"
         }

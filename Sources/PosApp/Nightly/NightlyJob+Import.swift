@@ -22,7 +22,8 @@ extension NightlyJob {
             }
         }
         if let crashPoint { desk.store.testOnlyFaults.afterImportBatch = { _ in crashPoint("import.batch") } }
-        defer { desk.store.testOnlyFaults.afterImportBatch = nil }
+        if let frames = Self.testOnlyImportBatchFramesMax { desk.store.testOnlyFaults.importBatchFramesMax = frames }
+        defer { desk.store.testOnlyFaults = .init() }
         progress.begin("import", total: waiting.count, unit: "bundles")
         var imported = 0, rejected = 0
         for name in waiting {

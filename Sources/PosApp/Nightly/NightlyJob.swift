@@ -70,15 +70,17 @@ public final class NightlyJob {
         self.acquirer = acquirer
         self.progress = progress
         self.log = log
+        crashPoint = Self.testOnlyCrashHook
     }
 
-    /// Test hook: called at each named point of a run (import.batch, import.durable,
-    /// import.indexed, import.moved, reject.reason, reject.moved, forward.sale,
-    /// report.streamed, report.written); a crash test kills the process there.
-    @_spi(Testing) public var testOnlyCrashPoint: (@Sendable (String) -> Void)? {
-        get { crashPoint }
-        set { crashPoint = newValue }
-    }
+    /// Test hook for every job made after it is set (the crash child sets it before running the
+    /// command line): called at each named point of a run (`crashPoints`); a crash test kills the process there.
+    @_spi(Testing) public nonisolated(unsafe) static var testOnlyCrashHook: (@Sendable (String) -> Void)?
+    /// Test knob: frames per import batch, so a small bundle is imported in several batches.
+    @_spi(Testing) public nonisolated(unsafe) static var testOnlyImportBatchFramesMax: Int?
+    /// The points a run passes, in order, where `testOnlyCrashHook` is called.
+    @_spi(Testing) public static let crashPoints = ["import.batch", "import.durable", "import.indexed", "import.moved", "reject.reason", "reject.moved",
+                                                    "forward.sale", "report.streamed", "report.written"]
 
     /// Checks the paths and values before anything is opened or written (exit 1 when wrong).
     func checkInputs() throws(AppError) -> (start: Int64, end: Int64) {
