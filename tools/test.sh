@@ -39,6 +39,9 @@ echo "== benchmark smoke run (possync-bench --quick)"
 swift run --skip-build possync-bench --quick > .build/possync-bench-smoke.txt
 tail -n 3 .build/possync-bench-smoke.txt
 
+echo "== nightly report rendered in headless Chromium (installed when missing): structure and figures from its DOM"
+tools/report-render-check.sh
+
 echo "== tests"
 set +e
 swift test --skip-build 2>&1 | tee .build/test-output.txt

@@ -98,14 +98,14 @@ extension ReportBuilder {
 }
 
 extension Tally {
-    mutating func merge(_ o: Tally) {
+    public mutating func merge(_ o: Tally) {
         count += o.count
         amountMinor = amountMinor.clampedAdding(o.amountMinor)
     }
 }
 
 extension CurrencyFigures {
-    mutating func merge(_ o: CurrencyFigures) {
+    public mutating func merge(_ o: CurrencyFigures) {
         captures.captured.merge(o.captures.captured); captures.confirmed.merge(o.captures.confirmed)
         captures.declined.merge(o.captures.declined); captures.expired.merge(o.captures.expired)
         captures.voidDuplicate.merge(o.captures.voidDuplicate); captures.awaitingCapture.merge(o.captures.awaitingCapture)

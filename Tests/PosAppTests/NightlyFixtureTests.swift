@@ -15,7 +15,7 @@ struct NightlyFixtureTests {
     }()
     static var writing: Bool { ProcessInfo.processInfo.environment["POSSYNC_WRITE_FIXTURES"] == "1" }
     /// The report files compared with the checked-in ones.
-    static let compared = ["report.json"]
+    static let compared = ["report.json", "terminals.csv", "discrepancies.csv", "report.html"]
 
     /// A copy of the fixture's stores in `tmp`: (central, inbox, statement).
     static func copy(into tmp: TempDir) throws -> (String, String, String) {
@@ -33,23 +33,29 @@ struct NightlyFixtureTests {
         return (reports, r, central)
     }
 
-    /// POSSYNC_WRITE_FIXTURES=1: the fixture made afresh from a NightlyWorld night (new keys, new bytes), and its expected report.
+    /// POSSYNC_WRITE_FIXTURES=1: `expected/` written afresh from the fixture night; the stores
+    /// themselves are made afresh from a NightlyWorld night (new keys, new bytes) only when
+    /// Fixtures/nightly/central is missing (delete it to remake them).
     static func writeFixture() throws {
-        let (w, statement) = try NightlyCLITests.night()
         let fm = FileManager.default
-        try? fm.removeItem(atPath: root)
-        try fm.createDirectory(atPath: root + "/expected", withIntermediateDirectories: true)
-        try fm.copyItem(atPath: w.central, toPath: root + "/central")
-        try? fm.removeItem(atPath: root + "/central/LOCK")
-        try fm.copyItem(atPath: w.inbox, toPath: root + "/inbox")
-        try fm.copyItem(atPath: statement, toPath: root + "/statement.csv")
+        if !fm.fileExists(atPath: root + "/central") {
+            let (w, statement) = try NightlyCLITests.night()
+            for name in ["central", "inbox", "statement.csv"] { try? fm.removeItem(atPath: root + "/" + name) }
+            try fm.createDirectory(atPath: root, withIntermediateDirectories: true)
+            try fm.copyItem(atPath: w.central, toPath: root + "/central")
+            try? fm.removeItem(atPath: root + "/central/LOCK")
+            try fm.copyItem(atPath: w.inbox, toPath: root + "/inbox")
+            try fm.copyItem(atPath: statement, toPath: root + "/statement.csv")
+        }
         let tmp = TempDir("nightly-fixture")
         let (reports, r, _) = try runNight(tmp)
         #expect(r.status == 6, "\(r.stderr)")
+        try? fm.removeItem(atPath: root + "/expected")
+        try fm.createDirectory(atPath: root + "/expected", withIntermediateDirectories: true)
         for name in compared { try fm.copyItem(atPath: reports + "/" + name, toPath: root + "/expected/" + name) }
     }
 
-    @Test("the fixture night's report equals the checked-in report, byte for byte")
+    @Test("the fixture night's report (JSON, CSV files, HTML page) equals the checked-in one, byte for byte")
     func expectedReport() throws {
         if Self.writing { try Self.writeFixture() }
         let tmp = TempDir("nightly-fixture")
