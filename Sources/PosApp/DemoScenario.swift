@@ -116,7 +116,9 @@ public final class DemoScenario {
         try syncRound(rounds: 2)
         progress.advance(by: 1)
         progress.end()
-        return try finish()
+        let result = try finish()
+        try nightly()
+        return result
     }
 
     // MARK: - Steps

@@ -50,7 +50,10 @@ struct DemoCommand: ConsoleCommand {
         let scenario = DemoScenario(config: config, log: { json ? console.log($0) : console.line($0) }, progress: ProgressBar(console))
         let result = try scenario.run()
         if json { console.json(result.report) }
-        if !temporary { console.log("stores kept in \(TextOutput.plain(base)): central/, t1/ ... t\(terminals)/") }
+        if !temporary {
+            console.log("stores kept in \(TextOutput.plain(base)): central/, t1/ ... t\(terminals)/, inbox/; the nightly report: "
+                        + TextOutput.plain(base + "/" + DemoScenario.nightlyReportName + "/report.html"))
+        }
         if !result.differing.isEmpty { throw AppError(.store, "replicas differ from central after the final sync: " + result.differing.map { "t\($0)" }.joined(separator: " ")) }
     }
 }
