@@ -147,6 +147,11 @@ let package = Package(
             path: "tools/possync-bench"
         ),
         .executableTarget(
+            name: "nightly-bench",
+            dependencies: ["PosApp", "PosCentral", "PosCentralFiles", "PosJournal", "PosLedger", "PosReconcile", "PosWire"],
+            path: "tools/nightly-bench"
+        ),
+        .executableTarget(
             name: "make-fixtures",
             dependencies: ["PosJournal"],
             path: "tools/make-fixtures"

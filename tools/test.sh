@@ -39,6 +39,10 @@ echo "== benchmark smoke run (possync-bench --quick)"
 swift run --skip-build possync-bench --quick > .build/possync-bench-smoke.txt
 tail -n 3 .build/possync-bench-smoke.txt
 
+echo "== benchmark smoke run (nightly-bench --quick)"
+swift run --skip-build nightly-bench --quick > .build/nightly-bench-smoke.txt
+tail -n 3 .build/nightly-bench-smoke.txt
+
 echo "== nightly report rendered in headless Chromium (installed when missing): structure and figures from its DOM"
 tools/report-render-check.sh
 
