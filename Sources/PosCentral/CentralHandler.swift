@@ -207,6 +207,9 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
         }
     }
 
+    /// Each terminal's last kept clock reading (see `ClockReading`).
+    public var clockReadings: [ReplicaId: ClockReading] { lock.withLock { storage.clockReadings() } }
+
     /// The last durable journal position.
     public var head: UInt64 { lock.withLock { storage.head } }
 

@@ -25,6 +25,10 @@ public protocol CentralStorage: AnyObject {
     func flaggedTerminals() -> [ReplicaId: String]
     /// Flags a terminal for good (durable on return).
     func flag(_ terminal: ReplicaId, note: String) throws(SyncError)
+    /// The last clock reading kept per terminal (what the nightly report lists as clock skew).
+    func clockReadings() -> [ReplicaId: ClockReading]
+    /// Keeps a terminal's clock reading (durable on return), replacing the one before.
+    func saveClockReading(_ reading: ClockReading, of terminal: ReplicaId) throws(SyncError)
 
     // MARK: Accepted events, by central position 1, 2, …
 
@@ -86,7 +90,31 @@ public protocol CentralStorage: AnyObject {
     func close() throws(SyncError)
 }
 
+/// A terminal's wall clock as a hello showed it, beside central's at that moment.
+/// Central keeps one when it finds the clock off by more than the skew bound,
+/// and the next one after that (back in bound), so what it found outlives the process.
+public struct ClockReading: Codable, Sendable, Equatable {
+    public var terminalMillis: Int64
+    public var centralMillis: Int64
+    /// Off by more than `SyncLimits.clockSkewMillisMax`.
+    public var skewed: Bool
+    public init(terminalMillis: Int64, centralMillis: Int64, skewed: Bool) {
+        self.terminalMillis = terminalMillis
+        self.centralMillis = centralMillis
+        self.skewed = skewed
+    }
+    /// The terminal's clock minus central's, milliseconds (stops at the bounds).
+    public var offsetMillis: Int64 {
+        let (d, o) = terminalMillis.subtractingReportingOverflow(centralMillis)
+        return o ? (terminalMillis > centralMillis ? .max : .min) : d
+    }
+}
+
 extension CentralStorage {
+    /// A storage that keeps no clock readings: none (the report then lists none).
+    public func clockReadings() -> [ReplicaId: ClockReading] { [:] }
+    public func saveClockReading(_ reading: ClockReading, of terminal: ReplicaId) throws(SyncError) {}
+
     public func forEachStatePart(_ body: (LedgerState) throws(SyncError) -> Void) throws(SyncError) { try body(try fullState()) }
 }
 

@@ -13,6 +13,7 @@ import PosWire
 ///     central.json               identity (central id) and central's secret, mode 0600
 ///     terminals/T.json           each enrolled terminal's enrollment (merchant, secret), mode 0600
 ///     terminals/T.flagged        a terminal that tried to rewrite an accepted event
+///     terminals/T.clock          the last clock reading (JSON) kept of a terminal found with its clock off
 ///     merchants/M.key            each merchant's duplicate-detection key (hex), mode 0600
 ///     journal/                   every accepted event, in acceptance order: position = sequence number
 ///     state/run-A-B.pss          snapshot runs: the folded state, filed by sale, of flushes A...B
@@ -39,6 +40,7 @@ public final class FileCentralStorage: CentralStorage {
     private var marks: [ReplicaId: UInt64] = [:]
     private var enrolled: [ReplicaId: Enrollment] = [:]
     private var flagged: [ReplicaId: String] = [:]
+    private var clocks: [ReplicaId: ClockReading] = [:]
     private var merchantKeys: [String: [UInt8]] = [:]
     public private(set) var centralSequence: UInt64 = 0
     public private(set) var newestHLC: HLCTimestamp = .zero
@@ -145,6 +147,10 @@ public final class FileCentralStorage: CentralStorage {
                 let e = try Enrollment.read(from: directory + "/terminals/" + name, fileSystem: files.fs)
                 enrolled[e.terminal] = e
             }
+        }
+        for (terminal, _) in enrolled where files.exists(clockPath(terminal)) {
+            // A reading that does not read is no reading (it is information, not evidence).
+            clocks[terminal] = try? JSONDecoder().decode(ClockReading.self, from: Data(files.read(clockPath(terminal))))
         }
         for (terminal, _) in enrolled where files.exists("\(directory)/terminals/\(terminal.rawValue).flagged") {
             flagged[terminal] = String(decoding: (try? files.read("\(directory)/terminals/\(terminal.rawValue).flagged")) ?? [], as: UTF8.self)
@@ -268,6 +274,17 @@ public final class FileCentralStorage: CentralStorage {
     public func flag(_ terminal: ReplicaId, note: String) throws(SyncError) {
         flagged[terminal] = note  // flagged from now on even if the file cannot be written: the caller says so
         try files.writeAtomically(Array((note + "\n").utf8), to: "\(directory)/terminals/\(terminal.rawValue).flagged")
+    }
+
+    func clockPath(_ terminal: ReplicaId) -> String { "\(directory)/terminals/\(terminal.rawValue).clock" }
+
+    public func clockReadings() -> [ReplicaId: ClockReading] { clocks }
+
+    public func saveClockReading(_ reading: ClockReading, of terminal: ReplicaId) throws(SyncError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try files.writeAtomically(Array((try! encoder.encode(reading)) + [UInt8(ascii: "\n")]), to: clockPath(terminal))
+        clocks[terminal] = reading
     }
 
     // MARK: - CentralStorage: accepted events

@@ -146,8 +146,10 @@ public struct TerminalSection: Sendable, Equatable, Codable {
     public var silent: Bool
     /// Its newest event is dated past the end of the report's date by more than the clock-skew bound: its clock runs ahead.
     public var clockAhead: Bool
-    /// Central saw its clock off by more than the bound at a sync this process served (the nightly job serves none: normally false).
+    /// Central found its clock off by more than the skew bound at its last sync, and kept the reading.
     public var clockSkewedAtSync: Bool
+    /// Its clock minus central's at that sync, milliseconds (nil when not off).
+    public var clockOffsetMillis: Int64?
     public var sequenceGaps: [SequenceGap]
 }
 

@@ -44,7 +44,7 @@ extension ReportBuilder {
                 conflicts: Self.counts(f.conflicts), acknowledgedThrough: t.acknowledgedThrough, lastEventMillis: f.lastEventMillis, syncLagMillis: lag,
                 silent: lag.map { $0 > Int64(night.silentDaysMin) * Millis.perDay } ?? true,
                 clockAhead: f.lastEventMillis.map { $0.clampedSubtracting(asOf) > night.clockSkewMillisMax } ?? false,
-                clockSkewedAtSync: t.clockSkewedAtSync, sequenceGaps: gaps[t.terminal] ?? []))
+                clockSkewedAtSync: t.clockOffsetMillis != nil, clockOffsetMillis: t.clockOffsetMillis, sequenceGaps: gaps[t.terminal] ?? []))
         }
         let discrepancies = reconciliation?.discrepancies ?? []
         let merchants = Set(sections.keys).union(discrepancies.map(\.merchant))

@@ -12,12 +12,13 @@ public struct ReportBuilder {
         public var terminal: UInt32
         public var merchant: String
         public var acknowledgedThrough: UInt64
-        public var clockSkewedAtSync: Bool
-        public init(terminal: UInt32, merchant: String, acknowledgedThrough: UInt64, clockSkewedAtSync: Bool) {
+        /// Its clock minus central's at the last sync central found it off and kept (nil: in bound, or never found off).
+        public var clockOffsetMillis: Int64?
+        public init(terminal: UInt32, merchant: String, acknowledgedThrough: UInt64, clockOffsetMillis: Int64?) {
             self.terminal = terminal
             self.merchant = merchant
             self.acknowledgedThrough = acknowledgedThrough
-            self.clockSkewedAtSync = clockSkewedAtSync
+            self.clockOffsetMillis = clockOffsetMillis
         }
     }
 

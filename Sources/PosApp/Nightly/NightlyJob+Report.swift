@@ -27,11 +27,11 @@ extension NightlyJob {
             if !problems.isEmpty { log("nightly: statement \(TextOutput.plain(path)) refused: \(problems.count) problems; nothing reconciled") }
         }
         let store = desk.store
-        let skewed = Set(store.flaggedTerminals.clockSkewed)
+        let clocks = store.clockReadings
         let enrolled = store.enrolledTerminals
         var builder = ReportBuilder(terminals: enrolled.map {
             ReportBuilder.Terminal(terminal: $0.terminal.rawValue, merchant: $0.merchant, acknowledgedThrough: store.acknowledged($0.terminal),
-                                   clockSkewedAtSync: skewed.contains($0.terminal))
+                                   clockOffsetMillis: clocks[$0.terminal].flatMap { $0.skewed ? $0.offsetMillis : nil })
         }, merchant: options.merchant, day: day, reconciler: reconciler)
         try PosApp.store { () throws(SyncError) in try store.forEachStatePart { builder.add($0) } }
         let records = store.lossRecords

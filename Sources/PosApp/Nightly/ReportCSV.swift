@@ -16,7 +16,7 @@ enum ReportCSV {
         "refunds_requested_count", "refunds_requested_minor", "refunds_approved_count", "refunds_approved_minor",
         "refunds_held_count", "refunds_held_minor", "refunds_completed_count", "refunds_completed_minor",
         "refunds_rejected_count", "refunds_cancelled_count", "refunds_escalated_count", "refunds_pending_sale_count", "exchanges",
-        "net_minor", "conflicts", "acknowledged_through", "last_event", "sync_lag_minutes", "silent", "clock_ahead", "sequence_gaps",
+        "net_minor", "conflicts", "acknowledged_through", "last_event", "sync_lag_minutes", "silent", "clock_off", "clock_offset_minutes", "sequence_gaps",
     ]
 
     static func terminals(_ r: NightlyReport) -> String {
@@ -25,7 +25,8 @@ enum ReportCSV {
             for t in m.terminals {
                 let gaps = t.sequenceGaps.map { "\($0.kind) \($0.from)-\($0.through)" }.joined(separator: "; ")
                 let tail = ["\(t.conflicts.map(\.count).reduce(0, +))", "\(t.acknowledgedThrough)", t.lastEventMillis.map(WallClock.format) ?? "",
-                            t.syncLagMillis.map { "\($0 / Millis.perMinute)" } ?? "", "\(t.silent)", "\(t.clockAhead || t.clockSkewedAtSync)", gaps]
+                            t.syncLagMillis.map { "\($0 / Millis.perMinute)" } ?? "", "\(t.silent)", "\(t.clockAhead || t.clockSkewedAtSync)",
+                            t.clockOffsetMillis.map { "\($0 / Millis.perMinute)" } ?? "", gaps]
                 // A terminal with nothing yet still has its row.
                 for c in t.currencies.isEmpty ? [CurrencyFigures(currency: "")] : t.currencies {
                     let k = c.captures, f = c.refunds

@@ -117,9 +117,16 @@ enum ReportHTML {
     static func terminalTable(_ h: inout HTMLText, _ m: MerchantSection) {
         table(&h, "terminals", ["Terminal", "Events held", "Last event", "Sync lag", "Silent", "Clock", "Sequence gaps"], m.terminals.map { t in
             ["\(t.terminal)", "1...\(t.acknowledgedThrough)", t.lastEventMillis.map(WallClock.format) ?? "never",
-             t.syncLagMillis.map(WallClock.duration) ?? "—", t.silent ? "SILENT" : "no", t.clockAhead || t.clockSkewedAtSync ? "OFF" : "ok",
+             t.syncLagMillis.map(WallClock.duration) ?? "—", t.silent ? "SILENT" : "no", clock(t),
              t.sequenceGaps.isEmpty ? "none" : t.sequenceGaps.map { "\($0.kind) \($0.from)...\($0.through)" }.joined(separator: "; ")]
         }, empty: "No terminal.")
+    }
+
+    /// "ok", "OFF: ahead 2d 3h 0m at its last sync", "OFF: its newest event is dated after the day".
+    static func clock(_ t: TerminalSection) -> String {
+        if let o = t.clockOffsetMillis { return "OFF: \(o >= 0 ? "ahead" : "behind") \(WallClock.duration(o == .min ? .max : abs(o))) at its last sync" }
+        if t.clockAhead { return "OFF: its newest event is dated after the day" }
+        return "ok"
     }
 
     static func bundles(_ h: inout HTMLText, _ r: NightlyReport) {
