@@ -109,6 +109,23 @@ struct NightlyCLITests {
         #expect(treeHashes(w.central) == before)
     }
 
+    @Test("--merchant: only that merchant's bundles are taken (the others wait in the inbox) and only it is reported; an unknown one is refused")
+    func oneMerchant() throws {
+        let w = try NightlyWorld()
+        try w.trade()
+        let r = try w.nightly(["--merchant", "bazaar"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(w.names(w.inbox + "/processed/2026-03-03") == ["shop3.bundle"] && w.names(w.inbox).contains("shop1.bundle"))
+        let report = try w.report()
+        #expect((report["merchants"] as! [[String: Any]]).map { $0["merchant"] as? String } == ["bazaar"])
+        #expect(report["merchantFilter"] as? String == "bazaar")
+        let show = try CLI.json(["central", "show", "--dir", w.central])
+        let statuses = (show["sales"] as! [[String: Any]]).map { "\($0["id"]!) \($0["status"]!)" }
+        #expect(statuses == ["1:1 captured", "1:2 captured", "1:3 captured", "2:1 captured", "3:1 expired", "3:2 confirmed"], "only bazaar's forwarded")
+        let unknown = try w.nightly(["--merchant", "nobody"])
+        #expect(unknown.status == 1 && unknown.stderr.contains("no terminal of this merchant is enrolled"))
+    }
+
     @Test("two runs at once: the second is refused by the store lock (exit 4), a real process")
     func lock() throws {
         let w = try NightlyWorld()
