@@ -79,11 +79,13 @@ struct NightlyInbox {
         return (entries, whole)
     }
 
-    /// Appends "SHA DATE/NAME" durably (cutting a torn line a crash left).
-    func record(_ sha: String, as target: String, at offset: UInt64) throws(AppError) {
-        do { try files.write(Array("\(sha) \(date)/\(target)\n".utf8), to: indexPath, at: offset) } catch {
+    /// Appends "SHA DATE/NAME" durably (cutting a torn line a crash left); returns the bytes written.
+    func record(_ sha: String, as target: String, at offset: UInt64) throws(AppError) -> UInt64 {
+        let line = Array("\(sha) \(date)/\(target)\n".utf8)
+        do { try files.write(line, to: indexPath, at: offset) } catch {
             throw AppError(.store, "inbox: cannot record the import: \(error.description)")
         }
+        return UInt64(line.count)
     }
 
     // MARK: Moves

@@ -26,10 +26,11 @@ extension NightlyJob {
         defer { desk.store.testOnlyFaults = .init() }
         progress.begin("import", total: waiting.count, unit: "bundles")
         var imported = 0, rejected = 0
+        // Read once; kept up to date as this run appends to it.
+        var (index, indexBytes) = try inbox.index()
         for name in waiting {
             defer { progress.advance(by: 1) }
             let path = inbox.directory + "/" + name
-            let (index, indexBytes) = try inbox.index()
             let sha = try NightlyInbox.carriedChecksum(path)
             let target = inbox.target(name, in: inbox.processed)
             if let sha, let earlier = index[sha] {
@@ -53,7 +54,9 @@ extension NightlyJob {
             }
             crashPoint?("import.durable")
             guard let sha else { throw AppError(.store, "\(path): opened as a bundle but carries no checksum") }
-            try inbox.record(sha, as: target, at: indexBytes)
+            let line = try inbox.record(sha, as: target, at: indexBytes)
+            index[sha] = "\(options.date)/\(target)"
+            indexBytes += line
             crashPoint?("import.indexed")
             try inbox.move(name, to: inbox.processed, as: target)
             crashPoint?("import.moved")
