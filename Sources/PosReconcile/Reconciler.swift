@@ -1,14 +1,16 @@
 import PosLedger
 
 /// Matches the ledger's records of a day, streamed in any order, against a
-/// statement held whole (one day of one acquirer account): the statement is
-/// indexed by order id and refund id, each ledger record is matched as it
-/// comes and its row taken out, and the rows left at the end are the
-/// statement's alone. Memory: the statement, not the ledger.
+/// statement held whole (one day of one acquirer account): the statement's
+/// rows are indexed by order id and refund id (positions, not copies), each
+/// ledger record is matched as it comes and its row taken out of the index,
+/// and the rows left at the end are the statement's alone. Memory: the
+/// statement once and its index, not the ledger.
 public struct Reconciler {
     let merchantFilter: String?
-    var paymentRows: [String: StatementRow] = [:]
-    var refundRows: [String: StatementRow] = [:]
+    let rows: [StatementRow]
+    var paymentRows: [String: Int] = [:]
+    var refundRows: [String: Int] = [:]
     var discrepancies: [Discrepancy] = []
     var totals: [TotalsKey: SettlementTotals] = [:]
     var rowsOfOtherMerchants = 0
@@ -19,14 +21,15 @@ public struct Reconciler {
     /// merchants other than `merchant` (when given) are left out and counted.
     public init(statement: Statement, merchant: String? = nil) {
         merchantFilter = merchant
-        for row in statement.rows {
+        rows = statement.rows
+        for (i, row) in rows.enumerated() {
             if let merchant, row.merchant != merchant { rowsOfOtherMerchants += 1; continue }
             let currency = row.amount.currency.code
             totals[TotalsKey(merchant: row.merchant, currency: currency), default: .init(merchant: row.merchant, currency: currency)].addStatement(row)
             if row.status == .refund {
-                refundRows[row.merchantRefundId ?? ""] = row
+                refundRows[row.merchantRefundId ?? ""] = i
             } else {
-                paymentRows[row.merchantOrderId] = row
+                paymentRows[row.merchantOrderId] = i
             }
         }
     }
@@ -38,7 +41,7 @@ public struct Reconciler {
         totals[key, default: .init(merchant: p.merchant, currency: key.currency)].ledgerPaidMinor.addClamped(p.status == .confirmed ? p.amount.minorUnits : 0)
         let ledger = DiscrepancySide(status: p.status.rawValue, amountMinor: p.amount.minorUnits, atMillis: p.decidedMillis)
         let ledgerPaid = p.status == .confirmed ? p.amount.minorUnits : 0
-        guard let row = paymentRows.removeValue(forKey: p.orderId) else {
+        guard let row = paymentRows.removeValue(forKey: p.orderId).map({ rows[$0] }) else {
             discrepancies.append(Discrepancy(kind: .ledgerOnly, merchant: p.merchant, terminal: p.terminal, orderId: p.orderId, refundId: nil,
                                              currency: key.currency, ledger: ledger, statement: nil, differenceMinor: ledgerPaid))
             return
@@ -63,7 +66,7 @@ public struct Reconciler {
         let key = TotalsKey(merchant: r.merchant, currency: r.amount.currency.code)
         totals[key, default: .init(merchant: r.merchant, currency: key.currency)].ledgerRefundedMinor.addClamped(r.amount.minorUnits)
         let ledger = DiscrepancySide(status: "completed", amountMinor: r.saleAmount.minorUnits, refundAmountMinor: r.amount.minorUnits, atMillis: r.completedMillis)
-        guard let row = refundRows.removeValue(forKey: r.refundId) else {
+        guard let row = refundRows.removeValue(forKey: r.refundId).map({ rows[$0] }) else {
             discrepancies.append(Discrepancy(kind: .refundLedgerOnly, merchant: r.merchant, terminal: r.terminal, orderId: r.orderId, refundId: r.refundId,
                                              currency: key.currency, ledger: ledger, statement: nil, differenceMinor: -r.amount.minorUnits))
             return
@@ -79,12 +82,12 @@ public struct Reconciler {
 
     /// The discrepancies and totals, once every ledger record was added.
     public mutating func finish() -> Reconciliation {
-        for row in paymentRows.values {
+        for row in paymentRows.values.sorted().map({ rows[$0] }) {
             discrepancies.append(Discrepancy(kind: .statementOnly, merchant: row.merchant, terminal: row.terminal, orderId: row.merchantOrderId, refundId: nil,
                                              currency: row.amount.currency.code, ledger: nil, statement: Self.side(row),
                                              differenceMinor: row.status == .paid ? -row.amount.minorUnits : 0))
         }
-        for row in refundRows.values {
+        for row in refundRows.values.sorted().map({ rows[$0] }) {
             discrepancies.append(Discrepancy(kind: .refundStatementOnly, merchant: row.merchant, terminal: row.terminal, orderId: row.merchantOrderId,
                                              refundId: row.merchantRefundId, currency: row.amount.currency.code, ledger: nil, statement: Self.side(row),
                                              differenceMinor: row.refundAmount?.minorUnits ?? 0))
