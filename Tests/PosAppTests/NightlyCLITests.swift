@@ -74,6 +74,20 @@ struct NightlyCLITests {
         #expect(try CLI.run(["central", "show", "--dir", w.central, "--json"]).stdout == state)
     }
 
+    @Test("the same bundle brought again on a later night is a duplicate; a damaged copy of it is corrupted, not a duplicate")
+    func laterNight() throws {
+        let (w, statement) = try Self.night()
+        #expect(try w.nightly(["--statement", statement]).status == 6)
+        try FileManager.default.copyItem(atPath: w.inbox + "/processed/2026-03-03/shop3.bundle", toPath: w.inbox + "/shop3.bundle")
+        try FileManager.default.copyItem(atPath: w.inbox + "/processed/2026-03-03/shop1.bundle", toPath: w.inbox + "/shop1.bundle")
+        try w.copy("shop1.bundle", as: "shop1.bundle") { $0[$0.count / 2] ^= 0x01 }
+        let r = try CLI.run(["nightly", "--central", w.central, "--inbox", w.inbox, "--report", w.tmp.path + "/r2", "--date", "2026-03-04"],
+                            now: "2026-03-05T00:30:00Z")
+        #expect(r.status == 6, "\(r.stderr)")
+        #expect(try w.text(w.inbox + "/rejected/2026-03-04/shop3.bundle.reason").hasPrefix("duplicate: the same bytes"))
+        #expect(try w.text(w.inbox + "/rejected/2026-03-04/shop1.bundle.reason").hasPrefix("corrupted: "))
+    }
+
     @Test("a statement with problems: each on standard error and in the report with its line; nothing reconciled, the rest of the night done")
     func badStatement() throws {
         let (w, statement) = try Self.night()

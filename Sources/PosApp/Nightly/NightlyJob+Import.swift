@@ -31,6 +31,14 @@ extension NightlyJob {
         for name in waiting {
             defer { progress.advance(by: 1) }
             let path = inbox.directory + "/" + name
+            // Whole first (size, SHA-256, frames): a damaged copy of a bundle imported before is damaged, not a duplicate.
+            do { try BundleReader(path: path).close() } catch {
+                if error.code == .io { throw AppError(.store, "import: \(error.description)") }
+                let (kind, detail) = NightlyInbox.rejection(error, path: path)
+                try reject(inbox, name, kind, detail)
+                rejected += 1
+                continue
+            }
             let sha = try NightlyInbox.carriedChecksum(path)
             let target = inbox.target(name, in: inbox.processed)
             if let sha, let earlier = index[sha] {
