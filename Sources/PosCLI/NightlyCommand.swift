@@ -8,17 +8,11 @@ struct NightlyCommand: ConsoleCommand {
         commandName: "nightly",
         abstract: "The nightly job: import the inbox's bundles, forward captured sales, reconcile against the acquirer's statement, write the report.",
         discussion: """
-            Bundles go to INBOX/processed/DATE once central has made their import durable, or to
-            INBOX/rejected/DATE with a NAME.reason file beside them (corrupted, truncated, duplicate,
-            other-central, unknown-terminal, ...): nothing of a rejected bundle is applied and the rest
-            of the night's work is done. A crash at any step, then a rerun, gives the same central
-            state and the same report; a second run at once waits for the store lock, then exits 4.
-            The report (report.json) depends only on the stores, the inbox and the statement:
-            ages count to the end of --date.
+            Bundles go to INBOX/processed/DATE once central has made their import durable, or to INBOX/rejected/DATE with a NAME.reason file beside them (corrupted, truncated, duplicate, other-central, unknown-terminal, ...): nothing of a rejected bundle is applied and the rest of the night's work is done.
 
-            Exit codes: 0 done, nothing to look at; 6 done, and the report lists something to look
-            at (a rejected bundle, a refused statement, a discrepancy, an unresolved loss); 1 wrong
-            input (nothing done); 3 a store or disk failed; 4 another process holds the store.
+            A crash at any step, then a rerun, gives the same central state and the same report; a second run at once waits for the store lock, then exits 4. The report (report.json, terminals.csv, discrepancies.csv, report.html) depends only on the stores, the inbox and the statement: ages count to the end of --date.
+
+            Exit codes: 0 done, nothing to look at; 6 done, and the report lists something to look at (a rejected bundle, a refused statement, a discrepancy, an unresolved loss); 1 wrong input (nothing done); 3 a store or the disk failed; 4 another process holds the store. docs/nightly.md has a systemd unit and timer.
 
             Example:
               possync nightly --central hq --inbox /srv/depot/inbox --report /srv/reports/2026-03-03 --statement st-2026-03-03.csv --date 2026-03-03

@@ -9,9 +9,9 @@ extension CentralCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write the simulated acquirer's statement for a day (CSV, docs/nightly.md), optionally with discrepancies injected.",
             discussion: """
-                One row per sale the acquirer decided that day and per refund central completed that day, in
-                one currency, and a totals line. --inject makes one deliberate difference of a kind (each on
-                its own row; repeat the option for several): \(StatementInjection.injectable.map(\.rawValue).joined(separator: ", ")).
+                One row per sale the acquirer decided that day and per refund central completed that day, in one currency, and a totals line (docs/nightly.md, "The statement format").
+
+                --inject makes one deliberate difference of a kind (each on its own row; repeat the option for several): \(StatementInjection.injectable.map(\.rawValue).joined(separator: ", ")).
 
                 Example:
                   possync central statement --dir hq --date 2026-03-03 --out statement-2026-03-03.csv --inject status-mismatch
