@@ -43,6 +43,13 @@ echo "== benchmark smoke run (possync-bench --quick)"
 swift run --skip-build possync-bench --quick > .build/possync-bench-smoke.txt
 tail -n 3 .build/possync-bench-smoke.txt
 
+echo "== benchmark smoke run (nightly-bench --quick)"
+swift run --skip-build nightly-bench --quick > .build/nightly-bench-smoke.txt
+tail -n 3 .build/nightly-bench-smoke.txt
+
+echo "== nightly report rendered in headless Chromium (installed when missing): structure and figures from its DOM"
+tools/report-render-check.sh
+
 echo "== tests"
 # Three parts. Tests of in-process servers (PosServerTests, PosNotifyTests) hold deadlines of a
 # few seconds, and their servers' handlers run on Swift's cooperative pool, one thread per core:

@@ -118,7 +118,9 @@ public final class DemoScenario {
         try deliverNotifications()
         progress.advance(by: 1)
         progress.end()
-        return try finish()
+        let result = try finish()
+        try nightly()
+        return result
     }
 
     // MARK: - Steps

@@ -10,7 +10,7 @@ struct CentralCommand: ParsableCommand {
             Example:
               possync central init --dir hq
             """,
-        subcommands: [Init.self, Enroll.self, Show.self, Status.self, Approve.self, Reject.self, Complete.self, Import.self, Forward.self, Recover.self,
+        subcommands: [Init.self, Enroll.self, Show.self, Status.self, Approve.self, Reject.self, Complete.self, Import.self, Forward.self, Statement.self, Recover.self,
                       Serve.self, Revoke.self, Notify.self, Notifications.self]
     )
 

@@ -52,7 +52,8 @@ struct DemoCommand: ConsoleCommand {
         let result = try scenario.run()
         if json { console.json(result.report) }
         if !temporary {
-            console.log("stores kept in \(TextOutput.plain(base)): central/, t1/ ... t\(terminals)/; customer notifications in \(TextOutput.plain(config.notificationsFile))")
+            console.log("stores kept in \(TextOutput.plain(base)): central/, t1/ ... t\(terminals)/, inbox/; customer notifications in \(TextOutput.plain(config.notificationsFile)); the nightly report: "
+                        + TextOutput.plain(base + "/" + DemoScenario.nightlyReportName + "/report.html"))
         }
         if !result.differing.isEmpty { throw AppError(.store, "replicas differ from central after the final sync: " + result.differing.map { "t\($0)" }.joined(separator: " ")) }
     }

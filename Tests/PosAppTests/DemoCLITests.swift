@@ -18,6 +18,11 @@ struct DemoCLITests {
             #expect(a.stdout.contains(rule), "demo output lacks \(rule)")
         }
         #expect(!a.stdout.contains(FileManager.default.temporaryDirectory.path))
+        // It ends with the nightly job over the last day: the statement reconciled (one status difference
+        // injected, so the totals differ too), the remote shop silent since day 0, where the page is.
+        #expect(a.stdout.contains("== the nightly job for day 3 (2026-03-05), the morning after"))
+        #expect(a.stdout.contains("nightly 2026-03-05: 1 bundle imported, 0 rejected; statement reconciled: 2 discrepancies; 3 terminals (1 silent"), "\(a.stdout)")
+        #expect(a.stdout.contains("nightly report: nightly/report.html"))
         let other = try CLI.run(["demo", "--seed", "2"])
         #expect(other.stdout != a.stdout)
     }
@@ -40,6 +45,8 @@ struct DemoCLITests {
         #expect(central.stdout == demoJSON)
         let t4 = try CLI.run(["terminal", "show", "--dir", dir + "/t4", "--json"])
         #expect(t4.stdout == demoJSON)
+        #expect(FileManager.default.fileExists(atPath: dir + "/nightly/report.html"))
+        #expect(r.stderr.contains("the nightly report: \(dir)/nightly/report.html"))
         let again = try CLI.run(["demo", "--dir", dir])
         #expect(again.status == 1)
     }
