@@ -259,14 +259,12 @@ extension LedgerState {
     /// The outcome events of a sale (confirmed, declined, expired), sorted by dot.
     public func outcomes(of sale: SaleId) -> [Event] { saleGroups[sale]?.outcomes ?? [] }
 
-    /// The status events of a ticket (every decision after its request), sorted by dot.
+    /// The status events of a ticket (decisions, cancellation, escalation, completion), as known,
+    /// valid or not, sorted by dot.
     public func statusEvents(of ticket: TicketId) -> [Event] { ticketGroups[ticket]?.statusEvents ?? [] }
 
     /// The request event that opened a ticket, when known.
     public func request(of ticket: TicketId) -> Event? { ticketGroups[ticket]?.request }
-
-    /// A ticket's status events (decisions, cancellation, escalation, completion) as known, valid or not.
-    public func statusEvents(of ticket: TicketId) -> [Event] { ticketGroups[ticket]?.statusEvents ?? [] }
 
     /// The notes of a ticket, sorted by the dot of the event that added them.
     public func notes(of ticket: TicketId) -> [(dot: Dot, note: NoteText)] {
