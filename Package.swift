@@ -12,12 +12,15 @@ import PackageDescription
 //   PosCentral      -> PosWire, PosJournal, PosLedger, swift-log                (central's protocol handler over the CentralStorage contract)
 //   PosCentralFiles -> PosCentral, PosWire, PosJournal, PosLedger, PosBytes, swift-crypto, swift-log  (the embedded file storage: journal, snapshot runs, loss log)
 //   PosCentralPostgres -> PosCentral, PosWire, PosLedger, postgres-nio, swift-nio, swift-log  (central's storage in PostgreSQL: schema migrations, batched appends, locks)
-//   PosTestSupport  -> PosCentral, PosCentralPostgres, PosWire, PosJournal, PosLedger      (SimulatedFileSystem, TempDir, FixedClock, the CentralStorage contract suite, a PostgreSQL database per test)
+//   PosTestSupport  -> PosCentral, PosCentralPostgres, PosWire, PosJournal, PosLedger      (SimulatedFileSystem, TempDir, FixedClock, the CentralStorage contract suite, a PostgreSQL database per test, LoopbackGateway: an HTTP receiver on loopback for senders)
 //   PosSimulation   -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosJournal, PosLedger, PosTestSupport  (deterministic simulation)
+//   PosReconcile    -> PosLedger                                   (pure: the acquirer statement's values and checks, reconciliation, the nightly report's model)
 //   PosServer       -> PosCentral, PosWire, PosJournal, PosLedger, PosBytes, hummingbird, swift-service-lifecycle, swift-metrics, swift-prometheus, swift-nio, swift-nio-extras, swift-http-types, swift-crypto, swift-log  (central over HTTP: routes, request authentication, limits, metrics)
 //   PosHTTPClient   -> PosWire, PosLedger, PosBytes, async-http-client, swift-nio, swift-crypto, swift-log  (a terminal's HTTP transport: retries, backoff, nonces)
-//   PosApp          -> PosTerminal, PosCentral, PosCentralFiles, PosCentralPostgres, PosWire, PosLedger, PosServer, PosHTTPClient, swift-log  (what the CLI does, minus the CLI: desks, amounts, acquirer, demo, serve, watch)
-//   PosCLI          -> PosApp, PosLedger, PosHTTPClient, swift-argument-parser, swift-log   (the command line as a library: the command tree, parsing, formatting, exit codes; run(arguments:console:))
+//   PosNotify       -> PosCentral, PosWire, PosJournal, PosLedger, PosBytes, async-http-client, swift-nio, swift-crypto, swift-log, swift-service-lifecycle  (customer notifications: derived from central's journal, delivered at most once by a webhook or a file)
+//   PosLoad         -> PosTerminal, PosCentral, PosWire, PosLedger  (sync-load and the server's tests share it: terminals on threads recording and syncing, measured exchanges, the end-of-run convergence and no-loss checks)
+//   PosApp          -> PosTerminal, PosCentral, PosCentralFiles, PosCentralPostgres, PosWire, PosJournal, PosLedger, PosReconcile, PosBytes, PosServer, PosHTTPClient, PosNotify, swift-log, swift-service-lifecycle  (what the CLI does, minus the CLI: desks, amounts, acquirer, demo, the nightly job, serve, watch, notifications)
+//   PosCLI          -> PosApp, PosLedger, PosReconcile, PosHTTPClient, swift-argument-parser, swift-log   (the command line as a library: the command tree, parsing, formatting, exit codes; run(arguments:console:))
 //   possync         -> PosCLI                                      (main only: runs PosCLI on the process's arguments, environment and output)
 //   PosDump         -> PosCentralFiles, PosJournal, PosLedger, PosWire, PosBytes, swift-crypto  (journal-dump's scan and report logic; snapshot runs through PosCentralFiles' SnapshotRunReader)
 let package = Package(
@@ -147,17 +150,39 @@ let package = Package(
             ]
         ),
         .target(
+            name: "PosNotify",
+            dependencies: [
+                "PosCentral", "PosWire", "PosJournal", "PosLedger", "PosBytes",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "PosLoad",
+            dependencies: ["PosTerminal", "PosCentral", "PosWire", "PosLedger"]
+        ),
+        .target(
             name: "PosSimulation",
             dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger", "PosTestSupport"]
         ),
         .target(
+            name: "PosReconcile",
+            dependencies: ["PosLedger"]
+        ),
+        .target(
             name: "PosApp",
-            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosCentralPostgres", "PosWire", "PosLedger", "PosServer", "PosHTTPClient",
-                           .product(name: "Logging", package: "swift-log")]
+            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosCentralPostgres", "PosWire", "PosJournal", "PosLedger", "PosReconcile", "PosBytes",
+                           "PosServer", "PosHTTPClient", "PosNotify",
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
         ),
         .target(
             name: "PosCLI",
-            dependencies: ["PosApp", "PosLedger", "PosHTTPClient", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")]
+            dependencies: ["PosApp", "PosLedger", "PosReconcile", "PosHTTPClient", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "possync",
@@ -188,10 +213,24 @@ let package = Package(
             dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger"],
             path: "tools/sync-bench"
         ),
+        // The 50-terminal load over HTTP (the server in a child process) beside the same load in-process.
+        .executableTarget(
+            name: "sync-load",
+            dependencies: [
+                "PosLoad", "PosServer", "PosHTTPClient", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "tools/sync-load"
+        ),
         .executableTarget(
             name: "possync-bench",
             dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger", "PosBytes", "CZlib", "CSQLite"],
             path: "tools/possync-bench"
+        ),
+        .executableTarget(
+            name: "nightly-bench",
+            dependencies: ["PosApp", "PosCentral", "PosCentralFiles", "PosJournal", "PosLedger", "PosReconcile", "PosWire"],
+            path: "tools/nightly-bench"
         ),
         .executableTarget(
             name: "make-fixtures",
@@ -203,6 +242,12 @@ let package = Package(
             name: "journal-crash-child",
             dependencies: ["PosJournal"],
             path: "tools/crash-child"
+        ),
+        // Runs possync and SIGKILLs itself at a named point of the nightly job; the nightly crash tests spawn it.
+        .executableTarget(
+            name: "nightly-crash-child",
+            dependencies: ["PosApp", "PosCLI"],
+            path: "tools/nightly-crash-child"
         ),
         .testTarget(
             name: "PosJournalTests",
@@ -220,7 +265,7 @@ let package = Package(
         .testTarget(
             name: "PosServerTests",
             dependencies: [
-                "PosTestSupport", "PosServer", "PosHTTPClient", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger", "PosBytes",
+                "PosTestSupport", "PosLoad", "PosServer", "PosHTTPClient", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger", "PosBytes",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -231,12 +276,23 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "PosNotifyTests",
+            dependencies: [
+                "PosTestSupport", "PosNotify", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .testTarget(
             name: "PosAppTests",
-            dependencies: ["PosTestSupport", "PosCLI", "PosApp", "PosHTTPClient", "PosCentralPostgres", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["PosTestSupport", "PosCLI", "PosApp", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger", "PosHTTPClient", "PosReconcile", "PosCentralPostgres", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "PosDumpTests",
             dependencies: ["PosTestSupport", "PosDump", "PosJournal", "PosLedger", "PosWire", "PosTerminal", "PosCentral", "PosCentralFiles", "PosBytes"]
+        ),
+        .testTarget(
+            name: "PosReconcileTests",
+            dependencies: ["PosTestSupport", "PosReconcile", "PosLedger"]
         ),
         .testTarget(
             name: "PosLedgerTests",

@@ -3,7 +3,9 @@ import Logging
 import PosCentral
 import PosCentralFiles
 import PosLedger
+import PosNotify
 import PosServer
+import ServiceLifecycle
 import PosWire
 
 // `central serve` and `central revoke`: central over HTTP, and taking a terminal's enrollment back.
@@ -12,12 +14,35 @@ extension CentralDesk {
     /// Serves the sync protocol over HTTP (sync-protocol.md, "HTTP") until SIGTERM or SIGINT,
     /// then finishes the requests in flight and returns. The store's lock is held throughout:
     /// the server is the store's one writer. `listening` hears the address once bound
-    /// (port 0 picks a free one).
-    public func serve(host: String, port: Int, settings: SyncServerSettings = SyncServerSettings(), logger: Logger,
+    /// (port 0 picks a free one). With `notify`, customer notifications are delivered there
+    /// alongside (sync-protocol.md, "Notifications"): a pass when a ticket event arrives, when a
+    /// retry is due, and every `notifyIntervalMillis`; each attempt's outcome is counted in
+    /// `possync_notification_deliveries_total{outcome}`.
+    public func serve(host: String, port: Int, settings: SyncServerSettings = SyncServerSettings(),
+                      notify: NotifyDestination? = nil, notifySettings: NotificationSettings = NotificationSettings(),
+                      notifyIntervalMillis: Int64 = NotificationService.intervalMillisDefault, logger: Logger,
                       listening: @escaping @Sendable (_ url: String) -> Void) async throws {
         let service = SyncService(handler: store, settings: settings)
+        var services: [any Service] = []
+        var notifier: (any Notifier)?
+        defer { notifier?.close() }
+        if let notify {
+            let n = try Self.notifier(notify)
+            notifier = n
+            let metrics = service.metrics
+            metrics.notificationOutcomesAtZero()
+            let dispatcher: NotificationDispatcher
+            do {
+                dispatcher = try NotificationDispatcher(handler: store, directory: notificationsDirectory, notifier: n, settings: notifySettings,
+                                                        logger: logger, onOutcome: { metrics.notification(outcome: $0) })
+            } catch { throw Self.notifyError(error) }
+            let delivery = NotificationService(dispatcher: dispatcher, intervalMillis: notifyIntervalMillis, logger: logger)
+            delivery.observeAppends()  // after SyncService's observer (metrics), which it keeps
+            services.append(delivery)
+            logger.info("notifications delivered to \(n.destination)")
+        }
         do {
-            try await runSyncServer(service: service, host: host, port: port, logger: logger) { boundPort in
+            try await runSyncServer(service: service, host: host, port: port, logger: logger, services: services) { boundPort in
                 listening("http://\(host.contains(":") ? "[\(host)]" : host):\(boundPort)")
             }
         } catch let error as ServerStartError {

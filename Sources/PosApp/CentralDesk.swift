@@ -149,9 +149,15 @@ public final class CentralDesk: Sendable {
     /// Forwards every captured sale (never a void-duplicate, never one already
     /// decided) to the acquirer, in sale-id order, and records each outcome as
     /// a central event (sale confirmed / declined / expired).
-    public func forward(to acquirer: any Acquirer, nowMillis: Int64, progress: any ProgressSink = SilentProgress()) throws(AppError) -> ForwardResult {
+    /// `merchant`: only that merchant's sales; `forwarded`: told of each outcome once it is recorded.
+    public func forward(to acquirer: any Acquirer, nowMillis: Int64, merchant: String? = nil, progress: any ProgressSink = SilentProgress(),
+                        forwarded: (Forwarded) -> Void = { _ in }) throws(AppError) -> ForwardResult {
         // Sales with a capture and no outcome, streamed from central's state; each decided on the exact state around it.
-        let candidates = try PosApp.store { () throws(SyncError) in try store.salesAwaitingOutcome() }
+        var candidates = try PosApp.store { () throws(SyncError) in try store.salesAwaitingOutcome() }
+        if let merchant {
+            let terminals = Set(store.enrolledTerminals.filter { $0.merchant == merchant }.map(\.terminal))
+            candidates = candidates.filter { terminals.contains($0.dot.replica) }
+        }
         var result = ForwardResult(acquirer: acquirer.name, forwarded: [], skippedDuplicates: [], counts: [:])
         progress.begin("forward", total: candidates.count, unit: "sales")
         defer { progress.end() }
@@ -180,6 +186,7 @@ public final class CentralDesk: Sendable {
             _ = try PosApp.store { () throws(SyncError) in try store.record(body, wallMillis: nowMillis) }
             result.forwarded.append(Forwarded(sale: "\(id.dot)", amount: AmountFormat.format(c.amount), currency: c.amount.currency.code,
                                               outcome: decision.outcome.rawValue, reason: decision.reason))
+            forwarded(result.forwarded[result.forwarded.count - 1])
             result.counts[decision.outcome.rawValue, default: 0] += 1
         }
         return result

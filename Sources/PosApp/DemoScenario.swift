@@ -54,6 +54,7 @@ public final class DemoScenario {
     var central: CentralDesk!
     var terminals: [TerminalDesk] = []
     var remoteOnline = false
+    var notificationsDelivered = 0
     let merchant = "demo-shop"
 
     public init(config: DemoConfig, log: @escaping (String) -> Void, progress: any ProgressSink = SilentProgress()) {
@@ -114,9 +115,12 @@ public final class DemoScenario {
         remoteOnline = true
         at(config.days, 9, 0)
         try syncRound(rounds: 2)
+        try deliverNotifications()
         progress.advance(by: 1)
         progress.end()
-        return try finish()
+        let result = try finish()
+        try nightly()
+        return result
     }
 
     // MARK: - Steps
@@ -278,6 +282,8 @@ public final class DemoScenario {
         for d in f.skippedDuplicates { say("central", "does not forward sale \(d): void-duplicate") }
         at(day, 21, 30)
         try syncRound(rounds: 1)
+        at(day, 21, 45)
+        try deliverNotifications()
     }
 
     func syncRound(rounds: Int) throws(AppError) {
@@ -307,6 +313,8 @@ public final class DemoScenario {
         at(day, 22, 10)
         let completed = try central.decide(.complete, ticket: a, nowMillis: clock.millis)
         say("central", "refund of ticket \(completed.ticket) paid out -> \(Self.status(completed))")
+        at(day, 22, 15)
+        try deliverNotifications()
     }
 
     static func status(_ r: DecisionResult) -> String { r.status + (r.heldReason.map { "(\($0))" } ?? "") }
@@ -330,6 +338,8 @@ public final class DemoScenario {
         log("== replicas")
         log("agree with central: " + (agreeing.isEmpty ? "none" : agreeing.map { "t\($0)" }.joined(separator: " ")))
         if !differing.isEmpty { log("DIFFER from central: " + differing.map { "t\($0)" }.joined(separator: " ")) }
+        log("")
+        notificationsSummary()
         return DemoResult(report: report, agreeing: agreeing, differing: differing)
     }
 

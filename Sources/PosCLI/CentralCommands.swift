@@ -11,8 +11,8 @@ struct CentralCommand: ParsableCommand {
               possync central init --dir hq
               possync central init --postgres postgres://possync@db.example:5432/central
             """,
-        subcommands: [Init.self, Enroll.self, Show.self, Status.self, Approve.self, Reject.self, Complete.self, Import.self, Forward.self, Recover.self,
-                      Serve.self, Revoke.self]
+        subcommands: [Init.self, Enroll.self, Show.self, Status.self, Approve.self, Reject.self, Complete.self, Import.self, Forward.self, Statement.self, Recover.self,
+                      Serve.self, Revoke.self, Notify.self, Notifications.self]
     )
 
     struct Init: ConsoleCommand {

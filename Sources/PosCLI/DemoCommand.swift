@@ -11,7 +11,8 @@ struct DemoCommand: ConsoleCommand {
             a sale at another shop; scans a code twice; tries an over-refund and an over-limit
             capture; decides a ticket at a shop and at central at once; crashes a terminal mid-write;
             couriers a remote shop's bundle; syncs in a shuffled order; forwards to the simulated
-            acquirer; prints the ledger and every conflict with the rule that decided it.
+            acquirer; delivers the customer notifications to notifications.jsonl in its directory (the
+            file sender); prints the ledger and every conflict with the rule that decided it.
             It runs on a simulated clock from \(DemoConfig.startISO): the output depends only on
             --seed, --terminals and --days.
 
@@ -50,7 +51,10 @@ struct DemoCommand: ConsoleCommand {
         let scenario = DemoScenario(config: config, log: { json ? console.log($0) : console.line($0) }, progress: ProgressBar(console))
         let result = try scenario.run()
         if json { console.json(result.report) }
-        if !temporary { console.log("stores kept in \(TextOutput.plain(base)): central/, t1/ ... t\(terminals)/") }
+        if !temporary {
+            console.log("stores kept in \(TextOutput.plain(base)): central/, t1/ ... t\(terminals)/, inbox/; customer notifications in \(TextOutput.plain(config.notificationsFile)); the nightly report: "
+                        + TextOutput.plain(base + "/" + DemoScenario.nightlyReportName + "/report.html"))
+        }
         if !result.differing.isEmpty { throw AppError(.store, "replicas differ from central after the final sync: " + result.differing.map { "t\($0)" }.joined(separator: " ")) }
     }
 }

@@ -73,6 +73,7 @@ struct Possync: ParsableCommand {
               3  store: a store is missing, damaged, unreadable or shorter than it knows it was (run `recover`), or a disk operation failed
               4  busy: another possync process held the store's lock past --lock-timeout; retry
               5  unreachable: the sync server (--server URL) did not answer after every try; retry later
+              6  nightly: done, and the report lists something to look at (docs/nightly.md)
             A failed command prints one line on standard error and changes nothing.
 
             Locks: one possync process at a time works on a store directory; another waits up to --lock-timeout SECONDS (default 10, or $POSSYNC_LOCK_TIMEOUT).
@@ -80,6 +81,6 @@ struct Possync: ParsableCommand {
             Clock: every command uses the wall clock unless --now TIME or the environment variable POSSYNC_NOW gives one (ISO 8601: 2026-03-02T08:00:00Z, 2026-03-02T16:00+08:00, 2026-03-02).
             """,
         version: "0.1.0",
-        subcommands: [CentralCommand.self, TerminalCommand.self, DemoCommand.self]
+        subcommands: [CentralCommand.self, TerminalCommand.self, NightlyCommand.self, DemoCommand.self]
     )
 }

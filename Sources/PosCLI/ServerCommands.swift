@@ -15,18 +15,32 @@ extension CentralCommand {
                 not at all) and exits 0. The server holds the store's lock while it runs: other `central` \
                 commands on this directory wait for it (--lock-timeout) and are refused as busy.
                 GET /health and GET /metrics (Prometheus text format) need no authentication.
+                With --notify-webhook or --notify-file it also delivers customer notifications as ticket events
+                arrive (what `central notify` does once), at most once each, logging one line per pass.
 
-                Example:
+                Examples:
                   possync central serve --dir hq --host 0.0.0.0 --port 8080
+                  possync central serve --dir hq --notify-webhook https://sms-gateway.example/possync --notify-secret-file /etc/possync/webhook.secret
                 """)
         @OptionGroup var store: CentralDirOption
         @Option(help: "The address to listen on (default 127.0.0.1: this machine only).")
         var host = "127.0.0.1"
         @Option(help: "The TCP port (0: any free port; default 8080).")
         var port = 8080
+        @Option(name: .customLong("notify-webhook"), help: ArgumentHelp("Deliver customer notifications by POSTing them to this http:// or https:// URL.", valueName: "url"))
+        var notifyWebhook: String?
+        @Option(name: .customLong("notify-secret-file"), help: ArgumentHelp("The webhook's HMAC secret (16 to 1024 bytes; one trailing newline is dropped).", valueName: "file"))
+        var notifySecretFile: String?
+        @Option(name: .customLong("notify-file"), help: ArgumentHelp("Deliver customer notifications as JSON lines appended to this file instead.", valueName: "file"))
+        var notifyFile: String?
         @OptionGroup var clock: ClockOptions
 
+        var notifyDestination: CentralDesk.NotifyDestination? {
+            get throws { try NotifyDestinationOptions.destination(webhook: notifyWebhook, secretFile: notifySecretFile, file: notifyFile, prefix: "notify-") }
+        }
+
         func validate() throws {
+            _ = try notifyDestination
             guard (0...65535).contains(port) else { throw ValidationError("--port \(port): expected 0...65535") }
             guard !host.isEmpty, host.utf8.count <= 255, host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".:-".contains($0)) }) else {
                 throw ValidationError("--host: expected an address or host name, e.g. 127.0.0.1 or 0.0.0.0")
@@ -42,10 +56,11 @@ extension CentralCommand {
             defer { try? desk.close() }
             let logger = Logger(label: "possync.server") { label in ConsoleLogHandler(label: label, console: console) }
             let host = self.host, port = self.port
+            let notify = try notifyDestination
             let outcome = BlockingResult()
             Task {
                 do {
-                    try await desk.serve(host: host, port: port, logger: logger) { url in
+                    try await desk.serve(host: host, port: port, notify: notify, logger: logger) { url in
                         console.line("listening on \(url) (central \(desk.centralID))")
                     }
                     outcome.finish(nil)

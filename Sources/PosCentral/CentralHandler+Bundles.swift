@@ -9,9 +9,18 @@ extension CentralHandler {
     /// central id, frame sequence), then applied in push-sized batches, each all
     /// or nothing, so memory does not grow with the bundle. A batch refused
     /// part-way stops the import; the error says where, and earlier batches
-    /// (valid events) stay. A revoked terminal's bundle is refused unless `allowRevoked`
-    /// (operations decided to take what it had queued).
-    public func importBundle(path: String, allowRevoked: Bool = false) throws(SyncError) -> BundleImportReport {
+    /// (valid events) stay — unless `checkingEveryBatchFirst`: then every batch
+    /// is checked (decrypted, decoded, every rule of a push) before the first is
+    /// applied, so a refused bundle applies nothing (the nightly job's import;
+    /// it reads the bundle twice). A revoked terminal's bundle is refused unless
+    /// `allowRevoked` (operations decided to take what it had queued).
+    public func importBundle(path: String, allowRevoked: Bool = false, checkingEveryBatchFirst: Bool = false) throws(SyncError) -> BundleImportReport {
+        if checkingEveryBatchFirst { _ = try passOverBundle(path: path, allowRevoked: allowRevoked, apply: false) }
+        return try passOverBundle(path: path, allowRevoked: allowRevoked, apply: true)
+    }
+
+    /// One pass over a bundle's batches: checked only, or checked and applied.
+    private func passOverBundle(path: String, allowRevoked: Bool, apply: Bool) throws(SyncError) -> BundleImportReport {
         let reader = try BundleReader(path: path, fileSystem: bundleFileSystem)
         defer { reader.close() }
         let h = reader.header
@@ -25,26 +34,31 @@ extension CentralHandler {
         var batch: [[UInt8]] = []
         var bytes = 0
         var batchIndex = 0
-        func apply() throws(SyncError) {
+        var assumedMark: UInt64?
+        let framesMax = lock.withLock { faults.importBatchFramesMax } ?? SyncLimits.framesPerMessageMax
+        func pass() throws(SyncError) {
             guard !batch.isEmpty else { return }
             lock.lock()
             defer { lock.unlock() }
             try storage.beginRequest()
-            let ack = try push(.init(terminal: h.terminal, dictionaryID: h.dictionaryID, keyID: h.keyID, frames: batch), source: "\(path) batch \(batchIndex)")
+            let ack = try push(.init(terminal: h.terminal, dictionaryID: h.dictionaryID, keyID: h.keyID, frames: batch), source: "\(path) batch \(batchIndex)",
+                               assumingMark: assumedMark, apply: apply)
+            if !apply { assumedMark = ack.acknowledged }
             report.new += Int(ack.accepted)
             report.duplicates += Int(ack.duplicates)
             report.acknowledged = ack.acknowledged
             batch.removeAll(keepingCapacity: true)
             bytes = 0
             batchIndex += 1
+            if apply, let hook = faults.afterImportBatch { hook(batchIndex) }
         }
         while let (header, frame) = try reader.nextFrame() {
             report.events += Int(header.recordCount)
             batch.append(frame)
             bytes += frame.count
-            if bytes >= SyncLimits.pushBatchBytesMax || batch.count >= SyncLimits.framesPerMessageMax { try apply() }
+            if bytes >= SyncLimits.pushBatchBytesMax || batch.count >= framesMax { try pass() }
         }
-        try apply()
+        try pass()
         if report.acknowledged == 0 { report.acknowledged = acknowledged(h.terminal) }
         return report
     }

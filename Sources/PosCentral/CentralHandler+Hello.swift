@@ -15,6 +15,12 @@ extension CentralHandler {
         // Overflow-safe: the terminal's clock comes from the wire.
         t.clockSkewed = HybridLogicalClock.isSkewed(terminalWallMillis: m.wallMillis, centralWallMillis: now, boundMillis: SyncLimits.clockSkewMillisMax)
         terminals[m.terminal] = t
+        // Kept when off, and once more when back in bound: what central found outlives the process (the nightly report).
+        if t.clockSkewed || storage.clockReadings()[m.terminal]?.skewed == true {
+            do { try storage.saveClockReading(ClockReading(terminalMillis: m.wallMillis, centralMillis: now, skewed: t.clockSkewed), of: m.terminal) } catch {
+                logger.warning("a clock reading could not be kept", metadata: ["sync.terminal": "\(m.terminal.rawValue)", "sync.error": "\(error)"])
+            }
+        }
         let acknowledged = storage.mark(of: m.terminal)
         let epochBefore = storage.losses.epoch
         try noteEvidence(of: m, holding: acknowledged, now: now)

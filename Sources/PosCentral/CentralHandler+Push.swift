@@ -6,7 +6,10 @@ import PosWire
 // (sync-protocol.md, "A session" step 2).
 
 extension CentralHandler {
-    func push(_ m: SyncMessage.Push, source: String) throws(SyncError) -> SyncMessage.Ack {
+    /// Checks every record of the push, then (when `apply`) stores the new ones durably.
+    /// `assumingMark`: check as if central held the terminal's events through it (a
+    /// bundle's later batches, checked before its first is applied).
+    func push(_ m: SyncMessage.Push, source: String, assumingMark: UInt64? = nil, apply: Bool = true) throws(SyncError) -> SyncMessage.Ack {
         let t = try entry(m.terminal)
         guard m.keyID == t.enrollment.journalKey.id else {
             throw SyncError(.notAuthorized, "frames are sealed with key id \(m.keyID); terminal \(m.terminal.rawValue)'s key id is \(t.enrollment.journalKey.id)", location: source)
@@ -14,7 +17,7 @@ extension CentralHandler {
         guard m.dictionaryID == ledgerDictionary.id else {
             throw SyncError(.malformed, "frames use compression dictionary \(m.dictionaryID); this central knows \(ledgerDictionary.id)", location: source)
         }
-        let acknowledged = storage.mark(of: m.terminal)
+        let acknowledged = max(assumingMark ?? 0, storage.mark(of: m.terminal))
         let losses = storage.losses
         var fresh: [AcceptedEvent] = []
         var duplicates = 0
@@ -81,7 +84,7 @@ extension CentralHandler {
                 }
             }
         }
-        if !fresh.isEmpty {
+        if apply, !fresh.isEmpty {
             let now = wallClockValue()
             if let gap = skippable {
                 // Recorded before the events after the gap are stored: replay skips only a recorded gap.

@@ -129,7 +129,16 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
     public struct TestOnlyFaults: Sendable {
         /// Events for which this returns true are left out of pulls (a broken relay).
         public var dropFromPull: (@Sendable (Event) -> Bool)?
-        public init(dropFromPull: (@Sendable (Event) -> Bool)? = nil) { self.dropFromPull = dropFromPull }
+        /// Called after each batch of a bundle import is applied (durable), with the batches applied so far
+        /// (crash tests kill the process there).
+        public var afterImportBatch: (@Sendable (Int) -> Void)?
+        /// Frames per batch of a bundle import, at most, instead of `SyncLimits.framesPerMessageMax` (small bundles, many batches).
+        public var importBatchFramesMax: Int?
+        public init(dropFromPull: (@Sendable (Event) -> Bool)? = nil, afterImportBatch: (@Sendable (Int) -> Void)? = nil, importBatchFramesMax: Int? = nil) {
+            self.dropFromPull = dropFromPull
+            self.afterImportBatch = afterImportBatch
+            self.importBatchFramesMax = importBatchFramesMax
+        }
     }
     @_spi(Testing) public var testOnlyFaults: TestOnlyFaults {
         get { lock.withLock { faults } }
@@ -171,6 +180,15 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
             try storage.beginRequest()
             return try storage.fullState()
         }
+    }
+
+    /// The folded state of every event central holds, in parts (see
+    /// `CentralStorage.forEachStatePart`): what a report over a large store
+    /// reads. `body` runs under the handler's lock and must not call back into it.
+    public func forEachStatePart(_ body: (LedgerState) throws(SyncError) -> Void) throws(SyncError) {
+        lock.lock()
+        defer { lock.unlock() }
+        try storage.forEachStatePart(body)
     }
 
     public func context(of key: EntityKey) throws(SyncError) -> VersionVector {
@@ -246,6 +264,9 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
 
     /// Every revoked terminal, with when and why.
     public var revokedTerminals: [ReplicaId: String] { lock.withLock { storage.revokedTerminals() } }
+
+    /// Each terminal's last kept clock reading (see `ClockReading`).
+    public var clockReadings: [ReplicaId: ClockReading] { lock.withLock { storage.clockReadings() } }
 
     /// The last durable journal position.
     public var head: UInt64 { lock.withLock { storage.head } }

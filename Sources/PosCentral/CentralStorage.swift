@@ -33,6 +33,10 @@ public protocol CentralStorage: AnyObject {
     func revokedTerminals() -> [ReplicaId: String]
     /// Revokes a terminal's enrollment for good (durable on return): it may no longer sync.
     func revoke(_ terminal: ReplicaId, note: String) throws(SyncError)
+    /// The last clock reading kept per terminal (what the nightly report lists as clock skew).
+    func clockReadings() -> [ReplicaId: ClockReading]
+    /// Keeps a terminal's clock reading (durable on return), replacing the one before.
+    func saveClockReading(_ reading: ClockReading, of terminal: ReplicaId) throws(SyncError)
 
     // MARK: Accepted events, by central position 1, 2, …
 
@@ -73,6 +77,11 @@ public protocol CentralStorage: AnyObject {
     func fullState() throws(SyncError) -> LedgerState
     /// Sales with a capture and no outcome, in sale-id order (what forwarding works through).
     func salesAwaitingOutcome() throws(SyncError) -> [SaleId]
+    /// The fold of every event held, in parts, each exact for the sales and
+    /// tickets it holds, each sale and ticket (and its conflict records) in
+    /// exactly one part: for reports over a store of any size. The default is
+    /// `fullState()` as one part; a storage that can should stream.
+    func forEachStatePart(_ body: (LedgerState) throws(SyncError) -> Void) throws(SyncError)
 
     // MARK: Losses and the sequence reservation
 
@@ -94,7 +103,34 @@ public protocol CentralStorage: AnyObject {
     func close() throws(SyncError)
 }
 
+/// A terminal's wall clock as a hello showed it, beside central's at that moment.
+/// Central keeps one when it finds the clock off by more than the skew bound,
+/// and the next one after that (back in bound), so what it found outlives the process.
+public struct ClockReading: Codable, Sendable, Equatable {
+    public var terminalMillis: Int64
+    public var centralMillis: Int64
+    /// Off by more than `SyncLimits.clockSkewMillisMax`.
+    public var skewed: Bool
+    public init(terminalMillis: Int64, centralMillis: Int64, skewed: Bool) {
+        self.terminalMillis = terminalMillis
+        self.centralMillis = centralMillis
+        self.skewed = skewed
+    }
+    /// The terminal's clock minus central's, milliseconds (stops at the bounds).
+    public var offsetMillis: Int64 {
+        let (d, o) = terminalMillis.subtractingReportingOverflow(centralMillis)
+        return o ? (terminalMillis > centralMillis ? .max : .min) : d
+    }
+}
+
 extension CentralStorage {
+    /// A storage that keeps no clock readings: none (the report then lists none).
+    public func clockReadings() -> [ReplicaId: ClockReading] { [:] }
+    public func saveClockReading(_ reading: ClockReading, of terminal: ReplicaId) throws(SyncError) {}
+
+    public func forEachStatePart(_ body: (LedgerState) throws(SyncError) -> Void) throws(SyncError) { try body(try fullState()) }
+
+    /// Called before each request's work (the file store: nothing; PostgreSQL: see what other processes changed).
     public func beginRequest() throws(SyncError) {}
 }
 

@@ -40,7 +40,7 @@ final class CentralState {
     /// The record of every resident event, by dot (what the next flush files).
     private var records: [Dot: [UInt8]] = [:]
     /// Sales whose components have been loaded from the runs (or found absent).
-    private var loadedSales = Set<SaleId>()
+    private(set) var loadedSales = Set<SaleId>()
     private var checkedKeys = Set<DuplicateKey>()
     private var checkedTickets = Set<TicketId>()
     /// Per replica (central included), digests of seqs up to this are in the runs.
@@ -370,7 +370,7 @@ final class CentralState {
     /// the sales whose components are resident. Every run's components section
     /// is read once, all in key order together, the newest run's group winning:
     /// memory O(runs), not O(sales).
-    private func forEachRunComponent(_ body: (SaleId, [Event]) throws(SyncError) -> Void) throws(SyncError) {
+    func forEachRunComponent(_ body: (SaleId, [Event]) throws(SyncError) -> Void) throws(SyncError) {
         let cursors = runs.map { SnapshotFile.Cursor($0, .components) }
         var heads: [[UInt8]?] = []
         for c in cursors { heads.append(try c.next()) }

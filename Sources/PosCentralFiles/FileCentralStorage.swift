@@ -15,6 +15,7 @@ import PosWire
 ///     terminals/T.flagged        a terminal that tried to rewrite an accepted event
 ///     terminals/T.revoked        a terminal whose enrollment was revoked (when, and the operator's note);
 ///                                the one file written without the lock (`FileCentralStore.revoke`), read at each request
+///     terminals/T.clock          the last clock reading (JSON) kept of a terminal found with its clock off
 ///     merchants/M.key            each merchant's duplicate-detection key (hex), mode 0600
 ///     journal/                   every accepted event, in acceptance order: position = sequence number
 ///     state/run-A-B.pss          snapshot runs: the folded state, filed by sale, of flushes A...B
@@ -42,6 +43,7 @@ public final class FileCentralStorage: CentralStorage {
     private var enrolled: [ReplicaId: Enrollment] = [:]
     private var flagged: [ReplicaId: String] = [:]
     private var revoked: [ReplicaId: String] = [:]
+    private var clocks: [ReplicaId: ClockReading] = [:]
     private var merchantKeys: [String: [UInt8]] = [:]
     public private(set) var centralSequence: UInt64 = 0
     public private(set) var newestHLC: HLCTimestamp = .zero
@@ -148,6 +150,10 @@ public final class FileCentralStorage: CentralStorage {
                 let e = try Enrollment.read(from: directory + "/terminals/" + name, fileSystem: files.fs)
                 enrolled[e.terminal] = e
             }
+        }
+        for (terminal, _) in enrolled where files.exists(clockPath(terminal)) {
+            // A reading that does not read is no reading (it is information, not evidence).
+            clocks[terminal] = try? JSONDecoder().decode(ClockReading.self, from: Data(files.read(clockPath(terminal))))
         }
         for (terminal, _) in enrolled where files.exists("\(directory)/terminals/\(terminal.rawValue).flagged") {
             flagged[terminal] = String(decoding: (try? files.read("\(directory)/terminals/\(terminal.rawValue).flagged")) ?? [], as: UTF8.self)
@@ -291,6 +297,17 @@ public final class FileCentralStorage: CentralStorage {
         revoked[terminal] = try FileCentralStore.writeRevocation(directory: directory, terminal: terminal, note: note, fileSystem: files.fs).note
     }
 
+    func clockPath(_ terminal: ReplicaId) -> String { "\(directory)/terminals/\(terminal.rawValue).clock" }
+
+    public func clockReadings() -> [ReplicaId: ClockReading] { clocks }
+
+    public func saveClockReading(_ reading: ClockReading, of terminal: ReplicaId) throws(SyncError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try files.writeAtomically(Array((try! encoder.encode(reading)) + [UInt8(ascii: "\n")]), to: clockPath(terminal))
+        clocks[terminal] = reading
+    }
+
     // MARK: - CentralStorage: accepted events
 
     public func mark(of terminal: ReplicaId) -> UInt64 { marks[terminal] ?? 0 }
@@ -348,6 +365,7 @@ public final class FileCentralStorage: CentralStorage {
     public var resident: LedgerState { ledger.resident }
     public func didRead() { snapshotAfterWrite() }
     public func fullState() throws(SyncError) -> LedgerState { try ledger.fullState() }
+    public func forEachStatePart(_ body: (LedgerState) throws(SyncError) -> Void) throws(SyncError) { try ledger.forEachPart(body) }
 
     public func salesAwaitingOutcome() throws(SyncError) -> [SaleId] {
         var ids = try ledger.runSalesWithCaptureAndNoOutcome()

@@ -256,6 +256,13 @@ extension LedgerState {
     /// at central and at the capturing terminal it holds the payment code).
     public func capture(of sale: SaleId) -> Event? { saleGroups[sale]?.capture }
 
+    /// The outcome events of a sale (confirmed, declined, expired), sorted by dot.
+    public func outcomes(of sale: SaleId) -> [Event] { saleGroups[sale]?.outcomes ?? [] }
+
+    /// The status events of a ticket (decisions, cancellation, escalation, completion), as known,
+    /// valid or not, sorted by dot.
+    public func statusEvents(of ticket: TicketId) -> [Event] { ticketGroups[ticket]?.statusEvents ?? [] }
+
     /// The request event that opened a ticket, when known.
     public func request(of ticket: TicketId) -> Event? { ticketGroups[ticket]?.request }
 

@@ -1,11 +1,13 @@
-// Notification outbox: when a ticket is created or decided, an entry for a
-// sender (SMS / app) to deliver later. Pure: the caller stores the entries.
+// Notification outbox: when a ticket is created, decided or its refund paid
+// out, an entry for a sender (SMS / app) to deliver later. Pure: central
+// derives the entries from its journal and delivers them (PosNotify).
 
 public struct OutboxEntry: Hashable, Sendable, CustomStringConvertible {
     public enum Kind: String, Hashable, Sendable {
         case ticketCreated = "ticket-created"
         case ticketApproved = "ticket-approved"
         case ticketRejected = "ticket-rejected"
+        case refundCompleted = "refund-completed"
     }
 
     /// The event that caused the notification: senders deduplicate on it.
@@ -20,7 +22,7 @@ public struct OutboxEntry: Hashable, Sendable, CustomStringConvertible {
 
 public enum NotificationOutbox {
     /// The entry to queue for `event`, or nil when the event is not a ticket
-    /// creation or decision or the request left no contact. `request` is the
+    /// creation, approval, rejection or completion, or the request left no contact. `request` is the
     /// ticket's request (the event's own body for a creation).
     public static func entry(for event: Event, request: RefundRequest) -> OutboxEntry? {
         guard let contact = request.contact, let ticket = event.ticketId else { return nil }
@@ -36,6 +38,10 @@ public enum NotificationOutbox {
         case .refundRejected:
             return OutboxEntry(cause: event.dot, kind: .ticketRejected, ticketNumber: number, contact: contact,
                                message: "Return ticket \(number) rejected. You may escalate to customer service.")
+        case .refundCompleted:
+            return OutboxEntry(cause: event.dot, kind: .refundCompleted, ticketNumber: number, contact: contact,
+                               message: request.resolution == .refund ? "Return ticket \(number): refund of \(request.amount) paid out."
+                                   : "Return ticket \(number) completed (exchange).")
         default:
             return nil
         }

@@ -50,8 +50,19 @@ public final class ServerMetrics: Sendable {
             .record(Double(wallMillis) / 1000)
     }
 
-    /// A notification delivery attempt and its outcome (delivered, failed, dead-letter).
+    /// The outcomes of notification delivery attempts (sync-protocol.md, "Notifications").
+    public static let notificationOutcomes = ["delivered", "failed", "dead-letter"]
+
+    /// Shows every notification outcome from the start, at zero (when the server delivers notifications).
+    public func notificationOutcomesAtZero() {
+        for outcome in Self.notificationOutcomes {
+            Counter(label: "possync_notification_deliveries_total", dimensions: [("outcome", outcome)], factory: factory).increment(by: 0)
+        }
+    }
+
+    /// A notification delivery attempt and its outcome: `delivered`, `failed` (to be retried) or `dead-letter`.
     public func notification(outcome: String) {
+        precondition(Self.notificationOutcomes.contains(outcome), "unknown notification outcome \(outcome)")
         Counter(label: "possync_notification_deliveries_total", dimensions: [("outcome", outcome)], factory: factory).increment()
     }
 

@@ -9,27 +9,22 @@ import PosTestSupport
 /// (`swift build --build-tests` builds executables too). In-process runs get
 /// their own console and environment each, so tests may run them at once.
 enum CLI {
-    static let binary: String = {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        if let bundle = Bundle.allBundles.first(where: { $0.bundlePath.hasSuffix(".xctest") }) {
-            dir = URL(fileURLWithPath: bundle.bundlePath).deletingLastPathComponent()
+    static let binary: String = executable("possync")
+
+    /// The built executable `name` (`swift build --build-tests` builds them all).
+    static func executable(_ name: String) -> String {
+        guard let path = builtExecutable(name) else {
+            fatalError("\(name) executable not found next to \(CommandLine.arguments[0]); build with `swift build --build-tests`")
         }
-        for _ in 0..<8 {
-            let candidate = dir.appendingPathComponent("possync").path
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDir), !isDir.boolValue,
-               FileManager.default.isExecutableFile(atPath: candidate) {
-                return candidate
-            }
-            dir = dir.deletingLastPathComponent()
-        }
-        fatalError("possync executable not found above \(CommandLine.arguments[0]); build with `swift build --build-tests`")
-    }()
+        return path
+    }
 
     struct Result: Equatable {
         let status: Int32
         let stdout: String
         let stderr: String
+        /// Spawned and killed by this signal (status is then the signal's number too).
+        var signal: Int32? = nil
     }
 
     /// The environment a command runs with: this process's, with POSSYNC_NOW = now (unset when nil) and `extra`.
@@ -53,9 +48,9 @@ enum CLI {
     }
 
     /// Runs the `possync` executable with POSSYNC_NOW = now (when given).
-    static func spawn(_ args: [String], now: String? = nil, environment extra: [String: String] = [:]) throws -> Result {
+    static func spawn(_ args: [String], now: String? = nil, environment extra: [String: String] = [:], executable: String = binary) throws -> Result {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
+        p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = args
         p.environment = environment(now: now, extra)
         let out = Pipe(), err = Pipe()
@@ -65,7 +60,8 @@ enum CLI {
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self),
+                      signal: p.terminationReason == .uncaughtSignal ? p.terminationStatus : nil)
     }
 
     /// Runs in-process and expects exit 0; returns the parsed JSON object of stdout.

@@ -14,20 +14,7 @@ import PosTestSupport
 
 /// The built `journal-dump` executable, next to the test bundle
 /// (`swift build --build-tests` builds executables too), or POSSYNC_JOURNAL_DUMP.
-let journalDumpBinary: String? = {
-    if let p = ProcessInfo.processInfo.environment["POSSYNC_JOURNAL_DUMP"] { return p }
-    var starts = [Bundle.main.bundlePath, CommandLine.arguments.first ?? ""]
-    if let e = Bundle.main.executablePath { starts.append(e) }
-    for start in starts where !start.isEmpty {
-        var url = URL(fileURLWithPath: start)
-        for _ in 0..<4 {
-            let candidate = url.appendingPathComponent("journal-dump").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            url.deleteLastPathComponent()
-        }
-    }
-    return nil
-}()
+let journalDumpBinary: String? = ProcessInfo.processInfo.environment["POSSYNC_JOURNAL_DUMP"] ?? builtExecutable("journal-dump")
 
 /// A finished child process: exit code, output files, peak resident memory.
 struct ChildRun {

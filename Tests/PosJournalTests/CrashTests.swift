@@ -18,24 +18,8 @@ func fnv1a(_ bytes: [UInt8]) -> UInt64 {
     return h
 }
 
-/// The `journal-crash-child` executable built next to the test bundle: searched
-/// upward from the test binary, then in the package's build directories.
-func crashChildExecutable() -> URL? {
-    let name = "journal-crash-child"
-    var starts = [Bundle.main.bundleURL, URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
-    if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-        starts.append(URL(fileURLWithPath: exe).deletingLastPathComponent())
-    }
-    for start in starts {
-        var dir = start
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent(name)
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-    }
-    return nil
-}
+/// The `journal-crash-child` executable built next to the test bundle.
+func crashChildExecutable() -> URL? { builtExecutable("journal-crash-child").map { URL(fileURLWithPath: $0) } }
 
 @Suite("crash: SIGKILL")
 struct CrashTests {

@@ -145,9 +145,7 @@ struct ServerLiveTests {
             #expect(closedAfter[1] >= 0.4 && closedAfter[1] < 2.5, "slow connection closed after \(closedAfter[1]) s")
             // The test client's own connection idled past the limit too: a new connection is served.
             let health = try await blocking { () -> String in
-                let s = try LoopbackSocket(port: port)
-                _ = s.send(Array("GET /health HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
-                return s.receive(waitMillis: 2000)
+                try LoopbackSocket(port: port).exchange("GET /health HTTP/1.1\r\nHost: x\r\n\r\n", waitMillis: 2000)
             }
             #expect(health.hasPrefix("HTTP/1.1 200"), "\(health)")
         }
@@ -165,44 +163,5 @@ func freePort() async throws -> Int {
 enum ServerBootstrapHelper {
     static func bindEphemeral() async throws -> any Channel {
         try await NIOPosix.ServerBootstrap(group: NIOPosix.MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
-    }
-}
-
-/// A blocking loopback TCP socket (raw: for clients that misbehave on purpose).
-final class LoopbackSocket {
-    let fd: Int32
-    init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw SyncError(.io, "socket: errno \(errno)") }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard r == 0 else { close(fd); throw SyncError(.io, "connect to port \(port): errno \(errno)") }
-    }
-    deinit { close(fd) }
-
-    /// Sends bytes; false when the connection is gone.
-    func send(_ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
-    }
-
-    /// What arrives within `waitMillis` (one read), as text.
-    func receive(waitMillis: Int32) -> String {
-        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard poll(&p, 1, waitMillis) > 0 else { return "" }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        return n > 0 ? String(decoding: buffer[..<n], as: UTF8.self) : ""
-    }
-
-    /// True when the peer closed the connection (a read returns 0 or fails) within `waitMillis`.
-    func isClosedByPeer(waitMillis: Int32) -> Bool {
-        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard poll(&p, 1, waitMillis) > 0 else { return false }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        return n <= 0
     }
 }

@@ -80,6 +80,20 @@ private func snapshotFiles(_ w: World) throws -> [String] {
     try FileManager.default.contentsOfDirectory(atPath: w.dir.path + "/central/state").sorted()
 }
 
+/// Central's state in parts holds every sale and ticket of `truth` exactly once, as `truth` has it, and every conflict record once.
+private func expectPartsEqual(_ central: CentralHandler, _ truth: LedgerState, _ context: String) throws {
+    var sales: [SaleId: SaleView] = [:], tickets: [TicketId: TicketView] = [:], conflicts: [ConflictRecord] = [], parts = 0
+    try central.forEachStatePart { part in
+        parts += 1
+        for (id, v) in part.sales { #expect(sales.updateValue(v, forKey: id) == nil, "\(context): \(id) in two parts") }
+        for (id, v) in part.tickets { #expect(tickets.updateValue(v, forKey: id) == nil, "\(context): \(id) in two parts") }
+        conflicts += part.conflicts
+    }
+    #expect(sales == truth.sales, "\(context): sales in parts differ (\(parts) parts)")
+    #expect(tickets == truth.tickets, "\(context): tickets in parts differ")
+    #expect(conflicts.sorted() == truth.conflicts, "\(context): conflicts in parts differ")
+}
+
 /// The runs in state/ form one chain of generations from 1, with nothing superseded left over.
 private func runsFormAChain(_ w: World) throws -> Bool {
     let ranges = try snapshotFiles(w).compactMap(CentralState.parseRunName).sorted { $0.lowerBound < $1.lowerBound }
@@ -110,8 +124,11 @@ struct CentralSnapshotTests {
             // What forwarding works through, streamed from the runs and the resident part.
             let awaiting = truth.sales.keys.filter { truth.capture(of: $0) != nil && truth.eventDots(of: $0).count == 1 }.sorted()
             #expect(try w.central.salesAwaitingOutcome() == awaiting, "seed \(seed)")
+            // The state in parts (what the nightly report streams): each entity once, exact, every conflict once.
+            try expectPartsEqual(w.central, truth, "seed \(seed)")
             // What central decides from (its resident part, loaded from disk as needed) is exact for each entity.
             try w.reopenCentral()
+            try expectPartsEqual(w.central, truth, "seed \(seed), reopened")
             for (id, view) in truth.sales.sorted(by: { $0.key < $1.key }) where try w.central.state(around: .sale(id)).sales[id] != view {
                 Issue.record("seed \(seed): \(id) as central decides from it differs from the fold of its journal")
                 return
