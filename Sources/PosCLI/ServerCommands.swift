@@ -41,6 +41,9 @@ extension CentralCommand {
 
         func validate() throws {
             _ = try notifyDestination
+            if store.postgres != nil && (notifyWebhook != nil || notifyFile != nil) {
+                throw ValidationError("--notify-webhook and --notify-file keep their delivery log in central's store directory: not with --postgres yet")
+            }
             guard (0...65535).contains(port) else { throw ValidationError("--port \(port): expected 0...65535") }
             guard !host.isEmpty, host.utf8.count <= 255, host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".:-".contains($0)) }) else {
                 throw ValidationError("--host: expected an address or host name, e.g. 127.0.0.1 or 0.0.0.0")
