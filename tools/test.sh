@@ -18,6 +18,42 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   fi
 fi
 
+# A throwaway PostgreSQL cluster for the tests of central on PostgreSQL (never skipped here):
+# initdb in a temporary directory, started on a free loopback port, stopped and removed at exit.
+pg_bindir() {
+  local d
+  if command -v pg_config >/dev/null && [ -x "$(pg_config --bindir)/initdb" ]; then pg_config --bindir; return; fi
+  for d in /usr/lib/postgresql/*/bin /usr/local/bin; do [ -x "$d/initdb" ] && { echo "$d"; return; }; done
+  return 1
+}
+if ! pg_bindir >/dev/null; then
+  echo "tools/test.sh: installing postgresql"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql
+  fi
+fi
+PG_BIN="$(pg_bindir)"
+PG_DIR="$(mktemp -d)"
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+[ "$(id -u)" = 0 ] && chown postgres "$PG_DIR"
+stop_postgres() {
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$PG_DIR"
+}
+trap stop_postgres EXIT
+as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log"; exit 1; }
+PG_PORT=""
+for port in $(seq 55432 55499); do
+  if as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1" -l "$PG_DIR/log" -w start >/dev/null 2>&1; then
+    PG_PORT=$port; break
+  fi
+done
+[ -n "$PG_PORT" ] || { echo "tools/test.sh: PostgreSQL did not start on any port 55432...55499"; tail -n 20 "$PG_DIR/log"; exit 1; }
+export POSSYNC_TEST_POSTGRES="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+echo "== $("$PG_BIN/postgres" --version) on 127.0.0.1:$PG_PORT (POSSYNC_TEST_POSTGRES)"
+
 echo "== build (debug, with tests)"
 swift build --build-tests
 
@@ -91,6 +127,11 @@ run_tests "in-process servers (PosServerTests, PosNotifyTests), the heavy suites
 for suite in "${heavy_suites[@]}"; do
   run_tests "$suite (alone)" --filter "PosServerTests\\.$suite"
 done
+# The PostgreSQL tests ran (a skip prints "skipped ...: POSSYNC_TEST_POSTGRES is not set").
+if grep -q "POSSYNC_TEST_POSTGRES is not set" .build/test-output.txt; then
+  echo "tests: a PostgreSQL test skipped although tools/test.sh started a cluster"
+  exit 1
+fi
 if [ "$worst" -ne 0 ]; then
   echo "tests: $((grand_total > grand_failed ? grand_total - grand_failed : 0)) passed, $grand_failed failed"
   exit "$worst"

@@ -2,13 +2,23 @@ import Foundation
 import PosLedger
 import PosCentral
 import PosCentralFiles
+import PosCentralPostgres
 import PosTerminal
 import PosWire
 
-/// What the back office does, over the embedded central store.
+/// Where central is: a store directory (the embedded store) or a PostgreSQL database (its URL).
+public enum CentralLocation: Sendable, Equatable {
+    case directory(String)
+    case postgres(String)
+}
+
+/// What the back office does, over the embedded central store or PostgreSQL.
 public final class CentralDesk: Sendable {
     let store: CentralHandler
+    /// The store directory, or the database's URL without its password (what messages name).
     public let directory: String
+    /// The database's URL without its password (nil: a store directory).
+    public let postgres: String?
 
     /// Central's id, in hex.
     public var centralID: String { store.centralID.hex }
@@ -43,9 +53,40 @@ public final class CentralDesk: Sendable {
         return CentralDesk(store: s, directory: directory)
     }
 
-    init(store: CentralHandler, directory: String) {
+    init(store: CentralHandler, directory: String, postgres: String? = nil) {
         self.store = store
         self.directory = directory
+        self.postgres = postgres
+    }
+
+    public static func create(at location: CentralLocation, clockMillis: @escaping @Sendable () -> Int64,
+                              lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault) throws(AppError) -> CentralDesk {
+        switch location {
+        case .directory(let d): return try create(directory: d, clockMillis: clockMillis, lockWaitMillis: lockWaitMillis)
+        case .postgres(let text):
+            let url = try postgresURL(text)
+            let s = try PosApp.store { () throws(SyncError) in try PostgresCentralStore.create(url: url, environment: CentralEnvironment(wallMillis: clockMillis)) }
+            return CentralDesk(store: s, directory: url.redacted, postgres: url.redacted)
+        }
+    }
+
+    /// Opens central where it is. On PostgreSQL no lock is waited for: several processes share the database.
+    public static func open(at location: CentralLocation, clockMillis: @escaping @Sendable () -> Int64,
+                            lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault) throws(AppError) -> CentralDesk {
+        switch location {
+        case .directory(let d): return try open(directory: d, clockMillis: clockMillis, lockWaitMillis: lockWaitMillis)
+        case .postgres(let text):
+            let url = try postgresURL(text)
+            let s: CentralHandler
+            do { s = try PostgresCentralStore.open(url: url, environment: CentralEnvironment(wallMillis: clockMillis)) } catch {
+                throw AppError.opening(error, what: "central store")
+            }
+            return CentralDesk(store: s, directory: url.redacted, postgres: url.redacted)
+        }
+    }
+
+    static func postgresURL(_ text: String) throws(AppError) -> PostgresURL {
+        do { return try PostgresURL(parsing: text) } catch { throw AppError(.usage, "--postgres: \(error.message)") }
     }
 
     public func close() throws(AppError) { try PosApp.store { () throws(SyncError) in try store.close() } }
@@ -67,7 +108,8 @@ public final class CentralDesk: Sendable {
             try e.write(to: out)
         } catch {
             // Central keeps its copy (terminals/N.json), so the secret is not lost.
-            throw AppError(.store, "\(out): \(error.message); terminal \(terminal) is enrolled and central's copy of the enrollment is \(directory)/terminals/\(terminal).json")
+            let copy = postgres.map { "in table terminals of \($0)" } ?? "\(directory)/terminals/\(terminal).json"
+            throw AppError(.store, "\(out): \(error.message); terminal \(terminal) is enrolled and central's copy of the enrollment is \(copy)")
         }
         return EnrollResult(terminal: terminal, merchant: merchant, central: store.centralID.hex, file: out)
     }

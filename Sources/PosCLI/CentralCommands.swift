@@ -9,6 +9,7 @@ struct CentralCommand: ParsableCommand {
         discussion: """
             Example:
               possync central init --dir hq
+              possync central init --postgres postgres://possync@db.example:5432/central
             """,
         subcommands: [Init.self, Enroll.self, Show.self, Status.self, Approve.self, Reject.self, Complete.self, Import.self, Forward.self, Statement.self, Recover.self,
                       Serve.self, Revoke.self, Notify.self, Notifications.self]
@@ -23,11 +24,11 @@ struct CentralCommand: ParsableCommand {
         @OptionGroup var output: OutputOptions
         func run(_ console: Console) throws {
             let now = try clock.millis(console.environment)
-            let desk = try CentralDesk.create(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
+            let desk = try CentralDesk.create(at: store.location, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
-            struct Created: Encodable { var central: String; var directory: String }
-            let r = Created(central: desk.centralID, directory: store.dir)
-            console.show(r, json: output.json) { "central store \(r.central) created in \(TextOutput.plain(r.directory))" }
+            struct Created: Encodable { var central: String; var directory: String?; var postgres: String? }
+            let r = Created(central: desk.centralID, directory: store.dir, postgres: desk.postgres)
+            console.show(r, json: output.json) { "central store \(r.central) created in \(TextOutput.plain(desk.directory))" }
         }
     }
 
@@ -51,7 +52,7 @@ struct CentralCommand: ParsableCommand {
         @OptionGroup var output: OutputOptions
         func run(_ console: Console) throws {
             let now = try clock.millis(console.environment)
-            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
+            let desk = try CentralDesk.open(at: store.location, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
             let r = try desk.enroll(terminal: terminal, merchant: merchant, out: out)
             console.show(r, json: output.json) { r.text }
@@ -74,7 +75,7 @@ struct CentralCommand: ParsableCommand {
         @OptionGroup var output: OutputOptions
         func run(_ console: Console) throws {
             let now = try clock.millis(console.environment)
-            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
+            let desk = try CentralDesk.open(at: store.location, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
             let report = try desk.report(try filter.filter())
             console.show(report, json: output.json) { report.text }
@@ -95,7 +96,7 @@ struct CentralCommand: ParsableCommand {
         @OptionGroup var output: OutputOptions
         func run(_ console: Console) throws {
             let now = try clock.millis(console.environment)
-            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
+            let desk = try CentralDesk.open(at: store.location, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
             let s = desk.status()
             console.show(s, json: output.json) { s.text }
@@ -119,7 +120,7 @@ struct CentralCommand: ParsableCommand {
         @OptionGroup var output: OutputOptions
         func run(_ console: Console) throws {
             let now = try clock.millis(console.environment)
-            let r = try CentralDesk.recover(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
+            let r = try CentralDesk.recover(directory: try store.directory(for: "central recover"), clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
             console.show(r, json: output.json) { r.text }
         }
     }
@@ -174,7 +175,7 @@ struct CentralCommand: ParsableCommand {
         func validate() throws { if files.isEmpty { throw ValidationError("give at least one bundle file") } }
         func run(_ console: Console) throws {
             let now = try clock.millis(console.environment)
-            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
+            let desk = try CentralDesk.open(at: store.location, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
             let r = try desk.importBundles(files, allowRevoked: allowRevoked, progress: ProgressBar(console))
             console.show(r, json: output.json) { r.map(\.text).joined(separator: "\n") }
@@ -200,7 +201,7 @@ struct CentralCommand: ParsableCommand {
         func run(_ console: Console) throws {
             let now = try clock.millis(console.environment)
             let acquirer = try SimulatedAcquirer(expiryHours: expiryHours)
-            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
+            let desk = try CentralDesk.open(at: store.location, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
             let r = try desk.forward(to: acquirer, nowMillis: now, progress: ProgressBar(console))
             console.show(r, json: output.json) { r.text }

@@ -25,7 +25,7 @@ extension CentralCommand {
         func validate() throws { if limit < 0 { throw ValidationError("--limit must be 0 or more") } }
         func run(_ console: Console) throws {
             let now = try clock.millis(console.environment)
-            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
+            let desk = try CentralDesk.open(directory: try store.directory(for: "central notify and central notifications"), clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
             let v = try desk.notifications(limit: limit)
             console.show(v, json: output.json) { v.text }
@@ -67,7 +67,7 @@ extension CentralCommand {
         func run(_ console: Console) throws {
             let now = try clock.millis(console.environment)
             let destination = try NotifyDestinationOptions.destination(webhook: webhook, secretFile: secretFile, file: file, prefix: "")!
-            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
+            let desk = try CentralDesk.open(directory: try store.directory(for: "central notify and central notifications"), clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
             let r = try desk.notify(destination)
             console.show(r, json: output.json) { r.text }

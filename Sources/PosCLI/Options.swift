@@ -68,9 +68,31 @@ struct TerminalDirOption: ParsableArguments {
 }
 
 struct CentralDirOption: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The central store directory.", valueName: "dir"))
-    var dir: String
+    @Option(name: .long, help: ArgumentHelp("The central store directory (the embedded store; the default).", valueName: "dir"))
+    var dir: String?
+    @Option(name: .long, help: ArgumentHelp("Central in a PostgreSQL database instead: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.", valueName: "url"))
+    var postgres: String?
     @OptionGroup var lock: LockOptions
+
+    func validate() throws {
+        switch (dir, postgres) {
+        case (nil, nil): throw ValidationError("where is central? --dir DIR (a store directory) or --postgres URL (a PostgreSQL database)")
+        case (.some, .some): throw ValidationError("--dir and --postgres name two centrals: give one")
+        default: break
+        }
+    }
+
+    /// Where central is (validated: exactly one of the two was given).
+    var location: CentralLocation {
+        if let postgres { return .postgres(postgres) }
+        return .directory(dir!)
+    }
+
+    /// The directory, for the commands that work on a store directory only.
+    func directory(for command: String) throws -> String {
+        guard let dir else { throw ValidationError("\(command) works on a store directory (--dir); it does not take --postgres") }
+        return dir
+    }
 }
 
 /// --ticket and --note, shared by every decision on a ticket.

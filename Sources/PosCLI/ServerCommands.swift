@@ -41,6 +41,9 @@ extension CentralCommand {
 
         func validate() throws {
             _ = try notifyDestination
+            if store.postgres != nil && (notifyWebhook != nil || notifyFile != nil) {
+                throw ValidationError("--notify-webhook and --notify-file keep their delivery log in central's store directory: not with --postgres yet")
+            }
             guard (0...65535).contains(port) else { throw ValidationError("--port \(port): expected 0...65535") }
             guard !host.isEmpty, host.utf8.count <= 255, host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".:-".contains($0)) }) else {
                 throw ValidationError("--host: expected an address or host name, e.g. 127.0.0.1 or 0.0.0.0")
@@ -51,7 +54,7 @@ extension CentralCommand {
             let start = try clock.millis(console.environment)
             let given = clock.isGiven(console.environment)
             let running = WallClock.running(from: start)
-            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { given ? running() : WallClock.systemMillis() },
+            let desk = try CentralDesk.open(at: store.location, clockMillis: { given ? running() : WallClock.systemMillis() },
                                             lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
             let logger = Logger(label: "possync.server") { label in ConsoleLogHandler(label: label, console: console) }
@@ -96,7 +99,7 @@ extension CentralCommand {
         @OptionGroup var output: OutputOptions
         func run(_ console: Console) throws {
             let now = try clock.millis(console.environment)
-            let r = try CentralDesk.revoke(directory: store.dir, terminal: terminal, note: note, nowMillis: now)
+            let r = try CentralDesk.revoke(directory: try store.directory(for: "central revoke"), terminal: terminal, note: note, nowMillis: now)
             console.show(r, json: output.json) { r.text }
         }
     }

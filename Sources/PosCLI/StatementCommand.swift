@@ -50,7 +50,7 @@ extension CentralCommand {
             let injections = try injections()
             let c = try ledger { () throws(LedgerError) in try Currency(currency) }
             try CommandPaths.checkOutput(out, what: "statement file")
-            let desk = try CentralDesk.open(directory: store.dir, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
+            let desk = try CentralDesk.open(at: store.location, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
             defer { try? desk.close() }
             let statement = try desk.simulatedStatement(date: date, currency: c, injecting: injections)
             let r = try CentralDesk.write(statement, to: out, injected: injections)

@@ -64,6 +64,10 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
     }
 
     func entry(_ terminal: ReplicaId) throws(SyncError) -> TerminalEntry {
+        if terminals[terminal] == nil, !terminal.isCentral {
+            // Enrolled by another process sharing the storage since this handler opened (PostgreSQL).
+            for e in try storage.enrollments() where terminals[e.terminal] == nil { register(e) }
+        }
         guard let t = terminals[terminal] else {
             throw SyncError(.notEnrolled, "terminal \(terminal.rawValue) was never enrolled at central \(centralID)")
         }
@@ -147,6 +151,7 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         do throws(SyncError) {
+            try storage.beginRequest()
             if let t = request.requestingTerminal, let note = storage.revocation(of: t) {
                 throw SyncError(.revoked, "terminal \(t.rawValue)'s enrollment was revoked (\(note)): it may no longer sync; its queued events can be imported from a bundle with --allow-revoked")
             }
@@ -172,6 +177,7 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
         get throws(SyncError) {
             lock.lock()
             defer { lock.unlock() }
+            try storage.beginRequest()
             return try storage.fullState()
         }
     }
@@ -188,6 +194,7 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
     public func context(of key: EntityKey) throws(SyncError) -> VersionVector {
         lock.lock()
         defer { lock.unlock() }
+        try storage.beginRequest()
         try storage.prepare(key)
         let context = storage.resident.context(of: key)
         storage.didRead()
@@ -200,6 +207,7 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
     public func state(around key: EntityKey) throws(SyncError) -> LedgerState {
         lock.lock()
         defer { lock.unlock() }
+        try storage.beginRequest()
         try storage.prepare(key)
         let state = storage.resident
         storage.didRead()
@@ -212,6 +220,7 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
     public func salesAwaitingOutcome() throws(SyncError) -> [SaleId] {
         lock.lock()
         defer { lock.unlock() }
+        try storage.beginRequest()
         return try storage.salesAwaitingOutcome()
     }
 

@@ -95,6 +95,11 @@ public protocol CentralStorage: AnyObject {
     /// Raises the reservation durably.
     func reserve(through sequence: UInt64) throws(SyncError)
 
+    /// Called under the handler's lock as each request begins: a storage other processes write
+    /// too (PostgreSQL) reads again what they may have changed and drops what it cached. The file
+    /// storage, which one process alone opens, has nothing to do (the default).
+    func beginRequest() throws(SyncError)
+
     func close() throws(SyncError)
 }
 
@@ -124,6 +129,9 @@ extension CentralStorage {
     public func saveClockReading(_ reading: ClockReading, of terminal: ReplicaId) throws(SyncError) {}
 
     public func forEachStatePart(_ body: (LedgerState) throws(SyncError) -> Void) throws(SyncError) { try body(try fullState()) }
+
+    /// Called before each request's work (the file store: nothing; PostgreSQL: see what other processes changed).
+    public func beginRequest() throws(SyncError) {}
 }
 
 /// An event accepted for storage: the event, its record as received or written, and the record's digest.
@@ -153,5 +161,27 @@ public struct BundleImportReport: Sendable, Equatable, CustomStringConvertible {
     public var acknowledged: UInt64
     public var description: String {
         "terminal \(terminal): \(events) events, \(new) new, \(duplicates) already held; acknowledged through seq \(acknowledged)"
+    }
+}
+
+/// What an event's fold depends on beyond itself (sync-protocol.md, "Central state and
+/// snapshots"): the sale it is filed under (nil for a ticket event, whose sale its request
+/// names), the ticket it is about, and a capture's duplicate key. Every storage makes these
+/// resident before the event is checked or applied: the sale's component, the ticket's
+/// sale, the captures sharing the key.
+public struct EventComponent: Sendable, Equatable {
+    public var sale: SaleId?
+    public var ticket: TicketId?
+    public var duplicateKey: DuplicateKey?
+
+    public init(_ event: Event) {
+        switch event.body {
+        case .saleCaptured(let c): sale = SaleId(event.dot); duplicateKey = c.duplicateKey
+        case .saleConfirmed(let s), .saleDeclined(let s), .saleExpired(let s): sale = s
+        case .refundRequested(let r): sale = r.sale; ticket = TicketId(event.dot)
+        case .refundApproved(let t, _), .refundRejected(let t), .refundCancelled(let t),
+             .refundCompleted(let t), .refundEscalated(let t), .noteAdded(let t, _): ticket = t
+        case .unknown, .sequenceVoid: break
+        }
     }
 }

@@ -228,21 +228,10 @@ final class CentralState {
     /// Loads from the runs everything the fold needs to apply `event` exactly.
     func prepare(_ event: Event) throws(SyncError) {
         guard !runs.isEmpty else { return }
-        switch event.body {
-        case .saleCaptured(let c):
-            try loadSale(SaleId(event.dot))
-            try loadKey(c.duplicateKey)
-        case .saleConfirmed(let s), .saleDeclined(let s), .saleExpired(let s):
-            try loadSale(s)
-        case .refundRequested(let r):
-            try loadSale(r.sale)
-            try loadTicket(TicketId(event.dot))
-        case .refundApproved(let t, _), .refundRejected(let t), .refundCancelled(let t),
-             .refundCompleted(let t), .refundEscalated(let t), .noteAdded(let t, _):
-            try loadTicket(t)
-        case .unknown, .sequenceVoid:
-            break
-        }
+        let c = EventComponent(event)
+        if let sale = c.sale { try loadSale(sale) }
+        if let key = c.duplicateKey { try loadKey(key) }
+        if let ticket = c.ticket { try loadTicket(ticket) }
     }
 
     func prepare(_ key: EntityKey) throws(SyncError) {

@@ -17,6 +17,10 @@ struct UsageCLITests {
         ([], "'possync' needs a subcommand: one of central, terminal, nightly, demo (see 'possync --help')"),
         (["terminal", "show", "--dir", "d", "--sale", "1:1", "--ticket", "1:2"], "give --sale or --ticket, not both (see 'possync terminal show --help')"),
         (["terminal", "status", "--dir", "d", "extra"], "Unexpected argument 'extra' (see 'possync terminal status --help')"),
+        (["central", "status", "--dir", "d", "--postgres", "postgres://u@h/db"], "--dir and --postgres name two centrals: give one (see 'possync central status --help')"),
+        (["central", "show"], "where is central? --dir DIR (a store directory) or --postgres URL (a PostgreSQL database) (see 'possync central show --help')"),
+        (["central", "recover", "--postgres", "postgres://u@h/db"], "central recover works on a store directory (--dir); it does not take --postgres"),
+        (["central", "status", "--postgres", "mysql://u:secret@h/db"], "--postgres: mysql://u:***@h/db: a PostgreSQL URL is postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"),
     ])
     func oneLine(_ args: [String], _ message: String) throws {
         let r = try CLI.run(args)

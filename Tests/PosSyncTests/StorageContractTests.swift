@@ -2,11 +2,12 @@ import Foundation
 import Testing
 import PosCentral
 import PosCentralFiles
+import PosCentralPostgres
 import PosJournal
 import PosTestSupport
 
 /// The CentralStorage contract suite (PosTestSupport) on the embedded file
-/// storage, on the real disk and on the simulated one. PostgreSQL runs the same suite.
+/// storage, on the real disk and on the simulated one, and on PostgreSQL.
 @Suite("central storage contract")
 struct StorageContractTests {
     @Test("the file storage keeps the CentralStorage contract", arguments: ["posix", "simulated"])
@@ -24,6 +25,25 @@ struct StorageContractTests {
                 let directory = (storage as! FileCentralStorage).directory
                 try storage.close()
                 return try FileCentralStore.openStorage(directory: directory, fileSystem: fs, snapshotEvents: 2)
+            })
+        let violations = CentralStorageContract.run(subject)
+        #expect(violations.isEmpty, "\(violations.map(\.description).joined(separator: "\n"))")
+        #expect(n == CentralStorageContract.checks.count, "every check ran on its own storage")
+    }
+
+    @Test("the PostgreSQL storage keeps the CentralStorage contract")
+    func postgresStorage() throws {
+        guard let server = PostgresTestDatabase.server(for: "the PostgreSQL storage contract") else { return }
+        var n = 0
+        let subject = CentralStorageContract.Subject(
+            make: {
+                n += 1
+                return try PostgresCentralStore.createStorage(url: PostgresTestDatabase.fresh(on: server, label: "contract"))
+            },
+            reopen: { storage in
+                let url = (storage as! PostgresCentralStorage).url
+                try storage.close()
+                return try PostgresCentralStore.openStorage(url: url)
             })
         let violations = CentralStorageContract.run(subject)
         #expect(violations.isEmpty, "\(violations.map(\.description).joined(separator: "\n"))")

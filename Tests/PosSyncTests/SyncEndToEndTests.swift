@@ -10,10 +10,11 @@ import Testing
 @Suite("sync end to end")
 struct SyncEndToEndTests {
     @Test("three terminals and central converge: returns at another shop, concurrent decisions, several sync orders",
-          arguments: [[0, 1, 2], [2, 1, 0], [1, 2, 0]])
-    func convergence(order: [Int]) throws {
+          arguments: [[0, 1, 2], [2, 1, 0], [1, 2, 0]], CentralKind.allCases)
+    func convergence(order: [Int], store: CentralKind) throws {
+        guard store.available(for: "convergence on \(store)") else { return }
         var rng = Rng(state: 7)
-        let w = try World(terminals: 3)
+        let w = try World(terminals: 3, store: store)
         // Offline trading at each shop.
         let s1 = try w.capture(0, 12_000, code: wechatCode(&rng))
         let s2 = try w.capture(1, 5_000, code: wechatCode(&rng))
@@ -55,10 +56,11 @@ struct SyncEndToEndTests {
         #expect((try w.central.state).canonicalText == centralState.canonicalText)
     }
 
-    @Test("other terminals never receive a payment code")
-    func noForeignPaymentCodes() throws {
+    @Test("other terminals never receive a payment code", arguments: CentralKind.allCases)
+    func noForeignPaymentCodes(store: CentralKind) throws {
+        guard store.available(for: "no foreign payment codes on \(store)") else { return }
         var rng = Rng(state: 9)
-        let w = try World(terminals: 2)
+        let w = try World(terminals: 2, store: store)
         let code = wechatCode(&rng)
         let sale = try w.capture(0, 1_000, code: code)
         try w.syncAll()

@@ -5,6 +5,7 @@ import Testing
 @testable import PosLedger
 @testable import PosCentral
 @testable import PosCentralFiles
+import PosCentralPostgres
 @testable import PosTerminal
 @testable import PosWire
 
@@ -23,17 +24,40 @@ func wechatCode(_ rng: inout Rng) -> PaymentCode {
 
 func cny(_ minor: Int64) -> Money { Money(minorUnits: minor, currency: .CNY) }
 
-/// A central store and terminals of one merchant, each in its own directory.
+/// Which storage central runs on in a test.
+enum CentralKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case files, postgres
+    var testDescription: String { rawValue }
+
+    /// The PostgreSQL server to test on, or nil (a skip, printed, for `.postgres` without POSSYNC_TEST_POSTGRES).
+    func available(for test: String) -> Bool {
+        self == .files || PostgresTestDatabase.server(for: test) != nil
+    }
+}
+
+/// A central store and terminals of one merchant, each in its own directory
+/// (central in a database of its own on PostgreSQL).
 final class World {
     let dir = TempDir("world")
     var central: CentralHandler
     var terminals: [TerminalReplica] = []
     var now = baseMillis
     let snapshotEvents: Int
+    /// Central's database (nil: the file store under `dir`).
+    let postgres: PostgresURL?
 
-    init(terminals count: Int, merchant: String = "shop", snapshotEvents: Int = SyncLimits.centralSnapshotEventsDefault) throws {
+    init(terminals count: Int, merchant: String = "shop", snapshotEvents: Int = SyncLimits.centralSnapshotEventsDefault,
+         store: CentralKind = .files) throws {
         self.snapshotEvents = snapshotEvents
-        central = try FileCentralStore.create(directory: dir.path + "/central", snapshotEvents: snapshotEvents)
+        if store == .postgres, let server = PostgresTestDatabase.server(for: "a PostgreSQL world") {
+            let url = try PostgresTestDatabase.fresh(on: server, label: "world")
+            postgres = url
+            central = try PostgresCentralStore.create(url: url)
+        } else {
+            precondition(store == .files, "a PostgreSQL world without POSSYNC_TEST_POSTGRES: check `available(for:)` first")
+            postgres = nil
+            central = try FileCentralStore.create(directory: dir.path + "/central", snapshotEvents: snapshotEvents)
+        }
         for i in 1...count {
             let e = try central.enroll(terminal: try ReplicaId.terminal(UInt32(i)), merchant: merchant)
             terminals.append(try TerminalReplica.initialize(directory: dir.path + "/t\(i)", enrollment: e))
@@ -44,7 +68,11 @@ final class World {
 
     func reopenCentral() throws {
         try central.close()
-        central = try FileCentralStore.open(directory: dir.path + "/central", snapshotEvents: snapshotEvents)
+        if let postgres {
+            central = try PostgresCentralStore.open(url: postgres)
+        } else {
+            central = try FileCentralStore.open(directory: dir.path + "/central", snapshotEvents: snapshotEvents)
+        }
     }
 
     func reopenTerminal(_ i: Int) throws {

@@ -1,0 +1,228 @@
+import NIOCore
+import PostgresNIO
+import PosCentral
+import PosLedger
+import PosWire
+
+// One append = one transaction (sync-protocol.md, "Central on PostgreSQL"):
+// the terminal's row locked and its mark checked, the sales and payment codes
+// the events touch locked, what the checks read verified unchanged, positions
+// taken from the central row, the events inserted by UNNEST arrays (a bound
+// parameter per column, whatever the batch's size: far below the 65,535
+// parameters a statement takes), the marks, skipped numbers and the sales'
+// folded state written, then COMMIT. A connection cut before COMMIT leaves nothing.
+
+extension PostgresCentralStorage {
+    /// Where an event is filed: its merchant, its sale (nil: loose), its ticket, its capture's duplicate key.
+    struct Filing {
+        var merchant: String
+        var sale: SaleId?
+        var ticket: TicketId?
+        var duplicateKey: DuplicateKey?
+    }
+
+    func filing(of event: Event, requests: [TicketId: SaleId]) throws(SyncError) -> Filing {
+        let c = EventComponent(event)
+        var sale = c.sale
+        let ticket = c.ticket, key = c.duplicateKey
+        if sale == nil, let t = ticket {
+            // A ticket event is filed under its request's sale (in this batch, or resident).
+            if let s = requests[t] { sale = s } else if case .refundRequested(let r)? = resident.request(of: t)?.body { sale = r.sale }
+        }
+        var owner = ""
+        if let s = sale, let m = try merchant(of: s.dot.replica) { owner = m }
+        else if let m = try merchant(of: event.dot.replica) { owner = m }
+        else if let t = ticket, let m = try merchant(of: t.dot.replica) { owner = m }
+        return Filing(merchant: owner, sale: owner.isEmpty ? nil : sale, ticket: ticket, duplicateKey: key)
+    }
+
+    @discardableResult
+    public func append(_ accepted: [AcceptedEvent], skipping gap: ClosedRange<UInt64>?) throws(SyncError) -> ClosedRange<UInt64> {
+        precondition(!accepted.isEmpty, "an append of no events")
+        try throwPending()
+        var requests: [TicketId: SaleId] = [:]
+        var filings: [Filing] = []
+        for a in accepted {
+            let f = try filing(of: a.event, requests: requests)
+            if case .refundRequested(let r) = a.event.body { requests[TicketId(a.event.dot)] = r.sale }
+            filings.append(f)
+        }
+        // The first seq of each terminal in the batch: its mark must be just below it (or below the gap).
+        var firstSeq: [ReplicaId: UInt64] = [:]
+        for a in accepted where !a.event.dot.replica.isCentral && firstSeq[a.event.dot.replica] == nil { firstSeq[a.event.dot.replica] = a.event.dot.seq }
+        let ownEvents = accepted.filter { $0.event.dot.replica.isCentral }
+        // The sales whose fold the batch changes: their components, and the captures sharing their codes.
+        var group = Set(filings.compactMap(\.sale))
+        var keys = Set(filings.compactMap(\.duplicateKey))
+        for s in group { if case .saleCaptured(let c)? = resident.capture(of: s)?.body { keys.insert(c.duplicateKey) } }
+        for s in loadedSales { if case .saleCaptured(let c)? = resident.capture(of: s)?.body, keys.contains(c.duplicateKey) { group.insert(s) } }
+
+        let outcome = try session.transaction("append \(accepted.count) events from \(accepted[0].event.dot)") { () throws(SyncError) -> (first: UInt64, next: LedgerState) in
+            for (terminal, first) in firstSeq.sorted(by: { $0.key < $1.key }) {
+                let what = "table terminals, terminal \(terminal.rawValue)"
+                let rows = try session.query("SELECT mark FROM terminals WHERE terminal = \(Int32(terminal.rawValue)) FOR UPDATE", what)
+                guard let row = rows.first else { throw SyncError(.notEnrolled, "\(what): no such terminal", location: url.redacted) }
+                let held = UInt64(try decode(row, Int64.self, what))
+                let expected = (gap?.lowerBound ?? first) - 1
+                guard held == expected else {
+                    throw SyncError(.locked, "\(what): the mark is \(held), this batch continues from \(expected): another session of the terminal applied events first; nothing was written (sync again)",
+                                    location: url.redacted)
+                }
+            }
+            try lock(sales: group.sorted(), keys: keys.sorted())
+            try verifyUnchanged(group: group, keys: keys, strict: !ownEvents.isEmpty)
+            let row = try session.query("SELECT head, central_sequence FROM central FOR UPDATE", "table central")[0]
+            let (h, cs) = try decode(row, (Int64, Int64).self, "table central")
+            var sequence = UInt64(cs)
+            var skipped: [(merchant: String, replica: ReplicaId, range: ClosedRange<UInt64>)] = []
+            for (a, f) in zip(accepted, filings) where a.event.dot.replica.isCentral {
+                guard a.event.dot.seq > sequence else {
+                    throw SyncError(.locked, "table central: central's own number \(a.event.dot.seq) is taken (central_sequence \(sequence)): another process recorded an event first; nothing was written",
+                                    location: url.redacted)
+                }
+                if a.event.dot.seq > sequence + 1 { skipped.append((f.merchant, .central, (sequence + 1)...(a.event.dot.seq - 1))) }
+                sequence = a.event.dot.seq
+            }
+            if let gap, let (terminal, _) = firstSeq.first { skipped.append((try merchant(of: terminal) ?? "", terminal, gap)) }
+            let first = UInt64(h) + 1
+            try insert(accepted, filings, from: first)
+            if !skipped.isEmpty {
+                try session.query("""
+                    INSERT INTO skipped (merchant, replica, first_seq, last_seq)
+                    SELECT * FROM UNNEST(\(skipped.map(\.merchant)), \(skipped.map { Int32($0.replica.rawValue) }),
+                                         \(skipped.map { Int64($0.range.lowerBound) }), \(skipped.map { Int64($0.range.upperBound) }))
+                    """, "table skipped")
+            }
+            var lastSeq: [ReplicaId: UInt64] = [:]
+            for a in accepted where !a.event.dot.replica.isCentral { lastSeq[a.event.dot.replica] = a.event.dot.seq }
+            if !lastSeq.isEmpty {
+                let ts = lastSeq.keys.sorted()
+                try session.query("""
+                    UPDATE terminals t SET mark = m.mark FROM UNNEST(\(ts.map { Int32($0.rawValue) }), \(ts.map { Int64(lastSeq[$0]!) })) AS m(terminal, mark)
+                    WHERE t.terminal = m.terminal
+                    """, "table terminals, marks")
+            }
+            if !requests.isEmpty {
+                // Ticket events that came before their request (loose) are filed under its sale now.
+                let ts = requests.keys.sorted()
+                try session.query("""
+                    UPDATE events e SET sale_replica = r.sr, sale_seq = r.ss
+                    FROM UNNEST(\(ts.map { Int32($0.dot.replica.rawValue) }), \(ts.map { Int64($0.dot.seq) }),
+                                \(ts.map { Int32(requests[$0]!.dot.replica.rawValue) }), \(ts.map { Int64(requests[$0]!.dot.seq) })) AS r(tr, tq, sr, ss)
+                    WHERE e.ticket_replica = r.tr AND e.ticket_seq = r.tq AND e.sale_seq IS NULL
+                    """, "table events, loose ticket events")
+            }
+            let hlc = accepted.map(\.event.hlc).max()!
+            try session.query("""
+                UPDATE central SET head = \(Int64(first) + Int64(accepted.count) - 1), central_sequence = \(Int64(sequence)),
+                                   newest_hlc = greatest(newest_hlc, \(Int64(bitPattern: hlc.rawValue)))
+                """, "table central")
+            var next = resident
+            next.apply(accepted.map(\.event).filter { !residentDots.contains($0.dot) })
+            try writeSales(group.union(filings.compactMap(\.sale)), of: next, position: first + UInt64(accepted.count) - 1)
+            return (first, next)
+        }
+        // Committed: the caches follow.
+        resident = outcome.next
+        for (a, f) in zip(accepted, filings) {
+            residentDots.insert(a.event.dot)
+            if let s = f.sale { componentCounts[s, default: 0] += 1 }
+            if let k = f.duplicateKey { keyCounts[k, default: 0] += 1 }
+            if a.event.dot.replica.isCentral { centralSequence = max(centralSequence, a.event.dot.seq) } else { marks[a.event.dot.replica] = a.event.dot.seq }
+            newestHLC = max(newestHLC, a.event.hlc)
+        }
+        head = outcome.first + UInt64(accepted.count) - 1
+        if residentDots.count > Self.residentEventsMax { dropResident() }
+        return outcome.first...head
+    }
+
+    /// Waits for the sales' and payment codes' transaction locks, in a fixed order (no deadlock between two appends).
+    private func lock(sales: [SaleId], keys: [DuplicateKey]) throws(SyncError) {
+        if !sales.isEmpty {
+            // Two-int advisory locks (replica, seq's low 32 bits): a collision only makes two sales wait for each other.
+            try session.query("""
+                SELECT pg_advisory_xact_lock(r, s) FROM UNNEST(\(sales.map { Int32($0.dot.replica.rawValue) }),
+                                                               \(sales.map { Int32(truncatingIfNeeded: $0.dot.seq) })) AS l(r, s)
+                """, "sale locks")
+        }
+        if !keys.isEmpty {
+            // One-bigint advisory locks: a payment code's duplicate key, its first 8 bytes.
+            let ids = keys.map { k in k.bytes.prefix(8).reduce(Int64(0)) { $0 << 8 | Int64($1) } }
+            try session.query("SELECT pg_advisory_xact_lock(k) FROM UNNEST(\(ids)) AS l(k)", "payment code locks")
+        }
+    }
+
+    /// Under the locks: the components and codes the batch's checks read still hold what the resident
+    /// fold holds. `strict` (central's own events, checked on that fold): a change refuses the batch;
+    /// otherwise (a terminal's events, which the fold takes whatever else holds) what changed is loaded.
+    private func verifyUnchanged(group: Set<SaleId>, keys: Set<DuplicateKey>, strict: Bool) throws(SyncError) {
+        guard !group.isEmpty else { return }
+        var changed: [SaleId] = []
+        var byMerchant: [String: [SaleId]] = [:]
+        for s in group { if let m = try merchant(of: s.dot.replica) { byMerchant[m, default: []].append(s) } }
+        for (m, sales) in byMerchant {
+            var counts: [SaleId: Int] = [:]
+            for row in try session.query("""
+                SELECT sale_replica, sale_seq, count(*) FROM events
+                WHERE merchant = \(m) AND (sale_replica, sale_seq) IN (SELECT * FROM UNNEST(\(sales.map { Int32($0.dot.replica.rawValue) }), \(sales.map { Int64($0.dot.seq) })))
+                GROUP BY sale_replica, sale_seq
+                """, "table events, components of \(sales.count) sales") {
+                let (r, q, n) = try decode(row, (Int32, Int64, Int64).self, "table events")
+                counts[SaleId(try dot(r, q, "table events"))] = Int(n)
+            }
+            for s in sales where (counts[s] ?? 0) != (componentCounts[s] ?? 0) { changed.append(s) }
+            for k in keys {
+                let row = try session.query("SELECT count(*) FROM events WHERE merchant = \(m) AND duplicate_key = \(ByteBuffer(bytes: k.bytes))", "table events, duplicate key \(k)")[0]
+                if Int(try decode(row, Int64.self, "table events")) != (keyCounts[k] ?? 0) {
+                    guard !strict else { throw changedError("payment code \(k)") }
+                    checkedKeys.remove(k)
+                    try loadKey(k, merchant: m)
+                }
+            }
+        }
+        guard !changed.isEmpty else { return }
+        guard !strict else { throw changedError(changed.sorted().map { "\($0)" }.joined(separator: ", ")) }
+        for s in changed {
+            loadedSales.remove(s)
+            try loadSale(s)
+        }
+    }
+
+    private func changedError(_ what: String) -> SyncError {
+        SyncError(.locked, "\(what) changed since central checked it (another process wrote to it): nothing was written; check again", location: url.redacted)
+    }
+
+    /// The events, one INSERT of UNNEST arrays.
+    private func insert(_ accepted: [AcceptedEvent], _ filings: [Filing], from first: UInt64) throws(SyncError) {
+        let positions = accepted.indices.map { Int64(first) + Int64($0) }
+        try session.query("""
+            INSERT INTO events (merchant, position, replica, seq, kind, digest, sale_replica, sale_seq, ticket_replica, ticket_seq, duplicate_key, record)
+            SELECT m, p, r, q, k, d, NULLIF(sr, -1), NULLIF(ss, -1), NULLIF(tr, -1), NULLIF(tq, -1), NULLIF(dk, ''::bytea), rec
+            FROM UNNEST(\(filings.map(\.merchant)), \(positions), \(accepted.map { Int32($0.event.dot.replica.rawValue) }), \(accepted.map { Int64($0.event.dot.seq) }),
+                        \(accepted.map { Int16($0.event.body.kind?.rawValue ?? 0) }), \(accepted.map { Int64(bitPattern: $0.digest) }),
+                        \(filings.map { $0.sale.map { Int32($0.dot.replica.rawValue) } ?? -1 }), \(filings.map { $0.sale.map { Int64($0.dot.seq) } ?? -1 }),
+                        \(filings.map { $0.ticket.map { Int32($0.dot.replica.rawValue) } ?? -1 }), \(filings.map { $0.ticket.map { Int64($0.dot.seq) } ?? -1 }),
+                        \(filings.map { ByteBuffer(bytes: $0.duplicateKey?.bytes ?? []) }), \(accepted.map { ByteBuffer(bytes: $0.record) }))
+                 AS e(m, p, r, q, k, d, sr, ss, tr, tq, dk, rec)
+            """, "table events, positions \(first)...\(first + UInt64(accepted.count) - 1)")
+    }
+
+    /// The folded status of the sales the batch changed, in table sales (what a report queries by merchant).
+    private func writeSales(_ sales: Set<SaleId>, of state: LedgerState, position: UInt64) throws(SyncError) {
+        var rows: [(m: String, s: SaleId, v: SaleView)] = []
+        for s in sales.sorted() {
+            guard let v = state.sales[s], let m = try merchant(of: s.dot.replica) else { continue }
+            rows.append((m, s, v))
+        }
+        guard !rows.isEmpty else { return }
+        try session.query("""
+            INSERT INTO sales (merchant, sale_replica, sale_seq, status, amount_minor, currency, position)
+            SELECT m, r, q, st, NULLIF(a, -1), NULLIF(c, ''), \(Int64(position))
+            FROM UNNEST(\(rows.map(\.m)), \(rows.map { Int32($0.s.dot.replica.rawValue) }), \(rows.map { Int64($0.s.dot.seq) }),
+                        \(rows.map { $0.v.status.rawValue }), \(rows.map { $0.v.amount?.minorUnits ?? -1 }), \(rows.map { $0.v.amount.map { "\($0.currency)" } ?? "" }))
+                 AS s(m, r, q, st, a, c)
+            ON CONFLICT (merchant, sale_replica, sale_seq) DO UPDATE
+            SET status = EXCLUDED.status, amount_minor = EXCLUDED.amount_minor, currency = EXCLUDED.currency, position = EXCLUDED.position
+            """, "table sales")
+    }
+}

@@ -1,0 +1,194 @@
+import NIOCore
+import PostgresNIO
+import PosCentral
+import PosLedger
+import PosWire
+
+// Reads: the resident fold loaded by indexed queries (a sale's component by
+// events_by_sale, the captures sharing a payment code by
+// events_by_duplicate_key: never a scan of the merchant), digests, the
+// journal order by position.
+
+extension PostgresCentralStorage {
+    public func prepare(_ event: Event) throws(SyncError) {
+        try throwPending()
+        let c = EventComponent(event)
+        if let sale = c.sale { try loadSale(sale) }
+        if let key = c.duplicateKey, let m = try merchant(of: event.dot.replica) { try loadKey(key, merchant: m) }
+        if let ticket = c.ticket { try loadTicket(ticket) }
+    }
+
+    public func prepare(_ key: EntityKey) throws(SyncError) {
+        try throwPending()
+        switch key {
+        case .sale(let s): try loadSale(s)
+        case .ticket(let t): try loadTicket(t)
+        }
+    }
+
+    public func didRead() {
+        if residentDots.count > Self.residentEventsMax { dropResident() }
+    }
+
+    /// Folds rows of (record) not resident yet.
+    private func applyRows(_ rows: [PostgresRow], _ what: String) throws(SyncError) -> Int {
+        var events: [Event] = []
+        for row in rows {
+            let bytes = try decode(row, ByteBuffer.self, what)
+            let event: Event
+            do { event = try RecordCodec.decode(Array(bytes.readableBytesView)) } catch {
+                throw SyncError(error, location: "\(url.redacted) \(what)")
+            }
+            guard residentDots.insert(event.dot).inserted else { continue }
+            events.append(event)
+        }
+        if !events.isEmpty { resident.apply(events) }
+        return rows.count
+    }
+
+    /// A sale's component, then the captures sharing its payment code. A sale counts as loaded
+    /// only once its query succeeded.
+    func loadSale(_ s: SaleId) throws(SyncError) {
+        guard let m = try merchant(of: s.dot.replica) else { return }
+        if !loadedSales.contains(s) {
+            let rows = try session.query("""
+                SELECT record FROM events WHERE merchant = \(m) AND sale_replica = \(Int32(s.dot.replica.rawValue)) AND sale_seq = \(Int64(s.dot.seq))
+                ORDER BY position
+                """, "table events, \(s)")
+            componentCounts[s] = try applyRows(rows, "table events, \(s)")
+            loadedSales.insert(s)
+        }
+        if case .saleCaptured(let c)? = resident.capture(of: s)?.body { try loadKey(c.duplicateKey, merchant: m) }
+    }
+
+    /// Every sale with a capture under the key. The key counts as checked while its sales load,
+    /// and stays so only if all of them loaded.
+    func loadKey(_ k: DuplicateKey, merchant m: String) throws(SyncError) {
+        guard checkedKeys.insert(k).inserted else { return }
+        do throws(SyncError) {
+            let rows = try session.query("""
+                SELECT replica, seq FROM events WHERE merchant = \(m) AND duplicate_key = \(ByteBuffer(bytes: k.bytes)) ORDER BY replica, seq
+                """, "table events, duplicate key \(k)")
+            keyCounts[k] = rows.count
+            for row in rows {
+                let (r, seq) = try decode(row, (Int32, Int64).self, "table events, duplicate key \(k)")
+                try loadSale(SaleId(try dot(r, seq, "table events, duplicate key \(k)")))
+            }
+        } catch {
+            checkedKeys.remove(k)
+            throw error
+        }
+    }
+
+    /// A ticket's sale (through its request), or its loose events while no request is held.
+    func loadTicket(_ t: TicketId) throws(SyncError) {
+        if case .refundRequested(let r)? = resident.request(of: t)?.body {
+            try loadSale(r.sale)
+            return
+        }
+        guard !checkedTickets.contains(t) else { return }
+        let what = "table events, \(t)"
+        let request = try session.query("""
+            SELECT sale_replica, sale_seq FROM events WHERE replica = \(Int32(t.dot.replica.rawValue)) AND seq = \(Int64(t.dot.seq)) AND kind = \(Int16(EventKind.refundRequested.rawValue))
+            """, what)
+        if let row = request.first {
+            let (r, seq) = try decode(row, (Int32, Int64).self, what)
+            try loadSale(SaleId(try dot(r, seq, what)))
+        } else {
+            let loose = try session.query("""
+                SELECT record FROM events WHERE ticket_replica = \(Int32(t.dot.replica.rawValue)) AND ticket_seq = \(Int64(t.dot.seq)) AND sale_seq IS NULL
+                ORDER BY position
+                """, what)
+            _ = try applyRows(loose, what)
+        }
+        checkedTickets.insert(t)
+    }
+
+    func dot(_ replica: Int32, _ seq: Int64, _ what: String) throws(SyncError) -> Dot {
+        guard replica >= 0, seq >= 1, let r = try? ReplicaId(UInt32(replica)), let d = try? Dot(replica: r, seq: UInt64(seq)) else {
+            throw SyncError(.malformed, "\(what): dot \(replica):\(seq) out of range", location: url.redacted)
+        }
+        return d
+    }
+
+    // MARK: - Digests and the journal order
+
+    public func digest(of dot: Dot) throws(SyncError) -> UInt64? {
+        try throwPending()
+        let (r, s) = (Int32(dot.replica.rawValue), Int64(dot.seq))
+        if let row = try session.query("SELECT digest FROM events WHERE replica = \(r) AND seq = \(s)", "table events, \(dot)").first {
+            return UInt64(bitPattern: try decode(row, Int64.self, "table events, \(dot)"))
+        }
+        let skipped = try session.query("SELECT 1 FROM skipped WHERE replica = \(r) AND first_seq <= \(s) AND last_seq >= \(s)", "table skipped, \(dot)")
+        return skipped.isEmpty ? nil : lostDigest
+    }
+
+    public func scan(after position: UInt64, _ body: (UInt64, [UInt8]) throws(SyncError) -> Bool) throws(SyncError) {
+        try throwPending()
+        var from = position
+        let last = head
+        while from < last {
+            let rows = try session.query("""
+                SELECT position, record FROM events WHERE position > \(Int64(from)) AND position <= \(Int64(last))
+                ORDER BY position LIMIT \(Self.pageRowsMax)
+                """, "table events, positions after \(from)")
+            guard !rows.isEmpty else {
+                throw SyncError(.malformed, "table events: positions \(from + 1)...\(last) are missing", location: url.redacted)
+            }
+            for row in rows {
+                let (p, bytes) = try decode(row, (Int64, ByteBuffer).self, "table events, positions after \(from)")
+                guard UInt64(p) == from + 1 else {
+                    throw SyncError(.malformed, "table events: position \(from + 1) is missing (next held: \(p))", location: url.redacted)
+                }
+                from = UInt64(p)
+                guard try body(from, Array(bytes.readableBytesView)) else { return }
+            }
+        }
+    }
+
+    public func record(at position: UInt64) throws(SyncError) -> [UInt8]? {
+        try throwPending()
+        guard position >= 1, position <= head else { return nil }
+        let rows = try session.query("SELECT record FROM events WHERE position = \(Int64(position))", "table events, position \(position)")
+        return try rows.first.map { row throws(SyncError) in Array(try decode(row, ByteBuffer.self, "table events, position \(position)").readableBytesView) }
+    }
+
+    // MARK: - The whole state
+
+    public func fullState() throws(SyncError) -> LedgerState {
+        try throwPending()
+        var state = LedgerState()
+        var events: [Event] = []
+        try scan(after: 0) { (position, record) throws(SyncError) -> Bool in
+            do throws(LedgerError) { events.append(try RecordCodec.decode(record)) } catch {
+                throw SyncError(error, location: "\(url.redacted) table events, position \(position)")
+            }
+            if events.count >= Self.pageRowsMax {
+                state.apply(events)
+                events.removeAll(keepingCapacity: true)
+            }
+            return true
+        }
+        state.apply(events)
+        return state
+    }
+
+    /// Captures with no outcome (confirmed, declined, expired) in their component, in sale-id order.
+    public func salesAwaitingOutcome() throws(SyncError) -> [SaleId] {
+        try throwPending()
+        let outcomes = [EventKind.saleConfirmed, .saleDeclined, .saleExpired].map { Int16($0.rawValue) }
+        let rows = try session.query("""
+            SELECT c.replica, c.seq FROM events c
+            WHERE c.kind = \(Int16(EventKind.saleCaptured.rawValue)) AND NOT EXISTS (
+                SELECT 1 FROM events o WHERE o.merchant = c.merchant AND o.sale_replica = c.replica AND o.sale_seq = c.seq
+                AND o.kind = ANY(\(outcomes)))
+            ORDER BY c.replica, c.seq
+            """, "table events, sales awaiting an outcome")
+        var out: [SaleId] = []
+        for row in rows {
+            let (r, s) = try decode(row, (Int32, Int64).self, "table events, sales awaiting an outcome")
+            out.append(SaleId(try dot(r, s, "table events")))
+        }
+        return out
+    }
+}
