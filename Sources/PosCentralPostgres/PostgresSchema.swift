@@ -9,8 +9,8 @@ enum PostgresSchema {
     /// The schema version this build writes and reads.
     static let version = 1
 
-    /// `pg_advisory_xact_lock` key of the migration step (one bigint; no other lock uses the one-key form).
-    static let migrationLockKey: Int64 = 0x5053_5953_4E43  // "PSYNC"
+    /// `pg_advisory_xact_lock` key of the migration step (one bigint; the payment-code locks use the one-key form too, with keys from the duplicate key: a collision only makes two transactions take turns).
+    static let migrationLockKey: Int64 = 0x5053_5953_4E43  // "PSYSNC" in ASCII
 
     /// Migration n (1-based) takes the schema from version n-1 to n. Every table carries the merchant.
     static let migrations: [[String]] = [
