@@ -8,6 +8,8 @@ import PosLedger
 /// statement once and its index, not the ledger.
 public struct Reconciler {
     let merchantFilter: String?
+    /// The statement's one settlement currency: records in another are listed, not matched.
+    let currency: Currency
     let rows: [StatementRow]
     var paymentRows: [String: Int] = [:]
     var refundRows: [String: Int] = [:]
@@ -21,6 +23,7 @@ public struct Reconciler {
     /// merchants other than `merchant` (when given) are left out and counted.
     public init(statement: Statement, merchant: String? = nil) {
         merchantFilter = merchant
+        currency = statement.currency
         rows = statement.rows
         for (i, row) in rows.enumerated() {
             if let merchant, row.merchant != merchant { rowsOfOtherMerchants += 1; continue }
@@ -37,6 +40,13 @@ public struct Reconciler {
     /// A payment the ledger says was decided on the day.
     public mutating func add(_ p: LedgerPayment) {
         if let merchantFilter, p.merchant != merchantFilter { return }
+        guard p.amount.currency == currency else {
+            discrepancies.append(Discrepancy(kind: .otherCurrency, merchant: p.merchant, terminal: p.terminal, orderId: p.orderId, refundId: nil,
+                                             currency: p.amount.currency.code,
+                                             ledger: DiscrepancySide(status: p.status.rawValue, amountMinor: p.amount.minorUnits, atMillis: p.decidedMillis),
+                                             statement: nil, differenceMinor: 0))
+            return
+        }
         let key = TotalsKey(merchant: p.merchant, currency: p.amount.currency.code)
         totals[key, default: .init(merchant: p.merchant, currency: key.currency)].ledgerPaidMinor.addClamped(p.status == .confirmed ? p.amount.minorUnits : 0)
         let ledger = DiscrepancySide(status: p.status.rawValue, amountMinor: p.amount.minorUnits, atMillis: p.decidedMillis)
@@ -63,6 +73,14 @@ public struct Reconciler {
     /// A refund the ledger says was completed on the day.
     public mutating func add(_ r: LedgerRefund) {
         if let merchantFilter, r.merchant != merchantFilter { return }
+        guard r.amount.currency == currency else {
+            discrepancies.append(Discrepancy(kind: .otherCurrency, merchant: r.merchant, terminal: r.terminal, orderId: r.orderId, refundId: r.refundId,
+                                             currency: r.amount.currency.code,
+                                             ledger: DiscrepancySide(status: "completed", amountMinor: r.saleAmount.minorUnits, refundAmountMinor: r.amount.minorUnits,
+                                                                     atMillis: r.completedMillis),
+                                             statement: nil, differenceMinor: 0))
+            return
+        }
         let key = TotalsKey(merchant: r.merchant, currency: r.amount.currency.code)
         totals[key, default: .init(merchant: r.merchant, currency: key.currency)].ledgerRefundedMinor.addClamped(r.amount.minorUnits)
         let ledger = DiscrepancySide(status: "completed", amountMinor: r.saleAmount.minorUnits, refundAmountMinor: r.amount.minorUnits, atMillis: r.completedMillis)

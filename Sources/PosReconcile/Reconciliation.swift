@@ -26,6 +26,10 @@ public enum DiscrepancyKind: String, Sendable, Codable, CaseIterable {
     case totalsLong = "totals-long"
     /// A merchant's net settled money is less in the ledger than on the statement.
     case totalsShort = "totals-short"
+    /// A ledger record (payment or refund) in another currency than the statement's one settlement
+    /// currency: not matched against it, nor counted in its totals (reconcile it against the statement
+    /// of that currency). Listed so that no record of the day goes unreconciled silently.
+    case otherCurrency = "other-currency"
 }
 
 /// One side's values of a discrepancy.

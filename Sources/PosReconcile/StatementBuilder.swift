@@ -7,7 +7,7 @@ public typealias StatementInjection = DiscrepancyKind
 
 extension DiscrepancyKind {
     /// The kinds a statement can be made to show (one row each): every kind but the totals.
-    public static let injectable: [DiscrepancyKind] = allCases.filter { $0 != .totalsLong && $0 != .totalsShort }
+    public static let injectable: [DiscrepancyKind] = allCases.filter { $0 != .totalsLong && $0 != .totalsShort && $0 != .otherCurrency }
 }
 
 /// Builds the statement an acquirer that decided the ledger's payments would
@@ -109,6 +109,8 @@ public struct StatementBuilder {
                 rows[i].refundAmount = Money(minorUnits: rows[i].refundAmount!.minorUnits - 1, currency: currency)
             case .totalsLong, .totalsShort:
                 throw InjectionError(injection: injection, reason: "the totals follow from the rows: inject a record's difference")
+            case .otherCurrency:
+                throw InjectionError(injection: injection, reason: "a statement has one currency: a sale in another currency shows this")
             case .statementOnly, .refundStatementOnly:
                 guard let model = rows.first(where: { $0.status == .paid }) ?? rows.first else {
                     throw InjectionError(injection: injection, reason: "the day has no row to model an added one on")

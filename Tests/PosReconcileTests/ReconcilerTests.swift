@@ -102,6 +102,19 @@ struct ReconcilerTests {
         #expect(renamed.discrepancies.map(\.orderId) == ["1:1", "1:9"])
     }
 
+    @Test("a record in another currency than the statement's is listed as other-currency, not matched, not in any totals")
+    func otherCurrency() throws {
+        let s = try Self.statement(Self.payments, Self.refunds)
+        let usd = LedgerPayment(orderId: "1:9", merchant: "acme", terminal: 1, status: .confirmed, amount: Money(minorUnits: 4_200, currency: .USD), decidedMillis: Self.at)
+        let usdRefund = LedgerRefund(refundId: "1-9-3", orderId: "1:9", merchant: "acme", terminal: 1, amount: Money(minorUnits: 1_000, currency: .USD),
+                                     saleAmount: Money(minorUnits: 4_200, currency: .USD), completedMillis: Self.at + 1)
+        let r = Self.reconcile(s, Self.payments + [usd], Self.refunds + [usdRefund])
+        #expect(r.discrepancies.map(\.kind) == [.otherCurrency, .otherCurrency], "\(r.discrepancies)")
+        #expect(r.discrepancies.allSatisfy { $0.currency == "USD" && $0.differenceMinor == 0 && $0.ledger != nil && $0.statement == nil })
+        #expect(Set(r.discrepancies.compactMap(\.refundId)) == ["1-9-3"])
+        #expect(r.totals.map(\.currency) == ["CNY"], "no USD totals against a CNY statement: \(r.totals)")
+    }
+
     @Test("a merchant filter leaves the other merchants' rows and records out, and counts the rows")
     func merchantFilter() throws {
         let ledger = [Self.payment("1:1", 1_000), Self.payment("3:1", 3_000, merchant: "other")]
