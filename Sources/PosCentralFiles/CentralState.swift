@@ -415,7 +415,6 @@ final class CentralState {
 
     // MARK: - Flushing and compacting
 
-    /// The sale a resident event is filed under (nil: the loose section).
     /// The sale whose component a resident record is filed in (nil: loose). A ticket's
     /// event follows its request, which may have become resident after it.
     private func component(of filing: ResidentRecord.Filing) -> SaleId? {
