@@ -37,8 +37,8 @@ final class CentralState {
     private(set) var runs: [SnapshotFile] = []
     /// The fold of every resident event.
     private(set) var resident = LedgerState()
-    /// The record of every resident event, by dot (what the next flush files).
-    private var records: [Dot: [UInt8]] = [:]
+    /// The record of every resident event, by dot, with how the next flush files it.
+    private var records: [Dot: ResidentRecord] = [:]
     /// Sales whose components have been loaded from the runs (or found absent).
     private(set) var loadedSales = Set<SaleId>()
     private var checkedKeys = Set<DuplicateKey>()
@@ -187,7 +187,7 @@ final class CentralState {
         try newest.scan(.loose) { (r: [UInt8]) throws(SyncError) in
             let record = Array(r[SnapshotSection.loose.keyBytes...])
             let e = try decode(record, newest)
-            records[e.dot] = record
+            records[e.dot] = ResidentRecord(record, e)
             events.append(e)
         }
         resident.apply(events)
@@ -270,7 +270,7 @@ final class CentralState {
         }
         // Every read succeeded: only now does the sale count as loaded.
         loadedSales.insert(s)
-        for (dot, record) in loaded { records[dot] = record }
+        for (i, (dot, record)) in loaded.enumerated() { records[dot] = ResidentRecord(record, events[i]) }
         for e in events { if case .refundRequested = e.body { checkedTickets.insert(TicketId(e.dot)) } }
         if !events.isEmpty {
             resident.apply(events)
@@ -326,7 +326,7 @@ final class CentralState {
     /// Folds events already made durable (each `prepare`d first).
     func apply(_ events: [Event], records encoded: [[UInt8]]) {
         // A sequence-void holds nothing to file (the journal and the digests keep it).
-        for (e, r) in zip(events, encoded) where e.body != .sequenceVoid { records[e.dot] = r }
+        for (e, r) in zip(events, encoded) where e.body != .sequenceVoid { records[e.dot] = ResidentRecord(r, e) }
         resident.apply(events)
         eventsSinceSnapshot += events.count
     }
@@ -404,17 +404,15 @@ final class CentralState {
 
     // MARK: - Flushing and compacting
 
-    /// The sale a resident event is filed under (nil: the loose section).
-    private func component(of e: Event) -> SaleId? {
-        switch e.body {
-        case .saleCaptured: return SaleId(e.dot)
-        case .saleConfirmed(let s), .saleDeclined(let s), .saleExpired(let s): return s
-        case .refundRequested(let r): return r.sale
-        case .refundApproved(let t, _), .refundRejected(let t), .refundCancelled(let t),
-             .refundCompleted(let t), .refundEscalated(let t), .noteAdded(let t, _):
+    /// The sale whose component a resident record is filed in (nil: loose). A ticket's
+    /// event follows its request, which may have become resident after it.
+    private func component(of filing: ResidentRecord.Filing) -> SaleId? {
+        switch filing {
+        case .sale(let s), .capture(let s, _), .request(let s): return s
+        case .ticket(let t):
             if case .refundRequested(let r)? = resident.request(of: t)?.body { return r.sale }
             return nil
-        case .unknown, .sequenceVoid: return nil
+        case .loose: return nil
         }
     }
 
@@ -446,8 +444,9 @@ final class CentralState {
         // The loose events stay resident: re-applied from memory, not read back (a read error here would lose them).
         var looseEvents: [Event] = []
         for (dot, record) in loose {
-            records[dot] = record
-            looseEvents.append(try decode(record, nil))
+            let e = try decode(record, nil)
+            records[dot] = ResidentRecord(record, e)
+            looseEvents.append(e)
         }
         resident.apply(looseEvents)
         releaseFreedMemory()
@@ -473,16 +472,16 @@ final class CentralState {
         var tickets: [(ticket: Dot, sale: Dot)] = []
         var keys: [[UInt8]] = []
         components.reserveCapacity(records.count)
-        for (dot, record) in records {
-            let e = try decode(record, nil)
-            guard let sale = component(of: e) else {
-                loose.append((dot, record))
+        // Filed from what was noted when each record became resident: no record is decoded again here.
+        for (dot, held) in records {
+            guard let sale = component(of: held.filing) else {
+                loose.append((dot, held.record))
                 continue
             }
-            components.append((sale.dot, dot, record))
-            switch e.body {
-            case .refundRequested: tickets.append((dot, sale.dot))
-            case .saleCaptured(let c): keys.append(c.duplicateKey.bytes + SnapshotKey.sale(sale))
+            components.append((sale.dot, dot, held.record))
+            switch held.filing {
+            case .request: tickets.append((dot, sale.dot))
+            case .capture(_, let key): keys.append(key.bytes + SnapshotKey.sale(sale))
             default: break
             }
         }
@@ -602,3 +601,39 @@ private func releaseFreedMemory() {
 #if os(Linux)
 private nonisolated(unsafe) let mallocTrim: UnsafeMutableRawPointer? = dlsym(nil, "malloc_trim")
 #endif
+
+/// A resident event's record and how a flush files it, taken from the event
+/// when it becomes resident (it was decoded then), so a flush reads no record
+/// twice. What it holds besides the record is a few ids: the memory bound stays
+/// the flush interval.
+struct ResidentRecord {
+    enum Filing: Equatable {
+        /// A sale outcome: in its sale's component.
+        case sale(SaleId)
+        /// A capture: its own sale's component, and a duplicate-keys entry.
+        case capture(SaleId, DuplicateKey)
+        /// A refund request: its sale's component, and a tickets entry.
+        case request(SaleId)
+        /// A ticket's later event: in the component of the sale its request names, loose while the request is not resident.
+        case ticket(TicketId)
+        /// An event of a type this version does not know: loose.
+        case loose
+
+        init(_ e: Event) {
+            switch e.body {
+            case .saleCaptured(let c): self = .capture(SaleId(e.dot), c.duplicateKey)
+            case .saleConfirmed(let s), .saleDeclined(let s), .saleExpired(let s): self = .sale(s)
+            case .refundRequested(let r): self = .request(r.sale)
+            case .refundApproved(let t, _), .refundRejected(let t), .refundCancelled(let t),
+                 .refundCompleted(let t), .refundEscalated(let t), .noteAdded(let t, _): self = .ticket(t)
+            case .unknown, .sequenceVoid: self = .loose
+            }
+        }
+    }
+    let record: [UInt8]
+    let filing: Filing
+    init(_ record: [UInt8], _ event: Event) {
+        self.record = record
+        filing = Filing(event)
+    }
+}

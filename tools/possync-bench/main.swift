@@ -4,10 +4,12 @@
 // run and reports the median [min–max] over repetitions; the machine is
 // shared and noisy, so compare within a run, not across runs.
 //
-// Usage: possync-bench [--quick] [--dir DIR] [--only ROW,ROW...]
+// Usage: possync-bench [--quick] [--dir DIR] [--only ROW,ROW...] [--snapshot-events N]
 //   --quick   smoke mode (seconds, also in a debug build): tiny counts, 2 repetitions
 //   --dir     where the journals and databases go (default: a fresh temporary directory)
 //   --only    run only these rows (e.g. `--only 6b` under a profiler)
+//   --snapshot-events N   row 6b's central flushes a snapshot run every N events (default: the
+//             library's, 65,536; under --quick, 655 gives the full run's shape: one flush after 65.5% of the events)
 import Foundation
 import PosBytes
 import PosJournal
@@ -30,6 +32,10 @@ defer { try? FileManager.default.removeItem(atPath: root) }
 let only: Set<String>? = {
     guard let i = args.firstIndex(of: "--only"), i + 1 < args.count else { return nil }
     return Set(args[i + 1].split(separator: ",").map(String.init))
+}()
+let snapshotEvents: Int = {
+    guard let i = args.firstIndex(of: "--snapshot-events"), i + 1 < args.count, let n = Int(args[i + 1]), n > 0 else { return SyncLimits.centralSnapshotEventsDefault }
+    return n
 }()
 func selected(_ ids: String...) -> Bool { only.map { !$0.isDisjoint(with: ids) } ?? true }
 nonisolated(unsafe) var dirCounter = 0
@@ -452,7 +458,7 @@ if selected("6b") {
     var rate = [Sample(), Sample()]
     for rep in 0..<(quick ? 1 : 3) {
         let dir = freshDir("central")
-        let central = try FileCentralStore.create(directory: dir + "/central")
+        let central = try FileCentralStore.create(directory: dir + "/central", snapshotEvents: snapshotEvents)
         let db = SQLiteStore(path: dir + "/central.db")
         var pushes: [(SyncMessage, [[UInt8]])] = []
         for t in 1...terminals {
