@@ -7,7 +7,7 @@
 // Usage: possync-bench [--quick] [--dir DIR] [--only ROW,ROW...] [--snapshot-events N]
 //   --quick   smoke mode (seconds, also in a debug build): tiny counts, 2 repetitions
 //   --dir     where the journals and databases go (default: a fresh temporary directory)
-//   --only    run only these rows (e.g. `--only 6b` under a profiler)
+//   --only    run only these rows (e.g. `--only 6b` under a profiler; `--only 4,7,7b,7c,7d` for the wire and disk bytes)
 //   --snapshot-events N   row 6b's central flushes a snapshot run every N events (default: the
 //             library's, 65,536; under --quick, 655 gives the full run's shape: one flush after 65.5% of the events)
 import Foundation
@@ -536,6 +536,55 @@ if selected("7", "7b") {
             ratio: "gzip JSON/ours \(fmt(gzPer / push100, 1))x",
             target: isCaptures ? "< 30 B per sale event" : "",
             verdict: isCaptures ? verdict(push100 < 30) : "")
+    }
+}
+
+// MARK: 7c. Wire bytes per event of a real per-record terminal's 1,000-event push
+
+if selected("7c", "7d") {
+    /// Carries every exchange in process and counts the bytes of the push messages.
+    final class PushBytes: SyncTransport {
+        let inner: InProcessTransport
+        var bytes = 0
+        init(_ central: CentralHandler) { inner = InProcessTransport(central: central) }
+        func exchange(_ request: SyncMessage) throws(SyncError) -> SyncMessage {
+            if case .push = request { bytes += request.encoded().count }
+            return try inner.exchange(request)
+        }
+    }
+    let n = 1_000
+    for (label, evs) in [("mixed events", events),
+                         ("sale captures only", terminalEvents(terminal: terminal, merchantKey: merchantKey, count: n, seed: 7, capturePercent: 100))] {
+        // A terminal of its own (id 7, as the events' dots), per-record durability as a cashier runs it:
+        // one frame (one fdatasync) per event on disk.
+        let dir = freshDir("push-\(label.hasPrefix("sale") ? "captures" : "mixed")")
+        let central = try FileCentralStore.create(directory: dir + "/central")
+        let replica = try TerminalReplica.initialize(directory: dir + "/t", enrollment: try central.enroll(terminal: terminal, merchant: "bench"))
+        var wall = Int64(baseMillis)
+        var written = 0
+        for e in evs where written < n {
+            wall += 1_000
+            // The generator's decisions are random; the few the terminal's admission refuses are left out.
+            do { try replica.record(e.body, wallMillis: wall); written += 1 } catch { if error.code != .ledger { throw error } }
+        }
+        // What shipping the stored frames as they are would send (one push per framesPerMessageMax frames).
+        let stored = try JournalReader(directory: dir + "/t/outbound", dictionaries: [ledgerDictionary], key: replica.enrollment.journalKey)
+        var storedFrames: [[UInt8]] = []
+        while let f = try stored.nextFrame() { storedFrames.append(f.frame.bytes) }
+        stored.close()
+        let asStored = SyncMessage.push(.init(terminal: terminal, dictionaryID: ledgerDictionary.id, keyID: replica.enrollment.journalKey.id,
+                                              frames: storedFrames)).encoded().count
+        let transport = PushBytes(central)
+        let report = try replica.sync(via: transport, wallMillis: wall + 1_000)
+        precondition(written == n && report.pushed == n, "bench wrote \(written) and pushed \(report.pushed) of \(n) events")
+        let perEvent = Double(transport.bytes) / Double(n)
+        row(label.hasPrefix("sale") ? "7d" : "7c", "wire bytes per event, \(n)-event push from a per-record terminal (TerminalReplica.sync, counted at the transport), \(label) (exact)",
+            ours: "repacked into batch frames \(fmt(perEvent, 1)) in \(report.pushBatches) push(es)",
+            comparison: "its \(storedFrames.count) stored one-event frames shipped as they are \(fmt(Double(asStored) / Double(n), 1)); 100-event frames: row 7/7b",
+            ratio: "\(fmt(Double(asStored) / Double(transport.bytes), 1))x fewer bytes",
+            target: "< 40 B", verdict: verdict(perEvent < 40))
+        try replica.close()
+        try central.close()
     }
 }
 
