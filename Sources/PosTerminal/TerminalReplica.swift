@@ -129,7 +129,7 @@ public final class TerminalReplica: @unchecked Sendable {
         }
         self.inbound = inbound
         let summary: InboundSummary
-        do { summary = try InboundSummary.read(inbound, terminal: enrollment.terminal, location: directory + "/inbound") } catch {
+        do { summary = try InboundSummary.read(inbound, terminal: enrollment.terminal, context: enrollment.recordContext, location: directory + "/inbound") } catch {
             try? inbound.close()
             throw error
         }
@@ -180,7 +180,7 @@ public final class TerminalReplica: @unchecked Sendable {
         let own = try journal { () throws(JournalError) in try outbound.reader(from: outbound.firstSequence) }
         while let (seq, record) = try journal({ () throws(JournalError) in try own.next() }) {
             let event: Event
-            do { event = try RecordCodec.decode(record) } catch { throw SyncError(error, location: "\(directory)/outbound seq \(seq)") }
+            do { event = try RecordCodec.decode(record, context: enrollment.recordContext) } catch { throw SyncError(error, location: "\(directory)/outbound seq \(seq)") }
             guard event.dot == (try? Dot(replica: terminal, seq: seq)) else {
                 throw SyncError(.malformed, "outbound seq \(seq) holds event \(event.dot)", location: "\(directory)/outbound")
             }
@@ -224,7 +224,7 @@ public final class TerminalReplica: @unchecked Sendable {
         let reader = try journal { () throws(JournalError) in try outbound.reader(from: from) }
         var out: [Event] = []
         while let (seq, record) = try journal({ () throws(JournalError) in try reader.next() }) {
-            do { out.append(try RecordCodec.decode(record)) } catch { throw SyncError(error, location: "\(directory)/outbound seq \(seq)") }
+            do { out.append(try RecordCodec.decode(record, context: enrollment.recordContext)) } catch { throw SyncError(error, location: "\(directory)/outbound seq \(seq)") }
         }
         return out
     }
@@ -245,7 +245,7 @@ public final class TerminalReplica: @unchecked Sendable {
         while let (seq, record) = try journal({ () throws(JournalError) in try reader.next() }) {
             guard case .pulled(_, let bytes) = try InboundRecord.decode(record, location: "\(directory)/inbound seq \(seq)") else { continue }
             let event: Event
-            do { event = try RecordCodec.decode(bytes) } catch { throw SyncError(error, location: "\(directory)/inbound seq \(seq)") }
+            do { event = try RecordCodec.decode(bytes, context: enrollment.recordContext) } catch { throw SyncError(error, location: "\(directory)/inbound seq \(seq)") }
             if case .saleCaptured(let c) = event.body, c.paymentCode != nil, event.dot.replica != terminal { found.append(event.dot) }
         }
         return found
@@ -463,7 +463,7 @@ public final class TerminalReplica: @unchecked Sendable {
                     throw SyncError(.malformed, "pulled batch holds a record that is not an event", location: "pulled frame \(i) record \(j)")
                 }
                 let event: Event
-                do { event = try RecordCodec.decode(bytes) } catch { throw SyncError(error, location: "pulled frame \(i) record \(j)") }
+                do { event = try RecordCodec.decode(bytes, context: enrollment.recordContext) } catch { throw SyncError(error, location: "pulled frame \(i) record \(j)") }
                 if case .saleCaptured(let c) = event.body, c.paymentCode != nil {
                     throw SyncError(.notAuthorized, "central relayed a payment code (event \(event.dot)): refused", location: "pulled frame \(i) record \(j)")
                 }
@@ -507,7 +507,7 @@ public final class TerminalReplica: @unchecked Sendable {
         defer { reader.close() }
         while let (seq, record) = try journal({ () throws(JournalError) in try reader.next() }), seq <= acked {
             let event: Event
-            do { event = try RecordCodec.decode(record) } catch { throw SyncError(error, location: "\(directory)/outbound seq \(seq)") }
+            do { event = try RecordCodec.decode(record, context: enrollment.recordContext) } catch { throw SyncError(error, location: "\(directory)/outbound seq \(seq)") }
             guard Int64(event.hlc.millis) <= cutoff else { break }
             through = seq
         }

@@ -160,14 +160,15 @@ struct BatchFrameTests {
             try backlog(w, captures: 30, seed: 13)
             let t = w.terminals[0]
             let faulty = FaultyTransport(central: w.central, failAt: failAt, fault: fault)
-            #expect(throws: SyncError.self) { _ = try t.sync(via: faulty, wallMillis: w.tick(), pushBatchBytes: 500) }
+            #expect(throws: SyncError.self) { _ = try t.sync(via: faulty, wallMillis: w.tick(), pushBatchBytes: 250) }
             let held = w.central.acknowledged(t.terminal)
             // A dropped reply loses the ack of a push central applied; a dropped request, the push itself.
             let applied = fault == .dropReply ? failAt - 1 : failAt - 2
             #expect(held < t.lastSequence && (held > 0) == (applied > 0), "\(fault) at \(failAt): stopped part-way")
             let retry = Recording(InProcessTransport(central: w.central))
-            let report = try t.sync(via: retry, wallMillis: w.tick(), pushBatchBytes: 500)
-            #expect(try Frames.header(retry.pushes[0].frames[0]).firstSequence == held + 1, "\(fault) at \(failAt)")
+            let report = try t.sync(via: retry, wallMillis: w.tick(), pushBatchBytes: 250)
+            let firstPush = try #require(retry.pushes.first, "\(fault) at \(failAt): the retry pushes")
+            #expect(try Frames.header(firstPush.frames[0]).firstSequence == held + 1, "\(fault) at \(failAt)")
             #expect(report.duplicatesAtCentral == 0, "\(fault) at \(failAt): nothing central holds is sent again")
             #expect(report.pushed == Int(t.lastSequence - held))
             #expect(w.central.head == t.lastSequence && w.central.acknowledged(t.terminal) == t.lastSequence)

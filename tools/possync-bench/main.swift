@@ -7,7 +7,7 @@
 // Usage: possync-bench [--quick] [--dir DIR] [--only ROW,ROW...] [--snapshot-events N]
 //   --quick   smoke mode (seconds, also in a debug build): tiny counts, 2 repetitions
 //   --dir     where the journals and databases go (default: a fresh temporary directory)
-//   --only    run only these rows (e.g. `--only 6b` under a profiler; `--only 4,7,7b,7c,7d` for the wire and disk bytes)
+//   --only    run only these rows (e.g. `--only 6b` under a profiler; `--only 4,4c,7,7b,7c,7d` for the wire and disk bytes)
 //   --snapshot-events N   row 6b's central flushes a snapshot run every N events (default: the
 //             library's, 65,536; under --quick, 655 gives the full run's shape: one flush after 65.5% of the events)
 import Foundation
@@ -504,6 +504,31 @@ if selected("6b") {
         ours: "CentralHandler \(rate[0].text(0)) (decrypt, check, journal, fold)",
         comparison: "SQLite WAL FULL, one transaction of JSON rows per push \(rate[1].text(0))",
         ratio: "\(fmt(rate[0].median / rate[1].median, 2))x SQLite")
+}
+
+// MARK: 4c. Record versions: on-disk bytes per event in 100-event frames
+
+if selected("4c") {
+    func perEvent(_ recs: [[UInt8]], key: JournalKey?) throws -> Double {
+        let dir = freshDir("versions") + "/j"
+        let j = try Journal.open(directory: dir, configuration: JournalConfiguration(durability: .none(bufferBytes: 0), dictionary: ledgerDictionary, key: key))
+        var i = 0
+        while i < recs.count { try j.append(contentsOf: Array(recs[i..<min(recs.count, i + 100)])); i += 100 }
+        try j.close()
+        return Double(directoryBytes(dir)) / Double(recs.count)
+    }
+    let n = quick ? 5_000 : 100_000
+    for (label, evs) in [("mixed events", Array(events.prefix(n))),
+                         ("sale captures only", terminalEvents(terminal: terminal, merchantKey: merchantKey, count: n, seed: 9, capturePercent: 100))] {
+        let v2 = evs.map { RecordCodec.encode($0) }, v1 = evs.map { RecordCodec.encode($0, version: 1) }
+        let plain2 = try perEvent(v2, key: nil), plain1 = try perEvent(v1, key: nil)
+        let enc2 = try perEvent(v2, key: terminalKey), enc1 = try perEvent(v1, key: terminalKey)
+        row("4c", "on-disk bytes per event after \(n) events in 100-event frames, record version 2 (a capture holding its code leaves out its duplicate key) beside version 1, \(label) (exact)",
+            ours: "version 2 \(fmt(plain2, 1)) plain, \(fmt(enc2, 1)) encrypted (raw record \(fmt(mean(v2), 1)))",
+            comparison: "version 1 \(fmt(plain1, 1)) plain, \(fmt(enc1, 1)) encrypted (raw record \(fmt(mean(v1), 1)))",
+            ratio: "-\(fmt(plain1 - plain2, 1)) B plain",
+            target: "< 30 B plain", verdict: verdict(plain2 < 30))
+    }
 }
 
 // MARK: 7. Wire bytes per event in a 1,000-event push
