@@ -394,6 +394,8 @@ if selected("5") {
     }
     let blockBytes = Double(payloads.reduce(0) { $0 + $1.1 })
     var rate = [Sample(), Sample(), Sample()]  // journal read, journal read + RecordCodec.decode, raw inflate
+    // Decoding a version-2 capture derives its duplicate key (one HMAC-SHA256) with the merchant key.
+    let decodeContext = RecordDecodeContext(merchantKey: merchantKey)
     let inflater = RawInflater(dictionary: ledgerDictionary.bytes)
     for rep in 0..<reps {
         for k in 0..<3 {
@@ -404,7 +406,7 @@ if selected("5") {
             case 0, 1:
                 let reader = try JournalReader(directory: plainDir, dictionaries: [ledgerDictionary], key: nil)
                 while let r = try reader.next() {
-                    if which == 1 { _ = try RecordCodec.decode(r.record) }
+                    if which == 1 { _ = try RecordCodec.decode(r.record, context: decodeContext) }
                     count += 1
                 }
             default:
