@@ -157,6 +157,12 @@ public final class FileCentralStorage: CentralStorage {
             merchantKeys[merchant] = key
         }
         for e in try Self.readEnrollments(directory: directory, files: files) {
+            // A capture in record version 2 derives its duplicate key with this key: a damaged copy
+            // that still parses would silently change which captures are duplicates.
+            if let key = merchantKeys[e.merchant], key != e.merchantKey {
+                throw SyncError(.malformed, "field merchantKey differs from the merchant's key in \(directory)/merchants/\(e.merchant).key: one of the two files is damaged (the terminal's own enrollment.json holds a copy); central refuses to derive duplicate keys from either",
+                                location: "\(directory)/terminals/\(e.terminal.rawValue).json")
+            }
             enrolled[e.terminal] = e
             merchantKeyBook.note(e)
         }
