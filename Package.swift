@@ -284,7 +284,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PosAppTests",
-            dependencies: ["PosTestSupport", "PosCLI", "PosApp", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger", "PosHTTPClient", "PosReconcile", "PosCentralPostgres", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["PosTestSupport", "PosCLI", "PosApp", "PosTerminal", "PosJournal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger", "PosHTTPClient", "PosReconcile", "PosCentralPostgres", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "PosDumpTests",

@@ -72,7 +72,7 @@ public final class TerminalDesk {
         let seq = replica.lastSequence
         // The newest own event has the newest own HLC: the terminal's clock never goes back.
         if seq > 0, let record = try store({ () throws(SyncError) in try replica.ownRecord(seq: seq) }) {
-            do { latest = max(latest, Int64(try RecordCodec.decode(record).hlc.millis)) } catch {
+            do { latest = max(latest, Int64(try RecordCodec.decode(record, context: replica.enrollment.recordContext).hlc.millis)) } catch {
                 throw AppError(.store, "\(TextOutput.plain(directory))/outbound seq \(seq): \(error.message)")
             }
         }

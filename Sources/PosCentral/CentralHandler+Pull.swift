@@ -18,12 +18,13 @@ extension CentralHandler {
         var cursorDigest: UInt64 = 0
         let batchBytes = m.batchBytes == 0 ? pullBatchBytesValue : min(pullBatchBytesValue, Int(m.batchBytes))
         let scanEnd = m.cursor + SyncLimits.pullScanPositionsMax
+        let context = storage.recordContext  // a version-2 capture derives its key with its writer's merchant key
         try storage.scan(after: m.cursor) { (position, record) throws(SyncError) -> Bool in
             guard bytes < batchBytes, envelopes.count < JournalLimits.frameRecordsMax, position <= scanEnd else { return false }
             cursor = position
             cursorDigest = eventDigest(record)
             let event: Event
-            do throws(LedgerError) { event = try RecordCodec.decode(record) } catch { throw SyncError(error, location: "central journal position \(position)") }
+            do throws(LedgerError) { event = try RecordCodec.decode(record, context: context) } catch { throw SyncError(error, location: "central journal position \(position)") }
             if event.dot.replica == m.terminal || m.knowledge.covers(event.dot) { return true }
             guard try merchant(of: event) == merchantID else { return true }
             if let drop = faults.dropFromPull, drop(event) { return true }
@@ -84,7 +85,7 @@ extension CentralHandler {
             guard bytes < pullBatchBytesValue, records.count < JournalLimits.frameRecordsMax, last < mark else { return false }
             cursor = position
             let dot: Dot
-            do throws(LedgerError) { dot = try RecordCodec.decode(record).dot } catch { throw SyncError(error, location: "central journal position \(position)") }
+            do throws(LedgerError) { dot = try RecordCodec.decode(record, context: storage.recordContext).dot } catch { throw SyncError(error, location: "central journal position \(position)") }
             guard dot.replica == m.terminal, dot.seq >= m.from else { return true }
             if records.isEmpty { first = dot.seq }
             records.append(record)

@@ -62,6 +62,9 @@ public protocol CentralStorage: AnyObject {
     func scan(after position: UInt64, _ body: (_ position: UInt64, _ record: [UInt8]) throws(SyncError) -> Bool) throws(SyncError)
     /// The record at `position` (nil: none).
     func record(at position: UInt64) throws(SyncError) -> [UInt8]?
+    /// What the records held decode with: each enrolled terminal's merchant key (a version-2
+    /// capture derives its duplicate key from its code with it; sync-protocol.md, "Records").
+    var recordContext: RecordDecodeContext { get }
 
     // MARK: The folded state
 

@@ -207,6 +207,10 @@ extension FileCentralStore {
         for leftover in [salvaged, rebuilt] where fs.fileExists(leftover) { try files.removeTree(leftover) }
         let salvage = try journal { () throws(JournalError) in try JournalSalvage.salvage(from: journalDir, to: salvaged, fileSystem: fs) }
         let out = try journal { () throws(JournalError) in try Journal.open(directory: rebuilt, configuration: config, fileSystem: fs) }
+        // The records are checked as central reads them: a version-2 capture derives its key with its writer's merchant key.
+        let merchantKeys = MerchantKeyBook()
+        for e in try FileCentralStorage.readEnrollments(directory: directory, files: files) { merchantKeys.note(e) }
+        let context = merchantKeys.context
         var hwm: [ReplicaId: UInt64] = [:]
         var own: UInt64 = 0
         var batch: [[UInt8]] = []
@@ -223,7 +227,7 @@ extension FileCentralStore {
             }
             defer { reader.close() }
             while let (_, record) = try journal({ () throws(JournalError) in try reader.next() }) {
-                guard let event = try? RecordCodec.decode(record) else { report.eventsDropped += 1; continue }
+                guard let event = try? RecordCodec.decode(record, context: context) else { report.eventsDropped += 1; continue }
                 evidence.note(event.dot)
                 let keep: Bool
                 if event.dot.replica.isCentral {

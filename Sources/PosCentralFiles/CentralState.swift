@@ -29,6 +29,8 @@ final class CentralState {
     private let fs: any JournalFileSystem
     private let central: CentralID
     private let key: JournalKey
+    /// What the runs' records decode with (the enrolled terminals' merchant keys).
+    private let recordContext: RecordDecodeContext
     private let logger: Logger
     /// Events applied between flushes, at most (the memory bound).
     let snapshotEvents: Int
@@ -72,13 +74,14 @@ final class CentralState {
     /// fails its checks is renamed `*.damaged` and logged; runs that are
     /// superseded or no longer continue the chain are removed. The caller
     /// replays the journal after the last run's position.
-    init(directory: String, fileSystem: any JournalFileSystem, central: CentralID, secret: [UInt8],
+    init(directory: String, fileSystem: any JournalFileSystem, central: CentralID, secret: [UInt8], recordContext: RecordDecodeContext,
          journalHead: UInt64, journalDigest: (UInt64) throws(SyncError) -> UInt64?,
          snapshotEvents: Int, logger: Logger) throws(SyncError) {
         precondition(snapshotEvents > 0)
         self.directory = directory
         fs = fileSystem
         self.central = central
+        self.recordContext = recordContext
         key = KeyDerivation.centralSnapshotKey(secret: secret)
         self.logger = logger
         self.snapshotEvents = snapshotEvents
@@ -194,7 +197,7 @@ final class CentralState {
     }
 
     private func decode(_ record: [UInt8], _ file: SnapshotFile?) throws(SyncError) -> Event {
-        do { return try RecordCodec.decode(record) } catch {
+        do { return try RecordCodec.decode(record, context: recordContext) } catch {
             throw SyncError(error, location: "\(file?.path ?? directory) (an event record)")
         }
     }

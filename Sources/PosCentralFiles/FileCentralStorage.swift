@@ -41,6 +41,8 @@ public final class FileCentralStorage: CentralStorage {
     private var lastApplied: (position: UInt64, digest: UInt64) = (0, 0)
     private var marks: [ReplicaId: UInt64] = [:]
     private var enrolled: [ReplicaId: Enrollment] = [:]
+    /// The enrolled terminals' merchant keys, which the journal's and the snapshot runs' records decode with.
+    private let merchantKeyBook = MerchantKeyBook()
     private var flagged: [ReplicaId: String] = [:]
     private var revoked: [ReplicaId: String] = [:]
     private var clocks: [ReplicaId: ClockReading] = [:]
@@ -108,7 +110,7 @@ public final class FileCentralStorage: CentralStorage {
                 guard let (at, record) = try PosWire.journal({ () throws(JournalError) in try reader.next() }), at == position else { return nil }
                 return eventDigest(record)
             }
-            ledger = try CentralState(directory: directory + "/state", fileSystem: files.fs, central: centralID, secret: secret,
+            ledger = try CentralState(directory: directory + "/state", fileSystem: files.fs, central: centralID, secret: secret, recordContext: merchantKeyBook.context,
                                       journalHead: journal.lastSequence, journalDigest: digestAt,
                                       snapshotEvents: snapshotEvents, logger: logger)
             try replay(recovering: recovering, now: now)
@@ -134,6 +136,15 @@ public final class FileCentralStorage: CentralStorage {
         }
     }
 
+    /// The enrollment files under `terminals/`.
+    static func readEnrollments(directory: String, files: FileStore) throws(SyncError) -> [Enrollment] {
+        var out: [Enrollment] = []
+        for name in try files.list(directory + "/terminals") where name.hasSuffix(".json") {
+            out.append(try Enrollment.read(from: directory + "/terminals/" + name, fileSystem: files.fs))
+        }
+        return out
+    }
+
     /// Merchant keys, enrollments and flags, from their files.
     private func loadIdentities() throws(SyncError) {
         for name in try files.list(directory + "/merchants") {
@@ -145,11 +156,15 @@ public final class FileCentralStorage: CentralStorage {
             }
             merchantKeys[merchant] = key
         }
-        for name in try files.list(directory + "/terminals") {
-            if name.hasSuffix(".json") {
-                let e = try Enrollment.read(from: directory + "/terminals/" + name, fileSystem: files.fs)
-                enrolled[e.terminal] = e
+        for e in try Self.readEnrollments(directory: directory, files: files) {
+            // A capture in record version 2 derives its duplicate key with this key: a damaged copy
+            // that still parses would silently change which captures are duplicates.
+            if let key = merchantKeys[e.merchant], key != e.merchantKey {
+                throw SyncError(.malformed, "field merchantKey differs from the merchant's key in \(directory)/merchants/\(e.merchant).key: one of the two files is damaged (the terminal's own enrollment.json holds a copy); central refuses to derive duplicate keys from either",
+                                location: "\(directory)/terminals/\(e.terminal.rawValue).json")
             }
+            enrolled[e.terminal] = e
+            merchantKeyBook.note(e)
         }
         for (terminal, _) in enrolled where files.exists(clockPath(terminal)) {
             // A reading that does not read is no reading (it is information, not evidence).
@@ -196,7 +211,7 @@ public final class FileCentralStorage: CentralStorage {
         let losses = lossLog.records
         while let (position, record) = try PosWire.journal({ () throws(JournalError) in try reader.next() }) {
             let event: Event
-            do { event = try RecordCodec.decode(record) } catch {
+            do { event = try RecordCodec.decode(record, context: merchantKeyBook.context) } catch {
                 throw SyncError(error, location: "\(directory)/journal position \(position)")
             }
             let origin = event.dot.replica
@@ -263,7 +278,10 @@ public final class FileCentralStorage: CentralStorage {
     public func saveEnrollment(_ enrollment: Enrollment) throws(SyncError) {
         try enrollment.write(to: "\(directory)/terminals/\(enrollment.terminal.rawValue).json", fileSystem: files.fs)
         enrolled[enrollment.terminal] = enrollment
+        merchantKeyBook.note(enrollment)
     }
+
+    public var recordContext: RecordDecodeContext { merchantKeyBook.context }
 
     public func merchantKey(_ merchant: String) throws(SyncError) -> [UInt8]? { merchantKeys[merchant] }
 

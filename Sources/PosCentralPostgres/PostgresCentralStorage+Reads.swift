@@ -36,7 +36,7 @@ extension PostgresCentralStorage {
         for row in rows {
             let bytes = try decode(row, ByteBuffer.self, what)
             let event: Event
-            do { event = try RecordCodec.decode(Array(bytes.readableBytesView)) } catch {
+            do { event = try RecordCodec.decode(Array(bytes.readableBytesView), context: recordContext) } catch {
                 throw SyncError(error, location: "\(url.redacted) \(what)")
             }
             guard residentDots.insert(event.dot).inserted else { continue }
@@ -160,7 +160,7 @@ extension PostgresCentralStorage {
         var state = LedgerState()
         var events: [Event] = []
         try scan(after: 0) { (position, record) throws(SyncError) -> Bool in
-            do throws(LedgerError) { events.append(try RecordCodec.decode(record)) } catch {
+            do throws(LedgerError) { events.append(try RecordCodec.decode(record, context: recordContext)) } catch {
                 throw SyncError(error, location: "\(url.redacted) table events, position \(position)")
             }
             if events.count >= Self.pageRowsMax {

@@ -22,6 +22,9 @@ public final class PostgresCentralStorage: CentralStorage {
 
     /// Enrollments by terminal (they never change once written; reloaded when an unknown terminal is named).
     var enrolled: [ReplicaId: Enrollment] = [:]
+    /// The enrolled terminals' merchant keys, which the events' records decode with (set up in init:
+    /// a writer enrolled by another process is read from table terminals when first met).
+    private(set) var merchantKeyBook = MerchantKeyBook()
     /// Marks read since the request began (dropped at `beginRequest`).
     var marks: [ReplicaId: UInt64] = [:]
     public internal(set) var head: UInt64 = 0
@@ -54,6 +57,7 @@ public final class PostgresCentralStorage: CentralStorage {
         self.url = session.url
         self.centralID = centralID
         self.logger = logger
+        merchantKeyBook = MerchantKeyBook(reload: { [unowned self] in try? self.loadEnrollments() })
         try loadEnrollments()
         try beginRequest()
     }
@@ -109,8 +113,11 @@ public final class PostgresCentralStorage: CentralStorage {
             let (terminal, bytes) = try decode(row, (Int32, ByteBuffer).self, "table terminals")
             let e = try Enrollment.decode(Array(bytes.readableBytesView), path: "\(url.redacted) table terminals, terminal \(terminal)")
             enrolled[e.terminal] = e
+            merchantKeyBook.note(e)
         }
     }
+
+    public var recordContext: RecordDecodeContext { merchantKeyBook.context }
 
     /// The merchant of a terminal (nil: not enrolled, here or by another process).
     func merchant(of replica: ReplicaId) throws(SyncError) -> String? {
@@ -136,6 +143,7 @@ public final class PostgresCentralStorage: CentralStorage {
             throw SyncError(.invalidArgument, "terminal \(enrollment.terminal.rawValue) is already enrolled (table terminals)", location: url.redacted)
         }
         enrolled[enrollment.terminal] = enrollment
+        merchantKeyBook.note(enrollment)
     }
 
     public func merchantKey(_ merchant: String) throws(SyncError) -> [UInt8]? {

@@ -285,7 +285,7 @@ public final class DumpScanner {
         for (i, r) in records.enumerated() {
             let seq = h.firstSequence + UInt64(i)
             guard options.inSequenceRange(seq) else { continue }
-            let content = RecordDecoding.decode(r, format: recordFormat)
+            let content = RecordDecoding.decode(r, format: recordFormat, context: options.keys.recordContext)
             summary.decodedRecords += 1
             let item = RecordItem(file: file, frameOffset: offset, sequence: seq, bytes: r, content: content)
             if case .raw = content { summary.rawRecords += 1 }

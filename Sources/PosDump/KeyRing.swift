@@ -1,6 +1,7 @@
 import Foundation
 import PosBytes
 import PosJournal
+import PosLedger
 import PosWire
 
 /// The journal keys a dump may use, by key id. Loaded from an enrollment
@@ -15,6 +16,9 @@ public struct KeyRing: Sendable {
     private var anyID: [UInt8]? = nil
     /// Where each key came from, for messages ("enrollment t7 (keys/t7.json)").
     private var sources: [UInt32: String] = [:]
+    /// The merchant key of each terminal whose enrollment was loaded: a version-2 capture's
+    /// duplicate key is derived from its code with it (sync-protocol.md, "Records").
+    private var merchantKeys: [ReplicaId: MerchantKey] = [:]
 
     public init() {}
 
@@ -32,6 +36,19 @@ public struct KeyRing: Sendable {
         sources[key.id] = source
     }
 
+    /// Adds a terminal's journal key and its merchant key.
+    public mutating func add(_ enrollment: Enrollment) {
+        add(enrollment.journalKey, source: "enrollment of terminal \(enrollment.terminal.rawValue)")
+        merchantKeys[enrollment.terminal] = enrollment.ledgerMerchantKey
+    }
+
+    /// What records decode with: the merchant keys of the enrollments loaded (a version-2 capture
+    /// of a terminal whose enrollment was not given is shown raw, naming field duplicateKey).
+    public var recordContext: RecordDecodeContext {
+        let keys = merchantKeys
+        return RecordDecodeContext(merchantKeyOf: { keys[$0] })
+    }
+
     /// Adds the key(s) a file holds; `keyID` applies to a raw hex key only.
     public mutating func load(file path: String, keyID: UInt32?) throws(DumpError) {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -43,8 +60,7 @@ public struct KeyRing: Sendable {
             switch object?["format"] as? String {
             case "possync-enrollment-v1":
                 do {
-                    let e = try Enrollment.read(from: path)
-                    add(e.journalKey, source: "enrollment of terminal \(e.terminal.rawValue)")
+                    add(try Enrollment.read(from: path))
                 } catch {
                     throw DumpError("not a valid enrollment file: \(error)", file: path)
                 }
@@ -58,9 +74,7 @@ public struct KeyRing: Sendable {
                 // Central keeps every enrollment it issued: their terminals' keys open bundles and terminal journals.
                 let terminals = (path as NSString).deletingLastPathComponent + "/terminals"
                 for name in ((try? FileManager.default.contentsOfDirectory(atPath: terminals)) ?? []).sorted() where name.hasSuffix(".json") {
-                    if let e = try? Enrollment.read(from: terminals + "/" + name) {
-                        add(e.journalKey, source: "enrollment of terminal \(e.terminal.rawValue)")
-                    }
+                    if let e = try? Enrollment.read(from: terminals + "/" + name) { add(e) }
                 }
             default:
                 throw DumpError("JSON key file is neither an enrollment (possync-enrollment-v1) nor central.json (possync-central-v1)", file: path)

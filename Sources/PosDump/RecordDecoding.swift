@@ -7,13 +7,13 @@ import PosWire
 /// frame's checksums hold — it is a record this reader does not understand
 /// (a test journal of opaque records, a newer version, a writer's bug).
 enum RecordDecoding {
-    static func decode(_ bytes: [UInt8], format: RecordFormat) -> RecordContent {
+    static func decode(_ bytes: [UInt8], format: RecordFormat, context: RecordDecodeContext) -> RecordContent {
         switch format {
         case .opaque:
             return .raw(reason: "opaque record (not decoded)")
         case .events:
             do {
-                return .event(try RecordCodec.decode(bytes))
+                return .event(try RecordCodec.decode(bytes, context: context))
             } catch {
                 return .raw(reason: "not an event: " + compact(error))
             }
@@ -27,7 +27,7 @@ enum RecordDecoding {
             switch inbound {
             case .pulled(let position, let eventBytes):
                 do {
-                    return .pulled(centralPosition: position, try RecordCodec.decode(eventBytes))
+                    return .pulled(centralPosition: position, try RecordCodec.decode(eventBytes, context: context))
                 } catch {
                     return .raw(reason: "inbound pulled record at central position \(position): not an event: " + compact(error, base: 9))
                 }

@@ -362,7 +362,7 @@ final class RunDump {
                 rawRecord(r, reason: "opaque record (not decoded)", text: text, json: j)
                 return
             }
-            do { event = try RecordCodec.decode(payload) } catch {
+            do { event = try RecordCodec.decode(payload, context: options.keys.recordContext) } catch {
                 rawRecord(r, reason: "not an event: " + compact(error, base: section.keyBytes), text: text, json: j)
                 return
             }

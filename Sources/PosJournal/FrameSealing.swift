@@ -1,6 +1,6 @@
-/// Frames outside a journal file: the sync protocol ships journal frames as
-/// they are on disk, and sends its own batches in the same frame format
-/// (sync-protocol.md, "Sync protocol"). These are the public entry points.
+/// Frames outside a journal file: the sync protocol sends its batches (pushes,
+/// pulls, bundles) as frames of the journal's format, records repacked into one
+/// frame per batch (sync-protocol.md, "A session"). These are the public entry points.
 public enum Frames {
     /// Parses and checks one whole frame (header checksum and fields, length,
     /// payload checksum); does not decrypt or inflate.

@@ -68,16 +68,55 @@ public final class JournalReader {
                 nextWanted = seq + 1
                 return (seq, record)
             }
-            guard let frame = try nextFrame() else { return nil }
+            guard try loadNextFrame() else { return nil }
+        }
+    }
+
+    /// The next records in sequence order, as many as one batch frame takes: at
+    /// most `recordsMax`, and while their record block (length prefixes
+    /// included) stays within `blockBytesMax` (always at least one record); nil
+    /// at the end. Records are taken across frame and segment boundaries, so how
+    /// they were framed on disk does not show: the sync protocol repacks a
+    /// terminal's stored frames this way (sync-protocol.md, "A session").
+    public func nextBatch(blockBytesMax: Int, recordsMax: Int = JournalLimits.frameRecordsMax) throws(JournalError) -> (firstSequence: UInt64, records: [[UInt8]])? {
+        precondition(blockBytesMax > 0 && recordsMax > 0 && recordsMax <= JournalLimits.frameRecordsMax)
+        var records: [[UInt8]] = []
+        var first: UInt64 = 0
+        var block = 0
+        while records.count < recordsMax {
+            if let limit, nextWanted > limit { break }
+            if currentIndex < currentRecords.count {
+                let seq = currentFirst + UInt64(currentIndex)
+                if seq < nextWanted { currentIndex += 1; continue }
+                let record = currentRecords[currentIndex]
+                let size = FrameEncoder.blockBytes(of: record)
+                if !records.isEmpty, block + size > blockBytesMax { break }  // left for the next batch
+                if records.isEmpty { first = seq }
+                records.append(record)
+                block += size
+                currentIndex += 1
+                nextWanted = seq + 1
+                continue
+            }
+            guard try loadNextFrame() else { break }
+        }
+        return records.isEmpty ? nil : (first, records)
+    }
+
+    /// Decodes the next frame that holds a wanted record; false at the end.
+    private func loadNextFrame() throws(JournalError) -> Bool {
+        while let frame = try nextFrame() {
             guard frame.frame.header.lastSequence >= nextWanted else { continue }
             currentRecords = try frame.frame.records(decoder: decoder, segment: frame.segment, file: frame.path)
             currentFirst = frame.frame.header.firstSequence
             currentIndex = 0
+            return true
         }
+        return false
     }
 
     /// The next frame as stored (checked, not decoded), with its segment header
-    /// and file path, or nil at the end. Used to ship frames as they are on disk.
+    /// and file path, or nil at the end (tools and tests read frames as stored this way).
     public func nextFrame() throws(JournalError) -> (frame: RawFrame, segment: SegmentHeader, path: String)? {
         while let c = cursor {
             if let limit, c.nextSequence > limit { return nil }

@@ -14,6 +14,7 @@ public struct LedgerError: Error, Equatable, Sendable, CustomStringConvertible {
             case invalidPaymentCode, unknownWallet, invalidReturnCode, checkDigitMismatch
             case invalidText, invalidReason, invalidTransition, unauthorizedWriter
             case limitExceeded, policyViolated, clockAheadTooFar, clockOverflow, unknownEntity
+            case merchantKeyMissing
         }
         let raw: Raw
         public var description: String { raw.rawValue }
@@ -41,6 +42,9 @@ public struct LedgerError: Error, Equatable, Sendable, CustomStringConvertible {
         public static let clockOverflow = Code(raw: .clockOverflow)
         /// The event names a sale or ticket this state does not hold (writer's admission check).
         public static let unknownEntity = Code(raw: .unknownEntity)
+        /// A record leaves out a value derived with the merchant key (a version-2 capture's duplicate
+        /// key) and the reader was not given that key.
+        public static let merchantKeyMissing = Code(raw: .merchantKeyMissing)
     }
 
     public let code: Code

@@ -4,8 +4,12 @@
 public enum Limits {
     /// Largest encoded record the codec reads or writes.
     public static let recordBytesMax = 4096
-    /// Record format version written by this code.
+    /// Record format version 1: every field stored (sync-protocol.md, "Records").
     public static let recordVersion: UInt8 = 1
+    /// Record format version 2: as version 1, except that a capture holding its payment code leaves
+    /// out its duplicate key (the reader derives it with the merchant key). Written for exactly such
+    /// a capture; every other record is still written as version 1.
+    public static let recordVersionDerived: UInt8 = 2
 
     /// Terminal replica ids are 1...terminalIdMax (6 decimal digits, so a
     /// return code stays short). Replica id 0 is central.

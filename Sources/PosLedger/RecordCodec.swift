@@ -1,7 +1,7 @@
 // The binary record codec: one event <-> one record. Hand-written
 // tag-length-value, specified byte by byte in sync-protocol.md ("Records").
 //
-//   version u8 (= 1) | type u8 | replica varint | seq varint | hlc u64 LE |
+//   version u8 (1 or 2) | type u8 | replica varint | seq varint | hlc u64 LE |
 //   context (version vector) | fieldsLength varint | fields (fieldsLength bytes)
 //
 // fieldsLength makes every truncation (and every trailing byte) detectable
@@ -49,22 +49,41 @@ public enum RecordCodec {
         return w.bytes
     }
 
-    public static func encode(_ event: Event, into w: inout ByteWriter) {
+    /// The version this code writes for `body`: 2 for a capture holding its payment code (its
+    /// duplicate key left out), 1 for every other record.
+    public static func writtenVersion(of body: EventBody) -> UInt8 {
+        if case .saleCaptured(let c) = body, c.paymentCode != nil { return Limits.recordVersionDerived }
+        return Limits.recordVersion
+    }
+
+    /// Encodes `event` in record format `version` (1 or 2; default the one this code writes).
+    /// Version 1 of a capture holding its code is how records were written before version 2: old
+    /// journals and bundles hold them, and readers still take them.
+    public static func encode(_ event: Event, into w: inout ByteWriter, version: UInt8? = nil) {
+        let version = version ?? writtenVersion(of: event.body)
+        precondition(version == Limits.recordVersion || version == Limits.recordVersionDerived, "record version \(version)")
         let start = w.bytes.count
-        w.writeByte(Limits.recordVersion)
+        w.writeByte(version)
         w.writeByte(event.body.typeByte)
         w.writeVarint(UInt64(event.dot.replica.rawValue))
         w.writeVarint(event.dot.seq)
         w.writeLE(event.hlc.rawValue)
         event.context.encode(into: &w)
         var f = ByteWriter(capacity: 48)
-        encodeFields(event.body, into: &f)
+        encodeFields(event.body, version: version, into: &f)
         w.writeVarint(UInt64(f.bytes.count))
         w.writeBytes(f.bytes)
         precondition(w.bytes.count - start <= Limits.recordBytesMax, "record exceeds recordBytesMax")
     }
 
-    static func encodeFields(_ body: EventBody, into w: inout ByteWriter) {
+    /// `version`: 1 or 2 (`encode(_:into:version:)`).
+    public static func encode(_ event: Event, version: UInt8) -> [UInt8] {
+        var w = ByteWriter(capacity: 64)
+        encode(event, into: &w, version: version)
+        return w.bytes
+    }
+
+    static func encodeFields(_ body: EventBody, version: UInt8, into w: inout ByteWriter) {
         switch body {
         case .saleCaptured(let c):
             typealias F = Field.SaleCaptured
@@ -77,7 +96,8 @@ public enum RecordCodec {
                 varint(&w, F.wallet, UInt64(c.wallet.rawValue))
             }
             varint(&w, F.amount, UInt64(c.amount.minorUnits))
-            bytes(&w, F.duplicateKey, c.duplicateKey.bytes)
+            // Version 2: whoever holds the code recomputes the key with the merchant key.
+            if c.paymentCode == nil || version < Limits.recordVersionDerived { bytes(&w, F.duplicateKey, c.duplicateKey.bytes) }
         case .saleConfirmed(let s), .saleDeclined(let s), .saleExpired(let s):
             dot(&w, s.dot)
         case .refundRequested(let r):
@@ -138,23 +158,32 @@ public enum RecordCodec {
 
     // MARK: - Decode
 
+    /// Decodes a record whose writer's merchant key the caller has (`context`): a version-2
+    /// capture holding its payment code needs it to derive its duplicate key.
+    public static func decode(_ bytes: [UInt8], context: RecordDecodeContext) throws(LedgerError) -> Event {
+        try decode(bytes, from: 0, to: bytes.count, context: context)
+    }
+
+    /// Decodes without a merchant key: a version-2 capture holding its payment code is refused
+    /// (`merchantKeyMissing`, field duplicateKey). For records that cannot hold a code (relayed,
+    /// central's own) and for tests.
     public static func decode(_ bytes: [UInt8]) throws(LedgerError) -> Event {
-        try decode(bytes, from: 0, to: bytes.count)
+        try decode(bytes, from: 0, to: bytes.count, context: .withoutMerchantKey)
     }
 
     public static func decode(_ slice: ArraySlice<UInt8>) throws(LedgerError) -> Event {
         try decode(Array(slice))
     }
 
-    static func decode(_ bytes: [UInt8], from: Int, to: Int) throws(LedgerError) -> Event {
+    static func decode(_ bytes: [UInt8], from: Int, to: Int, context decodeContext: RecordDecodeContext) throws(LedgerError) -> Event {
         guard to - from <= Limits.recordBytesMax else {
             throw LedgerError(.valueOutOfRange, "record is \(to - from) bytes, max \(Limits.recordBytesMax)",
                               field: "record", byteOffset: from)
         }
         var r = ByteReader<LedgerError>(bytes, from: from, to: to)
         let version = try r.readByte(field: "version")
-        guard version == Limits.recordVersion else {
-            throw LedgerError(.unsupportedVersion, "record version \(version), this reader knows 1",
+        guard version == Limits.recordVersion || version == Limits.recordVersionDerived else {
+            throw LedgerError(.unsupportedVersion, "record version \(version), this reader knows 1 and 2",
                               field: "version", byteOffset: from)
         }
         let type = try r.readByte(field: "type")
@@ -185,11 +214,14 @@ public enum RecordCodec {
             return Event(dot: dot, hlc: hlc, context: context, body: .unknown(type: type, fields: fields))
         }
         var f = try Fields.read(&r)
-        let body = try decodeBody(kind, &f, bytes)
+        let body = try decodeBody(kind, &f, bytes, derived: version == Limits.recordVersionDerived ? (dot.replica, decodeContext, from) : nil)
         return Event(dot: dot, hlc: hlc, context: context, body: body)
     }
 
-    private static func decodeBody(_ kind: EventKind, _ f: inout Fields, _ bytes: [UInt8])
+    /// `derived`: for a version-2 record, its writer, what gives that writer's merchant key, and
+    /// the record's offset.
+    private static func decodeBody(_ kind: EventKind, _ f: inout Fields, _ bytes: [UInt8],
+                                   derived: (writer: ReplicaId, context: RecordDecodeContext, offset: Int)?)
         throws(LedgerError) -> EventBody
     {
         switch kind {
@@ -214,9 +246,23 @@ public enum RecordCodec {
                 }
                 wallet = w
             }
-            let keyBytes = try f.bytes(F.duplicateKey, bytes)
-            guard let key = DuplicateKey(bytes: Array(keyBytes)) else {
-                throw f.error(.malformed, "duplicate key must be \(Limits.duplicateKeyBytes) bytes", F.duplicateKey)
+            let key: DuplicateKey
+            if let derived, let code {
+                // Version 2: the key is HMAC-SHA256 of the code under the merchant key, never stored.
+                guard !f.has(F.duplicateKey) else {
+                    throw f.error(.malformed, "a version-2 capture holding its payment code must omit its duplicate key (derived from the code)", F.duplicateKey)
+                }
+                guard let merchantKey = derived.context.merchantKey(of: derived.writer) else {
+                    throw LedgerError(.merchantKeyMissing, "a version-2 capture of replica \(derived.writer.rawValue) leaves out its duplicate key, derived from the payment code with the merchant key, and this reader was not given that key",
+                                      field: F.duplicateKey.name, byteOffset: derived.offset)
+                }
+                key = code.duplicateKey(merchantKey: merchantKey)
+            } else {
+                let keyBytes = try f.bytes(F.duplicateKey, bytes)
+                guard let stored = DuplicateKey(bytes: Array(keyBytes)) else {
+                    throw f.error(.malformed, "duplicate key must be \(Limits.duplicateKeyBytes) bytes", F.duplicateKey)
+                }
+                key = stored
             }
             return .saleCaptured(try f.at(F.amount) { () throws(LedgerError) in
                 try SaleCapture(amount: amount, wallet: wallet, duplicateKey: key, paymentCode: code)
@@ -304,4 +350,22 @@ public enum RecordCodec {
             throw LedgerError(error.code, error.message, field: error.field, byteOffset: error.byteOffset ?? offset)
         }
     }
+}
+
+/// What decoding a record needs beyond its bytes: the merchant key of the record's writer, from
+/// which a version-2 capture's duplicate key is derived (sync-protocol.md, "Records"). A terminal
+/// holds one merchant's key (its own and every record it pulls are that merchant's); central looks
+/// the writer's merchant up.
+public struct RecordDecodeContext: Sendable {
+    private let lookup: @Sendable (ReplicaId) -> MerchantKey?
+
+    /// Every writer's records are of the merchant whose key this is.
+    public init(merchantKey: MerchantKey) { lookup = { _ in merchantKey } }
+    /// The merchant key of a writer's merchant; nil when not known (decoding a record that needs it fails).
+    public init(merchantKeyOf lookup: @escaping @Sendable (ReplicaId) -> MerchantKey?) { self.lookup = lookup }
+
+    /// No merchant key: a record that needs one is refused (`merchantKeyMissing`, field duplicateKey).
+    public static let withoutMerchantKey = RecordDecodeContext(merchantKeyOf: { _ in nil })
+
+    func merchantKey(of writer: ReplicaId) -> MerchantKey? { lookup(writer) }
 }

@@ -22,8 +22,9 @@ public enum ReplicaCheck {
         // Each dot in central's journal once.
         var seen: [Dot: Int] = [:]
         try central.withStorage { storage throws(SyncError) in
+            let context = storage.recordContext
             try storage.scan(after: 0) { (position, record) throws(SyncError) -> Bool in
-                do throws(LedgerError) { seen[try RecordCodec.decode(record).dot, default: 0] += 1 } catch {
+                do throws(LedgerError) { seen[try RecordCodec.decode(record, context: context).dot, default: 0] += 1 } catch {
                     throw SyncError(error, location: "central journal position \(position)")
                 }
                 return true

@@ -200,11 +200,12 @@ public final class NotificationDispatcher: @unchecked Sendable {
             let from = c.cursor
             let span = UInt64(settings.scanPositionsPerLock)
             try handler.withStorage { (s) throws(SyncError) in
+                let context = s.recordContext
                 try s.scan(after: from) { (position, record) throws(SyncError) -> Bool in
                     guard position - from <= span else { return false }
                     last = position
                     let event: Event
-                    do throws(LedgerError) { event = try RecordCodec.decode(record) } catch { throw SyncError(error, location: "central journal position \(position)") }
+                    do throws(LedgerError) { event = try RecordCodec.decode(record, context: context) } catch { throw SyncError(error, location: "central journal position \(position)") }
                     if Self.mayNotify(event) { candidates.append((position, event)) }
                     return true
                 }
@@ -256,9 +257,9 @@ public final class NotificationDispatcher: @unchecked Sendable {
 
     /// The decision an orphan names, read back from its journal position (nil: the position holds another event now).
     private func orphanEvent(_ o: DerivationCursor.Orphan) throws(SyncError) -> Event? {
-        guard let record = try handler.withStorage({ (s) throws(SyncError) in try s.record(at: o.position) }) else { return nil }
+        guard let (record, context) = try handler.withStorage({ (s) throws(SyncError) in try s.record(at: o.position).map { ($0, s.recordContext) } }) else { return nil }
         let event: Event
-        do throws(LedgerError) { event = try RecordCodec.decode(record) } catch { throw SyncError(error, location: "central journal position \(o.position)") }
+        do throws(LedgerError) { event = try RecordCodec.decode(record, context: context) } catch { throw SyncError(error, location: "central journal position \(o.position)") }
         return "\(event.dot)" == o.event ? event : nil
     }
 

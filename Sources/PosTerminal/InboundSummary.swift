@@ -35,7 +35,7 @@ struct InboundSummary {
             : DurableEvidence(sequence: echoed, source: "seen by central (the causal context of a pulled central event covers it)")
     }
 
-    static func read(_ inbound: Journal, terminal: ReplicaId, location: String) throws(SyncError) -> InboundSummary {
+    static func read(_ inbound: Journal, terminal: ReplicaId, context: RecordDecodeContext, location: String) throws(SyncError) -> InboundSummary {
         var s = InboundSummary()
         let reader = try journal { () throws(JournalError) in try inbound.reader(from: inbound.firstSequence) }
         defer { reader.close() }
@@ -43,7 +43,7 @@ struct InboundSummary {
             switch try InboundRecord.decode(record, location: "\(location) seq \(seq)") {
             case .pulled(let position, let bytes):
                 let event: Event
-                do { event = try RecordCodec.decode(bytes) } catch { throw SyncError(error, location: "\(location) seq \(seq)") }
+                do { event = try RecordCodec.decode(bytes, context: context) } catch { throw SyncError(error, location: "\(location) seq \(seq)") }
                 if event.dot.replica.isCentral { s.echoed = max(s.echoed, event.context[terminal]) }
                 s.events.append(event)
                 if position > s.pullCursor { s.pullCursor = position; s.pullCursorDigest = nil }

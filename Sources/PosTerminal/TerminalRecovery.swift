@@ -90,7 +90,7 @@ extension TerminalReplica {
             throw SyncError(error)
         }
         defer { try? inbound.close() }
-        let summary = try InboundSummary.read(inbound, terminal: terminal, location: inboundDir)
+        let summary = try InboundSummary.read(inbound, terminal: terminal, context: enrollment.recordContext, location: inboundDir)
 
         // What central holds of this terminal, and what the journal still holds.
         let hello = SyncMessage.Hello(central: enrollment.central, terminal: terminal, knowledge: VersionVector(), pullCursor: 0,
@@ -139,7 +139,7 @@ extension TerminalReplica {
         }
         var fromCentral: [UInt64: [UInt8]] = [:]
         if centralHolds >= oldFirst {
-            fromCentral = try fetchOwn(from: oldFirst, through: centralHolds, terminal: terminal, key: enrollment.journalKey, transport: transport)
+            fromCentral = try fetchOwn(from: oldFirst, through: centralHolds, terminal: terminal, key: enrollment.journalKey, context: enrollment.recordContext, transport: transport)
         }
         // Start after the last hole central cannot fill below its mark (those events are held by central, or lost for good).
         var first = oldFirst
@@ -175,7 +175,7 @@ extension TerminalReplica {
         let top = max(knownUsed, summary.reserved)
         report.damageFound = !salvageLosses.isEmpty
         if top > contiguousEnd {
-            var clock = HybridLogicalClock(last: records.compactMap { try? RecordCodec.decode($0).hlc }.max() ?? .zero)
+            var clock = HybridLogicalClock(last: records.compactMap { try? RecordCodec.decode($0, context: enrollment.recordContext).hlc }.max() ?? .zero)
             var lostStart: UInt64?
             var keptStart: UInt64?
             func closeRuns(at s: UInt64) {
@@ -208,7 +208,7 @@ extension TerminalReplica {
         for (i, record) in records.enumerated() {
             let seq = first + UInt64(i)
             let event: Event
-            do { event = try RecordCodec.decode(record) } catch { throw SyncError(error, location: "recovered seq \(seq)") }
+            do { event = try RecordCodec.decode(record, context: enrollment.recordContext) } catch { throw SyncError(error, location: "recovered seq \(seq)") }
             guard event.dot.replica == terminal, event.dot.seq == seq else {
                 throw SyncError(.malformed, "recovered seq \(seq) holds event \(event.dot)", location: outboundDir)
             }
@@ -246,7 +246,7 @@ extension TerminalReplica {
     }
 
     /// The terminal's own accepted events `from`...`through` as central holds them.
-    private static func fetchOwn(from: UInt64, through: UInt64, terminal: ReplicaId, key: JournalKey,
+    private static func fetchOwn(from: UInt64, through: UInt64, terminal: ReplicaId, key: JournalKey, context: RecordDecodeContext,
                                  transport: any SyncTransport) throws(SyncError) -> [UInt64: [UInt8]] {
         let decoder = FrameDecoder(dictionaries: [ledgerDictionary], key: key)
         var out: [UInt64: [UInt8]] = [:]
@@ -262,7 +262,7 @@ extension TerminalReplica {
                 }
                 for record in decoded.records {
                     let dot: Dot
-                    do { dot = try RecordCodec.decode(record).dot } catch { throw SyncError(error, location: "fetched frame \(i)") }
+                    do { dot = try RecordCodec.decode(record, context: context).dot } catch { throw SyncError(error, location: "fetched frame \(i)") }
                     guard dot.replica == terminal, dot.seq >= next else {
                         throw SyncError(.malformed, "central returned event \(dot) for a fetch of terminal \(terminal.rawValue) from seq \(next)")
                     }

@@ -129,7 +129,7 @@ public final class TerminalReplica: @unchecked Sendable {
         }
         self.inbound = inbound
         let summary: InboundSummary
-        do { summary = try InboundSummary.read(inbound, terminal: enrollment.terminal, location: directory + "/inbound") } catch {
+        do { summary = try InboundSummary.read(inbound, terminal: enrollment.terminal, context: enrollment.recordContext, location: directory + "/inbound") } catch {
             try? inbound.close()
             throw error
         }
@@ -180,7 +180,7 @@ public final class TerminalReplica: @unchecked Sendable {
         let own = try journal { () throws(JournalError) in try outbound.reader(from: outbound.firstSequence) }
         while let (seq, record) = try journal({ () throws(JournalError) in try own.next() }) {
             let event: Event
-            do { event = try RecordCodec.decode(record) } catch { throw SyncError(error, location: "\(directory)/outbound seq \(seq)") }
+            do { event = try RecordCodec.decode(record, context: enrollment.recordContext) } catch { throw SyncError(error, location: "\(directory)/outbound seq \(seq)") }
             guard event.dot == (try? Dot(replica: terminal, seq: seq)) else {
                 throw SyncError(.malformed, "outbound seq \(seq) holds event \(event.dot)", location: "\(directory)/outbound")
             }
@@ -224,7 +224,7 @@ public final class TerminalReplica: @unchecked Sendable {
         let reader = try journal { () throws(JournalError) in try outbound.reader(from: from) }
         var out: [Event] = []
         while let (seq, record) = try journal({ () throws(JournalError) in try reader.next() }) {
-            do { out.append(try RecordCodec.decode(record)) } catch { throw SyncError(error, location: "\(directory)/outbound seq \(seq)") }
+            do { out.append(try RecordCodec.decode(record, context: enrollment.recordContext)) } catch { throw SyncError(error, location: "\(directory)/outbound seq \(seq)") }
         }
         return out
     }
@@ -245,7 +245,7 @@ public final class TerminalReplica: @unchecked Sendable {
         while let (seq, record) = try journal({ () throws(JournalError) in try reader.next() }) {
             guard case .pulled(_, let bytes) = try InboundRecord.decode(record, location: "\(directory)/inbound seq \(seq)") else { continue }
             let event: Event
-            do { event = try RecordCodec.decode(bytes) } catch { throw SyncError(error, location: "\(directory)/inbound seq \(seq)") }
+            do { event = try RecordCodec.decode(bytes, context: enrollment.recordContext) } catch { throw SyncError(error, location: "\(directory)/inbound seq \(seq)") }
             if case .saleCaptured(let c) = event.body, c.paymentCode != nil, event.dot.replica != terminal { found.append(event.dot) }
         }
         return found
@@ -376,28 +376,17 @@ public final class TerminalReplica: @unchecked Sendable {
         var status = SyncProgress(toPush: Int(outbound.durableSequence - min(outbound.durableSequence, welcome.acknowledged)), pushed: 0,
                                   toScan: Int(welcome.head - min(welcome.head, cursorAtStart)), scanned: 0)
         progress?(status)
-        // Push: frames as stored, in bounded batches; from what this journal still holds
+        // Push: the unacknowledged records repacked into batch frames (one deflate and one seal
+        // per push, however they were framed when stored), from what this journal still holds
         // when central lost events this terminal has since retired (central records them lost).
+        let sealer = batchSealer()
         var from = max(welcome.acknowledged + 1, outbound.firstSequence)
         while from <= outbound.durableSequence {
             if report.pushBatches > 0, yield?() == true { report.complete = false; break }
-            let reader = try journal { () throws(JournalError) in try outbound.reader(from: from) }
-            var frames: [[UInt8]] = []
-            var bytes = 0
-            var pushedThrough: UInt64 = 0
-            var dictionaryID: UInt32 = 0, keyID: UInt32 = 0
-            while bytes < pushBatchBytes, frames.count < SyncLimits.framesPerMessageMax,
-                  let f = try journal({ () throws(JournalError) in try reader.nextFrame() }) {
-                if f.frame.header.lastSequence < from { continue }
-                if frames.isEmpty { dictionaryID = f.segment.dictionaryID; keyID = f.segment.keyID }
-                else if f.segment.dictionaryID != dictionaryID || f.segment.keyID != keyID { break }
-                frames.append(f.frame.bytes)
-                pushedThrough = f.frame.header.lastSequence
-                bytes += f.frame.bytes.count
-            }
-            reader.close()
-            guard !frames.isEmpty else { break }
-            guard case .ack(let ack) = try expect(transport.exchange(.push(.init(terminal: terminal, dictionaryID: dictionaryID, keyID: keyID, frames: frames)))) else {
+            guard let frame = try nextBatchFrame(from: from, through: nil, blockBytesMax: pushBatchBytes, sealer: sealer) else { break }
+            let pushedThrough = frame.header.lastSequence
+            let push = SyncMessage.Push(terminal: terminal, dictionaryID: sealer.dictionaryID, keyID: sealer.keyID, frames: [frame.bytes])
+            guard case .ack(let ack) = try expect(transport.exchange(.push(push))) else {
                 throw SyncError(.malformed, "central answered push with something other than ack")
             }
             report.pushBatches += 1
@@ -474,7 +463,7 @@ public final class TerminalReplica: @unchecked Sendable {
                     throw SyncError(.malformed, "pulled batch holds a record that is not an event", location: "pulled frame \(i) record \(j)")
                 }
                 let event: Event
-                do { event = try RecordCodec.decode(bytes) } catch { throw SyncError(error, location: "pulled frame \(i) record \(j)") }
+                do { event = try RecordCodec.decode(bytes, context: enrollment.recordContext) } catch { throw SyncError(error, location: "pulled frame \(i) record \(j)") }
                 if case .saleCaptured(let c) = event.body, c.paymentCode != nil {
                     throw SyncError(.notAuthorized, "central relayed a payment code (event \(event.dot)): refused", location: "pulled frame \(i) record \(j)")
                 }
@@ -518,7 +507,7 @@ public final class TerminalReplica: @unchecked Sendable {
         defer { reader.close() }
         while let (seq, record) = try journal({ () throws(JournalError) in try reader.next() }), seq <= acked {
             let event: Event
-            do { event = try RecordCodec.decode(record) } catch { throw SyncError(error, location: "\(directory)/outbound seq \(seq)") }
+            do { event = try RecordCodec.decode(record, context: enrollment.recordContext) } catch { throw SyncError(error, location: "\(directory)/outbound seq \(seq)") }
             guard Int64(event.hlc.millis) <= cutoff else { break }
             through = seq
         }
@@ -526,39 +515,68 @@ public final class TerminalReplica: @unchecked Sendable {
         return try journal { () throws(JournalError) in try outbound.retire(through: through) }
     }
 
+    // MARK: - Batch frames
+
+    /// Seals the terminal's own records for sending: its dictionary and journal
+    /// key, as its stored frames are.
+    private func batchSealer() -> FrameSealer {
+        FrameSealer(dictionary: ledgerDictionary, key: enrollment.journalKey)
+    }
+
+    /// The terminal's own records from `from` (through `through`, or what is
+    /// written), as many as one batch frame of at most `blockBytesMax` record
+    /// bytes takes, sealed as one frame (first-sequence field its first record's
+    /// number, previous checksum 0); nil when there is none. Stored frames are
+    /// repacked, never shipped as they are: a per-record terminal stores one frame
+    /// per event (sync-protocol.md, "A session" and "Bundles").
+    private func nextBatchFrame(from: UInt64, through: UInt64?, blockBytesMax: Int,
+                                sealer: FrameSealer) throws(SyncError) -> (bytes: [UInt8], header: FrameHeader)? {
+        let reader = try journal { () throws(JournalError) in
+            try JournalReader(directory: directory + "/outbound", fileSystem: fileSystem, dictionaries: [ledgerDictionary],
+                              key: enrollment.journalKey, from: from, through: through ?? outbound.readableSequence)
+        }
+        defer { reader.close() }
+        return try journal { () throws(JournalError) in
+            try reader.nextBatch(blockBytesMax: min(blockBytesMax, JournalLimits.frameRecordBytesMax)).map { batch throws(JournalError) in
+                try sealer.seal(batch.records, firstSequence: batch.firstSequence)
+            }
+        }
+    }
+
     // MARK: - Bundles
 
     /// Writes every event central lacks (as far as this terminal knows) into a
-    /// bundle file, streaming: one pass to count, one to write.
+    /// bundle file as batch frames of at most `pushBatchBytesMax` record bytes,
+    /// streaming: one pass to count (batch boundaries depend on record sizes
+    /// alone), one to seal and write.
     public func exportBundle(to path: String) throws(SyncError) -> (events: Int, first: UInt64, last: UInt64) {
         let from = lock.withLock { centralHolds } + 1
         let through = outbound.durableSequence
-        var header = BundleHeader(central: enrollment.central, terminal: terminal, dictionaryID: ledgerDictionary.id,
-                                  keyID: enrollment.journalKey.id, firstSequence: 0, lastSequence: 0, frameCount: 0)
-        func frames(_ body: (RawFrame, SegmentHeader) throws(SyncError) -> Void) throws(SyncError) {
+        let sealer = batchSealer()
+        var header = BundleHeader(central: enrollment.central, terminal: terminal, dictionaryID: sealer.dictionaryID,
+                                  keyID: sealer.keyID, firstSequence: 0, lastSequence: 0, frameCount: 0)
+        /// Each batch's first sequence number and records, in order.
+        func batches(_ body: (UInt64, [[UInt8]]) throws(SyncError) -> Void) throws(SyncError) {
             guard from <= through else { return }
             let reader = try journal { () throws(JournalError) in
                 try JournalReader(directory: directory + "/outbound", fileSystem: fileSystem, dictionaries: [ledgerDictionary],
                                   key: enrollment.journalKey, from: from, through: through)
             }
             defer { reader.close() }
-            while let f = try journal({ () throws(JournalError) in try reader.nextFrame() }) {
-                if f.frame.header.lastSequence >= from { try body(f.frame, f.segment) }
+            while let batch = try journal({ () throws(JournalError) in try reader.nextBatch(blockBytesMax: SyncLimits.pushBatchBytesMax) }) {
+                try body(batch.firstSequence, batch.records)
             }
         }
-        try frames { (frame, segment) throws(SyncError) in
-            if header.frameCount == 0 {
-                header.dictionaryID = segment.dictionaryID
-                header.keyID = segment.keyID
-                header.firstSequence = frame.header.firstSequence
-            }
+        try batches { (first, records) throws(SyncError) in
+            if header.frameCount == 0 { header.firstSequence = first }
             header.frameCount += 1
-            header.lastSequence = frame.header.lastSequence
+            header.lastSequence = first + UInt64(records.count) - 1
         }
         let writer = try BundleWriter(path: path, header: header, fileSystem: fileSystem)
         var written: UInt32 = 0
-        try frames { (frame, _) throws(SyncError) in
+        try batches { (first, records) throws(SyncError) in
             guard written < header.frameCount else { return }
+            let frame = try journal { () throws(JournalError) in try sealer.seal(records, firstSequence: first) }
             try writer.write(frame.bytes)
             written += 1
         }

@@ -70,6 +70,35 @@ public struct Enrollment: Sendable, Equatable {
 
     public var journalKey: PosJournal.JournalKey { KeyDerivation.terminalJournalKey(secret: secret, terminal: terminal) }
     public var ledgerMerchantKey: MerchantKey { MerchantKey(bytes: merchantKey) }
+    /// Decodes records of this terminal's merchant: a version-2 capture derives its duplicate key with the merchant key.
+    public var recordContext: RecordDecodeContext { RecordDecodeContext(merchantKey: ledgerMerchantKey) }
 }
 
 import PosJournal
+
+/// The merchant key of every enrolled terminal, by replica id: what central decodes its records
+/// with (a version-2 capture derives its duplicate key from its code with its writer's merchant
+/// key). Filled as enrollments are loaded and saved; shared by a storage and its parts.
+public final class MerchantKeyBook: @unchecked Sendable {
+    private let lock = NSLock()
+    private var keys: [ReplicaId: MerchantKey] = [:]
+    /// Called (outside the book's lock) when a writer is not in the book, before it is looked up
+    /// once more: a store shared by several processes reads the enrollments others made.
+    private let reload: (() -> Void)?
+
+    public init(reload: (() -> Void)? = nil) { self.reload = reload }
+
+    public func note(_ enrollment: Enrollment) {
+        lock.withLock { keys[enrollment.terminal] = enrollment.ledgerMerchantKey }
+    }
+
+    public func key(of writer: ReplicaId) -> MerchantKey? {
+        if let key = lock.withLock({ keys[writer] }) { return key }
+        guard let reload else { return nil }
+        reload()
+        return lock.withLock { keys[writer] }
+    }
+
+    /// Decodes records of any enrolled terminal (a writer not enrolled: `merchantKeyMissing`).
+    public var context: RecordDecodeContext { RecordDecodeContext(merchantKeyOf: { [self] in key(of: $0) }) }
+}

@@ -123,7 +123,7 @@ public enum SyncMessage: Sendable, Equatable {
         public var terminal: ReplicaId
         public var dictionaryID: UInt32
         public var keyID: UInt32
-        /// Whole journal frames, as on disk, in sequence order.
+        /// Whole journal frames in sequence order: a terminal repacks its stored records into batch frames.
         public var frames: [[UInt8]]
         public init(terminal: ReplicaId, dictionaryID: UInt32, keyID: UInt32, frames: [[UInt8]]) {
             self.terminal = terminal; self.dictionaryID = dictionaryID; self.keyID = keyID; self.frames = frames

@@ -180,7 +180,8 @@ struct EventDumpTests {
     func inbound() throws {
         let t = TemporaryDirectory("inbound")
         let e = Ledger.enrollment(terminal: 7)
-        let events = Ledger.terminalEvents(8).prefix(2).map(RecordCodec.encode)
+        // Version 1, as central relays (this dump has no merchant key for a version-2 capture).
+        let events = Ledger.terminalEvents(8).prefix(2).map { RecordCodec.encode($0, version: 1) }
         let records = [InboundRecord.pulled(position: 41, event: events[0]).encoded(),
                        InboundRecord.pulled(position: 42, event: events[1]).encoded(),
                        InboundRecord.acknowledged(sequence: 9).encoded(),
@@ -216,7 +217,8 @@ struct EventDumpTests {
                   context: VersionVector(), body: .saleCaptured(try! SaleCapture(amount: Money(minorUnits: [1, 100_000_000_000_000, 7][i], currency: [try! Currency("JPY"), .USD, try! Currency("KWD")][i]),
                                                                                    paymentCode: try! PaymentCode(Ledger.wechatDigits), merchantKey: Ledger.merchantKey)))
         }
-        try Ledger.writeJournal(t.sub("j"), records: events.map(RecordCodec.encode), key: nil)
+        // Version 1: dumped with no enrollment, so no merchant key for a version-2 capture.
+        try Ledger.writeJournal(t.sub("j"), records: events.map { RecordCodec.encode($0, version: 1) }, key: nil)
         let (text, _) = try dumpText(DumpOptions(path: t.sub("j"), displayPath: "j"))
         #expect(text.contains("hlc=1970-01-01T00:00:00.000Z/65535") && text.contains("amount=1 JPY"))
         #expect(text.contains("hlc=2000-02-29T00:00:00.000Z/65535") && text.contains("amount=1000000000000.00 USD"))

@@ -15,7 +15,7 @@ struct CodecTests {
             let event = Gen.event(&r, kind: kind)
             let bytes = RecordCodec.encode(event)
             do {
-                let back = try RecordCodec.decode(bytes)
+                let back = try RecordCodec.decode(bytes, context: Sample.recordContext)
                 #expect(back == event, "seed \(seed) case \(i) kind \(kind): round trip differs")
                 #expect(RecordCodec.encode(back) == bytes, "seed \(seed) case \(i): re-encoding differs")
             } catch {
@@ -48,7 +48,7 @@ struct CodecTests {
             w.writeVarint(40 << 3 | 1); w.writeLE(0x0102_0304_0506_0708)
             w.writeVarint(1000 << 3 | 2); w.writeVarint(2); w.writeBytes([9, 9])
             bytes += w.bytes
-            let back = try RecordCodec.decode(RecordCodecTesting.withExtraFields(RecordCodec.encode(event), bytes))
+            let back = try RecordCodec.decode(RecordCodecTesting.withExtraFields(RecordCodec.encode(event), bytes), context: Sample.recordContext)
             #expect(back == event, "\(name): extra fields changed the decoded event")
         }
     }
@@ -71,9 +71,9 @@ struct CodecTests {
                 }
             }
             do {
-                let decoded = try RecordCodec.decode(bytes)
+                let decoded = try RecordCodec.decode(bytes, context: Sample.recordContext)
                 // A mutation may give another valid record; it must then re-encode and decode stably.
-                #expect(try RecordCodec.decode(RecordCodec.encode(decoded)) == decoded, "seed \(seed) case \(i)")
+                #expect(try RecordCodec.decode(RecordCodec.encode(decoded), context: Sample.recordContext) == decoded, "seed \(seed) case \(i)")
                 #expect(i % 2 == 1, "seed \(seed) case \(i): a truncated record decoded")
             } catch {
                 errors += 1
@@ -99,8 +99,8 @@ struct CodecTests {
             #expect(error.byteOffset == 4)  // 1 version + 1 type + 1 replica + 1 seq
         }
         var future = bytes
-        future[0] = 2
-        #expect(throws: LedgerError(.unsupportedVersion, "record version 2, this reader knows 1", field: "version",
+        future[0] = 3  // version 2 exists now (sync-protocol.md, "Record versions")
+        #expect(throws: LedgerError(.unsupportedVersion, "record version 3, this reader knows 1 and 2", field: "version",
                                     byteOffset: 0)) { try RecordCodec.decode(future) }
         do {
             _ = try RecordCodec.decode([1, 2, 1, 1] + [UInt8](repeating: 0, count: 8) + [0, 0])
@@ -127,14 +127,14 @@ enum RecordCodecTesting {
     /// Appends `extra` to a record's fields and fixes its fieldsLength, as a
     /// future writer adding fields would produce.
     static func withExtraFields(_ record: [UInt8], _ extra: [UInt8]) throws -> [UInt8] {
-        let event = try RecordCodec.decode(record)
+        let event = try RecordCodec.decode(record, context: Sample.recordContext)
         var header = ByteWriter()
         header.writeByte(record[0]); header.writeByte(record[1])
         header.writeVarint(UInt64(event.dot.replica.rawValue)); header.writeVarint(event.dot.seq)
         header.writeLE(event.hlc.rawValue)
         event.context.encode(into: &header)
         var fields = ByteWriter()
-        RecordCodec.encodeFields(event.body, into: &fields)
+        RecordCodec.encodeFields(event.body, version: record[0], into: &fields)
         header.writeVarint(UInt64(fields.bytes.count + extra.count))
         return header.bytes + fields.bytes + extra
     }

@@ -61,7 +61,7 @@ struct ServerLiveTests {
             let report = try await blocking {
                 let transport = try HTTPSyncTransport(server: server, enrollment: w.enrollments[0])
                 defer { transport.close() }
-                return try w.terminals[0].sync(via: transport, wallMillis: w.tick(), pushBatchBytes: 2048)
+                return try w.terminals[0].sync(via: transport, wallMillis: w.tick(), pushBatchBytes: 1536)
             }
             #expect(report.pushed == 300)
             #expect(report.pushBatches > 5, "\(report)")

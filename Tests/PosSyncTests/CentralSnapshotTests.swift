@@ -117,6 +117,7 @@ struct CentralSnapshotTests {
             let dir = w.dir.path + "/central"
             let identity = try CentralIdentity.decode(Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/central.json"))), path: dir + "/central.json")
             let key = KeyDerivation.centralSnapshotKey(secret: identity.secret)
+            let context = try w.central.withStorage { $0.recordContext }
             var filed = 0
             for name in try snapshotFiles(w) where name.hasSuffix(".pss") {
                 let run = try SnapshotFile.open(path: dir + "/state/" + name, fileSystem: PosixFileSystem(), central: identity.central, key: key, verifyFrames: true)
@@ -131,7 +132,7 @@ struct CentralSnapshotTests {
                 var requests = Set<Dot>(), captureKeys = Set<[UInt8]>()
                 for r in sections[.components] ?? [] {
                     let sale = try #require(SnapshotKey.decodeDot(r[0..<12]))
-                    let e = try RecordCodec.decode(Array(r[12...]))
+                    let e = try RecordCodec.decode(Array(r[12...]), context: context)
                     let expected: Dot?
                     switch e.body {
                     case .saleCaptured(let c):
@@ -152,7 +153,7 @@ struct CentralSnapshotTests {
                 #expect(Set(tickets.keys) == requests, "seed \(seed) \(name): tickets entries and filed requests differ")
                 #expect(keys == captureKeys, "seed \(seed) \(name): duplicate-key entries and filed captures differ")
                 for r in sections[.loose] ?? [] {
-                    let e = try RecordCodec.decode(Array(r[12...]))
+                    let e = try RecordCodec.decode(Array(r[12...]), context: context)
                     switch e.body {
                     case .refundApproved, .refundRejected, .refundCancelled, .refundCompleted, .refundEscalated, .noteAdded, .unknown: break
                     default: Issue.record("seed \(seed) \(name): \(e.dot) is loose, but its event names a sale")

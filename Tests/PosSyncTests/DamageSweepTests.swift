@@ -199,8 +199,9 @@ struct CentralFacts {
         state = try c.state.canonicalText
         losses = c.lossRecords.count
         for t in terminals { acknowledged[t] = c.acknowledged(t) }
+        let context = try c.withStorage { $0.recordContext }
         for (position, record) in try centralJournal(try c.withStorage { ($0 as! FileCentralStorage).directory }) {
-            let dot = try RecordCodec.decode(record).dot
+            let dot = try RecordCodec.decode(record, context: context).dot
             positions[dot] = position
             digests[dot] = eventDigest(record)
         }
@@ -228,9 +229,9 @@ func terminalEvents(_ directory: String, enrollment: Enrollment) throws -> [Even
         defer { reader.close() }
         while let (seq, record) = try reader.next() {
             if sub == "outbound" {
-                events.append(try RecordCodec.decode(record))
+                events.append(try RecordCodec.decode(record, context: enrollment.recordContext))
             } else if case .pulled(_, let bytes) = try InboundRecord.decode(record, location: "inbound seq \(seq)") {
-                events.append(try RecordCodec.decode(bytes))
+                events.append(try RecordCodec.decode(bytes, context: enrollment.recordContext))
             }
         }
     }
@@ -362,7 +363,7 @@ struct DamageSweepTests {
                 for seq in stride(from: facts.acknowledged + 1, through: facts.last, by: 1) {
                     let record = try t.ownRecord(seq: seq)
                     if record == facts.own[seq] { continue }
-                    let isVoid = record.flatMap { try? RecordCodec.decode($0) }?.body == .sequenceVoid
+                    let isVoid = record.flatMap { try? RecordCodec.decode($0, context: t.enrollment.recordContext) }?.body == .sequenceVoid
                     let reported = report.lost.contains { $0.contains(seq) } || report.voidedUnused?.contains(seq) == true
                     if !(isVoid && reported) { fail(c, "after recover own event \(seq) is gone and not written void and reported (report \(report))"); try? central.close(); return false }
                     lostAny = true

@@ -64,9 +64,10 @@ struct PostgresConcurrencyTests {
         var dots: [Dot: UInt64] = [:]
         var every: [Event] = []
         try first.withStorage { (s) throws(SyncError) in
+            let context = s.recordContext
             try s.scan(after: 0) { (position, record) throws(SyncError) -> Bool in
                 let e: Event
-                do throws(LedgerError) { e = try RecordCodec.decode(record) } catch { throw SyncError(error, location: "position \(position)") }
+                do throws(LedgerError) { e = try RecordCodec.decode(record, context: context) } catch { throw SyncError(error, location: "position \(position)") }
                 if let before = dots[e.dot] { throw SyncError(.malformed, "\(e.dot) at positions \(before) and \(position)") }
                 dots[e.dot] = position
                 every.append(e)
@@ -78,7 +79,7 @@ struct PostgresConcurrencyTests {
         for (i, t) in terminals.enumerated() {
             let reader = try JournalReader(directory: "\(dir.path)/t\(i + 1)/outbound", dictionaries: [ledgerDictionary], key: t.enrollment.journalKey)
             defer { reader.close() }
-            while let (_, record) = try reader.next() { pushed.append(try RecordCodec.decode(record)) }
+            while let (_, record) = try reader.next() { pushed.append(try RecordCodec.decode(record, context: t.enrollment.recordContext)) }
         }
         #expect(Set(pushed.map(\.dot)) == Set(dots.keys), "central holds exactly the pushed events")
         // The state is the fold of every pushed event (what a file central fed the same pushes holds), on both handlers and every terminal.

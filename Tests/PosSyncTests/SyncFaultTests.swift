@@ -42,16 +42,16 @@ struct SyncFaultTests {
             func exchange(_ r: SyncMessage) throws(SyncError) -> SyncMessage { n += 1; return try inner.exchange(r) }
         }
         let counter = Counter(probe.central)
-        _ = try probe.terminals[0].sync(via: counter, wallMillis: probe.tick(), pushBatchBytes: 400)
+        _ = try probe.terminals[0].sync(via: counter, wallMillis: probe.tick(), pushBatchBytes: 200)
         #expect(counter.n > 6, "the backlog must need several push and pull batches")
         for failAt in 1...counter.n {
             let w = try backlog()
             try w.sync(1)  // the other terminal's events are there to pull
             let faulty = FaultyTransport(central: w.central, failAt: failAt, fault: fault)
             #expect(throws: SyncError.self) {
-                _ = try w.terminals[0].sync(via: faulty, wallMillis: w.tick(), pushBatchBytes: 400)
+                _ = try w.terminals[0].sync(via: faulty, wallMillis: w.tick(), pushBatchBytes: 200)
             }
-            _ = try w.terminals[0].sync(via: InProcessTransport(central: w.central), wallMillis: w.tick(), pushBatchBytes: 400)
+            _ = try w.terminals[0].sync(via: InProcessTransport(central: w.central), wallMillis: w.tick(), pushBatchBytes: 200)
             try w.sync(1)
             try check(w, label: "\(fault) at exchange \(failAt)")
         }

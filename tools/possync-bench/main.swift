@@ -7,7 +7,7 @@
 // Usage: possync-bench [--quick] [--dir DIR] [--only ROW,ROW...] [--snapshot-events N]
 //   --quick   smoke mode (seconds, also in a debug build): tiny counts, 2 repetitions
 //   --dir     where the journals and databases go (default: a fresh temporary directory)
-//   --only    run only these rows (e.g. `--only 6b` under a profiler)
+//   --only    run only these rows (e.g. `--only 6b` under a profiler; `--only 4,4c,7,7b,7c,7d` for the wire and disk bytes)
 //   --snapshot-events N   row 6b's central flushes a snapshot run every N events (default: the
 //             library's, 65,536; under --quick, 655 gives the full run's shape: one flush after 65.5% of the events)
 import Foundation
@@ -394,6 +394,8 @@ if selected("5") {
     }
     let blockBytes = Double(payloads.reduce(0) { $0 + $1.1 })
     var rate = [Sample(), Sample(), Sample()]  // journal read, journal read + RecordCodec.decode, raw inflate
+    // Decoding a version-2 capture derives its duplicate key (one HMAC-SHA256) with the merchant key.
+    let decodeContext = RecordDecodeContext(merchantKey: merchantKey)
     let inflater = RawInflater(dictionary: ledgerDictionary.bytes)
     for rep in 0..<reps {
         for k in 0..<3 {
@@ -404,7 +406,7 @@ if selected("5") {
             case 0, 1:
                 let reader = try JournalReader(directory: plainDir, dictionaries: [ledgerDictionary], key: nil)
                 while let r = try reader.next() {
-                    if which == 1 { _ = try RecordCodec.decode(r.record) }
+                    if which == 1 { _ = try RecordCodec.decode(r.record, context: decodeContext) }
                     count += 1
                 }
             default:
@@ -506,6 +508,31 @@ if selected("6b") {
         ratio: "\(fmt(rate[0].median / rate[1].median, 2))x SQLite")
 }
 
+// MARK: 4c. Record versions: on-disk bytes per event in 100-event frames
+
+if selected("4c") {
+    func perEvent(_ recs: [[UInt8]], key: JournalKey?) throws -> Double {
+        let dir = freshDir("versions") + "/j"
+        let j = try Journal.open(directory: dir, configuration: JournalConfiguration(durability: .none(bufferBytes: 0), dictionary: ledgerDictionary, key: key))
+        var i = 0
+        while i < recs.count { try j.append(contentsOf: Array(recs[i..<min(recs.count, i + 100)])); i += 100 }
+        try j.close()
+        return Double(directoryBytes(dir)) / Double(recs.count)
+    }
+    let n = quick ? 5_000 : 100_000
+    for (label, evs) in [("mixed events", Array(events.prefix(n))),
+                         ("sale captures only", terminalEvents(terminal: terminal, merchantKey: merchantKey, count: n, seed: 9, capturePercent: 100))] {
+        let v2 = evs.map { RecordCodec.encode($0) }, v1 = evs.map { RecordCodec.encode($0, version: 1) }
+        let plain2 = try perEvent(v2, key: nil), plain1 = try perEvent(v1, key: nil)
+        let enc2 = try perEvent(v2, key: terminalKey), enc1 = try perEvent(v1, key: terminalKey)
+        row("4c", "on-disk bytes per event after \(n) events in 100-event frames, record version 2 (a capture holding its code leaves out its duplicate key) beside version 1, \(label) (exact)",
+            ours: "version 2 \(fmt(plain2, 1)) plain, \(fmt(enc2, 1)) encrypted (raw record \(fmt(mean(v2), 1)))",
+            comparison: "version 1 \(fmt(plain1, 1)) plain, \(fmt(enc1, 1)) encrypted (raw record \(fmt(mean(v1), 1)))",
+            ratio: "-\(fmt(plain1 - plain2, 1)) B plain",
+            target: "< 30 B plain", verdict: verdict(plain2 < 30))
+    }
+}
+
 // MARK: 7. Wire bytes per event in a 1,000-event push
 
 if selected("7", "7b") {
@@ -536,6 +563,55 @@ if selected("7", "7b") {
             ratio: "gzip JSON/ours \(fmt(gzPer / push100, 1))x",
             target: isCaptures ? "< 30 B per sale event" : "",
             verdict: isCaptures ? verdict(push100 < 30) : "")
+    }
+}
+
+// MARK: 7c. Wire bytes per event of a real per-record terminal's 1,000-event push
+
+if selected("7c", "7d") {
+    /// Carries every exchange in process and counts the bytes of the push messages.
+    final class PushBytes: SyncTransport {
+        let inner: InProcessTransport
+        var bytes = 0
+        init(_ central: CentralHandler) { inner = InProcessTransport(central: central) }
+        func exchange(_ request: SyncMessage) throws(SyncError) -> SyncMessage {
+            if case .push = request { bytes += request.encoded().count }
+            return try inner.exchange(request)
+        }
+    }
+    let n = 1_000
+    for (label, evs) in [("mixed events", events),
+                         ("sale captures only", terminalEvents(terminal: terminal, merchantKey: merchantKey, count: n, seed: 7, capturePercent: 100))] {
+        // A terminal of its own (id 7, as the events' dots), per-record durability as a cashier runs it:
+        // one frame (one fdatasync) per event on disk.
+        let dir = freshDir("push-\(label.hasPrefix("sale") ? "captures" : "mixed")")
+        let central = try FileCentralStore.create(directory: dir + "/central")
+        let replica = try TerminalReplica.initialize(directory: dir + "/t", enrollment: try central.enroll(terminal: terminal, merchant: "bench"))
+        var wall = Int64(baseMillis)
+        var written = 0
+        for e in evs where written < n {
+            wall += 1_000
+            // The generator's decisions are random; the few the terminal's admission refuses are left out.
+            do { try replica.record(e.body, wallMillis: wall); written += 1 } catch { if error.code != .ledger { throw error } }
+        }
+        // What shipping the stored frames as they are would send (one push per framesPerMessageMax frames).
+        let stored = try JournalReader(directory: dir + "/t/outbound", dictionaries: [ledgerDictionary], key: replica.enrollment.journalKey)
+        var storedFrames: [[UInt8]] = []
+        while let f = try stored.nextFrame() { storedFrames.append(f.frame.bytes) }
+        stored.close()
+        let asStored = SyncMessage.push(.init(terminal: terminal, dictionaryID: ledgerDictionary.id, keyID: replica.enrollment.journalKey.id,
+                                              frames: storedFrames)).encoded().count
+        let transport = PushBytes(central)
+        let report = try replica.sync(via: transport, wallMillis: wall + 1_000)
+        precondition(written == n && report.pushed == n, "bench wrote \(written) and pushed \(report.pushed) of \(n) events")
+        let perEvent = Double(transport.bytes) / Double(n)
+        row(label.hasPrefix("sale") ? "7d" : "7c", "wire bytes per event, \(n)-event push from a per-record terminal (TerminalReplica.sync, counted at the transport), \(label) (exact)",
+            ours: "repacked into batch frames \(fmt(perEvent, 1)) in \(report.pushBatches) push(es)",
+            comparison: "its \(storedFrames.count) stored one-event frames shipped as they are \(fmt(Double(asStored) / Double(n), 1)); 100-event frames: row 7/7b",
+            ratio: "\(fmt(Double(asStored) / Double(transport.bytes), 1))x fewer bytes",
+            target: "< 40 B", verdict: verdict(perEvent < 40))
+        try replica.close()
+        try central.close()
     }
 }
 

@@ -78,8 +78,10 @@ enum Gen {
         case .saleCaptured:
             let code = paymentCode(&r)
             let key = DuplicateKey(bytes: (0..<16).map { _ in UInt8(r.int(0...255)) })!
-            return .saleCaptured(try! SaleCapture(amount: money(&r), wallet: code.wallet, duplicateKey: key,
-                                                  paymentCode: r.chance(70) ? code : nil))
+            let amount = money(&r)
+            // A capture holding its code has the code's key (version 2 stores only the code); a relayed one, any key.
+            if r.chance(70) { return .saleCaptured(try! SaleCapture(amount: amount, paymentCode: code, merchantKey: Sample.merchantKey)) }
+            return .saleCaptured(try! SaleCapture(amount: amount, wallet: code.wallet, duplicateKey: key, paymentCode: nil))
         case .saleConfirmed: return .saleConfirmed(sale)
         case .saleDeclined: return .saleDeclined(sale)
         case .saleExpired: return .saleExpired(sale)

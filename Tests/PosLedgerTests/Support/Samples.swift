@@ -4,6 +4,11 @@ import Foundation
 /// Fixed example values shared by golden fixtures and rule tests.
 enum Sample {
     static let merchantKey = MerchantKey(bytes: Array(0..<32))
+    /// Decodes the samples' records: a version-2 capture derives its duplicate key with `merchantKey`.
+    static var recordContext: RecordDecodeContext { RecordDecodeContext(merchantKey: merchantKey) }
+    /// Golden fixtures pinned in record format version 1 (written before version 2 existed and still
+    /// read); every other golden fixture is in the version this code writes.
+    static let goldenVersion1: Set<String> = ["sale-captured"]
     static let t1 = try! ReplicaId.terminal(1)
     static let t2 = try! ReplicaId.terminal(2)
     static let t3 = try! ReplicaId.terminal(3)
@@ -37,6 +42,8 @@ enum Sample {
         return [
             ("sale-captured", Event(dot: dot(t1, 41), hlc: hlc(0), context: VersionVector(),
                                     body: .saleCaptured(capture))),
+            ("sale-captured-v2", Event(dot: dot(t1, 41), hlc: hlc(0), context: VersionVector(),
+                                       body: .saleCaptured(capture))),
             ("sale-captured-relayed", Event(dot: dot(t1, 41), hlc: hlc(0), context: VersionVector(),
                                             body: .saleCaptured(capture.withoutPaymentCode()))),
             ("sale-confirmed", Event(dot: dot(central, 900), hlc: hlc(60_000), context: sctx,

@@ -1,0 +1,138 @@
+import Foundation
+import Testing
+@testable import PosJournal
+@testable import PosLedger
+@testable import PosCentral
+@testable import PosCentralFiles
+@testable import PosTerminal
+@testable import PosWire
+import PosTestSupport
+
+/// Record versions 1 (every field stored) and 2 (a capture holding its code leaves out its
+/// duplicate key) side by side (sync-protocol.md, "Record versions").
+@Suite("record versions 1 and 2 mixed")
+struct RecordVersionTests {
+    /// Terminal 0 of `w` as a terminal upgraded from version 1: seq 1...3 written in version 1, seq
+    /// 4...6 in version 2 (both straight into its outbound journal), then seq 7... by the terminal
+    /// itself. Seq 3 (version 1) and seq 6 (version 2) capture the same code.
+    func upgradedTerminal(_ w: World) throws -> (codes: [PaymentCode], duplicate: SaleId) {
+        var rng = Rng(state: 21)
+        let t = w.terminals[0]
+        let e = t.enrollment
+        let codes = (0..<5).map { _ in wechatCode(&rng) }
+        let written: [(PaymentCode, UInt8)] = [(codes[0], 1), (codes[1], 1), (codes[2], 1), (codes[3], 2), (codes[4], 2), (codes[2], 2)]
+        try t.close()
+        let outbound = try Journal.open(directory: w.dir.path + "/t1/outbound",
+                                        configuration: TerminalReplica.journalConfiguration(enrollment: e, options: TerminalOptions()))
+        for (i, (code, version)) in written.enumerated() {
+            let capture = try SaleCapture(amount: cny(Int64(1000 + i)), paymentCode: code, merchantKey: e.ledgerMerchantKey)
+            let event = Event(dot: try Dot(replica: e.terminal, seq: UInt64(i + 1)), hlc: HLCTimestamp(millis: UInt64(w.tick()), logical: 0),
+                              context: VersionVector(), body: .saleCaptured(capture))
+            _ = try outbound.append(RecordCodec.encode(event, version: version))
+        }
+        try outbound.close()
+        w.terminals[0] = try TerminalReplica.open(directory: w.dir.path + "/t1")
+        var more = Rng(state: 22)
+        let sale = try w.capture(0, 2000, code: wechatCode(&more))                       // seq 7, version 2
+        _ = try w.requestRefund(0, sale: SaleId(try Dot(replica: e.terminal, seq: 1)), saleMinor: 1000, 400)  // seq 8, on a version-1 sale
+        _ = try w.requestRefund(0, sale: sale, saleMinor: 2000, 500)                      // seq 9
+        return (codes, SaleId(try Dot(replica: e.terminal, seq: 6)))
+    }
+
+    func versions(_ t: TerminalReplica) throws -> [UInt8] {
+        try (1...t.lastSequence).map { try #require(try t.ownRecord(seq: $0))[0] }
+    }
+
+    @Test("one journal, one central, pulled by another terminal: both versions decode and fold identically, a code captured in both is one duplicate",
+          arguments: CentralKind.allCases)
+    func journalAndCentral(store: CentralKind) throws {
+        guard store.available(for: "record versions on \(store)") else { return }
+        let w = try World(terminals: 2, snapshotEvents: 4, store: store)  // snapshot runs hold records of both versions
+        let (_, duplicate) = try upgradedTerminal(w)
+        let t = w.terminals[0]
+        #expect(try versions(t) == [1, 1, 1, 2, 2, 2, 2, 1, 1], "captures with their code in version 1 and 2; everything else version 1")
+        // Each record decodes to the same event from either version's bytes.
+        for seq in 1...t.lastSequence {
+            let record = try #require(try t.ownRecord(seq: seq))
+            let event = try RecordCodec.decode(record, context: t.enrollment.recordContext)
+            for version: UInt8 in [1, 2] {
+                #expect(try RecordCodec.decode(RecordCodec.encode(event, version: version), context: t.enrollment.recordContext) == event, "seq \(seq) v\(version)")
+            }
+        }
+        #expect(t.state.sales[duplicate]?.status == .voidDuplicate, "the version-2 capture of a code a version-1 capture holds is its duplicate")
+        try w.sync(0); try w.sync(1)
+        let central = try w.central.state
+        #expect(central.sales[duplicate]?.status == .voidDuplicate)
+        #expect(central.canonicalText == t.state.canonicalText)
+        #expect(w.terminals[1].state.canonicalText == central.canonicalText, "relayed without codes, with keys")
+        #expect(try w.terminals[1].heldForeignCaptures().isEmpty)
+        // Central holds and digests each record byte for byte as stored, in its version.
+        for seq in 1...t.lastSequence {
+            let record = try #require(try t.ownRecord(seq: seq))
+            #expect(try w.central.digest(of: Dot(replica: t.terminal, seq: seq)) == eventDigest(record))
+        }
+        // A re-push of the same stored bytes matches (nothing flagged, nothing new).
+        let last = t.lastSequence
+        try w.reopenTerminal(0)
+        let reopened = w.terminals[0]
+        let stored = try (1...last).map { try #require(try reopened.ownRecord(seq: $0)) }
+        let frame = try FrameSealer(dictionary: ledgerDictionary, key: reopened.enrollment.journalKey).seal(stored, firstSequence: 1).bytes
+        let again = w.central.handle(.push(.init(terminal: reopened.terminal, dictionaryID: ledgerDictionary.id,
+                                                 keyID: reopened.enrollment.journalKey.id, frames: [frame])))
+        guard case .ack(let ack) = again else { Issue.record("re-push refused: \(again)"); return }
+        #expect(ack.accepted == 0 && ack.duplicates == UInt32(last))
+        // Central reopened: its journal and snapshot runs decode both versions to the same state.
+        try w.reopenCentral()
+        #expect(try w.central.state.canonicalText == central.canonicalText)
+        try w.reopenTerminal(1)
+        #expect(w.terminals[1].state.canonicalText == central.canonicalText)
+    }
+
+    @Test("one bundle: an export holding both versions imports to the same state as a push")
+    func bundle() throws {
+        let w = try World(terminals: 1)
+        _ = try upgradedTerminal(w)
+        let t = w.terminals[0]
+        let path = w.dir.path + "/t1.bundle"
+        let exported = try t.exportBundle(to: path)
+        #expect(exported.events == Int(t.lastSequence))
+        let report = try w.central.importBundle(path: path)
+        #expect(report.new == Int(t.lastSequence))
+        #expect(try w.central.state.canonicalText == t.state.canonicalText)
+        let sync = try w.sync(0)
+        #expect(sync.pushed == 0 && w.central.acknowledged(t.terminal) == t.lastSequence)
+    }
+
+    @Test("a version-2 capture decoded without the merchant key is refused naming field duplicateKey; with another merchant's key it derives another key")
+    func withoutMerchantKey() throws {
+        var rng = Rng(state: 23)
+        let key = MerchantKey(bytes: [UInt8](repeating: 7, count: 32))
+        let capture = try SaleCapture(amount: cny(100), paymentCode: wechatCode(&rng), merchantKey: key)
+        let event = Event(dot: try Dot(replica: try ReplicaId.terminal(4), seq: 9), hlc: HLCTimestamp(millis: UInt64(baseMillis), logical: 0),
+                          context: VersionVector(), body: .saleCaptured(capture))
+        let v2 = RecordCodec.encode(event)
+        #expect(v2[0] == 2 && v2.count == RecordCodec.encode(event, version: 1).count - 18, "the key field (2 + 16 bytes) is left out")
+        do {
+            _ = try RecordCodec.decode(v2)
+            Issue.record("decoded a version-2 capture without a merchant key")
+        } catch {
+            #expect(error.code == .merchantKeyMissing && error.field == "duplicateKey" && error.byteOffset == 0, "\(error)")
+            #expect(error.message.contains("replica 4"))
+        }
+        #expect(throws: LedgerError.self) { try RecordCodec.decode(v2, context: RecordDecodeContext(merchantKeyOf: { _ in nil })) }
+        #expect(try RecordCodec.decode(v2, context: RecordDecodeContext(merchantKey: key)) == event)
+        // A version-2 capture that stores its key anyway is malformed.
+        var both = RecordCodec.encode(event, version: 1)
+        both[0] = 2
+        do {
+            _ = try RecordCodec.decode(both, context: RecordDecodeContext(merchantKey: key))
+            Issue.record("decoded a version-2 capture holding both the code and the key")
+        } catch {
+            #expect(error.code == .malformed && error.field == "duplicateKey", "\(error)")
+        }
+        let relayed = Event(dot: event.dot, hlc: event.hlc, context: event.context, body: .saleCaptured(capture.withoutPaymentCode()))
+        let relayedBytes = RecordCodec.encode(relayed)
+        #expect(relayedBytes[0] == 1, "a capture without its code keeps its key, in version 1")
+        #expect(try RecordCodec.decode(relayedBytes) == relayed)
+    }
+}
