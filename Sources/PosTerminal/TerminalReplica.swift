@@ -422,7 +422,7 @@ public final class TerminalReplica: @unchecked Sendable {
         }
         report.acknowledged = acknowledged
         // Pull: what this terminal lacks, in bounded batches, within its relay scope.
-        let floor = scopeFloorMillis(wallMillis: reference)
+        let floor = scopeFloorMillis(wallMillis: wallMillis, centralWallMillis: welcome.wallMillis)
         lock.withLock { lastPullFloorMillis = floor }
         var more = report.complete
         while more {
@@ -455,14 +455,16 @@ public final class TerminalReplica: @unchecked Sendable {
         return report
     }
 
-    /// The floor a pull sends at `wallMillis` (the clock reference of the session): the relay scope's
-    /// floor at the later of it and this terminal's HLC, which never reads earlier than anything it
-    /// has seen; 0 when unscoped.
+    /// The floor a pull sends (sync-protocol.md, "Relay scope"): the relay scope's floor at this
+    /// terminal's time — the later of `wallMillis` and its HLC, which never reads earlier than
+    /// anything it has seen — or at central's clock (`centralWallMillis`, the welcome's) when that
+    /// is earlier, so a clock running ahead does not push sales out of scope; 0 when unscoped.
     /// Within one process it never goes down (a wall clock set back does not lower it).
-    public func scopeFloorMillis(wallMillis: Int64) -> UInt64 {
+    public func scopeFloorMillis(wallMillis: Int64, centralWallMillis: Int64? = nil) -> UInt64 {
         guard let scope = options.relayScope else { return 0 }
         return lock.withLock {
-            let now = max(wallMillis, Int64(hlc.last.millis))
+            let own = max(wallMillis, Int64(hlc.last.millis))
+            let now = centralWallMillis.map { min(own, $0) } ?? own
             return max(UInt64(scope.floorMillis(nowMillis: now)), lastPullFloorMillis ?? 0)
         }
     }

@@ -6,7 +6,7 @@ import PosBytes
 @testable import PosCentral
 @testable import PosTerminal
 @testable import PosWire
-import PosSimulation
+import PosTestSupport
 
 /// Relays what a pull sends, decoded with the terminal's key, beside the floor the pull sent.
 final class PullRecorder: SyncTransport {
