@@ -39,7 +39,7 @@ struct PullScope {
         switch event.body {
         case .saleCaptured(let capture):
             let sale = SaleId(event.dot)
-            if event.hlc.millis >= floorMillis { return try partners(of: sale, key: capture.duplicateKey, storage) + [event] }
+            if holds(event.hlc.millis) { return try partners(of: sale, key: capture.duplicateKey, storage) + [event] }
             return try keyGroupInScope(sale, storage) ? [event] : []
         case .saleConfirmed(let sale), .saleDeclined(let sale), .saleExpired(let sale):
             // An outcome goes with its capture: in scope, or a partner of a capture in scope.
@@ -48,15 +48,20 @@ struct PullScope {
         default:
             // Tickets (request, decisions, notes) go with their sale when it is in scope itself.
             guard let sale = try sale(of: event, storage), let captured = try millis(of: sale, storage) else { return [event] }
-            return captured >= floorMillis ? [event] : []
+            return holds(captured) ? [event] : []
         }
     }
 
     /// For the pulling terminal's own capture in scope: its key-group partners and their outcomes
     /// (the terminal's journal holds the capture, not the captures of its code elsewhere).
     mutating func partners(ofOwn event: Event, storage: any CentralStorage) throws(SyncError) -> [Event] {
-        guard floorMillis > 0, case .saleCaptured(let capture) = event.body, event.hlc.millis >= floorMillis else { return [] }
+        guard floorMillis > 0, case .saleCaptured(let capture) = event.body, holds(event.hlc.millis) else { return [] }
         return try partners(of: SaleId(event.dot), key: capture.duplicateKey, storage)
+    }
+
+    /// Whether a sale captured at these HLC milliseconds is in the pull's scope (the one rule: `RelayScope`).
+    private func holds(_ captureMillis: UInt64) -> Bool {
+        RelayScope.holds(capture: HLCTimestamp(millis: captureMillis, logical: 0), floorMillis: Int64(floorMillis))
     }
 
     /// The sale a ticket event belongs to (nil: central holds no request for its ticket, or not a ticket event).
@@ -84,7 +89,7 @@ struct PullScope {
         guard case .saleCaptured(let capture)? = storage.resident.capture(of: sale)?.body else { return true }
         let group = storage.resident.captures(withKey: capture.duplicateKey)
         var inScope = false
-        for s in group where try (millis(of: s, storage) ?? 0) >= floorMillis {
+        for s in group where try holds(millis(of: s, storage) ?? 0) {
             inScope = true
             break
         }

@@ -1,9 +1,9 @@
 // sync-bench: the sync layer's figures in one run.
-// Usage: swift run -c release sync-bench [--quick] [--long] [--terminals N] [--events N] [--backlog N]
+// Usage: swift run -c release sync-bench [--quick] [--long] [--terminals N] [--events N] [--backlog N] [--scope-only]
 // (The fold and codec figures are possync-bench rows 6a and 5.)
 //        sync-bench import-bundle CENTRAL_DIR BUNDLE SNAPSHOT_EVENTS   (child mode: imports, prints peak RSS)
 // --snapshot-events N: central's flush interval (default SyncLimits.centralSnapshotEventsDefault).
-// --scope-terminals N --scope-sales N --scope-days N --scope-window N: the relay scope rows (section 4).
+// --scope-terminals N --scope-sales N --scope-days N --scope-window N: the relay scope rows (section 4); --scope-only: only them.
 import Foundation
 import PosJournal
 import PosLedger
@@ -81,8 +81,11 @@ func frames(_ e: Enrollment, from first: UInt64, count: Int, perFrame: Int) -> [
 nonisolated(unsafe) var rows: [(String, String, String)] = []
 func row(_ a: String, _ b: String, _ c: String) { rows.append((a, b, c)); print("\(a): \(b)  \(c)") }
 
+// --scope-only: section 4 alone.
+let scopeOnly = args.contains("--scope-only")
+
 // 1. Wire bytes per event in a 1,000-event push.
-do {
+if !scopeOnly {
     let central = try FileCentralStore.create(directory: root + "/wire")
     let e = try central.enroll(terminal: try ReplicaId.terminal(1), merchant: "m")
     for perFrame in [1, 100] {
@@ -96,7 +99,7 @@ do {
 }
 
 // 2. Central ingest: T terminals x E events, pushed in 1 MiB batches of 100-event frames.
-do {
+if !scopeOnly {
     let central = try FileCentralStore.create(directory: root + "/ingest", snapshotEvents: snapshotEvents)
     var pushes: [SyncMessage] = []
     for t in 1...terminalCount {
@@ -181,7 +184,7 @@ func importPeak(_ events: Int) throws -> (secs: Double, before: Int, peak: Int, 
     return (Double(out[1])!, Int(out[2])!, Int(out[3])!, Int(out[4].trimmingCharacters(in: .whitespacesAndNewlines))!)
 }
 var peaks: [(events: Int, peak: Int)] = []
-for n in [backlog / 10, backlog] + (args.contains("--long") ? [backlog * 2] : []) {
+for n in scopeOnly ? [] : [backlog / 10, backlog] + (args.contains("--long") ? [backlog * 2] : []) {
     let r = try importPeak(n)
     peaks.append((n, r.peak))
     row("bundle import of a \(n)-event backlog", String(format: "peak RSS %.1f MiB", Double(r.peak) / 1024),
