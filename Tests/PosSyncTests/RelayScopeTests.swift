@@ -81,16 +81,30 @@ struct RelayScopeTests {
         let w = try scopedWorld(terminals: 4, windowDays: 2, store: store)
         let recorders = w.terminals.map { PullRecorder(central: w.central, key: $0.enrollment.journalKey) }
         var codes: [PaymentCode] = []
+        var yesterday: [(terminal: Int, code: PaymentCode)] = []
+        var caughtOffline: [SaleId] = []
         var overRefundsHeld = 0, returnsElsewhere = 0
         for dayIndex in 0..<24 {
             w.now = baseMillis + Int64(dayIndex) * Self.day
+            var today: [(terminal: Int, code: PaymentCode)] = []
             for i in w.terminals.indices {
-                for _ in 0..<3 {
+                for n in 0..<3 {
+                    // A code scanned yesterday at another shop, scanned again here: this shop holds that capture
+                    // (in scope, pulled), so the duplicate is caught offline, as central decides it later.
+                    if n == 0, let reused = yesterday.first(where: { $0.terminal != i }), Int.random(in: 0..<3, using: &rng) == 0 {
+                        let sale = try w.capture(i, 2_000, code: reused.code)
+                        #expect(w.terminals[i].state.sales[sale]?.status == .voidDuplicate, "seed \(seed): duplicate scan at t\(i + 1) not caught offline")
+                        caughtOffline.append(sale)
+                        continue
+                    }
+                    // Now and then a code of any earlier day again (older than the scope: caught at central only).
                     let code = codes.isEmpty || Int.random(in: 0..<10, using: &rng) > 0 ? wechatCode(&rng) : codes.randomElement(using: &rng)!
                     codes.append(code)
+                    today.append((i, code))
                     _ = try w.capture(i, Int64.random(in: 1_000...9_000, using: &rng), code: code)
                 }
             }
+            yesterday = today
             // Returns at another shop, of sales each terminal holds; two shops refund one receipt offline.
             let target = Int.random(in: 0..<w.terminals.count, using: &rng)
             let other = (target + 1) % w.terminals.count
@@ -112,6 +126,8 @@ struct RelayScopeTests {
         for _ in 0..<2 { for (i, t) in w.terminals.enumerated() { _ = try t.sync(via: recorders[i], wallMillis: w.tick(10)) } }
         let central = try w.central.state
         overRefundsHeld = central.conflicts.filter { $0.kind == .overRefund }.count
+        #expect(!caughtOffline.isEmpty && caughtOffline.allSatisfy { central.sales[$0]?.status == .voidDuplicate },
+                "seed \(seed): duplicates caught offline are void at central too")
         var compared = 0
         for (i, t) in w.terminals.enumerated() {
             let floor = try #require(t.lastPullFloorMillis)
