@@ -239,6 +239,8 @@ do {
     for d in 1...days {
         let dayStart = baseMillis + UInt64(d) * day
         clock.millis = Int64(dayStart)
+        // Returns are asked of sales of the last 30 days (sales are in time order: a suffix).
+        let recentFrom = sales.firstIndex { $0.millis + 30 * day >= dayStart } ?? sales.count
         for w in writers.indices {
             var records: [[UInt8]] = []
             let e = writers[w].e
@@ -252,9 +254,8 @@ do {
                 records.append(RecordCodec.encode(event))
                 sales.append((SaleId(event.dot), amount, millis))
             }
-            let recent = sales.filter { $0.millis + 30 * day >= dayStart }
             for _ in 0..<max(1, salesPerDay / 50) {
-                let s = recent[Int.random(in: 0..<recent.count, using: &rng)]
+                let s = sales[Int.random(in: recentFrom..<sales.count, using: &rng)]
                 writers[w].seq += 1
                 let r = try RefundRequest(sale: s.sale, saleAmount: s.amount, amount: s.amount, reason: .quality, resolution: .refund, contact: nil)
                 records.append(RecordCodec.encode(Event(dot: try Dot(replica: e.terminal, seq: writers[w].seq),
