@@ -36,7 +36,7 @@ public final class TerminalDesk {
         }
         try StoreKind.terminal.checkCreating(in: directory)
         let replica = try store { () throws(SyncError) in
-            try TerminalReplica.initialize(directory: directory, enrollment: enrollment, options: TerminalOptions(lockWaitMillis: lockWaitMillis))
+            try TerminalReplica.initialize(directory: directory, enrollment: enrollment, options: try options(settings, lockWaitMillis: lockWaitMillis))
         }
         try settings.write(directory: directory)
         return try TerminalDesk(replica: replica, settings: settings)
@@ -46,10 +46,18 @@ public final class TerminalDesk {
         try StoreKind.terminal.checkOpening(directory)
         let settings = try TerminalSettings.read(directory: directory)
         let replica: TerminalReplica
-        do { replica = try TerminalReplica.open(directory: directory, options: TerminalOptions(lockWaitMillis: lockWaitMillis)) } catch {
+        do { replica = try TerminalReplica.open(directory: directory, options: try options(settings, lockWaitMillis: lockWaitMillis)) } catch {
             throw AppError.opening(error, what: "terminal store")
         }
         return try TerminalDesk(replica: replica, settings: settings)
+    }
+
+    /// The replica's options: its store lock wait, and the relay scope of the return policy's window
+    /// (the terminal pulls the merchant's sales of that window plus the margin: sync-protocol.md, "Relay scope").
+    static func options(_ settings: TerminalSettings, lockWaitMillis: Int64) throws(SyncError) -> TerminalOptions {
+        let policy: ReturnPolicy
+        do { policy = try settings.validated().policy } catch { throw SyncError(.invalidArgument, error.message, location: TerminalSettings.fileName) }
+        return TerminalOptions(lockWaitMillis: lockWaitMillis, relayScope: RelayScope(policy: policy))
     }
 
     init(replica: TerminalReplica, settings: TerminalSettings) throws(AppError) {
@@ -194,7 +202,7 @@ public final class TerminalDesk {
         let state = replica.state
         guard let captureEvent = state.capture(of: saleID), case .saleCaptured(let capture) = captureEvent.body,
               let sale = state.sales[saleID] else {
-            throw AppError(.refused, "return code \(code): no sale \(saleID.dot) is known at this terminal (sync first if it was sold elsewhere since the last sync)")
+            throw AppError(.refused, Self.saleNotHeld(code: "\(code)", sale: saleID, policy: policy))
         }
         switch sale.status {
         case .declined, .expired, .voidDuplicate:
@@ -244,6 +252,13 @@ public final class TerminalDesk {
             reason: input.reason.description, policyHolds: evaluation.allHold,
             conditions: evaluation.results.map { .init(condition: $0.condition.rawValue, holds: $0.holds, detail: $0.detail) },
             notification: NotificationOutbox.entry(for: event, request: request)?.description)
+    }
+
+    /// Why a return on a sale this terminal does not hold is refused here (sync-protocol.md, "Relay scope").
+    static func saleNotHeld(code: String, sale: SaleId, policy: ReturnPolicy) -> String {
+        "return code \(code): sale \(sale.dot) is not held at this terminal: it is outside this terminal's return scope "
+            + "(\(RelayScope(policy: policy).description)), or was sold elsewhere since the last sync; "
+            + "sync and try again, or request the return online at central (the back office)"
     }
 
     // MARK: - Decisions

@@ -33,7 +33,7 @@ struct TerminalCommand: ParsableCommand {
         var unsyncedLimit: String?
         @Option(name: .customLong("offline-hours"), help: "Longest time offline before captures are refused, in hours (1...168).")
         var offlineHours: Int64 = OfflineRiskLimits.offlineHoursMaxDefault
-        @Option(name: .customLong("return-window-days"), help: "Days after a sale within which goods may be returned (0...365).")
+        @Option(name: .customLong("return-window-days"), help: "Days after a sale within which goods may be returned (0...365); the terminal holds the merchant's sales of these days plus 72 h.")
         var returnWindowDays = 7
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
@@ -196,6 +196,9 @@ struct TerminalCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Sync with central: push what it lacks, pull what this terminal lacks (--central DIR, or --server URL over HTTP).",
             discussion: """
+                It pulls the merchant's sales of the terminal's return window plus 72 h (its return scope), with \
+                their outcomes and tickets and every capture sharing a payment code with one of them.
+
                 With --server, each message is one authenticated HTTP request (sync-protocol.md, "HTTP"), \
                 in batches of --batch-bytes (default 65536, sized for a 2G link); a request cut or timed out is \
                 retried with backoff and jitter, and a session cut anywhere resumes where it stopped.

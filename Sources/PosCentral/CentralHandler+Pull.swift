@@ -19,28 +19,40 @@ extension CentralHandler {
         let batchBytes = m.batchBytes == 0 ? pullBatchBytesValue : min(pullBatchBytesValue, Int(m.batchBytes))
         let scanEnd = m.cursor + SyncLimits.pullScanPositionsMax
         let context = storage.recordContext  // a version-2 capture derives its key with its writer's merchant key
+        var scope = PullScope(floorMillis: m.scopeFloorMillis, terminal: m.terminal)
         try storage.scan(after: m.cursor) { (position, record) throws(SyncError) -> Bool in
             guard bytes < batchBytes, envelopes.count < JournalLimits.frameRecordsMax, position <= scanEnd else { return false }
-            cursor = position
-            cursorDigest = eventDigest(record)
             let event: Event
             do throws(LedgerError) { event = try RecordCodec.decode(record, context: context) } catch { throw SyncError(error, location: "central journal position \(position)") }
-            if event.dot.replica == m.terminal || m.knowledge.covers(event.dot) { return true }
-            guard try merchant(of: event) == merchantID else { return true }
-            if let drop = faults.dropFromPull, drop(event) { return true }
-            let relayed: [UInt8]
-            if case .saleCaptured(let capture) = event.body, capture.paymentCode != nil {
-                // Other terminals never receive a payment code: relayed without it.
-                relayed = RecordCodec.encode(Event(dot: event.dot, hlc: event.hlc, context: event.context, body: .saleCaptured(capture.withoutPaymentCode())))
-            } else {
-                relayed = record
+            var relayed: [Event] = []
+            if event.dot.replica == m.terminal {
+                // Its own capture in scope needs the key group too (the terminal holds the capture itself).
+                relayed = try scope.partners(ofOwn: event, storage: storage)
+            } else if !m.knowledge.covers(event.dot), try merchant(of: event) == merchantID {
+                relayed = try scope.selection(of: event, storage: storage)
             }
-            let envelope = InboundRecord.pulled(position: position, event: relayed).encoded()
-            bytes += envelope.count
-            envelopes.append(envelope)
+            relayed.removeAll { scope.sent.contains($0.dot) }
+            if let drop = faults.dropFromPull { relayed.removeAll { $0.dot == event.dot && drop($0) } }
+            // A key group (partners and the capture) goes in one batch: stop before it when it does not fit the frame.
+            guard relayed.count <= 1 || envelopes.isEmpty || envelopes.count + relayed.count <= JournalLimits.frameRecordsMax else { return false }
+            cursor = position
+            cursorDigest = eventDigest(record)
+            for e in relayed {
+                // Key-group partners carry position 0 (sync-protocol.md, "Relay scope"): not where the scan is.
+                let envelope = (e.dot == event.dot ? InboundRecord.pulled(position: position, event: Self.relayedRecord(event, record))
+                                                   : InboundRecord.pulled(position: 0, event: Self.relayedRecord(e, nil))).encoded()
+                bytes += envelope.count
+                envelopes.append(envelope)
+                scope.relayed(e.dot)
+            }
             return true
         }
-        // Learning the merchant of tickets central opened may have loaded sales: they count toward the store's bound.
+        if scope.partnersLeftOut > 0 {
+            logger.warning("key-group partners left out of a pull", metadata: [
+                "sync.terminal": "\(m.terminal)", "sync.partners_left_out": "\(scope.partnersLeftOut)", "sync.partners_max": "\(PullScope.partnersMax)",
+            ])
+        }
+        // Learning the merchant of tickets central opened, and the sales of what was scanned, may have loaded sales: they count toward the store's bound.
         storage.didRead()
         var frames: [[UInt8]] = []
         if !envelopes.isEmpty {
@@ -48,6 +60,15 @@ extension CentralHandler {
             frames.append(sealed.bytes)
         }
         return .init(frames: frames, cursor: cursor, more: cursor < head, cursorDigest: cursorDigest)
+    }
+
+    /// An event as relayed: a capture without its payment code (other terminals never receive one),
+    /// anything else as held (`record`, or encoded again when only the event is at hand).
+    private static func relayedRecord(_ event: Event, _ record: [UInt8]?) -> [UInt8] {
+        if case .saleCaptured(let capture) = event.body, capture.paymentCode != nil {
+            return RecordCodec.encode(Event(dot: event.dot, hlc: event.hlc, context: event.context, body: .saleCaptured(capture.withoutPaymentCode())))
+        }
+        return record ?? RecordCodec.encode(event)
     }
 
     /// The merchant owning an event's entity.

@@ -256,6 +256,22 @@ extension LedgerState {
     /// at central and at the capturing terminal it holds the payment code).
     public func capture(of sale: SaleId) -> Event? { saleGroups[sale]?.capture }
 
+    /// The sales whose captures share the duplicate key `key` (the key group), sorted.
+    public func captures(withKey key: DuplicateKey) -> [SaleId] { capturesByKey[key] ?? [] }
+
+    /// The conflict records about one sale, sorted: its own, its tickets' and its payment code's.
+    public func conflicts(of sale: SaleId) -> [ConflictRecord] {
+        var scopes: [ConflictScope] = [.sale(sale)] + (saleGroups[sale]?.tickets ?? []).map { .ticket($0) }
+        if case .saleCaptured(let c)? = saleGroups[sale]?.capture?.body { scopes.append(.paymentCode(c.duplicateKey)) }
+        return scopes.flatMap { conflictsByScope[$0] ?? [] }.sorted()
+    }
+
+    /// Whether the event with this dot is held here, as a capture or an outcome of `sale`.
+    public func holds(_ dot: Dot, of sale: SaleId) -> Bool {
+        guard let g = saleGroups[sale] else { return false }
+        return g.capture?.dot == dot || g.outcomes.contains { $0.dot == dot }
+    }
+
     /// The outcome events of a sale (confirmed, declined, expired), sorted by dot.
     public func outcomes(of sale: SaleId) -> [Event] { saleGroups[sale]?.outcomes ?? [] }
 

@@ -21,12 +21,16 @@ public struct SimulationConfig: Sendable {
     /// snapshots are written (and cut by power failures) many times per run.
     public var centralSnapshotEvents: Int? = nil
     var snapshotEvents: Int { centralSnapshotEvents ?? Int(3 + seed % 30) }
+    /// The terminals' return window, days: they pull within its relay scope (sync-protocol.md,
+    /// "Relay scope"), and simulated days pass (4 % of steps) so sales leave it. nil: unscoped, no days pass.
+    public var returnWindowDays: Int?
 
-    public init(seed: UInt64, terminals: Int = 3, steps: Int = 120, breakRelay: Bool = false) {
+    public init(seed: UInt64, terminals: Int = 3, steps: Int = 120, breakRelay: Bool = false, returnWindowDays: Int? = 1) {
         self.seed = seed
         self.terminals = terminals
         self.steps = steps
         self.breakRelay = breakRelay
+        self.returnWindowDays = returnWindowDays
     }
 }
 
@@ -39,6 +43,8 @@ public struct SimulationResult: Sendable {
     public var conflictKinds: [String: Int] = [:]
     /// Snapshots central wrote (each one a chance for a power failure to cut it).
     public var centralSnapshots = 0
+    /// With relay scope: in-scope sales compared between a terminal and central, over all terminals.
+    public var scopedSalesCompared = 0
     /// Check failures; empty when the run passed.
     public var failures: [String] = []
     /// What happened, step by step.
@@ -65,6 +71,8 @@ public final class Simulator {
     /// Payment codes scanned, per terminal index, for duplicate scans.
     private var scannedCodes: [(Int, PaymentCode)] = []
     private var courierBag: [(terminal: Int, bytes: [UInt8])] = []
+    /// Per terminal index, the highest scope floor any of its pulls sent (what it must hold from).
+    private var floorsMax: [UInt64] = []
 
     public init(_ config: SimulationConfig) {
         self.config = config
@@ -104,6 +112,7 @@ public final class Simulator {
     private var terminalOptions: TerminalOptions {
         var o = TerminalOptions()
         o.testOnlyUnsyncedOutbound = config.breakDurability
+        o.relayScope = config.returnWindowDays.map { try! RelayScope(returnWindowDays: $0) }
         return o
     }
 
@@ -128,6 +137,7 @@ public final class Simulator {
             terminals.append(try TerminalReplica.initialize(directory: "\(root)/t\(i + 1)", enrollment: e, fileSystem: disk, options: terminalOptions))
             links.append(SimulatedLink(seed: config.seed &+ UInt64(200 + i), faults: .init(), central: { [unowned self] in self.central }))
             clockOffsetMillis.append(Int64.random(in: -3 * Millis.perHour...3 * Millis.perHour, using: &rng))
+            floorsMax.append(0)
         }
         // Identity files are written once at setup; make them durable before any crash.
         for d in terminalDisks { _ = d.crash() }
@@ -197,8 +207,19 @@ public final class Simulator {
         try! PaymentCode("13" + (0..<16).map { _ in String(Int.random(in: 0...9, using: &rng)) }.joined())
     }
 
+    /// One sync of terminal `i` through `transport`; the floor its pulls sent is kept (also when interrupted).
+    private func sync(_ i: Int, via transport: any SyncTransport, pushBatchBytes: Int = SyncLimits.pushBatchBytesMax) throws -> TerminalReplica.SyncReport {
+        defer { if let f = terminals[i]?.lastPullFloorMillis { floorsMax[i] = max(floorsMax[i], f) } }
+        return try terminals[i]!.sync(via: transport, wallMillis: wall(i), pushBatchBytes: pushBatchBytes)
+    }
+
     private func step() throws {
         nowMillis += Int64.random(in: 1_000...600_000, using: &rng)
+        if config.returnWindowDays != nil, chance(4) {
+            nowMillis += Millis.perDay
+            note("a day passes")
+            count("day passes")
+        }
         let i = pick(terminals.count)
         let roll = pick(100)
         switch roll {
@@ -261,9 +282,9 @@ public final class Simulator {
                 try centralWrite(body, "forward \(sale.id)")
             }
         case 68..<84:  // a sync
-            guard let t = terminals[i] else { return }
+            guard terminals[i] != nil else { return }
             do {
-                let report = try t.sync(via: links[i], wallMillis: wall(i), pushBatchBytes: 2048)
+                let report = try sync(i, via: links[i], pushBatchBytes: 2048)
                 note("t\(i + 1) sync: \(report)")
             } catch {
                 note("t\(i + 1) sync interrupted: \(error)")
@@ -341,8 +362,8 @@ public final class Simulator {
         // Sync rounds until a whole round moves nothing.
         for round in 0..<20 {
             var moved = 0
-            for (i, t) in terminals.enumerated() {
-                let report = try t!.sync(via: InProcessTransport(central: central), wallMillis: wall(i))
+            for i in terminals.indices {
+                let report = try sync(i, via: InProcessTransport(central: central))
                 moved += report.pushed + report.pulled
             }
             note("heal round \(round): \(moved) events moved")
@@ -352,6 +373,7 @@ public final class Simulator {
     }
 
     private func checkConvergence() throws {
+        guard config.returnWindowDays == nil else { return try checkScopedConvergence() }
         let reference = try central.state.canonicalText
         for (i, t) in terminals.enumerated() {
             let text = t!.state.canonicalText
@@ -365,8 +387,32 @@ public final class Simulator {
                 result.failures.append("t\(i + 1) conflict records differ from central's")
             }
         }
-        // Jepsen set check: every acknowledged event, with the very bytes acknowledged,
-        // is at central, still at the terminal that wrote it, and known at every terminal.
+        try checkAcknowledged(knownEverywhere: true)
+        // Same number of distinct events everywhere (a gap under a covered dot would show here).
+        let centralEvents = try central.state.eventCount
+        for (i, t) in terminals.enumerated() where t!.state.eventCount != centralEvents {
+            result.failures.append("t\(i + 1) holds \(t!.state.eventCount) events, central \(centralEvents)")
+        }
+        checkNoForeignCodes()
+    }
+
+    /// With relay scope: every terminal decides every sale in its scope as central does
+    /// (sync-protocol.md, "Relay scope"), holding exactly the same events of it.
+    private func checkScopedConvergence() throws {
+        let reference = try central.state
+        for (i, t) in terminals.enumerated() {
+            let held = t!.state
+            let comparison = ScopeComparison(central: reference, terminal: held, floorMillis: floorsMax[i])
+            result.scopedSalesCompared += comparison.compared
+            for difference in comparison.differences.prefix(5) { result.failures.append("t\(i + 1) differs from central: \(difference)") }
+        }
+        try checkAcknowledged(knownEverywhere: false)
+        checkNoForeignCodes()
+    }
+
+    /// Jepsen set check: every acknowledged event, with the very bytes acknowledged, is at
+    /// central, still at the terminal that wrote it, and (unscoped) known at every terminal.
+    private func checkAcknowledged(knownEverywhere: Bool) throws {
         for (dot, digest) in acknowledged.sorted(by: { $0.key < $1.key }) {
             switch try central.digest(of: dot) {
             case nil: result.failures.append("acknowledged event \(dot) lost: central does not hold it")
@@ -377,15 +423,13 @@ public final class Simulator {
                 let own = (try? writer.ownRecord(seq: dot.seq)).flatMap { $0 }.map(eventDigest)
                 if own != digest { result.failures.append("acknowledged event \(dot) lost at its own terminal (now \(own.map { String($0, radix: 16) } ?? "absent"))") }
             }
-            for (i, t) in terminals.enumerated() where !t!.knowledge.covers(dot) {
+            for (i, t) in terminals.enumerated() where knownEverywhere && !t!.knowledge.covers(dot) {
                 result.failures.append("acknowledged event \(dot) missing at t\(i + 1)")
             }
         }
-        // Same number of distinct events everywhere (a gap under a covered dot would show here).
-        let centralEvents = try central.state.eventCount
-        for (i, t) in terminals.enumerated() where t!.state.eventCount != centralEvents {
-            result.failures.append("t\(i + 1) holds \(t!.state.eventCount) events, central \(centralEvents)")
-        }
+    }
+
+    private func checkNoForeignCodes() {
         // No terminal holds another terminal's payment code.
         for (i, t) in terminals.enumerated() {
             for event in (try? t!.heldForeignCaptures()) ?? [] {

@@ -7,6 +7,8 @@ import PosWire
 /// the evidence of what central held of the terminal's own events.
 struct InboundSummary {
     var events: [Event] = []
+    /// Dots of events pulled as key-group partners (kind-1 position 0): folded, not counted in the knowledge vector.
+    var partners: Set<Dot> = []
     /// The largest kind-2 acknowledgement ever recorded.
     var acknowledged: UInt64 = 0
     /// The last kind-2 or kind-5 value: what central holds now as last heard.
@@ -46,6 +48,7 @@ struct InboundSummary {
                 do { event = try RecordCodec.decode(bytes, context: context) } catch { throw SyncError(error, location: "\(location) seq \(seq)") }
                 if event.dot.replica.isCentral { s.echoed = max(s.echoed, event.context[terminal]) }
                 s.events.append(event)
+                if position == 0 { s.partners.insert(event.dot) } else { s.partners.remove(event.dot) }
                 if position > s.pullCursor { s.pullCursor = position; s.pullCursorDigest = nil }
             case .pullCursor(let position, let digest):
                 s.pullCursor = position  // as the last session left it (it may have been reset)

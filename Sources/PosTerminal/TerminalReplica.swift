@@ -19,12 +19,17 @@ public struct TerminalOptions: Sendable {
     static let testOnlyUnsyncedBufferBytes = 1 << 20
     /// How long opening waits for another process's lock on the store directory, in milliseconds.
     public var lockWaitMillis: Int64
+    /// Which of the merchant's sales this terminal pulls (sync-protocol.md, "Relay scope"): each
+    /// pull sends the floor this scope gives at the terminal's clock. nil: unscoped (floor 0,
+    /// every sale of the merchant), for tools and tests that want the whole history.
+    public var relayScope: RelayScope?
 
     public init(segmentBytesMax: Int = JournalLimits.segmentBytesDefault, retentionMillis: Int64 = TerminalOptions.retentionMillisDefault,
-                lockWaitMillis: Int64 = StoreLockLimits.waitMillisDefault) {
+                lockWaitMillis: Int64 = StoreLockLimits.waitMillisDefault, relayScope: RelayScope? = nil) {
         self.segmentBytesMax = segmentBytesMax
         self.retentionMillis = retentionMillis
         self.lockWaitMillis = lockWaitMillis
+        self.relayScope = relayScope
     }
 }
 
@@ -148,7 +153,7 @@ public final class TerminalReplica: @unchecked Sendable {
         lastCentralWallMillis = summary.lastSync?.centralWallMillis
         centralEpoch = summary.epoch
         reservedThrough = summary.reserved
-        do { try restore(pulled: summary.events) } catch {
+        do { try restore(pulled: summary.events, partners: summary.partners) } catch {
             try? inbound.close()
             try? outbound.close()
             throw error
@@ -175,7 +180,7 @@ public final class TerminalReplica: @unchecked Sendable {
         }
     }
 
-    private func restore(pulled: [Event]) throws(SyncError) {
+    private func restore(pulled: [Event], partners: Set<Dot>) throws(SyncError) {
         var events: [Event] = []
         let own = try journal { () throws(JournalError) in try outbound.reader(from: outbound.firstSequence) }
         while let (seq, record) = try journal({ () throws(JournalError) in try own.next() }) {
@@ -191,7 +196,7 @@ public final class TerminalReplica: @unchecked Sendable {
         // last sync's reference time, so an absurd remote timestamp never drags it.
         let newestOwn = events.map(\.hlc).max() ?? .zero
         hlc = HybridLogicalClock(last: newestOwn)
-        absorb(events + pulled, wallMillis: clockReference(lastSyncMillis ?? Int64(newestOwn.millis)))
+        absorb(events + pulled, partners: partners, wallMillis: clockReference(lastSyncMillis ?? Int64(newestOwn.millis)))
     }
 
     /// The time a remote timestamp is judged against: the later of this
@@ -202,9 +207,11 @@ public final class TerminalReplica: @unchecked Sendable {
     }
 
     /// Folds events in; each moves the clock no further than the guard allows at `wallMillis`.
-    private func absorb(_ events: [Event], wallMillis: Int64) {
+    /// Key-group partners (`partners`) are not counted in the knowledge vector: central sends
+    /// them out of journal order, and the vector tells central how far the scan delivered.
+    private func absorb(_ events: [Event], partners: Set<Dot> = [], wallMillis: Int64) {
         for e in events {
-            knowledgeValue.add(e.dot)
+            if !partners.contains(e.dot) { knowledgeValue.add(e.dot) }
             if e.dot.replica != terminal { _ = try? hlc.receive(e.hlc, wallMillis: wallMillis) }
         }
         stateValue.apply(events)
@@ -403,12 +410,15 @@ public final class TerminalReplica: @unchecked Sendable {
             progress?(status)
         }
         report.acknowledged = acknowledged
-        // Pull: what this terminal lacks, in bounded batches.
+        // Pull: what this terminal lacks, in bounded batches, within its relay scope.
+        let floor = scopeFloorMillis(wallMillis: wallMillis, centralWallMillis: welcome.wallMillis)
+        lock.withLock { lastPullFloorMillis = floor }
         var more = report.complete
         while more {
             if report.pullBatches > 0 || report.pushBatches > 0, yield?() == true { report.complete = false; break }
             let request = SyncMessage.Pull(terminal: terminal, cursor: lock.withLock { pullCursor }, knowledge: knowledge,
-                                           batchBytes: pullBatchBytes == SyncLimits.pullBatchBytesMax ? 0 : UInt32(pullBatchBytes))
+                                           batchBytes: pullBatchBytes == SyncLimits.pullBatchBytesMax ? 0 : UInt32(pullBatchBytes),
+                                           scopeFloorMillis: floor)
             guard case .events(let batch) = try expect(transport.exchange(.pull(request))) else {
                 throw SyncError(.malformed, "central answered pull with something other than events")
             }
@@ -434,6 +444,23 @@ public final class TerminalReplica: @unchecked Sendable {
         return report
     }
 
+    /// The floor a pull sends (sync-protocol.md, "Relay scope"): the relay scope's floor at this
+    /// terminal's time — the later of `wallMillis` and its HLC, which never reads earlier than
+    /// anything it has seen — or at central's clock (`centralWallMillis`, the welcome's) when that
+    /// is earlier, so a clock running ahead does not push sales out of scope; 0 when unscoped.
+    /// Within one process it never goes down (a wall clock set back does not lower it).
+    public func scopeFloorMillis(wallMillis: Int64, centralWallMillis: Int64? = nil) -> UInt64 {
+        guard let scope = options.relayScope else { return 0 }
+        return lock.withLock {
+            let own = max(wallMillis, Int64(hlc.last.millis))
+            let now = centralWallMillis.map { min(own, $0) } ?? own
+            return max(UInt64(scope.floorMillis(nowMillis: now)), lastPullFloorMillis ?? 0)
+        }
+    }
+
+    /// The scope floor the last pull of this process sent (nil: none yet).
+    public private(set) var lastPullFloorMillis: UInt64?
+
     private func expect(_ reply: SyncMessage) throws(SyncError) -> SyncMessage {
         if case .refusal(let r) = reply { throw SyncError(.init(refusal: r.code), r.message, location: "central") }
         return reply
@@ -449,17 +476,19 @@ public final class TerminalReplica: @unchecked Sendable {
     }
 
     /// Decrypts a pulled batch, stores it durably in the inbound journal, folds it.
-    private func applyPulled(_ batch: SyncMessage.Events, wallMillis: Int64) throws(SyncError) -> Int {
+    private func applyPulled(_ pulledBatch: SyncMessage.Events, wallMillis: Int64) throws(SyncError) -> Int {
         let decoder = FrameDecoder(dictionaries: [ledgerDictionary], key: enrollment.journalKey)
         var records: [[UInt8]] = []
         var events: [Event] = []
+        var batch: Set<Dot> = []
+        var partners: Set<Dot> = []
         let known = knowledge
-        for (i, frame) in batch.frames.enumerated() {
+        for (i, frame) in pulledBatch.frames.enumerated() {
             let decoded = try journal { () throws(JournalError) in
                 try Frames.records(frame, dictionaryID: ledgerDictionary.id, keyID: enrollment.journalKey.id, decoder: decoder, file: "pulled frame \(i)")
             }
             for (j, record) in decoded.records.enumerated() {
-                guard case .pulled(_, let bytes) = try InboundRecord.decode(record, location: "pulled frame \(i) record \(j)") else {
+                guard case .pulled(let position, let bytes) = try InboundRecord.decode(record, location: "pulled frame \(i) record \(j)") else {
                     throw SyncError(.malformed, "pulled batch holds a record that is not an event", location: "pulled frame \(i) record \(j)")
                 }
                 let event: Event
@@ -467,24 +496,42 @@ public final class TerminalReplica: @unchecked Sendable {
                 if case .saleCaptured(let c) = event.body, c.paymentCode != nil {
                     throw SyncError(.notAuthorized, "central relayed a payment code (event \(event.dot)): refused", location: "pulled frame \(i) record \(j)")
                 }
-                if event.dot.replica == terminal || known.covers(event.dot) { continue }
+                if event.dot.replica == terminal || batch.contains(event.dot) { continue }
+                if let sale = Self.partnerSale(event) {
+                    // A capture or outcome may come as a key-group partner, whatever the knowledge vector
+                    // says (a scoped terminal's vector has holes), and again where the scan finds it: kept once.
+                    if lock.withLock({ stateValue.holds(event.dot, of: sale) }) { continue }
+                } else if known.covers(event.dot) {
+                    continue
+                }
+                if position == 0 { partners.insert(event.dot) }
+                batch.insert(event.dot)
                 records.append(record)
                 events.append(event)
             }
         }
         // The cursor reached, and the digest of central's record there, move with the batch's records.
-        let advanced = batch.cursor > lock.withLock { pullCursor }
-        let digest: UInt64? = batch.cursorDigest == 0 ? nil : batch.cursorDigest
+        let advanced = pulledBatch.cursor > lock.withLock { pullCursor }
+        let digest: UInt64? = pulledBatch.cursorDigest == 0 ? nil : pulledBatch.cursorDigest
         if !records.isEmpty {
             var written = records
-            if advanced { written.append(InboundRecord.pullCursor(position: batch.cursor, digest: digest).encoded()) }
+            if advanced { written.append(InboundRecord.pullCursor(position: pulledBatch.cursor, digest: digest).encoded()) }
             _ = try journal { () throws(JournalError) in try inbound.append(contentsOf: written) }
         }
         lock.withLock {
-            if advanced { pullCursor = batch.cursor; pullCursorDigest = digest }
-            absorb(events, wallMillis: wallMillis)
+            if advanced { pullCursor = pulledBatch.cursor; pullCursorDigest = digest }
+            absorb(events, partners: partners, wallMillis: wallMillis)
         }
         return events.count
+    }
+
+    /// The sale of a capture or an outcome: the events a pull sends as key-group partners.
+    private static func partnerSale(_ event: Event) -> SaleId? {
+        switch event.body {
+        case .saleCaptured: SaleId(event.dot)
+        case .saleConfirmed(let s), .saleDeclined(let s), .saleExpired(let s): s
+        default: nil
+        }
     }
 
     // MARK: - Retention

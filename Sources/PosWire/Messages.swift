@@ -3,7 +3,7 @@ import PosJournal
 import PosLedger
 
 /// The sync protocol version this build speaks.
-public let syncProtocolVersion: UInt8 = 2
+public let syncProtocolVersion: UInt8 = 3
 
 /// Named bounds of the sync protocol, each with its unit.
 public enum SyncLimits {
@@ -144,8 +144,13 @@ public enum SyncMessage: Sendable, Equatable {
         /// Pulled records per reply, at most, in bytes (0: central's own bound); central
         /// never goes above `SyncLimits.pullBatchBytesMax`. A slow link asks for less.
         public var batchBytes: UInt32
-        public init(terminal: ReplicaId, cursor: UInt64, knowledge: VersionVector, batchBytes: UInt32 = 0) {
+        /// The terminal's relay scope floor, HLC milliseconds (sync-protocol.md, "Relay scope"):
+        /// other terminals' events are relayed only for sales captured at or after it (with
+        /// their key groups). 0: unscoped, every sale of the merchant.
+        public var scopeFloorMillis: UInt64
+        public init(terminal: ReplicaId, cursor: UInt64, knowledge: VersionVector, batchBytes: UInt32 = 0, scopeFloorMillis: UInt64 = 0) {
             self.terminal = terminal; self.cursor = cursor; self.knowledge = knowledge; self.batchBytes = batchBytes
+            self.scopeFloorMillis = scopeFloorMillis
         }
     }
     public struct Events: Sendable, Equatable {
@@ -239,6 +244,7 @@ public enum SyncMessage: Sendable, Equatable {
             w.writeVarint(m.cursor)
             m.knowledge.encode(into: &w)
             w.writeVarint(UInt64(m.batchBytes))
+            w.writeVarint(m.scopeFloorMillis)
         case .events(let m):
             w.writeVarint(m.cursor)
             w.writeByte(m.more ? 1 : 0)
@@ -319,7 +325,14 @@ public enum SyncMessage: Sendable, Equatable {
                 let terminal = try replica(&r, field: "pull.terminal")
                 let cursor = try r.readVarint(field: "pull.cursor")
                 let knowledge = try VersionVector.decode(from: &r, field: "pull.knowledge")
-                message = .pull(Pull(terminal: terminal, cursor: cursor, knowledge: knowledge, batchBytes: try u32(&r, field: "pull.batchBytes")))
+                let batchBytes = try u32(&r, field: "pull.batchBytes")
+                let floorOffset = r.offset
+                let floor = try r.readVarint(field: "pull.scopeFloor")
+                guard floor <= Limits.hlcMillisMax else {
+                    throw SyncError(.malformed, "pull.scopeFloor \(floor) is above the largest HLC milliseconds \(Limits.hlcMillisMax)",
+                                    location: "message offset \(floorOffset)")
+                }
+                message = .pull(Pull(terminal: terminal, cursor: cursor, knowledge: knowledge, batchBytes: batchBytes, scopeFloorMillis: floor))
             case 6:
                 let cursor = try r.readVarint(field: "events.cursor")
                 let more = try r.readByte(field: "events.more") != 0

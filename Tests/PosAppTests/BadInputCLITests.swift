@@ -45,7 +45,7 @@ struct BadInputCLITests {
         let s = try Shop()
         let unknown = ReturnCode(sale: SaleId(try Dot(replica: try ReplicaId.terminal(7), seq: 99))).digits
         try s.refuses(["terminal", "refund", "--dir", s.t1, "--return-code", unknown, "--reason", "quality", "--resolution", "refund"],
-                      status: 1, message: "no sale 7:99 is known at this terminal")
+                      status: 1, message: "sale 7:99 is not held at this terminal: it is outside this terminal's return scope (sales of the last 7 days plus 72 h)")
     }
 
     @Test("mistyped return code: one digit changed fails the check digit")

@@ -12,13 +12,21 @@ func simulationSeeds() -> [UInt64] {
     return Array(first..<(first + count))
 }
 
-/// Steps per run: POSSYNC_SIM_STEPS (default 120); terminals: POSSYNC_SIM_TERMINALS (default 3).
-func simulationConfig(seed: UInt64, breakRelay: Bool = false, breakDurability: Bool = false) -> SimulationConfig {
+/// Steps per run: POSSYNC_SIM_STEPS (default 120); terminals: POSSYNC_SIM_TERMINALS (default 3);
+/// the terminals' return window: POSSYNC_SIM_SCOPE_DAYS (default 1; "off": unscoped, no days pass).
+func simulationConfig(seed: UInt64, breakRelay: Bool = false, breakDurability: Bool = false, scoped: Bool = true) -> SimulationConfig {
     let env = ProcessInfo.processInfo.environment
     var c = SimulationConfig(seed: seed, terminals: env["POSSYNC_SIM_TERMINALS"].flatMap(Int.init) ?? 3,
                              steps: env["POSSYNC_SIM_STEPS"].flatMap(Int.init) ?? 120, breakRelay: breakRelay)
     c.breakDurability = breakDurability
+    let days = env["POSSYNC_SIM_SCOPE_DAYS"]
+    c.returnWindowDays = !scoped || days == "off" ? nil : (days.flatMap(Int.init) ?? 1)
     return c
+}
+
+/// The command line replaying one seed as the test ran it.
+func replay(_ c: SimulationConfig) -> String {
+    "POSSYNC_SIM_SEED=\(c.seed) POSSYNC_SIM_STEPS=\(c.steps) POSSYNC_SIM_TERMINALS=\(c.terminals) POSSYNC_SIM_SCOPE_DAYS=\(c.returnWindowDays.map(String.init) ?? "off") swift test --filter PosSimulationTests"
 }
 
 @Suite("simulation")
@@ -29,8 +37,10 @@ struct SimulationTests {
         var conflicts: [String: Int] = [:]
         var longest = (seed: UInt64(0), events: 0)
         var snapshots = 0
+        var compared = 0
         for seed in simulationSeeds() {
             let r = Simulator(simulationConfig(seed: seed)).run()
+            compared += r.scopedSalesCompared
             for (k, v) in r.faults { totals[k, default: 0] += v }
             for (k, v) in r.conflictKinds { conflicts[k, default: 0] += v }
             snapshots += r.centralSnapshots
@@ -38,7 +48,7 @@ struct SimulationTests {
             if !r.passed {
                 Issue.record(Comment(rawValue: """
                     simulation seed \(seed) failed: \(r.failures.prefix(5).joined(separator: "; "))
-                    replay: POSSYNC_SIM_SEED=\(seed) POSSYNC_SIM_STEPS=\(simulationConfig(seed: seed).steps) POSSYNC_SIM_TERMINALS=\(simulationConfig(seed: seed).terminals) swift test --filter PosSimulationTests
+                    replay: \(replay(simulationConfig(seed: seed)))
                     last steps:
                     \(r.traceTail())
                     """))
@@ -46,7 +56,22 @@ struct SimulationTests {
             }
         }
         #expect(snapshots > simulationSeeds().count, "central snapshots are exercised (every run folds more events than its snapshot interval)")
-        print("simulation: \(simulationSeeds().count) seeds passed; longest run seed \(longest.seed) with \(longest.events) events; central snapshots \(snapshots); faults \(totals.sorted { $0.key < $1.key }); conflicts \(conflicts.sorted { $0.key < $1.key })")
+        if simulationConfig(seed: 1).returnWindowDays != nil {
+            #expect(compared > 0 && (totals["day passes"] ?? 0) > 0, "scoped runs compare in-scope sales and let days pass")
+        }
+        print("simulation: \(simulationSeeds().count) seeds passed; longest run seed \(longest.seed) with \(longest.events) events; central snapshots \(snapshots); in-scope sales compared \(compared); faults \(totals.sorted { $0.key < $1.key }); conflicts \(conflicts.sorted { $0.key < $1.key })")
+    }
+
+    @Test("unscoped terminals (floor 0) under faults converge to central's whole state")
+    func unscopedSeeds() {
+        for seed in simulationSeeds().prefix(40) {
+            let c = simulationConfig(seed: seed, scoped: false)
+            let r = Simulator(c).run()
+            if !r.passed {
+                Issue.record(Comment(rawValue: "unscoped simulation seed \(seed) failed: \(r.failures.prefix(5).joined(separator: "; "))\nreplay: \(replay(c))\nlast steps:\n\(r.traceTail())"))
+                return
+            }
+        }
     }
 
     @Test("a deliberately broken relay is caught within the CI seeds")

@@ -41,22 +41,30 @@ final class World {
     let dir = TempDir("world")
     var central: CentralHandler
     var terminals: [TerminalReplica] = []
-    var now = baseMillis
+    /// The tests' wall clock (`now`); central reads it too when the world was made with `centralOnWorldClock`.
+    let clock = FixedClock(baseMillis)
+    var now: Int64 {
+        get { clock.millis }
+        set { clock.advance(by: newValue - clock.millis) }
+    }
     let snapshotEvents: Int
     /// Central's database (nil: the file store under `dir`).
     let postgres: PostgresURL?
+    let environment: CentralEnvironment
 
+    /// `centralOnWorldClock`: central's wall clock is `now` (days pass for central too), else the real clock.
     init(terminals count: Int, merchant: String = "shop", snapshotEvents: Int = SyncLimits.centralSnapshotEventsDefault,
-         store: CentralKind = .files) throws {
+         store: CentralKind = .files, centralOnWorldClock: Bool = false) throws {
         self.snapshotEvents = snapshotEvents
+        environment = centralOnWorldClock ? CentralEnvironment(wallMillis: clock.reading) : CentralEnvironment()
         if store == .postgres, let server = PostgresTestDatabase.server(for: "a PostgreSQL world") {
             let url = try PostgresTestDatabase.fresh(on: server, label: "world")
             postgres = url
-            central = try PostgresCentralStore.create(url: url)
+            central = try PostgresCentralStore.create(url: url, environment: environment)
         } else {
             precondition(store == .files, "a PostgreSQL world without POSSYNC_TEST_POSTGRES: check `available(for:)` first")
             postgres = nil
-            central = try FileCentralStore.create(directory: dir.path + "/central", snapshotEvents: snapshotEvents)
+            central = try FileCentralStore.create(directory: dir.path + "/central", environment: environment, snapshotEvents: snapshotEvents)
         }
         for i in 1...count {
             let e = try central.enroll(terminal: try ReplicaId.terminal(UInt32(i)), merchant: merchant)
@@ -69,9 +77,9 @@ final class World {
     func reopenCentral() throws {
         try central.close()
         if let postgres {
-            central = try PostgresCentralStore.open(url: postgres)
+            central = try PostgresCentralStore.open(url: postgres, environment: environment)
         } else {
-            central = try FileCentralStore.open(directory: dir.path + "/central", snapshotEvents: snapshotEvents)
+            central = try FileCentralStore.open(directory: dir.path + "/central", environment: environment, snapshotEvents: snapshotEvents)
         }
     }
 

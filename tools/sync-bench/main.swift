@@ -1,8 +1,9 @@
 // sync-bench: the sync layer's figures in one run.
-// Usage: swift run -c release sync-bench [--quick] [--long] [--terminals N] [--events N] [--backlog N]
+// Usage: swift run -c release sync-bench [--quick] [--long] [--terminals N] [--events N] [--backlog N] [--scope-only]
 // (The fold and codec figures are possync-bench rows 6a and 5.)
 //        sync-bench import-bundle CENTRAL_DIR BUNDLE SNAPSHOT_EVENTS   (child mode: imports, prints peak RSS)
 // --snapshot-events N: central's flush interval (default SyncLimits.centralSnapshotEventsDefault).
+// --scope-terminals N --scope-sales N --scope-days N --scope-window N: the relay scope rows (section 4); --scope-only: only them.
 import Foundation
 import PosJournal
 import PosLedger
@@ -80,8 +81,11 @@ func frames(_ e: Enrollment, from first: UInt64, count: Int, perFrame: Int) -> [
 nonisolated(unsafe) var rows: [(String, String, String)] = []
 func row(_ a: String, _ b: String, _ c: String) { rows.append((a, b, c)); print("\(a): \(b)  \(c)") }
 
+// --scope-only: section 4 alone.
+let scopeOnly = args.contains("--scope-only")
+
 // 1. Wire bytes per event in a 1,000-event push.
-do {
+if !scopeOnly {
     let central = try FileCentralStore.create(directory: root + "/wire")
     let e = try central.enroll(terminal: try ReplicaId.terminal(1), merchant: "m")
     for perFrame in [1, 100] {
@@ -95,7 +99,7 @@ do {
 }
 
 // 2. Central ingest: T terminals x E events, pushed in 1 MiB batches of 100-event frames.
-do {
+if !scopeOnly {
     let central = try FileCentralStore.create(directory: root + "/ingest", snapshotEvents: snapshotEvents)
     var pushes: [SyncMessage] = []
     for t in 1...terminalCount {
@@ -180,7 +184,7 @@ func importPeak(_ events: Int) throws -> (secs: Double, before: Int, peak: Int, 
     return (Double(out[1])!, Int(out[2])!, Int(out[3])!, Int(out[4].trimmingCharacters(in: .whitespacesAndNewlines))!)
 }
 var peaks: [(events: Int, peak: Int)] = []
-for n in [backlog / 10, backlog] + (args.contains("--long") ? [backlog * 2] : []) {
+for n in scopeOnly ? [] : [backlog / 10, backlog] + (args.contains("--long") ? [backlog * 2] : []) {
     let r = try importPeak(n)
     peaks.append((n, r.peak))
     row("bundle import of a \(n)-event backlog", String(format: "peak RSS %.1f MiB", Double(r.peak) / 1024),
@@ -190,6 +194,110 @@ for (small, large) in zip(peaks, peaks.dropFirst()) {
     row("peak RSS growth from \(small.events) to \(large.events) events", String(format: "%+.1f MiB", Double(large.peak - small.peak) / 1024),
         String(format: "%.1f bytes per extra event (the runs' key filters are 2.5 B per capture)",
                Double(large.peak - small.peak) * 1024 / Double(large.events - small.events)))
+}
+
+// 4. Bytes pulled per day by one terminal of a chain, with and without relay scope (sync-protocol.md, "Relay scope").
+// --scope-terminals N (default 20), --scope-sales N per terminal per day (default 30), --scope-days N (default 30),
+// --scope-window N return window days of the measured terminals (default 7). Each day every terminal pushes its
+// captures and refund requests on 2 % of the chain's sales of the last 30 days; two terminals that write nothing
+// sync every day, one scoped and one unscoped (floor 0); on days 7 and 30 (or the last) a new terminal of each kind
+// pulls for the first time. Bytes are the encoded events replies.
+final class PulledBytes: SyncTransport {
+    let inner: InProcessTransport
+    var bytes = 0
+    init(_ central: CentralHandler) { inner = InProcessTransport(central: central) }
+    func exchange(_ request: SyncMessage) throws(SyncError) -> SyncMessage {
+        let reply = try inner.exchange(request)
+        if case .events = reply { bytes += reply.encoded().count }
+        return reply
+    }
+}
+do {
+    let chainTerminals = option("--scope-terminals", 20)
+    let salesPerDay = option("--scope-sales", 30)
+    let days = option("--scope-days", 30)
+    let window = option("--scope-window", 7)
+    let day = UInt64(Millis.perDay)
+    // Central's clock is the chain's day (the terminals' clock reference is the later of theirs and central's).
+    final class Clock: @unchecked Sendable { var millis: Int64 = 0 }
+    let clock = Clock()
+    let central = try FileCentralStore.create(directory: root + "/scope", environment: CentralEnvironment(wallMillis: { clock.millis }),
+                                              snapshotEvents: snapshotEvents)
+    var writers: [(e: Enrollment, seq: UInt64, chain: UInt32)] = []
+    for t in 1...chainTerminals { writers.append((try central.enroll(terminal: try ReplicaId.terminal(UInt32(t)), merchant: "chain"), 0, 0)) }
+    var nextTerminal = UInt32(chainTerminals + 1)
+    func reader(scoped: Bool) throws -> TerminalReplica {
+        let e = try central.enroll(terminal: try ReplicaId.terminal(nextTerminal), merchant: "chain")
+        nextTerminal += 1
+        return try TerminalReplica.initialize(directory: root + "/scope-t\(e.terminal.rawValue)", enrollment: e,
+                                              options: TerminalOptions(relayScope: scoped ? try RelayScope(returnWindowDays: window) : nil))
+    }
+    let daily = [try reader(scoped: true), try reader(scoped: false)]
+    var sales: [(sale: SaleId, amount: Money, millis: UInt64)] = []
+    var perDay: [[Int]] = [[], []]
+    var firstPulls: [(day: Int, scoped: Int, unscoped: Int)] = []
+    for d in 1...days {
+        let dayStart = baseMillis + UInt64(d) * day
+        clock.millis = Int64(dayStart)
+        // Returns are asked of sales of the last 30 days (sales are in time order: a suffix).
+        let recentFrom = sales.firstIndex { $0.millis + 30 * day >= dayStart } ?? sales.count
+        for w in writers.indices {
+            var records: [[UInt8]] = []
+            let e = writers[w].e
+            for k in 0..<salesPerDay {
+                writers[w].seq += 1
+                let millis = dayStart + UInt64(k) * (day / 2 / UInt64(salesPerDay)) + UInt64(w)
+                let amount = Money(minorUnits: Int64.random(in: 100...99_999, using: &rng), currency: .CNY)
+                let code = try PaymentCode("13" + (0..<16).map { _ in String(Int.random(in: 0...9, using: &rng)) }.joined())
+                let event = Event(dot: try Dot(replica: e.terminal, seq: writers[w].seq), hlc: HLCTimestamp(millis: millis, logical: 0),
+                                  context: VersionVector(), body: .saleCaptured(try SaleCapture(amount: amount, paymentCode: code, merchantKey: e.ledgerMerchantKey)))
+                records.append(RecordCodec.encode(event))
+                sales.append((SaleId(event.dot), amount, millis))
+            }
+            for _ in 0..<max(1, salesPerDay / 50) {
+                let s = sales[Int.random(in: recentFrom..<sales.count, using: &rng)]
+                writers[w].seq += 1
+                let r = try RefundRequest(sale: s.sale, saleAmount: s.amount, amount: s.amount, reason: .quality, resolution: .refund, contact: nil)
+                records.append(RecordCodec.encode(Event(dot: try Dot(replica: e.terminal, seq: writers[w].seq),
+                                                        hlc: HLCTimestamp(millis: dayStart + day / 2 + UInt64(w), logical: 0), context: VersionVector(), body: .refundRequested(r))))
+            }
+            let first = writers[w].seq - UInt64(records.count) + 1
+            let (bytes, header) = try FrameSealer(dictionary: ledgerDictionary, key: e.journalKey).seal(records, firstSequence: first, previousChecksum: writers[w].chain)
+            writers[w].chain = header.checksum
+            guard case .ack = central.handle(.push(.init(terminal: e.terminal, dictionaryID: ledgerDictionary.id, keyID: e.journalKey.id, frames: [bytes]))) else {
+                fatalError("scope row: push refused")
+            }
+        }
+        let wall = Int64(dayStart + day * 3 / 4)
+        clock.millis = wall
+        for (i, t) in daily.enumerated() {
+            let link = PulledBytes(central)
+            _ = try t.sync(via: link, wallMillis: wall)
+            perDay[i].append(link.bytes)
+        }
+        if d == 7 || d == days {
+            var pulled: [Int] = []
+            for scoped in [true, false] {
+                let t = try reader(scoped: scoped)
+                let link = PulledBytes(central)
+                _ = try t.sync(via: link, wallMillis: wall)
+                pulled.append(link.bytes)
+                try t.close()
+            }
+            firstPulls.append((d, pulled[0], pulled[1]))
+        }
+    }
+    let label = "\(chainTerminals) terminals x \(salesPerDay) sales/day"
+    for d in [7, days] where d <= days {
+        row("bytes pulled on day \(d) by a terminal syncing daily, \(label), scope \(window)-day window",
+            String(format: "%.1f KiB", Double(perDay[0][d - 1]) / 1024), String(format: "unscoped (floor 0): %.1f KiB", Double(perDay[1][d - 1]) / 1024))
+    }
+    for f in firstPulls {
+        row("bytes of a new terminal's first sync on day \(f.day), \(label), scope \(window)-day window",
+            String(format: "%.1f KiB", Double(f.scoped) / 1024), String(format: "unscoped (floor 0): %.1f KiB", Double(f.unscoped) / 1024))
+    }
+    for t in daily { try t.close() }
+    try central.close()
 }
 
 print("\n| measure | result | detail |\n|---|---|---|")
