@@ -36,7 +36,7 @@ public final class TerminalDesk {
         }
         try StoreKind.terminal.checkCreating(in: directory)
         let replica = try store { () throws(SyncError) in
-            try TerminalReplica.initialize(directory: directory, enrollment: enrollment, options: TerminalOptions(lockWaitMillis: lockWaitMillis))
+            try TerminalReplica.initialize(directory: directory, enrollment: enrollment, options: settings.terminalOptions(lockWaitMillis: lockWaitMillis))
         }
         try settings.write(directory: directory)
         return try TerminalDesk(replica: replica, settings: settings)
@@ -46,7 +46,7 @@ public final class TerminalDesk {
         try StoreKind.terminal.checkOpening(directory)
         let settings = try TerminalSettings.read(directory: directory)
         let replica: TerminalReplica
-        do { replica = try TerminalReplica.open(directory: directory, options: TerminalOptions(lockWaitMillis: lockWaitMillis)) } catch {
+        do { replica = try TerminalReplica.open(directory: directory, options: settings.terminalOptions(lockWaitMillis: lockWaitMillis)) } catch {
             throw AppError.opening(error, what: "terminal store")
         }
         return try TerminalDesk(replica: replica, settings: settings)

@@ -1,5 +1,6 @@
 import Foundation
 import PosLedger
+import PosTerminal
 
 /// A terminal's own settings, chosen at `terminal init` and kept beside its
 /// journals as settings.json: the currency it trades in, its offline risk
@@ -75,5 +76,13 @@ public struct TerminalSettings: Codable, Sendable, Equatable {
         } catch {
             throw AppError(.store, "\(path): cannot write the terminal's settings: \(error)")
         }
+    }
+}
+
+extension TerminalSettings {
+    /// How the terminal's store is run with these settings: it holds the relay scope of its return window
+    /// (sync-protocol.md "Relay scope") and compacts what leaves it.
+    public func terminalOptions(lockWaitMillis: Int64) -> TerminalOptions {
+        TerminalOptions(lockWaitMillis: lockWaitMillis, scope: try? RelayScope(returnWindowDays: returnWindowDays))
     }
 }
