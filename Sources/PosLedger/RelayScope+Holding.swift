@@ -6,7 +6,8 @@
 extension RelayScope {
     /// The events of `events` a terminal `own` keeps at `floorMillis`:
     /// - its own events (retention of its outbound journal decides when they go), and
-    ///   the whole component and key group of every sale whose capture is its own;
+    ///   the whole component and key group of every sale its own events belong to
+    ///   (its own captures, and the sales of its own refund requests, decisions and notes);
     /// - for every sale whose capture is held and in scope (capture HLC ms ≥ floor):
     ///   the sale's component (capture, outcomes, refund requests naming it, their
     ///   status events and notes) and its key group (every held capture sharing the
@@ -28,38 +29,39 @@ extension RelayScope {
             case .saleCaptured(let c):
                 let id = SaleId(e.dot)
                 captures[id] = c.duplicateKey
-                if e.dot.replica == own || e.hlc.millis >= floor {
-                    inScope.insert(id)
-                    scopeKeys.insert(c.duplicateKey)
-                }
+                if e.hlc.millis >= floor { inScope.insert(id) }
             case .refundRequested(let r):
                 requests[TicketId(e.dot)] = r.sale
             default:
                 break
             }
         }
-        return events.filter { e in
-            if e.dot.replica == own { return true }
-            let sale: SaleId?
-            var captureOrOutcome = false
+        // The sale of an event, and whether the event is its capture or an outcome; nil for an event of no sale
+        // or whose ticket's request is not held.
+        func sale(of e: Event) -> (id: SaleId, captureOrOutcome: Bool)? {
             switch e.body {
             case .saleCaptured:
-                sale = SaleId(e.dot)
-                captureOrOutcome = true
+                return (SaleId(e.dot), true)
             case .saleConfirmed(let id), .saleDeclined(let id), .saleExpired(let id):
-                sale = id
-                captureOrOutcome = true
+                return (id, true)
             case .refundRequested(let r):
-                sale = r.sale
+                return (r.sale, false)
             case .noteAdded(let t, _), .refundApproved(let t, _), .refundRejected(let t), .refundCancelled(let t),
                  .refundCompleted(let t), .refundEscalated(let t):
-                sale = requests[t]
+                return requests[t].map { ($0, false) }
             case .sequenceVoid, .unknown:
-                sale = nil
+                return nil
             }
-            guard let sale, let key = captures[sale] else { return e.hlc.millis >= floor }
-            if inScope.contains(sale) { return true }
-            return captureOrOutcome && scopeKeys.contains(key)
+        }
+        for e in events where e.dot.replica == own {
+            if let s = sale(of: e) { inScope.insert(s.id) }
+        }
+        for id in inScope { if let key = captures[id] { scopeKeys.insert(key) } }
+        return events.filter { e in
+            if e.dot.replica == own { return true }
+            guard let s = sale(of: e), let key = captures[s.id] else { return e.hlc.millis >= floor }
+            if inScope.contains(s.id) { return true }
+            return s.captureOrOutcome && scopeKeys.contains(key)
         }
     }
 }

@@ -73,6 +73,10 @@ public final class TerminalReplica: @unchecked Sendable {
     /// How the last open went: read a checkpoint and the tails after it, or folded
     /// the journals (and why). For `status` and logs.
     public private(set) var openReport = OpenReport()
+    /// Own and pulled events folded since the last checkpoint written or read (the next open's tail, roughly).
+    private var recordsSinceCheckpoint = 0
+    /// The checkpoint file open found was not usable, and none was written since.
+    private var checkpointStale = false
     private var hlc = HybridLogicalClock()
     /// Highest sequence number held per replica (own and pulled).
     private var knowledgeValue = VersionVector()
@@ -182,10 +186,8 @@ public final class TerminalReplica: @unchecked Sendable {
         do {
             if let c = checkpoint, c.outboundJournal != outbound.journalID || c.outboundThrough > outbound.lastSequence {
                 // The outbound journal is not the one the checkpoint covered (rebuilt by recover, or shorter): fold the journals.
-                openReport.fellBack("it covers outbound seq \(c.outboundThrough) of journal \(c.outboundJournal), the outbound journal is \(outbound.journalID) through seq \(outbound.lastSequence)")
-                logger.warning("terminal checkpoint does not match the outbound journal; folding the journals", metadata: [
-                    "checkpoint.file": "\(directory)/\(TerminalCheckpoint.fileName)", "checkpoint.reason": "\(openReport.note ?? "")",
-                ])
+                Self.refuseCheckpoint("it covers outbound seq \(c.outboundThrough) of journal \(c.outboundJournal), the outbound journal is \(outbound.journalID) through seq \(outbound.lastSequence)",
+                                      directory: directory, logger: logger, report: &openReport)
                 checkpoint = nil
                 summary = try InboundSummary.read(inbound, terminal: enrollment.terminal, location: directory + "/inbound")
             }
@@ -202,17 +204,15 @@ public final class TerminalReplica: @unchecked Sendable {
             do { try restore(checkpoint: checkpoint, pulled: summary.events) } catch where checkpoint != nil {
                 // An entry that authenticates but does not decode (a record of a newer build): fold the journals.
                 openReport = OpenReport()
-                openReport.fellBack("checkpoint not used (\(error)); folded the journals")
-                logger.warning("terminal checkpoint not used; folding the journals", metadata: [
-                    "checkpoint.file": "\(directory)/\(TerminalCheckpoint.fileName)", "checkpoint.reason": "\(error)",
-                ])
+                Self.refuseCheckpoint("\(error)", directory: directory, logger: logger, report: &openReport)
                 summary = try InboundSummary.read(inbound, terminal: enrollment.terminal, location: directory + "/inbound")
                 journalSummary = summary
                 journalSummary.events = []
                 knowledgeValue = VersionVector()
                 try restore(checkpoint: nil, pulled: summary.events)
             }
-            try maintainAfterOpen()
+            recordsSinceCheckpoint = openReport.tailRecords
+            checkpointStale = openReport.checkpointRefused
         } catch {
             try? inbound.close()
             try? outbound.close()
@@ -367,6 +367,14 @@ public final class TerminalReplica: @unchecked Sendable {
     /// terminal knows of the entity. Returns after the event is durable.
     @discardableResult
     public func record(_ body: EventBody, wallMillis: Int64) throws(SyncError) -> Event {
+        let event = try recordLocked(body, wallMillis: wallMillis)
+        // After the event is durable and outside the lock: a checkpoint (and compaction) when due. One scan in
+        // `checkpointTailRecordsMax`, or the first of a day when the floor moved a day, pays for it.
+        maintainAfterWrite()
+        return event
+    }
+
+    private func recordLocked(_ body: EventBody, wallMillis: Int64) throws(SyncError) -> Event {
         lock.lock()
         defer { lock.unlock() }
         guard let kind = body.kind, kind.mayBeWritten(by: terminal) else {
@@ -388,6 +396,7 @@ public final class TerminalReplica: @unchecked Sendable {
         let written = try journal { () throws(JournalError) in try outbound.append(RecordCodec.encode(event)) }
         precondition(written == seq, "outbound journal assigned seq \(written), expected \(seq): writes must be serialized")
         absorb([event], wallMillis: wallMillis)
+        recordsSinceCheckpoint += 1
         return event
     }
 
@@ -697,21 +706,25 @@ public final class TerminalReplica: @unchecked Sendable {
             report.note = nil
             return c
         } catch {
-            report.fellBack("checkpoint not used (\(error)); folded the journals")
-            logger.warning("terminal checkpoint not used; folding the journals", metadata: [
-                "checkpoint.file": "\(path)", "checkpoint.reason": "\(error)",
-            ])
+            refuseCheckpoint("\(error)", directory: directory, logger: logger, report: &report)
             return nil
         }
     }
 
-    /// After open: compacts when the scope floor moved at least `compactionFloorStepMillis`, and writes a
-    /// checkpoint when open read more than `checkpointTailRecordsMax` records after the last one (or none
-    /// was usable and there is something to hold).
-    private func maintainAfterOpen() throws(SyncError) {
+    /// A checkpoint file that is there but not used: said in the open report (and so in `terminal status`) and logged.
+    private static func refuseCheckpoint(_ why: String, directory: String, logger: Logger, report: inout OpenReport) {
+        let path = "\(directory)/\(TerminalCheckpoint.fileName)"
+        report.fellBack("\(path) not used (\(why)); folded the journals")
+        logger.warning("terminal checkpoint not used; folding the journals", metadata: ["checkpoint.file": "\(path)", "checkpoint.reason": "\(why)"])
+    }
+
+    /// After an own event: compacts when the scope floor would move at least `compactionFloorStepMillis`,
+    /// and writes a checkpoint when more than `checkpointTailRecordsMax` records lie after the last one, or
+    /// when the one open found was not usable. Opening never writes: a command that only reads changes nothing.
+    private func maintainAfterWrite() {
         if let floor = dueFloor(), floor >= Int64(journalSummary.scopeFloor) + options.compactionFloorStepMillis {
             maintainLogged(compactTo: floor)
-        } else if openReport.tailRecords > options.checkpointTailRecordsMax || (!openReport.usedCheckpoint && openReport.tailRecords > 0) {
+        } else if recordsSinceCheckpoint > options.checkpointTailRecordsMax || checkpointStale {
             maintainLogged(compactTo: nil)
         }
     }
@@ -759,6 +772,8 @@ public final class TerminalReplica: @unchecked Sendable {
         }
         let checkpoint = currentCheckpoint()
         try checkpoint.write(directory: directory, key: enrollment.journalKey, fileSystem: fileSystem)
+        recordsSinceCheckpoint = 0
+        checkpointStale = false
         try retireInbound(coveredThrough: checkpoint.inboundThrough)
     }
 

@@ -88,14 +88,14 @@ func treeHashes(_ root: String) -> [String: String] {
 }
 
 /// A central store `hq` and terminals `shop1`...`shopN` of merchant acme, set up at `now`, under `tmp`.
-func setUpShops(_ tmp: TempDir, count: Int, now: String = "2026-03-02T08:00:00Z") throws -> (central: String, shops: [String]) {
+func setUpShops(_ tmp: TempDir, count: Int, now: String = "2026-03-02T08:00:00Z", returnWindowDays: Int? = nil) throws -> (central: String, shops: [String]) {
     let central = tmp.path + "/hq"
     _ = try CLI.json(["central", "init", "--dir", central])
     var shops: [String] = []
     for i in 1...count {
         let enrollment = tmp.path + "/t\(i).json", dir = tmp.path + "/shop\(i)"
         _ = try CLI.json(["central", "enroll", "--dir", central, "--terminal", "\(i)", "--merchant", "acme", "--out", enrollment])
-        _ = try CLI.json(["terminal", "init", "--dir", dir, "--enrollment", enrollment], now: now)
+        _ = try CLI.json(["terminal", "init", "--dir", dir, "--enrollment", enrollment] + (returnWindowDays.map { ["--return-window-days", "\($0)"] } ?? []), now: now)
         shops.append(dir)
     }
     return (central, shops)

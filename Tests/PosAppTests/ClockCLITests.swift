@@ -38,7 +38,9 @@ struct ClockCLITests {
     @Test("central rejects; a terminal 30 h behind and one 30 days ahead pull it and escalate: escalated everywhere")
     func escalateWithWrongClocks() throws {
         let tmp = TempDir("clock-escalate")
-        let (hq, shops) = try setUpShops(tmp, count: 3, now: Self.t0)
+        // A 45-day return window: a terminal whose clock is 30 days ahead still holds the sale (its relay
+        // scope counts back from its own clock, sync-protocol.md "Relay scope").
+        let (hq, shops) = try setUpShops(tmp, count: 3, now: Self.t0, returnWindowDays: 45)
         for (i, shopClock) in [(1, "2026-02-28T04:00:00Z"), (2, "2026-04-01T12:00:00Z")] {  // 30 h behind; 30 days ahead
             let (_, ticket) = try saleWithTicket(hq, shops[0], code: "13456789012345678\(i)", at: "2026-03-02T09:0\(i):00Z")
             _ = try CLI.json(["central", "reject", "--dir", hq, "--ticket", ticket], now: "2026-03-02T10:00:00Z")

@@ -175,7 +175,7 @@ struct TerminalCheckpointTests {
         #expect(t.openReport.recordsRead == entries + 5, "\(t.openReport)")
     }
 
-    @Test("open writes a checkpoint when the tail after it grew past checkpointTailRecordsMax")
+    @Test("open never writes; the first own event after the tail grew past checkpointTailRecordsMax writes a checkpoint")
     func longTailWritesCheckpoint() throws {
         let w = try ScopeWorld(seed: 13)
         var options = w.options
@@ -186,8 +186,15 @@ struct TerminalCheckpointTests {
             _ = try w.subject.record(.saleCaptured(c), wallMillis: w.tick())
         }
         try w.subject.close()
+        let before = w.disk.contents(of: "/t1/" + TerminalCheckpoint.fileName)
         var t = try TerminalReplica.open(directory: "/t1", fileSystem: w.disk, options: options)
         #expect(t.openReport.tailRecords == 4)
+        try t.close()
+        #expect(w.disk.contents(of: "/t1/" + TerminalCheckpoint.fileName) == before, "an open wrote the checkpoint")
+        t = try TerminalReplica.open(directory: "/t1", fileSystem: w.disk, options: options)
+        #expect(t.openReport.tailRecords == 4)
+        let c = try SaleCapture(amount: cny(300), paymentCode: wechatCode(&w.rng), merchantKey: w.e1.ledgerMerchantKey)
+        _ = try t.record(.saleCaptured(c), wallMillis: w.tick())
         try t.close()
         t = try TerminalReplica.open(directory: "/t1", fileSystem: w.disk, options: options)
         #expect(t.openReport.usedCheckpoint && t.openReport.tailRecords == 0, "\(t.openReport)")
@@ -216,11 +223,14 @@ struct TerminalCheckpointTests {
                 #expect(!t.openReport.usedCheckpoint, "offset \(offset) \(damage): a damaged checkpoint was used")
                 #expect(t.openReport.note?.contains("checkpoint.psc") == true, "offset \(offset) \(damage): \(t.openReport)")
                 #expect(sameState(t.state, expected), "offset \(offset) \(damage) (seed 14): state differs after the fallback")
+                // The next own event writes a good checkpoint again.
+                let c = try SaleCapture(amount: cny(300), paymentCode: wechatCode(&rng), merchantKey: w.e1.ledgerMerchantKey)
+                _ = try t.record(.saleCaptured(c), wallMillis: w.now + 1)
+                let after = t.state
                 try t.close()
-                // The fallback wrote a good checkpoint again.
                 let again = try w.open(copy)
                 #expect(again.openReport.usedCheckpoint, "offset \(offset) \(damage): no new checkpoint after the fallback")
-                #expect(sameState(again.state, expected))
+                #expect(sameState(again.state, after))
                 try again.close()
             }
         }
@@ -280,7 +290,7 @@ struct TerminalCheckpointTests {
         let w = try ScopeWorld(seed: 16)
         var noScope = w.options
         noScope.scope = nil
-        // Pull ten days without a scope (nothing compacted), then open with the scope: open compacts.
+        // Pull ten days without a scope (nothing compacted), then open with the scope and write: the write compacts.
         try w.subject.close()
         w.subject = try TerminalReplica.open(directory: "/t1", fileSystem: w.disk, options: noScope)
         try w.run(days: 10)
@@ -293,7 +303,9 @@ struct TerminalCheckpointTests {
             disk.cutPower(afterOperations: n)
             var completed = false
             do {
-                let t = try w.open(disk)  // compacts at open
+                let t = try w.open(disk)
+                let c = try SaleCapture(amount: cny(300), paymentCode: try PaymentCode("134567890123456782"), merchantKey: w.e1.ledgerMerchantKey)
+                _ = try t.record(.saleCaptured(c), wallMillis: w.now + 1)  // the floor is due: compacts after the event
                 try? t.close()
             } catch {}
             completed = !disk.isPowerOff
@@ -304,7 +316,7 @@ struct TerminalCheckpointTests {
             if completed {
                 let oldest = try Journal.oldestSegmentBase(directory: "/t1/inbound", fileSystem: disk) ?? 0
                 #expect(recordedFloor(reopened) > 0 && oldest > 1,
-                        "the completed open did not compact")
+                        "the completed write did not compact")
             }
             try reopened.close()
             if completed { break }
