@@ -581,7 +581,7 @@ public final class TerminalReplica: @unchecked Sendable {
         var events: [Event] = []
         // Dedup by what is held, not by the knowledge vector: an event compaction dropped is known but no
         // longer held, and central sends it again when it joins an in-scope key group (sync-protocol.md "Relay scope").
-        var seen = lock.withLock { Set(held.keys) }
+        var seen = Set<Dot>()  // within this batch
         for (i, frame) in batch.frames.enumerated() {
             let decoded = try journal { () throws(JournalError) in
                 try Frames.records(frame, dictionaryID: ledgerDictionary.id, keyID: enrollment.journalKey.id, decoder: decoder, file: "pulled frame \(i)")
@@ -595,7 +595,7 @@ public final class TerminalReplica: @unchecked Sendable {
                 if case .saleCaptured(let c) = event.body, c.paymentCode != nil {
                     throw SyncError(.notAuthorized, "central relayed a payment code (event \(event.dot)): refused", location: "pulled frame \(i) record \(j)")
                 }
-                if event.dot.replica == terminal || !seen.insert(event.dot).inserted { continue }
+                if event.dot.replica == terminal || lock.withLock({ held[event.dot] != nil }) || !seen.insert(event.dot).inserted { continue }
                 records.append(.pulled(position: position, event: bytes))
                 events.append(event)
             }
