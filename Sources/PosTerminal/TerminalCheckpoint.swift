@@ -15,10 +15,8 @@ import PosWire
 /// (dictionary 1), numbered 1, 2, … and chained; frame 1 holds the meta
 /// record, the others the entry records, in ascending dot order.
 struct TerminalCheckpoint {
-    static let fileName = "checkpoint.psc"
-    static let magic: [UInt8] = Array("PSTCHKPT".utf8)
-    static let version: UInt16 = 1
-    static let headerBytes = 22
+    static let fileName = CheckpointHeader.fileName
+    static let headerBytes = CheckpointHeader.bytes
     /// A frame is closed before a record that would take the sum of (record length + 8) past this, in bytes.
     static let frameRecordBytes = 65_536
     /// Entries a checkpoint may hold: a terminal never holds more events than this (a scope of a
@@ -72,11 +70,7 @@ struct TerminalCheckpoint {
         }
         if !batch.isEmpty { try seal(batch) }
         var out = ByteWriter(capacity: Self.headerBytes + frames.reduce(0) { $0 + $1.count })
-        out.writeBytes(Self.magic)
-        out.writeLE(Self.version)
-        out.writeLE(terminal.rawValue)
-        out.writeLE(key.id)
-        out.writeLE(UInt32(frames.count))
+        out.writeBytes(CheckpointHeader(terminal: terminal.rawValue, keyID: key.id, frameCount: UInt32(frames.count)).encoded)
         for f in frames { out.writeBytes(f) }
         return out.bytes
     }
@@ -122,17 +116,10 @@ struct TerminalCheckpoint {
     static func decode(_ bytes: [UInt8], terminal: ReplicaId, key: JournalKey, path: String) throws(SyncError) -> TerminalCheckpoint {
         func fail(_ message: String, _ offset: Int) -> SyncError { SyncError(.malformed, message, location: "\(path) offset \(offset)") }
         guard bytes.count >= headerBytes else { throw fail("\(bytes.count) bytes, fewer than the \(headerBytes)-byte header", 0) }
-        guard Array(bytes[0..<8]) == magic else { throw fail("not a terminal checkpoint (magic)", 0) }
-        var h = ByteReader<LedgerError>(bytes, from: 8, to: headerBytes)
-        let (version, fileTerminal, keyID, frameCount): (UInt16, UInt32, UInt32, UInt32)
-        do {
-            version = try h.readLE(UInt16.self, field: "version")
-            fileTerminal = try h.readLE(UInt32.self, field: "terminal")
-            keyID = try h.readLE(UInt32.self, field: "keyID")
-            frameCount = try h.readLE(UInt32.self, field: "frameCount")
-        } catch { throw fail("header: \(error.message)", 8) }
-        guard version == Self.version else {
-            throw SyncError(.versionUnsupported, "checkpoint format version \(version); this build reads \(Self.version)", location: "\(path) offset 8")
+        guard let h = CheckpointHeader.parse(bytes) else { throw fail("not a terminal checkpoint (magic)", 0) }
+        let (fileTerminal, keyID, frameCount) = (h.terminal, h.keyID, h.frameCount)
+        guard h.version == CheckpointHeader.version else {
+            throw SyncError(.versionUnsupported, "checkpoint format version \(h.version); this build reads \(CheckpointHeader.version)", location: "\(path) offset 8")
         }
         guard fileTerminal == terminal.rawValue else { throw fail("checkpoint of terminal \(fileTerminal), this is terminal \(terminal)", 10) }
         guard keyID == key.id else { throw fail("sealed under key id \(keyID), the terminal's key is \(key.id)", 14) }
