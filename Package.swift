@@ -8,7 +8,7 @@ import PackageDescription
 //   PosJournal      -> PosBytes, CZlib, swift-crypto, swift-log        (bytes, not money: frames, the frame scanner, segments, recovery, salvage, locks)
 //   PosLedger       -> PosBytes, swift-crypto                          (money, not files; pure)
 //   PosWire         -> PosBytes, PosJournal, PosLedger, swift-crypto   (the protocol's messages, errors, keys, limits, enrollments, bundles, inbound records)
-//   PosTerminal     -> PosWire, PosJournal, PosLedger, swift-log                (a terminal's store, sync client, recovery)
+//   PosTerminal     -> PosWire, PosJournal, PosLedger, PosBytes, swift-log      (a terminal's store and checkpoint, sync client, recovery)
 //   PosCentral      -> PosWire, PosJournal, PosLedger, swift-log                (central's protocol handler over the CentralStorage contract)
 //   PosCentralFiles -> PosCentral, PosWire, PosJournal, PosLedger, PosBytes, swift-crypto, swift-log  (the embedded file storage: journal, snapshot runs, loss log)
 //   PosCentralPostgres -> PosCentral, PosWire, PosLedger, postgres-nio, swift-nio, swift-log  (central's storage in PostgreSQL: schema migrations, batched appends, locks)
@@ -87,7 +87,7 @@ let package = Package(
         .target(
             name: "PosTerminal",
             dependencies: [
-                "PosWire", "PosJournal", "PosLedger",
+                "PosWire", "PosJournal", "PosLedger", "PosBytes",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

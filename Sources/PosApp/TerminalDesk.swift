@@ -57,7 +57,7 @@ public final class TerminalDesk {
     static func options(_ settings: TerminalSettings, lockWaitMillis: Int64) throws(SyncError) -> TerminalOptions {
         let policy: ReturnPolicy
         do { policy = try settings.validated().policy } catch { throw SyncError(.invalidArgument, error.message, location: TerminalSettings.fileName) }
-        return TerminalOptions(lockWaitMillis: lockWaitMillis, relayScope: RelayScope(policy: policy))
+        return TerminalOptions(lockWaitMillis: lockWaitMillis, scope: RelayScope(policy: policy))
     }
 
     init(replica: TerminalReplica, settings: TerminalSettings) throws(AppError) {

@@ -1,5 +1,6 @@
 import Foundation
 import PosLedger
+import PosTerminal
 
 /// A terminal's own settings, chosen at `terminal init` and kept beside its
 /// journals as settings.json: the currency it trades in, its offline risk

@@ -37,6 +37,9 @@ public struct TerminalStatus: Codable, Sendable, Equatable {
     public var ticketsByStatus: [String: Int]
     public var conflicts: Int
     public var conflictsByKind: [String: Int]
+    /// Set when this command's open could not use the terminal's checkpoint (damaged, or not matching
+    /// the journals) and folded the journals instead; absent otherwise (JSON key omitted).
+    public var checkpointNote: String? = nil
 
     public var text: String {
         var lines = [
@@ -54,6 +57,7 @@ public struct TerminalStatus: Codable, Sendable, Equatable {
         lines.append("tickets: " + (tickets.isEmpty ? "none" : tickets.joined(separator: ", ")))
         let kinds = conflictsByKind.keys.sorted().map { "\($0) \(conflictsByKind[$0]!)" }
         lines.append("conflicts: \(conflicts)" + (kinds.isEmpty ? "" : " (" + kinds.joined(separator: ", ") + ")"))
+        if let checkpointNote { lines.append("checkpoint: " + checkpointNote) }
         return lines.joined(separator: "\n")
     }
 }
@@ -87,6 +91,7 @@ extension TerminalDesk {
             captureExpiresIn: oldest.map { WallClock.duration($0 + acquirerWindowMillis - countedTo) },
             captureExpiresInMillis: oldest.map { max(0, $0 + acquirerWindowMillis - countedTo) },
             acquirerWindowHours: acquirerWindowMillis / WallClock.hourMillis,
-            ticketsByStatus: byStatus, conflicts: conflicts.count, conflictsByKind: byKind)
+            ticketsByStatus: byStatus, conflicts: conflicts.count, conflictsByKind: byKind,
+            checkpointNote: replica.openReport.checkpointRefused ? replica.openReport.note.map(TextOutput.plain) : nil)
     }
 }

@@ -116,6 +116,8 @@ public enum RecordContent: Sendable {
     case epoch(UInt64)
     case recovered(UInt64)
     case reserved(UInt64)
+    /// Inbound kind 9: the relay scope floor (HLC milliseconds).
+    case scopeFloor(UInt64)
     /// Not decodable as the expected format: shown as bytes with the reason. Not damage (the frame's checksums hold).
     case raw(reason: String)
 }

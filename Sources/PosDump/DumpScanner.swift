@@ -63,6 +63,9 @@ public final class DumpScanner {
         if head == Array("PSSNAPSH".utf8) {
             throw DumpError("a central snapshot run (magic PSSNAPSH), not a journal: this scanner reads journals, segments and bundles; journal-dump PATH (DumpRun) reads runs (sync-protocol.md, \"Run file\")", file: options.displayPath, offset: 0)
         }
+        if head == CheckpointHeader.magic {
+            throw DumpError("a \(CheckpointNotice.describe(options.path)), not a journal: dump the store directory or its outbound/ and inbound/", file: options.displayPath, offset: 0)
+        }
         throw DumpError("not a journal segment (magic PSJOURNL) nor a bundle (magic PSBUNDLE): starts with \(Hex.encode(head))", file: options.displayPath, offset: 0)
     }
 
@@ -335,6 +338,7 @@ func typeName(_ content: RecordContent) -> String {
     case .epoch: return "inbound-epoch"
     case .recovered: return "inbound-recovered"
     case .reserved: return "inbound-reserved"
+    case .scopeFloor: return "inbound-scope-floor"
     case .raw: return "raw"
     }
 }

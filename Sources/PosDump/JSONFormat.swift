@@ -196,6 +196,8 @@ public final class JSONFormat: DumpSink {
             j.add("recoveredThrough", through)
         case .reserved(let through):
             j.add("reservedThrough", through)
+        case .scopeFloor(let millis):
+            j.add("scopeFloorMillis", millis)
         case .raw(let reason):
             j.add("reason", reason)
             if let text = Render.printable(r.bytes) { j.add("text", text) }

@@ -45,6 +45,8 @@ enum RecordDecoding {
                 return .recovered(through)
             case .reserved(let through):
                 return .reserved(through)
+            case .scopeFloor(let millis):
+                return .scopeFloor(millis)
             }
         }
     }

@@ -42,6 +42,10 @@ enum StoreDump {
             notices.append(NoticeItem(file: display(name), offset: nil, code: "setAside",
                                       message: "kept by recovery for inspection, not read here: dump it by its path"))
         }
+        if kind == .terminal, names.contains(CheckpointHeader.fileName) {
+            notices.append(NoticeItem(file: display(CheckpointHeader.fileName), offset: nil, code: "checkpoint",
+                                      message: CheckpointNotice.describe(given.path + "/" + CheckpointHeader.fileName)))
+        }
         var runs: [(path: String, display: String)] = []
         if kind == .central {
             let state = given.path + "/state"

@@ -74,6 +74,8 @@ public final class TextFormat: DumpSink {
             line += "inbound-recovered through=\(through)"
         case .reserved(let through):
             line += "inbound-reserved through=\(through)"
+        case .scopeFloor(let millis):
+            line += "inbound-scope-floor millis=\(millis) at=\(Render.isoTime(millis: millis))"
         case .raw(let reason):
             line += "raw \(r.bytes.count) bytes"
             if let text = Render.printable(r.bytes) {

@@ -257,6 +257,12 @@ public final class Journal: @unchecked Sendable {
         try JournalScan.segmentNames(in: directory, fs: fileSystem).first?.base
     }
 
+    /// The base sequence numbers of the segment files now in the directory, oldest first, by their
+    /// names (nothing is read or checked): segment i holds base(i) ... base(i+1) − 1.
+    public func segmentBases() throws(JournalError) -> [UInt64] {
+        try JournalScan.segmentNames(in: directory, fs: fs).map(\.base)
+    }
+
     /// The segments now in the directory, oldest first (checked as at open).
     public func segments() throws(JournalError) -> [SegmentInfo] {
         try JournalScan.run(directory: directory, fs: fs, configuration: configuration, logger: logger, repair: false).segments

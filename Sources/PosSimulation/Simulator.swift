@@ -112,7 +112,7 @@ public final class Simulator {
     private var terminalOptions: TerminalOptions {
         var o = TerminalOptions()
         o.testOnlyUnsyncedOutbound = config.breakDurability
-        o.relayScope = config.returnWindowDays.map { try! RelayScope(returnWindowDays: $0) }
+        o.scope = config.returnWindowDays.map { try! RelayScope(returnWindowDays: $0) }
         return o
     }
 

@@ -6,7 +6,8 @@ import PosWire
 /// (sync-protocol.md, "Terminal storage"): the pulled events, the cursors, and
 /// the evidence of what central held of the terminal's own events.
 struct InboundSummary {
-    var events: [Event] = []
+    /// Pulled events read, with the inbound sequence number of the record holding each.
+    var events: [(event: Event, inboundSeq: UInt64)] = []
     /// Dots of events pulled as key-group partners (kind-1 position 0): folded, not counted in the knowledge vector.
     var partners: Set<Dot> = []
     /// The largest kind-2 acknowledgement ever recorded.
@@ -37,39 +38,76 @@ struct InboundSummary {
             : DurableEvidence(sequence: echoed, source: "seen by central (the causal context of a pulled central event covers it)")
     }
 
-    static func read(_ inbound: Journal, terminal: ReplicaId, context: RecordDecodeContext, location: String) throws(SyncError) -> InboundSummary {
-        var s = InboundSummary()
-        let reader = try journal { () throws(JournalError) in try inbound.reader(from: inbound.firstSequence) }
+    /// The largest kind-9 record: the relay scope floor (HLC ms; 0 holds every sale).
+    var scopeFloor: UInt64 = 0
+
+    /// Reads the inbound journal from `from` (its first record when nil), in
+    /// journal order, continuing `start` (a checkpoint's summary, or empty).
+    /// `events` gets the pulled events read, each with its inbound sequence number.
+    static func read(_ inbound: Journal, terminal: ReplicaId, context: RecordDecodeContext, location: String, from: UInt64? = nil,
+                     continuing start: InboundSummary = InboundSummary()) throws(SyncError) -> InboundSummary {
+        var s = start
+        let first = from ?? inbound.firstSequence
+        guard first <= inbound.lastSequence else { return s }
+        let reader = try journal { () throws(JournalError) in try inbound.reader(from: first) }
         defer { reader.close() }
         while let (seq, record) = try journal({ () throws(JournalError) in try reader.next() }) {
-            switch try InboundRecord.decode(record, location: "\(location) seq \(seq)") {
-            case .pulled(let position, let bytes):
-                let event: Event
-                do { event = try RecordCodec.decode(bytes, context: context) } catch { throw SyncError(error, location: "\(location) seq \(seq)") }
-                if event.dot.replica.isCentral { s.echoed = max(s.echoed, event.context[terminal]) }
-                s.events.append(event)
-                if position == 0 { s.partners.insert(event.dot) } else { s.partners.remove(event.dot) }
-                if position > s.pullCursor { s.pullCursor = position; s.pullCursorDigest = nil }
-            case .pullCursor(let position, let digest):
-                s.pullCursor = position  // as the last session left it (it may have been reset)
-                s.pullCursorDigest = digest
-            case .acknowledged(let sequence):
-                s.acknowledged = max(s.acknowledged, sequence)
-                s.centralHolds = sequence
-            case .centralBehind(let sequence):
-                s.centralHolds = sequence
-            case .synced(let wallMillis, let centralWallMillis):
-                s.lastSync = (wallMillis, centralWallMillis)
-            case .epoch(let epoch):
-                s.epoch = epoch
-            case .reserved(let through):
-                s.reserved = max(s.reserved, through)
-            case .recovered(let through):
-                s.acknowledged = min(s.acknowledged, through)
-                s.centralHolds = min(s.centralHolds, through)
-                s.echoed = min(s.echoed, through)
-            }
+            try s.apply(InboundRecord.decode(record, location: "\(location) seq \(seq)"), seq: seq, terminal: terminal, context: context, location: location)
         }
         return s
+    }
+
+    /// Applies one inbound record (read at inbound sequence `seq`).
+    mutating func apply(_ record: InboundRecord, seq: UInt64, terminal: ReplicaId, context: RecordDecodeContext, location: String) throws(SyncError) {
+        switch record {
+        case .pulled(let position, let bytes):
+            let event: Event
+            do { event = try RecordCodec.decode(bytes, context: context) } catch { throw SyncError(error, location: "\(location) seq \(seq)") }
+            notePulled(event, position: position, terminal: terminal)
+            events.append((event, seq))
+        case .pullCursor(let position, let digest):
+            pullCursor = position  // as the last session left it (it may have been reset)
+            pullCursorDigest = digest
+        case .acknowledged(let sequence):
+            acknowledged = max(acknowledged, sequence)
+            centralHolds = sequence
+        case .centralBehind(let sequence):
+            centralHolds = sequence
+        case .synced(let wallMillis, let centralWallMillis):
+            lastSync = (wallMillis, centralWallMillis)
+        case .epoch(let epoch):
+            self.epoch = epoch
+        case .reserved(let through):
+            reserved = max(reserved, through)
+        case .recovered(let through):
+            acknowledged = min(acknowledged, through)
+            centralHolds = min(centralHolds, through)
+            echoed = min(echoed, through)
+        case .scopeFloor(let millis):
+            scopeFloor = max(scopeFloor, millis)
+        }
+    }
+
+    /// What a pulled event (kind 1) at central `position` says: the echo and the cursor.
+    mutating func notePulled(_ event: Event, position: UInt64, terminal: ReplicaId) {
+        if event.dot.replica.isCentral { echoed = max(echoed, event.context[terminal]) }
+        if position == 0 { partners.insert(event.dot) } else { partners.remove(event.dot) }
+        if position > pullCursor { pullCursor = position; pullCursorDigest = nil }
+    }
+
+    /// Records that restate this summary: appended to the inbound journal before
+    /// its oldest segments are retired, so the journal alone still reads to the
+    /// same cursors, acknowledgements, reservation and floor (every rule above
+    /// gives the same value when a record restating it is read again).
+    var restatement: [InboundRecord] {
+        var out: [InboundRecord] = []
+        if acknowledged > 0 { out.append(.acknowledged(sequence: acknowledged)) }
+        if centralHolds != acknowledged { out.append(.centralBehind(sequence: centralHolds)) }
+        if epoch > 0 { out.append(.epoch(epoch)) }
+        out.append(.pullCursor(position: pullCursor, digest: pullCursorDigest))
+        if reserved > 0 { out.append(.reserved(through: reserved)) }
+        if scopeFloor > 0 { out.append(.scopeFloor(millis: scopeFloor)) }
+        if let lastSync { out.append(.synced(wallMillis: lastSync.wallMillis, centralWallMillis: lastSync.centralWallMillis)) }
+        return out
     }
 }

@@ -230,6 +230,9 @@ extension TerminalReplica {
         if files.exists(outboundDir) { report.damagedOutbound = try setAside(outboundDir, files: files) }
         try journal { () throws(JournalError) in
             try fileSystem.rename(rebuiltDir, to: outboundDir)
+            // The checkpoint covered the replaced journal: the next open folds the journals and writes a new one.
+            let checkpoint = directory + "/" + TerminalCheckpoint.fileName
+            if fileSystem.fileExists(checkpoint) { try fileSystem.removeFile(checkpoint) }
             try fileSystem.syncDirectory(directory)
         }
         if files.exists(salvagedDir) { try files.removeTree(salvagedDir) }

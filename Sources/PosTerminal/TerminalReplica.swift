@@ -19,17 +19,33 @@ public struct TerminalOptions: Sendable {
     static let testOnlyUnsyncedBufferBytes = 1 << 20
     /// How long opening waits for another process's lock on the store directory, in milliseconds.
     public var lockWaitMillis: Int64
-    /// Which of the merchant's sales this terminal pulls (sync-protocol.md, "Relay scope"): each
-    /// pull sends the floor this scope gives at the terminal's clock. nil: unscoped (floor 0,
-    /// every sale of the merchant), for tools and tests that want the whole history.
-    public var relayScope: RelayScope?
+    /// The relay scope this terminal holds (its policy's return window, sync-protocol.md "Relay
+    /// scope"); nil holds every sale and never compacts.
+    public var scope: RelayScope?
+    /// Open writes a new checkpoint when it read more than this many journal records after the
+    /// checkpoint (records of both journals): the next open reads at most about this many again.
+    public var checkpointTailRecordsMax: Int
+    public static let checkpointTailRecordsMaxDefault = 4_096
+    /// Open compacts when the scope floor would move at least this far, in milliseconds (syncs that pull compact every time).
+    public var compactionFloorStepMillis: Int64
+    public static let compactionFloorStepMillisDefault: Int64 = Millis.perDay
+    /// A compaction retires at most this many inbound segments (the next one goes on).
+    public var compactionSegmentsPerRunMax: Int
+    public static let compactionSegmentsPerRunMaxDefault = 64
 
     public init(segmentBytesMax: Int = JournalLimits.segmentBytesDefault, retentionMillis: Int64 = TerminalOptions.retentionMillisDefault,
-                lockWaitMillis: Int64 = StoreLockLimits.waitMillisDefault, relayScope: RelayScope? = nil) {
+                lockWaitMillis: Int64 = StoreLockLimits.waitMillisDefault, scope: RelayScope? = nil,
+                checkpointTailRecordsMax: Int = TerminalOptions.checkpointTailRecordsMaxDefault,
+                compactionFloorStepMillis: Int64 = TerminalOptions.compactionFloorStepMillisDefault,
+                compactionSegmentsPerRunMax: Int = TerminalOptions.compactionSegmentsPerRunMaxDefault) {
+        precondition(checkpointTailRecordsMax >= 0 && compactionFloorStepMillis >= 0 && compactionSegmentsPerRunMax >= 1)
         self.segmentBytesMax = segmentBytesMax
         self.retentionMillis = retentionMillis
         self.lockWaitMillis = lockWaitMillis
-        self.relayScope = relayScope
+        self.scope = scope
+        self.checkpointTailRecordsMax = checkpointTailRecordsMax
+        self.compactionFloorStepMillis = compactionFloorStepMillis
+        self.compactionSegmentsPerRunMax = compactionSegmentsPerRunMax
     }
 }
 
@@ -40,6 +56,7 @@ public struct TerminalOptions: Sendable {
 ///     enrollment.json   the terminal's identity and secret (mode 0600)
 ///     outbound/         journal of the terminal's own events; record n is the event with dot (terminal, n)
 ///     inbound/          journal of inbound records (pulled events, acknowledgements, sync marks)
+///     checkpoint.psc    the events the state is folded from, as of a journal position (derived; see TerminalCheckpoint)
 public final class TerminalReplica: @unchecked Sendable {
     public let directory: String
     public let enrollment: Enrollment
@@ -48,6 +65,18 @@ public final class TerminalReplica: @unchecked Sendable {
     private let lock = NSLock()
     private let logger: Logger
     private var stateValue = LedgerState()
+    /// The events the state is folded from, by dot, each with the inbound sequence
+    /// number of the record that brought it (0 for own events).
+    private var held: [Dot: (event: Event, inboundSeq: UInt64)] = [:]
+    /// What the inbound journal says so far (its `events` unused): kept in step with every append.
+    private var journalSummary = InboundSummary()
+    /// How the last open went: read a checkpoint and the tails after it, or folded
+    /// the journals (and why). For `status` and logs.
+    public private(set) var openReport = OpenReport()
+    /// Own and pulled events folded since the last checkpoint written or read (the next open's tail, roughly).
+    private var recordsSinceCheckpoint = 0
+    /// The checkpoint file open found was not usable, and none was written since.
+    private var checkpointStale = false
     private var hlc = HybridLogicalClock()
     /// Highest sequence number held per replica (own and pulled).
     private var knowledgeValue = VersionVector()
@@ -133,8 +162,17 @@ public final class TerminalReplica: @unchecked Sendable {
             try Journal.open(directory: directory + "/inbound", configuration: config, fileSystem: fileSystem, logger: logger)
         }
         self.inbound = inbound
-        let summary: InboundSummary
-        do { summary = try InboundSummary.read(inbound, terminal: enrollment.terminal, context: enrollment.recordContext, location: directory + "/inbound") } catch {
+        var checkpoint = Self.readCheckpoint(directory: directory, enrollment: enrollment, inbound: inbound, fileSystem: fileSystem, logger: logger,
+                                             report: &openReport)
+        var summary: InboundSummary
+        do {
+            if let c = checkpoint {
+                summary = try InboundSummary.read(inbound, terminal: enrollment.terminal, context: enrollment.recordContext, location: directory + "/inbound",
+                                                  from: c.inboundThrough + 1, continuing: c.summary)
+            } else {
+                summary = try InboundSummary.read(inbound, terminal: enrollment.terminal, context: enrollment.recordContext, location: directory + "/inbound")
+            }
+        } catch {
             try? inbound.close()
             throw error
         }
@@ -145,15 +183,37 @@ public final class TerminalReplica: @unchecked Sendable {
             try? inbound.close()
             throw error
         }
-        acknowledged = summary.acknowledged
-        centralHolds = summary.centralHolds
-        pullCursor = summary.pullCursor
-        pullCursorDigest = summary.pullCursorDigest
-        lastSyncMillis = summary.lastSync?.wallMillis
-        lastCentralWallMillis = summary.lastSync?.centralWallMillis
-        centralEpoch = summary.epoch
-        reservedThrough = summary.reserved
-        do { try restore(pulled: summary.events, partners: summary.partners) } catch {
+        do {
+            if let c = checkpoint, c.outboundJournal != outbound.journalID || c.outboundThrough > outbound.lastSequence {
+                // The outbound journal is not the one the checkpoint covered (rebuilt by recover, or shorter): fold the journals.
+                Self.refuseCheckpoint("it covers outbound seq \(c.outboundThrough) of journal \(c.outboundJournal), the outbound journal is \(outbound.journalID) through seq \(outbound.lastSequence)",
+                                      directory: directory, logger: logger, report: &openReport)
+                checkpoint = nil
+                summary = try InboundSummary.read(inbound, terminal: enrollment.terminal, context: enrollment.recordContext, location: directory + "/inbound")
+            }
+            acknowledged = summary.acknowledged
+            centralHolds = summary.centralHolds
+            pullCursor = summary.pullCursor
+            pullCursorDigest = summary.pullCursorDigest
+            lastSyncMillis = summary.lastSync?.wallMillis
+            lastCentralWallMillis = summary.lastSync?.centralWallMillis
+            centralEpoch = summary.epoch
+            reservedThrough = summary.reserved
+            journalSummary = summary
+            journalSummary.events = []
+            do { try restore(checkpoint: checkpoint, pulled: summary.events, partners: summary.partners) } catch where checkpoint != nil {
+                // An entry that authenticates but does not decode (a record of a newer build): fold the journals.
+                openReport = OpenReport()
+                Self.refuseCheckpoint("\(error)", directory: directory, logger: logger, report: &openReport)
+                summary = try InboundSummary.read(inbound, terminal: enrollment.terminal, context: enrollment.recordContext, location: directory + "/inbound")
+                journalSummary = summary
+                journalSummary.events = []
+                knowledgeValue = VersionVector()
+                try restore(checkpoint: nil, pulled: summary.events, partners: summary.partners)
+            }
+            recordsSinceCheckpoint = openReport.tailRecords
+            checkpointStale = openReport.checkpointRefused
+        } catch {
             try? inbound.close()
             try? outbound.close()
             throw error
@@ -180,23 +240,67 @@ public final class TerminalReplica: @unchecked Sendable {
         }
     }
 
-    private func restore(pulled: [Event], partners: Set<Dot>) throws(SyncError) {
-        var events: [Event] = []
-        let own = try journal { () throws(JournalError) in try outbound.reader(from: outbound.firstSequence) }
-        while let (seq, record) = try journal({ () throws(JournalError) in try own.next() }) {
-            let event: Event
-            do { event = try RecordCodec.decode(record, context: enrollment.recordContext) } catch { throw SyncError(error, location: "\(directory)/outbound seq \(seq)") }
-            guard event.dot == (try? Dot(replica: terminal, seq: seq)) else {
-                throw SyncError(.malformed, "outbound seq \(seq) holds event \(event.dot)", location: "\(directory)/outbound")
+    /// Folds the checkpoint's events (own ones still in the outbound journal), the
+    /// outbound tail after it and the pulled events read, keeping what the scope
+    /// floor keeps (`RelayScope.kept`).
+    private func restore(checkpoint: TerminalCheckpoint?, pulled: [(event: Event, inboundSeq: UInt64)], partners: Set<Dot>) throws(SyncError) {
+        var events: [(event: Event, inboundSeq: UInt64)] = []
+        var newestOwn = HLCTimestamp.zero
+        if let c = checkpoint {
+            events.reserveCapacity(c.entries.count + pulled.count)
+            for (i, entry) in c.entries.enumerated() {
+                let event: Event
+                do { event = try RecordCodec.decode(entry.record, context: enrollment.recordContext) } catch {
+                    throw SyncError(error, location: "\(directory)/\(TerminalCheckpoint.fileName) entry \(i)")
+                }
+                // An own event retired from the outbound journal since is no longer held.
+                if event.dot.replica == terminal && event.dot.seq < outbound.firstSequence { continue }
+                events.append((event, entry.inboundSeq))
             }
-            events.append(event)
+            openReport.recordsRead += c.entries.count
+            knowledgeValue = c.knowledge
+            newestOwn = c.clock
         }
-        // The clock resumes after the newest own event (this clock made them);
-        // pulled events may only move it within the remote-ahead guard of the
-        // last sync's reference time, so an absurd remote timestamp never drags it.
-        let newestOwn = events.map(\.hlc).max() ?? .zero
+        let from = max(outbound.firstSequence, (checkpoint?.outboundThrough ?? 0) + 1)
+        if from <= outbound.lastSequence {
+            let own = try journal { () throws(JournalError) in try outbound.reader(from: from) }
+            defer { own.close() }
+            while let (seq, record) = try journal({ () throws(JournalError) in try own.next() }) {
+                let event: Event
+                do { event = try RecordCodec.decode(record, context: enrollment.recordContext) } catch { throw SyncError(error, location: "\(directory)/outbound seq \(seq)") }
+                guard event.dot == (try? Dot(replica: terminal, seq: seq)) else {
+                    throw SyncError(.malformed, "outbound seq \(seq) holds event \(event.dot)", location: "\(directory)/outbound")
+                }
+                newestOwn = max(newestOwn, event.hlc)
+                events.append((event, 0))
+                openReport.recordsRead += 1
+                openReport.tailRecords += 1
+            }
+        }
+        openReport.recordsRead += pulled.count
+        openReport.tailRecords += pulled.count
+        events.append(contentsOf: pulled)
+        // The clock resumes after the newest own event (this clock made them) or the checkpoint's
+        // clock; pulled events may only move it within the remote-ahead guard of the last sync's
+        // reference time, so an absurd remote timestamp never drags it.
         hlc = HybridLogicalClock(last: newestOwn)
-        absorb(events + pulled, partners: partners, wallMillis: clockReference(lastSyncMillis ?? Int64(newestOwn.millis)))
+        let wall = clockReference(lastSyncMillis ?? Int64(newestOwn.millis))
+        // Key-group partners (`partners`, read after the checkpoint) are not counted in the knowledge
+        // vector: central sends them out of journal order, and the vector tells central how far the
+        // scan delivered (the checkpoint's vector already leaves out those read before it).
+        for (e, _) in events {
+            if !partners.contains(e.dot) { knowledgeValue.add(e.dot) }
+            if e.dot.replica != terminal { _ = try? hlc.receive(e.hlc, wallMillis: wall) }
+        }
+        keep(events, floorMillis: Int64(journalSummary.scopeFloor))
+    }
+
+    /// Replaces the held events and the state with what `floorMillis` keeps of `events`.
+    private func keep(_ events: [(event: Event, inboundSeq: UInt64)], floorMillis: Int64) {
+        let origin = Dictionary(events.map { ($0.event.dot, $0.inboundSeq) }, uniquingKeysWith: { a, _ in a })
+        let kept = RelayScope.kept(events.map(\.event), floorMillis: floorMillis, own: terminal)
+        held = Dictionary(kept.map { ($0.dot, ($0, origin[$0.dot] ?? 0)) }, uniquingKeysWith: { a, _ in a })
+        stateValue = LedgerState.fold(kept)
     }
 
     /// The time a remote timestamp is judged against: the later of this
@@ -209,8 +313,9 @@ public final class TerminalReplica: @unchecked Sendable {
     /// Folds events in; each moves the clock no further than the guard allows at `wallMillis`.
     /// Key-group partners (`partners`) are not counted in the knowledge vector: central sends
     /// them out of journal order, and the vector tells central how far the scan delivered.
-    private func absorb(_ events: [Event], partners: Set<Dot> = [], wallMillis: Int64) {
-        for e in events {
+    private func absorb(_ events: [Event], inboundSeqs: [UInt64]? = nil, partners: Set<Dot> = [], wallMillis: Int64) {
+        for (i, e) in events.enumerated() {
+            if held[e.dot] == nil { held[e.dot] = (e, inboundSeqs?[i] ?? 0) }
             if !partners.contains(e.dot) { knowledgeValue.add(e.dot) }
             if e.dot.replica != terminal { _ = try? hlc.receive(e.hlc, wallMillis: wallMillis) }
         }
@@ -222,6 +327,8 @@ public final class TerminalReplica: @unchecked Sendable {
     public var state: LedgerState { lock.withLock { stateValue } }
     public var knowledge: VersionVector { lock.withLock { knowledgeValue } }
     public var lastSequence: UInt64 { outbound.lastSequence }
+    /// The relay scope floor the journals record (HLC ms; 0 holds every sale).
+    public var scopeFloorMillis: UInt64 { lock.withLock { journalSummary.scopeFloor } }
     public func context(of key: EntityKey) -> VersionVector { lock.withLock { stateValue.context(of: key) } }
 
     /// The terminal's own events central has not acknowledged yet.
@@ -265,6 +372,14 @@ public final class TerminalReplica: @unchecked Sendable {
     /// terminal knows of the entity. Returns after the event is durable.
     @discardableResult
     public func record(_ body: EventBody, wallMillis: Int64) throws(SyncError) -> Event {
+        let event = try recordLocked(body, wallMillis: wallMillis)
+        // After the event is durable and outside the lock: a checkpoint (and compaction) when due. One scan in
+        // `checkpointTailRecordsMax`, or the first of a day when the floor moved a day, pays for it.
+        maintainAfterWrite()
+        return event
+    }
+
+    private func recordLocked(_ body: EventBody, wallMillis: Int64) throws(SyncError) -> Event {
         lock.lock()
         defer { lock.unlock() }
         guard let kind = body.kind, kind.mayBeWritten(by: terminal) else {
@@ -280,12 +395,13 @@ public final class TerminalReplica: @unchecked Sendable {
         if seq > reservedThrough {
             // Reserve numbers before using them: recovery then knows how far they may have gone.
             let through = seq + SyncLimits.terminalSequenceReservation - 1
-            _ = try journal { () throws(JournalError) in try inbound.append(InboundRecord.reserved(through: through).encoded()) }
+            try appendInbound([.reserved(through: through)])
             reservedThrough = through
         }
         let written = try journal { () throws(JournalError) in try outbound.append(RecordCodec.encode(event)) }
         precondition(written == seq, "outbound journal assigned seq \(written), expected \(seq): writes must be serialized")
         absorb([event], wallMillis: wallMillis)
+        recordsSinceCheckpoint += 1
         return event
     }
 
@@ -350,7 +466,7 @@ public final class TerminalReplica: @unchecked Sendable {
             logger.error("central holds fewer of this terminal's events than it acknowledged; re-pushing", metadata: [
                 "sync.acknowledged": "\(recorded)", "sync.central_holds": "\(welcome.acknowledged)",
             ])
-            _ = try journal { () throws(JournalError) in try inbound.append(InboundRecord.centralBehind(sequence: welcome.acknowledged).encoded()) }
+            try appendInbound([.centralBehind(sequence: welcome.acknowledged)])
             lock.withLock { centralHolds = welcome.acknowledged }
             report.centralLost = (welcome.acknowledged + 1)...recorded
         } else {
@@ -365,9 +481,7 @@ public final class TerminalReplica: @unchecked Sendable {
             logger.warning("central's history changed; pulling again from the last position still valid", metadata: [
                 "sync.epoch": "\(centralEpoch)", "sync.central_epoch": "\(welcome.epoch)", "sync.cursor": "\(cursor)",
             ])
-            _ = try journal { () throws(JournalError) in
-                try inbound.append(contentsOf: [InboundRecord.epoch(welcome.epoch).encoded(), InboundRecord.pullCursor(position: cursor, digest: nil).encoded()])
-            }
+            try appendInbound([.epoch(welcome.epoch), .pullCursor(position: cursor, digest: nil)])
             lock.withLock { centralEpoch = welcome.epoch; pullCursor = cursor; pullCursorDigest = nil }
         }
         if lock.withLock({ pullCursor }) > welcome.head {
@@ -436,11 +550,10 @@ public final class TerminalReplica: @unchecked Sendable {
             // Stopped early: the cursor each pulled batch reached is already recorded with it; not synced yet.
             return report
         }
-        _ = try journal { () throws(JournalError) in
-            try inbound.append(contentsOf: [InboundRecord.pullCursor(position: cursor, digest: cursorDigest).encoded(),
-                                            InboundRecord.synced(wallMillis: wallMillis, centralWallMillis: welcome.wallMillis).encoded()])
-        }
+        try appendInbound([.pullCursor(position: cursor, digest: cursorDigest), .synced(wallMillis: wallMillis, centralWallMillis: welcome.wallMillis)])
         lock.withLock { lastSyncMillis = wallMillis }
+        // Compaction and the checkpoint are written after a session, never on a scan.
+        try maintain(afterSync: report)
         return report
     }
 
@@ -450,7 +563,7 @@ public final class TerminalReplica: @unchecked Sendable {
     /// is earlier, so a clock running ahead does not push sales out of scope; 0 when unscoped.
     /// Within one process it never goes down (a wall clock set back does not lower it).
     public func scopeFloorMillis(wallMillis: Int64, centralWallMillis: Int64? = nil) -> UInt64 {
-        guard let scope = options.relayScope else { return 0 }
+        guard let scope = options.scope else { return 0 }
         return lock.withLock {
             let own = max(wallMillis, Int64(hlc.last.millis))
             let now = centralWallMillis.map { min(own, $0) } ?? own
@@ -468,7 +581,7 @@ public final class TerminalReplica: @unchecked Sendable {
 
     private func noteAcknowledged(_ sequence: UInt64) throws(SyncError) {
         guard sequence > lock.withLock({ centralHolds }) else { return }
-        _ = try journal { () throws(JournalError) in try inbound.append(InboundRecord.acknowledged(sequence: sequence).encoded()) }
+        try appendInbound([.acknowledged(sequence: sequence)])
         lock.withLock {
             acknowledged = max(acknowledged, sequence)
             centralHolds = sequence
@@ -478,11 +591,12 @@ public final class TerminalReplica: @unchecked Sendable {
     /// Decrypts a pulled batch, stores it durably in the inbound journal, folds it.
     private func applyPulled(_ pulledBatch: SyncMessage.Events, wallMillis: Int64) throws(SyncError) -> Int {
         let decoder = FrameDecoder(dictionaries: [ledgerDictionary], key: enrollment.journalKey)
-        var records: [[UInt8]] = []
+        var records: [InboundRecord] = []
         var events: [Event] = []
-        var batch: Set<Dot> = []
-        var partners: Set<Dot> = []
-        let known = knowledge
+        // Dedup by what is held, not by the knowledge vector: an event compaction dropped is known but no
+        // longer held, and central sends it again when it joins an in-scope key group (sync-protocol.md "Relay scope").
+        var seen = Set<Dot>()  // within this batch
+        var partners: Set<Dot> = []  // sent as key-group partners (position 0)
         for (i, frame) in pulledBatch.frames.enumerated() {
             let decoded = try journal { () throws(JournalError) in
                 try Frames.records(frame, dictionaryID: ledgerDictionary.id, keyID: enrollment.journalKey.id, decoder: decoder, file: "pulled frame \(i)")
@@ -496,42 +610,44 @@ public final class TerminalReplica: @unchecked Sendable {
                 if case .saleCaptured(let c) = event.body, c.paymentCode != nil {
                     throw SyncError(.notAuthorized, "central relayed a payment code (event \(event.dot)): refused", location: "pulled frame \(i) record \(j)")
                 }
-                if event.dot.replica == terminal || batch.contains(event.dot) { continue }
-                if let sale = Self.partnerSale(event) {
-                    // A capture or outcome may come as a key-group partner, whatever the knowledge vector
-                    // says (a scoped terminal's vector has holes), and again where the scan finds it: kept once.
-                    if lock.withLock({ stateValue.holds(event.dot, of: sale) }) { continue }
-                } else if known.covers(event.dot) {
-                    continue
-                }
+                if event.dot.replica == terminal || lock.withLock({ held[event.dot] != nil }) || !seen.insert(event.dot).inserted { continue }
                 if position == 0 { partners.insert(event.dot) }
-                batch.insert(event.dot)
-                records.append(record)
+                records.append(.pulled(position: position, event: bytes))
                 events.append(event)
             }
         }
         // The cursor reached, and the digest of central's record there, move with the batch's records.
         let advanced = pulledBatch.cursor > lock.withLock { pullCursor }
         let digest: UInt64? = pulledBatch.cursorDigest == 0 ? nil : pulledBatch.cursorDigest
+        var seqs: [UInt64] = []
         if !records.isEmpty {
             var written = records
-            if advanced { written.append(InboundRecord.pullCursor(position: pulledBatch.cursor, digest: digest).encoded()) }
-            _ = try journal { () throws(JournalError) in try inbound.append(contentsOf: written) }
+            if advanced { written.append(.pullCursor(position: pulledBatch.cursor, digest: digest)) }
+            let range = try appendInbound(written, pulled: events)
+            seqs = events.indices.map { range.lowerBound + UInt64($0) }
         }
         lock.withLock {
             if advanced { pullCursor = pulledBatch.cursor; pullCursorDigest = digest }
-            absorb(events, partners: partners, wallMillis: wallMillis)
+            absorb(events, inboundSeqs: seqs, partners: partners, wallMillis: wallMillis)
         }
         return events.count
     }
 
-    /// The sale of a capture or an outcome: the events a pull sends as key-group partners.
-    private static func partnerSale(_ event: Event) -> SaleId? {
-        switch event.body {
-        case .saleCaptured: SaleId(event.dot)
-        case .saleConfirmed(let s), .saleDeclined(let s), .saleExpired(let s): s
-        default: nil
+    /// Appends records to the inbound journal (durably) and keeps `journalSummary` in step.
+    /// `pulled` are the decoded events of the `.pulled` records, in order.
+    @discardableResult
+    private func appendInbound(_ records: [InboundRecord], pulled: [Event] = []) throws(SyncError) -> ClosedRange<UInt64> {
+        let range = try journal { () throws(JournalError) in try inbound.append(contentsOf: records.map { $0.encoded() }) }
+        var next = 0
+        for (i, r) in records.enumerated() {
+            if case .pulled(let position, _) = r {
+                journalSummary.notePulled(pulled[next], position: position, terminal: terminal)
+                next += 1
+            } else {
+                try journalSummary.apply(r, seq: range.lowerBound + UInt64(i), terminal: terminal, context: enrollment.recordContext, location: directory + "/inbound")
+            }
         }
+        return range
     }
 
     // MARK: - Retention
@@ -588,6 +704,156 @@ public final class TerminalReplica: @unchecked Sendable {
                 try sealer.seal(batch.records, firstSequence: batch.firstSequence)
             }
         }
+    }
+
+
+    // MARK: - Checkpoint and compaction
+
+    /// How a terminal's open went (sync-protocol.md "Terminal checkpoint and compaction").
+    public struct OpenReport: Sendable, Equatable {
+        /// True when open read a checkpoint and only the journal records after it.
+        public var usedCheckpoint = false
+        /// Why the checkpoint was not used (missing, damaged, not matching the journals); nil when it was.
+        public var note: String? = "no checkpoint"
+        /// Records decoded to build the state: checkpoint entries plus journal records read.
+        public var recordsRead = 0
+        /// Of those, journal records after what the checkpoint covered (the whole journals without one).
+        public var tailRecords = 0
+        /// True when a checkpoint file was there but not used (damaged, or not matching the journals).
+        public var checkpointRefused = false
+        mutating func fellBack(_ why: String, refused: Bool = true) {
+            usedCheckpoint = false
+            note = why
+            checkpointRefused = refused
+        }
+    }
+
+    /// Reads `checkpoint.psc` when it exists and matches the inbound journal; nil otherwise
+    /// (the reason in `report`, logged as a warning when a file was there). Never throws:
+    /// the checkpoint is derived, the journals are the truth.
+    private static func readCheckpoint(directory: String, enrollment: Enrollment, inbound: Journal, fileSystem: any JournalFileSystem,
+                                       logger: Logger, report: inout OpenReport) -> TerminalCheckpoint? {
+        let path = directory + "/" + TerminalCheckpoint.fileName
+        guard fileSystem.fileExists(path) else {
+            report.fellBack("no checkpoint", refused: false)
+            return nil
+        }
+        do {
+            let c = try TerminalCheckpoint.decode(FileStore(fs: fileSystem).read(path), terminal: enrollment.terminal,
+                                                  key: enrollment.journalKey, path: path)
+            guard c.inboundJournal == inbound.journalID else {
+                throw SyncError(.malformed, "it covers inbound journal \(c.inboundJournal), the inbound journal is \(inbound.journalID)", location: path)
+            }
+            guard c.inboundThrough <= inbound.lastSequence, c.inboundThrough + 1 >= inbound.firstSequence else {
+                throw SyncError(.malformed, "it covers inbound seq 1...\(c.inboundThrough), the inbound journal holds \(inbound.firstSequence)...\(inbound.lastSequence)", location: path)
+            }
+            report.usedCheckpoint = true
+            report.note = nil
+            return c
+        } catch {
+            refuseCheckpoint("\(error)", directory: directory, logger: logger, report: &report)
+            return nil
+        }
+    }
+
+    /// A checkpoint file that is there but not used: said in the open report (and so in `terminal status`) and logged.
+    private static func refuseCheckpoint(_ why: String, directory: String, logger: Logger, report: inout OpenReport) {
+        let path = "\(directory)/\(TerminalCheckpoint.fileName)"
+        report.fellBack("\(path) not used (\(why)); folded the journals")
+        logger.warning("terminal checkpoint not used; folding the journals", metadata: ["checkpoint.file": "\(path)", "checkpoint.reason": "\(why)"])
+    }
+
+    /// After an own event: compacts when the scope floor would move at least `compactionFloorStepMillis`,
+    /// and writes a checkpoint when more than `checkpointTailRecordsMax` records lie after the last one, or
+    /// when the one open found was not usable. Opening never writes: a command that only reads changes nothing.
+    private func maintainAfterWrite() {
+        if let floor = dueFloor(), floor >= Int64(journalSummary.scopeFloor) + options.compactionFloorStepMillis {
+            maintainLogged(compactTo: floor)
+        } else if recordsSinceCheckpoint > options.checkpointTailRecordsMax || checkpointStale {
+            maintainLogged(compactTo: nil)
+        }
+    }
+
+    /// After a sync session: compacts (the floor moves with the clock) and writes a checkpoint when it pulled
+    /// or learnt an acknowledgement.
+    private func maintain(afterSync report: SyncReport) throws(SyncError) {
+        let floor = dueFloor()
+        if floor.map({ $0 > Int64(journalSummary.scopeFloor) }) == true || report.pulled > 0 || report.pushed > 0 {
+            maintainLogged(compactTo: floor)
+        }
+    }
+
+    /// The floor the scope asks for at the clock's time now, when a scope is set.
+    private func dueFloor() -> Int64? {
+        options.scope.map { $0.floorMillis(nowMillis: Int64(hlc.last.millis)) }
+    }
+
+    /// A failure to compact or to write a checkpoint never fails the command that triggered it (what it
+    /// did is durable in the journals): it is logged and tried again at the next trigger.
+    private func maintainLogged(compactTo floor: Int64?) {
+        do { try compact(floorMillis: floor) } catch {
+            logger.warning("terminal compaction or checkpoint failed; the journals hold everything, tried again later", metadata: [
+                "checkpoint.file": "\(directory)/\(TerminalCheckpoint.fileName)", "checkpoint.reason": "\(error)",
+            ])
+        }
+    }
+
+    /// Compaction (sync-protocol.md "Terminal checkpoint and compaction"), in this order, each step durable
+    /// before the next: (1) raise the scope floor (inbound kind 9) and drop from the state what it no longer
+    /// keeps; (2) write the checkpoint; (3) restate the inbound summary and retire the oldest inbound segments
+    /// holding no kept event, at most `compactionSegmentsPerRunMax`. A power loss between any two steps
+    /// reopens to the fold of what the journals hold, kept by the recorded floor.
+    /// With `floorMillis` nil (or not above the recorded floor) only (2) and (3) run.
+    public func compact(floorMillis: Int64? = nil) throws(SyncError) {
+        lock.lock()
+        defer { lock.unlock() }
+        if let floor = floorMillis, floor > Int64(journalSummary.scopeFloor) {
+            try appendInbound([.scopeFloor(millis: UInt64(floor))])
+            let before = held.count
+            keep(held.values.map { ($0.event, $0.inboundSeq) }, floorMillis: floor)
+            logger.debug("terminal scope floor raised", metadata: [
+                "scope.floor_millis": "\(floor)", "scope.events_dropped": "\(before - held.count)", "scope.events_kept": "\(held.count)",
+            ])
+        }
+        let checkpoint = currentCheckpoint()
+        try checkpoint.write(directory: directory, key: enrollment.journalKey, fileSystem: fileSystem)
+        recordsSinceCheckpoint = 0
+        checkpointStale = false
+        try retireInbound(coveredThrough: checkpoint.inboundThrough)
+    }
+
+    /// The checkpoint of what is held now: only durable records (an own event above the outbound
+    /// journal's durable sequence is left to the tail), own events still in the outbound journal.
+    private func currentCheckpoint() -> TerminalCheckpoint {
+        let outboundThrough = outbound.durableSequence
+        let inboundThrough = inbound.durableSequence
+        let first = outbound.firstSequence
+        let entries = held.values
+            .filter { h in
+                h.event.dot.replica == terminal ? (h.event.dot.seq >= first && h.event.dot.seq <= outboundThrough) : h.inboundSeq <= inboundThrough
+            }
+            .sorted { ($0.event.dot.replica.rawValue, $0.event.dot.seq) < ($1.event.dot.replica.rawValue, $1.event.dot.seq) }
+            .map { (inboundSeq: $0.inboundSeq, record: RecordCodec.encode($0.event)) }
+        return TerminalCheckpoint(terminal: terminal, outboundJournal: outbound.journalID, outboundThrough: outboundThrough,
+                                  inboundJournal: inbound.journalID, inboundThrough: inboundThrough, summary: journalSummary,
+                                  clock: hlc.last, knowledge: knowledgeValue, entries: entries)
+    }
+
+    /// Retires the oldest inbound segments whose records all lie at or before `coveredThrough` (a durable
+    /// checkpoint covers them) and before the oldest kept pulled event. First appends the records restating
+    /// the inbound summary, so the journal alone still reads to the same cursors and acknowledgements.
+    private func retireInbound(coveredThrough: UInt64) throws(SyncError) {
+        let oldestKept = held.values.lazy.filter { $0.inboundSeq > 0 }.map(\.inboundSeq).min() ?? UInt64.max
+        var through = min(coveredThrough, oldestKept - 1)
+        let bases = try journal { () throws(JournalError) in try inbound.segmentBases() }
+        // Bounded work: at most compactionSegmentsPerRunMax segments this run.
+        if bases.count > options.compactionSegmentsPerRunMax + 1 {
+            through = min(through, bases[options.compactionSegmentsPerRunMax] - 1)
+        }
+        guard bases.count >= 2, bases[1] - 1 <= through else { return }
+        try appendInbound(journalSummary.restatement)
+        let removed = try journal { () throws(JournalError) in try inbound.retire(through: through) }
+        logger.debug("inbound segments retired", metadata: ["journal.removed": "\(removed.count)", "journal.through": "\(through)"])
     }
 
     // MARK: - Bundles

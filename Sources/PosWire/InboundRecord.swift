@@ -27,6 +27,10 @@ public enum InboundRecord: Sendable, Equatable {
     /// The terminal's own sequence numbers through `through` may be in use: written before the
     /// first event above the previous reservation, so recovery never gives a used number again.
     case reserved(through: UInt64)
+    /// The terminal's relay scope floor (sync-protocol.md, "Terminal checkpoint and compaction"):
+    /// sales captured before these HLC milliseconds are no longer held. Only raised; written by
+    /// compaction before the checkpoint that drops them.
+    case scopeFloor(millis: UInt64)
 
     public func encoded() -> [UInt8] {
         var w = ByteWriter(capacity: 16)
@@ -58,6 +62,9 @@ public enum InboundRecord: Sendable, Equatable {
         case .reserved(let through):
             w.writeByte(8)
             w.writeLE(through)
+        case .scopeFloor(let millis):
+            w.writeByte(9)
+            w.writeLE(millis)
         }
         return w.bytes
     }
@@ -88,6 +95,8 @@ public enum InboundRecord: Sendable, Equatable {
                 record = .recovered(through: try r.readLE(UInt64.self, field: "inbound.recovered"))
             case 8:
                 record = .reserved(through: try r.readLE(UInt64.self, field: "inbound.reserved"))
+            case 9:
+                record = .scopeFloor(millis: try r.readLE(UInt64.self, field: "inbound.scopeFloor"))
             default:
                 throw SyncError(.malformed, "unknown inbound record kind \(kind)", location: location)
             }

@@ -44,7 +44,9 @@ struct ServerCLITests {
     func watchDownAndUp() throws {
         let tmp = TempDir("watch")
         let (central, shops) = try setUpShops(tmp, count: 2)
-        var server = try Background.start(["central", "serve", "--dir", central, "--port", "0"], in: tmp, name: "serve1")
+        // Central on the test's clock: on the machine's, the sale (dated Self.now) would be months old to the
+        // watching terminal, whose clock follows central's, and outside its relay scope (7 days + 72 h).
+        var server = try Background.start(["central", "serve", "--dir", central, "--port", "0", "--now", Self.now], in: tmp, name: "serve1")
         let url = try server.url()
         let port = String(url.split(separator: ":").last!)
         let watch = try Background.start(["terminal", "sync", "--dir", shops[1], "--server", url, "--watch", "--interval", "1s", "--connect-timeout", "1"],
@@ -55,7 +57,7 @@ struct ServerCLITests {
         // While central is away, shop 1 sells (offline) and the daemon keeps trying.
         #expect(try CLI.run(["terminal", "scan", "--dir", shops[0], "--amount", "7.00", "--payment-code", "134567890123456795"], now: Self.now).status == 0)
         try watch.waitForStderr("unreachable", seconds: 20)
-        server = try Background.start(["central", "serve", "--dir", central, "--port", port], in: tmp, name: "serve2")
+        server = try Background.start(["central", "serve", "--dir", central, "--port", port, "--now", Self.now], in: tmp, name: "serve2")
         _ = try server.url()
         let push = try CLI.run(["terminal", "sync", "--dir", shops[0], "--server", url], now: Self.now)
         #expect(push.status == 0, "\(push.stderr)")

@@ -67,7 +67,7 @@ struct RelayScopeTests {
         for i in w.terminals.indices {
             try w.terminals[i].close()
             w.terminals[i] = try TerminalReplica.open(directory: w.dir.path + "/t\(i + 1)",
-                                                      options: TerminalOptions(relayScope: try RelayScope(returnWindowDays: windowDays)))
+                                                      options: TerminalOptions(scope: try RelayScope(returnWindowDays: windowDays)))
         }
         return w
     }
@@ -187,7 +187,7 @@ struct RelayScopeTests {
         // Reopened, the terminal restores the same state and pulls nothing more.
         let before = w.terminals[1].state.canonicalText
         try w.terminals[1].close()
-        w.terminals[1] = try TerminalReplica.open(directory: w.dir.path + "/t2", options: TerminalOptions(relayScope: try RelayScope(returnWindowDays: 1)))
+        w.terminals[1] = try TerminalReplica.open(directory: w.dir.path + "/t2", options: TerminalOptions(scope: try RelayScope(returnWindowDays: 1)))
         #expect(w.terminals[1].state.canonicalText == before)
         #expect(try w.sync(1).pulled == 0)
         // Scanning the code at shop 2 offline is caught there: it holds every capture of the code.

@@ -10,6 +10,8 @@
 //   --only    run only these rows (e.g. `--only 6b` under a profiler; `--only 4,4c,7,7b,7c,7d` for the wire and disk bytes)
 //   --snapshot-events N   row 6b's central flushes a snapshot run every N events (default: the
 //             library's, 65,536; under --quick, 655 gives the full run's shape: one flush after 65.5% of the events)
+//   --open-shops N, --open-sales N, --open-days A,B   row 8 (TerminalOpen.swift): the merchant's shops (default 10),
+//             sales per shop per day (300) and the days after which a terminal's scan is measured (7,30)
 import Foundation
 import PosBytes
 import PosJournal
@@ -614,6 +616,10 @@ if selected("7c", "7d") {
         try central.close()
     }
 }
+
+// MARK: 8. A terminal's scan after D days of a merchant's history (TerminalOpen.swift)
+
+if selected("8") { try terminalOpenRows(quick: quick) }
 
 print("\n| # | measure | PosSync | comparison | ratio | target | met? |\n|---|---|---|---|---|---|---|")
 for r in rows { print("| \(r.id) | \(r.measure) | \(r.ours) | \(r.comparison) | \(r.ratio) | \(r.target) | \(r.verdict) |") }

@@ -230,7 +230,7 @@ do {
         let e = try central.enroll(terminal: try ReplicaId.terminal(nextTerminal), merchant: "chain")
         nextTerminal += 1
         return try TerminalReplica.initialize(directory: root + "/scope-t\(e.terminal.rawValue)", enrollment: e,
-                                              options: TerminalOptions(relayScope: scoped ? try RelayScope(returnWindowDays: window) : nil))
+                                              options: TerminalOptions(scope: scoped ? try RelayScope(returnWindowDays: window) : nil))
     }
     let daily = [try reader(scoped: true), try reader(scoped: false)]
     var sales: [(sale: SaleId, amount: Money, millis: UInt64)] = []

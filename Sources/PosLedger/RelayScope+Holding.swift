@@ -1,0 +1,67 @@
+// Which held events a terminal keeps at a scope floor (sync-protocol.md,
+// "Terminal checkpoint and compaction"). Pure: a function of the event set,
+// the floor and the terminal's id, so the same set and floor give the same
+// kept set whether a terminal folds its journals or its checkpoint.
+
+extension RelayScope {
+    /// The events of `events` a terminal `own` keeps at `floorMillis`:
+    /// - its own events (retention of its outbound journal decides when they go), and
+    ///   the whole component and key group of every sale its own events belong to
+    ///   (its own captures, and the sales of its own refund requests, decisions and notes);
+    /// - for every sale whose capture is held and in scope (capture HLC ms ≥ floor):
+    ///   the sale's component (capture, outcomes, refund requests naming it, their
+    ///   status events and notes) and its key group (every held capture sharing the
+    ///   capture's duplicate key, with that capture's outcomes);
+    /// - every event whose sale's capture (or whose ticket's request) is not held,
+    ///   and every event of no sale (a `sequence-void`, a type this version does not
+    ///   know), while the event's own HLC ms are ≥ floor: a capture is always older
+    ///   than the events written after seeing it, so an older one names a sale out of scope.
+    /// A floor of 0 keeps everything. The order of `events` is kept.
+    public static func kept(_ events: [Event], floorMillis: Int64, own: ReplicaId) -> [Event] {
+        guard floorMillis > 0 else { return events }
+        let floor = UInt64(floorMillis)
+        var captures: [SaleId: DuplicateKey] = [:]
+        var requests: [TicketId: SaleId] = [:]
+        var inScope = Set<SaleId>()
+        var scopeKeys = Set<DuplicateKey>()
+        for e in events {
+            switch e.body {
+            case .saleCaptured(let c):
+                let id = SaleId(e.dot)
+                captures[id] = c.duplicateKey
+                if e.hlc.millis >= floor { inScope.insert(id) }
+            case .refundRequested(let r):
+                requests[TicketId(e.dot)] = r.sale
+            default:
+                break
+            }
+        }
+        // The sale of an event, and whether the event is its capture or an outcome; nil for an event of no sale
+        // or whose ticket's request is not held.
+        func sale(of e: Event) -> (id: SaleId, captureOrOutcome: Bool)? {
+            switch e.body {
+            case .saleCaptured:
+                return (SaleId(e.dot), true)
+            case .saleConfirmed(let id), .saleDeclined(let id), .saleExpired(let id):
+                return (id, true)
+            case .refundRequested(let r):
+                return (r.sale, false)
+            case .noteAdded(let t, _), .refundApproved(let t, _), .refundRejected(let t), .refundCancelled(let t),
+                 .refundCompleted(let t), .refundEscalated(let t):
+                return requests[t].map { ($0, false) }
+            case .sequenceVoid, .unknown:
+                return nil
+            }
+        }
+        for e in events where e.dot.replica == own {
+            if let s = sale(of: e) { inScope.insert(s.id) }
+        }
+        for id in inScope { if let key = captures[id] { scopeKeys.insert(key) } }
+        return events.filter { e in
+            if e.dot.replica == own { return true }
+            guard let s = sale(of: e), let key = captures[s.id] else { return e.hlc.millis >= floor }
+            if inScope.contains(s.id) { return true }
+            return s.captureOrOutcome && scopeKeys.contains(key)
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+@testable import PosJournal
+@testable import PosLedger
+@testable import PosTerminal
+@testable import PosWire
+import PosTestSupport
+
+/// The checkpoint fixture (Fixtures/checkpoint/README.md): a small checkpoint of
+/// terminal 7 sealed under a fixture key, and what reading it must give. Its
+/// frames use random AES-GCM nonces, so regenerating it (POSSYNC_WRITE_FIXTURES=1)
+/// changes its bytes but not what it reads to.
+@Suite("terminal checkpoint fixture")
+struct CheckpointFixtureTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        + "/Fixtures/checkpoint"
+    /// A fixture key, never a real one: byte i is (5·i + 2) mod 256.
+    static let key = JournalKey(id: 7, bytes: (0..<32).map { UInt8((5 * $0 + 2) % 256) })
+    static let terminal = try! ReplicaId.terminal(7)
+
+    /// The checkpoint the fixture holds.
+    static func expected() throws -> TerminalCheckpoint {
+        let merchant = MerchantKey(bytes: Array(repeating: 0x42, count: 32))
+        let t8 = try ReplicaId.terminal(8)
+        let own = Event(dot: try Dot(replica: terminal, seq: 1), hlc: HLCTimestamp(millis: 1_785_000_000_000, logical: 0), context: VersionVector(),
+                        body: .saleCaptured(try SaleCapture(amount: Money(minorUnits: 1250, currency: .CNY), paymentCode: try PaymentCode("134512345678906789"), merchantKey: merchant)))
+        let relayed = Event(dot: try Dot(replica: t8, seq: 1), hlc: HLCTimestamp(millis: 1_785_000_001_000, logical: 0), context: VersionVector(),
+                            body: .saleCaptured(try SaleCapture(amount: Money(minorUnits: 105, currency: .CNY), paymentCode: try PaymentCode("2845678901234321"), merchantKey: merchant).withoutPaymentCode()))
+        let confirmed = Event(dot: try Dot(replica: .central, seq: 2), hlc: HLCTimestamp(millis: 1_785_000_002_000, logical: 1),
+                              context: VersionVector([(terminal, 1)]), body: .saleConfirmed(SaleId(own.dot)))
+        var summary = InboundSummary()
+        summary.acknowledged = 1
+        summary.centralHolds = 1
+        summary.echoed = 1
+        summary.reserved = 256
+        summary.epoch = 3
+        summary.pullCursor = 9
+        summary.pullCursorDigest = 0x0123_4567_89AB_CDEF
+        summary.lastSync = (1_785_000_003_000, 1_785_000_003_500)
+        summary.scopeFloor = 1_784_000_000_000
+        return TerminalCheckpoint(terminal: terminal, outboundJournal: JournalID(bytes: Array(0x10...0x1F))!, outboundThrough: 1,
+                                  inboundJournal: JournalID(bytes: Array(0x20...0x2F))!, inboundThrough: 6, summary: summary,
+                                  clock: HLCTimestamp(millis: 1_785_000_003_500, logical: 2),
+                                  knowledge: VersionVector([(.central, 2), (terminal, 1), (t8, 1)]),
+                                  entries: [(0, RecordCodec.encode(own)), (5, RecordCodec.encode(confirmed)), (4, RecordCodec.encode(relayed))]
+                                      .sorted { a, b in
+                                          let context = RecordDecodeContext(merchantKey: merchant)
+                                          let da = try! RecordCodec.decode(a.1, context: context).dot, db = try! RecordCodec.decode(b.1, context: context).dot
+                                          return (da.replica.rawValue, da.seq) < (db.replica.rawValue, db.seq)
+                                      })
+    }
+
+    @Test("Fixtures/checkpoint/checkpoint.psc reads to the documented fields, byte offsets as the spec gives them")
+    func fixtureReads() throws {
+        let path = Self.root + "/checkpoint.psc"
+        if ProcessInfo.processInfo.environment["POSSYNC_WRITE_FIXTURES"] == "1" {
+            try Data(try Self.expected().encoded(key: Self.key)).write(to: URL(fileURLWithPath: path))
+        }
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        // The plain header, by the spec's offsets.
+        #expect(Array(bytes[0..<8]) == Array("PSTCHKPT".utf8))
+        #expect(bytes[8] == 1 && bytes[9] == 0)
+        #expect(bytes[10] == 7 && bytes[11...13].allSatisfy { $0 == 0 })
+        #expect(bytes[14] == 7 && bytes[15...17].allSatisfy { $0 == 0 })
+        #expect(bytes[18] == 2 && bytes[19...21].allSatisfy { $0 == 0 }, "one meta frame and one entry frame")
+        let c = try TerminalCheckpoint.decode(bytes, terminal: Self.terminal, key: Self.key, path: path)
+        let e = try Self.expected()
+        #expect(c.outboundJournal == e.outboundJournal && c.outboundThrough == 1 && c.inboundJournal == e.inboundJournal && c.inboundThrough == 6)
+        #expect(c.summary.acknowledged == 1 && c.summary.centralHolds == 1 && c.summary.echoed == 1 && c.summary.reserved == 256)
+        #expect(c.summary.epoch == 3 && c.summary.pullCursor == 9 && c.summary.pullCursorDigest == 0x0123_4567_89AB_CDEF)
+        #expect(c.summary.lastSync?.wallMillis == 1_785_000_003_000 && c.summary.lastSync?.centralWallMillis == 1_785_000_003_500)
+        #expect(c.summary.scopeFloor == 1_784_000_000_000 && c.clock == e.clock && c.knowledge == e.knowledge)
+        #expect(c.entries.map(\.inboundSeq) == e.entries.map(\.inboundSeq))
+        #expect(c.entries.map(\.record) == e.entries.map(\.record))
+        // No payment code in clear.
+        let digits = Array("134512345678906789".utf8)
+        #expect(!bytes.indices.contains { i in i + digits.count <= bytes.count && Array(bytes[i..<(i + digits.count)]) == digits })
+        // The meta record's bytes, as the spec's table gives them (the same encoder as the file).
+        let meta = try #require(try Frames.records(Array(bytes[22..<(22 + Int(FrameHeader.inspect(Array(bytes[22..<62]), file: path, offset: 22).get().frameBytes))]),
+                                                   dictionaryID: 1, keyID: 7, decoder: FrameDecoder(dictionaries: [ledgerDictionary], key: Self.key)).records.first)
+        #expect(meta.count == 155 + 12 * 3)
+        #expect(meta[0] == 1 && meta[101] == 1 && meta[110] == 2)
+        #expect(Array(meta[5..<21]) == Array(0x10...0x1F) && Array(meta[29..<45]) == Array(0x20...0x2F))
+    }
+
+    @Test("a checkpoint of another terminal or under another key is refused, naming the file and offset")
+    func refusals() throws {
+        let bytes = try Self.expected().encoded(key: Self.key)
+        #expect(throws: SyncError.self) { try TerminalCheckpoint.decode(bytes, terminal: try ReplicaId.terminal(8), key: Self.key, path: "c") }
+        do {
+            _ = try TerminalCheckpoint.decode(bytes, terminal: Self.terminal, key: JournalKey(id: 7, bytes: Array(repeating: 1, count: 32)), path: "c")
+            Issue.record("a checkpoint read under the wrong key")
+        } catch {
+            #expect(error.location?.hasPrefix("c") == true, "\(error)")
+        }
+        do {
+            _ = try TerminalCheckpoint.decode(Array(bytes.prefix(30)), terminal: Self.terminal, key: Self.key, path: "c")
+            Issue.record("a truncated checkpoint was read")
+        } catch {
+            #expect(error.location == "c offset 22", "\(error)")
+        }
+    }
+}
