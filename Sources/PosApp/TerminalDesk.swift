@@ -204,6 +204,13 @@ public final class TerminalDesk {
               let sale = state.sales[saleID] else {
             throw AppError(.refused, Self.saleNotHeld(code: "\(code)", sale: saleID, policy: policy))
         }
+        // Held but captured before the scope (the terminal's own sale, a key-group partner, or one not
+        // compacted yet): its later tickets and decisions are no longer relayed here, so the
+        // refundable amount shown could be stale. Refused like a sale not held (sync-protocol.md "Relay scope").
+        let floor = replica.scopeFloorMillis(wallMillis: nowMillis)
+        if floor > 0, captureEvent.hlc.millis < floor {
+            throw AppError(.refused, Self.saleBeforeScope(code: "\(code)", sale: saleID, captureMillis: captureEvent.hlc.millis, policy: policy))
+        }
         switch sale.status {
         case .declined, .expired, .voidDuplicate:
             throw AppError(.refused, "sale \(saleID.dot) is \(sale.status): it was never paid, there is nothing to return")
@@ -255,6 +262,12 @@ public final class TerminalDesk {
     }
 
     /// Why a return on a sale this terminal does not hold is refused here (sync-protocol.md, "Relay scope").
+    static func saleBeforeScope(code: String, sale: SaleId, captureMillis: UInt64, policy: ReturnPolicy) -> String {
+        "return code \(code): sale \(sale.dot) was captured at \(WallClock.format(Int64(captureMillis))), before this terminal's return scope "
+            + "(\(RelayScope(policy: policy).description)): its later tickets and decisions are no longer relayed here; "
+            + "request the return online at central (the back office)"
+    }
+
     static func saleNotHeld(code: String, sale: SaleId, policy: ReturnPolicy) -> String {
         "return code \(code): sale \(sale.dot) is not held at this terminal: it is outside this terminal's return scope "
             + "(\(RelayScope(policy: policy).description)), or was sold elsewhere since the last sync; "

@@ -561,13 +561,15 @@ public final class TerminalReplica: @unchecked Sendable {
     /// terminal's time — the later of `wallMillis` and its HLC, which never reads earlier than
     /// anything it has seen — or at central's clock (`centralWallMillis`, the welcome's) when that
     /// is earlier, so a clock running ahead does not push sales out of scope; 0 when unscoped.
-    /// Within one process it never goes down (a wall clock set back does not lower it).
+    /// It never goes below a floor this process sent or the inbound journal recorded (kind 9), so a
+    /// wall clock set back, across restarts too, does not lower it.
     public func scopeFloorMillis(wallMillis: Int64, centralWallMillis: Int64? = nil) -> UInt64 {
         guard let scope = options.scope else { return 0 }
         return lock.withLock {
             let own = max(wallMillis, Int64(hlc.last.millis))
             let now = centralWallMillis.map { min(own, $0) } ?? own
-            return max(UInt64(scope.floorMillis(nowMillis: now)), lastPullFloorMillis ?? 0)
+            // Never below a floor recorded before (kind 9, kept across restarts) or sent by this process.
+            return max(UInt64(scope.floorMillis(nowMillis: now)), lastPullFloorMillis ?? 0, journalSummary.scopeFloor)
         }
     }
 

@@ -32,9 +32,32 @@ struct ReturnScopeCLITests {
         let taken = try CLI.json(["terminal", "refund", "--dir", shops[1], "--return-code", recent, "--reason", "quality", "--resolution", "refund"],
                                  now: "2026-03-26T11:00:00Z")
         #expect(taken["sale"] as? String == "1:2")
-        // The seller itself still holds its old sale (its own journal) and takes the return.
-        let own = try CLI.json(["terminal", "refund", "--dir", shops[0], "--return-code", old, "--reason", "quality", "--resolution", "refund"],
-                               now: "2026-03-26T11:00:00Z")
-        #expect(own["sale"] as? String == "1:1")
+        // The seller still holds its old sale (its own journal), but tickets and decisions on it are no longer
+        // relayed to it: refused too, naming when it was captured; nothing written.
+        let sellerBefore = treeHashes(tmp.path)
+        let own = try CLI.run(["terminal", "refund", "--dir", shops[0], "--return-code", old, "--reason", "quality", "--resolution", "refund"],
+                              now: "2026-03-26T11:00:00Z")
+        #expect(own.status == 1, "exit \(own.status): \(own.stdout)")
+        #expect(own.stderr.hasPrefix("possync: error: return code \(old): sale 1:1 was captured at 2026-03-02T09:00:00"), "\(own.stderr)")
+        #expect(own.stderr.contains("before this terminal's return scope (sales of the last 7 days plus 72 h)"), "\(own.stderr)")
+        #expect(treeHashes(tmp.path) == sellerBefore, "a refused return wrote something")
+    }
+
+    @Test("a sale two shops pulled while in scope: after it leaves the scope neither takes a second return on stale data")
+    func heldOutsideScope() throws {
+        let tmp = TempDir("scope-held")
+        let (central, shops) = try setUpShops(tmp, count: 3)
+        let code = try CLI.json(["terminal", "scan", "--dir", shops[0], "--amount", "50.00", "--payment-code", "134567890123456787"],
+                                now: "2026-03-02T09:00:00Z")["returnCodeDigits"] as! String
+        _ = try CLI.json(["terminal", "sync", "--dir", shops[0], "--central", central], now: "2026-03-02T10:00:00Z")
+        for s in shops[1...] { _ = try CLI.json(["terminal", "sync", "--dir", s, "--central", central], now: "2026-03-03T10:00:00Z") }
+        // In scope on March 4: taken at shop 2.
+        _ = try CLI.json(["terminal", "refund", "--dir", shops[1], "--return-code", code, "--reason", "quality", "--resolution", "refund"],
+                         now: "2026-03-04T09:00:00Z")
+        // March 14 is past 7 days plus 72 h: shop 3 still holds the sale (no sync since) but is refused.
+        let r3 = try CLI.run(["terminal", "refund", "--dir", shops[2], "--return-code", code, "--reason", "quality", "--resolution", "refund"],
+                             now: "2026-03-14T12:00:00Z")
+        #expect(r3.status == 1, "a second full refund taken offline on an out-of-scope sale: \(r3.stdout)")
+        #expect(r3.stderr.contains("before this terminal's return scope"), "\(r3.stderr)")
     }
 }
