@@ -29,9 +29,14 @@ extension CentralHandler {
             guard try merchant(of: event) == merchantID else { return true }
             if let drop = faults.dropFromPull, drop(event) { return true }
             let relayed: [UInt8]
-            if case .saleCaptured(let capture) = event.body, capture.paymentCode != nil {
-                // Other terminals never receive a payment code: relayed without it.
-                relayed = RecordCodec.encode(Event(dot: event.dot, hlc: event.hlc, context: event.context, body: .saleCaptured(capture.withoutPaymentCode())))
+            if let withoutCode = RecordCodec.relayedWithoutCode(event) {
+                // Other terminals never receive a payment code: relayed without it. Push refuses a capture
+                // whose relayed form exceeds recordBytesMax; one accepted before that check is an error, not a trap.
+                guard let bytes = RecordCodec.encodeIfFits(withoutCode) else {
+                    throw SyncError(.ledger, "capture \(event.dot) (\(record.count) bytes) relayed without its payment code exceeds recordBytesMax (\(Limits.recordBytesMax) bytes)",
+                                    location: "central journal position \(position)")
+                }
+                relayed = bytes
             } else {
                 relayed = record
             }

@@ -51,6 +51,14 @@ extension CentralHandler {
                 guard let kind = event.body.kind, kind.mayBeWritten(by: m.terminal) else {
                     throw SyncError(.notAuthorized, "a terminal may not write \(event.body.kind.map { "\($0)" } ?? "an event type central does not know") (event \(event.dot))", location: "\(location) record \(i)")
                 }
+                if let withoutCode = RecordCodec.relayedWithoutCode(event) {
+                    // Relayed as version 1 with wallet and key instead of the code: up to ~10 bytes longer than what was pushed.
+                    let relayedBytes = RecordCodec.encodedSize(withoutCode)
+                    guard relayedBytes <= Limits.recordBytesMax else {
+                        throw SyncError(.tooLarge, "capture \(event.dot) is \(record.count) bytes; relayed to other terminals without its payment code it would be \(relayedBytes) bytes, over recordBytesMax (\(Limits.recordBytesMax))",
+                                        location: "\(location) record \(i)")
+                    }
+                }
                 try storage.prepare(event)  // what the checks below and the fold read is resident
                 if let owner = owningTerminal(of: event), terminals[owner]?.enrollment.merchant != t.enrollment.merchant {
                     throw SyncError(.foreignMerchant, "event \(event.dot) concerns an entity of terminal \(owner.rawValue), which is not of merchant \(t.enrollment.merchant)", location: "\(location) record \(i)")

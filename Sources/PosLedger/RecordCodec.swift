@@ -60,9 +60,36 @@ public enum RecordCodec {
     /// Version 1 of a capture holding its code is how records were written before version 2: old
     /// journals and bundles hold them, and readers still take them.
     public static func encode(_ event: Event, into w: inout ByteWriter, version: UInt8? = nil) {
+        let start = w.bytes.count
+        encodeUnchecked(event, into: &w, version: version)
+        precondition(w.bytes.count - start <= Limits.recordBytesMax, "record exceeds recordBytesMax")
+    }
+
+    /// The record of `event`, or nil when it would exceed `recordBytesMax` (where `encode` traps):
+    /// for events whose size input decides (a capture relayed without its code, central's own).
+    public static func encodeIfFits(_ event: Event, version: UInt8? = nil) -> [UInt8]? {
+        var w = ByteWriter(capacity: 64)
+        encodeUnchecked(event, into: &w, version: version)
+        return w.bytes.count <= Limits.recordBytesMax ? w.bytes : nil
+    }
+
+    /// How many bytes `event` encodes to in `version` (default the written one), even past `recordBytesMax`.
+    public static func encodedSize(_ event: Event, version: UInt8? = nil) -> Int {
+        var w = ByteWriter(capacity: 64)
+        encodeUnchecked(event, into: &w, version: version)
+        return w.bytes.count
+    }
+
+    /// The capture central relays to other terminals for `event` (a capture holding its code):
+    /// the same event without the code, in version 1 (wallet and duplicate key written).
+    public static func relayedWithoutCode(_ event: Event) -> Event? {
+        guard case .saleCaptured(let capture) = event.body, capture.paymentCode != nil else { return nil }
+        return Event(dot: event.dot, hlc: event.hlc, context: event.context, body: .saleCaptured(capture.withoutPaymentCode()))
+    }
+
+    private static func encodeUnchecked(_ event: Event, into w: inout ByteWriter, version: UInt8?) {
         let version = version ?? writtenVersion(of: event.body)
         precondition(version == Limits.recordVersion || version == Limits.recordVersionDerived, "record version \(version)")
-        let start = w.bytes.count
         w.writeByte(version)
         w.writeByte(event.body.typeByte)
         w.writeVarint(UInt64(event.dot.replica.rawValue))
@@ -73,7 +100,6 @@ public enum RecordCodec {
         encodeFields(event.body, version: version, into: &f)
         w.writeVarint(UInt64(f.bytes.count))
         w.writeBytes(f.bytes)
-        precondition(w.bytes.count - start <= Limits.recordBytesMax, "record exceeds recordBytesMax")
     }
 
     /// `version`: 1 or 2 (`encode(_:into:version:)`).

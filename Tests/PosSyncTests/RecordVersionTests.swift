@@ -135,4 +135,48 @@ struct RecordVersionTests {
         #expect(relayedBytes[0] == 1, "a capture without its code keeps its key, in version 1")
         #expect(try RecordCodec.decode(relayedBytes) == relayed)
     }
+
+    /// Terminal 1's seq-1 capture holding `code`, with a context of `writers` entries (a pushed
+    /// record's size is the pusher's to choose).
+    func bigCapture(_ w: World, writers: Int, code: PaymentCode) throws -> Event {
+        let e = w.terminals[0].enrollment
+        let capture = try SaleCapture(amount: cny(1000), paymentCode: code, merchantKey: e.ledgerMerchantKey)
+        let context = VersionVector(try (0..<writers).map { (try ReplicaId.terminal(UInt32(500_000 + $0)), UInt64(1 << 39)) })
+        return Event(dot: try Dot(replica: e.terminal, seq: 1), hlc: HLCTimestamp(millis: UInt64(w.tick()), logical: 0),
+                     context: context, body: .saleCaptured(capture))
+    }
+
+    func pushRaw(_ w: World, _ records: [[UInt8]]) throws -> SyncMessage {
+        let e = w.terminals[0].enrollment
+        let frame = try FrameSealer(dictionary: ledgerDictionary, key: e.journalKey).seal(records, firstSequence: 1).bytes
+        return w.central.handle(.push(.init(terminal: e.terminal, dictionaryID: ledgerDictionary.id, keyID: e.journalKey.id, frames: [frame])))
+    }
+
+    @Test("a version-2 capture that fits but whose relayed form (version 1, without the code) exceeds recordBytesMax is refused at push naming the dot and both sizes; pulls go on")
+    func relayedFormTooLarge() throws {
+        let w = try World(terminals: 2)
+        var rng = Rng(state: 24)
+        let code = wechatCode(&rng)
+        // The largest context whose version-2 record still fits.
+        var writers = 1
+        while RecordCodec.encodedSize(try bigCapture(w, writers: writers + 1, code: code)) <= Limits.recordBytesMax { writers += 1 }
+        let event = try bigCapture(w, writers: writers, code: code)
+        let v2 = RecordCodec.encode(event)
+        let relayed = try #require(RecordCodec.relayedWithoutCode(event))
+        #expect(v2[0] == 2 && v2.count > Limits.recordBytesMax - 10 && v2.count <= Limits.recordBytesMax)
+        #expect(RecordCodec.encodedSize(relayed) > Limits.recordBytesMax && RecordCodec.encodeIfFits(relayed) == nil)
+        let reply = try pushRaw(w, [v2])
+        guard case .refusal(let r) = reply else { Issue.record("accepted: \(reply)"); return }
+        #expect(r.code == "tooLarge", "\(r)")
+        #expect(r.message.contains("\(event.dot)") && r.message.contains("\(v2.count) bytes") && r.message.contains("\(RecordCodec.encodedSize(relayed)) bytes"), "\(r.message)")
+        #expect(w.central.head == 0 && w.central.acknowledged(w.terminals[0].terminal) == 0)
+        try w.sync(1)  // before the check, this pull trapped in RecordCodec.encode
+        // One writer fewer: its relayed form fits, so it is accepted and relayed.
+        let fits = try bigCapture(w, writers: writers - 2, code: code)
+        #expect(RecordCodec.encodedSize(try #require(RecordCodec.relayedWithoutCode(fits))) <= Limits.recordBytesMax)
+        guard case .ack(let ack) = try pushRaw(w, [RecordCodec.encode(fits)]) else { Issue.record("refused a capture whose relayed form fits"); return }
+        #expect(ack.accepted == 1)
+        try w.sync(1)
+        #expect(w.terminals[1].state.sales[SaleId(fits.dot)] != nil)
+    }
 }
