@@ -51,6 +51,11 @@ extension CentralHandler {
                 guard let kind = event.body.kind, kind.mayBeWritten(by: m.terminal) else {
                     throw SyncError(.notAuthorized, "a terminal may not write \(event.body.kind.map { "\($0)" } ?? "an event type central does not know") (event \(event.dot))", location: "\(location) record \(i)")
                 }
+                if record.first == Limits.recordVersionDerived, RecordCodec.relayedWithoutCode(event) == nil {
+                    // Central relays every other record byte for byte: a version-1 reader must never pull a version-2 one.
+                    throw SyncError(.malformed, "event \(event.dot) is a version-2 record but not a capture holding its payment code (field version): only such a capture is written in version 2",
+                                    location: "\(location) record \(i)")
+                }
                 if let withoutCode = RecordCodec.relayedWithoutCode(event) {
                     // Relayed as version 1 with wallet and key instead of the code: up to ~10 bytes longer than what was pushed.
                     let relayedBytes = RecordCodec.encodedSize(withoutCode)

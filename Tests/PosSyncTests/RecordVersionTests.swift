@@ -179,4 +179,32 @@ struct RecordVersionTests {
         try w.sync(1)
         #expect(w.terminals[1].state.sales[SaleId(fits.dot)] != nil)
     }
+
+    @Test("a version-2 record that is not a capture holding its code (a refund request, a capture without a code) is refused at push as malformed naming dot and field; nothing is stored or relayed")
+    func versionTwoOnlyForCodeCaptures() throws {
+        let w = try World(terminals: 2)
+        let e = w.terminals[0].enrollment
+        var rng = Rng(state: 25)
+        let code = wechatCode(&rng)
+        let capture = try SaleCapture(amount: cny(1000), paymentCode: code, merchantKey: e.ledgerMerchantKey)
+        let sale = Event(dot: try Dot(replica: e.terminal, seq: 1), hlc: HLCTimestamp(millis: UInt64(w.tick()), logical: 0),
+                         context: VersionVector(), body: .saleCaptured(capture))
+        let request = try RefundRequest(sale: SaleId(sale.dot), saleAmount: cny(1000), amount: cny(400), reason: .wrongSize, resolution: .refund, contact: nil)
+        let refund = Event(dot: try Dot(replica: e.terminal, seq: 2), hlc: HLCTimestamp(millis: UInt64(w.tick()), logical: 0),
+                           context: VersionVector(), body: .refundRequested(request))
+        let noCode = Event(dot: sale.dot, hlc: sale.hlc, context: sale.context, body: .saleCaptured(capture.withoutPaymentCode()))
+        for (records, bad) in [([RecordCodec.encode(sale), RecordCodec.encode(refund, version: 2)], refund.dot),
+                               ([RecordCodec.encode(noCode, version: 2)], noCode.dot)] {
+            #expect(try RecordCodec.decode(records.last!, context: e.recordContext).dot == bad, "the codec itself takes it")
+            let reply = try pushRaw(w, records)
+            guard case .refusal(let r) = reply else { Issue.record("accepted: \(reply)"); continue }
+            #expect(r.code == "malformed" && r.message.contains("\(bad)") && r.message.contains("field version"), "\(r)")
+            #expect(w.central.head == 0)
+        }
+        // The same events in the versions a writer writes are accepted, and pulled in version 1 only.
+        guard case .ack(let ack) = try pushRaw(w, [RecordCodec.encode(sale), RecordCodec.encode(refund)]) else { Issue.record("refused"); return }
+        #expect(ack.accepted == 2)
+        try w.sync(1)
+        #expect(w.terminals[1].state.tickets[TicketId(refund.dot)] != nil)
+    }
 }
