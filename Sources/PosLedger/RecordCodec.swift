@@ -184,6 +184,36 @@ public enum RecordCodec {
 
     // MARK: - Decode
 
+    /// What a record's first bytes say: version, type and dot, read without its context or fields
+    /// (so without a merchant key and without deriving anything). `decode` checks the rest.
+    public struct Header: Sendable, Equatable {
+        public let version: UInt8
+        public let type: UInt8
+        public let dot: Dot
+    }
+
+    /// The header of a record: version, type, replica and seq checked as `decode` checks them.
+    public static func header(_ bytes: [UInt8]) throws(LedgerError) -> Header {
+        guard bytes.count <= Limits.recordBytesMax else {
+            throw LedgerError(.valueOutOfRange, "record is \(bytes.count) bytes, max \(Limits.recordBytesMax)", field: "record", byteOffset: 0)
+        }
+        var r = ByteReader<LedgerError>(bytes, from: 0, to: bytes.count)
+        let version = try r.readByte(field: "version")
+        guard version == Limits.recordVersion || version == Limits.recordVersionDerived else {
+            throw LedgerError(.unsupportedVersion, "record version \(version), this reader knows 1 and 2", field: "version", byteOffset: 0)
+        }
+        let type = try r.readByte(field: "type")
+        let replicaAt = r.offset
+        let replicaRaw = try r.readVarint(field: "replica")
+        guard replicaRaw <= UInt64(Limits.terminalIdMax) else {
+            throw LedgerError(.valueOutOfRange, "replica id \(replicaRaw) exceeds \(Limits.terminalIdMax)", field: "replica", byteOffset: replicaAt)
+        }
+        let seqAt = r.offset
+        let seq = try r.readVarint(field: "seq")
+        let dot = try at(seqAt) { () throws(LedgerError) in try Dot(replica: ReplicaId(unchecked: UInt32(replicaRaw)), seq: seq) }
+        return Header(version: version, type: type, dot: dot)
+    }
+
     /// Decodes a record whose writer's merchant key the caller has (`context`): a version-2
     /// capture holding its payment code needs it to derive its duplicate key.
     public static func decode(_ bytes: [UInt8], context: RecordDecodeContext) throws(LedgerError) -> Event {
@@ -279,7 +309,8 @@ public enum RecordCodec {
                     throw f.error(.malformed, "a version-2 capture holding its payment code must omit its duplicate key (derived from the code)", F.duplicateKey)
                 }
                 guard let merchantKey = derived.context.merchantKey(of: derived.writer) else {
-                    throw LedgerError(.merchantKeyMissing, "a version-2 capture of replica \(derived.writer.rawValue) leaves out its duplicate key, derived from the payment code with the merchant key, and this reader was not given that key",
+                    let source = derived.context.keySource(of: derived.writer).map { " (read from \($0): missing or unreadable)" } ?? ""
+                    throw LedgerError(.merchantKeyMissing, "a version-2 capture of replica \(derived.writer.rawValue) leaves out its duplicate key, derived from the payment code with the merchant key, and this reader was not given that key\(source)",
                                       field: F.duplicateKey.name, byteOffset: derived.offset)
                 }
                 key = code.duplicateKey(merchantKey: merchantKey)
@@ -384,11 +415,18 @@ public enum RecordCodec {
 /// the writer's merchant up.
 public struct RecordDecodeContext: Sendable {
     private let lookup: @Sendable (ReplicaId) -> MerchantKey?
+    private let source: (@Sendable (ReplicaId) -> String?)?
 
     /// Every writer's records are of the merchant whose key this is.
-    public init(merchantKey: MerchantKey) { lookup = { _ in merchantKey } }
+    public init(merchantKey: MerchantKey) { lookup = { _ in merchantKey }; source = nil }
     /// The merchant key of a writer's merchant; nil when not known (decoding a record that needs it fails).
-    public init(merchantKeyOf lookup: @escaping @Sendable (ReplicaId) -> MerchantKey?) { self.lookup = lookup }
+    /// `source`: where a writer's key is read from (a file), named when it is not known.
+    public init(merchantKeyOf lookup: @escaping @Sendable (ReplicaId) -> MerchantKey?, source: (@Sendable (ReplicaId) -> String?)? = nil) {
+        self.lookup = lookup
+        self.source = source
+    }
+
+    func keySource(of writer: ReplicaId) -> String? { source?(writer) }
 
     /// No merchant key: a record that needs one is refused (`merchantKeyMissing`, field duplicateKey).
     public static let withoutMerchantKey = RecordDecodeContext(merchantKeyOf: { _ in nil })

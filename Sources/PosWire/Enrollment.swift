@@ -85,8 +85,16 @@ public final class MerchantKeyBook: @unchecked Sendable {
     /// Called (outside the book's lock) when a writer is not in the book, before it is looked up
     /// once more: a store shared by several processes reads the enrollments others made.
     private let reload: (() -> Void)?
+    /// Where a writer's key is read from (its enrollment file), named when it is missing.
+    private let source: (@Sendable (ReplicaId) -> String)?
 
-    public init(reload: (() -> Void)? = nil) { self.reload = reload }
+    public init(reload: (() -> Void)? = nil, source: (@Sendable (ReplicaId) -> String)? = nil) {
+        self.reload = reload
+        self.source = source
+    }
+
+    /// Where `writer`'s key is read from, when the book was told.
+    public func source(of writer: ReplicaId) -> String? { source?(writer) }
 
     public func note(_ enrollment: Enrollment) {
         lock.withLock { keys[enrollment.terminal] = enrollment.ledgerMerchantKey }
@@ -100,5 +108,9 @@ public final class MerchantKeyBook: @unchecked Sendable {
     }
 
     /// Decodes records of any enrolled terminal (a writer not enrolled: `merchantKeyMissing`).
-    public var context: RecordDecodeContext { RecordDecodeContext(merchantKeyOf: { [self] in key(of: $0) }) }
+    public var context: RecordDecodeContext {
+        let source = self.source
+        let named: (@Sendable (ReplicaId) -> String?)? = source.map { s in { @Sendable (writer: ReplicaId) -> String? in s(writer) } }
+        return RecordDecodeContext(merchantKeyOf: { [self] in key(of: $0) }, source: named)
+    }
 }

@@ -207,4 +207,48 @@ struct RecordVersionTests {
         try w.sync(1)
         #expect(w.terminals[1].state.tickets[TicketId(refund.dot)] != nil)
     }
+
+    @Test("central recover with a terminal's enrollment file missing refuses naming the file and drops nothing (a missing merchant key is not damage); open names it too; restored, recover drops only the damaged frame")
+    func recoverWithoutEnrollmentFile() throws {
+        var rng = Rng(state: 26)
+        let w = try World(terminals: 2)
+        _ = try w.capture(1, 900, code: wechatCode(&rng))
+        try w.sync(1)                                                                      // frame 0: terminal 2
+        for n in 0..<3 { _ = try w.capture(0, Int64(100 + n), code: wechatCode(&rng)) }  // version-2 captures of terminal 1
+        try w.sync(0)
+        _ = try w.capture(1, 901, code: wechatCode(&rng))
+        try w.sync(1)                                                                      // a frame after: the damage is inside
+        let t1 = w.terminals[0].terminal
+        let dir = w.dir.path + "/central"
+        try w.central.close()
+        let enrollment = dir + "/terminals/\(t1.rawValue).json"
+        let saved = try Data(contentsOf: URL(fileURLWithPath: enrollment))
+        try FileManager.default.removeItem(atPath: enrollment)
+        #expect {
+            _ = try FileCentralStore.open(directory: dir)
+        } throws: { error in "\(error)".contains(enrollment) }
+        // Damage terminal 2's first frame: terminal 1's records after it are intact.
+        let segment = try onlySegment(dir + "/journal")
+        let frames = try frameLayout(segment)
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: segment)))
+        bytes[Int(frames[0].offset) + JournalLimits.frameHeaderBytes + 4] ^= 0x10
+        try Data(bytes).write(to: URL(fileURLWithPath: segment))
+        let journalBefore = storeBytes(dir + "/journal")
+        #expect {
+            _ = try FileCentralStore.recover(directory: dir)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains(enrollment) && text.contains("missing or unreadable")
+        }
+        #expect(storeBytes(dir + "/journal") == journalBefore, "the refusal dropped nothing")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/journal.rebuilt") && !FileManager.default.fileExists(atPath: dir + "/journal.salvaged"))
+        try saved.write(to: URL(fileURLWithPath: enrollment))
+        let report = try FileCentralStore.recover(directory: dir)
+        // Terminal 2's damaged frame is not read; its seq 2 is dropped by the sequence gate; every event of terminal 1 is kept.
+        #expect(report.rebuilt && report.eventsKept == 3 && report.eventsDropped == 1, "\(report)")
+        w.central = try FileCentralStore.open(directory: dir)
+        #expect(w.central.acknowledged(t1) == 3)
+        try w.syncAll()
+        #expect(w.central.acknowledged(w.terminals[1].terminal) == 2)
+    }
 }
