@@ -19,13 +19,19 @@ extension CentralHandler {
         let batchBytes = m.batchBytes == 0 ? pullBatchBytesValue : min(pullBatchBytesValue, Int(m.batchBytes))
         let scanEnd = m.cursor + SyncLimits.pullScanPositionsMax
         let context = storage.recordContext  // a version-2 capture derives its key with its writer's merchant key
+        var last: [UInt8] = []
         try storage.scan(after: m.cursor) { (position, record) throws(SyncError) -> Bool in
             guard bytes < batchBytes, envelopes.count < JournalLimits.frameRecordsMax, position <= scanEnd else { return false }
             cursor = position
-            cursorDigest = eventDigest(record)
+            last = record
+            // Skipped from the header alone: the body (and a version-2 capture's HMAC) is decoded only for what may be relayed.
+            let dot: Dot
+            do throws(LedgerError) { dot = try RecordCodec.header(record).dot } catch { throw SyncError(error, location: "central journal position \(position)") }
+            if dot.replica == m.terminal || m.knowledge.covers(dot) { return true }
+            // A terminal's event is of its own merchant's entity (push refuses foreignMerchant); central's needs its body.
+            if !dot.replica.isCentral, terminals[dot.replica]?.enrollment.merchant != merchantID { return true }
             let event: Event
             do throws(LedgerError) { event = try RecordCodec.decode(record, context: context) } catch { throw SyncError(error, location: "central journal position \(position)") }
-            if event.dot.replica == m.terminal || m.knowledge.covers(event.dot) { return true }
             guard try merchant(of: event) == merchantID else { return true }
             if let drop = faults.dropFromPull, drop(event) { return true }
             let relayed: [UInt8]
@@ -45,6 +51,7 @@ extension CentralHandler {
             envelopes.append(envelope)
             return true
         }
+        if !last.isEmpty { cursorDigest = eventDigest(last) }
         // Learning the merchant of tickets central opened may have loaded sales: they count toward the store's bound.
         storage.didRead()
         var frames: [[UInt8]] = []
@@ -90,7 +97,7 @@ extension CentralHandler {
             guard bytes < pullBatchBytesValue, records.count < JournalLimits.frameRecordsMax, last < mark else { return false }
             cursor = position
             let dot: Dot
-            do throws(LedgerError) { dot = try RecordCodec.decode(record, context: storage.recordContext).dot } catch { throw SyncError(error, location: "central journal position \(position)") }
+            do throws(LedgerError) { dot = try RecordCodec.header(record).dot } catch { throw SyncError(error, location: "central journal position \(position)") }  // relayed byte for byte: no body decoded
             guard dot.replica == m.terminal, dot.seq >= m.from else { return true }
             if records.isEmpty { first = dot.seq }
             records.append(record)

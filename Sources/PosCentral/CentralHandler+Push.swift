@@ -33,6 +33,7 @@ extension CentralHandler {
                 throw SyncError(.tooLarge, "the push's records exceed pushRecordBytesMax (\(SyncLimits.pushRecordBytesMax) bytes) at this frame", location: location)
             }
         }
+        let context = t.enrollment.recordContext  // one merchant key for the whole push
         for (index, frame) in m.frames.enumerated() {
             let location = "\(source) frame \(index)"
             let decoded = try journal { () throws(JournalError) in
@@ -41,7 +42,7 @@ extension CentralHandler {
             for (i, record) in decoded.records.enumerated() {
                 let seq = decoded.header.firstSequence + UInt64(i)
                 let event: Event
-                do { event = try RecordCodec.decode(record, context: t.enrollment.recordContext) } catch { throw SyncError(error, location: "\(location) record \(i) (seq \(seq))") }
+                do { event = try RecordCodec.decode(record, context: context) } catch { throw SyncError(error, location: "\(location) record \(i) (seq \(seq))") }
                 guard event.dot.replica == m.terminal else {
                     throw SyncError(.foreignReplica, "event \(event.dot) is under replica \(event.dot.replica.rawValue); terminal \(m.terminal.rawValue) may only push its own", location: "\(location) record \(i)")
                 }

@@ -13,6 +13,7 @@
 // an unknown type as `.unknown(type:fields:)` with the header decoded.
 // Encoding is canonical: fields in increasing number, each at most once.
 
+import Foundation
 import PosBytes
 
 public enum RecordCodec {
@@ -231,7 +232,18 @@ public enum RecordCodec {
         try decode(Array(slice))
     }
 
+    /// Counts full decodes in a task that sets it (tests: what a scan decodes beyond headers).
+    @TaskLocal static var decodeCounter: DecodeCounter?
+
+    final class DecodeCounter: @unchecked Sendable {
+        private let lock = NSLock()
+        private var n = 0
+        var count: Int { lock.withLock { n } }
+        func increment() { lock.withLock { n += 1 } }
+    }
+
     static func decode(_ bytes: [UInt8], from: Int, to: Int, context decodeContext: RecordDecodeContext) throws(LedgerError) -> Event {
+        decodeCounter?.increment()
         guard to - from <= Limits.recordBytesMax else {
             throw LedgerError(.valueOutOfRange, "record is \(to - from) bytes, max \(Limits.recordBytesMax)",
                               field: "record", byteOffset: from)

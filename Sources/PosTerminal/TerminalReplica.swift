@@ -454,6 +454,7 @@ public final class TerminalReplica: @unchecked Sendable {
         var records: [[UInt8]] = []
         var events: [Event] = []
         let known = knowledge
+        let context = enrollment.recordContext  // one merchant key for the whole batch
         for (i, frame) in batch.frames.enumerated() {
             let decoded = try journal { () throws(JournalError) in
                 try Frames.records(frame, dictionaryID: ledgerDictionary.id, keyID: enrollment.journalKey.id, decoder: decoder, file: "pulled frame \(i)")
@@ -463,7 +464,7 @@ public final class TerminalReplica: @unchecked Sendable {
                     throw SyncError(.malformed, "pulled batch holds a record that is not an event", location: "pulled frame \(i) record \(j)")
                 }
                 let event: Event
-                do { event = try RecordCodec.decode(bytes, context: enrollment.recordContext) } catch { throw SyncError(error, location: "pulled frame \(i) record \(j)") }
+                do { event = try RecordCodec.decode(bytes, context: context) } catch { throw SyncError(error, location: "pulled frame \(i) record \(j)") }
                 if case .saleCaptured(let c) = event.body, c.paymentCode != nil {
                     throw SyncError(.notAuthorized, "central relayed a payment code (event \(event.dot)): refused", location: "pulled frame \(i) record \(j)")
                 }

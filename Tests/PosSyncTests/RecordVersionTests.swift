@@ -251,4 +251,45 @@ struct RecordVersionTests {
         try w.syncAll()
         #expect(w.central.acknowledged(w.terminals[1].terminal) == 2)
     }
+
+    /// Full record decodes `body` makes on this task.
+    func fullDecodes(_ body: () throws -> Void) rethrows -> Int {
+        let counter = RecordCodec.DecodeCounter()
+        try RecordCodec.$decodeCounter.withValue(counter) { try body() }
+        return counter.count
+    }
+
+    @Test("pull and fetch skip records from their headers: an own, a covered or another merchant's record is never decoded in full; only what is relayed is")
+    func skippedRecordsNotDecoded() throws {
+        var rng = Rng(state: 27)
+        let w = try World(terminals: 2)
+        for n in 0..<5 { _ = try w.capture(0, Int64(100 + n), code: wechatCode(&rng)) }  // version-2 captures: an HMAC each to decode
+        try w.sync(0)
+        let t1 = w.terminals[0].terminal, t2 = w.terminals[1].terminal
+        let other = try ReplicaId.terminal(9)
+        _ = try w.central.enroll(terminal: other, merchant: "other-shop")
+        func pull(_ terminal: ReplicaId, knowledge: VersionVector = VersionVector()) -> SyncMessage {
+            w.central.handle(.pull(.init(terminal: terminal, cursor: 0, knowledge: knowledge)))
+        }
+        var reply = pull(t1)
+        #expect(fullDecodes { reply = pull(t1) } == 0, "the terminal's own records")
+        guard case .events(let own) = reply else { Issue.record("\(reply)"); return }
+        #expect(own.frames.isEmpty && own.cursor == 5)
+        #expect(fullDecodes { reply = pull(t2, knowledge: VersionVector([(t1, 5)])) } == 0, "covered by the puller's knowledge")
+        #expect(fullDecodes { reply = pull(other) } == 0, "another merchant's records")
+        guard case .events(let foreign) = reply else { Issue.record("\(reply)"); return }
+        #expect(foreign.frames.isEmpty && foreign.cursor == 5)
+        #expect(fullDecodes { reply = pull(t2, knowledge: VersionVector([(t1, 3)])) } == 2, "only the two relayed")
+        guard case .events(let relayed) = reply else { Issue.record("\(reply)"); return }
+        #expect(relayed.frames.count == 1 && relayed.cursor == 5)
+        // Fetch returns the terminal's own records byte for byte from their headers.
+        var fetched = SyncMessage.fetched(.init(cursor: 0, more: false, frames: []))
+        #expect(fullDecodes { fetched = w.central.handle(.fetch(.init(terminal: t1, from: 2, cursor: 0))) } == 0)
+        guard case .fetched(let f) = fetched else { Issue.record("\(fetched)"); return }
+        let records = try f.frames.flatMap { frame in
+            try Frames.records(frame, dictionaryID: ledgerDictionary.id, keyID: w.terminals[0].enrollment.journalKey.id,
+                               decoder: FrameDecoder(dictionaries: [ledgerDictionary], key: w.terminals[0].enrollment.journalKey), file: "fetched").records
+        }
+        #expect(try records == (2...5).map { try #require(try w.terminals[0].ownRecord(seq: UInt64($0))) })
+    }
 }
