@@ -292,4 +292,29 @@ struct RecordVersionTests {
         }
         #expect(try records == (2...5).map { try #require(try w.terminals[0].ownRecord(seq: UInt64($0))) })
     }
+
+    @Test("a key book whose reload fails names the store and the failure in the decode error, instead of hiding it; a reload that reads clears it")
+    func keyBookReloadFailureNamed() throws {
+        var rng = Rng(state: 28)
+        let w = try World(terminals: 1)
+        let e = w.terminals[0].enrollment
+        let capture = try SaleCapture(amount: cny(100), paymentCode: wechatCode(&rng), merchantKey: e.ledgerMerchantKey)
+        let record = RecordCodec.encode(Event(dot: try Dot(replica: e.terminal, seq: 1), hlc: HLCTimestamp(millis: UInt64(baseMillis), logical: 0),
+                                              context: VersionVector(), body: .saleCaptured(capture)))
+        var fail = true
+        var book: MerchantKeyBook!
+        book = MerchantKeyBook(reload: { () throws(SyncError) in
+            if fail { throw SyncError(.io, "connection reset", location: "postgres://central table terminals") }
+            book.note(e)
+        }, source: { _ in "postgres://central table terminals" })
+        do {
+            _ = try RecordCodec.decode(record, context: book.context)
+            Issue.record("decoded without the key")
+        } catch {
+            #expect(error.code == .merchantKeyMissing)
+            #expect(error.message.contains("postgres://central table terminals") && error.message.contains("connection reset"), "\(error.message)")
+        }
+        fail = false
+        #expect(try RecordCodec.decode(record, context: book.context).dot.replica == e.terminal)
+    }
 }
