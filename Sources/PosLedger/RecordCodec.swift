@@ -199,9 +199,14 @@ public enum RecordCodec {
             throw LedgerError(.valueOutOfRange, "record is \(bytes.count) bytes, max \(Limits.recordBytesMax)", field: "record", byteOffset: 0)
         }
         var r = ByteReader<LedgerError>(bytes, from: 0, to: bytes.count)
+        return try readHeader(&r, from: 0)
+    }
+
+    /// Version, type, replica and seq at `from`, each checked.
+    private static func readHeader(_ r: inout ByteReader<LedgerError>, from: Int) throws(LedgerError) -> Header {
         let version = try r.readByte(field: "version")
         guard version == Limits.recordVersion || version == Limits.recordVersionDerived else {
-            throw LedgerError(.unsupportedVersion, "record version \(version), this reader knows 1 and 2", field: "version", byteOffset: 0)
+            throw LedgerError(.unsupportedVersion, "record version \(version), this reader knows 1 and 2", field: "version", byteOffset: from)
         }
         let type = try r.readByte(field: "type")
         let replicaAt = r.offset
@@ -249,23 +254,8 @@ public enum RecordCodec {
                               field: "record", byteOffset: from)
         }
         var r = ByteReader<LedgerError>(bytes, from: from, to: to)
-        let version = try r.readByte(field: "version")
-        guard version == Limits.recordVersion || version == Limits.recordVersionDerived else {
-            throw LedgerError(.unsupportedVersion, "record version \(version), this reader knows 1 and 2",
-                              field: "version", byteOffset: from)
-        }
-        let type = try r.readByte(field: "type")
-        let replicaAt = r.offset
-        let replicaRaw = try r.readVarint(field: "replica")
-        guard replicaRaw <= UInt64(Limits.terminalIdMax) else {
-            throw LedgerError(.valueOutOfRange, "replica id \(replicaRaw) exceeds \(Limits.terminalIdMax)",
-                              field: "replica", byteOffset: replicaAt)
-        }
-        let seqAt = r.offset
-        let seq = try r.readVarint(field: "seq")
-        let dot = try at(seqAt) { () throws(LedgerError) in
-            try Dot(replica: ReplicaId(unchecked: UInt32(replicaRaw)), seq: seq)
-        }
+        let header = try readHeader(&r, from: from)
+        let (version, type, dot) = (header.version, header.type, header.dot)
         let hlc = HLCTimestamp(rawValue: try r.readLE(UInt64.self, field: "hlc"))
         let context = try VersionVector.decode(from: &r)
         let lengthAt = r.offset
