@@ -20,33 +20,43 @@ extension CentralHandler {
         let scanEnd = m.cursor + SyncLimits.pullScanPositionsMax
         let context = storage.recordContext  // a version-2 capture derives its key with its writer's merchant key
         var scope = PullScope(floorMillis: m.scopeFloorMillis, terminal: m.terminal)
+        var last: [UInt8] = []
         try storage.scan(after: m.cursor) { (position, record) throws(SyncError) -> Bool in
             guard bytes < batchBytes, envelopes.count < JournalLimits.frameRecordsMax, position <= scanEnd else { return false }
-            let event: Event
-            do throws(LedgerError) { event = try RecordCodec.decode(record, context: context) } catch { throw SyncError(error, location: "central journal position \(position)") }
+            // Skipped from the header alone: the body (and a version-2 capture's HMAC) is decoded only for what may be relayed.
+            let header: RecordCodec.Header
+            do throws(LedgerError) { header = try RecordCodec.header(record) } catch { throw SyncError(error, location: "central journal position \(position)") }
+            let dot = header.dot
+            func decoded() throws(SyncError) -> Event {
+                do throws(LedgerError) { return try RecordCodec.decode(record, context: context) } catch { throw SyncError(error, location: "central journal position \(position)") }
+            }
             var relayed: [Event] = []
-            if event.dot.replica == m.terminal {
+            if dot.replica == m.terminal {
                 // Its own capture in scope needs the key group too (the terminal holds the capture itself).
-                relayed = try scope.partners(ofOwn: event, storage: storage)
-            } else if !m.knowledge.covers(event.dot), try merchant(of: event) == merchantID {
-                relayed = try scope.selection(of: event, storage: storage)
+                if m.scopeFloorMillis > 0, header.type == EventKind.saleCaptured.rawValue { relayed = try scope.partners(ofOwn: try decoded(), storage: storage) }
+            } else if !m.knowledge.covers(dot),
+                      // A terminal's event is of its own merchant's entity (push refuses foreignMerchant); central's needs its body.
+                      dot.replica.isCentral || terminals[dot.replica]?.enrollment.merchant == merchantID {
+                let event = try decoded()
+                if try merchant(of: event) == merchantID { relayed = try scope.selection(of: event, storage: storage) }
             }
             relayed.removeAll { scope.sent.contains($0.dot) }
-            if let drop = faults.dropFromPull { relayed.removeAll { $0.dot == event.dot && drop($0) } }
+            if let drop = faults.dropFromPull { relayed.removeAll { $0.dot == dot && drop($0) } }
             // A key group (partners and the capture) goes in one batch: stop before it when it does not fit the frame.
             guard relayed.count <= 1 || envelopes.isEmpty || envelopes.count + relayed.count <= JournalLimits.frameRecordsMax else { return false }
             cursor = position
-            cursorDigest = eventDigest(record)
+            last = record
             for e in relayed {
                 // Key-group partners carry position 0 (sync-protocol.md, "Relay scope"): not where the scan is.
-                let envelope = (e.dot == event.dot ? InboundRecord.pulled(position: position, event: Self.relayedRecord(event, record))
-                                                   : InboundRecord.pulled(position: 0, event: Self.relayedRecord(e, nil))).encoded()
+                let envelope = (e.dot == dot ? InboundRecord.pulled(position: position, event: try Self.relayedRecord(e, record, position: position))
+                                             : InboundRecord.pulled(position: 0, event: try Self.relayedRecord(e, nil, position: position))).encoded()
                 bytes += envelope.count
                 envelopes.append(envelope)
                 scope.relayed(e.dot)
             }
             return true
         }
+        if !last.isEmpty { cursorDigest = eventDigest(last) }
         if scope.partnersLeftOut > 0 {
             logger.warning("key-group partners left out of a pull", metadata: [
                 "sync.terminal": "\(m.terminal)", "sync.partners_left_out": "\(scope.partnersLeftOut)", "sync.partners_max": "\(PullScope.partnersMax)",
@@ -63,12 +73,16 @@ extension CentralHandler {
     }
 
     /// An event as relayed: a capture without its payment code (other terminals never receive one),
-    /// anything else as held (`record`, or encoded again when only the event is at hand).
-    private static func relayedRecord(_ event: Event, _ record: [UInt8]?) -> [UInt8] {
-        if case .saleCaptured(let capture) = event.body, capture.paymentCode != nil {
-            return RecordCodec.encode(Event(dot: event.dot, hlc: event.hlc, context: event.context, body: .saleCaptured(capture.withoutPaymentCode())))
+    /// anything else as held (`record`, or encoded again when only the event is at hand). Push refuses a
+    /// capture whose relayed form exceeds recordBytesMax; one accepted before that check is an error, not a trap.
+    private static func relayedRecord(_ event: Event, _ record: [UInt8]?, position: UInt64) throws(SyncError) -> [UInt8] {
+        let withoutCode = RecordCodec.relayedWithoutCode(event)
+        if withoutCode == nil, let record { return record }
+        guard let bytes = RecordCodec.encodeIfFits(withoutCode ?? event) else {
+            throw SyncError(.ledger, "event \(event.dot) relayed without its payment code exceeds recordBytesMax (\(Limits.recordBytesMax) bytes)",
+                            location: "central journal position \(position)")
         }
-        return record ?? RecordCodec.encode(event)
+        return bytes
     }
 
     /// The merchant owning an event's entity.
@@ -106,7 +120,7 @@ extension CentralHandler {
             guard bytes < pullBatchBytesValue, records.count < JournalLimits.frameRecordsMax, last < mark else { return false }
             cursor = position
             let dot: Dot
-            do throws(LedgerError) { dot = try RecordCodec.decode(record, context: storage.recordContext).dot } catch { throw SyncError(error, location: "central journal position \(position)") }
+            do throws(LedgerError) { dot = try RecordCodec.header(record).dot } catch { throw SyncError(error, location: "central journal position \(position)") }  // relayed byte for byte: no body decoded
             guard dot.replica == m.terminal, dot.seq >= m.from else { return true }
             if records.isEmpty { first = dot.seq }
             records.append(record)

@@ -33,6 +33,7 @@ extension CentralHandler {
                 throw SyncError(.tooLarge, "the push's records exceed pushRecordBytesMax (\(SyncLimits.pushRecordBytesMax) bytes) at this frame", location: location)
             }
         }
+        let context = t.enrollment.recordContext  // one merchant key for the whole push
         for (index, frame) in m.frames.enumerated() {
             let location = "\(source) frame \(index)"
             let decoded = try journal { () throws(JournalError) in
@@ -41,7 +42,7 @@ extension CentralHandler {
             for (i, record) in decoded.records.enumerated() {
                 let seq = decoded.header.firstSequence + UInt64(i)
                 let event: Event
-                do { event = try RecordCodec.decode(record, context: t.enrollment.recordContext) } catch { throw SyncError(error, location: "\(location) record \(i) (seq \(seq))") }
+                do { event = try RecordCodec.decode(record, context: context) } catch { throw SyncError(error, location: "\(location) record \(i) (seq \(seq))") }
                 guard event.dot.replica == m.terminal else {
                     throw SyncError(.foreignReplica, "event \(event.dot) is under replica \(event.dot.replica.rawValue); terminal \(m.terminal.rawValue) may only push its own", location: "\(location) record \(i)")
                 }
@@ -50,6 +51,19 @@ extension CentralHandler {
                 }
                 guard let kind = event.body.kind, kind.mayBeWritten(by: m.terminal) else {
                     throw SyncError(.notAuthorized, "a terminal may not write \(event.body.kind.map { "\($0)" } ?? "an event type central does not know") (event \(event.dot))", location: "\(location) record \(i)")
+                }
+                if record.first == Limits.recordVersionDerived, RecordCodec.relayedWithoutCode(event) == nil {
+                    // Central relays every other record byte for byte: a version-1 reader must never pull a version-2 one.
+                    throw SyncError(.malformed, "event \(event.dot) is a version-2 record but not a capture holding its payment code (field version): only such a capture is written in version 2",
+                                    location: "\(location) record \(i)")
+                }
+                if let withoutCode = RecordCodec.relayedWithoutCode(event) {
+                    // Relayed as version 1 with wallet and key instead of the code: up to ~10 bytes longer than what was pushed.
+                    let relayedBytes = RecordCodec.encodedSize(withoutCode)
+                    guard relayedBytes <= Limits.recordBytesMax else {
+                        throw SyncError(.tooLarge, "capture \(event.dot) is \(record.count) bytes; relayed to other terminals without its payment code it would be \(relayedBytes) bytes, over recordBytesMax (\(Limits.recordBytesMax))",
+                                        location: "\(location) record \(i)")
+                    }
                 }
                 try storage.prepare(event)  // what the checks below and the fold read is resident
                 if let owner = owningTerminal(of: event), terminals[owner]?.enrollment.merchant != t.enrollment.merchant {

@@ -59,7 +59,10 @@ extension CentralHandler {
             // Reserve numbers before using them: after a journal cut, central numbers its events above the reservation.
             try storage.reserve(through: dot.seq + SyncLimits.centralSequenceReservation - 1)
         }
-        try append([AcceptedEvent(event: event, record: RecordCodec.encode(event))], skipping: nil)
+        guard let record = RecordCodec.encodeIfFits(event) else {
+            throw SyncError(.tooLarge, "event \(dot) would exceed recordBytesMax (\(Limits.recordBytesMax) bytes): its context holds \(event.context.entries.count) writers")
+        }
+        try append([AcceptedEvent(event: event, record: record)], skipping: nil)
         return event
     }
 

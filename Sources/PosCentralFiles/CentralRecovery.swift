@@ -208,7 +208,7 @@ extension FileCentralStore {
         let salvage = try journal { () throws(JournalError) in try JournalSalvage.salvage(from: journalDir, to: salvaged, fileSystem: fs) }
         let out = try journal { () throws(JournalError) in try Journal.open(directory: rebuilt, configuration: config, fileSystem: fs) }
         // The records are checked as central reads them: a version-2 capture derives its key with its writer's merchant key.
-        let merchantKeys = MerchantKeyBook()
+        let merchantKeys = MerchantKeyBook(source: { FileCentralStorage.enrollmentPath(directory: directory, $0) })
         for e in try FileCentralStorage.readEnrollments(directory: directory, files: files) { merchantKeys.note(e) }
         let context = merchantKeys.context
         var hwm: [ReplicaId: UInt64] = [:]
@@ -227,7 +227,21 @@ extension FileCentralStore {
             }
             defer { reader.close() }
             while let (_, record) = try journal({ () throws(JournalError) in try reader.next() }) {
-                guard let event = try? RecordCodec.decode(record, context: context) else { report.eventsDropped += 1; continue }
+                let event: Event
+                do throws(LedgerError) { event = try RecordCodec.decode(record, context: context) } catch {
+                    if error.code == .merchantKeyMissing {
+                        // A missing key is not damage: dropping the record would drop every later event of its terminal too.
+                        let writer = (try? RecordCodec.header(record))?.dot
+                        let path = writer.map { FileCentralStorage.enrollmentPath(directory: directory, $0.replica) } ?? directory + "/terminals"
+                        try? out.close()
+                        try? files.removeTree(rebuilt)
+                        try? files.removeTree(salvaged)
+                        throw SyncError(.notFound, "enrollment file \(path) is missing or unreadable: event \(writer.map { "\($0)" } ?? "?") is an intact version-2 capture whose duplicate key derives from the merchant key it holds; restore it (the terminal's enrollment.json is a copy) and run central recover again. Nothing was changed in the journal.",
+                                    location: path)
+                    }
+                    report.eventsDropped += 1
+                    continue
+                }
                 evidence.note(event.dot)
                 let keep: Bool
                 if event.dot.replica.isCentral {

@@ -42,7 +42,7 @@ public final class FileCentralStorage: CentralStorage {
     private var marks: [ReplicaId: UInt64] = [:]
     private var enrolled: [ReplicaId: Enrollment] = [:]
     /// The enrolled terminals' merchant keys, which the journal's and the snapshot runs' records decode with.
-    private let merchantKeyBook = MerchantKeyBook()
+    private let merchantKeyBook: MerchantKeyBook
     private var flagged: [ReplicaId: String] = [:]
     private var revoked: [ReplicaId: String] = [:]
     private var clocks: [ReplicaId: ClockReading] = [:]
@@ -57,6 +57,7 @@ public final class FileCentralStorage: CentralStorage {
     init(directory: String, identity: CentralIdentity, files: FileStore, storeLock: any StoreLockHandle,
          environment: CentralEnvironment, snapshotEvents: Int, recovering: Bool, logger: Logger) throws(SyncError) {
         self.directory = directory
+        merchantKeyBook = MerchantKeyBook(source: { [directory] in FileCentralStorage.enrollmentPath(directory: directory, $0) })
         self.files = files
         self.storeLock = storeLock
         centralID = identity.central
@@ -137,6 +138,9 @@ public final class FileCentralStorage: CentralStorage {
     }
 
     /// The enrollment files under `terminals/`.
+    /// Terminal `terminal`'s enrollment file, which holds its merchant key.
+    static func enrollmentPath(directory: String, _ terminal: ReplicaId) -> String { "\(directory)/terminals/\(terminal.rawValue).json" }
+
     static func readEnrollments(directory: String, files: FileStore) throws(SyncError) -> [Enrollment] {
         var out: [Enrollment] = []
         for name in try files.list(directory + "/terminals") where name.hasSuffix(".json") {

@@ -57,7 +57,9 @@ public final class PostgresCentralStorage: CentralStorage {
         self.url = session.url
         self.centralID = centralID
         self.logger = logger
-        merchantKeyBook = MerchantKeyBook(reload: { [unowned self] in try? self.loadEnrollments() })
+        let table = "\(session.url.redacted) table terminals"
+        // Reloaded under the handler's lock (every decode runs under it); a failed query is named, not hidden.
+        merchantKeyBook = MerchantKeyBook(reload: { [unowned self] () throws(SyncError) in try self.loadEnrollments() }, source: { _ in table })
         try loadEnrollments()
         try beginRequest()
     }

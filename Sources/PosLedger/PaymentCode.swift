@@ -101,8 +101,19 @@ public struct PaymentCode: Hashable, Sendable, CustomStringConvertible, CustomDe
 /// The merchant-wide key issued at enrollment that keys duplicate detection.
 public struct MerchantKey: Sendable, CustomStringConvertible {
     let keyBytes: [UInt8]
-    public init(bytes: [UInt8]) { keyBytes = bytes }
-    var key: SymmetricKey { SymmetricKey(data: keyBytes) }
+    /// Built once: every version-2 capture decoded derives its duplicate key with it.
+    private let box: KeyBox
+    var key: SymmetricKey { box.key }
+    public init(bytes: [UInt8]) {
+        keyBytes = bytes
+        box = KeyBox(key: SymmetricKey(data: bytes))
+    }
+
+    /// SymmetricKey is immutable once built but not marked Sendable.
+    private final class KeyBox: @unchecked Sendable {
+        let key: SymmetricKey
+        init(key: SymmetricKey) { self.key = key }
+    }
     public var description: String { "MerchantKey(redacted)" }
 }
 

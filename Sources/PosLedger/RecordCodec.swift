@@ -13,6 +13,7 @@
 // an unknown type as `.unknown(type:fields:)` with the header decoded.
 // Encoding is canonical: fields in increasing number, each at most once.
 
+import Foundation
 import PosBytes
 
 public enum RecordCodec {
@@ -60,9 +61,36 @@ public enum RecordCodec {
     /// Version 1 of a capture holding its code is how records were written before version 2: old
     /// journals and bundles hold them, and readers still take them.
     public static func encode(_ event: Event, into w: inout ByteWriter, version: UInt8? = nil) {
+        let start = w.bytes.count
+        encodeUnchecked(event, into: &w, version: version)
+        precondition(w.bytes.count - start <= Limits.recordBytesMax, "record exceeds recordBytesMax")
+    }
+
+    /// The record of `event`, or nil when it would exceed `recordBytesMax` (where `encode` traps):
+    /// for events whose size input decides (a capture relayed without its code, central's own).
+    public static func encodeIfFits(_ event: Event, version: UInt8? = nil) -> [UInt8]? {
+        var w = ByteWriter(capacity: 64)
+        encodeUnchecked(event, into: &w, version: version)
+        return w.bytes.count <= Limits.recordBytesMax ? w.bytes : nil
+    }
+
+    /// How many bytes `event` encodes to in `version` (default the written one), even past `recordBytesMax`.
+    public static func encodedSize(_ event: Event, version: UInt8? = nil) -> Int {
+        var w = ByteWriter(capacity: 64)
+        encodeUnchecked(event, into: &w, version: version)
+        return w.bytes.count
+    }
+
+    /// The capture central relays to other terminals for `event` (a capture holding its code):
+    /// the same event without the code, in version 1 (wallet and duplicate key written).
+    public static func relayedWithoutCode(_ event: Event) -> Event? {
+        guard case .saleCaptured(let capture) = event.body, capture.paymentCode != nil else { return nil }
+        return Event(dot: event.dot, hlc: event.hlc, context: event.context, body: .saleCaptured(capture.withoutPaymentCode()))
+    }
+
+    private static func encodeUnchecked(_ event: Event, into w: inout ByteWriter, version: UInt8?) {
         let version = version ?? writtenVersion(of: event.body)
         precondition(version == Limits.recordVersion || version == Limits.recordVersionDerived, "record version \(version)")
-        let start = w.bytes.count
         w.writeByte(version)
         w.writeByte(event.body.typeByte)
         w.writeVarint(UInt64(event.dot.replica.rawValue))
@@ -73,7 +101,6 @@ public enum RecordCodec {
         encodeFields(event.body, version: version, into: &f)
         w.writeVarint(UInt64(f.bytes.count))
         w.writeBytes(f.bytes)
-        precondition(w.bytes.count - start <= Limits.recordBytesMax, "record exceeds recordBytesMax")
     }
 
     /// `version`: 1 or 2 (`encode(_:into:version:)`).
@@ -158,6 +185,41 @@ public enum RecordCodec {
 
     // MARK: - Decode
 
+    /// What a record's first bytes say: version, type and dot, read without its context or fields
+    /// (so without a merchant key and without deriving anything). `decode` checks the rest.
+    public struct Header: Sendable, Equatable {
+        public let version: UInt8
+        public let type: UInt8
+        public let dot: Dot
+    }
+
+    /// The header of a record: version, type, replica and seq checked as `decode` checks them.
+    public static func header(_ bytes: [UInt8]) throws(LedgerError) -> Header {
+        guard bytes.count <= Limits.recordBytesMax else {
+            throw LedgerError(.valueOutOfRange, "record is \(bytes.count) bytes, max \(Limits.recordBytesMax)", field: "record", byteOffset: 0)
+        }
+        var r = ByteReader<LedgerError>(bytes, from: 0, to: bytes.count)
+        return try readHeader(&r, from: 0)
+    }
+
+    /// Version, type, replica and seq at `from`, each checked.
+    private static func readHeader(_ r: inout ByteReader<LedgerError>, from: Int) throws(LedgerError) -> Header {
+        let version = try r.readByte(field: "version")
+        guard version == Limits.recordVersion || version == Limits.recordVersionDerived else {
+            throw LedgerError(.unsupportedVersion, "record version \(version), this reader knows 1 and 2", field: "version", byteOffset: from)
+        }
+        let type = try r.readByte(field: "type")
+        let replicaAt = r.offset
+        let replicaRaw = try r.readVarint(field: "replica")
+        guard replicaRaw <= UInt64(Limits.terminalIdMax) else {
+            throw LedgerError(.valueOutOfRange, "replica id \(replicaRaw) exceeds \(Limits.terminalIdMax)", field: "replica", byteOffset: replicaAt)
+        }
+        let seqAt = r.offset
+        let seq = try r.readVarint(field: "seq")
+        let dot = try at(seqAt) { () throws(LedgerError) in try Dot(replica: ReplicaId(unchecked: UInt32(replicaRaw)), seq: seq) }
+        return Header(version: version, type: type, dot: dot)
+    }
+
     /// Decodes a record whose writer's merchant key the caller has (`context`): a version-2
     /// capture holding its payment code needs it to derive its duplicate key.
     public static func decode(_ bytes: [UInt8], context: RecordDecodeContext) throws(LedgerError) -> Event {
@@ -175,29 +237,25 @@ public enum RecordCodec {
         try decode(Array(slice))
     }
 
+    /// Counts full decodes in a task that sets it (tests: what a scan decodes beyond headers).
+    @TaskLocal static var decodeCounter: DecodeCounter?
+
+    final class DecodeCounter: @unchecked Sendable {
+        private let lock = NSLock()
+        private var n = 0
+        var count: Int { lock.withLock { n } }
+        func increment() { lock.withLock { n += 1 } }
+    }
+
     static func decode(_ bytes: [UInt8], from: Int, to: Int, context decodeContext: RecordDecodeContext) throws(LedgerError) -> Event {
+        decodeCounter?.increment()
         guard to - from <= Limits.recordBytesMax else {
             throw LedgerError(.valueOutOfRange, "record is \(to - from) bytes, max \(Limits.recordBytesMax)",
                               field: "record", byteOffset: from)
         }
         var r = ByteReader<LedgerError>(bytes, from: from, to: to)
-        let version = try r.readByte(field: "version")
-        guard version == Limits.recordVersion || version == Limits.recordVersionDerived else {
-            throw LedgerError(.unsupportedVersion, "record version \(version), this reader knows 1 and 2",
-                              field: "version", byteOffset: from)
-        }
-        let type = try r.readByte(field: "type")
-        let replicaAt = r.offset
-        let replicaRaw = try r.readVarint(field: "replica")
-        guard replicaRaw <= UInt64(Limits.terminalIdMax) else {
-            throw LedgerError(.valueOutOfRange, "replica id \(replicaRaw) exceeds \(Limits.terminalIdMax)",
-                              field: "replica", byteOffset: replicaAt)
-        }
-        let seqAt = r.offset
-        let seq = try r.readVarint(field: "seq")
-        let dot = try at(seqAt) { () throws(LedgerError) in
-            try Dot(replica: ReplicaId(unchecked: UInt32(replicaRaw)), seq: seq)
-        }
+        let header = try readHeader(&r, from: from)
+        let (version, type, dot) = (header.version, header.type, header.dot)
         let hlc = HLCTimestamp(rawValue: try r.readLE(UInt64.self, field: "hlc"))
         let context = try VersionVector.decode(from: &r)
         let lengthAt = r.offset
@@ -253,7 +311,8 @@ public enum RecordCodec {
                     throw f.error(.malformed, "a version-2 capture holding its payment code must omit its duplicate key (derived from the code)", F.duplicateKey)
                 }
                 guard let merchantKey = derived.context.merchantKey(of: derived.writer) else {
-                    throw LedgerError(.merchantKeyMissing, "a version-2 capture of replica \(derived.writer.rawValue) leaves out its duplicate key, derived from the payment code with the merchant key, and this reader was not given that key",
+                    let source = derived.context.keySource(of: derived.writer).map { " (read from \($0): missing or unreadable)" } ?? ""
+                    throw LedgerError(.merchantKeyMissing, "a version-2 capture of replica \(derived.writer.rawValue) leaves out its duplicate key, derived from the payment code with the merchant key, and this reader was not given that key\(source)",
                                       field: F.duplicateKey.name, byteOffset: derived.offset)
                 }
                 key = code.duplicateKey(merchantKey: merchantKey)
@@ -358,11 +417,18 @@ public enum RecordCodec {
 /// the writer's merchant up.
 public struct RecordDecodeContext: Sendable {
     private let lookup: @Sendable (ReplicaId) -> MerchantKey?
+    private let source: (@Sendable (ReplicaId) -> String?)?
 
     /// Every writer's records are of the merchant whose key this is.
-    public init(merchantKey: MerchantKey) { lookup = { _ in merchantKey } }
+    public init(merchantKey: MerchantKey) { lookup = { _ in merchantKey }; source = nil }
     /// The merchant key of a writer's merchant; nil when not known (decoding a record that needs it fails).
-    public init(merchantKeyOf lookup: @escaping @Sendable (ReplicaId) -> MerchantKey?) { self.lookup = lookup }
+    /// `source`: where a writer's key is read from (a file), named when it is not known.
+    public init(merchantKeyOf lookup: @escaping @Sendable (ReplicaId) -> MerchantKey?, source: (@Sendable (ReplicaId) -> String?)? = nil) {
+        self.lookup = lookup
+        self.source = source
+    }
+
+    func keySource(of writer: ReplicaId) -> String? { source?(writer) }
 
     /// No merchant key: a record that needs one is refused (`merchantKeyMissing`, field duplicateKey).
     public static let withoutMerchantKey = RecordDecodeContext(merchantKeyOf: { _ in nil })

@@ -257,9 +257,14 @@ public final class NotificationDispatcher: @unchecked Sendable {
 
     /// The decision an orphan names, read back from its journal position (nil: the position holds another event now).
     private func orphanEvent(_ o: DerivationCursor.Orphan) throws(SyncError) -> Event? {
-        guard let (record, context) = try handler.withStorage({ (s) throws(SyncError) in try s.record(at: o.position).map { ($0, s.recordContext) } }) else { return nil }
-        let event: Event
-        do throws(LedgerError) { event = try RecordCodec.decode(record, context: context) } catch { throw SyncError(error, location: "central journal position \(o.position)") }
+        // Decoded under the handler's lock: a writer missing from the key book reloads it from the store.
+        let event = try handler.withStorage { (s) throws(SyncError) -> Event? in
+            guard let record = try s.record(at: o.position) else { return nil }
+            do throws(LedgerError) { return try RecordCodec.decode(record, context: s.recordContext) } catch {
+                throw SyncError(error, location: "central journal position \(o.position)")
+            }
+        }
+        guard let event else { return nil }
         return "\(event.dot)" == o.event ? event : nil
     }
 

@@ -599,6 +599,7 @@ public final class TerminalReplica: @unchecked Sendable {
         // longer held, and central sends it again when it joins an in-scope key group (sync-protocol.md "Relay scope").
         var seen = Set<Dot>()  // within this batch
         var partners: Set<Dot> = []  // sent as key-group partners (position 0)
+        let context = enrollment.recordContext  // one merchant key for the whole batch
         for (i, frame) in pulledBatch.frames.enumerated() {
             let decoded = try journal { () throws(JournalError) in
                 try Frames.records(frame, dictionaryID: ledgerDictionary.id, keyID: enrollment.journalKey.id, decoder: decoder, file: "pulled frame \(i)")
@@ -608,7 +609,7 @@ public final class TerminalReplica: @unchecked Sendable {
                     throw SyncError(.malformed, "pulled batch holds a record that is not an event", location: "pulled frame \(i) record \(j)")
                 }
                 let event: Event
-                do { event = try RecordCodec.decode(bytes, context: enrollment.recordContext) } catch { throw SyncError(error, location: "pulled frame \(i) record \(j)") }
+                do { event = try RecordCodec.decode(bytes, context: context) } catch { throw SyncError(error, location: "pulled frame \(i) record \(j)") }
                 if case .saleCaptured(let c) = event.body, c.paymentCode != nil {
                     throw SyncError(.notAuthorized, "central relayed a payment code (event \(event.dot)): refused", location: "pulled frame \(i) record \(j)")
                 }

@@ -82,11 +82,26 @@ import PosJournal
 public final class MerchantKeyBook: @unchecked Sendable {
     private let lock = NSLock()
     private var keys: [ReplicaId: MerchantKey] = [:]
-    /// Called (outside the book's lock) when a writer is not in the book, before it is looked up
-    /// once more: a store shared by several processes reads the enrollments others made.
-    private let reload: (() -> Void)?
+    /// Called (outside the book's lock; the caller holds its store's lock, as for every other read
+    /// of the store) when a writer is not in the book, before it is looked up once more: a store
+    /// shared by several processes reads the enrollments others made.
+    private let reload: (() throws(SyncError) -> Void)?
+    /// Where a writer's key is read from (its enrollment file, a table), named when it is missing.
+    private let source: (@Sendable (ReplicaId) -> String)?
+    /// The last reload's failure (nil after one that read): named with the source when a key is missing.
+    private var reloadFailure: SyncError?
 
-    public init(reload: (() -> Void)? = nil) { self.reload = reload }
+    public init(reload: (() throws(SyncError) -> Void)? = nil, source: (@Sendable (ReplicaId) -> String)? = nil) {
+        self.reload = reload
+        self.source = source
+    }
+
+    /// Where `writer`'s key is read from, when the book was told, and why the last reload failed.
+    public func source(of writer: ReplicaId) -> String? {
+        let failure = lock.withLock { reloadFailure }
+        guard let failure else { return source?(writer) }
+        return "\(source?(writer) ?? "the enrollments"); reading them failed: \(failure)"
+    }
 
     public func note(_ enrollment: Enrollment) {
         lock.withLock { keys[enrollment.terminal] = enrollment.ledgerMerchantKey }
@@ -95,10 +110,12 @@ public final class MerchantKeyBook: @unchecked Sendable {
     public func key(of writer: ReplicaId) -> MerchantKey? {
         if let key = lock.withLock({ keys[writer] }) { return key }
         guard let reload else { return nil }
-        reload()
+        do { try reload(); lock.withLock { reloadFailure = nil } } catch { lock.withLock { reloadFailure = error } }
         return lock.withLock { keys[writer] }
     }
 
     /// Decodes records of any enrolled terminal (a writer not enrolled: `merchantKeyMissing`).
-    public var context: RecordDecodeContext { RecordDecodeContext(merchantKeyOf: { [self] in key(of: $0) }) }
+    public var context: RecordDecodeContext {
+        RecordDecodeContext(merchantKeyOf: { [self] in key(of: $0) }, source: { [self] in source(of: $0) })
+    }
 }
