@@ -656,7 +656,8 @@ public final class TerminalReplica: @unchecked Sendable {
     // MARK: - Retention
 
     /// Retires outbound segments whose every event central has acknowledged
-    /// and whose newest event is older than `options.retentionMillis` at
+    /// and whose newest event is older than `options.retentionMillis` (or the
+    /// relay scope's span, when longer: sync-protocol.md "Relay scope") at
     /// `wallMillis` (by its HLC time). Never a segment holding an
     /// unacknowledged event. Crash-safe (see the journal's retention). Retired
     /// events stay at central; after a reopen they are no longer in this
@@ -666,7 +667,8 @@ public final class TerminalReplica: @unchecked Sendable {
         // Only what central holds now: after central lost events, not until it has them again.
         let acked = lock.withLock { min(acknowledged, centralHolds) }
         guard acked >= outbound.firstSequence else { return [] }
-        let cutoff = wallMillis - options.retentionMillis
+        // An own sale in the relay scope stays whole: central never relays a terminal's own events back.
+        let cutoff = wallMillis - max(options.retentionMillis, options.scope?.spanMillis ?? 0)
         // The newest acknowledged event old enough: own HLC times only grow with the sequence number.
         var through: UInt64 = 0
         let reader = try journal { () throws(JournalError) in try outbound.reader(from: outbound.firstSequence) }

@@ -72,6 +72,22 @@ struct RelayScopeTests {
         return w
     }
 
+    @Test("a return window longer than the outbound retention: own acknowledged sales in scope are not retired")
+    func retentionCoversScope() throws {
+        var rng = Rng(state: 47)
+        let w = try World(terminals: 1, centralOnWorldClock: true)
+        try w.terminals[0].close()
+        // Small segments so that early ones close; span 123 days, retention 90 days.
+        w.terminals[0] = try TerminalReplica.open(directory: w.dir.path + "/t1", options: TerminalOptions(
+            segmentBytesMax: 600, retentionMillis: 90 * Self.day, scope: try RelayScope(returnWindowDays: 120)))
+        for _ in 0..<20 { _ = try w.capture(0, 4_000, code: wechatCode(&rng)) }
+        try w.sync(0)
+        for _ in 0..<5 { _ = try w.capture(0, 4_000, code: wechatCode(&rng)) }
+        let t = w.terminals[0]
+        #expect(try t.retireAcknowledged(wallMillis: w.now + 100 * Self.day).isEmpty, "own sales 100 days old, in a 123-day scope, retired")
+        #expect(!(try t.retireAcknowledged(wallMillis: w.now + 124 * Self.day)).isEmpty, "nothing retired past the scope")
+    }
+
     @Test("a chain over 24 days: every terminal decides each sale in its scope as central does; pulls relay nothing out of scope",
           arguments: CentralKind.allCases)
     func chainOverDays(store: CentralKind) throws {
