@@ -261,6 +261,7 @@ public final class TerminalReplica: @unchecked Sendable {
             knowledgeValue = c.knowledge
             newestOwn = c.clock
         }
+        let fromCheckpoint = events.count  // the events above come from the checkpoint
         let from = max(outbound.firstSequence, (checkpoint?.outboundThrough ?? 0) + 1)
         if from <= outbound.lastSequence {
             let own = try journal { () throws(JournalError) in try outbound.reader(from: from) }
@@ -288,8 +289,10 @@ public final class TerminalReplica: @unchecked Sendable {
         // Key-group partners (`partners`, read after the checkpoint) are not counted in the knowledge
         // vector: central sends them out of journal order, and the vector tells central how far the
         // scan delivered (the checkpoint's vector already leaves out those read before it).
-        for (e, _) in events {
-            if !partners.contains(e.dot) { knowledgeValue.add(e.dot) }
+        // Checkpoint entries are not counted again: their partners are not marked in the file, and the
+        // checkpoint's vector already holds every other entry.
+        for (i, (e, _)) in events.enumerated() {
+            if i >= fromCheckpoint, !partners.contains(e.dot) { knowledgeValue.add(e.dot) }
             if e.dot.replica != terminal { _ = try? hlc.receive(e.hlc, wallMillis: wall) }
         }
         keep(events, floorMillis: Int64(journalSummary.scopeFloor))
@@ -788,9 +791,15 @@ public final class TerminalReplica: @unchecked Sendable {
         }
     }
 
-    /// The floor the scope asks for at the clock's time now, when a scope is set.
+    /// The floor compaction moves to, when a scope is set: at the terminal's HLC, but never past
+    /// central's clock as the last sync's welcome gave it, so a terminal clock running ahead never
+    /// records a floor that drops sales still in scope (the pull's floor is bounded the same way). A
+    /// terminal that does not sync does not compact further: it pulls nothing new meanwhile.
     private func dueFloor() -> Int64? {
-        options.scope.map { $0.floorMillis(nowMillis: Int64(hlc.last.millis)) }
+        options.scope.map { scope in
+            let own = Int64(hlc.last.millis)
+            return scope.floorMillis(nowMillis: lastCentralWallMillis.map { min(own, $0) } ?? own)
+        }
     }
 
     /// A failure to compact or to write a checkpoint never fails the command that triggered it (what it

@@ -72,6 +72,58 @@ struct RelayScopeTests {
         return w
     }
 
+    @Test("key-group partners held in a checkpoint stay out of the knowledge vector after a reopen; nothing is skipped later")
+    func partnersOutOfKnowledgeAfterCheckpoint() throws {
+        var rng = Rng(state: 48)
+        let w = try scopedWorld(terminals: 3, windowDays: 1, store: .files)
+        let code = wechatCode(&rng)
+        // Day 0 at shop 1: five unrelated sales, then one with the code (dot 1:6); central confirms it.
+        for _ in 0..<5 { _ = try w.capture(0, 1_500, code: wechatCode(&rng)) }
+        let old = try w.capture(0, 4_000, code: code)
+        try w.sync(0)
+        try w.central.record(.saleConfirmed(old), wallMillis: w.tick())
+        // Day 10: shop 2's scan passes day 0 (out of scope); then shop 3 scans the code again and shop 2
+        // gets the new capture with the old one (and its confirmation) as key-group partners.
+        w.now += 10 * Self.day
+        try w.sync(1)
+        _ = try w.capture(2, 4_000, code: code)
+        try w.sync(2)
+        try w.sync(1)
+        #expect(w.terminals[1].state.sales[old] != nil, "the partner arrived")
+        let live = w.terminals[1].knowledge
+        #expect(live[old.dot.replica] < old.dot.seq, "the partner is not counted live")
+        try w.terminals[1].compact()  // a checkpoint holding the partner
+        try w.terminals[1].close()
+        w.terminals[1] = try TerminalReplica.open(directory: w.dir.path + "/t2", options: TerminalOptions(scope: try RelayScope(returnWindowDays: 1)))
+        #expect(w.terminals[1].openReport.usedCheckpoint)
+        #expect(w.terminals[1].knowledge == live, "reopened from the checkpoint: \(w.terminals[1].knowledge) vs live \(live)")
+        // Shop 1 comes back the same day with an in-scope sale: central relays it (1:7), and nothing before it is claimed.
+        let back = try w.capture(0, 2_000, code: wechatCode(&rng))
+        try w.sync(0)
+        try w.sync(1)
+        #expect(w.terminals[1].state.sales[back] == (try w.central.state).sales[back])
+    }
+
+    @Test("a terminal clock running ahead does not compact away sales in scope by central's clock")
+    func compactionFloorBoundedByCentralClock() throws {
+        var rng = Rng(state: 49)
+        let w = try scopedWorld(terminals: 2, windowDays: 1, store: .files)  // span 4 days
+        let sale = try w.capture(0, 1_000, code: wechatCode(&rng))          // day 0, shop 1
+        try w.sync(0)
+        w.now += 2 * Self.day
+        try w.sync(1)
+        #expect(w.terminals[1].state.sales[sale] != nil)
+        // Shop 2's clock runs 3 days ahead: it sells and syncs at day 5 by its clock, day 2 by central's.
+        let ahead = w.now + 3 * Self.day
+        let t = w.terminals[1]
+        _ = try t.record(.saleCaptured(try SaleCapture(amount: cny(500), paymentCode: wechatCode(&rng), merchantKey: t.enrollment.ledgerMerchantKey)), wallMillis: ahead)
+        _ = try t.sync(via: InProcessTransport(central: w.central), wallMillis: ahead + 1_000)
+        _ = try t.record(.saleCaptured(try SaleCapture(amount: cny(500), paymentCode: wechatCode(&rng), merchantKey: t.enrollment.ledgerMerchantKey)), wallMillis: ahead + 2_000)
+        let scope = try RelayScope(returnWindowDays: 1)
+        #expect(t.scopeFloorMillis(wallMillis: w.now, centralWallMillis: w.now) <= UInt64(scope.floorMillis(nowMillis: w.now + 10_000)))
+        #expect(t.state.sales[sale] != nil, "a sale in scope by central's clock was compacted away")
+    }
+
     @Test("a return window longer than the outbound retention: own acknowledged sales in scope are not retired")
     func retentionCoversScope() throws {
         var rng = Rng(state: 47)
