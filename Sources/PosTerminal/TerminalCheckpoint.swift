@@ -175,6 +175,26 @@ struct TerminalCheckpoint {
             do { seq = try e.readLE(UInt64.self, field: "inboundSeq") } catch { throw fail("entry \(i): \(error.message)", headerBytes) }
             c.checkpoint.entries.append((seq, Array(r[9...])))
         }
+        // What the writer guarantees, checked: entries in ascending dot order, each once; an own event
+        // (inbound seq 0) covered by O; a pulled one brought by an inbound record 1 … I.
+        var previous: Dot?
+        for (i, entry) in c.checkpoint.entries.enumerated() {
+            let dot: Dot
+            do { dot = try RecordCodec.header(entry.record).dot } catch { throw fail("entry \(i): \(error.message)", headerBytes) }
+            if let previous, !(previous < dot) {
+                throw fail("entry \(i): event \(dot) is not after entry \(i - 1)'s \(previous) (entries are in ascending dot order, each once)", headerBytes)
+            }
+            if dot.replica == terminal {
+                guard entry.inboundSeq == 0, dot.seq <= c.checkpoint.outboundThrough else {
+                    throw fail("entry \(i): own event \(dot) with inbound seq \(entry.inboundSeq), outbound covered through \(c.checkpoint.outboundThrough)", headerBytes)
+                }
+            } else {
+                guard entry.inboundSeq >= 1, entry.inboundSeq <= c.checkpoint.inboundThrough else {
+                    throw fail("entry \(i): pulled event \(dot) with inbound seq \(entry.inboundSeq), inbound covered through \(c.checkpoint.inboundThrough)", headerBytes)
+                }
+            }
+            previous = dot
+        }
         return c.checkpoint
     }
 

@@ -83,6 +83,26 @@ struct CheckpointFixtureTests {
         #expect(Array(meta[5..<21]) == Array(0x10...0x1F) && Array(meta[29..<45]) == Array(0x20...0x2F))
     }
 
+    @Test("entries out of dot order, repeated, or outside what the meta record covers are refused, naming the entry")
+    func entryChecks() throws {
+        let good = try Self.expected()
+        func refused(_ entries: [(inboundSeq: UInt64, record: [UInt8])], _ expected: String) throws {
+            var c = good
+            c.entries = entries
+            do {
+                _ = try TerminalCheckpoint.decode(try c.encoded(key: Self.key), terminal: Self.terminal, key: Self.key, path: "c")
+                Issue.record("read: \(expected)")
+            } catch {
+                #expect(error.message.contains(expected) && error.location == "c offset 22", "\(error)")
+            }
+        }
+        #expect(try TerminalCheckpoint.decode(try good.encoded(key: Self.key), terminal: Self.terminal, key: Self.key, path: "c").entries.count == 3)
+        try refused(good.entries.reversed(), "entry 1: event")                                   // out of order
+        try refused([good.entries[0], good.entries[0]], "each once")                             // repeated
+        try refused([good.entries[0], (9, good.entries[1].record), good.entries[2]], "own event 7:1 with inbound seq 9")
+        try refused([good.entries[0], good.entries[1], (7, good.entries[2].record)], "pulled event 8:1 with inbound seq 7, inbound covered through 6")
+    }
+
     @Test("a checkpoint of another terminal or under another key is refused, naming the file and offset")
     func refusals() throws {
         let bytes = try Self.expected().encoded(key: Self.key)
