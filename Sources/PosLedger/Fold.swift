@@ -266,12 +266,6 @@ extension LedgerState {
         return scopes.flatMap { conflictsByScope[$0] ?? [] }.sorted()
     }
 
-    /// Whether the event with this dot is held here, as a capture or an outcome of `sale`.
-    public func holds(_ dot: Dot, of sale: SaleId) -> Bool {
-        guard let g = saleGroups[sale] else { return false }
-        return g.capture?.dot == dot || g.outcomes.contains { $0.dot == dot }
-    }
-
     /// The outcome events of a sale (confirmed, declined, expired), sorted by dot.
     public func outcomes(of sale: SaleId) -> [Event] { saleGroups[sale]?.outcomes ?? [] }
 

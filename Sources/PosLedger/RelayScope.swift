@@ -46,11 +46,6 @@ public struct RelayScope: Hashable, Sendable, CustomStringConvertible {
     /// timestamp it has seen). Never negative.
     public func floorMillis(nowMillis: Int64) -> Int64 { max(0, nowMillis - spanMillis) }
 
-    /// Whether a sale captured at `capture` is in scope at `nowMillis`.
-    public func holds(capture: HLCTimestamp, nowMillis: Int64) -> Bool {
-        RelayScope.holds(capture: capture, floorMillis: floorMillis(nowMillis: nowMillis))
-    }
-
     /// Whether a sale captured at `capture` is at or after `floorMillis`.
     public static func holds(capture: HLCTimestamp, floorMillis: Int64) -> Bool {
         floorMillis <= 0 || capture.millis >= UInt64(floorMillis)
