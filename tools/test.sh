@@ -35,24 +35,37 @@ if ! pg_bindir >/dev/null; then
   fi
 fi
 PG_BIN="$(pg_bindir)"
-PG_DIR="$(mktemp -d)"
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres "$PG_DIR"
+# Two clusters, same recipe, two free ports: the second holds the second shard of the
+# tests of merchants over several servers (POSSYNC_TEST_POSTGRES_2). Both stop at exit.
+PG_DIRS=()
 stop_postgres() {
-  as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
-  rm -rf "$PG_DIR"
+  local d
+  for d in "${PG_DIRS[@]}"; do
+    as_pg "$PG_BIN/pg_ctl" -D "$d/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$d"
+  done
 }
 trap stop_postgres EXIT
-as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log"; exit 1; }
-PG_PORT=""
-for port in $(seq 55432 55499); do
-  if as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1" -l "$PG_DIR/log" -w start >/dev/null 2>&1; then
-    PG_PORT=$port; break
-  fi
-done
-[ -n "$PG_PORT" ] || { echo "tools/test.sh: PostgreSQL did not start on any port 55432...55499"; tail -n 20 "$PG_DIR/log"; exit 1; }
-export POSSYNC_TEST_POSTGRES="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
-echo "== $("$PG_BIN/postgres" --version) on 127.0.0.1:$PG_PORT (POSSYNC_TEST_POSTGRES)"
+# start_postgres VAR: initdb in a temporary directory, start on the first free loopback port of
+# 55432...55499, export VAR as the URL of its postgres database.
+start_postgres() {
+  local var=$1 dir port started=""
+  dir="$(mktemp -d)"
+  PG_DIRS+=("$dir")
+  [ "$(id -u)" = 0 ] && chown postgres "$dir"
+  as_pg "$PG_BIN/initdb" -D "$dir/data" -A trust -U postgres >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log"; exit 1; }
+  for port in $(seq 55432 55499); do
+    if as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -o "-p $port -k $dir -c listen_addresses=127.0.0.1" -l "$dir/log" -w start >/dev/null 2>&1; then
+      started=$port; break
+    fi
+  done
+  [ -n "$started" ] || { echo "tools/test.sh: PostgreSQL did not start on any port 55432...55499"; tail -n 20 "$dir/log"; exit 1; }
+  export "$var=postgres://postgres@127.0.0.1:$started/postgres"
+  echo "== $("$PG_BIN/postgres" --version) on 127.0.0.1:$started ($var)"
+}
+start_postgres POSSYNC_TEST_POSTGRES
+start_postgres POSSYNC_TEST_POSTGRES_2
 
 echo "== build (debug, with tests)"
 swift build --build-tests
@@ -127,8 +140,8 @@ run_tests "in-process servers (PosServerTests, PosNotifyTests), the heavy suites
 for suite in "${heavy_suites[@]}"; do
   run_tests "$suite (alone)" --filter "PosServerTests\\.$suite"
 done
-# The PostgreSQL tests ran (a skip prints "skipped ...: POSSYNC_TEST_POSTGRES is not set").
-if grep -q "POSSYNC_TEST_POSTGRES is not set" .build/test-output.txt; then
+# The PostgreSQL tests ran (a skip prints "skipped ...: POSSYNC_TEST_POSTGRES[_2] is not set").
+if grep -qE "POSSYNC_TEST_POSTGRES(_2)? is not set" .build/test-output.txt; then
   echo "tests: a PostgreSQL test skipped although tools/test.sh started a cluster"
   exit 1
 fi

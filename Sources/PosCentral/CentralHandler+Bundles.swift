@@ -40,7 +40,7 @@ extension CentralHandler {
             guard !batch.isEmpty else { return }
             lock.lock()
             defer { lock.unlock() }
-            try storage.beginRequest()
+            try storage.beginRequest(about: .terminal(h.terminal))
             let ack = try push(.init(terminal: h.terminal, dictionaryID: h.dictionaryID, keyID: h.keyID, frames: batch), source: "\(path) batch \(batchIndex)",
                                assumingMark: assumedMark, apply: apply)
             if !apply { assumedMark = ack.acknowledged }

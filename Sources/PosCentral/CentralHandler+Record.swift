@@ -39,7 +39,7 @@ extension CentralHandler {
     @_spi(Testing) public func record(_ body: EventBody, wallMillis: Int64, checkingAdmission: Bool) throws(SyncError) -> Event {
         lock.lock()
         defer { lock.unlock() }
-        try storage.beginRequest()
+        try storage.beginRequest(about: .of(body))
         guard let kind = body.kind, kind.mayBeWritten(by: .central) else {
             throw SyncError(.notAuthorized, "central may not write \(body.kind.map { "\($0)" } ?? "an unknown event")")
         }

@@ -151,7 +151,7 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         do throws(SyncError) {
-            try storage.beginRequest()
+            try storage.beginRequest(about: request.requestingTerminal.map { .terminal($0) } ?? .everything)
             if let t = request.requestingTerminal, let note = storage.revocation(of: t) {
                 throw SyncError(.revoked, "terminal \(t.rawValue)'s enrollment was revoked (\(note)): it may no longer sync; its queued events can be imported from a bundle with --allow-revoked")
             }
@@ -177,7 +177,7 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
         get throws(SyncError) {
             lock.lock()
             defer { lock.unlock() }
-            try storage.beginRequest()
+            try storage.beginRequest(about: .everything)
             return try storage.fullState()
         }
     }
@@ -188,13 +188,14 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
     public func forEachStatePart(_ body: (LedgerState) throws(SyncError) -> Void) throws(SyncError) {
         lock.lock()
         defer { lock.unlock() }
+        try storage.beginRequest(about: .everything)
         try storage.forEachStatePart(body)
     }
 
     public func context(of key: EntityKey) throws(SyncError) -> VersionVector {
         lock.lock()
         defer { lock.unlock() }
-        try storage.beginRequest()
+        try storage.beginRequest(about: .entity(key))
         try storage.prepare(key)
         let context = storage.resident.context(of: key)
         storage.didRead()
@@ -207,7 +208,7 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
     public func state(around key: EntityKey) throws(SyncError) -> LedgerState {
         lock.lock()
         defer { lock.unlock() }
-        try storage.beginRequest()
+        try storage.beginRequest(about: .entity(key))
         try storage.prepare(key)
         let state = storage.resident
         storage.didRead()
@@ -220,7 +221,7 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
     public func salesAwaitingOutcome() throws(SyncError) -> [SaleId] {
         lock.lock()
         defer { lock.unlock() }
-        try storage.beginRequest()
+        try storage.beginRequest(about: .everything)
         return try storage.salesAwaitingOutcome()
     }
 

@@ -102,8 +102,31 @@ public protocol CentralStorage: AnyObject {
     /// too (PostgreSQL) reads again what they may have changed and drops what it cached. The file
     /// storage, which one process alone opens, has nothing to do (the default).
     func beginRequest() throws(SyncError)
+    /// `beginRequest()`, naming what the request is about: a storage spread over several databases
+    /// (PostgreSQL with several URLs, each merchant on one) serves it from the database of that
+    /// terminal's or entity's merchant alone — head, positions, central's sequence, the loss log and
+    /// the resident fold are that database's until the next request begins. The default: `beginRequest()`.
+    func beginRequest(about subject: RequestSubject) throws(SyncError)
 
     func close() throws(SyncError)
+}
+
+/// What a request is about, named as it begins (`CentralStorage.beginRequest(about:)`).
+public enum RequestSubject: Sendable, Equatable {
+    /// A terminal's sync (hello, push, pull, fetch) or one of its bundles.
+    case terminal(ReplicaId)
+    /// One sale or ticket: central's own event about it, or a read around it.
+    case entity(EntityKey)
+    /// Reports and listings over everything held.
+    case everything
+
+    /// The entity central's own event `body` is about (nil: none; a request names its sale, whose merchant owns the ticket).
+    public static func of(_ body: EventBody) -> RequestSubject {
+        let c = EventComponent(Event(dot: try! Dot(replica: .central, seq: 1), hlc: .zero, context: VersionVector(), body: body))
+        if let s = c.sale { return .entity(.sale(s)) }
+        if let t = c.ticket { return .entity(.ticket(t)) }
+        return .everything
+    }
 }
 
 /// A terminal's wall clock as a hello showed it, beside central's at that moment.
@@ -135,6 +158,7 @@ extension CentralStorage {
 
     /// Called before each request's work (the file store: nothing; PostgreSQL: see what other processes changed).
     public func beginRequest() throws(SyncError) {}
+    public func beginRequest(about subject: RequestSubject) throws(SyncError) { try beginRequest() }
 }
 
 /// An event accepted for storage: the event, its record as received or written, and the record's digest.

@@ -60,7 +60,8 @@ extension PostgresCentralStorage {
         let outcome = try session.transaction("append \(accepted.count) events from \(accepted[0].event.dot)") { () throws(SyncError) -> (first: UInt64, next: LedgerState) in
             for (terminal, first) in firstSeq.sorted(by: { $0.key < $1.key }) {
                 let what = "table terminals, terminal \(terminal.rawValue)"
-                let rows = try session.query("SELECT mark FROM terminals WHERE terminal = \(Int32(terminal.rawValue)) FOR UPDATE", what)
+                guard let m = try merchant(of: terminal) else { throw SyncError(.notEnrolled, "\(what): no such terminal", location: url.redacted) }
+                let rows = try session.query("SELECT mark FROM terminals WHERE merchant = \(m) AND terminal = \(Int32(terminal.rawValue)) FOR UPDATE", what)
                 guard let row = rows.first else { throw SyncError(.notEnrolled, "\(what): no such terminal", location: url.redacted) }
                 let held = UInt64(try decode(row, Int64.self, what))
                 let expected = (gap?.lowerBound ?? first) - 1
@@ -75,7 +76,12 @@ extension PostgresCentralStorage {
             let (h, cs) = try decode(row, (Int64, Int64).self, "table central")
             var sequence = UInt64(cs)
             var skipped: [(merchant: String, replica: ReplicaId, range: ClosedRange<UInt64>)] = []
+            let range = UInt64(shard) * ShardedCentralStorage.centralSequenceStride + 1 ... UInt64(shard + 1) * ShardedCentralStorage.centralSequenceStride
             for (a, f) in zip(accepted, filings) where a.event.dot.replica.isCentral {
+                guard range.contains(a.event.dot.seq) else {
+                    throw SyncError(.invalidArgument, "table central: central's own number \(a.event.dot.seq) is outside shard \(shard)'s numbers \(range.lowerBound)...\(range.upperBound): nothing was written",
+                                    location: url.redacted)
+                }
                 guard a.event.dot.seq > sequence else {
                     throw SyncError(.locked, "table central: central's own number \(a.event.dot.seq) is taken (central_sequence \(sequence)): another process recorded an event first; nothing was written",
                                     location: url.redacted)
@@ -97,19 +103,26 @@ extension PostgresCentralStorage {
             for a in accepted where !a.event.dot.replica.isCentral { lastSeq[a.event.dot.replica] = a.event.dot.seq }
             if !lastSeq.isEmpty {
                 let ts = lastSeq.keys.sorted()
+                var ms: [String] = []
+                for t in ts { ms.append(try merchant(of: t) ?? "") }
                 try session.query("""
-                    UPDATE terminals t SET mark = m.mark FROM UNNEST(\(ts.map { Int32($0.rawValue) }), \(ts.map { Int64(lastSeq[$0]!) })) AS m(terminal, mark)
-                    WHERE t.terminal = m.terminal
+                    UPDATE terminals t SET mark = m.mark
+                    FROM UNNEST(\(ms), \(ts.map { Int32($0.rawValue) }), \(ts.map { Int64(lastSeq[$0]!) })) AS m(merchant, terminal, mark)
+                    WHERE t.merchant = m.merchant AND t.terminal = m.terminal
                     """, "table terminals, marks")
             }
             if !requests.isEmpty {
                 // Ticket events that came before their request (loose) are filed under its sale now.
                 let ts = requests.keys.sorted()
+                // A loose event was filed under the merchant of its writer or its ticket's writer, which is the sale's
+                // (a terminal writes only its merchant's events), or '' (central's own, on a ticket central opened).
+                var ms: [String] = []
+                for t in ts { ms.append(try merchant(of: requests[t]!.dot.replica) ?? "") }
                 try session.query("""
                     UPDATE events e SET sale_replica = r.sr, sale_seq = r.ss
-                    FROM UNNEST(\(ts.map { Int32($0.dot.replica.rawValue) }), \(ts.map { Int64($0.dot.seq) }),
-                                \(ts.map { Int32(requests[$0]!.dot.replica.rawValue) }), \(ts.map { Int64(requests[$0]!.dot.seq) })) AS r(tr, tq, sr, ss)
-                    WHERE e.ticket_replica = r.tr AND e.ticket_seq = r.tq AND e.sale_seq IS NULL
+                    FROM UNNEST(\(ms), \(ts.map { Int32($0.dot.replica.rawValue) }), \(ts.map { Int64($0.dot.seq) }),
+                                \(ts.map { Int32(requests[$0]!.dot.replica.rawValue) }), \(ts.map { Int64(requests[$0]!.dot.seq) })) AS r(m, tr, tq, sr, ss)
+                    WHERE e.merchant IN (r.m, '') AND e.ticket_replica = r.tr AND e.ticket_seq = r.tq AND e.sale_seq IS NULL
                     """, "table events, loose ticket events")
             }
             let hlc = accepted.map(\.event.hlc).max()!

@@ -88,18 +88,39 @@ extension PostgresCentralStorage {
         }
         guard !checkedTickets.contains(t) else { return }
         let what = "table events, \(t)"
-        let request = try session.query("""
-            SELECT sale_replica, sale_seq FROM events WHERE replica = \(Int32(t.dot.replica.rawValue)) AND seq = \(Int64(t.dot.seq)) AND kind = \(Int16(EventKind.refundRequested.rawValue))
-            """, what)
+        let requested = Int16(EventKind.refundRequested.rawValue)
+        let request: [PostgresRow]
+        let loose: () throws(SyncError) -> [PostgresRow]
+        if t.dot.replica.isCentral {
+            // A ticket central opened names no merchant: its request (central's own dot, one per number in a
+            // database) names the sale; loose events of it were filed under their writer's merchant or ''.
+            request = try session.query("""
+                SELECT sale_replica, sale_seq FROM events WHERE replica = 0 AND seq = \(Int64(t.dot.seq)) AND kind = \(requested)
+                """, what)
+            loose = { () throws(SyncError) in
+                try self.session.query("""
+                    SELECT record FROM events WHERE ticket_replica = 0 AND ticket_seq = \(Int64(t.dot.seq)) AND sale_seq IS NULL ORDER BY position
+                    """, what)
+            }
+        } else {
+            guard let m = try merchant(of: t.dot.replica) else { return }
+            request = try session.query("""
+                SELECT sale_replica, sale_seq FROM events
+                WHERE merchant = \(m) AND replica = \(Int32(t.dot.replica.rawValue)) AND seq = \(Int64(t.dot.seq)) AND kind = \(requested)
+                """, what)
+            loose = { () throws(SyncError) in
+                try self.session.query("""
+                    SELECT record FROM events
+                    WHERE merchant IN (\(m), '') AND ticket_replica = \(Int32(t.dot.replica.rawValue)) AND ticket_seq = \(Int64(t.dot.seq)) AND sale_seq IS NULL
+                    ORDER BY position
+                    """, what)
+            }
+        }
         if let row = request.first {
             let (r, seq) = try decode(row, (Int32, Int64).self, what)
             try loadSale(SaleId(try dot(r, seq, what)))
         } else {
-            let loose = try session.query("""
-                SELECT record FROM events WHERE ticket_replica = \(Int32(t.dot.replica.rawValue)) AND ticket_seq = \(Int64(t.dot.seq)) AND sale_seq IS NULL
-                ORDER BY position
-                """, what)
-            _ = try applyRows(loose, what)
+            _ = try applyRows(try loose(), what)
         }
         checkedTickets.insert(t)
     }
@@ -116,10 +137,19 @@ extension PostgresCentralStorage {
     public func digest(of dot: Dot) throws(SyncError) -> UInt64? {
         try throwPending()
         let (r, s) = (Int32(dot.replica.rawValue), Int64(dot.seq))
-        if let row = try session.query("SELECT digest FROM events WHERE replica = \(r) AND seq = \(s)", "table events, \(dot)").first {
-            return UInt64(bitPattern: try decode(row, Int64.self, "table events, \(dot)"))
+        let events: [PostgresRow], skipped: [PostgresRow]
+        if dot.replica.isCentral {
+            // Central's own numbers are one sequence per database: the number alone names the event.
+            events = try session.query("SELECT digest FROM events WHERE replica = 0 AND seq = \(s)", "table events, \(dot)")
+            skipped = events.isEmpty ? try session.query("SELECT 1 FROM skipped WHERE replica = 0 AND first_seq <= \(s) AND last_seq >= \(s)", "table skipped, \(dot)") : []
+        } else {
+            guard let m = try merchant(of: dot.replica) else { return nil }
+            events = try session.query("SELECT digest FROM events WHERE merchant = \(m) AND replica = \(r) AND seq = \(s)", "table events, \(dot)")
+            skipped = events.isEmpty ? try session.query("""
+                SELECT 1 FROM skipped WHERE merchant = \(m) AND replica = \(r) AND first_seq <= \(s) AND last_seq >= \(s)
+                """, "table skipped, \(dot)") : []
         }
-        let skipped = try session.query("SELECT 1 FROM skipped WHERE replica = \(r) AND first_seq <= \(s) AND last_seq >= \(s)", "table skipped, \(dot)")
+        if let row = events.first { return UInt64(bitPattern: try decode(row, Int64.self, "table events, \(dot)")) }
         return skipped.isEmpty ? nil : lostDigest
     }
 
@@ -177,18 +207,21 @@ extension PostgresCentralStorage {
     public func salesAwaitingOutcome() throws(SyncError) -> [SaleId] {
         try throwPending()
         let outcomes = [EventKind.saleConfirmed, .saleDeclined, .saleExpired].map { Int16($0.rawValue) }
-        let rows = try session.query("""
-            SELECT c.replica, c.seq FROM events c
-            WHERE c.kind = \(Int16(EventKind.saleCaptured.rawValue)) AND NOT EXISTS (
-                SELECT 1 FROM events o WHERE o.merchant = c.merchant AND o.sale_replica = c.replica AND o.sale_seq = c.seq
-                AND o.kind = ANY(\(outcomes)))
-            ORDER BY c.replica, c.seq
-            """, "table events, sales awaiting an outcome")
+        // One query per merchant enrolled here (a capture's merchant is its writer's).
+        try loadEnrollments()
         var out: [SaleId] = []
-        for row in rows {
-            let (r, s) = try decode(row, (Int32, Int64).self, "table events, sales awaiting an outcome")
-            out.append(SaleId(try dot(r, s, "table events")))
+        for m in Set(enrolled.values.map(\.merchant)).sorted() {
+            let what = "table events, sales of merchant \(m) awaiting an outcome"
+            for row in try session.query("""
+                SELECT c.replica, c.seq FROM events c
+                WHERE c.merchant = \(m) AND c.kind = \(Int16(EventKind.saleCaptured.rawValue)) AND NOT EXISTS (
+                    SELECT 1 FROM events o WHERE o.merchant = \(m) AND o.sale_replica = c.replica AND o.sale_seq = c.seq
+                    AND o.kind = ANY(\(outcomes)))
+                """, what) {
+                let (r, s) = try decode(row, (Int32, Int64).self, what)
+                out.append(SaleId(try dot(r, s, what)))
+            }
         }
-        return out
+        return out.sorted()
     }
 }

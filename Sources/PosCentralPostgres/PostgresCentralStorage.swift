@@ -17,6 +17,8 @@ import PosWire
 public final class PostgresCentralStorage: CentralStorage {
     public let url: PostgresURL
     public let centralID: CentralID
+    /// This database's place in the shard map (0: the first URL, or the only one; sync-protocol.md, "Merchants over several servers").
+    public let shard: Int
     let session: PostgresSession
     let logger: Logger
 
@@ -52,10 +54,11 @@ public final class PostgresCentralStorage: CentralStorage {
     /// A failure of a read that cannot throw (`mark(of:)`, `revocation(of:)`): the next call that can throws it.
     var pendingError: SyncError?
 
-    init(session: PostgresSession, centralID: CentralID, logger: Logger) throws(SyncError) {
+    init(session: PostgresSession, centralID: CentralID, shard: Int = 0, logger: Logger) throws(SyncError) {
         self.session = session
         self.url = session.url
         self.centralID = centralID
+        self.shard = shard
         self.logger = logger
         let table = "\(session.url.redacted) table terminals"
         // Reloaded under the handler's lock (every decode runs under it); a failed query is named, not hidden.
@@ -137,12 +140,21 @@ public final class PostgresCentralStorage: CentralStorage {
 
     public func saveEnrollment(_ enrollment: Enrollment) throws(SyncError) {
         try throwPending()
-        let rows = try session.query("""
-            INSERT INTO terminals (merchant, terminal, enrollment) VALUES (\(enrollment.merchant), \(Int32(enrollment.terminal.rawValue)), \(ByteBuffer(bytes: enrollment.encoded())))
-            ON CONFLICT DO NOTHING RETURNING terminal
-            """, "table terminals")
-        guard !rows.isEmpty else {
-            throw SyncError(.invalidArgument, "terminal \(enrollment.terminal.rawValue) is already enrolled (table terminals)", location: url.redacted)
+        let t = Int32(enrollment.terminal.rawValue)
+        // A terminal's id is unique across merchants: no unique index can say so (each holds the merchant), so
+        // the check runs under an advisory lock on the id (two enrollments of one id take turns).
+        let taken = try session.transaction("table terminals, terminal \(t)") { () throws(SyncError) -> String? in
+            try session.query("SELECT pg_advisory_xact_lock(\(Self.enrollmentLockKey), \(t))", "enrollment lock")
+            if let row = try session.query("SELECT merchant FROM terminals WHERE terminal = \(t)", "table terminals").first {
+                return try decode(row, String.self, "table terminals")
+            }
+            try session.query("""
+                INSERT INTO terminals (merchant, terminal, enrollment) VALUES (\(enrollment.merchant), \(t), \(ByteBuffer(bytes: enrollment.encoded())))
+                """, "table terminals")
+            return nil
+        }
+        if let taken {
+            throw SyncError(.invalidArgument, "terminal \(t) is already enrolled (table terminals, merchant \(taken))", location: url.redacted)
         }
         enrolled[enrollment.terminal] = enrollment
         merchantKeyBook.note(enrollment)
@@ -169,13 +181,15 @@ public final class PostgresCentralStorage: CentralStorage {
 
     public func flag(_ terminal: ReplicaId, note: String) throws(SyncError) {
         try throwPending()
-        try session.query("UPDATE terminals SET flagged = \(note) WHERE terminal = \(Int32(terminal.rawValue))", "table terminals")
+        guard let m = try merchant(of: terminal) else { throw notEnrolled(terminal) }
+        try session.query("UPDATE terminals SET flagged = \(note) WHERE merchant = \(m) AND terminal = \(Int32(terminal.rawValue))", "table terminals")
     }
 
     /// Read from the database at every call: `central revoke` in another process counts from the next request on.
     public func revocation(of terminal: ReplicaId) -> String? {
         do {
-            let rows = try session.query("SELECT revoked FROM terminals WHERE terminal = \(Int32(terminal.rawValue)) AND revoked IS NOT NULL", "table terminals")
+            guard let m = try merchant(of: terminal) else { return nil }
+            let rows = try session.query("SELECT revoked FROM terminals WHERE merchant = \(m) AND terminal = \(Int32(terminal.rawValue)) AND revoked IS NOT NULL", "table terminals")
             guard let row = rows.first else { return nil }
             return try decode(row, String.self, "table terminals")
         } catch {
@@ -189,8 +203,16 @@ public final class PostgresCentralStorage: CentralStorage {
     /// The first revocation stays: revoking again changes nothing.
     public func revoke(_ terminal: ReplicaId, note: String) throws(SyncError) {
         try throwPending()
-        try session.query("UPDATE terminals SET revoked = coalesce(revoked, \(note)) WHERE terminal = \(Int32(terminal.rawValue))", "table terminals")
+        guard let m = try merchant(of: terminal) else { throw notEnrolled(terminal) }
+        try session.query("UPDATE terminals SET revoked = coalesce(revoked, \(note)) WHERE merchant = \(m) AND terminal = \(Int32(terminal.rawValue))", "table terminals")
     }
+
+    func notEnrolled(_ terminal: ReplicaId) -> SyncError {
+        SyncError(.notEnrolled, "terminal \(terminal.rawValue) is not enrolled here (table terminals)", location: url.redacted)
+    }
+
+    /// The `pg_advisory_xact_lock(key, terminal)` class of enrollment's id check.
+    static let enrollmentLockKey: Int32 = 0x5053_454E  // PSEN in ASCII
 
     /// Terminals whose `column` (flagged, revoked) holds a note.
     private func notes(_ column: String) -> [ReplicaId: String] {
@@ -215,7 +237,8 @@ public final class PostgresCentralStorage: CentralStorage {
     public func mark(of terminal: ReplicaId) -> UInt64 {
         if let m = marks[terminal] { return m }
         do {
-            let rows = try session.query("SELECT mark FROM terminals WHERE terminal = \(Int32(terminal.rawValue))", "table terminals")
+            guard let owner = try merchant(of: terminal) else { return 0 }
+            let rows = try session.query("SELECT mark FROM terminals WHERE merchant = \(owner) AND terminal = \(Int32(terminal.rawValue))", "table terminals")
             let m = try rows.first.map { row throws(SyncError) in UInt64(try decode(row, Int64.self, "table terminals")) } ?? 0
             marks[terminal] = m
             return m
@@ -229,8 +252,8 @@ public final class PostgresCentralStorage: CentralStorage {
     public func appendLoss(_ record: LossRecord) throws(SyncError) -> LossRecord {
         try throwPending()
         var r = record
-        var merchant: String? = nil
-        if let t = r.terminal.flatMap({ try? ReplicaId.terminal($0) }) { merchant = try self.merchant(of: t) }
+        var merchant = ""
+        if let t = r.terminal.flatMap({ try? ReplicaId.terminal($0) }) { merchant = try self.merchant(of: t) ?? "" }
         let id = try session.transaction("table losses") { () throws(SyncError) -> Int in
             try session.query("LOCK TABLE losses IN EXCLUSIVE MODE", "table losses")
             let row = try session.query("SELECT coalesce(max(id), 0) + 1 FROM losses", "table losses").first!

@@ -7,7 +7,7 @@ import PosWire
 /// turns), and refuses a database whose schema is newer than this build.
 enum PostgresSchema {
     /// The schema version this build writes and reads.
-    static let version = 1
+    static let version = 2
 
     /// `pg_advisory_xact_lock` key of the migration step (one bigint; the payment-code locks use the one-key form too, with keys from the duplicate key: a collision only makes two transactions take turns).
     static let migrationLockKey: Int64 = 0x5053_5953_4E43  // "PSYSNC" in ASCII
@@ -78,10 +78,42 @@ enum PostgresSchema {
             """,
             "CREATE TABLE losses (id integer PRIMARY KEY, merchant text, record text NOT NULL)",
         ],
+        // 2: every key carries the merchant (the schema distributes by merchant: on Citus by
+        // `create_distributed_table(..., 'merchant')`, on plain servers by the shard map), and the shard map's tables.
+        [
+            "ALTER TABLE central ADD COLUMN shard integer NOT NULL DEFAULT 0 CHECK (shard >= 0)",
+            "ALTER TABLE events DROP CONSTRAINT events_pkey",
+            "ALTER TABLE events ADD PRIMARY KEY (merchant, replica, seq)",
+            "DROP INDEX events_by_position",
+            "CREATE UNIQUE INDEX events_by_merchant_position ON events (merchant, position)",
+            // The journal order of one database (pull's scan, record(at:)): positions are per database.
+            "CREATE INDEX events_by_position ON events (position)",
+            "DROP INDEX events_loose_by_ticket",
+            "CREATE INDEX events_loose_by_ticket ON events (merchant, ticket_replica, ticket_seq) WHERE sale_seq IS NULL",
+            // Central's own dots, by number alone: a ticket central opened names no merchant (its request does).
+            "CREATE INDEX events_central_by_seq ON events (seq) WHERE replica = 0",
+            "CREATE INDEX events_loose_central_ticket ON events (ticket_seq) WHERE sale_seq IS NULL AND ticket_replica = 0",
+            "ALTER TABLE skipped DROP CONSTRAINT skipped_pkey",
+            "ALTER TABLE skipped ADD PRIMARY KEY (merchant, replica, first_seq)",
+            "CREATE INDEX skipped_central ON skipped (first_seq) WHERE replica = 0",
+            "DROP INDEX terminals_by_id",
+            // Not unique (a unique index must hold the merchant): enrollment checks a terminal's id under an advisory lock.
+            "CREATE INDEX terminals_by_id ON terminals (terminal)",
+            "UPDATE losses SET merchant = '' WHERE merchant IS NULL",
+            "ALTER TABLE losses ALTER COLUMN merchant SET DEFAULT ''",
+            "ALTER TABLE losses ALTER COLUMN merchant SET NOT NULL",
+            "ALTER TABLE losses DROP CONSTRAINT losses_pkey",
+            "ALTER TABLE losses ADD PRIMARY KEY (merchant, id)",
+            "CREATE INDEX losses_by_id ON losses (id)",
+            // The shard map, read on the first URL's database only (sync-protocol.md, "Merchants over several servers").
+            "CREATE TABLE shard_merchants (merchant text PRIMARY KEY, shard integer NOT NULL CHECK (shard >= 0))",
+            "CREATE TABLE shard_terminals (merchant text NOT NULL, terminal integer NOT NULL, PRIMARY KEY (merchant, terminal))",
+            "CREATE UNIQUE INDEX shard_terminals_by_id ON shard_terminals (terminal)",
+        ],
     ]
 
-    /// Brings the database to `version`; returns the version it had.
-    static func migrate(_ session: PostgresSession) throws(SyncError) -> Int {
+    /// Brings the database to `target` (this build's `version`; tests make an older one); returns the version it had.
+    static func migrate(_ session: PostgresSession, to target: Int = version) throws(SyncError) -> Int {
         try session.transaction("schema migration") { () throws(SyncError) -> Int in
             try session.query("SELECT pg_advisory_xact_lock(\(migrationLockKey))", "schema migration lock")
             try session.query("""
@@ -102,12 +134,12 @@ enum PostgresSchema {
                 throw SyncError(.versionUnsupported, "the database's schema is version \(found), newer than this possync's (version \(version)): use a newer possync",
                                 location: session.url.redacted)
             }
-            guard found < version else { return found }
-            for (index, statements) in migrations.enumerated() where index + 1 > found {
+            guard found < target else { return found }
+            for (index, statements) in migrations.enumerated() where index + 1 > found && index + 1 <= target {
                 for sql in statements { try session.query(PostgresQuery(unsafeSQL: sql), "schema migration \(index + 1)") }
             }
             try session.query(PostgresQuery(unsafeSQL: """
-                INSERT INTO possync_schema (version) VALUES (\(version))
+                INSERT INTO possync_schema (version) VALUES (\(target))
                 ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version
                 """), "table possync_schema")
             return found
