@@ -64,9 +64,10 @@ public final class CentralDesk: Sendable {
         switch location {
         case .directory(let d): return try create(directory: d, clockMillis: clockMillis, lockWaitMillis: lockWaitMillis)
         case .postgres(let text):
-            let url = try postgresURL(text)
-            let s = try PosApp.store { () throws(SyncError) in try PostgresCentralStore.create(url: url, environment: CentralEnvironment(wallMillis: clockMillis)) }
-            return CentralDesk(store: s, directory: url.redacted, postgres: url.redacted)
+            let urls = try postgresURLs(text)
+            let s = try PosApp.store { () throws(SyncError) in try PostgresCentralStore.create(urls: urls, environment: CentralEnvironment(wallMillis: clockMillis)) }
+            let shown = urls.map(\.redacted).joined(separator: ",")
+            return CentralDesk(store: s, directory: shown, postgres: shown)
         }
     }
 
@@ -76,17 +77,19 @@ public final class CentralDesk: Sendable {
         switch location {
         case .directory(let d): return try open(directory: d, clockMillis: clockMillis, lockWaitMillis: lockWaitMillis)
         case .postgres(let text):
-            let url = try postgresURL(text)
+            let urls = try postgresURLs(text)
             let s: CentralHandler
-            do { s = try PostgresCentralStore.open(url: url, environment: CentralEnvironment(wallMillis: clockMillis)) } catch {
+            do { s = try PostgresCentralStore.open(urls: urls, environment: CentralEnvironment(wallMillis: clockMillis)) } catch {
                 throw AppError.opening(error, what: "central store")
             }
-            return CentralDesk(store: s, directory: url.redacted, postgres: url.redacted)
+            let shown = urls.map(\.redacted).joined(separator: ",")
+            return CentralDesk(store: s, directory: shown, postgres: shown)
         }
     }
 
-    static func postgresURL(_ text: String) throws(AppError) -> PostgresURL {
-        do { return try PostgresURL(parsing: text) } catch { throw AppError(.usage, "--postgres: \(error.message)") }
+    /// `--postgres URL` or `URL1,URL2,...` (the shards, in the order they were added).
+    static func postgresURLs(_ text: String) throws(AppError) -> [PostgresURL] {
+        do { return try PostgresURL.list(parsing: text) } catch { throw AppError(.usage, "--postgres: \(error.message)") }
     }
 
     public func close() throws(AppError) { try PosApp.store { () throws(SyncError) in try store.close() } }

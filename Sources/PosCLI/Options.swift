@@ -70,7 +70,7 @@ struct TerminalDirOption: ParsableArguments {
 struct CentralDirOption: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The central store directory (the embedded store; the default).", valueName: "dir"))
     var dir: String?
-    @Option(name: .long, help: ArgumentHelp("Central in a PostgreSQL database instead: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.", valueName: "url"))
+    @Option(name: .long, help: ArgumentHelp("Central in PostgreSQL instead: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, or URL1,URL2,... for merchants spread over several databases (the shards, in the order they were added).", valueName: "url[,url...]"))
     var postgres: String?
     @OptionGroup var lock: LockOptions
 

@@ -38,6 +38,18 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
                   password: c.password.map { $0.removingPercentEncoding ?? $0 }, database: database.removingPercentEncoding ?? database)
     }
 
+    /// `URL1,URL2,...`: the shards of one central, in the order they were added (one URL: a central in one
+    /// database). A comma inside a password is written %2C.
+    public static func list(parsing text: String) throws(SyncError) -> [PostgresURL] {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        var urls: [PostgresURL] = []
+        for (i, part) in parts.enumerated() {
+            guard !part.isEmpty else { throw SyncError(.invalidArgument, "URL \(i + 1) of \(parts.count) is empty (URL1,URL2,...: no empty entry)") }
+            urls.append(try PostgresURL(parsing: part))
+        }
+        return urls
+    }
+
     /// The URL as printed everywhere: the password replaced by `***`.
     public var redacted: String { "postgres://\(user)\(password == nil ? "" : ":***")@\(host):\(port)/\(database)" }
     public var description: String { redacted }

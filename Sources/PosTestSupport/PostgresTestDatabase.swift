@@ -9,6 +9,8 @@ import PosWire
 /// need it skip, saying why.
 public enum PostgresTestDatabase {
     public static let variable = "POSSYNC_TEST_POSTGRES"
+    /// A second server (another cluster on loopback): the second shard of the tests of merchants over several servers.
+    public static let secondVariable = "POSSYNC_TEST_POSTGRES_2"
 
     /// The server to test on, or nil (the reason to skip is printed once per caller).
     public static func server(for test: String) -> PostgresURL? {
@@ -18,6 +20,18 @@ public enum PostgresTestDatabase {
         }
         do { return try PostgresURL(parsing: text) } catch {
             fatalError("\(variable): \(error)")
+        }
+    }
+
+    /// The two servers to test shards on, or nil (the reason to skip is printed).
+    public static func servers(for test: String) -> (PostgresURL, PostgresURL)? {
+        guard let first = server(for: test) else { return nil }
+        guard let text = ProcessInfo.processInfo.environment[secondVariable], !text.isEmpty else {
+            print("skipped \(test): \(secondVariable) is not set (tools/test.sh sets it to a second throwaway PostgreSQL cluster)")
+            return nil
+        }
+        do { return (first, try PostgresURL(parsing: text)) } catch {
+            fatalError("\(secondVariable): \(error)")
         }
     }
 

@@ -1,0 +1,298 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import PosTestSupport
+import Testing
+@testable import PosCentral
+@testable import PosCentralPostgres
+@testable import PosLedger
+@testable import PosTerminal
+@testable import PosWire
+
+/// Merchants over two PostgreSQL servers (sync-protocol.md, "Merchants over several
+/// servers"): two throwaway clusters on loopback (POSSYNC_TEST_POSTGRES and
+/// POSSYNC_TEST_POSTGRES_2; tools/test.sh starts both).
+@Suite("central on PostgreSQL shards")
+struct ShardTests {
+    static let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    /// One SQL connection for the test's own look at a database.
+    static func look(_ url: PostgresURL) -> PostgresSession { PostgresSession(url: url, logger: quiet) }
+
+    static func strings(_ url: PostgresURL, _ sql: String) throws -> [String] {
+        let s = look(url)
+        defer { s.close() }
+        return try s.query(PostgresQuery(unsafeSQL: sql), "test").map { try $0.decode(String.self) }
+    }
+
+    static func count(_ url: PostgresURL, _ sql: String) throws -> Int {
+        let s = look(url)
+        defer { s.close() }
+        return Int(try s.query(PostgresQuery(unsafeSQL: sql), "test")[0].decode(Int64.self))
+    }
+
+    /// Terminals of a sharded central, each in its own directory.
+    final class Shop {
+        let dir = TempDir("shards")
+        var central: CentralHandler
+        var terminals: [Int: TerminalReplica] = [:]
+        var now = baseMillis
+        init(_ central: CentralHandler) { self.central = central }
+        func tick() -> Int64 { now += 1000; return now }
+        func enroll(_ t: Int, _ merchant: String) throws {
+            let e = try central.enroll(terminal: try ReplicaId.terminal(UInt32(t)), merchant: merchant)
+            terminals[t] = try TerminalReplica.initialize(directory: dir.path + "/t\(t)", enrollment: e)
+        }
+        @discardableResult
+        func capture(_ t: Int, _ minor: Int64, _ n: Int) throws -> SaleId {
+            let r = terminals[t]!
+            let code = try PaymentCode("13" + String(format: "%016d", n))
+            return SaleId(try r.record(.saleCaptured(try SaleCapture(amount: cny(minor), paymentCode: code, merchantKey: r.enrollment.ledgerMerchantKey)), wallMillis: tick()).dot)
+        }
+        @discardableResult
+        func sync(_ t: Int) throws -> TerminalReplica.SyncReport {
+            try terminals[t]!.sync(via: InProcessTransport(central: central), wallMillis: tick())
+        }
+        func close() {
+            for t in terminals.values { try? t.close() }
+            try? central.close()
+        }
+    }
+
+    // MARK: - Statistics
+
+    /// A database's counters as the server's statistics show them, read over a connection to the
+    /// server's `postgres` database (so the reading itself never counts in the database watched).
+    struct Counters: Equatable, CustomStringConvertible {
+        var commits: Int64, rollbacks: Int64, returned: Int64, fetched: Int64, inserted: Int64, updated: Int64, deleted: Int64
+        var description: String { "commits \(commits), rollbacks \(rollbacks), returned \(returned), fetched \(fetched), inserted \(inserted), updated \(updated), deleted \(deleted)" }
+    }
+
+    static func counters(_ url: PostgresURL) throws -> Counters {
+        let s = look(url.with(database: "postgres"))
+        defer { s.close() }
+        try s.query("SELECT pg_stat_clear_snapshot()", "test")
+        let row = try s.query("""
+            SELECT xact_commit, xact_rollback, tup_returned, tup_fetched, tup_inserted, tup_updated, tup_deleted
+            FROM pg_stat_database WHERE datname = \(url.database)
+            """, "pg_stat_database")[0]
+        let (c, r, ret, f, i, u, d) = try row.decode((Int64, Int64, Int64, Int64, Int64, Int64, Int64).self)
+        return Counters(commits: c, rollbacks: r, returned: ret, fetched: f, inserted: i, updated: u, deleted: d)
+    }
+
+    /// The counters once they stop moving: a backend reports its counters when idle, up to about a
+    /// second late (PGSTAT_MIN_INTERVAL), so two readings 1.5 s apart must agree; bounded by 30 s.
+    static func settled(_ url: PostgresURL) throws -> Counters {
+        var before = try counters(url)
+        for _ in 0..<20 {
+            Thread.sleep(forTimeInterval: 1.5)
+            let now = try counters(url)
+            if now == before { return now }
+            before = now
+        }
+        Issue.record("the statistics of \(url.redacted) did not settle in 30 s")
+        return before
+    }
+
+    /// No autovacuum in the databases watched (its work would count in their statistics).
+    static func quiet(_ url: PostgresURL) throws {
+        let s = look(url)
+        defer { s.close() }
+        for t in ["central", "merchants", "terminals", "events", "skipped", "sales", "losses", "shard_merchants", "shard_terminals", "possync_schema"] {
+            try s.query(PostgresQuery(unsafeSQL: "ALTER TABLE \(t) SET (autovacuum_enabled = false)"), "test")
+        }
+    }
+
+    // MARK: - Tests
+
+    @Test("merchants land on their shard and a terminal's sync touches only its merchant's server (pg_stat_database of both)")
+    func merchantsOnTheirShard() throws {
+        guard let (one, two) = PostgresTestDatabase.servers(for: "merchants on their shard") else { return }
+        let a = try PostgresTestDatabase.fresh(on: one, label: "shard0")
+        let b = try PostgresTestDatabase.fresh(on: two, label: "shard1")
+        let shop = Shop(try PostgresCentralStore.create(urls: [a, b]))
+        defer { shop.close() }
+        try shop.enroll(1, "north")  // the fewest merchants: a tie, the lowest shard (0)
+        try shop.enroll(2, "south")  // shard 1 holds none
+        try shop.enroll(3, "north")
+        let north = try shop.capture(1, 1200, 1)
+        try shop.capture(3, 800, 2)
+        let south = try shop.capture(2, 500, 3)
+        for t in [1, 3, 2] { try shop.sync(t) }
+
+        #expect(try Self.strings(a, "SELECT DISTINCT merchant FROM events ORDER BY 1") == ["north"])
+        #expect(try Self.strings(b, "SELECT DISTINCT merchant FROM events ORDER BY 1") == ["south"])
+        #expect(try Self.strings(a, "SELECT DISTINCT merchant FROM terminals ORDER BY 1") == ["north"])
+        #expect(try Self.strings(b, "SELECT DISTINCT merchant FROM terminals ORDER BY 1") == ["south"])
+        #expect(try Self.strings(a, "SELECT merchant || '=' || shard FROM shard_merchants ORDER BY 1") == ["north=0", "south=1"])
+        #expect(try Self.count(b, "SELECT count(*) FROM shard_merchants") == 0, "the map is on the first URL's database alone")
+
+        // Central's own numbers: each shard its own range, so no dot repeats across shards.
+        let outcomeNorth = try shop.central.record(.saleConfirmed(north), wallMillis: shop.tick())
+        let outcomeSouth = try shop.central.record(.saleConfirmed(south), wallMillis: shop.tick())
+        #expect(outcomeNorth.dot.seq == 1)
+        #expect(outcomeSouth.dot.seq == ShardedCentralStorage.centralSequenceStride + 1)
+        #expect(try Self.count(b, "SELECT count(*) FROM events WHERE replica = 0 AND merchant = 'south'") == 1)
+        let state = try shop.central.state
+        #expect(state.sales[north]?.status == .confirmed && state.sales[south]?.status == .confirmed)
+        #expect(state.sales.count == 3)
+        #expect(try shop.central.salesAwaitingOutcome().count == 1)
+
+        // A sync of one merchant's terminal: its server's statistics move, the other's do not.
+        try Self.quiet(a)
+        try Self.quiet(b)
+        for (t, own, other) in [(2, b, a), (1, a, b)] {
+            try shop.capture(t, 300, 10 + t)
+            let ownBefore = try Self.settled(own), otherBefore = try Self.settled(other)
+            let report = try shop.sync(t)
+            let ownAfter = try Self.settled(own), otherAfter = try Self.settled(other)
+            #expect(report.pushed >= 1, "terminal \(t) pushed its capture")
+            #expect(ownAfter.commits > ownBefore.commits && ownAfter.inserted > ownBefore.inserted,
+                    "terminal \(t)'s shard \(own.redacted): before \(ownBefore), after \(ownAfter)")
+            #expect(otherAfter == otherBefore, "terminal \(t)'s sync touched \(other.redacted): before \(otherBefore), after \(otherAfter)")
+        }
+        // The pulled outcome reached the terminal of its merchant.
+        #expect(shop.terminals[2]!.state.sales[south]?.status == .confirmed)
+    }
+
+    @Test("adding a URL moves no merchant and the old merchants still sync; a list out of order, short, or naming another central is refused")
+    func addingAShard() throws {
+        guard let (one, two) = PostgresTestDatabase.servers(for: "adding a shard") else { return }
+        let a = try PostgresTestDatabase.fresh(on: one, label: "add0")
+        let b = try PostgresTestDatabase.fresh(on: two, label: "add1")
+        let c = try PostgresTestDatabase.fresh(on: two, label: "add2")
+        // A central in one database, with data, before any shard is added.
+        let shop = Shop(try PostgresCentralStore.create(url: a))
+        defer { shop.close() }
+        try shop.enroll(1, "north")
+        try shop.capture(1, 100, 1)
+        try shop.sync(1)
+        try shop.central.close()
+
+        // b holds no central yet: opening with it is refused, naming it; init with the list adds it.
+        do {
+            _ = try PostgresCentralStore.open(urls: [a, b])
+            Issue.record("opened with a database that holds no central")
+        } catch {
+            #expect(error.message.contains("central init") && error.location == b.redacted, "\(error)")
+        }
+        shop.central = try PostgresCentralStore.create(urls: [a, b])
+        #expect(try Self.strings(a, "SELECT merchant || '=' || shard FROM shard_merchants") == ["north=0"])
+        try shop.enroll(2, "south")
+        try shop.capture(2, 200, 2)
+        try shop.capture(1, 300, 3)
+        try shop.sync(1)
+        try shop.sync(2)
+        #expect(try Self.count(a, "SELECT count(*) FROM events WHERE merchant = 'north'") == 2)
+        #expect(try Self.count(b, "SELECT count(*) FROM events WHERE merchant = 'south'") == 1)
+        try shop.central.close()
+
+        // A third URL: nothing moves; a new merchant goes to the emptiest shard.
+        shop.central = try PostgresCentralStore.create(urls: [a, b, c])
+        #expect(try Self.strings(a, "SELECT merchant || '=' || shard FROM shard_merchants ORDER BY 1") == ["north=0", "south=1"])
+        try shop.enroll(3, "east")
+        try shop.capture(1, 400, 4)
+        try shop.capture(2, 500, 5)
+        try shop.capture(3, 600, 6)
+        for t in [1, 2, 3] { try shop.sync(t) }
+        #expect(try Self.strings(a, "SELECT merchant || '=' || shard FROM shard_merchants ORDER BY 1") == ["east=2", "north=0", "south=1"])
+        #expect(try Self.count(a, "SELECT count(*) FROM events WHERE merchant = 'north'") == 3)
+        #expect(try Self.count(b, "SELECT count(*) FROM events WHERE merchant = 'south'") == 2)
+        #expect(try Self.count(c, "SELECT count(*) FROM events") == 1)
+        #expect(try Self.count(a, "SELECT count(*) FROM events WHERE merchant <> 'north'") == 0)
+        let (t1, t2) = (try ReplicaId.terminal(1), try ReplicaId.terminal(2))
+        #expect(shop.central.acknowledged(t1) == 3 && shop.central.acknowledged(t2) == 2)
+        try shop.central.close()
+
+        // Refused: out of order (naming the misplaced URL), a list too short, one URL alone, twice the same.
+        for (urls, named, says) in [([a, c, b], c, "holds shard 2"), ([b, a, c], b, "holds shard 1"), ([a, b], a, "only 2 URLs"), ([a], a, "3 shards")] {
+            do {
+                _ = try PostgresCentralStore.open(urls: urls)
+                Issue.record("opened \(urls.map(\.redacted))")
+            } catch {
+                #expect(error.message.contains(says) && error.location == named.redacted, "\(urls.map(\.redacted)): \(error)")
+            }
+        }
+        #expect(throws: SyncError.self) { try PostgresCentralStore.open(urls: [a, b, b]) }
+        // Another central's database in the list.
+        let other = try PostgresTestDatabase.fresh(on: one, label: "other")
+        try PostgresCentralStore.create(urls: [other, try PostgresTestDatabase.fresh(on: two, label: "other1")]).close()
+        do {
+            _ = try PostgresCentralStore.open(urls: [a, try PostgresTestDatabase.fresh(on: two, label: "x"), c])
+            Issue.record("opened a list with an empty database in the middle")
+        } catch {
+            #expect(error.message.contains("central init"), "\(error)")
+        }
+        do {
+            _ = try PostgresCentralStore.create(urls: [a, b, c, other])
+            Issue.record("added another central's database as a shard")
+        } catch {
+            #expect(error.code == .wrongCentral && error.location == other.redacted, "\(error)")
+        }
+        // Reopened right, every merchant still syncs.
+        shop.central = try PostgresCentralStore.open(urls: [a, b, c])
+        for t in [1, 2, 3] {
+            try shop.capture(t, 700, 10 + t)
+            #expect(try shop.sync(t).pushed == 1, "terminal \(t)")
+        }
+    }
+
+    @Test("a two-database central keeps the CentralStorage contract")
+    func contract() throws {
+        guard let (one, two) = PostgresTestDatabase.servers(for: "the sharded storage contract") else { return }
+        var n = 0
+        let subject = CentralStorageContract.Subject(
+            make: {
+                n += 1
+                return try PostgresCentralStore.createStorage(urls: [try PostgresTestDatabase.fresh(on: one, label: "contract0"),
+                                                                     try PostgresTestDatabase.fresh(on: two, label: "contract1")])
+            },
+            reopen: { storage in
+                let urls = (storage as! ShardedCentralStorage).shards.map(\.url)
+                try storage.close()
+                return try PostgresCentralStore.openStorage(urls: urls)
+            })
+        let violations = CentralStorageContract.run(subject)
+        #expect(violations.isEmpty, "\(violations.map(\.description).joined(separator: "\n"))")
+        #expect(n == CentralStorageContract.checks.count, "every check ran on its own storage")
+    }
+
+    @Test("a database of schema version 1 is migrated to 2 (every key with the merchant) and keeps its events; a newer one is refused")
+    func migrationFromVersion1() throws {
+        guard let server = PostgresTestDatabase.server(for: "migration from schema 1") else { return }
+        let url = try PostgresTestDatabase.fresh(on: server, label: "v1")
+        // What the previous possync made: schema 1, a central, a terminal's events.
+        let old = Self.look(url)
+        #expect(try PostgresSchema.migrate(old, to: 1) == 0)
+        try old.query("INSERT INTO central (central_id, secret, head, central_sequence) VALUES ('\\x000102030405060708090a0b0c0d0e0f'::bytea, '\\x00'::bytea, 0, 0)", "test")
+        old.close()
+        let shop = Shop(try PostgresCentralStore.open(url: url))
+        defer { shop.close() }
+        #expect(try Self.count(url, "SELECT version::bigint FROM possync_schema") == 2)
+        let keys = try Self.strings(url, """
+            SELECT string_agg(a.attname, ',' ORDER BY k.n) FROM pg_index i
+            CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+            WHERE i.indrelid = 'events'::regclass AND i.indisprimary GROUP BY i.indexrelid
+            """)
+        #expect(keys == ["merchant,replica,seq"])
+        try shop.enroll(1, "north")
+        let sale = try shop.capture(1, 100, 1)
+        try shop.sync(1)
+        try shop.central.record(.saleConfirmed(sale), wallMillis: shop.tick())
+        #expect(try shop.central.state.sales[sale]?.status == .confirmed)
+        try shop.central.close()
+
+        let s = Self.look(url)
+        try s.query("UPDATE possync_schema SET version = 3", "test")
+        s.close()
+        do {
+            shop.central = try PostgresCentralStore.open(url: url)
+            Issue.record("opened a database of a newer schema")
+        } catch {
+            #expect(error.code == .versionUnsupported && error.message.contains("version 3"), "\(error)")
+        }
+        shop.central = try PostgresCentralStore.create(url: try PostgresTestDatabase.fresh(on: server, label: "v1b"))  // for the deferred close
+    }
+}
