@@ -48,7 +48,8 @@ stop_postgres() {
 }
 trap stop_postgres EXIT
 # start_postgres VAR: initdb in a temporary directory, start on the first free loopback port of
-# 55432...55499, export VAR as the URL of its postgres database.
+# 55432...55499 (autovacuum off: a shard test reads the servers' statistics, which a worker visiting
+# a database would move), export VAR as the URL of its postgres database.
 start_postgres() {
   local var=$1 dir port started=""
   dir="$(mktemp -d)"
@@ -56,7 +57,7 @@ start_postgres() {
   [ "$(id -u)" = 0 ] && chown postgres "$dir"
   as_pg "$PG_BIN/initdb" -D "$dir/data" -A trust -U postgres >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log"; exit 1; }
   for port in $(seq 55432 55499); do
-    if as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -o "-p $port -k $dir -c listen_addresses=127.0.0.1" -l "$dir/log" -w start >/dev/null 2>&1; then
+    if as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c autovacuum=off" -l "$dir/log" -w start >/dev/null 2>&1; then
       started=$port; break
     fi
   done
