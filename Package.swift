@@ -210,7 +210,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "sync-bench",
-            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger"],
+            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosCentralPostgres", "PosWire", "PosJournal", "PosLedger"],
             path: "tools/sync-bench"
         ),
         // The 50-terminal load over HTTP (the server in a child process) beside the same load in-process.

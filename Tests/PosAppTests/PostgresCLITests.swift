@@ -24,4 +24,35 @@ struct PostgresCLITests {
         let again = try CLI.run(["central", "init", "--postgres", url])
         #expect(again.status != 0 && again.stderr.contains("already exists in this database"), "\(again.stderr)")
     }
+
+    @Test("--postgres URL1,URL2: init over two servers, merchants enrolled on their shards, a longer list adds a shard, a list out of order is refused naming the URL")
+    func centralOnShards() throws {
+        guard let (one, two) = PostgresTestDatabase.servers(for: "central on PostgreSQL shards from the CLI") else { return }
+        let a = try PostgresTestDatabase.fresh(on: one, label: "clishard0").redacted
+        let b = try PostgresTestDatabase.fresh(on: two, label: "clishard1").redacted
+        let c = try PostgresTestDatabase.fresh(on: two, label: "clishard2").redacted
+        let dir = TempDir("pg-cli-shards")
+        let created = try CLI.run(["central", "init", "--postgres", "\(a),\(b)", "--json"])
+        #expect(created.status == 0, "\(created.stderr)")
+        for (t, m) in [(1, "acme"), (2, "bravo")] {
+            let enrolled = try CLI.run(["central", "enroll", "--postgres", "\(a),\(b)", "--terminal", "\(t)", "--merchant", m, "--out", dir.path + "/t\(t).json"])
+            #expect(enrolled.status == 0, "\(enrolled.stderr)")
+        }
+        let status = try CLI.run(["central", "status", "--postgres", "\(a),\(b)", "--json"])
+        #expect(status.status == 0 && status.stdout.contains("\"merchant\" : \"acme\"") && status.stdout.contains("\"merchant\" : \"bravo\""), "\(status.stdout) \(status.stderr)")
+        let again = try CLI.run(["central", "init", "--postgres", "\(a),\(b)"])
+        #expect(again.status != 0 && again.stderr.contains("nothing to add"), "\(again.stderr)")
+        let added = try CLI.run(["central", "init", "--postgres", "\(a),\(b),\(c)"])
+        #expect(added.status == 0, "\(added.stderr)")
+        let third = try CLI.run(["central", "enroll", "--postgres", "\(a),\(b),\(c)", "--terminal", "3", "--merchant", "corner", "--out", dir.path + "/t3.json"])
+        #expect(third.status == 0, "\(third.stderr)")
+        let shown = try CLI.run(["central", "show", "--postgres", "\(a),\(b),\(c)", "--json"])
+        #expect(shown.status == 0, "\(shown.stderr)")
+        let misordered = try CLI.run(["central", "status", "--postgres", "\(a),\(c),\(b)"])
+        #expect(misordered.status != 0 && misordered.stderr.contains(c) && misordered.stderr.contains("holds shard 2"), "\(misordered.stderr)")
+        let short = try CLI.run(["central", "status", "--postgres", a])
+        #expect(short.status != 0 && short.stderr.contains("3 shards"), "\(short.stderr)")
+        let empty = try CLI.run(["central", "status", "--postgres", "\(a),,\(b)"])
+        #expect(empty.status != 0 && empty.stderr.contains("URL 2 of 3 is empty"), "\(empty.stderr)")
+    }
 }

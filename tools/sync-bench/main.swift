@@ -4,11 +4,15 @@
 //        sync-bench import-bundle CENTRAL_DIR BUNDLE SNAPSHOT_EVENTS   (child mode: imports, prints peak RSS)
 // --snapshot-events N: central's flush interval (default SyncLimits.centralSnapshotEventsDefault).
 // --scope-terminals N --scope-sales N --scope-days N --scope-window N: the relay scope rows (section 4); --scope-only: only them.
+// --postgres URL1,URL2 [--pg-terminals N --pg-events N --pg-handlers N] [--postgres-only]: section 5, central ingest on
+// PostgreSQL, one database (on URL1's server) beside two shards (URL1's and URL2's servers) in the same run; each URL names
+// a database to connect to (e.g. postgres), each run creates databases of its own there.
 import Foundation
 import PosJournal
 import PosLedger
 import PosCentral
 import PosCentralFiles
+import PosCentralPostgres
 import PosTerminal
 import PosWire
 
@@ -83,6 +87,59 @@ func row(_ a: String, _ b: String, _ c: String) { rows.append((a, b, c)); print(
 
 // --scope-only: section 4 alone.
 let scopeOnly = args.contains("--scope-only")
+
+// 5. Central ingest on PostgreSQL: T terminals x E events of 2 merchants pushed by H handlers at once (as H server
+// processes would: a handler takes one request at a time), into one database, then into two shards (one merchant each).
+if let i = args.firstIndex(of: "--postgres"), i + 1 < args.count {
+    let servers = try PostgresURL.list(parsing: args[i + 1])
+    guard servers.count == 2 else { fatalError("--postgres URL1,URL2: two servers (the first holds the one-database run)") }
+    let pgTerminals = option("--pg-terminals", quick ? 10 : 100)
+    let pgEvents = option("--pg-events", quick ? 100 : 1000)
+    let handlers = option("--pg-handlers", 4)
+    func ingest(_ urls: [PostgresURL]) throws -> (secs: Double, events: Int) {
+        let first = try PostgresCentralStore.create(urls: urls)
+        var pushes: [[SyncMessage]] = Array(repeating: [], count: handlers)
+        for t in 1...pgTerminals {
+            let e = try first.enroll(terminal: try ReplicaId.terminal(UInt32(t)), merchant: "m\(t % 2)")
+            var batch: [[UInt8]] = []
+            var bytes = 0
+            for f in frames(e, from: 1, count: pgEvents, perFrame: 100) {
+                if bytes + f.count > SyncLimits.pushBatchBytesMax {
+                    pushes[t % handlers].append(.push(.init(terminal: e.terminal, dictionaryID: ledgerDictionary.id, keyID: e.journalKey.id, frames: batch)))
+                    batch = []; bytes = 0
+                }
+                batch.append(f); bytes += f.count
+            }
+            pushes[t % handlers].append(.push(.init(terminal: e.terminal, dictionaryID: ledgerDictionary.id, keyID: e.journalKey.id, frames: batch)))
+        }
+        var centrals = [first]
+        for _ in 1..<handlers { centrals.append(try PostgresCentralStore.open(urls: urls)) }
+        let work = pushes
+        let t0 = now()
+        DispatchQueue.concurrentPerform(iterations: handlers) { h in
+            for p in work[h] {
+                guard case .ack = centrals[h].handle(p) else { fatalError("push refused: \(centrals[h].handle(p))") }
+            }
+        }
+        let secs = Double(now() - t0) / 1e9
+        for c in centrals { try c.close() }
+        return (secs, pgTerminals * pgEvents)
+    }
+    let tag = "\(getpid())_\(UInt32.random(in: 0...UInt32.max))"
+    let one = try ingest([try PostgresCentralStore.createDatabase("syncbench_one_\(tag)", on: servers[0])])
+    let two = try ingest([try PostgresCentralStore.createDatabase("syncbench_s0_\(tag)", on: servers[0]),
+                          try PostgresCentralStore.createDatabase("syncbench_s1_\(tag)", on: servers[1])])
+    let label = "\(pgTerminals) terminals x \(pgEvents) events, 2 merchants, \(handlers) handlers at once"
+    row("CentralHandler ingest on PostgreSQL, one database, \(label)", String(format: "%.0f events/s", Double(one.events) / one.secs),
+        String(format: "%.2f s for %d events", one.secs, one.events))
+    row("CentralHandler ingest on PostgreSQL, two shards (two servers), \(label)", String(format: "%.0f events/s", Double(two.events) / two.secs),
+        String(format: "%.2f s for %d events; %.2fx the one database", two.secs, two.events, one.secs / two.secs))
+    if args.contains("--postgres-only") {
+        print("\n| measure | result | detail |\n|---|---|---|")
+        for r in rows { print("| \(r.0) | \(r.1) | \(r.2) |") }
+        exit(0)
+    }
+}
 
 // 1. Wire bytes per event in a 1,000-event push.
 if !scopeOnly {
