@@ -114,11 +114,11 @@ if let i = args.firstIndex(of: "--postgres"), i + 1 < args.count {
         }
         var centrals = [first]
         for _ in 1..<handlers { centrals.append(try PostgresCentralStore.open(urls: urls)) }
-        let work = pushes
+        let work = pushes, handlersOpen = centrals
         let t0 = now()
         DispatchQueue.concurrentPerform(iterations: handlers) { h in
             for p in work[h] {
-                guard case .ack = centrals[h].handle(p) else { fatalError("push refused: \(centrals[h].handle(p))") }
+                guard case .ack = handlersOpen[h].handle(p) else { fatalError("push refused: \(handlersOpen[h].handle(p))") }
             }
         }
         let secs = Double(now() - t0) / 1e9
