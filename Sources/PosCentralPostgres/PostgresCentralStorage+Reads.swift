@@ -188,6 +188,12 @@ extension PostgresCentralStorage {
     public func fullState() throws(SyncError) -> LedgerState {
         try throwPending()
         var state = LedgerState()
+        try fold(into: &state)
+        return state
+    }
+
+    /// Applies every event held to `state`, in position order, `pageRowsMax` at a time.
+    func fold(into state: inout LedgerState) throws(SyncError) {
         var events: [Event] = []
         try scan(after: 0) { (position, record) throws(SyncError) -> Bool in
             do throws(LedgerError) { events.append(try RecordCodec.decode(record, context: recordContext)) } catch {
@@ -200,7 +206,6 @@ extension PostgresCentralStorage {
             return true
         }
         state.apply(events)
-        return state
     }
 
     /// Captures with no outcome (confirmed, declined, expired) in their component, in sale-id order.

@@ -221,4 +221,14 @@ public enum PostgresCentralStore {
         try session.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \"\(name)\""), "CREATE DATABASE \(name)")
         return url.with(database: name)
     }
+
+    /// Drops database `name` on the server of `url` (a benchmark's, when its run is over).
+    public static func dropDatabase(_ name: String, on url: PostgresURL) throws(SyncError) {
+        guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }), !name.isEmpty, name.count <= 63 else {
+            throw SyncError(.invalidArgument, "database name \(name): 1 to 63 of a-z A-Z 0-9 _")
+        }
+        let session = PostgresSession(url: url, logger: quiet)
+        defer { session.close() }
+        try session.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \"\(name)\""), "DROP DATABASE \(name)")
+    }
 }

@@ -313,18 +313,8 @@ public final class ShardedCentralStorage: CentralStorage {
     public func fullState() throws(SyncError) -> LedgerState {
         var state = LedgerState()
         for shard in shards {
-            var events: [Event] = []
-            try shard.scan(after: 0) { (position, record) throws(SyncError) -> Bool in
-                do throws(LedgerError) { events.append(try RecordCodec.decode(record, context: shard.recordContext)) } catch {
-                    throw SyncError(error, location: "\(shard.url.redacted) table events, position \(position)")
-                }
-                if events.count >= PostgresCentralStorage.pageRowsMax {
-                    state.apply(events)
-                    events.removeAll(keepingCapacity: true)
-                }
-                return true
-            }
-            state.apply(events)
+            try shard.throwPending()
+            try shard.fold(into: &state)
         }
         return state
     }

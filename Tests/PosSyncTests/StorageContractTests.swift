@@ -34,20 +34,12 @@ struct StorageContractTests {
     @Test("the PostgreSQL storage keeps the CentralStorage contract")
     func postgresStorage() throws {
         guard let server = PostgresTestDatabase.server(for: "the PostgreSQL storage contract") else { return }
-        var n = 0
-        let subject = CentralStorageContract.Subject(
-            make: {
-                n += 1
-                return try PostgresCentralStore.createStorage(url: PostgresTestDatabase.fresh(on: server, label: "contract"))
-            },
-            reopen: { storage in
-                let url = (storage as! PostgresCentralStorage).url
-                try storage.close()
-                return try PostgresCentralStore.openStorage(url: url)
-            })
-        let violations = CentralStorageContract.run(subject)
-        #expect(violations.isEmpty, "\(violations.map(\.description).joined(separator: "\n"))")
-        #expect(n == CentralStorageContract.checks.count, "every check ran on its own storage")
+        expectContractKept(make: { try PostgresCentralStore.createStorage(url: PostgresTestDatabase.fresh(on: server, label: "contract")) },
+                           reopen: { storage in
+                               let url = (storage as! PostgresCentralStorage).url
+                               try storage.close()
+                               return try PostgresCentralStore.openStorage(url: url)
+                           })
     }
 
     @Test("the contract suite catches a storage that loses what it appended at a reopen")
@@ -68,4 +60,12 @@ struct StorageContractTests {
         let violations = CentralStorageContract.run(subject)
         #expect(violations.count >= 5, "found \(violations.count): \(violations)")
     }
+}
+
+/// Runs the contract suite on storages `make` returns (each check on a new one) and expects no violation.
+func expectContractKept(make: @escaping () throws -> any CentralStorage, reopen: @escaping (any CentralStorage) throws -> any CentralStorage) {
+    var n = 0
+    let violations = CentralStorageContract.run(CentralStorageContract.Subject(make: { n += 1; return try make() }, reopen: reopen))
+    #expect(violations.isEmpty, "\(violations.map(\.description).joined(separator: "\n"))")
+    #expect(n == CentralStorageContract.checks.count, "every check ran on its own storage")
 }

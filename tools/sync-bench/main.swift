@@ -82,6 +82,22 @@ func frames(_ e: Enrollment, from first: UInt64, count: Int, perFrame: Int) -> [
     return out
 }
 
+/// A terminal's `count` events as it pushes them: 1 MiB batches of 100-event frames.
+func pushMessages(_ e: Enrollment, count: Int) -> [SyncMessage] {
+    var out: [SyncMessage] = []
+    var batch: [[UInt8]] = []
+    var bytes = 0
+    for f in frames(e, from: 1, count: count, perFrame: 100) {
+        if bytes + f.count > SyncLimits.pushBatchBytesMax {
+            out.append(.push(.init(terminal: e.terminal, dictionaryID: ledgerDictionary.id, keyID: e.journalKey.id, frames: batch)))
+            batch = []; bytes = 0
+        }
+        batch.append(f); bytes += f.count
+    }
+    out.append(.push(.init(terminal: e.terminal, dictionaryID: ledgerDictionary.id, keyID: e.journalKey.id, frames: batch)))
+    return out
+}
+
 nonisolated(unsafe) var rows: [(String, String, String)] = []
 func row(_ a: String, _ b: String, _ c: String) { rows.append((a, b, c)); print("\(a): \(b)  \(c)") }
 
@@ -101,16 +117,7 @@ if let i = args.firstIndex(of: "--postgres"), i + 1 < args.count {
         var pushes: [[SyncMessage]] = Array(repeating: [], count: handlers)
         for t in 1...pgTerminals {
             let e = try first.enroll(terminal: try ReplicaId.terminal(UInt32(t)), merchant: "m\(t % 2)")
-            var batch: [[UInt8]] = []
-            var bytes = 0
-            for f in frames(e, from: 1, count: pgEvents, perFrame: 100) {
-                if bytes + f.count > SyncLimits.pushBatchBytesMax {
-                    pushes[t % handlers].append(.push(.init(terminal: e.terminal, dictionaryID: ledgerDictionary.id, keyID: e.journalKey.id, frames: batch)))
-                    batch = []; bytes = 0
-                }
-                batch.append(f); bytes += f.count
-            }
-            pushes[t % handlers].append(.push(.init(terminal: e.terminal, dictionaryID: ledgerDictionary.id, keyID: e.journalKey.id, frames: batch)))
+            pushes[t % handlers] += pushMessages(e, count: pgEvents)
         }
         var centrals = [first]
         for _ in 1..<handlers { centrals.append(try PostgresCentralStore.open(urls: urls)) }
@@ -126,14 +133,16 @@ if let i = args.firstIndex(of: "--postgres"), i + 1 < args.count {
         return (secs, pgTerminals * pgEvents)
     }
     let tag = "\(getpid())_\(UInt32.random(in: 0...UInt32.max))"
-    let one = try ingest([try PostgresCentralStore.createDatabase("syncbench_one_\(tag)", on: servers[0])])
-    let two = try ingest([try PostgresCentralStore.createDatabase("syncbench_s0_\(tag)", on: servers[0]),
-                          try PostgresCentralStore.createDatabase("syncbench_s1_\(tag)", on: servers[1])])
+    let databases = [("syncbench_one_\(tag)", servers[0]), ("syncbench_s0_\(tag)", servers[0]), ("syncbench_s1_\(tag)", servers[1])]
+    let one = try ingest([try PostgresCentralStore.createDatabase(databases[0].0, on: databases[0].1)])
+    let two = try ingest([try PostgresCentralStore.createDatabase(databases[1].0, on: databases[1].1),
+                          try PostgresCentralStore.createDatabase(databases[2].0, on: databases[2].1)])
     let label = "\(pgTerminals) terminals x \(pgEvents) events, 2 merchants, \(handlers) handlers at once"
     row("CentralHandler ingest on PostgreSQL, one database, \(label)", String(format: "%.0f events/s", Double(one.events) / one.secs),
         String(format: "%.2f s for %d events", one.secs, one.events))
     row("CentralHandler ingest on PostgreSQL, two shards (two servers), \(label)", String(format: "%.0f events/s", Double(two.events) / two.secs),
         String(format: "%.2f s for %d events; %.2fx the one database", two.secs, two.events, one.secs / two.secs))
+    for (name, server) in databases { try PostgresCentralStore.dropDatabase(name, on: server) }
     if args.contains("--postgres-only") {
         print("\n| measure | result | detail |\n|---|---|---|")
         for r in rows { print("| \(r.0) | \(r.1) | \(r.2) |") }
@@ -161,16 +170,7 @@ if !scopeOnly {
     var pushes: [SyncMessage] = []
     for t in 1...terminalCount {
         let e = try central.enroll(terminal: try ReplicaId.terminal(UInt32(t)), merchant: "m\(t % 50)")
-        var batch: [[UInt8]] = []
-        var bytes = 0
-        for f in frames(e, from: 1, count: eventsPerTerminal, perFrame: 100) {
-            if bytes + f.count > SyncLimits.pushBatchBytesMax {
-                pushes.append(.push(.init(terminal: e.terminal, dictionaryID: ledgerDictionary.id, keyID: e.journalKey.id, frames: batch)))
-                batch = []; bytes = 0
-            }
-            batch.append(f); bytes += f.count
-        }
-        pushes.append(.push(.init(terminal: e.terminal, dictionaryID: ledgerDictionary.id, keyID: e.journalKey.id, frames: batch)))
+        pushes += pushMessages(e, count: eventsPerTerminal)
     }
     let t0 = now()
     for p in pushes {
