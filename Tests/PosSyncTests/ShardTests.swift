@@ -303,5 +303,24 @@ struct ShardTests {
             #expect(error.code == .versionUnsupported && error.message.contains("version 3"), "\(error)")
         }
         shop.central = try PostgresCentralStore.create(url: try PostgresTestDatabase.fresh(on: server, label: "v1b"))  // for the deferred close
+
+        // Rows of every table that changed key, written as schema 1 held them, are kept; a loss of no terminal gets merchant ''.
+        let held = try PostgresTestDatabase.fresh(on: server, label: "v1rows")
+        let v1 = Self.look(held)
+        _ = try PostgresSchema.migrate(v1, to: 1)
+        let loss = String(decoding: try JSONEncoder().encode(LossRecord(kind: .journalCut, recordedMillis: 5, positionsFrom: 1, note: "v1")), as: UTF8.self)
+        for sql in ["INSERT INTO central (central_id, secret, head) VALUES ('\\x000102030405060708090a0b0c0d0e0f'::bytea, '\\x00'::bytea, 1)",
+                    "INSERT INTO events (merchant, position, replica, seq, kind, digest, record) VALUES ('north', 1, 9, 1, 1, 42, '\\x00'::bytea)",
+                    "INSERT INTO skipped (merchant, replica, first_seq, last_seq) VALUES ('north', 9, 2, 4)",
+                    "INSERT INTO losses (id, merchant, record) VALUES (1, NULL, '\(loss)')"] {
+            try v1.query(PostgresQuery(unsafeSQL: sql), "test")
+        }
+        v1.close()
+        let storage = try PostgresCentralStore.openStorage(url: held)
+        defer { try? storage.close() }
+        #expect(storage.head == 1 && storage.losses.map(\.note) == ["v1"])
+        #expect(try Self.strings(held, "SELECT merchant || ':' || replica || ':' || seq || ':' || digest FROM events") == ["north:9:1:42"])
+        #expect(try Self.strings(held, "SELECT merchant || ':' || first_seq || '-' || last_seq FROM skipped") == ["north:2-4"])
+        #expect(try Self.strings(held, "SELECT '[' || merchant || ']' FROM losses") == ["[]"])
     }
 }
