@@ -187,7 +187,7 @@ public enum PostgresCentralStore {
             }
             guard shard == place else { throw misplaced(url, holds: shard, listedAt: place, central: central) }
             if listed.count == 1, let row = try session.query("SELECT max(shard) FROM shard_merchants", "table shard_merchants").first,
-               case let most?? = try? row.decode(Int32?.self), most > 0 {
+               let most = (try? row.decode(Int32?.self)) ?? nil, most > 0 {
                 throw SyncError(.invalidArgument, "the shard map (table shard_merchants) places merchants on \(most + 1) shards: list every shard's URL, in the order they were added (--postgres URL1,URL2,...)",
                                 location: url.redacted)
             }

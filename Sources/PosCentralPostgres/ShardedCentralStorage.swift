@@ -233,7 +233,7 @@ public final class ShardedCentralStorage: CentralStorage {
     }
 
     public func revocation(of terminal: ReplicaId) -> String? {
-        do { return try named(try shard(ofTerminal: terminal))?.revocation(of: terminal) } catch {
+        do { return named(try shard(ofTerminal: terminal))?.revocation(of: terminal) } catch {
             shards[last].pendingError = error
             return nil
         }
@@ -251,7 +251,7 @@ public final class ShardedCentralStorage: CentralStorage {
     // MARK: - Events
 
     public func mark(of terminal: ReplicaId) -> UInt64 {
-        do { return try named(try shard(ofTerminal: terminal))?.mark(of: terminal) ?? 0 } catch {
+        do { return named(try shard(ofTerminal: terminal))?.mark(of: terminal) ?? 0 } catch {
             shards[last].pendingError = error
             return 0
         }
