@@ -148,7 +148,7 @@ struct PostgresLockTests {
             _ = try PostgresCentralStore.openStorage(url: url)
             Issue.record("a schema of version 99 was opened")
         } catch {
-            #expect(error.code == .versionUnsupported && error.message.contains("version 99") && error.message.contains("version 1"), "\(error)")
+            #expect(error.code == .versionUnsupported && error.message.contains("version 99") && error.message.contains("version \(PostgresSchema.version)"), "\(error)")
             #expect(error.location == url.redacted)
         }
     }
