@@ -32,6 +32,11 @@ public struct TerminalOptions: Sendable {
     /// A compaction retires at most this many inbound segments (the next one goes on).
     public var compactionSegmentsPerRunMax: Int
     public static let compactionSegmentsPerRunMaxDefault = 64
+    /// An inbound segment still holding kept pulled events is retired only when they are at most this
+    /// percentage of its records: they are appended again first (carried forward), so a segment of
+    /// in-scope sales stays and one that holds only a few long-kept events (the outcomes of the
+    /// terminal's own retained sales, key-group partners) goes.
+    public static let inboundCarryPercentMax = 12
 
     public init(segmentBytesMax: Int = JournalLimits.segmentBytesDefault, retentionMillis: Int64 = TerminalOptions.retentionMillisDefault,
                 lockWaitMillis: Int64 = StoreLockLimits.waitMillisDefault, scope: RelayScope? = nil,
@@ -300,7 +305,8 @@ public final class TerminalReplica: @unchecked Sendable {
 
     /// Replaces the held events and the state with what `floorMillis` keeps of `events`.
     private func keep(_ events: [(event: Event, inboundSeq: UInt64)], floorMillis: Int64) {
-        let origin = Dictionary(events.map { ($0.event.dot, $0.inboundSeq) }, uniquingKeysWith: { a, _ in a })
+        // An event held twice (a checkpoint entry and its carried-forward record) counts at its later record.
+        let origin = Dictionary(events.map { ($0.event.dot, $0.inboundSeq) }, uniquingKeysWith: { a, b in max(a, b) })
         let kept = RelayScope.kept(events.map(\.event), floorMillis: floorMillis, own: terminal)
         held = Dictionary(kept.map { ($0.dot, ($0, origin[$0.dot] ?? 0)) }, uniquingKeysWith: { a, _ in a })
         stateValue = LedgerState.fold(kept)
@@ -668,7 +674,10 @@ public final class TerminalReplica: @unchecked Sendable {
     @discardableResult
     public func retireAcknowledged(wallMillis: Int64) throws(SyncError) -> [String] {
         // Only what central holds now: after central lost events, not until it has them again.
-        let acked = lock.withLock { min(acknowledged, centralHolds) }
+        try retireOwn(acked: lock.withLock { min(acknowledged, centralHolds) }, wallMillis: wallMillis)
+    }
+
+    private func retireOwn(acked: UInt64, wallMillis: Int64) throws(SyncError) -> [String] {
         guard acked >= outbound.firstSequence else { return [] }
         // An own sale in the relay scope stays whole: central never relays a terminal's own events back.
         let cutoff = wallMillis - max(options.retentionMillis, options.scope?.spanMillis ?? 0)
@@ -814,10 +823,11 @@ public final class TerminalReplica: @unchecked Sendable {
 
     /// Compaction (sync-protocol.md "Terminal checkpoint and compaction"), in this order, each step durable
     /// before the next: (1) raise the scope floor (inbound kind 9) and drop from the state what it no longer
-    /// keeps; (2) write the checkpoint; (3) restate the inbound summary and retire the oldest inbound segments
-    /// holding no kept event, at most `compactionSegmentsPerRunMax`. A power loss between any two steps
+    /// keeps; (2) retire the own segments acknowledged and past retention, and drop their events; (3) when
+    /// old inbound segments can go, restate the inbound summary and carry their kept pulled events forward;
+    /// (4) write the checkpoint; (5) retire those inbound segments. A power loss between any two steps
     /// reopens to the fold of what the journals hold, kept by the recorded floor.
-    /// With `floorMillis` nil (or not above the recorded floor) only (2) and (3) run.
+    /// With `floorMillis` nil (or not above the recorded floor) step (1) does nothing.
     public func compact(floorMillis: Int64? = nil) throws(SyncError) {
         lock.lock()
         defer { lock.unlock() }
@@ -829,11 +839,27 @@ public final class TerminalReplica: @unchecked Sendable {
                 "scope.floor_millis": "\(floor)", "scope.events_dropped": "\(before - held.count)", "scope.events_kept": "\(held.count)",
             ])
         }
+        // (2) At the scope's clock (`dueFloor`'s): the terminal's HLC, never past central's last welcome clock.
+        let own = Int64(hlc.last.millis)
+        let removed = try retireOwn(acked: min(acknowledged, centralHolds), wallMillis: lastCentralWallMillis.map { min(own, $0) } ?? own)
+        if !removed.isEmpty {
+            let first = outbound.firstSequence
+            let before = held.count
+            keep(held.values.filter { $0.event.dot.replica != terminal || $0.event.dot.seq >= first }.map { ($0.event, $0.inboundSeq) },
+                 floorMillis: Int64(journalSummary.scopeFloor))
+            logger.debug("own segments retired", metadata: [
+                "journal.removed": "\(removed.count)", "journal.first_sequence": "\(first)", "scope.events_dropped": "\(before - held.count)",
+            ])
+        }
+        let retireThrough = try carryForward()
         let checkpoint = currentCheckpoint()
         try checkpoint.write(directory: directory, key: enrollment.journalKey, fileSystem: fileSystem)
         recordsSinceCheckpoint = 0
         checkpointStale = false
-        try retireInbound(coveredThrough: checkpoint.inboundThrough)
+        if let through = retireThrough {
+            let removed = try journal { () throws(JournalError) in try inbound.retire(through: through) }
+            logger.debug("inbound segments retired", metadata: ["journal.removed": "\(removed.count)", "journal.through": "\(through)"])
+        }
     }
 
     /// The checkpoint of what is held now: only durable records (an own event above the outbound
@@ -853,21 +879,42 @@ public final class TerminalReplica: @unchecked Sendable {
                                   clock: hlc.last, knowledge: knowledgeValue, entries: entries)
     }
 
-    /// Retires the oldest inbound segments whose records all lie at or before `coveredThrough` (a durable
-    /// checkpoint covers them) and before the oldest kept pulled event. First appends the records restating
-    /// the inbound summary, so the journal alone still reads to the same cursors and acknowledgements.
-    private func retireInbound(coveredThrough: UInt64) throws(SyncError) {
-        let oldestKept = held.values.lazy.filter { $0.inboundSeq > 0 }.map(\.inboundSeq).min() ?? UInt64.max
-        var through = min(coveredThrough, oldestKept - 1)
+    /// Chooses the oldest inbound segments that may go — whole segments, durable, whose kept pulled events are
+    /// at most `inboundCarryPercentMax` % of their records, at most `compactionSegmentsPerRunMax` — and, when
+    /// there are any, appends the records restating the inbound summary, then the kept pulled events of those
+    /// segments again (kind-1 records of position 0: carried forward), so that the journal after them alone
+    /// still folds to the same state, cursors and acknowledgements. Returns the inbound sequence the caller
+    /// retires through once a checkpoint covers the appended records; nil when no segment can go.
+    private func carryForward() throws(SyncError) -> UInt64? {
         let bases = try journal { () throws(JournalError) in try inbound.segmentBases() }
-        // Bounded work: at most compactionSegmentsPerRunMax segments this run.
-        if bases.count > options.compactionSegmentsPerRunMax + 1 {
-            through = min(through, bases[options.compactionSegmentsPerRunMax] - 1)
+        guard bases.count >= 2 else { return nil }
+        let durable = inbound.durableSequence
+        let keptSeqs = held.values.lazy.filter { $0.inboundSeq > 0 }.map(\.inboundSeq).sorted()
+        // Segment i holds bases[i] ..< bases[i + 1]; the last one is being written and never goes.
+        var through: UInt64 = 0
+        var carried = 0
+        var k = 0
+        for i in 0..<min(bases.count - 1, options.compactionSegmentsPerRunMax) {
+            let end = bases[i + 1] - 1
+            guard end <= durable else { break }
+            while k < keptSeqs.count, keptSeqs[k] < bases[i] { k += 1 }
+            var j = k
+            while j < keptSeqs.count, keptSeqs[j] <= end { j += 1 }
+            guard UInt64(j - k) * 100 <= (end - bases[i] + 1) * UInt64(TerminalOptions.inboundCarryPercentMax) else { break }
+            carried += j - k
+            k = j
+            through = end
         }
-        guard bases.count >= 2, bases[1] - 1 <= through else { return }
+        guard through > 0 else { return nil }
         try appendInbound(journalSummary.restatement)
-        let removed = try journal { () throws(JournalError) in try inbound.retire(through: through) }
-        logger.debug("inbound segments retired", metadata: ["journal.removed": "\(removed.count)", "journal.through": "\(through)"])
+        if carried > 0 {
+            let carry = held.values.filter { $0.inboundSeq > 0 && $0.inboundSeq <= through }.map(\.event)
+                .sorted { ($0.dot.replica.rawValue, $0.dot.seq) < ($1.dot.replica.rawValue, $1.dot.seq) }
+            let range = try appendInbound(carry.map { .pulled(position: 0, event: RecordCodec.encode($0)) }, pulled: carry)
+            for (i, e) in carry.enumerated() { held[e.dot]?.inboundSeq = range.lowerBound + UInt64(i) }
+            logger.debug("inbound events carried forward", metadata: ["journal.carried": "\(carried)", "journal.through": "\(through)"])
+        }
+        return through
     }
 
     // MARK: - Bundles
