@@ -839,9 +839,11 @@ public final class TerminalReplica: @unchecked Sendable {
                 "scope.floor_millis": "\(floor)", "scope.events_dropped": "\(before - held.count)", "scope.events_kept": "\(held.count)",
             ])
         }
-        // (2) At the scope's clock (`dueFloor`'s): the terminal's HLC, never past central's last welcome clock.
+        // (2) A scoped terminal (the CLI's), at the scope's clock (`dueFloor`'s): the terminal's HLC, never past
+        // central's last welcome clock. An unscoped one retires only when asked (`retireAcknowledged`).
         let own = Int64(hlc.last.millis)
-        let removed = try retireOwn(acked: min(acknowledged, centralHolds), wallMillis: lastCentralWallMillis.map { min(own, $0) } ?? own)
+        let removed = options.scope == nil ? []
+            : try retireOwn(acked: min(acknowledged, centralHolds), wallMillis: lastCentralWallMillis.map { min(own, $0) } ?? own)
         if !removed.isEmpty {
             let first = outbound.firstSequence
             let before = held.count
