@@ -229,7 +229,7 @@ struct TerminalCheckpoint {
             let count = try r.readLE(UInt64.self, field: "entryCount")
             guard count <= entriesMax else { throw fail("entry count \(count) above \(entriesMax)") }
             let n = try r.readLE(UInt32.self, field: "knowledgeCount")
-            guard n <= UInt32(Limits.versionVectorEntriesMax) else { throw fail("\(n) knowledge entries, at most \(Limits.versionVectorEntriesMax)") }
+            guard n <= UInt32(Limits.knowledgeEntriesMax) else { throw fail("\(n) knowledge entries, at most \(Limits.knowledgeEntriesMax)") }
             var pairs: [(ReplicaId, UInt64)] = []
             for _ in 0..<n {
                 let replica = try ReplicaId(try r.readLE(UInt32.self, field: "knowledge.replica"))
