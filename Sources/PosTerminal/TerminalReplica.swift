@@ -206,15 +206,17 @@ public final class TerminalReplica: @unchecked Sendable {
             reservedThrough = summary.reserved
             journalSummary = summary
             journalSummary.events = []
-            do { try restore(checkpoint: checkpoint, pulled: summary.events, partners: summary.partners) } catch where checkpoint != nil {
+            journalSummary.counted = []
+            do { try restore(checkpoint: checkpoint, pulled: summary.events, counted: summary.counted) } catch where checkpoint != nil {
                 // An entry that authenticates but does not decode (a record of a newer build): fold the journals.
                 openReport = OpenReport()
                 Self.refuseCheckpoint("\(error)", directory: directory, logger: logger, report: &openReport)
                 summary = try InboundSummary.read(inbound, terminal: enrollment.terminal, context: enrollment.recordContext, location: directory + "/inbound")
                 journalSummary = summary
                 journalSummary.events = []
+                journalSummary.counted = []
                 knowledgeValue = VersionVector()
-                try restore(checkpoint: nil, pulled: summary.events, partners: summary.partners)
+                try restore(checkpoint: nil, pulled: summary.events, counted: summary.counted)
             }
             recordsSinceCheckpoint = openReport.tailRecords
             checkpointStale = openReport.checkpointRefused
@@ -248,7 +250,7 @@ public final class TerminalReplica: @unchecked Sendable {
     /// Folds the checkpoint's events (own ones still in the outbound journal), the
     /// outbound tail after it and the pulled events read, keeping what the scope
     /// floor keeps (`RelayScope.kept`).
-    private func restore(checkpoint: TerminalCheckpoint?, pulled: [(event: Event, inboundSeq: UInt64)], partners: Set<Dot>) throws(SyncError) {
+    private func restore(checkpoint: TerminalCheckpoint?, pulled: [(event: Event, inboundSeq: UInt64)], counted: Set<Dot>) throws(SyncError) {
         var events: [(event: Event, inboundSeq: UInt64)] = []
         var newestOwn = HLCTimestamp.zero
         if let c = checkpoint {
@@ -291,13 +293,13 @@ public final class TerminalReplica: @unchecked Sendable {
         // reference time, so an absurd remote timestamp never drags it.
         hlc = HybridLogicalClock(last: newestOwn)
         let wall = clockReference(lastSyncMillis ?? Int64(newestOwn.millis))
-        // Key-group partners (`partners`, read after the checkpoint) are not counted in the knowledge
-        // vector: central sends them out of journal order, and the vector tells central how far the
-        // scan delivered (the checkpoint's vector already leaves out those read before it).
-        // Checkpoint entries are not counted again: their partners are not marked in the file, and the
-        // checkpoint's vector already holds every other entry.
+        // Only events a record of a position above 0 brought (`counted`, read after the checkpoint) count in
+        // the knowledge vector: a key-group partner comes out of journal order, and the vector tells central
+        // how far the scan delivered; an event carried forward was counted when first pulled (in the
+        // checkpoint's vector, or by its first record when that is still read). Checkpoint entries are not
+        // counted again: the checkpoint's vector already holds what counts of them.
         for (i, (e, _)) in events.enumerated() {
-            if i >= fromCheckpoint, !partners.contains(e.dot) { knowledgeValue.add(e.dot) }
+            if i >= fromCheckpoint, e.dot.replica == terminal || counted.contains(e.dot) { knowledgeValue.add(e.dot) }
             if e.dot.replica != terminal { _ = try? hlc.receive(e.hlc, wallMillis: wall) }
         }
         keep(events, floorMillis: Int64(journalSummary.scopeFloor))
@@ -844,8 +846,10 @@ public final class TerminalReplica: @unchecked Sendable {
         let own = Int64(hlc.last.millis)
         let removed = options.scope == nil ? []
             : try retireOwn(acked: min(acknowledged, centralHolds), wallMillis: lastCentralWallMillis.map { min(own, $0) } ?? own)
-        if !removed.isEmpty {
-            let first = outbound.firstSequence
+        // Own events below the outbound journal's first sequence are no longer held (this run's retention, or
+        // an earlier `retireAcknowledged`).
+        let first = outbound.firstSequence
+        if !removed.isEmpty || held.keys.contains(where: { $0.replica == terminal && $0.seq < first }) {
             let before = held.count
             keep(held.values.filter { $0.event.dot.replica != terminal || $0.event.dot.seq >= first }.map { ($0.event, $0.inboundSeq) },
                  floorMillis: Int64(journalSummary.scopeFloor))
@@ -892,20 +896,22 @@ public final class TerminalReplica: @unchecked Sendable {
         guard bases.count >= 2 else { return nil }
         let durable = inbound.durableSequence
         let keptSeqs = held.values.lazy.filter { $0.inboundSeq > 0 }.map(\.inboundSeq).sorted()
-        // Segment i holds bases[i] ..< bases[i + 1]; the last one is being written and never goes.
+        // Segment i holds bases[i] ..< bases[i + 1]; the last one is being written and never goes. The longest
+        // prefix whose kept events are at most inboundCarryPercentMax % of its records goes (a dense segment
+        // between sparse ones goes with them, diluted; a carry never fills the journal's head again).
+        // An unscoped terminal keeps everything it pulled: only segments before its oldest pulled event go.
+        let carryPercent = options.scope == nil ? 0 : UInt64(TerminalOptions.inboundCarryPercentMax)
         var through: UInt64 = 0
         var carried = 0
-        var k = 0
+        var keptInPrefix = 0
         for i in 0..<min(bases.count - 1, options.compactionSegmentsPerRunMax) {
             let end = bases[i + 1] - 1
             guard end <= durable else { break }
-            while k < keptSeqs.count, keptSeqs[k] < bases[i] { k += 1 }
-            var j = k
-            while j < keptSeqs.count, keptSeqs[j] <= end { j += 1 }
-            guard UInt64(j - k) * 100 <= (end - bases[i] + 1) * UInt64(TerminalOptions.inboundCarryPercentMax) else { break }
-            carried += j - k
-            k = j
-            through = end
+            while keptInPrefix < keptSeqs.count, keptSeqs[keptInPrefix] <= end { keptInPrefix += 1 }
+            if UInt64(keptInPrefix) * 100 <= (end - bases[0] + 1) * carryPercent {
+                carried = keptInPrefix
+                through = end
+            }
         }
         guard through > 0 else { return nil }
         try appendInbound(journalSummary.restatement)

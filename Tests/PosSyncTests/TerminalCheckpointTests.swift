@@ -86,17 +86,32 @@ final class ScopeWorld: @unchecked Sendable {
     }
 
     /// The state a store on `fs` folds to from its journals alone: a copy without the checkpoint, opened.
-    func journalFold(_ fs: SimulatedFileSystem, seed: UInt64 = 99) throws -> (state: LedgerState, report: TerminalReplica.OpenReport) {
+    func journalFold(_ fs: SimulatedFileSystem, seed: UInt64 = 99) throws -> (state: LedgerState, report: TerminalReplica.OpenReport, knowledge: VersionVector) {
         let copy = fs.copy(seed: seed)
         if copy.fileExists("/t1/" + TerminalCheckpoint.fileName) { try copy.removeFile("/t1/" + TerminalCheckpoint.fileName) }
         let t = try open(copy)
         defer { try? t.close() }
-        return (t.state, t.openReport)
+        return (t.state, t.openReport, t.knowledge)
     }
 }
 
 /// Whether two states are equal (a function, so a failure does not print both states whole).
 func sameState(_ a: LedgerState, _ b: LedgerState) -> Bool { a == b }
+
+/// The knowledge vector the spec gives a fold of the journals on `fs` (without the own entry): per replica, the
+/// largest sequence number of the kind-1 events of a position above 0 ("Roles and storage"), read here
+/// straight from the inbound journal's records.
+func specKnowledge(_ fs: SimulatedFileSystem, _ e: Enrollment) throws -> [String] {
+    guard let first = try Journal.oldestSegmentBase(directory: "/t1/inbound", fileSystem: fs) else { return [] }
+    let reader = try JournalReader(directory: "/t1/inbound", fileSystem: fs, dictionaries: [ledgerDictionary], key: e.journalKey, from: first)
+    defer { reader.close() }
+    var v = VersionVector()
+    while let (seq, record) = try reader.next() {
+        guard case .pulled(let position, let bytes) = try InboundRecord.decode(record, location: "inbound seq \(seq)"), position > 0 else { continue }
+        v.add(try RecordCodec.decode(bytes, context: e.recordContext).dot)
+    }
+    return v.entries.filter { $0.replica != e.terminal }.map { "\($0.replica):\($0.seq)" }
+}
 
 /// The floor a terminal's journals record (inbound kind 9).
 private func recordedFloor(_ t: TerminalReplica) -> Int64 { Int64(t.scopeFloorMillis) }
@@ -175,11 +190,13 @@ struct TerminalCheckpointTests {
         }
         _ = try w.subject.sync(via: InProcessTransport(central: w.central), wallMillis: w.tick())  // the last outcome
         let live = w.subject.state
+        let liveKnowledge = w.subject.knowledge
         try w.subject.close()
         let reopened = try w.open(w.disk)
         defer { try? reopened.close() }
         #expect(reopened.openReport.usedCheckpoint, "seed \(seed): \(reopened.openReport)")
         #expect(sameState(reopened.state, live), "seed \(seed): reopened state differs from the live one")
+        #expect(reopened.knowledge == liveKnowledge, "seed \(seed): knowledge vector differs after a reopen")
         #expect(sameState(reopened.state, try w.journalFold(w.disk).state), "seed \(seed): checkpoint state differs from the fold of the journals")
         // Own sales: those in retired segments (acknowledged, older than the scope's span of 2 days + 72 h, which is
         // longer than the retention) are gone with their outcomes; the others are held whole and decided as central.
@@ -349,6 +366,11 @@ struct TerminalCheckpointTests {
         try w.subject.close()
         let pristine = w.disk.copy(seed: 3)
         #expect(try Journal.oldestSegmentBase(directory: "/t1/inbound", fileSystem: pristine) == 1)
+        let before = try w.open(pristine.copy(seed: 4))
+        let (knowledge, acknowledged, cursor) = (before.knowledge, before.acknowledged, before.pullCursor)
+        try before.close()
+        /// The knowledge vector without the terminal's own entry (the write may or may not have become durable).
+        func others(_ v: VersionVector) -> [String] { v.entries.filter { $0.replica != w.e1.terminal }.map { "\($0.replica):\($0.seq)" } }
         var n = 1
         while n < 2_000 {
             let disk = pristine.copy(seed: UInt64(n))
@@ -365,6 +387,10 @@ struct TerminalCheckpointTests {
             let reopened = try w.open(disk)
             let fold = try w.journalFold(disk, seed: UInt64(n) + 5000)
             #expect(sameState(reopened.state, fold.state), "power cut at operation \(n) (seed 16): reopened state is not the fold of what is held")
+            #expect(others(fold.knowledge) == (try specKnowledge(disk, w.e1)), "power cut at operation \(n) (seed 16): the journals' knowledge vector is not the spec's")
+            // Compaction moves no cursor, acknowledgement or knowledge: what the journals say stays what it was.
+            #expect(others(reopened.knowledge) == others(knowledge), "power cut at operation \(n) (seed 16): knowledge vector changed")
+            #expect(reopened.acknowledged == acknowledged && reopened.pullCursor == cursor, "power cut at operation \(n) (seed 16): cursors changed")
             if completed {
                 let oldest = try Journal.oldestSegmentBase(directory: "/t1/inbound", fileSystem: disk) ?? 0
                 #expect(recordedFloor(reopened) > 0 && oldest > 1,
