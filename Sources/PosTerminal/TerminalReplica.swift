@@ -260,8 +260,9 @@ public final class TerminalReplica: @unchecked Sendable {
                 do { event = try RecordCodec.decode(entry.record, context: enrollment.recordContext) } catch {
                     throw SyncError(error, location: "\(directory)/\(TerminalCheckpoint.fileName) entry \(i)")
                 }
-                // An own event retired from the outbound journal since is no longer held.
-                if event.dot.replica == terminal && event.dot.seq < outbound.firstSequence { continue }
+                // An own event retired from the outbound journal since is no longer held (one central sent
+                // back as a key-group partner, with an inbound sequence number, still is).
+                if entry.inboundSeq == 0 && event.dot.replica == terminal && event.dot.seq < outbound.firstSequence { continue }
                 events.append((event, entry.inboundSeq))
             }
             openReport.recordsRead += c.entries.count
@@ -309,7 +310,7 @@ public final class TerminalReplica: @unchecked Sendable {
     private func keep(_ events: [(event: Event, inboundSeq: UInt64)], floorMillis: Int64) {
         // An event held twice (a checkpoint entry and its carried-forward record) counts at its later record.
         let origin = Dictionary(events.map { ($0.event.dot, $0.inboundSeq) }, uniquingKeysWith: { a, b in max(a, b) })
-        let kept = RelayScope.kept(events.map(\.event), floorMillis: floorMillis, own: terminal)
+        let kept = RelayScope.kept(events.map(\.event), floorMillis: floorMillis, own: terminal, ownFrom: outbound.firstSequence)
         held = Dictionary(kept.map { ($0.dot, ($0, origin[$0.dot] ?? 0)) }, uniquingKeysWith: { a, _ in a })
         stateValue = LedgerState.fold(kept)
     }
@@ -624,7 +625,9 @@ public final class TerminalReplica: @unchecked Sendable {
                 if case .saleCaptured(let c) = event.body, c.paymentCode != nil {
                     throw SyncError(.notAuthorized, "central relayed a payment code (event \(event.dot)): refused", location: "pulled frame \(i) record \(j)")
                 }
-                if event.dot.replica == terminal || lock.withLock({ held[event.dot] != nil }) || !seen.insert(event.dot).inserted { continue }
+                // An own event comes back only as a key-group partner (position 0) that retention retired here.
+                let ownHeld = event.dot.replica == terminal && (position != 0 || event.dot.seq >= outbound.firstSequence)
+                if ownHeld || lock.withLock({ held[event.dot] != nil }) || !seen.insert(event.dot).inserted { continue }
                 if position == 0 { partners.insert(event.dot) }
                 records.append(.pulled(position: position, event: bytes))
                 events.append(event)
@@ -849,9 +852,10 @@ public final class TerminalReplica: @unchecked Sendable {
         // Own events below the outbound journal's first sequence are no longer held (this run's retention, or
         // an earlier `retireAcknowledged`).
         let first = outbound.firstSequence
-        if !removed.isEmpty || held.keys.contains(where: { $0.replica == terminal && $0.seq < first }) {
+        func retired(_ dot: Dot, _ inboundSeq: UInt64) -> Bool { inboundSeq == 0 && dot.replica == terminal && dot.seq < first }
+        if !removed.isEmpty || held.contains(where: { retired($0.key, $0.value.inboundSeq) }) {
             let before = held.count
-            keep(held.values.filter { $0.event.dot.replica != terminal || $0.event.dot.seq >= first }.map { ($0.event, $0.inboundSeq) },
+            keep(held.values.filter { !retired($0.event.dot, $0.inboundSeq) }.map { ($0.event, $0.inboundSeq) },
                  floorMillis: Int64(journalSummary.scopeFloor))
             logger.debug("own segments retired", metadata: [
                 "journal.removed": "\(removed.count)", "journal.first_sequence": "\(first)", "scope.events_dropped": "\(before - held.count)",
@@ -876,7 +880,7 @@ public final class TerminalReplica: @unchecked Sendable {
         let first = outbound.firstSequence
         let entries = held.values
             .filter { h in
-                h.event.dot.replica == terminal ? (h.event.dot.seq >= first && h.event.dot.seq <= outboundThrough) : h.inboundSeq <= inboundThrough
+                h.inboundSeq == 0 ? (h.event.dot.seq >= first && h.event.dot.seq <= outboundThrough) : h.inboundSeq <= inboundThrough
             }
             .sorted { ($0.event.dot.replica.rawValue, $0.event.dot.seq) < ($1.event.dot.replica.rawValue, $1.event.dot.seq) }
             .map { (inboundSeq: $0.inboundSeq, record: RecordCodec.encode($0.event)) }

@@ -221,6 +221,39 @@ struct TerminalCheckpointTests {
         #expect(end.outbound <= mid.outbound + 1, "seed \(seed): outbound segments grew from \(mid.outbound) to \(end.outbound)")
     }
 
+    @Test("a code the terminal captured long ago, retired by retention, scanned again elsewhere: central sends the old capture back and the terminal decides the duplicate as central")
+    func retiredOwnCaptureStillCatchesReuse() throws {
+        let seed: UInt64 = 15
+        let w = try ScopeWorld(seed: seed, segmentBytes: 400, retentionMillis: Millis.perDay)
+        let code = wechatCode(&w.rng)
+        let first = SaleId(try w.subject.record(.saleCaptured(try SaleCapture(amount: cny(4_200), paymentCode: code, merchantKey: w.e1.ledgerMerchantKey)),
+                                                wallMillis: w.tick()).dot)
+        _ = try w.subject.sync(via: InProcessTransport(central: w.central), wallMillis: w.tick())
+        _ = try w.central.record(.saleConfirmed(first), wallMillis: w.tick())
+        try w.run(days: 12, from: 1)
+        let oldestOwn = try Journal.oldestSegmentBase(directory: "/t1/outbound", fileSystem: w.disk) ?? 0
+        #expect(oldestOwn > first.dot.seq, "seed \(seed): the first own sale's segment was not retired (outbound starts at \(oldestOwn))")
+        #expect(w.subject.state.sales[first] == nil, "seed \(seed): the retired own sale is still held")
+        // Another shop takes the same code: central voids the later capture as a duplicate of the old one.
+        let reuse = SaleId(try w.other.record(.saleCaptured(try SaleCapture(amount: cny(900), paymentCode: code, merchantKey: w.other.enrollment.ledgerMerchantKey)),
+                                              wallMillis: w.tick()).dot)
+        _ = try w.other.sync(via: InProcessTransport(central: w.central), wallMillis: w.tick())
+        let central = try w.central.state
+        #expect(central.sales[reuse]?.status == .voidDuplicate, "seed \(seed): central did not void the reuse: \(String(describing: central.sales[reuse]))")
+        _ = try w.subject.sync(via: InProcessTransport(central: w.central), wallMillis: w.tick())
+        #expect(w.subject.state.sales[reuse] == central.sales[reuse], "seed \(seed): the terminal decides the reused code otherwise than central")
+        #expect(w.subject.state.capture(of: first) != nil, "seed \(seed): central did not send the retired own capture back as a partner")
+        #expect(w.subject.state.conflicts.filter { $0.events.contains(reuse.dot) } == central.conflicts.filter { $0.events.contains(reuse.dot) })
+        // And the same after a reopen from the checkpoint, and from the journals alone.
+        let live = w.subject.state
+        try w.subject.close()
+        let reopened = try w.open(w.disk)
+        defer { try? reopened.close() }
+        #expect(reopened.openReport.usedCheckpoint, "seed \(seed): \(reopened.openReport)")
+        #expect(sameState(reopened.state, live), "seed \(seed): reopened state differs from the live one")
+        #expect(sameState(reopened.state, try w.journalFold(w.disk).state), "seed \(seed): checkpoint state differs from the fold of the journals")
+    }
+
     @Test("open reads the checkpoint and only the records after it, not the covered history")
     func openReadsOnlyTail() throws {
         let w = try ScopeWorld(seed: 12)
