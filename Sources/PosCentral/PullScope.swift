@@ -116,8 +116,8 @@ struct PullScope {
                 continue
             }
             partners += 1
-            // The terminal's own capture is in its own journal; its outcomes come from central.
-            let events = (p.dot.replica == terminal ? [] : [capture]) + storage.resident.outcomes(of: p)
+            // The terminal's own capture too: its retention may have retired it (a terminal that holds it skips it).
+            let events = [capture] + storage.resident.outcomes(of: p)
             for e in events where !sent.contains(e.dot) { out.append(e) }
         }
         return out

@@ -28,6 +28,9 @@ public enum Limits {
     public static let accountBytesMax = 64
     /// Entries of one encoded version vector (distinct writers of one entity).
     public static let versionVectorEntriesMax = 1024
+    /// Entries of a terminal's knowledge vector (hello, pull, checkpoint): the replicas whose events it
+    /// holds or held, its merchant's terminals and central, so a chain of thousands of shops fits.
+    public static let knowledgeEntriesMax = 65_536
 
     public static let paymentCodeDigitsMin = 16
     public static let paymentCodeDigitsMax = 24

@@ -16,8 +16,10 @@ extension RelayScope {
     ///   and every event of no sale (a `sequence-void`, a type this version does not
     ///   know), while the event's own HLC ms are ≥ floor: a capture is always older
     ///   than the events written after seeing it, so an older one names a sale out of scope.
-    /// A floor of 0 keeps everything. The order of `events` is kept.
-    public static func kept(_ events: [Event], floorMillis: Int64, own: ReplicaId) -> [Event] {
+    /// A floor of 0 keeps everything. The order of `events` is kept. The terminal's own events are those of
+    /// `own` from sequence `ownFrom` on (its outbound journal's first): an own event below it, retired and
+    /// sent back by central as a key-group partner, is kept as another terminal's would be.
+    public static func kept(_ events: [Event], floorMillis: Int64, own: ReplicaId, ownFrom: UInt64 = 1) -> [Event] {
         guard floorMillis > 0 else { return events }
         let floor = UInt64(floorMillis)
         var captures: [SaleId: DuplicateKey] = [:]
@@ -53,12 +55,13 @@ extension RelayScope {
                 return nil
             }
         }
-        for e in events where e.dot.replica == own {
+        func isOwn(_ e: Event) -> Bool { e.dot.replica == own && e.dot.seq >= ownFrom }
+        for e in events where isOwn(e) {
             if let s = sale(of: e) { inScope.insert(s.id) }
         }
         for id in inScope { if let key = captures[id] { scopeKeys.insert(key) } }
         return events.filter { e in
-            if e.dot.replica == own { return true }
+            if isOwn(e) { return true }
             guard let s = sale(of: e), let key = captures[s.id] else { return e.hlc.millis >= floor }
             if inScope.contains(s.id) { return true }
             return s.captureOrOutcome && scopeKeys.contains(key)

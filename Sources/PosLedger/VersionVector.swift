@@ -128,7 +128,7 @@ public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
 
     // MARK: - Binary encoding
     //
-    //   count: varint (0...Limits.versionVectorEntriesMax)
+    //   count: varint (0...Limits.versionVectorEntriesMax; a knowledge vector 0...Limits.knowledgeEntriesMax)
     //   count times: replicaDelta varint, seq varint
     // replicaDelta is the replica id minus the previous entry's (the first
     // entry's is the id itself); every delta after the first is >= 1 because
@@ -136,9 +136,12 @@ public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
     // At most 1 + 1024 * (3 + 6) = 9,217 bytes; typically 3-5 bytes.
 
     public static let encodedBytesMax = 2 + Limits.versionVectorEntriesMax * 9
+    /// A knowledge vector's (`Limits.knowledgeEntriesMax` entries; the count takes three bytes).
+    public static let knowledgeEncodedBytesMax = 3 + Limits.knowledgeEntriesMax * 9
 
-    public func encode(into writer: inout ByteWriter) {
-        precondition(entries.count <= Limits.versionVectorEntriesMax, "version vector too large")
+    /// `entriesMax`: `Limits.versionVectorEntriesMax` for a context, `Limits.knowledgeEntriesMax` for a knowledge vector.
+    public func encode(into writer: inout ByteWriter, entriesMax: Int = Limits.versionVectorEntriesMax) {
+        precondition(entries.count <= entriesMax, "version vector too large")
         writer.writeVarint(UInt64(entries.count))
         var previous: UInt32 = 0
         for e in entries {
@@ -154,14 +157,14 @@ public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
         return w.bytes
     }
 
-    public static func decode(from reader: inout ByteReader<LedgerError>, field: String = "context") throws(LedgerError)
-        -> VersionVector
+    public static func decode(from reader: inout ByteReader<LedgerError>, field: String = "context",
+                              entriesMax: Int = Limits.versionVectorEntriesMax) throws(LedgerError) -> VersionVector
     {
         let start = reader.offset
         let count = try reader.readVarint(field: field)
-        guard count <= UInt64(Limits.versionVectorEntriesMax) else {
+        guard count <= UInt64(entriesMax) else {
             throw LedgerError(.valueOutOfRange,
-                              "version vector has \(count) entries, max \(Limits.versionVectorEntriesMax)",
+                              "version vector has \(count) entries, max \(entriesMax)",
                               field: field, byteOffset: start)
         }
         var v = VersionVector()

@@ -8,8 +8,10 @@ import PosWire
 struct InboundSummary {
     /// Pulled events read, with the inbound sequence number of the record holding each.
     var events: [(event: Event, inboundSeq: UInt64)] = []
-    /// Dots of events pulled as key-group partners (kind-1 position 0): folded, not counted in the knowledge vector.
-    var partners: Set<Dot> = []
+    /// Dots of the events read that a kind-1 record of a position above 0 brought: these count in the knowledge
+    /// vector; one brought only at position 0 (a key-group partner, an event carried forward) does not, and a
+    /// position-0 record never takes a count back.
+    var counted: Set<Dot> = []
     /// The largest kind-2 acknowledgement ever recorded.
     var acknowledged: UInt64 = 0
     /// The last kind-2 or kind-5 value: what central holds now as last heard.
@@ -64,6 +66,7 @@ struct InboundSummary {
             let event: Event
             do { event = try RecordCodec.decode(bytes, context: context) } catch { throw SyncError(error, location: "\(location) seq \(seq)") }
             notePulled(event, position: position, terminal: terminal)
+            if position > 0 { counted.insert(event.dot) }
             events.append((event, seq))
         case .pullCursor(let position, let digest):
             pullCursor = position  // as the last session left it (it may have been reset)
@@ -91,7 +94,6 @@ struct InboundSummary {
     /// What a pulled event (kind 1) at central `position` says: the echo and the cursor.
     mutating func notePulled(_ event: Event, position: UInt64, terminal: ReplicaId) {
         if event.dot.replica.isCentral { echoed = max(echoed, event.context[terminal]) }
-        if position == 0 { partners.insert(event.dot) } else { partners.remove(event.dot) }
         if position > pullCursor { pullCursor = position; pullCursorDigest = nil }
     }
 

@@ -175,8 +175,8 @@ struct TerminalCheckpoint {
             do { seq = try e.readLE(UInt64.self, field: "inboundSeq") } catch { throw fail("entry \(i): \(error.message)", headerBytes) }
             c.checkpoint.entries.append((seq, Array(r[9...])))
         }
-        // What the writer guarantees, checked: entries in ascending dot order, each once; an own event
-        // (inbound seq 0) covered by O; a pulled one brought by an inbound record 1 … I.
+        // What the writer guarantees, checked: entries in ascending dot order, each once; an entry of inbound
+        // seq 0 an own event covered by O; any other brought by an inbound record 1 … I.
         var previous: Dot?
         for (i, entry) in c.checkpoint.entries.enumerated() {
             let dot: Dot
@@ -184,11 +184,12 @@ struct TerminalCheckpoint {
             if let previous, !(previous < dot) {
                 throw fail("entry \(i): event \(dot) is not after entry \(i - 1)'s \(previous) (entries are in ascending dot order, each once)", headerBytes)
             }
-            if dot.replica == terminal {
-                guard entry.inboundSeq == 0, dot.seq <= c.checkpoint.outboundThrough else {
-                    throw fail("entry \(i): own event \(dot) with inbound seq \(entry.inboundSeq), outbound covered through \(c.checkpoint.outboundThrough)", headerBytes)
+            if entry.inboundSeq == 0 {
+                guard dot.replica == terminal, dot.seq <= c.checkpoint.outboundThrough else {
+                    throw fail("entry \(i): event \(dot) with inbound seq 0 is not an own event covered by the outbound journal through \(c.checkpoint.outboundThrough)", headerBytes)
                 }
             } else {
+                // A pulled event: another terminal's or central's, or an own one retention retired that central sent back as a key-group partner.
                 guard entry.inboundSeq >= 1, entry.inboundSeq <= c.checkpoint.inboundThrough else {
                     throw fail("entry \(i): pulled event \(dot) with inbound seq \(entry.inboundSeq), inbound covered through \(c.checkpoint.inboundThrough)", headerBytes)
                 }
@@ -229,7 +230,7 @@ struct TerminalCheckpoint {
             let count = try r.readLE(UInt64.self, field: "entryCount")
             guard count <= entriesMax else { throw fail("entry count \(count) above \(entriesMax)") }
             let n = try r.readLE(UInt32.self, field: "knowledgeCount")
-            guard n <= UInt32(Limits.versionVectorEntriesMax) else { throw fail("\(n) knowledge entries, at most \(Limits.versionVectorEntriesMax)") }
+            guard n <= UInt32(Limits.knowledgeEntriesMax) else { throw fail("\(n) knowledge entries, at most \(Limits.knowledgeEntriesMax)") }
             var pairs: [(ReplicaId, UInt64)] = []
             for _ in 0..<n {
                 let replica = try ReplicaId(try r.readLE(UInt32.self, field: "knowledge.replica"))

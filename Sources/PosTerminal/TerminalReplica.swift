@@ -32,6 +32,11 @@ public struct TerminalOptions: Sendable {
     /// A compaction retires at most this many inbound segments (the next one goes on).
     public var compactionSegmentsPerRunMax: Int
     public static let compactionSegmentsPerRunMaxDefault = 64
+    /// An inbound segment still holding kept pulled events is retired only when they are at most this
+    /// percentage of its records: they are appended again first (carried forward), so a segment of
+    /// in-scope sales stays and one that holds only a few long-kept events (the outcomes of the
+    /// terminal's own retained sales, key-group partners) goes.
+    public static let inboundCarryPercentMax = 12
 
     public init(segmentBytesMax: Int = JournalLimits.segmentBytesDefault, retentionMillis: Int64 = TerminalOptions.retentionMillisDefault,
                 lockWaitMillis: Int64 = StoreLockLimits.waitMillisDefault, scope: RelayScope? = nil,
@@ -201,15 +206,17 @@ public final class TerminalReplica: @unchecked Sendable {
             reservedThrough = summary.reserved
             journalSummary = summary
             journalSummary.events = []
-            do { try restore(checkpoint: checkpoint, pulled: summary.events, partners: summary.partners) } catch where checkpoint != nil {
+            journalSummary.counted = []
+            do { try restore(checkpoint: checkpoint, pulled: summary.events, counted: summary.counted) } catch where checkpoint != nil {
                 // An entry that authenticates but does not decode (a record of a newer build): fold the journals.
                 openReport = OpenReport()
                 Self.refuseCheckpoint("\(error)", directory: directory, logger: logger, report: &openReport)
                 summary = try InboundSummary.read(inbound, terminal: enrollment.terminal, context: enrollment.recordContext, location: directory + "/inbound")
                 journalSummary = summary
                 journalSummary.events = []
+                journalSummary.counted = []
                 knowledgeValue = VersionVector()
-                try restore(checkpoint: nil, pulled: summary.events, partners: summary.partners)
+                try restore(checkpoint: nil, pulled: summary.events, counted: summary.counted)
             }
             recordsSinceCheckpoint = openReport.tailRecords
             checkpointStale = openReport.checkpointRefused
@@ -243,7 +250,7 @@ public final class TerminalReplica: @unchecked Sendable {
     /// Folds the checkpoint's events (own ones still in the outbound journal), the
     /// outbound tail after it and the pulled events read, keeping what the scope
     /// floor keeps (`RelayScope.kept`).
-    private func restore(checkpoint: TerminalCheckpoint?, pulled: [(event: Event, inboundSeq: UInt64)], partners: Set<Dot>) throws(SyncError) {
+    private func restore(checkpoint: TerminalCheckpoint?, pulled: [(event: Event, inboundSeq: UInt64)], counted: Set<Dot>) throws(SyncError) {
         var events: [(event: Event, inboundSeq: UInt64)] = []
         var newestOwn = HLCTimestamp.zero
         if let c = checkpoint {
@@ -253,8 +260,9 @@ public final class TerminalReplica: @unchecked Sendable {
                 do { event = try RecordCodec.decode(entry.record, context: enrollment.recordContext) } catch {
                     throw SyncError(error, location: "\(directory)/\(TerminalCheckpoint.fileName) entry \(i)")
                 }
-                // An own event retired from the outbound journal since is no longer held.
-                if event.dot.replica == terminal && event.dot.seq < outbound.firstSequence { continue }
+                // An own event retired from the outbound journal since is no longer held (one central sent
+                // back as a key-group partner, with an inbound sequence number, still is).
+                if entry.inboundSeq == 0 && event.dot.replica == terminal && event.dot.seq < outbound.firstSequence { continue }
                 events.append((event, entry.inboundSeq))
             }
             openReport.recordsRead += c.entries.count
@@ -286,13 +294,13 @@ public final class TerminalReplica: @unchecked Sendable {
         // reference time, so an absurd remote timestamp never drags it.
         hlc = HybridLogicalClock(last: newestOwn)
         let wall = clockReference(lastSyncMillis ?? Int64(newestOwn.millis))
-        // Key-group partners (`partners`, read after the checkpoint) are not counted in the knowledge
-        // vector: central sends them out of journal order, and the vector tells central how far the
-        // scan delivered (the checkpoint's vector already leaves out those read before it).
-        // Checkpoint entries are not counted again: their partners are not marked in the file, and the
-        // checkpoint's vector already holds every other entry.
+        // Only events a record of a position above 0 brought (`counted`, read after the checkpoint) count in
+        // the knowledge vector: a key-group partner comes out of journal order, and the vector tells central
+        // how far the scan delivered; an event carried forward was counted when first pulled (in the
+        // checkpoint's vector, or by its first record when that is still read). Checkpoint entries are not
+        // counted again: the checkpoint's vector already holds what counts of them.
         for (i, (e, _)) in events.enumerated() {
-            if i >= fromCheckpoint, !partners.contains(e.dot) { knowledgeValue.add(e.dot) }
+            if i >= fromCheckpoint, e.dot.replica == terminal || counted.contains(e.dot) { knowledgeValue.add(e.dot) }
             if e.dot.replica != terminal { _ = try? hlc.receive(e.hlc, wallMillis: wall) }
         }
         keep(events, floorMillis: Int64(journalSummary.scopeFloor))
@@ -300,8 +308,9 @@ public final class TerminalReplica: @unchecked Sendable {
 
     /// Replaces the held events and the state with what `floorMillis` keeps of `events`.
     private func keep(_ events: [(event: Event, inboundSeq: UInt64)], floorMillis: Int64) {
-        let origin = Dictionary(events.map { ($0.event.dot, $0.inboundSeq) }, uniquingKeysWith: { a, _ in a })
-        let kept = RelayScope.kept(events.map(\.event), floorMillis: floorMillis, own: terminal)
+        // An event held twice (a checkpoint entry and its carried-forward record) counts at its later record.
+        let origin = Dictionary(events.map { ($0.event.dot, $0.inboundSeq) }, uniquingKeysWith: { a, b in max(a, b) })
+        let kept = RelayScope.kept(events.map(\.event), floorMillis: floorMillis, own: terminal, ownFrom: outbound.firstSequence)
         held = Dictionary(kept.map { ($0.dot, ($0, origin[$0.dot] ?? 0)) }, uniquingKeysWith: { a, _ in a })
         stateValue = LedgerState.fold(kept)
     }
@@ -616,7 +625,9 @@ public final class TerminalReplica: @unchecked Sendable {
                 if case .saleCaptured(let c) = event.body, c.paymentCode != nil {
                     throw SyncError(.notAuthorized, "central relayed a payment code (event \(event.dot)): refused", location: "pulled frame \(i) record \(j)")
                 }
-                if event.dot.replica == terminal || lock.withLock({ held[event.dot] != nil }) || !seen.insert(event.dot).inserted { continue }
+                // An own event comes back only as a key-group partner (position 0) that retention retired here.
+                let ownHeld = event.dot.replica == terminal && (position != 0 || event.dot.seq >= outbound.firstSequence)
+                if ownHeld || lock.withLock({ held[event.dot] != nil }) || !seen.insert(event.dot).inserted { continue }
                 if position == 0 { partners.insert(event.dot) }
                 records.append(.pulled(position: position, event: bytes))
                 events.append(event)
@@ -668,7 +679,10 @@ public final class TerminalReplica: @unchecked Sendable {
     @discardableResult
     public func retireAcknowledged(wallMillis: Int64) throws(SyncError) -> [String] {
         // Only what central holds now: after central lost events, not until it has them again.
-        let acked = lock.withLock { min(acknowledged, centralHolds) }
+        try retireOwn(acked: lock.withLock { min(acknowledged, centralHolds) }, wallMillis: wallMillis)
+    }
+
+    private func retireOwn(acked: UInt64, wallMillis: Int64) throws(SyncError) -> [String] {
         guard acked >= outbound.firstSequence else { return [] }
         // An own sale in the relay scope stays whole: central never relays a terminal's own events back.
         let cutoff = wallMillis - max(options.retentionMillis, options.scope?.spanMillis ?? 0)
@@ -814,10 +828,11 @@ public final class TerminalReplica: @unchecked Sendable {
 
     /// Compaction (sync-protocol.md "Terminal checkpoint and compaction"), in this order, each step durable
     /// before the next: (1) raise the scope floor (inbound kind 9) and drop from the state what it no longer
-    /// keeps; (2) write the checkpoint; (3) restate the inbound summary and retire the oldest inbound segments
-    /// holding no kept event, at most `compactionSegmentsPerRunMax`. A power loss between any two steps
+    /// keeps; (2) retire the own segments acknowledged and past retention, and drop their events; (3) when
+    /// old inbound segments can go, restate the inbound summary and carry their kept pulled events forward;
+    /// (4) write the checkpoint; (5) retire those inbound segments. A power loss between any two steps
     /// reopens to the fold of what the journals hold, kept by the recorded floor.
-    /// With `floorMillis` nil (or not above the recorded floor) only (2) and (3) run.
+    /// With `floorMillis` nil (or not above the recorded floor) step (1) does nothing.
     public func compact(floorMillis: Int64? = nil) throws(SyncError) {
         lock.lock()
         defer { lock.unlock() }
@@ -829,11 +844,32 @@ public final class TerminalReplica: @unchecked Sendable {
                 "scope.floor_millis": "\(floor)", "scope.events_dropped": "\(before - held.count)", "scope.events_kept": "\(held.count)",
             ])
         }
+        // (2) A scoped terminal (the CLI's), at the scope's clock (`dueFloor`'s): the terminal's HLC, never past
+        // central's last welcome clock. An unscoped one retires only when asked (`retireAcknowledged`).
+        let own = Int64(hlc.last.millis)
+        let removed = options.scope == nil ? []
+            : try retireOwn(acked: min(acknowledged, centralHolds), wallMillis: lastCentralWallMillis.map { min(own, $0) } ?? own)
+        // Own events below the outbound journal's first sequence are no longer held (this run's retention, or
+        // an earlier `retireAcknowledged`).
+        let first = outbound.firstSequence
+        func retired(_ dot: Dot, _ inboundSeq: UInt64) -> Bool { inboundSeq == 0 && dot.replica == terminal && dot.seq < first }
+        if !removed.isEmpty || held.contains(where: { retired($0.key, $0.value.inboundSeq) }) {
+            let before = held.count
+            keep(held.values.filter { !retired($0.event.dot, $0.inboundSeq) }.map { ($0.event, $0.inboundSeq) },
+                 floorMillis: Int64(journalSummary.scopeFloor))
+            logger.debug("own segments retired", metadata: [
+                "journal.removed": "\(removed.count)", "journal.first_sequence": "\(first)", "scope.events_dropped": "\(before - held.count)",
+            ])
+        }
+        let retireThrough = try carryForward()
         let checkpoint = currentCheckpoint()
         try checkpoint.write(directory: directory, key: enrollment.journalKey, fileSystem: fileSystem)
         recordsSinceCheckpoint = 0
         checkpointStale = false
-        try retireInbound(coveredThrough: checkpoint.inboundThrough)
+        if let through = retireThrough {
+            let removed = try journal { () throws(JournalError) in try inbound.retire(through: through) }
+            logger.debug("inbound segments retired", metadata: ["journal.removed": "\(removed.count)", "journal.through": "\(through)"])
+        }
     }
 
     /// The checkpoint of what is held now: only durable records (an own event above the outbound
@@ -844,7 +880,7 @@ public final class TerminalReplica: @unchecked Sendable {
         let first = outbound.firstSequence
         let entries = held.values
             .filter { h in
-                h.event.dot.replica == terminal ? (h.event.dot.seq >= first && h.event.dot.seq <= outboundThrough) : h.inboundSeq <= inboundThrough
+                h.inboundSeq == 0 ? (h.event.dot.seq >= first && h.event.dot.seq <= outboundThrough) : h.inboundSeq <= inboundThrough
             }
             .sorted { ($0.event.dot.replica.rawValue, $0.event.dot.seq) < ($1.event.dot.replica.rawValue, $1.event.dot.seq) }
             .map { (inboundSeq: $0.inboundSeq, record: RecordCodec.encode($0.event)) }
@@ -853,21 +889,44 @@ public final class TerminalReplica: @unchecked Sendable {
                                   clock: hlc.last, knowledge: knowledgeValue, entries: entries)
     }
 
-    /// Retires the oldest inbound segments whose records all lie at or before `coveredThrough` (a durable
-    /// checkpoint covers them) and before the oldest kept pulled event. First appends the records restating
-    /// the inbound summary, so the journal alone still reads to the same cursors and acknowledgements.
-    private func retireInbound(coveredThrough: UInt64) throws(SyncError) {
-        let oldestKept = held.values.lazy.filter { $0.inboundSeq > 0 }.map(\.inboundSeq).min() ?? UInt64.max
-        var through = min(coveredThrough, oldestKept - 1)
+    /// Chooses the oldest inbound segments that may go — whole segments, durable, whose kept pulled events are
+    /// at most `inboundCarryPercentMax` % of their records, at most `compactionSegmentsPerRunMax` — and, when
+    /// there are any, appends the records restating the inbound summary, then the kept pulled events of those
+    /// segments again (kind-1 records of position 0: carried forward), so that the journal after them alone
+    /// still folds to the same state, cursors and acknowledgements. Returns the inbound sequence the caller
+    /// retires through once a checkpoint covers the appended records; nil when no segment can go.
+    private func carryForward() throws(SyncError) -> UInt64? {
         let bases = try journal { () throws(JournalError) in try inbound.segmentBases() }
-        // Bounded work: at most compactionSegmentsPerRunMax segments this run.
-        if bases.count > options.compactionSegmentsPerRunMax + 1 {
-            through = min(through, bases[options.compactionSegmentsPerRunMax] - 1)
+        guard bases.count >= 2 else { return nil }
+        let durable = inbound.durableSequence
+        let keptSeqs = held.values.lazy.filter { $0.inboundSeq > 0 }.map(\.inboundSeq).sorted()
+        // Segment i holds bases[i] ..< bases[i + 1]; the last one is being written and never goes. The longest
+        // prefix whose kept events are at most inboundCarryPercentMax % of its records goes (a dense segment
+        // between sparse ones goes with them, diluted; a carry never fills the journal's head again).
+        // An unscoped terminal keeps everything it pulled: only segments before its oldest pulled event go.
+        let carryPercent = options.scope == nil ? 0 : UInt64(TerminalOptions.inboundCarryPercentMax)
+        var through: UInt64 = 0
+        var carried = 0
+        var keptInPrefix = 0
+        for i in 0..<min(bases.count - 1, options.compactionSegmentsPerRunMax) {
+            let end = bases[i + 1] - 1
+            guard end <= durable else { break }
+            while keptInPrefix < keptSeqs.count, keptSeqs[keptInPrefix] <= end { keptInPrefix += 1 }
+            if UInt64(keptInPrefix) * 100 <= (end - bases[0] + 1) * carryPercent {
+                carried = keptInPrefix
+                through = end
+            }
         }
-        guard bases.count >= 2, bases[1] - 1 <= through else { return }
+        guard through > 0 else { return nil }
         try appendInbound(journalSummary.restatement)
-        let removed = try journal { () throws(JournalError) in try inbound.retire(through: through) }
-        logger.debug("inbound segments retired", metadata: ["journal.removed": "\(removed.count)", "journal.through": "\(through)"])
+        if carried > 0 {
+            let carry = held.values.filter { $0.inboundSeq > 0 && $0.inboundSeq <= through }.map(\.event)
+                .sorted { ($0.dot.replica.rawValue, $0.dot.seq) < ($1.dot.replica.rawValue, $1.dot.seq) }
+            let range = try appendInbound(carry.map { .pulled(position: 0, event: RecordCodec.encode($0)) }, pulled: carry)
+            for (i, e) in carry.enumerated() { held[e.dot]?.inboundSeq = range.lowerBound + UInt64(i) }
+            logger.debug("inbound events carried forward", metadata: ["journal.carried": "\(carried)", "journal.through": "\(through)"])
+        }
+        return through
     }
 
     // MARK: - Bundles

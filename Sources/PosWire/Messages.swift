@@ -217,7 +217,7 @@ public enum SyncMessage: Sendable, Equatable {
         case .hello(let m):
             w.writeBytes(m.central.bytes)
             w.writeVarint(UInt64(m.terminal.rawValue))
-            m.knowledge.encode(into: &w)
+            m.knowledge.encode(into: &w, entriesMax: Limits.knowledgeEntriesMax)
             w.writeVarint(m.pullCursor)
             w.writeLE(UInt64(bitPattern: m.wallMillis))
             w.writeVarint(m.acknowledged)
@@ -242,7 +242,7 @@ public enum SyncMessage: Sendable, Equatable {
         case .pull(let m):
             w.writeVarint(UInt64(m.terminal.rawValue))
             w.writeVarint(m.cursor)
-            m.knowledge.encode(into: &w)
+            m.knowledge.encode(into: &w, entriesMax: Limits.knowledgeEntriesMax)
             w.writeVarint(UInt64(m.batchBytes))
             w.writeVarint(m.scopeFloorMillis)
         case .events(let m):
@@ -297,7 +297,7 @@ public enum SyncMessage: Sendable, Equatable {
             case 1:
                 let central = CentralID(bytes: Array(try r.readBytes(16, field: "hello.central")))!
                 let terminal = try replica(&r, field: "hello.terminal")
-                let knowledge = try VersionVector.decode(from: &r, field: "hello.knowledge")
+                let knowledge = try VersionVector.decode(from: &r, field: "hello.knowledge", entriesMax: Limits.knowledgeEntriesMax)
                 let cursor = try r.readVarint(field: "hello.pullCursor")
                 let wall = Int64(bitPattern: try r.readLE(UInt64.self, field: "hello.wallMillis"))
                 let acknowledged = try r.readVarint(field: "hello.acknowledged")
@@ -324,7 +324,7 @@ public enum SyncMessage: Sendable, Equatable {
             case 5:
                 let terminal = try replica(&r, field: "pull.terminal")
                 let cursor = try r.readVarint(field: "pull.cursor")
-                let knowledge = try VersionVector.decode(from: &r, field: "pull.knowledge")
+                let knowledge = try VersionVector.decode(from: &r, field: "pull.knowledge", entriesMax: Limits.knowledgeEntriesMax)
                 let batchBytes = try u32(&r, field: "pull.batchBytes")
                 let floorOffset = r.offset
                 let floor = try r.readVarint(field: "pull.scopeFloor")

@@ -99,7 +99,12 @@ struct CheckpointFixtureTests {
         #expect(try TerminalCheckpoint.decode(try good.encoded(key: Self.key), terminal: Self.terminal, key: Self.key, path: "c").entries.count == 3)
         try refused(good.entries.reversed(), "entry 1: event")                                   // out of order
         try refused([good.entries[0], good.entries[0]], "each once")                             // repeated
-        try refused([good.entries[0], (9, good.entries[1].record), good.entries[2]], "own event 7:1 with inbound seq 9")
+        try refused([good.entries[0], (9, good.entries[1].record), good.entries[2]], "event 7:1 with inbound seq 9, inbound covered through 6")
+        try refused([good.entries[0], good.entries[1], (0, good.entries[2].record)], "event 8:1 with inbound seq 0 is not an own event")
+        // An own event retention retired and central sent back as a key-group partner: brought by an inbound record.
+        var partner = good
+        partner.entries[1].inboundSeq = 3
+        #expect(try TerminalCheckpoint.decode(try partner.encoded(key: Self.key), terminal: Self.terminal, key: Self.key, path: "c").entries[1].inboundSeq == 3)
         try refused([good.entries[0], good.entries[1], (7, good.entries[2].record)], "pulled event 8:1 with inbound seq 7, inbound covered through 6")
     }
 

@@ -22,7 +22,11 @@ final class ScopeWorld: @unchecked Sendable {
     let other: TerminalReplica
     var disk = SimulatedFileSystem(seed: 7)
     var subject: TerminalReplica
-    var now = baseMillis
+    /// The world's clock, central's too from its creation (a central stamped with the machine's clock would
+    /// give its events timestamps months after the world's).
+    final class Clock: @unchecked Sendable { var millis = baseMillis }
+    let clock = Clock()
+    var now: Int64 { get { clock.millis } set { clock.millis = newValue } }
     var rng: Rng
     let options: TerminalOptions
     let reusedCode: PaymentCode
@@ -31,16 +35,17 @@ final class ScopeWorld: @unchecked Sendable {
     /// Sale ids of the subject's own captures.
     var ownSales: [SaleId] = []
 
-    init(seed: UInt64, segmentBytes: Int = 2_048) throws {
+    init(seed: UInt64, segmentBytes: Int = 2_048, retentionMillis: Int64 = TerminalOptions.retentionMillisDefault) throws {
         rng = Rng(state: seed)
-        central = try FileCentralStore.create(directory: "/c", fileSystem: centralDisk, snapshotEvents: 1 << 20)
+        let clock = self.clock
+        central = try FileCentralStore.create(directory: "/c", fileSystem: centralDisk, environment: CentralEnvironment(wallMillis: { clock.millis }),
+                                              snapshotEvents: 1 << 20)
         e1 = try central.enroll(terminal: try ReplicaId.terminal(1), merchant: "shop")
         let e2 = try central.enroll(terminal: try ReplicaId.terminal(2), merchant: "shop")
-        options = TerminalOptions(segmentBytesMax: segmentBytes, scope: try RelayScope(returnWindowDays: Self.windowDays))
+        options = TerminalOptions(segmentBytesMax: segmentBytes, retentionMillis: retentionMillis, scope: try RelayScope(returnWindowDays: Self.windowDays))
         subject = try TerminalReplica.initialize(directory: "/t1", enrollment: e1, fileSystem: disk, options: options)
         other = try TerminalReplica.initialize(directory: "/t2", enrollment: e2, fileSystem: SimulatedFileSystem(seed: 8))
         reusedCode = wechatCode(&rng)
-        central.wallClockMillis = { [unowned self] in self.now }  // central's clock is the world's, not the machine's
     }
 
     func tick(_ millis: Int64 = 1000) -> Int64 { now += millis; return now }
@@ -81,17 +86,32 @@ final class ScopeWorld: @unchecked Sendable {
     }
 
     /// The state a store on `fs` folds to from its journals alone: a copy without the checkpoint, opened.
-    func journalFold(_ fs: SimulatedFileSystem, seed: UInt64 = 99) throws -> (state: LedgerState, report: TerminalReplica.OpenReport) {
+    func journalFold(_ fs: SimulatedFileSystem, seed: UInt64 = 99) throws -> (state: LedgerState, report: TerminalReplica.OpenReport, knowledge: VersionVector) {
         let copy = fs.copy(seed: seed)
         if copy.fileExists("/t1/" + TerminalCheckpoint.fileName) { try copy.removeFile("/t1/" + TerminalCheckpoint.fileName) }
         let t = try open(copy)
         defer { try? t.close() }
-        return (t.state, t.openReport)
+        return (t.state, t.openReport, t.knowledge)
     }
 }
 
 /// Whether two states are equal (a function, so a failure does not print both states whole).
 func sameState(_ a: LedgerState, _ b: LedgerState) -> Bool { a == b }
+
+/// The knowledge vector the spec gives a fold of the journals on `fs` (without the own entry): per replica, the
+/// largest sequence number of the kind-1 events of a position above 0 ("Roles and storage"), read here
+/// straight from the inbound journal's records.
+func specKnowledge(_ fs: SimulatedFileSystem, _ e: Enrollment) throws -> [String] {
+    guard let first = try Journal.oldestSegmentBase(directory: "/t1/inbound", fileSystem: fs) else { return [] }
+    let reader = try JournalReader(directory: "/t1/inbound", fileSystem: fs, dictionaries: [ledgerDictionary], key: e.journalKey, from: first)
+    defer { reader.close() }
+    var v = VersionVector()
+    while let (seq, record) = try reader.next() {
+        guard case .pulled(let position, let bytes) = try InboundRecord.decode(record, location: "inbound seq \(seq)"), position > 0 else { continue }
+        v.add(try RecordCodec.decode(bytes, context: e.recordContext).dot)
+    }
+    return v.entries.filter { $0.replica != e.terminal }.map { "\($0.replica):\($0.seq)" }
+}
 
 /// The floor a terminal's journals record (inbound kind 9).
 private func recordedFloor(_ t: TerminalReplica) -> Int64 { Int64(t.scopeFloorMillis) }
@@ -136,8 +156,11 @@ struct TerminalCheckpointTests {
         #expect(reopened.state.conflicts.contains { $0.events.contains(old.dot) } == central.conflicts.contains { $0.events.contains(old.dot) })
         // Own sales stay (retention, not the scope, decides).
         for s in w.ownSales { #expect(reopened.state.sales[s] != nil, "seed \(seed): own sale \(s) dropped") }
-        // The day-0 capture pins the inbound journal (the oldest kept pulled event): nothing retired yet.
-        #expect(try Journal.oldestSegmentBase(directory: "/t1/inbound", fileSystem: w.disk) == 1)
+        // The day-0 capture no longer pins the inbound journal: it was carried forward (appended again) and the
+        // segment that brought it retired, while it is still held (checked above) and the journals still fold to it.
+        let oldInbound = try w.disk.listDirectory("/t1/inbound").filter { $0.hasSuffix(SegmentName.suffix) }.count
+        #expect(try Journal.oldestSegmentBase(directory: "/t1/inbound", fileSystem: w.disk)! > 1,
+                "seed \(seed): the inbound segment of a long-kept partner was not retired (\(oldInbound) segments)")
         // Four days on, day 4's sale left the scope too: both go, and the old inbound segments with them.
         try reopened.close()
         w.subject = try w.open(w.disk)
@@ -150,6 +173,85 @@ struct TerminalCheckpointTests {
         #expect(sameState(later.state, try w.journalFold(w.disk).state), "seed \(seed): checkpoint state differs from the fold of the journals")
         #expect(try Journal.oldestSegmentBase(directory: "/t1/inbound", fileSystem: w.disk)! > 1, "seed \(seed): no inbound segment retired")
         for s in w.ownSales { #expect(later.state.sales[s] != nil, "seed \(seed): own sale \(s) dropped") }
+    }
+
+    @Test("a selling terminal stays bounded: own segments retire past retention, its own sales' outcomes are carried forward, old inbound segments go")
+    func sellingTerminalStaysBounded() throws {
+        let seed: UInt64 = 14
+        let retentionDays = 3
+        let w = try ScopeWorld(seed: seed, retentionMillis: Int64(retentionDays) * Millis.perDay)
+        func segments(_ journal: String) throws -> Int { try w.disk.listDirectory("/t1/" + journal).filter { $0.hasSuffix(SegmentName.suffix) }.count }
+        var counts: [Int: (inbound: Int, outbound: Int)] = [:]
+        for d in 0..<30 {
+            try w.day(d, last: d == 29)
+            // Central confirms the subject's sale of the day: the next sync pulls its outcome.
+            _ = try w.central.record(.saleConfirmed(w.ownSales.last!), wallMillis: w.tick())
+            if d == 14 || d == 29 { counts[d] = (try segments("inbound"), try segments("outbound")) }
+        }
+        _ = try w.subject.sync(via: InProcessTransport(central: w.central), wallMillis: w.tick())  // the last outcome
+        let live = w.subject.state
+        let liveKnowledge = w.subject.knowledge
+        try w.subject.close()
+        let reopened = try w.open(w.disk)
+        defer { try? reopened.close() }
+        #expect(reopened.openReport.usedCheckpoint, "seed \(seed): \(reopened.openReport)")
+        #expect(sameState(reopened.state, live), "seed \(seed): reopened state differs from the live one")
+        #expect(reopened.knowledge == liveKnowledge, "seed \(seed): knowledge vector differs after a reopen")
+        #expect(sameState(reopened.state, try w.journalFold(w.disk).state), "seed \(seed): checkpoint state differs from the fold of the journals")
+        // Own sales: those in retired segments (acknowledged, older than the scope's span of 2 days + 72 h, which is
+        // longer than the retention) are gone with their outcomes; the others are held whole and decided as central.
+        let span = try RelayScope(returnWindowDays: ScopeWorld.windowDays).spanMillis
+        let oldestOwn = try Journal.oldestSegmentBase(directory: "/t1/outbound", fileSystem: w.disk) ?? 0
+        #expect(oldestOwn > 1, "seed \(seed): no own segment retired after 30 days with a \(retentionDays)-day retention")
+        let central = try w.central.state
+        var heldOwn = 0
+        for s in w.ownSales {
+            if s.dot.seq < oldestOwn {
+                #expect(Int64(central.capture(of: s)!.hlc.millis) < w.now - span, "seed \(seed): own sale \(s) within the scope's span retired")
+                #expect(reopened.state.sales[s] == nil, "seed \(seed): own sale \(s) retired but still held")
+            } else {
+                #expect(reopened.state.sales[s] == central.sales[s], "seed \(seed): own sale \(s) held differs from central's")
+                heldOwn += 1
+            }
+        }
+        #expect(heldOwn >= 2)
+        // Bounded: the journals do not grow from day 14 to day 29 (a segment or two of slack for where a day falls).
+        let mid = counts[14]!, end = counts[29]!
+        #expect(end.inbound <= mid.inbound + 2, "seed \(seed): inbound segments grew from \(mid.inbound) to \(end.inbound)")
+        #expect(end.outbound <= mid.outbound + 1, "seed \(seed): outbound segments grew from \(mid.outbound) to \(end.outbound)")
+    }
+
+    @Test("a code the terminal captured long ago, retired by retention, scanned again elsewhere: central sends the old capture back and the terminal decides the duplicate as central")
+    func retiredOwnCaptureStillCatchesReuse() throws {
+        let seed: UInt64 = 15
+        let w = try ScopeWorld(seed: seed, segmentBytes: 400, retentionMillis: Millis.perDay)
+        let code = wechatCode(&w.rng)
+        let first = SaleId(try w.subject.record(.saleCaptured(try SaleCapture(amount: cny(4_200), paymentCode: code, merchantKey: w.e1.ledgerMerchantKey)),
+                                                wallMillis: w.tick()).dot)
+        _ = try w.subject.sync(via: InProcessTransport(central: w.central), wallMillis: w.tick())
+        _ = try w.central.record(.saleConfirmed(first), wallMillis: w.tick())
+        try w.run(days: 12, from: 1)
+        let oldestOwn = try Journal.oldestSegmentBase(directory: "/t1/outbound", fileSystem: w.disk) ?? 0
+        #expect(oldestOwn > first.dot.seq, "seed \(seed): the first own sale's segment was not retired (outbound starts at \(oldestOwn))")
+        #expect(w.subject.state.sales[first] == nil, "seed \(seed): the retired own sale is still held")
+        // Another shop takes the same code: central voids the later capture as a duplicate of the old one.
+        let reuse = SaleId(try w.other.record(.saleCaptured(try SaleCapture(amount: cny(900), paymentCode: code, merchantKey: w.other.enrollment.ledgerMerchantKey)),
+                                              wallMillis: w.tick()).dot)
+        _ = try w.other.sync(via: InProcessTransport(central: w.central), wallMillis: w.tick())
+        let central = try w.central.state
+        #expect(central.sales[reuse]?.status == .voidDuplicate, "seed \(seed): central did not void the reuse: \(String(describing: central.sales[reuse]))")
+        _ = try w.subject.sync(via: InProcessTransport(central: w.central), wallMillis: w.tick())
+        #expect(w.subject.state.sales[reuse] == central.sales[reuse], "seed \(seed): the terminal decides the reused code otherwise than central")
+        #expect(w.subject.state.capture(of: first) != nil, "seed \(seed): central did not send the retired own capture back as a partner")
+        #expect(w.subject.state.conflicts.filter { $0.events.contains(reuse.dot) } == central.conflicts.filter { $0.events.contains(reuse.dot) })
+        // And the same after a reopen from the checkpoint, and from the journals alone.
+        let live = w.subject.state
+        try w.subject.close()
+        let reopened = try w.open(w.disk)
+        defer { try? reopened.close() }
+        #expect(reopened.openReport.usedCheckpoint, "seed \(seed): \(reopened.openReport)")
+        #expect(sameState(reopened.state, live), "seed \(seed): reopened state differs from the live one")
+        #expect(sameState(reopened.state, try w.journalFold(w.disk).state), "seed \(seed): checkpoint state differs from the fold of the journals")
     }
 
     @Test("open reads the checkpoint and only the records after it, not the covered history")
@@ -297,6 +399,11 @@ struct TerminalCheckpointTests {
         try w.subject.close()
         let pristine = w.disk.copy(seed: 3)
         #expect(try Journal.oldestSegmentBase(directory: "/t1/inbound", fileSystem: pristine) == 1)
+        let before = try w.open(pristine.copy(seed: 4))
+        let (knowledge, acknowledged, cursor) = (before.knowledge, before.acknowledged, before.pullCursor)
+        try before.close()
+        /// The knowledge vector without the terminal's own entry (the write may or may not have become durable).
+        func others(_ v: VersionVector) -> [String] { v.entries.filter { $0.replica != w.e1.terminal }.map { "\($0.replica):\($0.seq)" } }
         var n = 1
         while n < 2_000 {
             let disk = pristine.copy(seed: UInt64(n))
@@ -313,6 +420,10 @@ struct TerminalCheckpointTests {
             let reopened = try w.open(disk)
             let fold = try w.journalFold(disk, seed: UInt64(n) + 5000)
             #expect(sameState(reopened.state, fold.state), "power cut at operation \(n) (seed 16): reopened state is not the fold of what is held")
+            #expect(others(fold.knowledge) == (try specKnowledge(disk, w.e1)), "power cut at operation \(n) (seed 16): the journals' knowledge vector is not the spec's")
+            // Compaction moves no cursor, acknowledgement or knowledge: what the journals say stays what it was.
+            #expect(others(reopened.knowledge) == others(knowledge), "power cut at operation \(n) (seed 16): knowledge vector changed")
+            #expect(reopened.acknowledged == acknowledged && reopened.pullCursor == cursor, "power cut at operation \(n) (seed 16): cursors changed")
             if completed {
                 let oldest = try Journal.oldestSegmentBase(directory: "/t1/inbound", fileSystem: disk) ?? 0
                 #expect(recordedFloor(reopened) > 0 && oldest > 1,

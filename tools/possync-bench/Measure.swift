@@ -56,9 +56,11 @@ func processWriteBytes() -> Int {
     return -1
 }
 
+/// Bytes of the regular files in `dir` and below.
 func directoryBytes(_ dir: String) -> Int {
-    (try? FileManager.default.contentsOfDirectory(atPath: dir))?.reduce(0) { sum, name in
-        sum + ((try? FileManager.default.attributesOfItem(atPath: dir + "/" + name)[.size] as? Int) ?? 0)
+    (try? FileManager.default.subpathsOfDirectory(atPath: dir))?.reduce(0) { sum, name in
+        let a = try? FileManager.default.attributesOfItem(atPath: dir + "/" + name)
+        return sum + (a?[.type] as? FileAttributeType == .typeRegular ? (a?[.size] as? Int) ?? 0 : 0)
     } ?? 0
 }
 

@@ -11,7 +11,8 @@
 //   --snapshot-events N   row 6b's central flushes a snapshot run every N events (default: the
 //             library's, 65,536; under --quick, 655 gives the full run's shape: one flush after 65.5% of the events)
 //   --open-shops N, --open-sales N, --open-days A,B   row 8 (TerminalOpen.swift): the merchant's shops (default 10),
-//             sales per shop per day (300) and the days after which a terminal's scan is measured (7,30)
+//             sales per shop per day (300) and the days after which a terminal's scan is measured (7,30);
+//             --open-quiet-percent P: days long before every measuring day carry P % of the sales (default 100)
 import Foundation
 import PosBytes
 import PosJournal
