@@ -217,7 +217,7 @@ let package = Package(
         .executableTarget(
             name: "sync-load",
             dependencies: [
-                "PosLoad", "PosServer", "PosHTTPClient", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger",
+                "PosLoad", "PosServer", "PosHTTPClient", "PosTerminal", "PosCentral", "PosCentralFiles", "PosCentralPostgres", "PosWire", "PosLedger",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "tools/sync-load"
