@@ -210,7 +210,9 @@ let package = Package(
         ),
         .executableTarget(
             name: "sync-bench",
-            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosCentralPostgres", "PosWire", "PosJournal", "PosLedger"],
+            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosCentralPostgres", "PosWire", "PosJournal", "PosLedger",
+                           .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
             path: "tools/sync-bench"
         ),
         // The 50-terminal load over HTTP (the server in a child process) beside the same load in-process.
