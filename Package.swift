@@ -210,14 +210,16 @@ let package = Package(
         ),
         .executableTarget(
             name: "sync-bench",
-            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosCentralPostgres", "PosWire", "PosJournal", "PosLedger"],
+            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosCentralPostgres", "PosWire", "PosJournal", "PosLedger",
+                           .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
             path: "tools/sync-bench"
         ),
         // The 50-terminal load over HTTP (the server in a child process) beside the same load in-process.
         .executableTarget(
             name: "sync-load",
             dependencies: [
-                "PosLoad", "PosServer", "PosHTTPClient", "PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosLedger",
+                "PosLoad", "PosServer", "PosHTTPClient", "PosTerminal", "PosCentral", "PosCentralFiles", "PosCentralPostgres", "PosWire", "PosLedger",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "tools/sync-load"

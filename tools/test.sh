@@ -85,8 +85,8 @@ echo "== benchmark smoke run (sync-bench --quick)"
 swift run --skip-build sync-bench --quick > .build/sync-bench-smoke.txt
 tail -n 2 .build/sync-bench-smoke.txt
 
-echo "== benchmark smoke run (sync-load --quick: 5 terminals, 1 s over HTTP and 1 s in-process)"
-swift run --skip-build sync-load --quick > .build/sync-load-smoke.txt
+echo "== benchmark smoke run (sync-load --quick: 5 terminals, 1 s over HTTP, 1 s in-process, 1 s over HTTP on PostgreSQL)"
+swift run --skip-build sync-load --quick --postgres "$POSSYNC_TEST_POSTGRES" > .build/sync-load-smoke.txt
 tail -n 2 .build/sync-load-smoke.txt
 
 echo "== benchmark smoke run (possync-bench --quick)"

@@ -8,6 +8,10 @@
 // PostgreSQL, one database (on URL1's server) beside two shards (URL1's and URL2's servers) in the same run; each URL names
 // a database to connect to (e.g. postgres), each run creates databases of its own there.
 import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresNIO
 import PosJournal
 import PosLedger
 import PosCentral
@@ -132,16 +136,77 @@ if let i = args.firstIndex(of: "--postgres"), i + 1 < args.count {
         for c in centrals { try c.close() }
         return (secs, pgTerminals * pgEvents)
     }
+    /// One plain connection for the comparisons below (what an application without PosSync would do).
+    func connect(_ url: PostgresURL) throws -> PostgresConnection {
+        var config = PostgresConnection.Configuration(host: url.host, port: url.port, username: url.user, password: url.password,
+                                                      database: url.database, tls: .disable)
+        config.options.connectTimeout = .seconds(10)
+        return try PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.next(), configuration: config, id: 1,
+                                              logger: Logger(label: "sync-bench")).wait()
+    }
+    func databaseBytes(_ url: PostgresURL) throws -> Int64 {
+        let c = try connect(url)
+        defer { try? c.close().wait() }
+        let rows = try c.query("SELECT pg_database_size(current_database())", logger: Logger(label: "sync-bench")).wait().rows
+        return try rows.first!.decode(Int64.self)
+    }
+    /// The naive loop: the same events (their records as terminals send them), one INSERT per event, each its own
+    /// transaction, one connection per handler at once; no check of any kind.
+    func naiveInserts(_ url: PostgresURL, _ enrollments: [Enrollment]) throws -> Double {
+        let setup = try connect(url)
+        _ = try setup.query("CREATE TABLE naive (replica integer, seq bigint, record bytea, PRIMARY KEY (replica, seq))", logger: Logger(label: "sync-bench")).wait()
+        try setup.close().wait()
+        var recordsByHandler: [[(Int32, Int64, ByteBuffer)]] = Array(repeating: [], count: handlers)
+        for t in 1...pgTerminals {
+            for s in 1...pgEvents { recordsByHandler[t % handlers].append((Int32(t), Int64(s), ByteBuffer(bytes: capture(enrollments[t - 1], UInt64(s))))) }
+        }
+        let connections = try (0..<handlers).map { _ in try connect(url) }
+        let work = recordsByHandler
+        let t0 = now()
+        DispatchQueue.concurrentPerform(iterations: handlers) { h in
+            for (replica, seq, record) in work[h] {
+                _ = try! connections[h].query("INSERT INTO naive (replica, seq, record) VALUES (\(replica), \(seq), \(record))",
+                                              logger: Logger(label: "sync-bench")).wait()
+            }
+        }
+        let secs = Double(now() - t0) / 1e9
+        for c in connections { try c.close().wait() }
+        return secs
+    }
     let tag = "\(getpid())_\(UInt32.random(in: 0...UInt32.max))"
-    let databases = [("syncbench_one_\(tag)", servers[0]), ("syncbench_s0_\(tag)", servers[0]), ("syncbench_s1_\(tag)", servers[1])]
-    let one = try ingest([try PostgresCentralStore.createDatabase(databases[0].0, on: databases[0].1)])
+    let databases = [("syncbench_one_\(tag)", servers[0]), ("syncbench_s0_\(tag)", servers[0]), ("syncbench_s1_\(tag)", servers[1]),
+                     ("syncbench_empty_\(tag)", servers[0]), ("syncbench_naive_\(tag)", servers[0])]
+    let oneURL = try PostgresCentralStore.createDatabase(databases[0].0, on: databases[0].1)
+    let one = try ingest([oneURL])
     let two = try ingest([try PostgresCentralStore.createDatabase(databases[1].0, on: databases[1].1),
                           try PostgresCentralStore.createDatabase(databases[2].0, on: databases[2].1)])
+    // The file store, fed the same pushes one at a time (one process holds it), in the same run.
+    let fileCentral = try FileCentralStore.create(directory: root + "/pg-compare", snapshotEvents: snapshotEvents)
+    var filePushes: [SyncMessage] = []
+    var fileEnrollments: [Enrollment] = []
+    for t in 1...pgTerminals {
+        fileEnrollments.append(try fileCentral.enroll(terminal: try ReplicaId.terminal(UInt32(t)), merchant: "m\(t % 2)"))
+        filePushes += pushMessages(fileEnrollments[t - 1], count: pgEvents)
+    }
+    let f0 = now()
+    for p in filePushes { guard case .ack = fileCentral.handle(p) else { fatalError("push refused: \(fileCentral.handle(p))") } }
+    let fileSecs = Double(now() - f0) / 1e9
+    try fileCentral.close()
+    let naiveSecs = try naiveInserts(try PostgresCentralStore.createDatabase(databases[4].0, on: databases[4].1), fileEnrollments)
+    let emptyBytes = try databaseBytes(try PostgresCentralStore.createDatabase(databases[3].0, on: databases[3].1))
+    let oneBytes = try databaseBytes(oneURL)
+    let events = pgTerminals * pgEvents
     let label = "\(pgTerminals) terminals x \(pgEvents) events, 2 merchants, \(handlers) handlers at once"
     row("CentralHandler ingest on PostgreSQL, one database, \(label)", String(format: "%.0f events/s", Double(one.events) / one.secs),
         String(format: "%.2f s for %d events", one.secs, one.events))
     row("CentralHandler ingest on PostgreSQL, two shards (two servers), \(label)", String(format: "%.0f events/s", Double(two.events) / two.secs),
         String(format: "%.2f s for %d events; %.2fx the one database", two.secs, two.events, one.secs / two.secs))
+    row("CentralHandler ingest on the file store, the same pushes one at a time", String(format: "%.0f events/s", Double(events) / fileSecs),
+        String(format: "%.2f s; PostgreSQL one database: %.2fx this", fileSecs, fileSecs / one.secs))
+    row("naive loop: one INSERT per event (its own transaction, no check), \(handlers) connections at once", String(format: "%.0f events/s", Double(events) / naiveSecs),
+        String(format: "%.2f s; PosSync on one database: %.2fx this", naiveSecs, naiveSecs / one.secs))
+    row("PostgreSQL bytes per event, one database (pg_database_size minus an empty database's)",
+        String(format: "%.0f B/event", Double(oneBytes - emptyBytes) / Double(events)), "\(oneBytes) bytes, empty database \(emptyBytes)")
     for (name, server) in databases { try PostgresCentralStore.dropDatabase(name, on: server) }
     if args.contains("--postgres-only") {
         print("\n| measure | result | detail |\n|---|---|---|")

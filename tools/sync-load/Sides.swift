@@ -1,6 +1,7 @@
 import Foundation
 import PosCentral
 import PosCentralFiles
+import PosCentralPostgres
 import PosHTTPClient
 import PosLoad
 import PosTerminal
@@ -20,9 +21,19 @@ struct SideResult: Codable {
     var problems: [String]
 }
 
-/// A fresh central store in ROOT/central and `terminals` terminals of one merchant in ROOT/tN.
-private func prepare(_ root: String, terminals: Int) throws -> (CentralHandler, [TerminalReplica]) {
-    let central = try FileCentralStore.create(directory: root + "/central")
+/// A PostgreSQL database for the server's central: the URL as given (with its password, passed to the
+/// server child as given) and the database this run made on that server.
+struct PostgresTarget {
+    var given: String
+    var database: String
+    var url: PostgresURL { get throws { try PostgresURL(parsing: given).with(database: database) } }
+    var arguments: [String] { ["--postgres", given, "--pg-database", database] }
+}
+
+/// A fresh central store (in ROOT/central, or in the PostgreSQL database `postgres`) and `terminals`
+/// terminals of one merchant in ROOT/tN.
+private func prepare(_ root: String, terminals: Int, postgres: PostgresTarget? = nil) throws -> (CentralHandler, [TerminalReplica]) {
+    let central = try postgres.map { p in try PostgresCentralStore.create(url: try p.url) } ?? FileCentralStore.create(directory: root + "/central")
     let replicas = try (1...terminals).map { n in
         try TerminalReplica.initialize(directory: root + "/t\(n)", enrollment: central.enroll(terminal: try .terminal(UInt32(n)), merchant: "shop"))
     }
@@ -31,11 +42,13 @@ private func prepare(_ root: String, terminals: Int) throws -> (CentralHandler, 
 
 private let wallMillis: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
 
-/// The load over HTTP against `executable --serve` (a child process) on loopback.
-func httpSide(root: String, terminals: Int, seconds: Double, executable: String) throws -> SideResult {
-    let (central, replicas) = try prepare(root, terminals: terminals)
+/// The load over HTTP against `executable --serve` (a child process) on loopback; with `postgres`, the
+/// server's central is on that PostgreSQL database instead of the file store.
+func httpSide(root: String, terminals: Int, seconds: Double, executable: String, postgres: PostgresTarget? = nil) throws -> SideResult {
+    let (central, replicas) = try prepare(root, terminals: terminals, postgres: postgres)
     try central.close()  // the child opens it
-    let server = try ServerProcess(executable: executable, arguments: ["--serve", root + "/central", "--port", "0"])
+    let serve = postgres.map { ["--serve-postgres"] + $0.arguments } ?? ["--serve", root + "/central"]
+    let server = try ServerProcess(executable: executable, arguments: serve + ["--port", "0"])
     let http = try replicas.map { try HTTPSyncTransport(server: "http://127.0.0.1:\(server.port)", enrollment: $0.enrollment) }
     let measured = http.map { t in MeasuredTransport(inner: t, wireBytes: { t.wireBytesSent + t.wireBytesReceived }) }
     let report = SyncLoad.run(terminals: replicas, transports: measured, seconds: seconds, wallMillis: wallMillis)
@@ -44,7 +57,7 @@ func httpSide(root: String, terminals: Int, seconds: Double, executable: String)
     for t in http { t.close() }
     let status = server.stop()
     if status != 0 { problems.append("the server exited with status \(status)") }
-    let reopened = try FileCentralStore.open(directory: root + "/central")
+    let reopened = try postgres.map { p in try PostgresCentralStore.open(url: try p.url) } ?? FileCentralStore.open(directory: root + "/central")
     problems += try ReplicaCheck.problems(central: reopened, terminals: replicas)
     try reopened.close()
     return SideResult(report: report, requests: http.reduce(0) { $0 + $1.requestsSent }, retries: http.reduce(0) { $0 + $1.retries },
@@ -64,10 +77,10 @@ func inProcessSide(root: String, terminals: Int, seconds: Double) throws -> Side
 }
 
 /// Runs one side in a child process and reads its figures.
-func runSide(_ side: String, executable: String, terminals: Int, seconds: Int) -> SideResult {
+func runSide(_ side: String, executable: String, terminals: Int, seconds: Int, extra: [String] = []) -> SideResult {
     let child = Process()
     child.executableURL = URL(fileURLWithPath: executable)
-    child.arguments = ["--side", side, "--terminals", "\(terminals)", "--seconds", "\(seconds)"]
+    child.arguments = ["--side", side, "--terminals", "\(terminals)", "--seconds", "\(seconds)"] + extra
     let output = Pipe()
     child.standardOutput = output
     do { try child.run() } catch { fail("cannot start the \(side) side: \(error)") }

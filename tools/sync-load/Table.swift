@@ -42,3 +42,24 @@ func printTable(http: SideResult, local: SideResult, terminals: Int, seconds: In
     print("| errors: failed records or syncs; HTTP retries | \(h.errorCount); \(http.retries) | \(l.errorCount); — |  |")
     print("| lost, duplicated or diverged after the final syncs | \(http.problems.count) | \(local.problems.count) |  |")
 }
+
+/// The HTTP side with the server's central on the file store beside the same with it on PostgreSQL.
+func printPostgresTable(file: SideResult, postgres: SideResult, terminals: Int, seconds: Int) {
+    func ratio(_ a: Double, _ b: Double) -> String { b > 0 && a > 0 ? String(format: "%.2fx", a / b) : "" }
+    func row(_ measure: String, _ p: Double, _ f: Double, decimals: Int = 0) {
+        print("| \(measure) | \(number(p, decimals)) | \(number(f, decimals)) | \(ratio(p, f)) |")
+    }
+    let (p, f) = (postgres.report, file.report)
+    print("")
+    print("| \(terminals) terminals, \(seconds) s each side, HTTP over loopback | server's central on PostgreSQL | server's central on the file store | PostgreSQL / file store |")
+    print("|---|---|---|---|")
+    row("pushes/s", Double(p.pushes) / p.seconds, Double(f.pushes) / f.seconds)
+    row("events/s (taken by central)", Double(p.eventsPushed) / p.seconds, Double(f.eventsPushed) / f.seconds)
+    row("syncs/s (hello, push, pull)", Double(p.syncs) / p.seconds, Double(f.syncs) / f.seconds)
+    row("push exchange latency p50 (ms)", p.pushMillis(0.5), f.pushMillis(0.5), decimals: 2)
+    row("push exchange latency p99 (ms)", p.pushMillis(0.99), f.pushMillis(0.99), decimals: 2)
+    row("server peak RSS (VmHWM, MiB; PostgreSQL's own processes not counted)", Double(postgres.serverPeakRSSKiB ?? 0) / 1024,
+        Double(file.serverPeakRSSKiB ?? 0) / 1024, decimals: 1)
+    print("| errors: failed records or syncs; HTTP retries | \(p.errorCount); \(postgres.retries) | \(f.errorCount); \(file.retries) |  |")
+    print("| lost, duplicated or diverged after the final syncs | \(postgres.problems.count) | \(file.problems.count) |  |")
+}
