@@ -13,7 +13,7 @@ import PackageDescription
 //   PosCentralFiles -> PosCentral, PosWire, PosJournal, PosLedger, PosBytes, swift-crypto, swift-log  (the embedded file storage: journal, snapshot runs, loss log)
 //   PosCentralPostgres -> PosCentral, PosWire, PosLedger, postgres-nio, swift-nio, swift-log  (central's storage in PostgreSQL: schema migrations, batched appends, locks)
 //   PosTestSupport  -> PosCentral, PosCentralPostgres, PosWire, PosJournal, PosLedger      (SimulatedFileSystem, TempDir, FixedClock, the CentralStorage contract suite, a PostgreSQL database per test, LoopbackGateway: an HTTP receiver on loopback for senders, ScopeComparison: a terminal's in-scope sales against central's)
-//   PosSimulation   -> PosTerminal, PosCentral, PosCentralFiles, PosWire, PosJournal, PosLedger, PosTestSupport  (deterministic simulation)
+//   PosSimulation   -> PosTerminal, PosCentral, PosCentralFiles, PosCentralPostgres, PosWire, PosJournal, PosLedger, PosTestSupport  (deterministic simulation)
 //   PosReconcile    -> PosLedger                                   (pure: the acquirer statement's values and checks, reconciliation, the nightly report's model)
 //   PosServer       -> PosCentral, PosWire, PosJournal, PosLedger, PosBytes, hummingbird, swift-service-lifecycle, swift-metrics, swift-prometheus, swift-nio, swift-nio-extras, swift-http-types, swift-crypto, swift-log  (central over HTTP: routes, request authentication, limits, metrics)
 //   PosHTTPClient   -> PosWire, PosLedger, PosBytes, async-http-client, swift-nio, swift-crypto, swift-log  (a terminal's HTTP transport: retries, backoff, nonces)
@@ -167,7 +167,7 @@ let package = Package(
         ),
         .target(
             name: "PosSimulation",
-            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosWire", "PosJournal", "PosLedger", "PosTestSupport"]
+            dependencies: ["PosTerminal", "PosCentral", "PosCentralFiles", "PosCentralPostgres", "PosWire", "PosJournal", "PosLedger", "PosTestSupport"]
         ),
         .target(
             name: "PosReconcile",
@@ -258,7 +258,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PosSimulationTests",
-            dependencies: ["PosTestSupport", "PosSimulation"]
+            dependencies: ["PosTestSupport", "PosSimulation", "PosCentralPostgres"]
         ),
         .testTarget(
             name: "PosSyncTests",

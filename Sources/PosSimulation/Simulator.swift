@@ -2,6 +2,7 @@ import PosJournal
 import PosLedger
 @_spi(Testing) import PosCentral
 import PosCentralFiles
+import PosCentralPostgres
 @_spi(Testing) import PosTerminal
 import PosWire
 import PosTestSupport
@@ -24,6 +25,10 @@ public struct SimulationConfig: Sendable {
     /// The terminals' return window, days: they pull within its relay scope (sync-protocol.md,
     /// "Relay scope"), and simulated days pass (4 % of steps) so sales leave it. nil: unscoped, no days pass.
     public var returnWindowDays: Int?
+    /// Central on this PostgreSQL database (empty, made for the run) instead of the file store on a simulated
+    /// disk. The database is durable at every commit: central's power cuts become restarts (the handler
+    /// dropped and the database opened again), with every other fault as on the file store.
+    public var postgres: PostgresURL? = nil
 
     public init(seed: UInt64, terminals: Int = 3, steps: Int = 120, breakRelay: Bool = false, returnWindowDays: Int? = 1) {
         self.seed = seed
@@ -117,8 +122,13 @@ public final class Simulator {
     }
 
     private func openCentral() throws {
-        central = try FileCentralStore.open(directory: root + "/central", fileSystem: centralDisk, environment: environment,
-                                         snapshotEvents: config.snapshotEvents)
+        if let url = config.postgres {
+            // Bundles are read from the simulated disk, as the file store's central reads them.
+            central = try CentralHandler(storage: try PostgresCentralStore.openStorage(url: url), environment: environment, bundleFileSystem: centralDisk)
+        } else {
+            central = try FileCentralStore.open(directory: root + "/central", fileSystem: centralDisk, environment: environment,
+                                                snapshotEvents: config.snapshotEvents)
+        }
         if config.breakRelay {
             central.testOnlyFaults = .init(dropFromPull: { event in
                 if case .refundRejected = event.body { return event.dot.replica.isCentral }
@@ -128,8 +138,13 @@ public final class Simulator {
     }
 
     private func setUp() throws {
-        central = try FileCentralStore.create(directory: root + "/central", fileSystem: centralDisk, environment: environment,
-                                           snapshotEvents: config.snapshotEvents)
+        if let url = config.postgres {
+            central = try CentralHandler(storage: try PostgresCentralStore.createStorage(url: url, environment: environment), environment: environment,
+                                         bundleFileSystem: centralDisk)
+        } else {
+            central = try FileCentralStore.create(directory: root + "/central", fileSystem: centralDisk, environment: environment,
+                                                  snapshotEvents: config.snapshotEvents)
+        }
         for i in 0..<config.terminals {
             let e = try central.enroll(terminal: try ReplicaId.terminal(UInt32(i + 1)), merchant: "shop")
             let disk = SimulatedFileSystem(seed: config.seed &+ UInt64(100 + i))
@@ -159,6 +174,9 @@ public final class Simulator {
 
     private func crashCentral() throws {
         result.centralSnapshots += central.snapshotStatistics.written
+        // On PostgreSQL every call has committed or rolled back: a restart closes the connection (what the
+        // server does for a process that died) and opens the database again.
+        if config.postgres != nil { try? central.close() }
         central = nil
         let summary = centralDisk.crash()
         try openCentral()
@@ -323,7 +341,7 @@ public final class Simulator {
             note("t\(i + 1) power will fail")
             if chance(50) { try crashTerminal(i) }
         default:
-            if chance(50) { try crashCentral() } else {
+            if chance(50) || config.postgres != nil { try crashCentral() } else {
                 centralDisk.cutPower(afterOperations: Int.random(in: 1...12, using: &rng))
                 note("central power will fail")
             }
