@@ -37,6 +37,8 @@ struct CheckpointCLITests {
         #expect(dump.stderr.contains("terminal checkpoint (magic PSTCHKPT)") || dump.stdout.contains("terminal checkpoint (magic PSTCHKPT)"), "\(dump)")
         let store = try CLI.spawn([shop], executable: dumpTool)
         #expect(store.stdout.contains("checkpoint.psc") && store.stdout.contains("terminal checkpoint (magic PSTCHKPT)"), "\(store.stdout.suffix(2000))")
+        #expect(store.stdout.contains("version 2") && store.stdout.contains("root index frame at offset") && store.stdout.contains("ending the file"),
+                "\(store.stdout.suffix(2000))")
     }
 
     @Test("terminal scan, refund and a ticket decision on a terminal with a checkpoint open focused and print exactly what a full fold prints")
