@@ -30,6 +30,10 @@ extension TerminalCheckpoint {
 
     typealias Fail = (String, Int) -> SyncError
 
+    /// The most bytes a frame may take (its header and the largest stored payload): a root or row
+    /// stating more is refused before anything is read.
+    static let frameBytesMax = JournalLimits.frameHeaderBytes + JournalLimits.frameStoredBytesMax
+
     static func failure(_ path: String) -> Fail {
         { message, offset in SyncError(.malformed, message, location: "\(path) offset \(offset)") }
     }
@@ -53,7 +57,8 @@ extension TerminalCheckpoint {
         guard h.rootOffset >= minimum, h.rootOffset <= UInt64(fileSize) else {
             throw fail("root index frame offset \(h.rootOffset) outside \(minimum)...\(fileSize)", 22)
         }
-        guard h.rootLength >= UInt32(JournalLimits.frameHeaderBytes), h.rootOffset + UInt64(h.rootLength) == UInt64(fileSize) else {
+        guard h.rootLength >= UInt32(JournalLimits.frameHeaderBytes), h.rootLength <= UInt32(frameBytesMax),
+              h.rootOffset + UInt64(h.rootLength) == UInt64(fileSize) else {
             throw fail("root index frame of \(h.rootLength) bytes at offset \(h.rootOffset) does not end the \(fileSize)-byte file", 30)
         }
         return h
@@ -113,7 +118,7 @@ extension TerminalCheckpoint {
                           records: try b.readLE(UInt32.self, field: "records"), first: sortKey(table, Array(r[26..<54])))
             } catch { throw fail("root index row \(i): \(error.message)", at) }
             guard row.frame == UInt32(i + 2) else { throw fail("root index row \(i) names frame \(row.frame), expected \(i + 2)", at) }
-            guard row.offset == next, row.length >= UInt32(JournalLimits.frameHeaderBytes), row.records >= 1,
+            guard row.offset == next, row.length >= UInt32(JournalLimits.frameHeaderBytes), row.length <= UInt32(frameBytesMax), row.records >= 1,
                   row.offset + UInt64(row.length) <= h.rootOffset else {
                 throw fail("root index row \(i): frame \(row.frame) at offset \(row.offset), \(row.length) bytes, \(row.records) records: expected to start at \(next) and end by the root at \(h.rootOffset)", at)
             }
