@@ -22,7 +22,8 @@ public final class TerminalDesk {
 
     /// The folded state this terminal sees, as `terminal show` prints it.
     public func report(_ filter: LedgerReport.Filter = .all) throws(AppError) -> LedgerReport {
-        try LedgerReport(replica.state, filter: filter)
+        precondition(replica.focusLoaded == nil, "a report needs the whole state: open the terminal without a focus")
+        return try LedgerReport(replica.state, filter: filter)
     }
 
     /// Creates a terminal store from an enrollment file central issued.
@@ -42,15 +43,47 @@ public final class TerminalDesk {
         return try TerminalDesk(replica: replica, settings: settings)
     }
 
-    public static func open(directory: String, lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault) throws(AppError) -> TerminalDesk {
+    /// What one command works on, for a focused open (sync-protocol.md "Terminal checkpoint and
+    /// compaction", Focused open): a scan's payment code, a return's sale, a ticket; `nothing` when the
+    /// command's input did not parse (it is refused before anything is read).
+    public enum Focus: Sendable {
+        case paymentCode(PaymentCode)
+        case sale(SaleId)
+        case ticket(TicketId)
+        case nothing
+    }
+
+    /// Opens the terminal's store; with `focus`, reads only what that command needs of its checkpoint
+    /// (and the journal tail): the desk then serves only `scan`, `requestReturn` and `decide` on that focus.
+    public static func open(directory: String, lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault,
+                            focus: Focus? = nil) throws(AppError) -> TerminalDesk {
         try StoreKind.terminal.checkOpening(directory)
         let settings = try TerminalSettings.read(directory: directory)
         let replica: TerminalReplica
-        do { replica = try TerminalReplica.open(directory: directory, options: try options(settings, lockWaitMillis: lockWaitMillis)) } catch {
+        do {
+            replica = try TerminalReplica.open(directory: directory, options: try options(settings, lockWaitMillis: lockWaitMillis),
+                                               focus: focus.map { openFocus($0, directory: directory) })
+        } catch {
             throw AppError.opening(error, what: "terminal store")
         }
         return try TerminalDesk(replica: replica, settings: settings)
     }
+
+    /// The replica's focus: a payment code's duplicate key is derived with the enrollment's merchant key
+    /// (an enrollment that does not read leaves the key out: the open then fails on it as a full open would).
+    static func openFocus(_ focus: Focus, directory: String) -> OpenFocus {
+        switch focus {
+        case .paymentCode(let code):
+            guard let enrollment = try? Enrollment.read(from: directory + "/enrollment.json") else { return OpenFocus() }
+            return OpenFocus(keys: [code.duplicateKey(merchantKey: enrollment.ledgerMerchantKey)])
+        case .sale(let sale): return OpenFocus(sales: [sale])
+        case .ticket(let ticket): return OpenFocus(tickets: [ticket])
+        case .nothing: return OpenFocus()
+        }
+    }
+
+    /// How this command's open went (checkpoint used, focused, frames and records read).
+    public var openReport: TerminalReplica.OpenReport { replica.openReport }
 
     /// The replica's options: its store lock wait, and the relay scope of the return policy's window
     /// (the terminal pulls the merchant's sales of that window plus the margin: sync-protocol.md, "Relay scope").

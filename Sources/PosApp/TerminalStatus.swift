@@ -64,6 +64,7 @@ public struct TerminalStatus: Codable, Sendable, Equatable {
 
 extension TerminalDesk {
     public func status(nowMillis: Int64, acquirerWindowMillis: Int64 = SimulatedAcquirer.expiryHoursDefault * WallClock.hourMillis) throws(AppError) -> TerminalStatus {
+        precondition(replica.focusLoaded == nil, "status counts tickets and conflicts over the whole state: open the terminal without a focus")
         let unsynced = try unsyncedCaptures()
         let state = replica.state
         let since = lastSyncOrSetupMillis

@@ -81,7 +81,9 @@ struct TerminalCommand: ParsableCommand {
 
         func run(_ console: Console) throws {
             let now = try clock.millis(console.environment)
-            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis(console.environment))
+            // Focused on the code's duplicate key (a code that does not parse is refused below, as before).
+            let focus = (try? PaymentCode(paymentCode)).map { TerminalDesk.Focus.paymentCode($0) } ?? .nothing
+            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis(console.environment), focus: focus)
             defer { try? desk.close() }
             let parsedItems = try items.map { try SaleItem(parsing: $0, currency: desk.currency) }
             let money: Money
@@ -138,7 +140,9 @@ struct TerminalCommand: ParsableCommand {
             let resolution = try self.resolution.value()
             let contact = try self.contact.map { try EntityParsing.contact($0) }
             let note = try self.note.map { text throws(AppError) in try ledger { () throws(LedgerError) in try NoteText(text) } }
-            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis(console.environment))
+            // Focused on the return code's sale (a code that does not parse is refused below, as before).
+            let focus = (try? EntityParsing.returnCode(returnCode)).map { TerminalDesk.Focus.sale($0.sale) } ?? .nothing
+            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis(console.environment), focus: focus)
             defer { try? desk.close() }
             let r = try desk.requestReturn(.init(returnCode: returnCode, reason: reason, resolution: resolution, amountText: amount,
                                                  unused: unused, packagingIntact: packagingIntact, contact: contact, note: note), nowMillis: now)

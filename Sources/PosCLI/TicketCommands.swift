@@ -8,7 +8,7 @@ enum TicketCommandRunner {
                          clock: ClockOptions, output: OutputOptions, console: Console) throws {
         let now = try clock.millis(console.environment)
         let (id, routeValue, note) = try parse(ticket, route: route)
-        let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis(console.environment))
+        let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis(console.environment), focus: .ticket(id))
         defer { try? desk.close() }
         let r = try desk.decide(action, ticket: id, route: routeValue, note: note, nowMillis: now)
         console.show(r, json: output.json) { r.text }

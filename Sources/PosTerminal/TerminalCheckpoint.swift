@@ -10,10 +10,16 @@ import PosWire
 /// everything it holds, so a checkpoint that does not read is ignored and the
 /// terminal folds its journals.
 ///
-/// File: a 22-byte header (magic, version, terminal, key id, frame count),
-/// then that many journal frames sealed under the terminal's journal key
-/// (dictionary 1), numbered 1, 2, … and chained; frame 1 holds the meta
-/// record, the others the entry records, in ascending dot order.
+/// File (version 2): a 34-byte header (magic, version, terminal, key id, frame
+/// count N, the root index frame's offset and length), then N journal frames
+/// sealed under the terminal's journal key (dictionary 1), numbered 1 … N and
+/// chained: frame 1 the meta record; then the entry frames (entries sorted by
+/// (group, dot), a group being the sale the event belongs to); the key table
+/// frames ((duplicate key, sale) per held capture); the ticket table frames
+/// ((ticket, sale) per held refund request); frame N the root index, one row per
+/// table frame. A reader finds any sale, key or ticket by reading the header,
+/// the root, the meta frame and the few frames the root points to
+/// (`TerminalCheckpoint.Index`).
 struct TerminalCheckpoint {
     static let fileName = CheckpointHeader.fileName
     static let headerBytes = CheckpointHeader.bytes
@@ -22,6 +28,35 @@ struct TerminalCheckpoint {
     /// Entries a checkpoint may hold: a terminal never holds more events than this (a scope of a
     /// 365-day window at thousands of sales a day stays below it).
     static let entriesMax: UInt64 = 1 << 28
+    /// Rows of the root index (one per table frame) at most: about 4 GiB of table records at 64 KiB a frame.
+    /// A checkpoint that would need more is not written (the terminal folds its journals).
+    static let rootRowsMax = JournalLimits.frameRecordsMax - 1
+    /// Bytes of the root frame's first record (kind, row count).
+    static let rootHeadBytes = 5
+    /// Bytes of the meta record before its knowledge vector pairs.
+    static let metaFixedBytes = 171
+    /// Bytes of an entry record before the event's record (kind, group, inbound seq).
+    static let entryHeadBytes = 21
+    /// Bytes of a key table record and of a ticket table record.
+    static let keyRecordBytes = 29
+    static let ticketRecordBytes = 25
+    /// Bytes of a root index row.
+    static let rootRowBytes = 54
+    /// Bytes of a row's first sort key field.
+    static let sortKeyBytes = 28
+
+    /// The record kinds; a table's kind is its records' kind.
+    enum Kind: UInt8 {
+        case meta = 1, entry = 2, key = 3, ticket = 4, rootHead = 5, row = 6
+    }
+
+    /// One kept event: the sale it belongs to (nil: the sentinel group, written as 0:0), the inbound
+    /// sequence of the record that brought it (0 for own events), and its record.
+    struct Entry: Equatable {
+        var group: SaleId?
+        var inboundSeq: UInt64
+        var record: [UInt8]
+    }
 
     var terminal: ReplicaId
     var outboundJournal: JournalID
@@ -36,48 +71,149 @@ struct TerminalCheckpoint {
     var clock: HLCTimestamp
     /// Per replica, the highest sequence number ever held (dropped events included).
     var knowledge: VersionVector
-    /// The kept events: the inbound sequence of the record that brought each (0 for own events), and its record.
-    var entries: [(inboundSeq: UInt64, record: [UInt8])]
+    /// The kept events, sorted by (group, dot), the sentinel group first.
+    var entries: [Entry]
+    /// Every held capture among the entries: its duplicate key and sale, sorted by (key, sale).
+    var keys: [(key: DuplicateKey, sale: SaleId)]
+    /// Every held refund request among the entries: its ticket and the sale it names, sorted by ticket.
+    var tickets: [(ticket: TicketId, sale: SaleId)]
+
+    /// The checkpoint of `events` (each with the inbound sequence that brought it): groups, order and
+    /// tables computed from exactly these events (`SaleGroups`, the rule `RelayScope.kept` reads).
+    static func of(_ events: [(event: Event, inboundSeq: UInt64)], terminal: ReplicaId, outboundJournal: JournalID, outboundThrough: UInt64,
+                   inboundJournal: JournalID, inboundThrough: UInt64, summary: InboundSummary, clock: HLCTimestamp,
+                   knowledge: VersionVector) -> TerminalCheckpoint {
+        let groups = SaleGroups(events.lazy.map(\.event))
+        let sorted = events.map { (group: groups.group(of: $0.event), held: $0) }
+            .sorted { a, b in sortKey(a.group, a.held.event.dot) < sortKey(b.group, b.held.event.dot) }
+        return TerminalCheckpoint(
+            terminal: terminal, outboundJournal: outboundJournal, outboundThrough: outboundThrough, inboundJournal: inboundJournal,
+            inboundThrough: inboundThrough, summary: summary, clock: clock, knowledge: knowledge,
+            entries: sorted.map { Entry(group: $0.group, inboundSeq: $0.held.inboundSeq, record: RecordCodec.encode($0.held.event)) },
+            keys: groups.captures.map { (key: $0.value, sale: $0.key) }.sorted { ($0.key, $0.sale) < ($1.key, $1.sale) },
+            tickets: groups.requests.map { (ticket: $0.key, sale: $0.value) }.sorted { $0.ticket < $1.ticket })
+    }
+
+    /// An entry's sort key: its group (the sentinel 0:0 first), then its dot.
+    static func sortKey(_ group: SaleId?, _ dot: Dot) -> SortKey {
+        SortKey(a: group.map { UInt64($0.dot.replica.rawValue) } ?? 0, b: group?.dot.seq ?? 0,
+                c: UInt64(dot.replica.rawValue), d: dot.seq)
+    }
+
+    /// A table's sort key, compared field by field (a root row's first key, decoded).
+    struct SortKey: Comparable, Equatable {
+        var a: UInt64, b: UInt64, c: UInt64 = 0, d: UInt64 = 0
+        static func < (l: SortKey, r: SortKey) -> Bool { (l.a, l.b, l.c, l.d) < (r.a, r.b, r.c, r.d) }
+    }
 
     // MARK: - Writing
 
     func encoded(key: JournalKey) throws(SyncError) -> [UInt8] {
         let sealer = FrameSealer(dictionary: ledgerDictionary, key: key, compressionLevel: 1)
         var frames: [[UInt8]] = []
+        var rows: [[UInt8]] = []
         var chain: UInt32 = 0
-        func seal(_ records: [[UInt8]]) throws(SyncError) {
+        var offset = UInt64(Self.headerBytes)
+        func seal(_ records: [[UInt8]], table: Kind?, first: [UInt8]) throws(SyncError) {
+            let number = UInt32(frames.count + 1)
             let sealed = try journal { () throws(JournalError) in
-                try sealer.seal(records, firstSequence: UInt64(frames.count + 1), previousChecksum: chain)
+                try sealer.seal(records, firstSequence: UInt64(number), previousChecksum: chain)
             }
             chain = sealed.header.checksum
+            if let table {
+                var row = ByteWriter(capacity: Self.rootRowBytes)
+                row.writeByte(Kind.row.rawValue)
+                row.writeByte(table.rawValue)
+                row.writeLE(number)
+                row.writeLE(offset)
+                row.writeLE(UInt32(sealed.bytes.count))
+                row.writeLE(sealed.header.checksum)
+                row.writeLE(UInt32(records.count))
+                row.writeBytes(first)
+                rows.append(row.bytes)
+            }
+            offset += UInt64(sealed.bytes.count)
             frames.append(sealed.bytes)
         }
-        try seal([metaRecord()])
-        var batch: [[UInt8]] = []
-        var bytes = 0
-        for e in entries {
-            var r = ByteWriter(capacity: 9 + e.record.count)
-            r.writeByte(2)
+        /// Packs one table's records into frames: a new frame before a record that would take the sum of
+        /// (record length + 8) past `frameRecordBytes`, or at `frameRecordsMax` records.
+        func table(_ kind: Kind, _ records: [(record: [UInt8], first: [UInt8])]) throws(SyncError) {
+            var batch: [[UInt8]] = []
+            var first: [UInt8] = []
+            var bytes = 0
+            for r in records {
+                if !batch.isEmpty, bytes + r.record.count + 8 > Self.frameRecordBytes || batch.count == JournalLimits.frameRecordsMax {
+                    try seal(batch, table: kind, first: first)
+                    batch.removeAll(keepingCapacity: true)
+                    bytes = 0
+                }
+                if batch.isEmpty { first = r.first }
+                bytes += r.record.count + 8
+                batch.append(r.record)
+            }
+            if !batch.isEmpty { try seal(batch, table: kind, first: first) }
+        }
+        try seal([metaRecord()], table: nil, first: [])
+        try table(.entry, entries.map { e in
+            var r = ByteWriter(capacity: Self.entryHeadBytes + e.record.count)
+            r.writeByte(Kind.entry.rawValue)
+            Self.writeSale(e.group, to: &r)
             r.writeLE(e.inboundSeq)
             r.writeBytes(e.record)
-            if !batch.isEmpty, bytes + r.count + 8 > Self.frameRecordBytes || batch.count == JournalLimits.frameRecordsMax {
-                try seal(batch)
-                batch.removeAll(keepingCapacity: true)
-                bytes = 0
-            }
-            bytes += r.count + 8
-            batch.append(r.bytes)
+            // The dot is the record's bytes 1..<13 ("Records": version, then replica u32 and sequence u64).
+            return (r.bytes, Array(r.bytes[1..<13]) + Self.dotBytes(e.record) + [0, 0, 0, 0])
+        })
+        try table(.key, keys.map { k in
+            var r = ByteWriter(capacity: Self.keyRecordBytes)
+            r.writeByte(Kind.key.rawValue)
+            r.writeBytes(k.key.bytes)
+            Self.writeSale(k.sale, to: &r)
+            return (r.bytes, Array(r.bytes[1...]))
+        })
+        try table(.ticket, tickets.map { t in
+            var r = ByteWriter(capacity: Self.ticketRecordBytes)
+            r.writeByte(Kind.ticket.rawValue)
+            r.writeLE(t.ticket.dot.replica.rawValue)
+            r.writeLE(t.ticket.dot.seq)
+            Self.writeSale(t.sale, to: &r)
+            return (r.bytes, Array(r.bytes[1..<13]) + [UInt8](repeating: 0, count: 16))
+        })
+        guard rows.count <= Self.rootRowsMax else {
+            throw SyncError(.tooLarge, "the checkpoint would need \(rows.count) table frames, its root index holds at most \(Self.rootRowsMax)")
         }
-        if !batch.isEmpty { try seal(batch) }
-        var out = ByteWriter(capacity: Self.headerBytes + frames.reduce(0) { $0 + $1.count })
-        out.writeBytes(CheckpointHeader(terminal: terminal.rawValue, keyID: key.id, frameCount: UInt32(frames.count)).encoded)
+        let rootOffset = offset
+        var head = ByteWriter(capacity: Self.rootHeadBytes)
+        head.writeByte(Kind.rootHead.rawValue)
+        head.writeLE(UInt32(rows.count))
+        try seal([head.bytes] + rows, table: nil, first: [])
+        var out = ByteWriter(capacity: Self.headerBytes + Int(offset))
+        out.writeBytes(CheckpointHeader(terminal: terminal.rawValue, keyID: key.id, frameCount: UInt32(frames.count),
+                                        rootOffset: rootOffset, rootLength: UInt32(frames.last!.count)).encoded)
         for f in frames { out.writeBytes(f) }
         return out.bytes
     }
 
+    /// A sale (or the sentinel group, nil) as replica u32 and sequence u64; the sentinel is 0:0.
+    static func writeSale(_ sale: SaleId?, to w: inout ByteWriter) {
+        w.writeLE(sale?.dot.replica.rawValue ?? 0)
+        w.writeLE(sale?.dot.seq ?? 0)
+    }
+
+    /// The dot of an event record as 12 bytes (replica u32, sequence u64 LE), from its header.
+    static func dotBytes(_ record: [UInt8]) -> [UInt8] {
+        var w = ByteWriter(capacity: 12)
+        if let dot = try? RecordCodec.header(record).dot {
+            w.writeLE(dot.replica.rawValue)
+            w.writeLE(dot.seq)
+        } else {
+            w.writeBytes([UInt8](repeating: 0, count: 12))
+        }
+        return w.bytes
+    }
+
     private func metaRecord() -> [UInt8] {
-        var m = ByteWriter(capacity: 160)
-        m.writeByte(1)
+        var m = ByteWriter(capacity: Self.metaFixedBytes + 12 * knowledge.entries.count)
+        m.writeByte(Kind.meta.rawValue)
         m.writeLE(terminal.rawValue)
         m.writeBytes(outboundJournal.bytes)
         m.writeLE(outboundThrough)
@@ -97,6 +233,8 @@ struct TerminalCheckpoint {
         m.writeLE(summary.scopeFloor)
         m.writeLE(clock.rawValue)
         m.writeLE(UInt64(entries.count))
+        m.writeLE(UInt64(keys.count))
+        m.writeLE(UInt64(tickets.count))
         m.writeLE(UInt32(knowledge.entries.count))
         for (replica, seq) in knowledge.entries {
             m.writeLE(replica.rawValue)
@@ -108,143 +246,5 @@ struct TerminalCheckpoint {
     /// Writes the checkpoint crash-safely: `checkpoint.psc.tmp`, fsync, rename, directory fsync.
     func write(directory: String, key: JournalKey, fileSystem: any JournalFileSystem) throws(SyncError) {
         try FileStore(fs: fileSystem).writeAtomically(encoded(key: key), to: directory + "/" + Self.fileName)
-    }
-
-    // MARK: - Reading
-
-    /// Reads and checks a checkpoint file's bytes. Every refusal names the file, the byte offset and the field.
-    static func decode(_ bytes: [UInt8], terminal: ReplicaId, key: JournalKey, path: String) throws(SyncError) -> TerminalCheckpoint {
-        func fail(_ message: String, _ offset: Int) -> SyncError { SyncError(.malformed, message, location: "\(path) offset \(offset)") }
-        guard bytes.count >= headerBytes else { throw fail("\(bytes.count) bytes, fewer than the \(headerBytes)-byte header", 0) }
-        guard let h = CheckpointHeader.parse(bytes) else { throw fail("not a terminal checkpoint (magic)", 0) }
-        let (fileTerminal, keyID, frameCount) = (h.terminal, h.keyID, h.frameCount)
-        guard h.version == CheckpointHeader.version else {
-            throw SyncError(.versionUnsupported, "checkpoint format version \(h.version); this build reads \(CheckpointHeader.version)", location: "\(path) offset 8")
-        }
-        guard fileTerminal == terminal.rawValue else { throw fail("checkpoint of terminal \(fileTerminal), this is terminal \(terminal)", 10) }
-        guard keyID == key.id else { throw fail("sealed under key id \(keyID), the terminal's key is \(key.id)", 14) }
-        guard frameCount >= 1 else { throw fail("frame count 0: the meta frame is missing", 18) }
-        let decoder = FrameDecoder(dictionaries: [ledgerDictionary], key: key)
-        var offset = headerBytes
-        var chain: UInt32 = 0
-        var records: [[UInt8]] = []
-        var metaRecord: [UInt8]?
-        for number in 1...UInt64(frameCount) {
-            guard bytes.count - offset >= JournalLimits.frameHeaderBytes else {
-                throw fail("frame \(number) of \(frameCount): the file ends (truncated)", offset)
-            }
-            let stated: FrameHeader
-            switch FrameHeader.inspect(Array(bytes[offset..<(offset + JournalLimits.frameHeaderBytes)]), file: path, offset: UInt64(offset)) {
-            case .success(let h): stated = h
-            case .failure(let e): throw SyncError(.malformed, "frame \(number) of \(frameCount): \(e.message)", location: "\(path) offset \(offset)")
-            }
-            let length = stated.frameBytes
-            guard length <= bytes.count - offset else {
-                throw fail("frame \(number) of \(frameCount): its \(length) bytes run past the end of the file (truncated)", offset)
-            }
-            let frame = Array(bytes[offset..<(offset + length)])
-            let decoded: (header: FrameHeader, records: [[UInt8]])
-            do {
-                decoded = try Frames.records(frame, dictionaryID: ledgerDictionary.id, keyID: key.id, decoder: decoder, file: path, offset: UInt64(offset))
-            } catch {
-                throw fail("frame \(number) of \(frameCount): \(error.code): \(error.message)", offset)
-            }
-            guard decoded.header.firstSequence == number else {
-                throw fail("frame numbered \(decoded.header.firstSequence), expected \(number)", offset)
-            }
-            guard decoded.header.previousChecksum == chain else { throw fail("frame \(number) does not chain to the frame before it", offset) }
-            chain = decoded.header.checksum
-            if number == 1 {
-                guard decoded.records.count == 1 else { throw fail("the meta frame holds \(decoded.records.count) records, expected 1", offset) }
-                metaRecord = decoded.records[0]
-            } else {
-                records.append(contentsOf: decoded.records)
-            }
-            offset += length
-        }
-        guard offset == bytes.count else { throw fail("\(bytes.count - offset) bytes after the last frame", offset) }
-        var c = try decodeMeta(metaRecord!, terminal: terminal, fail: { fail("meta record: \($0)", headerBytes) })
-        guard UInt64(records.count) == c.expectedEntries else {
-            throw fail("\(records.count) entry records, the meta record states \(c.expectedEntries)", headerBytes)
-        }
-        c.checkpoint.entries.reserveCapacity(records.count)
-        for (i, r) in records.enumerated() {
-            guard r.count > 9, r[0] == 2 else { throw fail("entry \(i): not an entry record (kind \(r.first ?? 0), \(r.count) bytes)", headerBytes) }
-            var e = ByteReader<LedgerError>(r, from: 1, to: 9)
-            let seq: UInt64
-            do { seq = try e.readLE(UInt64.self, field: "inboundSeq") } catch { throw fail("entry \(i): \(error.message)", headerBytes) }
-            c.checkpoint.entries.append((seq, Array(r[9...])))
-        }
-        // What the writer guarantees, checked: entries in ascending dot order, each once; an entry of inbound
-        // seq 0 an own event covered by O; any other brought by an inbound record 1 … I.
-        var previous: Dot?
-        for (i, entry) in c.checkpoint.entries.enumerated() {
-            let dot: Dot
-            do { dot = try RecordCodec.header(entry.record).dot } catch { throw fail("entry \(i): \(error.message)", headerBytes) }
-            if let previous, !(previous < dot) {
-                throw fail("entry \(i): event \(dot) is not after entry \(i - 1)'s \(previous) (entries are in ascending dot order, each once)", headerBytes)
-            }
-            if entry.inboundSeq == 0 {
-                guard dot.replica == terminal, dot.seq <= c.checkpoint.outboundThrough else {
-                    throw fail("entry \(i): event \(dot) with inbound seq 0 is not an own event covered by the outbound journal through \(c.checkpoint.outboundThrough)", headerBytes)
-                }
-            } else {
-                // A pulled event: another terminal's or central's, or an own one retention retired that central sent back as a key-group partner.
-                guard entry.inboundSeq >= 1, entry.inboundSeq <= c.checkpoint.inboundThrough else {
-                    throw fail("entry \(i): pulled event \(dot) with inbound seq \(entry.inboundSeq), inbound covered through \(c.checkpoint.inboundThrough)", headerBytes)
-                }
-            }
-            previous = dot
-        }
-        return c.checkpoint
-    }
-
-    private static func decodeMeta(_ m: [UInt8], terminal: ReplicaId,
-                                   fail: (String) -> SyncError) throws(SyncError) -> (checkpoint: TerminalCheckpoint, expectedEntries: UInt64) {
-        var r = ByteReader<LedgerError>(m)
-        do {
-            guard try r.readByte(field: "kind") == 1 else { throw fail("kind is not 1") }
-            guard try r.readLE(UInt32.self, field: "terminal") == terminal.rawValue else { throw fail("another terminal") }
-            let outID = JournalID(bytes: Array(try r.readBytes(16, field: "outboundJournal")))!
-            let outThrough = try r.readLE(UInt64.self, field: "outboundThrough")
-            let inID = JournalID(bytes: Array(try r.readBytes(16, field: "inboundJournal")))!
-            let inThrough = try r.readLE(UInt64.self, field: "inboundThrough")
-            var s = InboundSummary()
-            s.acknowledged = try r.readLE(UInt64.self, field: "acknowledged")
-            s.centralHolds = try r.readLE(UInt64.self, field: "centralHolds")
-            s.echoed = try r.readLE(UInt64.self, field: "echoed")
-            s.reserved = try r.readLE(UInt64.self, field: "reserved")
-            s.epoch = try r.readLE(UInt64.self, field: "epoch")
-            s.pullCursor = try r.readLE(UInt64.self, field: "pullCursor")
-            let hasDigest = try r.readByte(field: "digestPresent")
-            let digest = try r.readLE(UInt64.self, field: "pullCursorDigest")
-            guard hasDigest <= 1 else { throw fail("digest flag \(hasDigest), expected 0 or 1") }
-            s.pullCursorDigest = hasDigest == 1 ? digest : nil
-            let sync = try r.readByte(field: "lastSyncPresent")
-            let wall = Int64(bitPattern: try r.readLE(UInt64.self, field: "lastSyncWallMillis"))
-            let central = Int64(bitPattern: try r.readLE(UInt64.self, field: "lastSyncCentralWallMillis"))
-            guard sync <= 2 else { throw fail("last-sync flag \(sync), expected 0, 1 or 2") }
-            s.lastSync = sync == 0 ? nil : (wall, sync == 2 ? central : nil)
-            s.scopeFloor = try r.readLE(UInt64.self, field: "scopeFloor")
-            let clock = HLCTimestamp(rawValue: try r.readLE(UInt64.self, field: "clock"))
-            let count = try r.readLE(UInt64.self, field: "entryCount")
-            guard count <= entriesMax else { throw fail("entry count \(count) above \(entriesMax)") }
-            let n = try r.readLE(UInt32.self, field: "knowledgeCount")
-            guard n <= UInt32(Limits.knowledgeEntriesMax) else { throw fail("\(n) knowledge entries, at most \(Limits.knowledgeEntriesMax)") }
-            var pairs: [(ReplicaId, UInt64)] = []
-            for _ in 0..<n {
-                let replica = try ReplicaId(try r.readLE(UInt32.self, field: "knowledge.replica"))
-                pairs.append((replica, try r.readLE(UInt64.self, field: "knowledge.seq")))
-            }
-            guard r.isAtEnd else { throw fail("\(r.remaining) bytes after the knowledge vector") }
-            return (TerminalCheckpoint(terminal: terminal, outboundJournal: outID, outboundThrough: outThrough, inboundJournal: inID,
-                                       inboundThrough: inThrough, summary: s, clock: clock, knowledge: VersionVector(pairs), entries: []), count)
-        } catch let e as SyncError {
-            throw e
-        } catch let e as LedgerError {
-            throw fail(e.description)
-        } catch {
-            throw fail("\(error)")
-        }
     }
 }

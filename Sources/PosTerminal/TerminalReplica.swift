@@ -54,6 +54,22 @@ public struct TerminalOptions: Sendable {
     }
 }
 
+/// What a focused open loads of a terminal's checkpoint (sync-protocol.md "Terminal checkpoint and
+/// compaction", Focused open): the sales of these tickets, these sales, and every held capture of these
+/// duplicate keys and of the focused sales' keys, each with its whole group; then the journal tail.
+/// Every sale it loads is decided exactly as a full open decides it; nothing else is complete.
+public struct OpenFocus: Sendable, Equatable {
+    public var keys: Set<DuplicateKey>
+    public var sales: Set<SaleId>
+    public var tickets: Set<TicketId>
+
+    public init(keys: Set<DuplicateKey> = [], sales: Set<SaleId> = [], tickets: Set<TicketId> = []) {
+        self.keys = keys
+        self.sales = sales
+        self.tickets = tickets
+    }
+}
+
 /// A terminal's store: its own events (outbound journal), what it pulled from
 /// central (inbound journal), the folded state of both, and its sync cursors.
 /// Everything is restored from the two journals when it is reopened.
@@ -82,6 +98,11 @@ public final class TerminalReplica: @unchecked Sendable {
     private var recordsSinceCheckpoint = 0
     /// The checkpoint file open found was not usable, and none was written since.
     private var checkpointStale = false
+    /// Set by a focused open that read the checkpoint: the sales it loaded whole (each with its component
+    /// and key group) and their duplicate keys. The state holds nothing else complete, so such a replica
+    /// never writes a checkpoint or compacts, refuses what needs the whole state, and records only events
+    /// of these sales (or a capture of these keys). nil: a full open.
+    public private(set) var focusLoaded: (sales: Set<SaleId>, keys: Set<DuplicateKey>)?
     private var hlc = HybridLogicalClock()
     /// Highest sequence number held per replica (own and pulled).
     private var knowledgeValue = VersionVector()
@@ -124,22 +145,26 @@ public final class TerminalReplica: @unchecked Sendable {
     /// Opens a terminal's store, holding its directory lock (`LOCK`) until
     /// `close()`: a second process waits up to `options.lockWaitMillis`, then
     /// fails with `locked`.
+    /// With `focus`, a focused open: reads only what the checkpoint's index names for the focus and the
+    /// journal tail (sync-protocol.md "Terminal checkpoint and compaction"); without a usable checkpoint
+    /// it folds the journals as a full open does (`openReport` says which).
     public static func open(directory: String, fileSystem: any JournalFileSystem = PosixFileSystem(),
-                            options: TerminalOptions = TerminalOptions(), logger: Logger? = nil) throws(SyncError) -> TerminalReplica {
+                            options: TerminalOptions = TerminalOptions(), logger: Logger? = nil,
+                            focus: OpenFocus? = nil) throws(SyncError) -> TerminalReplica {
         let path = directory + "/enrollment.json"
         guard fileSystem.fileExists(path) else {
             throw SyncError(.notFound, "no terminal store here (enrollment.json missing)", location: directory)
         }
         let storeLock = try StoreDirectory.lock(directory, fileSystem: fileSystem, waitMillis: options.lockWaitMillis)
         return try open(directory: directory, enrollment: Enrollment.read(from: path, fileSystem: fileSystem), fileSystem: fileSystem,
-                        storeLock: storeLock, options: options, logger: logger)
+                        storeLock: storeLock, options: options, logger: logger, focus: focus)
     }
 
     private static func open(directory: String, enrollment: Enrollment, fileSystem: any JournalFileSystem, storeLock: any StoreLockHandle,
-                             options: TerminalOptions, logger: Logger?) throws(SyncError) -> TerminalReplica {
+                             options: TerminalOptions, logger: Logger?, focus: OpenFocus? = nil) throws(SyncError) -> TerminalReplica {
         do {
             return try TerminalReplica(directory: directory, enrollment: enrollment, fileSystem: fileSystem, storeLock: storeLock, options: options,
-                                       logger: logger ?? Logger(label: "possync.terminal", factory: { _ in SwiftLogNoOpLogHandler() }))
+                                       logger: logger ?? Logger(label: "possync.terminal", factory: { _ in SwiftLogNoOpLogHandler() }), focus: focus)
         } catch {
             storeLock.release()
             throw error
@@ -154,7 +179,7 @@ public final class TerminalReplica: @unchecked Sendable {
     private let storeLock: any StoreLockHandle
 
     private init(directory: String, enrollment: Enrollment, fileSystem: any JournalFileSystem, storeLock: any StoreLockHandle,
-                 options: TerminalOptions, logger: Logger) throws(SyncError) {
+                 options: TerminalOptions, logger: Logger, focus: OpenFocus?) throws(SyncError) {
         self.directory = directory
         self.storeLock = storeLock
         self.enrollment = enrollment
@@ -167,8 +192,12 @@ public final class TerminalReplica: @unchecked Sendable {
             try Journal.open(directory: directory + "/inbound", configuration: config, fileSystem: fileSystem, logger: logger)
         }
         self.inbound = inbound
-        var checkpoint = Self.readCheckpoint(directory: directory, enrollment: enrollment, inbound: inbound, fileSystem: fileSystem, logger: logger,
-                                             report: &openReport)
+        // A focused open reads the checkpoint's header, root and meta frame only (its index); a full open reads it whole.
+        var index = focus == nil ? nil : Self.readCheckpointIndex(directory: directory, enrollment: enrollment, inbound: inbound,
+                                                                  fileSystem: fileSystem, logger: logger, report: &openReport)
+        defer { index?.close() }
+        var checkpoint = focus == nil ? Self.readCheckpoint(directory: directory, enrollment: enrollment, inbound: inbound, fileSystem: fileSystem,
+                                                            logger: logger, report: &openReport) : index?.meta
         var summary: InboundSummary
         do {
             if let c = checkpoint {
@@ -194,6 +223,8 @@ public final class TerminalReplica: @unchecked Sendable {
                 Self.refuseCheckpoint("it covers outbound seq \(c.outboundThrough) of journal \(c.outboundJournal), the outbound journal is \(outbound.journalID) through seq \(outbound.lastSequence)",
                                       directory: directory, logger: logger, report: &openReport)
                 checkpoint = nil
+                index?.close()
+                index = nil
                 summary = try InboundSummary.read(inbound, terminal: enrollment.terminal, context: enrollment.recordContext, location: directory + "/inbound")
             }
             acknowledged = summary.acknowledged
@@ -207,7 +238,13 @@ public final class TerminalReplica: @unchecked Sendable {
             journalSummary = summary
             journalSummary.events = []
             journalSummary.counted = []
-            do { try restore(checkpoint: checkpoint, pulled: summary.events, counted: summary.counted) } catch where checkpoint != nil {
+            do {
+                if let index, let focus {
+                    try restore(index: index, focus: focus, pulled: summary.events, counted: summary.counted)
+                } else {
+                    try restore(checkpoint: checkpoint, pulled: summary.events, counted: summary.counted)
+                }
+            } catch where checkpoint != nil {
                 // An entry that authenticates but does not decode (a record of a newer build): fold the journals.
                 openReport = OpenReport()
                 Self.refuseCheckpoint("\(error)", directory: directory, logger: logger, report: &openReport)
@@ -216,6 +253,7 @@ public final class TerminalReplica: @unchecked Sendable {
                 journalSummary.events = []
                 journalSummary.counted = []
                 knowledgeValue = VersionVector()
+                focusLoaded = nil
                 try restore(checkpoint: nil, pulled: summary.events, counted: summary.counted)
             }
             recordsSinceCheckpoint = openReport.tailRecords
@@ -255,40 +293,149 @@ public final class TerminalReplica: @unchecked Sendable {
         var newestOwn = HLCTimestamp.zero
         if let c = checkpoint {
             events.reserveCapacity(c.entries.count + pulled.count)
-            for (i, entry) in c.entries.enumerated() {
-                let event: Event
-                do { event = try RecordCodec.decode(entry.record, context: enrollment.recordContext) } catch {
-                    throw SyncError(error, location: "\(directory)/\(TerminalCheckpoint.fileName) entry \(i)")
-                }
+            let decoded = try decodeEntries(c.entries)
+            try Self.checkTables(c, decoded: decoded, path: "\(directory)/\(TerminalCheckpoint.fileName)")
+            for (event, inboundSeq) in decoded {
                 // An own event retired from the outbound journal since is no longer held (one central sent
                 // back as a key-group partner, with an inbound sequence number, still is).
-                if entry.inboundSeq == 0 && event.dot.replica == terminal && event.dot.seq < outbound.firstSequence { continue }
-                events.append((event, entry.inboundSeq))
+                if inboundSeq == 0 && event.dot.replica == terminal && event.dot.seq < outbound.firstSequence { continue }
+                events.append((event, inboundSeq))
             }
             openReport.recordsRead += c.entries.count
             knowledgeValue = c.knowledge
             newestOwn = c.clock
         }
         let fromCheckpoint = events.count  // the events above come from the checkpoint
-        let from = max(outbound.firstSequence, (checkpoint?.outboundThrough ?? 0) + 1)
-        if from <= outbound.lastSequence {
-            let own = try journal { () throws(JournalError) in try outbound.reader(from: from) }
-            defer { own.close() }
-            while let (seq, record) = try journal({ () throws(JournalError) in try own.next() }) {
-                let event: Event
-                do { event = try RecordCodec.decode(record, context: enrollment.recordContext) } catch { throw SyncError(error, location: "\(directory)/outbound seq \(seq)") }
-                guard event.dot == (try? Dot(replica: terminal, seq: seq)) else {
-                    throw SyncError(.malformed, "outbound seq \(seq) holds event \(event.dot)", location: "\(directory)/outbound")
-                }
-                newestOwn = max(newestOwn, event.hlc)
-                events.append((event, 0))
-                openReport.recordsRead += 1
-                openReport.tailRecords += 1
+        let own = try readOwnTail(after: checkpoint?.outboundThrough ?? 0)
+        events.append(contentsOf: own.events)
+        events.append(contentsOf: pulled)
+        try finishRestore(events, fromCheckpoint: fromCheckpoint, newestOwn: max(newestOwn, own.newest), tail: own.events.count + pulled.count,
+                          counted: counted)
+    }
+
+    /// A focused open (sync-protocol.md "Terminal checkpoint and compaction", Focused open): from the
+    /// checkpoint's index, the groups of the focused sales and of the sales of the focused tickets, then
+    /// the groups of every held capture sharing a duplicate key with the focus (its keys and the focused
+    /// sales' captures' keys), and the sentinel group; the journal tail as a full open reads it; then
+    /// `kept` at the recorded floor and the fold, as a full open. Each loaded sale has its component and
+    /// key group whole, so the fold decides it as a full open does.
+    private func restore(index: TerminalCheckpoint.Index, focus: OpenFocus, pulled: [(event: Event, inboundSeq: UInt64)],
+                         counted: Set<Dot>) throws(SyncError) {
+        let c = index.meta
+        let own = try readOwnTail(after: c.outboundThrough)
+        let tail = own.events + pulled
+        let tailGroups = SaleGroups(tail.lazy.map(\.event))
+        // Tickets to sales: the ticket table, or a request in the tail.
+        var sales = focus.sales
+        let ticketSales = try index.sales(ofTickets: focus.tickets)
+        for t in focus.tickets {
+            if let s = ticketSales[t] ?? tailGroups.requests[t] { sales.insert(s) }
+        }
+        var raw = try index.entries(ofGroups: Set(sales.map { Optional($0) }).union([nil]))
+        var loaded = try decodeEntries(raw)
+        // Their captures' keys, and every held capture of the focused keys: the key groups.
+        var keys = focus.keys
+        for (e, _) in loaded + tail {
+            if case .saleCaptured(let capture) = e.body, sales.contains(SaleId(e.dot)) { keys.insert(capture.duplicateKey) }
+        }
+        var partnerSales = try index.sales(ofKeys: keys)
+        for (id, key) in tailGroups.captures where keys.contains(key) { partnerSales.insert(id) }
+        let more = partnerSales.subtracting(sales)
+        if !more.isEmpty {
+            let partnerEntries = try index.entries(ofGroups: Set(more.map { Optional($0) }))
+            raw += partnerEntries
+            loaded += try decodeEntries(partnerEntries)
+        }
+        sales.formUnion(partnerSales)
+        try Self.checkLoaded(loaded, groups: raw.map(\.group), keys: keys, keySales: partnerSales, tickets: ticketSales, path: index.path)
+        var events = loaded.filter { !($0.inboundSeq == 0 && $0.event.dot.replica == terminal && $0.event.dot.seq < outbound.firstSequence) }
+        let fromCheckpoint = events.count
+        events.append(contentsOf: tail)
+        knowledgeValue = c.knowledge
+        openReport.recordsRead += loaded.count
+        openReport.focused = true
+        openReport.checkpointFramesRead = index.framesRead
+        openReport.checkpointEntriesRead = index.entriesRead
+        try finishRestore(events, fromCheckpoint: fromCheckpoint, newestOwn: max(c.clock, own.newest), tail: tail.count, counted: counted)
+        focusLoaded = (sales, keys)
+    }
+
+    /// Decodes checkpoint entries (a record of a newer build that authenticates but does not decode is
+    /// refused: the terminal then folds its journals).
+    private func decodeEntries(_ entries: [TerminalCheckpoint.Entry]) throws(SyncError) -> [(event: Event, inboundSeq: UInt64)] {
+        var out: [(event: Event, inboundSeq: UInt64)] = []
+        out.reserveCapacity(entries.count)
+        for (i, entry) in entries.enumerated() {
+            do { out.append((try RecordCodec.decode(entry.record, context: enrollment.recordContext), entry.inboundSeq)) } catch {
+                throw SyncError(error, location: "\(directory)/\(TerminalCheckpoint.fileName) entry \(i)")
             }
         }
-        openReport.recordsRead += pulled.count
-        openReport.tailRecords += pulled.count
-        events.append(contentsOf: pulled)
+        return out
+    }
+
+    /// A full read checks what the writer computed from the entries: each entry's group (`SaleGroups`
+    /// over the entries), the key table (every capture's key and sale) and the ticket table (every
+    /// request's ticket and sale), so a focused open finds exactly what a full open folds.
+    static func checkTables(_ c: TerminalCheckpoint, decoded: [(event: Event, inboundSeq: UInt64)], path: String) throws(SyncError) {
+        let groups = SaleGroups(decoded.lazy.map(\.event))
+        for (i, (e, _)) in decoded.enumerated() where groups.group(of: e) != c.entries[i].group {
+            throw SyncError(.malformed, "entry \(i): event \(e.dot) is filed under group \(c.entries[i].group.map { "\($0.dot)" } ?? "0:0"), it belongs to \(groups.group(of: e).map { "\($0.dot)" } ?? "0:0")",
+                            location: "\(path) offset \(TerminalCheckpoint.headerBytes)")
+        }
+        guard c.keys.count == groups.captures.count, c.keys.allSatisfy({ groups.captures[$0.sale] == $0.key }),
+              c.tickets.count == groups.requests.count, c.tickets.allSatisfy({ groups.requests[$0.ticket] == $0.sale }) else {
+            throw SyncError(.malformed, "the key or ticket table is not the entries' captures and refund requests", location: "\(path) offset \(TerminalCheckpoint.headerBytes)")
+        }
+    }
+
+    /// What a focused open can check of what it loaded: each loaded entry's group as `SaleGroups` over
+    /// the loaded entries gives it (a whole group is loaded, its capture and requests with it; a sentinel
+    /// entry's capture or request must not be among them), every loaded capture of a focused key in the
+    /// key table, every loaded request of a focused ticket in the ticket table.
+    static func checkLoaded(_ loaded: [(event: Event, inboundSeq: UInt64)], groups stated: [SaleId?], keys: Set<DuplicateKey>, keySales: Set<SaleId>,
+                            tickets: [TicketId: SaleId], path: String) throws(SyncError) {
+        let groups = SaleGroups(loaded.lazy.map(\.event))
+        for (i, (e, _)) in loaded.enumerated() {
+            guard groups.group(of: e) == stated[i] else {
+                throw SyncError(.malformed, "event \(e.dot) is filed under group \(stated[i].map { "\($0.dot)" } ?? "0:0"), it belongs to \(groups.group(of: e).map { "\($0.dot)" } ?? "0:0")",
+                                location: "\(path) offset \(TerminalCheckpoint.headerBytes)")
+            }
+            if case .saleCaptured(let capture) = e.body, keys.contains(capture.duplicateKey), !keySales.contains(SaleId(e.dot)) {
+                throw SyncError(.malformed, "capture \(e.dot) is not in the key table", location: "\(path) offset \(TerminalCheckpoint.headerBytes)")
+            }
+            if case .refundRequested(let r) = e.body, let named = tickets[TicketId(e.dot)], named != r.sale {
+                throw SyncError(.malformed, "the ticket table names sale \(named.dot) for ticket \(e.dot), its request names \(r.sale.dot)",
+                                location: "\(path) offset \(TerminalCheckpoint.headerBytes)")
+            }
+        }
+    }
+
+    /// Own events after `outboundThrough` still in the outbound journal, and the newest one's HLC.
+    private func readOwnTail(after outboundThrough: UInt64) throws(SyncError) -> (events: [(event: Event, inboundSeq: UInt64)], newest: HLCTimestamp) {
+        var events: [(event: Event, inboundSeq: UInt64)] = []
+        var newest = HLCTimestamp.zero
+        let from = max(outbound.firstSequence, outboundThrough + 1)
+        guard from <= outbound.lastSequence else { return ([], newest) }
+        let own = try journal { () throws(JournalError) in try outbound.reader(from: from) }
+        defer { own.close() }
+        while let (seq, record) = try journal({ () throws(JournalError) in try own.next() }) {
+            let event: Event
+            do { event = try RecordCodec.decode(record, context: enrollment.recordContext) } catch { throw SyncError(error, location: "\(directory)/outbound seq \(seq)") }
+            guard event.dot == (try? Dot(replica: terminal, seq: seq)) else {
+                throw SyncError(.malformed, "outbound seq \(seq) holds event \(event.dot)", location: "\(directory)/outbound")
+            }
+            newest = max(newest, event.hlc)
+            events.append((event, 0))
+        }
+        return (events, newest)
+    }
+
+    /// The end of both opens: the clock, the knowledge vector, `kept` at the recorded floor and the fold.
+    /// `events[..<fromCheckpoint]` come from the checkpoint, the rest (`tail` records) from the journals.
+    private func finishRestore(_ events: [(event: Event, inboundSeq: UInt64)], fromCheckpoint: Int, newestOwn: HLCTimestamp, tail: Int,
+                               counted: Set<Dot>) throws(SyncError) {
+        openReport.recordsRead += tail
+        openReport.tailRecords += tail
         // The clock resumes after the newest own event (this clock made them) or the checkpoint's
         // clock; pulled events may only move it within the remote-ahead guard of the last sync's
         // reference time, so an absurd remote timestamp never drags it.
@@ -332,6 +479,39 @@ public final class TerminalReplica: @unchecked Sendable {
             if e.dot.replica != terminal { _ = try? hlc.receive(e.hlc, wallMillis: wallMillis) }
         }
         stateValue.apply(events)
+    }
+
+    // MARK: - Focus
+
+    /// Refuses what needs the whole state on a focused replica: a programming error of the caller
+    /// (the CLI opens focused only for a scan, a return and a ticket decision or note).
+    private func requireWhole(_ what: String) throws(SyncError) {
+        guard let loaded = lock.withLock({ focusLoaded }) else { return }
+        throw SyncError(.invalidArgument, "\(what) needs the whole state; this terminal store was opened focused on \(loaded.sales.count) sales: open it without a focus",
+                        location: directory)
+    }
+
+    /// On a focused replica, only an event of a loaded sale (or ticket of one), or a capture of a loaded
+    /// duplicate key, may be written: its checks and context read that sale's component and key group.
+    /// Called under the lock.
+    private func requireFocus(_ body: EventBody) throws(SyncError) {
+        guard let loaded = focusLoaded else { return }
+        let sale: SaleId?
+        switch body {
+        case .saleCaptured(let c):
+            guard loaded.keys.contains(c.duplicateKey) else {
+                throw SyncError(.invalidArgument, "a capture of a duplicate key outside this focused open's focus", location: directory)
+            }
+            return
+        case .refundRequested(let r): sale = r.sale
+        case .noteAdded(let t, _), .refundApproved(let t, _), .refundRejected(let t), .refundCancelled(let t), .refundCompleted(let t), .refundEscalated(let t):
+            sale = stateValue.tickets[t]?.sale
+        case .saleConfirmed(let s), .saleDeclined(let s), .saleExpired(let s): sale = s
+        case .sequenceVoid, .unknown: sale = nil
+        }
+        guard let sale, loaded.sales.contains(sale) else {
+            throw SyncError(.invalidArgument, "an event outside this focused open's focus (\(sale.map { "sale \($0.dot)" } ?? "no sale loaded"))", location: directory)
+        }
     }
 
     // MARK: - Reading
@@ -397,6 +577,7 @@ public final class TerminalReplica: @unchecked Sendable {
         guard let kind = body.kind, kind.mayBeWritten(by: terminal) else {
             throw SyncError(.notAuthorized, "a terminal may not write \(body.kind.map { "\($0)" } ?? "an unknown event")")
         }
+        try requireFocus(body)
         let seq = outbound.lastSequence + 1
         let dot = try! Dot(replica: terminal, seq: seq)
         let stamp: HLCTimestamp
@@ -413,6 +594,7 @@ public final class TerminalReplica: @unchecked Sendable {
         let written = try journal { () throws(JournalError) in try outbound.append(RecordCodec.encode(event)) }
         precondition(written == seq, "outbound journal assigned seq \(written), expected \(seq): writes must be serialized")
         absorb([event], wallMillis: wallMillis)
+        if case .saleCaptured = body { focusLoaded?.sales.insert(SaleId(dot)) }
         recordsSinceCheckpoint += 1
         return event
     }
@@ -457,6 +639,7 @@ public final class TerminalReplica: @unchecked Sendable {
                      progress: ((SyncProgress) -> Void)? = nil) throws(SyncError) -> SyncReport {
         precondition(pushBatchBytes > 0 && pushBatchBytes <= SyncLimits.pushBatchBytesMax)
         precondition(pullBatchBytes > 0 && pullBatchBytes <= SyncLimits.pullBatchBytesMax)
+        try requireWhole("sync")
         var report = SyncReport()
         let hello = SyncMessage.Hello(central: enrollment.central, terminal: terminal, knowledge: knowledge,
                                       pullCursor: lock.withLock { pullCursor }, wallMillis: wallMillis,
@@ -678,6 +861,7 @@ public final class TerminalReplica: @unchecked Sendable {
     /// terminal's folded state. Returns the removed segment files.
     @discardableResult
     public func retireAcknowledged(wallMillis: Int64) throws(SyncError) -> [String] {
+        try requireWhole("retention")
         // Only what central holds now: after central lost events, not until it has them again.
         try retireOwn(acked: lock.withLock { min(acknowledged, centralHolds) }, wallMillis: wallMillis)
     }
@@ -743,8 +927,15 @@ public final class TerminalReplica: @unchecked Sendable {
         public var tailRecords = 0
         /// True when a checkpoint file was there but not used (damaged, or not matching the journals).
         public var checkpointRefused = false
+        /// True when a focused open read the checkpoint's index and only the frames its focus needs.
+        public var focused = false
+        /// A focused open's checkpoint frames read (header aside: the root, the meta frame and the table
+        /// frames its lookups needed) and entry records decoded from them; 0 for a full open.
+        public var checkpointFramesRead = 0
+        public var checkpointEntriesRead = 0
         mutating func fellBack(_ why: String, refused: Bool = true) {
             usedCheckpoint = false
+            focused = false
             note = why
             checkpointRefused = refused
         }
@@ -763,18 +954,48 @@ public final class TerminalReplica: @unchecked Sendable {
         do {
             let c = try TerminalCheckpoint.decode(FileStore(fs: fileSystem).read(path), terminal: enrollment.terminal,
                                                   key: enrollment.journalKey, path: path)
-            guard c.inboundJournal == inbound.journalID else {
-                throw SyncError(.malformed, "it covers inbound journal \(c.inboundJournal), the inbound journal is \(inbound.journalID)", location: path)
-            }
-            guard c.inboundThrough <= inbound.lastSequence, c.inboundThrough + 1 >= inbound.firstSequence else {
-                throw SyncError(.malformed, "it covers inbound seq 1...\(c.inboundThrough), the inbound journal holds \(inbound.firstSequence)...\(inbound.lastSequence)", location: path)
-            }
+            try checkCovers(c, inbound: inbound, path: path)
             report.usedCheckpoint = true
             report.note = nil
             return c
         } catch {
             refuseCheckpoint("\(error)", directory: directory, logger: logger, report: &report)
             return nil
+        }
+    }
+
+    /// A focused open's reading of `checkpoint.psc`: its header, root index and meta frame (the index
+    /// reads the rest on demand); nil, as `readCheckpoint`, when it is missing, refused or does not match
+    /// the inbound journal.
+    private static func readCheckpointIndex(directory: String, enrollment: Enrollment, inbound: Journal, fileSystem: any JournalFileSystem,
+                                            logger: Logger, report: inout OpenReport) -> TerminalCheckpoint.Index? {
+        let path = directory + "/" + TerminalCheckpoint.fileName
+        guard fileSystem.fileExists(path) else {
+            report.fellBack("no checkpoint", refused: false)
+            return nil
+        }
+        do {
+            let index = try TerminalCheckpoint.Index(path: path, fileSystem: fileSystem, terminal: enrollment.terminal, key: enrollment.journalKey)
+            do { try checkCovers(index.meta, inbound: inbound, path: path) } catch {
+                index.close()
+                throw error
+            }
+            report.usedCheckpoint = true
+            report.note = nil
+            return index
+        } catch {
+            refuseCheckpoint("\(error)", directory: directory, logger: logger, report: &report)
+            return nil
+        }
+    }
+
+    /// A checkpoint is used only for the inbound journal it covers, when nothing after what it covers was retired.
+    private static func checkCovers(_ c: TerminalCheckpoint, inbound: Journal, path: String) throws(SyncError) {
+        guard c.inboundJournal == inbound.journalID else {
+            throw SyncError(.malformed, "it covers inbound journal \(c.inboundJournal), the inbound journal is \(inbound.journalID)", location: path)
+        }
+        guard c.inboundThrough <= inbound.lastSequence, c.inboundThrough + 1 >= inbound.firstSequence else {
+            throw SyncError(.malformed, "it covers inbound seq 1...\(c.inboundThrough), the inbound journal holds \(inbound.firstSequence)...\(inbound.lastSequence)", location: path)
         }
     }
 
@@ -789,6 +1010,8 @@ public final class TerminalReplica: @unchecked Sendable {
     /// and writes a checkpoint when more than `checkpointTailRecordsMax` records lie after the last one, or
     /// when the one open found was not usable. Opening never writes: a command that only reads changes nothing.
     private func maintainAfterWrite() {
+        // A focused replica holds part of the state: the next full open (every sync) writes the checkpoint.
+        guard focusLoaded == nil else { return }
         if let floor = dueFloor(), floor >= Int64(journalSummary.scopeFloor) + options.compactionFloorStepMillis {
             maintainLogged(compactTo: floor)
         } else if recordsSinceCheckpoint > options.checkpointTailRecordsMax || checkpointStale {
@@ -834,6 +1057,7 @@ public final class TerminalReplica: @unchecked Sendable {
     /// reopens to the fold of what the journals hold, kept by the recorded floor.
     /// With `floorMillis` nil (or not above the recorded floor) step (1) does nothing.
     public func compact(floorMillis: Int64? = nil) throws(SyncError) {
+        try requireWhole("compaction")
         lock.lock()
         defer { lock.unlock() }
         if let floor = floorMillis, floor > Int64(journalSummary.scopeFloor) {
@@ -878,15 +1102,12 @@ public final class TerminalReplica: @unchecked Sendable {
         let outboundThrough = outbound.durableSequence
         let inboundThrough = inbound.durableSequence
         let first = outbound.firstSequence
-        let entries = held.values
-            .filter { h in
-                h.inboundSeq == 0 ? (h.event.dot.seq >= first && h.event.dot.seq <= outboundThrough) : h.inboundSeq <= inboundThrough
-            }
-            .sorted { ($0.event.dot.replica.rawValue, $0.event.dot.seq) < ($1.event.dot.replica.rawValue, $1.event.dot.seq) }
-            .map { (inboundSeq: $0.inboundSeq, record: RecordCodec.encode($0.event)) }
-        return TerminalCheckpoint(terminal: terminal, outboundJournal: outbound.journalID, outboundThrough: outboundThrough,
-                                  inboundJournal: inbound.journalID, inboundThrough: inboundThrough, summary: journalSummary,
-                                  clock: hlc.last, knowledge: knowledgeValue, entries: entries)
+        let kept = held.values.filter { h in
+            h.inboundSeq == 0 ? (h.event.dot.seq >= first && h.event.dot.seq <= outboundThrough) : h.inboundSeq <= inboundThrough
+        }
+        return TerminalCheckpoint.of(kept.map { ($0.event, $0.inboundSeq) }, terminal: terminal, outboundJournal: outbound.journalID,
+                                     outboundThrough: outboundThrough, inboundJournal: inbound.journalID, inboundThrough: inboundThrough,
+                                     summary: journalSummary, clock: hlc.last, knowledge: knowledgeValue)
     }
 
     /// Chooses the oldest inbound segments that may go — whole segments, durable, whose kept pulled events are
@@ -936,6 +1157,7 @@ public final class TerminalReplica: @unchecked Sendable {
     /// streaming: one pass to count (batch boundaries depend on record sizes
     /// alone), one to seal and write.
     public func exportBundle(to path: String) throws(SyncError) -> (events: Int, first: UInt64, last: UInt64) {
+        try requireWhole("export")
         let from = lock.withLock { centralHolds } + 1
         let through = outbound.durableSequence
         let sealer = batchSealer()

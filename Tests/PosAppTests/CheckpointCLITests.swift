@@ -1,5 +1,6 @@
 import Foundation
-import PosApp
+@testable import PosApp
+import PosLedger
 import Testing
 import PosTestSupport
 
@@ -36,5 +37,60 @@ struct CheckpointCLITests {
         #expect(dump.stderr.contains("terminal checkpoint (magic PSTCHKPT)") || dump.stdout.contains("terminal checkpoint (magic PSTCHKPT)"), "\(dump)")
         let store = try CLI.spawn([shop], executable: dumpTool)
         #expect(store.stdout.contains("checkpoint.psc") && store.stdout.contains("terminal checkpoint (magic PSTCHKPT)"), "\(store.stdout.suffix(2000))")
+        #expect(store.stdout.contains("version 2") && store.stdout.contains("root index frame at offset") && store.stdout.contains("ending the file"),
+                "\(store.stdout.suffix(2000))")
+    }
+
+    @Test("terminal scan, refund and a ticket decision on a terminal with a checkpoint open focused and print exactly what a full fold prints")
+    func focusedCommandsAsBefore() throws {
+        let tmp = TempDir("checkpoint-focus")
+        let (hq, shops) = try setUpShops(tmp, count: 2)
+        let code = { (i: Int) in "1345678901234" + String(format: "%05d", i) }
+        var returnCodes: [String] = []
+        for i in 0..<12 {
+            let r = try CLI.json(["terminal", "scan", "--dir", shops[1], "--amount", "\(10 + i).00", "--payment-code", code(i)], now: "2026-03-02T09:\(10 + i):00Z")
+            returnCodes.append(try #require(r["returnCode"] as? String))
+        }
+        _ = try CLI.json(["terminal", "sync", "--dir", shops[1], "--central", hq], now: "2026-03-02T09:30:00Z")
+        _ = try CLI.json(["terminal", "scan", "--dir", shops[0], "--amount", "5.00", "--payment-code", code(100)], now: "2026-03-02T09:31:00Z")
+        _ = try CLI.json(["terminal", "sync", "--dir", shops[0], "--central", hq], now: "2026-03-02T09:31:30Z")
+        let ticket = try CLI.json(["terminal", "refund", "--dir", shops[0], "--return-code", returnCodes[3], "--reason", "quality", "--resolution", "refund",
+                                   "--amount", "2.00"], now: "2026-03-02T09:32:00Z")
+        let ticketNumber = try #require(ticket["ticket"] as? String)
+        _ = try CLI.json(["terminal", "sync", "--dir", shops[0], "--central", hq], now: "2026-03-02T09:40:00Z")
+        #expect(FileManager.default.fileExists(atPath: shops[0] + "/checkpoint.psc"), "a sync that pulled writes the checkpoint")
+        // The same store without its checkpoint: every command there folds the journals (the behaviour before focused opens).
+        let bare = tmp.path + "/bare"
+        try FileManager.default.copyItem(atPath: shops[0], toPath: bare)
+        try FileManager.default.removeItem(atPath: bare + "/checkpoint.psc")
+        let commands: [[String]] = [
+            ["terminal", "scan", "--amount", "3.00", "--payment-code", code(5)],              // held (sold at shop 2): refused
+            ["terminal", "scan", "--amount", "3.00", "--payment-code", code(200)],            // a new code: captured
+            ["terminal", "scan", "--amount", "3.00", "--payment-code", "12"],                 // not a code: refused before anything is read
+            ["terminal", "refund", "--return-code", returnCodes[3], "--reason", "quality", "--resolution", "refund", "--amount", "99.00"],  // above what is left
+            ["terminal", "refund", "--return-code", returnCodes[4], "--reason", "quality", "--resolution", "refund"],
+            ["terminal", "refund", "--return-code", "1119", "--reason", "quality", "--resolution", "refund"],  // a sale not held
+            ["terminal", "escalate", "--ticket", ticketNumber],
+            ["terminal", "note", "--ticket", ticketNumber, "--note", "called back"],
+        ]
+        for (i, command) in commands.enumerated() {
+            for json in [false, true] {
+                let now = "2026-03-02T10:\(10 + 2 * i + (json ? 1 : 0)):00Z"
+                let args = json ? command + ["--json"] : command
+                let focused = try CLI.run(Array(args.prefix(2)) + ["--dir", shops[0]] + Array(args.dropFirst(2)), now: now)
+                let folded = try CLI.run(Array(args.prefix(2)) + ["--dir", bare] + Array(args.dropFirst(2)), now: now)
+                #expect(focused.status == folded.status && focused.stdout == folded.stdout
+                        && focused.stderr.replacingOccurrences(of: shops[0], with: bare) == folded.stderr,
+                        "\(args.joined(separator: " ")): focused \(focused), folded \(folded)")
+            }
+        }
+        #expect(!FileManager.default.fileExists(atPath: bare + "/checkpoint.psc"), "the bare store kept folding its journals")
+        // A focused open read the root, the meta frame and the few table frames its focus needs.
+        let header = try [UInt8](Data(contentsOf: URL(fileURLWithPath: shops[0] + "/checkpoint.psc")).prefix(34))
+        let frames = Int(header[18]) | Int(header[19]) << 8
+        let desk = try TerminalDesk.open(directory: shops[0], focus: .sale(try EntityParsing.returnCode(returnCodes[3]).sale))
+        defer { try? desk.close() }
+        #expect(desk.openReport.focused && desk.openReport.usedCheckpoint, "\(desk.openReport)")
+        #expect(desk.openReport.checkpointFramesRead >= 2 && desk.openReport.checkpointFramesRead <= frames, "\(desk.openReport), \(frames) frames")
     }
 }
