@@ -863,12 +863,12 @@ public final class TerminalReplica: @unchecked Sendable {
     public func retireAcknowledged(wallMillis: Int64) throws(SyncError) -> [String] {
         try requireWhole("retention")
         // Only what central holds now: after central lost events, not until it has them again.
-        try retireOwn(acked: lock.withLock { min(acknowledged, centralHolds) }, wallMillis: wallMillis)
+        return try retireOwn(acked: lock.withLock { min(acknowledged, centralHolds) }, wallMillis: wallMillis)
     }
 
     private func retireOwn(acked: UInt64, wallMillis: Int64) throws(SyncError) -> [String] {
         guard acked >= outbound.firstSequence else { return [] }
-        // An own sale in the relay scope stays whole: central never relays a terminal's own events back.
+        // An own sale in the relay scope stays whole (central sends an own event back only as a key-group partner).
         let cutoff = wallMillis - max(options.retentionMillis, options.scope?.spanMillis ?? 0)
         // The newest acknowledged event old enough: own HLC times only grow with the sequence number.
         var through: UInt64 = 0
