@@ -12,7 +12,7 @@ struct CentralCommand: ParsableCommand {
               possync central init --postgres postgres://possync@db.example:5432/central
             """,
         subcommands: [Init.self, Enroll.self, Show.self, Status.self, Approve.self, Reject.self, Complete.self, Import.self, Forward.self, Statement.self, Recover.self,
-                      Serve.self, Revoke.self, Notify.self, Notifications.self]
+                      Serve.self, Revoke.self, Notify.self, Notifications.self, Migrate.self]
     )
 
     struct Init: ConsoleCommand {

@@ -1,0 +1,108 @@
+import Foundation
+import PosCentral
+@_spi(Migration) import PosCentralFiles
+import PosCentralPostgres
+import PosLedger
+import PosWire
+
+/// `possync central migrate --from-dir C --postgres URL` (sync-protocol.md, "Moving central to
+/// PostgreSQL"): moves a file central into a PostgreSQL database, resumably, then checks the two
+/// hold the same: storage by storage (`CentralStorageMigration.verify`), then the folded state as
+/// `central show --json` prints it, line for line.
+extension CentralDesk {
+    /// Events per transaction of a migration by default, and at most.
+    public static let migrationBatchEventsDefault = CentralStorageMigration.batchEventsDefault
+    public static let migrationBatchEventsMax = CentralStorageMigration.batchEventsMax
+
+    /// What a migration did and checked.
+    public struct Migration: Codable, Sendable, Equatable {
+        public var central: String
+        public var from: String
+        public var postgres: String
+        public var copied: CentralStorageMigration.Report
+        public var verified: CentralStorageMigration.Verification
+        /// Sales, tickets and conflict records in the folded state, equal in both.
+        public var sales: Int
+        public var tickets: Int
+        public var conflicts: Int
+
+        public var text: String {
+            let how = copied.resumedAfter == 0 ? "moved" : "resumed after position \(copied.resumedAfter) and moved"
+            return """
+                central \(central): \(how) \(copied.events) events in \(copied.batches) batches, \(copied.enrollments) enrollments, \(copied.merchantKeys) merchant keys, \
+                \(copied.flags) flags, \(copied.revocations) revocations, \(copied.losses) loss records from \(from) to \(postgres)
+                verified: positions 1...\(verified.positions), \(verified.terminals) terminals' marks, \(verified.losses) loss records, \
+                and the folded state (\(sales) sales, \(tickets) tickets, \(conflicts) conflicts) identical in both
+                """
+        }
+    }
+
+    /// Moves the file central in `directory` (opened under its store lock, and only read) into the
+    /// database `postgres`. `afterBatch` (tests) is called after each durable batch of events with how
+    /// many this run appended; what it throws stops the run there, as a kill would.
+    public static func migrate(fromDirectory directory: String, postgres: String, clockMillis: @escaping @Sendable () -> Int64,
+                               lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault,
+                               batchEvents: Int = CentralStorageMigration.batchEventsDefault,
+                               afterBatch: ((Int) throws(SyncError) -> Void)? = nil,
+                               progress: any ProgressSink = SilentProgress()) throws(AppError) -> Migration {
+        guard (1...CentralStorageMigration.batchEventsMax).contains(batchEvents) else {
+            throw AppError(.usage, "--batch-events \(batchEvents): 1...\(CentralStorageMigration.batchEventsMax) events")
+        }
+        try StoreKind.central.checkOpening(directory)
+        let url = try postgresURL(postgres)
+        let environment = CentralEnvironment(wallMillis: clockMillis)
+        let source: CentralHandler
+        do { source = try FileCentralStore.open(directory: directory, environment: environment, lockWaitMillis: lockWaitMillis) } catch {
+            throw AppError.opening(error, what: "central store to migrate from")
+        }
+        defer { try? source.close() }
+        let secret = try PosApp.store { () throws(SyncError) in
+            try source.withStorage { (s) throws(SyncError) -> [UInt8] in
+                guard let files = s as? FileCentralStorage else { throw SyncError(.invalidArgument, "not a file central", location: directory) }
+                return files.migrationSecret
+            }
+        }
+        let targetStorage = try PosApp.store { () throws(SyncError) in
+            try PostgresCentralStore.migrationTarget(url: url, central: source.centralID, secret: secret)
+        }
+        let target = try PosApp.store { () throws(SyncError) in
+            do throws(SyncError) { return try CentralHandler(storage: targetStorage, environment: environment) } catch {
+                try? targetStorage.close()
+                throw error
+            }
+        }
+        defer { try? target.close() }
+
+        let shown = url.redacted
+        var began = false, reported: UInt64 = 0
+        let copied = try PosApp.store { () throws(SyncError) in
+            try source.withStorage { (s) throws(SyncError) in
+                try target.withStorage { (t) throws(SyncError) in
+                    try CentralStorageMigration.copy(from: s, directory, to: t, shown, batchEvents: batchEvents, afterBatch: afterBatch) { done, total in
+                        if !began { progress.begin("moving events", total: Int(total), unit: "events"); began = true }
+                        progress.advance(by: Int(done - reported))
+                        reported = done
+                    }
+                }
+            }
+        }
+        if began { progress.end() }
+        let verified = try PosApp.store { () throws(SyncError) in
+            try source.withStorage { (s) throws(SyncError) in
+                try target.withStorage { (t) throws(SyncError) in try CentralStorageMigration.verify(s, directory, t, shown) }
+            }
+        }
+        // The folded states, as `central show --json` prints them.
+        let here = try CentralDesk(store: source, directory: directory).report()
+        let there = try CentralDesk(store: target, directory: shown, postgres: shown).report()
+        let a = here.json(), b = there.json()
+        if a != b {
+            let la = a.split(separator: "\n", omittingEmptySubsequences: false), lb = b.split(separator: "\n", omittingEmptySubsequences: false)
+            let n = (0..<min(la.count, lb.count)).first(where: { la[$0] != lb[$0] }) ?? min(la.count, lb.count)
+            let lineA = n < la.count ? String(la[n]) : "(end)", lineB = n < lb.count ? String(lb[n]) : "(end)"
+            throw AppError(.store, "migration check failed: `central show --json` differs at line \(n + 1): \(directory) has \(lineA.trimmingCharacters(in: .whitespaces)), \(shown) has \(lineB.trimmingCharacters(in: .whitespaces))")
+        }
+        return Migration(central: source.centralID.hex, from: directory, postgres: shown, copied: copied, verified: verified,
+                         sales: here.sales.count, tickets: here.tickets.count, conflicts: here.conflicts.count)
+    }
+}

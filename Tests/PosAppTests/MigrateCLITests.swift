@@ -1,0 +1,129 @@
+import Foundation
+import PosApp
+import PosCentralPostgres
+import PosTestSupport
+import PosWire
+import Testing
+
+/// `possync central migrate --from-dir C --postgres URL` (sync-protocol.md, "Moving central to PostgreSQL").
+@Suite("CLI: moving a file central to PostgreSQL", .serialized)
+struct MigrateCLITests {
+    static let day0 = "2026-03-02T08:00:00Z"
+
+    /// A file central with two merchants, three trading terminals and a revoked one, sales, returns,
+    /// decisions, forwarding and a completion (central's own events), and a loss record (a torn tail cut).
+    static func busyCentral(_ tmp: TempDir) throws -> (central: String, shops: [String]) {
+        let c = tmp.path + "/hq"
+        _ = try CLI.json(["central", "init", "--dir", c], now: day0)
+        var shops: [String] = []
+        for (i, merchant) in [(1, "acme"), (2, "acme"), (3, "bolt"), (4, "bolt")] {
+            _ = try CLI.json(["central", "enroll", "--dir", c, "--terminal", "\(i)", "--merchant", merchant, "--out", tmp.path + "/t\(i).json"], now: day0)
+            let dir = tmp.path + "/shop\(i)"
+            _ = try CLI.json(["terminal", "init", "--dir", dir, "--enrollment", tmp.path + "/t\(i).json"], now: day0)
+            shops.append(dir)
+        }
+        var returnCodes: [String] = []
+        for round in 0..<3 {
+            for i in 0..<3 {
+                let code = "1345678901234" + String(format: "%05d", 10_000 + round * 10 + i * 3 + 1)  // none ends in 0: every one is confirmed
+                let sale = try CLI.json(["terminal", "scan", "--dir", shops[i], "--amount", "\(20 + round * 5 + i).00", "--payment-code", code,
+                                         "--item", "TEE-M:1:\(20 + round * 5 + i).00"], now: String(format: "2026-03-02T%02d:%02d:00Z", 9 + round, i))
+                returnCodes.append(try #require(sale["returnCode"] as? String))
+            }
+            for s in shops.prefix(3) { _ = try CLI.json(["terminal", "sync", "--dir", s, "--central", c], now: String(format: "2026-03-02T%02d:00:00Z", 12 + round)) }
+        }
+        _ = try CLI.json(["central", "forward", "--dir", c], now: "2026-03-02T18:00:00Z")
+        // Returns: one approved and completed at central, one rejected at central, one left open.
+        var tickets: [String] = []
+        for (shop, code) in [(1, returnCodes[0]), (0, returnCodes[3]), (2, returnCodes[2])] {
+            let r = try CLI.json(["terminal", "refund", "--dir", shops[shop], "--return-code", code, "--reason", "wrong-size", "--resolution", "refund",
+                                  "--amount", "5.00", "--unused", "--packaging-intact"], now: "2026-03-03T10:00:00Z")
+            tickets.append(try #require(r["ticket"] as? String))
+            _ = try CLI.json(["terminal", "sync", "--dir", shops[shop], "--central", c], now: "2026-03-03T11:00:00Z")
+        }
+        _ = try CLI.json(["central", "approve", "--dir", c, "--ticket", tickets[0]], now: "2026-03-03T12:00:00Z")
+        _ = try CLI.json(["central", "complete", "--dir", c, "--ticket", tickets[0]], now: "2026-03-03T12:30:00Z")
+        _ = try CLI.json(["central", "reject", "--dir", c, "--ticket", tickets[1], "--note", "outside the window"], now: "2026-03-03T12:40:00Z")
+        let revoked = try CLI.run(["central", "revoke", "--dir", c, "--terminal", "4", "--note", "lost in transit"], now: "2026-03-03T13:00:00Z")
+        #expect(revoked.status == 0, "\(revoked.stderr)")
+        for s in shops.prefix(3) { _ = try CLI.json(["terminal", "sync", "--dir", s, "--central", c], now: "2026-03-03T20:00:00Z") }
+        // A torn tail on central's journal: the next open cuts it and records the cut (a loss record, epoch 1).
+        let journal = c + "/journal"
+        let last = try #require(try FileManager.default.contentsOfDirectory(atPath: journal).filter { !$0.hasPrefix(".") && $0 != "LOCK" }.sorted().last)
+        let handle = try #require(FileHandle(forWritingAtPath: journal + "/" + last))
+        handle.seekToEndOfFile()
+        handle.write(Data([0x50, 0x53, 0x46, 0x52, 0x01, 0x02, 0x03]))
+        try handle.close()
+        let settled = try CLI.run(["central", "show", "--dir", c, "--json"])
+        #expect(settled.status == 0, "\(settled.stderr)")
+        #expect(settled.stdout.contains("\"losses\""), "the torn tail was cut and recorded: \(settled.stdout.suffix(400))")
+        return (c, shops)
+    }
+
+    @Test("migrate a busy file central: `central show --json` identical; stopped after 2 batches and rerun, the same result; the source unchanged; another central's database refused; a terminal then syncs against PostgreSQL with nothing re-sent or lost")
+    func migrateBusyCentral() throws {
+        guard let server = PostgresTestDatabase.server(for: "central migrate") else { return }
+        let tmp = TempDir("migrate")
+        let (c, shops) = try Self.busyCentral(tmp)
+        let fileShow = try CLI.run(["central", "show", "--dir", c, "--json"])
+        let fileStatus = try CLI.run(["central", "status", "--dir", c, "--json"])
+        let fileStatusJSON = try #require(try JSONSerialization.jsonObject(with: Data(fileStatus.stdout.utf8)) as? [String: Any])
+        let head = try #require(fileStatusJSON["journalPositions"] as? Int)
+        #expect(fileStatusJSON["epoch"] as? Int == 1, "the cut made epoch 1: \(fileStatus.stdout)")
+        let before = treeHashes(c)
+
+        // One run, interrupted after two batches of 3 events (as a kill between transactions would), then resumed from the CLI.
+        let url = try PostgresTestDatabase.fresh(on: server, label: "migrate").redacted
+        let stop = SyncError(.io, "injected stop after 2 batches")
+        #expect(throws: AppError.self) {
+            _ = try CentralDesk.migrate(fromDirectory: c, postgres: url, clockMillis: { 0 }, batchEvents: 3,
+                                        afterBatch: { (n: Int) throws(SyncError) in if n == 2 { throw stop } })
+        }
+        // Stopped at a batch boundary: some positions are in the database, not all.
+        let partial = try #require(try CLI.json(["central", "status", "--postgres", url])["journalPositions"] as? Int)
+        #expect(partial >= 2 && partial <= 6 && partial < head, "two batches of at most 3 events each: \(partial) of \(head)")
+        let resumed = try CLI.run(["central", "migrate", "--from-dir", c, "--postgres", url, "--batch-events", "3", "--json"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let r = try #require(try JSONSerialization.jsonObject(with: Data(resumed.stdout.utf8)) as? [String: Any])
+        let copied = try #require(r["copied"] as? [String: Any])
+        #expect(copied["resumedAfter"] as? Int == partial, "the rerun continued after the two batches: \(copied)")
+        #expect(copied["enrollments"] as? Int == 0 && copied["losses"] as? Int == 0, "identities were copied once, by the first run: \(copied)")
+        #expect(copied["events"] as? Int == head - partial, "every position once: \(copied)")
+
+        // In one go into a second database: the same.
+        let url2 = try PostgresTestDatabase.fresh(on: server, label: "migrate2").redacted
+        let once = try CLI.run(["central", "migrate", "--from-dir", c, "--postgres", url2])
+        #expect(once.status == 0 && once.stdout.contains("identical in both"), "\(once.stdout) \(once.stderr)")
+        // A third run finds everything there: nothing copied, still verified.
+        let again = try CLI.json(["central", "migrate", "--from-dir", c, "--postgres", url2])
+        #expect((again["copied"] as? [String: Any])?["events"] as? Int == 0, "\(again)")
+
+        for target in [url, url2] {
+            let shown = try CLI.run(["central", "show", "--postgres", target, "--json"])
+            #expect(shown.status == 0, "\(shown.stderr)")
+            #expect(shown.stdout == fileShow.stdout, "central show --json of \(target) equals the file central's")
+            // The same central id, positions, epoch, terminals (marks, flags) and loss records.
+            let status = try CLI.run(["central", "status", "--postgres", target, "--json"])
+            #expect(status.stdout == fileStatus.stdout, "central status --json of \(target) equals the file central's")
+        }
+        #expect(treeHashes(c) == before, "the source directory was only read")
+
+        // A database holding another central is refused, naming it.
+        let other = try PostgresTestDatabase.fresh(on: server, label: "migrateother").redacted
+        let made = try CLI.json(["central", "init", "--postgres", other])
+        let refused = try CLI.run(["central", "migrate", "--from-dir", c, "--postgres", other])
+        #expect(refused.status != 0 && refused.stderr.contains("holds central \(made["central"] as? String ?? "?")"), "\(refused.stderr)")
+
+        // A terminal syncs against the PostgreSQL central: its one new sale is pushed, nothing else, and it pulls nothing it holds.
+        _ = try CLI.json(["terminal", "scan", "--dir", shops[0], "--amount", "9.00", "--payment-code", "134567890123499991"], now: "2026-03-04T09:00:00Z")
+        let terminal = try TerminalDesk.open(directory: shops[0])
+        defer { try? terminal.close() }
+        let central = try CentralDesk.open(at: .postgres(url), clockMillis: { 1_772_600_000_000 })
+        defer { try? central.close() }
+        let synced = try terminal.sync(with: central, nowMillis: 1_772_600_000_000)
+        #expect(synced.pushed == 1 && synced.alreadyAtCentral == 0 && synced.centralLostFrom == nil, "\(synced)")
+        #expect(synced.pulled == 0, "the terminal held everything already: \(synced)")
+        let after = try CLI.json(["central", "status", "--postgres", url])
+        #expect(after["journalPositions"] as? Int == head + 1, "one new position: \(after)")
+    }
+}
