@@ -126,4 +126,56 @@ struct MigrateCLITests {
         let after = try CLI.json(["central", "status", "--postgres", url])
         #expect(after["journalPositions"] as? Int == head + 1, "one new position: \(after)")
     }
+
+    @Test("a migration whose database connection is cut at seeded points, run again until it completes: the same result as one run; a target changed behind its back fails the check, naming what differs")
+    func migrateThroughCuts() throws {
+        guard let server = PostgresTestDatabase.server(for: "central migrate through connection cuts") else { return }
+        let seed = ProcessInfo.processInfo.environment["POSSYNC_TEST_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 0...UInt64.max)
+        let replay = "seed \(seed) (POSSYNC_TEST_SEED=\(seed) replays the cuts)"
+        let tmp = TempDir("migrate-cuts")
+        let (c, _) = try Self.busyCentral(tmp)
+        let fileShow = try CLI.run(["central", "show", "--dir", c, "--json"])
+        let target = try PostgresTestDatabase.fresh(on: server, label: "migratecut")
+        let proxy = try CuttingProxy(to: target.port, seed: seed)
+        defer { proxy.stop() }
+        var proxied = target
+        proxied.host = "127.0.0.1"
+        proxied.port = proxy.port
+        proxy.arm(cutWithinBytes: 12_000)
+        var failed = 0, runs = 0
+        // Bounded: each run moves what it can before its connection is cut; after `runsArmedMax` runs the cuts stop.
+        let runsArmedMax = 40
+        while runs < runsArmedMax {
+            runs += 1
+            let r = try CLI.run(["central", "migrate", "--from-dir", c, "--postgres", proxied.redacted, "--batch-events", "2"])
+            if r.status == 0 { break }
+            failed += 1
+            #expect(r.stderr.contains(proxied.redacted), "\(replay): the error names the database: \(r.stderr)")
+            #expect(!r.stderr.contains("migration check failed"), "\(replay): a cut is not a difference: \(r.stderr)")
+        }
+        proxy.disarm()
+        let last = try CLI.run(["central", "migrate", "--from-dir", c, "--postgres", proxied.redacted, "--json"])
+        #expect(last.status == 0, "\(replay): \(last.stderr)")
+        print("migrate through cuts: \(replay): \(runs) runs with cuts, \(failed) cut short, \(proxy.cuts) connections cut")
+        #expect(failed >= 1 && proxy.cuts >= 1, "\(replay): no run was cut: the test exercised nothing")
+        let shown = try CLI.run(["central", "show", "--postgres", target.redacted, "--json"])
+        #expect(shown.stdout == fileShow.stdout, "\(replay): central show --json equals the file central's")
+
+        // Behind the migration's back: a mark raised, then a record's byte flipped; each rerun fails naming it.
+        func psql(_ sql: String) throws {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+            p.arguments = [target.redacted, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql]
+            try p.run()
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0, "psql \(sql)")
+        }
+        try psql("UPDATE terminals SET mark = mark + 1 WHERE terminal = 1")
+        let marked = try CLI.run(["central", "migrate", "--from-dir", c, "--postgres", target.redacted])
+        #expect(marked.status != 0 && marked.stderr.contains("migration check failed: terminal 1's high-water mark"), "\(marked.stderr)")
+        try psql("UPDATE terminals SET mark = mark - 1 WHERE terminal = 1")
+        try psql("UPDATE events SET record = set_byte(record, 0, get_byte(record, 0) # 1) WHERE position = 3")
+        let flipped = try CLI.run(["central", "migrate", "--from-dir", c, "--postgres", target.redacted])
+        #expect(flipped.status != 0 && flipped.stderr.contains("migration check failed: the record at position 3"), "\(flipped.stderr)")
+    }
 }
