@@ -27,7 +27,7 @@ extension CentralDesk {
         public var conflicts: Int
 
         public var text: String {
-            let how = copied.resumedAfter == 0 ? "moved" : "resumed after position \(copied.resumedAfter) and moved"
+            let how = copied.resumedAfter == 0 ? "moved" : "resumed after position \(copied.resumedAfter) (held from an earlier run) and moved"
             return """
                 central \(central): \(how) \(copied.events) events in \(copied.batches) batches, \(copied.enrollments) enrollments, \(copied.merchantKeys) merchant keys, \
                 \(copied.flags) flags, \(copied.revocations) revocations, \(copied.losses) loss records from \(from) to \(postgres)
@@ -87,10 +87,14 @@ extension CentralDesk {
             }
         }
         if began { progress.end() }
-        let verified = try PosApp.store { () throws(SyncError) in
-            try source.withStorage { (s) throws(SyncError) in
+        // A difference is a store error (exit 3), as the folded states' below.
+        let verified: CentralStorageMigration.Verification
+        do {
+            verified = try source.withStorage { (s) throws(SyncError) in
                 try target.withStorage { (t) throws(SyncError) in try CentralStorageMigration.verify(s, directory, t, shown) }
             }
+        } catch {
+            throw AppError(error.code == .locked ? .busy : .store, error.description)
         }
         // The folded states, as `central show --json` prints them.
         let here = try CentralDesk(store: source, directory: directory).report()

@@ -7,16 +7,20 @@ extension CentralCommand {
         static let configuration = CommandConfiguration(
             abstract: "Move a file central into a PostgreSQL database: resumable, then verified by comparing the two.",
             discussion: """
-                Copies central's identity and secret, merchants and their keys, every enrollment with its
-                flag and revocation, the loss records, central's sequence reservation, then the journal's
-                events in position order (positions kept, so terminals' pull cursors and epochs stay valid),
-                a batch per transaction. Killed at any point, run it again: it continues where the database
-                stands. At the end it compares both stores (every position's record, every terminal's mark,
-                the loss log) and `central show --json` of each, and fails on any difference. The directory
-                is opened under its store lock and only read; a database holding another central is refused.
+                Copies central's identity and secret, merchants and their keys, every
+                enrollment with its flag and revocation, the loss records, central's
+                sequence reservation, then the journal's events in position order
+                (positions kept, so terminals' pull cursors and epochs stay valid), a
+                batch per transaction. Killed at any point, run it again: it continues
+                where the database stands. At the end it compares the two (every
+                position's record, every terminal's mark, the loss log, then `central
+                show --json` of each) and fails on any difference. The directory is
+                opened under its store lock and only read; a database holding another
+                central is refused.
 
                 Example:
-                  possync central migrate --from-dir hq --postgres postgres://possync@db.example:5432/central
+                  possync central migrate --from-dir hq \\
+                    --postgres postgres://possync@db.example:5432/central
                 """)
         @Option(name: .customLong("from-dir"), help: ArgumentHelp("The file central to move (its store directory).", valueName: "dir"))
         var fromDir: String
