@@ -96,11 +96,13 @@ public enum CentralStorageMigration {
             report.enrollments += 1
         }
         let flaggedThere = target.flaggedTerminals()
+        _ = try target.enrollments()  // a failed read above throws here (the contract keeps it for the next call that can)
         for (terminal, note) in source.flaggedTerminals().sorted(by: { $0.key < $1.key }) where flaggedThere[terminal] != note {
             try target.flag(terminal, note: note)
             report.flags += 1
         }
         let revokedThere = target.revokedTerminals()
+        _ = try target.enrollments()
         for (terminal, note) in source.revokedTerminals().sorted(by: { $0.key < $1.key }) where revokedThere[terminal] == nil {
             try target.revoke(terminal, note: note)
             report.revocations += 1
@@ -199,7 +201,11 @@ public enum CentralStorageMigration {
             var gap: ClosedRange<UInt64>? = nil
             if !origin.isCentral {
                 let mark: UInt64
-                if let m = marks[origin] { mark = m } else { mark = target.mark(of: origin); marks[origin] = mark }
+                if let m = marks[origin] { mark = m } else {
+                    mark = target.mark(of: origin)
+                    _ = try target.enrollments()  // a failed read of the mark throws here, not as a wrong gap
+                    marks[origin] = mark
+                }
                 guard event.dot.seq > mark else {
                     throw SyncError(.sequenceGap, "journal position \(position) holds \(event.dot), which \(targetName) already holds (its mark for terminal \(origin.rawValue) is \(mark))",
                                     location: sourceName)
@@ -241,6 +247,13 @@ public enum CentralStorageMigration {
             SyncError(.malformed, "migration check failed: \(what) is \(here) in \(sourceName) but \(there) in \(targetName)", location: targetName)
         }
         try target.beginRequest()
+        // The contract's reads that cannot throw (flags, revocations, marks) keep a failure for the next call that can:
+        // each is followed by one, so a lost connection fails as itself, never as a difference.
+        func settled<T>(_ read: () -> T) throws(SyncError) -> T {
+            let value = read()
+            _ = try target.enrollments()
+            return value
+        }
         var v = Verification()
         guard source.centralID == target.centralID else { throw differ("the central id", source.centralID.hex, target.centralID.hex) }
         let enrollments = try source.enrollments(), held = try target.enrollments()
@@ -251,15 +264,17 @@ public enum CentralStorageMigration {
         for m in Set(enrollments.map(\.merchant)).sorted() where try source.merchantKey(m) != target.merchantKey(m) {
             throw differ("merchant \(m)'s duplicate-detection key", "one key", "another")
         }
-        if source.flaggedTerminals() != target.flaggedTerminals() { throw differ("the flagged terminals", source.flaggedTerminals(), target.flaggedTerminals()) }
-        if source.revokedTerminals() != target.revokedTerminals() { throw differ("the revoked terminals", source.revokedTerminals(), target.revokedTerminals()) }
+        let flagged = try settled { target.flaggedTerminals() }, revoked = try settled { target.revokedTerminals() }
+        if source.flaggedTerminals() != flagged { throw differ("the flagged terminals", source.flaggedTerminals(), flagged) }
+        if source.revokedTerminals() != revoked { throw differ("the revoked terminals", source.revokedTerminals(), revoked) }
         if source.losses != target.losses { throw differ("the loss log", "\(source.losses.count) records", "\(target.losses.count) records (or different ones)") }
         if source.reservedThrough > target.reservedThrough { throw differ("central's sequence reservation", source.reservedThrough, target.reservedThrough) }
         if source.head != target.head { throw differ("the head (last position)", source.head, target.head) }
         if source.centralSequence != target.centralSequence { throw differ("central's own sequence", source.centralSequence, target.centralSequence) }
         if source.newestHLC != target.newestHLC { throw differ("the newest HLC", source.newestHLC.rawValue, target.newestHLC.rawValue) }
-        for e in enrollments where source.mark(of: e.terminal) != target.mark(of: e.terminal) {
-            throw differ("terminal \(e.terminal.rawValue)'s high-water mark", source.mark(of: e.terminal), target.mark(of: e.terminal))
+        for e in enrollments {
+            let mark = try settled { target.mark(of: e.terminal) }
+            if source.mark(of: e.terminal) != mark { throw differ("terminal \(e.terminal.rawValue)'s high-water mark", source.mark(of: e.terminal), mark) }
         }
         // Every position, a page at a time from each.
         var after: UInt64 = 0

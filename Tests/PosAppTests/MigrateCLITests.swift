@@ -11,7 +11,8 @@ struct MigrateCLITests {
     static let day0 = "2026-03-02T08:00:00Z"
 
     /// A file central with two merchants, three trading terminals and a revoked one, sales, returns,
-    /// decisions, forwarding and a completion (central's own events), and a loss record (a torn tail cut).
+    /// decisions, forwarding and a completion (central's own events), and a real loss: the journal's last frame
+    /// torn, cut at the next open and recorded (epoch 1), after which central's own numbers skip past its reservation.
     static func busyCentral(_ tmp: TempDir) throws -> (central: String, shops: [String]) {
         let c = tmp.path + "/hq"
         _ = try CLI.json(["central", "init", "--dir", c], now: day0)
@@ -47,16 +48,19 @@ struct MigrateCLITests {
         let revoked = try CLI.run(["central", "revoke", "--dir", c, "--terminal", "4", "--note", "lost in transit"], now: "2026-03-03T13:00:00Z")
         #expect(revoked.status == 0, "\(revoked.stderr)")
         for s in shops.prefix(3) { _ = try CLI.json(["terminal", "sync", "--dir", s, "--central", c], now: "2026-03-03T20:00:00Z") }
-        // A torn tail on central's journal: the next open cuts it and records the cut (a loss record, epoch 1).
+        // A torn tail on central's journal: its last frame (the rejection, central's own event) loses its last bytes.
+        // The next open cuts it and records the cut (a loss record, epoch 1); central's next own event is numbered
+        // above its reservation (the numbers between are skipped), and the terminals sync again after the cut.
         let journal = c + "/journal"
         let last = try #require(try FileManager.default.contentsOfDirectory(atPath: journal).filter { !$0.hasPrefix(".") && $0 != "LOCK" }.sorted().last)
-        let handle = try #require(FileHandle(forWritingAtPath: journal + "/" + last))
-        handle.seekToEndOfFile()
-        handle.write(Data([0x50, 0x53, 0x46, 0x52, 0x01, 0x02, 0x03]))
-        try handle.close()
+        let segment = journal + "/" + last
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: segment)[.size] as? Int)
+        #expect(truncate(segment, off_t(size - 3)) == 0, "truncate \(segment)")
         let settled = try CLI.run(["central", "show", "--dir", c, "--json"])
         #expect(settled.status == 0, "\(settled.stderr)")
         #expect(settled.stdout.contains("\"losses\""), "the torn tail was cut and recorded: \(settled.stdout.suffix(400))")
+        _ = try CLI.json(["central", "approve", "--dir", c, "--ticket", tickets[2]], now: "2026-03-04T09:00:00Z")
+        for s in shops.prefix(3) { _ = try CLI.json(["terminal", "sync", "--dir", s, "--central", c], now: "2026-03-04T20:00:00Z") }
         return (c, shops)
     }
 
@@ -141,7 +145,7 @@ struct MigrateCLITests {
         var proxied = target
         proxied.host = "127.0.0.1"
         proxied.port = proxy.port
-        proxy.arm(cutWithinBytes: 12_000)
+        proxy.arm(cutWithinBytes: 20_000)
         var failed = 0, runs = 0
         // Bounded: each run moves what it can before its connection is cut; after `runsArmedMax` runs the cuts stop.
         let runsArmedMax = 40
