@@ -183,7 +183,6 @@ public enum CentralStorageMigration {
                 throw SyncError(.malformed, "\(targetName) took the events of positions \(expected) at positions \(positions): another process wrote to it during the migration; stop it and run the migration again",
                                 location: targetName)
             }
-            for a in batch.events where !a.event.dot.replica.isCentral { marks[a.event.dot.replica] = a.event.dot.seq }
             batches += 1
             report.batches += 1
             report.events += batch.events.count
@@ -211,7 +210,8 @@ public enum CentralStorageMigration {
                                     location: sourceName)
                 }
                 if event.dot.seq > mark + 1 { gap = (mark + 1)...(event.dot.seq - 1) }
-                // Marks within the gathering batch (flush records them for good).
+                // The mark as the target will have it once this event is appended (a failed append ends the run;
+                // the next one reads the marks again). Set here only: the event may open the next batch.
                 marks[origin] = event.dot.seq
             }
             // A gap opens a batch of its own; a batch that crosses one takes no other terminal's events.

@@ -182,4 +182,21 @@ struct MigrateCLITests {
         let flipped = try CLI.run(["central", "migrate", "--from-dir", c, "--postgres", target.redacted])
         #expect(flipped.status == 3 && flipped.stderr.contains("migration check failed: the record at position 3"), "\(flipped.stderr)")
     }
+
+    @Test("one terminal's long push moved in batches smaller than it (a batch ends inside the terminal's run of events): no gap is invented, the move completes")
+    func batchEndsInsideOneTerminalsRun() throws {
+        guard let server = PostgresTestDatabase.server(for: "central migrate of a long push") else { return }
+        let tmp = TempDir("migrate-long")
+        let (c, shops) = try setUpShops(tmp, count: 1, now: Self.day0)
+        for n in 0..<7 {
+            _ = try CLI.json(["terminal", "scan", "--dir", shops[0], "--amount", "\(10 + n).00", "--payment-code", "13456789012345\(6000 + n)"],
+                             now: String(format: "2026-03-02T09:%02d:00Z", n))
+        }
+        _ = try CLI.json(["terminal", "sync", "--dir", shops[0], "--central", c], now: "2026-03-02T12:00:00Z")
+        let url = try PostgresTestDatabase.fresh(on: server, label: "migratelong").redacted
+        let moved = try CLI.run(["central", "migrate", "--from-dir", c, "--postgres", url, "--batch-events", "3", "--json"])
+        #expect(moved.status == 0, "\(moved.stderr)")
+        #expect(moved.stdout.contains("\"batches\" : 3"), "7 events in batches of 3: \(moved.stdout)")
+        #expect(try CLI.run(["central", "show", "--postgres", url, "--json"]).stdout == CLI.run(["central", "show", "--dir", c, "--json"]).stdout)
+    }
 }
