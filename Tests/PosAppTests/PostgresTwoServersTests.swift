@@ -106,7 +106,12 @@ struct PostgresTwoServersTests {
         let fileStatus = try CLI.run(["central", "status", "--dir", hq, "--json"]), pgStatus = try CLI.run(["central", "status", "--postgres", url, "--json"])
         #expect(pgStatus.stdout == fileStatus.stdout, "central status --json: PostgreSQL central equals the file central")
 
-        for s in servers { #expect(try s.terminate() == 0, "\(s.stderr().suffix(500))") }
+        for (n, s) in servers.enumerated() {
+            #expect(try s.terminate() == 0, "\(s.stderr().suffix(500))")
+            // Both served pushes: each logs one line per request.
+            let pushes = s.stderr().components(separatedBy: "\n").filter { $0.contains("message=push") && $0.contains("status=200") }.count
+            #expect(pushes >= Self.terminalCount, "server \(n + 1) answered \(pushes) pushes")
+        }
         let seconds = Date().timeIntervalSince(started)
         print("two servers on one database: \(Self.terminalCount) terminals, \(dots.count) events, \(busy.value) syncs refused as busy and retried, \(String(format: "%.1f", seconds)) s")
     }
