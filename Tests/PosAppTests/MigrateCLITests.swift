@@ -1,6 +1,8 @@
 import Foundation
 import PosApp
+import PosCentralFiles
 import PosCentralPostgres
+import PosLedger
 import PosTestSupport
 import PosWire
 import Testing
@@ -10,7 +12,7 @@ import Testing
 struct MigrateCLITests {
     static let day0 = "2026-03-02T08:00:00Z"
 
-    /// A file central with two merchants, three trading terminals and a revoked one, sales, returns,
+    /// A file central with two merchants, three trading terminals (one flagged) and a revoked one, sales, returns,
     /// decisions, forwarding and a completion (central's own events), and a real loss: the journal's last frame
     /// torn, cut at the next open and recorded (epoch 1), after which central's own numbers skip past its reservation.
     static func busyCentral(_ tmp: TempDir) throws -> (central: String, shops: [String]) {
@@ -47,6 +49,10 @@ struct MigrateCLITests {
         _ = try CLI.json(["central", "reject", "--dir", c, "--ticket", tickets[1], "--note", "outside the window"], now: "2026-03-03T12:40:00Z")
         let revoked = try CLI.run(["central", "revoke", "--dir", c, "--terminal", "4", "--note", "lost in transit"], now: "2026-03-03T13:00:00Z")
         #expect(revoked.status == 0, "\(revoked.stderr)")
+        // A flag as central records one when a terminal re-sends an accepted event changed (written here through the storage).
+        let storage = try FileCentralStore.openStorage(directory: c)
+        try storage.flag(try ReplicaId.terminal(2), note: "2026-03-03T13:30:00Z: re-sent seq 1 with another digest")
+        try storage.close()
         for s in shops.prefix(3) { _ = try CLI.json(["terminal", "sync", "--dir", s, "--central", c], now: "2026-03-03T20:00:00Z") }
         // A torn tail on central's journal: its last frame (the rejection, central's own event) loses its last bytes.
         // The next open cuts it and records the cut (a loss record, epoch 1); central's next own event is numbered
@@ -73,6 +79,7 @@ struct MigrateCLITests {
         let fileStatus = try CLI.run(["central", "status", "--dir", c, "--json"])
         let fileStatusJSON = try #require(try JSONSerialization.jsonObject(with: Data(fileStatus.stdout.utf8)) as? [String: Any])
         let head = try #require(fileStatusJSON["journalPositions"] as? Int)
+        #expect(fileStatus.stdout.contains("\"rewroteHistory\" : true"), "terminal 2 is flagged: \(fileStatus.stdout)")
         #expect(fileStatusJSON["epoch"] as? Int == 1, "the cut made epoch 1: \(fileStatus.stdout)")
         let before = treeHashes(c)
 
