@@ -206,4 +206,49 @@ struct MigrateCLITests {
         #expect(moved.stdout.contains("\"batches\" : 3"), "7 events in batches of 3: \(moved.stdout)")
         #expect(try CLI.run(["central", "show", "--postgres", url, "--json"]).stdout == CLI.run(["central", "show", "--dir", c, "--json"]).stdout)
     }
+
+    @Test("a migrate process killed by SIGKILL midway (the built binary, one event a transaction), then run again: central show --json identical, every position once")
+    func killedProcessResumes() throws {
+        guard let server = PostgresTestDatabase.server(for: "central migrate killed midway") else { return }
+        let tmp = TempDir("migrate-kill")
+        let (c, _) = try Self.busyCentral(tmp)
+        let fileShow = try CLI.run(["central", "show", "--dir", c, "--json"])
+        let head = try #require(try CLI.json(["central", "status", "--dir", c])["journalPositions"] as? Int)
+        // Bounded: up to 3 tries to land the kill between the first and the last position (a fast machine may finish first).
+        var killedAt: UInt64? = nil
+        var url = server
+        for attempt in 1...3 {
+            url = try PostgresTestDatabase.fresh(on: server, label: "migratekill")
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: CLI.binary)
+            p.arguments = ["central", "migrate", "--from-dir", c, "--postgres", url.redacted, "--batch-events", "1"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            // Watch the database's head (a connection of this test's own) and kill as soon as a few positions are in.
+            let deadline = Date(timeIntervalSinceNow: 30)
+            var seen: UInt64 = 0
+            while p.isRunning && Date() < deadline {
+                if let s = try? PostgresCentralStore.openStorage(url: url) { seen = s.head; try? s.close() }
+                if seen >= 3 { kill(p.processIdentifier, SIGKILL); break }
+                Thread.sleep(forTimeInterval: 0.005)
+            }
+            p.waitUntilExit()
+            if p.terminationReason == .uncaughtSignal {
+                let s = try PostgresCentralStore.openStorage(url: url)
+                let at = s.head
+                try s.close()
+                if at < UInt64(head) { killedAt = at; break }
+            }
+            print("migrate kill: attempt \(attempt) finished before the kill (head \(seen) of \(head)); trying again")
+        }
+        let at = try #require(killedAt, "the migrate process was never killed midway in 3 tries")
+        let again = try CLI.run(["central", "migrate", "--from-dir", c, "--postgres", url.redacted, "--json"])
+        #expect(again.status == 0, "\(again.stderr)")
+        let r = try #require(try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any])
+        let copied = try #require(r["copied"] as? [String: Any])
+        #expect(copied["resumedAfter"] as? Int == Int(at) && copied["events"] as? Int == head - Int(at), "continued after the kill at position \(at): \(copied)")
+        print("migrate kill: killed with positions 1...\(at) of \(head) in the database; the rerun moved \(copied["events"] ?? "?")")
+        #expect(try CLI.run(["central", "show", "--postgres", url.redacted, "--json"]).stdout == fileShow.stdout)
+    }
 }
