@@ -25,6 +25,8 @@ extension CentralDesk {
         public var sales: Int
         public var tickets: Int
         public var conflicts: Int
+        /// The file left in the source directory: central lives in the database from now on.
+        public var movedMarker: String
 
         public var text: String {
             let how = copied.resumedAfter == 0 ? "moved" : "resumed after position \(copied.resumedAfter) (held from an earlier run) and moved"
@@ -33,12 +35,14 @@ extension CentralDesk {
                 \(copied.flags) flags, \(copied.revocations) revocations, \(copied.losses) loss records from \(from) to \(postgres)
                 verified: positions 1...\(verified.positions), \(verified.terminals) terminals' marks, \(verified.losses) loss records, \
                 and the folded state (\(sales) sales, \(tickets) tickets, \(conflicts) conflicts) identical in both
+                central lives in \(postgres) now: \(TextOutput.plain(movedMarker)) marks the directory moved (it is only read from now on)
                 """
         }
     }
 
-    /// Moves the file central in `directory` (opened under its store lock, and only read) into the
-    /// database `postgres`. `afterBatch` (tests) is called after each durable batch of events with how
+    /// Moves the file central in `directory` (opened under its store lock; its only write is the
+    /// `MOVED` marker once the check passed) into the database `postgres`, which is marked `migrating`
+    /// (never opened as central) until then. `afterBatch` (tests) is called after each durable batch of events with how
     /// many this run appended; what it throws stops the run there, as a kill would.
     public static func migrate(fromDirectory directory: String, postgres: String, clockMillis: @escaping @Sendable () -> Int64,
                                lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault,
@@ -62,8 +66,9 @@ extension CentralDesk {
                 return files.migrationSecret
             }
         }
-        let targetStorage = try PosApp.store { () throws(SyncError) in
-            try PostgresCentralStore.migrationTarget(url: url, central: source.centralID, secret: secret)
+        let sourceName = URL(fileURLWithPath: directory).standardizedFileURL.path
+        let (targetStorage, targetState) = try PosApp.store { () throws(SyncError) in
+            try PostgresCentralStore.migrationTarget(url: url, central: source.centralID, secret: secret, source: sourceName)
         }
         let target = try PosApp.store { () throws(SyncError) in
             do throws(SyncError) { return try CentralHandler(storage: targetStorage, environment: environment) } catch {
@@ -75,9 +80,16 @@ extension CentralDesk {
 
         let shown = url.redacted
         var began = false, reported: UInt64 = 0
+        // A database whose move was checked may be serving central already: it is only compared again, never written.
         let copied = try PosApp.store { () throws(SyncError) in
             try source.withStorage { (s) throws(SyncError) in
-                try target.withStorage { (t) throws(SyncError) in
+                if targetState == .done {
+                    var r = CentralStorageMigration.Report()
+                    r.head = s.head
+                    r.resumedAfter = try target.withStorage { (t) throws(SyncError) in t.head }
+                    return r
+                }
+                return try target.withStorage { (t) throws(SyncError) in
                     try CentralStorageMigration.copy(from: s, directory, to: t, shown, batchEvents: batchEvents, afterBatch: afterBatch) { done, total in
                         if !began { progress.begin("moving events", total: Int(total), unit: "events"); began = true }
                         progress.advance(by: Int(done - reported))
@@ -106,7 +118,14 @@ extension CentralDesk {
             let lineA = n < la.count ? String(la[n]) : "(end)", lineB = n < lb.count ? String(lb[n]) : "(end)"
             throw AppError(.store, "migration check failed: `central show --json` differs at line \(n + 1): \(directory) has \(lineA.trimmingCharacters(in: .whitespaces)), \(shown) has \(lineB.trimmingCharacters(in: .whitespaces))")
         }
+        // Checked: the directory is marked moved (the migration's one write to it), then the database opens as central.
+        // Killed between the two, neither is served; the next run checks again and finishes.
+        try CentralMovedMarker.write(CentralMovedMarker(postgres: shown, movedAt: WallClock.format(clockMillis()), central: source.centralID.hex), in: directory)
+        if targetState != .done {
+            try PosApp.store { () throws(SyncError) in try PostgresCentralStore.finishMigration(url: url) }
+        }
         return Migration(central: source.centralID.hex, from: directory, postgres: shown, copied: copied, verified: verified,
-                         sales: here.sales.count, tickets: here.tickets.count, conflicts: here.conflicts.count)
+                         sales: here.sales.count, tickets: here.tickets.count, conflicts: here.conflicts.count,
+                         movedMarker: CentralMovedMarker.path(in: directory))
     }
 }

@@ -69,6 +69,7 @@ extension CentralDesk {
         let id: ReplicaId
         do { id = try ReplicaId.terminal(terminal) } catch { throw AppError(.refused, "--terminal \(terminal): \(error.message)") }
         try StoreKind.central.checkOpening(directory)
+        try CentralMovedMarker.refuse(directory, command: "central revoke")
         let text = "revoked \(WallClock.format(nowMillis))" + (note.map { ": \($0)" } ?? "")
         do {
             let r = try FileCentralStore.revoke(directory: directory, terminal: id, note: text)

@@ -43,11 +43,13 @@ public enum PostgresCentralStore {
         }
     }
 
-    /// The storage alone, of an existing central.
-    public static func openStorage(url: PostgresURL, logger: Logger? = nil) throws(SyncError) -> PostgresCentralStorage {
+    /// The storage alone, of an existing central. A database a migration has not finished checking is
+    /// refused (PostgresCentralStore+Migration.swift) unless `whileMigrating` (tests watching a migration).
+    public static func openStorage(url: PostgresURL, logger: Logger? = nil, whileMigrating: Bool = false) throws(SyncError) -> PostgresCentralStorage {
         let session = PostgresSession(url: url, logger: logger ?? quiet)
         do throws(SyncError) {
             _ = try PostgresSchema.migrate(session)
+            if !whileMigrating { try refuseUnfinishedMigration(session, url: url) }
             guard let row = try session.query("SELECT central_id FROM central", "table central").first else {
                 throw SyncError(.notFound, "no central store in this database (table central is empty): run `possync central init --postgres URL`", location: url.redacted)
             }

@@ -70,6 +70,17 @@ struct MigrateCLITests {
         return (c, shops)
     }
 
+    /// A file central with one terminal (merchant acme) whose `sales` sales (none declined) were pushed in one sync.
+    static func oneShopCentral(_ tmp: TempDir, sales: Int) throws -> (central: String, shops: [String]) {
+        let (c, shops) = try setUpShops(tmp, count: 1, now: day0)
+        for n in 0..<sales {
+            _ = try CLI.json(["terminal", "scan", "--dir", shops[0], "--amount", "\(10 + n).00", "--payment-code", "13456789012345\(6000 + n)"],
+                             now: String(format: "2026-03-02T09:%02d:00Z", n))
+        }
+        _ = try CLI.json(["terminal", "sync", "--dir", shops[0], "--central", c], now: "2026-03-02T12:00:00Z")
+        return (c, shops)
+    }
+
     @Test("migrate a busy file central: `central show --json` identical; stopped after 2 batches and rerun, the same result; the source unchanged; another central's database refused; a terminal then syncs against PostgreSQL with nothing re-sent or lost")
     func migrateBusyCentral() throws {
         guard let server = PostgresTestDatabase.server(for: "central migrate") else { return }
@@ -90,8 +101,10 @@ struct MigrateCLITests {
             _ = try CentralDesk.migrate(fromDirectory: c, postgres: url, clockMillis: { 0 }, batchEvents: 3,
                                         afterBatch: { (n: Int) throws(SyncError) in if n == 2 { throw stop } })
         }
-        // Stopped at a batch boundary: some positions are in the database, not all.
-        let partial = try #require(try CLI.json(["central", "status", "--postgres", url])["journalPositions"] as? Int)
+        // Stopped at a batch boundary: some positions are in the database, not all (read past the `migrating` marker).
+        let watched = try PostgresCentralStore.openStorage(url: try PostgresURL(parsing: url), whileMigrating: true)
+        let partial = Int(watched.head)
+        try watched.close()
         #expect(partial >= 2 && partial <= 6 && partial < head, "two batches of at most 3 events each: \(partial) of \(head)")
         let resumed = try CLI.run(["central", "migrate", "--from-dir", c, "--postgres", url, "--batch-events", "3", "--json"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
@@ -117,7 +130,9 @@ struct MigrateCLITests {
             let status = try CLI.run(["central", "status", "--postgres", target, "--json"])
             #expect(status.stdout == fileStatus.stdout, "central status --json of \(target) equals the file central's")
         }
-        #expect(treeHashes(c) == before, "the source directory was only read")
+        var after = treeHashes(c)
+        #expect(after.removeValue(forKey: CentralMovedMarker.fileName) != nil, "the move is marked in \(c)")
+        #expect(after == before, "the source directory was only read, MOVED apart")
 
         // A database holding another central is refused, naming it.
         let other = try PostgresTestDatabase.fresh(on: server, label: "migrateother").redacted
@@ -134,8 +149,51 @@ struct MigrateCLITests {
         let synced = try terminal.sync(with: central, nowMillis: 1_772_600_000_000)
         #expect(synced.pushed == 1 && synced.alreadyAtCentral == 0 && synced.centralLostFrom == nil, "\(synced)")
         #expect(synced.pulled == 0, "the terminal held everything already: \(synced)")
-        let after = try CLI.json(["central", "status", "--postgres", url])
-        #expect(after["journalPositions"] as? Int == head + 1, "one new position: \(after)")
+        let status = try CLI.json(["central", "status", "--postgres", url])
+        #expect(status["journalPositions"] as? Int == head + 1, "one new position: \(status)")
+    }
+
+    @Test("a half-moved database is served by nothing (it says `migrating` until the check passes); once moved, the directory is refused to every command that serves or changes it, naming MOVED and the database; show and status still read it")
+    func halfMovedAndMovedAreNotServed() throws {
+        guard let server = PostgresTestDatabase.server(for: "central migrate: the migrating and moved markers") else { return }
+        let tmp = TempDir("migrate-markers")
+        let (c, shops) = try Self.oneShopCentral(tmp, sales: 3)
+        let url = try PostgresTestDatabase.fresh(on: server, label: "migratemarkers").redacted
+        let stop = SyncError(.io, "injected stop after 1 batch")
+        #expect(throws: AppError.self) {
+            _ = try CentralDesk.migrate(fromDirectory: c, postgres: url, clockMillis: { 0 }, batchEvents: 1,
+                                        afterBatch: { (n: Int) throws(SyncError) in if n == 1 { throw stop } })
+        }
+        #expect(CentralMovedMarker.read(c) == nil, "not moved yet: the directory is still central")
+        let half: [[String]] = [
+            ["central", "show", "--postgres", url], ["central", "status", "--postgres", url], ["central", "forward", "--postgres", url],
+            ["central", "import", "--postgres", url, tmp.path + "/none.bundle"], ["central", "serve", "--postgres", url, "--port", "0"],
+        ]
+        for args in half {
+            let r = try CLI.run(args, now: "2026-03-02T13:00:00Z")
+            #expect(r.status == 3 && r.stderr.contains("possync_migration") && r.stderr.contains("state migrating") && r.stderr.contains(url),
+                    "\(args[1]) on a half-moved database: \(r.status) \(r.stderr)")
+        }
+        let moved = try CLI.run(["central", "migrate", "--from-dir", c, "--postgres", url])
+        #expect(moved.status == 0 && moved.stdout.contains("MOVED"), "\(moved.stdout) \(moved.stderr)")
+        let marker = try #require(CentralMovedMarker.read(c))
+        #expect(marker.postgres == url, "\(marker)")
+        #expect(try CLI.run(["central", "show", "--postgres", url]).status == 0, "the checked database is central now")
+        let refused: [[String]] = [
+            ["central", "serve", "--dir", c, "--port", "0"], ["central", "import", "--dir", c, tmp.path + "/none.bundle"],
+            ["central", "forward", "--dir", c], ["central", "revoke", "--dir", c, "--terminal", "1"],
+            ["central", "approve", "--dir", c, "--ticket", "1:1"], ["central", "recover", "--dir", c],
+            ["nightly", "--central", c, "--inbox", tmp.path, "--report", tmp.path + "/report", "--date", "2026-03-02"],
+            ["terminal", "sync", "--dir", shops[0], "--central", c],
+        ]
+        for args in refused {
+            let r = try CLI.run(args, now: "2026-03-02T13:00:00Z")
+            #expect(r.status == 1 && r.stderr.contains(c + "/MOVED") && r.stderr.contains(url), "\(args.prefix(2)) on a moved directory: \(r.status) \(r.stderr)")
+        }
+        for args in [["central", "show", "--dir", c], ["central", "status", "--dir", c]] {
+            let r = try CLI.run(args)
+            #expect(r.status == 0, "\(args[1]) still reads a moved directory: \(r.stderr)")
+        }
     }
 
     @Test("a migration whose database connection is cut at seeded points, run again until it completes: the same result as one run; a target changed behind its back fails the check, naming what differs")
@@ -194,12 +252,7 @@ struct MigrateCLITests {
     func batchEndsInsideOneTerminalsRun() throws {
         guard let server = PostgresTestDatabase.server(for: "central migrate of a long push") else { return }
         let tmp = TempDir("migrate-long")
-        let (c, shops) = try setUpShops(tmp, count: 1, now: Self.day0)
-        for n in 0..<7 {
-            _ = try CLI.json(["terminal", "scan", "--dir", shops[0], "--amount", "\(10 + n).00", "--payment-code", "13456789012345\(6000 + n)"],
-                             now: String(format: "2026-03-02T09:%02d:00Z", n))
-        }
-        _ = try CLI.json(["terminal", "sync", "--dir", shops[0], "--central", c], now: "2026-03-02T12:00:00Z")
+        let (c, _) = try Self.oneShopCentral(tmp, sales: 7)
         let url = try PostgresTestDatabase.fresh(on: server, label: "migratelong").redacted
         let moved = try CLI.run(["central", "migrate", "--from-dir", c, "--postgres", url, "--batch-events", "3", "--json"])
         #expect(moved.status == 0, "\(moved.stderr)")
@@ -229,13 +282,13 @@ struct MigrateCLITests {
             let deadline = Date(timeIntervalSinceNow: 30)
             var seen: UInt64 = 0
             while p.isRunning && Date() < deadline {
-                if let s = try? PostgresCentralStore.openStorage(url: url) { seen = s.head; try? s.close() }
+                if let s = try? PostgresCentralStore.openStorage(url: url, whileMigrating: true) { seen = s.head; try? s.close() }
                 if seen >= 3 { kill(p.processIdentifier, SIGKILL); break }
                 Thread.sleep(forTimeInterval: 0.005)
             }
             p.waitUntilExit()
             if p.terminationReason == .uncaughtSignal {
-                let s = try PostgresCentralStore.openStorage(url: url)
+                let s = try PostgresCentralStore.openStorage(url: url, whileMigrating: true)
                 let at = s.head
                 try s.close()
                 if at < UInt64(head) { killedAt = at; break }

@@ -40,6 +40,9 @@ struct PostgresTwoServersTests {
             let r = try CLI.run(["terminal", "init", "--dir", shops[i - 1], "--enrollment", tmp.path + "/t\(i).json"], now: Self.now)
             #expect(r.status == 0, "\(r.stderr)")
         }
+        // The twin the bundles are imported into: a copy taken before the move (the moved directory is only read from then on).
+        let twin = tmp.path + "/hq-twin"
+        try FileManager.default.copyItem(atPath: hq, toPath: twin)
         let url = try PostgresTestDatabase.fresh(on: server, label: "twoservers").redacted
         let moved = try CLI.run(["central", "migrate", "--from-dir", hq, "--postgres", url])
         #expect(moved.status == 0, "\(moved.stderr)")
@@ -96,14 +99,14 @@ struct PostgresTwoServersTests {
         // The file central fed the same pushes (the bundles, in each terminal's order) holds the same.
         var bundles: [String] = []
         for i in 1...Self.terminalCount { for round in 0..<Self.rounds { bundles.append("\(tmp.path)/b-\(i)-\(round).bundle") } }
-        let imported = try CLI.run(["central", "import", "--dir", hq] + bundles)
+        let imported = try CLI.run(["central", "import", "--dir", twin] + bundles)
         #expect(imported.status == 0, "\(imported.stderr)")
-        let fileShow = try CLI.run(["central", "show", "--dir", hq, "--json"])
+        let fileShow = try CLI.run(["central", "show", "--dir", twin, "--json"])
         let pgShow = try CLI.run(["central", "show", "--postgres", url, "--json"])
         #expect(pgShow.status == 0 && fileShow.status == 0, "\(pgShow.stderr) \(fileShow.stderr)")
         #expect(pgShow.stdout == fileShow.stdout, "central show --json: PostgreSQL central equals the file central fed the same pushes")
         // The same number of positions, every terminal's mark (and the same central id, no loss record).
-        let fileStatus = try CLI.run(["central", "status", "--dir", hq, "--json"]), pgStatus = try CLI.run(["central", "status", "--postgres", url, "--json"])
+        let fileStatus = try CLI.run(["central", "status", "--dir", twin, "--json"]), pgStatus = try CLI.run(["central", "status", "--postgres", url, "--json"])
         #expect(pgStatus.stdout == fileStatus.stdout, "central status --json: PostgreSQL central equals the file central")
 
         for (n, s) in servers.enumerated() {
