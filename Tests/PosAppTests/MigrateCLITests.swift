@@ -168,6 +168,7 @@ struct MigrateCLITests {
         let half: [[String]] = [
             ["central", "show", "--postgres", url], ["central", "status", "--postgres", url], ["central", "forward", "--postgres", url],
             ["central", "import", "--postgres", url, tmp.path + "/none.bundle"], ["central", "serve", "--postgres", url, "--port", "0"],
+            ["central", "revoke", "--postgres", url, "--terminal", "1"],
         ]
         for args in half {
             let r = try CLI.run(args, now: "2026-03-02T13:00:00Z")
