@@ -3,6 +3,7 @@ import PosCentral
 @_spi(Migration) import PosCentralFiles
 import PosCentralPostgres
 import PosLedger
+import PosNotify
 import PosWire
 
 /// `possync central migrate --from-dir C --postgres URL` (sync-protocol.md, "Moving central to
@@ -27,6 +28,8 @@ extension CentralDesk {
         public var conflicts: Int
         /// The file left in the source directory: central lives in the database from now on.
         public var movedMarker: String
+        /// Customer notifications queued or retrying in the directory's delivery log, left there (`--drop-notifications`).
+        public var notificationsLeft: Int
 
         public var text: String {
             let how = copied.resumedAfter == 0 ? "moved" : "resumed after position \(copied.resumedAfter) (held from an earlier run) and moved"
@@ -36,7 +39,7 @@ extension CentralDesk {
                 verified: positions 1...\(verified.positions), \(verified.terminals) terminals' marks, \(verified.losses) loss records, \
                 and the folded state (\(sales) sales, \(tickets) tickets, \(conflicts) conflicts) identical in both
                 central lives in \(postgres) now: \(TextOutput.plain(movedMarker)) marks the directory moved (it is only read from now on)
-                """
+                """ + (notificationsLeft == 0 ? "" : "\n\(notificationsLeft) customer notifications not delivered were left in \(TextOutput.plain(from))/notifications (--drop-notifications)")
         }
     }
 
@@ -47,6 +50,7 @@ extension CentralDesk {
     public static func migrate(fromDirectory directory: String, postgres: String, clockMillis: @escaping @Sendable () -> Int64,
                                lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault,
                                batchEvents: Int = CentralStorageMigration.batchEventsDefault,
+                               dropNotifications: Bool = false,
                                afterBatch: ((Int) throws(SyncError) -> Void)? = nil,
                                progress: any ProgressSink = SilentProgress()) throws(AppError) -> Migration {
         guard (1...CentralStorageMigration.batchEventsMax).contains(batchEvents) else {
@@ -54,6 +58,13 @@ extension CentralDesk {
         }
         try StoreKind.central.checkOpening(directory)
         let url = try postgresURL(postgres)
+        let undelivered = try undeliveredNotifications(directory)
+        if let first = undelivered.first, !dropNotifications {
+            let n = first.notification
+            throw AppError(.refused, "\(TextOutput.plain(DeliveryLog.directory(ofCentral: directory)))/outbox.jsonl: \(undelivered.count) customer notifications not delivered yet "
+                           + "(queued or retrying; the first \(n.id), \(n.kind) of ticket \(n.ticket)): the delivery log is not moved to PostgreSQL; "
+                           + "deliver them first (`possync central notify --dir \(TextOutput.plain(directory)) ...`), or give --drop-notifications to move without them")
+        }
         let environment = CentralEnvironment(wallMillis: clockMillis)
         let source: CentralHandler
         do { source = try FileCentralStore.open(directory: directory, environment: environment, lockWaitMillis: lockWaitMillis) } catch {
@@ -126,6 +137,16 @@ extension CentralDesk {
         }
         return Migration(central: source.centralID.hex, from: directory, postgres: shown, copied: copied, verified: verified,
                          sales: here.sales.count, tickets: here.tickets.count, conflicts: here.conflicts.count,
-                         movedMarker: CentralMovedMarker.path(in: directory))
+                         movedMarker: CentralMovedMarker.path(in: directory), notificationsLeft: undelivered.count)
+    }
+
+    /// The customer notifications queued or retrying in the delivery log of the file central in `directory`
+    /// (none when it has no log): the migration does not move the log (sync-protocol.md, "Moving central to PostgreSQL").
+    static func undeliveredNotifications(_ directory: String) throws(AppError) -> [NotificationRecord] {
+        let log: DeliveryLog
+        do { log = try DeliveryLog(directory: DeliveryLog.directory(ofCentral: directory)) } catch {
+            throw AppError(.store, "notifications: \(error.description)")
+        }
+        return log.records.filter { $0.state == .queued || $0.state == .retrying }
     }
 }

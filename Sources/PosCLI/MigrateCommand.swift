@@ -15,8 +15,11 @@ extension CentralCommand {
                 where the database stands. At the end it compares the two (every
                 position's record, every terminal's mark, the loss log, then `central
                 show --json` of each) and fails on any difference. The directory is
-                opened under its store lock and only read; a database holding another
-                central is refused.
+                opened under its store lock and only read, but for the MOVED file written
+                once the check passed; a database holding another central is refused.
+                The customer notifications' delivery log (notifications/) is not moved:
+                while it holds notifications queued or retrying the move is refused
+                unless --drop-notifications.
 
                 Example:
                   possync central migrate --from-dir hq \\
@@ -28,6 +31,8 @@ extension CentralCommand {
         var postgres: String
         @Option(name: .customLong("batch-events"), help: ArgumentHelp("Events per transaction, 1...\(CentralDesk.migrationBatchEventsMax).", valueName: "n"))
         var batchEvents: Int = CentralDesk.migrationBatchEventsDefault
+        @Flag(name: .customLong("drop-notifications"), help: "Move even when customer notifications are queued or retrying in the directory's delivery log: they stay there, undelivered (the log is not moved).")
+        var dropNotifications = false
         @OptionGroup var lock: LockOptions
         @OptionGroup var clock: ClockOptions
         @OptionGroup var output: OutputOptions
@@ -42,6 +47,7 @@ extension CentralCommand {
             let now = try clock.millis(console.environment)
             let r = try CentralDesk.migrate(fromDirectory: fromDir, postgres: postgres, clockMillis: { now },
                                             lockWaitMillis: try lock.millis(console.environment), batchEvents: batchEvents,
+                                            dropNotifications: dropNotifications,
                                             progress: ProgressBar(console))
             console.show(r, json: output.json) { r.text }
         }

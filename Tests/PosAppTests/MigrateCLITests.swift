@@ -197,6 +197,26 @@ struct MigrateCLITests {
         }
     }
 
+    @Test("customer notifications queued or retrying in the directory's delivery log refuse the move (exit 1, naming the outbox) unless --drop-notifications, which moves and says how many were left")
+    func undeliveredNotificationsRefuseTheMove() throws {
+        guard let server = PostgresTestDatabase.server(for: "central migrate with undelivered notifications") else { return }
+        let tmp = TempDir("migrate-notify")
+        let (c, _, _) = try NotificationCLITests().world(tmp)
+        let secret = tmp.path + "/webhook.secret"
+        try "0123456789abcdef0123456789abcdef\n".write(toFile: secret, atomically: true, encoding: .utf8)
+        // Nothing listens on port 1: both notifications are tried once and wait to be retried.
+        let tried = try CLI.run(["central", "notify", "--dir", c, "--webhook", "http://127.0.0.1:1/hook", "--secret-file", secret], now: "2026-03-03T21:00:00Z")
+        #expect(tried.stdout.contains("retrying"), "\(tried.stdout) \(tried.stderr)")
+        let url = try PostgresTestDatabase.fresh(on: server, label: "migratenotify").redacted
+        let refused = try CLI.run(["central", "migrate", "--from-dir", c, "--postgres", url])
+        #expect(refused.status == 1 && refused.stderr.contains(c + "/notifications/outbox.jsonl: 2 customer notifications not delivered yet")
+                && refused.stderr.contains("--drop-notifications"), "\(refused.stderr)")
+        #expect(try PostgresCentralStore.migrationState(url: try PostgresURL(parsing: url)) == nil, "nothing was written to the database")
+        #expect(CentralMovedMarker.read(c) == nil)
+        let dropped = try CLI.run(["central", "migrate", "--from-dir", c, "--postgres", url, "--drop-notifications", "--json"])
+        #expect(dropped.status == 0 && dropped.stdout.contains("\"notificationsLeft\" : 2"), "\(dropped.stdout) \(dropped.stderr)")
+    }
+
     @Test("a migration whose database connection is cut at seeded points, run again until it completes: the same result as one run; a target changed behind its back fails the check, naming what differs")
     func migrateThroughCuts() throws {
         guard let server = PostgresTestDatabase.server(for: "central migrate through connection cuts") else { return }
