@@ -37,6 +37,7 @@ extension CentralDesk {
                 central \(central): \(how) \(copied.events) events in \(copied.batches) batches, \(copied.enrollments) enrollments, \(copied.merchantKeys) merchant keys, \
                 \(copied.flags) flags, \(copied.revocations) revocations, \(copied.losses) loss records from \(from) to \(postgres)
                 verified: positions 1...\(verified.positions), \(verified.terminals) terminals' marks, \(verified.losses) loss records, \
+                \(verified.placeholders) numbers held with no event, \(verified.salesAwaitingOutcome) sales awaiting an outcome, \
                 and the folded state (\(sales) sales, \(tickets) tickets, \(conflicts) conflicts) identical in both
                 central lives in \(postgres) now: \(TextOutput.plain(movedMarker)) marks the directory moved (it is only read from now on)
                 """ + (notificationsLeft == 0 ? "" : "\n\(notificationsLeft) customer notifications not delivered were left in \(TextOutput.plain(from))/notifications (--drop-notifications)")

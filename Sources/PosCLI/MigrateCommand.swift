@@ -13,8 +13,9 @@ extension CentralCommand {
                 (positions kept, so terminals' pull cursors and epochs stay valid), a
                 batch per transaction. Killed at any point, run it again: it continues
                 where the database stands. At the end it compares the two (every
-                position's record, every terminal's mark, the loss log, then `central
-                show --json` of each) and fails on any difference. The directory is
+                position's record, every terminal's mark, the loss log, the digests of
+                numbers held with no event, the sales awaiting an outcome, then
+                `central show --json` of each) and fails on any difference. The directory is
                 opened under its store lock and only read, but for the MOVED file written
                 once the check passed; a database holding another central is refused.
                 The customer notifications' delivery log (notifications/) is not moved:

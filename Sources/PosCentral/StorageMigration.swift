@@ -235,8 +235,15 @@ public enum CentralStorageMigration {
         public var positions: UInt64 = 0
         public var terminals = 0
         public var losses = 0
+        /// Sequence numbers held with no event (central's skipped numbers, every `unrecoverable` range) whose digests were compared.
+        public var placeholders: UInt64 = 0
+        /// Sales with a capture and no outcome (what `central forward` works through), equal in both.
+        public var salesAwaitingOutcome = 0
         public init() {}
     }
+
+    /// Sequence numbers held with no event that `verify` compares, at most (a larger count fails the check rather than run unbounded).
+    public static let verifyPlaceholdersMax: UInt64 = 10_000_000
 
     /// Compares everything the contract answers: identities, flags, revocations, loss records, the reservation,
     /// central's sequence and newest HLC, every terminal's mark, and the record at every position (byte for byte).
@@ -296,6 +303,50 @@ public enum CentralStorageMigration {
         v.positions = source.head
         v.terminals = enrollments.count
         v.losses = source.losses.count
+        v.placeholders = try verifyPlaceholders(source, target, differ)
+        let awaiting = try source.salesAwaitingOutcome(), awaitingThere = try target.salesAwaitingOutcome()
+        if awaiting != awaitingThere {
+            let only = awaiting.first { !awaitingThere.contains($0) }.map { "\($0) in \(sourceName) only" }
+                ?? awaitingThere.first { !awaiting.contains($0) }.map { "\($0) in \(targetName) only" } ?? "the order"
+            throw differ("the sales awaiting an outcome (\(only))", "\(awaiting.count) sales", "\(awaitingThere.count)")
+        }
+        v.salesAwaitingOutcome = awaiting.count
         return v
+    }
+
+    /// Compares the digest held for every number held with no event: central's own numbers the source holds no event
+    /// for (skipped past a reservation), and every range the loss log records `unrecoverable`. The records compared
+    /// position by position cover every number that has an event; these have none, so only the digests tell.
+    private static func verifyPlaceholders(_ source: any CentralStorage, _ target: any CentralStorage,
+                                           _ differ: (String, String, String) -> SyncError) throws(SyncError) -> UInt64 {
+        var ranges: [(ReplicaId, ClosedRange<UInt64>)] = []
+        if source.centralSequence > 0 { ranges.append((.central, 1...source.centralSequence)) }
+        for r in source.losses where r.kind == .unrecoverable {
+            guard let t = r.terminal, let from = r.from, let through = r.through, from <= through,
+                  let terminal = try? ReplicaId.terminal(t) else {
+                throw differ("loss record \(r.id) (unrecoverable)", "without a terminal's range", "(not compared)")
+            }
+            ranges.append((terminal, from...through))
+        }
+        var compared: UInt64 = 0
+        for (replica, range) in ranges {
+            guard compared + UInt64(range.count) <= verifyPlaceholdersMax else {
+                throw differ("the numbers held with no event", "more than \(verifyPlaceholdersMax)", "(not compared)")
+            }
+            for seq in range {
+                let dot: Dot
+                do throws(LedgerError) { dot = try Dot(replica: replica, seq: seq) } catch { throw SyncError(error, location: "\(replica) seq \(seq)") }
+                let here = try source.digest(of: dot)
+                // Central's numbers that hold an event were compared with its record; only the placeholders are compared here.
+                if replica.isCentral, let here, here != lostDigest { continue }
+                let there = try target.digest(of: dot)
+                guard here == there else {
+                    func shown(_ d: UInt64?) -> String { d.map { $0 == lostDigest ? "the lost placeholder" : "digest \(String($0, radix: 16))" } ?? "nothing" }
+                    throw differ("the digest held for \(dot)", shown(here), shown(there))
+                }
+                compared += 1
+            }
+        }
+        return compared
     }
 }
