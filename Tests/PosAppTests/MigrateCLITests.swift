@@ -222,6 +222,7 @@ struct MigrateCLITests {
         guard let server = PostgresTestDatabase.server(for: "central migrate through connection cuts") else { return }
         let seed = ProcessInfo.processInfo.environment["POSSYNC_TEST_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 0...UInt64.max)
         let replay = "seed \(seed) (POSSYNC_TEST_SEED=\(seed) replays the cuts)"
+        print("migrate through cuts: \(replay)")  // first, so a crash or hang still leaves the seed in the log
         let tmp = TempDir("migrate-cuts")
         let (c, _) = try Self.busyCentral(tmp)
         let fileShow = try CLI.run(["central", "show", "--dir", c, "--json"])
@@ -252,6 +253,10 @@ struct MigrateCLITests {
         #expect(shown.stdout == fileShow.stdout, "\(replay): central show --json equals the file central's")
 
         // Behind the migration's back: a mark raised, then a record's byte flipped; each rerun fails naming it.
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/psql") else {
+            print("migrate through cuts: skipped the changes behind the migration's back: /usr/bin/psql is not installed")
+            return
+        }
         func psql(_ sql: String) throws {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/psql")

@@ -4,6 +4,7 @@ import PosCentral
 import PosCentralPostgres
 import PosHTTPClient
 import PosLedger
+import PosTerminal
 import PosTestSupport
 import PosWire
 import Testing
@@ -92,7 +93,11 @@ struct PostgresTwoServersTests {
         for i in 1...Self.terminalCount {
             let id = try ReplicaId.terminal(UInt32(i))
             let mark = storage.mark(of: id)
-            #expect(mark >= UInt64(Self.rounds * 2) && perTerminal[id] == Int(mark), "terminal \(i): mark \(mark), \(perTerminal[id] ?? 0) events held")
+            // Exactly the terminal's last sequence: every event it recorded is held, none it did not.
+            let replica = try TerminalReplica.open(directory: shops[i - 1])
+            let last = replica.lastSequence
+            try replica.close()
+            #expect(mark == last && perTerminal[id] == Int(mark), "terminal \(i): mark \(mark), its last sequence \(last), \(perTerminal[id] ?? 0) events held")
         }
         try storage.close()
 

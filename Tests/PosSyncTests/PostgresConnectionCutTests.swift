@@ -49,6 +49,7 @@ struct PostgresConnectionCutTests {
         guard let server = PostgresTestDatabase.server(for: "a connection cut mid-push") else { return }
         let seed = ProcessInfo.processInfo.environment["POSSYNC_TEST_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 0...UInt64.max)
         let replay = "seed \(seed) (POSSYNC_TEST_SEED=\(seed) replays the cuts)"
+        print("connection cut mid-push: \(replay)")  // first, so a crash or hang still leaves the seed in the log
         let url = try PostgresTestDatabase.fresh(on: server, label: "cut")
         let dir = TempDir("pg-cut")
         let clock = FixedClock()
