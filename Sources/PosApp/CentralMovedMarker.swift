@@ -1,4 +1,6 @@
 import Foundation
+import PosJournal
+import PosWire
 
 /// The file `possync central migrate` leaves in a file central's directory once the move to
 /// PostgreSQL passed its check (sync-protocol.md, "Moving central to PostgreSQL"): its only write
@@ -34,16 +36,20 @@ public struct CentralMovedMarker: Codable, Sendable, Equatable {
                        + "\(command) works there now (--postgres \(m.postgres)); this directory is only read (`central show --dir`, `central status --dir`)")
     }
 
-    /// Writes the marker (atomically: a reader finds the whole file or none) unless one is there already.
+    /// Writes the marker unless one is there already: MOVED.tmp, fsynced, renamed, the directory fsynced
+    /// (a reader finds the whole file or none, and it outlives a crash once this returns).
     static func write(_ marker: CentralMovedMarker, in directory: String) throws(AppError) {
         let path = path(in: directory)
         guard !FileManager.default.fileExists(atPath: path) else { return }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        do {
-            try (try encoder.encode(marker) + Data([0x0A])).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw AppError(.store, "\(TextOutput.plain(path)): cannot write the moved marker: \(error.localizedDescription); the database is checked, but central is not marked moved there: run the migration again")
+        let failed = "the database is checked, but central is not marked moved there: run the migration again"
+        let bytes: Data
+        do { bytes = try encoder.encode(marker) + Data([0x0A]) } catch {
+            throw AppError(.store, "\(TextOutput.plain(path)): cannot encode the moved marker: \(error); \(failed)")
+        }
+        do { try FileStore(fs: PosixFileSystem()).writeAtomically(Array(bytes), to: path) } catch {
+            throw AppError(.store, "\(TextOutput.plain(path)): cannot write the moved marker: \(error.description); \(failed)")
         }
     }
 }
