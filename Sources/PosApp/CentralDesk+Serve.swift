@@ -66,10 +66,7 @@ extension CentralDesk {
     /// `central revoke` where central is: a store directory (below), or a PostgreSQL database, where the
     /// revocation is one row update that every server sharing the database sees from its next request on.
     public static func revoke(at location: CentralLocation, terminal: UInt32, note: String?, nowMillis: Int64) throws(AppError) -> RevokeResult {
-        guard case .postgres = location else {
-            guard case .directory(let d) = location else { preconditionFailure("a central location is a directory or a database") }
-            return try revoke(directory: d, terminal: terminal, note: note, nowMillis: nowMillis)
-        }
+        if case .directory(let d) = location { return try revoke(directory: d, terminal: terminal, note: note, nowMillis: nowMillis) }
         let id: ReplicaId
         do { id = try ReplicaId.terminal(terminal) } catch { throw AppError(.refused, "--terminal \(terminal): \(error.message)") }
         let desk = try open(at: location, clockMillis: { nowMillis })
