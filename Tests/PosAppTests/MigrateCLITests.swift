@@ -220,9 +220,8 @@ struct MigrateCLITests {
     @Test("a migration whose database connection is cut at seeded points, run again until it completes: the same result as one run; a target changed behind its back fails the check, naming what differs")
     func migrateThroughCuts() throws {
         guard let server = PostgresTestDatabase.server(for: "central migrate through connection cuts") else { return }
-        let seed = ProcessInfo.processInfo.environment["POSSYNC_TEST_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 0...UInt64.max)
-        let replay = "seed \(seed) (POSSYNC_TEST_SEED=\(seed) replays the cuts)"
-        print("migrate through cuts: \(replay)")  // first, so a crash or hang still leaves the seed in the log
+        let seeded = TestSeed("migrate through cuts", replays: "the cuts")  // printed first: a crash or a hang still leaves it in the log
+        let seed = seeded.value, replay = seeded.replay
         let tmp = TempDir("migrate-cuts")
         let (c, _) = try Self.busyCentral(tmp)
         let fileShow = try CLI.run(["central", "show", "--dir", c, "--json"])

@@ -47,9 +47,8 @@ struct PostgresConnectionCutTests {
     @Test("the database connection cut at seeded points during pushes: no partial batch ever, the terminals' retries converge, the state equals a file central's fed the same pushes")
     func connectionCutMidPush() throws {
         guard let server = PostgresTestDatabase.server(for: "a connection cut mid-push") else { return }
-        let seed = ProcessInfo.processInfo.environment["POSSYNC_TEST_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 0...UInt64.max)
-        let replay = "seed \(seed) (POSSYNC_TEST_SEED=\(seed) replays the cuts)"
-        print("connection cut mid-push: \(replay)")  // first, so a crash or hang still leaves the seed in the log
+        let seeded = TestSeed("connection cut mid-push", replays: "the cuts")  // printed first: a crash or a hang still leaves it in the log
+        let seed = seeded.value, replay = seeded.replay
         let url = try PostgresTestDatabase.fresh(on: server, label: "cut")
         let dir = TempDir("pg-cut")
         let clock = FixedClock()
