@@ -63,12 +63,32 @@ extension CentralDesk {
         }
     }
 
+    /// `central revoke` where central is: a store directory (below), or a PostgreSQL database, where the
+    /// revocation is one row update that every server sharing the database sees from its next request on.
+    public static func revoke(at location: CentralLocation, terminal: UInt32, note: String?, nowMillis: Int64) throws(AppError) -> RevokeResult {
+        if case .directory(let d) = location { return try revoke(directory: d, terminal: terminal, note: note, nowMillis: nowMillis) }
+        let id: ReplicaId
+        do { id = try ReplicaId.terminal(terminal) } catch { throw AppError(.refused, "--terminal \(terminal): \(error.message)") }
+        let desk = try open(at: location, clockMillis: { nowMillis })
+        defer { try? desk.close() }
+        guard let enrollment = desk.store.enrollment(of: id) else {
+            throw AppError(.refused, "terminal \(terminal) was never enrolled at the central store in \(desk.directory)")
+        }
+        let text = "revoked \(WallClock.format(nowMillis))" + (note.map { ": \($0)" } ?? "")
+        let before = desk.store.revocation(of: id)
+        if before == nil { try PosApp.store { () throws(SyncError) in try desk.store.revoke(terminal: id, note: text) } }
+        // The note the database keeps: the first revocation's (another process may have revoked it meanwhile).
+        let kept = desk.store.revocation(of: id) ?? text
+        return RevokeResult(terminal: terminal, merchant: enrollment.merchant, note: kept, alreadyRevoked: before != nil || kept != text)
+    }
+
     /// Revokes an enrolled terminal's enrollment for good (`central revoke`), without opening the store
     /// or waiting for its lock: a running `central serve` refuses the terminal from its next request on.
     public static func revoke(directory: String, terminal: UInt32, note: String?, nowMillis: Int64) throws(AppError) -> RevokeResult {
         let id: ReplicaId
         do { id = try ReplicaId.terminal(terminal) } catch { throw AppError(.refused, "--terminal \(terminal): \(error.message)") }
         try StoreKind.central.checkOpening(directory)
+        try CentralMovedMarker.refuse(directory, command: "central revoke")
         let text = "revoked \(WallClock.format(nowMillis))" + (note.map { ": \($0)" } ?? "")
         do {
             let r = try FileCentralStore.revoke(directory: directory, terminal: id, note: text)

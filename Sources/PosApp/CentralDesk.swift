@@ -43,9 +43,12 @@ public final class CentralDesk: Sendable {
         return CentralDesk(store: s, directory: directory)
     }
 
+    /// A directory whose central was moved to PostgreSQL (it holds `MOVED`) opens only `readOnly`
+    /// (`central show`, `central status`): nothing may serve or change it again.
     public static func open(directory: String, clockMillis: @escaping @Sendable () -> Int64,
-                            lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault) throws(AppError) -> CentralDesk {
+                            lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault, readOnly: Bool = false) throws(AppError) -> CentralDesk {
         try StoreKind.central.checkOpening(directory)
+        if !readOnly { try CentralMovedMarker.refuse(directory, command: "serving or changing central") }
         let s: CentralHandler
         do {
             s = try FileCentralStore.open(directory: directory, environment: CentralEnvironment(wallMillis: clockMillis), lockWaitMillis: lockWaitMillis)
@@ -73,9 +76,9 @@ public final class CentralDesk: Sendable {
 
     /// Opens central where it is. On PostgreSQL no lock is waited for: several processes share the database.
     public static func open(at location: CentralLocation, clockMillis: @escaping @Sendable () -> Int64,
-                            lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault) throws(AppError) -> CentralDesk {
+                            lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault, readOnly: Bool = false) throws(AppError) -> CentralDesk {
         switch location {
-        case .directory(let d): return try open(directory: d, clockMillis: clockMillis, lockWaitMillis: lockWaitMillis)
+        case .directory(let d): return try open(directory: d, clockMillis: clockMillis, lockWaitMillis: lockWaitMillis, readOnly: readOnly)
         case .postgres(let text):
             let urls = try postgresURLs(text)
             let s: CentralHandler
@@ -294,6 +297,7 @@ extension CentralDesk {
     public static func recover(directory: String, clockMillis: @escaping @Sendable () -> Int64,
                                lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault) throws(AppError) -> RecoverResult {
         try StoreKind.central.checkOpening(directory)
+        try CentralMovedMarker.refuse(directory, command: "central recover")
         let r: CentralRecoveryReport
         do {
             r = try FileCentralStore.recover(directory: directory, environment: CentralEnvironment(wallMillis: clockMillis), lockWaitMillis: lockWaitMillis)

@@ -12,7 +12,7 @@ struct CentralCommand: ParsableCommand {
               possync central init --postgres postgres://possync@db.example:5432/central
             """,
         subcommands: [Init.self, Enroll.self, Show.self, Status.self, Approve.self, Reject.self, Complete.self, Import.self, Forward.self, Statement.self, Recover.self,
-                      Serve.self, Revoke.self, Notify.self, Notifications.self]
+                      Serve.self, Revoke.self, Notify.self, Notifications.self, Migrate.self]
     )
 
     struct Init: ConsoleCommand {
@@ -75,7 +75,7 @@ struct CentralCommand: ParsableCommand {
         @OptionGroup var output: OutputOptions
         func run(_ console: Console) throws {
             let now = try clock.millis(console.environment)
-            let desk = try CentralDesk.open(at: store.location, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
+            let desk = try CentralDesk.open(at: store.location, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment), readOnly: true)
             defer { try? desk.close() }
             let report = try desk.report(try filter.filter())
             console.show(report, json: output.json) { report.text }
@@ -96,7 +96,7 @@ struct CentralCommand: ParsableCommand {
         @OptionGroup var output: OutputOptions
         func run(_ console: Console) throws {
             let now = try clock.millis(console.environment)
-            let desk = try CentralDesk.open(at: store.location, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
+            let desk = try CentralDesk.open(at: store.location, clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment), readOnly: true)
             defer { try? desk.close() }
             let s = desk.status()
             console.show(s, json: output.json) { s.text }

@@ -25,7 +25,8 @@ extension CentralCommand {
         func validate() throws { if limit < 0 { throw ValidationError("--limit must be 0 or more") } }
         func run(_ console: Console) throws {
             let now = try clock.millis(console.environment)
-            let desk = try CentralDesk.open(directory: try store.directory(for: "central notify and central notifications"), clockMillis: { now }, lockWaitMillis: try store.lock.millis(console.environment))
+            let desk = try CentralDesk.open(directory: try store.directory(for: "central notify and central notifications"), clockMillis: { now },
+                                            lockWaitMillis: try store.lock.millis(console.environment), readOnly: true)
             defer { try? desk.close() }
             let v = try desk.notifications(limit: limit)
             console.show(v, json: output.json) { v.text }

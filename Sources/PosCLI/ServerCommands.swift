@@ -83,12 +83,14 @@ extension CentralCommand {
             abstract: "Revoke a terminal's enrollment: from now on its syncs are refused (HTTP 403); its events already held stay.",
             discussion: """
                 It works while `central serve` runs (it does not wait for the store's lock: the server \
-                refuses the terminal from its next request on).
+                refuses the terminal from its next request on). With --postgres it updates the database \
+                every server sharing it reads at each request.
                 Its queued events can still be taken from a bundle it exports, if operations decide so:
                   possync central import --dir hq --allow-revoked shop3.bundle
 
                 Example:
                   possync central revoke --dir hq --terminal 3 --note "stolen"
+                  possync central revoke --postgres postgres://possync@db.example:5432/central --terminal 3 --note "stolen"
                 """)
         @OptionGroup var store: CentralDirOption
         @Option(help: "The terminal's id.")
@@ -99,7 +101,7 @@ extension CentralCommand {
         @OptionGroup var output: OutputOptions
         func run(_ console: Console) throws {
             let now = try clock.millis(console.environment)
-            let r = try CentralDesk.revoke(directory: try store.directory(for: "central revoke"), terminal: terminal, note: note, nowMillis: now)
+            let r = try CentralDesk.revoke(at: store.location, terminal: terminal, note: note, nowMillis: now)
             console.show(r, json: output.json) { r.text }
         }
     }

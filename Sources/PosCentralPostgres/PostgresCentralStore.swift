@@ -168,17 +168,19 @@ public enum PostgresCentralStore {
         }
     }
 
-    /// The storage alone, of an existing central.
-    public static func openStorage(url: PostgresURL, logger: Logger? = nil) throws(SyncError) -> PostgresCentralStorage {
-        try openStorage(url: url, logger: logger, place: 0, listed: [url])
+    /// The storage alone, of an existing central. A database a migration has not finished checking is
+    /// refused (PostgresCentralStore+Migration.swift) unless `whileMigrating` (tests watching a migration).
+    public static func openStorage(url: PostgresURL, logger: Logger? = nil, whileMigrating: Bool = false) throws(SyncError) -> PostgresCentralStorage {
+        try openStorage(url: url, logger: logger, place: 0, listed: [url], whileMigrating: whileMigrating)
     }
 
     /// Shard `place` of the list `listed` (one URL: the central's only database, which must be shard 0
     /// of a central whose shard map names no other).
-    static func openStorage(url: PostgresURL, logger: Logger?, place: Int, listed: [PostgresURL]) throws(SyncError) -> PostgresCentralStorage {
+    static func openStorage(url: PostgresURL, logger: Logger?, place: Int, listed: [PostgresURL], whileMigrating: Bool = false) throws(SyncError) -> PostgresCentralStorage {
         let session = PostgresSession(url: url, logger: logger ?? quiet)
         do throws(SyncError) {
             _ = try PostgresSchema.migrate(session)
+            if !whileMigrating { try refuseUnfinishedMigration(session, url: url) }
             guard let (central, _, shard) = try readIdentity(session) else {
                 if place > 0 {
                     throw SyncError(.notFound, "no central store in this database (table central is empty): to add it as shard \(place), run `possync central init --postgres` with every shard's URL, this one last", location: url.redacted)

@@ -50,20 +50,12 @@ public final class LoopbackGateway: @unchecked Sendable {
     public init(_ script: [Behaviour] = [], then: Behaviour = .answer(status: 200, body: "ok")) throws {
         self.script = script
         afterScript = then
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw GatewayError("socket: errno \(errno)") }
-        var yes: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = 0
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard bound == 0, listen(fd, 64) == 0 else { close(fd); throw GatewayError("bind/listen on 127.0.0.1: errno \(errno)") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        let fd: Int32
+        switch loopbackListener() {
+        case .success(let l): (fd, port) = l
+        case .failure(let e): throw GatewayError("\(e)")
+        }
         listener = fd
-        port = Int(UInt16(bigEndian: addr.sin_port))
         finished.enter()
         Thread { [self] in acceptLoop(); finished.leave() }.start()
     }

@@ -1,5 +1,7 @@
 import Foundation
+import PosApp
 import PosCentralPostgres
+import PosLedger
 import PosTestSupport
 import Testing
 
@@ -54,5 +56,30 @@ struct PostgresCLITests {
         #expect(short.status != 0 && short.stderr.contains("3 shards"), "\(short.stderr)")
         let empty = try CLI.run(["central", "status", "--postgres", "\(a),,\(b)"])
         #expect(empty.status != 0 && empty.stderr.contains("URL 2 of 3 is empty"), "\(empty.stderr)")
+    }
+
+    @Test("central revoke --postgres: the terminal's syncs are refused from then on; revoking again keeps the first note; a terminal never enrolled is refused, naming the database")
+    func revokeOnPostgres() throws {
+        guard let server = PostgresTestDatabase.server(for: "central revoke on PostgreSQL") else { return }
+        let url = try PostgresTestDatabase.fresh(on: server, label: "clirevoke").redacted
+        let dir = TempDir("pg-revoke")
+        _ = try CLI.json(["central", "init", "--postgres", url])
+        _ = try CLI.json(["central", "enroll", "--postgres", url, "--terminal", "7", "--merchant", "acme", "--out", dir.path + "/t7.json"])
+        _ = try CLI.json(["terminal", "init", "--dir", dir.path + "/shop7", "--enrollment", dir.path + "/t7.json"], now: "2026-03-02T08:00:00Z")
+        let r = try CLI.json(["central", "revoke", "--postgres", url, "--terminal", "7", "--note", "stolen"], now: "2026-03-02T09:00:00Z")
+        #expect(r["merchant"] as? String == "acme" && r["alreadyRevoked"] as? Bool == false && r["note"] as? String == "revoked 2026-03-02T09:00:00Z: stolen", "\(r)")
+        let again = try CLI.json(["central", "revoke", "--postgres", url, "--terminal", "7", "--note", "found"], now: "2026-03-02T10:00:00Z")
+        #expect(again["alreadyRevoked"] as? Bool == true && again["note"] as? String == r["note"] as? String, "the first note stays: \(again)")
+        let storage = try PostgresCentralStore.openStorage(url: try PostgresURL(parsing: url))
+        #expect(storage.revocation(of: try ReplicaId.terminal(7)) == r["note"] as? String)
+        try storage.close()
+        let never = try CLI.run(["central", "revoke", "--postgres", url, "--terminal", "8"])
+        #expect(never.status == 1 && never.stderr.contains("terminal 8 was never enrolled") && never.stderr.contains(url), "\(never.stderr)")
+        // The revoked terminal's sync against the database is refused.
+        let terminal = try TerminalDesk.open(directory: dir.path + "/shop7")
+        defer { try? terminal.close() }
+        let central = try CentralDesk.open(at: .postgres(url), clockMillis: { 1_772_450_000_000 })
+        defer { try? central.close() }
+        #expect { _ = try terminal.sync(with: central, nowMillis: 1_772_450_000_000) } throws: { "\($0)".contains("revoked") }
     }
 }

@@ -13,7 +13,7 @@ struct UsageCLITests {
         (["demo", "--terminals", "99999999999999999999"], "is invalid for '--terminals <terminals>' (see 'possync demo --help')"),
         (["terminal", "frob"], "unknown subcommand 'frob' of 'possync terminal': expected one of init, scan, refund, cancel, approve, reject, escalate, note, status, show, sync, export, recover (see 'possync terminal --help')"),
         (["frob"], "unknown subcommand 'frob' of 'possync': expected one of central, terminal, nightly, demo (see 'possync --help')"),
-        (["central"], "'possync central' needs a subcommand: one of init, enroll, show, status, approve, reject, complete, import, forward, statement, recover, serve, revoke, notify, notifications (see 'possync central --help')"),
+        (["central"], "'possync central' needs a subcommand: one of init, enroll, show, status, approve, reject, complete, import, forward, statement, recover, serve, revoke, notify, notifications, migrate (see 'possync central --help')"),
         ([], "'possync' needs a subcommand: one of central, terminal, nightly, demo (see 'possync --help')"),
         (["terminal", "show", "--dir", "d", "--sale", "1:1", "--ticket", "1:2"], "give --sale or --ticket, not both (see 'possync terminal show --help')"),
         (["terminal", "status", "--dir", "d", "extra"], "Unexpected argument 'extra' (see 'possync terminal status --help')"),
