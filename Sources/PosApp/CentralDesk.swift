@@ -95,6 +95,15 @@ public final class CentralDesk: Sendable {
         do { return try PostgresURL.list(parsing: text) } catch { throw AppError(.usage, "--postgres: \(error.message)") }
     }
 
+    /// `--postgres URL`: one database (where `central migrate` moves a file central; a list of shards is refused).
+    static func postgresURL(_ text: String) throws(AppError) -> PostgresURL {
+        let urls = try postgresURLs(text)
+        guard urls.count == 1 else {
+            throw AppError(.usage, "--postgres: \(urls.count) URLs; central migrate moves a central into one database (merchants are spread over servers by `central init --postgres URL1,URL2,...` on an empty set of databases)")
+        }
+        return urls[0]
+    }
+
     public func close() throws(AppError) { try PosApp.store { () throws(SyncError) in try store.close() } }
 
     public struct EnrollResult: Codable, Sendable, Equatable {
