@@ -251,6 +251,66 @@ struct ShardTests {
         }
     }
 
+    @Test("the shard registry on the first database refuses a list that skips, replaces or reorders a registered shard, before writing anything")
+    func shardRegistry() throws {
+        guard let (one, two) = PostgresTestDatabase.servers(for: "the shard registry") else { return }
+        let a = try PostgresTestDatabase.fresh(on: one, label: "reg0")
+        let b = try PostgresTestDatabase.fresh(on: two, label: "reg1")
+        let c = try PostgresTestDatabase.fresh(on: two, label: "reg2")
+        let d = try PostgresTestDatabase.fresh(on: one, label: "reg3")
+        try PostgresCentralStore.create(url: a).close()
+        try PostgresCentralStore.create(urls: [a, b]).close()
+        #expect(try Self.count(a, "SELECT count(*) FROM shard_registry") == 2)
+        /// Tables in a database the refused call must not have written to.
+        func untouched(_ url: PostgresURL) throws -> Bool {
+            try Self.count(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == 0
+        }
+        // c in b's place: init and open refused (the registry has shard 1), c left as it was.
+        for (what, call) in [("init", { try PostgresCentralStore.create(urls: [a, c]).close() }), ("open", { try PostgresCentralStore.open(urls: [a, c]).close() })] as [(String, () throws -> Void)] {
+            do {
+                try call()
+                Issue.record("\(what) [a, c] with b registered as shard 1")
+            } catch let error as SyncError {
+                #expect(error.location == c.redacted && error.message.contains("shard_registry"), "\(what): \(error)")
+            }
+            #expect(try untouched(c), "\(what) wrote to c")
+        }
+        // A new database before a registered one: refused before the new one is written.
+        do {
+            try PostgresCentralStore.create(urls: [a, d, b]).close()
+            Issue.record("init [a, new, b]")
+        } catch let error as SyncError {
+            #expect(error.location == d.redacted, "\(error)")
+        }
+        #expect(try untouched(d), "init [a, new, b] wrote to the new database")
+        #expect(try Self.count(a, "SELECT count(*) FROM shard_registry") == 2)
+        // One URL: shard 0 of a central of two shards is refused (it would place merchants with no map entry).
+        do {
+            try PostgresCentralStore.open(url: a).close()
+            Issue.record("opened shard 0 alone")
+        } catch let error as SyncError {
+            #expect(error.location == a.redacted && error.message.contains("2 shards"), "\(error)")
+        }
+        // A database that claims shard 1 of this central but is not the one registered (a copy, say).
+        let original = try Self.strings(b, "SELECT shard_uuid::text FROM central")[0]
+        let s = Self.look(b)
+        try s.query("UPDATE central SET shard_uuid = gen_random_uuid()", "test")
+        s.close()
+        do {
+            try PostgresCentralStore.open(urls: [a, b]).close()
+            Issue.record("opened with a shard that is not the registered database")
+        } catch let error as SyncError {
+            #expect(error.code == .wrongCentral && error.location == b.redacted, "\(error)")
+        }
+        // Extending at the end still works: a, b (its identity put back), then c.
+        let s2 = Self.look(b)
+        try s2.query("UPDATE central SET shard_uuid = \(original)::uuid", "test")
+        s2.close()
+        try PostgresCentralStore.create(urls: [a, b, c]).close()
+        #expect(try Self.count(a, "SELECT count(*) FROM shard_registry") == 3)
+        try PostgresCentralStore.open(urls: [a, b, c]).close()
+    }
+
     @Test("a two-database central keeps the CentralStorage contract")
     func contract() throws {
         guard let (one, two) = PostgresTestDatabase.servers(for: "the sharded storage contract") else { return }
