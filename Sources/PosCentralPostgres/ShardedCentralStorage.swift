@@ -35,6 +35,8 @@ public final class ShardedCentralStorage: CentralStorage {
     private(set) var merchantShards: [String: Int] = [:]
     /// The shard the request in progress is about (nil: everything).
     private(set) var current: Int?
+    /// The terminal whose sync or bundle the request in progress is (nil: none).
+    private var requester: ReplicaId?
     /// The shard last addressed (what the per-shard values answer from when no shard is named).
     private var last = 0
 
@@ -183,6 +185,7 @@ public final class ShardedCentralStorage: CentralStorage {
         case .everything: k = nil
         }
         current = k
+        if case .terminal(let t) = subject { requester = t } else { requester = nil }
         if let k {
             last = k
             try shards[k].beginRequest()
@@ -302,7 +305,37 @@ public final class ShardedCentralStorage: CentralStorage {
 
     // MARK: - The folded state
 
-    public func prepare(_ event: Event) throws(SyncError) { try routed(try shard(of: event)).prepare(event) }
+    public func prepare(_ event: Event) throws(SyncError) {
+        let found = try shard(of: event)
+        if let k = current, let t = requester, found != k { try refuseForeign(event, of: t, onShard: k, found: found) }
+        try routed(found).prepare(event)
+    }
+
+    /// A terminal's event naming a sale or ticket of another shard: refused `foreignMerchant` as on one database
+    /// (where the handler finds the entity's owner in the resident fold; here that fold is the request's shard's,
+    /// which never holds it). Central's own tickets are told by their number: one outside the request's shard's
+    /// range is another shard's, or no shard's.
+    private func refuseForeign(_ event: Event, of terminal: ReplicaId, onShard k: Int, found: Int?) throws(SyncError) {
+        let c = EventComponent(event)
+        let key: EntityKey? = c.sale.map { .sale($0) } ?? c.ticket.map { .ticket($0) }
+        guard let key else { return }  // an event of no entity: its writer's shard, the request's
+        let merchant = shards[k].enrolled[terminal]?.merchant ?? "?"
+        let location = "\(shards[k].url.redacted) (shard \(k))"
+        var owner: ReplicaId? = key.creator.isCentral ? nil : key.creator
+        if owner == nil, let f = found, case .ticket(let ticket) = key {
+            try shards[f].prepare(key)  // the owner of central's ticket is its request's sale's creator, held on shard f
+            owner = shards[f].resident.tickets[ticket]?.sale.dot.replica
+            shards[f].didRead()
+        }
+        if let owner {
+            throw SyncError(.foreignMerchant, "event \(event.dot) concerns an entity of terminal \(owner.rawValue), which is not of merchant \(merchant)", location: location)
+        }
+        if key.creator.isCentral {
+            throw SyncError(.foreignMerchant, "event \(event.dot) concerns central's \(key) numbered outside shard \(k)'s range (\(UInt64(k) * Self.centralSequenceStride + 1)...\(UInt64(k + 1) * Self.centralSequenceStride)), so not of merchant \(merchant)",
+                            location: location)
+        }
+        // A terminal no shard enrolled: as on one database (the handler finds no owner).
+    }
     public func prepare(_ key: EntityKey) throws(SyncError) { try routed(try shard(of: key)).prepare(key) }
     public var resident: LedgerState { routed(nil).resident }
     public func didRead() {

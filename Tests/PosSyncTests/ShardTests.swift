@@ -6,6 +6,7 @@ import PosTestSupport
 import Testing
 @testable import PosCentral
 @testable import PosCentralPostgres
+import PosJournal
 @testable import PosLedger
 @testable import PosTerminal
 @testable import PosWire
@@ -309,6 +310,34 @@ struct ShardTests {
         try PostgresCentralStore.create(urls: [a, b, c]).close()
         #expect(try Self.count(a, "SELECT count(*) FROM shard_registry") == 3)
         try PostgresCentralStore.open(urls: [a, b, c]).close()
+    }
+
+    @Test("a terminal's push naming another shard's ticket (central opened it) is refused foreignMerchant, as on one database, and nothing is stored")
+    func foreignTicketAcrossShards() throws {
+        guard let (one, two) = PostgresTestDatabase.servers(for: "a foreign ticket across shards") else { return }
+        let a = try PostgresTestDatabase.fresh(on: one, label: "foreign0")
+        let b = try PostgresTestDatabase.fresh(on: two, label: "foreign1")
+        let shop = Shop(try PostgresCentralStore.create(urls: [a, b]))
+        defer { shop.close() }
+        try shop.enroll(1, "north")  // shard 0
+        let sale = try shop.capture(1, 5_000, 1)
+        try shop.sync(1)
+        let request = try RefundRequest(sale: sale, saleAmount: cny(5_000), amount: cny(1_000), reason: .changedMind, resolution: .refund, contact: nil)
+        let ticket = TicketId(try shop.central.record(.refundRequested(request), wallMillis: shop.tick()).dot)
+        #expect(ticket.dot.replica.isCentral)
+        let outsider = try shop.central.enroll(terminal: try ReplicaId.terminal(9), merchant: "south")  // shard 1
+        #expect(try Self.strings(a, "SELECT merchant || '=' || shard FROM shard_merchants ORDER BY 1") == ["north=0", "south=1"])
+        let before = (try Self.count(a, "SELECT count(*) FROM events"), try Self.count(b, "SELECT count(*) FROM events"))
+        for (seq, body) in [(UInt64(1), EventBody.noteAdded(ticket, try NoteText("not yours"))), (1, .refundApproved(ticket, .originalPayment)),
+                            (1, .noteAdded(TicketId(try Dot(replica: .central, seq: 5 * ShardedCentralStorage.centralSequenceStride + 1)), try NoteText("no shard's")))] {
+            let event = Event(dot: try Dot(replica: outsider.terminal, seq: seq), hlc: HLCTimestamp(millis: UInt64(shop.tick()), logical: 0),
+                              context: VersionVector(), body: body)
+            let frame = try FrameSealer(dictionary: ledgerDictionary, key: outsider.journalKey).seal([RecordCodec.encode(event)], firstSequence: seq).bytes
+            let reply = shop.central.handle(.push(.init(terminal: outsider.terminal, dictionaryID: ledgerDictionary.id, keyID: outsider.journalKey.id, frames: [frame])))
+            guard case .refusal(let r) = reply else { Issue.record("accepted \(body): \(reply)"); continue }
+            #expect(r.code == "foreignMerchant" && r.message.contains("south"), "\(body): \(r)")
+        }
+        #expect((try Self.count(a, "SELECT count(*) FROM events"), try Self.count(b, "SELECT count(*) FROM events")) == before)
     }
 
     @Test("a two-database central keeps the CentralStorage contract")
