@@ -24,9 +24,11 @@ import PosWire
 /// k·`centralSequenceStride` + 1 ..., so no two shards ever give one dot.
 /// A request names what it is about (`beginRequest(about:)`); until the next
 /// one, head, central's sequence, the reservation, the loss log, the resident
-/// fold and positions are that shard's. With no shard named (everything, or
-/// before any request), the head is the sum of the shards' (events held) and
-/// the rest are those of the shard last addressed (the first at open).
+/// fold and positions are that shard's; `endRequest()` forgets it. With no
+/// shard named (outside a request, or a request about everything), the head is
+/// the sum of the shards' (events held), the loss log every shard's (ids unique
+/// across shards, `lossIDStride`), and central's sequence, the reservation and
+/// the resident fold those of the shard last addressed (the first at open).
 public final class ShardedCentralStorage: CentralStorage {
     public let shards: [PostgresCentralStorage]
     public var centralID: CentralID { shards[0].centralID }
@@ -192,6 +194,12 @@ public final class ShardedCentralStorage: CentralStorage {
         } else {
             for shard in shards { try shard.beginRequest() }
         }
+    }
+
+    /// The request is over: what is read outside a request (head, the loss log) answers for every shard again.
+    public func endRequest() {
+        current = nil
+        requester = nil
     }
 
     // MARK: - Enrollment
@@ -365,13 +373,38 @@ public final class ShardedCentralStorage: CentralStorage {
 
     // MARK: - Losses and the reservation
 
-    /// The request's shard's log; with no shard named, the shard last addressed.
-    public var losses: [LossRecord] { routed(nil).losses }
+    /// Loss record ids across shards: shard k's record i (its `losses.id`) is k·`lossIDStride` + i here, and its
+    /// `refersTo` likewise, so ids never repeat across shards and shard 0's (a central that had one database) stay as stored.
+    public static let lossIDStride = 1_000_000_000
+
+    private func unique(_ record: LossRecord, shard k: Int) -> LossRecord {
+        var r = record
+        r.id += k * Self.lossIDStride
+        r.refersTo = r.refersTo.map { $0 + k * Self.lossIDStride }
+        return r
+    }
+
+    /// The request's shard's log; with no shard named (outside a request), every shard's, shard by shard,
+    /// each in id order: ids unique across shards (`lossIDStride`), and `epoch` the sum of the shards' epochs.
+    public var losses: [LossRecord] {
+        if let k = current { return shards[k].losses.map { unique($0, shard: k) } }
+        return shards.enumerated().flatMap { k, shard in shard.losses.map { unique($0, shard: k) } }
+    }
 
     @discardableResult
     public func appendLoss(_ record: LossRecord) throws(SyncError) -> LossRecord {
         let found = try record.terminal.flatMap { try? ReplicaId.terminal($0) }.flatMap { t throws(SyncError) in try shard(ofTerminal: t) }
-        return try routed(found).appendLoss(record)
+        let target = routed(found)
+        let k = last
+        var stored = record
+        if let id = record.refersTo {
+            guard id / Self.lossIDStride == k, id % Self.lossIDStride > 0 else {
+                throw SyncError(.invalidArgument, "a loss record of shard \(k) refers to loss #\(id), which is not one of shard \(k)'s (\(k * Self.lossIDStride + 1)...)",
+                                location: "\(target.url.redacted) table losses")
+            }
+            stored.refersTo = id - k * Self.lossIDStride
+        }
+        return unique(try target.appendLoss(stored), shard: k)
     }
 
     public var reservedThrough: UInt64 { routed(nil).reservedThrough }

@@ -340,6 +340,49 @@ struct ShardTests {
         #expect((try Self.count(a, "SELECT count(*) FROM events"), try Self.count(b, "SELECT count(*) FROM events")) == before)
     }
 
+    @Test("outside a request the head, published head, loss log and epoch are every shard's (loss ids unique across shards)")
+    func everyShardOutsideARequest() throws {
+        guard let (one, two) = PostgresTestDatabase.servers(for: "every shard outside a request") else { return }
+        let a = try PostgresTestDatabase.fresh(on: one, label: "outside0")
+        let b = try PostgresTestDatabase.fresh(on: two, label: "outside1")
+        let shop = Shop(try PostgresCentralStore.create(urls: [a, b]))
+        defer { shop.close() }
+        try shop.enroll(1, "north")  // shard 0
+        try shop.enroll(2, "south")  // shard 1
+        try shop.capture(1, 100, 1)
+        try shop.capture(2, 200, 2)
+        try shop.capture(2, 300, 3)
+        try shop.sync(1)
+        try shop.sync(2)  // the last request: shard 1's
+        let heads = (try Self.count(a, "SELECT head FROM central"), try Self.count(b, "SELECT head FROM central"))
+        #expect(heads == (1, 2))
+        #expect(shop.central.head == 3 && shop.central.publishedHead == 3, "head \(shop.central.head), published \(shop.central.publishedHead)")
+
+        // A loss on each shard, then one of shard 1 resolving its own (as a request of its terminal writes them).
+        let (t1, t2) = (try ReplicaId.terminal(1), try ReplicaId.terminal(2))
+        try shop.central.withStorage { (s) throws(SyncError) in
+            for (t, kind) in [(t1, LossRecord.Kind.voided), (t2, .terminalBehind)] {
+                try s.beginRequest(about: .terminal(t))
+                try s.appendLoss(LossRecord(kind: kind, recordedMillis: baseMillis, terminal: t.rawValue, from: 9, through: 9, note: "loss of terminal \(t.rawValue)"))
+                s.endRequest()
+            }
+            try s.beginRequest(about: .terminal(t2))
+            let behind = s.losses.first { $0.kind == .terminalBehind }!
+            let repaired = try s.appendLoss(LossRecord(kind: .repaired, recordedMillis: baseMillis, terminal: 2, refersTo: behind.id, note: "repaired"))
+            #expect(repaired.id == ShardedCentralStorage.lossIDStride + 2 && repaired.refersTo == ShardedCentralStorage.lossIDStride + 1)
+            try s.appendLoss(LossRecord(kind: .journalCut, recordedMillis: baseMillis, positionsFrom: 3, note: "cut on shard 1"))
+            s.endRequest()
+        }
+        #expect(try Self.strings(b, "SELECT record::json->>'refersTo' FROM losses WHERE id = 2") == ["1"], "stored with the shard's own id")
+        let records = shop.central.lossRecords
+        let stride = ShardedCentralStorage.lossIDStride
+        #expect(records.map(\.id) == [1, stride + 1, stride + 2, stride + 3], "\(records.map(\.id))")
+        #expect(shop.central.epoch == 1, "the sum of the shards' epochs")
+        #expect(records.filter { $0.refersTo == stride + 1 }.count == 1 && records.filter { $0.refersTo == 1 }.isEmpty, "the repair names shard 1's record, not shard 0's #1")
+        try shop.sync(1)  // a request of shard 0 after all that: still every shard's outside it
+        #expect(shop.central.lossRecords.count == 4 && shop.central.head == 3)
+    }
+
     @Test("a two-database central keeps the CentralStorage contract")
     func contract() throws {
         guard let (one, two) = PostgresTestDatabase.servers(for: "the sharded storage contract") else { return }
