@@ -8,8 +8,11 @@ import PosWire
 /// Central over several PostgreSQL databases, each merchant's whole history on
 /// one of them (sync-protocol.md, "Merchants over several servers"). `--postgres
 /// URL1,URL2,...` lists them in the order they were added: the list's place is
-/// the shard's number, and each database records its number and the central's
-/// id, so a list out of order or naming another central's database is refused.
+/// the shard's number. Each database records its number, the central's id and
+/// its own uuid, and the first keeps the registry of the shards (number -> uuid),
+/// against which `PostgresCentralStore` checks the whole list before opening:
+/// a list out of order, missing or replacing a shard, or naming another
+/// central's database is refused.
 ///
 /// The shard map (table `shard_merchants` on the first URL's database) assigns
 /// a merchant its shard once, when central first keeps something of it (its key
