@@ -41,6 +41,7 @@ extension CentralHandler {
             lock.lock()
             defer { lock.unlock() }
             try storage.beginRequest(about: .terminal(h.terminal))
+            defer { endRequest() }
             let ack = try push(.init(terminal: h.terminal, dictionaryID: h.dictionaryID, keyID: h.keyID, frames: batch), source: "\(path) batch \(batchIndex)",
                                assumingMark: assumedMark, apply: apply)
             if !apply { assumedMark = ack.acknowledged }

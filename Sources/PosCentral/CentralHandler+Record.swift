@@ -40,6 +40,7 @@ extension CentralHandler {
         lock.lock()
         defer { lock.unlock() }
         try storage.beginRequest(about: .of(body))
+        defer { endRequest() }
         guard let kind = body.kind, kind.mayBeWritten(by: .central) else {
             throw SyncError(.notAuthorized, "central may not write \(body.kind.map { "\($0)" } ?? "an unknown event")")
         }

@@ -33,7 +33,8 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
     var terminals: [ReplicaId: TerminalEntry] = [:]
     var hlc = HybridLogicalClock()
     /// Loss records already logged (each new one is logged once, at error level).
-    var lossesLogged = 0
+    /// Ids of the loss records already logged (a storage over several databases gives ids unique across them).
+    var lossesLogged = Set<Int>()
     var pullBatchBytesValue = SyncLimits.pullBatchBytesMax
     var wallClockValue: @Sendable () -> Int64
     var faults = TestOnlyFaults()
@@ -54,7 +55,7 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
         wallClockValue = environment.wallMillis
         for e in try storage.enrollments() { register(e) }
         _ = try? hlc.receive(storage.newestHLC, wallMillis: wallClockValue())  // an absurd timestamp does not drag the clock
-        lossesLogged = storage.losses.count
+        lossesLogged = Set(storage.losses.map(\.id))
         publishedHeadValue = storage.head
     }
 
@@ -81,13 +82,19 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
         return try body(storage)
     }
 
+    /// Logs the loss records of the request's log not logged yet (by id: the log read within a request of a
+    /// storage over several databases is that database's, and each database's ids are its own range).
     func logNewLosses() {
-        let all = storage.losses
-        guard all.count > lossesLogged else { return }
-        for r in all[lossesLogged...] {
+        for r in storage.losses where !lossesLogged.contains(r.id) {
             logger.error("loss recorded", metadata: ["loss.id": "\(r.id)", "loss.kind": "\(r.kind.rawValue)", "loss.note": "\(r.note)"])
+            lossesLogged.insert(r.id)
         }
-        lossesLogged = all.count
+    }
+
+    /// Ends the request `beginRequest(about:)` began (see `CentralStorage.endRequest()`); the published head is then every database's.
+    func endRequest() {
+        storage.endRequest()
+        headLock.withLock { publishedHeadValue = storage.head }
     }
 
     // MARK: - Settings
@@ -152,6 +159,7 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
         defer { lock.unlock() }
         do throws(SyncError) {
             try storage.beginRequest(about: request.requestingTerminal.map { .terminal($0) } ?? .everything)
+            defer { endRequest() }
             if let t = request.requestingTerminal, let note = storage.revocation(of: t) {
                 throw SyncError(.revoked, "terminal \(t.rawValue)'s enrollment was revoked (\(note)): it may no longer sync; its queued events can be imported from a bundle with --allow-revoked")
             }
@@ -178,6 +186,7 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
             lock.lock()
             defer { lock.unlock() }
             try storage.beginRequest(about: .everything)
+            defer { endRequest() }
             return try storage.fullState()
         }
     }
@@ -189,6 +198,7 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         try storage.beginRequest(about: .everything)
+        defer { endRequest() }
         try storage.forEachStatePart(body)
     }
 
@@ -196,6 +206,7 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         try storage.beginRequest(about: .entity(key))
+        defer { endRequest() }
         try storage.prepare(key)
         let context = storage.resident.context(of: key)
         storage.didRead()
@@ -209,6 +220,7 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         try storage.beginRequest(about: .entity(key))
+        defer { endRequest() }
         try storage.prepare(key)
         let state = storage.resident
         storage.didRead()
@@ -222,6 +234,7 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         try storage.beginRequest(about: .everything)
+        defer { endRequest() }
         return try storage.salesAwaitingOutcome()
     }
 

@@ -107,6 +107,10 @@ public protocol CentralStorage: AnyObject {
     /// terminal's or entity's merchant alone — head, positions, central's sequence, the loss log and
     /// the resident fold are that database's until the next request begins. The default: `beginRequest()`.
     func beginRequest(about subject: RequestSubject) throws(SyncError)
+    /// Called under the handler's lock as each request ends (after its last call, whether it succeeded
+    /// or not): a storage spread over several databases forgets the request's database, so what is read
+    /// outside a request (head, the loss log) answers for every database again. The default: nothing.
+    func endRequest()
 
     func close() throws(SyncError)
 }
@@ -159,6 +163,7 @@ extension CentralStorage {
     /// Called before each request's work (the file store: nothing; PostgreSQL: see what other processes changed).
     public func beginRequest() throws(SyncError) {}
     public func beginRequest(about subject: RequestSubject) throws(SyncError) { try beginRequest() }
+    public func endRequest() {}
 }
 
 /// An event accepted for storage: the event, its record as received or written, and the record's digest.

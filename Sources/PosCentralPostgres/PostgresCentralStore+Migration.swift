@@ -75,6 +75,8 @@ extension PostgresCentralStore {
                     try session.query("INSERT INTO possync_migration (source, state) VALUES (\(source), 'migrating')", "table possync_migration")
                     try session.query("INSERT INTO central (central_id, secret) VALUES (\(ByteBuffer(bytes: central.bytes)), \(ByteBuffer(bytes: secret)))",
                                       "table central")
+                    // A central of one database: its own shard 0 in the registry, as `central init` makes it.
+                    try session.query("INSERT INTO shard_registry (shard, shard_uuid) SELECT shard, shard_uuid FROM central", "table shard_registry")
                     return .migrating
                 }
                 let (idBytes, secretBytes): (ByteBuffer, ByteBuffer)

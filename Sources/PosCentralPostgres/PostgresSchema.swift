@@ -109,6 +109,12 @@ enum PostgresSchema {
             "CREATE TABLE shard_merchants (merchant text PRIMARY KEY, shard integer NOT NULL CHECK (shard >= 0))",
             "CREATE TABLE shard_terminals (merchant text NOT NULL, terminal integer NOT NULL, PRIMARY KEY (merchant, terminal))",
             "CREATE UNIQUE INDEX shard_terminals_by_id ON shard_terminals (terminal)",
+            // Each database's own identity (a random uuid, PostgreSQL 13 or later), and on the first URL's database the
+            // registry of the shards (number -> that database's uuid): a list is checked against it whole before
+            // anything is written. A central of schema 1 is one database: its own shard 0.
+            "ALTER TABLE central ADD COLUMN shard_uuid uuid NOT NULL DEFAULT gen_random_uuid()",
+            "CREATE TABLE shard_registry (shard integer PRIMARY KEY CHECK (shard >= 0), shard_uuid uuid NOT NULL UNIQUE)",
+            "INSERT INTO shard_registry (shard, shard_uuid) SELECT shard, shard_uuid FROM central",
         ],
     ]
 

@@ -8,8 +8,11 @@ import PosWire
 /// Central over several PostgreSQL databases, each merchant's whole history on
 /// one of them (sync-protocol.md, "Merchants over several servers"). `--postgres
 /// URL1,URL2,...` lists them in the order they were added: the list's place is
-/// the shard's number, and each database records its number and the central's
-/// id, so a list out of order or naming another central's database is refused.
+/// the shard's number. Each database records its number, the central's id and
+/// its own uuid, and the first keeps the registry of the shards (number -> uuid),
+/// against which `PostgresCentralStore` checks the whole list before opening:
+/// a list out of order, missing or replacing a shard, or naming another
+/// central's database is refused.
 ///
 /// The shard map (table `shard_merchants` on the first URL's database) assigns
 /// a merchant its shard once, when central first keeps something of it (its key
@@ -24,9 +27,11 @@ import PosWire
 /// k·`centralSequenceStride` + 1 ..., so no two shards ever give one dot.
 /// A request names what it is about (`beginRequest(about:)`); until the next
 /// one, head, central's sequence, the reservation, the loss log, the resident
-/// fold and positions are that shard's. With no shard named (everything, or
-/// before any request), the head is the sum of the shards' (events held) and
-/// the rest are those of the shard last addressed (the first at open).
+/// fold and positions are that shard's; `endRequest()` forgets it. With no
+/// shard named (outside a request, or a request about everything), the head is
+/// the sum of the shards' (events held), the loss log every shard's (ids unique
+/// across shards, `lossIDStride`), and central's sequence, the reservation and
+/// the resident fold those of the shard last addressed (the first at open).
 public final class ShardedCentralStorage: CentralStorage {
     public let shards: [PostgresCentralStorage]
     public var centralID: CentralID { shards[0].centralID }
@@ -35,6 +40,8 @@ public final class ShardedCentralStorage: CentralStorage {
     private(set) var merchantShards: [String: Int] = [:]
     /// The shard the request in progress is about (nil: everything).
     private(set) var current: Int?
+    /// The terminal whose sync or bundle the request in progress is (nil: none).
+    private var requester: ReplicaId?
     /// The shard last addressed (what the per-shard values answer from when no shard is named).
     private var last = 0
 
@@ -183,12 +190,19 @@ public final class ShardedCentralStorage: CentralStorage {
         case .everything: k = nil
         }
         current = k
+        if case .terminal(let t) = subject { requester = t } else { requester = nil }
         if let k {
             last = k
             try shards[k].beginRequest()
         } else {
             for shard in shards { try shard.beginRequest() }
         }
+    }
+
+    /// The request is over: what is read outside a request (head, the loss log) answers for every shard again.
+    public func endRequest() {
+        current = nil
+        requester = nil
     }
 
     // MARK: - Enrollment
@@ -302,7 +316,37 @@ public final class ShardedCentralStorage: CentralStorage {
 
     // MARK: - The folded state
 
-    public func prepare(_ event: Event) throws(SyncError) { try routed(try shard(of: event)).prepare(event) }
+    public func prepare(_ event: Event) throws(SyncError) {
+        let found = try shard(of: event)
+        if let k = current, let t = requester, found != k { try refuseForeign(event, of: t, onShard: k, found: found) }
+        try routed(found).prepare(event)
+    }
+
+    /// A terminal's event naming a sale or ticket of another shard: refused `foreignMerchant` as on one database
+    /// (where the handler finds the entity's owner in the resident fold; here that fold is the request's shard's,
+    /// which never holds it). Central's own tickets are told by their number: one outside the request's shard's
+    /// range is another shard's, or no shard's.
+    private func refuseForeign(_ event: Event, of terminal: ReplicaId, onShard k: Int, found: Int?) throws(SyncError) {
+        let c = EventComponent(event)
+        let key: EntityKey? = c.sale.map { .sale($0) } ?? c.ticket.map { .ticket($0) }
+        guard let key else { return }  // an event of no entity: its writer's shard, the request's
+        let merchant = shards[k].enrolled[terminal]?.merchant ?? "?"
+        let location = "\(shards[k].url.redacted) (shard \(k))"
+        var owner: ReplicaId? = key.creator.isCentral ? nil : key.creator
+        if owner == nil, let f = found, case .ticket(let ticket) = key {
+            try shards[f].prepare(key)  // the owner of central's ticket is its request's sale's creator, held on shard f
+            owner = shards[f].resident.tickets[ticket]?.sale.dot.replica
+            shards[f].didRead()
+        }
+        if let owner {
+            throw SyncError(.foreignMerchant, "event \(event.dot) concerns an entity of terminal \(owner.rawValue), which is not of merchant \(merchant)", location: location)
+        }
+        if key.creator.isCentral {
+            throw SyncError(.foreignMerchant, "event \(event.dot) concerns central's \(key) numbered outside shard \(k)'s range (\(UInt64(k) * Self.centralSequenceStride + 1)...\(UInt64(k + 1) * Self.centralSequenceStride)), so not of merchant \(merchant)",
+                            location: location)
+        }
+        // A terminal no shard enrolled: as on one database (the handler finds no owner).
+    }
     public func prepare(_ key: EntityKey) throws(SyncError) { try routed(try shard(of: key)).prepare(key) }
     public var resident: LedgerState { routed(nil).resident }
     public func didRead() {
@@ -332,13 +376,38 @@ public final class ShardedCentralStorage: CentralStorage {
 
     // MARK: - Losses and the reservation
 
-    /// The request's shard's log; with no shard named, the shard last addressed.
-    public var losses: [LossRecord] { routed(nil).losses }
+    /// Loss record ids across shards: shard k's record i (its `losses.id`) is k·`lossIDStride` + i here, and its
+    /// `refersTo` likewise, so ids never repeat across shards and shard 0's (a central that had one database) stay as stored.
+    public static let lossIDStride = 1_000_000_000
+
+    private func unique(_ record: LossRecord, shard k: Int) -> LossRecord {
+        var r = record
+        r.id += k * Self.lossIDStride
+        r.refersTo = r.refersTo.map { $0 + k * Self.lossIDStride }
+        return r
+    }
+
+    /// The request's shard's log; with no shard named (outside a request), every shard's, shard by shard,
+    /// each in id order: ids unique across shards (`lossIDStride`), and `epoch` the sum of the shards' epochs.
+    public var losses: [LossRecord] {
+        if let k = current { return shards[k].losses.map { unique($0, shard: k) } }
+        return shards.enumerated().flatMap { k, shard in shard.losses.map { unique($0, shard: k) } }
+    }
 
     @discardableResult
     public func appendLoss(_ record: LossRecord) throws(SyncError) -> LossRecord {
         let found = try record.terminal.flatMap { try? ReplicaId.terminal($0) }.flatMap { t throws(SyncError) in try shard(ofTerminal: t) }
-        return try routed(found).appendLoss(record)
+        let target = routed(found)
+        let k = last
+        var stored = record
+        if let id = record.refersTo {
+            guard id / Self.lossIDStride == k, id % Self.lossIDStride > 0 else {
+                throw SyncError(.invalidArgument, "a loss record of shard \(k) refers to loss #\(id), which is not one of shard \(k)'s (\(k * Self.lossIDStride + 1)...)",
+                                location: "\(target.url.redacted) table losses")
+            }
+            stored.refersTo = id - k * Self.lossIDStride
+        }
+        return unique(try target.appendLoss(stored), shard: k)
     }
 
     public var reservedThrough: UInt64 { routed(nil).reservedThrough }

@@ -1,8 +1,10 @@
 import Foundation
 import PosApp
+import PosCentral
 import PosCentralPostgres
 import PosLedger
 import PosTestSupport
+import PosLedger
 import Testing
 
 /// `possync central … --postgres URL`: the same commands, central in a database.
@@ -30,9 +32,9 @@ struct PostgresCLITests {
     @Test("--postgres URL1,URL2: init over two servers, merchants enrolled on their shards, a longer list adds a shard, a list out of order is refused naming the URL")
     func centralOnShards() throws {
         guard let (one, two) = PostgresTestDatabase.servers(for: "central on PostgreSQL shards from the CLI") else { return }
-        let a = try PostgresTestDatabase.fresh(on: one, label: "clishard0").redacted
-        let b = try PostgresTestDatabase.fresh(on: two, label: "clishard1").redacted
-        let c = try PostgresTestDatabase.fresh(on: two, label: "clishard2").redacted
+        let urls = [try PostgresTestDatabase.fresh(on: one, label: "clishard0"), try PostgresTestDatabase.fresh(on: two, label: "clishard1"),
+                    try PostgresTestDatabase.fresh(on: two, label: "clishard2")]
+        let (a, b, c) = (urls[0].redacted, urls[1].redacted, urls[2].redacted)
         let dir = TempDir("pg-cli-shards")
         let created = try CLI.run(["central", "init", "--postgres", "\(a),\(b)", "--json"])
         #expect(created.status == 0, "\(created.stderr)")
@@ -50,6 +52,19 @@ struct PostgresCLITests {
         #expect(third.status == 0, "\(third.stderr)")
         let shown = try CLI.run(["central", "show", "--postgres", "\(a),\(b),\(c)", "--json"])
         #expect(shown.status == 0, "\(shown.stderr)")
+        // A loss on shard 0 (acme's) and one on shard 1 (bravo's): status and show list both, shard 1's as 10^9 + 1.
+        let storage = try PostgresCentralStore.openStorage(urls: urls)
+        for t in [1, 2] {
+            try storage.beginRequest(about: .terminal(try ReplicaId.terminal(UInt32(t))))
+            try storage.appendLoss(LossRecord(kind: .voided, recordedMillis: 1_700_000_000_000, terminal: UInt32(t), from: 5, through: 5, note: "voided at terminal \(t)"))
+            storage.endRequest()
+        }
+        try storage.close()
+        for command in ["status", "show"] {
+            let listed = try CLI.run(["central", command, "--postgres", "\(a),\(b),\(c)"])
+            #expect(listed.status == 0 && listed.stdout.contains("loss #1  voided  terminal 1") && listed.stdout.contains("loss #1000000001  voided  terminal 2"),
+                    "\(command): \(listed.stdout) \(listed.stderr)")
+        }
         let misordered = try CLI.run(["central", "status", "--postgres", "\(a),\(c),\(b)"])
         #expect(misordered.status != 0 && misordered.stderr.contains(c) && misordered.stderr.contains("holds shard 2"), "\(misordered.stderr)")
         let short = try CLI.run(["central", "status", "--postgres", a])

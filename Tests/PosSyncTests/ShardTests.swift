@@ -6,6 +6,7 @@ import PosTestSupport
 import Testing
 @testable import PosCentral
 @testable import PosCentralPostgres
+import PosJournal
 @testable import PosLedger
 @testable import PosTerminal
 @testable import PosWire
@@ -249,6 +250,137 @@ struct ShardTests {
             try shop.capture(t, 700, 10 + t)
             #expect(try shop.sync(t).pushed == 1, "terminal \(t)")
         }
+    }
+
+    @Test("the shard registry on the first database refuses a list that skips, replaces or reorders a registered shard, before writing anything")
+    func shardRegistry() throws {
+        guard let (one, two) = PostgresTestDatabase.servers(for: "the shard registry") else { return }
+        let a = try PostgresTestDatabase.fresh(on: one, label: "reg0")
+        let b = try PostgresTestDatabase.fresh(on: two, label: "reg1")
+        let c = try PostgresTestDatabase.fresh(on: two, label: "reg2")
+        let d = try PostgresTestDatabase.fresh(on: one, label: "reg3")
+        try PostgresCentralStore.create(url: a).close()
+        try PostgresCentralStore.create(urls: [a, b]).close()
+        #expect(try Self.count(a, "SELECT count(*) FROM shard_registry") == 2)
+        /// Tables in a database the refused call must not have written to.
+        func untouched(_ url: PostgresURL) throws -> Bool {
+            try Self.count(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == 0
+        }
+        // c in b's place: init and open refused (the registry has shard 1), c left as it was.
+        for (what, call) in [("init", { try PostgresCentralStore.create(urls: [a, c]).close() }), ("open", { try PostgresCentralStore.open(urls: [a, c]).close() })] as [(String, () throws -> Void)] {
+            do {
+                try call()
+                Issue.record("\(what) [a, c] with b registered as shard 1")
+            } catch let error as SyncError {
+                #expect(error.location == c.redacted && error.message.contains("shard_registry"), "\(what): \(error)")
+            }
+            #expect(try untouched(c), "\(what) wrote to c")
+        }
+        // A new database before a registered one: refused before the new one is written.
+        do {
+            try PostgresCentralStore.create(urls: [a, d, b]).close()
+            Issue.record("init [a, new, b]")
+        } catch let error as SyncError {
+            #expect(error.location == d.redacted, "\(error)")
+        }
+        #expect(try untouched(d), "init [a, new, b] wrote to the new database")
+        #expect(try Self.count(a, "SELECT count(*) FROM shard_registry") == 2)
+        // One URL: shard 0 of a central of two shards is refused (it would place merchants with no map entry).
+        do {
+            try PostgresCentralStore.open(url: a).close()
+            Issue.record("opened shard 0 alone")
+        } catch let error as SyncError {
+            #expect(error.location == a.redacted && error.message.contains("2 shards"), "\(error)")
+        }
+        // A database that claims shard 1 of this central but is not the one registered (a copy, say).
+        let original = try Self.strings(b, "SELECT shard_uuid::text FROM central")[0]
+        let s = Self.look(b)
+        try s.query("UPDATE central SET shard_uuid = gen_random_uuid()", "test")
+        s.close()
+        do {
+            try PostgresCentralStore.open(urls: [a, b]).close()
+            Issue.record("opened with a shard that is not the registered database")
+        } catch let error as SyncError {
+            #expect(error.code == .wrongCentral && error.location == b.redacted, "\(error)")
+        }
+        // Extending at the end still works: a, b (its identity put back), then c.
+        let s2 = Self.look(b)
+        try s2.query("UPDATE central SET shard_uuid = \(original)::uuid", "test")
+        s2.close()
+        try PostgresCentralStore.create(urls: [a, b, c]).close()
+        #expect(try Self.count(a, "SELECT count(*) FROM shard_registry") == 3)
+        try PostgresCentralStore.open(urls: [a, b, c]).close()
+    }
+
+    @Test("a terminal's push naming another shard's ticket (central opened it) is refused foreignMerchant, as on one database, and nothing is stored")
+    func foreignTicketAcrossShards() throws {
+        guard let (one, two) = PostgresTestDatabase.servers(for: "a foreign ticket across shards") else { return }
+        let a = try PostgresTestDatabase.fresh(on: one, label: "foreign0")
+        let b = try PostgresTestDatabase.fresh(on: two, label: "foreign1")
+        let shop = Shop(try PostgresCentralStore.create(urls: [a, b]))
+        defer { shop.close() }
+        try shop.enroll(1, "north")  // shard 0
+        let sale = try shop.capture(1, 5_000, 1)
+        try shop.sync(1)
+        let request = try RefundRequest(sale: sale, saleAmount: cny(5_000), amount: cny(1_000), reason: .changedMind, resolution: .refund, contact: nil)
+        let ticket = TicketId(try shop.central.record(.refundRequested(request), wallMillis: shop.tick()).dot)
+        #expect(ticket.dot.replica.isCentral)
+        let outsider = try shop.central.enroll(terminal: try ReplicaId.terminal(9), merchant: "south")  // shard 1
+        #expect(try Self.strings(a, "SELECT merchant || '=' || shard FROM shard_merchants ORDER BY 1") == ["north=0", "south=1"])
+        let before = (try Self.count(a, "SELECT count(*) FROM events"), try Self.count(b, "SELECT count(*) FROM events"))
+        for (seq, body) in [(UInt64(1), EventBody.noteAdded(ticket, try NoteText("not yours"))), (1, .refundApproved(ticket, .originalPayment)),
+                            (1, .noteAdded(TicketId(try Dot(replica: .central, seq: 5 * ShardedCentralStorage.centralSequenceStride + 1)), try NoteText("no shard's")))] {
+            let event = Event(dot: try Dot(replica: outsider.terminal, seq: seq), hlc: HLCTimestamp(millis: UInt64(shop.tick()), logical: 0),
+                              context: VersionVector(), body: body)
+            let frame = try FrameSealer(dictionary: ledgerDictionary, key: outsider.journalKey).seal([RecordCodec.encode(event)], firstSequence: seq).bytes
+            let reply = shop.central.handle(.push(.init(terminal: outsider.terminal, dictionaryID: ledgerDictionary.id, keyID: outsider.journalKey.id, frames: [frame])))
+            guard case .refusal(let r) = reply else { Issue.record("accepted \(body): \(reply)"); continue }
+            #expect(r.code == "foreignMerchant" && r.message.contains("south"), "\(body): \(r)")
+        }
+        #expect((try Self.count(a, "SELECT count(*) FROM events"), try Self.count(b, "SELECT count(*) FROM events")) == before)
+    }
+
+    @Test("outside a request the head, published head, loss log and epoch are every shard's (loss ids unique across shards)")
+    func everyShardOutsideARequest() throws {
+        guard let (one, two) = PostgresTestDatabase.servers(for: "every shard outside a request") else { return }
+        let a = try PostgresTestDatabase.fresh(on: one, label: "outside0")
+        let b = try PostgresTestDatabase.fresh(on: two, label: "outside1")
+        let shop = Shop(try PostgresCentralStore.create(urls: [a, b]))
+        defer { shop.close() }
+        try shop.enroll(1, "north")  // shard 0
+        try shop.enroll(2, "south")  // shard 1
+        try shop.capture(1, 100, 1)
+        try shop.capture(2, 200, 2)
+        try shop.capture(2, 300, 3)
+        try shop.sync(1)
+        try shop.sync(2)  // the last request: shard 1's
+        let heads = (try Self.count(a, "SELECT head FROM central"), try Self.count(b, "SELECT head FROM central"))
+        #expect(heads == (1, 2))
+        #expect(shop.central.head == 3 && shop.central.publishedHead == 3, "head \(shop.central.head), published \(shop.central.publishedHead)")
+
+        // A loss on each shard, then one of shard 1 resolving its own (as a request of its terminal writes them).
+        let (t1, t2) = (try ReplicaId.terminal(1), try ReplicaId.terminal(2))
+        try shop.central.withStorage { (s) throws(SyncError) in
+            for (t, kind) in [(t1, LossRecord.Kind.voided), (t2, .terminalBehind)] {
+                try s.beginRequest(about: .terminal(t))
+                try s.appendLoss(LossRecord(kind: kind, recordedMillis: baseMillis, terminal: t.rawValue, from: 9, through: 9, note: "loss of terminal \(t.rawValue)"))
+                s.endRequest()
+            }
+            try s.beginRequest(about: .terminal(t2))
+            let behind = s.losses.first { $0.kind == .terminalBehind }!
+            let repaired = try s.appendLoss(LossRecord(kind: .repaired, recordedMillis: baseMillis, terminal: 2, refersTo: behind.id, note: "repaired"))
+            #expect(repaired.id == ShardedCentralStorage.lossIDStride + 2 && repaired.refersTo == ShardedCentralStorage.lossIDStride + 1)
+            try s.appendLoss(LossRecord(kind: .journalCut, recordedMillis: baseMillis, positionsFrom: 3, note: "cut on shard 1"))
+            s.endRequest()
+        }
+        #expect(try Self.strings(b, "SELECT record::json->>'refersTo' FROM losses WHERE id = 2") == ["1"], "stored with the shard's own id")
+        let records = shop.central.lossRecords
+        let stride = ShardedCentralStorage.lossIDStride
+        #expect(records.map(\.id) == [1, stride + 1, stride + 2, stride + 3], "\(records.map(\.id))")
+        #expect(shop.central.epoch == 1, "the sum of the shards' epochs")
+        #expect(records.filter { $0.refersTo == stride + 1 }.count == 1 && records.filter { $0.refersTo == 1 }.isEmpty, "the repair names shard 1's record, not shard 0's #1")
+        try shop.sync(1)  // a request of shard 0 after all that: still every shard's outside it
+        #expect(shop.central.lossRecords.count == 4 && shop.central.head == 3)
     }
 
     @Test("a two-database central keeps the CentralStorage contract")
