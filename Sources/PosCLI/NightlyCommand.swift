@@ -19,7 +19,9 @@ struct NightlyCommand: ConsoleCommand {
             """)
 
     @Option(help: ArgumentHelp("The central store directory.", valueName: "dir"))
-    var central: String
+    var central: String?
+    @Option(name: .long, help: ArgumentHelp("Central in PostgreSQL instead of --central: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, or URL1,URL2,... (the shards, in the order they were added).", valueName: "url[,url...]"))
+    var postgres: String?
     @Option(help: ArgumentHelp("The depot's inbox of courier bundles.", valueName: "dir"))
     var inbox: String
     @Option(help: ArgumentHelp("Where to write the report (created if missing; its files are replaced).", valueName: "dir"))
@@ -39,13 +41,19 @@ struct NightlyCommand: ConsoleCommand {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
+        switch (central, postgres) {
+        case (nil, nil): throw ValidationError("where is central? --central DIR (a store directory) or --postgres URL (a PostgreSQL database)")
+        case (.some, .some): throw ValidationError("--central and --postgres name two centrals: give one")
+        default: break
+        }
         if let date { _ = try StatementFile.day(date) }
     }
 
     func run(_ console: Console) throws {
         let now = try clock.millis(console.environment)
-        var options = NightlyOptions(central: central, inbox: inbox, report: report, statement: statement,
+        var options = NightlyOptions(central: central ?? "", inbox: inbox, report: report, statement: statement,
                                      date: date ?? String(WallClock.format(now).prefix(10)), merchant: merchant, nowMillis: now)
+        options.postgres = postgres
         options.silentDays = silentDays
         options.expiryHours = expiryHours
         options.lockWaitMillis = try lock.millis(console.environment)

@@ -152,3 +152,36 @@ struct NightlyCLITests {
         #expect(w.names(w.inbox) == ["shop1.bundle", "shop3.bundle"], "nothing moved")
     }
 }
+
+/// `possync nightly --postgres`: the same night on a central moved to PostgreSQL gives the same report.
+@Suite("possync nightly on PostgreSQL", .serialized)
+struct NightlyPostgresCLITests {
+    @Test("nightly --postgres on a central moved from the file store: the same imports, forwards, exit status and report files as the file central's night")
+    func sameNightOnPostgres() throws {
+        guard let server = PostgresTestDatabase.server(for: "nightly on PostgreSQL") else { return }
+        let (w, statement) = try NightlyCLITests.night()
+        // The same central and inbox, twice: one stays on files, the copy moves to PostgreSQL.
+        let copy = w.tmp.path + "/hq-copy", inbox2 = w.tmp.path + "/inbox-2", reports2 = w.tmp.path + "/reports-2"
+        try FileManager.default.copyItem(atPath: w.central, toPath: copy)
+        try FileManager.default.copyItem(atPath: w.inbox, toPath: inbox2)
+        let url = try PostgresTestDatabase.fresh(on: server, label: "nightly").redacted
+        let moved = try CLI.run(["central", "migrate", "--from-dir", copy, "--postgres", url])
+        #expect(moved.status == 0, "\(moved.stderr)")
+        let onFiles = try w.nightly(["--statement", statement])
+        let onPostgres = try CLI.run(["nightly", "--postgres", url, "--inbox", inbox2, "--report", reports2, "--date", NightlyWorld.date,
+                                      "--statement", statement], now: NightlyWorld.night)
+        #expect(onFiles.status == 6 && onPostgres.status == onFiles.status, "files \(onFiles.status): \(onFiles.stderr)\npostgres \(onPostgres.status): \(onPostgres.stderr)")
+        #expect(onPostgres.stdout == onFiles.stdout.replacingOccurrences(of: w.reports, with: reports2), "\(onPostgres.stdout)\n---\n\(onFiles.stdout)")
+        for file in ["terminals.csv", "discrepancies.csv"] {
+            let a = try String(contentsOfFile: w.reports + "/" + file, encoding: .utf8)
+            let b = try String(contentsOfFile: reports2 + "/" + file, encoding: .utf8)
+            #expect(a == b, "\(file) differs between the file central's night and PostgreSQL's")
+        }
+        let a = try w.report(), b = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: reports2 + "/report.json"))) as! [String: Any]
+        #expect(NSDictionary(dictionary: a["summary"] as! [String: Any]) == NSDictionary(dictionary: b["summary"] as! [String: Any]), "\(a["summary"]!) vs \(b["summary"]!)")
+        #expect(w.names(w.inbox + "/processed/2026-03-03") == w.names(inbox2 + "/processed/2026-03-03"))
+        #expect(w.names(w.inbox + "/rejected/2026-03-03") == w.names(inbox2 + "/rejected/2026-03-03"))
+        let both = try CLI.run(["nightly", "--central", w.central, "--postgres", url, "--inbox", inbox2, "--report", reports2, "--date", NightlyWorld.date])
+        #expect(both.status != 0 && both.stderr.contains("two centrals"), "\(both.stderr)")
+    }
+}

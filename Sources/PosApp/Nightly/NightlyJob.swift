@@ -12,6 +12,9 @@ public struct NightlyOptions: Sendable {
     public static let silentDaysMax = 365
 
     public var central: String
+    /// Central in PostgreSQL instead of the store directory `central` (`--postgres URL[,URL...]`): no store lock
+    /// is taken there (several processes share the database; a second run at once is not refused).
+    public var postgres: String? = nil
     public var inbox: String
     public var report: String
     public var statement: String?
@@ -102,7 +105,8 @@ public final class NightlyJob {
 
     public func run() throws(AppError) -> NightlyResult {
         let day = try checkInputs()
-        let desk = try CentralDesk.open(directory: options.central, clockMillis: { [now = options.nowMillis] in now }, lockWaitMillis: options.lockWaitMillis)
+        let desk = try CentralDesk.open(at: options.postgres.map { .postgres($0) } ?? .directory(options.central),
+                                        clockMillis: { [now = options.nowMillis] in now }, lockWaitMillis: options.lockWaitMillis)
         defer { try? desk.close() }
         if let m = options.merchant, !desk.store.enrolledTerminals.contains(where: { $0.merchant == m }) {
             throw AppError(.refused, "--merchant \(m): no terminal of this merchant is enrolled at this central")
