@@ -97,11 +97,16 @@ public final class CuttingProxy: @unchecked Sendable {
         return (direction, l.forwarded[direction] + rng.int(0...within))
     }
 
-    /// Under `lock`: both sockets shut down (the pumps' reads return 0, and they close them).
+    /// Under `lock`: the link is killed as a network failure kills it: the client's side is reset (SO_LINGER 0,
+    /// so its close sends RST, not an orderly FIN), the server's side shut down; the pumps' reads return 0 and
+    /// they close the sockets. (postgres-nio 1.33.2 traps in RowStreamStateMachine when an orderly end of
+    /// stream arrives while a result is streaming: see the closing note of issue 18.)
     private func shutDown(_ l: Link) {
         guard !l.closed else { return }
         l.closed = true
-        shutdown(l.client, Int32(SHUT_RDWR))
+        var reset = linger(l_onoff: 1, l_linger: 0)
+        _ = setsockopt(l.client, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
+        shutdown(l.client, Int32(SHUT_RD))
         shutdown(l.server, Int32(SHUT_RDWR))
     }
 
