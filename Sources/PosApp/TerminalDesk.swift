@@ -44,17 +44,20 @@ public final class TerminalDesk {
     }
 
     /// What one command works on, for a focused open (sync-protocol.md "Terminal checkpoint and
-    /// compaction", Focused open): a scan's payment code, a return's sale, a ticket; `nothing` when the
-    /// command's input did not parse (it is refused before anything is read).
+    /// compaction", Focused open): a scan's payment code, a return's sale, a ticket; `status`, the sales the
+    /// journal tail touches and the checkpoint's status counts; `nothing` when the command's input did not
+    /// parse (it is refused before anything is read).
     public enum Focus: Sendable {
         case paymentCode(PaymentCode)
         case sale(SaleId)
         case ticket(TicketId)
+        case status
         case nothing
     }
 
     /// Opens the terminal's store; with `focus`, reads only what that command needs of its checkpoint
-    /// (and the journal tail): the desk then serves only `scan`, `requestReturn` and `decide` on that focus.
+    /// (and the journal tail): the desk then serves only `scan`, `requestReturn` and `decide` on that focus,
+    /// or, opened with `.status`, only `status`.
     public static func open(directory: String, lockWaitMillis: Int64 = SyncLimits.storeLockWaitMillisDefault,
                             focus: Focus? = nil) throws(AppError) -> TerminalDesk {
         try StoreKind.terminal.checkOpening(directory)
@@ -78,6 +81,7 @@ public final class TerminalDesk {
             return OpenFocus(keys: [code.duplicateKey(merchantKey: enrollment.ledgerMerchantKey)])
         case .sale(let sale): return OpenFocus(sales: [sale])
         case .ticket(let ticket): return OpenFocus(tickets: [ticket])
+        case .status: return .status
         case .nothing: return OpenFocus()
         }
     }

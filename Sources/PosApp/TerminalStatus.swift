@@ -64,16 +64,14 @@ public struct TerminalStatus: Codable, Sendable, Equatable {
 
 extension TerminalDesk {
     public func status(nowMillis: Int64, acquirerWindowMillis: Int64 = SimulatedAcquirer.expiryHoursDefault * WallClock.hourMillis) throws(AppError) -> TerminalStatus {
-        precondition(replica.focusLoaded == nil, "status counts tickets and conflicts over the whole state: open the terminal without a focus")
+        // A status open (`Focus.status`) that read the checkpoint has the counts over the whole state; any
+        // other full open counts its state. Another focused open holds part of the state only.
+        let counts = replica.statusCounts ?? LedgerCounts(replica.state)
+        precondition(replica.focusLoaded == nil || replica.statusCounts != nil,
+                     "status counts tickets and conflicts over the whole state: open the terminal without a focus or with .status")
         let unsynced = try unsyncedCaptures()
-        let state = replica.state
         let since = lastSyncOrSetupMillis
         let oldest = unsynced.captures.map { Int64($0.hlc.millis) }.min()
-        var byStatus: [String: Int] = [:]
-        for t in state.tickets.values { byStatus[t.status.description, default: 0] += 1 }
-        var byKind: [String: Int] = [:]
-        let conflicts = state.conflicts
-        for c in conflicts { byKind[c.kind.rawValue, default: 0] += 1 }
         // A clock behind what the terminal has seen counts as the latest time seen.
         let latest = try latestWallMillisSeen()
         let countedTo = max(nowMillis, latest)
@@ -92,7 +90,7 @@ extension TerminalDesk {
             captureExpiresIn: oldest.map { WallClock.duration($0 + acquirerWindowMillis - countedTo) },
             captureExpiresInMillis: oldest.map { max(0, $0 + acquirerWindowMillis - countedTo) },
             acquirerWindowHours: acquirerWindowMillis / WallClock.hourMillis,
-            ticketsByStatus: byStatus, conflicts: conflicts.count, conflictsByKind: byKind,
+            ticketsByStatus: counts.ticketsByStatus, conflicts: counts.conflictTotal, conflictsByKind: counts.conflictsByKind,
             checkpointNote: replica.openReport.checkpointRefused ? replica.openReport.note.map(TextOutput.plain) : nil)
     }
 }

@@ -168,7 +168,8 @@ struct TerminalCommand: ParsableCommand {
             guard (1...SimulatedAcquirer.expiryHoursMax).contains(acquirerWindowHours) else {
                 throw AppError(.refused, "--acquirer-window-hours must be 1...\(SimulatedAcquirer.expiryHoursMax)")
             }
-            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis(console.environment))
+            // The status open: the checkpoint's status counts and the groups the journal tail touches, not the whole state.
+            let desk = try TerminalDesk.open(directory: store.dir, lockWaitMillis: try store.lock.millis(console.environment), focus: .status)
             defer { try? desk.close() }
             let s = try desk.status(nowMillis: now, acquirerWindowMillis: acquirerWindowHours * WallClock.hourMillis)
             console.show(s, json: output.json) { s.text }

@@ -4,7 +4,7 @@ import PosLedger
 import PosWire
 
 extension TerminalCheckpoint {
-    /// A version-2 checkpoint opened for lookups (a focused open, sync-protocol.md "Terminal checkpoint
+    /// A checkpoint (version 2 or 3) opened for lookups (a focused open, sync-protocol.md "Terminal checkpoint
     /// and compaction"): reads the header, the root index frame and the meta frame, then only the table
     /// frames a lookup's binary search over the root names. Each frame read is checked as the full
     /// read checks it (authentication tag, checksums, its number and checksum the root's, its records'
@@ -50,7 +50,7 @@ extension TerminalCheckpoint {
                 guard metaFrame.header.previousChecksum == 0, metaFrame.records.count == 1 else {
                     throw failure(path)("the meta frame holds \(metaFrame.records.count) records and chains to \(metaFrame.header.previousChecksum), expected 1 and 0", headerBytes)
                 }
-                let m = try decodeMeta(metaFrame.records[0], terminal: terminal, path: path)
+                let m = try decodeMeta(metaFrame.records[0], version: header.version, terminal: terminal, path: path)
                 meta = m.checkpoint
                 let root = try frame(try Self.read(f, at: header.rootOffset, count: Int(header.rootLength), path: path), offset: Int(header.rootOffset),
                                      number: header.frameCount, of: header.frameCount, key: key, decoder: decoder, path: path)

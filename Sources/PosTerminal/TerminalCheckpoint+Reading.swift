@@ -45,8 +45,8 @@ extension TerminalCheckpoint {
             throw fail("\(fileSize) bytes, fewer than the \(headerBytes)-byte header", 0)
         }
         guard let h = CheckpointHeader.parse(bytes) else { throw fail("not a terminal checkpoint (magic)", 0) }
-        guard h.version == CheckpointHeader.version else {
-            throw SyncError(.versionUnsupported, "checkpoint format version \(h.version); this build reads \(CheckpointHeader.version) (the journals are folded; the next checkpoint written is version \(CheckpointHeader.version))",
+        guard CheckpointHeader.versionsRead.contains(h.version) else {
+            throw SyncError(.versionUnsupported, "checkpoint format version \(h.version); this build reads \(CheckpointHeader.versionsRead.lowerBound) to \(CheckpointHeader.versionsRead.upperBound) (the journals are folded; the next checkpoint written is version \(CheckpointHeader.version))",
                             location: "\(path) offset 8")
         }
         guard fileSize >= headerBytes, bytes.count >= headerBytes else { throw fail("\(fileSize) bytes, fewer than the \(headerBytes)-byte header", 0) }
@@ -259,7 +259,7 @@ extension TerminalCheckpoint {
             throw fail("the root index frame is at offset \(frames[frames.count - 1].offset), the header states \(h.rootOffset)", 22)
         }
         guard frames[0].records.count == 1 else { throw fail("the meta frame holds \(frames[0].records.count) records, expected 1", headerBytes) }
-        let meta = try decodeMeta(frames[0].records[0], terminal: terminal, path: path)
+        let meta = try decodeMeta(frames[0].records[0], version: h.version, terminal: terminal, path: path)
         var c = meta.checkpoint
         let tablesStart = UInt64(headerBytes + frames[0].header.frameBytes)
         let rows = try rows(frames[frames.count - 1].records, header: h, tablesStart: tablesStart, path: path)
@@ -284,8 +284,9 @@ extension TerminalCheckpoint {
         return c
     }
 
-    /// The meta record: the checkpoint without entries or tables, and the counts it states.
-    static func decodeMeta(_ m: [UInt8], terminal: ReplicaId,
+    /// The meta record: the checkpoint without entries or tables, and the counts it states (version 3:
+    /// with the status counts after the knowledge vector).
+    static func decodeMeta(_ m: [UInt8], version: UInt16, terminal: ReplicaId,
                            path: String) throws(SyncError) -> (checkpoint: TerminalCheckpoint, counts: (entries: UInt64, keys: UInt64, tickets: UInt64)) {
         let fail = { (message: String) in SyncError(.malformed, "meta record: \(message)", location: "\(path) offset \(headerBytes)") }
         return try parsing(fail) { () throws -> (checkpoint: TerminalCheckpoint, counts: (entries: UInt64, keys: UInt64, tickets: UInt64)) in
@@ -326,10 +327,28 @@ extension TerminalCheckpoint {
                 let replica = try ReplicaId(try r.readLE(UInt32.self, field: "knowledge.replica"))
                 pairs.append((replica, try r.readLE(UInt64.self, field: "knowledge.seq")))
             }
-            guard r.isAtEnd else { throw fail("\(r.remaining) bytes after the knowledge vector") }
+            var status: StatusCounts?
+            if version >= 3 {
+                let outboundFirst = try r.readLE(UInt64.self, field: "status.outboundFirst")
+                func counts(_ field: String, expected: Int) throws -> [Int64] {
+                    let n = try r.readByte(field: field + ".count")
+                    guard Int(n) == expected else { throw fail("\(n) \(field) counts, expected \(expected)") }
+                    var out: [Int64] = []
+                    for _ in 0..<n {
+                        let v = try r.readLE(UInt64.self, field: field)
+                        guard v <= count else { throw fail("a \(field) count of \(v), above the \(count) entries") }
+                        out.append(Int64(v))
+                    }
+                    return out
+                }
+                let tickets = try counts("ticketStatus", expected: LedgerCounts.ticketStatuses.count)
+                let conflicts = try counts("conflictKind", expected: LedgerCounts.conflictKinds.count)
+                status = StatusCounts(outboundFirst: outboundFirst, counts: LedgerCounts(tickets: tickets, conflicts: conflicts)!)
+            }
+            guard r.isAtEnd else { throw fail("\(r.remaining) bytes after the \(version >= 3 ? "status counts" : "knowledge vector")") }
             return (TerminalCheckpoint(terminal: terminal, outboundJournal: outID, outboundThrough: outThrough, inboundJournal: inID,
                                        inboundThrough: inThrough, summary: s, clock: clock, knowledge: VersionVector(pairs),
-                                       entries: [], keys: [], tickets: []), (count, keys, tickets))
+                                       entries: [], keys: [], tickets: [], status: status), (count, keys, tickets))
         }
     }
 

@@ -10,7 +10,7 @@ import PosWire
 /// everything it holds, so a checkpoint that does not read is ignored and the
 /// terminal folds its journals.
 ///
-/// File (version 2): a 34-byte header (magic, version, terminal, key id, frame
+/// File (version 3; version 2 is read too, it lacks the meta record's status counts): a 34-byte header (magic, version, terminal, key id, frame
 /// count N, the root index frame's offset and length), then N journal frames
 /// sealed under the terminal's journal key (dictionary 1), numbered 1 … N and
 /// chained: frame 1 the meta record; then the entry frames (entries sorted by
@@ -35,6 +35,10 @@ struct TerminalCheckpoint {
     static let rootHeadBytes = 5
     /// Bytes of the meta record before its knowledge vector pairs.
     static let metaFixedBytes = 171
+    /// Bytes of a version-3 meta record's status counts (after the knowledge vector): the outbound
+    /// journal's first sequence (8), the ticket status count (1) and counts (8 each), the conflict kind
+    /// count (1) and counts (8 each).
+    static let statusCountsBytes = 8 + 1 + 8 * LedgerCounts.ticketStatuses.count + 1 + 8 * LedgerCounts.conflictKinds.count
     /// Bytes of an entry record before the event's record (kind, group, inbound seq).
     static let entryHeadBytes = 21
     /// Bytes of a key table record and of a ticket table record.
@@ -77,12 +81,23 @@ struct TerminalCheckpoint {
     var keys: [(key: DuplicateKey, sale: SaleId)]
     /// Every held refund request among the entries: its ticket and the sale it names, sorted by ticket.
     var tickets: [(ticket: TicketId, sale: SaleId)]
+    /// Version 3: what `terminal status` counts over the state a full open of this checkpoint with no
+    /// journal tail folds (nil: a version-2 file).
+    var status: StatusCounts? = nil
+
+    /// The status counts a version-3 meta record carries: tickets by status and conflicts by kind over
+    /// the fold of the entries (`kept` at the floor), valid while the outbound journal still starts at
+    /// `outboundFirst` (retention retiring own entries changes them).
+    struct StatusCounts: Equatable {
+        var outboundFirst: UInt64
+        var counts: LedgerCounts
+    }
 
     /// The checkpoint of `events` (each with the inbound sequence that brought it): groups, order and
     /// tables computed from exactly these events (`SaleGroups`, the rule `RelayScope.kept` reads).
     static func of(_ events: [(event: Event, inboundSeq: UInt64)], terminal: ReplicaId, outboundJournal: JournalID, outboundThrough: UInt64,
                    inboundJournal: JournalID, inboundThrough: UInt64, summary: InboundSummary, clock: HLCTimestamp,
-                   knowledge: VersionVector) -> TerminalCheckpoint {
+                   knowledge: VersionVector, status: StatusCounts) -> TerminalCheckpoint {
         let groups = SaleGroups(events.lazy.map(\.event))
         let sorted = events.map { (group: groups.group(of: $0.event), held: $0) }
             .sorted { a, b in sortKey(a.group, a.held.event.dot) < sortKey(b.group, b.held.event.dot) }
@@ -91,7 +106,7 @@ struct TerminalCheckpoint {
             inboundThrough: inboundThrough, summary: summary, clock: clock, knowledge: knowledge,
             entries: sorted.map { Entry(group: $0.group, inboundSeq: $0.held.inboundSeq, record: RecordCodec.encode($0.held.event)) },
             keys: groups.captures.map { (key: $0.value, sale: $0.key) }.sorted { ($0.key, $0.sale) < ($1.key, $1.sale) },
-            tickets: groups.requests.map { (ticket: $0.key, sale: $0.value) }.sorted { $0.ticket < $1.ticket })
+            tickets: groups.requests.map { (ticket: $0.key, sale: $0.value) }.sorted { $0.ticket < $1.ticket }, status: status)
     }
 
     /// An entry's sort key: its group (the sentinel 0:0 first), then its dot.
@@ -187,7 +202,8 @@ struct TerminalCheckpoint {
         head.writeLE(UInt32(rows.count))
         try seal([head.bytes] + rows, table: nil, first: [])
         var out = ByteWriter(capacity: Self.headerBytes + Int(offset))
-        out.writeBytes(CheckpointHeader(terminal: terminal.rawValue, keyID: key.id, frameCount: UInt32(frames.count),
+        // Without status counts the file is version 2 (a test writes one so; this build's writer always has them).
+        out.writeBytes(CheckpointHeader(version: status == nil ? 2 : CheckpointHeader.version, terminal: terminal.rawValue, keyID: key.id, frameCount: UInt32(frames.count),
                                         rootOffset: rootOffset, rootLength: UInt32(frames.last!.count)).encoded)
         for f in frames { out.writeBytes(f) }
         return out.bytes
@@ -212,7 +228,7 @@ struct TerminalCheckpoint {
     }
 
     private func metaRecord() -> [UInt8] {
-        var m = ByteWriter(capacity: Self.metaFixedBytes + 12 * knowledge.entries.count)
+        var m = ByteWriter(capacity: Self.metaFixedBytes + 12 * knowledge.entries.count + Self.statusCountsBytes)
         m.writeByte(Kind.meta.rawValue)
         m.writeLE(terminal.rawValue)
         m.writeBytes(outboundJournal.bytes)
@@ -239,6 +255,14 @@ struct TerminalCheckpoint {
         for (replica, seq) in knowledge.entries {
             m.writeLE(replica.rawValue)
             m.writeLE(seq)
+        }
+        // A writer of version 3 always has the counts (`of` takes them).
+        if let status {
+            m.writeLE(status.outboundFirst)
+            m.writeByte(UInt8(status.counts.tickets.count))
+            for n in status.counts.tickets { m.writeLE(UInt64(n)) }
+            m.writeByte(UInt8(status.counts.conflicts.count))
+            for n in status.counts.conflicts { m.writeLE(UInt64(n)) }
         }
         return m.bytes
     }

@@ -62,12 +62,20 @@ public struct OpenFocus: Sendable, Equatable {
     public var keys: Set<DuplicateKey>
     public var sales: Set<SaleId>
     public var tickets: Set<TicketId>
+    /// `terminal status`'s open: besides the above, every sale the journal tail touches, and the status
+    /// counts (`TerminalReplica.statusCounts`) from the checkpoint's meta record, less the loaded groups'
+    /// counts as the checkpoint holds them, plus theirs after the tail.
+    public var statusCounts: Bool
 
-    public init(keys: Set<DuplicateKey> = [], sales: Set<SaleId> = [], tickets: Set<TicketId> = []) {
+    public init(keys: Set<DuplicateKey> = [], sales: Set<SaleId> = [], tickets: Set<TicketId> = [], statusCounts: Bool = false) {
         self.keys = keys
         self.sales = sales
         self.tickets = tickets
+        self.statusCounts = statusCounts
     }
+
+    /// The status open: the tail's sales, and the counts.
+    public static let status = OpenFocus(statusCounts: true)
 }
 
 /// A terminal's store: its own events (outbound journal), what it pulled from
@@ -103,6 +111,9 @@ public final class TerminalReplica: @unchecked Sendable {
     /// never writes a checkpoint or compacts, refuses what needs the whole state, and records only events
     /// of these sales (or a capture of these keys). nil: a full open.
     public private(set) var focusLoaded: (sales: Set<SaleId>, keys: Set<DuplicateKey>)?
+    /// Set by a status open (`OpenFocus.status`) that read the checkpoint: tickets by status and conflicts
+    /// by kind over the whole state, as a full open's fold gives them. nil otherwise (count the state).
+    public private(set) var statusCounts: LedgerCounts?
     private var hlc = HybridLogicalClock()
     /// Highest sequence number held per replica (own and pulled).
     private var knowledgeValue = VersionVector()
@@ -196,7 +207,16 @@ public final class TerminalReplica: @unchecked Sendable {
         var index = focus == nil ? nil : Self.readCheckpointIndex(directory: directory, enrollment: enrollment, inbound: inbound,
                                                                   fileSystem: fileSystem, logger: logger, report: &openReport)
         defer { index?.close() }
-        var checkpoint = focus == nil ? Self.readCheckpoint(directory: directory, enrollment: enrollment, inbound: inbound, fileSystem: fileSystem,
+        var whole = focus == nil
+        if focus?.statusCounts == true, let i = index, i.meta.status == nil {
+            // A version-2 checkpoint holds no status counts: status reads it whole (the next checkpoint written has them).
+            i.close()
+            index = nil
+            whole = true
+            openReport = OpenReport()
+            openReport.statusNote = "checkpoint version \(i.header.version) holds no status counts: read whole"
+        }
+        var checkpoint = whole ? Self.readCheckpoint(directory: directory, enrollment: enrollment, inbound: inbound, fileSystem: fileSystem,
                                                             logger: logger, report: &openReport) : index?.meta
         var summary: InboundSummary
         do {
@@ -247,6 +267,7 @@ public final class TerminalReplica: @unchecked Sendable {
             } catch where checkpoint != nil {
                 // An entry that authenticates but does not decode (a record of a newer build): fold the journals.
                 openReport = OpenReport()
+                statusCounts = nil
                 Self.refuseCheckpoint("\(error)", directory: directory, logger: logger, report: &openReport)
                 summary = try InboundSummary.read(inbound, terminal: enrollment.terminal, context: enrollment.recordContext, location: directory + "/inbound")
                 journalSummary = summary
@@ -327,8 +348,14 @@ public final class TerminalReplica: @unchecked Sendable {
         let tailGroups = SaleGroups(tail.lazy.map(\.event))
         // Tickets to sales: the ticket table, or a request in the tail.
         var sales = focus.sales
-        let ticketSales = try index.sales(ofTickets: focus.tickets)
-        for t in focus.tickets {
+        var focusTickets = focus.tickets
+        if focus.statusCounts {
+            let touched = Self.touched(by: tail.lazy.map(\.event))
+            sales.formUnion(touched.sales)
+            focusTickets.formUnion(touched.tickets)
+        }
+        let ticketSales = try index.sales(ofTickets: focusTickets)
+        for t in focusTickets {
             if let s = ticketSales[t] ?? tailGroups.requests[t] { sales.insert(s) }
         }
         var raw = try index.entries(ofGroups: Set(sales.map { Optional($0) }).union([nil]))
@@ -358,6 +385,47 @@ public final class TerminalReplica: @unchecked Sendable {
         openReport.checkpointEntriesRead = index.entriesRead
         try finishRestore(events, fromCheckpoint: fromCheckpoint, newestOwn: max(c.clock, own.newest), tail: tail.count, counted: counted)
         focusLoaded = (sales, keys)
+        if focus.statusCounts { statusCounts = try countStatus(meta: c, loaded: Array(events[..<fromCheckpoint]), path: index.path) }
+    }
+
+    /// A status open's counts (sync-protocol.md "Terminal checkpoint and compaction", Status open): the meta
+    /// record's, less the counts of the fold of the loaded checkpoint entries (`kept` at the checkpoint's
+    /// floor), plus the counts of the state now (those entries and the tail). The loaded groups are closed
+    /// (every sale the tail touches, with its component and key group, and the sentinel group), so the
+    /// groups not loaded count the same before and after. Refused (the open then folds the journals) when
+    /// the floor or the outbound journal's first sequence moved since the checkpoint (every group's counts
+    /// may change), or a count would go below zero.
+    private func countStatus(meta c: TerminalCheckpoint, loaded: [(event: Event, inboundSeq: UInt64)], path: String) throws(SyncError) -> LedgerCounts {
+        guard let stored = c.status else { throw SyncError(.malformed, "no status counts (version 2)", location: path) }
+        guard journalSummary.scopeFloor == c.summary.scopeFloor, outbound.firstSequence == stored.outboundFirst else {
+            throw SyncError(.malformed, "status counts as of floor \(c.summary.scopeFloor) and outbound first seq \(stored.outboundFirst); the journals now say floor \(journalSummary.scopeFloor), first seq \(outbound.firstSequence)",
+                            location: "\(path) offset \(TerminalCheckpoint.headerBytes)")
+        }
+        let before = RelayScope.kept(loaded.map(\.event), floorMillis: Int64(c.summary.scopeFloor), own: terminal, ownFrom: outbound.firstSequence)
+        let counts = stored.counts - LedgerCounts(LedgerState.fold(before)) + LedgerCounts(stateValue)
+        guard counts.isValid else {
+            throw SyncError(.malformed, "the status counts do not line up with the loaded groups (a count below zero)", location: "\(path) offset \(TerminalCheckpoint.headerBytes)")
+        }
+        return counts
+    }
+
+    /// The sales and tickets events name: a capture's own sale, an outcome's and a refund request's sale, a
+    /// ticket event's or note's ticket (its sale is its request's: the ticket table, or a request in the tail).
+    static func touched<S: Sequence>(by events: S) -> (sales: Set<SaleId>, tickets: Set<TicketId>) where S.Element == Event {
+        var sales: Set<SaleId> = []
+        var tickets: Set<TicketId> = []
+        for e in events {
+            switch e.body {
+            case .saleCaptured: sales.insert(SaleId(e.dot))
+            case .saleConfirmed(let s), .saleDeclined(let s), .saleExpired(let s): sales.insert(s)
+            case .refundRequested(let r): sales.insert(r.sale)
+            case .noteAdded(let t, _), .refundApproved(let t, _), .refundRejected(let t), .refundCancelled(let t), .refundCompleted(let t),
+                 .refundEscalated(let t):
+                tickets.insert(t)
+            case .sequenceVoid, .unknown: break
+            }
+        }
+        return (sales, tickets)
     }
 
     /// Decodes checkpoint entries (a record of a newer build that authenticates but does not decode is
@@ -933,6 +1001,8 @@ public final class TerminalReplica: @unchecked Sendable {
         /// frames its lookups needed) and entry records decoded from them; 0 for a full open.
         public var checkpointFramesRead = 0
         public var checkpointEntriesRead = 0
+        /// A status open that read the checkpoint whole (a version-2 checkpoint holds no status counts): why.
+        public var statusNote: String?
         mutating func fellBack(_ why: String, refused: Bool = true) {
             usedCheckpoint = false
             focused = false
@@ -1105,9 +1175,15 @@ public final class TerminalReplica: @unchecked Sendable {
         let kept = held.values.filter { h in
             h.inboundSeq == 0 ? (h.event.dot.seq >= first && h.event.dot.seq <= outboundThrough) : h.inboundSeq <= inboundThrough
         }
+        // The status counts are over what a full open of this checkpoint with no tail folds: `kept` of the entries
+        // at the floor. That is the state itself whenever it keeps every held event (the usual case).
+        let entries = kept.map(\.event)
+        let keptAgain = RelayScope.kept(entries, floorMillis: Int64(journalSummary.scopeFloor), own: terminal, ownFrom: first)
+        let counts = keptAgain.count == held.count ? LedgerCounts(stateValue) : LedgerCounts(LedgerState.fold(keptAgain))
         return TerminalCheckpoint.of(kept.map { ($0.event, $0.inboundSeq) }, terminal: terminal, outboundJournal: outbound.journalID,
                                      outboundThrough: outboundThrough, inboundJournal: inbound.journalID, inboundThrough: inboundThrough,
-                                     summary: journalSummary, clock: hlc.last, knowledge: knowledgeValue)
+                                     summary: journalSummary, clock: hlc.last, knowledge: knowledgeValue,
+                                     status: TerminalCheckpoint.StatusCounts(outboundFirst: first, counts: counts))
     }
 
     /// Chooses the oldest inbound segments that may go — whole segments, durable, whose kept pulled events are

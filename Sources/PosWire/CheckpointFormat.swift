@@ -3,15 +3,18 @@ import PosBytes
 /// The plain header of a terminal's checkpoint file (sync-protocol.md, "Terminal checkpoint and
 /// compaction"): shared by the terminal that writes and reads it and by journal-dump, which shows it.
 ///
-/// Version 2 (34 bytes): magic, version, terminal, key id, frame count N, then where the root index
-/// frame (frame N, the file's last) lies: its byte offset (u64) and length (u32). Version 1 files
-/// (22 bytes, no root) are recognised, shown by journal-dump, and refused by the terminal.
+/// Versions 2 and 3 (34 bytes): magic, version, terminal, key id, frame count N, then where the root
+/// index frame (frame N, the file's last) lies: its byte offset (u64) and length (u32). Version 3
+/// differs from 2 only in its meta record (it adds the status counts). Version 1 files (22 bytes, no
+/// root) are recognised, shown by journal-dump, and refused by the terminal.
 public struct CheckpointHeader: Sendable, Equatable {
     public static let fileName = "checkpoint.psc"
     public static let magic: [UInt8] = Array("PSTCHKPT".utf8)
-    /// The version this build writes and reads.
-    public static let version: UInt16 = 2
-    /// Bytes before the first frame (version 2).
+    /// The version this build writes (it reads `versionsRead`).
+    public static let version: UInt16 = 3
+    /// The versions this build reads: 2 (no status counts: `terminal status` reads it whole) and 3.
+    public static let versionsRead: ClosedRange<UInt16> = 2...3
+    /// Bytes before the first frame (versions 2 and 3).
     public static let bytes = 34
     /// Bytes of a version-1 header (magic, version, terminal, key id, frame count).
     public static let version1Bytes = 22
@@ -35,7 +38,7 @@ public struct CheckpointHeader: Sendable, Equatable {
         self.rootLength = rootLength
     }
 
-    /// The 34 header bytes (version 2 layout).
+    /// The 34 header bytes (version 2 and 3 layout).
     public var encoded: [UInt8] {
         var w = ByteWriter(Self.magic)
         w.writeLE(version)

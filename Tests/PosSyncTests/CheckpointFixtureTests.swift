@@ -42,7 +42,8 @@ struct CheckpointFixtureTests {
                                      outboundJournal: JournalID(bytes: Array(0x10...0x1F))!, outboundThrough: 1,
                                      inboundJournal: JournalID(bytes: Array(0x20...0x2F))!, inboundThrough: 6, summary: summary,
                                      clock: HLCTimestamp(millis: 1_785_000_003_500, logical: 2),
-                                     knowledge: VersionVector([(.central, 2), (terminal, 1), (t8, 1)]))
+                                     knowledge: VersionVector([(.central, 2), (terminal, 1), (t8, 1)]),
+                                     status: TerminalCheckpoint.StatusCounts(outboundFirst: 1, counts: LedgerCounts(LedgerState.fold([own, confirmed, relayed]))))
     }
 
     @Test("Fixtures/checkpoint/checkpoint.psc reads to the documented fields, byte offsets as the spec gives them")
@@ -54,7 +55,7 @@ struct CheckpointFixtureTests {
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
         // The plain header, by the spec's offsets.
         #expect(Array(bytes[0..<8]) == Array("PSTCHKPT".utf8))
-        #expect(bytes[8] == 2 && bytes[9] == 0)
+        #expect(bytes[8] == 3 && bytes[9] == 0)
         #expect(bytes[10] == 7 && bytes[11...13].allSatisfy { $0 == 0 })
         #expect(bytes[14] == 7 && bytes[15...17].allSatisfy { $0 == 0 })
         #expect(bytes[18] == 4 && bytes[19...21].allSatisfy { $0 == 0 }, "the meta frame, one entry frame, one key table frame, the root")
@@ -81,10 +82,34 @@ struct CheckpointFixtureTests {
         // The meta record's bytes, as the spec's table gives them (the same encoder as the file).
         let meta = try #require(try Frames.records(Array(bytes[34..<(34 + Int(FrameHeader.inspect(Array(bytes[34..<74]), file: path, offset: 34).get().frameBytes))]),
                                                    dictionaryID: 1, keyID: 7, decoder: FrameDecoder(dictionaries: [ledgerDictionary], key: Self.key)).records.first)
-        #expect(meta.count == 171 + 12 * 3)
+        // Version 3: the status counts after the knowledge vector (207): outbound first seq, 10 ticket status counts, 9 conflict kind counts.
+        #expect(meta.count == 171 + 12 * 3 + 8 + 1 + 8 * 10 + 1 + 8 * 9)
+        #expect(meta[207] == 1 && meta[208..<215].allSatisfy { $0 == 0 } && meta[215] == 10 && meta[296] == 9)
+        #expect(c.status == e.status && c.status?.counts == LedgerCounts())
         #expect(meta[0] == 1 && meta[101] == 1 && meta[110] == 2)
         #expect(meta[143] == 3 && meta[151] == 2 && meta[159] == 0 && meta[167] == 3, "E, K, T and n")
         #expect(Array(meta[5..<21]) == Array(0x10...0x1F) && Array(meta[29..<45]) == Array(0x20...0x2F))
+    }
+
+    @Test("Fixtures/checkpoint/checkpoint-v2.psc (version 2, no status counts) still reads, to the same entries and tables")
+    func versionTwoFixtureReads() throws {
+        let path = Self.root + "/checkpoint-v2.psc"
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(bytes[8] == 2 && bytes[9] == 0)
+        let c = try TerminalCheckpoint.decode(bytes, terminal: Self.terminal, key: Self.key, path: path)
+        let e = try Self.expected()
+        #expect(c.status == nil && c.entries == e.entries && c.keys.map(\.sale) == e.keys.map(\.sale) && c.knowledge == e.knowledge)
+        #expect(c.summary.scopeFloor == e.summary.scopeFloor && c.clock == e.clock && c.outboundThrough == 1 && c.inboundThrough == 6)
+        // Version 2 with version 3's status counts appended to its meta record (or version 3 without them) is refused at the meta record.
+        var v2 = e
+        v2.status = nil
+        var mislabeled = try e.encoded(key: Self.key)
+        mislabeled[8] = 2
+        #expect(throws: SyncError.self) { try TerminalCheckpoint.decode(mislabeled, terminal: Self.terminal, key: Self.key, path: "c") }
+        var unlabeled = try v2.encoded(key: Self.key)
+        #expect(unlabeled[8] == 2)
+        unlabeled[8] = 3
+        #expect(throws: SyncError.self) { try TerminalCheckpoint.decode(unlabeled, terminal: Self.terminal, key: Self.key, path: "c") }
     }
 
     @Test("entries out of dot order, repeated, or outside what the meta record covers are refused, naming the entry")
@@ -144,7 +169,7 @@ struct CheckpointFixtureTests {
             _ = try TerminalCheckpoint.decode(v1, terminal: Self.terminal, key: Self.key, path: "c")
             Issue.record("a version-1 checkpoint was read")
         } catch {
-            #expect(error.code == .versionUnsupported && error.location == "c offset 8" && error.message.contains("version 1; this build reads 2"), "\(error)")
+            #expect(error.code == .versionUnsupported && error.location == "c offset 8" && error.message.contains("version 1; this build reads 2 to 3"), "\(error)")
         }
     }
 }

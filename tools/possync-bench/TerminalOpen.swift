@@ -7,8 +7,10 @@
 // every day and syncs once a day, and central confirms its sales; the other
 // shops push sealed frames straight to central (one return per 50 sales, on a
 // sale of the return window).
-// Row 8b: the terminal's disk, a `terminal status` process (time, peak RSS) and
-// its daily sync (round trips, bytes each way) on the same days.
+// Row 8b: the terminal's disk, a `terminal status` process (time, peak RSS; a
+// status open: the checkpoint's status counts and the groups the records after
+// it touch), beside the same status on the new, empty terminal, and its daily
+// sync (round trips, bytes each way) on the same days.
 //
 // Options: --open-shops N (default 10; the issue's merchant has 200)
 //          --open-sales N (sales per shop per day, default 300)
@@ -215,6 +217,7 @@ func terminalOpenRows(quick: Bool) throws {
         let inboundBytes = directoryBytes(dir + "/subject/inbound")
         let diskBytes = directoryBytes(dir + "/subject")
         var ours = Sample(), mem = Sample(), base = Sample(), baseMem = Sample(), statusMem = Sample(), statusTime = Sample()
+        var baseStatusMem = Sample(), baseStatusTime = Sample()
         try writeSettings(dir + "/empty", returnWindowDays: 7, initializedMillis: openBenchNow)  // within its offline limit
         for rep in 0..<(quick ? 1 : 3) {
             openBenchNow += 1_000
@@ -226,6 +229,9 @@ func terminalOpenRows(quick: Bool) throws {
             }
             if let c = timedPossync(["terminal", "status", "--dir", dir + "/subject", "--now", iso(openBenchNow + Int64(rep))]) {
                 statusTime.add(c.seconds * 1000); statusMem.add(Double(c.peakKiB) / 1024)
+            }
+            if let c = timedPossync(["terminal", "status", "--dir", dir + "/empty", "--now", iso(openBenchNow + Int64(rep))]) {
+                baseStatusTime.add(c.seconds * 1000); baseStatusMem.add(Double(c.peakKiB) / 1024)
             }
         }
         let quiet = quietPercent >= 100 ? "" : "; days before the last \(scopeDays) at \(quietPercent) % of the sales"
@@ -240,7 +246,8 @@ func terminalOpenRows(quick: Bool) throws {
             ours: "disk \(diskBytes / 1024) KiB; `terminal status` \(statusTime.values.isEmpty ? "not measured" : "\(statusTime.text(0)) ms, peak RSS \(statusMem.text(0)) MB"); "
                 + "that day's sync (\(perShopDay) own sales pushed): \(lastDay.roundTrips) round trips, \(lastDay.bytesUp / 1024) KiB up, "
                 + "\(lastDay.bytesDown / 1024) KiB down (\(lastDay.pulledBytes / 1024) KiB of events pulled)",
-            comparison: "", target: "flat once the retention (90 d) passed")
+            comparison: baseStatusTime.values.isEmpty ? "" : "new empty terminal: `terminal status` \(baseStatusTime.text(0)) ms, peak RSS \(baseStatusMem.text(0)) MB",
+            target: "flat once the retention (90 d) passed")
         subject = try TerminalReplica.open(directory: dir + "/subject", options: TerminalOptions(scope: scope))
     }
     try subject.close()
