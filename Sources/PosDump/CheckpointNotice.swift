@@ -3,11 +3,11 @@ import PosBytes
 import PosWire
 
 /// A terminal's checkpoint file (`checkpoint.psc`, magic PSTCHKPT, sync-protocol.md "Terminal
-/// checkpoint and compaction"): journal-dump recognises it and shows its plain header (for version 2,
-/// where the root index frame lies); its frames are sealed and hold events the terminal's journals
+/// checkpoint and compaction"): journal-dump recognises it and shows its plain header (for versions 2
+/// and 3, where the root index frame lies); its frames are sealed and hold events the terminal's journals
 /// also hold (dump `outbound/` and `inbound/`).
 enum CheckpointNotice {
-    /// One line describing the file at `path` from its header (22 bytes in version 1, 34 in version 2), or why it does not read.
+    /// One line describing the file at `path` from its header (22 bytes in version 1, 34 in versions 2 and 3), or why it does not read.
     static func describe(_ path: String) -> String {
         guard let data = FileManager.default.contents(atPath: path) else { return "cannot read the file" }
         let bytes = [UInt8](data)
