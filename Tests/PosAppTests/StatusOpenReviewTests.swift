@@ -1,0 +1,268 @@
+import Foundation
+import Testing
+@testable import PosApp
+@testable import PosJournal
+@testable import PosLedger
+@testable import PosTerminal
+@_spi(Testing) @testable import PosCentral
+@testable import PosCentralFiles
+@testable import PosWire
+import PosTestSupport
+
+// Review of the status open (field-status): cases where `terminal status` through a status open
+// (`OpenFocus.status`) does not print what the full open prints.
+
+extension FocusWorld {
+    /// Appends `events` to the subject's inbound journal as pulled records (position 0, as a carried or
+    /// key-group-partner record is), after the checkpoint: the journal tail both opens read.
+    func appendPulled(_ events: [Event]) throws {
+        let inbound = try Journal.open(directory: "/t1/inbound",
+                                       configuration: TerminalReplica.journalConfiguration(enrollment: subjectEnrollment, options: options),
+                                       fileSystem: disk)
+        _ = try inbound.append(contentsOf: events.map { InboundRecord.pulled(position: 0, event: RecordCodec.encode($0)).encoded() })
+        try inbound.close()
+    }
+
+    /// The sales and tickets the journal tail after the checkpoint names (what the status open loads from).
+    func checkpointTickets() throws -> [(ticket: TicketId, sale: SaleId)] {
+        let path = "/t1/checkpoint.psc"
+        let c = try TerminalCheckpoint.decode(try FileStore(fs: disk).read(path), terminal: subjectEnrollment.terminal,
+                                              key: subjectEnrollment.journalKey, path: path)
+        return c.tickets
+    }
+}
+
+@Suite("review: status open vs full open")
+struct StatusOpenReviewTests {
+    /// A refund request in the tail that reuses the dot of a checkpoint request naming another sale. The
+    /// fold holds one request per ticket id (TicketId = the request's dot): the full open sees both, keeps
+    /// the smaller encoding and records `dot-reused`. The status open's `touched` adds only the new
+    /// request's sale, not the ticket, so the ticket table's sale (the old request's group) is not
+    /// loaded: no dot-reused record, and the ticket is counted twice (once in the meta counts through the
+    /// old group, once after the tail through the new one).
+    @Test("a tail refund request reusing a checkpoint request's dot (another sale): status open = full open")
+    func dotReusedRequestAcrossSales() throws {
+        var tried = 0
+        var mismatches: [String] = []
+        for seed in UInt64(1)...12 {
+            let w = try FocusWorld(seed: seed)
+            try w.run()
+            let full0 = try w.open(focus: nil, copy: seed &+ 100)
+            let state = full0.state
+            try full0.close()
+            let tickets = try w.checkpointTickets()
+            // A ticket of the checkpoint written by another terminal, and another in-scope sale of the state.
+            guard let (ticket, sale1) = tickets.first(where: { $0.ticket.dot.replica != w.subjectEnrollment.terminal && state.tickets[$0.ticket] != nil }),
+                  let request = state.request(of: ticket),
+                  let sale2 = state.sales.keys.filter({ $0 != sale1 && state.capture(of: $0) != nil }).max(by: {
+                      state.capture(of: $0)!.hlc < state.capture(of: $1)!.hlc
+                  }),
+                  case .saleCaptured(let c2)? = state.capture(of: sale2)?.body
+            else { continue }
+            let r2 = try RefundRequest(sale: sale2, saleAmount: c2.amount, amount: Money(minorUnits: 1, currency: c2.amount.currency), reason: .wrongSize,
+                                       resolution: .refund, contact: nil)
+            let forged = Event(dot: request.dot, hlc: request.hlc, context: state.context(of: sale2), body: .refundRequested(r2))
+            try w.appendPulled([forged])
+            let full = try w.status(focus: nil, copy: seed &+ 200)
+            let fast = try w.status(focus: .status, copy: seed &+ 300)
+            guard fast.report.focused else { continue }  // fell back: nothing to compare
+            tried += 1
+            if fast.json != full.json {
+                mismatches.append("seed \(seed): ticket \(ticket.dot) (sale \(sale1.dot), forged onto \(sale2.dot))\n status open \(fast.json)\n full open   \(full.json)")
+            }
+        }
+        #expect(tried > 0)
+        #expect(mismatches.isEmpty, "\(mismatches.count) of \(tried):\n\(mismatches.joined(separator: "\n"))")
+    }
+
+    /// A floor recorded after the checkpoint (a compaction whose checkpoint write was lost): the status
+    /// open folds the journals alone, the full open reads the checkpoint and applies the floor. The spec
+    /// says the status open's output is byte for byte the full open's; a journal fold is not the
+    /// checkpoint's state ("The one difference", and more: see `journalFoldVsCheckpoint`).
+    @Test("a floor moved since the checkpoint: the status open prints the full open's status (same checkpoint)")
+    func floorMovedStatusEqualsFullOpen() throws {
+        var mismatches: [String] = []
+        var countMismatches = 0
+        for seed in UInt64(400)...430 {
+            let w = try FocusWorld(seed: seed)
+            try w.run(day: { try $0.decideMore() })
+            let kept = try FileStore(fs: w.disk).read("/t1/checkpoint.psc")
+            let t = try w.openSubject()
+            try t.compact(floorMillis: Int64(t.scopeFloorMillis) + Millis.perDay)
+            try t.close()
+            try FileStore(fs: w.disk).writeAtomically(kept, to: "/t1/checkpoint.psc")
+            let full = try w.status(focus: nil, copy: seed &+ 1)
+            let fast = try w.status(focus: .status, copy: seed &+ 2)
+            if fast.json != full.json {
+                let a = try JSONDecoder().decode(TerminalStatus.self, from: Data(fast.json.utf8))
+                let b = try JSONDecoder().decode(TerminalStatus.self, from: Data(full.json.utf8))
+                let counts = a.ticketsByStatus != b.ticketsByStatus || a.conflictsByKind != b.conflictsByKind
+                if counts { countMismatches += 1 }
+                mismatches.append("seed \(seed)\(counts ? " (COUNTS DIFFER)" : ""):\n status open \(fast.json)\n full open   \(full.json)")
+            }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.count) of 31 differ, \(countMismatches) in their counts:\n\(mismatches.joined(separator: "\n"))")
+    }
+
+    /// The helper's observation: a fold of the journals (checkpoint removed) vs the full open of the
+    /// checkpoint. Prints, per differing seed, the differing conflict records and tickets with their
+    /// sales' capture times against the floor (diagnostic; expects nothing).
+    @Test("diagnostic: journal fold vs checkpoint open")
+    func journalFoldVsCheckpoint() throws {
+        var differing = 0
+        for seed in UInt64(1)...60 {
+            let w = try FocusWorld(seed: seed)
+            try w.run(day: { try $0.decideMore() })
+            if seed % 2 == 0 { try w.pulledTail() }
+            let r = try w.open(focus: nil, copy: seed &+ 1)
+            let cp = r.state
+            let floor = r.scopeFloorMillis
+            try r.close()
+            let jf = try w.journalFold(copy: seed &+ 2)
+            guard LedgerCounts(cp) != LedgerCounts(jf) else { continue }
+            differing += 1
+            var lines: [String] = ["seed \(seed) floor \(floor): checkpoint \(LedgerCounts(cp).ticketsByStatus) \(LedgerCounts(cp).conflictsByKind)",
+                                   "   journal fold \(LedgerCounts(jf).ticketsByStatus) \(LedgerCounts(jf).conflictsByKind)"]
+            let a = Set(cp.conflicts), b = Set(jf.conflicts)
+            func cap(_ s: SaleId, _ st: LedgerState) -> String {
+                guard let c = st.capture(of: s) else { return "\(s.dot) capture not held" }
+                return "\(s.dot) captured \(c.hlc.millis) (\(Int64(c.hlc.millis) - Int64(floor)) vs floor)"
+            }
+            for c in b.subtracting(a) { lines.append("   only journal fold: \(c)") }
+            for c in a.subtracting(b) { lines.append("   only checkpoint:   \(c)") }
+            for (t, v) in jf.tickets where cp.tickets[t]?.status != v.status {
+                lines.append("   ticket \(t.dot) journal \(v.status) checkpoint \(cp.tickets[t].map { "\($0.status)" } ?? "absent"); sale \(cap(v.sale, jf)); in cp: \(cap(v.sale, cp))")
+            }
+            for (t, v) in cp.tickets where jf.tickets[t] == nil {
+                lines.append("   ticket \(t.dot) only checkpoint \(v.status); sale \(cap(v.sale, cp)); in journals: \(cap(v.sale, jf))")
+            }
+            print(lines.joined(separator: "\n"))
+        }
+        print("journal fold differs from the checkpoint open in \(differing) of 60")
+    }
+}
+
+@Suite("review: diagnostics")
+struct StatusOpenReviewDiagnostics {
+    @Test("diagnostic: where the journal fold's extra events lie", arguments: [(UInt64(2), false), (10, false), (36, false), (52, false), (12, false), (10, true), (36, true), (102, true), (104, true)])
+    func whereExtra(seed: UInt64, scoped: Bool) throws {
+        let w = try FocusWorld(seed: seed)
+        try w.run(day: { try $0.decideMore() })
+        if scoped { try w.pulledTailScoped() } else { try w.pulledTail() }
+        let path = "/t1/checkpoint.psc"
+        let c = try TerminalCheckpoint.decode(try FileStore(fs: w.disk).read(path), terminal: w.subjectEnrollment.terminal,
+                                              key: w.subjectEnrollment.journalKey, path: path)
+        let r = try w.open(focus: nil, copy: 1)
+        let cp = r.state
+        print("seed \(seed) scoped \(scoped): checkpoint I \(c.inboundThrough) O \(c.outboundThrough) floor \(c.summary.scopeFloor); open floor \(r.scopeFloorMillis) report \(r.openReport)")
+        try r.close()
+        let jf = try w.journalFold(copy: 2)
+        let inbound = try Journal.open(directory: "/t1/inbound", configuration: TerminalReplica.journalConfiguration(enrollment: w.subjectEnrollment, options: w.options),
+                                       fileSystem: w.disk.copy(seed: 3))
+        let s = try InboundSummary.read(inbound, terminal: w.subjectEnrollment.terminal, context: w.subjectEnrollment.recordContext, location: "in")
+        print("  inbound first \(inbound.firstSequence) last \(inbound.lastSequence)")
+        let centralState = try w.central.state
+        for (id, v) in jf.sales where cp.sales[id]?.status != v.status || cp.sales[id] == nil {
+            let recs = s.events.filter { $0.event.dot == id.dot }.map(\.inboundSeq)
+            let inCp = c.entries.contains { e in (try? RecordCodec.decode(e.record, context: w.subjectEnrollment.recordContext))?.dot == id.dot }
+            print("  sale \(id.dot): journal fold \(v.status), checkpoint open \(cp.sales[id].map { "\($0.status)" } ?? "absent"), central \(centralState.sales[id].map { "\($0.status)" } ?? "absent"); capture hlc \(jf.capture(of: id)?.hlc.millis ?? 0); inbound seqs \(recs); in old checkpoint entries \(inCp)")
+        }
+        for (id, v) in jf.tickets where cp.tickets[id]?.status != v.status {
+            let recs = s.events.filter { $0.event.dot == id.dot }.map(\.inboundSeq)
+            print("  ticket \(id.dot) of \(v.sale.dot): journal fold \(v.status), checkpoint open \(cp.tickets[id].map { "\($0.status)" } ?? "absent"), central \(centralState.tickets[id].map { "\($0.status)" } ?? "absent"); request hlc \(jf.request(of: id)?.hlc.millis ?? 0) inbound seqs \(recs)")
+        }
+        for (id, v) in cp.tickets where jf.tickets[id] == nil {
+            print("  ticket \(id.dot) of \(v.sale.dot) only in checkpoint open: \(v.status); central \(centralState.tickets[id].map { "\($0.status)" } ?? "absent"); request hlc \(cp.request(of: id)?.hlc.millis ?? 0)")
+        }
+    }
+}
+
+extension FocusWorld {
+    /// `pulledTail` with the subject synced under its own options (scoped), as every other sync of the subject is.
+    func pulledTailScoped() throws {
+        let kept = try FileStore(fs: disk).read("/t1/checkpoint.psc")
+        for t in others { try capture(t) }
+        try syncOthers()
+        for sale in try central.state.sales.keys.sorted() where chance(0.3) {
+            _ = try? central.record([.saleConfirmed(sale), .saleDeclined(sale), .saleExpired(sale)][Int.random(in: 0..<3, using: &rng)], wallMillis: tick())
+        }
+        for t in others where chance(0.7) { try request(t) }
+        try decideMore()
+        try syncOthers()
+        let subject = try TerminalReplica.open(directory: "/t1", fileSystem: disk, options: options)
+        _ = try subject.sync(via: InProcessTransport(central: central), wallMillis: tick()).pulled
+        if chance(0.7) { try capture(subject) }
+        if chance(0.5) { try request(subject) }
+        if chance(0.5) { try decide(subject) }
+        try subject.close()
+        try FileStore(fs: disk).writeAtomically(kept, to: "/t1/checkpoint.psc")
+    }
+}
+
+extension StatusOpenReviewDiagnostics {
+    @Test("diagnostic: the helper's pulled tail synced scoped: journal fold vs checkpoint open")
+    func scopedPulledTail() throws {
+        var differing: [UInt64] = [], statusMismatch: [UInt64] = [], focused = 0
+        for seed in stride(from: UInt64(2), through: 120, by: 2) {
+            let w = try FocusWorld(seed: seed)
+            try w.run(day: { try $0.decideMore() })
+            try w.pulledTailScoped()
+            let r = try w.open(focus: nil, copy: 1)
+            let cp = r.state
+            try r.close()
+            let jf = try w.journalFold(copy: 2)
+            if LedgerCounts(cp) != LedgerCounts(jf) { differing.append(seed) }
+            let full = try w.status(focus: nil, copy: 3)
+            let fast = try w.status(focus: .status, copy: 4)
+            if fast.report.focused { focused += 1 }
+            if fast.json != full.json { statusMismatch.append(seed) }
+        }
+        print("scoped pulled tail: journal fold differs in \(differing); status open != full open in \(statusMismatch); \(focused) status opens focused")
+    }
+}
+
+extension StatusOpenReviewTests {
+    /// The writer's shortcut (`currentCheckpoint`): when `kept` keeps every held event it stores the state's
+    /// counts instead of the fold of the entries. `held` holds one event per dot, the state folds both
+    /// events of a reused dot (it has a `dot-reused` record, and may hold the other request): the
+    /// checkpoint's entries then fold to other counts than the meta record states, and every later
+    /// status open starts from those. Here: the tail request reusing a checkpoint request's dot (as in
+    /// `dotReusedRequestAcrossSales`), then a full open that writes a checkpoint (compact), then a status
+    /// open with an empty tail vs a full open.
+    @Test("a checkpoint written from a state holding a reused dot: its status counts are the fold of its entries")
+    func dotReusedMetaCountsMatchEntries() throws {
+        var tried = 0
+        var mismatches: [String] = []
+        for seed in UInt64(1)...12 {
+            let w = try FocusWorld(seed: seed)
+            try w.run()
+            let full0 = try w.open(focus: nil, copy: seed &+ 100)
+            let state = full0.state
+            try full0.close()
+            let tickets = try w.checkpointTickets()
+            guard let (ticket, sale1) = tickets.first(where: { $0.ticket.dot.replica != w.subjectEnrollment.terminal && state.tickets[$0.ticket] != nil }),
+                  let request = state.request(of: ticket),
+                  let sale2 = state.sales.keys.filter({ $0 != sale1 && state.capture(of: $0) != nil }).max(by: {
+                      state.capture(of: $0)!.hlc < state.capture(of: $1)!.hlc
+                  }),
+                  case .saleCaptured(let c2)? = state.capture(of: sale2)?.body
+            else { continue }
+            let r2 = try RefundRequest(sale: sale2, saleAmount: c2.amount, amount: Money(minorUnits: 1, currency: c2.amount.currency), reason: .wrongSize,
+                                       resolution: .refund, contact: nil)
+            try w.appendPulled([Event(dot: request.dot, hlc: request.hlc, context: state.context(of: sale2), body: .refundRequested(r2))])
+            // A full open (both requests folded) writes the checkpoint.
+            let t = try w.openSubject()
+            try t.compact()
+            try t.close()
+            let full = try w.status(focus: nil, copy: seed &+ 200)
+            let fast = try w.status(focus: .status, copy: seed &+ 300)
+            guard fast.report.focused else { continue }
+            tried += 1
+            if fast.json != full.json {
+                mismatches.append("seed \(seed): ticket \(ticket.dot)\n status open \(fast.json)\n full open   \(full.json)")
+            }
+        }
+        #expect(tried > 0)
+        #expect(mismatches.isEmpty, "\(mismatches.count) of \(tried):\n\(mismatches.joined(separator: "\n"))")
+    }
+}
