@@ -97,6 +97,10 @@ public final class TerminalReplica: @unchecked Sendable {
     /// The events the state is folded from, by dot, each with the inbound sequence
     /// number of the record that brought it (0 for own events).
     private var held: [Dot: (event: Event, inboundSeq: UInt64)] = [:]
+    /// True when the state folded an event `held` does not hold: another event under a held event's dot
+    /// (a dot reuse; `held` keeps one event per dot). A checkpoint written then does not fold to the
+    /// state, so its status counts are those of the fold of its entries (`currentCheckpoint`).
+    private var stateFoldsUnheld = false
     /// What the inbound journal says so far (its `events` unused): kept in step with every append.
     private var journalSummary = InboundSummary()
     /// How the last open went: read a checkpoint and the tails after it, or folded
@@ -259,9 +263,40 @@ public final class TerminalReplica: @unchecked Sendable {
             journalSummary.events = []
             journalSummary.counted = []
             do {
+                // A status open whose checkpoint counts do not hold for the journals now (a floor raised or own
+                // segments retired since it was written, or a count below zero) reads the checkpoint whole, as
+                // the full open does: its output is then the full open's.
+                var readWhole: String?
                 if let index, let focus {
-                    try restore(index: index, focus: focus, pulled: summary.events, counted: summary.counted)
+                    if focus.statusCounts, let stored = index.meta.status,
+                       summary.scopeFloor != index.meta.summary.scopeFloor || outbound.firstSequence != stored.outboundFirst {
+                        readWhole = "the checkpoint's status counts hold for floor \(index.meta.summary.scopeFloor) and outbound first seq \(stored.outboundFirst); the journals now say floor \(summary.scopeFloor), first seq \(outbound.firstSequence): read whole"
+                    } else {
+                        try restore(index: index, focus: focus, pulled: summary.events, counted: summary.counted)
+                        if focus.statusCounts && statusCounts == nil {
+                            readWhole = "the checkpoint's status counts do not line up with the loaded groups (a count below zero): read whole"
+                        }
+                    }
                 } else {
+                    try restore(checkpoint: checkpoint, pulled: summary.events, counted: summary.counted)
+                }
+                if let why = readWhole {
+                    index?.close()
+                    index = nil
+                    statusCounts = nil
+                    focusLoaded = nil
+                    knowledgeValue = VersionVector()
+                    openReport = OpenReport()
+                    openReport.statusNote = why
+                    checkpoint = Self.readCheckpoint(directory: directory, enrollment: enrollment, inbound: inbound, fileSystem: fileSystem,
+                                                     logger: logger, report: &openReport)
+                    if checkpoint == nil {
+                        // Refused when read whole (a table frame the index read did not reach): fold the journals, as the full open does.
+                        summary = try InboundSummary.read(inbound, terminal: enrollment.terminal, context: enrollment.recordContext, location: directory + "/inbound")
+                        journalSummary = summary
+                        journalSummary.events = []
+                        journalSummary.counted = []
+                    }
                     try restore(checkpoint: checkpoint, pulled: summary.events, counted: summary.counted)
                 }
             } catch where checkpoint != nil {
@@ -385,28 +420,21 @@ public final class TerminalReplica: @unchecked Sendable {
         openReport.checkpointEntriesRead = index.entriesRead
         try finishRestore(events, fromCheckpoint: fromCheckpoint, newestOwn: max(c.clock, own.newest), tail: tail.count, counted: counted)
         focusLoaded = (sales, keys)
-        if focus.statusCounts { statusCounts = try countStatus(meta: c, loaded: Array(events[..<fromCheckpoint]), path: index.path) }
+        if focus.statusCounts { statusCounts = countStatus(meta: c, loaded: Array(events[..<fromCheckpoint])) }
     }
 
     /// A status open's counts (sync-protocol.md "Terminal checkpoint and compaction", Status open): the meta
     /// record's, less the counts of the fold of the loaded checkpoint entries (`kept` at the checkpoint's
     /// floor), plus the counts of the state now (those entries and the tail). The loaded groups are closed
     /// (every sale the tail touches, with its component and key group, and the sentinel group), so the
-    /// groups not loaded count the same before and after. Refused (the open then folds the journals) when
-    /// the floor or the outbound journal's first sequence moved since the checkpoint (every group's counts
-    /// may change), or a count would go below zero.
-    private func countStatus(meta c: TerminalCheckpoint, loaded: [(event: Event, inboundSeq: UInt64)], path: String) throws(SyncError) -> LedgerCounts {
-        guard let stored = c.status else { throw SyncError(.malformed, "no status counts (version 2)", location: path) }
-        guard journalSummary.scopeFloor == c.summary.scopeFloor, outbound.firstSequence == stored.outboundFirst else {
-            throw SyncError(.malformed, "status counts as of floor \(c.summary.scopeFloor) and outbound first seq \(stored.outboundFirst); the journals now say floor \(journalSummary.scopeFloor), first seq \(outbound.firstSequence)",
-                            location: "\(path) offset \(TerminalCheckpoint.headerBytes)")
-        }
+    /// groups not loaded count the same before and after. nil (the open then reads the checkpoint whole, as
+    /// the full open does) when the floor or the outbound journal's first sequence moved since the
+    /// checkpoint (the caller checks this before loading), or a count would go below zero.
+    private func countStatus(meta c: TerminalCheckpoint, loaded: [(event: Event, inboundSeq: UInt64)]) -> LedgerCounts? {
+        guard let stored = c.status, journalSummary.scopeFloor == c.summary.scopeFloor, outbound.firstSequence == stored.outboundFirst else { return nil }
         let before = RelayScope.kept(loaded.map(\.event), floorMillis: Int64(c.summary.scopeFloor), own: terminal, ownFrom: outbound.firstSequence)
         let counts = stored.counts - LedgerCounts(LedgerState.fold(before)) + LedgerCounts(stateValue)
-        guard counts.isValid else {
-            throw SyncError(.malformed, "the status counts do not line up with the loaded groups (a count below zero)", location: "\(path) offset \(TerminalCheckpoint.headerBytes)")
-        }
-        return counts
+        return counts.isValid ? counts : nil
     }
 
     /// The sales and tickets events name: a capture's own sale, an outcome's and a refund request's sale, a
@@ -418,7 +446,11 @@ public final class TerminalReplica: @unchecked Sendable {
             switch e.body {
             case .saleCaptured: sales.insert(SaleId(e.dot))
             case .saleConfirmed(let s), .saleDeclined(let s), .saleExpired(let s): sales.insert(s)
-            case .refundRequested(let r): sales.insert(r.sale)
+            case .refundRequested(let r):
+                // The request's sale, and its ticket: a request held under the same dot (a dot reuse) may name
+                // another sale, whose group holds that ticket (the ticket table says which).
+                sales.insert(r.sale)
+                tickets.insert(TicketId(e.dot))
             case .noteAdded(let t, _), .refundApproved(let t, _), .refundRejected(let t), .refundCancelled(let t), .refundCompleted(let t),
                  .refundEscalated(let t):
                 tickets.insert(t)
@@ -526,7 +558,12 @@ public final class TerminalReplica: @unchecked Sendable {
         // An event held twice (a checkpoint entry and its carried-forward record) counts at its later record.
         let origin = Dictionary(events.map { ($0.event.dot, $0.inboundSeq) }, uniquingKeysWith: { a, b in max(a, b) })
         let kept = RelayScope.kept(events.map(\.event), floorMillis: floorMillis, own: terminal, ownFrom: outbound.firstSequence)
-        held = Dictionary(kept.map { ($0.dot, ($0, origin[$0.dot] ?? 0)) }, uniquingKeysWith: { a, _ in a })
+        var reused = false
+        held = Dictionary(kept.map { ($0.dot, ($0, origin[$0.dot] ?? 0)) }, uniquingKeysWith: { a, b in
+            if a.0 != b.0 { reused = true }
+            return a
+        })
+        stateFoldsUnheld = reused
         stateValue = LedgerState.fold(kept)
     }
 
@@ -542,7 +579,11 @@ public final class TerminalReplica: @unchecked Sendable {
     /// them out of journal order, and the vector tells central how far the scan delivered.
     private func absorb(_ events: [Event], inboundSeqs: [UInt64]? = nil, partners: Set<Dot> = [], wallMillis: Int64) {
         for (i, e) in events.enumerated() {
-            if held[e.dot] == nil { held[e.dot] = (e, inboundSeqs?[i] ?? 0) }
+            if let h = held[e.dot] {
+                if h.event != e { stateFoldsUnheld = true }
+            } else {
+                held[e.dot] = (e, inboundSeqs?[i] ?? 0)
+            }
             if !partners.contains(e.dot) { knowledgeValue.add(e.dot) }
             if e.dot.replica != terminal { _ = try? hlc.receive(e.hlc, wallMillis: wallMillis) }
         }
@@ -1001,7 +1042,8 @@ public final class TerminalReplica: @unchecked Sendable {
         /// frames its lookups needed) and entry records decoded from them; 0 for a full open.
         public var checkpointFramesRead = 0
         public var checkpointEntriesRead = 0
-        /// A status open that read the checkpoint whole (a version-2 checkpoint holds no status counts): why.
+        /// A status open that read the checkpoint whole (a version-2 checkpoint holds no status counts; a floor or the
+        /// outbound journal's first sequence moved since it was written; a count below zero): why.
         public var statusNote: String?
         mutating func fellBack(_ why: String, refused: Bool = true) {
             usedCheckpoint = false
@@ -1176,10 +1218,11 @@ public final class TerminalReplica: @unchecked Sendable {
             h.inboundSeq == 0 ? (h.event.dot.seq >= first && h.event.dot.seq <= outboundThrough) : h.inboundSeq <= inboundThrough
         }
         // The status counts are over what a full open of this checkpoint with no tail folds: `kept` of the entries
-        // at the floor. That is the state itself whenever it keeps every held event (the usual case).
+        // at the floor. That is the state itself when it keeps every held event and the state folded no event
+        // `held` lacks (the usual case); after a dot reuse the state holds both events, the entries one.
         let entries = kept.map(\.event)
         let keptAgain = RelayScope.kept(entries, floorMillis: Int64(journalSummary.scopeFloor), own: terminal, ownFrom: first)
-        let counts = keptAgain.count == held.count ? LedgerCounts(stateValue) : LedgerCounts(LedgerState.fold(keptAgain))
+        let counts = keptAgain.count == held.count && !stateFoldsUnheld ? LedgerCounts(stateValue) : LedgerCounts(LedgerState.fold(keptAgain))
         return TerminalCheckpoint.of(kept.map { ($0.event, $0.inboundSeq) }, terminal: terminal, outboundJournal: outbound.journalID,
                                      outboundThrough: outboundThrough, inboundJournal: inbound.journalID, inboundThrough: inboundThrough,
                                      summary: journalSummary, clock: hlc.last, knowledge: knowledgeValue,

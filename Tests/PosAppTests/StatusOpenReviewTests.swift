@@ -23,6 +23,26 @@ extension FocusWorld {
         try inbound.close()
     }
 
+    /// Appends a pulled refund request (after the checkpoint) reusing the dot of a checkpoint request another
+    /// terminal wrote, naming another sale the state holds (the newest captured): the ticket, the old
+    /// request's sale and the new one's; nil when the world has no such ticket.
+    func appendReusedRequest(copy: UInt64) throws -> (ticket: TicketId, old: SaleId, new: SaleId)? {
+        let full0 = try open(focus: nil, copy: copy)
+        let state = full0.state
+        try full0.close()
+        guard let (ticket, sale1) = try checkpointTickets().first(where: { $0.ticket.dot.replica != subjectEnrollment.terminal && state.tickets[$0.ticket] != nil }),
+              let request = state.request(of: ticket),
+              let sale2 = state.sales.keys.filter({ $0 != sale1 && state.capture(of: $0) != nil }).max(by: {
+                  state.capture(of: $0)!.hlc < state.capture(of: $1)!.hlc
+              }),
+              case .saleCaptured(let c2)? = state.capture(of: sale2)?.body
+        else { return nil }
+        let r2 = try RefundRequest(sale: sale2, saleAmount: c2.amount, amount: Money(minorUnits: 1, currency: c2.amount.currency), reason: .wrongSize,
+                                   resolution: .refund, contact: nil)
+        try appendPulled([Event(dot: request.dot, hlc: request.hlc, context: state.context(of: sale2), body: .refundRequested(r2))])
+        return (ticket, sale1, sale2)
+    }
+
     /// The sales and tickets the journal tail after the checkpoint names (what the status open loads from).
     func checkpointTickets() throws -> [(ticket: TicketId, sale: SaleId)] {
         let path = "/t1/checkpoint.psc"
@@ -36,10 +56,10 @@ extension FocusWorld {
 struct StatusOpenReviewTests {
     /// A refund request in the tail that reuses the dot of a checkpoint request naming another sale. The
     /// fold holds one request per ticket id (TicketId = the request's dot): the full open sees both, keeps
-    /// the smaller encoding and records `dot-reused`. The status open's `touched` adds only the new
-    /// request's sale, not the ticket, so the ticket table's sale (the old request's group) is not
-    /// loaded: no dot-reused record, and the ticket is counted twice (once in the meta counts through the
-    /// old group, once after the tail through the new one).
+    /// the smaller encoding and records `dot-reused`. The status open's `touched` takes the request's
+    /// ticket too (Status open, step 2), so the ticket table's sale (the old request's group) is loaded;
+    /// without it there was no dot-reused record, and the ticket was counted twice (once in the meta
+    /// counts through the old group, once after the tail through the new one).
     @Test("a tail refund request reusing a checkpoint request's dot (another sale): status open = full open")
     func dotReusedRequestAcrossSales() throws {
         var tried = 0
@@ -47,22 +67,7 @@ struct StatusOpenReviewTests {
         for seed in UInt64(1)...12 {
             let w = try FocusWorld(seed: seed)
             try w.run()
-            let full0 = try w.open(focus: nil, copy: seed &+ 100)
-            let state = full0.state
-            try full0.close()
-            let tickets = try w.checkpointTickets()
-            // A ticket of the checkpoint written by another terminal, and another in-scope sale of the state.
-            guard let (ticket, sale1) = tickets.first(where: { $0.ticket.dot.replica != w.subjectEnrollment.terminal && state.tickets[$0.ticket] != nil }),
-                  let request = state.request(of: ticket),
-                  let sale2 = state.sales.keys.filter({ $0 != sale1 && state.capture(of: $0) != nil }).max(by: {
-                      state.capture(of: $0)!.hlc < state.capture(of: $1)!.hlc
-                  }),
-                  case .saleCaptured(let c2)? = state.capture(of: sale2)?.body
-            else { continue }
-            let r2 = try RefundRequest(sale: sale2, saleAmount: c2.amount, amount: Money(minorUnits: 1, currency: c2.amount.currency), reason: .wrongSize,
-                                       resolution: .refund, contact: nil)
-            let forged = Event(dot: request.dot, hlc: request.hlc, context: state.context(of: sale2), body: .refundRequested(r2))
-            try w.appendPulled([forged])
+            guard let (ticket, sale1, sale2) = try w.appendReusedRequest(copy: seed &+ 100) else { continue }
             let full = try w.status(focus: nil, copy: seed &+ 200)
             let fast = try w.status(focus: .status, copy: seed &+ 300)
             guard fast.report.focused else { continue }  // fell back: nothing to compare
@@ -76,9 +81,9 @@ struct StatusOpenReviewTests {
     }
 
     /// A floor recorded after the checkpoint (a compaction whose checkpoint write was lost): the status
-    /// open folds the journals alone, the full open reads the checkpoint and applies the floor. The spec
-    /// says the status open's output is byte for byte the full open's; a journal fold is not the
-    /// checkpoint's state ("The one difference", and more: see `journalFoldVsCheckpoint`).
+    /// open reads the checkpoint whole, as the full open does, and applies the floor (it used to fold the
+    /// journals alone, which is not the checkpoint's state: "The two differences", and it printed a
+    /// `checkpoint` line the full open does not).
     @Test("a floor moved since the checkpoint: the status open prints the full open's status (same checkpoint)")
     func floorMovedStatusEqualsFullOpen() throws {
         var mismatches: [String] = []
@@ -222,8 +227,9 @@ extension StatusOpenReviewDiagnostics {
 }
 
 extension StatusOpenReviewTests {
-    /// The writer's shortcut (`currentCheckpoint`): when `kept` keeps every held event it stores the state's
-    /// counts instead of the fold of the entries. `held` holds one event per dot, the state folds both
+    /// The writer's shortcut (`currentCheckpoint`): when `kept` keeps every held event it stored the state's
+    /// counts instead of the fold of the entries (now only when the state folded no event `held` lacks,
+    /// `stateFoldsUnheld`). `held` holds one event per dot, the state folds both
     /// events of a reused dot (it has a `dot-reused` record, and may hold the other request): the
     /// checkpoint's entries then fold to other counts than the meta record states, and every later
     /// status open starts from those. Here: the tail request reusing a checkpoint request's dot (as in
@@ -236,20 +242,7 @@ extension StatusOpenReviewTests {
         for seed in UInt64(1)...12 {
             let w = try FocusWorld(seed: seed)
             try w.run()
-            let full0 = try w.open(focus: nil, copy: seed &+ 100)
-            let state = full0.state
-            try full0.close()
-            let tickets = try w.checkpointTickets()
-            guard let (ticket, sale1) = tickets.first(where: { $0.ticket.dot.replica != w.subjectEnrollment.terminal && state.tickets[$0.ticket] != nil }),
-                  let request = state.request(of: ticket),
-                  let sale2 = state.sales.keys.filter({ $0 != sale1 && state.capture(of: $0) != nil }).max(by: {
-                      state.capture(of: $0)!.hlc < state.capture(of: $1)!.hlc
-                  }),
-                  case .saleCaptured(let c2)? = state.capture(of: sale2)?.body
-            else { continue }
-            let r2 = try RefundRequest(sale: sale2, saleAmount: c2.amount, amount: Money(minorUnits: 1, currency: c2.amount.currency), reason: .wrongSize,
-                                       resolution: .refund, contact: nil)
-            try w.appendPulled([Event(dot: request.dot, hlc: request.hlc, context: state.context(of: sale2), body: .refundRequested(r2))])
+            guard let (ticket, _, _) = try w.appendReusedRequest(copy: seed &+ 100) else { continue }
             // A full open (both requests folded) writes the checkpoint.
             let t = try w.openSubject()
             try t.compact()
@@ -324,19 +317,18 @@ extension StatusOpenReviewTests {
 }
 
 extension StatusOpenReviewTests {
-    /// The helper's 40 of 220: a journal fold is not the checkpoint open's state beyond "the one difference".
-    /// Natural form (no checkpoint put back, scoped throughout): compaction dropped a sale X (out of scope,
-    /// no in-scope partner) from the checkpoint while its pulled capture still lies in an inbound segment not
-    /// retired; the subject then scans X's payment code again. The journal fold keeps X (rule 3: a held
-    /// capture sharing an in-scope capture's key, whatever its age) and voids the new in-scope sale as a
-    /// duplicate, as central does; the checkpoint open does not hold X and lets the new sale stand. An
-    /// in-scope sale's status differs, which "The one difference" (a late event of an out-of-scope sale,
-    /// read by no rule of an in-scope sale) does not cover. Pre-existing (not this change), but the status
-    /// open's fallback (a journal fold) then prints other counts than the full open.
-    @Test("a dropped key-group partner still in the journals: the checkpoint open and the journal fold decide the new in-scope sale alike")
+    /// The second difference between a checkpoint open and a fold of the journals (sync-protocol.md
+    /// "Terminal checkpoint and compaction", *The two differences*): compaction dropped a sale X (out of
+    /// scope, no in-scope partner) from the checkpoint while its pulled capture still lies in an inbound
+    /// segment not retired; the subject then scans X's payment code again. The checkpoint open does not
+    /// hold X: the new sale stands `captured` offline, as under the relay scope any code reused after its
+    /// sale left the scope does; the journal fold still holds X and voids the new sale (rule 3), as central
+    /// will. The next scoped sync settles it: central voids the new capture and sends X back as its key-group
+    /// partner, and both opens then say `void-duplicate`, as central does.
+    @Test("a dropped key-group partner still in the journals: captured on the checkpoint open until the next scoped sync, then void-duplicate on both opens, as central")
     func droppedPartnerStillInJournals() throws {
         var tried = 0
-        var mismatches: [String] = []
+        var failures: [String] = []
         for seed in UInt64(1)...40 {
             let w = try FocusWorld(seed: seed)
             try w.run()
@@ -357,21 +349,35 @@ extension StatusOpenReviewTests {
                 break
             }
             guard let code else { continue }
-            let t = try w.openSubject()
+            var t = try w.openSubject()
             let c = try SaleCapture(amount: Money(minorUnits: 1_234, currency: .CNY), paymentCode: code, merchantKey: mk)
             let sale = SaleId(try t.record(.saleCaptured(c), wallMillis: w.tick()).dot)
             try t.close()
             tried += 1
+            // Offline: the checkpoint open lets the new sale stand, the journal fold voids it.
             let cp = try w.open(focus: nil, copy: seed &+ 2)
-            let fromCheckpoint = cp.state.sales[sale]?.status
-            let report = cp.openReport
+            let offlineCheckpoint = cp.state.sales[sale]?.status
+            let used = cp.openReport.usedCheckpoint
             try cp.close()
-            let fromJournals = try w.journalFold(copy: seed &+ 3).sales[sale]?.status
-            if fromCheckpoint != fromJournals {
-                mismatches.append("seed \(seed): own sale \(sale.dot): checkpoint open \(fromCheckpoint.map { "\($0)" } ?? "-") (\(report.usedCheckpoint ? "checkpoint used" : "no checkpoint")), journal fold \(fromJournals.map { "\($0)" } ?? "-")")
+            let offlineJournals = try w.journalFold(copy: seed &+ 3).sales[sale]?.status
+            if !used || offlineCheckpoint != .captured || offlineJournals != .voidDuplicate {
+                failures.append("seed \(seed): offline, own sale \(sale.dot): checkpoint open \(offlineCheckpoint.map { "\($0)" } ?? "-") (checkpoint used \(used)), journal fold \(offlineJournals.map { "\($0)" } ?? "-"); expected captured, void-duplicate")
+            }
+            // The next scoped sync: central decides, and both opens agree with it.
+            t = try w.openSubject()
+            _ = try t.sync(via: InProcessTransport(central: w.central), wallMillis: w.tick())
+            try t.close()
+            let atCentral = try w.central.state.sales[sale]?.status
+            let after = try w.open(focus: nil, copy: seed &+ 4)
+            let afterCheckpoint = after.state.sales[sale]?.status
+            let afterUsed = after.openReport.usedCheckpoint
+            try after.close()
+            let afterJournals = try w.journalFold(copy: seed &+ 5).sales[sale]?.status
+            if atCentral != .voidDuplicate || afterCheckpoint != atCentral || afterJournals != atCentral || !afterUsed {
+                failures.append("seed \(seed): after the sync, own sale \(sale.dot): central \(atCentral.map { "\($0)" } ?? "-"), checkpoint open \(afterCheckpoint.map { "\($0)" } ?? "-") (checkpoint used \(afterUsed)), journal fold \(afterJournals.map { "\($0)" } ?? "-"); expected void-duplicate on all three")
             }
         }
         #expect(tried > 0)
-        #expect(mismatches.isEmpty, "\(mismatches.count) of \(tried):\n\(mismatches.joined(separator: "\n"))")
+        #expect(failures.isEmpty, "\(failures.count) of \(tried):\n\(failures.joined(separator: "\n"))")
     }
 }
