@@ -381,3 +381,61 @@ extension StatusOpenReviewTests {
         #expect(failures.isEmpty, "\(failures.count) of \(tried):\n\(failures.joined(separator: "\n"))")
     }
 }
+
+extension StatusOpenReviewDiagnostics {
+    /// A byte flipped every 13 bytes of a small checkpoint (the status open reads every frame): the status
+    /// open prints the full open's status, its `checkpoint` line included.
+    @Test("a damaged checkpoint whose frames a status open reads: the status open prints the full open's status")
+    func damagedCheckpointStatus() throws {
+        let w = try FocusWorld(seed: 31)
+        try w.run()
+        let bytes = try FileStore(fs: w.disk).read("/t1/checkpoint.psc")
+        var differ: [String] = []
+        var n = 0
+        for offset in stride(from: 0, to: bytes.count, by: 13) {
+            var damaged = bytes
+            damaged[offset] ^= UInt8(1 << (offset % 8))
+            try FileStore(fs: w.disk).writeAtomically(damaged, to: "/t1/checkpoint.psc")
+            let full = try w.status(focus: nil, copy: UInt64(offset) &+ 1)
+            let fast = try w.status(focus: .status, copy: UInt64(offset) &+ 2)
+            n += 1
+            if fast.json != full.json { differ.append("byte \(offset): focused \(fast.report.focused)\n status \(fast.json)\n full   \(full.json)") }
+        }
+        try FileStore(fs: w.disk).writeAtomically(bytes, to: "/t1/checkpoint.psc")
+        let shown = differ.prefix(6).joined(separator: "\n")
+        #expect(differ.isEmpty, "\(differ.count) of \(n) differ (\(bytes.count) bytes)\n\(shown)")
+    }
+}
+
+extension StatusOpenReviewDiagnostics {
+    /// Sync-protocol.md, Status open: a status open checks only the frames it reads, as any focused open;
+    /// damage in a table frame it does not read is found by the next full open (which refuses the
+    /// checkpoint and shows the `checkpoint` line), not by status. Asserts that this is the only way the
+    /// two differ, and that it happens here (3,000 sales, 8 frames).
+    @Test("a damaged table frame a status open does not read: only then does status differ from the full open (documented)")
+    func damagedUnreadFrame() throws {
+        let w = try FocusWorld(seed: 6)
+        try w.syncThousands()
+        let subject = try w.openSubject()
+        try w.capture(subject)
+        try subject.close()
+        let bytes = try FileStore(fs: w.disk).read("/t1/checkpoint.psc")
+        var differ = 0
+        var n = 0
+        for offset in stride(from: bytes.count / 4, to: bytes.count * 3 / 4, by: bytes.count / 16) {
+            var damaged = bytes
+            damaged[offset] ^= 0x10
+            try FileStore(fs: w.disk).writeAtomically(damaged, to: "/t1/checkpoint.psc")
+            let full = try w.status(focus: nil, copy: UInt64(offset) &+ 1)
+            let fast = try w.status(focus: .status, copy: UInt64(offset) &+ 2)
+            n += 1
+            if fast.json != full.json {
+                differ += 1
+                #expect(fast.report.focused && full.report.checkpointRefused && !fast.report.checkpointRefused,
+                         "byte \(offset) of \(bytes.count): \(fast.report)\n status \(fast.json)\n full   \(full.json)")
+            }
+        }
+        try FileStore(fs: w.disk).writeAtomically(bytes, to: "/t1/checkpoint.psc")
+        #expect(differ > 0, "no flip of \(n) made the two differ")
+    }
+}
