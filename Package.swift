@@ -3,9 +3,10 @@ import PackageDescription
 
 // Layering (a target imports only what its arrow lists; tools/check-imports.sh enforces it):
 //   CZlib           -> system zlib
+//   CCRC32C         -> (nothing)                             (CRC32C with the CPU's instruction, x86-64 SSE4.2, behind a run-time cpuid check)
 //   CSQLite         -> system libsqlite3                    (possync-bench's comparison only)
 //   PosBytes        -> (nothing)                             (the one byte reader and writer: LE/BE integers, LEB128 varints, hex)
-//   PosJournal      -> PosBytes, CZlib, swift-crypto, swift-log        (bytes, not money: frames, the frame scanner, segments, recovery, salvage, locks)
+//   PosJournal      -> PosBytes, CZlib, CCRC32C, swift-crypto, swift-log       (bytes, not money: frames, the frame scanner, segments, recovery, salvage, locks)
 //   PosLedger       -> PosBytes, swift-crypto                          (money, not files; pure)
 //   PosWire         -> PosBytes, PosJournal, PosLedger, swift-crypto   (the protocol's messages, errors, keys, limits, enrollments, bundles, inbound records)
 //   PosTerminal     -> PosWire, PosJournal, PosLedger, PosBytes, swift-log      (a terminal's store and checkpoint, sync client, recovery)
@@ -59,13 +60,17 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .target(
+            name: "CCRC32C",
+            dependencies: []
+        ),
+        .target(
             name: "PosBytes",
             dependencies: []
         ),
         .target(
             name: "PosJournal",
             dependencies: [
-                "PosBytes", "CZlib",
+                "PosBytes", "CZlib", "CCRC32C",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -14,6 +14,8 @@ public final class Journal: @unchecked Sendable {
     public let journalID: JournalID
     /// What opening found and repaired.
     public let recoveryReport: RecoveryReport
+    /// Where readers may start inside the segments open checked (`FramePosition`).
+    let startPositions: [UInt64: [FramePosition]]
     let fs: any JournalFileSystem
     let logger: Logger
 
@@ -59,6 +61,7 @@ public final class Journal: @unchecked Sendable {
         self.fs = fs
         self.logger = logger
         recoveryReport = scan.report
+        startPositions = scan.positions
         journalID = scan.segments.first?.header.journalID ?? configuration.journalID ?? JournalID.random()
         writer = SegmentWriter(directory: directory, fs: fs, journalID: journalID, configuration: configuration, tail: scan.tail)
         let last = scan.segments.last?.lastSequence ?? (configuration.firstSequence - 1)
@@ -271,6 +274,6 @@ public final class Journal: @unchecked Sendable {
     /// A reader of the records from `sequence` up to what is written now.
     public func reader(from sequence: UInt64 = 1) throws(JournalError) -> JournalReader {
         try JournalReader(directory: directory, fileSystem: fs, dictionaries: configuration.allDictionaries,
-                          key: configuration.key, from: sequence, through: readableSequence)
+                          key: configuration.key, from: sequence, through: readableSequence, startPositions: startPositions)
     }
 }

@@ -11,6 +11,20 @@ public struct SegmentInfo: Sendable, Equatable {
     public let bytes: UInt64
 }
 
+/// A place inside a segment where a strict walk may start instead of at its
+/// first frame: the offset of a frame open checked, with the chain checksum and
+/// sequence number that frame must continue. Open keeps one every
+/// `JournalLimits.readerStartStrideBytes` of each segment, so a reader from a
+/// sequence number does not read and check again the frames before it (every
+/// frame it returns is still checked as it is read).
+struct FramePosition: Sendable, Equatable {
+    /// First sequence number of the frame at `offset`.
+    let sequence: UInt64
+    let offset: UInt64
+    /// The checksum the frame at `offset` links to (its previous-checksum field).
+    let chain: UInt32
+}
+
 /// What opening did to the journal, for the caller to log or show.
 public struct RecoveryReport: Sendable, Equatable {
     /// A torn tail that was cut: file, offset of the cut, bytes removed, why.
@@ -45,6 +59,8 @@ public struct DurableEvidence: Sendable, Equatable {
 /// cut fsynced; any other damage fails the open with its location.
 struct JournalScan {
     var segments: [SegmentInfo] = []
+    /// Reader start positions by segment base sequence, ascending by offset (`FramePosition`).
+    var positions: [UInt64: [FramePosition]] = [:]
     var tail: SegmentWriter.Tail?
     var report = RecoveryReport()
 
@@ -106,9 +122,16 @@ struct JournalScan {
                 throw JournalError(.missingKey, "segment is encrypted with key id \(h.keyID) and no key was supplied", file: path, offset: 44)
             }
             var size = cursor.fileSize
+            var positions: [FramePosition] = []
+            var nextPositionOffset = UInt64(JournalLimits.segmentHeaderBytes) + JournalLimits.readerStartStrideBytes
             loop: while true {
+                let before = FramePosition(sequence: cursor.nextSequence, offset: cursor.offset, chain: cursor.chain)
                 switch try cursor.next() {
                 case .frame:
+                    if before.offset >= nextPositionOffset {
+                        positions.append(before)
+                        nextPositionOffset = before.offset + JournalLimits.readerStartStrideBytes
+                    }
                     continue
                 case .end:
                     break loop
@@ -130,6 +153,7 @@ struct JournalScan {
             }
             let info = SegmentInfo(name: name, header: h, lastSequence: cursor.nextSequence - 1, frameCount: cursor.frameCount, bytes: size)
             scan.segments.append(info)
+            if !positions.isEmpty { scan.positions[base] = positions }
             previous = info
             previousChain = cursor.chain
             if isLast && repair {

@@ -3,7 +3,9 @@ import PosBytes
 /// Streams records from a sequence number across segments, holding one frame
 /// at a time. Every frame is checked (checksums, chain, sequence continuity)
 /// before its records are returned; a problem is thrown with its location,
-/// never skipped.
+/// never skipped. A reader made by an open `Journal` starts at the last start
+/// position open kept at or before the sequence number (`FramePosition`), so
+/// it does not read again the frames open checked before it.
 public final class JournalReader {
     public let directory: String
     private let fs: any JournalFileSystem
@@ -18,18 +20,26 @@ public final class JournalReader {
     private var expectedBase: UInt64? = nil
     private var chain: UInt32? = nil
 
-    public init(directory: String, fileSystem: any JournalFileSystem = PosixFileSystem(),
-                dictionaries: [CompressionDictionary], key: JournalKey?,
-                from sequence: UInt64 = 1, through limit: UInt64? = nil) throws(JournalError) {
+    public convenience init(directory: String, fileSystem: any JournalFileSystem = PosixFileSystem(),
+                            dictionaries: [CompressionDictionary], key: JournalKey?,
+                            from sequence: UInt64 = 1, through limit: UInt64? = nil) throws(JournalError) {
+        try self.init(directory: directory, fileSystem: fileSystem, dictionaries: dictionaries, key: key, from: sequence, through: limit, startPositions: [:])
+    }
+
+    /// With `startPositions` (those an open `Journal` kept), the walk to
+    /// `sequence` starts at the last position at or before it in its segment,
+    /// not at the segment's first frame.
+    init(directory: String, fileSystem: any JournalFileSystem, dictionaries: [CompressionDictionary], key: JournalKey?,
+         from sequence: UInt64, through limit: UInt64?, startPositions: [UInt64: [FramePosition]]) throws(JournalError) {
         self.directory = directory
         fs = fileSystem
         decoder = FrameDecoder(dictionaries: dictionaries, key: key)
         self.limit = limit
         nextWanted = max(sequence, 1)
-        try openSegment(containing: nextWanted)
+        try openSegment(containing: nextWanted, positions: startPositions)
     }
 
-    private func openSegment(containing sequence: UInt64) throws(JournalError) {
+    private func openSegment(containing sequence: UInt64, positions: [UInt64: [FramePosition]]) throws(JournalError) {
         let names = try JournalScan.segmentNames(in: directory, fs: fs)
         guard let first = names.first else {
             throw JournalError(.notFound, "no segments in the journal directory", file: directory)
@@ -38,13 +48,13 @@ public final class JournalReader {
             throw JournalError(.notFound, "records before seq \(first.base) are no longer held (retired); asked for seq \(sequence)", file: directory)
         }
         let chosen = names.last { $0.base <= sequence }!
-        try open(chosen.name)
+        try open(chosen.name, resume: positions[chosen.base]?.last { $0.sequence <= sequence })
     }
 
-    private func open(_ name: String) throws(JournalError) {
+    private func open(_ name: String, resume: FramePosition? = nil) throws(JournalError) {
         cursor?.close()
         let path = directory + "/" + name
-        let c = try SegmentCursor(file: fs.openFile(path, mode: .readOnly), path: path)
+        let c = try SegmentCursor(file: fs.openFile(path, mode: .readOnly), path: path, resume: resume)
         if let expectedBase, c.header.baseSequence != expectedBase {
             c.close()
             throw JournalError(.missingSegment, "segment starts at seq \(c.header.baseSequence), expected \(expectedBase): records are missing", file: path, offset: 32)

@@ -19,6 +19,10 @@ public enum JournalLimits {
     /// AES-GCM nonce bytes and tag bytes added to an encrypted payload.
     public static let nonceBytes = 12
     public static let tagBytes = 16
+    /// Distance between the reader start positions open keeps of a segment
+    /// (`FramePosition`), in bytes of the segment: a reader from a sequence
+    /// number walks at most this much of a segment before the frame holding it.
+    public static let readerStartStrideBytes: UInt64 = 64 << 10
 }
 
 /// The format version this code writes, and the highest it reads.

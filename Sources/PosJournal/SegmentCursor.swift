@@ -47,17 +47,28 @@ public final class SegmentCursor {
     public var chain: UInt32 { scanner.chain ?? header.chainSeed }
     /// Sequence number the next frame must start with.
     public var nextSequence: UInt64 { scanner.nextSequence ?? header.baseSequence }
+    /// Frames returned so far (from `resume` when one was given).
     public var frameCount: Int { scanner.frameCount }
 
-    /// Opens a segment: reads and checks its header.
-    public init(file: any JournalFileHandle, path: String) throws(JournalError) {
+    /// Opens a segment: reads and checks its header. With `resume` (a position
+    /// this process's open checked every frame before), the walk starts at that
+    /// frame, continuing its chain and sequence, instead of at the first one.
+    init(file: any JournalFileHandle, path: String, resume: FramePosition?) throws(JournalError) {
         self.file = file
         self.path = path
-        fileSize = try file.size()
+        let size = try file.size()
+        fileSize = size
         let head = try file.read(at: 0, count: JournalLimits.segmentHeaderBytes)
-        header = try SegmentHeader.decode(head, file: path)
-        scanner = FrameScanner(file: file, path: path, start: UInt64(JournalLimits.segmentHeaderBytes), end: fileSize,
-                               chain: header.chainSeed, nextSequence: header.baseSequence, policy: .strict)
+        let h = try SegmentHeader.decode(head, file: path)
+        header = h
+        let start = resume.flatMap { $0.offset <= size ? $0 : nil }
+        scanner = FrameScanner(file: file, path: path, start: start?.offset ?? UInt64(JournalLimits.segmentHeaderBytes), end: size,
+                               chain: start?.chain ?? h.chainSeed, nextSequence: start?.sequence ?? h.baseSequence, policy: .strict)
+    }
+
+    /// Opens a segment: reads and checks its header; the walk starts at its first frame.
+    public convenience init(file: any JournalFileHandle, path: String) throws(JournalError) {
+        try self.init(file: file, path: path, resume: nil)
     }
 
     /// The next step; after `.end`, `.incomplete` or `.damaged` the cursor does not move.

@@ -4,7 +4,8 @@
 // run and reports the median [min–max] over repetitions; the machine is
 // shared and noisy, so compare within a run, not across runs.
 //
-// Usage: possync-bench [--quick] [--dir DIR] [--only ROW,ROW...] [--snapshot-events N]
+// Usage: possync-bench [--quick] [--keep] [--dir DIR] [--only ROW,ROW...] [--snapshot-events N]
+//   --keep    leave the directory (printed on stderr) in place at the end, e.g. to profile one command on row 8's terminal
 //   --quick   smoke mode (seconds, also in a debug build): tiny counts, 2 repetitions
 //   --dir     where the journals and databases go (default: a fresh temporary directory)
 //   --only    run only these rows (e.g. `--only 6b` under a profiler; `--only 4,4c,7,7b,7c,7d` for the wire and disk bytes)
@@ -31,7 +32,8 @@ let root: String = {
 }()
 try? FileManager.default.removeItem(atPath: root)
 try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-defer { try? FileManager.default.removeItem(atPath: root) }
+let keep = args.contains("--keep")
+defer { if keep { log("kept \(root)") } else { try? FileManager.default.removeItem(atPath: root) } }
 let only: Set<String>? = {
     guard let i = args.firstIndex(of: "--only"), i + 1 < args.count else { return nil }
     return Set(args[i + 1].split(separator: ",").map(String.init))
