@@ -34,6 +34,9 @@ extension CentralHandler {
             }
         }
         let context = t.enrollment.recordContext  // one merchant key for the whole push
+        // First every record decoded and checked on its own, then what the checks against the fold read made
+        // resident for the whole push at once (a storage on a database: a few queries, not some per event).
+        var decodedEvents: [(event: Event, record: [UInt8], location: String)] = []
         for (index, frame) in m.frames.enumerated() {
             let location = "\(source) frame \(index)"
             let decoded = try journal { () throws(JournalError) in
@@ -65,37 +68,42 @@ extension CentralHandler {
                                         location: "\(location) record \(i)")
                     }
                 }
-                try storage.prepare(event)  // what the checks below and the fold read is resident
-                if let owner = owningTerminal(of: event), terminals[owner]?.enrollment.merchant != t.enrollment.merchant {
-                    throw SyncError(.foreignMerchant, "event \(event.dot) concerns an entity of terminal \(owner.rawValue), which is not of merchant \(t.enrollment.merchant)", location: "\(location) record \(i)")
-                }
-                if seq <= acknowledged {
-                    let held = try storage.digest(of: event.dot)
-                    if held == lostDigest, losses.skipped(m.terminal).contains(where: { $0.contains(seq) }) {
-                        // Recorded as lost for good: it is back, but its place is taken; kept out (logged), not a rewrite.
-                        logger.warning("a re-sent event recorded as lost is not taken back", metadata: ["sync.terminal": "\(m.terminal.rawValue)", "sync.seq": "\(seq)"])
-                        duplicates += 1
-                        continue
-                    }
-                    if held != eventDigest(record) {
-                        try flagRewrite(m.terminal, event.dot, source: source, location: "\(location) record \(i)")
-                    }
+                decodedEvents.append((event, record, "\(location) record \(i)"))
+            }
+        }
+        try storage.prepare(decodedEvents.map(\.event))  // what the checks below and the fold read is resident
+        let heldDigests = try storage.digests(of: decodedEvents.map(\.event.dot).filter { $0.seq <= acknowledged })  // a re-sent push's digests
+        for (event, record, location) in decodedEvents {
+            let seq = event.dot.seq
+            if let owner = owningTerminal(of: event), terminals[owner]?.enrollment.merchant != t.enrollment.merchant {
+                throw SyncError(.foreignMerchant, "event \(event.dot) concerns an entity of terminal \(owner.rawValue), which is not of merchant \(t.enrollment.merchant)", location: location)
+            }
+            if seq <= acknowledged {
+                let held = heldDigests[event.dot]
+                if held == lostDigest, losses.skipped(m.terminal).contains(where: { $0.contains(seq) }) {
+                    // Recorded as lost for good: it is back, but its place is taken; kept out (logged), not a rewrite.
+                    logger.warning("a re-sent event recorded as lost is not taken back", metadata: ["sync.terminal": "\(m.terminal.rawValue)", "sync.seq": "\(seq)"])
                     duplicates += 1
-                } else if seq == expected {
-                    fresh.append(AcceptedEvent(event: event, record: record))
-                    expected += 1
-                } else if seq > expected, fresh.isEmpty, skippable == nil,
-                          let behind = losses.unresolved(m.terminal).first(where: { ($0.from ?? 0) <= expected && ($0.through ?? 0) >= seq - 1 }) {
-                    // Central lost these after acknowledging them and the terminal no longer holds
-                    // them (retired): recorded as lost for good, and the sequence goes on after them.
-                    skippable = (expected...(seq - 1), behind.id)
-                    fresh.append(AcceptedEvent(event: event, record: record))
-                    expected = seq + 1
-                } else if seq < expected {
-                    throw SyncError(.malformed, "seq \(seq) comes again after seq \(expected - 1) in this push (a repeated frame)", location: "\(location) record \(i)")
-                } else {
-                    throw SyncError(.sequenceGap, "terminal \(m.terminal.rawValue) events \(expected)...\(seq - 1) are missing before seq \(seq)", location: "\(location) record \(i)")
+                    continue
                 }
+                if held != eventDigest(record) {
+                    try flagRewrite(m.terminal, event.dot, source: source, location: location)
+                }
+                duplicates += 1
+            } else if seq == expected {
+                fresh.append(AcceptedEvent(event: event, record: record))
+                expected += 1
+            } else if seq > expected, fresh.isEmpty, skippable == nil,
+                      let behind = losses.unresolved(m.terminal).first(where: { ($0.from ?? 0) <= expected && ($0.through ?? 0) >= seq - 1 }) {
+                // Central lost these after acknowledging them and the terminal no longer holds
+                // them (retired): recorded as lost for good, and the sequence goes on after them.
+                skippable = (expected...(seq - 1), behind.id)
+                fresh.append(AcceptedEvent(event: event, record: record))
+                expected = seq + 1
+            } else if seq < expected {
+                throw SyncError(.malformed, "seq \(seq) comes again after seq \(expected - 1) in this push (a repeated frame)", location: location)
+            } else {
+                throw SyncError(.sequenceGap, "terminal \(m.terminal.rawValue) events \(expected)...\(seq - 1) are missing before seq \(seq)", location: location)
             }
         }
         if apply, !fresh.isEmpty {

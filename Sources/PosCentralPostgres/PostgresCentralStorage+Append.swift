@@ -6,10 +6,12 @@ import PosWire
 
 // One append = one transaction (sync-protocol.md, "Central on PostgreSQL"):
 // the terminal's row locked and its mark checked, the sales and payment codes
-// the events touch locked, what the checks read verified unchanged, positions
-// taken from the central row, the events inserted by UNNEST arrays (a bound
-// parameter per column, whatever the batch's size: far below the 65,535
-// parameters a statement takes), the marks, skipped numbers and the sales'
+// the events touch locked, what the checks read verified unchanged (a query
+// per merchant for the components, one for the codes), the marks, the
+// terminal's skipped numbers, the loose ticket events and the fold done, and
+// only then the central row locked (UPDATE … RETURNING the positions), the
+// events inserted by UNNEST arrays (a bound parameter per column, whatever the
+// batch's size: far below the 65,535 parameters a statement takes), the sales'
 // folded state written, then COMMIT. A connection cut before COMMIT leaves nothing.
 
 extension PostgresCentralStorage {
@@ -72,44 +74,23 @@ extension PostgresCentralStorage {
             }
             try lock(sales: group.sorted(), keys: keys.sorted())
             try verifyUnchanged(group: group, keys: keys, strict: !ownEvents.isEmpty)
-            let row = try session.query("SELECT head, central_sequence FROM central FOR UPDATE", "table central")[0]
-            let (h, cs) = try decode(row, (Int64, Int64).self, "table central")
-            var sequence = UInt64(cs)
-            var skipped: [(merchant: String, replica: ReplicaId, range: ClosedRange<UInt64>)] = []
-            let range = UInt64(shard) * ShardedCentralStorage.centralSequenceStride + 1 ... UInt64(shard + 1) * ShardedCentralStorage.centralSequenceStride
-            for (a, f) in zip(accepted, filings) where a.event.dot.replica.isCentral {
-                guard range.contains(a.event.dot.seq) else {
-                    throw SyncError(.invalidArgument, "table central: central's own number \(a.event.dot.seq) is outside shard \(shard)'s numbers \(range.lowerBound)...\(range.upperBound): nothing was written",
-                                    location: url.redacted)
-                }
-                guard a.event.dot.seq > sequence else {
-                    throw SyncError(.locked, "table central: central's own number \(a.event.dot.seq) is taken (central_sequence \(sequence)): another process recorded an event first; nothing was written",
-                                    location: url.redacted)
-                }
-                if a.event.dot.seq > sequence + 1 { skipped.append((f.merchant, .central, (sequence + 1)...(a.event.dot.seq - 1))) }
-                sequence = a.event.dot.seq
-            }
-            if let gap, let (terminal, _) = firstSeq.first { skipped.append((try merchant(of: terminal) ?? "", terminal, gap)) }
-            let first = UInt64(h) + 1
-            try insert(accepted, filings, from: first)
-            if !skipped.isEmpty {
-                try session.query("""
-                    INSERT INTO skipped (merchant, replica, first_seq, last_seq)
-                    SELECT * FROM UNNEST(\(skipped.map(\.merchant)), \(skipped.map { Int32($0.replica.rawValue) }),
-                                         \(skipped.map { Int64($0.range.lowerBound) }), \(skipped.map { Int64($0.range.upperBound) }))
-                    """, "table skipped")
+            // Before the central row: what the terminal, sale and code locks above guard and no position names
+            // (sync-protocol.md, "Central on PostgreSQL", "An append is one transaction").
+            if let gap, let (terminal, _) = firstSeq.first {
+                try insertSkipped([(try merchant(of: terminal) ?? "", terminal, gap)])
             }
             var lastSeq: [ReplicaId: UInt64] = [:]
             for a in accepted where !a.event.dot.replica.isCentral { lastSeq[a.event.dot.replica] = a.event.dot.seq }
-            if !lastSeq.isEmpty {
-                let ts = lastSeq.keys.sorted()
-                var ms: [String] = []
-                for t in ts { ms.append(try merchant(of: t) ?? "") }
+            // One statement per merchant (a push: one), the merchant a constant (sync-protocol.md, "On Citus").
+            var byMerchant: [String: [ReplicaId]] = [:]
+            for t in lastSeq.keys { byMerchant[try merchant(of: t) ?? "", default: []].append(t) }
+            for (m, terminals) in byMerchant.sorted(by: { $0.key < $1.key }) {
+                let ts = terminals.sorted()
                 try session.query("""
                     UPDATE terminals t SET mark = m.mark
-                    FROM UNNEST(\(ms), \(ts.map { Int32($0.rawValue) }), \(ts.map { Int64(lastSeq[$0]!) })) AS m(merchant, terminal, mark)
-                    WHERE t.merchant = m.merchant AND t.terminal = m.terminal
-                    """, "table terminals, marks")
+                    FROM UNNEST(\(ts.map { Int32($0.rawValue) }), \(ts.map { Int64(lastSeq[$0]!) })) AS m(terminal, mark)
+                    WHERE t.merchant = \(m) AND t.terminal = m.terminal
+                    """, "table terminals, marks of merchant \(m)")
             }
             if !requests.isEmpty {
                 // Ticket events that came before their request (loose) are filed under its sale now.
@@ -125,14 +106,42 @@ extension PostgresCentralStorage {
                     WHERE e.merchant IN (r.m, '') AND e.ticket_replica = r.tr AND e.ticket_seq = r.tq AND e.sale_seq IS NULL
                     """, "table events, loose ticket events")
             }
-            let hlc = accepted.map(\.event.hlc).max()!
-            try session.query("""
-                UPDATE central SET head = \(Int64(first) + Int64(accepted.count) - 1), central_sequence = \(Int64(sequence)),
-                                   newest_hlc = greatest(newest_hlc, \(Int64(bitPattern: hlc.rawValue)))
-                """, "table central")
             var next = resident
             next.apply(accepted.map(\.event).filter { !residentDots.contains($0.dot) })
-            try writeSales(group.union(filings.compactMap(\.sale)), of: next, position: first + UInt64(accepted.count) - 1)
+            // Both statements the central row waits on are built (their arrays encoded) before it is locked.
+            let eventsInsert = Self.eventsInsert(accepted, filings)
+            let salesUpsert = Self.salesUpsert(try salesRows(group.union(filings.compactMap(\.sale)), of: next))
+
+            // The central row, locked by this UPDATE until COMMIT: the positions head + 1 ... head + n.
+            let hlc = accepted.map(\.event.hlc).max()!
+            let n = Int64(accepted.count)
+            let row = try session.query("""
+                UPDATE central SET head = head + \(n), newest_hlc = greatest(newest_hlc, \(Int64(bitPattern: hlc.rawValue)))
+                RETURNING head, central_sequence
+                """, "table central")[0]
+            let (h, cs) = try decode(row, (Int64, Int64).self, "table central")
+            let first = UInt64(h - n) + 1
+            if !ownEvents.isEmpty {
+                var sequence = UInt64(cs)
+                var skipped: [(merchant: String, replica: ReplicaId, range: ClosedRange<UInt64>)] = []
+                let range = UInt64(shard) * ShardedCentralStorage.centralSequenceStride + 1 ... UInt64(shard + 1) * ShardedCentralStorage.centralSequenceStride
+                for (a, f) in zip(accepted, filings) where a.event.dot.replica.isCentral {
+                    guard range.contains(a.event.dot.seq) else {
+                        throw SyncError(.invalidArgument, "table central: central's own number \(a.event.dot.seq) is outside shard \(shard)'s numbers \(range.lowerBound)...\(range.upperBound): nothing was written",
+                                        location: url.redacted)
+                    }
+                    guard a.event.dot.seq > sequence else {
+                        throw SyncError(.locked, "table central: central's own number \(a.event.dot.seq) is taken (central_sequence \(sequence)): another process recorded an event first; nothing was written",
+                                        location: url.redacted)
+                    }
+                    if a.event.dot.seq > sequence + 1 { skipped.append((f.merchant, .central, (sequence + 1)...(a.event.dot.seq - 1))) }
+                    sequence = a.event.dot.seq
+                }
+                try insertSkipped(skipped)
+                try session.query("UPDATE central SET central_sequence = \(Int64(sequence))", "table central")
+            }
+            try session.query(eventsInsert, "table events, positions \(first)...\(first + UInt64(accepted.count) - 1)")
+            if let salesUpsert { try session.query(salesUpsert, "table sales") }
             return (first, next)
         }
         // Committed: the caches follow.
@@ -184,9 +193,19 @@ extension PostgresCentralStorage {
                 counts[SaleId(try dot(r, q, "table events"))] = Int(n)
             }
             for s in sales where (counts[s] ?? 0) != (componentCounts[s] ?? 0) { changed.append(s) }
-            for k in keys {
-                let row = try session.query("SELECT count(*) FROM events WHERE merchant = \(m) AND duplicate_key = \(ByteBuffer(bytes: k.bytes))", "table events, duplicate key \(k)")[0]
-                if Int(try decode(row, Int64.self, "table events")) != (keyCounts[k] ?? 0) {
+            guard !keys.isEmpty else { continue }
+            let sortedKeys = keys.sorted()
+            let what = "table events, captures under \(sortedKeys.count) payment codes"
+            var held: [DuplicateKey: Int] = [:]
+            for row in try session.query(Self.captureCountsQuery(merchant: m, keys: sortedKeys), what) {
+                let (k, n) = try decode(row, (ByteBuffer, Int64).self, what)
+                guard let key = DuplicateKey(bytes: Array(k.readableBytesView)) else {
+                    throw SyncError(.malformed, "\(what): a duplicate_key of \(k.readableBytes) bytes (expected \(Limits.duplicateKeyBytes))", location: url.redacted)
+                }
+                held[key] = Int(n)
+            }
+            for k in sortedKeys {
+                if (held[k] ?? 0) != (keyCounts[k] ?? 0) {
                     guard !strict else { throw changedError("payment code \(k)") }
                     checkedKeys.remove(k)
                     try loadKey(k, merchant: m)
@@ -201,41 +220,66 @@ extension PostgresCentralStorage {
         }
     }
 
+    /// How many captures each payment code (one merchant's) has: one index probe of `events_by_duplicate_key` per code.
+    static func captureCountsQuery(merchant m: String, keys: [DuplicateKey]) -> PostgresQuery {
+        """
+        SELECT duplicate_key, count(*) FROM events
+        WHERE merchant = \(m) AND duplicate_key IS NOT NULL AND duplicate_key = ANY(\(keys.map { ByteBuffer(bytes: $0.bytes) }))
+        GROUP BY duplicate_key
+        """
+    }
+
     private func changedError(_ what: String) -> SyncError {
         SyncError(.locked, "\(what) changed since central checked it (another process wrote to it): nothing was written; check again", location: url.redacted)
     }
 
-    /// The events, one INSERT of UNNEST arrays.
-    private func insert(_ accepted: [AcceptedEvent], _ filings: [Filing], from first: UInt64) throws(SyncError) {
-        let positions = accepted.indices.map { Int64(first) + Int64($0) }
-        try session.query("""
-            INSERT INTO events (merchant, position, replica, seq, kind, digest, sale_replica, sale_seq, ticket_replica, ticket_seq, duplicate_key, record)
-            SELECT m, p, r, q, k, d, NULLIF(sr, -1), NULLIF(ss, -1), NULLIF(tr, -1), NULLIF(tq, -1), NULLIF(dk, ''::bytea), rec
-            FROM UNNEST(\(filings.map(\.merchant)), \(positions), \(accepted.map { Int32($0.event.dot.replica.rawValue) }), \(accepted.map { Int64($0.event.dot.seq) }),
-                        \(accepted.map { Int16($0.event.body.kind?.rawValue ?? 0) }), \(accepted.map { Int64(bitPattern: $0.digest) }),
-                        \(filings.map { $0.sale.map { Int32($0.dot.replica.rawValue) } ?? -1 }), \(filings.map { $0.sale.map { Int64($0.dot.seq) } ?? -1 }),
-                        \(filings.map { $0.ticket.map { Int32($0.dot.replica.rawValue) } ?? -1 }), \(filings.map { $0.ticket.map { Int64($0.dot.seq) } ?? -1 }),
-                        \(filings.map { ByteBuffer(bytes: $0.duplicateKey?.bytes ?? []) }), \(accepted.map { ByteBuffer(bytes: $0.record) }))
-                 AS e(m, p, r, q, k, d, sr, ss, tr, tq, dk, rec)
-            """, "table events, positions \(first)...\(first + UInt64(accepted.count) - 1)")
+    /// The events, one INSERT of UNNEST arrays, numbered by the central row this transaction has updated:
+    /// the i-th (from 1) of n at `head - n + i`, so the statement is built before the row is locked.
+    static func eventsInsert(_ accepted: [AcceptedEvent], _ filings: [Filing]) -> PostgresQuery {
+        """
+        INSERT INTO events (merchant, position, replica, seq, kind, digest, sale_replica, sale_seq, ticket_replica, ticket_seq, duplicate_key, record)
+        SELECT m, (SELECT head FROM central) - \(Int64(accepted.count)) + o, r, q, k, d, NULLIF(sr, -1), NULLIF(ss, -1), NULLIF(tr, -1), NULLIF(tq, -1), NULLIF(dk, ''::bytea), rec
+        FROM UNNEST(\(filings.map(\.merchant)), \(accepted.map { Int32($0.event.dot.replica.rawValue) }), \(accepted.map { Int64($0.event.dot.seq) }),
+                    \(accepted.map { Int16($0.event.body.kind?.rawValue ?? 0) }), \(accepted.map { Int64(bitPattern: $0.digest) }),
+                    \(filings.map { $0.sale.map { Int32($0.dot.replica.rawValue) } ?? -1 }), \(filings.map { $0.sale.map { Int64($0.dot.seq) } ?? -1 }),
+                    \(filings.map { $0.ticket.map { Int32($0.dot.replica.rawValue) } ?? -1 }), \(filings.map { $0.ticket.map { Int64($0.dot.seq) } ?? -1 }),
+                    \(filings.map { ByteBuffer(bytes: $0.duplicateKey?.bytes ?? []) }), \(accepted.map { ByteBuffer(bytes: $0.record) }))
+             WITH ORDINALITY AS e(m, r, q, k, d, sr, ss, tr, tq, dk, rec, o)
+        """
     }
 
-    /// The folded status of the sales the batch changed, in table sales (what a report queries by merchant).
-    private func writeSales(_ sales: Set<SaleId>, of state: LedgerState, position: UInt64) throws(SyncError) {
+    /// The folded status of the sales the batch changed, as rows of table sales.
+    private func salesRows(_ sales: Set<SaleId>, of state: LedgerState) throws(SyncError) -> [(m: String, s: SaleId, v: SaleView)] {
         var rows: [(m: String, s: SaleId, v: SaleView)] = []
         for s in sales.sorted() {
             guard let v = state.sales[s], let m = try merchant(of: s.dot.replica) else { continue }
             rows.append((m, s, v))
         }
-        guard !rows.isEmpty else { return }
+        return rows
+    }
+
+    /// Numbers held as `lostDigest`, one INSERT of UNNEST arrays.
+    private func insertSkipped(_ skipped: [(merchant: String, replica: ReplicaId, range: ClosedRange<UInt64>)]) throws(SyncError) {
+        guard !skipped.isEmpty else { return }
         try session.query("""
+            INSERT INTO skipped (merchant, replica, first_seq, last_seq)
+            SELECT * FROM UNNEST(\(skipped.map(\.merchant)), \(skipped.map { Int32($0.replica.rawValue) }),
+                                 \(skipped.map { Int64($0.range.lowerBound) }), \(skipped.map { Int64($0.range.upperBound) }))
+            """, "table skipped")
+    }
+
+    /// The folded status of the sales the batch changed, in table sales (what a report queries by merchant),
+    /// at the position of the batch's last event (the central row's head once this transaction updated it).
+    static func salesUpsert(_ rows: [(m: String, s: SaleId, v: SaleView)]) -> PostgresQuery? {
+        guard !rows.isEmpty else { return nil }
+        return """
             INSERT INTO sales (merchant, sale_replica, sale_seq, status, amount_minor, currency, position)
-            SELECT m, r, q, st, NULLIF(a, -1), NULLIF(c, ''), \(Int64(position))
+            SELECT m, r, q, st, NULLIF(a, -1), NULLIF(c, ''), (SELECT head FROM central)
             FROM UNNEST(\(rows.map(\.m)), \(rows.map { Int32($0.s.dot.replica.rawValue) }), \(rows.map { Int64($0.s.dot.seq) }),
                         \(rows.map { $0.v.status.rawValue }), \(rows.map { $0.v.amount?.minorUnits ?? -1 }), \(rows.map { $0.v.amount.map { "\($0.currency)" } ?? "" }))
                  AS s(m, r, q, st, a, c)
             ON CONFLICT (merchant, sale_replica, sale_seq) DO UPDATE
             SET status = EXCLUDED.status, amount_minor = EXCLUDED.amount_minor, currency = EXCLUDED.currency, position = EXCLUDED.position
-            """, "table sales")
+            """
     }
 }
