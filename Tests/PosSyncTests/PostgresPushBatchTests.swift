@@ -58,4 +58,29 @@ struct PostgresPushBatchTests {
         #expect(w.central.flaggedTerminals.rewroteHistory == [t.terminal])
         #expect(w.central.head == 12)
     }
+
+    @Test("a rewritten event followed in the same push by a record refused on its own (a type a terminal may not write): refused as a rewrite and the terminal flagged, as when each record was checked in turn",
+          arguments: CentralKind.allCases)
+    func rewriteBeforeALaterFault(_ store: CentralKind) throws {
+        guard store.available(for: "a rewrite before a later fault") else { return }
+        let w = try World(terminals: 1, store: store)
+        var rng = Rng(state: 12)
+        for i in 0..<4 { _ = try w.capture(0, 100 + Int64(i), code: wechatCode(&rng)) }
+        try w.sync(0)
+        let t = w.terminals[0]
+        let head = w.central.head
+        let sealer = FrameSealer(dictionary: ledgerDictionary, key: t.enrollment.journalKey)
+        var records = try (1...4).map { (seq: UInt64) in try #require(try t.ownRecord(seq: seq)) }
+        records[2] = RecordCodec.encode(Event(dot: try Dot(replica: t.terminal, seq: 3), hlc: HLCTimestamp(millis: 1, logical: 0), context: VersionVector(),
+                                              body: .saleCaptured(try SaleCapture(amount: cny(1), paymentCode: wechatCode(&rng), merchantKey: t.enrollment.ledgerMerchantKey))))
+        // Seq 5: central's kind of event, which a terminal may not write (notAuthorized on its own).
+        records.append(RecordCodec.encode(Event(dot: try Dot(replica: t.terminal, seq: 5), hlc: HLCTimestamp(millis: 2, logical: 0), context: VersionVector(),
+                                                body: .saleConfirmed(SaleId(try Dot(replica: t.terminal, seq: 1))))))
+        let refused = w.central.handle(.push(.init(terminal: t.terminal, dictionaryID: ledgerDictionary.id, keyID: t.enrollment.journalKey.id,
+                                                   frames: [try sealer.seal(records, firstSequence: 1).bytes])))
+        guard case .refusal(let r) = refused else { Issue.record("the push was accepted: \(refused)"); return }
+        #expect(r.code == "rewrittenHistory", "\(r)")
+        #expect(w.central.flaggedTerminals.rewroteHistory == [t.terminal])
+        #expect(w.central.head == head)
+    }
 }
