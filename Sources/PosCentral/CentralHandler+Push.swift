@@ -34,43 +34,22 @@ extension CentralHandler {
             }
         }
         let context = t.enrollment.recordContext  // one merchant key for the whole push
-        for (index, frame) in m.frames.enumerated() {
-            let location = "\(source) frame \(index)"
-            let decoded = try journal { () throws(JournalError) in
-                try Frames.records(frame, dictionaryID: m.dictionaryID, keyID: m.keyID, decoder: t.decoder, file: location)
-            }
-            for (i, record) in decoded.records.enumerated() {
-                let seq = decoded.header.firstSequence + UInt64(i)
-                let event: Event
-                do { event = try RecordCodec.decode(record, context: context) } catch { throw SyncError(error, location: "\(location) record \(i) (seq \(seq))") }
-                guard event.dot.replica == m.terminal else {
-                    throw SyncError(.foreignReplica, "event \(event.dot) is under replica \(event.dot.replica.rawValue); terminal \(m.terminal.rawValue) may only push its own", location: "\(location) record \(i)")
-                }
-                guard event.dot.seq == seq else {
-                    throw SyncError(.malformed, "event \(event.dot) sits at journal seq \(seq): a terminal's dots are its journal sequence numbers", location: "\(location) record \(i)")
-                }
-                guard let kind = event.body.kind, kind.mayBeWritten(by: m.terminal) else {
-                    throw SyncError(.notAuthorized, "a terminal may not write \(event.body.kind.map { "\($0)" } ?? "an event type central does not know") (event \(event.dot))", location: "\(location) record \(i)")
-                }
-                if record.first == Limits.recordVersionDerived, RecordCodec.relayedWithoutCode(event) == nil {
-                    // Central relays every other record byte for byte: a version-1 reader must never pull a version-2 one.
-                    throw SyncError(.malformed, "event \(event.dot) is a version-2 record but not a capture holding its payment code (field version): only such a capture is written in version 2",
-                                    location: "\(location) record \(i)")
-                }
-                if let withoutCode = RecordCodec.relayedWithoutCode(event) {
-                    // Relayed as version 1 with wallet and key instead of the code: up to ~10 bytes longer than what was pushed.
-                    let relayedBytes = RecordCodec.encodedSize(withoutCode)
-                    guard relayedBytes <= Limits.recordBytesMax else {
-                        throw SyncError(.tooLarge, "capture \(event.dot) is \(record.count) bytes; relayed to other terminals without its payment code it would be \(relayedBytes) bytes, over recordBytesMax (\(Limits.recordBytesMax))",
-                                        location: "\(location) record \(i)")
-                    }
-                }
-                try storage.prepare(event)  // what the checks below and the fold read is resident
+        // First every record decoded and checked on its own, then what the checks against the fold read made
+        // resident for the whole push at once (a storage on a database: a few queries, not some per event).
+        var decodedEvents: [(event: Event, record: [UInt8], location: String)] = []
+        /// The checks against the fold, in record order: a rewrite (the terminal flagged), another merchant's
+        /// entity, a repeated frame, a gap. Run on the records before a record-level fault too, so a rewrite
+        /// in them is flagged before that fault refuses the push (as when each record was checked in turn).
+        func checkAgainstFold() throws(SyncError) {
+            try storage.prepare(decodedEvents.map(\.event))  // what the checks below and the fold read is resident
+            let heldDigests = try storage.digests(of: decodedEvents.map(\.event.dot).filter { $0.seq <= acknowledged })  // a re-sent push's digests
+            for (event, record, location) in decodedEvents {
+                let seq = event.dot.seq
                 if let owner = owningTerminal(of: event), terminals[owner]?.enrollment.merchant != t.enrollment.merchant {
-                    throw SyncError(.foreignMerchant, "event \(event.dot) concerns an entity of terminal \(owner.rawValue), which is not of merchant \(t.enrollment.merchant)", location: "\(location) record \(i)")
+                    throw SyncError(.foreignMerchant, "event \(event.dot) concerns an entity of terminal \(owner.rawValue), which is not of merchant \(t.enrollment.merchant)", location: location)
                 }
                 if seq <= acknowledged {
-                    let held = try storage.digest(of: event.dot)
+                    let held = heldDigests[event.dot]
                     if held == lostDigest, losses.skipped(m.terminal).contains(where: { $0.contains(seq) }) {
                         // Recorded as lost for good: it is back, but its place is taken; kept out (logged), not a rewrite.
                         logger.warning("a re-sent event recorded as lost is not taken back", metadata: ["sync.terminal": "\(m.terminal.rawValue)", "sync.seq": "\(seq)"])
@@ -78,7 +57,7 @@ extension CentralHandler {
                         continue
                     }
                     if held != eventDigest(record) {
-                        try flagRewrite(m.terminal, event.dot, source: source, location: "\(location) record \(i)")
+                        try flagRewrite(m.terminal, event.dot, source: source, location: location)
                     }
                     duplicates += 1
                 } else if seq == expected {
@@ -92,12 +71,53 @@ extension CentralHandler {
                     fresh.append(AcceptedEvent(event: event, record: record))
                     expected = seq + 1
                 } else if seq < expected {
-                    throw SyncError(.malformed, "seq \(seq) comes again after seq \(expected - 1) in this push (a repeated frame)", location: "\(location) record \(i)")
+                    throw SyncError(.malformed, "seq \(seq) comes again after seq \(expected - 1) in this push (a repeated frame)", location: location)
                 } else {
-                    throw SyncError(.sequenceGap, "terminal \(m.terminal.rawValue) events \(expected)...\(seq - 1) are missing before seq \(seq)", location: "\(location) record \(i)")
+                    throw SyncError(.sequenceGap, "terminal \(m.terminal.rawValue) events \(expected)...\(seq - 1) are missing before seq \(seq)", location: location)
                 }
             }
         }
+        do throws(SyncError) {
+            for (index, frame) in m.frames.enumerated() {
+                let location = "\(source) frame \(index)"
+                let decoded = try journal { () throws(JournalError) in
+                    try Frames.records(frame, dictionaryID: m.dictionaryID, keyID: m.keyID, decoder: t.decoder, file: location)
+                }
+                for (i, record) in decoded.records.enumerated() {
+                    let seq = decoded.header.firstSequence + UInt64(i)
+                    let event: Event
+                    do { event = try RecordCodec.decode(record, context: context) } catch { throw SyncError(error, location: "\(location) record \(i) (seq \(seq))") }
+                    guard event.dot.replica == m.terminal else {
+                        throw SyncError(.foreignReplica, "event \(event.dot) is under replica \(event.dot.replica.rawValue); terminal \(m.terminal.rawValue) may only push its own", location: "\(location) record \(i)")
+                    }
+                    guard event.dot.seq == seq else {
+                        throw SyncError(.malformed, "event \(event.dot) sits at journal seq \(seq): a terminal's dots are its journal sequence numbers", location: "\(location) record \(i)")
+                    }
+                    guard let kind = event.body.kind, kind.mayBeWritten(by: m.terminal) else {
+                        throw SyncError(.notAuthorized, "a terminal may not write \(event.body.kind.map { "\($0)" } ?? "an event type central does not know") (event \(event.dot))", location: "\(location) record \(i)")
+                    }
+                    if record.first == Limits.recordVersionDerived, RecordCodec.relayedWithoutCode(event) == nil {
+                        // Central relays every other record byte for byte: a version-1 reader must never pull a version-2 one.
+                        throw SyncError(.malformed, "event \(event.dot) is a version-2 record but not a capture holding its payment code (field version): only such a capture is written in version 2",
+                                        location: "\(location) record \(i)")
+                    }
+                    if let withoutCode = RecordCodec.relayedWithoutCode(event) {
+                        // Relayed as version 1 with wallet and key instead of the code: up to ~10 bytes longer than what was pushed.
+                        let relayedBytes = RecordCodec.encodedSize(withoutCode)
+                        guard relayedBytes <= Limits.recordBytesMax else {
+                            throw SyncError(.tooLarge, "capture \(event.dot) is \(record.count) bytes; relayed to other terminals without its payment code it would be \(relayedBytes) bytes, over recordBytesMax (\(Limits.recordBytesMax))",
+                                            location: "\(location) record \(i)")
+                        }
+                    }
+                    decodedEvents.append((event, record, "\(location) record \(i)"))
+                }
+            }
+        } catch {
+            // A record-level fault: the records before it are still checked against the fold first.
+            try checkAgainstFold()
+            throw error
+        }
+        try checkAgainstFold()
         if apply, !fresh.isEmpty {
             let now = wallClockValue()
             if let gap = skippable {

@@ -58,6 +58,9 @@ public protocol CentralStorage: AnyObject {
     func append(_ events: [AcceptedEvent], skipping gap: ClosedRange<UInt64>?) throws(SyncError) -> ClosedRange<UInt64>
     /// The digest of the event held under `dot` (`lostDigest` for a number recorded lost; nil: none held).
     func digest(of dot: Dot) throws(SyncError) -> UInt64?
+    /// `digest(of:)` of each dot (a re-sent push's), by dot; a dot with none held is absent. A storage on
+    /// a database reads them in one query. The default: `digest(of:)` each.
+    func digests(of dots: [Dot]) throws(SyncError) -> [Dot: UInt64]
     /// The records after `position`, through `head`, in order, until `body` returns false.
     func scan(after position: UInt64, _ body: (_ position: UInt64, _ record: [UInt8]) throws(SyncError) -> Bool) throws(SyncError)
     /// The record at `position` (nil: none).
@@ -71,6 +74,9 @@ public protocol CentralStorage: AnyObject {
     /// Makes resident what checking or applying `event` reads: its sale's
     /// component and the components of every capture sharing its payment code.
     func prepare(_ event: Event) throws(SyncError)
+    /// `prepare(_:)` for each of a push's events: a storage on a database reads what they need in a
+    /// few set-based queries rather than one or more per event. The default: `prepare(_:)` each.
+    func prepare(_ events: [Event]) throws(SyncError)
     func prepare(_ key: EntityKey) throws(SyncError)
     /// The fold of every resident event: exact for every prepared entity.
     var resident: LedgerState { get }
@@ -159,6 +165,14 @@ extension CentralStorage {
     public func saveClockReading(_ reading: ClockReading, of terminal: ReplicaId) throws(SyncError) {}
 
     public func forEachStatePart(_ body: (LedgerState) throws(SyncError) -> Void) throws(SyncError) { try body(try fullState()) }
+
+    public func prepare(_ events: [Event]) throws(SyncError) { for e in events { try prepare(e) } }
+
+    public func digests(of dots: [Dot]) throws(SyncError) -> [Dot: UInt64] {
+        var out: [Dot: UInt64] = [:]
+        for d in dots { if let held = try digest(of: d) { out[d] = held } }
+        return out
+    }
 
     /// Called before each request's work (the file store: nothing; PostgreSQL: see what other processes changed).
     public func beginRequest() throws(SyncError) {}

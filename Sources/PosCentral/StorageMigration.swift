@@ -176,7 +176,7 @@ public enum CentralStorageMigration {
 
         func flush() throws(SyncError) {
             guard !batch.events.isEmpty else { return }
-            for a in batch.events { try target.prepare(a.event) }
+            try target.prepare(batch.events.map(\.event))
             let positions = try target.append(batch.events, skipping: batch.gap?.range)
             let expected = batch.firstPosition...(batch.firstPosition + UInt64(batch.events.count) - 1)
             guard positions == expected else {

@@ -18,6 +18,23 @@ extension PostgresCentralStorage {
         if let ticket = c.ticket { try loadTicket(ticket) }
     }
 
+    /// A push's events: their sales' components and the captures sharing their codes in one query per
+    /// merchant and round (`loadSales`), then their tickets one at a time (rare in a push).
+    public func prepare(_ events: [Event]) throws(SyncError) {
+        try throwPending()
+        var sales = Set<SaleId>()
+        var keys: [String: Set<DuplicateKey>] = [:]
+        var tickets: [TicketId] = []
+        for event in events {
+            let c = EventComponent(event)
+            if let s = c.sale { sales.insert(s) }
+            if let k = c.duplicateKey, let m = try merchant(of: event.dot.replica) { keys[m, default: []].insert(k) }
+            if let t = c.ticket { tickets.append(t) }
+        }
+        try loadSales(sales, keys: keys)
+        for t in tickets { try loadTicket(t) }
+    }
+
     public func prepare(_ key: EntityKey) throws(SyncError) {
         try throwPending()
         switch key {
@@ -32,9 +49,16 @@ extension PostgresCentralStorage {
 
     /// Folds rows of (record) not resident yet.
     private func applyRows(_ rows: [PostgresRow], _ what: String) throws(SyncError) -> Int {
+        var records: [ByteBuffer] = []
+        for row in rows { records.append(try decode(row, ByteBuffer.self, what)) }
+        try applyRecords(records, what)
+        return rows.count
+    }
+
+    /// Folds the records not resident yet.
+    private func applyRecords(_ records: [ByteBuffer], _ what: String) throws(SyncError) {
         var events: [Event] = []
-        for row in rows {
-            let bytes = try decode(row, ByteBuffer.self, what)
+        for bytes in records {
             let event: Event
             do { event = try RecordCodec.decode(Array(bytes.readableBytesView), context: recordContext) } catch {
                 throw SyncError(error, location: "\(url.redacted) \(what)")
@@ -43,7 +67,85 @@ extension PostgresCentralStorage {
             events.append(event)
         }
         if !events.isEmpty { resident.apply(events) }
-        return rows.count
+    }
+
+    /// `loadSale` of every sale and `loadKey` of every (merchant, key), as sets: each round reads the
+    /// components not loaded yet (one query per merchant, by `events_by_sale`), then the captures under
+    /// the codes not checked yet (one query per merchant, by `events_by_duplicate_key`), whose sales the
+    /// next round loads, until nothing new is named. A failure drops the resident fold (a half-loaded
+    /// closure must not count as checked).
+    func loadSales(_ sales: Set<SaleId>, keys: [String: Set<DuplicateKey>]) throws(SyncError) {
+        do throws(SyncError) {
+            var sales = sales, keys = keys
+            while !sales.isEmpty || !keys.isEmpty {
+                var byMerchant: [String: [SaleId]] = [:]
+                for s in sales where !loadedSales.contains(s) {
+                    if let m = try merchant(of: s.dot.replica) { byMerchant[m, default: []].append(s) }
+                }
+                for (m, batch) in byMerchant.sorted(by: { $0.key < $1.key }) {
+                    let what = "table events, components of \(batch.count) sales of merchant \(m)"
+                    var counts: [SaleId: Int] = [:]
+                    var records: [ByteBuffer] = []
+                    for row in try session.query(Self.componentsQuery(merchant: m, sales: batch), what) {
+                        let (r, q, record) = try decode(row, (Int32, Int64, ByteBuffer).self, what)
+                        counts[SaleId(try dot(r, q, what)), default: 0] += 1
+                        records.append(record)
+                    }
+                    try applyRecords(records, what)
+                    for s in batch {
+                        componentCounts[s] = counts[s] ?? 0
+                        loadedSales.insert(s)
+                    }
+                }
+                // The codes of the captures just loaded, then every capture under a code not checked yet.
+                for s in sales {
+                    if case .saleCaptured(let c)? = resident.capture(of: s)?.body, let m = try merchant(of: s.dot.replica) { keys[m, default: []].insert(c.duplicateKey) }
+                }
+                sales = []
+                for (m, ks) in keys.sorted(by: { $0.key < $1.key }) {
+                    let fresh = ks.filter { !checkedKeys.contains($0) }.sorted()
+                    guard !fresh.isEmpty else { continue }
+                    let what = "table events, captures under \(fresh.count) payment codes of merchant \(m)"
+                    var counts: [DuplicateKey: Int] = [:]
+                    for row in try session.query(Self.capturesQuery(merchant: m, keys: fresh), what) {
+                        let (k, r, q) = try decode(row, (ByteBuffer, Int32, Int64).self, what)
+                        guard let key = DuplicateKey(bytes: Array(k.readableBytesView)) else {
+                            throw SyncError(.malformed, "\(what): a duplicate_key of \(k.readableBytes) bytes (expected \(Limits.duplicateKeyBytes))", location: url.redacted)
+                        }
+                        counts[key, default: 0] += 1
+                        let s = SaleId(try dot(r, q, what))
+                        if !loadedSales.contains(s) { sales.insert(s) }
+                    }
+                    for k in fresh {
+                        keyCounts[k] = counts[k] ?? 0
+                        checkedKeys.insert(k)
+                    }
+                }
+                keys = [:]
+            }
+        } catch {
+            dropResident()
+            throw error
+        }
+    }
+
+    /// Every event of the sales' components (one merchant's), in position order: one index probe of
+    /// `events_by_sale` per sale, two array parameters whatever the number of sales.
+    static func componentsQuery(merchant m: String, sales: [SaleId]) -> PostgresQuery {
+        """
+        SELECT e.sale_replica, e.sale_seq, e.record
+        FROM UNNEST(\(sales.map { Int32($0.dot.replica.rawValue) }), \(sales.map { Int64($0.dot.seq) })) AS u(r, q)
+        JOIN events e ON e.merchant = \(m) AND e.sale_replica = u.r AND e.sale_seq = u.q
+        ORDER BY e.position
+        """
+    }
+
+    /// The captures under the payment codes (one merchant's): one index probe of `events_by_duplicate_key` per code.
+    static func capturesQuery(merchant m: String, keys: [DuplicateKey]) -> PostgresQuery {
+        """
+        SELECT duplicate_key, replica, seq FROM events
+        WHERE merchant = \(m) AND duplicate_key IS NOT NULL AND duplicate_key = ANY(\(keys.map { ByteBuffer(bytes: $0.bytes) }))
+        """
     }
 
     /// A sale's component, then the captures sharing its payment code. A sale counts as loaded
@@ -151,6 +253,40 @@ extension PostgresCentralStorage {
         }
         if let row = events.first { return UInt64(bitPattern: try decode(row, Int64.self, "table events, \(dot)")) }
         return skipped.isEmpty ? nil : lostDigest
+    }
+
+    /// One query per merchant for the events (by the primary key), one more for the dots none holds
+    /// (a skipped number holds `lostDigest`); central's own dots one at a time (never re-sent by a terminal).
+    public func digests(of dots: [Dot]) throws(SyncError) -> [Dot: UInt64] {
+        try throwPending()
+        var out: [Dot: UInt64] = [:]
+        var byMerchant: [String: [Dot]] = [:]
+        for d in dots {
+            if let m = try merchant(of: d.replica) { byMerchant[m, default: []].append(d) } else if d.replica.isCentral, let h = try digest(of: d) { out[d] = h }
+        }
+        for (m, ds) in byMerchant.sorted(by: { $0.key < $1.key }) {
+            let what = "table events, digests of \(ds.count) events of merchant \(m)"
+            for row in try session.query("""
+                SELECT e.replica, e.seq, e.digest
+                FROM UNNEST(\(ds.map { Int32($0.replica.rawValue) }), \(ds.map { Int64($0.seq) })) AS u(r, q)
+                JOIN events e ON e.merchant = \(m) AND e.replica = u.r AND e.seq = u.q
+                """, what) {
+                let (r, q, h) = try decode(row, (Int32, Int64, Int64).self, what)
+                out[try dot(r, q, what)] = UInt64(bitPattern: h)
+            }
+            let missing = ds.filter { out[$0] == nil }
+            guard !missing.isEmpty else { continue }
+            let lost = "table skipped, \(missing.count) numbers of merchant \(m)"
+            for row in try session.query("""
+                SELECT u.r, u.q
+                FROM UNNEST(\(missing.map { Int32($0.replica.rawValue) }), \(missing.map { Int64($0.seq) })) AS u(r, q)
+                WHERE EXISTS (SELECT 1 FROM skipped s WHERE s.merchant = \(m) AND s.replica = u.r AND s.first_seq <= u.q AND s.last_seq >= u.q)
+                """, lost) {
+                let (r, q) = try decode(row, (Int32, Int64).self, lost)
+                out[try dot(r, q, lost)] = lostDigest
+            }
+        }
+        return out
     }
 
     public func scan(after position: UInt64, _ body: (UInt64, [UInt8]) throws(SyncError) -> Bool) throws(SyncError) {

@@ -283,15 +283,24 @@ public final class ShardedCentralStorage: CentralStorage {
         return try routed(try shard(of: events[0].event)).append(events, skipping: gap)
     }
 
+    /// The shard holding a dot: its writer's (central's own: by its number's range).
+    private func shard(ofDot dot: Dot) throws(SyncError) -> Int? {
+        guard dot.replica.isCentral else { return try shard(ofTerminal: dot.replica) }
+        let s = Int((dot.seq - 1) / Self.centralSequenceStride)
+        return s < shards.count ? s : nil
+    }
+
     public func digest(of dot: Dot) throws(SyncError) -> UInt64? {
-        let k: Int?
-        if dot.replica.isCentral {
-            let s = Int((dot.seq - 1) / Self.centralSequenceStride)
-            k = s < shards.count ? s : nil
-        } else {
-            k = try shard(ofTerminal: dot.replica)
-        }
-        return try named(k)?.digest(of: dot)
+        try named(try shard(ofDot: dot))?.digest(of: dot)
+    }
+
+    /// Each dot on its shard, one call per shard.
+    public func digests(of dots: [Dot]) throws(SyncError) -> [Dot: UInt64] {
+        var byShard: [Int: [Dot]] = [:]
+        for d in dots { if let k = try shard(ofDot: d) { byShard[k, default: []].append(d) } }
+        var out: [Dot: UInt64] = [:]
+        for (k, ds) in byShard.sorted(by: { $0.key < $1.key }) { out.merge(try named(k)!.digests(of: ds)) { a, _ in a } }
+        return out
     }
 
     /// The request's shard's positions; with no shard named, each shard's in turn (positions are per shard).
@@ -320,6 +329,22 @@ public final class ShardedCentralStorage: CentralStorage {
         let found = try shard(of: event)
         if let k = current, let t = requester, found != k { try refuseForeign(event, of: t, onShard: k, found: found) }
         try routed(found).prepare(event)
+    }
+
+    /// A request's events (a push's): each checked as `prepare(_:)` does, then the request's shard makes them
+    /// resident at once. With no request's shard named, one at a time (each routed on its own).
+    public func prepare(_ events: [Event]) throws(SyncError) {
+        guard let k = current else {
+            for e in events { try prepare(e) }
+            return
+        }
+        if let t = requester {
+            for e in events {
+                let found = try shard(of: e)
+                if found != k { try refuseForeign(e, of: t, onShard: k, found: found) }
+            }
+        }
+        try routed(nil).prepare(events)
     }
 
     /// A terminal's event naming a sale or ticket of another shard: refused `foreignMerchant` as on one database
