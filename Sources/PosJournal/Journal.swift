@@ -14,7 +14,11 @@ public final class Journal: @unchecked Sendable {
     public let journalID: JournalID
     /// What opening found and repaired.
     public let recoveryReport: RecoveryReport
-    /// Where readers may start inside the segments open checked (`FramePosition`).
+    /// How much of the journal open checked: after `.lastSegment`, the frames of
+    /// sealed segments are checked by the readers that read them.
+    public let openCheck: JournalOpenCheck
+    /// Where readers may start inside the segments open checked (`FramePosition`);
+    /// none in the segments it did not walk, whose readers start at the first frame.
     let startPositions: [UInt64: [FramePosition]]
     let fs: any JournalFileSystem
     let logger: Logger
@@ -40,8 +44,11 @@ public final class Journal: @unchecked Sendable {
     /// the journal (after cutting a torn tail) would end below `evidence.sequence`.
     /// `beforeRepair` hears of a planned torn-tail cut (and the last sequence
     /// that stays) before anything is changed; if it throws, open fails unchanged.
+    /// `check` says how much open reads (`JournalOpenCheck`): `.lastSegment`
+    /// leaves the frames of sealed segments to the readers that read them.
     public static func open(directory: String, configuration: JournalConfiguration = JournalConfiguration(),
                             fileSystem: any JournalFileSystem = PosixFileSystem(),
+                            check: JournalOpenCheck = .full,
                             evidence: DurableEvidence? = nil,
                             beforeRepair: ((RecoveryReport, _ lastSequence: UInt64) throws(JournalError) -> Void)? = nil,
                             logger: Logger = Logger(label: "possync.journal", factory: { _ in SwiftLogNoOpLogHandler() })) throws(JournalError) -> Journal {
@@ -50,13 +57,14 @@ public final class Journal: @unchecked Sendable {
             let parent = (directory as NSString).deletingLastPathComponent
             try fileSystem.syncDirectory(parent.isEmpty ? "." : parent)
         }
-        let scan = try JournalScan.run(directory: directory, fs: fileSystem, configuration: configuration, logger: logger, repair: true, evidence: evidence,
-                                       beforeRepair: beforeRepair)
-        return try Journal(directory: directory, configuration: configuration, fs: fileSystem, logger: logger, scan: scan)
+        let scan = try JournalScan.run(directory: directory, fs: fileSystem, configuration: configuration, logger: logger, repair: true, check: check,
+                                       evidence: evidence, beforeRepair: beforeRepair)
+        return try Journal(directory: directory, configuration: configuration, fs: fileSystem, logger: logger, check: check, scan: scan)
     }
 
-    private init(directory: String, configuration: JournalConfiguration, fs: any JournalFileSystem, logger: Logger, scan: JournalScan) throws(JournalError) {
+    private init(directory: String, configuration: JournalConfiguration, fs: any JournalFileSystem, logger: Logger, check: JournalOpenCheck, scan: JournalScan) throws(JournalError) {
         self.directory = directory
+        openCheck = check
         self.configuration = configuration
         self.fs = fs
         self.logger = logger
@@ -251,7 +259,7 @@ public final class Journal: @unchecked Sendable {
                                fileSystem: any JournalFileSystem = PosixFileSystem()) throws(JournalError) -> (segments: [SegmentInfo], report: RecoveryReport) {
         let scan = try JournalScan.run(directory: directory, fs: fileSystem, configuration: configuration,
                                        logger: Logger(label: "possync.journal", factory: { _ in SwiftLogNoOpLogHandler() }), repair: false)
-        return (scan.segments, scan.report)
+        return (scan.checkedSegments, scan.report)
     }
 
     /// The base sequence number of the oldest segment file in `directory`, by
@@ -268,7 +276,7 @@ public final class Journal: @unchecked Sendable {
 
     /// The segments now in the directory, oldest first (checked as at open).
     public func segments() throws(JournalError) -> [SegmentInfo] {
-        try JournalScan.run(directory: directory, fs: fs, configuration: configuration, logger: logger, repair: false).segments
+        try JournalScan.run(directory: directory, fs: fs, configuration: configuration, logger: logger, repair: false).checkedSegments
     }
 
     /// A reader of the records from `sequence` up to what is written now.

@@ -1,7 +1,22 @@
 import Logging
 import PosBytes
 
-/// One segment as found when the journal was opened.
+/// How much of a journal `Journal.open` reads and checks (sync-protocol.md,
+/// "Journal format", Recovery).
+public enum JournalOpenCheck: Sendable, Equatable {
+    /// Every segment's header and every frame of every segment: what a full
+    /// terminal open, central and the tools use.
+    case full
+    /// Every segment's header and the sequence of their bases, and the last
+    /// segment frame by frame (what a torn-tail cut and the durable-evidence
+    /// check need). The frames of a sealed segment (one with a successor) are
+    /// checked by the reader that reads them, as every frame read is, and where
+    /// it reaches the segment's end, its link to the successor (last sequence
+    /// number and chain): what a focused terminal open uses.
+    case lastSegment
+}
+
+/// One segment as found when the journal was opened, every frame checked.
 public struct SegmentInfo: Sendable, Equatable {
     public let name: String
     public let header: SegmentHeader
@@ -9,6 +24,31 @@ public struct SegmentInfo: Sendable, Equatable {
     public let lastSequence: UInt64
     public let frameCount: Int
     public let bytes: UInt64
+}
+
+/// A segment as an open scan left it: checked frame by frame, or sealed (it
+/// has a successor) and not walked by a `.lastSegment` open. Only a checked
+/// segment has a frame count and a size, so nothing that needs them can use
+/// an unchecked one.
+enum ScannedSegment: Sendable, Equatable {
+    case checked(SegmentInfo)
+    /// `lastSequence` is the successor's base − 1, as the names say; the
+    /// reader that reaches the segment's end checks it.
+    case sealedUnchecked(name: String, header: SegmentHeader, lastSequence: UInt64)
+
+    var name: String {
+        switch self { case .checked(let i): i.name; case .sealedUnchecked(let name, _, _): name }
+    }
+    var header: SegmentHeader {
+        switch self { case .checked(let i): i.header; case .sealedUnchecked(_, let header, _): header }
+    }
+    var lastSequence: UInt64 {
+        switch self { case .checked(let i): i.lastSequence; case .sealedUnchecked(_, _, let last): last }
+    }
+    var checked: SegmentInfo? {
+        if case .checked(let i) = self { return i }
+        return nil
+    }
 }
 
 /// A place inside a segment where a strict walk may start instead of at its
@@ -53,12 +93,13 @@ public struct DurableEvidence: Sendable, Equatable {
     }
 }
 
-/// Open is recovery: every segment's header and every frame's checksums,
-/// chain and sequence numbers are checked. A torn tail of the last segment
-/// (an incomplete frame or zeros, with no valid frame after it) is cut and the
-/// cut fsynced; any other damage fails the open with its location.
+/// Open is recovery: every segment's header and (`JournalOpenCheck.full`)
+/// every frame's checksums, chain and sequence numbers are checked, or
+/// (`.lastSegment`) those of the last segment only. A torn tail of the last
+/// segment (an incomplete frame or zeros, with no valid frame after it) is cut
+/// and the cut fsynced; any other damage found fails the open with its location.
 struct JournalScan {
-    var segments: [SegmentInfo] = []
+    var segments: [ScannedSegment] = []
     /// Reader start positions by segment base sequence, ascending by offset (`FramePosition`).
     var positions: [UInt64: [FramePosition]] = [:]
     var tail: SegmentWriter.Tail?
@@ -68,19 +109,27 @@ struct JournalScan {
         try fs.listDirectory(directory).compactMap { name in SegmentName.base(of: name).map { ($0, name) } }.sorted { $0.base < $1.base }
     }
 
-    /// Checks every segment; with `repair`, then removes incomplete segment
-    /// creations and cuts a torn tail. Nothing is changed before every segment
-    /// was read and the result checked against `evidence`.
+    /// The segments, every one checked frame by frame (a `.full` scan's).
+    var checkedSegments: [SegmentInfo] {
+        segments.map { s in
+            guard let info = s.checked else { preconditionFailure("segment \(s.name) was not checked: only a .full scan lists segments") }
+            return info
+        }
+    }
+
+    /// Checks every segment (`check`); with `repair`, then removes incomplete
+    /// segment creations and cuts a torn tail. Nothing is changed before every
+    /// segment was read and the result checked against `evidence`.
     static func run(directory: String, fs: any JournalFileSystem, configuration: JournalConfiguration,
-                    logger: Logger, repair: Bool, evidence: DurableEvidence? = nil,
+                    logger: Logger, repair: Bool, check: JournalOpenCheck = .full, evidence: DurableEvidence? = nil,
                     beforeRepair: ((RecoveryReport, UInt64) throws(JournalError) -> Void)? = nil) throws(JournalError) -> JournalScan {
         var scan = JournalScan()
         let names = try fs.listDirectory(directory)
         let temporaries = names.filter { $0.hasSuffix(SegmentName.temporarySuffix) }
         var plannedCut: (cursor: SegmentCursor, file: any JournalFileHandle, offset: UInt64, reason: String)?
         let segments = try segmentNames(in: directory, fs: fs)
-        var previous: SegmentInfo? = nil
-        var previousChain: UInt32 = 0
+        var previous: ScannedSegment? = nil
+        var previousChain: UInt32? = 0
         for (index, (base, name)) in segments.enumerated() {
             let path = directory + "/" + name
             let isLast = index == segments.count - 1
@@ -108,7 +157,8 @@ struct JournalScan {
                     let what = h.baseSequence > expected ? "records \(expected)...\(h.baseSequence - 1) are missing (a segment is missing or truncated)" : "it overlaps the previous segment"
                     throw JournalError(.missingSegment, "segment starts at seq \(h.baseSequence), expected \(expected): \(what)", file: path, offset: 32)
                 }
-                guard h.chainSeed == previousChain else {
+                // Unknown after an unchecked sealed segment: the reader reaching its end checks the link.
+                if let previousChain, h.chainSeed != previousChain {
                     cursor.close()
                     throw JournalError(.chainBroken, "segment chain seed \(Hex.word(h.chainSeed)) does not match the last frame of \(previous.name) (\(Hex.word(previousChain)))", file: path, offset: 48)
                 }
@@ -120,6 +170,15 @@ struct JournalScan {
             if configuration.key == nil && h.keyID != 0 && repair {
                 cursor.close()
                 throw JournalError(.missingKey, "segment is encrypted with key id \(h.keyID) and no key was supplied", file: path, offset: 44)
+            }
+            if check == .lastSegment && !isLast {
+                // Sealed: its successor's base (the names are sorted, bases distinct) ends it.
+                let info = ScannedSegment.sealedUnchecked(name: name, header: h, lastSequence: segments[index + 1].base - 1)
+                scan.segments.append(info)
+                previous = info
+                previousChain = nil
+                cursor.close()
+                continue
             }
             var size = cursor.fileSize
             var positions: [FramePosition] = []
@@ -152,9 +211,9 @@ struct JournalScan {
                 }
             }
             let info = SegmentInfo(name: name, header: h, lastSequence: cursor.nextSequence - 1, frameCount: cursor.frameCount, bytes: size)
-            scan.segments.append(info)
+            scan.segments.append(.checked(info))
             if !positions.isEmpty { scan.positions[base] = positions }
-            previous = info
+            previous = .checked(info)
             previousChain = cursor.chain
             if isLast && repair {
                 scan.tail = SegmentWriter.Tail(file: file, header: h, size: size, frameCount: cursor.frameCount, chain: cursor.chain, nextSequence: cursor.nextSequence)
@@ -173,7 +232,7 @@ struct JournalScan {
             var what = "the journal ends at seq \(last)"
             // Where the journal ends: the cut, or else the end of its last segment (cut at a frame boundary, or later segments lost).
             var file = scan.segments.last.map { directory + "/" + $0.name } ?? directory
-            var offset = scan.segments.last?.bytes
+            var offset = scan.segments.last?.checked?.bytes  // the last segment is always checked
             if let t = scan.report.truncation {
                 what = "the journal would end at seq \(last) after cutting its tail at offset \(t.offset) (\(t.bytesRemoved) bytes: \(t.reason))"
                 (file, offset) = (t.file, t.offset)

@@ -19,6 +19,8 @@ public final class JournalReader {
     private var currentIndex = 0
     private var expectedBase: UInt64? = nil
     private var chain: UInt32? = nil
+    /// The segment the reader crossed from (for errors at the boundary).
+    private var previousName: String? = nil
 
     public convenience init(directory: String, fileSystem: any JournalFileSystem = PosixFileSystem(),
                             dictionaries: [CompressionDictionary], key: JournalKey?,
@@ -55,13 +57,18 @@ public final class JournalReader {
         cursor?.close()
         let path = directory + "/" + name
         let c = try SegmentCursor(file: fs.openFile(path, mode: .readOnly), path: path, resume: resume)
+        // Crossing from the previous segment: what open's scan checks between two segments (a
+        // `.lastSegment` open left it to the reader reaching the end of a sealed one).
         if let expectedBase, c.header.baseSequence != expectedBase {
             c.close()
-            throw JournalError(.missingSegment, "segment starts at seq \(c.header.baseSequence), expected \(expectedBase): records are missing", file: path, offset: 32)
+            let base = c.header.baseSequence
+            let what = base > expectedBase ? "records \(expectedBase)...\(base - 1) are missing (the previous segment, \(previousName ?? "?"), was truncated or a segment is lost)"
+                                           : "it overlaps the previous segment, \(previousName ?? "?")"
+            throw JournalError(.missingSegment, "segment starts at seq \(base), expected \(expectedBase): \(what)", file: path, offset: 32)
         }
         if let chain, c.header.chainSeed != chain {
             c.close()
-            throw JournalError(.chainBroken, "segment chain seed \(Hex.word(c.header.chainSeed)) does not match the previous segment's last frame (\(Hex.word(chain)))", file: path, offset: 48)
+            throw JournalError(.chainBroken, "segment chain seed \(Hex.word(c.header.chainSeed)) does not match the last frame of the previous segment, \(previousName ?? "?") (\(Hex.word(chain)))", file: path, offset: 48)
         }
         cursor = c
     }
@@ -143,6 +150,7 @@ public final class JournalReader {
                 }
                 expectedBase = c.nextSequence
                 chain = c.chain
+                previousName = c.path
                 try open(nextSegment.name)
             case .incomplete(let offset, let reason):
                 throw JournalError(.truncated, "incomplete frame: \(reason)", file: c.path, offset: offset)

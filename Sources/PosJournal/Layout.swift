@@ -229,25 +229,17 @@ public struct FrameHeader: Equatable, Sendable {
 
     /// Decodes and checks the 40-byte frame header at `at` of `bytes`.
     static func decode(_ bytes: [UInt8], at: Int = 0) -> Decoded {
-        var r = ByteReader<ByteReadError>(bytes, from: at, to: at + JournalLimits.frameHeaderBytes)
-        guard r.remaining == JournalLimits.frameHeaderBytes else { return .invalid(.truncated, "frame header cut short") }
-        let marker, stored: UInt32
-        let flags, length: UInt16
-        let first: UInt64
-        let count, block, storedLength, previous, payload: UInt32
-        do {
-            marker = try r.readLE(UInt32.self, field: "sync marker")
-            flags = try r.readLE(UInt16.self, field: "flags")
-            length = try r.readLE(UInt16.self, field: "header length")
-            first = try r.readLE(UInt64.self, field: "first sequence")
-            count = try r.readLE(UInt32.self, field: "record count")
-            block = try r.readLE(UInt32.self, field: "record block length")
-            storedLength = try r.readLE(UInt32.self, field: "stored length")
-            previous = try r.readLE(UInt32.self, field: "previous checksum")
-            payload = try r.readLE(UInt32.self, field: "payload checksum")
-            stored = try r.readLE(UInt32.self, field: "frame checksum")
-        } catch {
+        // Every frame a scan or reader walks passes here: the fields are loaded in place (little-endian,
+        // unaligned), not through a generic reader, after one bounds check.
+        guard at >= 0, at <= bytes.count, bytes.count - at >= JournalLimits.frameHeaderBytes else {
             return .invalid(.truncated, "frame header cut short")
+        }
+        let (marker, flags, length, first, count, block, storedLength, previous, payload, stored) = bytes.withUnsafeBytes { raw in
+            let h = UnsafeRawBufferPointer(rebasing: raw[at..<(at + JournalLimits.frameHeaderBytes)])
+            func u16(_ o: Int) -> UInt16 { UInt16(littleEndian: h.loadUnaligned(fromByteOffset: o, as: UInt16.self)) }
+            func u32(_ o: Int) -> UInt32 { UInt32(littleEndian: h.loadUnaligned(fromByteOffset: o, as: UInt32.self)) }
+            return (u32(0), u16(4), u16(6), UInt64(littleEndian: h.loadUnaligned(fromByteOffset: 8, as: UInt64.self)), u32(16), u32(20), u32(24),
+                    u32(28), u32(32), u32(36))
         }
         guard marker == frameSyncMarker else {
             return .invalid(.badFrameHeader, "expected frame sync marker \(Hex.word(frameSyncMarker)), found \(Hex.word(marker))")

@@ -202,9 +202,12 @@ public final class TerminalReplica: @unchecked Sendable {
         self.options = options
         self.logger = logger
         let config = Self.journalConfiguration(enrollment: enrollment, options: options)
+        // A focused open checks the sealed journal segments it reads as it reads them, a full one all at open
+        // (sync-protocol.md "Terminal checkpoint and compaction", Focused open).
+        let check: JournalOpenCheck = focus == nil ? .full : .lastSegment
         // Inbound first: what central acknowledged and echoed back is the evidence the outbound journal is checked against.
         let inbound = try journal { () throws(JournalError) in
-            try Journal.open(directory: directory + "/inbound", configuration: config, fileSystem: fileSystem, logger: logger)
+            try Journal.open(directory: directory + "/inbound", configuration: config, fileSystem: fileSystem, check: check, logger: logger)
         }
         self.inbound = inbound
         // A focused open reads the checkpoint's header, root and meta frame only (its index); a full open reads it whole.
@@ -235,7 +238,7 @@ public final class TerminalReplica: @unchecked Sendable {
             throw error
         }
         do {
-            outbound = try Self.openOutbound(directory: directory, configuration: config, fileSystem: fileSystem,
+            outbound = try Self.openOutbound(directory: directory, configuration: config, fileSystem: fileSystem, check: check,
                                              evidence: summary.evidence, logger: logger)
         } catch {
             try? inbound.close()
@@ -330,10 +333,10 @@ public final class TerminalReplica: @unchecked Sendable {
     /// end below what the inbound journal proves central had: a sequence number
     /// is never reused.
     static func openOutbound(directory: String, configuration: JournalConfiguration, fileSystem: any JournalFileSystem,
-                             evidence: DurableEvidence?, logger: Logger) throws(SyncError) -> Journal {
+                             check: JournalOpenCheck = .full, evidence: DurableEvidence?, logger: Logger) throws(SyncError) -> Journal {
         do {
             return try Journal.open(directory: directory + "/outbound", configuration: configuration, fileSystem: fileSystem,
-                                    evidence: evidence, logger: logger)
+                                    check: check, evidence: evidence, logger: logger)
         } catch where error.code == .behindEvidence {
             throw SyncError(.journal, "\(error); the terminal refuses to write rather than reuse a sequence number: run `possync terminal recover --dir \(directory) --central DIR`")
         } catch {
