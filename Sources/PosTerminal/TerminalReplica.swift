@@ -8,6 +8,10 @@ import PosWire
 public struct TerminalOptions: Sendable {
     /// Outbound and inbound journal segments roll at this size, in bytes.
     public var segmentBytesMax: Int
+    /// A terminal's segments are small: a focused open walks each journal's last segment frame by
+    /// frame and only the headers of the sealed ones (`JournalOpenCheck.lastSegment`), so this bounds
+    /// what a scan checks at open (about 2,000 one-event frames), whatever the terminal holds.
+    public static let segmentBytesDefault = 262_144
     /// Acknowledged events are kept at least this long, in milliseconds, before their segment may be retired.
     public var retentionMillis: Int64
     public static let retentionMillisDefault: Int64 = 90 * Millis.perDay
@@ -38,7 +42,7 @@ public struct TerminalOptions: Sendable {
     /// terminal's own retained sales, key-group partners) goes.
     public static let inboundCarryPercentMax = 12
 
-    public init(segmentBytesMax: Int = JournalLimits.segmentBytesDefault, retentionMillis: Int64 = TerminalOptions.retentionMillisDefault,
+    public init(segmentBytesMax: Int = TerminalOptions.segmentBytesDefault, retentionMillis: Int64 = TerminalOptions.retentionMillisDefault,
                 lockWaitMillis: Int64 = StoreLockLimits.waitMillisDefault, scope: RelayScope? = nil,
                 checkpointTailRecordsMax: Int = TerminalOptions.checkpointTailRecordsMaxDefault,
                 compactionFloorStepMillis: Int64 = TerminalOptions.compactionFloorStepMillisDefault,
