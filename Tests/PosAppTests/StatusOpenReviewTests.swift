@@ -9,8 +9,8 @@ import Testing
 @testable import PosWire
 import PosTestSupport
 
-// Review of the status open (field-status): cases where `terminal status` through a status open
-// (`OpenFocus.status`) does not print what the full open prints.
+// Review of the status open (field-status): the cases where `terminal status` through a status open
+// (`OpenFocus.status`) printed other than the full open (reused dots, a moved floor, damage), now equal.
 
 extension FocusWorld {
     /// Appends `events` to the subject's inbound journal as pulled records (position 0, as a carried or
@@ -108,78 +108,10 @@ struct StatusOpenReviewTests {
         }
         #expect(mismatches.isEmpty, "\(mismatches.count) of 31 differ, \(countMismatches) in their counts:\n\(mismatches.joined(separator: "\n"))")
     }
-
-    /// The helper's observation: a fold of the journals (checkpoint removed) vs the full open of the
-    /// checkpoint. Prints, per differing seed, the differing conflict records and tickets with their
-    /// sales' capture times against the floor (diagnostic; expects nothing).
-    @Test("diagnostic: journal fold vs checkpoint open")
-    func journalFoldVsCheckpoint() throws {
-        var differing = 0
-        for seed in UInt64(1)...60 {
-            let w = try FocusWorld(seed: seed)
-            try w.run(day: { try $0.decideMore() })
-            if seed % 2 == 0 { try w.pulledTail() }
-            let r = try w.open(focus: nil, copy: seed &+ 1)
-            let cp = r.state
-            let floor = r.scopeFloorMillis
-            try r.close()
-            let jf = try w.journalFold(copy: seed &+ 2)
-            guard LedgerCounts(cp) != LedgerCounts(jf) else { continue }
-            differing += 1
-            var lines: [String] = ["seed \(seed) floor \(floor): checkpoint \(LedgerCounts(cp).ticketsByStatus) \(LedgerCounts(cp).conflictsByKind)",
-                                   "   journal fold \(LedgerCounts(jf).ticketsByStatus) \(LedgerCounts(jf).conflictsByKind)"]
-            let a = Set(cp.conflicts), b = Set(jf.conflicts)
-            func cap(_ s: SaleId, _ st: LedgerState) -> String {
-                guard let c = st.capture(of: s) else { return "\(s.dot) capture not held" }
-                return "\(s.dot) captured \(c.hlc.millis) (\(Int64(c.hlc.millis) - Int64(floor)) vs floor)"
-            }
-            for c in b.subtracting(a) { lines.append("   only journal fold: \(c)") }
-            for c in a.subtracting(b) { lines.append("   only checkpoint:   \(c)") }
-            for (t, v) in jf.tickets where cp.tickets[t]?.status != v.status {
-                lines.append("   ticket \(t.dot) journal \(v.status) checkpoint \(cp.tickets[t].map { "\($0.status)" } ?? "absent"); sale \(cap(v.sale, jf)); in cp: \(cap(v.sale, cp))")
-            }
-            for (t, v) in cp.tickets where jf.tickets[t] == nil {
-                lines.append("   ticket \(t.dot) only checkpoint \(v.status); sale \(cap(v.sale, cp)); in journals: \(cap(v.sale, jf))")
-            }
-            print(lines.joined(separator: "\n"))
-        }
-        print("journal fold differs from the checkpoint open in \(differing) of 60")
-    }
 }
 
-@Suite("review: diagnostics")
+@Suite("review: status open on scoped tails and damaged checkpoints")
 struct StatusOpenReviewDiagnostics {
-    @Test("diagnostic: where the journal fold's extra events lie", arguments: [(UInt64(2), false), (10, false), (36, false), (52, false), (12, false), (10, true), (36, true), (102, true), (104, true)])
-    func whereExtra(seed: UInt64, scoped: Bool) throws {
-        let w = try FocusWorld(seed: seed)
-        try w.run(day: { try $0.decideMore() })
-        if scoped { try w.pulledTailScoped() } else { try w.pulledTail() }
-        let path = "/t1/checkpoint.psc"
-        let c = try TerminalCheckpoint.decode(try FileStore(fs: w.disk).read(path), terminal: w.subjectEnrollment.terminal,
-                                              key: w.subjectEnrollment.journalKey, path: path)
-        let r = try w.open(focus: nil, copy: 1)
-        let cp = r.state
-        print("seed \(seed) scoped \(scoped): checkpoint I \(c.inboundThrough) O \(c.outboundThrough) floor \(c.summary.scopeFloor); open floor \(r.scopeFloorMillis) report \(r.openReport)")
-        try r.close()
-        let jf = try w.journalFold(copy: 2)
-        let inbound = try Journal.open(directory: "/t1/inbound", configuration: TerminalReplica.journalConfiguration(enrollment: w.subjectEnrollment, options: w.options),
-                                       fileSystem: w.disk.copy(seed: 3))
-        let s = try InboundSummary.read(inbound, terminal: w.subjectEnrollment.terminal, context: w.subjectEnrollment.recordContext, location: "in")
-        print("  inbound first \(inbound.firstSequence) last \(inbound.lastSequence)")
-        let centralState = try w.central.state
-        for (id, v) in jf.sales where cp.sales[id]?.status != v.status || cp.sales[id] == nil {
-            let recs = s.events.filter { $0.event.dot == id.dot }.map(\.inboundSeq)
-            let inCp = c.entries.contains { e in (try? RecordCodec.decode(e.record, context: w.subjectEnrollment.recordContext))?.dot == id.dot }
-            print("  sale \(id.dot): journal fold \(v.status), checkpoint open \(cp.sales[id].map { "\($0.status)" } ?? "absent"), central \(centralState.sales[id].map { "\($0.status)" } ?? "absent"); capture hlc \(jf.capture(of: id)?.hlc.millis ?? 0); inbound seqs \(recs); in old checkpoint entries \(inCp)")
-        }
-        for (id, v) in jf.tickets where cp.tickets[id]?.status != v.status {
-            let recs = s.events.filter { $0.event.dot == id.dot }.map(\.inboundSeq)
-            print("  ticket \(id.dot) of \(v.sale.dot): journal fold \(v.status), checkpoint open \(cp.tickets[id].map { "\($0.status)" } ?? "absent"), central \(centralState.tickets[id].map { "\($0.status)" } ?? "absent"); request hlc \(jf.request(of: id)?.hlc.millis ?? 0) inbound seqs \(recs)")
-        }
-        for (id, v) in cp.tickets where jf.tickets[id] == nil {
-            print("  ticket \(id.dot) of \(v.sale.dot) only in checkpoint open: \(v.status); central \(centralState.tickets[id].map { "\($0.status)" } ?? "absent"); request hlc \(cp.request(of: id)?.hlc.millis ?? 0)")
-        }
-    }
 }
 
 extension FocusWorld {
@@ -205,24 +137,20 @@ extension FocusWorld {
 }
 
 extension StatusOpenReviewDiagnostics {
-    @Test("diagnostic: the helper's pulled tail synced scoped: journal fold vs checkpoint open")
+    /// The subject syncs scoped after an older checkpoint was put back: the sync compacts (the floor moves),
+    /// so the status open reads the checkpoint whole and must print what the full open prints.
+    @Test("the helper's pulled tail synced scoped: status open = full open")
     func scopedPulledTail() throws {
-        var differing: [UInt64] = [], statusMismatch: [UInt64] = [], focused = 0
+        var statusMismatch: [UInt64] = []
         for seed in stride(from: UInt64(2), through: 120, by: 2) {
             let w = try FocusWorld(seed: seed)
             try w.run(day: { try $0.decideMore() })
             try w.pulledTailScoped()
-            let r = try w.open(focus: nil, copy: 1)
-            let cp = r.state
-            try r.close()
-            let jf = try w.journalFold(copy: 2)
-            if LedgerCounts(cp) != LedgerCounts(jf) { differing.append(seed) }
             let full = try w.status(focus: nil, copy: 3)
             let fast = try w.status(focus: .status, copy: 4)
-            if fast.report.focused { focused += 1 }
             if fast.json != full.json { statusMismatch.append(seed) }
         }
-        print("scoped pulled tail: journal fold differs in \(differing); status open != full open in \(statusMismatch); \(focused) status opens focused")
+        #expect(statusMismatch.isEmpty, "status open != full open for seeds \(statusMismatch)")
     }
 }
 
