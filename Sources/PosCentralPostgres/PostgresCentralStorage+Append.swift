@@ -5,7 +5,7 @@ import PosLedger
 import PosWire
 
 // One append = one transaction (sync-protocol.md, "Central on PostgreSQL"):
-// the terminal's row locked and its mark checked, the lock buckets of the sales,
+// the terminal's row locked and its mark and revocation checked, the lock buckets of the sales,
 // payment codes and tickets the events touch taken in ascending order (at most
 // appendLockBucketsMax per transaction), what the checks read verified unchanged
 // (a query per merchant for the components, one for the codes) and the lock set
@@ -117,16 +117,22 @@ extension PostgresCentralStorage {
     /// loads under the locks name a sale, code or ticket whose bucket is below one already held, `restartWith`
     /// is set to the larger set and the transaction rolled back (buckets are taken in ascending order only).
     private func appendTransaction(_ accepted: [AcceptedEvent], gap: ClosedRange<UInt64>?, firstSeq: [ReplicaId: UInt64], ownEvents: [AcceptedEvent],
-                                   strict: Bool, lockFirst: [Int32], restartWith: inout [Int32]?) throws(SyncError) -> (first: UInt64, next: LedgerState, filings: [Filing]) {
+                                   strict: Bool, lockFirst: [Int32], restartWith: inout [Int32]?) throws(SyncError) -> (first: UInt64, next: LedgerState, filings: [Filing], refiled: [Event], refiledCounts: [SaleId: Int]) {
         var restart: [Int32]?
         defer { restartWith = restart }
-        return try session.transaction("append \(accepted.count) events from \(accepted[0].event.dot)") { () throws(SyncError) -> (first: UInt64, next: LedgerState, filings: [Filing]) in
+        return try session.transaction("append \(accepted.count) events from \(accepted[0].event.dot)") { () throws(SyncError) -> (first: UInt64, next: LedgerState, filings: [Filing], refiled: [Event], refiledCounts: [SaleId: Int]) in
             for (terminal, first) in firstSeq.sorted(by: { $0.key < $1.key }) {
                 let what = "table terminals, terminal \(terminal.rawValue)"
                 guard let m = try merchant(of: terminal) else { throw SyncError(.notEnrolled, "\(what): no such terminal", location: url.redacted) }
-                let rows = try session.query("SELECT mark FROM terminals WHERE merchant = \(m) AND terminal = \(Int32(terminal.rawValue)) FOR UPDATE", what)
+                let rows = try session.query("SELECT mark, revoked FROM terminals WHERE merchant = \(m) AND terminal = \(Int32(terminal.rawValue)) FOR UPDATE", what)
                 guard let row = rows.first else { throw SyncError(.notEnrolled, "\(what): no such terminal", location: url.redacted) }
-                let held = UInt64(try decode(row, Int64.self, what))
+                let (mark, revoked) = try decode(row, (Int64, String?).self, what)
+                // A revocation committed after the request's check (`revocation(of:)` found none) refuses the
+                // append as that check does; the row lock orders this read after `central revoke`'s UPDATE.
+                if let note = revoked, seenNotRevoked.contains(terminal) {
+                    throw SyncError(.revoked, "terminal \(terminal.rawValue)'s enrollment was revoked (\(note)): it may no longer sync; its queued events can be imported from a bundle with --allow-revoked")
+                }
+                let held = UInt64(mark)
                 let expected = (gap?.lowerBound ?? first) - 1
                 guard held == expected else {
                     throw SyncError(.locked, "\(what): the mark is \(held), this batch continues from \(expected): another session of the terminal applied events first; nothing was written (sync again)",
@@ -191,6 +197,7 @@ extension PostgresCentralStorage {
                     WHERE t.merchant = \(m) AND t.terminal = m.terminal
                     """, "table terminals, marks of merchant \(m)")
             }
+            var refiled: [Event] = [], refiledCounts: [SaleId: Int] = [:]
             if !requests.isEmpty {
                 // Ticket events that came before their request (loose) are filed under its sale now.
                 let ts = requests.keys.sorted()
@@ -198,15 +205,27 @@ extension PostgresCentralStorage {
                 // (a terminal writes only its merchant's events), or '' (central's own, on a ticket central opened).
                 var ms: [String] = []
                 for t in ts { ms.append(try merchant(of: requests[t]!.dot.replica) ?? "") }
-                try session.query("""
+                let what = "table events, loose ticket events"
+                // RETURNING the moved events: the fold and the sale's count take them in this transaction, so the
+                // `sales` row written and the next append's counts hold them ("Loose ticket events").
+                for row in try session.query("""
                     UPDATE events e SET sale_replica = r.sr, sale_seq = r.ss
                     FROM UNNEST(\(ms), \(ts.map { Int32($0.dot.replica.rawValue) }), \(ts.map { Int64($0.dot.seq) }),
                                 \(ts.map { Int32(requests[$0]!.dot.replica.rawValue) }), \(ts.map { Int64(requests[$0]!.dot.seq) })) AS r(m, tr, tq, sr, ss)
                     WHERE e.merchant IN (r.m, '') AND e.ticket_replica = r.tr AND e.ticket_seq = r.tq AND e.sale_seq IS NULL
-                    """, "table events, loose ticket events")
+                    RETURNING e.sale_replica, e.sale_seq, e.record
+                    """, what) {
+                    let (r, q, record) = try decode(row, (Int32, Int64, ByteBuffer).self, what)
+                    refiledCounts[SaleId(try dot(r, q, what)), default: 0] += 1
+                    let event: Event
+                    do throws(LedgerError) { event = try RecordCodec.decode(Array(record.readableBytesView), context: recordContext) } catch {
+                        throw SyncError(error, location: "\(url.redacted) \(what)")
+                    }
+                    if !residentDots.contains(event.dot) { refiled.append(event) }
+                }
             }
             var next = resident
-            next.apply(accepted.map(\.event).filter { !residentDots.contains($0.dot) })
+            next.apply(accepted.map(\.event).filter { !residentDots.contains($0.dot) } + refiled)
             // Both statements the central row waits on are built (their arrays encoded) before it is locked.
             let eventsInsert = Self.eventsInsert(accepted, filings)
             // Every held sale whose sale or code is locked: the batch's, and those the loads under the locks brought in.
@@ -242,12 +261,12 @@ extension PostgresCentralStorage {
             }
             try session.query(eventsInsert, "table events, positions \(first)...\(first + UInt64(accepted.count) - 1)")
             if let salesUpsert { try session.query(salesUpsert, "table sales") }
-            return (first, next, filings)
+            return (first, next, filings, refiled, refiledCounts)
         }
     }
 
     /// After COMMIT: the caches follow.
-    private func committed(_ accepted: [AcceptedEvent], _ outcome: (first: UInt64, next: LedgerState, filings: [Filing])) -> ClosedRange<UInt64> {
+    private func committed(_ accepted: [AcceptedEvent], _ outcome: (first: UInt64, next: LedgerState, filings: [Filing], refiled: [Event], refiledCounts: [SaleId: Int])) -> ClosedRange<UInt64> {
         resident = outcome.next
         for (a, f) in zip(accepted, outcome.filings) {
             residentDots.insert(a.event.dot)
@@ -256,6 +275,8 @@ extension PostgresCentralStorage {
             if a.event.dot.replica.isCentral { centralSequence = max(centralSequence, a.event.dot.seq) } else { marks[a.event.dot.replica] = a.event.dot.seq }
             newestHLC = max(newestHLC, a.event.hlc)
         }
+        for e in outcome.refiled { residentDots.insert(e.dot) }
+        for (s, n) in outcome.refiledCounts { componentCounts[s, default: 0] += n }
         head = outcome.first + UInt64(accepted.count) - 1
         if residentDots.count > Self.residentEventsMax { dropResident() }
         return outcome.first...head

@@ -29,6 +29,9 @@ public final class PostgresCentralStorage: CentralStorage {
     private(set) var merchantKeyBook = MerchantKeyBook()
     /// Marks read since the request began (dropped at `beginRequest`).
     var marks: [ReplicaId: UInt64] = [:]
+    /// Terminals `revocation(of:)` found not revoked since the request began (dropped at `beginRequest`): an
+    /// append of theirs re-reads the revocation under its terminal row lock and refuses one committed since.
+    var seenNotRevoked = Set<ReplicaId>()
     public internal(set) var head: UInt64 = 0
     public internal(set) var centralSequence: UInt64 = 0
     public internal(set) var newestHLC: HLCTimestamp = .zero
@@ -78,6 +81,7 @@ public final class PostgresCentralStorage: CentralStorage {
     public func beginRequest() throws(SyncError) {
         pendingError = nil
         marks.removeAll()
+        seenNotRevoked.removeAll()
         dropResident()
         let rows = try session.query("SELECT head, central_sequence, newest_hlc, reserved_through FROM central", "table central")
         guard let row = rows.first else { throw SyncError(.notFound, "table central is empty: no central store in this database", location: url.redacted) }
@@ -188,9 +192,13 @@ public final class PostgresCentralStorage: CentralStorage {
     /// Read from the database at every call: `central revoke` in another process counts from the next request on.
     public func revocation(of terminal: ReplicaId) -> String? {
         do {
+            seenNotRevoked.remove(terminal)
             guard let m = try merchant(of: terminal) else { return nil }
             let rows = try session.query("SELECT revoked FROM terminals WHERE merchant = \(m) AND terminal = \(Int32(terminal.rawValue)) AND revoked IS NOT NULL", "table terminals")
-            guard let row = rows.first else { return nil }
+            guard let row = rows.first else {
+                seenNotRevoked.insert(terminal)
+                return nil
+            }
             return try decode(row, String.self, "table terminals")
         } catch {
             pendingError = error
