@@ -161,7 +161,7 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
             try storage.beginRequest(about: request.requestingTerminal.map { .terminal($0) } ?? .everything)
             defer { endRequest() }
             if let t = request.requestingTerminal, let note = storage.revocation(of: t) {
-                throw SyncError(.revoked, "terminal \(t.rawValue)'s enrollment was revoked (\(note)): it may no longer sync; its queued events can be imported from a bundle with --allow-revoked")
+                throw SyncError.revoked(terminal: t.rawValue, note: note)
             }
             switch request {
             case .hello(let m): return .welcome(try hello(m))

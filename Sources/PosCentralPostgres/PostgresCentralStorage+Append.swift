@@ -130,7 +130,7 @@ extension PostgresCentralStorage {
                 // A revocation committed after the request's check (`revocation(of:)` found none) refuses the
                 // append as that check does; the row lock orders this read after `central revoke`'s UPDATE.
                 if let note = revoked, seenNotRevoked.contains(terminal) {
-                    throw SyncError(.revoked, "terminal \(terminal.rawValue)'s enrollment was revoked (\(note)): it may no longer sync; its queued events can be imported from a bundle with --allow-revoked")
+                    throw SyncError.revoked(terminal: terminal.rawValue, note: note)
                 }
                 let held = UInt64(mark)
                 let expected = (gap?.lowerBound ?? first) - 1

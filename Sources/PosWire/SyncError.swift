@@ -80,3 +80,10 @@ public struct SyncError: Error, Sendable, CustomStringConvertible, Equatable {
 package func journal<T>(_ body: () throws(JournalError) -> T) throws(SyncError) -> T {
     do { return try body() } catch { throw SyncError(error) }
 }
+
+extension SyncError {
+    /// The refusal of a request from a terminal whose enrollment was revoked (`note`: when, and the operator's note).
+    public static func revoked(terminal: UInt32, note: String) -> SyncError {
+        SyncError(.revoked, "terminal \(terminal)'s enrollment was revoked (\(note)): it may no longer sync; its queued events can be imported from a bundle with --allow-revoked")
+    }
+}
