@@ -6,6 +6,12 @@ import PosWire
 extension CentralHandler {
     /// Enrolls a terminal: issues its secret (and the merchant's duplicate-detection key, the first time) and returns its enrollment.
     public func enroll(terminal: ReplicaId, merchant: String) throws(SyncError) -> Enrollment {
+        try enroll(terminal: terminal, merchant: merchant, merchantTerminalsMax: Limits.merchantTerminalsMax)
+    }
+
+    /// `merchantTerminalsMax` other than `Limits.merchantTerminalsMax` only in tests (the bound's refusal
+    /// without enrolling 65,535 terminals first).
+    @_spi(Testing) public func enroll(terminal: ReplicaId, merchant: String, merchantTerminalsMax: Int) throws(SyncError) -> Enrollment {
         lock.lock()
         defer { lock.unlock() }
         guard !terminal.isCentral else { throw SyncError(.invalidArgument, "replica 0 is central; a terminal needs a non-zero id") }
@@ -14,6 +20,10 @@ extension CentralHandler {
         }
         guard Enrollment.isValidMerchant(merchant) else {
             throw SyncError(.invalidArgument, "merchant id \(PrintableText.escaped(String(merchant.prefix(80)))): 1 to 64 of A-Z a-z 0-9 - _")
+        }
+        let enrolled = try storage.enrollments().lazy.filter { $0.merchant == merchant }.count
+        guard enrolled < merchantTerminalsMax else {
+            throw SyncError(.invalidArgument, "merchant \(merchant) has \(enrolled) terminals enrolled, the most one merchant may have (\(merchantTerminalsMax): a terminal's knowledge vector names each of them and central)")
         }
         var key = try storage.merchantKey(merchant)
         if key == nil {

@@ -31,6 +31,9 @@ public enum Limits {
     /// Entries of a terminal's knowledge vector (hello, pull, checkpoint): the replicas whose events it
     /// holds or held, its merchant's terminals and central, so a chain of thousands of shops fits.
     public static let knowledgeEntriesMax = 65_536
+    /// Terminals one merchant may enroll: a knowledge vector names each of them and central, so
+    /// `knowledgeEntriesMax` - 1; central refuses the next enrollment of that merchant.
+    public static let merchantTerminalsMax = knowledgeEntriesMax - 1
 
     public static let paymentCodeDigitsMin = 16
     public static let paymentCodeDigitsMax = 24

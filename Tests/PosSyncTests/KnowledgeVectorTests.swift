@@ -3,7 +3,7 @@ import Testing
 import PosBytes
 @testable import PosJournal
 @testable import PosLedger
-@testable import PosCentral
+@_spi(Testing) @testable import PosCentral
 @testable import PosCentralFiles
 @testable import PosTerminal
 @testable import PosWire
@@ -50,6 +50,26 @@ struct KnowledgeVectorTests {
         #expect(throws: LedgerError.self) { _ = try VersionVector.decode(from: &r) }
         var ok = ByteReader<LedgerError>(c.bytes)
         #expect(try VersionVector.decode(from: &ok).entries.count == 1_024)
+    }
+
+    @Test("central refuses a merchant's enrollment past the terminals a knowledge vector can name, enrolling nothing")
+    func merchantTerminalsBound() throws {
+        let central = try FileCentralStore.create(directory: "/c", fileSystem: SimulatedFileSystem(seed: 3),
+                                                  environment: CentralEnvironment(wallMillis: { baseMillis }), snapshotEvents: 1 << 20)
+        let bound = 3
+        for t in 1...bound { _ = try central.enroll(terminal: try ReplicaId.terminal(UInt32(t)), merchant: "chain", merchantTerminalsMax: bound) }
+        let next = try ReplicaId.terminal(UInt32(bound + 1))
+        do {
+            _ = try central.enroll(terminal: next, merchant: "chain", merchantTerminalsMax: bound)
+            Issue.record("a merchant's terminal past the bound was enrolled")
+        } catch {
+            #expect(error.code == .invalidArgument)
+            #expect(error.message.contains("merchant chain has 3 terminals enrolled") && error.message.contains("(3:"), "\(error.message)")
+        }
+        #expect(central.enrollment(of: next) == nil)
+        // Nothing of the refused enrollment was stored: the same id enrolls for another merchant.
+        #expect(try central.enroll(terminal: next, merchant: "other", merchantTerminalsMax: bound).merchant == "other")
+        #expect(Limits.merchantTerminalsMax + 1 == Limits.knowledgeEntriesMax)
     }
 
     @Test("a terminal of a 1,100-shop chain syncs twice, writes its checkpoint and reopens from it with the same knowledge and state")
