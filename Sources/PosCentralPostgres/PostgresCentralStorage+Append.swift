@@ -243,10 +243,11 @@ extension PostgresCentralStorage {
             if !ownEvents.isEmpty {
                 var sequence = UInt64(cs)
                 var skipped: [(merchant: String, replica: ReplicaId, range: ClosedRange<UInt64>)] = []
-                let range = UInt64(shard) * ShardedCentralStorage.centralSequenceStride + 1 ... UInt64(shard + 1) * ShardedCentralStorage.centralSequenceStride
+                let range = ownNumbers
                 for (a, f) in zip(accepted, filings) where a.event.dot.replica.isCentral {
                     guard range.contains(a.event.dot.seq) else {
-                        throw SyncError(.invalidArgument, "table central: central's own number \(a.event.dot.seq) is outside shard \(shard)'s numbers \(range.lowerBound)...\(range.upperBound): nothing was written",
+                        let used = a.event.dot.seq > range.upperBound ? " (every one of them is used: central records no more events of this shard's merchants)" : ""
+                        throw SyncError(.invalidArgument, "table central: central's own number \(a.event.dot.seq) is outside shard \(shard)'s numbers \(range.lowerBound)...\(range.upperBound)\(used): nothing was written",
                                         location: url.redacted)
                     }
                     guard a.event.dot.seq > sequence else {

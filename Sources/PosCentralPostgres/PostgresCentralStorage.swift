@@ -19,6 +19,11 @@ public final class PostgresCentralStorage: CentralStorage {
     public let centralID: CentralID
     /// This database's place in the shard map (0: the first URL, or the only one; sync-protocol.md, "Merchants over several servers").
     public let shard: Int
+    /// Central's own numbers this database gives (its shard's range, sync-protocol.md, "Identity and order"):
+    /// k·`centralSequenceStride` + 1 ... (k+1)·`centralSequenceStride`.
+    var ownNumbers: ClosedRange<UInt64> {
+        UInt64(shard) * ShardedCentralStorage.centralSequenceStride + 1 ... UInt64(shard + 1) * ShardedCentralStorage.centralSequenceStride
+    }
     let session: PostgresSession
     let logger: Logger
 
@@ -295,7 +300,9 @@ public final class PostgresCentralStorage: CentralStorage {
 
     public func reserve(through sequence: UInt64) throws(SyncError) {
         try throwPending()
-        let rows = try session.query("UPDATE central SET reserved_through = greatest(reserved_through, \(Int64(sequence))) RETURNING reserved_through", "table central")
+        // Never past the shard's own numbers: a reservation is of numbers this database may give.
+        let through = min(sequence, ownNumbers.upperBound)
+        let rows = try session.query("UPDATE central SET reserved_through = greatest(reserved_through, \(Int64(through))) RETURNING reserved_through", "table central")
         reservedThrough = UInt64(try decode(rows[0], Int64.self, "table central"))
     }
 

@@ -312,6 +312,48 @@ struct ShardTests {
         try PostgresCentralStore.open(urls: [a, b, c]).close()
     }
 
+    @Test("central's own numbers at the end of a shard's range: the last one is used, the next refused with nothing written, the reservation never past the range")
+    func ownNumbersAtTheRangeEnd() throws {
+        guard let (one, two) = PostgresTestDatabase.servers(for: "own numbers at the range end") else { return }
+        let a = try PostgresTestDatabase.fresh(on: one, label: "end0")
+        let b = try PostgresTestDatabase.fresh(on: two, label: "end1")
+        let shop = Shop(try PostgresCentralStore.create(urls: [a, b]))
+        defer { shop.close() }
+        try shop.enroll(1, "north")  // shard 0
+        try shop.enroll(2, "south")  // shard 1
+        let south = try shop.capture(2, 500, 1)
+        let south2 = try shop.capture(2, 600, 2)
+        let north = try shop.capture(1, 700, 3)
+        try shop.sync(2)
+        try shop.sync(1)
+        // Shard 1 has given every own number but its last (its range is stride + 1 ... 2·stride).
+        let end = 2 * ShardedCentralStorage.centralSequenceStride
+        let s = Self.look(b)
+        try s.query(PostgresQuery(unsafeSQL: "UPDATE central SET central_sequence = \(end - 1), reserved_through = \(end - 1)"), "test")
+        s.close()
+
+        let last = try shop.central.record(.saleConfirmed(south), wallMillis: shop.tick())
+        #expect(last.dot.seq == end)
+        #expect(try Self.count(b, "SELECT reserved_through FROM central") == Int(end), "the reservation stops at the shard's last number")
+        let events = try Self.count(b, "SELECT count(*) FROM events")
+        do {
+            _ = try shop.central.record(.saleConfirmed(south2), wallMillis: shop.tick())
+            Issue.record("central numbered an own event past shard 1's range")
+        } catch {
+            #expect(error.message.contains("outside shard 1's numbers") && error.message.contains("every one of them is used") && error.location == b.redacted, "\(error)")
+        }
+        #expect(try Self.count(b, "SELECT count(*) FROM events") == events, "nothing was written")
+        #expect(try Self.count(b, "SELECT central_sequence FROM central") == Int(end))
+        #expect(try Self.count(b, "SELECT reserved_through FROM central") == Int(end))
+        #expect(try shop.central.state.sales[south2]?.status == .captured)
+        // The other shard's numbers are its own: it goes on.
+        #expect(try shop.central.record(.saleConfirmed(north), wallMillis: shop.tick()).dot.seq == 1)
+        // The terminal of the full shard still syncs and pulls the last outcome.
+        try shop.capture(2, 800, 4)
+        #expect(try shop.sync(2).pushed == 1)
+        #expect(shop.terminals[2]!.state.sales[south]?.status == .confirmed)
+    }
+
     @Test("a terminal's push naming another shard's ticket (central opened it) is refused foreignMerchant, as on one database, and nothing is stored")
     func foreignTicketAcrossShards() throws {
         guard let (one, two) = PostgresTestDatabase.servers(for: "a foreign ticket across shards") else { return }
