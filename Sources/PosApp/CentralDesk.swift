@@ -99,7 +99,7 @@ public final class CentralDesk: Sendable {
     static func postgresURL(_ text: String) throws(AppError) -> PostgresURL {
         let urls = try postgresURLs(text)
         guard urls.count == 1 else {
-            throw AppError(.usage, "--postgres: \(urls.count) URLs; central migrate moves a central into one database (merchants are spread over servers by `central init --postgres URL1,URL2,...` on an empty set of databases)")
+            throw AppError(.usage, "--postgres: \(urls.count) URLs; central migrate moves a central into one database: move it into the first, then add the others as shards with `central init --postgres URL1,URL2,...` (the moved merchants stay in the first, new merchants fill the new shards first)")
         }
         return urls[0]
     }

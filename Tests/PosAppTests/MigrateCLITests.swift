@@ -153,6 +153,47 @@ struct MigrateCLITests {
         #expect(status["journalPositions"] as? Int == head + 1, "one new position: \(status)")
     }
 
+    @Test("a moved central grows past one server: `central init --postgres A,B` adds a shard, the moved merchants stay in A with their positions, a new merchant lands on B, both sync, and `central migrate` names that way when given a list")
+    func movedCentralAddsAShard() throws {
+        guard let (one, two) = PostgresTestDatabase.servers(for: "a moved central adds a shard") else { return }
+        let tmp = TempDir("migrate-grow")
+        let (c, shops) = try Self.oneShopCentral(tmp, sales: 3)
+        let a = try PostgresTestDatabase.fresh(on: one, label: "grow0").redacted
+        let b = try PostgresTestDatabase.fresh(on: two, label: "grow1").redacted
+        let list = try CLI.run(["central", "migrate", "--from-dir", c, "--postgres", "\(a),\(b)"])
+        #expect(list.status != 0 && list.stderr.contains("central init --postgres"), "a list is refused, naming the way to add shards: \(list.stderr)")
+        let moved = try CLI.run(["central", "migrate", "--from-dir", c, "--postgres", a])
+        #expect(moved.status == 0, "\(moved.stderr)")
+        let headBefore = try #require(try CLI.json(["central", "status", "--postgres", a])["journalPositions"] as? Int)
+
+        let grown = try CLI.run(["central", "init", "--postgres", "\(a),\(b)"])
+        #expect(grown.status == 0, "\(grown.stderr)")
+        _ = try CLI.json(["central", "enroll", "--postgres", "\(a),\(b)", "--terminal", "2", "--merchant", "bolt", "--out", tmp.path + "/t2.json"], now: Self.day0)
+        let newShop = tmp.path + "/shop-bolt"
+        _ = try CLI.json(["terminal", "init", "--dir", newShop, "--enrollment", tmp.path + "/t2.json"], now: Self.day0)
+        _ = try CLI.json(["terminal", "scan", "--dir", newShop, "--amount", "7.00", "--payment-code", "134567890123477771"], now: "2026-03-02T13:00:00Z")
+        _ = try CLI.json(["terminal", "scan", "--dir", shops[0], "--amount", "8.00", "--payment-code", "134567890123477781"], now: "2026-03-02T13:01:00Z")
+        let central = try CentralDesk.open(at: .postgres("\(a),\(b)"), clockMillis: { 1_772_460_000_000 })
+        defer { try? central.close() }
+        for (dir, label) in [(shops[0], "the moved terminal"), (newShop, "the new merchant's terminal")] {
+            let terminal = try TerminalDesk.open(directory: dir)
+            defer { try? terminal.close() }
+            let synced = try terminal.sync(with: central, nowMillis: 1_772_460_000_000)
+            #expect(synced.pushed == 1 && synced.alreadyAtCentral == 0 && synced.centralLostFrom == nil, "\(label): \(synced)")
+        }
+        // The moved merchant's history stays in A, in its positions (one more); the new merchant is B's alone.
+        let storage = try PostgresCentralStore.openStorage(urls: [try PostgresURL(parsing: a), try PostgresURL(parsing: b)])
+        try storage.beginRequest(about: .terminal(try ReplicaId.terminal(1)))
+        #expect(storage.head == UInt64(headBefore + 1), "shard 0 held \(headBefore) positions and took one")
+        storage.endRequest()
+        try storage.beginRequest(about: .terminal(try ReplicaId.terminal(2)))
+        #expect(storage.head == 1, "the new merchant's shard holds its one event")
+        storage.endRequest()
+        try storage.close()
+        let shown = try CLI.run(["central", "show", "--postgres", "\(a),\(b)", "--json"])
+        #expect(shown.status == 0 && shown.stdout.contains("7.00") && shown.stdout.contains("8.00"), "\(shown.stdout.suffix(600)) \(shown.stderr)")
+    }
+
     @Test("a half-moved database is served by nothing (it says `migrating` until the check passes); once moved, the directory is refused to every command that serves or changes it, naming MOVED and the database; show and status still read it")
     func halfMovedAndMovedAreNotServed() throws {
         guard let server = PostgresTestDatabase.server(for: "central migrate: the migrating and moved markers") else { return }
