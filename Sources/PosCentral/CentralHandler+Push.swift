@@ -45,7 +45,7 @@ extension CentralHandler {
         let context = t.enrollment.recordContext  // one merchant key for the whole push
         // First every record decoded and checked on its own, then what the checks against the fold read made
         // resident for the whole push at once (a storage on a database: a few queries, not some per event).
-        var decodedEvents: [(event: Event, record: [UInt8], frame: Int, index: Int)] = []
+        var decodedEvents: [(event: Event, record: [UInt8], digest: UInt64, frame: Int, index: Int)] = []
         /// Where a record is, for an error: built only when one is thrown (not once per event).
         func recordLocation(_ frame: Int, _ index: Int) -> String { "\(source) frame \(frame) record \(index)" }
         /// The checks against the fold, in record order: a rewrite (the terminal flagged), another merchant's
@@ -54,7 +54,7 @@ extension CentralHandler {
         func checkAgainstFold() throws(SyncError) {
             try storage.prepare(decodedEvents.map(\.event))  // what the checks below and the fold read is resident
             let heldDigests = try storage.digests(of: decodedEvents.map(\.event.dot).filter { $0.seq <= acknowledged })  // a re-sent push's digests
-            for (event, record, frame, index) in decodedEvents {
+            for (event, record, digest, frame, index) in decodedEvents {
                 let seq = event.dot.seq
                 if let owner = owningTerminal(of: event), terminals[owner]?.enrollment.merchant != t.enrollment.merchant {
                     throw SyncError(.foreignMerchant, "event \(event.dot) concerns an entity of terminal \(owner.rawValue), which is not of merchant \(t.enrollment.merchant)", location: recordLocation(frame, index))
@@ -67,19 +67,19 @@ extension CentralHandler {
                         duplicates += 1
                         continue
                     }
-                    if held != eventDigest(record) {
+                    if held != digest {
                         try flagRewrite(m.terminal, event.dot, source: source, location: recordLocation(frame, index))
                     }
                     duplicates += 1
                 } else if seq == expected {
-                    fresh.append(AcceptedEvent(event: event, record: record))
+                    fresh.append(AcceptedEvent(event: event, record: record, digest: digest))
                     expected += 1
                 } else if seq > expected, fresh.isEmpty, skippable == nil,
                           let behind = losses.unresolved(m.terminal).first(where: { ($0.from ?? 0) <= expected && ($0.through ?? 0) >= seq - 1 }) {
                     // Central lost these after acknowledging them and the terminal no longer holds
                     // them (retired): recorded as lost for good, and the sequence goes on after them.
                     skippable = (expected...(seq - 1), behind.id)
-                    fresh.append(AcceptedEvent(event: event, record: record))
+                    fresh.append(AcceptedEvent(event: event, record: record, digest: digest))
                     expected = seq + 1
                 } else if seq < expected {
                     throw SyncError(.malformed, "seq \(seq) comes again after seq \(expected - 1) in this push (a repeated frame)", location: recordLocation(frame, index))
@@ -89,9 +89,9 @@ extension CentralHandler {
             }
         }
         /// One frame decrypted, decoded and checked on its own (nothing against the fold): its records in
-        /// order up to the first fault, and the fault. Pure: frames may be decoded on two threads.
-        func decodeFrame(_ index: Int, _ decoder: FrameDecoder) -> (events: [(event: Event, record: [UInt8])], fault: SyncError?) {
-            var events: [(event: Event, record: [UInt8])] = []
+        /// order up to the first fault, each with its digest, and the fault. Pure: frames may be decoded on two threads.
+        func decodeFrame(_ index: Int, _ decoder: FrameDecoder) -> (events: [(event: Event, record: [UInt8], digest: UInt64)], fault: SyncError?) {
+            var events: [(event: Event, record: [UInt8], digest: UInt64)] = []
             do throws(SyncError) {
                 let frame = m.frames[index]
                 let location = "\(source) frame \(index)"
@@ -128,7 +128,7 @@ extension CentralHandler {
                                             location: "\(location) record \(i)")
                         }
                     }
-                    events.append((event, record))
+                    events.append((event, record, eventDigest(record)))
                 }
             } catch {
                 return (events, error)
@@ -136,7 +136,7 @@ extension CentralHandler {
             return (events, nil)
         }
         for (index, frame) in decodeFrames(count: m.frames.count, records: recordCount, t: t, decodeFrame).enumerated() {
-            for (i, e) in frame.events.enumerated() { decodedEvents.append((e.event, e.record, index, i)) }
+            for (i, e) in frame.events.enumerated() { decodedEvents.append((e.event, e.record, e.digest, index, i)) }
             if let fault = frame.fault {
                 // A record-level fault: the records before it are still checked against the fold first.
                 try checkAgainstFold()
