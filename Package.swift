@@ -305,7 +305,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PosLedgerTests",
-            dependencies: ["PosTestSupport", "PosLedger", "PosBytes"]
+            dependencies: ["PosTestSupport", "PosLedger", "PosBytes", .product(name: "Crypto", package: "swift-crypto")]
         ),
     ]
 )

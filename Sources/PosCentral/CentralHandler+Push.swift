@@ -1,3 +1,4 @@
+import Dispatch
 import PosJournal
 import PosLedger
 import PosWire
@@ -6,6 +7,11 @@ import PosWire
 // (sync-protocol.md, "A session" step 2).
 
 extension CentralHandler {
+    /// Bytes a capture's record grows by, at most, when central relays it without its payment code
+    /// (version 1: a wallet field and the 16-byte duplicate-key field in place of the code's field, a
+    /// few bytes; test "a capture relayed without its code grows by at most relayGrowthBytesMax").
+    static let relayGrowthBytesMax = 32
+
     /// Checks every record of the push, then (when `apply`) stores the new ones durably.
     /// `assumingMark`: check as if central held the terminal's events through it (a
     /// bundle's later batches, checked before its first is applied).
@@ -26,9 +32,12 @@ extension CentralHandler {
         var skippable: (range: ClosedRange<UInt64>, record: Int)?
         // Bound what this push makes central inflate and hold, from the frame headers, before any decrypting.
         var recordBytes = 0
+        var recordCount = 0
         for (index, frame) in m.frames.enumerated() {
             let location = "\(source) frame \(index)"
-            recordBytes += Int(try journal { () throws(JournalError) in try Frames.header(frame, file: location) }.blockLength)
+            let header = try journal { () throws(JournalError) in try Frames.header(frame, file: location) }
+            recordBytes += Int(header.blockLength)
+            recordCount += Int(header.recordCount)
             guard recordBytes <= SyncLimits.pushRecordBytesMax else {
                 throw SyncError(.tooLarge, "the push's records exceed pushRecordBytesMax (\(SyncLimits.pushRecordBytesMax) bytes) at this frame", location: location)
             }
@@ -36,17 +45,19 @@ extension CentralHandler {
         let context = t.enrollment.recordContext  // one merchant key for the whole push
         // First every record decoded and checked on its own, then what the checks against the fold read made
         // resident for the whole push at once (a storage on a database: a few queries, not some per event).
-        var decodedEvents: [(event: Event, record: [UInt8], location: String)] = []
+        var decodedEvents: [(event: Event, record: [UInt8], digest: UInt64, frame: Int, index: Int)] = []
+        /// Where a record is, for an error: built only when one is thrown (not once per event).
+        func recordLocation(_ frame: Int, _ index: Int) -> String { "\(source) frame \(frame) record \(index)" }
         /// The checks against the fold, in record order: a rewrite (the terminal flagged), another merchant's
         /// entity, a repeated frame, a gap. Run on the records before a record-level fault too, so a rewrite
         /// in them is flagged before that fault refuses the push (as when each record was checked in turn).
         func checkAgainstFold() throws(SyncError) {
             try storage.prepare(decodedEvents.map(\.event))  // what the checks below and the fold read is resident
             let heldDigests = try storage.digests(of: decodedEvents.map(\.event.dot).filter { $0.seq <= acknowledged })  // a re-sent push's digests
-            for (event, record, location) in decodedEvents {
+            for (event, record, digest, frame, index) in decodedEvents {
                 let seq = event.dot.seq
                 if let owner = owningTerminal(of: event), terminals[owner]?.enrollment.merchant != t.enrollment.merchant {
-                    throw SyncError(.foreignMerchant, "event \(event.dot) concerns an entity of terminal \(owner.rawValue), which is not of merchant \(t.enrollment.merchant)", location: location)
+                    throw SyncError(.foreignMerchant, "event \(event.dot) concerns an entity of terminal \(owner.rawValue), which is not of merchant \(t.enrollment.merchant)", location: recordLocation(frame, index))
                 }
                 if seq <= acknowledged {
                     let held = heldDigests[event.dot]
@@ -56,33 +67,38 @@ extension CentralHandler {
                         duplicates += 1
                         continue
                     }
-                    if held != eventDigest(record) {
-                        try flagRewrite(m.terminal, event.dot, source: source, location: location)
+                    if held != digest {
+                        try flagRewrite(m.terminal, event.dot, source: source, location: recordLocation(frame, index))
                     }
                     duplicates += 1
                 } else if seq == expected {
-                    fresh.append(AcceptedEvent(event: event, record: record))
+                    fresh.append(AcceptedEvent(event: event, record: record, digest: digest))
                     expected += 1
                 } else if seq > expected, fresh.isEmpty, skippable == nil,
                           let behind = losses.unresolved(m.terminal).first(where: { ($0.from ?? 0) <= expected && ($0.through ?? 0) >= seq - 1 }) {
                     // Central lost these after acknowledging them and the terminal no longer holds
                     // them (retired): recorded as lost for good, and the sequence goes on after them.
                     skippable = (expected...(seq - 1), behind.id)
-                    fresh.append(AcceptedEvent(event: event, record: record))
+                    fresh.append(AcceptedEvent(event: event, record: record, digest: digest))
                     expected = seq + 1
                 } else if seq < expected {
-                    throw SyncError(.malformed, "seq \(seq) comes again after seq \(expected - 1) in this push (a repeated frame)", location: location)
+                    throw SyncError(.malformed, "seq \(seq) comes again after seq \(expected - 1) in this push (a repeated frame)", location: recordLocation(frame, index))
                 } else {
-                    throw SyncError(.sequenceGap, "terminal \(m.terminal.rawValue) events \(expected)...\(seq - 1) are missing before seq \(seq)", location: location)
+                    throw SyncError(.sequenceGap, "terminal \(m.terminal.rawValue) events \(expected)...\(seq - 1) are missing before seq \(seq)", location: recordLocation(frame, index))
                 }
             }
         }
-        do throws(SyncError) {
-            for (index, frame) in m.frames.enumerated() {
+        /// One frame decrypted, decoded and checked on its own (nothing against the fold): its records in
+        /// order up to the first fault, each with its digest, and the fault. Pure: frames may be decoded on two threads.
+        func decodeFrame(_ index: Int, _ decoder: FrameDecoder) -> (events: [(event: Event, record: [UInt8], digest: UInt64)], fault: SyncError?) {
+            var events: [(event: Event, record: [UInt8], digest: UInt64)] = []
+            do throws(SyncError) {
+                let frame = m.frames[index]
                 let location = "\(source) frame \(index)"
                 let decoded = try journal { () throws(JournalError) in
-                    try Frames.records(frame, dictionaryID: m.dictionaryID, keyID: m.keyID, decoder: t.decoder, file: location)
+                    try Frames.records(frame, dictionaryID: m.dictionaryID, keyID: m.keyID, decoder: decoder, file: location)
                 }
+                events.reserveCapacity(decoded.records.count)
                 for (i, record) in decoded.records.enumerated() {
                     let seq = decoded.header.firstSequence + UInt64(i)
                     let event: Event
@@ -96,26 +112,36 @@ extension CentralHandler {
                     guard let kind = event.body.kind, kind.mayBeWritten(by: m.terminal) else {
                         throw SyncError(.notAuthorized, "a terminal may not write \(event.body.kind.map { "\($0)" } ?? "an event type central does not know") (event \(event.dot))", location: "\(location) record \(i)")
                     }
-                    if record.first == Limits.recordVersionDerived, RecordCodec.relayedWithoutCode(event) == nil {
+                    var holdsCode = false
+                    if case .saleCaptured(let c) = event.body { holdsCode = c.paymentCode != nil }
+                    if record.first == Limits.recordVersionDerived, !holdsCode {
                         // Central relays every other record byte for byte: a version-1 reader must never pull a version-2 one.
                         throw SyncError(.malformed, "event \(event.dot) is a version-2 record but not a capture holding its payment code (field version): only such a capture is written in version 2",
                                         location: "\(location) record \(i)")
                     }
-                    if let withoutCode = RecordCodec.relayedWithoutCode(event) {
-                        // Relayed as version 1 with wallet and key instead of the code: up to ~10 bytes longer than what was pushed.
+                    // Relayed as version 1 with wallet and key instead of the code: at most relayGrowthBytesMax longer than
+                    // what was pushed, so only a record that close to the bound is encoded again to learn its relayed size.
+                    if holdsCode, record.count + Self.relayGrowthBytesMax > Limits.recordBytesMax, let withoutCode = RecordCodec.relayedWithoutCode(event) {
                         let relayedBytes = RecordCodec.encodedSize(withoutCode)
                         guard relayedBytes <= Limits.recordBytesMax else {
                             throw SyncError(.tooLarge, "capture \(event.dot) is \(record.count) bytes; relayed to other terminals without its payment code it would be \(relayedBytes) bytes, over recordBytesMax (\(Limits.recordBytesMax))",
                                             location: "\(location) record \(i)")
                         }
                     }
-                    decodedEvents.append((event, record, "\(location) record \(i)"))
+                    events.append((event, record, eventDigest(record)))
                 }
+            } catch {
+                return (events, error)
             }
-        } catch {
-            // A record-level fault: the records before it are still checked against the fold first.
-            try checkAgainstFold()
-            throw error
+            return (events, nil)
+        }
+        for (index, frame) in decodeFrames(count: m.frames.count, records: recordCount, t: t, decodeFrame).enumerated() {
+            for (i, e) in frame.events.enumerated() { decodedEvents.append((e.event, e.record, e.digest, index, i)) }
+            if let fault = frame.fault {
+                // A record-level fault: the records before it are still checked against the fold first.
+                try checkAgainstFold()
+                throw fault
+            }
         }
         try checkAgainstFold()
         if apply, !fresh.isEmpty {
@@ -131,6 +157,36 @@ extension CentralHandler {
             try noteVoidsAndRepairs(of: m.terminal, in: fresh.map(\.event), mark: expected - 1, now: now)
         }
         return .init(acknowledged: expected - 1, accepted: UInt32(fresh.count), duplicates: UInt32(duplicates))
+    }
+
+    /// Records a push holds, at least, for its frames to be decoded on two threads: below, starting the
+    /// second costs more than it saves.
+    static let parallelDecodeRecordsMin = 256
+
+    /// `decode` applied to frames 0..<count, results in frame order: on two threads (the terminal's
+    /// decoder and a second one: a decoder keeps its inflaters) when the push holds `records` of at least
+    /// `parallelDecodeRecordsMin` in two frames or more, else on this one.
+    private func decodeFrames<R>(count: Int, records: Int, t: TerminalEntry, _ decode: (Int, FrameDecoder) -> R) -> [R] {
+        guard count >= 2, records >= Self.parallelDecodeRecordsMin else { return (0..<count).map { decode($0, t.decoder) } }
+        let decoders = [t.decoder, FrameDecoder(dictionaries: [ledgerDictionary], key: t.enrollment.journalKey)]
+        let out = UnsafeMutableBufferPointer<R?>.allocate(capacity: count)
+        out.initialize(repeating: nil)
+        defer { out.deinitialize(); out.deallocate() }
+        withoutActuallyEscaping(decode) { decode in
+            let work = FrameWork(out: out, decoders: decoders, decode: decode)
+            // Each thread writes only its own frames' slots (even or odd): no slot is shared.
+            DispatchQueue.concurrentPerform(iterations: 2) { worker in
+                for index in stride(from: worker, to: count, by: 2) { work.out[index] = work.decode(index, work.decoders[worker]) }
+            }
+        }
+        return out.map { $0! }
+    }
+
+    /// What the two decoding threads share, each touching only its own slots and its own decoder.
+    private struct FrameWork<R>: @unchecked Sendable {
+        let out: UnsafeMutableBufferPointer<R?>
+        let decoders: [FrameDecoder]
+        let decode: (Int, FrameDecoder) -> R
     }
 
     /// A re-sent event that differs from the accepted one: the terminal is flagged for good, and the push refused.

@@ -49,8 +49,7 @@ extension FileCentralStore {
         var report = CentralRecoveryReport()
         let stateDir = directory + "/state"
         let journalDir = directory + "/journal"
-        let config = JournalConfiguration(durability: .perRecord, dictionary: ledgerDictionary,
-                                          key: KeyDerivation.centralJournalKey(secret: identity.secret))
+        let config = FileCentralStorage.journalConfiguration(secret: identity.secret)
 
         // What the runs prove was durable, from every run whose footer authenticates.
         var evidence = HeldEvidence()

@@ -484,7 +484,7 @@ final class CentralState {
             components.append((sale.dot, dot, held.record))
             switch held.filing {
             case .request: tickets.append((dot, sale.dot))
-            case .capture(_, let key): keys.append(key.bytes + SnapshotKey.sale(sale))
+            case .capture(_, let key): keys.append(SnapshotKey.duplicateKey(key, sale: sale))
             default: break
             }
         }
@@ -495,8 +495,8 @@ final class CentralState {
         let writer = try SnapshotWriter(path: directory + "/run.tmp", fileSystem: fs, central: central, position: meta.position,
                                         generations: generations, key: key, expectedKeys: components.count + tickets.count + keys.count)
         do {
-            for c in components { try writer.add(.components, SnapshotKey.dot(c.sale) + c.record) }
-            for t in tickets { try writer.add(.tickets, SnapshotKey.dot(t.ticket) + SnapshotKey.dot(t.sale)) }
+            for c in components { try writer.add(.components, SnapshotKey.record(c.sale, payload: c.record)) }
+            for t in tickets { try writer.add(.tickets, SnapshotKey.record(t.ticket, payload: SnapshotKey.dot(t.sale))) }
             for k in keys { try writer.add(.duplicateKeys, k) }
             for (replica, list) in newDigests.sorted(by: { $0.key < $1.key }) where !list.isEmpty {
                 var seq = (baseAcknowledged[replica] ?? 0) + 1
@@ -508,7 +508,7 @@ final class CentralState {
                     seq += UInt64(chunk.count)
                 }
             }
-            for l in loose { try writer.add(.loose, SnapshotKey.dot(l.dot) + l.record) }
+            for l in loose { try writer.add(.loose, SnapshotKey.record(l.dot, payload: l.record)) }
             try writer.finish(meta: meta)
         } catch {
             writer.abandon()

@@ -211,13 +211,20 @@ public final class SnapshotRunReader {
         return decoded
     }
 
+    /// The filter's bits per keyed record, as the file has them (runs of other writers sized it
+    /// otherwise: 10 bits before 16); the writer's figure when it holds no keyed record.
+    static func bitsPerKey(words: Int, keyedRecords: UInt64) -> Int {
+        keyedRecords == 0 ? SnapshotLimits.filterBitsPerKey : Int(UInt64(words * 64) / keyedRecords)
+    }
+
     /// A footer from its records (every footer frame's, in order), checked against the header.
     public static func decodeFooter(_ records: [[UInt8]], header: SnapshotRunHeader, footerOffset: UInt64, path: String) throws(SyncError) -> SnapshotRunFooter {
         let decoded = try SnapshotRunFormat.footer(records, header: header, footerOffset: footerOffset, path: path)
         let counts = decoded.meta.counts
         let filter = SnapshotRunFilterStatistics(
             words: decoded.words.count, bits: decoded.words.count * 64, bitsSet: decoded.words.reduce(0) { $0 + $1.nonzeroBitCount },
-            probes: SnapshotLimits.filterProbes, bitsPerKey: SnapshotLimits.filterBitsPerKey, keyedRecords: counts[0] + counts[1] + counts[2])
+            probes: SnapshotLimits.filterProbes, bitsPerKey: bitsPerKey(words: decoded.words.count, keyedRecords: counts[0] + counts[1] + counts[2]),
+            keyedRecords: counts[0] + counts[1] + counts[2])
         return SnapshotRunFooter(meta: decoded.meta, index: decoded.index, filter: filter, filterWords: decoded.words, frames: [])
     }
 

@@ -23,12 +23,15 @@ public struct JournalKey: @unchecked Sendable {  // SymmetricKey is immutable
 /// deflated (when that is smaller), then sealed with AES-256-GCM under a
 /// fresh random nonce (when the journal has a key).
 final class FrameEncoder {
-    private let deflater: Deflater
+    /// nil: every block is stored (level 0: deflate is not tried).
+    private let deflater: Deflater?
     let key: JournalKey?
     private var block = ByteWriter(capacity: 4096)
 
+    /// `level`: zlib 1...9, or 0 to store every block without trying deflate.
     init(dictionary: CompressionDictionary?, key: JournalKey?, level: Int32) {
-        deflater = Deflater(level: level, dictionary: dictionary)
+        precondition((0...9).contains(level), "compression level \(level)")
+        deflater = level == 0 ? nil : Deflater(level: level, dictionary: dictionary)
         self.key = key
     }
 
@@ -54,7 +57,7 @@ final class FrameEncoder {
         precondition(block.count <= JournalLimits.frameRecordBytesMax)
         var flags: FrameFlags = []
         var payload: [UInt8]
-        if block.count >= Self.deflateBlockBytesMin, let deflated = deflater.compress(block.bytes) {
+        if block.count >= Self.deflateBlockBytesMin, let deflated = deflater?.compress(block.bytes) {
             flags.insert(.deflated)
             payload = deflated
         } else {

@@ -51,6 +51,7 @@ public final class FrameSealer {
     public let dictionaryID: UInt32
     public let keyID: UInt32
 
+    /// `compressionLevel`: zlib 1...9, or 0 to store every record block as it is (deflate not tried).
     public init(dictionary: CompressionDictionary?, key: JournalKey?, compressionLevel: Int32 = 6) {
         encoder = FrameEncoder(dictionary: dictionary, key: key, level: compressionLevel)
         dictionaryID = dictionary?.id ?? 0

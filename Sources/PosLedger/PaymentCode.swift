@@ -92,9 +92,20 @@ public struct PaymentCode: Hashable, Sendable, CustomStringConvertible, CustomDe
     }
 
     /// HMAC-SHA256(code digits as ASCII) under the merchant-wide key, first 16 bytes.
+    /// Central derives one for every version-2 capture it decodes: the key's padded
+    /// blocks are hashed once (`MerchantKey`), and the code is hashed in place.
     public func duplicateKey(merchantKey: MerchantKey) -> DuplicateKey {
-        let mac = HMAC<SHA256>.authenticationCode(for: digits.map { $0 + 48 }, using: merchantKey.key)
-        return DuplicateKey(bytes: Array(mac.prefix(Limits.duplicateKeyBytes)))!
+        var inner = merchantKey.box.inner  // copied on write: the key's state is not changed
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: digits.count) { ascii in
+            for (i, d) in digits.enumerated() { ascii[i] = d + 48 }
+            inner.update(bufferPointer: UnsafeRawBufferPointer(ascii))
+        }
+        var outer = merchantKey.box.outer
+        inner.finalize().withUnsafeBytes { outer.update(bufferPointer: $0) }
+        return outer.finalize().withUnsafeBytes { mac in  // 32 bytes; the key is the first 16
+            DuplicateKey(high: UInt64(bigEndian: mac.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+                         low: UInt64(bigEndian: mac.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+        }
     }
 }
 
@@ -102,17 +113,27 @@ public struct PaymentCode: Hashable, Sendable, CustomStringConvertible, CustomDe
 public struct MerchantKey: Sendable, CustomStringConvertible {
     let keyBytes: [UInt8]
     /// Built once: every version-2 capture decoded derives its duplicate key with it.
-    private let box: KeyBox
-    var key: SymmetricKey { box.key }
+    let box: KeyBox
     public init(bytes: [UInt8]) {
         keyBytes = bytes
-        box = KeyBox(key: SymmetricKey(data: bytes))
+        box = KeyBox(key: bytes)
     }
 
-    /// SymmetricKey is immutable once built but not marked Sendable.
-    private final class KeyBox: @unchecked Sendable {
-        let key: SymmetricKey
-        init(key: SymmetricKey) { self.key = key }
+    /// HMAC-SHA256's two keyed states (RFC 2104): SHA-256 after the key's block XOR
+    /// ipad (0x36) and after it XOR opad (0x5c). Immutable once built (a use copies them).
+    final class KeyBox: @unchecked Sendable {
+        let inner: SHA256
+        let outer: SHA256
+        init(key: [UInt8]) {
+            // A key longer than SHA-256's 64-byte block is hashed first; the block is zero-padded.
+            var block = key.count > SHA256.blockByteCount ? Array(SHA256.hash(data: key)) : key
+            block += [UInt8](repeating: 0, count: SHA256.blockByteCount - block.count)
+            var inner = SHA256(), outer = SHA256()
+            inner.update(data: block.map { $0 ^ 0x36 })
+            outer.update(data: block.map { $0 ^ 0x5c })
+            self.inner = inner
+            self.outer = outer
+        }
     }
     public var description: String { "MerchantKey(redacted)" }
 }
@@ -124,6 +145,11 @@ public struct DuplicateKey: Hashable, Comparable, Sendable, CustomStringConverti
     let high: UInt64
     let low: UInt64
 
+    init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
+    }
+
     public init?(bytes: [UInt8]) {
         guard bytes.count == Limits.duplicateKeyBytes else { return nil }
         guard let high = ByteReader<ByteReadError>(bytes).getBE(UInt64.self, at: 0),
@@ -132,7 +158,12 @@ public struct DuplicateKey: Hashable, Comparable, Sendable, CustomStringConverti
         self.low = low
     }
 
-    public var bytes: [UInt8] { ByteWriter.be(high) + ByteWriter.be(low) }
+    public var bytes: [UInt8] {
+        var w = ByteWriter(capacity: Limits.duplicateKeyBytes)
+        w.writeBE(high)
+        w.writeBE(low)
+        return w.bytes
+    }
 
     public var hex: String { Hex.encode(bytes) }
 

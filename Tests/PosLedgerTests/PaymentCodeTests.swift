@@ -1,3 +1,5 @@
+import Crypto
+import PosTestSupport
 import Testing
 @testable import PosLedger
 
@@ -69,7 +71,29 @@ struct PaymentCodeTests {
         #expect(a != Sample.wechatCode.duplicateKey(merchantKey: MerchantKey(bytes: Array(1..<33))))
         #expect(a != Sample.alipayCode.duplicateKey(merchantKey: Sample.merchantKey))
         #expect(DuplicateKey(bytes: a.bytes) == a)
-        // HMAC-SHA256(key 00..1f, "134567890123456789") truncated to 16 bytes, pinned.
-        #expect(a.hex.count == 32)
+        // HMAC-SHA256(key 00..1f, "134567890123456789") truncated to 16 bytes, pinned (Python's hmac module).
+        #expect(a.hex == "713578b9995a9772ac199d9f86d5a438")
+    }
+
+    @Test("duplicate key is swift-crypto's HMAC-SHA256 for random codes and keys of every length class")
+    func duplicateKeyIsHMAC() throws {
+        let seed = TestSeed("duplicateKeyIsHMAC", replays: "the codes and keys")
+        var rng = SplitMix64(seed: seed.value)
+        // Key lengths below, at and above SHA-256's 64-byte block (a longer key is hashed first).
+        for keyBytes in [1, 16, 32, 63, 64, 65, 200] {
+            for _ in 0..<20 {
+                let key = (0..<keyBytes).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                let merchantKey = MerchantKey(bytes: key)
+                let wechat = Bool.random(using: &rng)
+                let length = wechat ? 18 : Int.random(in: 16...24, using: &rng)
+                let prefix = wechat ? Int.random(in: 10...15, using: &rng) : Int.random(in: 25...30, using: &rng)
+                let digits = String(prefix) + String((2..<length).map { _ in Character(String(Int.random(in: 0...9, using: &rng))) })
+                let code = try PaymentCode(digits)
+                let expected = Array(HMAC<SHA256>.authenticationCode(for: Array(digits.utf8), using: SymmetricKey(data: key)).prefix(16))
+                // Twice with the same key: deriving one must not change the key's state.
+                #expect(code.duplicateKey(merchantKey: merchantKey).bytes == expected, "\(seed.replay): key of \(keyBytes) bytes")
+                #expect(code.duplicateKey(merchantKey: merchantKey).bytes == expected, "\(seed.replay): key of \(keyBytes) bytes, second use")
+            }
+        }
     }
 }

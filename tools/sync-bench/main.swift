@@ -323,7 +323,7 @@ for n in scopeOnly ? [] : [backlog / 10, backlog] + (args.contains("--long") ? [
 }
 for (small, large) in zip(peaks, peaks.dropFirst()) {
     row("peak RSS growth from \(small.events) to \(large.events) events", String(format: "%+.1f MiB", Double(large.peak - small.peak) / 1024),
-        String(format: "%.1f bytes per extra event (the runs' key filters are 2.5 B per capture)",
+        String(format: "%.1f bytes per extra event (the runs' key filters are 4 B per capture)",
                Double(large.peak - small.peak) * 1024 / Double(large.events - small.events)))
 }
 
