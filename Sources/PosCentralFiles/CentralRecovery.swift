@@ -50,7 +50,8 @@ extension FileCentralStore {
         let stateDir = directory + "/state"
         let journalDir = directory + "/journal"
         let config = JournalConfiguration(durability: .perRecord, dictionary: ledgerDictionary,
-                                          key: KeyDerivation.centralJournalKey(secret: identity.secret))
+                                          key: KeyDerivation.centralJournalKey(secret: identity.secret),
+                                          compressionLevel: FileCentralStorage.journalCompressionLevel)
 
         // What the runs prove was durable, from every run whose footer authenticates.
         var evidence = HeldEvidence()

@@ -27,6 +27,10 @@ import PosWire
 /// and the journal replayed after it; a missing or damaged run means replaying
 /// more of the journal. Memory holds the sales touched since the last flush.
 public final class FileCentralStorage: CentralStorage {
+    /// zlib level of central's journal frames: 6, as before the journal's default became 1
+    /// (central's levels are chosen with its ingest, not with the terminal's durable path).
+    static let journalCompressionLevel: Int32 = 6
+
     public let directory: String
     public let centralID: CentralID
     let secret: [UInt8]
@@ -64,7 +68,8 @@ public final class FileCentralStorage: CentralStorage {
         secret = identity.secret
         self.logger = logger
         let config = JournalConfiguration(durability: .perRecord, dictionary: ledgerDictionary,
-                                          key: KeyDerivation.centralJournalKey(secret: identity.secret))
+                                          key: KeyDerivation.centralJournalKey(secret: identity.secret),
+                                          compressionLevel: FileCentralStorage.journalCompressionLevel)
         // The secret must open the journal before anything is cut or set aside: under another secret
         // (central.json damaged, or another store's) every snapshot run fails authentication and would
         // be set aside as damaged before the journal's replay refused.

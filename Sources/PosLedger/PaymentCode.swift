@@ -93,7 +93,8 @@ public struct PaymentCode: Hashable, Sendable, CustomStringConvertible, CustomDe
 
     /// HMAC-SHA256(code digits as ASCII) under the merchant-wide key, first 16 bytes.
     public func duplicateKey(merchantKey: MerchantKey) -> DuplicateKey {
-        let mac = HMAC<SHA256>.authenticationCode(for: digits.map { $0 + 48 }, using: merchantKey.key)
+        let ascii = digits.map { $0 + 48 }
+        let mac = ascii.withUnsafeBytes { merchantKey.box.authenticationCode(for: $0) }
         return DuplicateKey(bytes: Array(mac.prefix(Limits.duplicateKeyBytes)))!
     }
 }
@@ -102,17 +103,43 @@ public struct PaymentCode: Hashable, Sendable, CustomStringConvertible, CustomDe
 public struct MerchantKey: Sendable, CustomStringConvertible {
     let keyBytes: [UInt8]
     /// Built once: every version-2 capture decoded derives its duplicate key with it.
-    private let box: KeyBox
+    let box: KeyBox
     var key: SymmetricKey { box.key }
     public init(bytes: [UInt8]) {
         keyBytes = bytes
         box = KeyBox(key: SymmetricKey(data: bytes))
     }
 
-    /// SymmetricKey is immutable once built but not marked Sendable.
-    private final class KeyBox: @unchecked Sendable {
+    /// The key, and HMAC-SHA256 (RFC 2104) keyed with it once: the hash states after
+    /// the inner and outer padded key blocks, copied for each code. Keying (two
+    /// SHA-256 blocks) was half of what deriving a duplicate key cost, and every
+    /// version-2 capture decoded derives one. SymmetricKey and the hash states are
+    /// immutable here once built but not marked Sendable.
+    final class KeyBox: @unchecked Sendable {
         let key: SymmetricKey
-        init(key: SymmetricKey) { self.key = key }
+        private let inner: SHA256
+        private let outer: SHA256
+        init(key: SymmetricKey) {
+            self.key = key
+            let blockBytes = SHA256.blockByteCount
+            var k = key.withUnsafeBytes { Array($0) }
+            if k.count > blockBytes { k = Array(SHA256.hash(data: k)) }
+            k += [UInt8](repeating: 0, count: blockBytes - k.count)
+            var i = SHA256(), o = SHA256()
+            k.map { $0 ^ 0x36 }.withUnsafeBytes { i.update(bufferPointer: $0) }
+            k.map { $0 ^ 0x5c }.withUnsafeBytes { o.update(bufferPointer: $0) }
+            inner = i
+            outer = o
+        }
+
+        /// HMAC-SHA256 of `message` under the key (the same bytes as `HMAC<SHA256>.authenticationCode`).
+        func authenticationCode(for message: UnsafeRawBufferPointer) -> [UInt8] {
+            var i = inner
+            i.update(bufferPointer: message)
+            var o = outer
+            i.finalize().withUnsafeBytes { o.update(bufferPointer: $0) }
+            return o.finalize().withUnsafeBytes { Array($0) }
+        }
     }
     public var description: String { "MerchantKey(redacted)" }
 }

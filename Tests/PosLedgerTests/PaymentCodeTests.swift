@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import PosLedger
 
@@ -69,7 +70,24 @@ struct PaymentCodeTests {
         #expect(a != Sample.wechatCode.duplicateKey(merchantKey: MerchantKey(bytes: Array(1..<33))))
         #expect(a != Sample.alipayCode.duplicateKey(merchantKey: Sample.merchantKey))
         #expect(DuplicateKey(bytes: a.bytes) == a)
-        // HMAC-SHA256(key 00..1f, "134567890123456789") truncated to 16 bytes, pinned.
-        #expect(a.hex.count == 32)
+        // HMAC-SHA256(key 00..1f, "134567890123456789") truncated to 16 bytes, pinned (Python's hmac module).
+        #expect(a.hex == "713578b9995a9772ac199d9f86d5a438")
+    }
+
+    @Test("the merchant key's HMAC, keyed once, gives RFC 4231's HMAC-SHA256 values (a key of a block, shorter, longer)")
+    func keyedOnceHMAC() {
+        func mac(_ key: [UInt8], _ message: String) -> String {
+            let digest = Array(message.utf8).withUnsafeBytes { MerchantKey(bytes: key).box.authenticationCode(for: $0) }
+            return digest.map { String(format: "%02x", $0) }.joined()
+        }
+        // RFC 4231 test cases 1 and 6; a key of exactly one block (64 bytes) from Python's hmac module.
+        #expect(mac([UInt8](repeating: 0x0b, count: 20), "Hi There") == "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7")
+        #expect(mac([UInt8](repeating: 0xaa, count: 131), "Test Using Larger Than Block-Size Key - Hash Key First")
+            == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
+        #expect(mac([UInt8](repeating: 0x01, count: 64), "123") == "db6a41243817924a0e88d30f5b14cf1e1dccaea1ddeb920f0db49f056873222a")
+        // The same key used twice gives the same code (the keyed states are copied, never consumed).
+        let key = MerchantKey(bytes: Array(0..<32))
+        let once = Sample.wechatCode.duplicateKey(merchantKey: key)
+        #expect(Sample.wechatCode.duplicateKey(merchantKey: key) == once)
     }
 }
