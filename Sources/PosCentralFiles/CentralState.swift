@@ -337,18 +337,22 @@ final class CentralState {
     /// The whole state: each sale's newest component across the runs, folded
     /// with the resident part. O(every event) in time and in the state it
     /// returns: for reports and checks, never on the sync path.
+    /// Each batch is folded on a second thread while the next is read and
+    /// decoded here (reading and decoding cost about as much as folding).
     func fullState() throws(SyncError) -> LedgerState {
-        var state = resident
+        let fold = FoldPipeline(resident)
         var batch: [Event] = []
+        batch.reserveCapacity(Self.bulkBatchEvents)
         try forEachRunComponent { (_, events) throws(SyncError) in
             batch += events
             if batch.count >= Self.bulkBatchEvents {
-                state.apply(batch)
-                batch.removeAll(keepingCapacity: true)
+                fold.apply(batch)
+                batch = []
+                batch.reserveCapacity(Self.bulkBatchEvents)
             }
         }
-        state.apply(batch)
-        return state
+        fold.apply(batch)
+        return fold.finish()
     }
 
     /// Sales in the runs whose newest component holds a capture and no outcome
@@ -588,6 +592,30 @@ final class CentralState {
     }
 
     func close() { for run in runs { run.close() } }
+}
+
+/// Folds batches of events into one state, in the order given, on a queue of
+/// its own: `apply` returns once the batch before has been folded and this
+/// one is under way, so the caller prepares the next batch meanwhile and at
+/// most two batches are held (the caller's and the one being folded).
+final class FoldPipeline: @unchecked Sendable {  // `state` is touched by one side at a time: the group orders them
+    private var state: LedgerState
+    private let queue = DispatchQueue(label: "possync.central.fold")
+    private let group = DispatchGroup()
+
+    init(_ state: LedgerState) { self.state = state }
+
+    func apply(_ batch: [Event]) {
+        group.wait()
+        guard !batch.isEmpty else { return }
+        queue.async(group: group) { self.state.apply(batch) }
+    }
+
+    /// The state once every batch given is folded.
+    func finish() -> LedgerState {
+        group.wait()
+        return state
+    }
 }
 
 /// Hands the heap pages the dropped resident part occupied back to the

@@ -122,7 +122,7 @@ public final class FileCentralStorage: CentralStorage {
     }
 
     /// Central's journal: durable per append, the ledger dictionary, the key derived from `secret`.
-    /// Deflate level 1, not the journal's default 6: central seals every push's records again in its
+    /// Deflate level 1 (the journal's default is 1 too, chosen for the terminal's durable path; central's is its own choice): central seals every push's records again in its
     /// own frame, on the path of every acknowledgement, and level 6 saved 2.5-3.6 % of the bytes for
     /// 1.9-2.8 times the sealing time (sync-protocol.md, "Central's journal is deflated at level 1").
     static func journalConfiguration(secret: [UInt8]) -> JournalConfiguration {

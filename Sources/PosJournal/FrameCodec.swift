@@ -184,18 +184,36 @@ public final class FrameDecoder {
                              fail: (JournalError.Code, String) -> JournalError) throws(JournalError) -> [[UInt8]] {
         var records: [[UInt8]] = []
         records.reserveCapacity(Int(header.recordCount))
-        var r = ByteReader<ByteReadError>(block)
-        while !r.isAtEnd {
-            let start = r.offset
-            // A record's length prefix is at most 3 bytes: recordBytesMax is 2^20.
-            guard let length = try? r.readVarint(field: "record length", maxBytes: 3), length <= UInt64(JournalLimits.recordBytesMax) else {
-                throw fail(.badFrameHeader, "record \(records.count + 1) of the frame: bad length prefix at block offset \(start)")
+        // Read in place (a frame holds up to frameRecordsMax records: this runs for every record read).
+        var failure: JournalError?
+        block.withUnsafeBufferPointer { b in
+            var at = 0
+            while at < b.count {
+                let start = at
+                // A record's length prefix is at most 3 bytes: recordBytesMax is 2^20.
+                var length = 0
+                var shift = 0
+                var complete = false
+                while at < b.count && shift < 21 {
+                    let byte = b[at]
+                    at += 1
+                    length |= Int(byte & 0x7F) << shift
+                    shift += 7
+                    if byte & 0x80 == 0 { complete = true; break }
+                }
+                guard complete, length <= JournalLimits.recordBytesMax else {
+                    failure = fail(.badFrameHeader, "record \(records.count + 1) of the frame: bad length prefix at block offset \(start)")
+                    return
+                }
+                guard length <= b.count - at else {
+                    failure = fail(.truncated, "record \(records.count + 1) of the frame: length \(length) runs past the record block (block offset \(start))")
+                    return
+                }
+                records.append(Array(UnsafeBufferPointer(rebasing: b[at..<(at + length)])))
+                at += length
             }
-            guard let record = try? r.readBytes(Int(length), field: "record") else {
-                throw fail(.truncated, "record \(records.count + 1) of the frame: length \(length) runs past the record block (block offset \(start))")
-            }
-            records.append(Array(record))
         }
+        if let failure { throw failure }
         guard records.count == Int(header.recordCount) else {
             throw fail(.badFrameHeader, "record block holds \(records.count) records, header states \(header.recordCount)")
         }

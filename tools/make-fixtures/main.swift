@@ -28,7 +28,9 @@ func make(_ name: String, key: JournalKey?) throws {
     let dir = root + "/" + name
     try? fm.removeItem(atPath: dir)
     let config = JournalConfiguration(durability: .none(bufferBytes: 0), segmentBytesMax: 8 * 1024,
-                                      dictionary: fixtureDictionary, key: key, journalID: fixtureJournalID)
+                                      dictionary: fixtureDictionary, key: key,
+                                      compressionLevel: 6,  // the level the fixtures were made at: the same bytes on regeneration
+                                      journalID: fixtureJournalID)
     let journal = try Journal.open(directory: dir, configuration: config)
     var n = 1
     while n <= fixtureRecordCount {
