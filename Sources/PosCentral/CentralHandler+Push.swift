@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import PosJournal
 import PosLedger
 import PosWire
@@ -135,7 +136,7 @@ extension CentralHandler {
             }
             return (events, nil)
         }
-        for (index, frame) in decodeFrames(count: m.frames.count, records: recordCount, t: t, decodeFrame).enumerated() {
+        for (index, frame) in decodeFrames(count: m.frames.count, records: recordCount, t: t, decodeFrame, stopsAfter: { $0.fault != nil }).enumerated() {
             for (i, e) in frame.events.enumerated() { decodedEvents.append((e.event, e.record, e.digest, index, i)) }
             if let fault = frame.fault {
                 // A record-level fault: the records before it are still checked against the fold first.
@@ -163,23 +164,52 @@ extension CentralHandler {
     /// second costs more than it saves.
     static let parallelDecodeRecordsMin = 256
 
-    /// `decode` applied to frames 0..<count, results in frame order: on two threads (the terminal's
-    /// decoder and a second one: a decoder keeps its inflaters) when the push holds `records` of at least
-    /// `parallelDecodeRecordsMin` in two frames or more, else on this one.
-    private func decodeFrames<R>(count: Int, records: Int, t: TerminalEntry, _ decode: (Int, FrameDecoder) -> R) -> [R] {
-        guard count >= 2, records >= Self.parallelDecodeRecordsMin else { return (0..<count).map { decode($0, t.decoder) } }
+    /// `decode` applied to frames 0..<count, results in frame order up to the first result `stopsAfter`
+    /// says ends the push (a fault), which is the last: no frame after it is used, so none is decoded once
+    /// a thread knows of it. On two threads (the terminal's decoder and a second one: a decoder keeps its
+    /// inflaters) when the push holds `records` of at least `parallelDecodeRecordsMin` in two frames or
+    /// more, else on this one.
+    private func decodeFrames<R>(count: Int, records: Int, t: TerminalEntry, _ decode: (Int, FrameDecoder) -> R,
+                                 stopsAfter: (R) -> Bool) -> [R] {
+        guard count >= 2, records >= Self.parallelDecodeRecordsMin else {
+            var results: [R] = []
+            for index in 0..<count {
+                results.append(decode(index, t.decoder))
+                if stopsAfter(results[index]) { break }
+            }
+            return results
+        }
         let decoders = [t.decoder, FrameDecoder(dictionaries: [ledgerDictionary], key: t.enrollment.journalKey)]
         let out = UnsafeMutableBufferPointer<R?>.allocate(capacity: count)
         out.initialize(repeating: nil)
         defer { out.deinitialize(); out.deallocate() }
+        let firstStop = FirstStop(count)
         withoutActuallyEscaping(decode) { decode in
-            let work = FrameWork(out: out, decoders: decoders, decode: decode)
-            // Each thread writes only its own frames' slots (even or odd): no slot is shared.
-            DispatchQueue.concurrentPerform(iterations: 2) { worker in
-                for index in stride(from: worker, to: count, by: 2) { work.out[index] = work.decode(index, work.decoders[worker]) }
+            withoutActuallyEscaping(stopsAfter) { stopsAfter in
+                let work = FrameWork(out: out, decoders: decoders, decode: decode, stopsAfter: stopsAfter, firstStop: firstStop)
+                // Each thread writes only its own frames' slots (even or odd): no slot is shared. A frame after
+                // a stop already found is skipped (left nil): every frame before the first stop is decoded.
+                DispatchQueue.concurrentPerform(iterations: 2) { worker in
+                    for index in stride(from: worker, to: count, by: 2) {
+                        guard index < work.firstStop.index else { break }
+                        let r = work.decode(index, work.decoders[worker])
+                        work.out[index] = r
+                        if work.stopsAfter(r) { work.firstStop.lower(to: index) }
+                    }
+                }
             }
         }
-        return out.map { $0! }
+        let last = min(firstStop.index, count - 1)
+        return (0...last).map { out[$0]! }
+    }
+
+    /// The lowest frame index whose result stopped the push, shared by the decoding threads (`count`: none yet).
+    private final class FirstStop: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value: Int
+        init(_ count: Int) { value = count }
+        var index: Int { lock.lock(); defer { lock.unlock() }; return value }
+        func lower(to index: Int) { lock.lock(); value = min(value, index); lock.unlock() }
     }
 
     /// What the two decoding threads share, each touching only its own slots and its own decoder.
@@ -187,6 +217,8 @@ extension CentralHandler {
         let out: UnsafeMutableBufferPointer<R?>
         let decoders: [FrameDecoder]
         let decode: (Int, FrameDecoder) -> R
+        let stopsAfter: (R) -> Bool
+        let firstStop: FirstStop
     }
 
     /// A re-sent event that differs from the accepted one: the terminal is flagged for good, and the push refused.
