@@ -343,13 +343,18 @@ final class CentralState {
         let fold = FoldPipeline(resident)
         var batch: [Event] = []
         batch.reserveCapacity(Self.bulkBatchEvents)
-        try forEachRunComponent { (_, events) throws(SyncError) in
-            batch += events
-            if batch.count >= Self.bulkBatchEvents {
-                fold.apply(batch)
-                batch = []
-                batch.reserveCapacity(Self.bulkBatchEvents)
+        do {
+            try forEachRunComponent { (_, events) throws(SyncError) in
+                batch += events
+                if batch.count >= Self.bulkBatchEvents {
+                    fold.apply(batch)
+                    batch = []
+                    batch.reserveCapacity(Self.bulkBatchEvents)
+                }
             }
+        } catch {
+            _ = fold.finish()  // no fold outlives the read that failed
+            throw error
         }
         fold.apply(batch)
         return fold.finish()
