@@ -46,6 +46,12 @@ struct TicketGroup: Hashable, Sendable {
     var request: Event?
     var statusEvents: [Event] = []
     var notes: [Dot: NoteText] = [:]
+    /// Derived: the sale `request` names (nil while no request is known), so a
+    /// ticket's later events find their sale without copying the request.
+    var sale: SaleId?
+    /// True only inside `apply`, between a ticket's first event of the batch and the
+    /// end of the batch's ingest: the ticket is listed once, not hashed again per event.
+    var marked = false
 }
 
 public struct LedgerState: Equatable, Sendable {
@@ -59,7 +65,7 @@ public struct LedgerState: Equatable, Sendable {
 
     public internal(set) var sales: [SaleId: SaleView] = [:]
     public internal(set) var tickets: [TicketId: TicketView] = [:]
-    var conflictsByScope: [ConflictScope: [ConflictRecord]] = [:]
+    var conflictsByScope = ConflictScopes()
 
     public init() {}
 
@@ -71,7 +77,7 @@ public struct LedgerState: Equatable, Sendable {
     }
 
     /// All conflict records, sorted.
-    public var conflicts: [ConflictRecord] { conflictsByScope.values.flatMap { $0 }.sorted() }
+    public var conflicts: [ConflictRecord] { conflictsByScope.all.sorted() }
 
     /// Tickets with events but no known request (it has not arrived yet).
     public var ticketsAwaitingRequest: [TicketId] {
@@ -84,7 +90,22 @@ public struct LedgerState: Equatable, Sendable {
     public mutating func apply<S: Sequence>(_ events: S) where S.Element == Event {
         var dirtySales = Set<SaleId>()
         var dirtyOrphanTickets = Set<TicketId>()
-        for e in events { ingest(e, &dirtySales, &dirtyOrphanTickets) }
+        var markedTickets: [TicketId] = []
+        // Every event touches at most one sale: room for a batch of all-new sales up front.
+        dirtySales.reserveCapacity(Swift.min(events.underestimatedCount, Self.dirtyReserveMax))
+        // Arrays and slices are read in place (no iterator, no copy of each event).
+        let read: Void? = events.withContiguousStorageIfAvailable { buffer in
+            for i in buffer.indices { ingest(buffer[i], &dirtySales, &markedTickets) }
+        }
+        if read == nil {
+            for e in events { ingest(e, &dirtySales, &markedTickets) }
+        }
+        // A ticket's events dirty the sale its request names, or leave it an orphan.
+        for t in markedTickets {
+            let g = ticketGroups.index(forKey: t)!
+            ticketGroups.values[g].marked = false
+            if let sale = ticketGroups.values[g].sale { dirtySales.insert(sale) } else { dirtyOrphanTickets.insert(t) }
+        }
         recompute(dirtySales: dirtySales)
         for t in dirtyOrphanTickets where ticketGroups[t]?.request == nil {
             tickets[t] = nil
@@ -94,7 +115,24 @@ public struct LedgerState: Equatable, Sendable {
 
     public mutating func apply(_ event: Event) { apply(CollectionOfOne(event)) }
 
-    private mutating func ingest(_ e: Event, _ dirtySales: inout Set<SaleId>, _ orphans: inout Set<TicketId>) {
+    /// Most dirty-sale slots reserved up front for one batch (sales; the set grows past it as needed).
+    static let dirtyReserveMax = 1 << 16
+
+    /// The position of ticket `id`'s group, made (empty) when there is none: one hash
+    /// for a known ticket, and the group is then changed in place through `values`.
+    private mutating func ticketGroupIndex(_ id: TicketId) -> [TicketId: TicketGroup].Index {
+        if let i = ticketGroups.index(forKey: id) { return i }
+        ticketGroups[id] = TicketGroup()
+        return ticketGroups.index(forKey: id)!
+    }
+
+    private mutating func saleGroupIndex(_ id: SaleId) -> [SaleId: SaleGroup].Index {
+        if let i = saleGroups.index(forKey: id) { return i }
+        saleGroups[id] = SaleGroup()
+        return saleGroups.index(forKey: id)!
+    }
+
+    private mutating func ingest(_ e: Event, _ dirtySales: inout Set<SaleId>, _ marked: inout [TicketId]) {
         guard let kind = e.body.kind else {
             insertKeyed(\.unknownEvents, e)
             return
@@ -126,14 +164,16 @@ public struct LedgerState: Equatable, Sendable {
             dirtySales.insert(id)
         case .saleConfirmed(let id), .saleDeclined(let id), .saleExpired(let id):
             // Mutated in place (no copy of the group's arrays per event).
-            let result = LedgerState.insertEvent(&saleGroups[id, default: SaleGroup()].outcomes, e)
+            let g = saleGroupIndex(id)
+            let result = LedgerState.insertEvent(&saleGroups.values[g].outcomes, e)
             if case .replaced(let existing) = result { recordDotReuse(existing, e) }
             if result != .duplicate { dirtySales.insert(id) }
         case .refundRequested:
             let id = TicketId(e.dot)
-            let previous = ticketGroups[id]?.request
+            let g = ticketGroupIndex(id)
+            let previous = ticketGroups.values[g].request
             guard let kept = keep(previous, e) else { return }
-            ticketGroups[id, default: TicketGroup()].request = kept
+            ticketGroups.values[g].request = kept
             // Only the sale named by the request kept (after a dot reuse) owns the ticket.
             if case .refundRequested(let old)? = previous?.body, var sale = saleGroups[old.sale] {
                 sale.tickets.removeAll { $0 == id }
@@ -141,35 +181,38 @@ public struct LedgerState: Equatable, Sendable {
                 dirtySales.insert(old.sale)
             }
             guard case .refundRequested(let request) = kept.body else { return }
+            ticketGroups.values[g].sale = request.sale
             insertSorted(&saleGroups[request.sale, default: SaleGroup()].tickets, id)
             dirtySales.insert(request.sale)
         case .noteAdded(let id, let note):
-            if let existing = ticketGroups[id]?.notes[e.dot] {
+            let g = ticketGroupIndex(id)
+            // One hash: store the note, and look at what the dot held before.
+            if let existing = ticketGroups.values[g].notes.updateValue(note, forKey: e.dot) {
                 guard existing != note else { return }
                 // Same dot, different note: keep the smaller text, deterministically.
-                if note.text.utf8.lexicographicallyPrecedes(existing.text.utf8) { ticketGroups[id]!.notes[e.dot] = note }
+                if !note.text.utf8.lexicographicallyPrecedes(existing.text.utf8) {
+                    ticketGroups.values[g].notes[e.dot] = existing
+                }
                 addConflict(.event(e.dot), ConflictRecord(.dotReused, rule: "smaller-encoding", events: [e.dot],
                                                           outcome: "kept the note with the smaller text"))
-            } else {
-                ticketGroups[id, default: TicketGroup()].notes[e.dot] = note
             }
-            markTicket(id, &dirtySales, &orphans)
+            markTicket(id, g, &marked)
         case .refundApproved(let id, _), .refundRejected(let id), .refundCancelled(let id),
              .refundCompleted(let id), .refundEscalated(let id):
-            let result = LedgerState.insertEvent(&ticketGroups[id, default: TicketGroup()].statusEvents, e)
+            let g = ticketGroupIndex(id)
+            let result = LedgerState.insertEvent(&ticketGroups.values[g].statusEvents, e)
             if case .replaced(let existing) = result { recordDotReuse(existing, e) }
-            if result != .duplicate { markTicket(id, &dirtySales, &orphans) }
+            if result != .duplicate { markTicket(id, g, &marked) }
         case .unknown:
             return
         }
     }
 
-    private func markTicket(_ id: TicketId, _ dirtySales: inout Set<SaleId>, _ orphans: inout Set<TicketId>) {
-        if case .refundRequested(let r)? = ticketGroups[id]?.request?.body {
-            dirtySales.insert(r.sale)
-        } else {
-            orphans.insert(id)
-        }
+    /// Lists ticket `id` (at `g`) for the end of the batch's ingest, once.
+    private mutating func markTicket(_ id: TicketId, _ g: [TicketId: TicketGroup].Index, _ marked: inout [TicketId]) {
+        guard !ticketGroups.values[g].marked else { return }
+        ticketGroups.values[g].marked = true
+        marked.append(id)
     }
 
     enum Insertion: Equatable {
@@ -226,7 +269,9 @@ public struct LedgerState: Equatable, Sendable {
         guard var list = capturesByKey[key] else { return }
         list.removeAll { $0 == id }
         capturesByKey[key] = list.isEmpty ? nil : list
-        if list.isEmpty { conflictsByScope[.paymentCode(key)] = nil }
+        // A code held by one capture or none has no duplicate record (recompute
+        // visits only codes held by several).
+        if list.count < 2 { conflictsByScope[.paymentCode(key)] = nil }
     }
 }
 
