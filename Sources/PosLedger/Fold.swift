@@ -103,8 +103,7 @@ public struct LedgerState: Equatable, Sendable {
         // A ticket's events dirty the sale its request names, or leave it an orphan.
         for t in markedTickets {
             let g = ticketGroups.index(forKey: t)!
-            ticketGroups.values[g].marked = false
-            if let sale = ticketGroups.values[g].sale { dirtySales.insert(sale) } else { dirtyOrphanTickets.insert(t) }
+            if let sale = ticketGroups.values[g].unmark() { dirtySales.insert(sale) } else { dirtyOrphanTickets.insert(t) }
         }
         recompute(dirtySales: dirtySales)
         for t in dirtyOrphanTickets where ticketGroups[t]?.request == nil {
@@ -210,9 +209,7 @@ public struct LedgerState: Equatable, Sendable {
 
     /// Lists ticket `id` (at `g`) for the end of the batch's ingest, once.
     private mutating func markTicket(_ id: TicketId, _ g: [TicketId: TicketGroup].Index, _ marked: inout [TicketId]) {
-        guard !ticketGroups.values[g].marked else { return }
-        ticketGroups.values[g].marked = true
-        marked.append(id)
+        if ticketGroups.values[g].mark() { marked.append(id) }
     }
 
     enum Insertion: Equatable {
@@ -277,6 +274,54 @@ public struct LedgerState: Equatable, Sendable {
 
 extension SaleGroup {
     var isEmpty: Bool { capture == nil && outcomes.isEmpty && tickets.isEmpty }
+}
+
+// Groups are read and changed through `dictionary.values[index]` with these
+// mutating methods: a mutating access works in place, where reading a field
+// through the getter would copy the whole group (its arrays retained and
+// released) on every event.
+
+extension SaleGroup {
+    /// The duplicate key of the capture, when one is known.
+    mutating func captureKey() -> DuplicateKey? {
+        if case .saleCaptured(let c)? = capture?.body { return c.duplicateKey }
+        return nil
+    }
+
+    /// Recomputes `ownStatus` from the capture and outcomes and clears `voided` (the
+    /// duplicate rule sets it again); returns the conflict records of the outcomes.
+    mutating func recomputeOwn() -> [ConflictRecord] {
+        voided = false
+        guard let capture else {
+            ownStatus = .awaitingCapture  // outcomes wait for their capture
+            return []
+        }
+        let m = SaleRules.own(capture: capture, outcomes: outcomes)
+        ownStatus = m.status
+        return m.conflicts
+    }
+
+    /// What recomputing the sale's view reads: the capture, the status before the
+    /// cross-entity rules, and the tickets.
+    mutating func viewInputs() -> (capture: SaleCapture?, status: SaleStatus, tickets: [TicketId]) {
+        guard case .saleCaptured(let c)? = capture?.body else { return (nil, .awaitingCapture, tickets) }
+        return (c, voided ? .voidDuplicate : ownStatus, tickets)
+    }
+}
+
+extension TicketGroup {
+    /// Marks the group for the end of the batch's ingest; true when it was not marked yet.
+    mutating func mark() -> Bool {
+        if marked { return false }
+        marked = true
+        return true
+    }
+
+    /// Clears the mark; returns the sale the request names.
+    mutating func unmark() -> SaleId? {
+        marked = false
+        return sale
+    }
 }
 
 /// Of two different events with the same dot, the one whose encoding sorts first.

@@ -15,12 +15,11 @@ extension LedgerState {
                 conflictsByScope[.sale(id)] = nil
                 continue
             }
-            if case .saleCaptured(let c)? = saleGroups.values[g].capture?.body,
-               let list = capturesByKey[c.duplicateKey], list.count > 1 {
-                if keys.insert(c.duplicateKey).inserted { shared.append(contentsOf: list) }
+            if let key = saleGroups.values[g].captureKey(), let list = capturesByKey[key], list.count > 1 {
+                if keys.insert(key).inserted { shared.append(contentsOf: list) }
                 continue
             }
-            let own = recomputeOwn(g)
+            let own = saleGroups.values[g].recomputeOwn()
             recomputeSale(id, g, ownConflicts: own)
         }
         guard !keys.isEmpty else { return }
@@ -30,26 +29,11 @@ extension LedgerState {
         var seen = Set<SaleId>()
         for id in shared where seen.insert(id).inserted {
             guard let g = saleGroups.index(forKey: id) else { continue }
-            ownConflicts[id] = recomputeOwn(g)
+            ownConflicts[id] = saleGroups.values[g].recomputeOwn()
             members.append((id, g))
         }
         for key in keys { applyDuplicateRule(key) }
         for (id, g) in members { recomputeSale(id, g, ownConflicts: ownConflicts[id] ?? []) }
-    }
-
-    /// A sale group's own status from its capture and outcomes (`voided` cleared: the
-    /// duplicate rule sets it again); returns the conflict records of its outcomes.
-    private mutating func recomputeOwn(_ g: [SaleId: SaleGroup].Index) -> [ConflictRecord] {
-        var conflicts: [ConflictRecord] = []
-        if let capture = saleGroups.values[g].capture {
-            let m = SaleRules.own(capture: capture, outcomes: saleGroups.values[g].outcomes)
-            saleGroups.values[g].ownStatus = m.status
-            conflicts = m.conflicts
-        } else {
-            saleGroups.values[g].ownStatus = .awaitingCapture  // outcomes wait for their capture
-        }
-        saleGroups.values[g].voided = false
-        return conflicts
     }
 
     /// Duplicate payment code: a confirmed capture stands; if none is
@@ -73,11 +57,8 @@ extension LedgerState {
     }
 
     private mutating func recomputeSale(_ id: SaleId, _ g: [SaleId: SaleGroup].Index, ownConflicts: [ConflictRecord]) {
-        let group = saleGroups.values[g]
+        let (capture, status, saleTickets) = saleGroups.values[g].viewInputs()
         var records = ownConflicts
-        var capture: SaleCapture?
-        if case .saleCaptured(let c)? = group.capture?.body { capture = c }
-        let status: SaleStatus = capture == nil ? .awaitingCapture : group.voided ? .voidDuplicate : group.ownStatus
         let confirmed = status == .confirmed
 
         struct Entry {
@@ -89,7 +70,7 @@ extension LedgerState {
             let notes: Int
         }
         var entries: [Entry] = []
-        for t in group.tickets {
+        for t in saleTickets {
             guard let tg = ticketGroups[t], let req = tg.request, case .refundRequested(let r) = req.body,
                   r.sale == id else { continue }
             let m = TicketRules.own(request: req, events: tg.statusEvents, saleConfirmed: confirmed)
