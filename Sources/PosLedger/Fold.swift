@@ -45,7 +45,7 @@ struct SaleGroup: Hashable, Sendable {
 struct TicketGroup: Hashable, Sendable {
     var request: Event?
     var statusEvents: [Event] = []
-    var notes: [Dot: NoteText] = [:]
+    var notes = TicketNotes()
     /// Derived: the sale `request` names (nil while no request is known), so a
     /// ticket's later events find their sale without copying the request.
     var sale: SaleId?
@@ -103,7 +103,12 @@ public struct LedgerState: Equatable, Sendable {
         // A ticket's events dirty the sale its request names, or leave it an orphan.
         for t in markedTickets {
             let g = ticketGroups.index(forKey: t)!
-            if let sale = ticketGroups.values[g].unmark() { dirtySales.insert(sale) } else { dirtyOrphanTickets.insert(t) }
+            let (sale, reusedNoteDots) = ticketGroups.values[g].unmark()
+            for dot in reusedNoteDots {
+                addConflict(.event(dot), ConflictRecord(.dotReused, rule: "smaller-encoding", events: [dot],
+                                                        outcome: "kept the note with the smaller text"))
+            }
+            if let sale { dirtySales.insert(sale) } else { dirtyOrphanTickets.insert(t) }
         }
         recompute(dirtySales: dirtySales)
         for t in dirtyOrphanTickets where ticketGroups[t]?.request == nil {
@@ -185,16 +190,9 @@ public struct LedgerState: Equatable, Sendable {
             dirtySales.insert(request.sale)
         case .noteAdded(let id, let note):
             let g = ticketGroupIndex(id)
-            // One hash: store the note, and look at what the dot held before.
-            if let existing = ticketGroups.values[g].notes.updateValue(note, forKey: e.dot) {
-                guard existing != note else { return }
-                // Same dot, different note: keep the smaller text, deterministically.
-                if !note.text.utf8.lexicographicallyPrecedes(existing.text.utf8) {
-                    ticketGroups.values[g].notes[e.dot] = existing
-                }
-                addConflict(.event(e.dot), ConflictRecord(.dotReused, rule: "smaller-encoding", events: [e.dot],
-                                                          outcome: "kept the note with the smaller text"))
-            }
+            // Merged at the end of the batch (`TicketNotes.merge`): same dot and a different
+            // note keeps the smaller text, deterministically, recorded as a dot reuse.
+            ticketGroups.values[g].notes.add(e.dot, note)
             markTicket(id, g, &marked)
         case .refundApproved(let id, _), .refundRejected(let id), .refundCancelled(let id),
              .refundCompleted(let id), .refundEscalated(let id):
@@ -317,10 +315,11 @@ extension TicketGroup {
         return true
     }
 
-    /// Clears the mark; returns the sale the request names.
-    mutating func unmark() -> SaleId? {
+    /// Clears the mark and merges the batch's notes; returns the sale the request
+    /// names and the dots that carried two different notes.
+    mutating func unmark() -> (sale: SaleId?, reusedNoteDots: [Dot]) {
         marked = false
-        return sale
+        return (sale, notes.merge())
     }
 }
 
@@ -368,7 +367,7 @@ extension LedgerState {
 
     /// The notes of a ticket, sorted by the dot of the event that added them.
     public func notes(of ticket: TicketId) -> [(dot: Dot, note: NoteText)] {
-        (ticketGroups[ticket]?.notes ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        (ticketGroups[ticket]?.notes.entries ?? []).map { ($0.dot, $0.note) }
     }
 }
 
@@ -382,6 +381,6 @@ extension LedgerState {
     /// Dots of every event known about a ticket (request, status events, notes), sorted.
     public func eventDots(of ticket: TicketId) -> [Dot] {
         guard let g = ticketGroups[ticket] else { return [] }
-        return ((g.request.map { [$0.dot] } ?? []) + g.statusEvents.map(\.dot) + Array(g.notes.keys)).sorted()
+        return ((g.request.map { [$0.dot] } ?? []) + g.statusEvents.map(\.dot) + g.notes.dots).sorted()
     }
 }

@@ -95,6 +95,16 @@ enum ReferenceCaseGen {
             events.append(Event(dot: e.dot, hlc: e.hlc, context: e.context,
                                 body: .noteAdded(t, try! NoteText(r.chance(50) ? "a" : "zz"))))
         }
+        // A ticket with many notes (past `TicketNotes`' insert-one-by-one ratio when applied one
+        // at a time), some sharing a dot with another text.
+        if r.chance(15), let request = base.first(where: { $0.body.kind == .refundRequested }) {
+            let writer = r.pick([Sample.t1, Sample.t2, ReplicaId.central])
+            for k in 0..<UInt64(r.int(9...30)) {
+                let dot = Sample.dot(writer, 800 + (r.chance(20) ? k / 2 : k))
+                events.append(Event(dot: dot, hlc: Gen.hlc(&r), context: B.ctx([request.dot]),
+                                    body: .noteAdded(TicketId(request.dot), try! NoteText("note \(r.int(0...3))"))))
+            }
+        }
         // Unknown record types (kept for relaying), some under a dot in use.
         if r.chance(15) {
             let dot = r.chance(50) ? r.pick(base).dot : Sample.dot(Sample.t3, UInt64(r.int(500...510)))
