@@ -95,7 +95,18 @@ public struct LedgerState: Equatable, Sendable {
         dirtySales.reserveCapacity(Swift.min(events.underestimatedCount, Self.dirtyReserveMax))
         // Arrays and slices are read in place (no iterator, no copy of each event).
         let read: Void? = events.withContiguousStorageIfAvailable { buffer in
-            for i in buffer.indices { ingest(buffer[i], &dirtySales, &markedTickets) }
+            guard var p = buffer.baseAddress else { return }
+            // `pointee` is a borrow in place: the event is not copied to be read.
+            for _ in 0..<buffer.count {
+                // Notes, most events of a long-lived ticket, go straight to their ticket (any
+                // writer may add one): read where they lie, without a copy of the event.
+                if case .noteAdded(let id, let note) = p.pointee.body {
+                    addNote(p.pointee.dot, id, note, &markedTickets)
+                } else {
+                    ingest(p.pointee, &dirtySales, &markedTickets)
+                }
+                p += 1
+            }
         }
         if read == nil {
             for e in events { ingest(e, &dirtySales, &markedTickets) }
@@ -189,11 +200,7 @@ public struct LedgerState: Equatable, Sendable {
             insertSorted(&saleGroups[request.sale, default: SaleGroup()].tickets, id)
             dirtySales.insert(request.sale)
         case .noteAdded(let id, let note):
-            let g = ticketGroupIndex(id)
-            // Merged at the end of the batch (`TicketNotes.merge`): same dot and a different
-            // note keeps the smaller text, deterministically, recorded as a dot reuse.
-            ticketGroups.values[g].notes.add(e.dot, note)
-            markTicket(id, g, &marked)
+            addNote(e.dot, id, note, &marked)
         case .refundApproved(let id, _), .refundRejected(let id), .refundCancelled(let id),
              .refundCompleted(let id), .refundEscalated(let id):
             let g = ticketGroupIndex(id)
@@ -203,6 +210,15 @@ public struct LedgerState: Equatable, Sendable {
         case .unknown:
             return
         }
+    }
+
+    /// Adds the note of event `dot` to ticket `id`. Merged at the end of the batch
+    /// (`TicketNotes.merge`): the same dot with a different note keeps the smaller
+    /// text, deterministically, recorded as a dot reuse.
+    private mutating func addNote(_ dot: Dot, _ id: TicketId, _ note: NoteText, _ marked: inout [TicketId]) {
+        let g = ticketGroupIndex(id)
+        ticketGroups.values[g].notes.add(dot, note)
+        markTicket(id, g, &marked)
     }
 
     /// Lists ticket `id` (at `g`) for the end of the batch's ingest, once.

@@ -48,13 +48,14 @@ struct TicketNotes: Hashable, Sendable {
             pending.removeAll()
             return reused
         }
-        pending.sort { $0.dot < $1.dot }
+        // `hashWord` orders as dots do (replica, then sequence), in one comparison.
+        pending.sort { $0.dot.hashWord < $1.dot.hashWord }
         var out: [NoteEntry] = []
         out.reserveCapacity(entries.count + pending.count)
         var i = 0, j = 0
         while i < entries.count || j < pending.count {
             let x: NoteEntry
-            if j == pending.count || (i < entries.count && !(pending[j].dot < entries[i].dot)) {
+            if j == pending.count || (i < entries.count && pending[j].dot.hashWord >= entries[i].dot.hashWord) {
                 x = entries[i]; i += 1
             } else {
                 x = pending[j]; j += 1

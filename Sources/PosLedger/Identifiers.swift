@@ -64,6 +64,7 @@ public struct Dot: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// word. Dictionaries and sets keyed by dots, sales and tickets are the fold's
     /// hottest path: one seeded SipHash of 8 bytes (`UInt64._rawHashValue(seed:)`)
     /// instead of a streaming hasher fed two fields. Equality stays field by field.
+    /// Ordered as dots are (replica, then sequence), so sorting by it sorts by dot.
     @inline(__always)
     var hashWord: UInt64 { UInt64(replica.rawValue) << 40 | seq }
 
