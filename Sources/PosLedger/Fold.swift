@@ -172,9 +172,7 @@ public struct LedgerState: Equatable, Sendable {
                 dirtySales.formUnion(capturesByKey[old.duplicateKey] ?? [])
             }
             if case .saleCaptured(let capture) = kept.body {
-                var list = capturesByKey[capture.duplicateKey] ?? []
-                insertSorted(&list, id)
-                capturesByKey[capture.duplicateKey] = list
+                insertSorted(&capturesByKey[capture.duplicateKey, default: []], id)
             }
             dirtySales.insert(id)
         case .saleConfirmed(let id), .saleDeclined(let id), .saleExpired(let id):
@@ -245,7 +243,8 @@ public struct LedgerState: Equatable, Sendable {
             list[low] = smallerEncoding(existing, e)
             return .replaced(existing)
         }
-        list.insert(e, at: low)
+        // Appending (a first event, or one after the others) is cheaper than a general insert.
+        if low == list.count { list.append(e) } else { list.insert(e, at: low) }
         return .inserted
     }
 
@@ -351,7 +350,7 @@ func insertSorted<T: Comparable>(_ list: inout [T], _ value: T) {
         if list[mid] < value { low = mid + 1 } else { high = mid }
     }
     if low < list.count && list[low] == value { return }
-    list.insert(value, at: low)
+    if low == list.count { list.append(value) } else { list.insert(value, at: low) }
 }
 
 // MARK: - Looking up the events behind a view (read-only)

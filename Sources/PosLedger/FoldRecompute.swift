@@ -9,6 +9,8 @@ extension LedgerState {
         // code of its own, the usual case) is finished in one visit.
         var keys = Set<DuplicateKey>()
         var shared: [SaleId] = []
+        // A fold from nothing makes a view per dirty sale: room for them at once.
+        if sales.isEmpty { sales.reserveCapacity(dirtySales.count) }
         for id in dirtySales {
             guard let g = saleGroups.index(forKey: id) else {
                 sales[id] = nil
