@@ -59,6 +59,18 @@ func causalOrder(_ events: [Event]) -> [Event] {
     return order
 }
 
+/// The kinds present among some events, as a bit set (no allocation, no hashing);
+/// every `EventKind` raw value is below 32.
+struct EventKinds {
+    private var bits: UInt32 = 0
+
+    init(_ events: [Event]) {
+        for e in events { if let k = e.body.kind { bits |= 1 << UInt32(k.rawValue) } }
+    }
+
+    func contains(_ kind: EventKind) -> Bool { bits & 1 << UInt32(kind.rawValue) != 0 }
+}
+
 /// Result of running one entity's status events through its state machine.
 struct MachineResult<Status: Equatable> {
     var status: Status
@@ -163,6 +175,7 @@ private func concurrentRecord<Status>(_ root: Event, _ front: [Event], rule: Str
 /// `list` is in causal order, so an event can only be followed by a later
 /// one: an earlier event that covers it does not precede it (a broken cycle).
 func frontier(ofOrdered list: [Event]) -> [Event] {
+    if list.count < 2 { return list }
     var front: [Event] = []
     outer: for i in 0..<list.count {
         for j in (i + 1)..<list.count where list[j].follows(list[i]) { continue outer }
@@ -177,7 +190,7 @@ enum TicketRules {
     /// The precedence table for a ticket's frontier, first match wins.
     static func resolve(_ front: [Event]) -> (status: TicketStatus, rule: String?) {
         if front.count == 1 { return (status(of: front[0]), nil) }
-        let kinds = Set(front.compactMap(\.body.kind))
+        let kinds = EventKinds(front)
         if kinds.contains(.refundCompleted) { return (.completed, "precedence-1-completed") }
         if kinds.contains(.refundCancelled) { return (.cancelled, "precedence-2-cancelled") }
         if kinds.contains(.refundApproved) && (kinds.contains(.refundRejected) || kinds.contains(.refundEscalated)) {
@@ -229,7 +242,7 @@ enum SaleRules {
     /// confirmed beats declined beats expired — money may have moved.
     static func resolve(_ front: [Event]) -> (status: SaleStatus, rule: String?) {
         if front.count == 1 { return (status(of: front[0]), nil) }
-        let kinds = Set(front.compactMap(\.body.kind))
+        let kinds = EventKinds(front)
         if kinds.contains(.saleConfirmed) { return (.confirmed, "sale-precedence-1-confirmed") }
         if kinds.contains(.saleDeclined) { return (.declined, "sale-precedence-2-declined") }
         return (.expired, "sale-precedence-3-expired")
