@@ -163,9 +163,11 @@ public struct LedgerState: Equatable, Sendable {
             return  // a number lost at its terminal: it keeps the number used, and holds nothing to fold
         case .saleCaptured:
             let id = SaleId(e.dot)
-            let previous = saleGroups[id]?.capture
+            // The group is made now: when none was there, `keep` keeps `e` and it is needed.
+            let g = saleGroupIndex(id)
+            let previous = saleGroups.values[g].heldCapture()
             guard let kept = keep(previous, e) else { return }
-            saleGroups[id, default: SaleGroup()].capture = kept
+            saleGroups.values[g].capture = kept
             if case .saleCaptured(let old)? = previous?.body {
                 // The replaced capture's code group must decide again without it.
                 removeFromKeyList(old.duplicateKey, id)
@@ -295,6 +297,9 @@ extension SaleGroup {
 // released) on every event.
 
 extension SaleGroup {
+    /// The capture held (a mutating read: no copy of the group).
+    mutating func heldCapture() -> Event? { capture }
+
     /// The duplicate key of the capture, when one is known.
     mutating func captureKey() -> DuplicateKey? {
         if case .saleCaptured(let c)? = capture?.body { return c.duplicateKey }
