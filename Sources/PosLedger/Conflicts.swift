@@ -60,3 +60,39 @@ enum ConflictScope: Hashable, Sendable {
     case paymentCode(DuplicateKey)
     case event(Dot)
 }
+
+/// A state's conflict records by scope: one dictionary per kind of scope, each keyed
+/// by its id (dots, sales and tickets hash as one word; see `Dot.hashWord`), so
+/// recomputing a sale does not hash a tagged enum for every scope it clears.
+struct ConflictScopes: Equatable, Sendable {
+    private var bySale: [SaleId: [ConflictRecord]] = [:]
+    private var byTicket: [TicketId: [ConflictRecord]] = [:]
+    private var byPaymentCode: [DuplicateKey: [ConflictRecord]] = [:]
+    private var byEvent: [Dot: [ConflictRecord]] = [:]
+
+    /// The records of `scope` (nil: none); setting nil removes them.
+    subscript(scope: ConflictScope) -> [ConflictRecord]? {
+        get {
+            switch scope {
+            case .sale(let id): bySale.isEmpty ? nil : bySale[id]
+            case .ticket(let id): byTicket.isEmpty ? nil : byTicket[id]
+            case .paymentCode(let key): byPaymentCode.isEmpty ? nil : byPaymentCode[key]
+            case .event(let dot): byEvent.isEmpty ? nil : byEvent[dot]
+            }
+        }
+        set {
+            switch scope {
+            case .sale(let id): if newValue != nil || !bySale.isEmpty { bySale[id] = newValue }
+            case .ticket(let id): if newValue != nil || !byTicket.isEmpty { byTicket[id] = newValue }
+            case .paymentCode(let key): if newValue != nil || !byPaymentCode.isEmpty { byPaymentCode[key] = newValue }
+            case .event(let dot): if newValue != nil || !byEvent.isEmpty { byEvent[dot] = newValue }
+            }
+        }
+    }
+
+    /// Every record of every scope, unsorted.
+    var all: [ConflictRecord] {
+        bySale.values.flatMap { $0 } + byTicket.values.flatMap { $0 } + byPaymentCode.values.flatMap { $0 }
+            + byEvent.values.flatMap { $0 }
+    }
+}

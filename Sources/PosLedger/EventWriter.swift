@@ -66,7 +66,7 @@ extension LedgerState {
         guard let group = ticketGroups[ticket] else { return v }
         if let request = group.request { v.add(request.dot) }
         for e in group.statusEvents { v.add(e.dot) }
-        for dot in group.notes.keys { v.add(dot) }
+        for dot in group.notes.dots { v.add(dot) }
         return v
     }
 }

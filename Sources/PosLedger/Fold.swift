@@ -45,7 +45,13 @@ struct SaleGroup: Hashable, Sendable {
 struct TicketGroup: Hashable, Sendable {
     var request: Event?
     var statusEvents: [Event] = []
-    var notes: [Dot: NoteText] = [:]
+    var notes = TicketNotes()
+    /// Derived: the sale `request` names (nil while no request is known), so a
+    /// ticket's later events find their sale without copying the request.
+    var sale: SaleId?
+    /// True only inside `apply`, between a ticket's first event of the batch and the
+    /// end of the batch's ingest: the ticket is listed once, not hashed again per event.
+    var marked = false
 }
 
 public struct LedgerState: Equatable, Sendable {
@@ -59,7 +65,7 @@ public struct LedgerState: Equatable, Sendable {
 
     public internal(set) var sales: [SaleId: SaleView] = [:]
     public internal(set) var tickets: [TicketId: TicketView] = [:]
-    var conflictsByScope: [ConflictScope: [ConflictRecord]] = [:]
+    var conflictsByScope = ConflictScopes()
 
     public init() {}
 
@@ -71,7 +77,7 @@ public struct LedgerState: Equatable, Sendable {
     }
 
     /// All conflict records, sorted.
-    public var conflicts: [ConflictRecord] { conflictsByScope.values.flatMap { $0 }.sorted() }
+    public var conflicts: [ConflictRecord] { conflictsByScope.all.sorted() }
 
     /// Tickets with events but no known request (it has not arrived yet).
     public var ticketsAwaitingRequest: [TicketId] {
@@ -84,7 +90,37 @@ public struct LedgerState: Equatable, Sendable {
     public mutating func apply<S: Sequence>(_ events: S) where S.Element == Event {
         var dirtySales = Set<SaleId>()
         var dirtyOrphanTickets = Set<TicketId>()
-        for e in events { ingest(e, &dirtySales, &dirtyOrphanTickets) }
+        var markedTickets: [TicketId] = []
+        // Every event touches at most one sale: room for a batch of all-new sales up front.
+        dirtySales.reserveCapacity(Swift.min(events.underestimatedCount, Self.dirtyReserveMax))
+        // Arrays and slices are read in place (no iterator, no copy of each event).
+        let read: Void? = events.withContiguousStorageIfAvailable { buffer in
+            guard var p = buffer.baseAddress else { return }
+            // `pointee` is a borrow in place: the event is not copied to be read.
+            for _ in 0..<buffer.count {
+                // Notes, most events of a long-lived ticket, go straight to their ticket (any
+                // writer may add one): read where they lie, without a copy of the event.
+                if case .noteAdded(let id, let note) = p.pointee.body {
+                    addNote(p.pointee.dot, id, note, &markedTickets)
+                } else {
+                    ingest(p.pointee, &dirtySales, &markedTickets)
+                }
+                p += 1
+            }
+        }
+        if read == nil {
+            for e in events { ingest(e, &dirtySales, &markedTickets) }
+        }
+        // A ticket's events dirty the sale its request names, or leave it an orphan.
+        for t in markedTickets {
+            let g = ticketGroups.index(forKey: t)!
+            let (sale, reusedNoteDots) = ticketGroups.values[g].unmark()
+            for dot in reusedNoteDots {
+                addConflict(.event(dot), ConflictRecord(.dotReused, rule: "smaller-encoding", events: [dot],
+                                                        outcome: "kept the note with the smaller text"))
+            }
+            if let sale { dirtySales.insert(sale) } else { dirtyOrphanTickets.insert(t) }
+        }
         recompute(dirtySales: dirtySales)
         for t in dirtyOrphanTickets where ticketGroups[t]?.request == nil {
             tickets[t] = nil
@@ -94,7 +130,24 @@ public struct LedgerState: Equatable, Sendable {
 
     public mutating func apply(_ event: Event) { apply(CollectionOfOne(event)) }
 
-    private mutating func ingest(_ e: Event, _ dirtySales: inout Set<SaleId>, _ orphans: inout Set<TicketId>) {
+    /// Most dirty-sale slots reserved up front for one batch (sales; the set grows past it as needed).
+    static let dirtyReserveMax = 1 << 16
+
+    /// The position of ticket `id`'s group, made (empty) when there is none: one hash
+    /// for a known ticket, and the group is then changed in place through `values`.
+    private mutating func ticketGroupIndex(_ id: TicketId) -> [TicketId: TicketGroup].Index {
+        if let i = ticketGroups.index(forKey: id) { return i }
+        ticketGroups[id] = TicketGroup()
+        return ticketGroups.index(forKey: id)!
+    }
+
+    private mutating func saleGroupIndex(_ id: SaleId) -> [SaleId: SaleGroup].Index {
+        if let i = saleGroups.index(forKey: id) { return i }
+        saleGroups[id] = SaleGroup()
+        return saleGroups.index(forKey: id)!
+    }
+
+    private mutating func ingest(_ e: Event, _ dirtySales: inout Set<SaleId>, _ marked: inout [TicketId]) {
         guard let kind = e.body.kind else {
             insertKeyed(\.unknownEvents, e)
             return
@@ -110,30 +163,32 @@ public struct LedgerState: Equatable, Sendable {
             return  // a number lost at its terminal: it keeps the number used, and holds nothing to fold
         case .saleCaptured:
             let id = SaleId(e.dot)
-            let previous = saleGroups[id]?.capture
+            // The group is made now: when none was there, `keep` keeps `e` and it is needed.
+            let g = saleGroupIndex(id)
+            let previous = saleGroups.values[g].heldCapture()
             guard let kept = keep(previous, e) else { return }
-            saleGroups[id, default: SaleGroup()].capture = kept
+            saleGroups.values[g].capture = kept
             if case .saleCaptured(let old)? = previous?.body {
                 // The replaced capture's code group must decide again without it.
                 removeFromKeyList(old.duplicateKey, id)
                 dirtySales.formUnion(capturesByKey[old.duplicateKey] ?? [])
             }
             if case .saleCaptured(let capture) = kept.body {
-                var list = capturesByKey[capture.duplicateKey] ?? []
-                insertSorted(&list, id)
-                capturesByKey[capture.duplicateKey] = list
+                insertSorted(&capturesByKey[capture.duplicateKey, default: []], id)
             }
             dirtySales.insert(id)
         case .saleConfirmed(let id), .saleDeclined(let id), .saleExpired(let id):
             // Mutated in place (no copy of the group's arrays per event).
-            let result = LedgerState.insertEvent(&saleGroups[id, default: SaleGroup()].outcomes, e)
+            let g = saleGroupIndex(id)
+            let result = LedgerState.insertEvent(&saleGroups.values[g].outcomes, e)
             if case .replaced(let existing) = result { recordDotReuse(existing, e) }
             if result != .duplicate { dirtySales.insert(id) }
         case .refundRequested:
             let id = TicketId(e.dot)
-            let previous = ticketGroups[id]?.request
+            let g = ticketGroupIndex(id)
+            let previous = ticketGroups.values[g].request
             guard let kept = keep(previous, e) else { return }
-            ticketGroups[id, default: TicketGroup()].request = kept
+            ticketGroups.values[g].request = kept
             // Only the sale named by the request kept (after a dot reuse) owns the ticket.
             if case .refundRequested(let old)? = previous?.body, var sale = saleGroups[old.sale] {
                 sale.tickets.removeAll { $0 == id }
@@ -141,35 +196,34 @@ public struct LedgerState: Equatable, Sendable {
                 dirtySales.insert(old.sale)
             }
             guard case .refundRequested(let request) = kept.body else { return }
+            ticketGroups.values[g].sale = request.sale
             insertSorted(&saleGroups[request.sale, default: SaleGroup()].tickets, id)
             dirtySales.insert(request.sale)
         case .noteAdded(let id, let note):
-            if let existing = ticketGroups[id]?.notes[e.dot] {
-                guard existing != note else { return }
-                // Same dot, different note: keep the smaller text, deterministically.
-                if note.text.utf8.lexicographicallyPrecedes(existing.text.utf8) { ticketGroups[id]!.notes[e.dot] = note }
-                addConflict(.event(e.dot), ConflictRecord(.dotReused, rule: "smaller-encoding", events: [e.dot],
-                                                          outcome: "kept the note with the smaller text"))
-            } else {
-                ticketGroups[id, default: TicketGroup()].notes[e.dot] = note
-            }
-            markTicket(id, &dirtySales, &orphans)
+            addNote(e.dot, id, note, &marked)
         case .refundApproved(let id, _), .refundRejected(let id), .refundCancelled(let id),
              .refundCompleted(let id), .refundEscalated(let id):
-            let result = LedgerState.insertEvent(&ticketGroups[id, default: TicketGroup()].statusEvents, e)
+            let g = ticketGroupIndex(id)
+            let result = LedgerState.insertEvent(&ticketGroups.values[g].statusEvents, e)
             if case .replaced(let existing) = result { recordDotReuse(existing, e) }
-            if result != .duplicate { markTicket(id, &dirtySales, &orphans) }
+            if result != .duplicate { markTicket(id, g, &marked) }
         case .unknown:
             return
         }
     }
 
-    private func markTicket(_ id: TicketId, _ dirtySales: inout Set<SaleId>, _ orphans: inout Set<TicketId>) {
-        if case .refundRequested(let r)? = ticketGroups[id]?.request?.body {
-            dirtySales.insert(r.sale)
-        } else {
-            orphans.insert(id)
-        }
+    /// Adds the note of event `dot` to ticket `id`. Merged at the end of the batch
+    /// (`TicketNotes.merge`): the same dot with a different note keeps the smaller
+    /// text, deterministically, recorded as a dot reuse.
+    private mutating func addNote(_ dot: Dot, _ id: TicketId, _ note: NoteText, _ marked: inout [TicketId]) {
+        let g = ticketGroupIndex(id)
+        ticketGroups.values[g].notes.add(dot, note)
+        markTicket(id, g, &marked)
+    }
+
+    /// Lists ticket `id` (at `g`) for the end of the batch's ingest, once.
+    private mutating func markTicket(_ id: TicketId, _ g: [TicketId: TicketGroup].Index, _ marked: inout [TicketId]) {
+        if ticketGroups.values[g].mark() { marked.append(id) }
     }
 
     enum Insertion: Equatable {
@@ -191,7 +245,8 @@ public struct LedgerState: Equatable, Sendable {
             list[low] = smallerEncoding(existing, e)
             return .replaced(existing)
         }
-        list.insert(e, at: low)
+        // Appending (a first event, or one after the others) is cheaper than a general insert.
+        if low == list.count { list.append(e) } else { list.insert(e, at: low) }
         return .inserted
     }
 
@@ -226,12 +281,66 @@ public struct LedgerState: Equatable, Sendable {
         guard var list = capturesByKey[key] else { return }
         list.removeAll { $0 == id }
         capturesByKey[key] = list.isEmpty ? nil : list
-        if list.isEmpty { conflictsByScope[.paymentCode(key)] = nil }
+        // A code held by one capture or none has no duplicate record (recompute
+        // visits only codes held by several).
+        if list.count < 2 { conflictsByScope[.paymentCode(key)] = nil }
     }
 }
 
 extension SaleGroup {
     var isEmpty: Bool { capture == nil && outcomes.isEmpty && tickets.isEmpty }
+}
+
+// Groups are read and changed through `dictionary.values[index]` with these
+// mutating methods: a mutating access works in place, where reading a field
+// through the getter would copy the whole group (its arrays retained and
+// released) on every event.
+
+extension SaleGroup {
+    /// The capture held (a mutating read: no copy of the group).
+    mutating func heldCapture() -> Event? { capture }
+
+    /// The duplicate key of the capture, when one is known.
+    mutating func captureKey() -> DuplicateKey? {
+        if case .saleCaptured(let c)? = capture?.body { return c.duplicateKey }
+        return nil
+    }
+
+    /// Recomputes `ownStatus` from the capture and outcomes and clears `voided` (the
+    /// duplicate rule sets it again); returns the conflict records of the outcomes.
+    mutating func recomputeOwn() -> [ConflictRecord] {
+        voided = false
+        guard let capture else {
+            ownStatus = .awaitingCapture  // outcomes wait for their capture
+            return []
+        }
+        let m = SaleRules.own(capture: capture, outcomes: outcomes)
+        ownStatus = m.status
+        return m.conflicts
+    }
+
+    /// What recomputing the sale's view reads: the capture, the status before the
+    /// cross-entity rules, and the tickets.
+    mutating func viewInputs() -> (capture: SaleCapture?, status: SaleStatus, tickets: [TicketId]) {
+        guard case .saleCaptured(let c)? = capture?.body else { return (nil, .awaitingCapture, tickets) }
+        return (c, voided ? .voidDuplicate : ownStatus, tickets)
+    }
+}
+
+extension TicketGroup {
+    /// Marks the group for the end of the batch's ingest; true when it was not marked yet.
+    mutating func mark() -> Bool {
+        if marked { return false }
+        marked = true
+        return true
+    }
+
+    /// Clears the mark and merges the batch's notes; returns the sale the request
+    /// names and the dots that carried two different notes.
+    mutating func unmark() -> (sale: SaleId?, reusedNoteDots: [Dot]) {
+        marked = false
+        return (sale, notes.merge())
+    }
 }
 
 /// Of two different events with the same dot, the one whose encoding sorts first.
@@ -246,7 +355,7 @@ func insertSorted<T: Comparable>(_ list: inout [T], _ value: T) {
         if list[mid] < value { low = mid + 1 } else { high = mid }
     }
     if low < list.count && list[low] == value { return }
-    list.insert(value, at: low)
+    if low == list.count { list.append(value) } else { list.insert(value, at: low) }
 }
 
 // MARK: - Looking up the events behind a view (read-only)
@@ -278,7 +387,7 @@ extension LedgerState {
 
     /// The notes of a ticket, sorted by the dot of the event that added them.
     public func notes(of ticket: TicketId) -> [(dot: Dot, note: NoteText)] {
-        (ticketGroups[ticket]?.notes ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        (ticketGroups[ticket]?.notes.entries ?? []).map { ($0.dot, $0.note) }
     }
 }
 
@@ -292,6 +401,6 @@ extension LedgerState {
     /// Dots of every event known about a ticket (request, status events, notes), sorted.
     public func eventDots(of ticket: TicketId) -> [Dot] {
         guard let g = ticketGroups[ticket] else { return [] }
-        return ((g.request.map { [$0.dot] } ?? []) + g.statusEvents.map(\.dot) + Array(g.notes.keys)).sorted()
+        return ((g.request.map { [$0.dot] } ?? []) + g.statusEvents.map(\.dot) + g.notes.dots).sorted()
     }
 }

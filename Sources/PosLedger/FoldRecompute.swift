@@ -4,33 +4,43 @@
 
 extension LedgerState {
     mutating func recompute(dirtySales: Set<SaleId>) {
-        // Captures sharing a payment code decide together.
-        var sales = dirtySales
+        // Captures sharing a payment code decide together: such a sale waits until
+        // every member of its code group has its own status. Every other sale (a
+        // code of its own, the usual case) is finished in one visit.
         var keys = Set<DuplicateKey>()
+        var shared: [SaleId] = []
+        // A fold from nothing makes a view per dirty sale: room for them at once.
+        if sales.isEmpty { sales.reserveCapacity(dirtySales.count) }
         for id in dirtySales {
-            if case .saleCaptured(let c)? = saleGroups[id]?.capture?.body { keys.insert(c.duplicateKey) }
-        }
-        for key in keys { sales.formUnion(capturesByKey[key] ?? []) }
-
-        var ownConflicts: [SaleId: [ConflictRecord]] = [:]
-        for id in sales {
-            guard var group = saleGroups[id] else { continue }
-            if let capture = group.capture {
-                let m = SaleRules.own(capture: capture, outcomes: group.outcomes)
-                group.ownStatus = m.status
-                ownConflicts[id] = m.conflicts
-            } else {
-                group.ownStatus = .awaitingCapture  // outcomes wait for their capture
+            guard let g = saleGroups.index(forKey: id) else {
+                sales[id] = nil
+                conflictsByScope[.sale(id)] = nil
+                continue
             }
-            group.voided = false
-            saleGroups[id] = group
+            if let key = saleGroups.values[g].captureKey(), let list = capturesByKey[key], list.count > 1 {
+                if keys.insert(key).inserted { shared.append(contentsOf: list) }
+                continue
+            }
+            let own = saleGroups.values[g].recomputeOwn()
+            recomputeSale(id, g, ownConflicts: own)
+        }
+        guard !keys.isEmpty else { return }
+        // The code groups' members, each once (a group's members may not all be dirty).
+        var ownConflicts: [SaleId: [ConflictRecord]] = [:]
+        var members: [(SaleId, [SaleId: SaleGroup].Index)] = []
+        var seen = Set<SaleId>()
+        for id in shared where seen.insert(id).inserted {
+            guard let g = saleGroups.index(forKey: id) else { continue }
+            ownConflicts[id] = saleGroups.values[g].recomputeOwn()
+            members.append((id, g))
         }
         for key in keys { applyDuplicateRule(key) }
-        for id in sales { recomputeSale(id, ownConflicts: ownConflicts[id] ?? []) }
+        for (id, g) in members { recomputeSale(id, g, ownConflicts: ownConflicts[id] ?? []) }
     }
 
     /// Duplicate payment code: a confirmed capture stands; if none is
     /// confirmed, the earliest by (HLC, dot); every other is void-duplicate.
+    /// Called for codes held by more than one capture.
     private mutating func applyDuplicateRule(_ key: DuplicateKey) {
         let ids = capturesByKey[key] ?? []
         guard ids.count > 1 else {
@@ -48,16 +58,9 @@ extension LedgerState {
             outcome: "sale \(standing.dot) stands; \(ids.filter { $0.dot != standing.dot }.map { "\($0.dot)" }.joined(separator: ",")) void-duplicate")]
     }
 
-    private mutating func recomputeSale(_ id: SaleId, ownConflicts: [ConflictRecord]) {
-        guard let group = saleGroups[id] else {
-            sales[id] = nil
-            conflictsByScope[.sale(id)] = nil
-            return
-        }
+    private mutating func recomputeSale(_ id: SaleId, _ g: [SaleId: SaleGroup].Index, ownConflicts: [ConflictRecord]) {
+        let (capture, status, saleTickets) = saleGroups.values[g].viewInputs()
         var records = ownConflicts
-        var capture: SaleCapture?
-        if case .saleCaptured(let c)? = group.capture?.body { capture = c }
-        let status: SaleStatus = capture == nil ? .awaitingCapture : group.voided ? .voidDuplicate : group.ownStatus
         let confirmed = status == .confirmed
 
         struct Entry {
@@ -69,7 +72,7 @@ extension LedgerState {
             let notes: Int
         }
         var entries: [Entry] = []
-        for t in group.tickets {
+        for t in saleTickets {
             guard let tg = ticketGroups[t], let req = tg.request, case .refundRequested(let r) = req.body,
                   r.sale == id else { continue }
             let m = TicketRules.own(request: req, events: tg.statusEvents, saleConfirmed: confirmed)

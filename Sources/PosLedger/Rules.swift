@@ -59,6 +59,18 @@ func causalOrder(_ events: [Event]) -> [Event] {
     return order
 }
 
+/// The kinds present among some events, as a bit set (no allocation, no hashing);
+/// every `EventKind` raw value is below 32.
+struct EventKinds {
+    private var bits: UInt32 = 0
+
+    init(_ events: [Event]) {
+        for e in events { if let k = e.body.kind { bits |= 1 << UInt32(k.rawValue) } }
+    }
+
+    func contains(_ kind: EventKind) -> Bool { bits & 1 << UInt32(kind.rawValue) != 0 }
+}
+
 /// Result of running one entity's status events through its state machine.
 struct MachineResult<Status: Equatable> {
     var status: Status
@@ -86,6 +98,9 @@ func runMachine<Status: Equatable>(
     resolve: ([Event]) -> (status: Status, rule: String?),
     transition: (Status?, Event) -> (next: Status?, invalidKind: ConflictRecord.Kind)
 ) -> MachineResult<Status> {
+    if events.count < 2 {
+        return runMachine(root: root, event: events.first, probe: probe, resolve: resolve, transition: transition)
+    }
     // Both lists stay in causal order, which `frontier(ofOrdered:)` needs.
     var valid: [Event] = [root]
     var past: [Event] = []
@@ -100,10 +115,7 @@ func runMachine<Status: Equatable>(
         }
         let (next, invalidKind) = transition(pastStatus, e)
         if next == nil {
-            conflicts.append(ConflictRecord(
-                invalidKind, rule: invalidKind == .invalidTransition ? "transition" : "completion-needs-confirmed-sale",
-                events: [e.dot],
-                outcome: "ignored \(e.body.kind!) on \(pastStatus.map { "\($0)" } ?? "no known request")"))
+            conflicts.append(invalidRecord(invalidKind, e, past: pastStatus))
         } else {
             valid.append(e)
         }
@@ -111,17 +123,59 @@ func runMachine<Status: Equatable>(
     }
     let front = frontier(ofOrdered: valid)
     let (status, rule) = resolve(front)
-    if front.count > 1, let rule {
-        let kind: ConflictRecord.Kind = root.body.kind == .saleCaptured ? .concurrentSaleOutcome : .concurrentDecision
-        conflicts.append(ConflictRecord(kind, rule: rule, events: front.map(\.dot), outcome: "\(status)"))
-    }
+    if front.count > 1, let rule { conflicts.append(concurrentRecord(root, front, rule: rule, status)) }
     return MachineResult(status: status, frontier: front, conflicts: conflicts, probe: probed)
+}
+
+/// `runMachine` for an entity with at most one event besides its root (most sales
+/// and tickets): the same walk written out for one event, without the lists.
+/// With one event `e`: its past is the root when `e` follows it, else empty; the
+/// frontier of the valid events is the root alone (`e` invalid), `e` alone (it
+/// follows the root), or both, by dot.
+private func runMachine<Status: Equatable>(
+    root: Event, event: Event?, probe: Dot?,
+    resolve: ([Event]) -> (status: Status, rule: String?),
+    transition: (Status?, Event) -> (next: Status?, invalidKind: ConflictRecord.Kind)
+) -> MachineResult<Status> {
+    guard let e = event else {
+        return MachineResult(status: resolve([root]).status, frontier: [root], conflicts: [], probe: nil)
+    }
+    var conflicts: [ConflictRecord] = []
+    let followsRoot = e.follows(root)
+    let pastStatus = followsRoot ? resolve([root]).status : nil
+    let (next, invalidKind) = transition(pastStatus, e)
+    let front: [Event]
+    if next == nil {
+        conflicts.append(invalidRecord(invalidKind, e, past: pastStatus))
+        front = [root]
+    } else if followsRoot {
+        front = [e]
+    } else {
+        front = e.dot < root.dot ? [e, root] : [root, e]
+    }
+    let (status, rule) = resolve(front)
+    if front.count > 1, let rule { conflicts.append(concurrentRecord(root, front, rule: rule, status)) }
+    let probed: (past: Status?, accepted: Bool)? = e.dot == probe ? (pastStatus, next != nil) : nil
+    return MachineResult(status: status, frontier: front, conflicts: conflicts, probe: probed)
+}
+
+/// The record of an event the machine refused: not a transition from its past's status.
+private func invalidRecord<Status>(_ kind: ConflictRecord.Kind, _ e: Event, past: Status?) -> ConflictRecord {
+    ConflictRecord(kind, rule: kind == .invalidTransition ? "transition" : "completion-needs-confirmed-sale",
+                   events: [e.dot], outcome: "ignored \(e.body.kind!) on \(past.map { "\($0)" } ?? "no known request")")
+}
+
+/// The record of a frontier of several events, decided by precedence `rule`.
+private func concurrentRecord<Status>(_ root: Event, _ front: [Event], rule: String, _ status: Status) -> ConflictRecord {
+    let kind: ConflictRecord.Kind = root.body.kind == .saleCaptured ? .concurrentSaleOutcome : .concurrentDecision
+    return ConflictRecord(kind, rule: rule, events: front.map(\.dot), outcome: "\(status)")
 }
 
 /// Events of `list` that no later event of `list` follows, sorted by dot.
 /// `list` is in causal order, so an event can only be followed by a later
 /// one: an earlier event that covers it does not precede it (a broken cycle).
 func frontier(ofOrdered list: [Event]) -> [Event] {
+    if list.count < 2 { return list }
     var front: [Event] = []
     outer: for i in 0..<list.count {
         for j in (i + 1)..<list.count where list[j].follows(list[i]) { continue outer }
@@ -136,7 +190,7 @@ enum TicketRules {
     /// The precedence table for a ticket's frontier, first match wins.
     static func resolve(_ front: [Event]) -> (status: TicketStatus, rule: String?) {
         if front.count == 1 { return (status(of: front[0]), nil) }
-        let kinds = Set(front.compactMap(\.body.kind))
+        let kinds = EventKinds(front)
         if kinds.contains(.refundCompleted) { return (.completed, "precedence-1-completed") }
         if kinds.contains(.refundCancelled) { return (.cancelled, "precedence-2-cancelled") }
         if kinds.contains(.refundApproved) && (kinds.contains(.refundRejected) || kinds.contains(.refundEscalated)) {
@@ -188,7 +242,7 @@ enum SaleRules {
     /// confirmed beats declined beats expired — money may have moved.
     static func resolve(_ front: [Event]) -> (status: SaleStatus, rule: String?) {
         if front.count == 1 { return (status(of: front[0]), nil) }
-        let kinds = Set(front.compactMap(\.body.kind))
+        let kinds = EventKinds(front)
         if kinds.contains(.saleConfirmed) { return (.confirmed, "sale-precedence-1-confirmed") }
         if kinds.contains(.saleDeclined) { return (.declined, "sale-precedence-2-declined") }
         return (.expired, "sale-precedence-3-expired")

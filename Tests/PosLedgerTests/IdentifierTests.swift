@@ -77,4 +77,23 @@ struct IdentifierTests {
         #expect(throws: LedgerError.self) { try Dot(replica: .central, seq: Limits.sequenceMax + 1) }
         #expect((try? ReplicaId.terminal(Limits.terminalIdMax)) != nil)
     }
+
+    @Test("a dot's hash word is distinct for every valid dot and orders as dots do")
+    func hashWord() {
+        // The bounds the packing relies on: 40 bits of sequence, the replica above them.
+        #expect(Limits.sequenceMax < 1 << 40 && UInt64(Limits.terminalIdMax) < 1 << 24)
+        let top = Sample.dot(try! ReplicaId.terminal(Limits.terminalIdMax), Limits.sequenceMax)
+        let next = Sample.dot(try! ReplicaId.terminal(Limits.terminalIdMax - 1), Limits.sequenceMax)
+        #expect(next.hashWord < top.hashWord && Sample.dot(.central, 1).hashWord == 1)
+        let seed = Property.seed(41)
+        var r = SeededRandom(seed: seed)
+        for i in 0..<10_000 {
+            let a = Gen.dot(&r), b = r.chance(10) ? a : Gen.dot(&r)
+            if (a < b) != (a.hashWord < b.hashWord) || (a == b) != (a.hashWord == b.hashWord)
+                || (a == b) != (a.hashValue == b.hashValue && SaleId(a) == SaleId(b)) {
+                Issue.record("seed \(seed) case \(i): \(a) vs \(b): hash word \(a.hashWord) vs \(b.hashWord)")
+                return
+            }
+        }
+    }
 }
