@@ -44,7 +44,7 @@ struct CentralIngestCostTests {
     }
 
     /// `count` captures of `e`'s terminal from seq 1, in frames of `perFrame`; `damage` replaces the record at a seq.
-    private func pushFrames(_ e: Enrollment, count: Int, perFrame: Int, seed: UInt64, damage: [UInt64: [UInt8]] = [:]) throws -> [[UInt8]] {
+    func pushFrames(_ e: Enrollment, count: Int, perFrame: Int, seed: UInt64, damage: [UInt64: [UInt8]] = [:]) throws -> [[UInt8]] {
         var rng = SplitMix64(seed: seed)
         let records = try (1...UInt64(count)).map { seq -> [UInt8] in
             if let bad = damage[seq] { return bad }
@@ -65,7 +65,7 @@ struct CentralIngestCostTests {
         return frames
     }
 
-    private func push(_ e: Enrollment, _ frames: [[UInt8]]) -> SyncMessage {
+    func push(_ e: Enrollment, _ frames: [[UInt8]]) -> SyncMessage {
         .push(.init(terminal: e.terminal, dictionaryID: ledgerDictionary.id, keyID: e.journalKey.id, frames: frames))
     }
 
