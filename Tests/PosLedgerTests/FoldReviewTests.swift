@@ -18,9 +18,9 @@ struct FoldReviewTests {
         return out
     }
 
-    /// Events of a few sales sharing two payment codes, tickets on them with status events
+    /// Events of a few sales sharing three payment codes, tickets on them with status events
     /// and many notes, request dots reused naming another sale, capture dots reused with
-    /// another code, and same-dot notes with other texts.
+    /// another code, same-dot notes with other texts, and requests that never arrive.
     static func events(_ r: inout SeededRandom) -> [Event] {
         let codes = [Sample.wechatCode, Sample.alipayCode, try! PaymentCode("134567890123456780")]
         var events: [Event] = []
@@ -39,9 +39,11 @@ struct FoldReviewTests {
         for k in 0..<UInt64(r.int(1...4)) {
             let sale = r.pick(captures)
             let req = B.request(Sample.t2, 100 + k, at: 1000 + k, sale: sale, amount: Int64(r.int(100...600)))
-            events.append(req)
+            // Some requests never arrive: their tickets' events stay orphans.
+            let orphan = r.chance(15)
+            if !orphan { events.append(req) }
             // The request's dot reused naming another sale (the ticket moves, or stays).
-            if r.chance(35) {
+            if !orphan, r.chance(35) {
                 events.append(B.request(Sample.t2, 100 + k, at: 1000 + k, sale: r.pick(captures),
                                         amount: Int64(r.int(100...600)), resolution: r.pick([.refund, .exchange])))
             }
