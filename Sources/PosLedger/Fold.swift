@@ -240,7 +240,7 @@ public struct LedgerState: Equatable, Sendable {
             if list[mid].dot < e.dot { low = mid + 1 } else { high = mid }
         }
         if low < list.count && list[low].dot == e.dot {
-            if list[low] == e { return .duplicate }
+            if sameEvent(list[low], e) { return .duplicate }
             let existing = list[low]
             list[low] = smallerEncoding(existing, e)
             return .replaced(existing)
@@ -259,7 +259,7 @@ public struct LedgerState: Equatable, Sendable {
     /// otherwise the one with the smaller encoding, recorded as a dot reuse.
     private mutating func keep(_ existing: Event?, _ e: Event) -> Event? {
         guard let existing else { return e }
-        guard existing != e else { return nil }
+        guard !sameEvent(existing, e) else { return nil }
         recordDotReuse(existing, e)
         return smallerEncoding(existing, e)
     }
@@ -344,6 +344,14 @@ extension TicketGroup {
 }
 
 /// Of two different events with the same dot, the one whose encoding sorts first.
+/// The same event, byte for byte: `==` alone compares texts as Swift strings, which treat
+/// canonically equivalent text (one character written as different Unicode scalars) as equal,
+/// so two encodings under one dot would pass for a duplicate and the bytes kept would depend on
+/// arrival order. Encoded only when `==` holds (the duplicate path).
+func sameEvent(_ a: Event, _ b: Event) -> Bool {
+    a == b && RecordCodec.encode(a) == RecordCodec.encode(b)
+}
+
 func smallerEncoding(_ a: Event, _ b: Event) -> Event {
     RecordCodec.encode(a).lexicographicallyPrecedes(RecordCodec.encode(b)) ? a : b
 }

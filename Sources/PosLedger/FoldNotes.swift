@@ -86,7 +86,7 @@ struct TicketNotes: Hashable, Sendable {
     /// `held` and `x` share a dot: nil when they are the same note; otherwise the one
     /// with the smaller text, the dot noted as reused (once).
     private static func resolve(_ held: NoteEntry, _ x: NoteEntry, _ reused: inout [Dot]) -> NoteEntry? {
-        guard held.note != x.note else { return nil }
+        guard !held.note.text.utf8.elementsEqual(x.note.text.utf8) else { return nil }  // bytes, not String ==
         if reused.last != x.dot { reused.append(x.dot) }
         return x.note.text.utf8.lexicographicallyPrecedes(held.note.text.utf8) ? x : held
     }
