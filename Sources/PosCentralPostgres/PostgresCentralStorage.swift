@@ -19,11 +19,8 @@ public final class PostgresCentralStorage: CentralStorage {
     public let centralID: CentralID
     /// This database's place in the shard map (0: the first URL, or the only one; sync-protocol.md, "Merchants over several servers").
     public let shard: Int
-    /// Central's own numbers this database gives (its shard's range, sync-protocol.md, "Identity and order"):
-    /// k·`centralSequenceStride` + 1 ... (k+1)·`centralSequenceStride`.
-    var ownNumbers: ClosedRange<UInt64> {
-        UInt64(shard) * ShardedCentralStorage.centralSequenceStride + 1 ... UInt64(shard + 1) * ShardedCentralStorage.centralSequenceStride
-    }
+    /// Central's own numbers this database gives (its shard's range, sync-protocol.md, "Identity and order").
+    var ownNumbers: ClosedRange<UInt64> { ShardedCentralStorage.ownNumbers(ofShard: shard) }
     let session: PostgresSession
     let logger: Logger
 

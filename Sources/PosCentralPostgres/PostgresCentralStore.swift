@@ -268,7 +268,7 @@ public enum PostgresCentralStore {
 
     /// The central row of shard `shard`: its own numbers start above shard·stride (the reservation with them). Returns the database's uuid.
     static func insertIdentity(_ session: PostgresSession, central: CentralID, secret: [UInt8], shard: Int) throws(SyncError) -> UUID {
-        let base = Int64(UInt64(shard) * ShardedCentralStorage.centralSequenceStride)
+        let base = Int64(ShardedCentralStorage.ownNumbers(ofShard: shard).lowerBound - 1)
         let rows = try session.query("""
             INSERT INTO central (central_id, secret, shard, central_sequence, reserved_through)
             VALUES (\(ByteBuffer(bytes: central.bytes)), \(ByteBuffer(bytes: secret)), \(Int32(shard)), \(base), \(base))

@@ -50,6 +50,14 @@ public final class ShardedCentralStorage: CentralStorage {
     /// Shards at most: their number ranges fit below `Limits.sequenceMax`.
     public static let shardsMax = Int((Limits.sequenceMax + 1) / centralSequenceStride)
 
+    /// Central's own numbers shard `k` gives: k·stride + 1 ... (k+1)·stride.
+    static func ownNumbers(ofShard k: Int) -> ClosedRange<UInt64> {
+        UInt64(k) * centralSequenceStride + 1 ... UInt64(k + 1) * centralSequenceStride
+    }
+
+    /// The shard whose range holds central's own number `seq` (≥ 1); it may be past the list.
+    static func shard(ofOwnNumber seq: UInt64) -> Int { Int((seq - 1) / centralSequenceStride) }
+
     /// The lock class of the shard map's assignment step (`pg_advisory_xact_lock(key, 0)` on the first URL's database).
     static let assignmentLockKey: Int32 = 0x5053_534D  // PSSM in ASCII
 
@@ -151,7 +159,7 @@ public final class ShardedCentralStorage: CentralStorage {
             case .sale(let s): dot = s.dot
             case .ticket(let t): dot = t.dot
             }
-            let k = Int((dot.seq - 1) / Self.centralSequenceStride)
+            let k = Self.shard(ofOwnNumber: dot.seq)
             return k < shards.count ? k : nil
         }
         return try shard(ofTerminal: creator)
@@ -286,7 +294,7 @@ public final class ShardedCentralStorage: CentralStorage {
     /// The shard holding a dot: its writer's (central's own: by its number's range).
     private func shard(ofDot dot: Dot) throws(SyncError) -> Int? {
         guard dot.replica.isCentral else { return try shard(ofTerminal: dot.replica) }
-        let s = Int((dot.seq - 1) / Self.centralSequenceStride)
+        let s = Self.shard(ofOwnNumber: dot.seq)
         return s < shards.count ? s : nil
     }
 
@@ -367,7 +375,7 @@ public final class ShardedCentralStorage: CentralStorage {
             throw SyncError(.foreignMerchant, "event \(event.dot) concerns an entity of terminal \(owner.rawValue), which is not of merchant \(merchant)", location: location)
         }
         if key.creator.isCentral {
-            throw SyncError(.foreignMerchant, "event \(event.dot) concerns central's \(key) numbered outside shard \(k)'s range (\(UInt64(k) * Self.centralSequenceStride + 1)...\(UInt64(k + 1) * Self.centralSequenceStride)), so not of merchant \(merchant)",
+            throw SyncError(.foreignMerchant, "event \(event.dot) concerns central's \(key) numbered outside shard \(k)'s range (\(Self.ownNumbers(ofShard: k).lowerBound)...\(Self.ownNumbers(ofShard: k).upperBound)), so not of merchant \(merchant)",
                             location: location)
         }
         // A terminal no shard enrolled: as on one database (the handler finds no owner).
