@@ -179,7 +179,7 @@ extension CentralHandler {
             }
             return results
         }
-        let decoders = [t.decoder, FrameDecoder(dictionaries: [ledgerDictionary], key: t.enrollment.journalKey)]
+        let decoders = [t.decoder, Self.frameDecoder(for: t.enrollment)]
         let out = UnsafeMutableBufferPointer<R?>.allocate(capacity: count)
         out.initialize(repeating: nil)
         defer { out.deinitialize(); out.deallocate() }

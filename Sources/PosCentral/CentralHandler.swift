@@ -59,8 +59,11 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
         publishedHeadValue = storage.head
     }
 
+    /// A decoder of the frames terminal `e` sends (a push's second decoding thread builds its own here too).
+    static func frameDecoder(for e: Enrollment) -> FrameDecoder { FrameDecoder(dictionaries: [ledgerDictionary], key: e.journalKey) }
+
     func register(_ e: Enrollment) {
-        terminals[e.terminal] = TerminalEntry(enrollment: e, decoder: FrameDecoder(dictionaries: [ledgerDictionary], key: e.journalKey),
+        terminals[e.terminal] = TerminalEntry(enrollment: e, decoder: Self.frameDecoder(for: e),
                                               sealer: FrameSealer(dictionary: ledgerDictionary, key: e.journalKey))
     }
 
