@@ -71,19 +71,19 @@ public struct ByteReader<Failure: ByteReadFailure>: Sendable {
     public var remaining: Int { end - position }
 
     @usableFromInline
-    func failure(_ code: ByteReadError.Code, _ message: String, field: String, at: Int) -> Failure {
-        Failure(byteRead: ByteReadError(code, message, field: field, offset: at))
+    func failure(_ code: ByteReadError.Code, _ message: String, field: () -> String, at: Int) -> Failure {
+        Failure(byteRead: ByteReadError(code, message, field: field(), offset: at))
     }
 
     @inlinable
-    public mutating func readByte(field: String) throws(Failure) -> UInt8 {
+    public mutating func readByte(field: @autoclosure () -> String) throws(Failure) -> UInt8 {
         guard position < end else { throw failure(.truncated, "expected 1 byte, input ends", field: field, at: position) }
         defer { position += 1 }
         return bytes[position]
     }
 
     @inlinable
-    public mutating func readBytes(_ count: Int, field: String) throws(Failure) -> ArraySlice<UInt8> {
+    public mutating func readBytes(_ count: Int, field: @autoclosure () -> String) throws(Failure) -> ArraySlice<UInt8> {
         guard count >= 0, count <= end - position else {
             throw failure(.truncated, "expected \(count) bytes, \(end - position) remain", field: field, at: position)
         }
@@ -93,24 +93,24 @@ public struct ByteReader<Failure: ByteReadFailure>: Sendable {
 
     /// Moves past `count` bytes.
     @inlinable
-    public mutating func skip(_ count: Int, field: String) throws(Failure) {
-        _ = try readBytes(count, field: field)
+    public mutating func skip(_ count: Int, field: @autoclosure () -> String) throws(Failure) {
+        _ = try readBytes(count, field: field())
     }
 
     /// A little-endian integer of `T`'s width.
     @inlinable
-    public mutating func readLE<T: FixedWidthInteger>(_ type: T.Type, field: String) throws(Failure) -> T {
-        try readInteger(type, bigEndian: false, field: field)
+    public mutating func readLE<T: FixedWidthInteger>(_ type: T.Type, field: @autoclosure () -> String) throws(Failure) -> T {
+        try readInteger(type, bigEndian: false, field: field())
     }
 
     /// A big-endian integer of `T`'s width.
     @inlinable
-    public mutating func readBE<T: FixedWidthInteger>(_ type: T.Type, field: String) throws(Failure) -> T {
-        try readInteger(type, bigEndian: true, field: field)
+    public mutating func readBE<T: FixedWidthInteger>(_ type: T.Type, field: @autoclosure () -> String) throws(Failure) -> T {
+        try readInteger(type, bigEndian: true, field: field())
     }
 
     @inlinable
-    mutating func readInteger<T: FixedWidthInteger>(_: T.Type, bigEndian: Bool, field: String) throws(Failure) -> T {
+    mutating func readInteger<T: FixedWidthInteger>(_: T.Type, bigEndian: Bool, field: @autoclosure () -> String) throws(Failure) -> T {
         let size = MemoryLayout<T>.size
         guard size <= end - position else {
             throw failure(.truncated, "expected \(size) bytes, \(end - position) remain", field: field, at: position)
@@ -123,7 +123,7 @@ public struct ByteReader<Failure: ByteReadFailure>: Sendable {
 
     /// An unsigned LEB128 of at most `maxBytes` bytes (10 hold any 64-bit value).
     @inlinable
-    public mutating func readVarint(field: String, maxBytes: Int = 10) throws(Failure) -> UInt64 {
+    public mutating func readVarint(field: @autoclosure () -> String, maxBytes: Int = 10) throws(Failure) -> UInt64 {
         let start = position
         var result: UInt64 = 0
         var shift: UInt64 = 0

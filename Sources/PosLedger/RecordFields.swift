@@ -25,13 +25,18 @@ struct Fields {
         case bytes(Range<Int>)
     }
 
-    var values: [Value?]
-    var offsets: [Int]
+    /// A known field read, at its number: the value and the offset of its key.
+    struct Slot {
+        var value: Value?
+        var offset: Int
+    }
+
+    /// Indexed by field number (0 unused): one allocation per record.
+    var slots: [Slot]
     let endOffset: Int
 
     static func read(_ r: inout ByteReader<LedgerError>) throws(LedgerError) -> Fields {
-        var f = Fields(values: Array(repeating: nil, count: fieldNumberMax + 1),
-                       offsets: Array(repeating: 0, count: fieldNumberMax + 1), endOffset: r.end)
+        var f = Fields(slots: Array(repeating: Slot(value: nil, offset: 0), count: fieldNumberMax + 1), endOffset: r.end)
         while !r.isAtEnd {
             let at = r.offset
             let key = try r.readVarint(field: "fieldKey")
@@ -57,28 +62,27 @@ struct Fields {
                 throw LedgerError(.malformed, "field number 0 is reserved", field: "fieldKey", byteOffset: at)
             }
             guard number <= UInt64(fieldNumberMax) else { continue }  // unknown: skipped
-            guard f.values[Int(number)] == nil else {
+            guard f.slots[Int(number)].value == nil else {
                 throw LedgerError(.fieldDuplicated, "field \(number) appears twice", field: "field \(number)",
                                   byteOffset: at)
             }
-            f.values[Int(number)] = value
-            f.offsets[Int(number)] = at
+            f.slots[Int(number)] = Slot(value: value, offset: at)
         }
         return f
     }
 
-    func has(_ f: some RecordField) -> Bool { values[f.number] != nil }
+    func has(_ f: some RecordField) -> Bool { slots[f.number].value != nil }
 
     func error(_ code: LedgerError.Code, _ message: String, _ f: some RecordField) -> LedgerError {
-        LedgerError(code, message, field: f.name, byteOffset: values[f.number] == nil ? endOffset : offsets[f.number])
+        LedgerError(code, message, field: f.name, byteOffset: slots[f.number].value == nil ? endOffset : slots[f.number].offset)
     }
 
     func at<T>(_ f: some RecordField, _ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
-        try RecordCodec.at(offsets[f.number], body)
+        try RecordCodec.at(slots[f.number].offset, body)
     }
 
     func varint(_ f: some RecordField) throws(LedgerError) -> UInt64 {
-        switch values[f.number] {
+        switch slots[f.number].value {
         case .varint(let v)?: return v
         case nil: throw error(.fieldMissing, "required field \(f.number) (\(f.name)) missing", f)
         default: throw error(.malformed, "field \(f.number) (\(f.name)) must be a varint", f)
@@ -86,7 +90,7 @@ struct Fields {
     }
 
     func bytes(_ f: some RecordField, _ buffer: [UInt8]) throws(LedgerError) -> ArraySlice<UInt8> {
-        switch values[f.number] {
+        switch slots[f.number].value {
         case .bytes(let range)?: return buffer[range]
         case nil: throw error(.fieldMissing, "required field \(f.number) (\(f.name)) missing", f)
         default: throw error(.malformed, "field \(f.number) (\(f.name)) must be length-delimited", f)
