@@ -343,15 +343,16 @@ extension TicketGroup {
     }
 }
 
-/// Of two different events with the same dot, the one whose encoding sorts first.
 /// The same event, byte for byte: `==` alone compares texts as Swift strings, which treat
 /// canonically equivalent text (one character written as different Unicode scalars) as equal,
 /// so two encodings under one dot would pass for a duplicate and the bytes kept would depend on
-/// arrival order. Encoded only when `==` holds (the duplicate path).
-func sameEvent(_ a: Event, _ b: Event) -> Bool {
+/// arrival order. Encoded only when `==` holds (the duplicate path). Public: whatever else tells
+/// whether two events under one dot are one (a terminal's `held` against its state) asks this.
+public func sameEvent(_ a: Event, _ b: Event) -> Bool {
     a == b && RecordCodec.encode(a) == RecordCodec.encode(b)
 }
 
+/// Of two different events with the same dot, the one whose encoding sorts first.
 func smallerEncoding(_ a: Event, _ b: Event) -> Event {
     RecordCodec.encode(a).lexicographicallyPrecedes(RecordCodec.encode(b)) ? a : b
 }

@@ -102,7 +102,8 @@ public final class TerminalReplica: @unchecked Sendable {
     /// number of the record that brought it (0 for own events).
     private var held: [Dot: (event: Event, inboundSeq: UInt64)] = [:]
     /// True when the state folded an event `held` does not hold: another event under a held event's dot
-    /// (a dot reuse; `held` keeps one event per dot). A checkpoint written then does not fold to the
+    /// (a dot reuse; `held` keeps one event per dot), told apart as the fold does (`sameEvent`: by their
+    /// bytes, so a text canonically equal but written with other Unicode scalars is another event). A checkpoint written then does not fold to the
     /// state, so its status counts are those of the fold of its entries (`currentCheckpoint`).
     private var stateFoldsUnheld = false
     /// What the inbound journal says so far (its `events` unused): kept in step with every append.
@@ -567,7 +568,7 @@ public final class TerminalReplica: @unchecked Sendable {
         let kept = RelayScope.kept(events.map(\.event), floorMillis: floorMillis, own: terminal, ownFrom: outbound.firstSequence)
         var reused = false
         held = Dictionary(kept.map { ($0.dot, ($0, origin[$0.dot] ?? 0)) }, uniquingKeysWith: { a, b in
-            if a.0 != b.0 { reused = true }
+            if !sameEvent(a.0, b.0) { reused = true }  // as the fold tells them apart: by their bytes
             return a
         })
         stateFoldsUnheld = reused
@@ -587,7 +588,7 @@ public final class TerminalReplica: @unchecked Sendable {
     private func absorb(_ events: [Event], inboundSeqs: [UInt64]? = nil, partners: Set<Dot> = [], wallMillis: Int64) {
         for (i, e) in events.enumerated() {
             if let h = held[e.dot] {
-                if h.event != e { stateFoldsUnheld = true }
+                if !sameEvent(h.event, e) { stateFoldsUnheld = true }  // as the fold tells them apart: by their bytes
             } else {
                 held[e.dot] = (e, inboundSeqs?[i] ?? 0)
             }

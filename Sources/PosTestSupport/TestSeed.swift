@@ -16,3 +16,9 @@ public struct TestSeed: Sendable {
         print("\(test): \(replay)")
     }
 }
+
+/// A count for a randomized test (rounds, iterations), raised by an environment variable for long runs.
+public func testCount(_ variable: String, default value: Int) -> Int {
+    if let s = ProcessInfo.processInfo.environment[variable], let v = Int(s) { return v }
+    return value
+}

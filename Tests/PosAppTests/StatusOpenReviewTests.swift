@@ -367,3 +367,47 @@ extension StatusOpenReviewDiagnostics {
         #expect(differ > 0, "no flip of \(n) made the two differ")
     }
 }
+
+extension StatusOpenReviewTests {
+    /// Two pulled notes under one dot whose texts are canonically equal but differ in bytes ("caf\u{E9}"
+    /// and "cafe\u{301}"): the fold tells them apart by their bytes (a `dot-reused` record), so the flag
+    /// that says the state folded an event `held` lacks (`stateFoldsUnheld`) must tell them apart the same
+    /// way. When it compared them as Swift strings it took them for one event: the checkpoint a full open
+    /// then writes (compact) stated the state's counts (with the `dot-reused` record) over entries that
+    /// hold one of the two notes, and every status open after it printed a conflict no full open folds.
+    @Test("two pulled notes under one dot, canonically equal but different in bytes: the checkpoint's status counts are the fold of its entries")
+    func canonicallyEqualNotesUnderOneDot() throws {
+        var tried = 0
+        var mismatches: [String] = []
+        for seed in UInt64(1)...12 {
+            let w = try FocusWorld(seed: seed)
+            try w.run()
+            let full0 = try w.open(focus: nil, copy: seed &+ 100)
+            let state = full0.state
+            try full0.close()
+            // A ticket of a sale the checkpoint holds, noted under a dot of terminal 2 no event uses.
+            guard let ticket = try w.checkpointTickets().first(where: { state.tickets[$0.ticket] != nil })?.ticket else { continue }
+            let dot = Dot(unchecked: try ReplicaId.terminal(2), 900_000 + seed)
+            let hlc = HLCTimestamp(millis: UInt64(w.now), logical: 0)
+            let composed = Event(dot: dot, hlc: hlc, context: state.context(of: ticket), body: .noteAdded(ticket, try NoteText("caf\u{E9}")))
+            let decomposed = Event(dot: dot, hlc: hlc, context: state.context(of: ticket), body: .noteAdded(ticket, try NoteText("cafe\u{301}")))
+            #expect(composed == decomposed && RecordCodec.encode(composed) != RecordCodec.encode(decomposed), "equal as Swift values, different records")
+            try w.appendPulled([composed, decomposed])
+            // A full open (both notes folded: a dot reuse) writes the checkpoint.
+            let t = try w.openSubject()
+            let reuses = t.state.conflicts.filter { $0.kind == .dotReused }.count
+            try t.compact()
+            try t.close()
+            #expect(reuses == 1, "seed \(seed): the full open's fold records the two notes under \(dot) as a dot reuse (\(reuses))")
+            let full = try w.status(focus: nil, copy: seed &+ 200)
+            let fast = try w.status(focus: .status, copy: seed &+ 300)
+            guard fast.report.focused else { continue }
+            tried += 1
+            if fast.json != full.json {
+                mismatches.append("seed \(seed): notes under \(dot) on ticket \(ticket.dot)\n status open \(fast.json)\n full open   \(full.json)")
+            }
+        }
+        #expect(tried > 0)
+        #expect(mismatches.isEmpty, "\(mismatches.count) of \(tried):\n\(mismatches.joined(separator: "\n"))")
+    }
+}

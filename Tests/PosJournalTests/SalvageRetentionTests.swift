@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import PosJournal
+import PosTestSupport
 
 @Suite("salvage")
 struct SalvageTests {

@@ -13,12 +13,6 @@ func testSeed(_ defaultSeed: UInt64) -> UInt64 {
     return defaultSeed
 }
 
-/// A count for a randomized test, raised by an environment variable for long runs.
-func testCount(_ variable: String, default value: Int) -> Int {
-    if let s = ProcessInfo.processInfo.environment[variable], let v = Int(s) { return v }
-    return value
-}
-
 /// A fresh temporary directory, removed when the value is released.
 final class TemporaryDirectory {
     let path: String

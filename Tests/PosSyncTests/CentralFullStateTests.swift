@@ -50,15 +50,7 @@ struct CentralFullStateTests {
         }
         let state = try central.state
         // The straightforward fold of every event central holds, in journal order.
-        var events: [Event] = []
-        try central.withStorage { (storage) throws(SyncError) in
-            try storage.scan(after: 0) { (_, record) throws(SyncError) in
-                do throws(LedgerError) { events.append(try RecordCodec.decode(record, context: RecordDecodeContext(merchantKey: merchantKey!))) } catch {
-                    throw SyncError(error, location: "journal")
-                }
-                return true
-            }
-        }
+        let events = try Self.journalEvents(central, merchantKey!)
         let truth = LedgerState.fold(events)
         let stats = central.snapshotStatistics
         try central.close()
@@ -68,5 +60,19 @@ struct CentralFullStateTests {
         #expect(!truth.conflicts.isEmpty, "\(seed.replay): no code was shared")
         #expect(state.canonicalText == truth.canonicalText && state.conflicts == truth.conflicts,
                 "\(seed.replay): the full state read from the runs differs from the fold of the journal")
+    }
+
+    /// Every event in central's journal, in journal order.
+    static func journalEvents(_ central: CentralHandler, _ merchantKey: MerchantKey) throws -> [Event] {
+        var events: [Event] = []
+        try central.withStorage { (storage) throws(SyncError) in
+            try storage.scan(after: 0) { (_, record) throws(SyncError) in
+                do throws(LedgerError) { events.append(try RecordCodec.decode(record, context: RecordDecodeContext(merchantKey: merchantKey))) } catch {
+                    throw SyncError(error, location: "journal")
+                }
+                return true
+            }
+        }
+        return events
     }
 }
