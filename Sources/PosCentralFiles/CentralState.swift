@@ -326,12 +326,26 @@ final class CentralState {
 
     // MARK: - Applying
 
-    /// Folds events already made durable (each `prepare`d first).
+    /// Folds events made durable, or being made durable by the journal meanwhile (each `prepare`d
+    /// first; each new to central, so its dot is not resident yet).
     func apply(_ events: [Event], records encoded: [[UInt8]]) {
         // A sequence-void holds nothing to file (the journal and the digests keep it).
         for (e, r) in zip(events, encoded) where e.body != .sequenceVoid { records[e.dot] = ResidentRecord(r, e) }
         resident.apply(events)
         eventsSinceSnapshot += events.count
+    }
+
+    /// Takes back an `apply` whose journal write failed: its events' records are dropped and the
+    /// resident part is folded again from the records left (the resident part is always the fold of
+    /// `records`: what was loaded from the runs, the loose events and what was applied since). Costs a
+    /// decode and a fold of the resident part, only after a failed write.
+    func undoApply(_ events: [Event]) throws(SyncError) {
+        for e in events { records[e.dot] = nil }
+        var kept: [Event] = []
+        kept.reserveCapacity(records.count)
+        for r in records.values { kept.append(try decode(r.record, nil)) }
+        resident = LedgerState.fold(kept)
+        eventsSinceSnapshot -= events.count
     }
 
     /// The whole state: each sale's newest component across the runs, folded

@@ -350,7 +350,24 @@ public final class FileCentralStorage: CentralStorage {
     @discardableResult
     public func append(_ accepted: [AcceptedEvent], skipping gap: ClosedRange<UInt64>?) throws(SyncError) -> ClosedRange<UInt64> {
         precondition(!accepted.isEmpty, "an append of no events")
-        let positions = try PosWire.journal { () throws(JournalError) in try journal.append(contentsOf: accepted.map(\.record)) }  // durable
+        let records = accepted.map(\.record), events = accepted.map(\.event)
+        let positions: ClosedRange<UInt64>
+        if accepted.count >= Self.overlappedFoldEventsMin {
+            // The journal's write and fsync run on a second thread while the events are folded here; nothing
+            // is answered before both are done, and a write that fails takes the fold back (as if not folded).
+            let journal = journal
+            let write = SecondThread { () throws(SyncError) in
+                try PosWire.journal { () throws(JournalError) in try journal.append(contentsOf: records) }
+            }
+            ledger.apply(events, records: records)
+            do { positions = try write.result() } catch {
+                try ledger.undoApply(events)
+                throw error
+            }
+        } else {
+            positions = try PosWire.journal { () throws(JournalError) in try journal.append(contentsOf: records) }  // durable
+            ledger.apply(events, records: records)
+        }
         for a in accepted {
             let origin = a.event.dot.replica
             if origin.isCentral {
@@ -365,11 +382,14 @@ public final class FileCentralStorage: CentralStorage {
             ledger.appendDigest(origin, a.digest)
             newestHLC = max(newestHLC, a.event.hlc)
         }
-        ledger.apply(accepted.map(\.event), records: accepted.map(\.record))
         lastApplied = (positions.upperBound, accepted.last!.digest)
         snapshotAfterWrite()
         return positions
     }
+
+    /// Events an append holds, at least, for its fold to run while the journal is written and synced on a
+    /// second thread: below, handing the write over costs more than the overlap saves.
+    static let overlappedFoldEventsMin = 256
 
     public func digest(of dot: Dot) throws(SyncError) -> UInt64? { try ledger.digest(dot.replica, dot.seq) }
 
@@ -439,5 +459,23 @@ public final class FileCentralStorage: CentralStorage {
     public var snapshotStatistics: SnapshotStatistics {
         SnapshotStatistics(written: ledger.snapshotsWritten, compactions: ledger.compactions, runs: ledger.runs.count,
                            eventsSinceSnapshot: ledger.eventsSinceSnapshot)
+    }
+}
+
+/// Work started on a second thread at once; `result()` waits for it.
+private final class SecondThread<T: Sendable>: @unchecked Sendable {  // `outcome` is written before `done` is signalled, read after
+    private var outcome: Result<T, SyncError>?
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ work: @escaping @Sendable () throws(SyncError) -> T) {
+        DispatchQueue.global().async {
+            do throws(SyncError) { self.outcome = .success(try work()) } catch { self.outcome = .failure(error) }
+            self.done.signal()
+        }
+    }
+
+    func result() throws(SyncError) -> T {
+        done.wait()
+        return try outcome!.get()
     }
 }
