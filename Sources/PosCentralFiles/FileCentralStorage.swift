@@ -361,7 +361,10 @@ public final class FileCentralStorage: CentralStorage {
             }
             ledger.apply(events, records: records)
             do { positions = try write.result() } catch {
-                try ledger.undoApply(events)
+                // The records taken back were decoded once already (pushed, loaded or written by central): one
+                // that no longer decodes is memory gone bad, and serving a state that holds what is not durable
+                // is worse than stopping (reopening recovers from the journal).
+                do { try ledger.undoApply(events) } catch { preconditionFailure("taking back a failed append: \(error)") }
                 throw error
             }
         } else {
