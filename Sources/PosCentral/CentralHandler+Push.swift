@@ -18,8 +18,8 @@ extension CentralHandler {
     /// bundle's later batches, checked before its first is applied).
     func push(_ m: SyncMessage.Push, source: String, assumingMark: UInt64? = nil, apply: Bool = true) throws(SyncError) -> SyncMessage.Ack {
         let t = try entry(m.terminal)
-        guard m.keyID == t.enrollment.journalKey.id else {
-            throw SyncError(.notAuthorized, "frames are sealed with key id \(m.keyID); terminal \(m.terminal.rawValue)'s key id is \(t.enrollment.journalKey.id)", location: source)
+        guard m.keyID == t.journalKey.id else {
+            throw SyncError(.notAuthorized, "frames are sealed with key id \(m.keyID); terminal \(m.terminal.rawValue)'s key id is \(t.journalKey.id)", location: source)
         }
         guard m.dictionaryID == ledgerDictionary.id else {
             throw SyncError(.malformed, "frames use compression dictionary \(m.dictionaryID); this central knows \(ledgerDictionary.id)", location: source)
@@ -43,7 +43,7 @@ extension CentralHandler {
                 throw SyncError(.tooLarge, "the push's records exceed pushRecordBytesMax (\(SyncLimits.pushRecordBytesMax) bytes) at this frame", location: location)
             }
         }
-        let context = t.enrollment.recordContext  // one merchant key for the whole push
+        let context = t.recordContext  // one merchant key for the whole push
         // First every record decoded and checked on its own, then what the checks against the fold read made
         // resident for the whole push at once (a storage on a database: a few queries, not some per event).
         var decodedEvents: [(event: Event, record: [UInt8], digest: UInt64, frame: Int, index: Int)] = []
@@ -179,7 +179,7 @@ extension CentralHandler {
             }
             return results
         }
-        let decoders = [t.decoder, Self.frameDecoder(for: t.enrollment)]
+        let decoders = [t.decoder, Self.frameDecoder(for: t.journalKey)]
         let out = UnsafeMutableBufferPointer<R?>.allocate(capacity: count)
         out.initialize(repeating: nil)
         defer { out.deinitialize(); out.deallocate() }

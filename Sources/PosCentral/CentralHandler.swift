@@ -25,6 +25,9 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
     /// What the handler knows of an enrolled terminal.
     struct TerminalEntry {
         let enrollment: Enrollment
+        /// Derived once, at registration (a derivation costs about as much as decoding a hundred records).
+        let journalKey: JournalKey
+        let recordContext: RecordDecodeContext
         let decoder: FrameDecoder
         let sealer: FrameSealer
         var lastWallMillis: Int64? = nil
@@ -60,11 +63,12 @@ public final class CentralHandler: SyncEndpoint, @unchecked Sendable {
     }
 
     /// A decoder of the frames terminal `e` sends (a push's second decoding thread builds its own here too).
-    static func frameDecoder(for e: Enrollment) -> FrameDecoder { FrameDecoder(dictionaries: [ledgerDictionary], key: e.journalKey) }
+    static func frameDecoder(for key: JournalKey) -> FrameDecoder { FrameDecoder(dictionaries: [ledgerDictionary], key: key) }
 
     func register(_ e: Enrollment) {
-        terminals[e.terminal] = TerminalEntry(enrollment: e, decoder: Self.frameDecoder(for: e),
-                                              sealer: FrameSealer(dictionary: ledgerDictionary, key: e.journalKey))
+        let key = e.journalKey
+        terminals[e.terminal] = TerminalEntry(enrollment: e, journalKey: key, recordContext: e.recordContext,
+                                              decoder: Self.frameDecoder(for: key), sealer: FrameSealer(dictionary: ledgerDictionary, key: key))
     }
 
     func entry(_ terminal: ReplicaId) throws(SyncError) -> TerminalEntry {
