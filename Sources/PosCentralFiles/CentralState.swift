@@ -337,26 +337,34 @@ final class CentralState {
     /// The whole state: each sale's newest component across the runs, folded
     /// with the resident part. O(every event) in time and in the state it
     /// returns: for reports and checks, never on the sync path.
-    /// Each batch is folded on a second thread while the next is read and
-    /// decoded here (reading and decoding cost about as much as folding).
+    /// The records are read here a batch at a time, each batch decoded on two
+    /// threads (`BulkDecode`) and folded on a third queue while the next is read
+    /// and decoded (decoding costs more than reading and folding together).
     func fullState() throws(SyncError) -> LedgerState {
         let fold = FoldPipeline(resident)
-        var batch: [Event] = []
+        var batch: [[UInt8]] = []
+        var from: [Int] = []  // the run each record of the batch was read from (named when it does not decode)
         batch.reserveCapacity(Self.bulkBatchEvents)
-        do {
-            try forEachRunComponent { (_, events) throws(SyncError) in
-                batch += events
-                if batch.count >= Self.bulkBatchEvents {
-                    fold.apply(batch)
-                    batch = []
-                    batch.reserveCapacity(Self.bulkBatchEvents)
-                }
+        func decodeBatch() throws(SyncError) {
+            let context = recordContext
+            switch BulkDecode.map(batch, { (r) throws(LedgerError) in try RecordCodec.decode(r, context: context) }) {
+            case .success(let events): fold.apply(events)
+            case .failure(let f): throw SyncError(f.error, location: "\(runs[from[f.index]].path) (an event record)")
             }
+            batch.removeAll(keepingCapacity: true)
+            from.removeAll(keepingCapacity: true)
+        }
+        do {
+            try forEachRunComponentRecords { (_, records, run) throws(SyncError) in
+                batch += records
+                from += repeatElement(run, count: records.count)
+                if batch.count >= Self.bulkBatchEvents { try decodeBatch() }
+            }
+            try decodeBatch()
         } catch {
             _ = fold.finish()  // no fold outlives the read that failed
             throw error
         }
-        fold.apply(batch)
         return fold.finish()
     }
 
@@ -383,9 +391,19 @@ final class CentralState {
     /// is read once, all in key order together, the newest run's group winning:
     /// memory O(runs), not O(sales).
     func forEachRunComponent(_ body: (SaleId, [Event]) throws(SyncError) -> Void) throws(SyncError) {
+        try forEachRunComponentRecords { (sale, records, run) throws(SyncError) in
+            var events: [Event] = []
+            for r in records { events.append(try decode(r, runs[run])) }
+            try body(sale, events)
+        }
+    }
+
+    /// `forEachRunComponent` before decoding: each component's event records (without their
+    /// key), with the index in `runs` of the run they were read from.
+    func forEachRunComponentRecords(_ body: (SaleId, [[UInt8]], Int) throws(SyncError) -> Void) throws(SyncError) {
         let cursors = runs.map { SnapshotFile.Cursor($0, .components) }
-        var heads: [[UInt8]?] = []
-        for c in cursors { heads.append(try c.next()) }
+        var heads: [ArraySlice<UInt8>?] = []
+        for c in cursors { heads.append(try c.nextSlice()) }
         let keyBytes = SnapshotSection.components.keyBytes
         while true {
             // The smallest sale key among the heads, and the newest run holding it.
@@ -393,7 +411,7 @@ final class CentralState {
             var newest = -1
             for (i, h) in heads.enumerated() {
                 guard let h else { continue }
-                let k = h[0..<keyBytes]
+                let k = h.prefix(keyBytes)
                 if key == nil || keyPrecedes(k, key!) { key = k; newest = i } else if k.elementsEqual(key!) { newest = i }
             }
             guard let key else { return }
@@ -403,14 +421,14 @@ final class CentralState {
             let sale = SaleId(dot)
             let group = Array(key)
             let resident = loadedSales.contains(sale)
-            var events: [Event] = []
+            var records: [[UInt8]] = []
             for (i, cursor) in cursors.enumerated() {
-                while let h = heads[i], h[0..<keyBytes].elementsEqual(group) {
-                    if i == newest && !resident { events.append(try decode(Array(h[keyBytes...]), runs[i])) }
-                    heads[i] = try cursor.next()
+                while let h = heads[i], h.prefix(keyBytes).elementsEqual(group) {
+                    if i == newest && !resident { records.append(Array(h.dropFirst(keyBytes))) }
+                    heads[i] = try cursor.nextSlice()
                 }
             }
-            if !resident { try body(sale, events) }
+            if !resident { try body(sale, records, newest) }
         }
     }
 
@@ -504,8 +522,8 @@ final class CentralState {
         let writer = try SnapshotWriter(path: directory + "/run.tmp", fileSystem: fs, central: central, position: meta.position,
                                         generations: generations, key: key, expectedKeys: components.count + tickets.count + keys.count)
         do {
-            for c in components { try writer.add(.components, SnapshotKey.record(c.sale, payload: c.record)) }
-            for t in tickets { try writer.add(.tickets, SnapshotKey.record(t.ticket, payload: SnapshotKey.dot(t.sale))) }
+            for c in components { try writer.add(.components, dot: c.sale, payload: c.record[...]) }
+            for t in tickets { try writer.add(.tickets, dot: t.ticket, payload: SnapshotKey.dot(t.sale)[...]) }
             for k in keys { try writer.add(.duplicateKeys, k) }
             for (replica, list) in newDigests.sorted(by: { $0.key < $1.key }) where !list.isEmpty {
                 var seq = (baseAcknowledged[replica] ?? 0) + 1
@@ -517,7 +535,7 @@ final class CentralState {
                     seq += UInt64(chunk.count)
                 }
             }
-            for l in loose { try writer.add(.loose, SnapshotKey.record(l.dot, payload: l.record)) }
+            for l in loose { try writer.add(.loose, dot: l.dot, payload: l.record[...]) }
             try writer.finish(meta: meta)
         } catch {
             writer.abandon()
@@ -559,27 +577,28 @@ final class CentralState {
         do {
             /// Merges a section by `groupBytes` of key: on a tie the newer run's group replaces the older's (or both are kept, deduplicated).
             func mergeSection(_ section: SnapshotSection, groupBytes: Int, newerWins: Bool) throws(SyncError) {
+                // Records are taken in place, as slices of their frames' blocks: only keys are compared, bytes copied once.
                 let a = SnapshotFile.Cursor(older, section), b = SnapshotFile.Cursor(newer, section)
-                var x = try a.next(), y = try b.next()
+                var x = try a.nextSlice(), y = try b.nextSlice()
                 while x != nil || y != nil {
-                    if let l = x, y == nil || keyPrecedes(l[0..<groupBytes], y![0..<groupBytes]) {
+                    if let l = x, y == nil || keyPrecedes(l.prefix(groupBytes), y!.prefix(groupBytes)) {
                         try writer.add(section, l)
-                        x = try a.next()
-                    } else if let r = y, x == nil || keyPrecedes(r[0..<groupBytes], x![0..<groupBytes]) {
+                        x = try a.nextSlice()
+                    } else if let r = y, x == nil || keyPrecedes(r.prefix(groupBytes), x!.prefix(groupBytes)) {
                         try writer.add(section, r)
-                        y = try b.next()
+                        y = try b.nextSlice()
                     } else if newerWins {
                         // Same group in both: the newer run's whole group, none of the older's.
-                        let group = Array(x![0..<groupBytes])
-                        while let l = x, l[0..<groupBytes].elementsEqual(group) { x = try a.next() }
-                        while let r = y, r[0..<groupBytes].elementsEqual(group) {
+                        let group = Array(x!.prefix(groupBytes))
+                        while let l = x, l.prefix(groupBytes).elementsEqual(group) { x = try a.nextSlice() }
+                        while let r = y, r.prefix(groupBytes).elementsEqual(group) {
                             try writer.add(section, r)
-                            y = try b.next()
+                            y = try b.nextSlice()
                         }
                     } else {
                         try writer.add(section, y!)
-                        if x! == y! { x = try a.next() }  // the same entry in both: once
-                        y = try b.next()
+                        if x! == y! { x = try a.nextSlice() }  // the same entry in both: once
+                        y = try b.nextSlice()
                     }
                 }
             }
