@@ -341,7 +341,8 @@ final class SnapshotFile {
     /// The flushes this run holds (a flush's run is g...g; a compaction joins adjacent runs).
     let generations: ClosedRange<UInt32>
     private let frames: FrameIndex
-    private let sectionRanges: [SnapshotSection: Range<Int>]
+    /// Each section's frames, by the section's raw value (nil: none).
+    private let sectionRanges: [Range<Int>?]
     private let filter: KeyFilter
     private let handle: any JournalFileHandle
     private let decoder: FrameDecoder
@@ -493,7 +494,7 @@ final class SnapshotFile {
     /// Every record (key and payload) of `section` whose key is `key` (a prefix
     /// of the key for the duplicate-keys section).
     func lookup(_ section: SnapshotSection, _ key: [UInt8]) throws(SyncError) -> [ArraySlice<UInt8>] {
-        guard let range = sectionRanges[section] else { return [] }
+        guard let range = sectionRanges[Int(section.rawValue)] else { return [] }
         if section != .digests && section != .loose && !filter.mayContain(section, key[...]) { return [] }
         let k = key[...]
         // First frame whose last key is not before the key.
@@ -522,7 +523,7 @@ final class SnapshotFile {
 
     /// The record with the largest key not after `key`, among records whose key starts with `prefix` bytes of it.
     func floor(_ section: SnapshotSection, _ key: [UInt8], prefix: Int) throws(SyncError) -> [UInt8]? {
-        guard let range = sectionRanges[section] else { return nil }
+        guard let range = sectionRanges[Int(section.rawValue)] else { return nil }
         let k = key[...]
         // Last frame whose first key is not after the key.
         var low = range.lowerBound, high = range.upperBound
@@ -551,7 +552,7 @@ final class SnapshotFile {
         private var index = 0
         init(_ file: SnapshotFile, _ section: SnapshotSection) {
             self.file = file
-            frames = file.sectionRanges[section] ?? 0..<0
+            frames = file.sectionRanges[Int(section.rawValue)] ?? 0..<0
         }
         /// The next record, or nil at the end of the section.
         func next() throws(SyncError) -> [UInt8]? { try nextSlice().map { Array($0) } }

@@ -290,8 +290,9 @@ final class CentralState {
         guard !runs.isEmpty, checkedKeys.insert(k).inserted else { return }
         do throws(SyncError) {
             var sales = Set<SaleId>()
+            let key = k.bytes  // built once, probed in every run
             for run in runs {
-                for r in try run.lookup(.duplicateKeys, k.bytes) {
+                for r in try run.lookup(.duplicateKeys, key) {
                     guard let dot = SnapshotKey.decodeDot(r[(r.startIndex + 16)..<(r.startIndex + 28)]) else {
                         throw SyncError(.malformed, "a duplicate-keys record names no sale", location: run.path)
                     }
