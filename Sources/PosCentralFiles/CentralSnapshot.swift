@@ -148,25 +148,13 @@ final class SnapshotWriter {
     private var chain: UInt32 = 0
     /// The data frames written so far.
     private(set) var frames = FrameIndex()
-    /// The frame being filled: its record block as sealed (each record's length, then its bytes), built as
-    /// records are added, so no record is held as an array of its own.
-    private var block = ByteWriter(capacity: SnapshotLimits.frameRecordBytes)
-    private var blockRecords = 0
-    /// The frame's records' bytes, counting 8 a record (what `frameRecordBytes` bounds).
-    private var pendingBytes = 0
-    private var section: SnapshotSection?
-    /// The key of the frame's first record.
-    private var firstKey: [UInt8] = []
-    /// The key of the record added last (the frame's last key; the next must not sort before it).
-    private var previousKey: [UInt8] = []
-    /// A dot-keyed record's key, built here (no array per record).
-    private var dotKey: [UInt8] = []
-    private(set) var filter: KeyFilter
-    /// Records per section, indexed by the section's raw value (a dictionary update per record cost more than the record).
-    private var sectionCounts = [UInt64](repeating: 0, count: Int(SnapshotSection.loose.rawValue) + 1)
+    /// The frame being filled, the key filter and the counts: one value, so adding a record is one access
+    /// to the writer's state, not one per field (each is checked for exclusivity at run time).
+    private var open: OpenFrame
+    var filter: KeyFilter { open.filter }
     var counts: [SnapshotSection: UInt64] {
         var out: [SnapshotSection: UInt64] = [:]
-        for s in SnapshotSection.allCases where sectionCounts[Int(s.rawValue)] > 0 { out[s] = sectionCounts[Int(s.rawValue)] }
+        for s in SnapshotSection.allCases where open.sectionCounts[Int(s.rawValue)] > 0 { out[s] = open.sectionCounts[Int(s.rawValue)] }
         return out
     }
     private(set) var meta: SnapshotMeta?
@@ -179,7 +167,7 @@ final class SnapshotWriter {
         fs = fileSystem
         self.path = path
         sealer = FrameSealer(dictionary: ledgerDictionary, key: key, compressionLevel: SnapshotFormat.compressionLevel)
-        filter = KeyFilter(expectedKeys: expectedKeys)
+        open = OpenFrame(filter: KeyFilter(expectedKeys: expectedKeys))
         do {
             if fs.fileExists(path) { try fs.removeFile(path) }
             handle = try fs.openFile(path, mode: .createExclusive)
@@ -209,56 +197,29 @@ final class SnapshotWriter {
     func add(_ s: SnapshotSection, _ record: ArraySlice<UInt8>) throws(SyncError) {
         precondition(record.count >= s.keyBytes)
         let keyEnd = record.startIndex + s.keyBytes
-        try add(s, key: record[..<keyEnd], payload: record[keyEnd...])
+        if open.startsNewFrame(s, key: record[..<keyEnd], recordBytes: record.count) { try flush() }
+        open.append(s, key: record[..<keyEnd], payload: record[keyEnd...])
     }
 
     /// Adds one record keyed by a dot (replica u32, seq u64, big-endian): the same bytes as
     /// `add(s, SnapshotKey.record(dot, payload: payload))`, without building the record first.
     func add(_ s: SnapshotSection, dot: Dot, payload: ArraySlice<UInt8>) throws(SyncError) {
         precondition(s.keyBytes == 12)
-        dotKey.removeAll(keepingCapacity: true)
-        for i in 0..<4 { dotKey.append(UInt8(truncatingIfNeeded: dot.replica.rawValue >> (8 * (3 - i)))) }
-        for i in 0..<8 { dotKey.append(UInt8(truncatingIfNeeded: dot.seq >> (8 * (7 - i)))) }
-        let key = dotKey
-        try add(s, key: key[...], payload: payload)
-    }
-
-    private func add(_ s: SnapshotSection, key: ArraySlice<UInt8>, payload: ArraySlice<UInt8>) throws(SyncError) {
-        let recordBytes = key.count + payload.count
-        if section == s {
-            precondition(!keyPrecedes(key, previousKey[...]), "snapshot records out of key order")
-        }
-        if let current = section, current != s || pendingBytes + recordBytes + 8 > SnapshotLimits.frameRecordBytes {
-            try flush()
-        }
-        section = s
-        if s != .digests && s != .loose { filter.insert(s, s == .duplicateKeys ? key.prefix(16) : key) }
-        if blockRecords == 0 {
-            firstKey.removeAll(keepingCapacity: true)
-            firstKey.append(contentsOf: key)
-        }
-        block.writeVarint(UInt64(recordBytes))
-        block.writeBytes(key)
-        block.writeBytes(payload)
-        blockRecords += 1
-        pendingBytes += recordBytes + 8
-        previousKey.removeAll(keepingCapacity: true)
-        previousKey.append(contentsOf: key)
-        sectionCounts[Int(s.rawValue)] += 1
+        open.setDotKey(dot)
+        if open.startsNewFrame(s, key: open.dotKey[...], recordBytes: 12 + payload.count) { try flush() }
+        open.appendDotKeyed(s, payload: payload)
     }
 
     private func flush() throws(SyncError) {
-        guard let s = section, blockRecords > 0 else { return }
+        guard let s = open.section, open.records > 0 else { return }
         frameIndex += 1
         let sealed = try journal { () throws(JournalError) in
-            try sealer.seal(block: block.bytes, recordCount: blockRecords, firstSequence: frameIndex, previousChecksum: chain)
+            try sealer.seal(block: open.block.bytes, recordCount: open.records, firstSequence: frameIndex, previousChecksum: chain)
         }
-        frames.append(s, offset: offset, length: UInt32(sealed.bytes.count), firstKey: firstKey[...], lastKey: previousKey[...])
+        frames.append(s, offset: offset, length: UInt32(sealed.bytes.count), firstKey: open.firstKey[...], lastKey: open.lastKey[...])
         chain = sealed.header.checksum
         try write(sealed.bytes)
-        block.removeAll()
-        blockRecords = 0
-        pendingBytes = 0
+        open.startFrame()
     }
 
     /// Writes the footer and trailer and makes the file durable. The caller renames it into place.
@@ -329,6 +290,75 @@ final class SnapshotWriter {
     func abandon() {
         try? handle.close()
         try? fs.removeFile(path)
+    }
+}
+
+/// The frame a `SnapshotWriter` is filling: its record block as sealed (each record's length, then its
+/// bytes), built as records are added so no record is held as an array of its own; with the run's key
+/// filter and counts, which every record updates too.
+private struct OpenFrame {
+    var section: SnapshotSection?
+    var block = ByteWriter(capacity: SnapshotLimits.frameRecordBytes)
+    var records = 0
+    /// The frame's records' bytes, counting 8 a record (what `frameRecordBytes` bounds).
+    var bytes = 0
+    /// The key of the frame's first record.
+    var firstKey: [UInt8] = []
+    /// The key of the record added last (the frame's last key; the next must not sort before it).
+    var lastKey: [UInt8] = []
+    var filter: KeyFilter
+    /// Records per section, indexed by the section's raw value (a dictionary update per record cost more than the record).
+    var sectionCounts = [UInt64](repeating: 0, count: Int(SnapshotSection.loose.rawValue) + 1)
+
+    /// A dot-keyed record's key, built here (no array per record).
+    private(set) var dotKey: [UInt8] = []
+
+    init(filter: KeyFilter) { self.filter = filter }
+
+    /// `dotKey` := the dot as a key: replica (u32) and seq (u64), big-endian.
+    mutating func setDotKey(_ dot: Dot) {
+        dotKey.removeAll(keepingCapacity: true)
+        for i in 0..<4 { dotKey.append(UInt8(truncatingIfNeeded: dot.replica.rawValue >> (8 * (3 - i)))) }
+        for i in 0..<8 { dotKey.append(UInt8(truncatingIfNeeded: dot.seq >> (8 * (7 - i)))) }
+    }
+
+    /// `append` with `dotKey` as the key.
+    mutating func appendDotKeyed(_ s: SnapshotSection, payload: ArraySlice<UInt8>) {
+        let key = dotKey
+        append(s, key: key[...], payload: payload)
+    }
+
+    /// Whether a record of `recordBytes` with `key` must go into a new frame (the section changes, or this
+    /// one would pass `frameRecordBytes`). Traps on a key out of order: the writer is given sorted records.
+    func startsNewFrame(_ s: SnapshotSection, key: ArraySlice<UInt8>, recordBytes: Int) -> Bool {
+        if section == s { precondition(!keyPrecedes(key, lastKey[...]), "snapshot records out of key order") }
+        guard let current = section else { return false }
+        return current != s || bytes + recordBytes + 8 > SnapshotLimits.frameRecordBytes
+    }
+
+    mutating func append(_ s: SnapshotSection, key: ArraySlice<UInt8>, payload: ArraySlice<UInt8>) {
+        let recordBytes = key.count + payload.count
+        section = s
+        if s != .digests && s != .loose { filter.insert(s, s == .duplicateKeys ? key.prefix(16) : key) }
+        if records == 0 {
+            firstKey.removeAll(keepingCapacity: true)
+            firstKey.append(contentsOf: key)
+        }
+        block.writeVarint(UInt64(recordBytes))
+        block.writeBytes(key)
+        block.writeBytes(payload)
+        records += 1
+        bytes += recordBytes + 8
+        lastKey.removeAll(keepingCapacity: true)
+        lastKey.append(contentsOf: key)
+        sectionCounts[Int(s.rawValue)] += 1
+    }
+
+    /// After the frame is sealed: empty, its storage kept (the section stays: the next record's decides).
+    mutating func startFrame() {
+        block.removeAll()
+        records = 0
+        bytes = 0
     }
 }
 
