@@ -197,17 +197,20 @@ final class SnapshotWriter {
     func add(_ s: SnapshotSection, _ record: ArraySlice<UInt8>) throws(SyncError) {
         precondition(record.count >= s.keyBytes)
         let keyEnd = record.startIndex + s.keyBytes
-        if open.startsNewFrame(s, key: record[..<keyEnd], recordBytes: record.count) { try flush() }
-        open.append(s, key: record[..<keyEnd], payload: record[keyEnd...])
+        if !open.appendIfFits(s, key: record[..<keyEnd], payload: record[keyEnd...]) {
+            try flush()
+            open.append(s, key: record[..<keyEnd], payload: record[keyEnd...])
+        }
     }
 
     /// Adds one record keyed by a dot (replica u32, seq u64, big-endian): the same bytes as
     /// `add(s, SnapshotKey.record(dot, payload: payload))`, without building the record first.
     func add(_ s: SnapshotSection, dot: Dot, payload: ArraySlice<UInt8>) throws(SyncError) {
         precondition(s.keyBytes == 12)
-        open.setDotKey(dot)
-        if open.startsNewFrame(s, key: open.dotKey[...], recordBytes: 12 + payload.count) { try flush() }
-        open.appendDotKeyed(s, payload: payload)
+        if !open.appendIfFits(s, dot: dot, payload: payload) {
+            try flush()
+            open.appendDotKeyed(s, payload: payload)
+        }
     }
 
     private func flush() throws(SyncError) {
@@ -315,25 +318,31 @@ private struct OpenFrame {
 
     init(filter: KeyFilter) { self.filter = filter }
 
-    /// `dotKey` := the dot as a key: replica (u32) and seq (u64), big-endian.
-    mutating func setDotKey(_ dot: Dot) {
+    /// Appends the record to this frame unless it must go into a new one (the section changes, or this one
+    /// would pass `frameRecordBytes`): then returns false, appending nothing, and the writer seals this frame
+    /// first. Traps on a key out of order: the writer is given sorted records. Mutating (in place), so a
+    /// record costs the writer one access to its frame, not a copy of it.
+    mutating func appendIfFits(_ s: SnapshotSection, key: ArraySlice<UInt8>, payload: ArraySlice<UInt8>) -> Bool {
+        if section == s { precondition(!keyPrecedes(key, lastKey[...]), "snapshot records out of key order") }
+        if let current = section, current != s || bytes + key.count + payload.count + 8 > SnapshotLimits.frameRecordBytes { return false }
+        append(s, key: key, payload: payload)
+        return true
+    }
+
+    /// `appendIfFits` of a record keyed by `dot` (replica u32, seq u64, big-endian), its key built in `dotKey`
+    /// (kept for `appendDotKeyed` when it does not fit).
+    mutating func appendIfFits(_ s: SnapshotSection, dot: Dot, payload: ArraySlice<UInt8>) -> Bool {
         dotKey.removeAll(keepingCapacity: true)
         for i in 0..<4 { dotKey.append(UInt8(truncatingIfNeeded: dot.replica.rawValue >> (8 * (3 - i)))) }
         for i in 0..<8 { dotKey.append(UInt8(truncatingIfNeeded: dot.seq >> (8 * (7 - i)))) }
+        let key = dotKey
+        return appendIfFits(s, key: key[...], payload: payload)
     }
 
-    /// `append` with `dotKey` as the key.
+    /// `append` with the key `appendIfFits(_:dot:payload:)` built last.
     mutating func appendDotKeyed(_ s: SnapshotSection, payload: ArraySlice<UInt8>) {
         let key = dotKey
         append(s, key: key[...], payload: payload)
-    }
-
-    /// Whether a record of `recordBytes` with `key` must go into a new frame (the section changes, or this
-    /// one would pass `frameRecordBytes`). Traps on a key out of order: the writer is given sorted records.
-    func startsNewFrame(_ s: SnapshotSection, key: ArraySlice<UInt8>, recordBytes: Int) -> Bool {
-        if section == s { precondition(!keyPrecedes(key, lastKey[...]), "snapshot records out of key order") }
-        guard let current = section else { return false }
-        return current != s || bytes + recordBytes + 8 > SnapshotLimits.frameRecordBytes
     }
 
     mutating func append(_ s: SnapshotSection, key: ArraySlice<UInt8>, payload: ArraySlice<UInt8>) {
