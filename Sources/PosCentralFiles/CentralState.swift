@@ -501,7 +501,7 @@ final class CentralState {
         var components: [(sale: Dot, dot: Dot, record: [UInt8])] = []
         var loose: [(dot: Dot, record: [UInt8])] = []
         var tickets: [(ticket: Dot, sale: Dot)] = []
-        var keys: [[UInt8]] = []
+        var keys: [(key: DuplicateKey, sale: Dot)] = []
         components.reserveCapacity(records.count)
         // Filed from what was noted when each record became resident: no record is decoded again here.
         for (dot, held) in records {
@@ -512,20 +512,21 @@ final class CentralState {
             components.append((sale.dot, dot, held.record))
             switch held.filing {
             case .request: tickets.append((dot, sale.dot))
-            case .capture(_, let key): keys.append(SnapshotKey.duplicateKey(key, sale: sale))
+            case .capture(_, let key): keys.append((key, sale.dot))
             default: break
             }
         }
         components.sort { ($0.sale.replica.rawValue, $0.sale.seq, $0.dot.replica.rawValue, $0.dot.seq) < ($1.sale.replica.rawValue, $1.sale.seq, $1.dot.replica.rawValue, $1.dot.seq) }
         loose.sort { ($0.dot.replica.rawValue, $0.dot.seq) < ($1.dot.replica.rawValue, $1.dot.seq) }
         tickets.sort { ($0.ticket.replica.rawValue, $0.ticket.seq) < ($1.ticket.replica.rawValue, $1.ticket.seq) }
-        keys.sort { keyPrecedes($0[...], $1[...]) }
+        // A duplicate key orders as its bytes do (DuplicateKey is compared big-endian), then the sale as its key bytes do.
+        keys.sort { ($0.key, $0.sale.replica.rawValue, $0.sale.seq) < ($1.key, $1.sale.replica.rawValue, $1.sale.seq) }
         let writer = try SnapshotWriter(path: directory + "/run.tmp", fileSystem: fs, central: central, position: meta.position,
                                         generations: generations, key: key, expectedKeys: components.count + tickets.count + keys.count)
         do {
             for c in components { try writer.add(.components, dot: c.sale, payload: c.record[...]) }
             for t in tickets { try writer.add(.tickets, dot: t.ticket, payload: SnapshotKey.dot(t.sale)[...]) }
-            for k in keys { try writer.add(.duplicateKeys, k) }
+            for k in keys { try writer.add(.duplicateKeys, SnapshotKey.duplicateKey(k.key, sale: SaleId(k.sale))) }
             for (replica, list) in newDigests.sorted(by: { $0.key < $1.key }) where !list.isEmpty {
                 var seq = (baseAcknowledged[replica] ?? 0) + 1
                 for start in stride(from: 0, to: list.count, by: SnapshotLimits.digestChunk) {
