@@ -148,17 +148,13 @@ final class SnapshotWriter {
     private var chain: UInt32 = 0
     /// The data frames written so far.
     private(set) var frames = FrameIndex()
-    private var pending: [[UInt8]] = []
-    private var pendingBytes = 0
-    private var section: SnapshotSection?
-    /// The record added last (its key is the frame's last key; the next must not sort before it).
-    private var previous: [UInt8] = []
-    private(set) var filter: KeyFilter
-    /// Records per section, indexed by the section's raw value (a dictionary update per record cost more than the record).
-    private var sectionCounts = [UInt64](repeating: 0, count: Int(SnapshotSection.loose.rawValue) + 1)
+    /// The frame being filled, the key filter and the counts: one value, so adding a record is one access
+    /// to the writer's state, not one per field (each is checked for exclusivity at run time).
+    private var open: OpenFrame
+    var filter: KeyFilter { open.filter }
     var counts: [SnapshotSection: UInt64] {
         var out: [SnapshotSection: UInt64] = [:]
-        for s in SnapshotSection.allCases where sectionCounts[Int(s.rawValue)] > 0 { out[s] = sectionCounts[Int(s.rawValue)] }
+        for s in SnapshotSection.allCases where open.sectionCounts[Int(s.rawValue)] > 0 { out[s] = open.sectionCounts[Int(s.rawValue)] }
         return out
     }
     private(set) var meta: SnapshotMeta?
@@ -171,7 +167,7 @@ final class SnapshotWriter {
         fs = fileSystem
         self.path = path
         sealer = FrameSealer(dictionary: ledgerDictionary, key: key, compressionLevel: SnapshotFormat.compressionLevel)
-        filter = KeyFilter(expectedKeys: expectedKeys)
+        open = OpenFrame(filter: KeyFilter(expectedKeys: expectedKeys))
         do {
             if fs.fileExists(path) { try fs.removeFile(path) }
             handle = try fs.openFile(path, mode: .createExclusive)
@@ -195,33 +191,38 @@ final class SnapshotWriter {
     }
 
     /// Adds one record: key (the section's key length) followed by its payload.
-    func add(_ s: SnapshotSection, _ record: [UInt8]) throws(SyncError) {
+    func add(_ s: SnapshotSection, _ record: [UInt8]) throws(SyncError) { try add(s, record[...]) }
+
+    /// Adds one record given as a slice (of a frame read back, of a record held).
+    func add(_ s: SnapshotSection, _ record: ArraySlice<UInt8>) throws(SyncError) {
         precondition(record.count >= s.keyBytes)
-        let key = record[0..<s.keyBytes]
-        if section == s {
-            precondition(!keyPrecedes(key, previous[0..<s.keyBytes]), "snapshot records out of key order")
-        }
-        if let current = section, current != s || pendingBytes + record.count + 8 > SnapshotLimits.frameRecordBytes {
+        let keyEnd = record.startIndex + s.keyBytes
+        if !open.appendIfFits(s, key: record[..<keyEnd], payload: record[keyEnd...]) {
             try flush()
+            open.append(s, key: record[..<keyEnd], payload: record[keyEnd...])
         }
-        section = s
-        if s != .digests && s != .loose { filter.insert(s, s == .duplicateKeys ? key[0..<16] : key) }
-        pending.append(record)
-        pendingBytes += record.count + 8
-        previous = record
-        sectionCounts[Int(s.rawValue)] += 1
+    }
+
+    /// Adds one record keyed by a dot (replica u32, seq u64, big-endian): the same bytes as
+    /// `add(s, SnapshotKey.record(dot, payload: payload))`, without building the record first.
+    func add(_ s: SnapshotSection, dot: Dot, payload: ArraySlice<UInt8>) throws(SyncError) {
+        precondition(s.keyBytes == 12)
+        if !open.appendIfFits(s, dot: dot, payload: payload) {
+            try flush()
+            open.appendDotKeyed(s, payload: payload)
+        }
     }
 
     private func flush() throws(SyncError) {
-        guard let s = section, !pending.isEmpty else { return }
+        guard let s = open.section, open.records > 0 else { return }
         frameIndex += 1
-        let sealed = try journal { () throws(JournalError) in try sealer.seal(pending, firstSequence: frameIndex, previousChecksum: chain) }
-        frames.append(s, offset: offset, length: UInt32(sealed.bytes.count),
-                      firstKey: pending[0][0..<s.keyBytes], lastKey: previous[0..<s.keyBytes])
+        let sealed = try journal { () throws(JournalError) in
+            try sealer.seal(block: open.block.bytes, recordCount: open.records, firstSequence: frameIndex, previousChecksum: chain)
+        }
+        frames.append(s, offset: offset, length: UInt32(sealed.bytes.count), firstKey: open.firstKey[...], lastKey: open.lastKey[...])
         chain = sealed.header.checksum
         try write(sealed.bytes)
-        pending.removeAll(keepingCapacity: true)
-        pendingBytes = 0
+        open.startFrame()
     }
 
     /// Writes the footer and trailer and makes the file durable. The caller renames it into place.
@@ -295,6 +296,81 @@ final class SnapshotWriter {
     }
 }
 
+/// The frame a `SnapshotWriter` is filling: its record block as sealed (each record's length, then its
+/// bytes), built as records are added so no record is held as an array of its own; with the run's key
+/// filter and counts, which every record updates too.
+private struct OpenFrame {
+    var section: SnapshotSection?
+    var block = ByteWriter(capacity: SnapshotLimits.frameRecordBytes)
+    var records = 0
+    /// The frame's records' bytes, counting 8 a record (what `frameRecordBytes` bounds).
+    var bytes = 0
+    /// The key of the frame's first record.
+    var firstKey: [UInt8] = []
+    /// The key of the record added last (the frame's last key; the next must not sort before it).
+    var lastKey: [UInt8] = []
+    var filter: KeyFilter
+    /// Records per section, indexed by the section's raw value (a dictionary update per record cost more than the record).
+    var sectionCounts = [UInt64](repeating: 0, count: Int(SnapshotSection.loose.rawValue) + 1)
+
+    /// A dot-keyed record's key, built here (no array per record).
+    private(set) var dotKey: [UInt8] = []
+
+    init(filter: KeyFilter) { self.filter = filter }
+
+    /// Appends the record to this frame unless it must go into a new one (the section changes, or this one
+    /// would pass `frameRecordBytes`): then returns false, appending nothing, and the writer seals this frame
+    /// first. Traps on a key out of order: the writer is given sorted records. Mutating (in place), so a
+    /// record costs the writer one access to its frame, not a copy of it.
+    mutating func appendIfFits(_ s: SnapshotSection, key: ArraySlice<UInt8>, payload: ArraySlice<UInt8>) -> Bool {
+        if section == s { precondition(!keyPrecedes(key, lastKey[...]), "snapshot records out of key order") }
+        if let current = section, current != s || bytes + key.count + payload.count + 8 > SnapshotLimits.frameRecordBytes { return false }
+        append(s, key: key, payload: payload)
+        return true
+    }
+
+    /// `appendIfFits` of a record keyed by `dot` (replica u32, seq u64, big-endian), its key built in `dotKey`
+    /// (kept for `appendDotKeyed` when it does not fit).
+    mutating func appendIfFits(_ s: SnapshotSection, dot: Dot, payload: ArraySlice<UInt8>) -> Bool {
+        dotKey.removeAll(keepingCapacity: true)
+        for i in 0..<4 { dotKey.append(UInt8(truncatingIfNeeded: dot.replica.rawValue >> (8 * (3 - i)))) }
+        for i in 0..<8 { dotKey.append(UInt8(truncatingIfNeeded: dot.seq >> (8 * (7 - i)))) }
+        let key = dotKey
+        return appendIfFits(s, key: key[...], payload: payload)
+    }
+
+    /// `append` with the key `appendIfFits(_:dot:payload:)` built last.
+    mutating func appendDotKeyed(_ s: SnapshotSection, payload: ArraySlice<UInt8>) {
+        let key = dotKey
+        append(s, key: key[...], payload: payload)
+    }
+
+    mutating func append(_ s: SnapshotSection, key: ArraySlice<UInt8>, payload: ArraySlice<UInt8>) {
+        let recordBytes = key.count + payload.count
+        section = s
+        if s != .digests && s != .loose { filter.insert(s, s == .duplicateKeys ? key.prefix(16) : key) }
+        if records == 0 {
+            firstKey.removeAll(keepingCapacity: true)
+            firstKey.append(contentsOf: key)
+        }
+        block.writeVarint(UInt64(recordBytes))
+        block.writeBytes(key)
+        block.writeBytes(payload)
+        records += 1
+        bytes += recordBytes + 8
+        lastKey.removeAll(keepingCapacity: true)
+        lastKey.append(contentsOf: key)
+        sectionCounts[Int(s.rawValue)] += 1
+    }
+
+    /// After the frame is sealed: empty, its storage kept (the section stays: the next record's decides).
+    mutating func startFrame() {
+        block.removeAll()
+        records = 0
+        bytes = 0
+    }
+}
+
 // MARK: - Reading
 
 /// An open snapshot: its footer in memory, frames read on demand.
@@ -304,12 +380,14 @@ final class SnapshotFile {
     /// The flushes this run holds (a flush's run is g...g; a compaction joins adjacent runs).
     let generations: ClosedRange<UInt32>
     private let frames: FrameIndex
-    private let sectionRanges: [SnapshotSection: Range<Int>]
+    /// Each section's frames, by the section's raw value (nil: none).
+    private let sectionRanges: [Range<Int>?]
     private let filter: KeyFilter
     private let handle: any JournalFileHandle
     private let decoder: FrameDecoder
     private let keyID: UInt32
-    private var cached: (index: Int, records: [[UInt8]])?
+    /// The frame read last: its record block and each record's range in it.
+    private var cached: (index: Int, block: [UInt8], ranges: [Range<Int>])?
     let fileBytes: UInt64
 
     /// Opens and checks a snapshot: header, trailer, the authenticated footer,
@@ -432,29 +510,30 @@ final class SnapshotFile {
         }
     }
 
-    /// The records of data frame `index`, checked and decoded.
-    private func frameRecords(_ index: Int) throws(SyncError) -> [[UInt8]] {
-        if let c = cached, c.index == index { return c.records }
+    /// The records of data frame `index`, checked and decoded: its record block and each record's range in it
+    /// (the records are read in place, not copied out one array each).
+    private func frameRecords(_ index: Int) throws(SyncError) -> (block: [UInt8], ranges: [Range<Int>]) {
+        if let c = cached, c.index == index { return (c.block, c.ranges) }
         let f = frames[index]
         let bytes: [UInt8]
         do { bytes = try handle.read(at: f.offset, count: Int(f.length)) } catch {
             throw SyncError(.io, "cannot read snapshot: \(error.message)", location: "\(path) offset \(f.offset)")
         }
         let decoded = try journal { () throws(JournalError) in
-            try Frames.records(bytes, dictionaryID: ledgerDictionary.id, keyID: keyID,
-                               decoder: decoder, file: path, offset: f.offset)
+            try Frames.recordRanges(bytes, dictionaryID: ledgerDictionary.id, keyID: keyID,
+                                    decoder: decoder, file: path, offset: f.offset)
         }
         guard decoded.header.firstSequence == UInt64(index + 1) else {
             throw SyncError(.malformed, "frame numbered \(decoded.header.firstSequence) where frame \(index + 1) belongs", location: "\(path) offset \(f.offset)")
         }
-        cached = (index, decoded.records)
-        return decoded.records
+        cached = (index, decoded.block, decoded.ranges)
+        return (decoded.block, decoded.ranges)
     }
 
     /// Every record (key and payload) of `section` whose key is `key` (a prefix
     /// of the key for the duplicate-keys section).
     func lookup(_ section: SnapshotSection, _ key: [UInt8]) throws(SyncError) -> [ArraySlice<UInt8>] {
-        guard let range = sectionRanges[section] else { return [] }
+        guard let range = sectionRanges[Int(section.rawValue)] else { return [] }
         if section != .digests && section != .loose && !filter.mayContain(section, key[...]) { return [] }
         let k = key[...]
         // First frame whose last key is not before the key.
@@ -466,8 +545,9 @@ final class SnapshotFile {
         var found: [ArraySlice<UInt8>] = []
         var i = low
         while i < range.upperBound, !keyPrecedes(k, frames.firstKey(i, key.count)) {
-            for r in try frameRecords(i) where r.count >= section.keyBytes && r[0..<key.count].elementsEqual(k) {
-                found.append(r[...])
+            let (block, ranges) = try frameRecords(i)
+            for range in ranges where range.count >= section.keyBytes && block[range].prefix(key.count).elementsEqual(k) {
+                found.append(block[range])
             }
             i += 1
         }
@@ -482,7 +562,7 @@ final class SnapshotFile {
 
     /// The record with the largest key not after `key`, among records whose key starts with `prefix` bytes of it.
     func floor(_ section: SnapshotSection, _ key: [UInt8], prefix: Int) throws(SyncError) -> [UInt8]? {
-        guard let range = sectionRanges[section] else { return nil }
+        guard let range = sectionRanges[Int(section.rawValue)] else { return nil }
         let k = key[...]
         // Last frame whose first key is not after the key.
         var low = range.lowerBound, high = range.upperBound
@@ -491,35 +571,41 @@ final class SnapshotFile {
             if keyPrecedes(k, frames.firstKey(mid, key.count)) { high = mid } else { low = mid + 1 }
         }
         guard low > range.lowerBound else { return nil }
-        var best: [UInt8]?
-        for r in try frameRecords(low - 1) {
-            if keyPrecedes(k, r[0..<key.count]) { break }
+        var best: ArraySlice<UInt8>?
+        let (block, ranges) = try frameRecords(low - 1)
+        for range in ranges {
+            let r = block[range]
+            if keyPrecedes(k, r.prefix(key.count)) { break }
             best = r
         }
-        guard let best, best[0..<prefix].elementsEqual(key[0..<prefix]) else { return nil }
-        return best
+        guard let best, best.prefix(prefix).elementsEqual(key[0..<prefix]) else { return nil }
+        return Array(best)
     }
 
     /// Reads one section's records in key order, a frame at a time.
     final class Cursor {
         private let file: SnapshotFile
         private var frames: Range<Int>
-        private var records: [[UInt8]] = []
+        private var block: [UInt8] = []
+        private var ranges: [Range<Int>] = []
         private var index = 0
         init(_ file: SnapshotFile, _ section: SnapshotSection) {
             self.file = file
-            frames = file.sectionRanges[section] ?? 0..<0
+            frames = file.sectionRanges[Int(section.rawValue)] ?? 0..<0
         }
         /// The next record, or nil at the end of the section.
-        func next() throws(SyncError) -> [UInt8]? {
-            while index == records.count {
+        func next() throws(SyncError) -> [UInt8]? { try nextSlice().map { Array($0) } }
+
+        /// The next record in place (a slice of its frame's record block: indices are the block's), or nil at the end.
+        func nextSlice() throws(SyncError) -> ArraySlice<UInt8>? {
+            while index == ranges.count {
                 guard let f = frames.first else { return nil }
                 frames = frames.dropFirst()
-                records = try file.frameRecords(f)
+                (block, ranges) = try file.frameRecords(f)
                 index = 0
             }
             defer { index += 1 }
-            return records[index]
+            return block[ranges[index]]
         }
     }
 

@@ -290,8 +290,9 @@ final class CentralState {
         guard !runs.isEmpty, checkedKeys.insert(k).inserted else { return }
         do throws(SyncError) {
             var sales = Set<SaleId>()
+            let key = k.bytes  // built once, probed in every run
             for run in runs {
-                for r in try run.lookup(.duplicateKeys, k.bytes) {
+                for r in try run.lookup(.duplicateKeys, key) {
                     guard let dot = SnapshotKey.decodeDot(r[(r.startIndex + 16)..<(r.startIndex + 28)]) else {
                         throw SyncError(.malformed, "a duplicate-keys record names no sale", location: run.path)
                     }
@@ -351,26 +352,34 @@ final class CentralState {
     /// The whole state: each sale's newest component across the runs, folded
     /// with the resident part. O(every event) in time and in the state it
     /// returns: for reports and checks, never on the sync path.
-    /// Each batch is folded on a second thread while the next is read and
-    /// decoded here (reading and decoding cost about as much as folding).
+    /// The records are read here a batch at a time, each batch decoded on two
+    /// threads (`BulkDecode`) and folded on a third queue while the next is read
+    /// and decoded (decoding costs more than reading and folding together).
     func fullState() throws(SyncError) -> LedgerState {
         let fold = FoldPipeline(resident)
-        var batch: [Event] = []
+        var batch: [[UInt8]] = []
+        var from: [Int] = []  // the run each record of the batch was read from (named when it does not decode)
         batch.reserveCapacity(Self.bulkBatchEvents)
-        do {
-            try forEachRunComponent { (_, events) throws(SyncError) in
-                batch += events
-                if batch.count >= Self.bulkBatchEvents {
-                    fold.apply(batch)
-                    batch = []
-                    batch.reserveCapacity(Self.bulkBatchEvents)
-                }
+        func decodeBatch() throws(SyncError) {
+            let context = recordContext
+            switch BulkDecode.map(batch, { (r) throws(LedgerError) in try RecordCodec.decode(r, context: context) }) {
+            case .success(let events): fold.apply(events)
+            case .failure(let f): throw SyncError(f.error, location: "\(runs[from[f.index]].path) (an event record)")
             }
+            batch.removeAll(keepingCapacity: true)
+            from.removeAll(keepingCapacity: true)
+        }
+        do {
+            try forEachRunComponentRecords { (_, records, run) throws(SyncError) in
+                batch += records
+                from += repeatElement(run, count: records.count)
+                if batch.count >= Self.bulkBatchEvents { try decodeBatch() }
+            }
+            try decodeBatch()
         } catch {
             _ = fold.finish()  // no fold outlives the read that failed
             throw error
         }
-        fold.apply(batch)
         return fold.finish()
     }
 
@@ -397,9 +406,19 @@ final class CentralState {
     /// is read once, all in key order together, the newest run's group winning:
     /// memory O(runs), not O(sales).
     func forEachRunComponent(_ body: (SaleId, [Event]) throws(SyncError) -> Void) throws(SyncError) {
+        try forEachRunComponentRecords { (sale, records, run) throws(SyncError) in
+            var events: [Event] = []
+            for r in records { events.append(try decode(r, runs[run])) }
+            try body(sale, events)
+        }
+    }
+
+    /// `forEachRunComponent` before decoding: each component's event records (without their
+    /// key), with the index in `runs` of the run they were read from.
+    func forEachRunComponentRecords(_ body: (SaleId, [[UInt8]], Int) throws(SyncError) -> Void) throws(SyncError) {
         let cursors = runs.map { SnapshotFile.Cursor($0, .components) }
-        var heads: [[UInt8]?] = []
-        for c in cursors { heads.append(try c.next()) }
+        var heads: [ArraySlice<UInt8>?] = []
+        for c in cursors { heads.append(try c.nextSlice()) }
         let keyBytes = SnapshotSection.components.keyBytes
         while true {
             // The smallest sale key among the heads, and the newest run holding it.
@@ -407,7 +426,7 @@ final class CentralState {
             var newest = -1
             for (i, h) in heads.enumerated() {
                 guard let h else { continue }
-                let k = h[0..<keyBytes]
+                let k = h.prefix(keyBytes)
                 if key == nil || keyPrecedes(k, key!) { key = k; newest = i } else if k.elementsEqual(key!) { newest = i }
             }
             guard let key else { return }
@@ -417,14 +436,14 @@ final class CentralState {
             let sale = SaleId(dot)
             let group = Array(key)
             let resident = loadedSales.contains(sale)
-            var events: [Event] = []
+            var records: [[UInt8]] = []
             for (i, cursor) in cursors.enumerated() {
-                while let h = heads[i], h[0..<keyBytes].elementsEqual(group) {
-                    if i == newest && !resident { events.append(try decode(Array(h[keyBytes...]), runs[i])) }
-                    heads[i] = try cursor.next()
+                while let h = heads[i], h.prefix(keyBytes).elementsEqual(group) {
+                    if i == newest && !resident { records.append(Array(h.dropFirst(keyBytes))) }
+                    heads[i] = try cursor.nextSlice()
                 }
             }
-            if !resident { try body(sale, events) }
+            if !resident { try body(sale, records, newest) }
         }
     }
 
@@ -496,7 +515,7 @@ final class CentralState {
         var components: [(sale: Dot, dot: Dot, record: [UInt8])] = []
         var loose: [(dot: Dot, record: [UInt8])] = []
         var tickets: [(ticket: Dot, sale: Dot)] = []
-        var keys: [[UInt8]] = []
+        var keys: [(key: DuplicateKey, sale: Dot)] = []
         components.reserveCapacity(records.count)
         // Filed from what was noted when each record became resident: no record is decoded again here.
         for (dot, held) in records {
@@ -507,20 +526,21 @@ final class CentralState {
             components.append((sale.dot, dot, held.record))
             switch held.filing {
             case .request: tickets.append((dot, sale.dot))
-            case .capture(_, let key): keys.append(SnapshotKey.duplicateKey(key, sale: sale))
+            case .capture(_, let key): keys.append((key, sale.dot))
             default: break
             }
         }
         components.sort { ($0.sale.replica.rawValue, $0.sale.seq, $0.dot.replica.rawValue, $0.dot.seq) < ($1.sale.replica.rawValue, $1.sale.seq, $1.dot.replica.rawValue, $1.dot.seq) }
         loose.sort { ($0.dot.replica.rawValue, $0.dot.seq) < ($1.dot.replica.rawValue, $1.dot.seq) }
         tickets.sort { ($0.ticket.replica.rawValue, $0.ticket.seq) < ($1.ticket.replica.rawValue, $1.ticket.seq) }
-        keys.sort { keyPrecedes($0[...], $1[...]) }
+        // A duplicate key orders as its bytes do (DuplicateKey is compared big-endian), then the sale as its key bytes do.
+        keys.sort { ($0.key, $0.sale.replica.rawValue, $0.sale.seq) < ($1.key, $1.sale.replica.rawValue, $1.sale.seq) }
         let writer = try SnapshotWriter(path: directory + "/run.tmp", fileSystem: fs, central: central, position: meta.position,
                                         generations: generations, key: key, expectedKeys: components.count + tickets.count + keys.count)
         do {
-            for c in components { try writer.add(.components, SnapshotKey.record(c.sale, payload: c.record)) }
-            for t in tickets { try writer.add(.tickets, SnapshotKey.record(t.ticket, payload: SnapshotKey.dot(t.sale))) }
-            for k in keys { try writer.add(.duplicateKeys, k) }
+            for c in components { try writer.add(.components, dot: c.sale, payload: c.record[...]) }
+            for t in tickets { try writer.add(.tickets, dot: t.ticket, payload: SnapshotKey.dot(t.sale)[...]) }
+            for k in keys { try writer.add(.duplicateKeys, SnapshotKey.duplicateKey(k.key, sale: SaleId(k.sale))) }
             for (replica, list) in newDigests.sorted(by: { $0.key < $1.key }) where !list.isEmpty {
                 var seq = (baseAcknowledged[replica] ?? 0) + 1
                 for start in stride(from: 0, to: list.count, by: SnapshotLimits.digestChunk) {
@@ -531,7 +551,7 @@ final class CentralState {
                     seq += UInt64(chunk.count)
                 }
             }
-            for l in loose { try writer.add(.loose, SnapshotKey.record(l.dot, payload: l.record)) }
+            for l in loose { try writer.add(.loose, dot: l.dot, payload: l.record[...]) }
             try writer.finish(meta: meta)
         } catch {
             writer.abandon()
@@ -573,27 +593,28 @@ final class CentralState {
         do {
             /// Merges a section by `groupBytes` of key: on a tie the newer run's group replaces the older's (or both are kept, deduplicated).
             func mergeSection(_ section: SnapshotSection, groupBytes: Int, newerWins: Bool) throws(SyncError) {
+                // Records are taken in place, as slices of their frames' blocks: only keys are compared, bytes copied once.
                 let a = SnapshotFile.Cursor(older, section), b = SnapshotFile.Cursor(newer, section)
-                var x = try a.next(), y = try b.next()
+                var x = try a.nextSlice(), y = try b.nextSlice()
                 while x != nil || y != nil {
-                    if let l = x, y == nil || keyPrecedes(l[0..<groupBytes], y![0..<groupBytes]) {
+                    if let l = x, y == nil || keyPrecedes(l.prefix(groupBytes), y!.prefix(groupBytes)) {
                         try writer.add(section, l)
-                        x = try a.next()
-                    } else if let r = y, x == nil || keyPrecedes(r[0..<groupBytes], x![0..<groupBytes]) {
+                        x = try a.nextSlice()
+                    } else if let r = y, x == nil || keyPrecedes(r.prefix(groupBytes), x!.prefix(groupBytes)) {
                         try writer.add(section, r)
-                        y = try b.next()
+                        y = try b.nextSlice()
                     } else if newerWins {
                         // Same group in both: the newer run's whole group, none of the older's.
-                        let group = Array(x![0..<groupBytes])
-                        while let l = x, l[0..<groupBytes].elementsEqual(group) { x = try a.next() }
-                        while let r = y, r[0..<groupBytes].elementsEqual(group) {
+                        let group = Array(x!.prefix(groupBytes))
+                        while let l = x, l.prefix(groupBytes).elementsEqual(group) { x = try a.nextSlice() }
+                        while let r = y, r.prefix(groupBytes).elementsEqual(group) {
                             try writer.add(section, r)
-                            y = try b.next()
+                            y = try b.nextSlice()
                         }
                     } else {
                         try writer.add(section, y!)
-                        if x! == y! { x = try a.next() }  // the same entry in both: once
-                        y = try b.next()
+                        if x! == y! { x = try a.nextSlice() }  // the same entry in both: once
+                        y = try b.nextSlice()
                     }
                 }
             }

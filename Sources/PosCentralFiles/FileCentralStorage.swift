@@ -224,11 +224,47 @@ public final class FileCentralStorage: CentralStorage {
             snapshotAfterWrite()  // a run that cannot be written must not stop central from opening
         }
         let losses = lossLog.records
-        while let (position, record) = try PosWire.journal({ () throws(JournalError) in try reader.next() }) {
-            let event: Event
-            do { event = try RecordCodec.decode(record, context: merchantKeyBook.context) } catch {
-                throw SyncError(error, location: "\(directory)/journal position \(position)")
+        // Records are read a batch at a time and decoded (with their digests) on two threads; each is then
+        // checked, prepared and folded here in journal order, exactly as one at a time.
+        let context = merchantKeyBook.context
+        var read: [(position: UInt64, record: [UInt8])] = []
+        read.reserveCapacity(CentralState.bulkBatchEvents)
+        var more = true
+        while more {
+            read.removeAll(keepingCapacity: true)
+            // A record that cannot be read is reported after the ones before it are taken (their own errors come first).
+            var readFailure: SyncError?
+            do {
+                while read.count < CentralState.bulkBatchEvents, let next = try PosWire.journal({ () throws(JournalError) in try reader.next() }) {
+                    read.append((next.sequence, next.record))
+                }
+            } catch { readFailure = error }
+            more = readFailure == nil && read.count == CentralState.bulkBatchEvents
+            let decoded: [(event: Event, digest: UInt64)]
+            var failure: BulkDecode.Failure?
+            switch BulkDecode.map(read.map(\.record), { (r) throws(LedgerError) in (try RecordCodec.decode(r, context: context), eventDigest(r)) }) {
+            case .success(let all): decoded = all
+            case .failure(let f):
+                // The events before the one that does not decode are taken first (their own errors come first).
+                failure = f
+                decoded = try read[..<f.index].map { (p, r) throws(SyncError) in
+                    do throws(LedgerError) { return (try RecordCodec.decode(r, context: context), eventDigest(r)) } catch {
+                        throw SyncError(error, location: "\(directory)/journal position \(p)")
+                    }
+                }
             }
+            for (i, (event, digest)) in decoded.enumerated() {
+                try replayOne(read[i].position, read[i].record, event, digest)
+            }
+            if let failure {
+                throw SyncError(failure.error, location: "\(directory)/journal position \(read[failure.index].position)")
+            }
+            if let readFailure { throw readFailure }
+        }
+        flush()
+
+        /// One event read back: the checks of its place, its digest, made resident and queued for the fold.
+        func replayOne(_ position: UInt64, _ record: [UInt8], _ event: Event, _ digest: UInt64) throws(SyncError) {
             let origin = event.dot.replica
             if origin.isCentral {
                 guard event.dot.seq > centralSequence else {
@@ -257,7 +293,6 @@ public final class FileCentralStorage: CentralStorage {
             } else {
                 throw SyncError(.notEnrolled, "journal position \(position) holds \(event.dot) of a terminal with no enrollment file", location: directory + "/terminals")
             }
-            let digest = eventDigest(record)
             ledger.appendDigest(origin, digest)
             try ledger.prepare(event)
             events.append(event)
@@ -266,7 +301,6 @@ public final class FileCentralStorage: CentralStorage {
             newestHLC = max(newestHLC, event.hlc)
             if events.count >= CentralState.bulkBatchEvents || ledger.eventsSinceSnapshot + events.count >= ledger.snapshotEvents { flush() }
         }
-        flush()
     }
 
     /// After a durable write (or a read that loaded sales): the events are

@@ -25,10 +25,11 @@ struct FrameIndex: Sendable {
         keys[(i * Self.keyStride + 28)..<(i * Self.keyStride + 28 + count)]
     }
 
-    /// Where each section's frames are (frames come in section order).
-    func sectionRanges() -> [SnapshotSection: Range<Int>] {
-        var ranges: [SnapshotSection: Range<Int>] = [:]
-        for (i, f) in frames.enumerated() { ranges[f.section] = (ranges[f.section]?.lowerBound ?? i)..<i + 1 }
+    /// Where each section's frames are (frames come in section order), indexed by the section's raw value
+    /// (a lookup reads it once a run: an array, not a dictionary to hash).
+    func sectionRanges() -> [Range<Int>?] {
+        var ranges = [Range<Int>?](repeating: nil, count: Int(SnapshotSection.allCases.map(\.rawValue).max()!) + 1)
+        for (i, f) in frames.enumerated() { ranges[Int(f.section.rawValue)] = (ranges[Int(f.section.rawValue)]?.lowerBound ?? i)..<i + 1 }
         return ranges
     }
 }

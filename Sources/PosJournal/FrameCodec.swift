@@ -54,17 +54,23 @@ final class FrameEncoder {
             block.writeVarint(UInt64(r.count))
             block.writeBytes(r)
         }
+        return encode(block: block.bytes, recordCount: records.count, firstSequence: firstSequence, previousChecksum: previousChecksum)
+    }
+
+    /// A frame of a record block already built (`recordCount` records, each its varint length then its bytes).
+    func encode(block: [UInt8], recordCount: Int, firstSequence: UInt64, previousChecksum: UInt32) -> (bytes: [UInt8], header: FrameHeader) {
+        precondition(recordCount >= 1 && recordCount <= JournalLimits.frameRecordsMax)
         precondition(block.count <= JournalLimits.frameRecordBytesMax)
         var flags: FrameFlags = []
         var payload: [UInt8]
-        if block.count >= Self.deflateBlockBytesMin, let deflated = deflater?.compress(block.bytes) {
+        if block.count >= Self.deflateBlockBytesMin, let deflated = deflater?.compress(block) {
             flags.insert(.deflated)
             payload = deflated
         } else {
-            payload = block.bytes
+            payload = block
         }
         var header = FrameHeader(
-            flags: flags, firstSequence: firstSequence, recordCount: UInt32(records.count),
+            flags: flags, firstSequence: firstSequence, recordCount: UInt32(recordCount),
             blockLength: UInt32(block.count), storedLength: 0, previousChecksum: previousChecksum,
             payloadChecksum: 0, checksum: 0)
         if let key {
@@ -121,6 +127,34 @@ public final class FrameDecoder {
     /// Decodes the records of one frame. `offset` is the frame's offset in `file`.
     public func records(_ header: FrameHeader, payload: UnsafeRawBufferPointer, segment: SegmentHeader,
                         file: String, offset: UInt64) throws(JournalError) -> [[UInt8]] {
+        let block = try recordBlock(header, payload: payload, segment: segment, file: file, offset: offset)
+        return try Self.splitRecords(block, header: header) { (code, message) in
+            JournalError(code, message, file: file, offset: offset, sequence: header.firstSequence)
+        }
+    }
+
+    /// The records of one frame as its record block and each record's byte range in it, checked as
+    /// `records` checks them: for a reader that takes the records in place, without an array each.
+    public func recordRanges(_ header: FrameHeader, payload: UnsafeRawBufferPointer, segment: SegmentHeader,
+                             file: String, offset: UInt64) throws(JournalError) -> (block: [UInt8], ranges: [Range<Int>]) {
+        let block = try recordBlock(header, payload: payload, segment: segment, file: file, offset: offset)
+        var ranges: [Range<Int>] = []
+        ranges.reserveCapacity(Int(header.recordCount))
+        let count = try block.withUnsafeBufferPointer { (b) throws(JournalError) in
+            try Self.forEachRecord(b, fail: { (code, message) in
+                JournalError(code, message, file: file, offset: offset, sequence: header.firstSequence)
+            }) { ranges.append($0) }
+        }
+        guard count == Int(header.recordCount) else {
+            throw JournalError(.badFrameHeader, "record block holds \(count) records, header states \(header.recordCount)",
+                               file: file, offset: offset, sequence: header.firstSequence)
+        }
+        return (block, ranges)
+    }
+
+    /// A frame's record block: payload checksum checked, authenticated and decrypted, inflated.
+    private func recordBlock(_ header: FrameHeader, payload: UnsafeRawBufferPointer, segment: SegmentHeader,
+                             file: String, offset: UInt64) throws(JournalError) -> [UInt8] {
         func fail(_ code: JournalError.Code, _ message: String) -> JournalError {
             JournalError(code, message, file: file, offset: offset, sequence: header.firstSequence)
         }
@@ -177,7 +211,7 @@ public final class FrameDecoder {
                 throw fail(.lengthMismatch, "stored record block is \(block.count) bytes, header states \(header.blockLength)")
             }
         }
-        return try Self.splitRecords(block, header: header, fail: fail)
+        return block
     }
 
     static func splitRecords(_ block: [UInt8], header: FrameHeader,
@@ -185,38 +219,50 @@ public final class FrameDecoder {
         var records: [[UInt8]] = []
         records.reserveCapacity(Int(header.recordCount))
         // Read in place (a frame holds up to frameRecordsMax records: this runs for every record read).
-        var failure: JournalError?
-        block.withUnsafeBufferPointer { b in
-            var at = 0
-            while at < b.count {
-                let start = at
-                // A record's length prefix is at most 3 bytes: recordBytesMax is 2^20.
-                var length = 0
-                var shift = 0
-                var complete = false
-                while at < b.count && shift < 21 {
-                    let byte = b[at]
-                    at += 1
-                    length |= Int(byte & 0x7F) << shift
-                    shift += 7
-                    if byte & 0x80 == 0 { complete = true; break }
-                }
-                guard complete, length <= JournalLimits.recordBytesMax else {
-                    failure = fail(.badFrameHeader, "record \(records.count + 1) of the frame: bad length prefix at block offset \(start)")
-                    return
-                }
-                guard length <= b.count - at else {
-                    failure = fail(.truncated, "record \(records.count + 1) of the frame: length \(length) runs past the record block (block offset \(start))")
-                    return
-                }
-                records.append(Array(UnsafeBufferPointer(rebasing: b[at..<(at + length)])))
-                at += length
-            }
+        try block.withUnsafeBufferPointer { (b) throws(JournalError) in
+            try forEachRecord(b, fail: fail) { range in records.append(Array(UnsafeBufferPointer(rebasing: b[range]))) }
         }
-        if let failure { throw failure }
         guard records.count == Int(header.recordCount) else {
             throw fail(.badFrameHeader, "record block holds \(records.count) records, header states \(header.recordCount)")
         }
         return records
+    }
+
+    /// How many records a record block holds, each checked to be a whole length prefix and record within the block.
+    static func recordCount(inBlock block: [UInt8], fail: (JournalError.Code, String) -> JournalError) throws(JournalError) -> Int {
+        try block.withUnsafeBufferPointer { (b) throws(JournalError) in try forEachRecord(b, fail: fail) { _ in } }
+    }
+
+    /// Walks a record block (each record its length, unsigned LEB128, then its bytes): `body` is given each
+    /// record's byte range in the block, in order. Returns how many there are.
+    @inline(__always)
+    static func forEachRecord(_ b: UnsafeBufferPointer<UInt8>, fail: (JournalError.Code, String) -> JournalError,
+                              _ body: (Range<Int>) -> Void) throws(JournalError) -> Int {
+        var count = 0
+        var at = 0
+        while at < b.count {
+            let start = at
+            // A record's length prefix is at most 3 bytes: recordBytesMax is 2^20.
+            var length = 0
+            var shift = 0
+            var complete = false
+            while at < b.count && shift < 21 {
+                let byte = b[at]
+                at += 1
+                length |= Int(byte & 0x7F) << shift
+                shift += 7
+                if byte & 0x80 == 0 { complete = true; break }
+            }
+            guard complete, length <= JournalLimits.recordBytesMax else {
+                throw fail(.badFrameHeader, "record \(count + 1) of the frame: bad length prefix at block offset \(start)")
+            }
+            guard length <= b.count - at else {
+                throw fail(.truncated, "record \(count + 1) of the frame: length \(length) runs past the record block (block offset \(start))")
+            }
+            body(at..<(at + length))
+            at += length
+            count += 1
+        }
+        return count
     }
 }

@@ -18,6 +18,17 @@ public struct RawFrame: Sendable {
         }
         return try result.get()
     }
+
+    /// The records of this frame in place: its record block and each record's range in it.
+    public func recordRanges(decoder: FrameDecoder, segment: SegmentHeader, file: String) throws(JournalError) -> (block: [UInt8], ranges: [Range<Int>]) {
+        let result = bytes.withUnsafeBytes { p in
+            Result { () throws(JournalError) in
+                try decoder.recordRanges(header, payload: UnsafeRawBufferPointer(rebasing: p[JournalLimits.frameHeaderBytes...]),
+                                         segment: segment, file: file, offset: offset)
+            }
+        }
+        return try result.get()
+    }
 }
 
 /// The one frame scanner: walks the frames of a byte range of a file (a

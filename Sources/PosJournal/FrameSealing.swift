@@ -43,6 +43,16 @@ public enum Frames {
         let frame = RawFrame(header: header, offset: offset, bytes: bytes)
         return (header, try frame.records(decoder: decoder, segment: segment, file: file))
     }
+
+    /// `records`, in place: the frame's record block and each record's byte range in it (no array per record).
+    public static func recordRanges(_ bytes: [UInt8], dictionaryID: UInt32, keyID: UInt32, decoder: FrameDecoder, file: String = "frame",
+                                    offset: UInt64 = 0) throws(JournalError) -> (header: FrameHeader, block: [UInt8], ranges: [Range<Int>]) {
+        let header = try header(bytes, file: file, offset: offset)
+        let segment = SegmentHeader(journalID: JournalID(bytes: [UInt8](repeating: 0, count: 16))!, baseSequence: max(header.firstSequence, 1),
+                                    dictionaryID: dictionaryID, keyID: keyID, chainSeed: 0)
+        let (block, ranges) = try RawFrame(header: header, offset: offset, bytes: bytes).recordRanges(decoder: decoder, segment: segment, file: file)
+        return (header, block, ranges)
+    }
 }
 
 /// Seals records into frames outside a journal (same format, same encryption).
@@ -74,5 +84,23 @@ public final class FrameSealer {
             throw JournalError(.invalidArgument, "records take \(block) bytes; frameRecordBytesMax is \(JournalLimits.frameRecordBytesMax)")
         }
         return encoder.encode(records[...], firstSequence: firstSequence, previousChecksum: previousChecksum)
+    }
+
+    /// One frame holding a record block the caller built as `seal(_:)` builds it: `recordCount` records
+    /// (1 ... frameRecordsMax), each its length (unsigned LEB128) then its bytes, the block within
+    /// frameRecordBytesMax. The same frame as `seal(_:)` of those records, without an array per record.
+    public func seal(block: [UInt8], recordCount: Int, firstSequence: UInt64, previousChecksum: UInt32 = 0) throws(JournalError) -> (bytes: [UInt8], header: FrameHeader) {
+        guard recordCount >= 1, recordCount <= JournalLimits.frameRecordsMax else {
+            throw JournalError(.invalidArgument, "a frame holds 1...\(JournalLimits.frameRecordsMax) records, not \(recordCount)")
+        }
+        guard block.count <= JournalLimits.frameRecordBytesMax else {
+            throw JournalError(.invalidArgument, "records take \(block.count) bytes; frameRecordBytesMax is \(JournalLimits.frameRecordBytesMax)")
+        }
+        // Checked before it is written: the block splits into exactly `recordCount` records of at most recordBytesMax.
+        let split = try FrameDecoder.recordCount(inBlock: block) { (code, message) in JournalError(code, "record block to seal: \(message)") }
+        guard split == recordCount else {
+            throw JournalError(.invalidArgument, "record block to seal holds \(split) records, \(recordCount) stated")
+        }
+        return encoder.encode(block: block, recordCount: recordCount, firstSequence: firstSequence, previousChecksum: previousChecksum)
     }
 }

@@ -19,38 +19,10 @@ struct CentralFullStateTests {
         // More than three fold batches, flushed into runs every 1,500 events (so most are read from runs).
         let terminals = 4, perTerminal = CentralState.bulkBatchEvents * 3 / 4 + 17
         let central = try FileCentralStore.create(directory: dir.path + "/central", snapshotEvents: 1500)
-        var codes: [PaymentCode] = []
-        var merchantKey: MerchantKey?
-        for t in 1...terminals {
-            let e = try central.enroll(terminal: try ReplicaId.terminal(UInt32(t)), merchant: "m")
-            merchantKey = e.ledgerMerchantKey
-            let sealer = FrameSealer(dictionary: ledgerDictionary, key: e.journalKey)
-            var frames: [[UInt8]] = []
-            var chain: UInt32 = 0
-            var seq: UInt64 = 1
-            while seq <= UInt64(perTerminal) {
-                var records: [[UInt8]] = []
-                for s in seq..<min(seq + 100, UInt64(perTerminal) + 1) {
-                    let code = !codes.isEmpty && Int.random(in: 0..<20, using: &rng) == 0 ? codes[Int.random(in: 0..<codes.count, using: &rng)] : wechatCode(&rng)
-                    codes.append(code)
-                    let capture = try SaleCapture(amount: cny(Int64.random(in: 100...99_999, using: &rng)), paymentCode: code, merchantKey: e.ledgerMerchantKey)
-                    records.append(RecordCodec.encode(Event(dot: try Dot(replica: e.terminal, seq: s), hlc: HLCTimestamp(millis: UInt64(baseMillis) + s * 1000, logical: 0),
-                                                            context: VersionVector(), body: .saleCaptured(capture))))
-                }
-                let (bytes, header) = try sealer.seal(records, firstSequence: seq, previousChecksum: chain)
-                frames.append(bytes)
-                chain = header.checksum
-                seq += UInt64(records.count)
-            }
-            let reply = central.handle(.push(.init(terminal: e.terminal, dictionaryID: ledgerDictionary.id, keyID: e.journalKey.id, frames: frames)))
-            guard case .ack = reply else {
-                Issue.record("\(seed.replay): push of terminal \(t) refused: \(reply)")
-                return
-            }
-        }
+        let (merchantKey, _) = try pushCaptures(central, terminals: terminals, perTerminal: perTerminal, sharedCodeOneIn: 20, &rng)
         let state = try central.state
         // The straightforward fold of every event central holds, in journal order.
-        let events = try Self.journalEvents(central, merchantKey!)
+        let events = try Self.journalEvents(central, merchantKey)
         let truth = LedgerState.fold(events)
         let stats = central.snapshotStatistics
         try central.close()

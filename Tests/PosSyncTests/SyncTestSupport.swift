@@ -24,6 +24,41 @@ func wechatCode(_ rng: inout Rng) -> PaymentCode {
 
 func cny(_ minor: Int64) -> Money { Money(minorUnits: minor, currency: .CNY) }
 
+/// Captures of `terminals` terminals of one merchant, `perTerminal` each, pushed in 100-event frames; one code
+/// in `sharedCodeOneIn` is an earlier capture's (of any terminal), so duplicates cross batches, pushes and runs.
+/// Returns the merchant's key and the terminals.
+func pushCaptures(_ central: CentralHandler, terminals: Int, perTerminal: Int, sharedCodeOneIn: Int, _ rng: inout Rng) throws -> (MerchantKey, [ReplicaId]) {
+    var codes: [PaymentCode] = []
+    var merchantKey: MerchantKey?
+    var ids: [ReplicaId] = []
+    for t in 1...terminals {
+        let e = try central.enroll(terminal: try ReplicaId.terminal(UInt32(t)), merchant: "m")
+        merchantKey = e.ledgerMerchantKey
+        ids.append(e.terminal)
+        let sealer = FrameSealer(dictionary: ledgerDictionary, key: e.journalKey)
+        var frames: [[UInt8]] = []
+        var chain: UInt32 = 0
+        var seq: UInt64 = 1
+        while seq <= UInt64(perTerminal) {
+            var records: [[UInt8]] = []
+            for s in seq..<min(seq + 100, UInt64(perTerminal) + 1) {
+                let code = !codes.isEmpty && Int.random(in: 0..<sharedCodeOneIn, using: &rng) == 0 ? codes[Int.random(in: 0..<codes.count, using: &rng)] : wechatCode(&rng)
+                codes.append(code)
+                let capture = try SaleCapture(amount: cny(Int64.random(in: 100...99_999, using: &rng)), paymentCode: code, merchantKey: e.ledgerMerchantKey)
+                records.append(RecordCodec.encode(Event(dot: try Dot(replica: e.terminal, seq: s), hlc: HLCTimestamp(millis: UInt64(baseMillis) + s * 1000, logical: 0),
+                                                        context: VersionVector(), body: .saleCaptured(capture))))
+            }
+            let (bytes, header) = try sealer.seal(records, firstSequence: seq, previousChecksum: chain)
+            frames.append(bytes)
+            chain = header.checksum
+            seq += UInt64(records.count)
+        }
+        let reply = central.handle(.push(.init(terminal: e.terminal, dictionaryID: ledgerDictionary.id, keyID: e.journalKey.id, frames: frames)))
+        guard case .ack = reply else { throw SyncError(.malformed, "push of terminal \(t) refused: \(reply)") }
+    }
+    return (merchantKey!, ids)
+}
+
 /// Which storage central runs on in a test.
 enum CentralKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case files, postgres
