@@ -1,0 +1,139 @@
+import Foundation
+import PosTestSupport
+import Testing
+@testable import PosJournal
+@testable import PosLedger
+@testable import PosCentral
+@testable import PosCentralFiles
+@testable import PosWire
+
+/// Review of #19's overlapped append (`FileCentralStorage.overlappedFoldEventsMin`): a failed journal
+/// write or fsync must leave central's resident part exactly as before (it is refolded from the records
+/// it holds), for pushes mixing every event a terminal may write, not only captures.
+@Suite("review: central's fold overlapped with the journal write, mixed events")
+struct OverlappedAppendReviewTests {
+    /// Events of every kind a terminal may push: captures (one code in three an earlier capture's),
+    /// refund requests on any held sale, ticket events and notes on held tickets and on tickets no one
+    /// holds (orphans: loose at a flush, re-applied from memory after it), and sequence voids.
+    struct Writer {
+        var rng: Rng
+        var sales: [(sale: SaleId, amount: Money)] = []
+        var tickets: [TicketId] = []
+        var codes: [PaymentCode] = []
+        var events: [Event] = []
+
+        mutating func events(_ e: Enrollment, _ seqs: ClosedRange<UInt64>) throws -> [Event] {
+            var out: [Event] = []
+            for s in seqs {
+                let dot = try Dot(replica: e.terminal, seq: s)
+                let body: EventBody
+                let roll = Int.random(in: 0..<100, using: &rng)
+                if roll < 45 || sales.isEmpty {
+                    let shared = !codes.isEmpty && Int.random(in: 0..<3, using: &rng) == 0
+                    let code = shared ? codes[Int.random(in: 0..<codes.count, using: &rng)] : wechatCode(&rng)
+                    codes.append(code)
+                    let amount = cny(Int64.random(in: 100...99_999, using: &rng))
+                    body = .saleCaptured(try SaleCapture(amount: amount, paymentCode: code, merchantKey: e.ledgerMerchantKey))
+                    sales.append((SaleId(dot), amount))
+                } else if roll < 62 {
+                    let (sale, amount) = sales[Int.random(in: 0..<sales.count, using: &rng)]
+                    body = .refundRequested(try RefundRequest(sale: sale, saleAmount: amount, amount: cny(Int64.random(in: 1...amount.minorUnits, using: &rng)),
+                                                              reason: .changedMind, resolution: .refund, contact: nil))
+                    tickets.append(TicketId(dot))
+                } else if roll < 80 {
+                    // A note on a held ticket, or on one no event requested (an orphan, held loose).
+                    let orphan = tickets.isEmpty || Int.random(in: 0..<4, using: &rng) == 0
+                    let ticket = orphan ? TicketId(try Dot(replica: e.terminal, seq: 1_000_000 + UInt64.random(in: 0..<50, using: &rng)))
+                                        : tickets[Int.random(in: 0..<tickets.count, using: &rng)]
+                    body = .noteAdded(ticket, try NoteText("note \(s) of \(e.terminal.rawValue)"))
+                } else if roll < 94, !tickets.isEmpty {
+                    let ticket = tickets[Int.random(in: 0..<tickets.count, using: &rng)]
+                    switch Int.random(in: 0..<4, using: &rng) {
+                    case 0: body = .refundApproved(ticket, .originalPayment)
+                    case 1: body = .refundRejected(ticket)
+                    case 2: body = .refundCancelled(ticket)
+                    default: body = .refundEscalated(ticket)
+                    }
+                } else {
+                    body = .sequenceVoid
+                }
+                let hlc = HLCTimestamp(millis: UInt64(baseMillis) + s * 1000 + UInt64(e.terminal.rawValue), logical: 0)
+                out.append(Event(dot: dot, hlc: hlc, context: VersionVector(), body: body))
+            }
+            events += out
+            return out
+        }
+    }
+
+    /// `events` (consecutive seqs of one terminal) sealed in 100-record frames as a push.
+    static func push(_ e: Enrollment, _ events: [Event]) throws -> SyncMessage {
+        let sealer = FrameSealer(dictionary: ledgerDictionary, key: e.journalKey)
+        var frames: [[UInt8]] = []
+        var chain: UInt32 = 0
+        for start in stride(from: 0, to: events.count, by: 100) {
+            let part = events[start..<min(start + 100, events.count)]
+            let (bytes, header) = try sealer.seal(part.map { RecordCodec.encode($0) }, firstSequence: part.first!.dot.seq, previousChecksum: chain)
+            frames.append(bytes)
+            chain = header.checksum
+        }
+        return .push(.init(terminal: e.terminal, dictionaryID: ledgerDictionary.id, keyID: e.journalKey.id, frames: frames))
+    }
+
+    /// Appends the observer was told of.
+    final class Told: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value: [Int] = []
+        func add(_ n: Int) { lock.withLock { value.append(n) } }
+        var appends: [Int] { lock.withLock { value } }
+    }
+
+    @Test("a mixed push (captures, requests, ticket events, notes on held and orphan tickets, voids) whose journal write or fsync fails leaves the resident part equal (==) to what it was with the push's entities loaded, the state, statistics and observer untouched; reopened, central holds the fold of every event")
+    func failedMixedAppendLeavesResidentAsPrepared() throws {
+        for round in 0..<testCount("POSSYNC_OVERLAPPED_REVIEW_ROUNDS", default: 4) {
+            let seed = TestSeed("overlapped append review, round \(round)", replays: "the events, their kinds and the failing operation")
+            var writer = Writer(rng: Rng(state: seed.value))
+            let disk = SimulatedFileSystem(seed: seed.value)
+            var central = try FileCentralStore.create(directory: "/c", fileSystem: disk, snapshotEvents: 400)
+            let t1 = try central.enroll(terminal: try ReplicaId.terminal(1), merchant: "m")
+            let t2 = try central.enroll(terminal: try ReplicaId.terminal(2), merchant: "m")
+            let told = Told()
+            central.appendObserver = { events, _ in told.add(events.count) }
+            // 500 events flush into a run (orphan notes stay loose and resident); 100 more stay resident.
+            for seqs in [UInt64(1)...500, 501...600] {
+                let reply = central.handle(try Self.push(t1, try writer.events(t1, seqs)))
+                guard case .ack = reply else { Issue.record("\(seed.replay): \(reply)"); return }
+            }
+            #expect(central.snapshotStatistics.runs >= 1 && central.snapshotStatistics.eventsSinceSnapshot > 0, "\(seed.replay): \(central.snapshotStatistics)")
+            let count = UInt64(FileCentralStorage.overlappedFoldEventsMin + Int.random(in: 0..<200, using: &writer.rng))
+            let pushed = try writer.events(t2, 1...count)
+            let push = try Self.push(t2, pushed)
+            // What the push's checks load from the runs, loaded first: the failed push must leave exactly this.
+            try central.withStorage { (s) throws(SyncError) in try s.prepare(pushed) }
+            let residentBefore = try central.withStorage { $0.resident }
+            let before = try central.state
+            let statsBefore = central.snapshotStatistics
+            let toldBefore = told.appends
+            let failing: SimulatedFileSystem.Operation = Bool.random(using: &writer.rng) ? .write : .sync
+            disk.failOperation([failing], occurrence: 1)
+            let reply = central.handle(push)
+            guard case .refusal = reply else {
+                Issue.record("\(seed.replay): the push was answered \(reply) though its journal \(failing) failed")
+                return
+            }
+            #expect(!disk.hasPendingFaults, "\(seed.replay): the \(failing) fault did not fire")
+            let resident = try central.withStorage { $0.resident }
+            #expect(resident == residentBefore, "\(seed.replay): after a failed \(failing), the resident part is not what it was (sales \(resident.sales.count) vs \(residentBefore.sales.count), tickets \(resident.tickets.count) vs \(residentBefore.tickets.count), conflicts \(resident.conflicts.count) vs \(residentBefore.conflicts.count))")
+            #expect(try central.state == before, "\(seed.replay): the state changed after a failed \(failing)")
+            #expect(central.snapshotStatistics == statsBefore, "\(seed.replay)")
+            #expect(told.appends == toldBefore, "\(seed.replay): the append observer was told of a failed append")
+            #expect(central.acknowledged(t2.terminal) == 0, "\(seed.replay)")
+            try? central.close()
+            disk.clearFaults()
+            central = try FileCentralStore.open(directory: "/c", fileSystem: disk, snapshotEvents: 400)
+            guard case .ack = central.handle(push) else { Issue.record("\(seed.replay): the push was refused after reopening"); return }
+            #expect(central.acknowledged(t2.terminal) == count, "\(seed.replay)")
+            #expect(try central.state == LedgerState.fold(writer.events), "\(seed.replay): after reopening, central's state is not the fold of every event")
+            try central.close()
+        }
+    }
+}
