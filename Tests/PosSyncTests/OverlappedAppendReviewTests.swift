@@ -21,6 +21,8 @@ struct OverlappedAppendReviewTests {
         var tickets: [TicketId] = []
         var codes: [PaymentCode] = []
         var events: [Event] = []
+        /// Tickets a later push will request (its events' dots): notes on them are orphans until it is held.
+        var coming: [TicketId] = []
 
         mutating func events(_ e: Enrollment, _ seqs: ClosedRange<UInt64>) throws -> [Event] {
             var out: [Event] = []
@@ -43,8 +45,9 @@ struct OverlappedAppendReviewTests {
                 } else if roll < 80 {
                     // A note on a held ticket, or on one no event requested (an orphan, held loose).
                     let orphan = tickets.isEmpty || Int.random(in: 0..<4, using: &rng) == 0
-                    let ticket = orphan ? TicketId(try Dot(replica: e.terminal, seq: 1_000_000 + UInt64.random(in: 0..<50, using: &rng)))
-                                        : tickets[Int.random(in: 0..<tickets.count, using: &rng)]
+                    let ticket = !orphan ? tickets[Int.random(in: 0..<tickets.count, using: &rng)]
+                        : !coming.isEmpty && Bool.random(using: &rng) ? coming[Int.random(in: 0..<coming.count, using: &rng)]
+                        : TicketId(try Dot(replica: e.terminal, seq: 1_000_000 + UInt64.random(in: 0..<50, using: &rng)))
                     body = .noteAdded(ticket, try NoteText("note \(s) of \(e.terminal.rawValue)"))
                 } else if roll < 94, !tickets.isEmpty {
                     let ticket = tickets[Int.random(in: 0..<tickets.count, using: &rng)]
@@ -87,7 +90,7 @@ struct OverlappedAppendReviewTests {
         var appends: [Int] { lock.withLock { value } }
     }
 
-    @Test("a mixed push (captures, requests, ticket events, notes on held and orphan tickets, voids) whose journal write or fsync fails leaves the resident part equal (==) to what it was with the push's entities loaded, the state, statistics and observer untouched; reopened, central holds the fold of every event")
+    @Test("a mixed push (captures, requests, ticket events, notes on held and orphan tickets, voids) whose journal write or fsync fails leaves the resident part equal (==) to what it was with the push's entities loaded, the state, statistics and observer untouched; reopened (closed, or after a crash), central holds the fold of every event")
     func failedMixedAppendLeavesResidentAsPrepared() throws {
         for round in 0..<testCount("POSSYNC_OVERLAPPED_REVIEW_ROUNDS", default: 4) {
             let seed = TestSeed("overlapped append review, round \(round)", replays: "the events, their kinds and the failing operation")
@@ -98,13 +101,16 @@ struct OverlappedAppendReviewTests {
             let t2 = try central.enroll(terminal: try ReplicaId.terminal(2), merchant: "m")
             let told = Told()
             central.appendObserver = { events, _ in told.add(events.count) }
+            let count = UInt64(FileCentralStorage.overlappedFoldEventsMin + Int.random(in: 0..<200, using: &writer.rng))
+            // Some of t1's notes are on tickets t2's push will request (held loose until then).
+            writer.coming = (1...count).map { TicketId(try! Dot(replica: t2.terminal, seq: $0)) }
             // 500 events flush into a run (orphan notes stay loose and resident); 100 more stay resident.
             for seqs in [UInt64(1)...500, 501...600] {
                 let reply = central.handle(try Self.push(t1, try writer.events(t1, seqs)))
                 guard case .ack = reply else { Issue.record("\(seed.replay): \(reply)"); return }
             }
             #expect(central.snapshotStatistics.runs >= 1 && central.snapshotStatistics.eventsSinceSnapshot > 0, "\(seed.replay): \(central.snapshotStatistics)")
-            let count = UInt64(FileCentralStorage.overlappedFoldEventsMin + Int.random(in: 0..<200, using: &writer.rng))
+            writer.coming = []
             let pushed = try writer.events(t2, 1...count)
             let push = try Self.push(t2, pushed)
             // What the push's checks load from the runs, loaded first: the failed push must leave exactly this.
@@ -127,12 +133,14 @@ struct OverlappedAppendReviewTests {
             #expect(central.snapshotStatistics == statsBefore, "\(seed.replay)")
             #expect(told.appends == toldBefore, "\(seed.replay): the append observer was told of a failed append")
             #expect(central.acknowledged(t2.terminal) == 0, "\(seed.replay)")
-            try? central.close()
+            // Closed, or the machine crashes (what the failed write or fsync left unsynced is kept, torn or dropped).
+            let crash = Bool.random(using: &writer.rng)
+            if crash { disk.crash() } else { try? central.close() }
             disk.clearFaults()
             central = try FileCentralStore.open(directory: "/c", fileSystem: disk, snapshotEvents: 400)
-            guard case .ack = central.handle(push) else { Issue.record("\(seed.replay): the push was refused after reopening"); return }
+            guard case .ack = central.handle(push) else { Issue.record("\(seed.replay): the push was refused after reopening (crash: \(crash))"); return }
             #expect(central.acknowledged(t2.terminal) == count, "\(seed.replay)")
-            #expect(try central.state == LedgerState.fold(writer.events), "\(seed.replay): after reopening, central's state is not the fold of every event")
+            #expect(try central.state == LedgerState.fold(writer.events), "\(seed.replay): after reopening (crash: \(crash)), central's state is not the fold of every event")
             try central.close()
         }
     }
