@@ -144,4 +144,33 @@ struct OverlappedAppendReviewTests {
             try central.close()
         }
     }
+
+    @Test("overlapped appends on the real file system from two terminals pushing at once (four 300-event pushes each, a flush between): every push acknowledged, the statistics read meanwhile, central holds the fold of every event (run with --sanitize=thread for the race check)")
+    func concurrentOverlappedPushesOnDisk() throws {
+        let seed = TestSeed("overlapped pushes at once", replays: "the events of both terminals")
+        var rng = Rng(state: seed.value)
+        let dir = TempDir("overlapped-review")
+        let central = try FileCentralStore.create(directory: dir.path + "/c", snapshotEvents: 700)
+        defer { try? central.close() }
+        let enrollments = [try central.enroll(terminal: try ReplicaId.terminal(1), merchant: "m"),
+                           try central.enroll(terminal: try ReplicaId.terminal(2), merchant: "m")]
+        var writers = enrollments.map { _ in Writer(rng: Rng(state: rng.next())) }
+        var pushes: [[SyncMessage]] = [[], []]
+        for (i, e) in enrollments.enumerated() {
+            for b in UInt64(0)..<4 { pushes[i].append(try Self.push(e, try writers[i].events(e, (b * 300 + 1)...(b * 300 + 300)))) }
+        }
+        let replies = Told(), queued = pushes
+        DispatchQueue.concurrentPerform(iterations: 3) { worker in
+            guard worker < 2 else {
+                for _ in 0..<200 { _ = central.snapshotStatistics; _ = central.acknowledged(enrollments[0].terminal) }
+                return
+            }
+            for p in queued[worker] {
+                if case .ack(let a) = central.handle(p) { replies.add(Int(a.accepted)) } else { replies.add(-1) }
+            }
+        }
+        #expect(replies.appends.sorted() == Array(repeating: 300, count: 8), "\(seed.replay): \(replies.appends)")
+        #expect(central.snapshotStatistics.runs >= 1, "\(seed.replay): \(central.snapshotStatistics)")
+        #expect(try central.state == LedgerState.fold(writers[0].events + writers[1].events), "\(seed.replay)")
+    }
 }
