@@ -3,7 +3,7 @@ import PosTestSupport
 import Testing
 @testable import PosJournal
 @testable import PosLedger
-@testable import PosCentral
+@_spi(Testing) @testable import PosCentral
 @testable import PosCentralFiles
 @testable import PosWire
 
@@ -172,5 +172,47 @@ struct OverlappedAppendReviewTests {
         #expect(replies.appends.sorted() == Array(repeating: 300, count: 8), "\(seed.replay): \(replies.appends)")
         #expect(central.snapshotStatistics.runs >= 1, "\(seed.replay): \(central.snapshotStatistics)")
         #expect(try central.state == LedgerState.fold(writers[0].events + writers[1].events), "\(seed.replay)")
+    }
+
+    @Test("a bundle imported in 300-event batches (each folded while the journal writes it) whose second batch's journal write fails: the import stops, central holds the first batch and nothing of the second (state, mark, head); reopened, the import is taken again and central holds the fold of every event")
+    func bundleBatchFailingWrite() throws {
+        let seed = TestSeed("overlapped bundle batch", replays: "the events and the bundle")
+        var writer = Writer(rng: Rng(state: seed.value))
+        let disk = SimulatedFileSystem(seed: seed.value)
+        var central = try FileCentralStore.create(directory: "/c", fileSystem: disk, snapshotEvents: 400)
+        let t1 = try central.enroll(terminal: try ReplicaId.terminal(1), merchant: "m")
+        guard case .ack = central.handle(try Self.push(t1, try writer.events(t1, 1...500))) else { Issue.record("\(seed.replay): first push refused"); return }
+        // 900 events in 9 frames of 100, imported 3 frames (300 events) a batch.
+        let bundled = try writer.events(t1, 501...1400)
+        let sealer = FrameSealer(dictionary: ledgerDictionary, key: t1.journalKey)
+        let path = "/bundle.pss"
+        let bundle = try BundleWriter(path: path, header: BundleHeader(central: central.centralID, terminal: t1.terminal, dictionaryID: ledgerDictionary.id,
+                                                                       keyID: t1.journalKey.id, firstSequence: 501, lastSequence: 1400, frameCount: 9),
+                                      fileSystem: disk)
+        var chain: UInt32 = 0
+        for start in stride(from: 0, to: bundled.count, by: 100) {
+            let part = bundled[start..<(start + 100)]
+            let (bytes, header) = try sealer.seal(part.map { RecordCodec.encode($0) }, firstSequence: part.first!.dot.seq, previousChecksum: chain)
+            try bundle.write(bytes)
+            chain = header.checksum
+        }
+        try bundle.finish()
+        central.testOnlyFaults.importBatchFramesMax = 3
+        // After the first batch is durable, the next journal write (the second batch's) fails.
+        central.testOnlyFaults.afterImportBatch = { n in if n == 1 { disk.failOperation([.write], occurrence: 1) } }
+        #expect(throws: SyncError.self, "\(seed.replay)") { _ = try central.importBundle(path: path) }
+        #expect(!disk.hasPendingFaults, "\(seed.replay): the write fault did not fire")
+        let held = Array(writer.events.prefix(800))
+        #expect(central.acknowledged(t1.terminal) == 800, "\(seed.replay)")
+        #expect(central.head == 800, "\(seed.replay)")
+        #expect(try central.state == LedgerState.fold(held), "\(seed.replay): after the failed second batch, central's state is not the fold of the first 800 events")
+        try? central.close()
+        disk.clearFaults()
+        central = try FileCentralStore.open(directory: "/c", fileSystem: disk, snapshotEvents: 400)
+        defer { try? central.close() }
+        central.testOnlyFaults.importBatchFramesMax = 3
+        _ = try central.importBundle(path: path)
+        #expect(central.acknowledged(t1.terminal) == 1400, "\(seed.replay)")
+        #expect(try central.state == LedgerState.fold(writer.events), "\(seed.replay): after reopening and importing again, central's state is not the fold of every event")
     }
 }
