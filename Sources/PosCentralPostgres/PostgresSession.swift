@@ -30,7 +30,20 @@ final class PostgresSession {
         self.logger = logger
     }
 
+    /// The connection the open transaction began on: each of its statements goes there or fails. A
+    /// statement sent on a new connection would run outside the transaction, in autocommit: after a
+    /// connection lost between two statements, a transaction's later statements would be written without
+    /// its earlier ones (the server rolled those back), e.g. events numbered from a head it never moved.
+    private var transactionConnection: PostgresConnection?
+
     private func connected() throws(SyncError) -> PostgresConnection {
+        if let t = transactionConnection {
+            guard !t.isClosed else {
+                throw SyncError(.io, "the connection to \(url.redacted) was lost inside a transaction: the server rolls it back, and none of its statements is sent again on another",
+                                location: url.redacted)
+            }
+            return t
+        }
         if let c = connection, !c.isClosed { return c }
         connection = nil
         precondition(MultiThreadedEventLoopGroup.currentEventLoop == nil, "a blocking PostgreSQL call on an event loop")
@@ -73,10 +86,13 @@ final class PostgresSession {
             lastFailureRetryable = false
             do {
                 try query("BEGIN ISOLATION LEVEL READ COMMITTED", what)
+                transactionConnection = connection
                 let result = try body()
                 try query("COMMIT", what)
+                transactionConnection = nil
                 return result
             } catch {
+                transactionConnection = nil
                 let retryable = lastFailureRetryable
                 rollback(what)
                 if retryable, tries < Self.transactionTriesMax {
@@ -92,6 +108,9 @@ final class PostgresSession {
         guard let c = connection, !c.isClosed else { return }
         _ = try? c.query("ROLLBACK", logger: logger).wait()
     }
+
+    /// Whether the session holds no open connection (tests: waiting for a connection the server ended).
+    var isConnectionClosedForTesting: Bool { connection?.isClosed ?? true }
 
     func close() {
         guard let c = connection else { return }
