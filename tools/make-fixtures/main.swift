@@ -29,7 +29,7 @@ func make(_ name: String, key: JournalKey?) throws {
     try? fm.removeItem(atPath: dir)
     let config = JournalConfiguration(durability: .none(bufferBytes: 0), segmentBytesMax: 8 * 1024,
                                       dictionary: fixtureDictionary, key: key,
-                                      compressionLevel: 6,  // the level the fixtures were made at: the same bytes on regeneration
+                                      compressionLevel: 6,  // the level the fixtures were made at (regenerating today splits frames differently: other bytes, same meaning)
                                       journalID: fixtureJournalID)
     let journal = try Journal.open(directory: dir, configuration: config)
     var n = 1
