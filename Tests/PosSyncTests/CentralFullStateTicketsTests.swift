@@ -252,14 +252,7 @@ private struct TicketWorkload {
             records.append(RecordCodec.encode(Event(dot: dot, hlc: HLCTimestamp(millis: millis, logical: 0), context: context, body: body)))
             next[t] += 1
         }
-        let sealer = FrameSealer(dictionary: ledgerDictionary, key: e.journalKey)
-        var frames: [[UInt8]] = []
-        for start in stride(from: 0, to: records.count, by: 100) {
-            let sealed = try sealer.seal(Array(records[start..<min(start + 100, records.count)]), firstSequence: first + UInt64(start), previousChecksum: chains[t])
-            frames.append(sealed.bytes)
-            chains[t] = sealed.header.checksum
-        }
-        let reply = central.handle(.push(.init(terminal: e.terminal, dictionaryID: ledgerDictionary.id, keyID: e.journalKey.id, frames: frames)))
+        let reply = central.handle(try pushMessage(e, records, firstSequence: first, chain: &chains[t]))
         guard case .ack(let ack) = reply, ack.accepted == UInt32(count) else {
             throw SyncError(.malformed, "\(at): the push of \(count) events of terminal \(t + 1) was not taken whole: \(reply)")
         }

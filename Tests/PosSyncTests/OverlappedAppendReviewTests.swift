@@ -70,16 +70,8 @@ struct OverlappedAppendReviewTests {
 
     /// `events` (consecutive seqs of one terminal) sealed in 100-record frames as a push.
     static func push(_ e: Enrollment, _ events: [Event]) throws -> SyncMessage {
-        let sealer = FrameSealer(dictionary: ledgerDictionary, key: e.journalKey)
-        var frames: [[UInt8]] = []
         var chain: UInt32 = 0
-        for start in stride(from: 0, to: events.count, by: 100) {
-            let part = events[start..<min(start + 100, events.count)]
-            let (bytes, header) = try sealer.seal(part.map { RecordCodec.encode($0) }, firstSequence: part.first!.dot.seq, previousChecksum: chain)
-            frames.append(bytes)
-            chain = header.checksum
-        }
-        return .push(.init(terminal: e.terminal, dictionaryID: ledgerDictionary.id, keyID: e.journalKey.id, frames: frames))
+        return try pushMessage(e, events.map { RecordCodec.encode($0) }, firstSequence: events.first!.dot.seq, chain: &chain)
     }
 
     /// Appends the observer was told of.

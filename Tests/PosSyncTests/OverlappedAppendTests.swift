@@ -19,29 +19,20 @@ struct OverlappedAppendTests {
         var events: [Event] = []
 
         mutating func push(_ e: Enrollment, _ seqs: ClosedRange<UInt64>) throws -> SyncMessage {
-            let sealer = FrameSealer(dictionary: ledgerDictionary, key: e.journalKey)
-            var frames: [[UInt8]] = []
-            var chain: UInt32 = 0
-            var seq = seqs.lowerBound
-            while seq <= seqs.upperBound {
-                var records: [[UInt8]] = []
-                for s in seq...min(seq + 99, seqs.upperBound) {
-                    let shared = !codes.isEmpty && Int.random(in: 0..<3, using: &rng) == 0
-                    let code = shared ? codes[Int.random(in: 0..<codes.count, using: &rng)] : wechatCode(&rng)
-                    codes.append(code)
-                    let capture = try SaleCapture(amount: cny(Int64.random(in: 100...99_999, using: &rng)), paymentCode: code, merchantKey: e.ledgerMerchantKey)
-                    let event = Event(dot: try Dot(replica: e.terminal, seq: s), hlc: HLCTimestamp(millis: UInt64(baseMillis) + s * 1000 + UInt64(e.terminal.rawValue), logical: 0),
-                                      context: VersionVector(), body: .saleCaptured(capture))
-                    events.append(event)
-                    records.append(RecordCodec.encode(event))
-                }
-                // A push's frames chain from the previous frame the terminal sealed; only the first frame's seed is free.
-                let (bytes, header) = try sealer.seal(records, firstSequence: seq, previousChecksum: chain)
-                frames.append(bytes)
-                chain = header.checksum
-                seq += UInt64(records.count)
+            var records: [[UInt8]] = []
+            for s in seqs {
+                let shared = !codes.isEmpty && Int.random(in: 0..<3, using: &rng) == 0
+                let code = shared ? codes[Int.random(in: 0..<codes.count, using: &rng)] : wechatCode(&rng)
+                codes.append(code)
+                let capture = try SaleCapture(amount: cny(Int64.random(in: 100...99_999, using: &rng)), paymentCode: code, merchantKey: e.ledgerMerchantKey)
+                let event = Event(dot: try Dot(replica: e.terminal, seq: s), hlc: HLCTimestamp(millis: UInt64(baseMillis) + s * 1000 + UInt64(e.terminal.rawValue), logical: 0),
+                                  context: VersionVector(), body: .saleCaptured(capture))
+                events.append(event)
+                records.append(RecordCodec.encode(event))
             }
-            return .push(.init(terminal: e.terminal, dictionaryID: ledgerDictionary.id, keyID: e.journalKey.id, frames: frames))
+            // The push's frames chain from the first frame on (a push's first frame's seed is free).
+            var chain: UInt32 = 0
+            return try pushMessage(e, records, firstSequence: seqs.lowerBound, chain: &chain)
         }
     }
 

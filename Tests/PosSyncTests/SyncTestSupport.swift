@@ -24,6 +24,20 @@ func wechatCode(_ rng: inout Rng) -> PaymentCode {
 
 func cny(_ minor: Int64) -> Money { Money(minorUnits: minor, currency: .CNY) }
 
+/// A push of `records` (the terminal's, numbered from `firstSequence`) sealed as the terminal seals them, in
+/// frames of at most 100 records, each chained to the one before (`chain`: the checksum of the last frame
+/// the terminal sealed, updated).
+func pushMessage(_ e: Enrollment, _ records: [[UInt8]], firstSequence: UInt64, chain: inout UInt32) throws -> SyncMessage {
+    let sealer = FrameSealer(dictionary: ledgerDictionary, key: e.journalKey)
+    var frames: [[UInt8]] = []
+    for start in stride(from: 0, to: records.count, by: 100) {
+        let sealed = try sealer.seal(Array(records[start..<min(start + 100, records.count)]), firstSequence: firstSequence + UInt64(start), previousChecksum: chain)
+        frames.append(sealed.bytes)
+        chain = sealed.header.checksum
+    }
+    return .push(.init(terminal: e.terminal, dictionaryID: ledgerDictionary.id, keyID: e.journalKey.id, frames: frames))
+}
+
 /// Captures of `terminals` terminals of one merchant, `perTerminal` each, pushed in 100-event frames; one code
 /// in `sharedCodeOneIn` is an earlier capture's (of any terminal), so duplicates cross batches, pushes and runs.
 /// Returns the merchant's key and the terminals.
@@ -35,25 +49,16 @@ func pushCaptures(_ central: CentralHandler, terminals: Int, perTerminal: Int, s
         let e = try central.enroll(terminal: try ReplicaId.terminal(UInt32(t)), merchant: "m")
         merchantKey = e.ledgerMerchantKey
         ids.append(e.terminal)
-        let sealer = FrameSealer(dictionary: ledgerDictionary, key: e.journalKey)
-        var frames: [[UInt8]] = []
-        var chain: UInt32 = 0
-        var seq: UInt64 = 1
-        while seq <= UInt64(perTerminal) {
-            var records: [[UInt8]] = []
-            for s in seq..<min(seq + 100, UInt64(perTerminal) + 1) {
-                let code = !codes.isEmpty && Int.random(in: 0..<sharedCodeOneIn, using: &rng) == 0 ? codes[Int.random(in: 0..<codes.count, using: &rng)] : wechatCode(&rng)
-                codes.append(code)
-                let capture = try SaleCapture(amount: cny(Int64.random(in: 100...99_999, using: &rng)), paymentCode: code, merchantKey: e.ledgerMerchantKey)
-                records.append(RecordCodec.encode(Event(dot: try Dot(replica: e.terminal, seq: s), hlc: HLCTimestamp(millis: UInt64(baseMillis) + s * 1000, logical: 0),
-                                                        context: VersionVector(), body: .saleCaptured(capture))))
-            }
-            let (bytes, header) = try sealer.seal(records, firstSequence: seq, previousChecksum: chain)
-            frames.append(bytes)
-            chain = header.checksum
-            seq += UInt64(records.count)
+        var records: [[UInt8]] = []
+        for s in 1...UInt64(perTerminal) {
+            let code = !codes.isEmpty && Int.random(in: 0..<sharedCodeOneIn, using: &rng) == 0 ? codes[Int.random(in: 0..<codes.count, using: &rng)] : wechatCode(&rng)
+            codes.append(code)
+            let capture = try SaleCapture(amount: cny(Int64.random(in: 100...99_999, using: &rng)), paymentCode: code, merchantKey: e.ledgerMerchantKey)
+            records.append(RecordCodec.encode(Event(dot: try Dot(replica: e.terminal, seq: s), hlc: HLCTimestamp(millis: UInt64(baseMillis) + s * 1000, logical: 0),
+                                                    context: VersionVector(), body: .saleCaptured(capture))))
         }
-        let reply = central.handle(.push(.init(terminal: e.terminal, dictionaryID: ledgerDictionary.id, keyID: e.journalKey.id, frames: frames)))
+        var chain: UInt32 = 0
+        let reply = central.handle(try pushMessage(e, records, firstSequence: 1, chain: &chain))
         guard case .ack = reply else { throw SyncError(.malformed, "push of terminal \(t) refused: \(reply)") }
     }
     return (merchantKey!, ids)
