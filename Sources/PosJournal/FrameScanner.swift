@@ -10,22 +10,18 @@ public struct RawFrame: Sendable {
 
     /// Decodes the records of this frame.
     public func records(decoder: FrameDecoder, segment: SegmentHeader, file: String) throws(JournalError) -> [[UInt8]] {
-        let result = bytes.withUnsafeBytes { p in
-            Result { () throws(JournalError) in
-                try decoder.records(header, payload: UnsafeRawBufferPointer(rebasing: p[JournalLimits.frameHeaderBytes...]),
-                                    segment: segment, file: file, offset: offset)
-            }
-        }
-        return try result.get()
+        try withPayload { (payload) throws(JournalError) in try decoder.records(header, payload: payload, segment: segment, file: file, offset: offset) }
     }
 
     /// The records of this frame in place: its record block and each record's range in it.
     public func recordRanges(decoder: FrameDecoder, segment: SegmentHeader, file: String) throws(JournalError) -> (block: [UInt8], ranges: [Range<Int>]) {
+        try withPayload { (payload) throws(JournalError) in try decoder.recordRanges(header, payload: payload, segment: segment, file: file, offset: offset) }
+    }
+
+    /// `body` of the stored payload (the bytes after the 40-byte header), in place.
+    private func withPayload<T>(_ body: (UnsafeRawBufferPointer) throws(JournalError) -> T) throws(JournalError) -> T {
         let result = bytes.withUnsafeBytes { p in
-            Result { () throws(JournalError) in
-                try decoder.recordRanges(header, payload: UnsafeRawBufferPointer(rebasing: p[JournalLimits.frameHeaderBytes...]),
-                                         segment: segment, file: file, offset: offset)
-            }
+            Result { () throws(JournalError) in try body(UnsafeRawBufferPointer(rebasing: p[JournalLimits.frameHeaderBytes...])) }
         }
         return try result.get()
     }

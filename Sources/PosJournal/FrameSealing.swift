@@ -36,22 +36,26 @@ public enum Frames {
     /// given dictionary and key ids.
     public static func records(_ bytes: [UInt8], dictionaryID: UInt32, keyID: UInt32, decoder: FrameDecoder,
                                file: String = "frame", offset: UInt64 = 0) throws(JournalError) -> (header: FrameHeader, records: [[UInt8]]) {
-        // The decoder checks the payload checksum itself: the header is enough here.
+        let (frame, segment) = try standalone(bytes, dictionaryID: dictionaryID, keyID: keyID, file: file, offset: offset)
+        return (frame.header, try frame.records(decoder: decoder, segment: segment, file: file))
+    }
+
+    /// A frame outside a segment, its header checked (the decoder checks the payload checksum itself: the
+    /// header is enough here), and the segment header its decoding implies: the given dictionary and key ids.
+    private static func standalone(_ bytes: [UInt8], dictionaryID: UInt32, keyID: UInt32, file: String,
+                                   offset: UInt64) throws(JournalError) -> (frame: RawFrame, segment: SegmentHeader) {
         let header = try header(bytes, file: file, offset: offset)
         let segment = SegmentHeader(journalID: JournalID(bytes: [UInt8](repeating: 0, count: 16))!, baseSequence: max(header.firstSequence, 1),
                                     dictionaryID: dictionaryID, keyID: keyID, chainSeed: 0)
-        let frame = RawFrame(header: header, offset: offset, bytes: bytes)
-        return (header, try frame.records(decoder: decoder, segment: segment, file: file))
+        return (RawFrame(header: header, offset: offset, bytes: bytes), segment)
     }
 
     /// `records`, in place: the frame's record block and each record's byte range in it (no array per record).
     public static func recordRanges(_ bytes: [UInt8], dictionaryID: UInt32, keyID: UInt32, decoder: FrameDecoder, file: String = "frame",
                                     offset: UInt64 = 0) throws(JournalError) -> (header: FrameHeader, block: [UInt8], ranges: [Range<Int>]) {
-        let header = try header(bytes, file: file, offset: offset)
-        let segment = SegmentHeader(journalID: JournalID(bytes: [UInt8](repeating: 0, count: 16))!, baseSequence: max(header.firstSequence, 1),
-                                    dictionaryID: dictionaryID, keyID: keyID, chainSeed: 0)
-        let (block, ranges) = try RawFrame(header: header, offset: offset, bytes: bytes).recordRanges(decoder: decoder, segment: segment, file: file)
-        return (header, block, ranges)
+        let (frame, segment) = try standalone(bytes, dictionaryID: dictionaryID, keyID: keyID, file: file, offset: offset)
+        let (block, ranges) = try frame.recordRanges(decoder: decoder, segment: segment, file: file)
+        return (frame.header, block, ranges)
     }
 }
 
