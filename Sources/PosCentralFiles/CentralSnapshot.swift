@@ -424,6 +424,23 @@ final class SnapshotFile {
         sectionRanges = frames.sectionRanges()
     }
 
+    /// A second reader of `other`'s run, for another thread: what was read from the footer (index, filter,
+    /// meta) is shared, being immutable; the file handle, the frame decoder and the frame read last are its own.
+    init(sibling other: SnapshotFile, fileSystem: any JournalFileSystem, key: JournalKey) throws(SyncError) {
+        path = other.path
+        do { handle = try fileSystem.openFile(path, mode: .readOnly) } catch {
+            throw SyncError(.io, "cannot open snapshot: \(error.message)", location: path)
+        }
+        decoder = FrameDecoder(dictionaries: [ledgerDictionary], key: key)
+        keyID = key.id
+        fileBytes = other.fileBytes
+        meta = other.meta
+        generations = other.generations
+        frames = other.frames
+        filter = other.filter
+        sectionRanges = other.sectionRanges
+    }
+
     private init(path: String, handle: any JournalFileHandle, central: CentralID, key: JournalKey,
                  verifyFrames: Bool) throws(SyncError) {
         self.path = path

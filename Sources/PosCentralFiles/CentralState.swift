@@ -18,7 +18,8 @@ import PosWire
 /// resident part is written as a new run (only what was touched: the cost of a
 /// flush does not grow with the store) and dropped; adjacent runs of similar
 /// size are then merged, newest component of each sale winning, so there are
-/// O(log n) runs and each event is rewritten O(log n) times.
+/// O(log n) runs and each event is rewritten O(log n) times. The merges run
+/// on a second thread until the next flush (`startMerges`, `finishMerges`).
 final class CentralState {
     /// Events folded (or records copied) at a time by a pass over many: the
     /// replay at open, the full-state read, a journal rebuild. Bounds the memory
@@ -56,6 +57,13 @@ final class CentralState {
     var flushDue: Bool { eventsSinceSnapshot + loadedSinceSnapshot >= snapshotEvents }
     private(set) var snapshotsWritten = 0
     private(set) var compactions = 0
+    /// The merges the last flush started, running on a second thread (nil: none in flight).
+    private var merges: SecondThread<MergedRuns>?
+    /// Whether a flush's merges run on a second thread (false: on the calling thread, before the flush
+    /// returns). The schedule, and so the runs, are the same either way.
+    var mergesInBackground = true
+    /// Writes runs into place and merges them: what the merges' thread may use.
+    private var runFiles: RunFiles { RunFiles(directory: directory, fs: fs, central: central, key: key) }
 
     static func runName(_ g: ClosedRange<UInt32>) -> String {
         String(format: "run-%08x-%08x.pss", g.lowerBound, g.upperBound)
@@ -330,6 +338,7 @@ final class CentralState {
     /// Folds events made durable, or being made durable by the journal meanwhile (each `prepare`d
     /// first; each new to central, so its dot is not resident yet).
     func apply(_ events: [Event], records encoded: [[UInt8]]) {
+        finishMerges(wait: false)
         // A sequence-void holds nothing to file (the journal and the digests keep it).
         for (e, r) in zip(events, encoded) where e.body != .sequenceVoid { records[e.dot] = ResidentRecord(r, e) }
         resident.apply(events)
@@ -416,6 +425,7 @@ final class CentralState {
     /// `forEachRunComponent` before decoding: each component's event records (without their
     /// key), with the index in `runs` of the run they were read from.
     func forEachRunComponentRecords(_ body: (SaleId, [[UInt8]], Int) throws(SyncError) -> Void) throws(SyncError) {
+        finishMerges()  // a read of every run reads the runs the schedule made
         let cursors = runs.map { SnapshotFile.Cursor($0, .components) }
         var heads: [ArraySlice<UInt8>?] = []
         for c in cursors { heads.append(try c.nextSlice()) }
@@ -473,7 +483,9 @@ final class CentralState {
         let generation = nextGeneration
         // The flush's working arrays are freed when writeResident returns, before the memory is handed back.
         let (writer, loose) = try writeResident(meta, generations: generation...generation)
-        let next = try install(writer)
+        // The previous flush's merges end before this run joins the chain: the schedule sees the runs it always did.
+        finishMerges()
+        let next = try runFiles.install(writer)
         runs.append(next)
         snapshotsWritten += 1
         resident = LedgerState()
@@ -496,17 +508,7 @@ final class CentralState {
         resident.apply(looseEvents)
         releaseFreedMemory()
         logger.info("snapshot run written", metadata: ["snapshot": "\(next.path)", "snapshot.bytes": "\(next.fileBytes)"])
-        try compact()
-    }
-
-    /// Renames a finished run into place (after which it is durable under its name) and opens it.
-    private func install(_ writer: SnapshotWriter) throws(SyncError) -> SnapshotFile {
-        let path = directory + "/" + Self.runName(writer.generations)
-        do {
-            try fs.rename(writer.path, to: path)
-            try fs.syncDirectory(directory)
-        } catch { throw SyncError(.io, "cannot put the new snapshot run in place: \(error.message)", location: path) }
-        return try SnapshotFile(adopting: writer, path: path, fileSystem: fs, key: key)
+        startMerges()
     }
 
     /// The resident part, as one run.
@@ -560,78 +562,56 @@ final class CentralState {
         return (writer, loose.map { ($0.dot, $0.record) })
     }
 
-    /// Merges the two newest runs while the older is not more than twice the
-    /// newer's size (a binary-counter schedule: O(log n) runs, each record
-    /// rewritten O(log n) times), or while there are more than `runsMax`.
-    private func compact() throws(SyncError) {
-        while runs.count >= 2 {
-            let older = runs[runs.count - 2], newer = runs[runs.count - 1]
-            guard older.fileBytes <= 2 * newer.fileBytes || runs.count > SnapshotLimits.runsMax else { return }
-            let writer = try merge(older, newer)
-            let joined = try install(writer)
-            older.close()
-            newer.close()
-            try? fs.removeFile(older.path)
-            try? fs.removeFile(newer.path)
-            runs.removeLast(2)
-            runs.append(joined)
-            compactions += 1
-            releaseFreedMemory()
+    /// Starts the merges the runs are due after a flush (`RunFiles.mergeDue`), on a second thread: reads
+    /// go on from the runs as they are (a merge only rewrites what they hold) until `finishMerges`
+    /// installs the merged runs. With `mergesInBackground` false they run here, before the flush returns.
+    private func startMerges() {
+        guard RunFiles.mergeDue(runs) else { return }
+        let files = runFiles, chain = HandedOver(runs)
+        guard mergesInBackground else {
+            installMerged(.success(files.merge(chain)))
+            return
+        }
+        merges = SecondThread { () throws(SyncError) in files.merge(chain) }
+    }
+
+    /// Installs the merges the last flush started once they are done (`wait`: waits for them; else
+    /// installs them only if they are done already). A flush, a read of every run, the statistics and
+    /// close wait; an append takes them if done, so lookups probe fewer runs sooner.
+    func finishMerges(wait: Bool = true) {
+        guard let m = merges else { return }
+        let outcome: Result<MergedRuns, SyncError>
+        if wait {
+            do { outcome = .success(try m.result()) } catch { outcome = .failure(error) }
+        } else {
+            guard let done = m.poll() else { return }
+            outcome = done
+        }
+        merges = nil
+        installMerged(outcome)
+    }
+
+    /// Takes the merged chain in place of the runs it was made from: the inputs of every merge it made are
+    /// closed and removed (a crash before leaves them beside the merged run; opening takes the longer).
+    private func installMerged(_ outcome: Result<MergedRuns, SyncError>) {
+        guard case .success(let merged) = outcome else { return }  // the merges' thread returns its errors in MergedRuns
+        let kept = Set(merged.chain.value.map { ObjectIdentifier($0) })
+        for run in runs where !kept.contains(ObjectIdentifier(run)) {
+            run.close()
+            try? fs.removeFile(run.path)
+        }
+        runs = merged.chain.value
+        compactions += merged.count
+        if merged.count > 0 { releaseFreedMemory() }
+        if let error = merged.error {
+            logger.error("snapshot merge failed; it will be retried at the next flush", metadata: ["sync.error": "\(error)"])
         }
     }
 
-    /// One run equal to `older` followed by `newer` (adjacent generations): a
-    /// sale's or ticket's newest entry wins, duplicate-key entries are united,
-    /// digests and the newer run's loose events are kept. Streams both.
-    private func merge(_ older: SnapshotFile, _ newer: SnapshotFile) throws(SyncError) -> SnapshotWriter {
-        var keys = 0
-        for run in [older, newer] {
-            for section: SnapshotSection in [.components, .tickets, .duplicateKeys] { keys += Int(run.meta.counts[section] ?? 0) }
-        }
-        let writer = try SnapshotWriter(path: directory + "/run.tmp", fileSystem: fs, central: central, position: newer.meta.position,
-                                        generations: older.generations.lowerBound...newer.generations.upperBound, key: key, expectedKeys: keys)
-        do {
-            /// Merges a section by `groupBytes` of key: on a tie the newer run's group replaces the older's (or both are kept, deduplicated).
-            func mergeSection(_ section: SnapshotSection, groupBytes: Int, newerWins: Bool) throws(SyncError) {
-                // Records are taken in place, as slices of their frames' blocks: only keys are compared, bytes copied once.
-                let a = SnapshotFile.Cursor(older, section), b = SnapshotFile.Cursor(newer, section)
-                var x = try a.nextSlice(), y = try b.nextSlice()
-                while x != nil || y != nil {
-                    if let l = x, y == nil || keyPrecedes(l.prefix(groupBytes), y!.prefix(groupBytes)) {
-                        try writer.add(section, l)
-                        x = try a.nextSlice()
-                    } else if let r = y, x == nil || keyPrecedes(r.prefix(groupBytes), x!.prefix(groupBytes)) {
-                        try writer.add(section, r)
-                        y = try b.nextSlice()
-                    } else if newerWins {
-                        // Same group in both: the newer run's whole group, none of the older's.
-                        let group = Array(x!.prefix(groupBytes))
-                        while let l = x, l.prefix(groupBytes).elementsEqual(group) { x = try a.nextSlice() }
-                        while let r = y, r.prefix(groupBytes).elementsEqual(group) {
-                            try writer.add(section, r)
-                            y = try b.nextSlice()
-                        }
-                    } else {
-                        try writer.add(section, y!)
-                        if x! == y! { x = try a.nextSlice() }  // the same entry in both: once
-                        y = try b.nextSlice()
-                    }
-                }
-            }
-            try mergeSection(.components, groupBytes: 12, newerWins: true)
-            try mergeSection(.tickets, groupBytes: 12, newerWins: true)
-            try mergeSection(.duplicateKeys, groupBytes: 28, newerWins: false)
-            try mergeSection(.digests, groupBytes: 12, newerWins: true)
-            try newer.scan(.loose) { (r: [UInt8]) throws(SyncError) in try writer.add(SnapshotSection.loose, r) }
-            try writer.finish(meta: newer.meta)
-        } catch {
-            writer.abandon()
-            throw error
-        }
-        return writer
+    func close() {
+        finishMerges()
+        for run in runs { run.close() }
     }
-
-    func close() { for run in runs { run.close() } }
 }
 
 /// Folds batches of events into one state, in the order given, on a queue of
@@ -706,5 +686,138 @@ struct ResidentRecord {
     init(_ record: [UInt8], _ event: Event) {
         self.record = record
         filing = Filing(event)
+    }
+}
+
+/// The runs an object hands to another thread. Only the immutable parts of its
+/// runs (what their footers said) are read there: each run is read through a
+/// sibling reader of its own (`SnapshotFile(sibling:)`).
+struct HandedOver<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+/// What the merges started at a flush made: the chain in place of the runs
+/// they were given (a run not merged is the same object), how many merges,
+/// and the error that stopped them (the merges before it are kept).
+struct MergedRuns: Sendable {
+    let chain: HandedOver<[SnapshotFile]>
+    let count: Int
+    let error: SyncError?
+}
+
+/// Puts runs into place and merges them. Holds only what does not change, so
+/// the merges' thread uses it while the state reads its runs on its own.
+struct RunFiles: @unchecked Sendable {  // the file system is used from both threads, as the journal's second thread does
+    let directory: String
+    let fs: any JournalFileSystem
+    let central: CentralID
+    let key: JournalKey
+
+    /// Where a merge writes before its run is put into place (a flush writes `run.tmp`: both may be under way at once).
+    var mergeTemporaryPath: String { directory + "/merge.tmp" }
+
+    /// Renames a finished run into place (after which it is durable under its name) and opens it.
+    func install(_ writer: SnapshotWriter) throws(SyncError) -> SnapshotFile {
+        let path = directory + "/" + CentralState.runName(writer.generations)
+        do {
+            try fs.rename(writer.path, to: path)
+            try fs.syncDirectory(directory)
+        } catch { throw SyncError(.io, "cannot put the new snapshot run in place: \(error.message)", location: path) }
+        return try SnapshotFile(adopting: writer, path: path, fileSystem: fs, key: key)
+    }
+
+    /// Whether the two newest runs are to be merged: the older is not more than twice the newer's size
+    /// (a binary-counter schedule: O(log n) runs, each record rewritten O(log n) times), or there are
+    /// more than `runsMax`.
+    static func mergeDue(_ runs: [SnapshotFile]) -> Bool {
+        guard runs.count >= 2 else { return false }
+        return runs[runs.count - 2].fileBytes <= 2 * runs[runs.count - 1].fileBytes || runs.count > SnapshotLimits.runsMax
+    }
+
+    /// Merges the two newest runs of `chain` while `mergeDue`. The runs given are read through siblings
+    /// (closed here); a run merged here and merged again is removed here (no other thread knew it).
+    func merge(_ chain: HandedOver<[SnapshotFile]>) -> MergedRuns {
+        var runs = chain.value
+        let given = Set(runs.map { ObjectIdentifier($0) })
+        var count = 0
+        var failure: SyncError?
+        while Self.mergeDue(runs) {
+            let older = runs[runs.count - 2], newer = runs[runs.count - 1]
+            do throws(SyncError) {
+                let joined = try install(try merge(older, newer, given: given))
+                for run in [older, newer] where !given.contains(ObjectIdentifier(run)) {
+                    run.close()
+                    try? fs.removeFile(run.path)
+                }
+                runs.removeLast(2)
+                runs.append(joined)
+                count += 1
+            } catch {
+                failure = error
+                break
+            }
+        }
+        return MergedRuns(chain: HandedOver(runs), count: count, error: failure)
+    }
+
+    /// One run equal to `older` followed by `newer` (adjacent generations): a
+    /// sale's or ticket's newest entry wins, duplicate-key entries are united,
+    /// digests and the newer run's loose events are kept. Streams both, each
+    /// read through a sibling when it is one of the runs `given` (another
+    /// thread reads those).
+    private func merge(_ older: SnapshotFile, _ newer: SnapshotFile, given: Set<ObjectIdentifier>) throws(SyncError) -> SnapshotWriter {
+        func reader(_ run: SnapshotFile) throws(SyncError) -> SnapshotFile {
+            given.contains(ObjectIdentifier(run)) ? try SnapshotFile(sibling: run, fileSystem: fs, key: key) : run
+        }
+        let a = try reader(older)
+        defer { if a !== older { a.close() } }
+        let b = try reader(newer)
+        defer { if b !== newer { b.close() } }
+        var keys = 0
+        for run in [a, b] {
+            for section: SnapshotSection in [.components, .tickets, .duplicateKeys] { keys += Int(run.meta.counts[section] ?? 0) }
+        }
+        let writer = try SnapshotWriter(path: mergeTemporaryPath, fileSystem: fs, central: central, position: b.meta.position,
+                                        generations: a.generations.lowerBound...b.generations.upperBound, key: key, expectedKeys: keys)
+        do {
+            /// Merges a section by `groupBytes` of key: on a tie the newer run's group replaces the older's (or both are kept, deduplicated).
+            func mergeSection(_ section: SnapshotSection, groupBytes: Int, newerWins: Bool) throws(SyncError) {
+                // Records are taken in place, as slices of their frames' blocks: only keys are compared, bytes copied once.
+                let older = SnapshotFile.Cursor(a, section), newer = SnapshotFile.Cursor(b, section)
+                var x = try older.nextSlice(), y = try newer.nextSlice()
+                while x != nil || y != nil {
+                    if let l = x, y == nil || keyPrecedes(l.prefix(groupBytes), y!.prefix(groupBytes)) {
+                        try writer.add(section, l)
+                        x = try older.nextSlice()
+                    } else if let r = y, x == nil || keyPrecedes(r.prefix(groupBytes), x!.prefix(groupBytes)) {
+                        try writer.add(section, r)
+                        y = try newer.nextSlice()
+                    } else if newerWins {
+                        // Same group in both: the newer run's whole group, none of the older's.
+                        let group = Array(x!.prefix(groupBytes))
+                        while let l = x, l.prefix(groupBytes).elementsEqual(group) { x = try older.nextSlice() }
+                        while let r = y, r.prefix(groupBytes).elementsEqual(group) {
+                            try writer.add(section, r)
+                            y = try newer.nextSlice()
+                        }
+                    } else {
+                        try writer.add(section, y!)
+                        if x! == y! { x = try older.nextSlice() }  // the same entry in both: once
+                        y = try newer.nextSlice()
+                    }
+                }
+            }
+            try mergeSection(.components, groupBytes: 12, newerWins: true)
+            try mergeSection(.tickets, groupBytes: 12, newerWins: true)
+            try mergeSection(.duplicateKeys, groupBytes: 28, newerWins: false)
+            try mergeSection(.digests, groupBytes: 12, newerWins: true)
+            try b.scan(.loose) { (r: [UInt8]) throws(SyncError) in try writer.add(SnapshotSection.loose, r) }
+            try writer.finish(meta: b.meta)
+        } catch {
+            writer.abandon()
+            throw error
+        }
+        return writer
     }
 }

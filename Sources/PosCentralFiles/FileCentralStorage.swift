@@ -493,26 +493,19 @@ public final class FileCentralStorage: CentralStorage {
         public var eventsSinceSnapshot: Int
     }
 
+    /// Whether snapshot merges run on a second thread (`CentralState.mergesInBackground`; tests compare both).
+    var mergesInBackground: Bool {
+        get { ledger.mergesInBackground }
+        set { ledger.mergesInBackground = newValue }
+    }
+
+    /// The runs reads use now, merges under way or not (tests).
+    var runsServing: Int { ledger.runs.count }
+
+    /// Waits for merges under way (their runs are counted once installed).
     public var snapshotStatistics: SnapshotStatistics {
-        SnapshotStatistics(written: ledger.snapshotsWritten, compactions: ledger.compactions, runs: ledger.runs.count,
+        ledger.finishMerges()
+        return SnapshotStatistics(written: ledger.snapshotsWritten, compactions: ledger.compactions, runs: ledger.runs.count,
                            eventsSinceSnapshot: ledger.eventsSinceSnapshot)
-    }
-}
-
-/// Work started on a second thread at once; `result()` waits for it.
-private final class SecondThread<T: Sendable>: @unchecked Sendable {  // `outcome` is written before `done` is signalled, read after
-    private var outcome: Result<T, SyncError>?
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ work: @escaping @Sendable () throws(SyncError) -> T) {
-        DispatchQueue.global().async {
-            do throws(SyncError) { self.outcome = .success(try work()) } catch { self.outcome = .failure(error) }
-            self.done.signal()
-        }
-    }
-
-    func result() throws(SyncError) -> T {
-        done.wait()
-        return try outcome!.get()
     }
 }

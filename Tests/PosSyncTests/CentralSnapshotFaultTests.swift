@@ -49,7 +49,7 @@ final class ReadFaultFS: JournalFileSystem, @unchecked Sendable {
     func lockExclusive(_ path: String, waitMillis: Int64) throws(JournalError) -> any StoreLockHandle { try inner.lockExclusive(path, waitMillis: waitMillis) }
 }
 
-private func journalTruth(_ dir: String) throws -> LedgerState {
+func journalTruth(_ dir: String) throws -> LedgerState {
     let copy = TempDir("snapfault-truth")
     let fm = FileManager.default
     try fm.removeItem(atPath: copy.path)

@@ -395,6 +395,7 @@ struct CentralSnapshotTests {
             for _ in 0..<3 { try capture() }
             disk.failOperation(Set(SimulatedFileSystem.Operation.allCases), occurrence: n)
             _ = try? t.sync(via: InProcessTransport(central: central), wallMillis: now)
+            _ = central.snapshotStatistics  // the step's merges (on a second thread) end with it
             guard !disk.hasPendingFaults else { break }  // the step has fewer operations than n: every one was tried
             fired += 1
             // A failed flush does not stop central; a failed journal write poisons the journal until it is reopened (fsyncgate).

@@ -189,6 +189,7 @@ struct OverlappedAppendReviewTests {
             chain = header.checksum
         }
         try bundle.finish()
+        try mergeAtTheFlush(central)  // the next write must be the journal's, not a merge's under way
         central.testOnlyFaults.importBatchFramesMax = 3
         // After the first batch is durable, the next journal write (the second batch's) fails.
         central.testOnlyFaults.afterImportBatch = { n in if n == 1 { disk.failOperation([.write], occurrence: 1) } }

@@ -64,6 +64,19 @@ func pushCaptures(_ central: CentralHandler, terminals: Int, perTerminal: Int, s
     return (merchantKey!, ids)
 }
 
+/// Makes a file central merge its snapshot runs at the flush, on the calling thread, as before merges ran on a
+/// second thread (same schedule, same runs): for tests that count the file system's operations or fail the next
+/// one, which a merge under way would take. Returns the storage.
+@discardableResult
+func mergeAtTheFlush(_ central: CentralHandler) throws -> FileCentralStorage {
+    try central.withStorage { (storage) throws(SyncError) -> FileCentralStorage in
+        let files = storage as! FileCentralStorage
+        files.mergesInBackground = false
+        _ = files.snapshotStatistics  // and merges under way end
+        return files
+    }
+}
+
 /// Which storage central runs on in a test.
 enum CentralKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case files, postgres
