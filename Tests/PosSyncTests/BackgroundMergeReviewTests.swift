@@ -111,7 +111,12 @@ private final class ReviewWorld {
     var central: CentralHandler
     let terminal: TerminalReplica
     let enrollment: Enrollment
-    var now = baseMillis
+    /// The terminal's and central's wall clock (central keeps no clock file: its writes are the journal's and the runs').
+    let clock = FixedClock(baseMillis)
+    var now: Int64 {
+        get { clock.millis }
+        set { clock.advance(by: newValue - clock.millis) }
+    }
     var rng: Rng
     var codes: [PaymentCode] = []
 
@@ -122,7 +127,7 @@ private final class ReviewWorld {
         self.snapshotEvents = snapshotEvents
         tmp = simulated ? nil : TempDir("bgmerge-review")
         dir = simulated ? "/c" : tmp!.path + "/c"
-        central = try FileCentralStore.create(directory: dir, fileSystem: fs, snapshotEvents: snapshotEvents)
+        central = try FileCentralStore.create(directory: dir, fileSystem: fs, environment: CentralEnvironment(wallMillis: clock.reading), snapshotEvents: snapshotEvents)
         enrollment = try central.enroll(terminal: try ReplicaId.terminal(1), merchant: "m")
         terminal = simulated
             ? try TerminalReplica.initialize(directory: "/t", enrollment: enrollment, fileSystem: SimulatedFileSystem(seed: seed ^ 0x7E7))
@@ -149,7 +154,7 @@ private final class ReviewWorld {
     func stateFiles() throws -> [String] { try fs.listDirectory(dir + "/state").sorted() }
 
     func reopen() throws {
-        central = try FileCentralStore.open(directory: dir, fileSystem: fs, snapshotEvents: snapshotEvents)
+        central = try FileCentralStore.open(directory: dir, fileSystem: fs, environment: CentralEnvironment(wallMillis: clock.reading), snapshotEvents: snapshotEvents)
     }
 }
 
@@ -381,6 +386,67 @@ struct BackgroundMergeReviewTests {
         }
         #expect(fired > 30, "power was cut at \(fired) operations")
         print("background merge review: power was cut at \(fired) operations in turn")
+    }
+
+    @Test("a read of every run (the full state, the sales awaiting an outcome) waits for a merge under way, then reads the merged runs: the journal's fold")
+    func readsOfEveryRunWaitForAMerge() throws {
+        let seed = TestSeed("background merge review: reads of every run during a merge", replays: "the captures")
+        let fs = MergeFaultFS()
+        fs.hold(merge: 1)
+        let w = try ReviewWorld(seed: seed.value, fs: fs, simulated: false, snapshotEvents: 100)
+        try w.captures(100)
+        try w.captures(100)
+        #expect(fs.arrived.wait(timeout: .now() + 30) == .success, "\(seed.replay): no merge started")
+        let done = DispatchSemaphore(value: 0)
+        let handed = Handed(value: w.central)
+        let results = Handed(value: NSMutableArray())
+        DispatchQueue.global().async {
+            do {
+                let state = try handed.value.state
+                let awaiting = try handed.value.salesAwaitingOutcome()
+                results.value.add(Handed(value: (state, awaiting)))
+            } catch { results.value.add("\(error)") }
+            done.signal()
+        }
+        #expect(done.wait(timeout: .now() + 0.3) == .timedOut, "\(seed.replay): a read of every run returned while the merge was held")
+        fs.release()
+        #expect(done.wait(timeout: .now() + 30) == .success, "\(seed.replay): the read did not return once the merge was released")
+        guard let (state, awaiting) = (results.value.firstObject as? Handed<(LedgerState, [SaleId])>)?.value else {
+            Issue.record("\(seed.replay): the read failed: \(results.value)")
+            return
+        }
+        #expect(w.storage.runsServing == 1, "\(seed.replay): the merged run does not serve after the read")
+        #expect(awaiting == state.sales.values.filter { $0.status == .captured || $0.status == .voidDuplicate }.map(\.id).sorted(),
+                "\(seed.replay): sales awaiting an outcome")
+        try w.central.close()
+        #expect(state == (try journalTruth(w.dir)), "\(seed.replay): the state is not the fold of the journal")
+    }
+
+    @Test("an overlapped append that installs a finished merge and whose journal write then fails: central is as before the push (merged run serving), and reopened takes the push again and holds the journal's fold")
+    func failedOverlappedAppendAfterInstallingAMerge() throws {
+        let seed = TestSeed("background merge review: failed append installing a merge", replays: "the captures")
+        let disk = SimulatedFileSystem(seed: seed.value)
+        let fs = MergeFaultFS(disk)
+        let w = try ReviewWorld(seed: seed.value, fs: fs, simulated: true, snapshotEvents: 100)
+        try w.captures(100)
+        try w.captures(100)  // two runs of one size: their merge runs to its end, not installed
+        #expect(fs.placed.wait(timeout: .now() + 30) == .success, "\(seed.replay): the merge's run was not placed")
+        Thread.sleep(forTimeInterval: 0.2)  // the merge's thread opens its run and returns
+        #expect(w.storage.runsServing == 2, "\(seed.replay)")
+        let before = try simulatedJournalTruth(disk, w.dir)  // read from a copy: central itself is not asked (a read of every run would install the merge)
+        let head = w.central.head
+        disk.failOperation([.write], occurrence: 1)  // the push's journal write (a merge's install removes files, writes nothing)
+        try w.captures(300, tolerant: true)  // at least 256 events: folded while the journal writes; the fold installs the merge
+        #expect(!disk.hasPendingFaults, "\(seed.replay): the journal write was not failed")
+        #expect(w.central.head == head, "\(seed.replay): head \(w.central.head), was \(head)")
+        #expect(w.storage.runsServing == 1, "\(seed.replay): the finished merge was not installed by the append")
+        #expect(try w.central.state == before, "\(seed.replay): central is not as before the failed push")
+        try? w.central.close()
+        try w.reopen()
+        try w.sync()
+        #expect(try w.central.state.sales.count == 500, "\(seed.replay)")
+        #expect(try w.central.state == (try simulatedJournalTruth(disk, w.dir)), "\(seed.replay): the state is not the fold of the journal")
+        try w.central.close()
     }
 
     /// What a push after a flush comes to when power fails `k` operations later, with the flush's merge held
