@@ -99,8 +99,28 @@ private final class MergeFaultFS: JournalFileSystem, @unchecked Sendable {
     func lockExclusive(_ path: String, waitMillis: Int64) throws(JournalError) -> any StoreLockHandle { try inner.lockExclusive(path, waitMillis: waitMillis) }
 }
 
+/// Checks that `work` (started on another thread) waits while `fs` holds a merge, and returns once it is released.
+private func expectWaitsForTheHeldMerge<T>(_ work: OffThread<T>, _ fs: MergeFaultFS, _ label: String) {
+    #expect(work.done.wait(timeout: .now() + 0.3) == .timedOut, "\(label): returned while the merge was held")
+    fs.release()
+    #expect(work.done.wait(timeout: .now() + 30) == .success, "\(label): did not return once the merge was released")
+}
+
 /// A value handed to another thread by a test that waits for it (the test's own synchronization).
 private struct Handed<T>: @unchecked Sendable { let value: T }
+
+/// `body` run on another thread, started at once: `done` is signalled when it has returned, and `outcome` is then its result.
+private final class OffThread<T>: @unchecked Sendable {  // `outcome` is written before `done` is signalled, read after
+    let done = DispatchSemaphore(value: 0)
+    private(set) var outcome: Result<T, any Error>?
+    init(_ body: @escaping () throws -> T) {
+        let work = Handed(value: body)
+        DispatchQueue.global().async { [self] in
+            outcome = Result { try work.value() }
+            done.signal()
+        }
+    }
+}
 
 /// A file central (on `fs`, at `dir`) and one terminal of merchant "m" on a disk of its own.
 private final class ReviewWorld {
@@ -147,6 +167,33 @@ private final class ReviewWorld {
     }
 
     func sync() throws { _ = try terminal.sync(via: InProcessTransport(central: central), wallMillis: now) }
+
+    /// A world on `fs` whose first merge (of its first two runs, one size each) is under way, held at `fs`'s gate.
+    static func mergeHeld(seed: UInt64, fs: MergeFaultFS, simulated: Bool) throws -> ReviewWorld {
+        fs.hold(merge: 1)
+        let w = try ReviewWorld(seed: seed, fs: fs, simulated: simulated, snapshotEvents: 100)
+        try w.twoRunsOfOneSize()
+        #expect(fs.arrived.wait(timeout: .now() + 30) == .success, "seed \(seed): no merge started")
+        return w
+    }
+
+    /// Two flushes of `snapshotEvents` captures each: two runs of one size, whose merge then starts.
+    func twoRunsOfOneSize() throws {
+        try captures(snapshotEvents)
+        try captures(snapshotEvents)
+    }
+
+    /// Closes central (on the real file system) and checks that `state` is the fold of its journal, that
+    /// central reopened holds it, and that `state/` then holds a chain of runs from generation 1.
+    func closeAndCheckReopened(_ state: LedgerState, _ label: String) throws {
+        try central.close()
+        #expect(state == (try journalTruth(dir)), "\(label): the state is not the fold of the journal")
+        try reopen()
+        #expect(try central.state == state, "\(label): reopened")
+        let files = try stateFiles()
+        #expect(isChain(files), "\(label): after open, state/ holds \(files), not a chain of runs from generation 1")
+        try central.close()
+    }
 
     var storage: FileCentralStorage { try! central.withStorage { (s) throws(SyncError) in s as! FileCentralStorage } }
 
@@ -211,14 +258,8 @@ struct BackgroundMergeReviewTests {
                 #expect(bgFS.mergesCreated >= k, "\(label): only \(bgFS.mergesCreated) merges were made: the fault never fired")
                 let state = try background.central.state
                 #expect(reviewOutline(state) == reviewOutline(try atFlush.central.state), "\(label): the states differ")
-                try background.central.close()
                 try atFlush.central.close()
-                #expect(state == (try journalTruth(background.dir)), "\(label): the state is not the fold of the journal")
-                try background.reopen()
-                #expect(try background.central.state == state, "\(label): reopened")
-                let files = try background.stateFiles()
-                #expect(isChain(files), "\(label): after open, state/ holds \(files), not a chain of runs from generation 1")
-                try background.central.close()
+                try background.closeAndCheckReopened(state, label)
             }
         }
     }
@@ -229,8 +270,7 @@ struct BackgroundMergeReviewTests {
         let fs = MergeFaultFS()
         fs.fail(.syncDirectory, merge: 1)
         let w = try ReviewWorld(seed: seed.value, fs: fs, simulated: false, snapshotEvents: 100)
-        try w.captures(100)
-        try w.captures(100)  // two runs of one size: their merge is renamed in place, its fsync fails
+        try w.twoRunsOfOneSize()  // two runs of one size: their merge is renamed in place, its fsync fails
         let stats = w.central.snapshotStatistics
         #expect(stats.runs == 2 && stats.compactions == 0, "\(seed.replay): \(stats)")
         let files1 = try w.stateFiles()
@@ -241,38 +281,19 @@ struct BackgroundMergeReviewTests {
         let files2 = try w.stateFiles()
         #expect(files2 == [CentralState.runName(1...2)], "\(seed.replay): \(files2)")
         #expect(try w.central.state == state, "\(seed.replay): reopened")
-        try w.captures(100)
-        try w.captures(100)
-        let after = try w.central.state
-        try w.central.close()
-        #expect(after == (try journalTruth(w.dir)), "\(seed.replay): the state is not the fold of the journal")
-        try w.reopen()
-        #expect(try w.central.state == after, "\(seed.replay): reopened again")
-        let files3 = try w.stateFiles()
-        #expect(isChain(files3), "\(seed.replay): \(files3)")
-        try w.central.close()
+        try w.twoRunsOfOneSize()
+        try w.closeAndCheckReopened(try w.central.state, "\(seed.replay): after two more flushes")
     }
 
     @Test("close waits for a merge under way, then the merged run is the only one; reopened, the state is the journal's")
     func closeWaitsForAMergeUnderWay() throws {
         let seed = TestSeed("background merge review: close during a merge", replays: "the captures")
         let fs = MergeFaultFS()
-        fs.hold(merge: 1)
-        let w = try ReviewWorld(seed: seed.value, fs: fs, simulated: false, snapshotEvents: 100)
-        try w.captures(100)
-        try w.captures(100)
-        #expect(fs.arrived.wait(timeout: .now() + 30) == .success, "\(seed.replay): no merge started")
-        let closed = DispatchSemaphore(value: 0)
-        let handed = Handed(value: w.central)
-        let failure = Handed(value: NSMutableArray())
-        DispatchQueue.global().async {
-            do { try handed.value.close() } catch { failure.value.add("\(error)") }
-            closed.signal()
-        }
-        #expect(closed.wait(timeout: .now() + 0.3) == .timedOut, "\(seed.replay): close returned while the merge was held")
-        fs.release()
-        #expect(closed.wait(timeout: .now() + 30) == .success, "\(seed.replay): close did not return once the merge was released")
-        #expect(failure.value.count == 0, "\(seed.replay): close failed: \(failure.value)")
+        let w = try ReviewWorld.mergeHeld(seed: seed.value, fs: fs, simulated: false)
+        let central = w.central
+        let close = OffThread { try central.close() }
+        expectWaitsForTheHeldMerge(close, fs, "\(seed.replay): close")
+        if case .failure(let error)? = close.outcome { Issue.record("\(seed.replay): close failed: \(error)") }
         let files4 = try w.stateFiles()
         #expect(files4 == [CentralState.runName(1...2)], "\(seed.replay): \(files4)")
         let truth = try journalTruth(w.dir)
@@ -314,11 +335,7 @@ struct BackgroundMergeReviewTests {
         let seed = TestSeed("background merge review: crash during a merge", replays: "the captures and the crash")
         let disk = SimulatedFileSystem(seed: seed.value)
         let fs = MergeFaultFS(disk)
-        fs.hold(merge: 1)
-        let w = try ReviewWorld(seed: seed.value, fs: fs, simulated: true, snapshotEvents: 100)
-        try w.captures(100)
-        try w.captures(100)
-        #expect(fs.arrived.wait(timeout: .now() + 30) == .success, "\(seed.replay): no merge started")
+        let w = try ReviewWorld.mergeHeld(seed: seed.value, fs: fs, simulated: true)
         try w.captures(30)  // acknowledged while the merge is held
         let acknowledged = w.terminal.acknowledged
         let crashed = w.central
@@ -340,8 +357,7 @@ struct BackgroundMergeReviewTests {
         let disk = SimulatedFileSystem(seed: seed.value)
         let fs = MergeFaultFS(disk)
         let w = try ReviewWorld(seed: seed.value, fs: fs, simulated: true, snapshotEvents: 100)
-        try w.captures(100)
-        try w.captures(100)  // flush 2: two runs of one size, their merge runs to its end
+        try w.twoRunsOfOneSize()  // flush 2: two runs of one size, their merge runs to its end
         #expect(fs.placed.wait(timeout: .now() + 30) == .success, "\(seed.replay): the merge's run was not placed")
         Thread.sleep(forTimeInterval: 0.2)  // the merge's thread opens its run and returns
         #expect(w.storage.runsServing == 2, "\(seed.replay): the merge was installed with no flush, read or append")
@@ -392,27 +408,12 @@ struct BackgroundMergeReviewTests {
     func readsOfEveryRunWaitForAMerge() throws {
         let seed = TestSeed("background merge review: reads of every run during a merge", replays: "the captures")
         let fs = MergeFaultFS()
-        fs.hold(merge: 1)
-        let w = try ReviewWorld(seed: seed.value, fs: fs, simulated: false, snapshotEvents: 100)
-        try w.captures(100)
-        try w.captures(100)
-        #expect(fs.arrived.wait(timeout: .now() + 30) == .success, "\(seed.replay): no merge started")
-        let done = DispatchSemaphore(value: 0)
-        let handed = Handed(value: w.central)
-        let results = Handed(value: NSMutableArray())
-        DispatchQueue.global().async {
-            do {
-                let state = try handed.value.state
-                let awaiting = try handed.value.salesAwaitingOutcome()
-                results.value.add(Handed(value: (state, awaiting)))
-            } catch { results.value.add("\(error)") }
-            done.signal()
-        }
-        #expect(done.wait(timeout: .now() + 0.3) == .timedOut, "\(seed.replay): a read of every run returned while the merge was held")
-        fs.release()
-        #expect(done.wait(timeout: .now() + 30) == .success, "\(seed.replay): the read did not return once the merge was released")
-        guard let (state, awaiting) = (results.value.firstObject as? Handed<(LedgerState, [SaleId])>)?.value else {
-            Issue.record("\(seed.replay): the read failed: \(results.value)")
+        let w = try ReviewWorld.mergeHeld(seed: seed.value, fs: fs, simulated: false)
+        let central = w.central
+        let read = OffThread { (try central.state, try central.salesAwaitingOutcome()) }
+        expectWaitsForTheHeldMerge(read, fs, "\(seed.replay): a read of every run")
+        guard case .success(let (state, awaiting))? = read.outcome else {
+            Issue.record("\(seed.replay): the read failed: \(String(describing: read.outcome))")
             return
         }
         #expect(w.storage.runsServing == 1, "\(seed.replay): the merged run does not serve after the read")
@@ -428,8 +429,7 @@ struct BackgroundMergeReviewTests {
         let disk = SimulatedFileSystem(seed: seed.value)
         let fs = MergeFaultFS(disk)
         let w = try ReviewWorld(seed: seed.value, fs: fs, simulated: true, snapshotEvents: 100)
-        try w.captures(100)
-        try w.captures(100)  // two runs of one size: their merge runs to its end, not installed
+        try w.twoRunsOfOneSize()  // two runs of one size: their merge runs to its end, not installed
         #expect(fs.placed.wait(timeout: .now() + 30) == .success, "\(seed.replay): the merge's run was not placed")
         Thread.sleep(forTimeInterval: 0.2)  // the merge's thread opens its run and returns
         #expect(w.storage.runsServing == 2, "\(seed.replay)")
@@ -455,11 +455,7 @@ struct BackgroundMergeReviewTests {
     private func powerCutOutcome(seed: UInt64, k: Int, mergeFirst: Bool) throws -> (acknowledged: UInt64, head: UInt64, state: String) {
         let disk = SimulatedFileSystem(seed: seed)
         let fs = MergeFaultFS(disk)
-        fs.hold(merge: 1)
-        let w = try ReviewWorld(seed: seed, fs: fs, simulated: true, snapshotEvents: 100)
-        try w.captures(100)
-        try w.captures(100)  // two runs of one size: their merge starts and is held
-        #expect(fs.arrived.wait(timeout: .now() + 30) == .success, "no merge started")
+        let w = try ReviewWorld.mergeHeld(seed: seed, fs: fs, simulated: true)
         disk.cutPower(afterOperations: k)
         if mergeFirst {
             fs.release()
