@@ -423,6 +423,22 @@ struct BackgroundMergeReviewTests {
         #expect(state == (try journalTruth(w.dir)), "\(seed.replay): the state is not the fold of the journal")
     }
 
+    @Test("a flush while a merge is under way waits for it before its run joins the chain (one cascade at a time); then the runs are the schedule's and the state the journal's")
+    func aFlushWaitsForTheMergeUnderWay() throws {
+        let seed = TestSeed("background merge review: a flush during a merge", replays: "the captures")
+        let fs = MergeFaultFS()
+        let w = try ReviewWorld.mergeHeld(seed: seed.value, fs: fs, simulated: false)
+        let world = Handed(value: w)
+        let flush = OffThread { try world.value.captures(100) }  // flush 3
+        expectWaitsForTheHeldMerge(flush, fs, "\(seed.replay): the third flush")
+        if case .failure(let error)? = flush.outcome { Issue.record("\(seed.replay): the push failed: \(error)") }
+        let stats = w.central.snapshotStatistics
+        #expect(stats.written == 3 && stats.compactions >= 1, "\(seed.replay): \(stats)")
+        let files = try w.stateFiles()
+        #expect(isChain(files) && files.count == stats.runs && files.first != CentralState.runName(1...1), "\(seed.replay): \(files) for \(stats)")
+        try w.closeAndCheckReopened(try w.central.state, seed.replay)
+    }
+
     @Test("an overlapped append that installs a finished merge and whose journal write then fails: central is as before the push (merged run serving), and reopened takes the push again and holds the journal's fold")
     func failedOverlappedAppendAfterInstallingAMerge() throws {
         let seed = TestSeed("background merge review: failed append installing a merge", replays: "the captures")
