@@ -393,6 +393,7 @@ struct CentralSnapshotTests {
                 _ = try t.sync(via: InProcessTransport(central: central), wallMillis: now)
             }
             for _ in 0..<3 { try capture() }
+            _ = central.snapshotStatistics  // the earlier steps' merges have ended: the n-th operation is this step's
             disk.failOperation(Set(SimulatedFileSystem.Operation.allCases), occurrence: n)
             _ = try? t.sync(via: InProcessTransport(central: central), wallMillis: now)
             _ = central.snapshotStatistics  // the step's merges (on a second thread) end with it
