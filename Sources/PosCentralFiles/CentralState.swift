@@ -357,6 +357,16 @@ final class CentralState {
     /// and decoded (decoding costs more than reading and folding together).
     func fullState() throws(SyncError) -> LedgerState {
         let fold = FoldPipeline(resident)
+        // Room for every sale and ticket the runs hold, made on the fold's queue while the first batch
+        // is read and decoded: each run's footer counts its captures (duplicate-keys records, one per
+        // captured sale) and tickets. Summed over the runs, an upper bound on what the read adds (a sale
+        // filed again in a newer run is counted once per run).
+        var sales = 0, tickets = 0
+        for run in runs {
+            sales += Int(run.meta.counts[.duplicateKeys] ?? 0)
+            tickets += Int(run.meta.counts[.tickets] ?? 0)
+        }
+        fold.reserve(sales: sales, tickets: tickets)
         var batch: [[UInt8]] = []
         var from: [Int] = []  // the run each record of the batch was read from (named when it does not decode)
         batch.reserveCapacity(Self.bulkBatchEvents)
@@ -645,10 +655,29 @@ final class FoldPipeline: @unchecked Sendable {  // `state` is touched by one si
 
     init(_ state: LedgerState) { self.state = state }
 
+    /// `LedgerState.reserveCapacity` on the fold's queue (the state is copied there once, when it is
+    /// shared with the caller's, and grown to its size before the first batch).
+    func reserve(sales: Int, tickets: Int) {
+        group.wait()
+        queue.async(group: group) { self.state.reserveCapacity(sales: sales, tickets: tickets) }
+    }
+
+    /// Events folded by one `LedgerState.apply`, at most: a slice's sales are looked up again when it
+    /// is recomputed, and a slice this small still has their table entries in cache then (a whole
+    /// batch's do not: each lookup of a state of a million sales would miss again).
+    static let sliceEvents = 512
+
     func apply(_ batch: [Event]) {
         group.wait()
         guard !batch.isEmpty else { return }
-        queue.async(group: group) { self.state.apply(batch) }
+        queue.async(group: group) {
+            var start = 0
+            while start < batch.count {
+                let end = Swift.min(start + Self.sliceEvents, batch.count)
+                self.state.apply(batch[start..<end])
+                start = end
+            }
+        }
     }
 
     /// The state once every batch given is folded.

@@ -130,6 +130,25 @@ public struct LedgerState: Equatable, Sendable {
 
     public mutating func apply(_ event: Event) { apply(CollectionOfOne(event)) }
 
+    /// Makes room for `sales` more sales and `tickets` more tickets in the tables a fold fills
+    /// one entry per sale (groups, views, payment-code groups) and per ticket (groups, views),
+    /// so a fold of many entities at once (the full-state read) fills them in place instead of
+    /// growing them one doubling at a time (each doubling rehashes every entry into fresh
+    /// pages). A hint: the state folded is the same with or without it, only memory is taken
+    /// early, so give what is known to come (an overestimate costs its unused slots).
+    public mutating func reserveCapacity(sales: Int, tickets: Int) {
+        precondition(sales >= 0 && tickets >= 0, "negative reservation")
+        if sales > 0 {
+            saleGroups.reserveCapacity(saleGroups.count + sales)
+            self.sales.reserveCapacity(self.sales.count + sales)
+            capturesByKey.reserveCapacity(capturesByKey.count + sales)
+        }
+        if tickets > 0 {
+            ticketGroups.reserveCapacity(ticketGroups.count + tickets)
+            self.tickets.reserveCapacity(self.tickets.count + tickets)
+        }
+    }
+
     /// Most dirty-sale slots reserved up front for one batch (sales; the set grows past it as needed).
     static let dirtyReserveMax = 1 << 16
 
@@ -312,6 +331,12 @@ extension SaleGroup {
         voided = false
         guard let capture else {
             ownStatus = .awaitingCapture  // outcomes wait for their capture
+            return []
+        }
+        // A capture alone (most sales between capture and outcome, and every sale of a
+        // capture-only load): what `SaleRules.own` gives for no outcomes, without its lists.
+        if outcomes.isEmpty {
+            ownStatus = .captured
             return []
         }
         let m = SaleRules.own(capture: capture, outcomes: outcomes)
