@@ -180,10 +180,18 @@ public struct LedgerState: Equatable, Sendable {
         switch e.body {
         case .sequenceVoid:
             return  // a number lost at its terminal: it keeps the number used, and holds nothing to fold
-        case .saleCaptured:
+        case .saleCaptured(let capture):
             let id = SaleId(e.dot)
-            // The group is made now: when none was there, `keep` keeps `e` and it is needed.
-            let g = saleGroupIndex(id)
+            guard let g = saleGroups.index(forKey: id) else {
+                // A sale not known yet (every sale of a full-state read): what the general path below
+                // does with no group and no previous capture, with one lookup where it makes two more.
+                var group = SaleGroup()
+                group.capture = e
+                saleGroups[id] = group
+                insertSorted(&capturesByKey[capture.duplicateKey, default: []], id)
+                dirtySales.insert(id)
+                return
+            }
             let previous = saleGroups.values[g].heldCapture()
             guard let kept = keep(previous, e) else { return }
             saleGroups.values[g].capture = kept
