@@ -361,35 +361,53 @@ final class CentralState {
     /// The whole state: each sale's newest component across the runs, folded
     /// with the resident part. O(every event) in time and in the state it
     /// returns: for reports and checks, never on the sync path.
-    /// The records are read here a batch at a time, each batch decoded on two
-    /// threads (`BulkDecode`) and folded on a third queue while the next is read
-    /// and decoded (decoding costs more than reading and folding together).
+    /// The records are read here a batch at a time; each batch is decoded on
+    /// two threads (`BulkDecode`) while the next is read, and folded on a queue
+    /// of its own while the next is decoded (`FoldPipeline`): reading, decoding
+    /// and folding each take a part of the time, and the three overlap.
     func fullState() throws(SyncError) -> LedgerState {
-        let fold = FoldPipeline(resident)
+        let fold = FoldPipeline(resident, context: recordContext)
+        // Room for every sale and ticket the runs hold, made on the fold's queue while the first batch
+        // is read and decoded: each run's footer counts its captures (duplicate-keys records, one per
+        // captured sale) and tickets. Summed over the runs, an upper bound on what the read adds (a sale
+        // filed again in a newer run is counted once per run).
+        var sales = 0, tickets = 0
+        for run in runs {
+            sales += Int(run.meta.counts[.duplicateKeys] ?? 0)
+            tickets += Int(run.meta.counts[.tickets] ?? 0)
+        }
+        fold.reserve(sales: sales, tickets: tickets)
         var batch: [[UInt8]] = []
         var from: [Int] = []  // the run each record of the batch was read from (named when it does not decode)
-        batch.reserveCapacity(Self.bulkBatchEvents)
-        func decodeBatch() throws(SyncError) {
-            let context = recordContext
-            switch BulkDecode.map(batch, { (r) throws(LedgerError) in try RecordCodec.decode(r, context: context) }) {
-            case .success(let events): fold.apply(events)
-            case .failure(let f): throw SyncError(f.error, location: "\(runs[from[f.index]].path) (an event record)")
-            }
-            batch.removeAll(keepingCapacity: true)
-            from.removeAll(keepingCapacity: true)
+        func failed(_ f: FoldPipeline.Failure) -> SyncError {
+            SyncError(f.error, location: "\(runs[f.origin].path) (an event record)")
+        }
+        func hand() throws(SyncError) {
+            // The arrays go to the pipeline whole: the next batch starts in new ones.
+            let failure = fold.decodeAndApply(batch, origins: from)
+            batch = []
+            from = []
+            batch.reserveCapacity(Self.bulkBatchEvents)
+            from.reserveCapacity(Self.bulkBatchEvents)
+            if let failure { throw failed(failure) }
         }
         do {
+            batch.reserveCapacity(Self.bulkBatchEvents)
+            from.reserveCapacity(Self.bulkBatchEvents)
             try forEachRunComponentRecords { (_, records, run) throws(SyncError) in
                 batch += records
                 from += repeatElement(run, count: records.count)
-                if batch.count >= Self.bulkBatchEvents { try decodeBatch() }
+                if batch.count >= Self.bulkBatchEvents { try hand() }
             }
-            try decodeBatch()
+            try hand()
         } catch {
-            _ = fold.finish()  // no fold outlives the read that failed
+            _ = fold.finish()  // no decode or fold outlives the read that failed
             throw error
         }
-        return fold.finish()
+        switch fold.finish() {
+        case .success(let state): return state
+        case .failure(let f): throw failed(f)
+        }
     }
 
     /// Sales in the runs whose newest component holds a capture and no outcome
@@ -444,8 +462,8 @@ final class CentralState {
                 throw SyncError(.malformed, "a components record's key names no sale", location: runs[newest].path)
             }
             let sale = SaleId(dot)
-            let group = Array(key)
-            let resident = loadedSales.contains(sale)
+            let group = key  // a slice of its frame's block, kept alive by it while the heads move on
+            let resident = !loadedSales.isEmpty && loadedSales.contains(sale)
             var records: [[UInt8]] = []
             for (i, cursor) in cursors.enumerated() {
                 while let h = heads[i], h.prefix(keyBytes).elementsEqual(group) {
@@ -623,23 +641,80 @@ final class CentralState {
 /// its own: `apply` returns once the batch before has been folded and this
 /// one is under way, so the caller prepares the next batch meanwhile and at
 /// most two batches are held (the caller's and the one being folded).
-final class FoldPipeline: @unchecked Sendable {  // `state` is touched by one side at a time: the group orders them
+/// `decodeAndApply` puts a decode in front, on a second queue: a batch of
+/// records is decoded there while the caller reads the next and the one
+/// before is folded (at most three batches held).
+final class FoldPipeline: @unchecked Sendable {  // `state` and `failure` are touched by one side at a time: the groups order them
     private var state: LedgerState
+    private let context: RecordDecodeContext
     private let queue = DispatchQueue(label: "possync.central.fold")
     private let group = DispatchGroup()
+    private let decodeQueue = DispatchQueue(label: "possync.central.decode")
+    private let decodeGroup = DispatchGroup()
+    /// The first record that did not decode: nothing after it is decoded or folded.
+    private var failure: Failure?
 
-    init(_ state: LedgerState) { self.state = state }
+    /// A record that did not decode: the origin the caller gave it, and why.
+    struct Failure: Error {
+        let origin: Int
+        let error: LedgerError
+    }
+
+    /// Events folded by one `LedgerState.apply`, at most: a slice's sales are looked up again when it
+    /// is recomputed, and a slice this small still has their table entries in cache then (a whole
+    /// batch's do not: each lookup in a state of a million sales would miss again).
+    static let sliceEvents = 512
+
+    /// `context`: what `decodeAndApply` decodes records with.
+    init(_ state: LedgerState, context: RecordDecodeContext) {
+        self.state = state
+        self.context = context
+    }
+
+    /// `LedgerState.reserveCapacity` on the fold's queue (the state is copied there once, when it is
+    /// shared with the caller's, and grown to its size before the first batch).
+    func reserve(sales: Int, tickets: Int) {
+        group.wait()
+        queue.async(group: group) { self.state.reserveCapacity(sales: sales, tickets: tickets) }
+    }
 
     func apply(_ batch: [Event]) {
         group.wait()
         guard !batch.isEmpty else { return }
-        queue.async(group: group) { self.state.apply(batch) }
+        queue.async(group: group) {
+            var start = 0
+            while start < batch.count {
+                let end = Swift.min(start + Self.sliceEvents, batch.count)
+                self.state.apply(batch[start..<end])
+                start = end
+            }
+        }
     }
 
-    /// The state once every batch given is folded.
-    func finish() -> LedgerState {
+    /// Decodes `records` (on the decode queue, `BulkDecode`'s two threads) and folds them (`apply`);
+    /// returns once the batch before has been decoded. `origins[i]` names where record `i` came from.
+    /// The first record that does not decode is returned, by this call or a later one, or by `finish`.
+    func decodeAndApply(_ records: [[UInt8]], origins: [Int]) -> Failure? {
+        precondition(records.count == origins.count, "one origin per record")
+        decodeGroup.wait()
+        if let failure { return failure }
+        guard !records.isEmpty else { return nil }
+        decodeQueue.async(group: decodeGroup) {
+            let context = self.context
+            switch BulkDecode.map(records, { (r) throws(LedgerError) in try RecordCodec.decode(r, context: context) }) {
+            case .success(let events): self.apply(events)
+            case .failure(let f): self.failure = Failure(origin: origins[f.index], error: f.error)
+            }
+        }
+        return nil
+    }
+
+    /// The state once every batch given is folded, or the first record that did not decode.
+    func finish() -> Result<LedgerState, Failure> {
+        decodeGroup.wait()
         group.wait()
-        return state
+        if let failure { return .failure(failure) }
+        return .success(state)
     }
 }
 

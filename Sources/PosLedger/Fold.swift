@@ -130,6 +130,25 @@ public struct LedgerState: Equatable, Sendable {
 
     public mutating func apply(_ event: Event) { apply(CollectionOfOne(event)) }
 
+    /// Makes room for `sales` more sales and `tickets` more tickets in the tables a fold fills
+    /// one entry per sale (groups, views, payment-code groups) and per ticket (groups, views),
+    /// so a fold of many entities at once (the full-state read) fills them in place instead of
+    /// growing them one doubling at a time (each doubling rehashes every entry into fresh
+    /// pages). A hint: the state folded is the same with or without it, only memory is taken
+    /// early, so give what is known to come (an overestimate costs its unused slots).
+    public mutating func reserveCapacity(sales: Int, tickets: Int) {
+        precondition(sales >= 0 && tickets >= 0, "negative reservation")
+        if sales > 0 {
+            saleGroups.reserveCapacity(saleGroups.count + sales)
+            self.sales.reserveCapacity(self.sales.count + sales)
+            capturesByKey.reserveCapacity(capturesByKey.count + sales)
+        }
+        if tickets > 0 {
+            ticketGroups.reserveCapacity(ticketGroups.count + tickets)
+            self.tickets.reserveCapacity(self.tickets.count + tickets)
+        }
+    }
+
     /// Most dirty-sale slots reserved up front for one batch (sales; the set grows past it as needed).
     static let dirtyReserveMax = 1 << 16
 
@@ -161,10 +180,18 @@ public struct LedgerState: Equatable, Sendable {
         switch e.body {
         case .sequenceVoid:
             return  // a number lost at its terminal: it keeps the number used, and holds nothing to fold
-        case .saleCaptured:
+        case .saleCaptured(let capture):
             let id = SaleId(e.dot)
-            // The group is made now: when none was there, `keep` keeps `e` and it is needed.
-            let g = saleGroupIndex(id)
+            guard let g = saleGroups.index(forKey: id) else {
+                // A sale not known yet (every sale of a full-state read): what the general path below
+                // does with no group and no previous capture, with one lookup where it makes two more.
+                var group = SaleGroup()
+                group.capture = e
+                saleGroups[id] = group
+                insertSorted(&capturesByKey[capture.duplicateKey, default: []], id)
+                dirtySales.insert(id)
+                return
+            }
             let previous = saleGroups.values[g].heldCapture()
             guard let kept = keep(previous, e) else { return }
             saleGroups.values[g].capture = kept
@@ -312,6 +339,12 @@ extension SaleGroup {
         voided = false
         guard let capture else {
             ownStatus = .awaitingCapture  // outcomes wait for their capture
+            return []
+        }
+        // A capture alone (most sales between capture and outcome, and every sale of a
+        // capture-only load): what `SaleRules.own` gives for no outcomes, without its lists.
+        if outcomes.isEmpty {
+            ownStatus = .captured
             return []
         }
         let m = SaleRules.own(capture: capture, outcomes: outcomes)

@@ -58,6 +58,41 @@ struct FoldReferenceTests {
         }
     }
 
+    @Test("a state given room up front folds what the reference folds (the full-state read's way: part folded, room made, the rest by sale)")
+    func reservedAgreesWithReference() {
+        let seed = Property.seed(42)
+        var r = SeededRandom(seed: seed)
+        for i in 0..<Property.cases(default: Self.casesDefault) {
+            let events = ReferenceCaseGen.events(&r)
+            let reference = FoldSnapshot(ReferenceLedgerState.fold(events), ids: events)
+            let shuffled = events.shuffled(using: &r)
+            // A part folded first (central's resident part), shared with a copy that must not change.
+            let k = r.int(0...shuffled.count)
+            var state = LedgerState.fold(shuffled[..<k])
+            let before = state
+            // Room for fewer, as many or more entities than come (the runs' counts are an upper bound).
+            state.reserveCapacity(sales: r.int(0...2 * events.count), tickets: r.int(0...events.count))
+            // The rest grouped by sale, as the runs' components arrive, in batches cut anywhere.
+            var rest = shuffled[k...].sorted { ($0.saleId?.dot ?? $0.dot) < ($1.saleId?.dot ?? $1.dot) }[...]
+            while !rest.isEmpty {
+                let n = r.int(1...max(1, rest.count))
+                state.apply(rest.prefix(n))
+                rest = rest.dropFirst(n)
+            }
+            let fast = FoldSnapshot(state, ids: events)
+            if fast != reference || state != LedgerState.fold(events) {
+                Issue.record(Comment(rawValue: "seed \(seed) case \(i) (\(events.count) events, \(k) before the room was made): "
+                    + "the reserved fold differs from the reference: \(fast.firstDifference(from: reference))\nreference:\n"
+                    + "\(reference.canonicalText)---\nreserved:\n\(fast.canonicalText)"))
+                return
+            }
+            if before != LedgerState.fold(shuffled[..<k]) {
+                Issue.record(Comment(rawValue: "seed \(seed) case \(i): making room changed the state it was copied from"))
+                return
+            }
+        }
+    }
+
     @Test("the reference fold is what the fold was: it renders the golden scenario's state")
     func referenceMatchesFold() {
         // A hand-written scenario touching every path once, so a reference that
