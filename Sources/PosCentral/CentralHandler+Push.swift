@@ -55,6 +55,7 @@ extension CentralHandler {
         func checkAgainstFold() throws(SyncError) {
             try storage.prepare(decodedEvents.map(\.event))  // what the checks below and the fold read is resident
             let heldDigests = try storage.digests(of: decodedEvents.map(\.event.dot).filter { $0.seq <= acknowledged })  // a re-sent push's digests
+            fresh.reserveCapacity(decodedEvents.count)
             for (event, record, digest, frame, index) in decodedEvents {
                 let seq = event.dot.seq
                 if let owner = owningTerminal(of: event), terminals[owner]?.enrollment.merchant != t.enrollment.merchant {
@@ -136,7 +137,11 @@ extension CentralHandler {
             }
             return (events, nil)
         }
-        for (index, frame) in decodeFrames(count: m.frames.count, records: recordCount, t: t, decodeFrame, stopsAfter: { $0.fault != nil }).enumerated() {
+        let decoded = decodeFrames(count: m.frames.count, records: recordCount, t: t, decodeFrame, stopsAfter: { $0.fault != nil })
+        // Room for every decoded record at once: the entries are large (an event and its record), and moving
+        // them on each growth cost more than filling them.
+        decodedEvents.reserveCapacity(decoded.reduce(0) { $0 + $1.events.count })
+        for (index, frame) in decoded.enumerated() {
             for (i, e) in frame.events.enumerated() { decodedEvents.append((e.event, e.record, e.digest, index, i)) }
             if let fault = frame.fault {
                 // A record-level fault: the records before it are still checked against the fold first.
@@ -155,7 +160,7 @@ extension CentralHandler {
             }
             try append(fresh, skipping: skippable?.range)  // durable before the ack
             for e in fresh { _ = try? hlc.receive(e.event.hlc, wallMillis: now) }  // an absurd timestamp does not drag the clock
-            try noteVoidsAndRepairs(of: m.terminal, in: fresh.map(\.event), mark: expected - 1, now: now)
+            try noteVoidsAndRepairs(of: m.terminal, in: fresh, mark: expected - 1, now: now)
         }
         return .init(acknowledged: expected - 1, accepted: UInt32(fresh.count), duplicates: UInt32(duplicates))
     }
@@ -168,7 +173,9 @@ extension CentralHandler {
     /// says ends the push (a fault), which is the last: no frame after it is used, so none is decoded once
     /// a thread knows of it. On two threads (the terminal's decoder and a second one: a decoder keeps its
     /// inflaters) when the push holds `records` of at least `parallelDecodeRecordsMin` in two frames or
-    /// more, else on this one.
+    /// more, else on this one. Each thread takes the next frame no thread has taken yet, so a second thread
+    /// that starts late (a busy machine: a millisecond and more) leaves this one decoding the rest, rather
+    /// than this one waiting for it to decode a fixed half.
     private func decodeFrames<R>(count: Int, records: Int, t: TerminalEntry, _ decode: (Int, FrameDecoder) -> R,
                                  stopsAfter: (R) -> Bool) -> [R] {
         guard count >= 2, records >= Self.parallelDecodeRecordsMin else {
@@ -187,11 +194,11 @@ extension CentralHandler {
         withoutActuallyEscaping(decode) { decode in
             withoutActuallyEscaping(stopsAfter) { stopsAfter in
                 let work = FrameWork(out: out, decoders: decoders, decode: decode, stopsAfter: stopsAfter, firstStop: firstStop)
-                // Each thread writes only its own frames' slots (even or odd): no slot is shared. A frame after
-                // a stop already found is skipped (left nil): every frame before the first stop is decoded.
+                // Each thread writes only the slots of the frames it took (each frame is taken once): no slot is
+                // shared. Frames are taken in order, so every frame before the first stop is taken and decoded;
+                // one after a stop already found is skipped (left nil).
                 DispatchQueue.concurrentPerform(iterations: 2) { worker in
-                    for index in stride(from: worker, to: count, by: 2) {
-                        guard index < work.firstStop.index else { break }
+                    while let index = work.firstStop.take() {
                         let r = work.decode(index, work.decoders[worker])
                         work.out[index] = r
                         if work.stopsAfter(r) { work.firstStop.lower(to: index) }
@@ -203,13 +210,22 @@ extension CentralHandler {
         return (0...last).map { out[$0]! }
     }
 
-    /// The lowest frame index whose result stopped the push, shared by the decoding threads (`count`: none yet).
+    /// The lowest frame index whose result stopped the push (`count`: none yet) and the next frame no thread
+    /// has taken, shared by the decoding threads.
     private final class FirstStop: @unchecked Sendable {
         private let lock = NSLock()
         private var value: Int
+        private var next = 0
         init(_ count: Int) { value = count }
         var index: Int { lock.lock(); defer { lock.unlock() }; return value }
         func lower(to index: Int) { lock.lock(); value = min(value, index); lock.unlock() }
+        /// The next frame to decode, taken by the caller alone (nil: none is left before the first stop known).
+        func take() -> Int? {
+            lock.lock(); defer { lock.unlock() }
+            guard next < value else { return nil }
+            next += 1
+            return next - 1
+        }
     }
 
     /// What the two decoding threads share, each touching only its own slots and its own decoder.
@@ -234,10 +250,12 @@ extension CentralHandler {
     /// After a push: numbers the terminal voided (lost before central held them) are recorded by
     /// range, and a `terminal-behind` loss the new mark reaches is resolved — `repaired`, or
     /// `unrecoverable` when voids filled part of it.
-    private func noteVoidsAndRepairs(of terminal: ReplicaId, in events: [Event], mark: UInt64, now: Int64) throws(SyncError) {
+    private func noteVoidsAndRepairs(of terminal: ReplicaId, in events: [AcceptedEvent], mark: UInt64, now: Int64) throws(SyncError) {
         defer { logNewLosses() }
         var voided: [ClosedRange<UInt64>] = []
-        for e in events where e.body == .sequenceVoid {
+        for a in events {
+            guard case .sequenceVoid = a.event.body else { continue }
+            let e = a.event
             if let last = voided.last, last.upperBound + 1 == e.dot.seq { voided[voided.count - 1] = last.lowerBound...e.dot.seq } else { voided.append(e.dot.seq...e.dot.seq) }
         }
         for v in voided {

@@ -130,6 +130,17 @@ public struct LedgerState: Equatable, Sendable {
 
     public mutating func apply(_ event: Event) { apply(CollectionOfOne(event)) }
 
+    /// Makes room for `sales` sales (their groups, views and duplicate keys) at once, so a store that
+    /// folds up to a known bound between flushes does not grow and rehash its tables on the way there.
+    public mutating func reserveCapacity(sales count: Int) {
+        saleGroups.reserveCapacity(count)
+        sales.reserveCapacity(count)
+        capturesByKey.reserveCapacity(count)
+    }
+
+    /// The sales the tables hold room for without growing (`reserveCapacity(sales:)`).
+    public var salesCapacity: Int { Swift.min(saleGroups.capacity, sales.capacity, capturesByKey.capacity) }
+
     /// Most dirty-sale slots reserved up front for one batch (sales; the set grows past it as needed).
     static let dirtyReserveMax = 1 << 16
 
