@@ -280,6 +280,7 @@ final class CentralState {
             reserveResident()
             resident.apply(events)
             loadedSinceSnapshot += events.count
+            notePeak()
         }
         // The captures sharing this sale's payment code decide its status with it.
         if case .saleCaptured(let c)? = resident.capture(of: s)?.body { try loadKey(c.duplicateKey) }
@@ -340,24 +341,34 @@ final class CentralState {
         }
         resident.apply(events)
         eventsSinceSnapshot += events.count
+        notePeak()
     }
 
-    /// Most sales (and resident records) the resident part's tables are sized for at once: the flush
-    /// interval, up to this (a larger interval lets the tables grow past it as needed).
+    /// Most sales (and resident records) the resident part's tables are sized for at once (a larger
+    /// cycle lets the tables grow past it as needed).
     static let residentReserveMax = 1 << 17
 
-    /// Sizes the resident part's tables (and, once there are runs, the sets of what was looked up in them)
-    /// for the flush interval the first time they are written after a flush (or the open): they fill
-    /// towards it before the next flush anyway, and so are never grown and rehashed on the way (each growth
-    /// rehashed every entry held; the push path's fold spent about a sixth of its time there). Memory stays
-    /// within the interval's bound.
+    /// The most sales, resident records and looked-up sales and keys the resident part has held since the
+    /// open (at most `snapshotEvents` and a push's worth of each): what a cycle after a flush is sized for.
+    private var residentPeak = (sales: 0, records: 0, loadedSales: 0, checkedKeys: 0)
+
+    /// Sizes the resident part's tables (and the sets of what was looked up in the runs) for what the
+    /// cycles before held, the first time they are written after a flush: a steady load fills them that
+    /// far again before the next flush, so they are not grown and rehashed on the way (each growth
+    /// rehashed every entry held: about a sixth of row 6b's push-thread samples). Never more than was
+    /// held before (a small store, or the first cycle, reserves nothing), so memory stays within the peak.
     private func reserveResident() {
-        let room = min(snapshotEvents, Self.residentReserveMax)
-        if records.capacity < room { records.reserveCapacity(room) }
-        if resident.salesCapacity < room { resident.reserveCapacity(sales: room) }
-        guard !runs.isEmpty else { return }  // what was looked up in the runs: none to look up yet
-        if loadedSales.capacity < room { loadedSales.reserveCapacity(room) }
-        if checkedKeys.capacity < room { checkedKeys.reserveCapacity(room) }
+        let peak = residentPeak, most = Self.residentReserveMax
+        if records.capacity < min(peak.records, most) { records.reserveCapacity(min(peak.records, most)) }
+        if resident.salesCapacity < min(peak.sales, most) { resident.reserveCapacity(sales: min(peak.sales, most)) }
+        if loadedSales.capacity < min(peak.loadedSales, most) { loadedSales.reserveCapacity(min(peak.loadedSales, most)) }
+        if checkedKeys.capacity < min(peak.checkedKeys, most) { checkedKeys.reserveCapacity(min(peak.checkedKeys, most)) }
+    }
+
+    /// Notes how far the resident part has grown (`reserveResident` sizes the next cycles for it).
+    private func notePeak() {
+        residentPeak = (max(residentPeak.sales, resident.sales.count), max(residentPeak.records, records.count),
+                        max(residentPeak.loadedSales, loadedSales.count), max(residentPeak.checkedKeys, checkedKeys.count))
     }
 
     /// Takes back an `apply` whose journal write failed: its events' records are dropped and the
