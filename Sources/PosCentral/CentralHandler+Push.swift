@@ -173,9 +173,10 @@ extension CentralHandler {
     /// says ends the push (a fault), which is the last: no frame after it is used, so none is decoded once
     /// a thread knows of it. On two threads (the terminal's decoder and a second one: a decoder keeps its
     /// inflaters) when the push holds `records` of at least `parallelDecodeRecordsMin` in two frames or
-    /// more, else on this one. Each thread takes the next frame no thread has taken yet, so a second thread
-    /// that starts late (a busy machine: a millisecond and more) leaves this one decoding the rest, rather
-    /// than this one waiting for it to decode a fixed half.
+    /// more, else on this one. This thread always decodes (a `concurrentPerform` from it left it waiting while
+    /// one worker decoded every frame in over half of row 6b's pushes); a second thread, started as this one
+    /// begins, helps once it runs. Each takes the next frame no thread has taken yet, so a second thread that
+    /// starts late (a busy machine: a millisecond and more) leaves this one decoding the rest.
     private func decodeFrames<R>(count: Int, records: Int, t: TerminalEntry, _ decode: (Int, FrameDecoder) -> R,
                                  stopsAfter: (R) -> Bool) -> [R] {
         guard count >= 2, records >= Self.parallelDecodeRecordsMin else {
@@ -193,17 +194,18 @@ extension CentralHandler {
         let firstStop = FirstStop(count)
         withoutActuallyEscaping(decode) { decode in
             withoutActuallyEscaping(stopsAfter) { stopsAfter in
-                let work = FrameWork(out: out, decoders: decoders, decode: decode, stopsAfter: stopsAfter, firstStop: firstStop)
-                // Each thread writes only the slots of the frames it took (each frame is taken once): no slot is
-                // shared. Frames are taken in order, so every frame before the first stop is taken and decoded;
-                // one after a stop already found is skipped (left nil).
-                DispatchQueue.concurrentPerform(iterations: 2) { worker in
-                    while let index = work.firstStop.take() {
-                        let r = work.decode(index, work.decoders[worker])
-                        work.out[index] = r
-                        if work.stopsAfter(r) { work.firstStop.lower(to: index) }
-                    }
+                // The second thread reaches the work through a pointer: the block it runs holds no reference to the
+                // closures, which must not outlive this call (the block itself may be released after `done`).
+                let work = UnsafeMutablePointer<FrameWork<R>>.allocate(capacity: 1)
+                work.initialize(to: FrameWork(out: out, decoders: decoders, decode: decode, stopsAfter: stopsAfter, firstStop: firstStop))
+                defer { work.deinitialize(count: 1); work.deallocate() }
+                let helper = WorkPointer(work: work), done = DispatchSemaphore(value: 0)
+                DispatchQueue.global().async {
+                    helper.work.pointee.run(decoder: 1)
+                    done.signal()
                 }
+                work.pointee.run(decoder: 0)
+                done.wait()  // the second thread is done with every frame it took, and with `work`
             }
         }
         let last = min(firstStop.index, count - 1)
@@ -235,6 +237,22 @@ extension CentralHandler {
         let decode: (Int, FrameDecoder) -> R
         let stopsAfter: (R) -> Bool
         let firstStop: FirstStop
+
+        /// Decodes frames with `decoders[decoder]` until none is left: each thread writes only the slots of the
+        /// frames it took (each frame is taken once), so no slot is shared. Frames are taken in order, so every
+        /// frame before the first stop is taken and decoded; one after a stop already found is skipped (left nil).
+        func run(decoder: Int) {
+            while let index = firstStop.take() {
+                let r = decode(index, decoders[decoder])
+                out[index] = r
+                if stopsAfter(r) { firstStop.lower(to: index) }
+            }
+        }
+    }
+
+    /// The shared work as the second decoding thread's block holds it: a pointer, valid until `decodeFrames` returns.
+    private struct WorkPointer<R>: @unchecked Sendable {
+        let work: UnsafeMutablePointer<FrameWork<R>>
     }
 
     /// A re-sent event that differs from the accepted one: the terminal is flagged for good, and the push refused.
