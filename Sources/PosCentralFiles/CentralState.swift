@@ -231,7 +231,7 @@ final class CentralState {
     /// Loads from the runs everything the fold needs to apply `event` exactly.
     func prepare(_ event: Event) throws(SyncError) {
         guard !runs.isEmpty else { return }
-        reserveResident()
+        if cycleIsFresh { reserveResident() }
         let c = EventComponent(event)
         if let sale = c.sale { try loadSale(sale) }
         if let key = c.duplicateKey { try loadKey(key) }
@@ -277,7 +277,7 @@ final class CentralState {
         for (i, (dot, record)) in loaded.enumerated() { records[dot] = ResidentRecord(record, events[i]) }
         for e in events { if case .refundRequested = e.body { checkedTickets.insert(TicketId(e.dot)) } }
         if !events.isEmpty {
-            reserveResident()
+            if cycleIsFresh { reserveResident() }
             resident.apply(events)
             loadedSinceSnapshot += events.count
             notePeak()
@@ -364,6 +364,10 @@ final class CentralState {
         if loadedSales.capacity < min(peak.loadedSales, most) { loadedSales.reserveCapacity(min(peak.loadedSales, most)) }
         if checkedKeys.capacity < min(peak.checkedKeys, most) { checkedKeys.reserveCapacity(min(peak.checkedKeys, most)) }
     }
+
+    /// Nothing applied or loaded since the last flush (or the open): the resident tables may not be sized yet
+    /// (a lookup's sets fill before the cycle's first apply). Checked per event instead of `reserveResident`.
+    private var cycleIsFresh: Bool { eventsSinceSnapshot == 0 && loadedSinceSnapshot == 0 }
 
     /// Notes how far the resident part has grown (`reserveResident` sizes the next cycles for it).
     private func notePeak() {
