@@ -201,19 +201,23 @@ extension CentralHandler {
                 defer { work.deinitialize(count: 1); work.deallocate() }
                 let helper = WorkPointer(work: work), done = DispatchSemaphore(value: 0)
                 DispatchQueue.global().async {
+                    // Not begun before this thread finished: the frames are all decoded and `work` may be gone.
+                    guard firstStop.helperBegins() else { return }
                     helper.work.pointee.run(decoder: 1)
                     done.signal()
                 }
                 work.pointee.run(decoder: 0)
-                done.wait()  // the second thread is done with every frame it took, and with `work`
+                // Waits only for a second thread that began (it is done with every frame it took, and with `work`);
+                // one still queued (its pool busy) is not waited for.
+                if firstStop.finishedHere() { done.wait() }
             }
         }
         let last = min(firstStop.index, count - 1)
         return (0...last).map { out[$0]! }
     }
 
-    /// The lowest frame index whose result stopped the push (`count`: none yet) and the next frame no thread
-    /// has taken, shared by the decoding threads.
+    /// The lowest frame index whose result stopped the push (`count`: none yet), the next frame no thread
+    /// has taken, and whether the second thread began before this one finished, shared by the decoding threads.
     private final class FirstStop: @unchecked Sendable {
         private let lock = NSLock()
         private var value: Int
@@ -221,6 +225,20 @@ extension CentralHandler {
         init(_ count: Int) { value = count }
         var index: Int { lock.lock(); defer { lock.unlock() }; return value }
         func lower(to index: Int) { lock.lock(); value = min(value, index); lock.unlock() }
+        private var helperBegun = false
+        private var finished = false
+        /// The second thread, as it begins: false when this thread has finished already (it must then touch nothing).
+        func helperBegins() -> Bool {
+            lock.lock(); defer { lock.unlock() }
+            helperBegun = !finished
+            return helperBegun
+        }
+        /// This thread, once it has no frame left: whether a second thread began (and is to be waited for).
+        func finishedHere() -> Bool {
+            lock.lock(); defer { lock.unlock() }
+            finished = true
+            return helperBegun
+        }
         /// The next frame to decode, taken by the caller alone (nil: none is left before the first stop known).
         func take() -> Int? {
             lock.lock(); defer { lock.unlock() }
