@@ -173,10 +173,10 @@ extension CentralHandler {
     /// says ends the push (a fault), which is the last: no frame after it is used, so none is decoded once
     /// a thread knows of it. On two threads (the terminal's decoder and a second one: a decoder keeps its
     /// inflaters) when the push holds `records` of at least `parallelDecodeRecordsMin` in two frames or
-    /// more, else on this one. This thread always decodes (a `concurrentPerform` from it left it waiting while
-    /// one worker decoded every frame in over half of row 6b's pushes); a second thread, started as this one
-    /// begins, helps once it runs. Each takes the next frame no thread has taken yet, so a second thread that
-    /// starts late (a busy machine: a millisecond and more) leaves this one decoding the rest.
+    /// more, else on this one. This thread decodes from the start; a second thread, started as this one
+    /// begins, helps once it runs (and is not waited for if it has not begun when every frame is decoded).
+    /// Each takes the next frame no thread has taken yet, so a second thread that starts late (a busy
+    /// machine: a millisecond and more) leaves this one decoding the rest.
     private func decodeFrames<R>(count: Int, records: Int, t: TerminalEntry, _ decode: (Int, FrameDecoder) -> R,
                                  stopsAfter: (R) -> Bool) -> [R] {
         guard count >= 2, records >= Self.parallelDecodeRecordsMin else {
