@@ -173,10 +173,7 @@ extension CentralHandler {
     /// says ends the push (a fault), which is the last: no frame after it is used, so none is decoded once
     /// a thread knows of it. On two threads (the terminal's decoder and a second one: a decoder keeps its
     /// inflaters) when the push holds `records` of at least `parallelDecodeRecordsMin` in two frames or
-    /// more, else on this one. This thread decodes from the start; a second thread, started as this one
-    /// begins, helps once it runs (and is not waited for if it has not begun when every frame is decoded).
-    /// Each takes the next frame no thread has taken yet, so a second thread that starts late (a busy
-    /// machine: a millisecond and more) leaves this one decoding the rest.
+    /// more, else on this one.
     private func decodeFrames<R>(count: Int, records: Int, t: TerminalEntry, _ decode: (Int, FrameDecoder) -> R,
                                  stopsAfter: (R) -> Bool) -> [R] {
         guard count >= 2, records >= Self.parallelDecodeRecordsMin else {
@@ -194,58 +191,30 @@ extension CentralHandler {
         let firstStop = FirstStop(count)
         withoutActuallyEscaping(decode) { decode in
             withoutActuallyEscaping(stopsAfter) { stopsAfter in
-                // The second thread reaches the work through a pointer: the block it runs holds no reference to the
-                // closures, which must not outlive this call (the block itself may be released after `done`).
-                let work = UnsafeMutablePointer<FrameWork<R>>.allocate(capacity: 1)
-                work.initialize(to: FrameWork(out: out, decoders: decoders, decode: decode, stopsAfter: stopsAfter, firstStop: firstStop))
-                defer { work.deinitialize(count: 1); work.deallocate() }
-                let helper = WorkPointer(work: work), done = DispatchSemaphore(value: 0)
-                DispatchQueue.global().async {
-                    // Not begun before this thread finished: the frames are all decoded and `work` may be gone.
-                    guard firstStop.helperBegins() else { return }
-                    helper.work.pointee.run(decoder: 1)
-                    done.signal()
+                let work = FrameWork(out: out, decoders: decoders, decode: decode, stopsAfter: stopsAfter, firstStop: firstStop)
+                // Each thread writes only its own frames' slots (even or odd): no slot is shared. A frame after
+                // a stop already found is skipped (left nil): every frame before the first stop is decoded.
+                DispatchQueue.concurrentPerform(iterations: 2) { worker in
+                    for index in stride(from: worker, to: count, by: 2) {
+                        guard index < work.firstStop.index else { break }
+                        let r = work.decode(index, work.decoders[worker])
+                        work.out[index] = r
+                        if work.stopsAfter(r) { work.firstStop.lower(to: index) }
+                    }
                 }
-                work.pointee.run(decoder: 0)
-                // Waits only for a second thread that began (it is done with every frame it took, and with `work`);
-                // one still queued (its pool busy) is not waited for.
-                if firstStop.finishedHere() { done.wait() }
             }
         }
         let last = min(firstStop.index, count - 1)
         return (0...last).map { out[$0]! }
     }
 
-    /// The lowest frame index whose result stopped the push (`count`: none yet), the next frame no thread
-    /// has taken, and whether the second thread began before this one finished, shared by the decoding threads.
+    /// The lowest frame index whose result stopped the push, shared by the decoding threads (`count`: none yet).
     private final class FirstStop: @unchecked Sendable {
         private let lock = NSLock()
         private var value: Int
-        private var next = 0
         init(_ count: Int) { value = count }
         var index: Int { lock.lock(); defer { lock.unlock() }; return value }
         func lower(to index: Int) { lock.lock(); value = min(value, index); lock.unlock() }
-        private var helperBegun = false
-        private var finished = false
-        /// The second thread, as it begins: false when this thread has finished already (it must then touch nothing).
-        func helperBegins() -> Bool {
-            lock.lock(); defer { lock.unlock() }
-            helperBegun = !finished
-            return helperBegun
-        }
-        /// This thread, once it has no frame left: whether a second thread began (and is to be waited for).
-        func finishedHere() -> Bool {
-            lock.lock(); defer { lock.unlock() }
-            finished = true
-            return helperBegun
-        }
-        /// The next frame to decode, taken by the caller alone (nil: none is left before the first stop known).
-        func take() -> Int? {
-            lock.lock(); defer { lock.unlock() }
-            guard next < value else { return nil }
-            next += 1
-            return next - 1
-        }
     }
 
     /// What the two decoding threads share, each touching only its own slots and its own decoder.
@@ -255,22 +224,6 @@ extension CentralHandler {
         let decode: (Int, FrameDecoder) -> R
         let stopsAfter: (R) -> Bool
         let firstStop: FirstStop
-
-        /// Decodes frames with `decoders[decoder]` until none is left: each thread writes only the slots of the
-        /// frames it took (each frame is taken once), so no slot is shared. Frames are taken in order, so every
-        /// frame before the first stop is taken and decoded; one after a stop already found is skipped (left nil).
-        func run(decoder: Int) {
-            while let index = firstStop.take() {
-                let r = decode(index, decoders[decoder])
-                out[index] = r
-                if stopsAfter(r) { firstStop.lower(to: index) }
-            }
-        }
-    }
-
-    /// The shared work as the second decoding thread's block holds it: a pointer, valid until `decodeFrames` returns.
-    private struct WorkPointer<R>: @unchecked Sendable {
-        let work: UnsafeMutablePointer<FrameWork<R>>
     }
 
     /// A re-sent event that differs from the accepted one: the terminal is flagged for good, and the push refused.
