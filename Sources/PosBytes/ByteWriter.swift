@@ -25,14 +25,15 @@ public struct ByteWriter: Sendable {
     /// `value` little-endian, in `T`'s width.
     @inlinable
     public mutating func writeLE<T: FixedWidthInteger>(_ value: T) {
-        for i in 0..<MemoryLayout<T>.size { storage.append(UInt8(truncatingIfNeeded: value >> (8 * i))) }
+        // One append of the value's bytes in little-endian order (not a growth check per byte).
+        withUnsafeBytes(of: value.littleEndian) { storage.append(contentsOf: $0) }
     }
 
     /// `value` big-endian, in `T`'s width.
     @inlinable
     public mutating func writeBE<T: FixedWidthInteger>(_ value: T) {
-        let size = MemoryLayout<T>.size
-        for i in 0..<size { storage.append(UInt8(truncatingIfNeeded: value >> (8 * (size - 1 - i)))) }
+        // One append of the value's bytes in big-endian order (not a growth check per byte).
+        withUnsafeBytes(of: value.bigEndian) { storage.append(contentsOf: $0) }
     }
 
     /// `value` as unsigned LEB128: 7 bits a byte, low group first.

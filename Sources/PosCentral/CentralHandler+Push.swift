@@ -55,6 +55,7 @@ extension CentralHandler {
         func checkAgainstFold() throws(SyncError) {
             try storage.prepare(decodedEvents.map(\.event))  // what the checks below and the fold read is resident
             let heldDigests = try storage.digests(of: decodedEvents.map(\.event.dot).filter { $0.seq <= acknowledged })  // a re-sent push's digests
+            fresh.reserveCapacity(decodedEvents.count)
             for (event, record, digest, frame, index) in decodedEvents {
                 let seq = event.dot.seq
                 if let owner = owningTerminal(of: event), terminals[owner]?.enrollment.merchant != t.enrollment.merchant {
@@ -136,7 +137,11 @@ extension CentralHandler {
             }
             return (events, nil)
         }
-        for (index, frame) in decodeFrames(count: m.frames.count, records: recordCount, t: t, decodeFrame, stopsAfter: { $0.fault != nil }).enumerated() {
+        let decoded = decodeFrames(count: m.frames.count, records: recordCount, t: t, decodeFrame, stopsAfter: { $0.fault != nil })
+        // Room for every decoded record at once: the entries are large (an event and its record), and moving
+        // them on each growth cost more than filling them.
+        decodedEvents.reserveCapacity(decoded.reduce(0) { $0 + $1.events.count })
+        for (index, frame) in decoded.enumerated() {
             for (i, e) in frame.events.enumerated() { decodedEvents.append((e.event, e.record, e.digest, index, i)) }
             if let fault = frame.fault {
                 // A record-level fault: the records before it are still checked against the fold first.
@@ -155,7 +160,7 @@ extension CentralHandler {
             }
             try append(fresh, skipping: skippable?.range)  // durable before the ack
             for e in fresh { _ = try? hlc.receive(e.event.hlc, wallMillis: now) }  // an absurd timestamp does not drag the clock
-            try noteVoidsAndRepairs(of: m.terminal, in: fresh.map(\.event), mark: expected - 1, now: now)
+            try noteVoidsAndRepairs(of: m.terminal, in: fresh, mark: expected - 1, now: now)
         }
         return .init(acknowledged: expected - 1, accepted: UInt32(fresh.count), duplicates: UInt32(duplicates))
     }
@@ -234,10 +239,12 @@ extension CentralHandler {
     /// After a push: numbers the terminal voided (lost before central held them) are recorded by
     /// range, and a `terminal-behind` loss the new mark reaches is resolved — `repaired`, or
     /// `unrecoverable` when voids filled part of it.
-    private func noteVoidsAndRepairs(of terminal: ReplicaId, in events: [Event], mark: UInt64, now: Int64) throws(SyncError) {
+    private func noteVoidsAndRepairs(of terminal: ReplicaId, in events: [AcceptedEvent], mark: UInt64, now: Int64) throws(SyncError) {
         defer { logNewLosses() }
         var voided: [ClosedRange<UInt64>] = []
-        for e in events where e.body == .sequenceVoid {
+        for a in events {
+            guard case .sequenceVoid = a.event.body else { continue }
+            let e = a.event
             if let last = voided.last, last.upperBound + 1 == e.dot.seq { voided[voided.count - 1] = last.lowerBound...e.dot.seq } else { voided.append(e.dot.seq...e.dot.seq) }
         }
         for v in voided {

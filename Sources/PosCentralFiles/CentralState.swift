@@ -239,6 +239,7 @@ final class CentralState {
     /// Loads from the runs everything the fold needs to apply `event` exactly.
     func prepare(_ event: Event) throws(SyncError) {
         guard !runs.isEmpty else { return }
+        if cycleIsFresh { reserveResident() }
         let c = EventComponent(event)
         if let sale = c.sale { try loadSale(sale) }
         if let key = c.duplicateKey { try loadKey(key) }
@@ -284,8 +285,10 @@ final class CentralState {
         for (i, (dot, record)) in loaded.enumerated() { records[dot] = ResidentRecord(record, events[i]) }
         for e in events { if case .refundRequested = e.body { checkedTickets.insert(TicketId(e.dot)) } }
         if !events.isEmpty {
+            if cycleIsFresh { reserveResident() }
             resident.apply(events)
             loadedSinceSnapshot += events.count
+            notePeak()
         }
         // The captures sharing this sale's payment code decide its status with it.
         if case .saleCaptured(let c)? = resident.capture(of: s)?.body { try loadKey(c.duplicateKey) }
@@ -339,10 +342,46 @@ final class CentralState {
     /// first; each new to central, so its dot is not resident yet).
     func apply(_ events: [Event], records encoded: [[UInt8]]) {
         finishMerges(wait: false)
+        reserveResident()
         // A sequence-void holds nothing to file (the journal and the digests keep it).
-        for (e, r) in zip(events, encoded) where e.body != .sequenceVoid { records[e.dot] = ResidentRecord(r, e) }
+        for (e, r) in zip(events, encoded) {
+            if case .sequenceVoid = e.body { continue }  // a case test: no comparison of whole bodies
+            records[e.dot] = ResidentRecord(r, e)
+        }
         resident.apply(events)
         eventsSinceSnapshot += events.count
+        notePeak()
+    }
+
+    /// Most sales (and resident records) the resident part's tables are sized for at once (a larger
+    /// cycle lets the tables grow past it as needed).
+    static let residentReserveMax = 1 << 17
+
+    /// The most sales, resident records and looked-up sales and keys the resident part has held since the
+    /// open (at most `snapshotEvents` and a push's worth of each): what a cycle after a flush is sized for.
+    private var residentPeak = (sales: 0, records: 0, loadedSales: 0, checkedKeys: 0)
+
+    /// Sizes the resident part's tables (and the sets of what was looked up in the runs) for what the
+    /// cycles before held, the first time they are written after a flush: a steady load fills them that
+    /// far again before the next flush, so they are not grown and rehashed on the way (each growth
+    /// rehashed every entry held: about a sixth of row 6b's push-thread samples). Never more than was
+    /// held before (a small store, or the first cycle, reserves nothing), so memory stays within the peak.
+    private func reserveResident() {
+        let peak = residentPeak, most = Self.residentReserveMax
+        if records.capacity < min(peak.records, most) { records.reserveCapacity(min(peak.records, most)) }
+        if resident.salesCapacity < min(peak.sales, most) { resident.reserveCapacity(sales: min(peak.sales, most), tickets: 0) }
+        if loadedSales.capacity < min(peak.loadedSales, most) { loadedSales.reserveCapacity(min(peak.loadedSales, most)) }
+        if checkedKeys.capacity < min(peak.checkedKeys, most) { checkedKeys.reserveCapacity(min(peak.checkedKeys, most)) }
+    }
+
+    /// Nothing applied or loaded since the last flush (or the open): the resident tables may not be sized yet
+    /// (a lookup's sets fill before the cycle's first apply). Checked per event instead of `reserveResident`.
+    private var cycleIsFresh: Bool { eventsSinceSnapshot == 0 && loadedSinceSnapshot == 0 }
+
+    /// Notes how far the resident part has grown (`reserveResident` sizes the next cycles for it).
+    private func notePeak() {
+        residentPeak = (max(residentPeak.sales, resident.sales.count), max(residentPeak.records, records.count),
+                        max(residentPeak.loadedSales, loadedSales.count), max(residentPeak.checkedKeys, checkedKeys.count))
     }
 
     /// Takes back an `apply` whose journal write failed: its events' records are dropped and the

@@ -149,6 +149,9 @@ public struct LedgerState: Equatable, Sendable {
         }
     }
 
+    /// The sales the tables hold room for without growing (`reserveCapacity(sales:tickets:)`).
+    public var salesCapacity: Int { Swift.min(saleGroups.capacity, sales.capacity, capturesByKey.capacity) }
+
     /// Most dirty-sale slots reserved up front for one batch (sales; the set grows past it as needed).
     static let dirtyReserveMax = 1 << 16
 

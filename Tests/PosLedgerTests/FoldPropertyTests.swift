@@ -49,6 +49,27 @@ struct FoldPropertyTests {
         }
     }
 
+    @Test("a state with room reserved for its sales (at the start or between batches) folds exactly as one without")
+    func reservedEqualsUnreserved() {
+        let seed = Property.seed(26)
+        var r = SeededRandom(seed: seed)
+        for i in 0..<Property.cases(default: Self.casesDefault / 10) {
+            let events = ScenarioGen.events(&r).shuffled(using: &r)
+            let full = LedgerState.fold(events)
+            let k = r.int(0...events.count), room = r.int(0...64)
+            var reserved = LedgerState()
+            reserved.reserveCapacity(sales: room, tickets: 0)
+            reserved.apply(events[..<k])
+            reserved.reserveCapacity(sales: room * 2, tickets: 0)
+            reserved.apply(events[k...])
+            if reserved != full || reserved.canonicalText != full.canonicalText || reserved.salesCapacity < room * 2 {
+                Issue.record(Comment(rawValue: "seed \(seed) case \(i) split \(k) room \(room): capacity \(reserved.salesCapacity); the reserved state differs\n"
+                    + "\(full.canonicalText)---\n\(reserved.canonicalText)"))
+                return
+            }
+        }
+    }
+
     @Test("with skewed clocks and forged context cycles the fold is order-independent and incremental equals full")
     func skewedClocksAndCycles() {
         let seed = Property.seed(23)
