@@ -9,51 +9,6 @@ import Testing
 @testable import PosWire
 import PosTestSupport
 
-/// The real file system, with a merge's temporary file (`state/merge.tmp`) held at its opening until
-/// `release()` (while `held`), or failing to open (while `failing`): what a merge on the second thread
-/// meets, and when, is the test's.
-private final class MergeGateFS: JournalFileSystem, @unchecked Sendable {
-    let inner = PosixFileSystem()
-    private let lock = NSLock()
-    private var held = false
-    private var failing = false
-    private let gate = DispatchSemaphore(value: 0)
-    /// Merges that reached the gate (opened, held or failed).
-    private(set) var mergesStarted = 0
-    /// A merge is waiting at the gate.
-    let arrived = DispatchSemaphore(value: 0)
-
-    func hold() { lock.withLock { held = true } }
-    func release() {
-        lock.withLock { held = false }
-        gate.signal()
-    }
-    func fail(_ on: Bool) { lock.withLock { failing = on } }
-
-    func openFile(_ path: String, mode: FileOpenMode) throws(JournalError) -> any JournalFileHandle {
-        if path.hasSuffix("/merge.tmp") && mode != .readOnly {
-            let (wait, fail) = lock.withLock { () -> (Bool, Bool) in
-                mergesStarted += 1
-                return (held, failing)
-            }
-            if wait {
-                arrived.signal()
-                gate.wait()
-            }
-            if fail { throw JournalError(.io, "injected: cannot create the merge's file", file: path) }
-        }
-        return try inner.openFile(path, mode: mode)
-    }
-    func listDirectory(_ path: String) throws(JournalError) -> [String] { try inner.listDirectory(path) }
-    func createDirectory(_ path: String) throws(JournalError) { try inner.createDirectory(path) }
-    func fileExists(_ path: String) -> Bool { inner.fileExists(path) }
-    func rename(_ from: String, to: String) throws(JournalError) { try inner.rename(from, to: to) }
-    func removeFile(_ path: String) throws(JournalError) { try inner.removeFile(path) }
-    func syncDirectory(_ path: String) throws(JournalError) { try inner.syncDirectory(path) }
-    func removeDirectory(_ path: String) throws(JournalError) { try inner.removeDirectory(path) }
-    func lockExclusive(_ path: String, waitMillis: Int64) throws(JournalError) -> any StoreLockHandle { try inner.lockExclusive(path, waitMillis: waitMillis) }
-}
-
 /// A file central and one terminal of merchant "m", captures pushed through the terminal's sync.
 private final class MergeWorld {
     let tmp = TempDir("bgmerge")
@@ -143,10 +98,10 @@ struct BackgroundMergeTests {
     @Test("while a merge is under way, pushes and decisions read the runs it merges (sales loaded, duplicate codes found); once it ends one run serves, and the state is the journal's")
     func readsGoOnDuringAMerge() throws {
         let seed = TestSeed("background merge reads", replays: "the captures")
-        let fs = MergeGateFS()
+        let fs = MergeFaultFS()
         let w = try MergeWorld(seed: seed.value, fileSystem: fs, snapshotEvents: 100)
         let storage = try w.central.withStorage { (s) throws(SyncError) in s as! FileCentralStorage }
-        fs.hold()
+        fs.hold(merge: 1)
         try w.captures(100, sharedOneIn: 1_000_000)  // flush 1: one run
         try w.captures(100, sharedOneIn: 1_000_000)  // flush 2: two runs of one size, their merge starts and is held
         #expect(fs.arrived.wait(timeout: .now() + 30) == .success, "\(seed.replay): no merge started after the second flush")
@@ -178,15 +133,14 @@ struct BackgroundMergeTests {
     @Test("a merge that fails keeps its inputs (logged; central goes on) and the next flush's schedule merges them again")
     func failedMergeRetriedAtTheNextFlush() throws {
         let seed = TestSeed("background merge failure", replays: "the captures")
-        let fs = MergeGateFS()
+        let fs = MergeFaultFS()
         let w = try MergeWorld(seed: seed.value, fileSystem: fs, snapshotEvents: 100)
-        fs.fail(true)
+        fs.fail(.create, merge: 1)
         try w.captures(100, sharedOneIn: 1_000_000)
         try w.captures(100, sharedOneIn: 1_000_000)  // two runs of one size: their merge fails
         var stats = w.central.snapshotStatistics
-        #expect(stats.runs == 2 && stats.compactions == 0 && fs.mergesStarted == 1, "\(seed.replay): \(stats), \(fs.mergesStarted) merges started")
+        #expect(stats.runs == 2 && stats.compactions == 0 && fs.mergesCreated == 1, "\(seed.replay): \(stats), \(fs.mergesCreated) merges started")
         #expect(try w.runFiles().count == 2, "\(seed.replay)")
-        fs.fail(false)
         try w.captures(100, sharedOneIn: 1_000_000)  // a third run: the schedule merges the newest two, then the oldest with them
         stats = w.central.snapshotStatistics
         #expect(stats.runs == 1 && stats.compactions == 2, "\(seed.replay): \(stats)")
