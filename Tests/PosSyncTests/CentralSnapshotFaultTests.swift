@@ -10,20 +10,33 @@ import PosTestSupport
 
 /// Fails reads of files whose path ends with `failSuffix` while it is set, and,
 /// once, the `failNth.n`-th read (counted over every handle) of files ending `failNth.suffix`.
-final class ReadFaultFS: JournalFileSystem, @unchecked Sendable {
+final class ReadFaultFS: JournalFileSystem, @unchecked Sendable {  // its state is under `lock`: merges read on a second thread
     let inner = PosixFileSystem()
-    var failSuffix: String?
-    var failNth: (suffix: String, n: Int)?
-    private(set) var nthReads = 0
+    private let lock = NSLock()
+    private var suffix: String?
+    private var nth: (suffix: String, n: Int)?
+    private var reads = 0
+    private var fired = false
+    var failSuffix: String? {
+        get { lock.withLock { suffix } }
+        set { lock.withLock { suffix = newValue } }
+    }
+    var failNth: (suffix: String, n: Int)? {
+        get { lock.withLock { nth } }
+        set { lock.withLock { nth = newValue } }
+    }
+    var nthReads: Int { lock.withLock { reads } }
     /// Whether the `failNth` fault fired.
-    private(set) var hit = false
-    init(failNth: (suffix: String, n: Int)? = nil) { self.failNth = failNth }
+    var hit: Bool { lock.withLock { fired } }
+    init(failNth: (suffix: String, n: Int)? = nil) { nth = failNth }
     fileprivate func shouldFail(_ path: String) -> Bool {
-        if let s = failSuffix, path.hasSuffix(s) { return true }
-        guard let nth = failNth, path.hasSuffix(nth.suffix) else { return false }
-        nthReads += 1
-        if nthReads == nth.n { hit = true; return true }
-        return false
+        lock.withLock {
+            if let s = suffix, path.hasSuffix(s) { return true }
+            guard let nth, path.hasSuffix(nth.suffix) else { return false }
+            reads += 1
+            if reads == nth.n { fired = true; return true }
+            return false
+        }
     }
     final class H: JournalFileHandle {
         let inner: any JournalFileHandle; let path: String; unowned let fs: ReadFaultFS
